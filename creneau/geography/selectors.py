@@ -1,0 +1,95 @@
+import re
+from dataclasses import dataclass
+
+from creneau.core.errors import AmbiguousPlace, InvalidInput, PlaceNotFound
+from creneau.core.geo import Position
+
+from .models import Commune
+from .text import search_name
+
+_COORDINATES = re.compile(r"^\s*(-?\d{1,3}(?:\.\d+)?)\s*,\s*(-?\d{1,3}(?:\.\d+)?)\s*$")
+_POSTCODE = re.compile(r"^\s*(\d{5})\s*$")
+# "Saint-Denis (974)", "Saint-Denis 93", "Ajaccio (2A)"
+_NAME_WITH_DEPARTMENT = re.compile(r"^(.*?)[\s(]+(\d{2,3}|2[AaBb])\)?\s*$")
+MAX_QUERY_LENGTH = 100
+
+
+@dataclass(frozen=True)
+class Place:
+    position: Position
+    label: str
+    commune_insee_code: str | None = None
+
+
+def _place_of(commune: Commune, label: str | None = None) -> Place:
+    return Place(
+        position=Position(commune.latitude, commune.longitude),
+        label=label or f"{commune.name} ({commune.department_id})",
+        commune_insee_code=commune.insee_code,
+    )
+
+
+def _candidates(communes) -> list[dict[str, str]]:
+    return [
+        {
+            "name": c.name,
+            "department": c.department_id,
+            "postcode": min((p.code for p in c.postal_codes.all()), default=""),
+        }
+        for c in communes
+    ]
+
+
+def place_resolve(*, query: str) -> Place:
+    """Turn a postcode, a town name or 'lat,lon' into a position, or say why not."""
+    query = (query or "").strip()
+    if not query:
+        raise InvalidInput("Indiquez un code postal, une commune ou des coordonnées.")
+    if len(query) > MAX_QUERY_LENGTH:
+        raise InvalidInput(f"Recherche trop longue (au plus {MAX_QUERY_LENGTH} caractères).")
+
+    if match := _COORDINATES.match(query):
+        latitude, longitude = float(match[1]), float(match[2])
+        if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+            raise InvalidInput(
+                "Coordonnées hors limites : la latitude va de -90 à 90, la longitude de -180 à 180."
+            )
+        return Place(Position(latitude, longitude), label=f"{latitude:.5f}, {longitude:.5f}")
+
+    if match := _POSTCODE.match(query):
+        code = match[1]
+        commune = (
+            Commune.objects.filter(postal_codes__code=code).order_by("-population").first()
+        )
+        if commune is None:
+            raise PlaceNotFound(f"Code postal inconnu : {code}.")
+        return _place_of(commune, label=f"{code} {commune.name}")
+
+    name, department = query, None
+    if match := _NAME_WITH_DEPARTMENT.match(query):
+        name, department = match[1], match[2].upper()
+    key = search_name(name)
+    if not key:
+        raise InvalidInput("Indiquez un code postal, une commune ou des coordonnées.")
+    communes = Commune.objects.filter(search_name=key).prefetch_related("postal_codes")
+    if department:
+        communes = communes.filter(department_id=department)
+    matches = list(communes.order_by("-population")[:20])
+    if not matches:
+        matches = list(
+            Commune.objects.filter(search_name__startswith=key)
+            .prefetch_related("postal_codes")
+            .order_by("-population")[:6]
+        )
+        if len(matches) != 1:
+            raise PlaceNotFound(
+                f"Commune introuvable : « {name} ».",
+                suggestions=_candidates(matches[:5]),
+            )
+    if len({c.department_id for c in matches}) > 1:
+        raise AmbiguousPlace(
+            f"Plusieurs communes s'appellent « {matches[0].name} » : précisez le département "
+            f"(par exemple « {matches[0].name} ({matches[0].department_id}) ») ou le code postal.",
+            candidates=_candidates(matches),
+        )
+    return _place_of(matches[0])

@@ -1,0 +1,79 @@
+import gzip
+import json
+from pathlib import Path
+
+from django.db import transaction
+
+from .models import Commune, Department, PostalCode, Region
+from .text import search_name
+
+GEOGRAPHY_FILE = Path(__file__).resolve().parent / "data" / "geography.json.gz"
+
+OVERSEAS_TIMEZONES = {
+    "971": "America/Guadeloupe",
+    "972": "America/Martinique",
+    "973": "America/Cayenne",
+    "974": "Indian/Reunion",
+    "975": "America/Miquelon",
+    "976": "Indian/Mayotte",
+    "977": "America/St_Barthelemy",
+    "978": "America/Marigot",
+    "986": "Pacific/Wallis",
+    "987": "Pacific/Tahiti",
+    "988": "Pacific/Noumea",
+}
+
+
+@transaction.atomic
+def geography_load(*, path: Path = GEOGRAPHY_FILE) -> dict[str, int]:
+    """Insert or update regions, departments, communes and postcodes; safe to run again."""
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        document = json.load(handle)
+    regions = [Region(code=code, name=name) for code, name in document["regions"]]
+    Region.objects.bulk_create(
+        regions, update_conflicts=True, unique_fields=["code"], update_fields=["name"]
+    )
+    departments = [
+        Department(
+            code=code,
+            name=name,
+            region_id=region,
+            population=population,
+            timezone=OVERSEAS_TIMEZONES.get(code, "Europe/Paris"),
+        )
+        for code, name, region, population in document["departments"]
+    ]
+    Department.objects.bulk_create(
+        departments,
+        update_conflicts=True,
+        unique_fields=["code"],
+        update_fields=["name", "region", "population", "timezone"],
+    )
+    communes, postal_codes = [], []
+    for insee, name, department, population, lat, lon, codes in document["communes"]:
+        communes.append(
+            Commune(
+                insee_code=insee,
+                name=name,
+                search_name=search_name(name),
+                department_id=department,
+                population=population,
+                latitude=lat,
+                longitude=lon,
+            )
+        )
+        postal_codes.extend(PostalCode(code=code, commune_id=insee) for code in codes.split())
+    Commune.objects.bulk_create(
+        communes,
+        batch_size=2000,
+        update_conflicts=True,
+        unique_fields=["insee_code"],
+        update_fields=["name", "search_name", "department", "population", "latitude", "longitude"],
+    )
+    PostalCode.objects.bulk_create(postal_codes, batch_size=2000, ignore_conflicts=True)
+    return {
+        "regions": len(regions),
+        "departments": len(departments),
+        "communes": len(communes),
+        "postal_codes": len(postal_codes),
+    }

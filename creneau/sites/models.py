@@ -1,0 +1,62 @@
+from django.db import models
+from django.db.models import Q
+
+from creneau.geography.models import Commune, Department
+
+
+class Site(models.Model):
+    class Kind(models.TextChoices):
+        CENTRE = "centre", "Centre de vaccination"
+        GP_PRACTICE = "gp_practice", "Cabinet médical"
+        PHARMACY = "pharmacy", "Pharmacie"
+        HOSPITAL = "hospital", "Établissement de santé"
+        MOBILE = "mobile", "Équipe mobile"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Brouillon"
+        PUBLISHED = "published", "Publié"
+        CLOSED = "closed", "Fermé"
+
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.CENTRE)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    # A draft becomes public at this instant without anyone flipping a switch.
+    publish_at = models.DateTimeField(null=True, blank=True)
+    address = models.CharField(max_length=250, blank=True)
+    postcode = models.CharField(max_length=5, blank=True)
+    commune = models.ForeignKey(
+        Commune, on_delete=models.PROTECT, null=True, blank=True, related_name="sites"
+    )
+    department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="sites")
+    latitude = models.FloatField()
+    longitude = models.FloatField()
+    # creneau.core.geo.grid_cell of the position: what nearby searches look up.
+    grid_cell = models.IntegerField(db_index=True)
+    phone = models.CharField(max_length=20, blank=True, help_text="E.164")
+    accessibility = models.CharField(max_length=250, blank=True)
+    opening_hours = models.JSONField(default=dict, blank=True)
+    # Category codes (eligibility vocabulary); empty means open to everyone eligible.
+    restricted_to = models.JSONField(default=list, blank=True)
+    booking_url = models.URLField(max_length=500, blank=True)
+    source = models.CharField(max_length=30, blank=True)
+    external_id = models.CharField(max_length=50, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(latitude__gte=-90, latitude__lte=90)
+                & Q(longitude__gte=-180, longitude__lte=180),
+                name="site_position_on_earth",
+            ),
+            models.UniqueConstraint(
+                fields=["source", "external_id"],
+                condition=~Q(external_id=""),
+                name="site_external_id_unique_per_source",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

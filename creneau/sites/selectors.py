@@ -1,0 +1,33 @@
+from datetime import datetime
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from creneau.core.errors import NotFound
+
+from .models import Site
+
+
+def public_sites_q(*, now: datetime | None = None) -> Q:
+    """Sites the public may see: published, or drafts whose publication time has come.
+
+    Scheduled publication needs no job to flip a flag at 8 a.m.: the clock decides.
+    """
+    now = now or timezone.now()
+    return Q(status=Site.Status.PUBLISHED) | Q(status=Site.Status.DRAFT, publish_at__lte=now)
+
+
+def site_list_public(*, now: datetime | None = None) -> QuerySet[Site]:
+    return Site.objects.filter(public_sites_q(now=now))
+
+
+def site_get_public(*, site_id: int, now: datetime | None = None) -> Site:
+    site = (
+        site_list_public(now=now)
+        .select_related("commune", "department")
+        .filter(pk=site_id)
+        .first()
+    )
+    if site is None:
+        raise NotFound(f"Lieu de vaccination introuvable : {site_id}.")
+    return site
