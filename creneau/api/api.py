@@ -1,3 +1,28 @@
+"""The public JSON API, version 1.
+
+Endpoints translate: parse, call one selector or service, answer.
+"""
+
+from django.http import HttpRequest
 from ninja import NinjaAPI
 
-api = NinjaAPI(title="Créneau API", version="1", urls_namespace="api-v1")
+from creneau.core.errors import DomainError
+
+api = NinjaAPI(
+    title="Créneau API",
+    version="1",
+    description="Vaccination sites near you, their free slots, and booking.",
+    urls_namespace="api-v1",
+)
+
+
+@api.exception_handler(DomainError)
+def domain_error(request: HttpRequest, error: DomainError):
+    return api.create_response(
+        request, {"detail": error.message, "code": error.code, **error.details}, status=error.status
+    )
+
+
+from creneau.api import sites  # noqa: E402  (registers its routes on api)
+
+api.add_router("/sites", sites.router)

@@ -26,11 +26,11 @@ def distance_km(a: Position, b: Position) -> float:
 
 
 def _row(latitude: float) -> int:
-    return int(math.floor((latitude + 90) / CELL_DEGREES))
+    return math.floor((latitude + 90) / CELL_DEGREES)
 
 
 def _column(longitude: float) -> int:
-    return int(math.floor((longitude + 180) / CELL_DEGREES)) % CELLS_PER_ROW
+    return math.floor((longitude + 180) / CELL_DEGREES) % CELLS_PER_ROW
 
 
 def grid_cell(position: Position) -> int:

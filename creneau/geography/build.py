@@ -59,7 +59,12 @@ def geography_build(*, etalab_dir: Path, laposte_csv: Path, output: Path) -> dic
             without_position += 1
             continue
         lat, lon = positions[commune["code"]]
-        codes = set(commune.get("codesPostaux") or []) | laposte_postcodes.get(commune["code"], set())
+        codes = set(commune.get("codesPostaux") or []) | laposte_postcodes.get(
+            commune["code"], set()
+        )
+        if commune["code"] in arrondissements:
+            # A postcode of Paris, Lyon or Marseille means its arrondissement.
+            codes = set()
         rows.append(
             [
                 commune["code"],

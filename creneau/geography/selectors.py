@@ -58,9 +58,7 @@ def place_resolve(*, query: str) -> Place:
 
     if match := _POSTCODE.match(query):
         code = match[1]
-        commune = (
-            Commune.objects.filter(postal_codes__code=code).order_by("-population").first()
-        )
+        commune = Commune.objects.filter(postal_codes__code=code).order_by("-population").first()
         if commune is None:
             raise PlaceNotFound(f"Code postal inconnu : {code}.")
         return _place_of(commune, label=f"{code} {commune.name}")

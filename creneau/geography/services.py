@@ -1,5 +1,7 @@
+import functools
 import gzip
 import json
+from collections.abc import Collection
 from pathlib import Path
 
 from django.db import transaction
@@ -24,16 +26,30 @@ OVERSEAS_TIMEZONES = {
 }
 
 
-@transaction.atomic
-def geography_load(*, path: Path = GEOGRAPHY_FILE) -> dict[str, int]:
-    """Insert or update regions, departments, communes and postcodes; safe to run again."""
+@functools.cache
+def _read(path: Path) -> dict[str, list]:
     with gzip.open(path, "rt", encoding="utf-8") as handle:
-        document = json.load(handle)
+        return json.load(handle)
+
+
+@transaction.atomic
+def geography_load(
+    *, path: Path = GEOGRAPHY_FILE, departments: Collection[str] | None = None
+) -> dict[str, int]:
+    """Insert or update regions, departments, communes and postcodes; safe to run again.
+
+    `departments` limits the communes loaded (tests load a few departments, not 35,000
+    communes); every region and department is always loaded.
+    """
+    document = _read(path)
+    rows = document["communes"]
+    if departments is not None:
+        rows = [row for row in rows if row[2] in departments]
     regions = [Region(code=code, name=name) for code, name in document["regions"]]
     Region.objects.bulk_create(
         regions, update_conflicts=True, unique_fields=["code"], update_fields=["name"]
     )
-    departments = [
+    department_rows = [
         Department(
             code=code,
             name=name,
@@ -44,13 +60,13 @@ def geography_load(*, path: Path = GEOGRAPHY_FILE) -> dict[str, int]:
         for code, name, region, population in document["departments"]
     ]
     Department.objects.bulk_create(
-        departments,
+        department_rows,
         update_conflicts=True,
         unique_fields=["code"],
         update_fields=["name", "region", "population", "timezone"],
     )
     communes, postal_codes = [], []
-    for insee, name, department, population, lat, lon, codes in document["communes"]:
+    for insee, name, department, population, lat, lon, codes in rows:
         communes.append(
             Commune(
                 insee_code=insee,
@@ -73,7 +89,7 @@ def geography_load(*, path: Path = GEOGRAPHY_FILE) -> dict[str, int]:
     PostalCode.objects.bulk_create(postal_codes, batch_size=2000, ignore_conflicts=True)
     return {
         "regions": len(regions),
-        "departments": len(departments),
+        "departments": len(department_rows),
         "communes": len(communes),
         "postal_codes": len(postal_codes),
     }

@@ -23,10 +23,7 @@ def site_list_public(*, now: datetime | None = None) -> QuerySet[Site]:
 
 def site_get_public(*, site_id: int, now: datetime | None = None) -> Site:
     site = (
-        site_list_public(now=now)
-        .select_related("commune", "department")
-        .filter(pk=site_id)
-        .first()
+        site_list_public(now=now).select_related("commune", "department").filter(pk=site_id).first()
     )
     if site is None:
         raise NotFound(f"Lieu de vaccination introuvable : {site_id}.")

@@ -1,0 +1,53 @@
+# The README's commands. Everything a newcomer needs is installed from here.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+DEV_STAMP := $(VENV)/.installed-dev
+APP_STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench geography-data clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(APP_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@ $(APP_STAMP)
+
+## make demo: SQLite, French geography, real sites with eight weeks of slots, server on $(HOST):$(PORT)
+demo: $(APP_STAMP)
+	CRENEAU_DEMO=1 $(BIN)/python manage.py migrate --no-input
+	CRENEAU_DEMO=1 $(BIN)/python manage.py demo_load
+	CRENEAU_DEMO=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+## make test: lint, migrations check, the whole suite on SQLite and on PostgreSQL
+test: $(DEV_STAMP)
+	$(MAKE) lint
+	$(BIN)/pytest -q
+	scripts/with-postgres.sh $(BIN)/pytest -q
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
+
+## make bench: the benchmarks in bench/, each prints its figures
+bench: $(DEV_STAMP)
+	$(BIN)/python bench/search.py
+
+## make geography-data: rebuild creneau/geography/data/geography.json.gz from its sources
+geography-data: $(APP_STAMP)
+	rm -rf build/etalab && mkdir -p build/etalab
+	cd build/etalab && npm pack --silent @etalab/decoupage-administratif@6.0.0 && tar xzf *.tgz
+	DEBUG=1 $(BIN)/python manage.py geography_build --etalab build/etalab/package \
+		--laposte $(or $(LAPOSTE_CSV),../shared/data/geo/laposte_hexasmal.csv)
+
+clean:
+	rm -rf $(VENV) db.sqlite3* build

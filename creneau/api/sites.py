@@ -1,0 +1,124 @@
+from datetime import date
+
+from django.http import HttpRequest
+from ninja import Query, Router
+
+from creneau.geography.selectors import place_resolve
+from creneau.scheduling.selectors import (
+    availability_filter_build,
+    availability_search,
+    site_calendar,
+    slot_list_available,
+)
+from creneau.sites.models import Site
+from creneau.sites.selectors import site_get_public
+
+from .schemas import ErrorOut, SiteDetailOut, SiteSearchOut, SlotListOut
+
+router = Router(tags=["sites"])
+ERRORS = {400: ErrorOut, 404: ErrorOut}
+
+
+def site_fields(site: Site) -> dict:
+    return {
+        "id": site.pk,
+        "name": site.name,
+        "kind": site.kind,
+        "kind_label": site.get_kind_display(),
+        "address": site.address,
+        "postcode": site.postcode,
+        "city": site.commune.name if site.commune else "",
+        "department": site.department_id,
+        "latitude": site.latitude,
+        "longitude": site.longitude,
+        "phone": site.phone,
+        "accessibility": site.accessibility,
+        "restricted_to": site.restricted_to,
+        "booking_url": site.booking_url,
+    }
+
+
+@router.get("", response={200: SiteSearchOut, **ERRORS}, summary="Nearest sites with free slots")
+def search_sites(
+    request: HttpRequest,
+    near: str = Query(..., description="Postcode, town name, or 'latitude,longitude'"),
+    radius_km: float = Query(50, description="Search radius, up to 300 km"),
+    vaccine: str | None = Query(None, description="Vaccine code, e.g. comirnaty"),
+    dose: int | None = Query(None, description="Dose number (1, 2 or 3)"),
+    date_from: date | None = Query(None, alias="from"),
+    date_to: date | None = Query(None, alias="to"),
+    limit: int = Query(20, description="At most 100"),
+):
+    wanted = availability_filter_build(
+        vaccine_code=vaccine, dose_number=dose, date_from=date_from, date_to=date_to
+    )
+    place = place_resolve(query=near)
+    results = availability_search(
+        origin=place.position, radius_km=radius_km, wanted=wanted, limit=limit
+    )
+    return {
+        "near": {
+            "label": place.label,
+            "latitude": place.position.latitude,
+            "longitude": place.position.longitude,
+        },
+        "radius_km": radius_km,
+        "results": [
+            {
+                **site_fields(result.site),
+                "distance_km": result.distance_km,
+                "available_slots": result.available_slots,
+                "next_slot_at": result.next_slot_at,
+            }
+            for result in results
+        ],
+    }
+
+
+@router.get("/{int:site_id}", response={200: SiteDetailOut, **ERRORS}, summary="A site")
+def get_site(
+    request: HttpRequest,
+    site_id: int,
+    vaccine: str | None = None,
+    dose: int | None = None,
+):
+    site = site_get_public(site_id=site_id)
+    wanted = availability_filter_build(vaccine_code=vaccine, dose_number=dose)
+    days = site_calendar(site_id=site.pk, wanted=wanted)
+    return {
+        **site_fields(site),
+        "opening_hours": site.opening_hours,
+        "days": [
+            {"date": d.date, "vaccine": d.vaccine_code, "dose": d.dose_number, "available": d.free}
+            for d in days
+        ],
+    }
+
+
+@router.get(
+    "/{int:site_id}/slots", response={200: SlotListOut, **ERRORS}, summary="Free slots of a day"
+)
+def list_slots(
+    request: HttpRequest,
+    site_id: int,
+    date: date | None = Query(None, description="Local date; default: first day with slots"),
+    vaccine: str | None = None,
+    dose: int | None = None,
+):
+    wanted = availability_filter_build(vaccine_code=vaccine, dose_number=dose, date_from=date)
+    slots = slot_list_available(site_id=site_id, day=date, wanted=wanted)
+    return {
+        "site_id": site_id,
+        "date": slots[0].date if slots else date,
+        "results": [
+            {
+                "id": slot.pk,
+                "start": slot.start,
+                "end": slot.end,
+                "vaccine": slot.vaccine.code,
+                "dose": slot.dose_number,
+                "available": slot.capacity - slot.booked,
+            }
+            for slot in slots
+        ],
+    }

@@ -1,0 +1,247 @@
+"""Reads for search and booking pages: nearest sites with availability, a site's slots."""
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from functools import reduce
+from operator import or_
+
+from django.db.models import F, Min, Q, Sum
+from django.utils import timezone
+
+from creneau.core.errors import InvalidInput
+from creneau.core.geo import Position, distance_km, grid_cell_ranges
+from creneau.sites.models import Site
+from creneau.sites.selectors import public_sites_q, site_get_public
+from creneau.vaccines.models import Vaccine
+
+from .models import DayAvailability, Slot
+
+MAX_RADIUS_KM = 300
+MAX_LIMIT = 100
+MAX_WINDOW_DAYS = 366
+# Search widens ring by ring and stops as soon as it has enough sites with slots, so
+# its cost follows the number of results asked for, not the number of sites in France.
+RINGS_KM = (5, 10, 20, 40, 80, 160)
+
+
+@dataclass(frozen=True)
+class AvailabilityFilter:
+    vaccine_id: int | None = None
+    dose_number: int | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+
+    def rows(self, now: datetime):
+        """Read-model rows that match, still holding at least one future free place."""
+        rows = DayAvailability.objects.filter(free__gt=0, last_free_start__gte=now)
+        if self.vaccine_id is not None:
+            rows = rows.filter(vaccine_id=self.vaccine_id)
+        if self.dose_number is not None:
+            rows = rows.filter(dose_number=self.dose_number)
+        if self.date_from is not None:
+            rows = rows.filter(date__gte=self.date_from)
+        if self.date_to is not None:
+            rows = rows.filter(date__lte=self.date_to)
+        return rows
+
+    def slots(self, now: datetime):
+        slots = Slot.objects.filter(booked__lt=F("capacity"), start__gte=now)
+        if self.vaccine_id is not None:
+            slots = slots.filter(vaccine_id=self.vaccine_id)
+        if self.dose_number is not None:
+            slots = slots.filter(dose_number=self.dose_number)
+        if self.date_from is not None:
+            slots = slots.filter(date__gte=self.date_from)
+        if self.date_to is not None:
+            slots = slots.filter(date__lte=self.date_to)
+        return slots
+
+
+@dataclass(frozen=True)
+class Availability:
+    available_slots: int
+    next_slot_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SiteResult:
+    site: Site
+    distance_km: float
+    available_slots: int
+    next_slot_at: datetime | None
+
+
+def vaccine_by_code(code: str) -> Vaccine:
+    vaccine = Vaccine.objects.filter(code=code.strip().lower(), active=True).first()
+    if vaccine is None:
+        codes = ", ".join(Vaccine.objects.filter(active=True).values_list("code", flat=True))
+        raise InvalidInput(f"Vaccin inconnu : « {code} ». Vaccins proposés : {codes}.")
+    return vaccine
+
+
+def availability_filter_build(
+    *,
+    vaccine_code: str | None = None,
+    dose_number: int | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    now: datetime | None = None,
+) -> AvailabilityFilter:
+    """Check a search's filters and say plainly what is wrong with them."""
+    today = timezone.localdate(now or timezone.now())
+    if dose_number is not None and not 1 <= dose_number <= 3:
+        raise InvalidInput("La dose va de 1 à 3.")
+    # A day of slack: it is already tomorrow in Réunion when it is still today in Paris.
+    if date_from is not None and date_from < today - timedelta(days=1):
+        raise InvalidInput("La date de début est passée.")
+    if date_to is not None and date_to < today - timedelta(days=1):
+        raise InvalidInput("La date de fin est passée.")
+    if date_from and date_to and date_to < date_from:
+        raise InvalidInput("La date de fin précède la date de début.")
+    if date_to and (date_to - (date_from or today)).days > MAX_WINDOW_DAYS:
+        raise InvalidInput(f"La période de recherche dépasse {MAX_WINDOW_DAYS} jours.")
+    vaccine = vaccine_by_code(vaccine_code) if vaccine_code else None
+    return AvailabilityFilter(
+        vaccine_id=vaccine.pk if vaccine else None,
+        dose_number=dose_number,
+        date_from=date_from,
+        date_to=date_to,
+    )
+
+
+def availability_by_site(
+    *, site_ids: list[int], wanted: AvailabilityFilter, now: datetime
+) -> dict[int, Availability]:
+    """Free places and first free start per site, from the read model.
+
+    A row whose first free place has already started (today's, in the afternoon) is
+    recounted from that day's slots, so that a slot of 9 a.m. is not offered at 3 p.m.
+    """
+    if not site_ids:
+        return {}
+    rows = wanted.rows(now).filter(site_id__in=site_ids)
+    figures: dict[int, list] = {}
+    for site_id, free, first in (
+        rows.filter(first_free_start__gte=now)
+        .values("site_id")
+        .annotate(free=Sum("free"), first=Min("first_free_start"))
+        .values_list("site_id", "free", "first")
+    ):
+        figures[site_id] = [free, first]
+    started = list(rows.filter(first_free_start__lt=now).values_list("site_id", "date").distinct())
+    if started:
+        days = reduce(or_, (Q(site_id=site_id, date=day) for site_id, day in started))
+        for site_id, free, first in (
+            wanted.slots(now)
+            .filter(days)
+            .values("site_id")
+            .annotate(free=Sum(F("capacity") - F("booked")), first=Min("start"))
+            .values_list("site_id", "free", "first")
+        ):
+            known = figures.setdefault(site_id, [0, first])
+            known[0] += free
+            known[1] = min(known[1], first)
+    return {site_id: Availability(free, first) for site_id, (free, first) in figures.items()}
+
+
+def availability_search(
+    *,
+    origin: Position,
+    radius_km: float = 50,
+    wanted: AvailabilityFilter | None = None,
+    limit: int = 20,
+    now: datetime | None = None,
+) -> list[SiteResult]:
+    """Nearest public sites within radius_km: those with free places first, then the rest.
+
+    Both groups are sorted by distance; each result carries its great-circle distance.
+    """
+    if not 0 < radius_km <= MAX_RADIUS_KM:
+        raise InvalidInput(f"Le rayon va de 0 à {MAX_RADIUS_KM} km.")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(f"Le nombre de résultats va de 1 à {MAX_LIMIT}.")
+    now = now or timezone.now()
+    wanted = wanted or AvailabilityFilter()
+    public = Site.objects.filter(public_sites_q(now=now))
+
+    distances: dict[int, float] = {}
+    availability: dict[int, Availability] = {}
+    for ring in [r for r in RINGS_KM if r < radius_km] + [radius_km]:
+        cells = reduce(
+            or_, (Q(grid_cell__range=bounds) for bounds in grid_cell_ranges(origin, ring))
+        )
+        new_ids = []
+        for site_id, latitude, longitude in public.filter(cells).values_list(
+            "pk", "latitude", "longitude"
+        ):
+            if site_id in distances:
+                continue
+            distance = distance_km(origin, Position(latitude, longitude))
+            if distance <= ring:
+                distances[site_id] = distance
+                new_ids.append(site_id)
+        availability.update(availability_by_site(site_ids=new_ids, wanted=wanted, now=now))
+        if len(availability) >= limit:
+            break
+
+    with_slots = sorted(availability, key=lambda site_id: distances[site_id])
+    without = sorted(
+        (site_id for site_id in distances if site_id not in availability),
+        key=lambda site_id: distances[site_id],
+    )
+    chosen = (with_slots + without)[:limit]
+    sites = Site.objects.select_related("commune").in_bulk(chosen)
+    nothing = Availability(0, None)
+    return [
+        SiteResult(
+            site=sites[site_id],
+            distance_km=round(distances[site_id], 2),
+            available_slots=availability.get(site_id, nothing).available_slots,
+            next_slot_at=availability.get(site_id, nothing).next_slot_at,
+        )
+        for site_id in chosen
+    ]
+
+
+@dataclass(frozen=True)
+class DayFigures:
+    date: date
+    vaccine_code: str
+    dose_number: int
+    free: int
+
+
+def site_calendar(
+    *, site_id: int, wanted: AvailabilityFilter | None = None, now: datetime | None = None
+) -> list[DayFigures]:
+    """Free places per day, vaccine and dose at a public site, from the read model."""
+    now = now or timezone.now()
+    site_get_public(site_id=site_id, now=now)
+    wanted = wanted or AvailabilityFilter()
+    return [
+        DayFigures(date=day, vaccine_code=code, dose_number=dose, free=free)
+        for day, code, dose, free in wanted.rows(now)
+        .filter(site_id=site_id)
+        .order_by("date", "vaccine__code", "dose_number")
+        .values_list("date", "vaccine__code", "dose_number", "free")
+    ]
+
+
+def slot_list_available(
+    *,
+    site_id: int,
+    day: date | None = None,
+    wanted: AvailabilityFilter | None = None,
+    now: datetime | None = None,
+) -> list[Slot]:
+    """Free future slots of a public site on a day; without a day, on its first day with any."""
+    now = now or timezone.now()
+    site_get_public(site_id=site_id, now=now)
+    wanted = wanted or AvailabilityFilter()
+    slots = wanted.slots(now).filter(site_id=site_id)
+    if day is None:
+        first = slots.order_by("start").values_list("date", flat=True).first()
+        if first is None:
+            return []
+        day = first
+    return list(slots.filter(date=day).select_related("vaccine").order_by("start", "pk"))

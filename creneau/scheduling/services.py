@@ -1,0 +1,209 @@
+"""Opening, changing and closing sessions, and the availability read model they keep current.
+
+Lock order, everywhere: session row, then its slots (by id), then the stock row, then
+the availability rows. Every multi-row change takes its locks in that order, so two
+of them can wait for each other but never deadlock.
+"""
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.db import transaction
+from django.db.models import F, Max, Min, Sum
+from django.utils import timezone
+
+from creneau.core.errors import CapacityBelowBooked, InvalidInput, SessionNotOpen
+from creneau.sites.models import Site
+from creneau.vaccines.models import Vaccine
+from creneau.vaccines.services import stock_commit, stock_release
+
+from .models import DayAvailability, Session, Slot
+
+MAX_LINES = 100
+SLOT_MINUTES_RANGE = (5, 120)
+HORIZON_DAYS = 366
+
+
+def doses_per_place(*, vaccine: Vaccine, dose_number: int) -> int:
+    """What one place promises in the stock ledger.
+
+    A first-dose place of a two-dose vaccine promises both doses, so that the second
+    dose of everyone booked is covered before anyone is booked. A later-dose place
+    promises nothing more: its dose was promised by the first-dose place it follows.
+    """
+    return vaccine.doses_in_series if dose_number == 1 else 0
+
+
+def availability_refresh(*, site_id: int, vaccine_id: int, dose_number: int, day: date) -> None:
+    """Recompute one row of the read model from its slots.
+
+    The row is locked before the slots are read: a concurrent writer waits, then
+    reads what this one committed, so the last writer always leaves the truth.
+    """
+    key = dict(site_id=site_id, vaccine_id=vaccine_id, dose_number=dose_number, date=day)
+    DayAvailability.objects.bulk_create([DayAvailability(**key)], ignore_conflicts=True)
+    list(DayAvailability.objects.select_for_update().filter(**key).values_list("pk"))
+    figures = Slot.objects.filter(**key, booked__lt=F("capacity")).aggregate(
+        free=Sum(F("capacity") - F("booked")), first=Min("start"), last=Max("start")
+    )
+    DayAvailability.objects.filter(**key).update(
+        free=figures["free"] or 0,
+        first_free_start=figures["first"],
+        last_free_start=figures["last"],
+    )
+
+
+def _site_timezone(site: Site) -> ZoneInfo:
+    return ZoneInfo(site.department.timezone)
+
+
+def _slot_windows(
+    *, day: date, start_time: time, end_time: time, slot_minutes: int, tz: ZoneInfo
+) -> list[tuple[datetime, datetime]]:
+    step = timedelta(minutes=slot_minutes)
+    cursor = datetime.combine(day, start_time)
+    end = datetime.combine(day, end_time)
+    windows = []
+    while cursor + step <= end:
+        windows.append((cursor.replace(tzinfo=tz), (cursor + step).replace(tzinfo=tz)))
+        cursor += step
+    return windows
+
+
+def _validate_session_shape(*, lines: int, slot_minutes: int) -> None:
+    if not 1 <= lines <= MAX_LINES:
+        raise InvalidInput(f"Le nombre de lignes va de 1 à {MAX_LINES}.")
+    low, high = SLOT_MINUTES_RANGE
+    if not low <= slot_minutes <= high:
+        raise InvalidInput(f"La durée d'un créneau va de {low} à {high} minutes.")
+
+
+@transaction.atomic
+def session_open(
+    *,
+    site: Site,
+    vaccine: Vaccine,
+    day: date,
+    start_time: time,
+    end_time: time,
+    lines: int,
+    slot_minutes: int = 10,
+    dose_number: int = 1,
+    now: datetime | None = None,
+) -> Session:
+    """Open a session and its slots, promising the doses they need or refusing (invariant 2)."""
+    _validate_session_shape(lines=lines, slot_minutes=slot_minutes)
+    if site.status == Site.Status.CLOSED:
+        raise InvalidInput("Ce lieu est fermé : il ne peut pas ouvrir de session.")
+    if not vaccine.active:
+        raise InvalidInput(f"Le vaccin {vaccine.name} n'est plus proposé.")
+    if not 1 <= dose_number <= vaccine.doses_in_series:
+        raise InvalidInput(
+            f"{vaccine.name} se donne en {vaccine.doses_in_series} dose(s) : "
+            f"pas de dose {dose_number}."
+        )
+    if start_time >= end_time:
+        raise InvalidInput("La session doit finir après son début.")
+    tz = _site_timezone(site)
+    today = (now or timezone.now()).astimezone(tz).date()
+    if day < today:
+        raise InvalidInput("On ne peut pas ouvrir une session dans le passé.")
+    if day > today + timedelta(days=HORIZON_DAYS):
+        raise InvalidInput("On ne peut pas ouvrir une session à plus d'un an.")
+    windows = _slot_windows(
+        day=day, start_time=start_time, end_time=end_time, slot_minutes=slot_minutes, tz=tz
+    )
+    if not windows:
+        raise InvalidInput("La session est plus courte qu'un créneau.")
+
+    per_place = doses_per_place(vaccine=vaccine, dose_number=dose_number)
+    stock_commit(site_id=site.pk, vaccine_id=vaccine.pk, doses=len(windows) * lines * per_place)
+    session = Session.objects.create(
+        site=site,
+        vaccine=vaccine,
+        dose_number=dose_number,
+        date=day,
+        start_time=start_time,
+        end_time=end_time,
+        lines=lines,
+        slot_minutes=slot_minutes,
+        doses_per_place=per_place,
+    )
+    Slot.objects.bulk_create(
+        Slot(
+            session=session,
+            site=site,
+            vaccine=vaccine,
+            dose_number=dose_number,
+            date=day,
+            start=start,
+            end=end,
+            capacity=lines,
+        )
+        for start, end in windows
+    )
+    availability_refresh(site_id=site.pk, vaccine_id=vaccine.pk, dose_number=dose_number, day=day)
+    return session
+
+
+def _lock_open_session(session_id: int) -> Session:
+    session = Session.objects.select_for_update().filter(pk=session_id).first()
+    if session is None or session.status != Session.Status.OPEN:
+        raise SessionNotOpen("Cette session n'est plus ouverte.")
+    return session
+
+
+def _lock_slots(session: Session) -> list[Slot]:
+    return list(Slot.objects.select_for_update().filter(session=session).order_by("pk"))
+
+
+@transaction.atomic
+def session_change_lines(*, session_id: int, lines: int) -> Session:
+    """Change the number of lines: more promises more doses, fewer never drops a booking."""
+    session = _lock_open_session(session_id)
+    _validate_session_shape(lines=lines, slot_minutes=session.slot_minutes)
+    slots = _lock_slots(session)
+    overbooked = [slot for slot in slots if slot.booked > lines]
+    if overbooked:
+        raise CapacityBelowBooked(
+            f"{len(overbooked)} créneau(x) ont déjà plus de {lines} rendez-vous : "
+            "annulez ou déplacez-les d'abord.",
+            slots=[slot.pk for slot in overbooked],
+        )
+    delta = sum(lines - slot.capacity for slot in slots) * session.doses_per_place
+    if delta > 0:
+        stock_commit(site_id=session.site_id, vaccine_id=session.vaccine_id, doses=delta)
+    else:
+        stock_release(site_id=session.site_id, vaccine_id=session.vaccine_id, doses=-delta)
+    Slot.objects.filter(session=session).update(capacity=lines)
+    Session.objects.filter(pk=session.pk).update(lines=lines)
+    session.lines = lines
+    availability_refresh(
+        site_id=session.site_id,
+        vaccine_id=session.vaccine_id,
+        dose_number=session.dose_number,
+        day=session.date,
+    )
+    return session
+
+
+@transaction.atomic
+def session_close(*, session_id: int) -> int:
+    """Stop taking bookings: free places disappear and their doses return to the stock.
+
+    Appointments already booked stay; cancelling them is a separate, notified action.
+    Returns the number of doses released.
+    """
+    session = _lock_open_session(session_id)
+    slots = _lock_slots(session)
+    released = sum(slot.capacity - slot.booked for slot in slots) * session.doses_per_place
+    Slot.objects.filter(session=session).update(capacity=F("booked"))
+    Session.objects.filter(pk=session.pk).update(status=Session.Status.CLOSED)
+    stock_release(site_id=session.site_id, vaccine_id=session.vaccine_id, doses=released)
+    availability_refresh(
+        site_id=session.site_id,
+        vaccine_id=session.vaccine_id,
+        dose_number=session.dose_number,
+        day=session.date,
+    )
+    return released

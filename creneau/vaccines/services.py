@@ -1,0 +1,159 @@
+from datetime import date, datetime
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from creneau.core.errors import InvalidInput, NotFound, StockInsufficient
+from creneau.sites.models import Site
+
+from .models import Delivery, Stock, Vaccine
+
+# The products of the French 2021 campaign, as the Haute Autorité de santé framed them
+# (intervals in days between dose 1 and dose 2).
+VACCINES_2021 = [
+    dict(
+        code="comirnaty",
+        name="Comirnaty",
+        manufacturer="Pfizer-BioNTech",
+        doses_in_series=2,
+        interval_min_days=21,
+        interval_recommended_days=42,
+        interval_max_days=49,
+        min_age=12,
+    ),
+    dict(
+        code="spikevax",
+        name="Spikevax",
+        manufacturer="Moderna",
+        doses_in_series=2,
+        interval_min_days=28,
+        interval_recommended_days=42,
+        interval_max_days=49,
+        min_age=12,
+    ),
+    dict(
+        code="vaxzevria",
+        name="Vaxzevria",
+        manufacturer="AstraZeneca",
+        doses_in_series=2,
+        interval_min_days=63,
+        interval_recommended_days=84,
+        interval_max_days=84,
+        min_age=55,
+    ),
+    dict(
+        code="janssen",
+        name="COVID-19 Vaccine Janssen",
+        manufacturer="Janssen-Cilag",
+        doses_in_series=1,
+        min_age=55,
+    ),
+]
+
+
+def vaccines_seed() -> int:
+    """Create or update the 2021 products; safe to run again."""
+    for product in VACCINES_2021:
+        Vaccine.objects.update_or_create(code=product["code"], defaults=product)
+    return len(VACCINES_2021)
+
+
+def _stock_row(*, site_id: int, vaccine_id: int) -> None:
+    """Make sure the ledger row exists; a concurrent creator is not an error."""
+    Stock.objects.bulk_create(
+        [Stock(site_id=site_id, vaccine_id=vaccine_id)], ignore_conflicts=True
+    )
+
+
+def stock_commit(*, site_id: int, vaccine_id: int, doses: int) -> None:
+    """Promise doses from the uncommitted stock, or refuse: the database decides."""
+    if doses <= 0:
+        return
+    _stock_row(site_id=site_id, vaccine_id=vaccine_id)
+    taken = Stock.objects.filter(
+        site_id=site_id,
+        vaccine_id=vaccine_id,
+        delivered__gte=F("committed") + F("given") + doses,
+    ).update(committed=F("committed") + doses)
+    if not taken:
+        stock = Stock.objects.get(site_id=site_id, vaccine_id=vaccine_id)
+        raise StockInsufficient(
+            f"Stock insuffisant : il faut {doses} doses, il en reste {stock.uncommitted} "
+            f"non engagées ({stock.delivered} livrées ou confirmées, {stock.committed} "
+            f"engagées, {stock.given} administrées).",
+            needed=doses,
+            uncommitted=stock.uncommitted,
+        )
+
+
+def stock_release(*, site_id: int, vaccine_id: int, doses: int) -> None:
+    if doses <= 0:
+        return
+    Stock.objects.filter(site_id=site_id, vaccine_id=vaccine_id).update(
+        committed=F("committed") - doses
+    )
+
+
+@transaction.atomic
+def delivery_record(
+    *,
+    site: Site,
+    vaccine: Vaccine,
+    quantity: int,
+    expected_on: date,
+    lot: str = "",
+    expires_on: date | None = None,
+    received_at: datetime | None = None,
+) -> Delivery:
+    """Record a confirmed (or already received) delivery; its doses can be promised at once."""
+    if quantity <= 0:
+        raise InvalidInput("La quantité livrée doit être positive.")
+    delivery = Delivery.objects.create(
+        site=site,
+        vaccine=vaccine,
+        quantity=quantity,
+        lot=lot,
+        expected_on=expected_on,
+        expires_on=expires_on,
+        status=Delivery.Status.RECEIVED if received_at else Delivery.Status.EXPECTED,
+        received_at=received_at,
+    )
+    _stock_row(site_id=site.pk, vaccine_id=vaccine.pk)
+    Stock.objects.filter(site=site, vaccine=vaccine).update(delivered=F("delivered") + quantity)
+    return delivery
+
+
+@transaction.atomic
+def delivery_receive(*, delivery_id: int, lot: str = "", received_at: datetime | None = None):
+    updated = Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.EXPECTED).update(
+        status=Delivery.Status.RECEIVED,
+        received_at=received_at or timezone.now(),
+        **({"lot": lot} if lot else {}),
+    )
+    if not updated:
+        raise NotFound("Livraison attendue introuvable.")
+
+
+@transaction.atomic
+def delivery_cancel(*, delivery_id: int) -> None:
+    """Cancel an expected delivery, unless its doses are already promised."""
+    delivery = Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.EXPECTED).first()
+    if delivery is None:
+        raise NotFound("Livraison attendue introuvable.")
+    # Claim the delivery first so that two cancellations cannot both subtract it.
+    claimed = Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.EXPECTED).update(
+        status=Delivery.Status.CANCELLED
+    )
+    if not claimed:
+        raise NotFound("Livraison attendue introuvable.")
+    try:
+        with transaction.atomic():
+            Stock.objects.filter(site_id=delivery.site_id, vaccine_id=delivery.vaccine_id).update(
+                delivered=F("delivered") - delivery.quantity
+            )
+    except IntegrityError:
+        raise StockInsufficient(
+            "Cette livraison couvre des doses déjà promises à des créneaux ouverts : "
+            "fermez d'abord ces créneaux."
+        ) from None

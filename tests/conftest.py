@@ -1,0 +1,21 @@
+import pytest
+
+from creneau.geography.services import geography_load
+from creneau.vaccines.services import vaccines_seed
+
+# Paris, Bouches-du-Rhône, Seine-Saint-Denis and La Réunion: enough for every search test.
+TEST_DEPARTMENTS = ("75", "13", "93", "974")
+
+
+@pytest.fixture
+def reference(db):
+    """The real geography of a few departments and the vaccine catalogue."""
+    geography_load(departments=TEST_DEPARTMENTS)
+    vaccines_seed()
+
+
+@pytest.fixture
+def reference_committed(transactional_db):
+    """The same for tests whose transactions really commit (threads, processes)."""
+    geography_load(departments=TEST_DEPARTMENTS)
+    vaccines_seed()

@@ -1,0 +1,75 @@
+"""Small builders for tests: real services underneath, sensible defaults on top."""
+
+from datetime import date, time, timedelta
+
+from django.utils import timezone
+
+from creneau.core.geo import Position, grid_cell
+from creneau.geography.models import Commune
+from creneau.scheduling.models import Session
+from creneau.scheduling.services import session_open
+from creneau.sites.models import Site
+from creneau.vaccines.models import Vaccine
+from creneau.vaccines.services import delivery_record
+
+
+def make_site(
+    *,
+    insee_code: str = "75117",
+    name: str = "Centre de vaccination",
+    status: str = Site.Status.PUBLISHED,
+    latitude: float | None = None,
+    longitude: float | None = None,
+    **fields,
+) -> Site:
+    commune = Commune.objects.get(insee_code=insee_code)
+    latitude = commune.latitude if latitude is None else latitude
+    longitude = commune.longitude if longitude is None else longitude
+    return Site.objects.create(
+        name=name,
+        status=status,
+        commune=commune,
+        department=commune.department,
+        postcode=commune.postal_codes.values_list("code", flat=True).first() or "",
+        latitude=latitude,
+        longitude=longitude,
+        grid_cell=grid_cell(Position(latitude, longitude)),
+        **fields,
+    )
+
+
+def vaccine(code: str = "comirnaty") -> Vaccine:
+    return Vaccine.objects.get(code=code)
+
+
+def deliver(site: Site, doses: int, code: str = "comirnaty") -> None:
+    delivery_record(
+        site=site, vaccine=vaccine(code), quantity=doses, expected_on=timezone.localdate()
+    )
+
+
+def tomorrow(days: int = 1) -> date:
+    return timezone.localdate() + timedelta(days=days)
+
+
+def open_session(
+    site: Site,
+    *,
+    code: str = "comirnaty",
+    day: date | None = None,
+    start: time = time(9, 0),
+    end: time = time(10, 0),
+    lines: int = 2,
+    slot_minutes: int = 10,
+    dose_number: int = 1,
+) -> Session:
+    return session_open(
+        site=site,
+        vaccine=vaccine(code),
+        day=day or tomorrow(),
+        start_time=start,
+        end_time=end,
+        lines=lines,
+        slot_minutes=slot_minutes,
+        dose_number=dose_number,
+    )
