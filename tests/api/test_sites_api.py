@@ -1,0 +1,127 @@
+from datetime import time
+
+import pytest
+
+from creneau.sites.models import Site
+from tests.factories import deliver, make_site, open_session, tomorrow
+
+
+@pytest.fixture
+def paris_sites(reference):
+    open_one = make_site(name="Centre Paris 17", phone="+33140000000")
+    deliver(open_one, 1000)
+    open_session(open_one, start=time(9), end=time(10), lines=2)
+    open_session(open_one, code="comirnaty", dose_number=2, day=tomorrow(30))
+    empty = make_site(name="Pharmacie Batignolles", kind=Site.Kind.PHARMACY, insee_code="75118")
+    return open_one, empty
+
+
+def test_search_near_a_postcode(client, paris_sites):
+    open_one, empty = paris_sites
+    response = client.get("/api/v1/sites", {"near": "75017"})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["near"]["label"] == "75017 Paris 17e Arrondissement"
+    first, second = body["results"]
+    assert first["id"] == open_one.pk
+    assert first["available_slots"] == 24
+    assert first["next_slot_at"].startswith(tomorrow().isoformat())
+    assert first["distance_km"] == 0
+    assert first["city"] == "Paris 17e Arrondissement"
+    assert first["phone"] == "+33140000000"
+    assert second["id"] == empty.pk and second["available_slots"] == 0
+    assert second["kind"] == "pharmacy" and second["kind_label"] == "Pharmacie"
+
+
+def test_search_by_town_coordinates_and_filters(client, paris_sites):
+    open_one, _ = paris_sites
+    by_town = client.get("/api/v1/sites", {"near": "Paris", "dose": 2})
+    assert by_town.status_code == 200
+    assert by_town.json()["results"][0]["available_slots"] == 12
+    params = {"near": "48.8873,2.3075", "vaccine": "comirnaty", "from": tomorrow(2).isoformat()}
+    later = client.get("/api/v1/sites", params).json()
+    assert later["results"][0]["available_slots"] == 12
+    assert client.get("/api/v1/sites", {"near": "75017", "limit": 1}).json()["results"] == [
+        client.get("/api/v1/sites", {"near": "75017"}).json()["results"][0]
+    ]
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "message"),
+    [
+        ({}, 422, ""),
+        ({"near": "99999"}, 400, "Code postal inconnu"),
+        ({"near": "Saint-Denis"}, 400, "Plusieurs communes"),
+        ({"near": "95,2"}, 400, "hors limites"),
+        ({"near": "75017", "radius_km": "far"}, 422, ""),
+        ({"near": "75017", "radius_km": "1e9"}, 400, "rayon"),
+        ({"near": "75017", "radius_km": "nan"}, 400, "rayon"),
+        ({"near": "75017", "limit": "-1"}, 400, "résultats"),
+        ({"near": "75017", "limit": "99999999999999999999999"}, 400, "résultats"),
+        ({"near": "75017", "vaccine": "sputnik"}, 400, "Vaccin inconnu"),
+        ({"near": "75017", "dose": "7"}, 400, "dose"),
+        ({"near": "75017", "from": "2020-01-01"}, 400, "passée"),
+        ({"near": "75017", "from": "yesterday"}, 422, ""),
+        ({"near": "75017", "from": "2020-02-31"}, 422, ""),
+        ({"near": "x" * 100_000}, 400, "trop longue"),
+        ({"near": "\x00"}, 400, ""),
+    ],
+)
+def test_bad_searches_get_a_4xx_with_a_message(client, paris_sites, params, status, message):
+    response = client.get("/api/v1/sites", params)
+    assert response.status_code == status, response.content
+    detail = response.json()["detail"]
+    assert detail
+    assert message in str(detail)
+
+
+def test_ambiguous_town_lists_candidates(client, reference):
+    body = client.get("/api/v1/sites", {"near": "Saint-Denis"}).json()
+    assert body["code"] == "place_ambiguous"
+    assert {"93", "974"} <= {c["department"] for c in body["candidates"]}
+
+
+def test_site_detail_with_its_calendar(client, paris_sites):
+    open_one, _ = paris_sites
+    body = client.get(f"/api/v1/sites/{open_one.pk}").json()
+    assert body["name"] == "Centre Paris 17"
+    assert body["days"] == [
+        {"date": tomorrow().isoformat(), "vaccine": "comirnaty", "dose": 1, "available": 12},
+        {"date": tomorrow(30).isoformat(), "vaccine": "comirnaty", "dose": 2, "available": 12},
+    ]
+
+
+def test_unknown_draft_and_closed_sites_are_all_not_found(client, reference):
+    draft = make_site(status=Site.Status.DRAFT)
+    closed = make_site(status=Site.Status.CLOSED)
+    for site_id in (draft.pk, closed.pk, 999_999):
+        response = client.get(f"/api/v1/sites/{site_id}")
+        assert response.status_code == 404
+        assert response.json()["detail"] == f"Lieu de vaccination introuvable : {site_id}."
+        assert client.get(f"/api/v1/sites/{site_id}/slots").status_code == 404
+    assert client.get("/api/v1/sites/abc").status_code == 404
+
+
+def test_slots_of_a_day(client, paris_sites):
+    open_one, _ = paris_sites
+    first_day = client.get(f"/api/v1/sites/{open_one.pk}/slots").json()
+    assert first_day["date"] == tomorrow().isoformat()
+    assert len(first_day["results"]) == 6
+    slot = first_day["results"][0]
+    assert (slot["vaccine"], slot["dose"], slot["available"]) == ("comirnaty", 1, 2)
+    assert slot["start"] < slot["end"]
+    params = {"date": tomorrow(30).isoformat(), "dose": 2}
+    assert len(client.get(f"/api/v1/sites/{open_one.pk}/slots", params).json()["results"]) == 6
+    empty = client.get(f"/api/v1/sites/{open_one.pk}/slots", {"date": tomorrow(2).isoformat()})
+    assert empty.status_code == 200 and empty.json()["results"] == []
+    bad = client.get(f"/api/v1/sites/{open_one.pk}/slots", {"date": "2020-01-01"})
+    assert bad.status_code == 400
+
+
+def test_openapi_document_is_served(client, db):
+    response = client.get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    assert {"/api/v1/sites", "/api/v1/sites/{site_id}", "/api/v1/sites/{site_id}/slots"} <= set(
+        paths
+    )
