@@ -47,6 +47,8 @@ def place_resolve(*, query: str) -> Place:
         raise InvalidInput("Indiquez un code postal, une commune ou des coordonnées.")
     if len(query) > MAX_QUERY_LENGTH:
         raise InvalidInput(f"Recherche trop longue (au plus {MAX_QUERY_LENGTH} caractères).")
+    if not query.isprintable():
+        raise InvalidInput("La recherche contient des caractères de contrôle.")
 
     if match := _COORDINATES.match(query):
         latitude, longitude = float(match[1]), float(match[2])

@@ -1,5 +1,6 @@
 """Reads for search and booking pages: nearest sites with availability, a site's slots."""
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import reduce
@@ -16,6 +17,7 @@ from creneau.vaccines.models import Vaccine
 
 from .models import DayAvailability, Slot
 
+_SLUG = re.compile(r"^[a-z0-9-]{1,30}$")
 MAX_RADIUS_KM = 300
 MAX_LIMIT = 100
 MAX_WINDOW_DAYS = 366
@@ -72,10 +74,11 @@ class SiteResult:
 
 
 def vaccine_by_code(code: str) -> Vaccine:
-    vaccine = Vaccine.objects.filter(code=code.strip().lower(), active=True).first()
+    code = code.strip().lower()
+    vaccine = Vaccine.objects.filter(code=code, active=True).first() if _SLUG.match(code) else None
     if vaccine is None:
         codes = ", ".join(Vaccine.objects.filter(active=True).values_list("code", flat=True))
-        raise InvalidInput(f"Vaccin inconnu : « {code} ». Vaccins proposés : {codes}.")
+        raise InvalidInput(f"Vaccin inconnu : « {code[:40]} ». Vaccins proposés : {codes}.")
     return vaccine
 
 

@@ -64,7 +64,8 @@ def test_search_by_town_coordinates_and_filters(client, paris_sites):
         ({"near": "75017", "from": "yesterday"}, 422, ""),
         ({"near": "75017", "from": "2020-02-31"}, 422, ""),
         ({"near": "x" * 100_000}, 400, "trop longue"),
-        ({"near": "\x00"}, 400, ""),
+        ({"near": "\x00"}, 400, "contrôle"),
+        ({"near": "75017", "vaccine": "\x00" * 50}, 400, "Vaccin inconnu"),
     ],
 )
 def test_bad_searches_get_a_4xx_with_a_message(client, paris_sites, params, status, message):
