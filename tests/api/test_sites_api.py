@@ -34,7 +34,6 @@ def test_search_near_a_postcode(client, paris_sites):
 
 
 def test_search_by_town_coordinates_and_filters(client, paris_sites):
-    open_one, _ = paris_sites
     by_town = client.get("/api/v1/sites", {"near": "Paris", "dose": 2})
     assert by_town.status_code == 200
     assert by_town.json()["results"][0]["available_slots"] == 12
