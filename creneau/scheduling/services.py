@@ -207,3 +207,97 @@ def session_close(*, session_id: int) -> int:
         day=session.date,
     )
     return released
+
+
+@transaction.atomic
+def sessions_open_weekly(
+    *,
+    site: Site,
+    vaccine: Vaccine,
+    date_from: date,
+    date_to: date,
+    weekdays: set[int],
+    start_time: time,
+    end_time: time,
+    lines: int,
+    slot_minutes: int = 10,
+    dose_number: int = 1,
+    now: datetime | None = None,
+) -> list[Session]:
+    """Open the same session on the chosen weekdays (0 = Monday) of a date range.
+
+    All or nothing: the doses of every session are promised in one conditional update,
+    and the whole range is refused when the stock does not cover it.
+    """
+    days = [
+        date_from + timedelta(days=offset)
+        for offset in range((date_to - date_from).days + 1)
+        if (date_from + timedelta(days=offset)).weekday() in weekdays
+    ]
+    if not days:
+        raise InvalidInput("Aucun jour de la période ne correspond aux jours choisis.")
+    if len(days) > HORIZON_DAYS:
+        raise InvalidInput("On ne peut pas ouvrir plus d'un an de sessions à la fois.")
+    tz = _site_timezone(site)
+    if days[-1] > (now or timezone.now()).astimezone(tz).date() + timedelta(days=HORIZON_DAYS):
+        raise InvalidInput("On ne peut pas ouvrir une session à plus d'un an.")
+    # The first day is checked in full by session_open's rules; the others share its shape.
+    first = session_open(
+        site=site,
+        vaccine=vaccine,
+        day=days[0],
+        start_time=start_time,
+        end_time=end_time,
+        lines=lines,
+        slot_minutes=slot_minutes,
+        dose_number=dose_number,
+        now=now,
+    )
+    rest = days[1:]
+    windows = {
+        day: _slot_windows(
+            day=day, start_time=start_time, end_time=end_time, slot_minutes=slot_minutes, tz=tz
+        )
+        for day in rest
+    }
+    stock_commit(
+        site_id=site.pk,
+        vaccine_id=vaccine.pk,
+        doses=sum(len(w) for w in windows.values()) * lines * first.doses_per_place,
+    )
+    sessions = Session.objects.bulk_create(
+        Session(
+            site=site,
+            vaccine=vaccine,
+            dose_number=dose_number,
+            date=day,
+            start_time=start_time,
+            end_time=end_time,
+            lines=lines,
+            slot_minutes=slot_minutes,
+            doses_per_place=first.doses_per_place,
+        )
+        for day in rest
+    )
+    Slot.objects.bulk_create(
+        (
+            Slot(
+                session=session,
+                site=site,
+                vaccine=vaccine,
+                dose_number=dose_number,
+                date=session.date,
+                start=start,
+                end=end,
+                capacity=lines,
+            )
+            for session in sessions
+            for start, end in windows[session.date]
+        ),
+        batch_size=2000,
+    )
+    for day in rest:
+        availability_refresh(
+            site_id=site.pk, vaccine_id=vaccine.pk, dose_number=dose_number, day=day
+        )
+    return [first, *sessions]

@@ -1,4 +1,4 @@
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -6,7 +6,11 @@ from django.db import IntegrityError
 
 from creneau.core.errors import CapacityBelowBooked, InvalidInput, SessionNotOpen, StockInsufficient
 from creneau.scheduling.models import DayAvailability, Session, Slot
-from creneau.scheduling.services import session_change_lines, session_close
+from creneau.scheduling.services import (
+    session_change_lines,
+    session_close,
+    sessions_open_weekly,
+)
 from creneau.sites.models import Site
 from creneau.vaccines.models import Stock
 from tests.factories import deliver, make_site, open_session, tomorrow, vaccine
@@ -156,3 +160,46 @@ def test_the_database_refuses_a_slot_booked_beyond_capacity(reference):
     slot = open_session(site, lines=1).slots.first()
     with pytest.raises(IntegrityError):
         Slot.objects.filter(pk=slot.pk).update(booked=2)
+
+
+def test_a_weekly_pattern_opens_every_chosen_weekday_all_or_nothing(reference):
+    site = make_site()
+    deliver(site, 1000)
+    start = tomorrow()
+    sessions = sessions_open_weekly(
+        site=site,
+        vaccine=vaccine(),
+        date_from=start,
+        date_to=start + timedelta(days=13),
+        weekdays={0, 2, 4},
+        start_time=time(9),
+        end_time=time(10),
+        lines=2,
+    )
+    assert len(sessions) == 6
+    assert {s.date.weekday() for s in sessions} == {0, 2, 4}
+    assert committed(site) == 6 * 6 * 2 * 2
+    assert DayAvailability.objects.filter(site=site, free=12).count() == 6
+    with pytest.raises(StockInsufficient):
+        sessions_open_weekly(
+            site=site,
+            vaccine=vaccine(),
+            date_from=start,
+            date_to=start + timedelta(days=60),
+            weekdays={0, 1, 2, 3, 4, 5, 6},
+            start_time=time(14),
+            end_time=time(18),
+            lines=4,
+        )
+    assert Session.objects.count() == 6 and committed(site) == 144
+    with pytest.raises(InvalidInput):
+        sessions_open_weekly(
+            site=site,
+            vaccine=vaccine(),
+            date_from=start,
+            date_to=start,
+            weekdays={(start.weekday() + 1) % 7},
+            start_time=time(9),
+            end_time=time(10),
+            lines=1,
+        )
