@@ -1,0 +1,196 @@
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from creneau.core.errors import InvalidInput
+from creneau.core.geo import Position, grid_cell
+from creneau.geography.models import Commune, Department
+
+from .importer import (
+    SOURCE,
+    OfficialSite,
+    RejectReason,
+    RowRejected,
+    department_code_guess,
+    edit_date,
+    official_site_parse,
+    phone_normalise,
+    rows_read,
+)
+from .models import Site
+
+# Keeps every statement under SQLite's limit on bound parameters.
+CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Reject:
+    line: int
+    external_id: str
+    reason: RejectReason
+
+
+@dataclass
+class ImportReport:
+    """What one import of the official list did.
+
+    `created + updated + unchanged` rows were imported, of which `published` are open to the
+    public and `closed` are closed by the file itself (its closed flag, or a closing date
+    before the snapshot date). `closed_absent` counts the sites this import closed because
+    the file no longer lists them.
+    """
+
+    snapshot_date: date
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    published: int = 0
+    closed: int = 0
+    closed_absent: int = 0
+    rejects: list[Reject] = field(default_factory=list)
+
+    @property
+    def rejected(self) -> int:
+        return len(self.rejects)
+
+    def rejected_by_reason(self) -> dict[str, int]:
+        return dict(Counter(reject.reason.value for reject in self.rejects).most_common())
+
+
+@transaction.atomic
+def sites_import_official(*, path: Path, snapshot_date: date | None = None) -> ImportReport:
+    """Bring the sites from sante.fr in line with one snapshot of the official list.
+
+    The file is the full list: a site it no longer lists is closed, never deleted, because
+    sessions, appointments and statistics point at it. Importing the same file again changes
+    nothing. `snapshot_date` (by default the latest edit date in the file) is the day a
+    closing date must be before for the site to count as closed.
+    """
+    rows = list(rows_read(path=path))
+    # An empty file would close every site of the directory: far likelier a broken export.
+    if not rows:
+        raise InvalidInput(f"{path.name} ne contient aucun lieu de vaccination.")
+    if snapshot_date is None:
+        edits = [day for _, row in rows if (day := edit_date(row))]
+        snapshot_date = max(edits, default=timezone.localdate())
+    report = ImportReport(snapshot_date=snapshot_date, rows=len(rows))
+
+    parsed: dict[str, OfficialSite] = {}
+    for line, row in rows:
+        try:
+            site = official_site_parse(line=line, row=row)
+            if site.external_id in parsed:
+                raise RowRejected(RejectReason.DUPLICATE_ID)
+        except RowRejected as rejected:
+            report.rejects.append(Reject(line, row["gid"].strip(), rejected.reason))
+            continue
+        parsed[site.external_id] = site
+
+    communes = _commune_departments({site.insee_code for site in parsed.values()} - {""})
+    departments = set(Department.objects.values_list("code", flat=True))
+    wanted: dict[str, dict[str, Any]] = {}
+    for gid, site in parsed.items():
+        commune_id = site.insee_code if site.insee_code in communes else None
+        department = communes.get(site.insee_code) or department_code_guess(
+            insee_code=site.insee_code, postcode=site.postcode
+        )
+        if department not in departments:
+            report.rejects.append(Reject(site.line, gid, RejectReason.UNKNOWN_DEPARTMENT))
+            continue
+        wanted[gid] = _site_fields(
+            site=site, commune_id=commune_id, department=department, snapshot_date=snapshot_date
+        )
+        if wanted[gid]["status"] == Site.Status.CLOSED:
+            report.closed += 1
+        else:
+            report.published += 1
+    report.rejects.sort(key=lambda reject: reject.line)
+
+    now = timezone.now()
+    # Locked so that an edit made while the import runs is not silently overwritten; "no key"
+    # so that bookings, whose foreign keys share-lock their site, are not held up.
+    existing = {
+        site.external_id: site
+        for site in Site.objects.select_for_update(no_key=True).filter(source=SOURCE)
+    }
+    to_create: list[Site] = []
+    # Grouped by the fields that changed: bulk_update writes one CASE per field and row, and
+    # most rows change only their status or hours, so this is several times faster.
+    to_update: defaultdict[tuple[str, ...], list[Site]] = defaultdict(list)
+    for gid, fields in wanted.items():
+        site = existing.get(gid)
+        if site is None:
+            to_create.append(Site(source=SOURCE, external_id=gid, **fields))
+            report.created += 1
+            continue
+        changed = tuple(name for name, value in fields.items() if getattr(site, name) != value)
+        if changed:
+            for name in changed:
+                setattr(site, name, fields[name])
+            # bulk_update does not run auto_now.
+            site.updated_at = now
+            to_update[changed].append(site)
+            report.updated += 1
+        else:
+            report.unchanged += 1
+    Site.objects.bulk_create(to_create, batch_size=CHUNK)
+    for changed, sites in to_update.items():
+        fields = [name.removesuffix("_id") for name in changed]
+        Site.objects.bulk_update(sites, [*fields, "updated_at"], batch_size=CHUNK)
+
+    absent = [
+        site.pk
+        for gid, site in existing.items()
+        if gid not in wanted and site.status != Site.Status.CLOSED
+    ]
+    for start in range(0, len(absent), CHUNK):
+        Site.objects.filter(pk__in=absent[start : start + CHUNK]).update(
+            status=Site.Status.CLOSED, updated_at=now
+        )
+    report.closed_absent = len(absent)
+    return report
+
+
+def _site_fields(
+    *, site: OfficialSite, commune_id: str | None, department: str, snapshot_date: date
+) -> dict[str, Any]:
+    """What the official file decides about a site; the rest (publish_at…) is ours to set."""
+    closed = site.closed or (site.closing_date is not None and site.closing_date < snapshot_date)
+    phones = (phone_normalise(raw=raw, department_code=department) for raw in site.phones)
+    return {
+        "name": site.name,
+        "kind": site.kind,
+        "status": Site.Status.CLOSED if closed else Site.Status.PUBLISHED,
+        "address": site.address,
+        "postcode": site.postcode,
+        "commune_id": commune_id,
+        "department_id": department,
+        "latitude": site.latitude,
+        "longitude": site.longitude,
+        "grid_cell": grid_cell(Position(site.latitude, site.longitude)),
+        # The second number when the first is missing or not a phone number at all.
+        "phone": next((phone for phone in phones if phone), ""),
+        "accessibility": site.accessibility,
+        "opening_hours": site.opening_hours,
+        "restricted_to": site.restricted_to,
+        "booking_url": site.booking_url,
+    }
+
+
+def _commune_departments(insee_codes: set[str]) -> dict[str, str]:
+    """Department of each commune of the file that the database knows."""
+    codes = sorted(insee_codes)
+    found: dict[str, str] = {}
+    for start in range(0, len(codes), CHUNK):
+        found.update(
+            Commune.objects.filter(insee_code__in=codes[start : start + CHUNK]).values_list(
+                "insee_code", "department_id"
+            )
+        )
+    return found
