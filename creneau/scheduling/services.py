@@ -5,6 +5,7 @@ the availability rows. Every multi-row change takes its locks in that order, so 
 of them can wait for each other but never deadlock.
 """
 
+from collections.abc import Collection
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -34,22 +35,34 @@ def doses_per_place(*, vaccine: Vaccine, dose_number: int) -> int:
     return vaccine.doses_in_series if dose_number == 1 else 0
 
 
-def availability_refresh(*, site_id: int, vaccine_id: int, dose_number: int, day: date) -> None:
-    """Recompute one row of the read model from its slots.
+def availability_refresh(
+    *, site_id: int, vaccine_id: int, dose_number: int, days: Collection[date]
+) -> None:
+    """Recompute rows of the read model from their slots.
 
-    The row is locked before the slots are read: a concurrent writer waits, then
-    reads what this one committed, so the last writer always leaves the truth.
+    The rows are locked (in date order) before the slots are read: a concurrent writer
+    waits, then reads what this one committed, so the last writer always leaves the truth.
     """
-    key = dict(site_id=site_id, vaccine_id=vaccine_id, dose_number=dose_number, date=day)
-    DayAvailability.objects.bulk_create([DayAvailability(**key)], ignore_conflicts=True)
-    list(DayAvailability.objects.select_for_update().filter(**key).values_list("pk"))
-    figures = Slot.objects.filter(**key, booked__lt=F("capacity")).aggregate(
-        free=Sum(F("capacity") - F("booked")), first=Min("start"), last=Max("start")
+    key = dict(site_id=site_id, vaccine_id=vaccine_id, dose_number=dose_number)
+    DayAvailability.objects.bulk_create(
+        [DayAvailability(**key, date=day) for day in days], ignore_conflicts=True
     )
-    DayAvailability.objects.filter(**key).update(
-        free=figures["free"] or 0,
-        first_free_start=figures["first"],
-        last_free_start=figures["last"],
+    rows = list(
+        DayAvailability.objects.select_for_update().filter(**key, date__in=days).order_by("date")
+    )
+    figures = {
+        day: (free, first, last)
+        for day, free, first, last in Slot.objects.filter(
+            **key, date__in=days, booked__lt=F("capacity")
+        )
+        .values("date")
+        .annotate(free=Sum(F("capacity") - F("booked")), first=Min("start"), last=Max("start"))
+        .values_list("date", "free", "first", "last")
+    }
+    for row in rows:
+        row.free, row.first_free_start, row.last_free_start = figures.get(row.date, (0, None, None))
+    DayAvailability.objects.bulk_update(
+        rows, ["free", "first_free_start", "last_free_start"], batch_size=500
     )
 
 
@@ -142,7 +155,9 @@ def session_open(
         )
         for start, end in windows
     )
-    availability_refresh(site_id=site.pk, vaccine_id=vaccine.pk, dose_number=dose_number, day=day)
+    availability_refresh(
+        site_id=site.pk, vaccine_id=vaccine.pk, dose_number=dose_number, days=[day]
+    )
     return session
 
 
@@ -182,7 +197,7 @@ def session_change_lines(*, session_id: int, lines: int) -> Session:
         site_id=session.site_id,
         vaccine_id=session.vaccine_id,
         dose_number=session.dose_number,
-        day=session.date,
+        days=[session.date],
     )
     return session
 
@@ -204,7 +219,7 @@ def session_close(*, session_id: int) -> int:
         site_id=session.site_id,
         vaccine_id=session.vaccine_id,
         dose_number=session.dose_number,
-        day=session.date,
+        days=[session.date],
     )
     return released
 
@@ -296,8 +311,5 @@ def sessions_open_weekly(
         ),
         batch_size=2000,
     )
-    for day in rest:
-        availability_refresh(
-            site_id=site.pk, vaccine_id=vaccine.pk, dose_number=dose_number, day=day
-        )
+    availability_refresh(site_id=site.pk, vaccine_id=vaccine.pk, dose_number=dose_number, days=rest)
     return [first, *sessions]

@@ -192,7 +192,7 @@ class StockAndCapacity(RuleBasedStateMachine):
             site_id=slot.site_id,
             vaccine_id=slot.vaccine_id,
             dose_number=slot.dose_number,
-            day=slot.date,
+            days=[slot.date],
         )
 
     @invariant()

@@ -87,7 +87,7 @@ def test_full_and_past_slots_are_not_offered(reference):
     first, second = session.slots.order_by("start")
     Slot.objects.filter(pk=first.pk).update(booked=1)
     availability_refresh(
-        site_id=site.pk, vaccine_id=session.vaccine_id, dose_number=1, day=session.date
+        site_id=site.pk, vaccine_id=session.vaccine_id, dose_number=1, days=[session.date]
     )
     result = availability_search(origin=PARIS_17, radius_km=5)[0]
     assert (result.available_slots, result.next_slot_at) == (1, second.start)
@@ -98,7 +98,7 @@ def test_full_and_past_slots_are_not_offered(reference):
     between = first.start + timedelta(minutes=5)
     Slot.objects.filter(pk=first.pk).update(booked=0)
     availability_refresh(
-        site_id=site.pk, vaccine_id=session.vaccine_id, dose_number=1, day=session.date
+        site_id=site.pk, vaccine_id=session.vaccine_id, dose_number=1, days=[session.date]
     )
     result = availability_search(origin=PARIS_17, radius_km=5, now=between)[0]
     assert (result.available_slots, result.next_slot_at) == (1, second.start)

@@ -1,0 +1,43 @@
+import time
+
+from django.core.management.base import BaseCommand
+from django.db.models import Count, Q
+
+from creneau.geography.services import geography_load
+from creneau.scheduling.demo import DEMO_SITES_FILE, demo_schedule_generate
+from creneau.sites.models import Site
+from creneau.sites.services import sites_import_official
+from creneau.vaccines.services import vaccines_seed
+
+
+class Command(BaseCommand):
+    help = "Load the demo: geography, vaccines, the real sites of 2021 and eight weeks of slots."
+
+    def handle(self, *args, **options):
+        started = time.monotonic()
+        counts = geography_load()
+        vaccines_seed()
+        self.stdout.write(f"Geography: {counts['communes']} communes.")
+        if not Site.objects.filter(source="sante.fr").exists():
+            report = sites_import_official(path=DEMO_SITES_FILE)
+            self.stdout.write(
+                f"Sites: {report.created} imported, {report.published} published, "
+                f"{report.rejected} rejected."
+            )
+        schedule = demo_schedule_generate()
+        self.stdout.write(
+            f"Schedule: {schedule.sessions} sessions opened at {schedule.sites} sites, "
+            f"{schedule.doses_delivered} doses delivered."
+        )
+        published = Site.objects.filter(status=Site.Status.PUBLISHED).aggregate(
+            sites=Count("pk"),
+            departments=Count("department", distinct=True),
+            overseas=Count(
+                "department", distinct=True, filter=Q(department__code__startswith="97")
+            ),
+        )
+        self.stdout.write(
+            f"Demo ready in {time.monotonic() - started:.0f} s: {published['sites']} published "
+            f"sites in {published['departments']} departments ({published['overseas']} overseas)."
+        )
+        self.stdout.write("Try http://127.0.0.1:8000/api/v1/sites?near=75017")
