@@ -1,13 +1,13 @@
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from creneau.core.errors import InvalidInput
+from creneau.core.errors import InvalidInput, NotFound
 from creneau.core.geo import Position, grid_cell
 from creneau.geography.models import Commune, Department
 
@@ -194,3 +194,36 @@ def _commune_departments(insee_codes: set[str]) -> dict[str, str]:
             )
         )
     return found
+
+
+@transaction.atomic
+def sites_publication_schedule(*, department_code: str, publish_at: datetime) -> int:
+    """Publish every draft site of a department at `publish_at` (e.g. tomorrow 8 a.m.).
+
+    Nothing has to run at that instant: public_sites_q lets the clock decide.
+    Returns the number of sites scheduled.
+    """
+    if not Department.objects.filter(code=department_code).exists():
+        raise NotFound(f"Département inconnu : {department_code}.")
+    return Site.objects.filter(department_id=department_code, status=Site.Status.DRAFT).update(
+        publish_at=publish_at
+    )
+
+
+@transaction.atomic
+def site_publish(*, site_id: int) -> None:
+    if not Site.objects.filter(pk=site_id, status=Site.Status.DRAFT).update(
+        status=Site.Status.PUBLISHED, publish_at=None
+    ):
+        raise NotFound(f"Lieu en brouillon introuvable : {site_id}.")
+
+
+@transaction.atomic
+def site_close(*, site_id: int) -> None:
+    """Close a site to the public; its sessions are closed separately, with notification."""
+    if (
+        not Site.objects.filter(pk=site_id)
+        .exclude(status=Site.Status.CLOSED)
+        .update(status=Site.Status.CLOSED)
+    ):
+        raise NotFound(f"Lieu ouvert introuvable : {site_id}.")
