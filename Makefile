@@ -10,7 +10,10 @@ APP_STAMP := $(VENV)/.installed
 .PHONY: demo test lint bench geography-data clean
 
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+		echo "python3 -m venv failed: installing Debian's python3-venv"; \
+		$(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq python3-venv && \
+		$(PYTHON) -m venv $(VENV); }
 	$(BIN)/pip install -q --upgrade pip
 
 $(APP_STAMP): pyproject.toml | $(BIN)/python
