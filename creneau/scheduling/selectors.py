@@ -33,30 +33,23 @@ class AvailabilityFilter:
     date_from: date | None = None
     date_to: date | None = None
 
+    def _narrow(self, queryset):
+        if self.vaccine_id is not None:
+            queryset = queryset.filter(vaccine_id=self.vaccine_id)
+        if self.dose_number is not None:
+            queryset = queryset.filter(dose_number=self.dose_number)
+        if self.date_from is not None:
+            queryset = queryset.filter(date__gte=self.date_from)
+        if self.date_to is not None:
+            queryset = queryset.filter(date__lte=self.date_to)
+        return queryset
+
     def rows(self, now: datetime):
         """Read-model rows that match, still holding at least one future free place."""
-        rows = DayAvailability.objects.filter(free__gt=0, last_free_start__gte=now)
-        if self.vaccine_id is not None:
-            rows = rows.filter(vaccine_id=self.vaccine_id)
-        if self.dose_number is not None:
-            rows = rows.filter(dose_number=self.dose_number)
-        if self.date_from is not None:
-            rows = rows.filter(date__gte=self.date_from)
-        if self.date_to is not None:
-            rows = rows.filter(date__lte=self.date_to)
-        return rows
+        return self._narrow(DayAvailability.objects.filter(free__gt=0, last_free_start__gte=now))
 
     def slots(self, now: datetime):
-        slots = Slot.objects.filter(booked__lt=F("capacity"), start__gte=now)
-        if self.vaccine_id is not None:
-            slots = slots.filter(vaccine_id=self.vaccine_id)
-        if self.dose_number is not None:
-            slots = slots.filter(dose_number=self.dose_number)
-        if self.date_from is not None:
-            slots = slots.filter(date__gte=self.date_from)
-        if self.date_to is not None:
-            slots = slots.filter(date__lte=self.date_to)
-        return slots
+        return self._narrow(Slot.objects.filter(booked__lt=F("capacity"), start__gte=now))
 
 
 @dataclass(frozen=True)

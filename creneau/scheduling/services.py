@@ -161,6 +161,15 @@ def session_open(
     return session
 
 
+def _availability_refresh_session(session: Session) -> None:
+    availability_refresh(
+        site_id=session.site_id,
+        vaccine_id=session.vaccine_id,
+        dose_number=session.dose_number,
+        days=[session.date],
+    )
+
+
 def _lock_open_session(session_id: int) -> Session:
     session = Session.objects.select_for_update().filter(pk=session_id).first()
     if session is None or session.status != Session.Status.OPEN:
@@ -193,12 +202,7 @@ def session_change_lines(*, session_id: int, lines: int) -> Session:
     Slot.objects.filter(session=session).update(capacity=lines)
     Session.objects.filter(pk=session.pk).update(lines=lines)
     session.lines = lines
-    availability_refresh(
-        site_id=session.site_id,
-        vaccine_id=session.vaccine_id,
-        dose_number=session.dose_number,
-        days=[session.date],
-    )
+    _availability_refresh_session(session)
     return session
 
 
@@ -215,12 +219,7 @@ def session_close(*, session_id: int) -> int:
     Slot.objects.filter(session=session).update(capacity=F("booked"))
     Session.objects.filter(pk=session.pk).update(status=Session.Status.CLOSED)
     stock_release(site_id=session.site_id, vaccine_id=session.vaccine_id, doses=released)
-    availability_refresh(
-        site_id=session.site_id,
-        vaccine_id=session.vaccine_id,
-        dose_number=session.dose_number,
-        days=[session.date],
-    )
+    _availability_refresh_session(session)
     return released
 
 
