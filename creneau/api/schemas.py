@@ -8,6 +8,12 @@ class ErrorOut(Schema):
     code: str
 
 
+class ValidationErrorOut(Schema):
+    """Input that does not parse: one entry per offending field (`loc`, `msg`)."""
+
+    detail: list[dict]
+
+
 class PlaceOut(Schema):
     label: str
     latitude: float

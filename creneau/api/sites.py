@@ -13,10 +13,10 @@ from creneau.scheduling.selectors import (
 from creneau.sites.models import Site
 from creneau.sites.selectors import site_get_public
 
-from .schemas import ErrorOut, SiteDetailOut, SiteSearchOut, SlotListOut
+from .schemas import ErrorOut, SiteDetailOut, SiteSearchOut, SlotListOut, ValidationErrorOut
 
 router = Router(tags=["sites"])
-ERRORS = {400: ErrorOut, 404: ErrorOut}
+ERRORS = {400: ErrorOut, 404: ErrorOut, 422: ValidationErrorOut}
 
 
 def site_fields(site: Site) -> dict:
