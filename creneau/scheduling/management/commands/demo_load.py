@@ -24,6 +24,10 @@ class Command(BaseCommand):
                 f"Sites: {report.created} imported, {report.published} published, "
                 f"{report.rejected} rejected."
             )
+        self.stdout.write(
+            "Opening eight weeks of sessions with their dose deliveries "
+            "(about three minutes the first time, seconds afterwards)…"
+        )
         schedule = demo_schedule_generate()
         self.stdout.write(
             f"Schedule: {schedule.sessions} sessions opened at {schedule.sites} sites, "
