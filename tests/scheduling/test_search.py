@@ -105,6 +105,17 @@ def test_full_and_past_slots_are_not_offered(reference):
     assert [s.pk for s in slot_list_available(site_id=site.pk, now=between)] == [second.pk]
 
 
+def test_a_begun_day_is_recounted_per_vaccine_and_dose_never_twice(reference):
+    site = stocked_site()
+    morning = open_session(site, start=time(9), end=time(10), lines=1)  # dose 1: 6 places
+    open_session(site, start=time(14), end=time(15), lines=1, dose_number=2)  # 6 places
+    first_slot = morning.slots.order_by("start").first()
+    during_the_first_slot = first_slot.start + timedelta(minutes=5)
+    result = availability_search(origin=PARIS_17, radius_km=5, now=during_the_first_slot)[0]
+    assert result.available_slots == 5 + 6
+    assert result.next_slot_at == first_slot.start + timedelta(minutes=10)
+
+
 @pytest.mark.parametrize(
     "filters",
     [
