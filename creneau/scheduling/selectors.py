@@ -188,7 +188,14 @@ def availability_search(
             if distance <= ring:
                 distances[site_id] = distance
                 new_ids.append(site_id)
-        availability.update(availability_by_site(site_ids=new_ids, wanted=wanted, now=now))
+        # Nearest first, a few at a time: in a dense city the first ring holds hundreds of
+        # sites, and the nearest ones usually answer the search on their own.
+        new_ids.sort(key=distances.__getitem__)
+        for start in range(0, len(new_ids), 2 * limit):
+            chunk = new_ids[start : start + 2 * limit]
+            availability.update(availability_by_site(site_ids=chunk, wanted=wanted, now=now))
+            if len(availability) >= limit:
+                break
         if len(availability) >= limit:
             break
 

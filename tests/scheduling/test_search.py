@@ -142,10 +142,10 @@ offsets = st.tuples(st.floats(-0.6, 0.6), st.floats(-0.9, 0.9), st.booleans())
 
 
 @settings(
-    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    places=st.lists(offsets, min_size=1, max_size=25),
+    places=st.lists(offsets, min_size=1, max_size=30),
     radius=st.sampled_from([3, 12, 30, 70]),
     limit=st.integers(1, 8),
 )
