@@ -27,6 +27,7 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 ## make demo: SQLite, French geography, real sites with eight weeks of slots, server on $(HOST):$(PORT)
 demo: $(APP_STAMP)
 	CRENEAU_DEMO=1 $(BIN)/python manage.py migrate --no-input
+	CRENEAU_DEMO=1 $(BIN)/python manage.py collectstatic --no-input -v0
 	CRENEAU_DEMO=1 $(BIN)/python manage.py demo_load
 	CRENEAU_DEMO=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
