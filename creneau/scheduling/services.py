@@ -10,7 +10,8 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
-from django.db.models import F, Max, Min, Sum
+from django.db.models import F, Max, Min, OuterRef, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from creneau.core.errors import CapacityBelowBooked, InvalidInput, SessionNotOpen
@@ -38,31 +39,36 @@ def doses_per_place(*, vaccine: Vaccine, dose_number: int) -> int:
 def availability_refresh(
     *, site_id: int, vaccine_id: int, dose_number: int, days: Collection[date]
 ) -> None:
-    """Recompute rows of the read model from their slots.
+    """Recompute rows of the read model from their slots, in one statement.
 
-    The rows are locked (in date order) before the slots are read: a concurrent writer
-    waits, then reads what this one committed, so the last writer always leaves the truth.
+    The rows are locked (in date order) before the recount: a concurrent writer waits,
+    then its recount, a new statement, sees what this one committed, so the last writer
+    always leaves the truth.
     """
     key = dict(site_id=site_id, vaccine_id=vaccine_id, dose_number=dose_number)
     DayAvailability.objects.bulk_create(
         [DayAvailability(**key, date=day) for day in days], ignore_conflicts=True
     )
-    rows = list(
-        DayAvailability.objects.select_for_update().filter(**key, date__in=days).order_by("date")
-    )
-    figures = {
-        day: (free, first, last)
-        for day, free, first, last in Slot.objects.filter(
-            **key, date__in=days, booked__lt=F("capacity")
+    rows = DayAvailability.objects.filter(**key, date__in=days)
+    list(rows.select_for_update().order_by("date").values_list("pk"))
+    free_slots = (
+        Slot.objects.filter(
+            site_id=OuterRef("site_id"),
+            vaccine_id=OuterRef("vaccine_id"),
+            dose_number=OuterRef("dose_number"),
+            date=OuterRef("date"),
+            booked__lt=F("capacity"),
         )
+        .order_by()
         .values("date")
-        .annotate(free=Sum(F("capacity") - F("booked")), first=Min("start"), last=Max("start"))
-        .values_list("date", "free", "first", "last")
-    }
-    for row in rows:
-        row.free, row.first_free_start, row.last_free_start = figures.get(row.date, (0, None, None))
-    DayAvailability.objects.bulk_update(
-        rows, ["free", "first_free_start", "last_free_start"], batch_size=500
+    )
+    rows.update(
+        free=Coalesce(
+            Subquery(free_slots.annotate(free=Sum(F("capacity") - F("booked"))).values("free")),
+            0,
+        ),
+        first_free_start=Subquery(free_slots.annotate(first=Min("start")).values("first")),
+        last_free_start=Subquery(free_slots.annotate(last=Max("start")).values("last")),
     )
 
 
