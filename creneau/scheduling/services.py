@@ -6,7 +6,7 @@ of them can wait for each other but never deadlock.
 """
 
 from collections.abc import Collection
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
@@ -79,12 +79,14 @@ def _site_timezone(site: Site) -> ZoneInfo:
 def _slot_windows(
     *, day: date, start_time: time, end_time: time, slot_minutes: int, tz: ZoneInfo
 ) -> list[tuple[datetime, datetime]]:
+    """The session's slots, stepped in UTC so that a change of daylight-saving time
+    neither makes a slot end before it starts nor stretches one over the repeated hour."""
     step = timedelta(minutes=slot_minutes)
-    cursor = datetime.combine(day, start_time)
-    end = datetime.combine(day, end_time)
+    cursor = datetime.combine(day, start_time, tzinfo=tz).astimezone(UTC)
+    end = datetime.combine(day, end_time, tzinfo=tz).astimezone(UTC)
     windows = []
     while cursor + step <= end:
-        windows.append((cursor.replace(tzinfo=tz), (cursor + step).replace(tzinfo=tz)))
+        windows.append((cursor, cursor + step))
         cursor += step
     return windows
 
@@ -188,11 +190,13 @@ def _lock_slots(session: Session) -> list[Slot]:
 
 
 @transaction.atomic
-def session_change_lines(*, session_id: int, lines: int) -> Session:
+def session_change_lines(*, session_id: int, lines: int, now: datetime | None = None) -> Session:
     """Change the number of lines: more promises more doses, fewer never drops a booking."""
     session = _lock_open_session(session_id)
     _validate_session_shape(lines=lines, slot_minutes=session.slot_minutes)
     slots = _lock_slots(session)
+    if slots and slots[-1].start <= (now or timezone.now()):
+        raise SessionNotOpen("Cette session a déjà eu lieu : on ne change plus ses lignes.")
     overbooked = [slot for slot in slots if slot.booked > lines]
     if overbooked:
         raise CapacityBelowBooked(
@@ -318,3 +322,25 @@ def sessions_open_weekly(
     )
     availability_refresh(site_id=site.pk, vaccine_id=vaccine.pk, dose_number=dose_number, days=rest)
     return [first, *sessions]
+
+
+def sessions_close_elapsed(*, now: datetime | None = None) -> int:
+    """Close the open sessions whose every slot has ended, returning their unused doses.
+
+    Run it regularly (a cron line or the task worker): until then the doses of places
+    that passed unbooked stay promised, which is safe but wastes stock.
+    Returns the number of doses released.
+    """
+    now = now or timezone.now()
+    elapsed = (
+        Session.objects.filter(status=Session.Status.OPEN, date__lte=now.date() + timedelta(1))
+        .exclude(slots__end__gt=now)
+        .values_list("pk", flat=True)
+    )
+    released = 0
+    for session_id in list(elapsed):
+        try:
+            released += session_close(session_id=session_id)
+        except SessionNotOpen:
+            continue  # closed meanwhile by someone else
+    return released

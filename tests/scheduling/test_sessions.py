@@ -1,4 +1,4 @@
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -9,6 +9,8 @@ from creneau.scheduling.models import DayAvailability, Session, Slot
 from creneau.scheduling.services import (
     session_change_lines,
     session_close,
+    session_open,
+    sessions_close_elapsed,
     sessions_open_weekly,
 )
 from creneau.sites.models import Site
@@ -203,3 +205,44 @@ def test_a_weekly_pattern_opens_every_chosen_weekday_all_or_nothing(reference):
             end_time=time(10),
             lines=1,
         )
+
+
+def test_sessions_that_are_over_return_their_unused_doses_and_cannot_grow(reference):
+    site = make_site()
+    deliver(site, 12)
+    session = open_session(site, lines=1)  # 6 places x 2 doses
+    booked = session.slots.order_by("start").first()
+    Slot.objects.filter(pk=booked.pk).update(booked=1)
+    after = session.slots.order_by("-end").first().end + timedelta(minutes=1)
+    with pytest.raises(SessionNotOpen):
+        session_change_lines(session_id=session.pk, lines=2, now=after)
+    during = booked.end
+    assert sessions_close_elapsed(now=during) == 0
+    assert sessions_close_elapsed(now=after) == 5 * 2
+    assert committed(site) == 2
+    assert sessions_close_elapsed(now=after) == 0
+
+
+@pytest.mark.parametrize(
+    ("day", "start", "end", "slots"),
+    [
+        ("2027-03-28", time(1), time(4), 4),  # spring forward: 2 real hours
+        ("2027-10-31", time(1), time(4), 8),  # fall back: 4 real hours
+    ],
+)
+def test_daylight_saving_days_make_slots_of_the_right_length(reference, day, start, end, slots):
+    site = make_site()
+    deliver(site, 1000)
+    session = session_open(
+        site=site,
+        vaccine=vaccine(),
+        day=date.fromisoformat(day),
+        start_time=start,
+        end_time=end,
+        lines=1,
+        slot_minutes=30,
+        now=datetime(2027, 1, 1, tzinfo=UTC),
+    )
+    lengths = {slot.end - slot.start for slot in session.slots.all()}
+    assert lengths == {timedelta(minutes=30)}
+    assert session.slots.count() == slots
