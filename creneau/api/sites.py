@@ -84,7 +84,7 @@ def get_site(
 ):
     site = site_get_public(site_id=site_id)
     wanted = availability_filter_build(vaccine_code=vaccine, dose_number=dose)
-    days = site_calendar(site_id=site.pk, wanted=wanted)
+    days = site_calendar(site=site, wanted=wanted)
     return {
         **site_fields(site),
         "opening_hours": site.opening_hours,
@@ -117,7 +117,7 @@ def list_slots(
                 "end": slot.end,
                 "vaccine": slot.vaccine.code,
                 "dose": slot.dose_number,
-                "available": slot.capacity - slot.booked,
+                "available": slot.available,
             }
             for slot in slots
         ],

@@ -9,7 +9,9 @@ import random
 from dataclasses import dataclass
 from datetime import date, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -63,8 +65,8 @@ def _days(first: date, last: date, weekdays: set[int]) -> int:
 
 
 def demo_schedule_generate(*, today: date | None = None) -> DemoReport:
-    today = today or timezone.localdate()
-    horizon = today + timedelta(weeks=WEEKS) - timedelta(days=1)
+    """`today` pins the first day everywhere (tests); by default it is each site's own."""
+    now = timezone.now()
     vaccines = {v.code: v for v in Vaccine.objects.all()}
     last_days = dict(
         Session.objects.values("site_id").annotate(last=Max("date")).values_list("site_id", "last")
@@ -72,7 +74,10 @@ def demo_schedule_generate(*, today: date | None = None) -> DemoReport:
     sites = Site.objects.filter(status=Site.Status.PUBLISHED).select_related("department")
     report = DemoReport(0, 0, 0)
     for site in sites.order_by("pk").iterator(chunk_size=500):
-        first = max(today, (last_days.get(site.pk) or today - timedelta(1)) + timedelta(1))
+        local_today = today or now.astimezone(ZoneInfo(site.department.timezone)).date()
+        horizon = local_today + timedelta(weeks=WEEKS) - timedelta(days=1)
+        last = last_days.get(site.pk) or local_today - timedelta(1)
+        first = max(local_today, last + timedelta(1))
         if first > horizon:
             continue
         rng = random.Random(site.pk)
@@ -84,40 +89,66 @@ def demo_schedule_generate(*, today: date | None = None) -> DemoReport:
         # Each first-dose place promises every dose of the series; keep 10 % in reserve.
         doses = days * SLOTS_PER_BLOCK * lines * vaccine.doses_in_series
         delivered = doses + doses // 10
-        delivery_record(
+        opened = _site_schedule_open(
             site=site,
             vaccine=vaccine,
-            quantity=delivered,
-            expected_on=today,
+            delivered=delivered,
             lot=f"{product[:2].upper()}{rng.randint(1000, 9999)}",
-            received_at=timezone.now(),
-        )
-        opened = sessions_open_weekly(
-            site=site,
-            vaccine=vaccine,
-            date_from=first,
-            date_to=horizon,
+            first=first,
+            horizon=horizon,
             weekdays=weekdays,
-            start_time=MORNING[0],
-            end_time=MORNING[1],
             lines=lines,
-            slot_minutes=SLOT_MINUTES,
         )
-        dose2_first = first + timedelta(days=vaccine.interval_min_days)
-        if vaccine.doses_in_series == 2 and _days(dose2_first, horizon, weekdays):
-            opened += sessions_open_weekly(
-                site=site,
-                vaccine=vaccine,
-                date_from=dose2_first,
-                date_to=horizon,
-                weekdays=weekdays,
-                start_time=AFTERNOON[0],
-                end_time=AFTERNOON[1],
-                lines=lines,
-                slot_minutes=SLOT_MINUTES,
-                dose_number=2,
-            )
         report = DemoReport(
             report.sites + 1, report.sessions + len(opened), report.doses_delivered + delivered
         )
     return report
+
+
+@transaction.atomic
+def _site_schedule_open(
+    *,
+    site: Site,
+    vaccine: Vaccine,
+    delivered: int,
+    lot: str,
+    first: date,
+    horizon: date,
+    weekdays: set[int],
+    lines: int,
+) -> list[Session]:
+    """One site's delivery and sessions: all of them or, on any refusal, none."""
+    delivery_record(
+        site=site,
+        vaccine=vaccine,
+        quantity=delivered,
+        expected_on=first,
+        lot=lot,
+        received_at=timezone.now(),
+    )
+    opened = sessions_open_weekly(
+        site=site,
+        vaccine=vaccine,
+        date_from=first,
+        date_to=horizon,
+        weekdays=weekdays,
+        start_time=MORNING[0],
+        end_time=MORNING[1],
+        lines=lines,
+        slot_minutes=SLOT_MINUTES,
+    )
+    dose2_first = first + timedelta(days=vaccine.interval_min_days)
+    if vaccine.doses_in_series == 2 and _days(dose2_first, horizon, weekdays):
+        opened += sessions_open_weekly(
+            site=site,
+            vaccine=vaccine,
+            date_from=dose2_first,
+            date_to=horizon,
+            weekdays=weekdays,
+            start_time=AFTERNOON[0],
+            end_time=AFTERNOON[1],
+            lines=lines,
+            slot_minutes=SLOT_MINUTES,
+            dose_number=2,
+        )
+    return opened

@@ -88,7 +88,7 @@ def availability_filter_build(
     today = timezone.localdate(now or timezone.now())
     if dose_number is not None and not 1 <= dose_number <= 3:
         raise InvalidInput("La dose va de 1 à 3.")
-    # A day of slack: it is already tomorrow in Réunion when it is still today in Paris.
+    # A day of slack: it is still yesterday in Guadeloupe or Tahiti after midnight in Paris.
     if date_from is not None and date_from < today - timedelta(days=1):
         raise InvalidInput("La date de début est passée.")
     if date_to is not None and date_to < today - timedelta(days=1):
@@ -227,18 +227,35 @@ class DayFigures:
 
 
 def site_calendar(
-    *, site_id: int, wanted: AvailabilityFilter | None = None, now: datetime | None = None
+    *, site: Site, wanted: AvailabilityFilter | None = None, now: datetime | None = None
 ) -> list[DayFigures]:
-    """Free places per day, vaccine and dose at a public site, from the read model."""
+    """Free places per day, vaccine and dose at a site, from the read model.
+
+    Days that have begun are recounted from their slots, as search does.
+    """
     now = now or timezone.now()
-    site_get_public(site_id=site_id, now=now)
     wanted = wanted or AvailabilityFilter()
+    rows = wanted.rows(now).filter(site_id=site.pk)
+    fields = ("date", "vaccine__code", "dose_number")
+    figures = {
+        (day, code, dose): free
+        for day, code, dose, free in rows.filter(first_free_start__gte=now).values_list(
+            *fields, "free"
+        )
+    }
+    begun_days = set(rows.filter(first_free_start__lt=now).values_list("date", flat=True))
+    if begun_days:
+        recount = (
+            wanted.slots(now)
+            .filter(site_id=site.pk, date__in=begun_days, start__lt=now + STARTED_ROWS_HORIZON)
+            .values(*fields)
+            .annotate(free=Sum(F("capacity") - F("booked")))
+            .values_list(*fields, "free")
+        )
+        figures.update(((day, code, dose), free) for day, code, dose, free in recount)
     return [
         DayFigures(date=day, vaccine_code=code, dose_number=dose, free=free)
-        for day, code, dose, free in wanted.rows(now)
-        .filter(site_id=site_id)
-        .order_by("date", "vaccine__code", "dose_number")
-        .values_list("date", "vaccine__code", "dose_number", "free")
+        for (day, code, dose), free in sorted(figures.items())
     ]
 
 

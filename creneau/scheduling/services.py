@@ -250,9 +250,11 @@ def sessions_open_weekly(
 ) -> list[Session]:
     """Open the same session on the chosen weekdays (0 = Monday) of a date range.
 
-    All or nothing: the doses of every session are promised in one conditional update,
-    and the whole range is refused when the stock does not cover it.
+    All or nothing, in one transaction: when the stock does not cover every session, the
+    whole range is refused.
     """
+    if not 0 <= (date_to - date_from).days <= HORIZON_DAYS:
+        raise InvalidInput(f"La période va d'un jour à {HORIZON_DAYS} jours, dans l'ordre.")
     days = [
         date_from + timedelta(days=offset)
         for offset in range((date_to - date_from).days + 1)
@@ -260,8 +262,6 @@ def sessions_open_weekly(
     ]
     if not days:
         raise InvalidInput("Aucun jour de la période ne correspond aux jours choisis.")
-    if len(days) > HORIZON_DAYS:
-        raise InvalidInput("On ne peut pas ouvrir plus d'un an de sessions à la fois.")
     tz = _site_timezone(site)
     if days[-1] > (now or timezone.now()).astimezone(tz).date() + timedelta(days=HORIZON_DAYS):
         raise InvalidInput("On ne peut pas ouvrir une session à plus d'un an.")

@@ -12,6 +12,7 @@ from creneau.scheduling.models import Slot
 from creneau.scheduling.selectors import (
     availability_filter_build,
     availability_search,
+    site_calendar,
     slot_list_available,
 )
 from creneau.scheduling.services import availability_refresh
@@ -167,3 +168,16 @@ def test_ring_search_returns_what_a_scan_of_every_site_would(reference, places, 
         found = availability_search(origin=PARIS_17, radius_km=radius, limit=limit)
         assert [r.site.pk for r in found] == [pk for _, _, pk in sorted(sites)][:limit]
         transaction.set_rollback(True)
+
+
+def test_the_site_calendar_does_not_count_places_that_have_begun(reference):
+    site = stocked_site()
+    session = open_session(site, start=time(9), end=time(10), lines=1)
+    open_session(site, code="janssen", day=tomorrow(2), lines=1)
+    first_slot = session.slots.order_by("start").first()
+    during_the_first_slot = first_slot.start + timedelta(minutes=5)
+    days = site_calendar(site=site, now=during_the_first_slot)
+    assert [(d.date, d.vaccine_code, d.dose_number, d.free) for d in days] == [
+        (tomorrow(), "comirnaty", 1, 5),
+        (tomorrow(2), "janssen", 1, 6),
+    ]
