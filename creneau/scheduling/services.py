@@ -113,6 +113,74 @@ def session_open(
     now: datetime | None = None,
 ) -> Session:
     """Open a session and its slots, promising the doses they need or refusing (invariant 2)."""
+    [session] = _sessions_open(
+        site=site,
+        vaccine=vaccine,
+        days=[day],
+        start_time=start_time,
+        end_time=end_time,
+        lines=lines,
+        slot_minutes=slot_minutes,
+        dose_number=dose_number,
+        now=now,
+    )
+    return session
+
+
+@transaction.atomic
+def sessions_open_weekly(
+    *,
+    site: Site,
+    vaccine: Vaccine,
+    date_from: date,
+    date_to: date,
+    weekdays: set[int],
+    start_time: time,
+    end_time: time,
+    lines: int,
+    slot_minutes: int = 10,
+    dose_number: int = 1,
+    now: datetime | None = None,
+) -> list[Session]:
+    """Open the same session on the chosen weekdays (0 = Monday) of a date range.
+
+    All or nothing: the doses of every session are promised in one conditional update,
+    and the whole range is refused when the stock does not cover it.
+    """
+    if not 0 <= (date_to - date_from).days <= HORIZON_DAYS:
+        raise InvalidInput(f"La période va d'un jour à {HORIZON_DAYS} jours, dans l'ordre.")
+    days = [
+        date_from + timedelta(days=offset)
+        for offset in range((date_to - date_from).days + 1)
+        if (date_from + timedelta(days=offset)).weekday() in weekdays
+    ]
+    if not days:
+        raise InvalidInput("Aucun jour de la période ne correspond aux jours choisis.")
+    return _sessions_open(
+        site=site,
+        vaccine=vaccine,
+        days=days,
+        start_time=start_time,
+        end_time=end_time,
+        lines=lines,
+        slot_minutes=slot_minutes,
+        dose_number=dose_number,
+        now=now,
+    )
+
+
+def _sessions_open(
+    *,
+    site: Site,
+    vaccine: Vaccine,
+    days: list[date],
+    start_time: time,
+    end_time: time,
+    lines: int,
+    slot_minutes: int,
+    dose_number: int,
+    now: datetime | None,
+) -> list[Session]:
     _validate_session_shape(lines=lines, slot_minutes=slot_minutes)
     if site.status == Site.Status.CLOSED:
         raise InvalidInput("Ce lieu est fermé : il ne peut pas ouvrir de session.")
@@ -127,46 +195,55 @@ def session_open(
         raise InvalidInput("La session doit finir après son début.")
     tz = _site_timezone(site)
     today = (now or timezone.now()).astimezone(tz).date()
-    if day < today:
+    if min(days) < today:
         raise InvalidInput("On ne peut pas ouvrir une session dans le passé.")
-    if day > today + timedelta(days=HORIZON_DAYS):
+    if max(days) > today + timedelta(days=HORIZON_DAYS):
         raise InvalidInput("On ne peut pas ouvrir une session à plus d'un an.")
-    windows = _slot_windows(
-        day=day, start_time=start_time, end_time=end_time, slot_minutes=slot_minutes, tz=tz
-    )
-    if not windows:
+    windows = {
+        day: _slot_windows(
+            day=day, start_time=start_time, end_time=end_time, slot_minutes=slot_minutes, tz=tz
+        )
+        for day in days
+    }
+    if not all(windows.values()):
         raise InvalidInput("La session est plus courte qu'un créneau.")
 
     per_place = doses_per_place(vaccine=vaccine, dose_number=dose_number)
-    stock_commit(site_id=site.pk, vaccine_id=vaccine.pk, doses=len(windows) * lines * per_place)
-    session = Session.objects.create(
-        site=site,
-        vaccine=vaccine,
-        dose_number=dose_number,
-        date=day,
-        start_time=start_time,
-        end_time=end_time,
-        lines=lines,
-        slot_minutes=slot_minutes,
-        doses_per_place=per_place,
-    )
-    Slot.objects.bulk_create(
-        Slot(
-            session=session,
+    places = sum(len(day_windows) for day_windows in windows.values()) * lines
+    stock_commit(site_id=site.pk, vaccine_id=vaccine.pk, doses=places * per_place)
+    sessions = Session.objects.bulk_create(
+        Session(
             site=site,
             vaccine=vaccine,
             dose_number=dose_number,
             date=day,
-            start=start,
-            end=end,
-            capacity=lines,
+            start_time=start_time,
+            end_time=end_time,
+            lines=lines,
+            slot_minutes=slot_minutes,
+            doses_per_place=per_place,
         )
-        for start, end in windows
+        for day in days
     )
-    availability_refresh(
-        site_id=site.pk, vaccine_id=vaccine.pk, dose_number=dose_number, days=[day]
+    Slot.objects.bulk_create(
+        (
+            Slot(
+                session=session,
+                site=site,
+                vaccine=vaccine,
+                dose_number=dose_number,
+                date=session.date,
+                start=start,
+                end=end,
+                capacity=lines,
+            )
+            for session in sessions
+            for start, end in windows[session.date]
+        ),
+        batch_size=2000,
     )
-    return session
+    availability_refresh(site_id=site.pk, vaccine_id=vaccine.pk, dose_number=dose_number, days=days)
+    return sessions
 
 
 def _availability_refresh_session(session: Session) -> None:
@@ -231,97 +308,6 @@ def session_close(*, session_id: int) -> int:
     stock_release(site_id=session.site_id, vaccine_id=session.vaccine_id, doses=released)
     _availability_refresh_session(session)
     return released
-
-
-@transaction.atomic
-def sessions_open_weekly(
-    *,
-    site: Site,
-    vaccine: Vaccine,
-    date_from: date,
-    date_to: date,
-    weekdays: set[int],
-    start_time: time,
-    end_time: time,
-    lines: int,
-    slot_minutes: int = 10,
-    dose_number: int = 1,
-    now: datetime | None = None,
-) -> list[Session]:
-    """Open the same session on the chosen weekdays (0 = Monday) of a date range.
-
-    All or nothing, in one transaction: when the stock does not cover every session, the
-    whole range is refused.
-    """
-    if not 0 <= (date_to - date_from).days <= HORIZON_DAYS:
-        raise InvalidInput(f"La période va d'un jour à {HORIZON_DAYS} jours, dans l'ordre.")
-    days = [
-        date_from + timedelta(days=offset)
-        for offset in range((date_to - date_from).days + 1)
-        if (date_from + timedelta(days=offset)).weekday() in weekdays
-    ]
-    if not days:
-        raise InvalidInput("Aucun jour de la période ne correspond aux jours choisis.")
-    tz = _site_timezone(site)
-    if days[-1] > (now or timezone.now()).astimezone(tz).date() + timedelta(days=HORIZON_DAYS):
-        raise InvalidInput("On ne peut pas ouvrir une session à plus d'un an.")
-    # The first day is checked in full by session_open's rules; the others share its shape.
-    first = session_open(
-        site=site,
-        vaccine=vaccine,
-        day=days[0],
-        start_time=start_time,
-        end_time=end_time,
-        lines=lines,
-        slot_minutes=slot_minutes,
-        dose_number=dose_number,
-        now=now,
-    )
-    rest = days[1:]
-    windows = {
-        day: _slot_windows(
-            day=day, start_time=start_time, end_time=end_time, slot_minutes=slot_minutes, tz=tz
-        )
-        for day in rest
-    }
-    stock_commit(
-        site_id=site.pk,
-        vaccine_id=vaccine.pk,
-        doses=sum(len(w) for w in windows.values()) * lines * first.doses_per_place,
-    )
-    sessions = Session.objects.bulk_create(
-        Session(
-            site=site,
-            vaccine=vaccine,
-            dose_number=dose_number,
-            date=day,
-            start_time=start_time,
-            end_time=end_time,
-            lines=lines,
-            slot_minutes=slot_minutes,
-            doses_per_place=first.doses_per_place,
-        )
-        for day in rest
-    )
-    Slot.objects.bulk_create(
-        (
-            Slot(
-                session=session,
-                site=site,
-                vaccine=vaccine,
-                dose_number=dose_number,
-                date=session.date,
-                start=start,
-                end=end,
-                capacity=lines,
-            )
-            for session in sessions
-            for start, end in windows[session.date]
-        ),
-        batch_size=2000,
-    )
-    availability_refresh(site_id=site.pk, vaccine_id=vaccine.pk, dose_number=dose_number, days=rest)
-    return [first, *sessions]
 
 
 def sessions_close_elapsed(*, now: datetime | None = None) -> int:
