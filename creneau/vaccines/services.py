@@ -138,15 +138,13 @@ def delivery_receive(*, delivery_id: int, lot: str = "", received_at: datetime |
 @transaction.atomic
 def delivery_cancel(*, delivery_id: int) -> None:
     """Cancel an expected delivery, unless its doses are already promised."""
-    delivery = Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.EXPECTED).first()
-    if delivery is None:
-        raise NotFound("Livraison attendue introuvable.")
     # Claim the delivery first so that two cancellations cannot both subtract it.
-    claimed = Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.EXPECTED).update(
+    claimed = Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.EXPECTED).update(
         status=Delivery.Status.CANCELLED
     )
     if not claimed:
         raise NotFound("Livraison attendue introuvable.")
+    delivery = Delivery.objects.get(pk=delivery_id)
     try:
         with transaction.atomic():
             Stock.objects.filter(site_id=delivery.site_id, vaccine_id=delivery.vaccine_id).update(
