@@ -43,6 +43,9 @@ INSTALLED_APPS = [
     "creneau.sites",
     "creneau.vaccines",
     "creneau.scheduling",
+    "creneau.eligibility",
+    "creneau.outreach",
+    "creneau.booking",
     "creneau.api",
 ]
 
@@ -123,3 +126,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
 }
+
+# Booking: how long a chosen slot is kept while the person types.
+HOLD_MINUTES = int(os.environ.get("HOLD_MINUTES", "10"))

@@ -73,3 +73,38 @@ def open_session(
         slot_minutes=slot_minutes,
         dose_number=dose_number,
     )
+
+
+def verified_contact(phone: str = "+33612345678"):
+    from creneau.booking.models import Contact
+
+    contact, _ = Contact.objects.get_or_create(
+        address=phone, defaults={"channel": Contact.Channel.SMS}
+    )
+    Contact.objects.filter(pk=contact.pk).update(verified_at=timezone.now())
+    contact.refresh_from_db()
+    return contact
+
+
+def person(given_name: str = "Jeanne", family_name: str = "Martin", age: int = 80, **fields):
+    from creneau.booking.services import PersonData
+
+    today = timezone.localdate()
+    return PersonData(
+        given_name=given_name,
+        family_name=family_name,
+        birth_date=today.replace(year=today.year - age) - timedelta(days=1),
+        **fields,
+    )
+
+
+def two_dose_site(*, lines: int = 2, doses: int = 1000, dose1_day: date | None = None, **site):
+    """A site with a first-dose session tomorrow and second-dose sessions at the
+    recommended interval and one week either side."""
+    site = make_site(**site)
+    deliver(site, doses)
+    day = dose1_day or tomorrow()
+    session = open_session(site, day=day, lines=lines)
+    for offset in (35, 42, 49):
+        open_session(site, day=day + timedelta(days=offset), lines=lines, dose_number=2)
+    return site, session

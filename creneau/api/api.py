@@ -23,6 +23,10 @@ def domain_error(request: HttpRequest, error: DomainError):
     )
 
 
-from creneau.api import sites  # noqa: E402  (registers its routes on api)
+from creneau.api import booking, sites  # noqa: E402  (registers its routes on api)
 
 api.add_router("/sites", sites.router)
+api.add_router("/contacts", booking.contacts)
+api.add_router("/holds", booking.holds)
+api.add_router("/bookings", booking.bookings)
+api.add_router("/demo", booking.demo)

@@ -1,6 +1,8 @@
 from datetime import date, datetime
+from typing import Literal
+from uuid import UUID
 
-from ninja import Schema
+from ninja import Field, Schema
 
 
 class ErrorOut(Schema):
@@ -74,3 +76,105 @@ class SlotListOut(Schema):
     site_id: int
     date: date | None
     results: list[SlotOut]
+
+
+class VerificationIn(Schema):
+    phone: str | None = Field(None, max_length=40, description="E.164, or a French number")
+    email: str | None = Field(None, max_length=254)
+    language: Literal["fr", "en"] = "fr"
+
+
+class VerificationOut(Schema):
+    id: UUID
+    expires_at: datetime
+
+
+class CodeIn(Schema):
+    code: str = Field(..., max_length=20)
+
+
+class ContactTokenOut(Schema):
+    contact_token: str
+
+
+class HoldIn(Schema):
+    slot_id: int
+
+
+class Dose2OptionOut(Schema):
+    slot_id: int
+    site_id: int
+    start: datetime
+    end: datetime
+
+
+class HoldOut(Schema):
+    id: UUID
+    slot_id: int
+    expires_at: datetime
+    dose2_slot_id: int | None = Field(description="The second-dose place held with it")
+    dose2_options: list[Dose2OptionOut]
+
+
+class PersonIn(Schema):
+    given_name: str = Field(..., max_length=100)
+    family_name: str = Field(..., max_length=100)
+    birth_date: date
+    categories: list[str] = Field(default_factory=list, max_length=10)
+
+
+class BookingIn(Schema):
+    hold_id: UUID
+    dose2_slot_id: int | None = None
+    contact_token: str = Field(..., max_length=500)
+    person: PersonIn
+
+
+class PersonOut(Schema):
+    given_name: str
+    family_name: str
+    birth_date: date
+    categories: list[str]
+
+
+class AppointmentOut(Schema):
+    dose_number: int
+    slot_id: int
+    site_id: int
+    start: datetime
+    end: datetime
+    status: str
+
+
+class BookingOut(Schema):
+    reference: str
+    management_token: str = Field(
+        description="Opens the booking (Authorization: Bearer …); keep it secret"
+    )
+    status: str
+    existing: bool = Field(description="True when the person already had this booking")
+    site_id: int
+    vaccine: str
+    person: PersonOut
+    appointments: list[AppointmentOut]
+
+
+class MoveIn(Schema):
+    dose_number: int = Field(..., ge=1, le=3)
+    slot_id: int
+    dose2_slot_id: int | None = None
+
+
+class OutboxMessageOut(Schema):
+    id: int
+    channel: str
+    to: str
+    kind: str
+    subject: str
+    body: str
+    status: str
+    created_at: datetime
+
+
+class OutboxOut(Schema):
+    results: list[OutboxMessageOut]

@@ -50,3 +50,73 @@ class CapacityBelowBooked(DomainError):
 class SessionNotOpen(DomainError):
     status = 409
     code = "session_not_open"
+
+
+class NotEligible(DomainError):
+    """No eligibility rule in force admits this person for this dose (invariant 6)."""
+
+    status = 403
+    code = "not_eligible"
+
+
+class SiteRestricted(DomainError):
+    """The site takes only some categories of people, and this person is in none."""
+
+    status = 403
+    code = "site_restricted"
+
+
+class SlotUnavailable(DomainError):
+    """The slot is full, held by others, in the past, or not bookable for this dose."""
+
+    status = 409
+    code = "slot_unavailable"
+
+
+class HoldExpired(DomainError):
+    status = 410
+    code = "hold_expired"
+
+
+class Dose2Unavailable(DomainError):
+    """No second-dose slot at the same site inside the product's interval."""
+
+    status = 409
+    code = "dose2_unavailable"
+
+
+class AlreadyBooked(DomainError):
+    status = 409
+    code = "already_booked"
+
+
+class IdempotencyKeyReused(DomainError):
+    status = 409
+    code = "idempotency_key_reused"
+
+
+class TooManyPersons(DomainError):
+    status = 409
+    code = "too_many_persons"
+
+
+class Unauthorized(DomainError):
+    """Missing or invalid credentials (contact token)."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class TooManyRequests(DomainError):
+    status = 429
+    code = "too_many_requests"
+
+
+class CodeInvalid(DomainError):
+    status = 400
+    code = "code_invalid"
+
+
+class CodeExpired(DomainError):
+    status = 410
+    code = "code_expired"

@@ -1,5 +1,7 @@
 import re
 from dataclasses import dataclass
+from functools import cache
+from zoneinfo import ZoneInfo
 
 from creneau.core.errors import AmbiguousPlace, InvalidInput, PlaceNotFound
 from creneau.core.geo import Position
@@ -12,6 +14,26 @@ _POSTCODE = re.compile(r"^\s*(\d{5})\s*$")
 # "Saint-Denis (974)", "Saint-Denis 93", "Ajaccio (2A)"
 _NAME_WITH_DEPARTMENT = re.compile(r"^(.*?)[\s(]+(\d{2,3}|2[AaBb])\)?\s*$")
 MAX_QUERY_LENGTH = 100
+
+OVERSEAS_TIMEZONES = {
+    "971": "America/Guadeloupe",
+    "972": "America/Martinique",
+    "973": "America/Cayenne",
+    "974": "Indian/Reunion",
+    "975": "America/Miquelon",
+    "976": "Indian/Mayotte",
+    "977": "America/St_Barthelemy",
+    "978": "America/Marigot",
+    "986": "Pacific/Wallis",
+    "987": "Pacific/Tahiti",
+    "988": "Pacific/Noumea",
+}
+
+
+@cache
+def department_timezone(*, department_code: str) -> ZoneInfo:
+    """Where local times of a department are read; it follows from the code, no query."""
+    return ZoneInfo(OVERSEAS_TIMEZONES.get(department_code, "Europe/Paris"))
 
 
 @dataclass(frozen=True)

@@ -7,23 +7,10 @@ from pathlib import Path
 from django.db import transaction
 
 from .models import Commune, Department, PostalCode, Region
+from .selectors import OVERSEAS_TIMEZONES
 from .text import search_name
 
 GEOGRAPHY_FILE = Path(__file__).resolve().parent / "data" / "geography.json.gz"
-
-OVERSEAS_TIMEZONES = {
-    "971": "America/Guadeloupe",
-    "972": "America/Martinique",
-    "973": "America/Cayenne",
-    "974": "Indian/Reunion",
-    "975": "America/Miquelon",
-    "976": "Indian/Mayotte",
-    "977": "America/St_Barthelemy",
-    "978": "America/Marigot",
-    "986": "Pacific/Wallis",
-    "987": "Pacific/Tahiti",
-    "988": "Pacific/Noumea",
-}
 
 
 @functools.cache

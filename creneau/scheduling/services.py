@@ -1,10 +1,12 @@
 """Opening, changing and closing sessions, and the availability read model they keep current.
 
-Lock order, everywhere: session row, then its slots (by id), then the stock row, then
-the availability rows. Every multi-row change takes its locks in that order, so two
-of them can wait for each other but never deadlock.
+Lock order, everywhere: session row, then slots (first-dose slots before second-dose
+ones, each by id), then stock rows, then read-model rows (by site, vaccine, dose, date).
+Every multi-row change takes its locks in that order, so two of them can wait for each
+other but never deadlock.
 """
 
+from collections import defaultdict
 from collections.abc import Collection
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -15,6 +17,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from creneau.core.errors import CapacityBelowBooked, InvalidInput, SessionNotOpen
+from creneau.geography.selectors import department_timezone
 from creneau.sites.models import Site
 from creneau.vaccines.models import Vaccine
 from creneau.vaccines.services import stock_commit, stock_release
@@ -36,6 +39,28 @@ def doses_per_place(*, vaccine: Vaccine, dose_number: int) -> int:
     return vaccine.doses_in_series if dose_number == 1 else 0
 
 
+def _free_slots_of_row():
+    """The free slots of the read-model row being updated (a correlated subquery)."""
+    return (
+        Slot.objects.filter(
+            site_id=OuterRef("site_id"),
+            vaccine_id=OuterRef("vaccine_id"),
+            dose_number=OuterRef("dose_number"),
+            date=OuterRef("date"),
+            booked__lt=F("capacity"),
+        )
+        .order_by()
+        .values("date")
+    )
+
+
+def _free_starts(free_slots) -> dict:
+    return {
+        "first_free_start": Subquery(free_slots.annotate(first=Min("start")).values("first")),
+        "last_free_start": Subquery(free_slots.annotate(last=Max("start")).values("last")),
+    }
+
+
 def availability_refresh(
     *, site_id: int, vaccine_id: int, dose_number: int, days: Collection[date]
 ) -> None:
@@ -51,29 +76,92 @@ def availability_refresh(
     )
     rows = DayAvailability.objects.filter(**key, date__in=days)
     list(rows.select_for_update().order_by("date").values_list("pk"))
-    free_slots = (
-        Slot.objects.filter(
-            site_id=OuterRef("site_id"),
-            vaccine_id=OuterRef("vaccine_id"),
-            dose_number=OuterRef("dose_number"),
-            date=OuterRef("date"),
-            booked__lt=F("capacity"),
-        )
-        .order_by()
-        .values("date")
-    )
+    free_slots = _free_slots_of_row()
     rows.update(
         free=Coalesce(
             Subquery(free_slots.annotate(free=Sum(F("capacity") - F("booked"))).values("free")),
             0,
         ),
-        first_free_start=Subquery(free_slots.annotate(first=Min("start")).values("first")),
-        last_free_start=Subquery(free_slots.annotate(last=Max("start")).values("last")),
+        **_free_starts(free_slots),
     )
 
 
+class SlotChanges:
+    """What a booking transaction did to places, applied to the ledgers at its end.
+
+    Taking and releasing places touches slot rows as it goes; the stock released and the
+    read-model deltas are gathered here and written last, each in key order, so that
+    every transaction takes its locks in the documented order (slots, stock, read model).
+    """
+
+    def __init__(self) -> None:
+        self._free_delta: dict[tuple[int, int, int, date], int] = defaultdict(int)
+        self._recount: set[tuple[int, int, int, date]] = set()
+        self._stock_release: dict[tuple[int, int], int] = defaultdict(int)
+
+    def record(self, slot: Slot, *, free_delta: int) -> None:
+        """`slot` carries its counts after the change."""
+        key = (slot.site_id, slot.vaccine_id, slot.dose_number, slot.date)
+        self._free_delta[key] += free_delta
+        free_after = slot.capacity - slot.booked
+        # The day's first and last free starts can only move when a slot fills or frees up.
+        if free_after == 0 or free_after - free_delta == 0:
+            self._recount.add(key)
+
+    def release_doses(self, *, site_id: int, vaccine_id: int, doses: int) -> None:
+        self._stock_release[(site_id, vaccine_id)] += doses
+
+    def apply(self) -> None:
+        for (site_id, vaccine_id), doses in sorted(self._stock_release.items()):
+            if doses:
+                stock_release(site_id=site_id, vaccine_id=vaccine_id, doses=doses)
+        for key in sorted(self._free_delta.keys() | self._recount):
+            site_id, vaccine_id, dose_number, day = key
+            row = DayAvailability.objects.filter(
+                site_id=site_id, vaccine_id=vaccine_id, dose_number=dose_number, date=day
+            )
+            # A delta, not a recount: it is exact under concurrency without locking first.
+            fields = {"free": F("free") + self._free_delta[key]}
+            if key in self._recount:
+                fields |= _free_starts(_free_slots_of_row())
+            row.update(**fields)
+        self._free_delta.clear()
+        self._recount.clear()
+        self._stock_release.clear()
+
+
+def slot_take(
+    *, slot_id: int, now: datetime, changes: SlotChanges, **conditions: object
+) -> Slot | None:
+    """Take one place in a slot that has not begun, or None: the database decides (invariant 1).
+
+    `conditions` narrow which slot qualifies (dose number, site, vaccine, dates).
+    """
+    taken = Slot.objects.filter(
+        pk=slot_id, start__gt=now, booked__lt=F("capacity"), **conditions
+    ).update(booked=F("booked") + 1)
+    if not taken:
+        return None
+    slot = Slot.objects.get(pk=slot_id)
+    changes.record(slot, free_delta=-1)
+    return slot
+
+
+def slot_release(*, slot_id: int, changes: SlotChanges) -> None:
+    """Give back one place. In a closed session the place goes too, with its doses."""
+    Slot.objects.filter(pk=slot_id).update(booked=F("booked") - 1)
+    slot = Slot.objects.select_related("session").get(pk=slot_id)
+    if slot.session.status == Session.Status.CLOSED:
+        Slot.objects.filter(pk=slot_id).update(capacity=F("capacity") - 1)
+        changes.release_doses(
+            site_id=slot.site_id, vaccine_id=slot.vaccine_id, doses=slot.session.doses_per_place
+        )
+    else:
+        changes.record(slot, free_delta=1)
+
+
 def _site_timezone(site: Site) -> ZoneInfo:
-    return ZoneInfo(site.department.timezone)
+    return department_timezone(department_code=site.department_id)
 
 
 def _slot_windows(

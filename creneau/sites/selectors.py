@@ -17,6 +17,14 @@ def public_sites_q(*, now: datetime | None = None) -> Q:
     return Q(status=Site.Status.PUBLISHED) | Q(status=Site.Status.DRAFT, publish_at__lte=now)
 
 
+def site_is_public(*, site: Site, now: datetime | None = None) -> bool:
+    """The same rule as public_sites_q, for a site already in hand."""
+    now = now or timezone.now()
+    return site.status == Site.Status.PUBLISHED or (
+        site.status == Site.Status.DRAFT and site.publish_at is not None and site.publish_at <= now
+    )
+
+
 def site_list_public(*, now: datetime | None = None) -> QuerySet[Site]:
     return Site.objects.filter(public_sites_q(now=now))
 

@@ -1,0 +1,221 @@
+"""Contacts, holds and bookings: each endpoint parses, calls one service, answers."""
+
+import re
+from uuid import UUID
+
+from django.conf import settings
+from django.http import HttpRequest
+from ninja import Header, Router
+from ninja.security import HttpBearer
+
+from creneau.booking.selectors import contact_authenticate, series_appointments, series_authenticate
+from creneau.booking.services import (
+    BookingResult,
+    PersonData,
+    booking_cancel,
+    booking_confirm,
+    booking_move,
+    contact_address_normalize,
+    contact_verification_confirm,
+    contact_verification_start,
+    hold_create,
+    hold_release,
+)
+from creneau.booking.tokens import reference_display
+from creneau.core.errors import DomainError, InvalidInput, NotFound
+from creneau.outreach.selectors import outbox_list
+
+from .schemas import (
+    BookingIn,
+    BookingOut,
+    CodeIn,
+    ContactTokenOut,
+    ErrorOut,
+    HoldIn,
+    HoldOut,
+    MoveIn,
+    OutboxOut,
+    ValidationErrorOut,
+    VerificationIn,
+    VerificationOut,
+)
+
+ERRORS = {code: ErrorOut for code in (400, 401, 403, 404, 409, 410, 429)} | {
+    422: ValidationErrorOut
+}
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{8,100}$")
+
+contacts = Router(tags=["contacts"])
+holds = Router(tags=["holds"])
+bookings = Router(tags=["bookings"])
+demo = Router(tags=["demo"])
+
+
+class ManagementToken(HttpBearer):
+    """The booking's management token, given once with the booking."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> str | None:
+        return token or None
+
+
+@contacts.post(
+    "/verifications", response={201: VerificationOut, **ERRORS}, summary="Send a one-time code"
+)
+def start_verification(request: HttpRequest, payload: VerificationIn):
+    verification = contact_verification_start(
+        phone=payload.phone, email=payload.email, language=payload.language
+    )
+    return 201, {"id": verification.pk, "expires_at": verification.expires_at}
+
+
+@contacts.post(
+    "/verifications/{uuid:verification_id}/confirm",
+    response={200: ContactTokenOut, **ERRORS},
+    summary="Confirm the code; get a contact token",
+)
+def confirm_verification(request: HttpRequest, verification_id: UUID, payload: CodeIn):
+    token = contact_verification_confirm(verification_id=verification_id, code=payload.code)
+    return {"contact_token": token}
+
+
+@holds.post("", response={201: HoldOut, **ERRORS}, summary="Hold a first-dose slot")
+def create_hold(request: HttpRequest, payload: HoldIn):
+    result = hold_create(slot_id=payload.slot_id)
+    return 201, {
+        "id": result.hold.pk,
+        "slot_id": result.hold.slot_id,
+        "expires_at": result.hold.expires_at,
+        "dose2_slot_id": result.hold.dose2_slot_id,
+        "dose2_options": [
+            {"slot_id": slot.pk, "site_id": slot.site_id, "start": slot.start, "end": slot.end}
+            for slot in result.dose2_options
+        ],
+    }
+
+
+@holds.delete("/{uuid:hold_id}", response={204: None, **ERRORS}, summary="Release a hold")
+def delete_hold(request: HttpRequest, hold_id: UUID):
+    hold_release(hold_id=hold_id)
+    return 204, None
+
+
+def booking_out(result: BookingResult) -> dict:
+    series = result.series
+    person = series.person
+    return {
+        "reference": reference_display(series.reference),
+        "management_token": result.management_token,
+        "status": series.status,
+        "existing": not result.created,
+        "site_id": series.site_id,
+        "vaccine": series.vaccine.code,
+        "person": {
+            "given_name": person.given_name,
+            "family_name": person.family_name,
+            "birth_date": person.birth_date,
+            "categories": person.categories,
+        },
+        "appointments": [
+            {
+                "dose_number": appointment.dose_number,
+                "slot_id": appointment.slot_id,
+                "site_id": appointment.slot.site_id,
+                "start": appointment.slot.start,
+                "end": appointment.slot.end,
+                "status": appointment.status,
+            }
+            for appointment in result.appointments
+        ],
+    }
+
+
+@bookings.post(
+    "",
+    response={200: BookingOut, 201: BookingOut, **ERRORS},
+    summary="Book dose 1 and dose 2 from a hold",
+    description="201 for a new booking (or the replay of one with the same Idempotency-Key "
+    "and body); 200 with `existing: true` when the person already has an active booking.",
+)
+def create_booking(
+    request: HttpRequest,
+    payload: BookingIn,
+    idempotency_key: str = Header(..., alias="Idempotency-Key"),
+):
+    if not _IDEMPOTENCY_KEY.match(idempotency_key):
+        raise InvalidInput(
+            "Idempotency-Key : de 8 à 100 caractères visibles (un UUID par exemple)."
+        )
+    contact = contact_authenticate(token=payload.contact_token)
+    result = booking_confirm(
+        hold_id=payload.hold_id,
+        contact=contact,
+        person=PersonData(
+            given_name=payload.person.given_name,
+            family_name=payload.person.family_name,
+            birth_date=payload.person.birth_date,
+            categories=tuple(payload.person.categories),
+        ),
+        dose2_slot_id=payload.dose2_slot_id,
+        idempotency_key=idempotency_key,
+    )
+    return (201 if result.created else 200), booking_out(result)
+
+
+def _opened(request: HttpRequest, reference: str) -> BookingResult:
+    series = series_authenticate(reference=reference, token=request.auth)
+    return BookingResult(
+        series=series,
+        management_token=request.auth,
+        appointments=series_appointments(series=series),
+    )
+
+
+@bookings.get(
+    "/{reference}",
+    response={200: BookingOut, **ERRORS},
+    auth=ManagementToken(),
+    summary="A booking",
+)
+def get_booking(request: HttpRequest, reference: str):
+    return booking_out(_opened(request, reference))
+
+
+@bookings.post(
+    "/{reference}/move",
+    response={200: BookingOut, **ERRORS},
+    auth=ManagementToken(),
+    summary="Move dose 1 or dose 2",
+)
+def move_booking(request: HttpRequest, reference: str, payload: MoveIn):
+    series = _opened(request, reference).series
+    return booking_out(
+        booking_move(
+            series_id=series.pk,
+            dose_number=payload.dose_number,
+            slot_id=payload.slot_id,
+            dose2_slot_id=payload.dose2_slot_id,
+        )
+    )
+
+
+@bookings.post(
+    "/{reference}/cancel",
+    response={200: BookingOut, **ERRORS},
+    auth=ManagementToken(),
+    summary="Cancel the appointments still to come",
+)
+def cancel_booking(request: HttpRequest, reference: str):
+    series = _opened(request, reference).series
+    booking_cancel(series_id=series.pk)
+    return booking_out(_opened(request, reference))
+
+
+@demo.get("/outbox", response={200: OutboxOut, **ERRORS}, summary="Messages (demo only)")
+def list_outbox(request: HttpRequest, to: str):
+    if not settings.DEMO:
+        raise NotFound("Cette page n'existe qu'en démonstration.")
+    try:
+        _, address = contact_address_normalize(**({"email": to} if "@" in to else {"phone": to}))
+    except DomainError:
+        address = to[:254]
+    return {"results": outbox_list(to=address)}

@@ -1,0 +1,189 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from creneau.scheduling.models import Slot
+from creneau.sites.models import Site
+from creneau.vaccines.models import Vaccine
+
+MAX_CODE_ATTEMPTS = 5
+
+
+class Contact(models.Model):
+    """A verified phone number or e-mail address that books and manages appointments."""
+
+    class Channel(models.TextChoices):
+        SMS = "sms", "SMS"
+        EMAIL = "email", "E-mail"
+
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    # E.164 for a phone number, lower-cased for an e-mail address.
+    address = models.CharField(max_length=254, unique=True)
+    language = models.CharField(max_length=5, default="fr")
+    verified_at = models.DateTimeField(null=True, blank=True)
+    # When the last one-time code went out: at most one a minute per contact.
+    code_sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.address
+
+
+class ContactVerification(models.Model):
+    """A one-time code sent to a contact; confirming it proves the contact is theirs."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="verifications")
+    code_hash = models.CharField(max_length=64)
+    expires_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(attempts__lte=MAX_CODE_ATTEMPTS), name="verification_attempts_bounded"
+            ),
+        ]
+
+
+class Person(models.Model):
+    """Someone to vaccinate, as entered by the contact who books for them."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="persons")
+    given_name = models.CharField(max_length=100)
+    family_name = models.CharField(max_length=100)
+    birth_date = models.DateField()
+    # Declared category codes (creneau.eligibility Category), e.g. ["caregiver"].
+    categories = models.JSONField(default=list, blank=True)
+    # Names folded (case, accents, spaces) + birth date: the same person entered twice by
+    # one contact is recognised, so that they cannot hold two series (invariant 4).
+    match_key = models.CharField(max_length=250)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contact", "match_key"], name="person_once_per_contact"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.given_name} {self.family_name}"
+
+
+class Series(models.Model):
+    """One person's course at one site: dose 1 and dose 2 (or a single dose), booked together."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "En cours"
+        COMPLETED = "completed", "Terminée"
+        CANCELLED = "cancelled", "Annulée"
+
+    reference = models.CharField(max_length=9, unique=True)
+    # With the server's secret, derives the management token (booking.secrets).
+    token_salt = models.CharField(max_length=16)
+    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="series")
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="series")
+    vaccine = models.ForeignKey(Vaccine, on_delete=models.PROTECT, related_name="+")
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="series")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    # Bumped by every change; names the change in the outbox (one message per change).
+    version = models.PositiveIntegerField(default=1)
+    eligibility_rule = models.ForeignKey(
+        "eligibility.EligibilityRule", on_delete=models.SET_NULL, null=True, blank=True
+    )
+    # A staff or call-centre override of the eligibility decision, and who made it.
+    override_reason = models.CharField(max_length=300, blank=True)
+    override_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True
+    )
+    cancel_reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "series"
+        constraints = [
+            # Invariant 4: at most one active series per person.
+            models.UniqueConstraint(
+                fields=["person"], condition=Q(status="active"), name="one_active_series_per_person"
+            ),
+            models.CheckConstraint(
+                condition=Q(override_by__isnull=True) | ~Q(override_reason=""),
+                name="series_override_has_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+ACTIVE_APPOINTMENT_STATUSES = ("booked", "arrived")
+
+
+class Appointment(models.Model):
+    """One dose for one person in one slot. Statuses follow FHIR's Appointment.status.
+
+    The short-lived "pending" stage of FHIR is a Hold: a place kept while the person
+    types, before there is a person to name.
+    """
+
+    class Status(models.TextChoices):
+        BOOKED = "booked", "Réservé"
+        ARRIVED = "arrived", "Arrivé"
+        FULFILLED = "fulfilled", "Vacciné"
+        CANCELLED = "cancelled", "Annulé"
+        NOSHOW = "noshow", "Absent"
+
+    series = models.ForeignKey(Series, on_delete=models.PROTECT, related_name="appointments")
+    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="appointments")
+    slot = models.ForeignKey(Slot, on_delete=models.PROTECT, related_name="appointments")
+    dose_number = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.BOOKED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["dose_number", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["series", "dose_number"],
+                condition=Q(status__in=ACTIVE_APPOINTMENT_STATUSES),
+                name="one_active_appointment_per_dose",
+            ),
+        ]
+
+
+class Hold(models.Model):
+    """Places kept for a few minutes while someone types: a first-dose place and, for a
+    two-dose product, the proposed second-dose place. Each holds one `booked` count."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    slot = models.ForeignKey(Slot, on_delete=models.CASCADE, related_name="holds")
+    dose2_slot = models.ForeignKey(
+        Slot, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    expires_at = models.DateTimeField(db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["slot", "expires_at"])]
+
+
+class IdempotencyKey(models.Model):
+    """A booking request already answered: its retry gets the same booking (invariant 7)."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=100)
+    request_hash = models.CharField(max_length=64)
+    series = models.ForeignKey(Series, on_delete=models.CASCADE, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["contact", "key"], name="idempotency_key_unique"),
+        ]

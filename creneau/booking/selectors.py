@@ -1,0 +1,97 @@
+"""Reads of the booking engine: second-dose options, bookings by reference, credentials."""
+
+from datetime import datetime, timedelta
+
+from django.core import signing
+
+from creneau.core.errors import NotFound, Unauthorized
+from creneau.geography.selectors import department_timezone
+from creneau.scheduling.models import DayAvailability, Slot
+
+from . import tokens
+from .models import Contact, Series
+
+DOSE2_OPTIONS = 8
+# Days of second-dose slots looked at, nearest the recommended interval first.
+DOSE2_DAYS = 3
+CONTACT_TOKEN_MAX_AGE = timedelta(hours=12)
+CONTACT_TOKEN_SALT = "creneau.booking.contact"
+
+
+def slot_local_start(slot: Slot) -> datetime:
+    return slot.start.astimezone(department_timezone(department_code=slot.site.department_id))
+
+
+def dose2_options(*, slot: Slot, now: datetime, limit: int = DOSE2_OPTIONS) -> list[Slot]:
+    """Free second-dose slots that fit a first dose in `slot`: same site and vaccine, inside
+    the product's interval, on the days nearest the recommended interval first.
+
+    Empty for a one-dose product. The read model picks the days, so this never scans a
+    month of slots.
+    """
+    vaccine = slot.vaccine
+    if vaccine.doses_in_series < 2:
+        return []
+    target = slot.date + timedelta(days=vaccine.interval_recommended_days)
+    days = DayAvailability.objects.filter(
+        site_id=slot.site_id,
+        vaccine_id=vaccine.pk,
+        dose_number=2,
+        date__gte=slot.date + timedelta(days=vaccine.interval_min_days),
+        date__lte=slot.date + timedelta(days=vaccine.interval_max_days),
+        free__gt=0,
+        last_free_start__gt=now,
+    ).values_list("date", flat=True)
+    nearest = sorted(days, key=lambda day: (abs((day - target).days), day))[:DOSE2_DAYS]
+    if not nearest:
+        return []
+    free = Slot.objects.filter(
+        site_id=slot.site_id,
+        vaccine_id=vaccine.pk,
+        dose_number=2,
+        date__in=nearest,
+        start__gt=now,
+    ).select_related("site")
+    options = [option for option in free if option.booked < option.capacity]
+    options.sort(key=lambda option: (nearest.index(option.date), option.start))
+    return options[:limit]
+
+
+def contact_authenticate(*, token: str) -> Contact:
+    """The contact a token from contact verification proves, or 401."""
+    try:
+        contact_id = signing.loads(token, salt=CONTACT_TOKEN_SALT, max_age=CONTACT_TOKEN_MAX_AGE)
+    except signing.BadSignature:
+        raise Unauthorized(
+            "Jeton de contact invalide ou expiré : vérifiez de nouveau votre téléphone ou "
+            "votre e-mail."
+        ) from None
+    contact = Contact.objects.filter(pk=contact_id, verified_at__isnull=False).first()
+    if contact is None:
+        raise Unauthorized("Ce contact n'est pas vérifié.")
+    return contact
+
+
+def series_authenticate(*, reference: str, token: str) -> Series:
+    """The booking a reference names, if the management token opens it.
+
+    A wrong token, a mistyped reference and an unknown one get the same 404: nothing
+    tells a guesser which references exist.
+    """
+    normalized = tokens.reference_normalize(reference)
+    series = (
+        Series.objects.select_related("person", "contact", "site", "vaccine")
+        .filter(reference=normalized)
+        .first()
+        if normalized
+        else None
+    )
+    if series is None or not tokens.management_token_matches(
+        reference=series.reference, salt=series.token_salt, token=token
+    ):
+        raise NotFound("Rendez-vous introuvable : vérifiez la référence et le lien reçu.")
+    return series
+
+
+def series_appointments(*, series: Series) -> list:
+    return list(series.appointments.select_related("slot__site").order_by("dose_number", "id"))

@@ -1,0 +1,827 @@
+"""Contacts, holds, bookings, moves and cancellations: the booking engine.
+
+Every place is taken by a conditional update on its slot (invariant 1); the doses behind
+it were promised when the session opened (invariant 2). A booking takes dose 1 and
+dose 2 in one transaction, both or neither (invariant 3). Locks follow the order of
+scheduling.services: contact and series rows first, then slots (dose 1 before dose 2),
+then stock, then the read model, then the outbox rows.
+"""
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import phonenumbers
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import formats, timezone, translation
+
+from creneau.core.db import retry_on_deadlock
+from creneau.core.errors import (
+    CodeExpired,
+    CodeInvalid,
+    Dose2Unavailable,
+    HoldExpired,
+    IdempotencyKeyReused,
+    InvalidInput,
+    NotFound,
+    SlotUnavailable,
+    TooManyPersons,
+    TooManyRequests,
+)
+from creneau.eligibility.selectors import (
+    Candidate,
+    categories_validate,
+    eligibility_decide,
+    eligibility_require,
+)
+from creneau.geography.text import search_name
+from creneau.outreach.models import Notification
+from creneau.outreach.services import notification_enqueue
+from creneau.scheduling.models import Session, Slot
+from creneau.scheduling.services import SlotChanges, session_close, slot_release, slot_take
+from creneau.sites.selectors import site_is_public
+
+from . import tokens
+from .models import (
+    ACTIVE_APPOINTMENT_STATUSES,
+    MAX_CODE_ATTEMPTS,
+    Appointment,
+    Contact,
+    ContactVerification,
+    Hold,
+    IdempotencyKey,
+    Person,
+    Series,
+)
+from .selectors import CONTACT_TOKEN_SALT, dose2_options, slot_local_start
+
+CODE_VALIDITY = timedelta(minutes=10)
+CODE_RESEND_AFTER = timedelta(seconds=60)
+MAX_PERSONS_PER_CONTACT = 6
+NAME_MAX_LENGTH = 100
+OLDEST_AGE_YEARS = 130
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+# Contacts -----------------------------------------------------------------------------
+
+
+def contact_address_normalize(*, phone: str | None = None, email: str | None = None) -> tuple:
+    """(channel, address): a phone number in E.164, or an e-mail address in lower case."""
+    if bool(phone) == bool(email):
+        raise InvalidInput("Donnez un numéro de téléphone ou une adresse e-mail (l'un des deux).")
+    if phone:
+        try:
+            number = phonenumbers.parse(phone[:40], "FR")
+        except phonenumbers.NumberParseException:
+            number = None
+        if number is None or not phonenumbers.is_valid_number(number):
+            raise InvalidInput(f"Numéro de téléphone invalide : {phone[:40]!r}.", field="phone")
+        return Contact.Channel.SMS, phonenumbers.format_number(
+            number, phonenumbers.PhoneNumberFormat.E164
+        )
+    address = email.strip().lower()
+    try:
+        validate_email(address)
+    except ValidationError:
+        raise InvalidInput(f"Adresse e-mail invalide : {email[:254]!r}.", field="email") from None
+    return Contact.Channel.EMAIL, address
+
+
+@transaction.atomic
+def contact_verification_start(
+    *,
+    phone: str | None = None,
+    email: str | None = None,
+    language: str = "fr",
+    now: datetime | None = None,
+) -> ContactVerification:
+    """Send a 6-digit one-time code to the contact, at most one a minute."""
+    now = now or timezone.now()
+    channel, address = contact_address_normalize(phone=phone, email=email)
+    contact, _ = Contact.objects.get_or_create(
+        address=address, defaults={"channel": channel, "language": language}
+    )
+    sent = Contact.objects.filter(
+        Q(code_sent_at__isnull=True) | Q(code_sent_at__lte=now - CODE_RESEND_AFTER), pk=contact.pk
+    ).update(code_sent_at=now)
+    if not sent:
+        contact.refresh_from_db(fields=["code_sent_at"])
+        wait = int((contact.code_sent_at + CODE_RESEND_AFTER - now).total_seconds()) + 1
+        raise TooManyRequests(
+            f"Un code vient d'être envoyé à ce contact : attendez {wait} s avant d'en demander "
+            "un autre.",
+            retry_after=wait,
+        )
+    code = tokens.one_time_code_new()
+    verification = ContactVerification(contact=contact, expires_at=now + CODE_VALIDITY)
+    verification.code_hash = tokens.one_time_code_hash(
+        verification_id=str(verification.pk), code=code
+    )
+    verification.save(force_insert=True)
+    notification_enqueue(
+        channel=channel,
+        to=address,
+        kind=Notification.Kind.VERIFICATION_CODE,
+        event=f"verification:{verification.pk}",
+        context={"code": code, "minutes": int(CODE_VALIDITY.total_seconds() // 60)},
+        language=contact.language,
+    )
+    return verification
+
+
+def contact_verification_confirm(
+    *, verification_id: str, code: str, now: datetime | None = None
+) -> str:
+    """Check a code and answer with a contact token, the key to booking.
+
+    Each try spends one of the five attempts in its own committed update, before the
+    code is compared: a wrong code cannot roll its attempt back, and two concurrent
+    guesses cannot both use the last attempt.
+    """
+    now = now or timezone.now()
+    code = "".join(str(code).split())
+    if not re.fullmatch(r"\d{6}", code):
+        raise CodeInvalid("Le code est fait de 6 chiffres.")
+    claimed = ContactVerification.objects.filter(
+        pk=verification_id,
+        attempts__lt=MAX_CODE_ATTEMPTS,
+        confirmed_at__isnull=True,
+        expires_at__gt=now,
+    ).update(attempts=F("attempts") + 1)
+    verification = (
+        ContactVerification.objects.select_related("contact").filter(pk=verification_id).first()
+    )
+    if verification is None:
+        raise NotFound("Cette vérification n'existe pas.")
+    if not claimed:
+        if verification.confirmed_at is not None:
+            raise CodeExpired("Ce code a déjà servi : demandez-en un nouveau si besoin.")
+        if verification.expires_at <= now:
+            raise CodeExpired("Ce code a expiré : demandez-en un nouveau.")
+        raise TooManyRequests("Trop d'essais pour ce code : demandez-en un nouveau.")
+    expected = tokens.one_time_code_hash(verification_id=str(verification.pk), code=code)
+    if not tokens.code_hash_matches(expected, verification.code_hash):
+        left = MAX_CODE_ATTEMPTS - verification.attempts
+        raise CodeInvalid(f"Code incorrect. Il reste {left} essai(s).", attempts_left=left)
+    with transaction.atomic():
+        used = ContactVerification.objects.filter(
+            pk=verification.pk, confirmed_at__isnull=True
+        ).update(confirmed_at=now)
+        if not used:
+            raise CodeExpired("Ce code a déjà servi : demandez-en un nouveau si besoin.")
+        Contact.objects.filter(pk=verification.contact_id, verified_at__isnull=True).update(
+            verified_at=now
+        )
+    return contact_token_issue(contact=verification.contact)
+
+
+def contact_token_issue(*, contact: Contact) -> str:
+    return signing.dumps(contact.pk, salt=CONTACT_TOKEN_SALT)
+
+
+# Holds --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HoldResult:
+    hold: Hold
+    dose2_options: list[Slot]
+
+
+def _public_first_dose_slot(*, slot_id: int, now: datetime) -> Slot:
+    slot = Slot.objects.select_related("vaccine", "site", "session").filter(pk=slot_id).first()
+    if slot is None or not site_is_public(site=slot.site, now=now):
+        raise NotFound(f"Créneau introuvable : {slot_id}.")
+    if slot.dose_number != 1:
+        raise InvalidInput(
+            "On réserve un créneau de première dose ; la seconde est proposée avec lui."
+        )
+    if slot.start <= now:
+        raise SlotUnavailable("Ce créneau est déjà passé.", reason="past")
+    if slot.session.status != Session.Status.OPEN:
+        raise SlotUnavailable("Ce créneau n'est plus proposé.", reason="closed")
+    return slot
+
+
+def _slot_refusal(*, slot_id: int, now: datetime) -> SlotUnavailable:
+    held = Hold.objects.filter(Q(slot_id=slot_id) | Q(dose2_slot_id=slot_id), expires_at__gt=now)
+    if held.exists():
+        return SlotUnavailable(
+            "Ce créneau est retenu par d'autres personnes en train de réserver ; il peut se "
+            "libérer dans quelques minutes. Choisissez-en un autre.",
+            reason="held",
+            slot_id=slot_id,
+        )
+    return SlotUnavailable(
+        "Ce créneau vient d'être complet. Choisissez-en un autre.", reason="full", slot_id=slot_id
+    )
+
+
+@transaction.atomic
+def _hold_take(*, slot: Slot, options: list[Slot], now: datetime) -> Hold:
+    changes = SlotChanges()
+    if slot_take(slot_id=slot.pk, now=now, changes=changes, dose_number=1) is None:
+        raise _slot_refusal(slot_id=slot.pk, now=now)
+    dose2 = next(
+        (
+            option
+            for option in options
+            if slot_take(slot_id=option.pk, now=now, changes=changes, dose_number=2)
+        ),
+        None,
+    )
+    if options and dose2 is None:
+        raise Dose2Unavailable(
+            "Plus aucun créneau de seconde dose n'est libre pour ce rendez-vous : "
+            "choisissez une autre date ou un autre lieu."
+        )
+    hold = Hold.objects.create(
+        slot=slot, dose2_slot=dose2, expires_at=now + timedelta(minutes=settings.HOLD_MINUTES)
+    )
+    changes.apply()
+    return hold
+
+
+@retry_on_deadlock
+def hold_create(*, slot_id: int, now: datetime | None = None) -> HoldResult:
+    """Keep a first-dose place (and the best second-dose place) for a few minutes.
+
+    An expired hold is no obstacle: when a slot looks full, expired holds on it are
+    given back first, so correctness needs no periodic job (holds_expire only keeps the
+    read model fresh between two such attempts).
+    """
+    now = now or timezone.now()
+    slot = _public_first_dose_slot(slot_id=slot_id, now=now)
+    for attempt in range(2):
+        options = dose2_options(slot=slot, now=now)
+        if slot.vaccine.doses_in_series > 1 and not options:
+            refusal: Exception = Dose2Unavailable(
+                "Aucun créneau de seconde dose n'est libre dans l'intervalle prévu pour "
+                f"{slot.vaccine.name} (de {slot.vaccine.interval_min_days} à "
+                f"{slot.vaccine.interval_max_days} jours) dans ce lieu : choisissez une autre "
+                "date ou un autre lieu."
+            )
+        else:
+            try:
+                hold = _hold_take(slot=slot, options=options, now=now)
+            except (SlotUnavailable, Dose2Unavailable) as error:
+                refusal = error
+            else:
+                ordered = [hold.dose2_slot] if hold.dose2_slot else []
+                ordered += [option for option in options if option.pk != hold.dose2_slot_id]
+                return HoldResult(hold=hold, dose2_options=ordered)
+        if attempt or not holds_expire(now=now, slot_ids=[slot.pk, *(o.pk for o in options)]):
+            break
+    raise refusal
+
+
+def _hold_release(*, hold: Hold, changes: SlotChanges) -> bool:
+    """Give back a hold's places, once: the delete decides who does it."""
+    deleted, _ = Hold.objects.filter(pk=hold.pk).delete()
+    if not deleted:
+        return False
+    slot_release(slot_id=hold.slot_id, changes=changes)
+    if hold.dose2_slot_id:
+        slot_release(slot_id=hold.dose2_slot_id, changes=changes)
+    return True
+
+
+@retry_on_deadlock
+@transaction.atomic
+def hold_release(*, hold_id: str) -> None:
+    hold = Hold.objects.filter(pk=hold_id).first()
+    changes = SlotChanges()
+    if hold is None or not _hold_release(hold=hold, changes=changes):
+        raise NotFound("Cette réservation temporaire n'existe plus.")
+    changes.apply()
+
+
+def holds_expire(*, now: datetime | None = None, slot_ids: list[int] | None = None) -> int:
+    """Give back the places of expired holds (all, or those on some slots). Returns how many.
+
+    Each hold is released in its own short transaction, in the usual lock order.
+    """
+    now = now or timezone.now()
+    expired = Hold.objects.filter(expires_at__lte=now)
+    if slot_ids is not None:
+        expired = expired.filter(Q(slot_id__in=slot_ids) | Q(dose2_slot_id__in=slot_ids))
+    released = 0
+    for hold in list(expired.order_by("expires_at")[:1000]):
+        with transaction.atomic():
+            changes = SlotChanges()
+            if _hold_release(hold=hold, changes=changes):
+                changes.apply()
+                released += 1
+    return released
+
+
+# Bookings -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PersonData:
+    given_name: str
+    family_name: str
+    birth_date: date
+    categories: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Override:
+    """A staff or call-centre decision to book someone the rules would refuse."""
+
+    by: AbstractBaseUser
+    reason: str
+
+
+@dataclass(frozen=True)
+class BookingResult:
+    series: Series
+    management_token: str
+    # False when the person already had an active series, which is answered instead.
+    created: bool = True
+    appointments: list[Appointment] = field(default_factory=list)
+
+
+def _clean_name(value: str, label: str) -> str:
+    value = " ".join(str(value).split())
+    if not value or len(value) > NAME_MAX_LENGTH or _CONTROL.search(value):
+        raise InvalidInput(
+            f"{label} : de 1 à {NAME_MAX_LENGTH} caractères lisibles.", field=label.lower()
+        )
+    return value
+
+
+def _person_validate(person: PersonData, *, today: date) -> PersonData:
+    if person.birth_date > today:
+        raise InvalidInput("La date de naissance est dans le futur.", field="birth_date")
+    if person.birth_date < today.replace(year=today.year - OLDEST_AGE_YEARS):
+        raise InvalidInput("La date de naissance est trop ancienne.", field="birth_date")
+    return PersonData(
+        given_name=_clean_name(person.given_name, "Prénom"),
+        family_name=_clean_name(person.family_name, "Nom"),
+        birth_date=person.birth_date,
+        categories=tuple(sorted(categories_validate(codes=person.categories))),
+    )
+
+
+def _match_key(person: PersonData) -> str:
+    return f"{search_name(person.family_name)}|{search_name(person.given_name)}|{person.birth_date}"
+
+
+def _request_hash(*, hold_id: str, dose2_slot_id: int | None, person: PersonData) -> str:
+    body = [str(hold_id), dose2_slot_id, _match_key(person), sorted(person.categories)]
+    return hashlib.sha256(json.dumps(body).encode()).hexdigest()
+
+
+def _result(series: Series, *, created: bool = True) -> BookingResult:
+    return BookingResult(
+        series=series,
+        management_token=tokens.management_token(
+            reference=series.reference, salt=series.token_salt
+        ),
+        created=created,
+        appointments=list(series.appointments.select_related("slot").order_by("dose_number", "id")),
+    )
+
+
+def _replay(*, contact: Contact, key: str, request_hash: str) -> BookingResult | None:
+    previous = (
+        IdempotencyKey.objects.select_related("series").filter(contact=contact, key=key).first()
+    )
+    if previous is None:
+        return None
+    if previous.request_hash != request_hash:
+        raise IdempotencyKeyReused(
+            "Cette clé d'idempotence a déjà servi pour une autre demande de réservation."
+        )
+    return _result(previous.series)
+
+
+def _notify(*, series: Series, kind: str, context: dict | None = None) -> None:
+    contact = series.contact
+    appointments = [
+        appointment
+        for appointment in series.appointments.select_related("slot").order_by("dose_number")
+        if appointment.status in ACTIVE_APPOINTMENT_STATUSES
+    ]
+    with translation.override(contact.language):
+        when = [
+            formats.date_format(slot_local_start(appointment.slot), "l j F Y, H:i")
+            for appointment in appointments
+        ]
+    notification_enqueue(
+        channel=contact.channel,
+        to=contact.address,
+        kind=kind,
+        event=f"series:{series.pk}:v{series.version}:{kind}",
+        context={
+            "reference": tokens.reference_display(series.reference),
+            "person_name": f"{series.person.given_name} {series.person.family_name}",
+            "site_name": series.site.name,
+            "site_address": ", ".join(
+                part for part in (series.site.address, series.site.postcode) if part
+            ),
+            "appointments": [
+                {"dose_number": appointment.dose_number, "when": moment}
+                for appointment, moment in zip(appointments, when, strict=True)
+            ],
+            **(context or {}),
+        },
+        language=contact.language,
+    )
+
+
+def _eligibility(
+    *, person: PersonData | Person, slot: Slot, override: Override | None
+) -> tuple[object, Override | None]:
+    """The admitting rule, or the override that stands in for it (recorded on the series)."""
+    candidate = Candidate(birth_date=person.birth_date, categories=frozenset(person.categories))
+    facts = dict(candidate=candidate, vaccine=slot.vaccine, dose_number=1, site=slot.site)
+    if override is None:
+        return eligibility_require(**facts, on=slot.date), None
+    if not override.reason.strip():
+        raise InvalidInput("Une dérogation doit donner sa raison.", field="override_reason")
+    decision = eligibility_decide(**facts, on=slot.date)
+    return decision.rule, (None if decision.eligible else override)
+
+
+def _dose2_conditions(*, vaccine, site_id: int, dose1_date: date) -> dict:
+    return dict(
+        dose_number=2,
+        site_id=site_id,
+        vaccine_id=vaccine.pk,
+        date__gte=dose1_date + timedelta(days=vaccine.interval_min_days),
+        date__lte=dose1_date + timedelta(days=vaccine.interval_max_days),
+    )
+
+
+def _dose2_refusal(*, slot: Slot, now: datetime) -> Dose2Unavailable:
+    options = dose2_options(slot=slot, now=now)
+    return Dose2Unavailable(
+        "Ce créneau de seconde dose n'est plus libre ou ne convient pas (même lieu, "
+        f"de {slot.vaccine.interval_min_days} à {slot.vaccine.interval_max_days} jours après "
+        "la première). Choisissez parmi les créneaux proposés.",
+        dose2_options=[option.pk for option in options],
+    )
+
+
+@retry_on_deadlock
+@transaction.atomic
+def booking_confirm(
+    *,
+    hold_id: str,
+    contact: Contact,
+    person: PersonData,
+    dose2_slot_id: int | None = None,
+    idempotency_key: str | None = None,
+    override: Override | None = None,
+    now: datetime | None = None,
+) -> BookingResult:
+    """Turn a live hold into dose 1 + dose 2 for one person, both or neither (invariant 3).
+
+    Retried with the same idempotency key and body, it answers the same booking
+    (invariant 7); for a person who already has an active series it answers that series
+    and gives the held places back (invariant 4).
+    """
+    now = now or timezone.now()
+    person = _person_validate(person, today=timezone.localdate(now))
+    if idempotency_key is not None:
+        request_hash = _request_hash(hold_id=hold_id, dose2_slot_id=dose2_slot_id, person=person)
+        replay = _replay(contact=contact, key=idempotency_key, request_hash=request_hash)
+        if replay:
+            return replay
+        try:
+            with transaction.atomic():
+                claim = IdempotencyKey.objects.create(
+                    contact=contact, key=idempotency_key, request_hash=request_hash
+                )
+        except IntegrityError:
+            # The same request, committed by a concurrent twin while this one waited.
+            return _replay(contact=contact, key=idempotency_key, request_hash=request_hash)
+
+    # One booking at a time per contact: the person count and the match below hold.
+    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    hold = (
+        Hold.objects.select_related("slot__vaccine", "slot__site", "slot__session")
+        .filter(pk=hold_id)
+        .first()
+    )
+    if hold is None:
+        raise HoldExpired(
+            "Cette réservation temporaire n'existe plus (expirée ou déjà utilisée) : "
+            "choisissez de nouveau un créneau."
+        )
+    changes = SlotChanges()
+    existing_person = Person.objects.filter(contact=contact, match_key=_match_key(person)).first()
+    if existing_person is not None:
+        active = Series.objects.filter(person=existing_person, status=Series.Status.ACTIVE).first()
+        if active is not None:
+            _hold_release(hold=hold, changes=changes)
+            changes.apply()
+            if idempotency_key is not None:
+                IdempotencyKey.objects.filter(pk=claim.pk).update(series=active)
+            return _result(active, created=False)
+
+    slot = hold.slot
+    if hold.expires_at <= now or not _hold_release_claim(hold=hold, now=now):
+        raise HoldExpired(
+            "Le temps de réservation est écoulé : le créneau a pu être repris. "
+            "Choisissez de nouveau un créneau."
+        )
+    if slot.start <= now:
+        raise SlotUnavailable("Ce créneau est déjà passé.", reason="past")
+    if slot.session.status != Session.Status.OPEN:
+        raise SlotUnavailable("Ce créneau n'est plus proposé.", reason="closed")
+    rule, recorded_override = _eligibility(person=person, slot=slot, override=override)
+
+    vaccine = slot.vaccine
+    dose2_slot = hold.dose2_slot_id
+    if vaccine.doses_in_series == 1 and dose2_slot_id is not None:
+        raise InvalidInput(f"{vaccine.name} se donne en une seule dose.", field="dose2_slot_id")
+    if dose2_slot_id is not None and dose2_slot_id != hold.dose2_slot_id:
+        conditions = _dose2_conditions(vaccine=vaccine, site_id=slot.site_id, dose1_date=slot.date)
+        if slot_take(slot_id=dose2_slot_id, now=now, changes=changes, **conditions) is None:
+            raise _dose2_refusal(slot=slot, now=now)
+        slot_release(slot_id=hold.dose2_slot_id, changes=changes)
+        dose2_slot = dose2_slot_id
+
+    if existing_person is None:
+        if Person.objects.filter(contact=contact).count() >= MAX_PERSONS_PER_CONTACT:
+            raise TooManyPersons(
+                f"Un même contact peut réserver pour {MAX_PERSONS_PER_CONTACT} personnes au plus."
+            )
+        booked_person = Person.objects.create(
+            contact=contact,
+            given_name=person.given_name,
+            family_name=person.family_name,
+            birth_date=person.birth_date,
+            categories=list(person.categories),
+            match_key=_match_key(person),
+        )
+    else:
+        booked_person = existing_person
+        if booked_person.categories != list(person.categories):
+            Person.objects.filter(pk=booked_person.pk).update(categories=list(person.categories))
+
+    series = _series_create(
+        person=booked_person,
+        contact=contact,
+        slot=slot,
+        rule=rule,
+        override=recorded_override,
+    )
+    Appointment.objects.bulk_create(
+        Appointment(series=series, person=booked_person, slot_id=slot_id, dose_number=dose)
+        for dose, slot_id in enumerate(filter(None, [slot.pk, dose2_slot]), start=1)
+    )
+    changes.apply()
+    _notify(series=series, kind=Notification.Kind.BOOKING_CONFIRMED)
+    if idempotency_key is not None:
+        IdempotencyKey.objects.filter(pk=claim.pk).update(series=series)
+    return _result(series)
+
+
+def _hold_release_claim(*, hold: Hold, now: datetime) -> bool:
+    """Consume a live hold: its places become the booking's, so `booked` stays as it is."""
+    deleted, _ = Hold.objects.filter(pk=hold.pk, expires_at__gt=now).delete()
+    return bool(deleted)
+
+
+def _override_fields(override: Override | None) -> dict:
+    if override is None:
+        return {}
+    return {"override_reason": override.reason.strip()[:300], "override_by": override.by}
+
+
+def _series_create(
+    *, person: Person, contact: Contact, slot: Slot, rule, override: Override | None
+) -> Series:
+    # A reference drawn twice in 2^40 is drawn again; the unique constraint decides.
+    for attempt in range(2):
+        try:
+            with transaction.atomic():
+                return Series.objects.create(
+                    reference=tokens.reference_new(),
+                    token_salt=tokens.salt_new(),
+                    person=person,
+                    contact=contact,
+                    vaccine=slot.vaccine,
+                    site=slot.site,
+                    eligibility_rule=rule,
+                    **_override_fields(override),
+                )
+        except IntegrityError:
+            if attempt:
+                raise
+
+
+# Moves and cancellations ----------------------------------------------------------------
+
+
+def _series_lock(*, series_id: int) -> Series:
+    series = (
+        Series.objects.select_for_update(of=("self",))
+        .select_related("person", "contact", "site", "vaccine")
+        .get(pk=series_id)
+    )
+    if series.status != Series.Status.ACTIVE:
+        raise InvalidInput("Ce rendez-vous est annulé ou terminé : il ne se modifie plus.")
+    return series
+
+
+def _active_appointments(series: Series) -> dict[int, Appointment]:
+    return {
+        appointment.dose_number: appointment
+        for appointment in series.appointments.select_related("slot", "slot__vaccine").filter(
+            status__in=ACTIVE_APPOINTMENT_STATUSES
+        )
+    }
+
+
+def _series_bump(series: Series, **fields: object) -> None:
+    series.version += 1
+    for name, value in fields.items():
+        setattr(series, name, value)
+    Series.objects.filter(pk=series.pk).update(version=F("version") + 1, **fields)
+
+
+@retry_on_deadlock
+@transaction.atomic
+def booking_move(
+    *,
+    series_id: int,
+    dose_number: int,
+    slot_id: int,
+    dose2_slot_id: int | None = None,
+    override: Override | None = None,
+    now: datetime | None = None,
+) -> BookingResult:
+    """Move one dose to another slot, taking the new place and giving back the old one in
+    one transaction. Moving dose 1 keeps dose 2 when it still fits (same site, inside the
+    interval) and otherwise moves it too, to `dose2_slot_id` or the best free option."""
+    now = now or timezone.now()
+    series = _series_lock(series_id=series_id)
+    appointments = _active_appointments(series)
+    moved = appointments.get(dose_number)
+    if moved is None:
+        raise InvalidInput(f"Ce rendez-vous n'a pas de dose {dose_number} à déplacer.")
+    if moved.status != Appointment.Status.BOOKED or moved.slot.start <= now:
+        raise InvalidInput("Ce rendez-vous a déjà commencé : il ne se déplace plus.")
+    if slot_id == moved.slot_id:
+        raise InvalidInput("Le rendez-vous est déjà sur ce créneau.")
+    changes = SlotChanges()
+    vaccine = series.vaccine
+    if dose_number == 1:
+        new_slot = slot_take(
+            slot_id=slot_id, now=now, changes=changes, dose_number=1, vaccine_id=vaccine.pk
+        )
+        if new_slot is None:
+            raise _move_refusal(slot_id=slot_id, now=now)
+        rule, recorded_override = _eligibility(
+            person=series.person, slot=new_slot, override=override
+        )
+        slot_release(slot_id=moved.slot_id, changes=changes)
+        Appointment.objects.filter(pk=moved.pk).update(slot=new_slot)
+        dose2 = appointments.get(2)
+        window = _dose2_conditions(
+            vaccine=vaccine, site_id=new_slot.site_id, dose1_date=new_slot.date
+        )
+        if dose2 is not None and not (
+            dose2.slot.site_id == new_slot.site_id
+            and window["date__gte"] <= dose2.slot.date <= window["date__lte"]
+            and dose2_slot_id in (None, dose2.slot_id)
+        ):
+            candidates = (
+                [dose2_slot_id]
+                if dose2_slot_id
+                else [option.pk for option in dose2_options(slot=new_slot, now=now)]
+            )
+            taken = next(
+                (
+                    candidate
+                    for candidate in candidates
+                    if slot_take(slot_id=candidate, now=now, changes=changes, **window)
+                ),
+                None,
+            )
+            if taken is None:
+                raise _dose2_refusal(slot=new_slot, now=now)
+            slot_release(slot_id=dose2.slot_id, changes=changes)
+            Appointment.objects.filter(pk=dose2.pk).update(slot_id=taken)
+        _series_bump(
+            series, site=new_slot.site, eligibility_rule=rule, **_override_fields(recorded_override)
+        )
+    else:
+        dose1 = appointments.get(1) or series.appointments.select_related("slot").get(
+            dose_number=1, status=Appointment.Status.FULFILLED
+        )
+        window = _dose2_conditions(
+            vaccine=vaccine, site_id=series.site_id, dose1_date=dose1.slot.date
+        )
+        if slot_take(slot_id=slot_id, now=now, changes=changes, **window) is None:
+            raise _dose2_refusal(slot=dose1.slot, now=now)
+        slot_release(slot_id=moved.slot_id, changes=changes)
+        Appointment.objects.filter(pk=moved.pk).update(slot_id=slot_id)
+        _series_bump(series)
+    changes.apply()
+    _notify(series=series, kind=Notification.Kind.BOOKING_MOVED)
+    return _result(series)
+
+
+def _move_refusal(*, slot_id: int, now: datetime) -> Exception:
+    slot = Slot.objects.filter(pk=slot_id).first()
+    if slot is None:
+        return NotFound(f"Créneau introuvable : {slot_id}.")
+    if slot.start <= now:
+        return SlotUnavailable("Ce créneau est déjà passé.", reason="past")
+    if slot.dose_number != 1:
+        return InvalidInput("Ce créneau n'est pas un créneau de première dose.")
+    return _slot_refusal(slot_id=slot_id, now=now)
+
+
+def _series_cancel(*, series: Series, reason: str, now: datetime, changes: SlotChanges) -> None:
+    """Cancel every appointment still to come of a locked series, giving back its places."""
+    appointments = sorted(_active_appointments(series).values(), key=lambda a: a.dose_number)
+    if any(a.status == Appointment.Status.ARRIVED for a in appointments):
+        raise InvalidInput("La personne est déjà sur place : le lieu enregistre la suite.")
+    for appointment in appointments:
+        slot_release(slot_id=appointment.slot_id, changes=changes)
+    Appointment.objects.filter(pk__in=[a.pk for a in appointments]).update(
+        status=Appointment.Status.CANCELLED, updated_at=now
+    )
+    _series_bump(series, status=Series.Status.CANCELLED, cancel_reason=reason[:300])
+
+
+@retry_on_deadlock
+@transaction.atomic
+def booking_cancel(*, series_id: int, reason: str = "", now: datetime | None = None) -> Series:
+    """Cancel a booking's appointments still to come; a cancelled one answers as it is."""
+    now = now or timezone.now()
+    series = (
+        Series.objects.select_for_update(of=("self",))
+        .select_related("person", "contact", "site", "vaccine")
+        .get(pk=series_id)
+    )
+    if series.status == Series.Status.CANCELLED:
+        return series
+    if series.status != Series.Status.ACTIVE:
+        raise InvalidInput("Ce parcours est terminé : il n'y a plus rien à annuler.")
+    started = series.appointments.filter(
+        status=Appointment.Status.BOOKED, slot__start__lte=now
+    ).exists()
+    if started:
+        raise InvalidInput(
+            "Un rendez-vous de ce parcours a déjà commencé : adressez-vous au lieu de vaccination."
+        )
+    changes = SlotChanges()
+    _series_cancel(series=series, reason=reason, now=now, changes=changes)
+    changes.apply()
+    _notify(series=series, kind=Notification.Kind.BOOKING_CANCELLED, context={"reason": reason})
+    return series
+
+
+@retry_on_deadlock
+@transaction.atomic
+def session_cancel(*, session_id: int, reason: str, now: datetime | None = None) -> int:
+    """Close a session and cancel every series with an appointment in it, notifying each
+    contact: one action instead of an afternoon of phone calls. Returns how many series.
+
+    A second dose cancelled with its session takes the first dose with it: a dose 1
+    without its dose 2 is exactly what invariant 3 forbids.
+    """
+    now = now or timezone.now()
+    if not reason.strip():
+        raise InvalidInput("Donnez la raison de l'annulation : elle est dite aux personnes.")
+    session = Session.objects.select_for_update().filter(pk=session_id).first()
+    if session is None:
+        raise NotFound(f"Session introuvable : {session_id}.")
+    if session.status == Session.Status.OPEN:
+        session_close(session_id=session_id)
+    series_ids = (
+        Appointment.objects.filter(slot__session_id=session_id, status=Appointment.Status.BOOKED)
+        .values_list("series_id", flat=True)
+        .distinct()
+    )
+    cancelled = 0
+    for series in (
+        Series.objects.select_for_update(of=("self",))
+        .select_related("person", "contact", "site", "vaccine")
+        .filter(pk__in=list(series_ids), status=Series.Status.ACTIVE)
+        .order_by("pk")
+    ):
+        changes = SlotChanges()
+        _series_cancel(series=series, reason=reason, now=now, changes=changes)
+        changes.apply()
+        _notify(series=series, kind=Notification.Kind.BOOKING_CANCELLED, context={"reason": reason})
+        cancelled += 1
+    return cancelled

@@ -1,0 +1,76 @@
+"""References people read over the phone, and the secrets that go with them.
+
+A reference is 8 random Crockford base-32 characters (40 bits) and a check character
+(mod 37, Crockford's scheme), shown as "ABCD-EFGH-K": no I, L, O or U to misread, and a
+typo is caught before any lookup. It names a booking; it does not open it. The
+management token does, and the one-time codes of contact verification prove a contact.
+"""
+
+import hashlib
+import hmac
+import secrets
+
+from django.conf import settings
+
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_CHECK_ALPHABET = _ALPHABET + "*~$=U"
+_READ_AS = str.maketrans({"I": "1", "L": "1", "O": "0"})
+DATA_LENGTH = 8
+
+
+def _check_character(data: str) -> str:
+    value = 0
+    for character in data:
+        value = value * 32 + _ALPHABET.index(character)
+    return _CHECK_ALPHABET[value % 37]
+
+
+def reference_new() -> str:
+    data = "".join(secrets.choice(_ALPHABET) for _ in range(DATA_LENGTH))
+    return data + _check_character(data)
+
+
+def reference_normalize(text: str) -> str | None:
+    """The stored form of what someone typed or read out, or None if it cannot be one."""
+    compact = "".join(text.split()).replace("-", "").upper().translate(_READ_AS)
+    if len(compact) != DATA_LENGTH + 1:
+        return None
+    data, check = compact[:-1], compact[-1]
+    if any(character not in _ALPHABET for character in data):
+        return None
+    return compact if _check_character(data) == check else None
+
+
+def reference_display(reference: str) -> str:
+    return f"{reference[:4]}-{reference[4:8]}-{reference[8:]}"
+
+
+def _mac(*parts: str) -> str:
+    message = ":".join(parts).encode()
+    return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()
+
+
+def management_token(*, reference: str, salt: str) -> str:
+    """Derived, not stored: a retried booking request can be answered with the same token,
+    and a leaked database alone opens nothing."""
+    return _mac("management", reference, salt)[:32]
+
+
+def management_token_matches(*, reference: str, salt: str, token: str) -> bool:
+    return hmac.compare_digest(management_token(reference=reference, salt=salt), token)
+
+
+def salt_new() -> str:
+    return secrets.token_hex(8)
+
+
+def one_time_code_new() -> str:
+    return f"{secrets.randbelow(10**6):06d}"
+
+
+def code_hash_matches(expected: str, given: str) -> bool:
+    return hmac.compare_digest(expected, given)
+
+
+def one_time_code_hash(*, verification_id: str, code: str) -> str:
+    return _mac("code", verification_id, code)

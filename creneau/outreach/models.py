@@ -1,0 +1,55 @@
+from django.db import models
+from django.db.models import Q
+
+
+class Notification(models.Model):
+    """One message to send: the outbox row, written in the transaction of what it tells.
+
+    `event` names the change it reports (e.g. "series:42:v3:moved"); with the channel it
+    is unique, so one change can never enqueue a message twice (invariant 5).
+    """
+
+    class Channel(models.TextChoices):
+        SMS = "sms", "SMS"
+        EMAIL = "email", "E-mail"
+        LETTER = "letter", "Courrier"
+
+    class Kind(models.TextChoices):
+        VERIFICATION_CODE = "verification_code", "Code de vérification"
+        BOOKING_CONFIRMED = "booking_confirmed", "Rendez-vous confirmé"
+        BOOKING_MOVED = "booking_moved", "Rendez-vous déplacé"
+        BOOKING_CANCELLED = "booking_cancelled", "Rendez-vous annulé"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "À envoyer"
+        SENT = "sent", "Envoyé"
+        FAILED = "failed", "Échec"
+
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    to = models.CharField(max_length=254)
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    event = models.CharField(max_length=100)
+    language = models.CharField(max_length=5, default="fr")
+    subject = models.CharField(max_length=200, blank=True)
+    body = models.TextField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["to", "id"]),
+            models.Index(
+                fields=["status", "id"], condition=Q(status="pending"), name="outbox_pending"
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["event", "channel"], name="notification_once_per_event"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} → {self.to}"
