@@ -5,7 +5,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.http import HttpRequest
-from ninja import Header, Router
+from ninja import Header, Router, Status
 from ninja.security import HttpBearer
 
 from creneau.booking.selectors import contact_authenticate, series_appointments, series_authenticate
@@ -65,7 +65,7 @@ def start_verification(request: HttpRequest, payload: VerificationIn):
     verification = contact_verification_start(
         phone=payload.phone, email=payload.email, language=payload.language
     )
-    return 201, {"id": verification.pk, "expires_at": verification.expires_at}
+    return Status(201, {"id": verification.pk, "expires_at": verification.expires_at})
 
 
 @contacts.post(
@@ -81,22 +81,25 @@ def confirm_verification(request: HttpRequest, verification_id: UUID, payload: C
 @holds.post("", response={201: HoldOut, **ERRORS}, summary="Hold a first-dose slot")
 def create_hold(request: HttpRequest, payload: HoldIn):
     result = hold_create(slot_id=payload.slot_id)
-    return 201, {
-        "id": result.hold.pk,
-        "slot_id": result.hold.slot_id,
-        "expires_at": result.hold.expires_at,
-        "dose2_slot_id": result.hold.dose2_slot_id,
-        "dose2_options": [
-            {"slot_id": slot.pk, "site_id": slot.site_id, "start": slot.start, "end": slot.end}
-            for slot in result.dose2_options
-        ],
-    }
+    return Status(
+        201,
+        {
+            "id": result.hold.pk,
+            "slot_id": result.hold.slot_id,
+            "expires_at": result.hold.expires_at,
+            "dose2_slot_id": result.hold.dose2_slot_id,
+            "dose2_options": [
+                {"slot_id": slot.pk, "site_id": slot.site_id, "start": slot.start, "end": slot.end}
+                for slot in result.dose2_options
+            ],
+        },
+    )
 
 
 @holds.delete("/{uuid:hold_id}", response={204: None, **ERRORS}, summary="Release a hold")
 def delete_hold(request: HttpRequest, hold_id: UUID):
     hold_release(hold_id=hold_id)
-    return 204, None
+    return Status(204, None)
 
 
 def booking_out(result: BookingResult) -> dict:
@@ -158,7 +161,7 @@ def create_booking(
         dose2_slot_id=payload.dose2_slot_id,
         idempotency_key=idempotency_key,
     )
-    return (201 if result.created else 200), booking_out(result)
+    return Status(201 if result.created else 200, booking_out(result))
 
 
 def _opened(request: HttpRequest, reference: str) -> BookingResult:

@@ -279,7 +279,7 @@ def hold_create(*, slot_id: int, now: datetime | None = None) -> HoldResult:
                 ordered = [hold.dose2_slot] if hold.dose2_slot else []
                 ordered += [option for option in options if option.pk != hold.dose2_slot_id]
                 return HoldResult(hold=hold, dose2_options=ordered)
-        if attempt or not holds_expire(now=now, slot_ids=[slot.pk, *(o.pk for o in options)]):
+        if attempt or not holds_expire(now=now, site_id=slot.site_id):
             break
     raise refusal
 
@@ -305,15 +305,15 @@ def hold_release(*, hold_id: str) -> None:
     changes.apply()
 
 
-def holds_expire(*, now: datetime | None = None, slot_ids: list[int] | None = None) -> int:
-    """Give back the places of expired holds (all, or those on some slots). Returns how many.
+def holds_expire(*, now: datetime | None = None, site_id: int | None = None) -> int:
+    """Give back the places of expired holds (all, or one site's). Returns how many.
 
     Each hold is released in its own short transaction, in the usual lock order.
     """
     now = now or timezone.now()
     expired = Hold.objects.filter(expires_at__lte=now)
-    if slot_ids is not None:
-        expired = expired.filter(Q(slot_id__in=slot_ids) | Q(dose2_slot_id__in=slot_ids))
+    if site_id is not None:
+        expired = expired.filter(slot__site_id=site_id)
     released = 0
     for hold in list(expired.order_by("expires_at")[:1000]):
         with transaction.atomic():
@@ -797,7 +797,7 @@ def session_cancel(*, session_id: int, reason: str, now: datetime | None = None)
     contact: one action instead of an afternoon of phone calls. Returns how many series.
 
     A second dose cancelled with its session takes the first dose with it: a dose 1
-    without its dose 2 is exactly what invariant 3 forbids.
+    without its dose 2 is exactly what invariant 3 forbids. Holds on its places end too.
     """
     now = now or timezone.now()
     if not reason.strip():
@@ -812,6 +812,12 @@ def session_cancel(*, session_id: int, reason: str, now: datetime | None = None)
         .values_list("series_id", flat=True)
         .distinct()
     )
+    for hold in Hold.objects.filter(
+        Q(slot__session_id=session_id) | Q(dose2_slot__session_id=session_id)
+    ).order_by("pk"):
+        changes = SlotChanges()
+        _hold_release(hold=hold, changes=changes)
+        changes.apply()
     cancelled = 0
     for series in (
         Series.objects.select_for_update(of=("self",))

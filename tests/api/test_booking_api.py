@@ -1,0 +1,250 @@
+import re
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from creneau.booking.models import ContactVerification, Series
+from creneau.scheduling.models import Slot
+from tests.factories import two_dose_site
+
+PHONE = "+33612345678"
+ADULT = {"given_name": "Jeanne", "family_name": "Martin", "birth_date": "1940-03-02"}
+
+
+@pytest.fixture
+def site_and_session(reference, settings):
+    settings.DEMO = True
+    return two_dose_site()
+
+
+def code_sent_to(client, address: str) -> str:
+    messages = client.get("/api/v1/demo/outbox", {"to": address}).json()["results"]
+    return re.search(r"\b(\d{6})\b", messages[0]["body"]).group(1)
+
+
+def contact_token(client, phone: str = PHONE) -> str:
+    started = client.post("/api/v1/contacts/verifications", {"phone": phone}, "application/json")
+    assert started.status_code == 201, started.json()
+    code = code_sent_to(client, phone)
+    confirmed = client.post(
+        f"/api/v1/contacts/verifications/{started.json()['id']}/confirm",
+        {"code": code},
+        "application/json",
+    )
+    assert confirmed.status_code == 200, confirmed.json()
+    return confirmed.json()["contact_token"]
+
+
+def book(client, slot_id: int, token: str, person=ADULT, key: str | None = None, **extra):
+    hold = client.post("/api/v1/holds", {"slot_id": slot_id}, "application/json")
+    assert hold.status_code == 201, hold.json()
+    body = {"hold_id": hold.json()["id"], "contact_token": token, "person": person, **extra}
+    return client.post(
+        "/api/v1/bookings",
+        body,
+        "application/json",
+        headers={"Idempotency-Key": key or str(uuid.uuid4())},
+    )
+
+
+def test_the_whole_journey_verify_hold_book_read_move_cancel(client, site_and_session):
+    site, session = site_and_session
+    slots = list(session.slots.order_by("start"))
+    token = contact_token(client, "06 12 34 56 78")
+    hold = client.post("/api/v1/holds", {"slot_id": slots[0].pk}, "application/json").json()
+    assert hold["dose2_options"][0]["slot_id"] == hold["dose2_slot_id"]
+    assert hold["dose2_options"][0]["start"].startswith(
+        (session.date + timedelta(days=42)).isoformat()
+    )
+    booked = client.post(
+        "/api/v1/bookings",
+        {"hold_id": hold["id"], "contact_token": token, "person": ADULT},
+        "application/json",
+        headers={"Idempotency-Key": "first-booking-key"},
+    )
+    assert booked.status_code == 201, booked.json()
+    booking = booked.json()
+    assert re.fullmatch(r"[0-9A-Z]{4}-[0-9A-Z]{4}-.", booking["reference"])
+    assert [a["dose_number"] for a in booking["appointments"]] == [1, 2]
+    assert booking["appointments"][1]["slot_id"] == hold["dose2_slot_id"]
+    messages = client.get("/api/v1/demo/outbox", {"to": PHONE}).json()["results"]
+    assert messages[0]["kind"] == "booking_confirmed"
+    assert booking["reference"] in messages[0]["body"]
+
+    auth = {"Authorization": f"Bearer {booking['management_token']}"}
+    url = f"/api/v1/bookings/{booking['reference']}"
+    assert client.get(url, headers=auth).json()["reference"] == booking["reference"]
+    assert client.get(url.lower().replace("-", ""), headers=auth).status_code == 200
+    moved = client.post(
+        f"{url}/move", {"dose_number": 1, "slot_id": slots[3].pk}, "application/json", headers=auth
+    )
+    assert moved.status_code == 200, moved.json()
+    assert moved.json()["appointments"][0]["slot_id"] == slots[3].pk
+    cancelled = client.post(f"{url}/cancel", headers=auth)
+    assert cancelled.status_code == 200
+    assert {a["status"] for a in cancelled.json()["appointments"]} == {"cancelled"}
+    kinds = [m["kind"] for m in client.get("/api/v1/demo/outbox", {"to": PHONE}).json()["results"]]
+    assert kinds == ["booking_cancelled", "booking_moved", "booking_confirmed", "verification_code"]
+    assert Slot.objects.filter(booked__gt=0).count() == 0
+
+
+def test_a_retried_request_returns_the_same_booking(client, site_and_session):
+    site, session = site_and_session
+    token = contact_token(client)
+    hold = client.post(
+        "/api/v1/holds", {"slot_id": session.slots.first().pk}, "application/json"
+    ).json()
+    body = {"hold_id": hold["id"], "contact_token": token, "person": ADULT}
+    headers = {"Idempotency-Key": "retry-me-please"}
+    first = client.post("/api/v1/bookings", body, "application/json", headers=headers)
+    second = client.post("/api/v1/bookings", body, "application/json", headers=headers)
+    assert first.status_code == second.status_code == 201
+    assert first.json() == second.json()
+    other_body = {**body, "person": {**ADULT, "given_name": "Paul"}}
+    reused = client.post("/api/v1/bookings", other_body, "application/json", headers=headers)
+    assert reused.status_code == 409 and reused.json()["code"] == "idempotency_key_reused"
+    assert Series.objects.count() == 1
+
+
+def test_booking_the_same_person_again_answers_the_existing_booking(client, site_and_session):
+    site, session = site_and_session
+    slots = list(session.slots.order_by("start"))
+    token = contact_token(client)
+    first = book(client, slots[0].pk, token)
+    again = book(client, slots[1].pk, token, person={**ADULT, "family_name": "MARTIN "})
+    assert again.status_code == 200
+    assert again.json()["existing"] is True
+    assert again.json()["reference"] == first.json()["reference"]
+    assert Slot.objects.get(pk=slots[1].pk).booked == 0
+
+
+def test_one_contact_books_for_a_relative_too(client, site_and_session):
+    site, session = site_and_session
+    slots = list(session.slots.order_by("start"))
+    token = contact_token(client)
+    mother = book(client, slots[0].pk, token)
+    daughter = book(client, slots[0].pk, token, person={**ADULT, "given_name": "Claire"})
+    assert mother.status_code == daughter.status_code == 201
+    assert mother.json()["reference"] != daughter.json()["reference"]
+
+
+def errors(response) -> tuple[int, str]:
+    return response.status_code, response.json().get("code", "")
+
+
+def test_bad_requests_get_a_clear_4xx_and_change_nothing(client, site_and_session):
+    site, session = site_and_session
+    slot = session.slots.order_by("start").first()
+    token = contact_token(client)
+    post = lambda url, body, **kw: client.post(url, body, "application/json", **kw)  # noqa: E731
+    assert errors(post("/api/v1/holds", {"slot_id": 999999})) == (404, "not_found")
+    assert post("/api/v1/holds", {"slot_id": "x"}).status_code == 422
+    assert post("/api/v1/holds", {}).status_code == 422
+    dose2_slot = Slot.objects.filter(dose_number=2).first()
+    assert errors(post("/api/v1/holds", {"slot_id": dose2_slot.pk})) == (400, "invalid")
+    Slot.objects.filter(pk=slot.pk).update(start=timezone.now() - timedelta(minutes=1))
+    assert errors(post("/api/v1/holds", {"slot_id": slot.pk})) == (409, "slot_unavailable")
+    slot = session.slots.order_by("start")[1]
+    hold = post("/api/v1/holds", {"slot_id": slot.pk}).json()
+    key = {"headers": {"Idempotency-Key": str(uuid.uuid4())}}
+    body = {"hold_id": hold["id"], "contact_token": token, "person": ADULT}
+    assert post("/api/v1/bookings", body).status_code == 422  # no Idempotency-Key
+    bad_token = {**body, "contact_token": "forged"}
+    assert errors(post("/api/v1/bookings", bad_token, **key)) == (401, "unauthorized")
+    too_young = {**body, "person": {**ADULT, "birth_date": "2020-01-01"}}
+    assert errors(post("/api/v1/bookings", too_young, **key))[0] == 403
+    future = {**body, "person": {**ADULT, "birth_date": "2999-01-01"}}
+    assert errors(post("/api/v1/bookings", future, **key)) == (400, "invalid")
+    unknown_category = {**body, "person": {**ADULT, "categories": ["astronaut"]}}
+    assert errors(post("/api/v1/bookings", unknown_category, **key)) == (400, "invalid")
+    empty_name = {**body, "person": {**ADULT, "given_name": "  "}}
+    assert errors(post("/api/v1/bookings", empty_name, **key)) == (400, "invalid")
+    wrong_dose2 = {**body, "dose2_slot_id": slot.pk}
+    assert errors(post("/api/v1/bookings", wrong_dose2, **key)) == (409, "dose2_unavailable")
+    unknown_hold = {**body, "hold_id": str(uuid.uuid4())}
+    assert errors(post("/api/v1/bookings", unknown_hold, **key)) == (410, "hold_expired")
+    assert Series.objects.count() == 0
+    assert Slot.objects.get(pk=slot.pk).booked == 1  # still held, nothing else
+    assert client.delete(f"/api/v1/holds/{hold['id']}").status_code == 204
+    assert client.delete(f"/api/v1/holds/{hold['id']}").status_code == 404
+    assert Slot.objects.filter(booked__gt=0).count() == 0
+
+
+def test_an_expired_hold_is_refused_and_its_place_comes_back(client, site_and_session):
+    site, session = site_and_session
+    slot = session.slots.order_by("start").first()
+    Slot.objects.filter(pk=slot.pk).update(capacity=1)
+    token = contact_token(client)
+    hold = client.post("/api/v1/holds", {"slot_id": slot.pk}, "application/json").json()
+    from creneau.booking.models import Hold
+
+    Hold.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    body = {"hold_id": hold["id"], "contact_token": token, "person": ADULT}
+    late = client.post(
+        "/api/v1/bookings", body, "application/json", headers={"Idempotency-Key": "late-key-1"}
+    )
+    assert errors(late) == (410, "hold_expired")
+    # The slot looks full, but the expired hold gives its place to the next person.
+    again = client.post("/api/v1/holds", {"slot_id": slot.pk}, "application/json")
+    assert again.status_code == 201
+
+
+def test_a_full_slot_held_by_others_says_so(client, site_and_session):
+    site, session = site_and_session
+    slot = session.slots.order_by("start").first()
+    for _ in range(slot.capacity):
+        assert (
+            client.post("/api/v1/holds", {"slot_id": slot.pk}, "application/json").status_code
+            == 201
+        )
+    refused = client.post("/api/v1/holds", {"slot_id": slot.pk}, "application/json")
+    assert errors(refused) == (409, "slot_unavailable")
+    assert refused.json()["reason"] == "held"
+
+
+def test_management_needs_the_token(client, site_and_session):
+    site, session = site_and_session
+    booking = book(client, session.slots.first().pk, contact_token(client)).json()
+    url = f"/api/v1/bookings/{booking['reference']}"
+    assert client.get(url).status_code == 401
+    assert errors(client.get(url, headers={"Authorization": "Bearer wrong"})) == (404, "not_found")
+    assert (
+        client.get("/api/v1/bookings/NOPE", headers={"Authorization": "Bearer x"}).status_code
+        == 404
+    )
+    assert (
+        client.post(f"{url}/cancel", headers={"Authorization": "Bearer wrong"}).status_code == 404
+    )
+    assert Series.objects.get().status == "active"
+
+
+def test_verification_codes_expire_limit_attempts_and_resend_once_a_minute(
+    client, reference, settings
+):
+    settings.DEMO = True
+    post = lambda url, body: client.post(url, body, "application/json")  # noqa: E731
+    started = post("/api/v1/contacts/verifications", {"email": "Jeanne@Example.fr"})
+    assert started.status_code == 201
+    assert errors(post("/api/v1/contacts/verifications", {"email": "jeanne@example.fr"})) == (
+        429,
+        "too_many_requests",
+    )
+    url = f"/api/v1/contacts/verifications/{started.json()['id']}/confirm"
+    code = code_sent_to(client, "jeanne@example.fr")
+    wrong = f"{(int(code) + 1) % 1000000:06d}"
+    for left in (4, 3, 2, 1, 0):
+        refused = post(url, {"code": wrong})
+        assert errors(refused) == (400, "code_invalid")
+        assert refused.json()["attempts_left"] == left
+    assert errors(post(url, {"code": code})) == (429, "too_many_requests")
+    assert errors(post("/api/v1/contacts/verifications", {"phone": "12"})) == (400, "invalid")
+    assert errors(post("/api/v1/contacts/verifications", {})) == (400, "invalid")
+    ContactVerification.objects.update(attempts=0, expires_at=timezone.now())
+    assert errors(post(url, {"code": code})) == (410, "code_expired")
+
+
+def test_the_demo_outbox_exists_only_in_demo_mode(client, reference, settings):
+    settings.DEMO = False
+    assert client.get("/api/v1/demo/outbox", {"to": PHONE}).status_code == 404

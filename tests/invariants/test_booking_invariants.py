@@ -1,0 +1,335 @@
+"""Random sequences of holds, bookings, retries, moves, cancellations, expiries and
+session cancellations against a plain in-memory model.
+
+The model records what each step should leave: who holds which place, which series
+are active and where their doses are, how many messages each change wrote. After every
+step the database must agree with it, and the invariants of the brief must hold,
+recomputed from the tables themselves:
+1. no slot beyond its capacity, and `booked` is exactly active appointments + holds;
+2. stock never promised beyond what was delivered;
+3. every active series has its dose 1 and, for a two-dose product, its dose 2 at the
+   same site inside the product's interval;
+4. at most one active series per person;
+5. one message per confirmed booking, move and cancellation, none for a refusal;
+7. a retried booking request answers the same series.
+"""
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import time, timedelta
+
+import pytest
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    consumes,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
+
+from creneau.booking.models import Appointment, Hold, Series
+from creneau.booking.services import (
+    booking_cancel,
+    booking_confirm,
+    booking_move,
+    hold_create,
+    hold_release,
+    session_cancel,
+)
+from creneau.core.errors import DomainError
+from creneau.outreach.models import Notification
+from creneau.scheduling.models import DayAvailability, Session, Slot
+from creneau.vaccines.models import Stock
+from tests.factories import deliver, make_site, open_session, person, tomorrow, verified_contact
+
+# What the sequences did, so that a test which never books cannot pass for one that does.
+OUTCOMES: Counter = Counter()
+
+
+def event(outcome: str) -> None:
+    OUTCOMES[outcome] += 1
+
+
+PEOPLE = [("Jeanne", "Martin"), ("Paul", "Durand"), ("Ana", "Lopez"), ("Marc", "Petit")]
+
+
+@dataclass
+class SeriesModel:
+    person: int
+    contact: int
+    active: bool = True
+    moves: int = 0
+    idempotency_key: str = ""
+    hold_id: str = ""
+
+
+@dataclass
+class Model:
+    holds: dict = field(default_factory=dict)  # hold id -> expired?
+    series: dict = field(default_factory=dict)  # series id -> SeriesModel
+
+
+class Booking(RuleBasedStateMachine):
+    holds = Bundle("holds")
+    series = Bundle("series")
+
+    @initialize()
+    def start(self):
+        self.atomic = transaction.atomic()
+        self.atomic.__enter__()
+        day = tomorrow()
+        self.sites = [make_site(name="A"), make_site(name="B", insee_code="75118")]
+        for site in self.sites:
+            deliver(site, 200)
+            deliver(site, 20, code="janssen")
+            open_session(site, day=day, end=time(9, 30), lines=2)
+            open_session(site, day=day + timedelta(days=2), end=time(9, 20), lines=1)
+            open_session(
+                site, day=day + timedelta(days=42), end=time(9, 20), lines=2, dose_number=2
+            )
+            open_session(site, code="janssen", day=day, end=time(9, 20), lines=1)
+        self.first_dose_slots = list(Slot.objects.filter(dose_number=1).order_by("pk"))
+        self.contacts = [verified_contact("+33612345678"), verified_contact("+33698765432")]
+        self.model = Model()
+
+    def teardown(self):
+        if hasattr(self, "atomic"):
+            transaction.set_rollback(True)
+            self.atomic.__exit__(None, None, None)
+
+    @rule(target=holds, index=st.integers(0, 100))
+    def hold(self, index):
+        slot = self.first_dose_slots[index % len(self.first_dose_slots)]
+        try:
+            result = hold_create(slot_id=slot.pk)
+        except DomainError as error:
+            event(f"hold refused: {error.code}")
+            return None
+        event("hold")
+        self.model.holds[str(result.hold.pk)] = False
+        return str(result.hold.pk)
+
+    @rule(hold_id=holds)
+    def expire(self, hold_id):
+        if hold_id in self.model.holds:
+            Hold.objects.filter(pk=hold_id).update(expires_at=timezone.now() - timedelta(1))
+            self.model.holds[hold_id] = True
+
+    @rule(hold_id=consumes(holds))
+    def release(self, hold_id):
+        if hold_id is None:
+            return
+        try:
+            hold_release(hold_id=hold_id)
+        except DomainError:
+            assert not Hold.objects.filter(pk=hold_id).exists()
+        self.model.holds.pop(hold_id, None)
+
+    @rule(
+        target=series,
+        hold_id=consumes(holds),
+        who=st.integers(0, len(PEOPLE) - 1),
+        contact=st.integers(0, 1),
+    )
+    def book(self, hold_id, who, contact):
+        if hold_id is None:
+            return None
+        was_live = (
+            self.model.holds.get(hold_id) is False and Hold.objects.filter(pk=hold_id).exists()
+        )
+        key = f"key-{hold_id}"
+        already = next(
+            (
+                series_id
+                for series_id, s in self.model.series.items()
+                if s.active and s.person == who and s.contact == contact
+            ),
+            None,
+        )
+        given, family = PEOPLE[who]
+        try:
+            result = booking_confirm(
+                hold_id=hold_id,
+                contact=self.contacts[contact],
+                person=person(given_name=given, family_name=family),
+                idempotency_key=key,
+            )
+        except DomainError as error:
+            event(f"booking refused: {error.code}")
+            assert not was_live or already is not None, error.message
+            if not Hold.objects.filter(pk=hold_id).exists():
+                self.model.holds.pop(hold_id, None)
+            return None
+        self.model.holds.pop(hold_id, None)
+        if already is not None:
+            assert not result.created and result.series.pk == already
+            return None
+        assert was_live and result.created
+        event("booked")
+        self.model.series[result.series.pk] = SeriesModel(
+            person=who, contact=contact, idempotency_key=key, hold_id=hold_id
+        )
+        return result.series.pk
+
+    @rule(series_id=series, who=st.integers(0, len(PEOPLE) - 1))
+    def retry(self, series_id, who):
+        """The same request again (a network retry): the same booking, nothing new."""
+        if series_id is None:
+            return
+        model = self.model.series[series_id]
+        given, family = PEOPLE[model.person]
+        result = booking_confirm(
+            hold_id=model.hold_id,
+            contact=self.contacts[model.contact],
+            person=person(given_name=given, family_name=family),
+            idempotency_key=model.idempotency_key,
+        )
+        assert result.series.pk == series_id
+
+    @rule(series_id=series, dose=st.sampled_from([1, 2]), index=st.integers(0, 100))
+    def move(self, series_id, dose, index):
+        if series_id is None:
+            return
+        candidates = list(
+            Slot.objects.filter(dose_number=dose, vaccine__code="comirnaty").order_by("pk")
+        )
+        target = candidates[index % len(candidates)]
+        try:
+            booking_move(series_id=series_id, dose_number=dose, slot_id=target.pk)
+        except DomainError as error:
+            event(f"move refused: {error.code}")
+            return
+        event(f"moved dose {dose}")
+        self.model.series[series_id].moves += 1
+        assert (
+            Appointment.objects.get(series_id=series_id, dose_number=dose, status="booked").slot_id
+            == target.pk
+        )
+
+    @rule(series_id=series)
+    def cancel(self, series_id):
+        if series_id is None:
+            return
+        booking_cancel(series_id=series_id)
+        self.model.series[series_id].active = False
+
+    @rule(index=st.integers(0, 100))
+    def cancel_session(self, index):
+        sessions = list(Session.objects.order_by("pk"))
+        session = sessions[index % len(sessions)]
+        affected = set(
+            Appointment.objects.filter(slot__session=session, status="booked").values_list(
+                "series_id", flat=True
+            )
+        )
+        assert session_cancel(session_id=session.pk, reason="Livraison annulée.") == len(affected)
+        for series_id in affected:
+            self.model.series[series_id].active = False
+        for hold_id in [h for h in self.model.holds if not Hold.objects.filter(pk=h).exists()]:
+            del self.model.holds[hold_id]
+        self.first_dose_slots = [
+            slot for slot in self.first_dose_slots if slot.session_id != session.pk
+        ] or self.first_dose_slots
+
+    @invariant()
+    def places_are_exactly_appointments_and_holds(self):
+        if not hasattr(self, "model"):
+            return
+        for slot in Slot.objects.annotate(
+            active=Count("appointments", filter=Q(appointments__status__in=["booked", "arrived"])),
+        ):
+            holds = Hold.objects.filter(Q(slot=slot) | Q(dose2_slot=slot)).count()
+            assert 0 <= slot.booked <= slot.capacity
+            assert slot.booked == slot.active + holds
+        assert set(map(str, Hold.objects.values_list("pk", flat=True))) <= set(self.model.holds)
+
+    @invariant()
+    def stock_is_never_over_promised(self):
+        if not hasattr(self, "model"):
+            return
+        for stock in Stock.objects.all():
+            assert stock.committed + stock.given <= stock.delivered
+            promised = sum(
+                slot.capacity * slot.session.doses_per_place
+                for slot in Slot.objects.select_related("session").filter(
+                    site_id=stock.site_id, vaccine_id=stock.vaccine_id
+                )
+            )
+            assert stock.committed == promised
+
+    @invariant()
+    def every_active_series_is_whole_and_alone(self):
+        if not hasattr(self, "model"):
+            return
+        for series in Series.objects.select_related("vaccine"):
+            assert (series.status == "active") == self.model.series[series.pk].active
+            active = {
+                a.dose_number: a.slot
+                for a in series.appointments.select_related("slot").filter(
+                    status__in=["booked", "arrived"]
+                )
+            }
+            if series.status != "active":
+                assert not active
+                continue
+            vaccine = series.vaccine
+            assert set(active) == set(range(1, vaccine.doses_in_series + 1))
+            assert all(slot.site_id == series.site_id for slot in active.values())
+            if vaccine.doses_in_series == 2:
+                gap = (active[2].date - active[1].date).days
+                assert vaccine.interval_min_days <= gap <= vaccine.interval_max_days
+        per_person = Series.objects.filter(status="active").values("person").annotate(n=Count("pk"))
+        assert all(row["n"] == 1 for row in per_person)
+
+    @invariant()
+    def one_message_per_change(self):
+        if not hasattr(self, "model"):
+            return
+        for series_id, model in self.model.series.items():
+            sent = Notification.objects.filter(event__startswith=f"series:{series_id}:")
+            assert sent.filter(kind="booking_confirmed").count() == 1
+            assert sent.filter(kind="booking_moved").count() == model.moves
+            assert sent.filter(kind="booking_cancelled").count() == (0 if model.active else 1)
+
+    @invariant()
+    def read_model_equals_a_recount(self):
+        if not hasattr(self, "model"):
+            return
+        for row in DayAvailability.objects.all():
+            free = [
+                s
+                for s in Slot.objects.filter(
+                    site_id=row.site_id,
+                    vaccine_id=row.vaccine_id,
+                    dose_number=row.dose_number,
+                    date=row.date,
+                )
+                if s.booked < s.capacity
+            ]
+            assert row.free == sum(s.capacity - s.booked for s in free)
+            assert row.first_free_start == min((s.start for s in free), default=None)
+            assert row.last_free_start == max((s.start for s in free), default=None)
+
+
+@pytest.mark.django_db
+def test_booking_invariants_hold_whatever_the_sequence(reference):
+    OUTCOMES.clear()
+    run_state_machine_as_test(
+        Booking,
+        settings=settings(
+            max_examples=25,
+            stateful_step_count=30,
+            deadline=None,
+            suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+        ),
+    )
+    assert min(OUTCOMES[o] for o in ("hold", "booked", "moved dose 1", "moved dose 2")) > 0, (
+        OUTCOMES
+    )
