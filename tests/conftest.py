@@ -1,5 +1,6 @@
 import pytest
 
+from creneau.eligibility.services import eligibility_seed
 from creneau.geography.services import geography_load
 from creneau.vaccines.services import vaccines_seed
 
@@ -12,6 +13,7 @@ def reference(db):
     """The real geography of a few departments and the vaccine catalogue."""
     geography_load(departments=TEST_DEPARTMENTS)
     vaccines_seed()
+    eligibility_seed()
 
 
 @pytest.fixture
@@ -19,3 +21,4 @@ def reference_committed(transactional_db):
     """The same for tests whose transactions really commit (threads, processes)."""
     geography_load(departments=TEST_DEPARTMENTS)
     vaccines_seed()
+    eligibility_seed()

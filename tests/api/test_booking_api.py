@@ -50,7 +50,7 @@ def book(client, slot_id: int, token: str, person=ADULT, key: str | None = None,
 
 
 def test_the_whole_journey_verify_hold_book_read_move_cancel(client, site_and_session):
-    site, session = site_and_session
+    _site, session = site_and_session
     slots = list(session.slots.order_by("start"))
     token = contact_token(client, "06 12 34 56 78")
     hold = client.post("/api/v1/holds", {"slot_id": slots[0].pk}, "application/json").json()
@@ -91,7 +91,7 @@ def test_the_whole_journey_verify_hold_book_read_move_cancel(client, site_and_se
 
 
 def test_a_retried_request_returns_the_same_booking(client, site_and_session):
-    site, session = site_and_session
+    _site, session = site_and_session
     token = contact_token(client)
     hold = client.post(
         "/api/v1/holds", {"slot_id": session.slots.first().pk}, "application/json"
@@ -109,7 +109,7 @@ def test_a_retried_request_returns_the_same_booking(client, site_and_session):
 
 
 def test_booking_the_same_person_again_answers_the_existing_booking(client, site_and_session):
-    site, session = site_and_session
+    _site, session = site_and_session
     slots = list(session.slots.order_by("start"))
     token = contact_token(client)
     first = book(client, slots[0].pk, token)
@@ -121,7 +121,7 @@ def test_booking_the_same_person_again_answers_the_existing_booking(client, site
 
 
 def test_one_contact_books_for_a_relative_too(client, site_and_session):
-    site, session = site_and_session
+    _site, session = site_and_session
     slots = list(session.slots.order_by("start"))
     token = contact_token(client)
     mother = book(client, slots[0].pk, token)
@@ -135,7 +135,7 @@ def errors(response) -> tuple[int, str]:
 
 
 def test_bad_requests_get_a_clear_4xx_and_change_nothing(client, site_and_session):
-    site, session = site_and_session
+    _site, session = site_and_session
     slot = session.slots.order_by("start").first()
     token = contact_token(client)
     post = lambda url, body, **kw: client.post(url, body, "application/json", **kw)  # noqa: E731
@@ -173,7 +173,7 @@ def test_bad_requests_get_a_clear_4xx_and_change_nothing(client, site_and_sessio
 
 
 def test_an_expired_hold_is_refused_and_its_place_comes_back(client, site_and_session):
-    site, session = site_and_session
+    _site, session = site_and_session
     slot = session.slots.order_by("start").first()
     Slot.objects.filter(pk=slot.pk).update(capacity=1)
     token = contact_token(client)
@@ -192,7 +192,7 @@ def test_an_expired_hold_is_refused_and_its_place_comes_back(client, site_and_se
 
 
 def test_a_full_slot_held_by_others_says_so(client, site_and_session):
-    site, session = site_and_session
+    _site, session = site_and_session
     slot = session.slots.order_by("start").first()
     for _ in range(slot.capacity):
         assert (
@@ -205,7 +205,7 @@ def test_a_full_slot_held_by_others_says_so(client, site_and_session):
 
 
 def test_management_needs_the_token(client, site_and_session):
-    site, session = site_and_session
+    _site, session = site_and_session
     booking = book(client, session.slots.first().pk, contact_token(client)).json()
     url = f"/api/v1/bookings/{booking['reference']}"
     assert client.get(url).status_code == 401

@@ -19,7 +19,7 @@ def first_slot(session):
 
 
 def test_hold_takes_dose_1_and_the_recommended_dose_2(site_and_session):
-    site, session = site_and_session
+    _site, session = site_and_session
     slot = first_slot(session)
     result = hold_create(slot_id=slot.pk)
     slot.refresh_from_db()
@@ -31,20 +31,24 @@ def test_hold_takes_dose_1_and_the_recommended_dose_2(site_and_session):
 
 
 def test_booking_creates_both_doses_and_one_notification(site_and_session):
-    site, session = site_and_session
+    _site, session = site_and_session
     contact = verified_contact()
     hold = hold_create(slot_id=first_slot(session).pk).hold
-    result = booking_confirm(hold_id=hold.pk, contact=contact, person=person(), idempotency_key="k" * 8)
+    result = booking_confirm(
+        hold_id=hold.pk, contact=contact, person=person(), idempotency_key="k" * 8
+    )
     assert [a.dose_number for a in result.appointments] == [1, 2]
     assert not Hold.objects.exists()
     assert Notification.objects.filter(kind="booking_confirmed", to=contact.address).count() == 1
-    again = booking_confirm(hold_id=hold.pk, contact=contact, person=person(), idempotency_key="k" * 8)
+    again = booking_confirm(
+        hold_id=hold.pk, contact=contact, person=person(), idempotency_key="k" * 8
+    )
     assert again.series.pk == result.series.pk
     assert again.management_token == result.management_token
 
 
 def test_move_dose_1_moves_dose_2_when_it_no_longer_fits(site_and_session):
-    site, session = site_and_session
+    _site, session = site_and_session
     contact = verified_contact()
     hold = hold_create(slot_id=first_slot(session).pk).hold
     result = booking_confirm(hold_id=hold.pk, contact=contact, person=person())

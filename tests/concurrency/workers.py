@@ -26,3 +26,36 @@ def open_sessions(site_id: int, day: str, attempts: int) -> list[str]:
         except DomainError as error:
             outcomes.append(error.code)
     return outcomes
+
+
+def book_in_a_loop(slot_ids: list[int], phone: str, people: int) -> list[str]:
+    """One client process: for each person, hold the first slot that is free and book."""
+    from django.utils import timezone
+
+    from creneau.booking.models import Contact
+    from creneau.booking.services import PersonData, booking_confirm, hold_create
+
+    contact, _ = Contact.objects.get_or_create(address=phone, defaults={"channel": "sms"})
+    Contact.objects.filter(pk=contact.pk).update(verified_at=timezone.now())
+    outcomes = []
+    for number in range(people):
+        outcome = "no_slot"
+        for slot_id in slot_ids:
+            try:
+                hold = hold_create(slot_id=slot_id).hold
+                booking_confirm(
+                    hold_id=hold.pk,
+                    contact=contact,
+                    person=PersonData(
+                        given_name=f"Personne {number}",
+                        family_name=phone,
+                        birth_date=date(1950, 1, 1),
+                    ),
+                    idempotency_key=f"{phone}-{number}",
+                )
+                outcome = "booked"
+                break
+            except DomainError as error:
+                outcome = error.code
+        outcomes.append(outcome)
+    return outcomes

@@ -3,6 +3,7 @@ import time
 from django.core.management.base import BaseCommand
 from django.db.models import Count, Q
 
+from creneau.eligibility.services import eligibility_seed
 from creneau.geography.services import geography_load
 from creneau.scheduling.demo import DEMO_SITES_FILE, demo_schedule_generate
 from creneau.sites.models import Site
@@ -17,6 +18,7 @@ class Command(BaseCommand):
         started = time.monotonic()
         counts = geography_load()
         vaccines_seed()
+        eligibility_seed()
         self.stdout.write(f"Geography: {counts['communes']} communes.")
         if not Site.objects.filter(source="sante.fr").exists():
             report = sites_import_official(path=DEMO_SITES_FILE)

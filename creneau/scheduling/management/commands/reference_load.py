@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand
 
+from creneau.eligibility.services import eligibility_seed
 from creneau.geography.services import geography_load
 from creneau.vaccines.services import vaccines_seed
 
@@ -10,6 +11,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         counts = geography_load()
         products = vaccines_seed()
+        eligibility_seed()
         self.stdout.write(
             f"{counts['communes']} communes in {counts['departments']} departments, "
             f"{products} vaccine products"

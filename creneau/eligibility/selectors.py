@@ -1,0 +1,306 @@
+"""Who may be vaccinated, with which dose, where and when: the one decision every door asks.
+
+The booking API, the public pages and the call centre all call `eligibility_decide` (or
+`eligibility_require`), so that a person is told the same thing whichever door they use
+(invariant 6).
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from time import monotonic
+from typing import Literal
+
+from django.utils import timezone
+
+from creneau.core.errors import InvalidInput, NotEligible, SiteRestricted
+from creneau.sites.models import Site
+from creneau.vaccines.models import Vaccine
+
+from .models import MAX_DOSE_NUMBER, Category, EligibilityRule
+
+MAX_AGE = 130
+# Booking asks for a decision hundreds of times a second; the rules change weekly at most.
+# Each process keeps the active rules this long: a rule edited in the admin reaches every
+# process within RULES_CACHE_SECONDS (the process that saved it sees it at once, and so
+# does a process that runs `eligibility_seed`).
+RULES_CACHE_SECONDS = 30
+MONTHS = (
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+)
+
+DecisionCode = Literal["eligible", "not_eligible", "vaccine_age", "site_restricted"]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    birth_date: date
+    categories: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Decision:
+    eligible: bool
+    # The rule that admits the person; None when refused.
+    rule: EligibilityRule | None
+    code: DecisionCode
+    reason: str
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """An active rule with its many-to-many fields as sets, ready to be matched."""
+
+    rule: EligibilityRule
+    categories: frozenset[str]
+    vaccine_ids: frozenset[int]
+    dose_numbers: frozenset[int]
+
+    def in_force(self, on: date) -> bool:
+        rule = self.rule
+        return rule.effective_from <= on and (rule.effective_to is None or on <= rule.effective_to)
+
+    def covers(self, *, vaccine_id: int, dose_number: int) -> bool:
+        return (not self.vaccine_ids or vaccine_id in self.vaccine_ids) and (
+            not self.dose_numbers or dose_number in self.dose_numbers
+        )
+
+    def admits(self, *, age: int, categories: frozenset[str]) -> bool:
+        rule = self.rule
+        return (
+            rule.min_age <= age
+            and (rule.max_age is None or age <= rule.max_age)
+            and (not self.categories or not self.categories.isdisjoint(categories))
+        )
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    categories: tuple[Category, ...]
+    labels: dict[str, str]
+    rules: tuple[_Rule, ...]
+
+
+def _snapshot_load() -> _Snapshot:
+    """The category vocabulary and every active rule: four queries."""
+    categories = tuple(Category.objects.all())
+    rules = tuple(
+        _Rule(
+            rule=rule,
+            categories=frozenset(category.code for category in rule.categories.all()),
+            vaccine_ids=frozenset(vaccine.pk for vaccine in rule.vaccines.all()),
+            dose_numbers=frozenset(rule.dose_numbers),
+        )
+        for rule in EligibilityRule.objects.filter(active=True)
+        .order_by("effective_from", "pk")
+        .prefetch_related("categories", "vaccines")
+    )
+    return _Snapshot(
+        categories=categories,
+        labels={category.code: category.label for category in categories},
+        rules=rules,
+    )
+
+
+class _SnapshotCache:
+    """One snapshot per process, replaced whole: readers never see half of a reload.
+
+    Two threads that find it expired at once both reload; the last one wins, harmlessly.
+    """
+
+    def __init__(self) -> None:
+        self._entry: tuple[float, _Snapshot] | None = None
+
+    def get(self) -> _Snapshot:
+        entry = self._entry
+        now = monotonic()
+        if entry is not None and now < entry[0]:
+            return entry[1]
+        snapshot = _snapshot_load()
+        self._entry = (now + RULES_CACHE_SECONDS, snapshot)
+        return snapshot
+
+    def clear(self) -> None:
+        self._entry = None
+
+
+_cache = _SnapshotCache()
+
+
+def rules_cache_clear() -> None:
+    """Forget this process's rules, so that the next decision reads the database."""
+    _cache.clear()
+
+
+def category_list() -> list[Category]:
+    return list(_cache.get().categories)
+
+
+def rules_in_force(*, on: date) -> list[EligibilityRule]:
+    """Active rules in force on a date, for every vaccine and dose, earliest first."""
+    return [rule.rule for rule in _cache.get().rules if rule.in_force(on)]
+
+
+def categories_validate(*, codes: Iterable[str]) -> frozenset[str]:
+    """Declared category codes, checked against the vocabulary."""
+    known = _cache.get().labels
+    given = set()
+    for code in codes:
+        if not isinstance(code, str):
+            raise InvalidInput("Une catégorie est un code en lettres, par exemple « caregiver ».")
+        given.add(code.strip().lower())
+    unknown = sorted(given - known.keys())
+    if unknown:
+        shown = ", ".join(f"« {code[:40]} »" for code in unknown[:5])
+        raise InvalidInput(
+            f"{'Catégorie inconnue' if len(unknown) == 1 else 'Catégories inconnues'} : "
+            f"{shown}. Catégories possibles : {', '.join(known)}.",
+            unknown=[code[:40] for code in unknown[:5]],
+            known=list(known),
+        )
+    return frozenset(given)
+
+
+def eligibility_decide(
+    *, candidate: Candidate, vaccine: Vaccine, dose_number: int, site: Site, on: date
+) -> Decision:
+    """May this person have this dose of this vaccine at this site on this date, and why.
+
+    In order: the product's own age limits, the site's restriction to some categories,
+    then the rules in force on the appointment date. Usually no query at all.
+    """
+    age = _age_checked(birth_date=candidate.birth_date, on=on)
+    if not 1 <= dose_number <= MAX_DOSE_NUMBER:
+        raise InvalidInput(f"La dose va de 1 à {MAX_DOSE_NUMBER}.")
+    day = _french_date(on)
+
+    if age < vaccine.min_age or (vaccine.max_age is not None and age > vaccine.max_age):
+        return Decision(
+            eligible=False,
+            rule=None,
+            code="vaccine_age",
+            reason=(
+                f"Le vaccin {vaccine.name} est réservé aux personnes "
+                f"{_age_range(vaccine.min_age, vaccine.max_age)} ; "
+                f"le {day}, cette personne a {_years(age)}."
+            ),
+        )
+
+    snapshot = _cache.get()
+    restricted = frozenset(site.restricted_to or ())
+    if restricted and restricted.isdisjoint(candidate.categories):
+        return Decision(
+            eligible=False,
+            rule=None,
+            code="site_restricted",
+            reason=f"Ce lieu est réservé aux : {', '.join(_labels(snapshot, restricted))}.",
+        )
+
+    in_force = [
+        rule
+        for rule in snapshot.rules
+        if rule.in_force(on) and rule.covers(vaccine_id=vaccine.pk, dose_number=dose_number)
+    ]
+    for rule in in_force:
+        if rule.admits(age=age, categories=candidate.categories):
+            return Decision(
+                eligible=True,
+                rule=rule.rule,
+                code="eligible",
+                reason=(
+                    f"Le {day}, la vaccination est ouverte à cette personne : "
+                    f"{_phrase(rule.rule.explanation)} (règle « {rule.rule.name} »)."
+                ),
+            )
+
+    if not in_force:
+        reason = (
+            f"Le {day}, la vaccination n'est ouverte à personne "
+            f"pour la dose {dose_number} du vaccin {vaccine.name}."
+        )
+    else:
+        # Several rules may share an explanation: say each once, in order.
+        open_to = " ; ".join(dict.fromkeys(_phrase(rule.rule.explanation) for rule in in_force))
+        reason = (
+            f"Le {day}, la vaccination est ouverte à : {open_to}. "
+            f"{_person(snapshot, age=age, categories=candidate.categories)} n'y entre pas."
+        )
+    return Decision(eligible=False, rule=None, code="not_eligible", reason=reason)
+
+
+def eligibility_require(
+    *, candidate: Candidate, vaccine: Vaccine, dose_number: int, site: Site, on: date
+) -> EligibilityRule:
+    """The rule that admits this person, or the refusal as a domain error."""
+    decision = eligibility_decide(
+        candidate=candidate, vaccine=vaccine, dose_number=dose_number, site=site, on=on
+    )
+    if decision.rule is not None:
+        return decision.rule
+    error = SiteRestricted if decision.code == "site_restricted" else NotEligible
+    raise error(decision.reason, rule=None, refusal=decision.code)
+
+
+def _age_checked(*, birth_date: date, on: date) -> int:
+    if birth_date > timezone.localdate():
+        raise InvalidInput("La date de naissance est dans le futur.")
+    if birth_date > on:
+        raise InvalidInput("La date de naissance est postérieure à la date du rendez-vous.")
+    # Completed years. Born on 29 February, one turns a year older on 1 March in common
+    # years: comparing (month, day) pairs gives that with no special case.
+    age = on.year - birth_date.year - ((on.month, on.day) < (birth_date.month, birth_date.day))
+    if age > MAX_AGE:
+        raise InvalidInput(
+            f"Cette date de naissance donne plus de {MAX_AGE} ans : vérifiez-la, s'il vous plaît."
+        )
+    return age
+
+
+def _french_date(day: date) -> str:
+    return f"{'1er' if day.day == 1 else day.day} {MONTHS[day.month - 1]} {day.year}"
+
+
+def _years(age: int) -> str:
+    return "moins d'un an" if age == 0 else f"{age} an" if age == 1 else f"{age} ans"
+
+
+def _age_range(min_age: int, max_age: int | None) -> str:
+    if max_age is None:
+        return f"de {_years(min_age)} et plus"
+    if min_age == 0:
+        return f"de {_years(max_age)} ou moins"
+    return f"de {min_age} à {_years(max_age)}"
+
+
+def _phrase(explanation: str) -> str:
+    """« Les personnes de 75 ans et plus. » as it reads inside a sentence."""
+    text = explanation.strip().rstrip(".").strip()
+    # An explanation that starts with an acronym (« USLD : … ») keeps its capitals.
+    if len(text) > 1 and text[1].isupper():
+        return text
+    return text[:1].lower() + text[1:]
+
+
+def _labels(snapshot: _Snapshot, codes: frozenset[str]) -> list[str]:
+    """Labels in the vocabulary's order; a code missing from it is shown as it is."""
+    known = [category.label for category in snapshot.categories if category.code in codes]
+    return known + sorted(code for code in codes if code not in snapshot.labels)
+
+
+def _person(snapshot: _Snapshot, *, age: int, categories: frozenset[str]) -> str:
+    if not categories:
+        return f"Une personne de {_years(age)} sans catégorie déclarée"
+    quoted = [f"« {label} »" for label in _labels(snapshot, categories)]
+    declared = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} et {quoted[-1]}"
+    return f"Une personne de {_years(age)} déclarée {declared}"

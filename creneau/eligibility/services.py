@@ -1,0 +1,166 @@
+from datetime import date
+
+from django.db import transaction
+
+from .models import Category, EligibilityRule
+from .selectors import rules_cache_clear
+
+# (code, label, label_en), in the order forms list them.
+CATEGORIES = [
+    ("caregiver", "Professionnel·le de santé ou du médico-social", "Health or social care worker"),
+    ("home_aide", "Aide à domicile", "Home care worker"),
+    (
+        "high_risk",
+        "Personne à haut risque (pathologie à risque de forme grave)",
+        "High-risk medical condition",
+    ),
+    (
+        "care_home_resident",
+        "Résident·e d'un établissement pour personnes âgées",
+        "Care home resident",
+    ),
+    ("firefighter", "Sapeur-pompier", "Firefighter"),
+]
+
+# The French campaign of 2021, phase by phase. A phase stays open until a broader one
+# covers everyone it admitted (the day before that one starts): no one loses eligibility
+# between dose 1 and dose 2, and a refusal lists only the phases that still matter.
+PHASES_2021 = [
+    dict(
+        slug="2021-01-soignants-50-ans",
+        name="Soignants et aides à domicile de 50 ans et plus",
+        explanation=(
+            "Les professionnels de santé et du médico-social et les aides à domicile "
+            "de 50 ans et plus"
+        ),
+        explanation_en="Health and social care workers and home care workers aged 50 and over",
+        min_age=50,
+        categories=["caregiver", "home_aide"],
+        effective_from=date(2021, 1, 4),
+        effective_to=date(2021, 5, 11),
+    ),
+    dict(
+        slug="2021-01-75-ans",
+        name="Personnes de 75 ans et plus",
+        explanation="Les personnes de 75 ans et plus",
+        explanation_en="People aged 75 and over",
+        min_age=75,
+        effective_from=date(2021, 1, 18),
+        effective_to=date(2021, 4, 15),
+    ),
+    dict(
+        slug="2021-01-residents-etablissements",
+        name="Résidents d'établissements pour personnes âgées",
+        explanation="Les résidents d'un établissement pour personnes âgées (Ehpad, USLD)",
+        explanation_en="Care home residents",
+        min_age=18,
+        categories=["care_home_resident"],
+        effective_from=date(2021, 1, 18),
+        effective_to=date(2021, 5, 30),
+    ),
+    dict(
+        slug="2021-01-tres-haut-risque",
+        name="Personnes à très haut risque",
+        explanation=(
+            "Les personnes de 18 ans et plus atteintes d'une pathologie "
+            "à très haut risque de forme grave (sur prescription médicale)"
+        ),
+        explanation_en=(
+            "People aged 18 and over with a condition putting them at very high risk "
+            "of severe disease (on prescription)"
+        ),
+        min_age=18,
+        categories=["high_risk"],
+        effective_from=date(2021, 1, 18),
+        effective_to=date(2021, 5, 30),
+    ),
+    dict(
+        slug="2021-02-50-74-ans-haut-risque",
+        name="Personnes de 50 à 74 ans à risque",
+        explanation=(
+            "Les personnes de 50 à 74 ans atteintes d'une pathologie à risque de forme grave"
+        ),
+        explanation_en=(
+            "People aged 50 to 74 with a condition putting them at risk of severe disease"
+        ),
+        min_age=50,
+        max_age=74,
+        categories=["high_risk"],
+        effective_from=date(2021, 2, 25),
+        effective_to=date(2021, 5, 11),
+    ),
+    dict(
+        slug="2021-03-pompiers-50-ans",
+        name="Sapeurs-pompiers de 50 ans et plus",
+        explanation="Les sapeurs-pompiers de 50 ans et plus",
+        explanation_en="Firefighters aged 50 and over",
+        min_age=50,
+        categories=["firefighter"],
+        effective_from=date(2021, 3, 27),
+        effective_to=date(2021, 5, 11),
+    ),
+    dict(
+        slug="2021-04-60-ans",
+        name="Personnes de 60 ans et plus",
+        explanation="Les personnes de 60 ans et plus",
+        explanation_en="People aged 60 and over",
+        min_age=60,
+        effective_from=date(2021, 4, 16),
+        effective_to=date(2021, 5, 11),
+    ),
+    dict(
+        slug="2021-05-50-ans",
+        name="Personnes de 50 ans et plus",
+        explanation="Les personnes de 50 ans et plus",
+        explanation_en="People aged 50 and over",
+        min_age=50,
+        effective_from=date(2021, 5, 12),
+        effective_to=date(2021, 5, 30),
+    ),
+    dict(
+        slug="2021-05-18-ans",
+        name="Personnes majeures",
+        explanation="Les personnes de 18 ans et plus",
+        explanation_en="People aged 18 and over",
+        min_age=18,
+        effective_from=date(2021, 5, 31),
+        effective_to=date(2021, 6, 14),
+    ),
+    dict(
+        slug="2021-06-12-ans",
+        name="Personnes de 12 ans et plus",
+        explanation="Les personnes de 12 ans et plus",
+        explanation_en="People aged 12 and over",
+        min_age=12,
+        effective_from=date(2021, 6, 15),
+    ),
+]
+
+
+@transaction.atomic
+def eligibility_seed() -> int:
+    """Create the category vocabulary and the phases of 2021; safe to run again.
+
+    Categories are updated: their codes are what the code refers to, their labels ship
+    with it. A rule that exists already is left alone: once loaded, the rules belong to
+    the health authority, and `demo_load` or `reference_load` run again must not undo its
+    edits (a rule it wants gone is deactivated; a deleted one would come back here).
+    Returns the number of phases.
+    """
+    for position, (code, label, label_en) in enumerate(CATEGORIES):
+        Category.objects.update_or_create(
+            code=code, defaults=dict(label=label, label_en=label_en, position=position)
+        )
+    for phase in PHASES_2021:
+        fields = dict(phase)
+        categories = fields.pop("categories", [])
+        rule, created = EligibilityRule.objects.get_or_create(
+            slug=fields.pop("slug"), defaults=fields
+        )
+        if created:
+            rule.categories.set(categories)
+    # Now for this transaction's own reads (a test's, which never commits), and again once
+    # committed, in case another thread reloaded the old rules in between.
+    rules_cache_clear()
+    transaction.on_commit(rules_cache_clear)
+    return len(PHASES_2021)

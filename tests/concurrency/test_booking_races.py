@@ -1,0 +1,224 @@
+"""Many clients booking the same few places at once, on a real SQLite file and on
+PostgreSQL, with threads and with processes. Afterwards every invariant is recounted
+from the tables."""
+
+import uuid
+from datetime import date, time, timedelta
+
+import pytest
+from django.db.models import Count, F, Q, Sum
+from django.utils import timezone
+
+from creneau.booking.models import Appointment, Hold, IdempotencyKey, Series
+from creneau.booking.services import (
+    BookingResult,
+    PersonData,
+    booking_cancel,
+    booking_confirm,
+    booking_move,
+    hold_create,
+)
+from creneau.core.errors import DomainError
+from creneau.outreach.models import Notification
+from creneau.scheduling.models import DayAvailability, Slot
+from creneau.vaccines.models import Stock
+from tests.concurrency.racers import race_processes, race_threads
+from tests.factories import deliver, make_site, open_session, tomorrow, verified_contact
+
+pytestmark = pytest.mark.concurrency
+
+
+def someone(number: int) -> PersonData:
+    return PersonData(
+        given_name=f"Personne {number}", family_name="Martin", birth_date=date(1950, 1, 1)
+    )
+
+
+def small_site(*, dose1_lines: int = 2, dose2_lines: int = 50, doses: int = 1000):
+    """Three first-dose slots tomorrow; second-dose slots six weeks later."""
+    site = make_site()
+    deliver(site, doses)
+    day = tomorrow()
+    dose1 = open_session(site, day=day, end=time(9, 30), lines=dose1_lines)
+    open_session(
+        site, day=day + timedelta(days=42), end=time(9, 30), lines=dose2_lines, dose_number=2
+    )
+    return site, list(dose1.slots.order_by("start"))
+
+
+def assert_invariants() -> None:
+    """Invariants 1 to 5 and 7, recounted from the tables."""
+    assert not Slot.objects.filter(booked__gt=F("capacity")).exists()
+    for slot in Slot.objects.annotate(
+        active=Count("appointments", filter=Q(appointments__status__in=["booked", "arrived"]))
+    ):
+        holds = Hold.objects.filter(Q(slot=slot) | Q(dose2_slot=slot)).count()
+        assert slot.booked == slot.active + holds, slot.pk
+    for stock in Stock.objects.all():
+        assert stock.committed + stock.given <= stock.delivered
+        promised = Slot.objects.filter(site=stock.site_id, vaccine=stock.vaccine_id).aggregate(
+            doses=Sum(F("capacity") * F("session__doses_per_place"))
+        )["doses"]
+        assert stock.committed == (promised or 0)
+    for series in Series.objects.filter(status="active").select_related("vaccine"):
+        doses = {
+            a.dose_number: a.slot
+            for a in series.appointments.select_related("slot").filter(status="booked")
+        }
+        assert set(doses) == {1, 2}
+        gap = (doses[2].date - doses[1].date).days
+        assert series.vaccine.interval_min_days <= gap <= series.vaccine.interval_max_days
+        assert doses[1].site_id == doses[2].site_id == series.site_id
+    assert not (
+        Series.objects.filter(status="active")
+        .values("person")
+        .annotate(n=Count("pk"))
+        .filter(n__gt=1)
+    )
+    assert not (
+        Appointment.objects.filter(status="booked")
+        .values("series", "dose_number")
+        .annotate(n=Count("pk"))
+        .filter(n__gt=1)
+    )
+    for series in Series.objects.all():
+        confirmed = Notification.objects.filter(
+            event__startswith=f"series:{series.pk}:", kind="booking_confirmed"
+        )
+        assert confirmed.count() == 1
+    assert IdempotencyKey.objects.filter(series__isnull=True).count() == 0
+    for row in DayAvailability.objects.all():
+        free = Slot.objects.filter(
+            site=row.site_id,
+            vaccine=row.vaccine_id,
+            date=row.date,
+            dose_number=row.dose_number,
+            booked__lt=F("capacity"),
+        ).aggregate(free=Sum(F("capacity") - F("booked")))["free"]
+        assert row.free == (free or 0)
+
+
+def hold_and_book(slot_ids, contact, number):
+    """What a client does: try the slots in turn until one can be held, then book."""
+    refusal = None
+    for slot_id in slot_ids:
+        try:
+            hold = hold_create(slot_id=slot_id).hold
+        except DomainError as error:
+            refusal = error
+            continue
+        return booking_confirm(
+            hold_id=hold.pk,
+            contact=contact,
+            person=someone(number),
+            idempotency_key=str(uuid.uuid4()),
+        )
+    raise refusal
+
+
+def test_a_hundred_threads_racing_for_six_places_book_exactly_six(reference_committed):
+    _site, slots = small_site(dose1_lines=2)
+    contacts = [verified_contact(f"+336000000{i:02d}") for i in range(100)]
+    results = race_threads(100, lambda i: hold_and_book([s.pk for s in slots], contacts[i], i))
+    booked = [r for r in results if isinstance(r, BookingResult)]
+    refused = [r for r in results if isinstance(r, DomainError)]
+    assert len(booked) == 6, results
+    assert len(refused) == 94 and {r.code for r in refused} == {"slot_unavailable"}, results
+    assert Series.objects.count() == 6
+    assert_invariants()
+
+
+def test_when_second_doses_run_out_no_first_dose_is_booked_alone(reference_committed):
+    _site, slots = small_site(dose1_lines=20, dose2_lines=1)  # 60 first-dose places, 3 second
+    contacts = [verified_contact(f"+336000001{i:02d}") for i in range(40)]
+    results = race_threads(40, lambda i: hold_and_book([s.pk for s in slots], contacts[i], i))
+    booked = [r for r in results if isinstance(r, BookingResult)]
+    assert len(booked) == 3, results
+    assert {r.code for r in results if isinstance(r, DomainError)} == {"dose2_unavailable"}
+    assert Slot.objects.filter(dose_number=1).aggregate(n=Sum("booked"))["n"] == 3
+    assert_invariants()
+
+
+def test_the_same_request_sent_twenty_times_at_once_books_once(reference_committed):
+    _site, slots = small_site()
+    contact = verified_contact()
+    hold = hold_create(slot_id=slots[0].pk).hold
+
+    def retry(index):
+        return booking_confirm(
+            hold_id=hold.pk, contact=contact, person=someone(1), idempotency_key="double-click"
+        )
+
+    results = race_threads(20, retry)
+    assert all(isinstance(r, BookingResult) for r in results), results
+    assert len({r.series.pk for r in results}) == 1
+    assert len({r.management_token for r in results}) == 1
+    assert Series.objects.count() == 1 and IdempotencyKey.objects.count() == 1
+    assert_invariants()
+
+
+def test_the_same_person_booked_from_many_tabs_gets_one_series(reference_committed):
+    _site, slots = small_site(dose1_lines=10)
+    contact = verified_contact()
+    holds = [hold_create(slot_id=slots[i % 3].pk).hold for i in range(10)]
+
+    def book(index):
+        return booking_confirm(
+            hold_id=holds[index].pk,
+            contact=contact,
+            person=someone(7),
+            idempotency_key=f"tab-{index}",
+        )
+
+    results = race_threads(10, book)
+    assert all(isinstance(r, BookingResult) for r in results), results
+    assert sum(r.created for r in results) == 1
+    assert len({r.series.pk for r in results}) == 1
+    assert not Hold.objects.exists()
+    assert_invariants()
+
+
+def test_bookings_moves_and_cancellations_at_once_keep_every_invariant(reference_committed):
+    _site, slots = small_site(dose1_lines=4)
+    contacts = [verified_contact(f"+336000002{i:02d}") for i in range(30)]
+    existing = [hold_and_book([s.pk for s in slots], contacts[i], i) for i in range(6)]
+
+    def act(index):
+        if index < 6:
+            return booking_cancel(series_id=existing[index].series.pk)
+        if index < 12:
+            series = existing[index - 6].series
+            return booking_move(series_id=series.pk, dose_number=1, slot_id=slots[index % 3].pk)
+        return hold_and_book([s.pk for s in slots], contacts[index], index)
+
+    results = race_threads(30, act)
+    unexpected = [r for r in results if isinstance(r, Exception) and not isinstance(r, DomainError)]
+    assert not unexpected, unexpected
+    assert_invariants()
+
+
+def test_processes_booking_the_last_places_never_overbook(reference_committed):
+    _site, slots = small_site(dose1_lines=3)  # 9 places for 6 processes x 5 people
+    slot_ids = [s.pk for s in slots]
+    results = race_processes(
+        6,
+        "tests.concurrency.workers.book_in_a_loop",
+        lambda index: (slot_ids, f"+3361111110{index}", 5),
+    )
+    assert all(status == "ok" for status, _ in results), results
+    outcomes = [outcome for _, value in results for outcome in value]
+    assert outcomes.count("booked") == 9, outcomes
+    assert set(outcomes) == {"booked", "slot_unavailable"}, outcomes
+    assert_invariants()
+
+
+def test_an_expired_hold_does_not_block_a_racing_crowd(reference_committed):
+    _site, slots = small_site(dose1_lines=1)
+    stale = [hold_create(slot_id=s.pk).hold for s in slots]
+    Hold.objects.filter(pk__in=[h.pk for h in stale]).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    contacts = [verified_contact(f"+336000003{i:02d}") for i in range(20)]
+    results = race_threads(20, lambda i: hold_and_book([s.pk for s in slots], contacts[i], i))
+    assert len([r for r in results if isinstance(r, BookingResult)]) == 3, results
+    assert_invariants()
