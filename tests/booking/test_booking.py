@@ -1,12 +1,29 @@
 from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from creneau.booking.models import Appointment, Hold, Series
-from creneau.booking.services import booking_cancel, booking_confirm, booking_move, hold_create
+from creneau.booking.services import (
+    Override,
+    booking_cancel,
+    booking_confirm,
+    booking_move,
+    hold_create,
+    holds_expire,
+    session_cancel,
+)
+from creneau.core.errors import Dose2Unavailable, NotEligible, SiteRestricted
 from creneau.outreach.models import Notification
 from creneau.scheduling.models import DayAvailability, Slot
-from tests.factories import person, two_dose_site, verified_contact
+from tests.factories import (
+    deliver,
+    make_site,
+    open_session,
+    person,
+    two_dose_site,
+    verified_contact,
+)
 
 
 @pytest.fixture
@@ -68,3 +85,95 @@ def test_cancel_frees_both_places(site_and_session):
     assert set(Appointment.objects.values_list("status", flat=True)) == {"cancelled"}
     row = DayAvailability.objects.get(site=site, dose_number=1, date=session.date)
     assert row.free == sum(s.capacity for s in session.slots.all())
+
+
+def test_an_ineligible_person_is_refused_in_plain_words_and_nothing_is_booked(site_and_session):
+    _site, session = site_and_session
+    hold = hold_create(slot_id=first_slot(session).pk).hold
+    with pytest.raises(NotEligible) as refused:
+        booking_confirm(hold_id=hold.pk, contact=verified_contact(), person=person(age=8))
+    assert "12" in refused.value.message
+    assert not Series.objects.exists()
+    assert Hold.objects.filter(pk=hold.pk).exists()
+
+
+def test_a_restricted_site_refuses_people_outside_its_categories(reference):
+    _site, session = two_dose_site(restricted_to=["firefighter"])
+    hold = hold_create(slot_id=first_slot(session).pk).hold
+    with pytest.raises(SiteRestricted):
+        booking_confirm(hold_id=hold.pk, contact=verified_contact(), person=person())
+    result = booking_confirm(
+        hold_id=hold.pk,
+        contact=verified_contact(),
+        person=person(categories=("firefighter",)),
+    )
+    assert result.created
+
+
+def test_a_staff_override_books_and_is_recorded(site_and_session, django_user_model):
+    _site, session = site_and_session
+    agent = django_user_model.objects.create_user("agent", password="x" * 12)
+    hold = hold_create(slot_id=first_slot(session).pk).hold
+    result = booking_confirm(
+        hold_id=hold.pk,
+        contact=verified_contact(),
+        person=person(age=8),
+        override=Override(by=agent, reason="Avis du médecin traitant"),
+    )
+    series = Series.objects.get(pk=result.series.pk)
+    assert series.override_by == agent
+    assert series.override_reason == "Avis du médecin traitant"
+
+
+def test_a_one_dose_vaccine_books_one_appointment(reference):
+    site = make_site()
+    deliver(site, 20, code="janssen")
+    session = open_session(site, code="janssen")
+    hold = hold_create(slot_id=first_slot(session).pk)
+    assert hold.hold.dose2_slot_id is None and hold.dose2_options == []
+    result = booking_confirm(hold_id=hold.hold.pk, contact=verified_contact(), person=person())
+    assert [a.dose_number for a in result.appointments] == [1]
+
+
+def test_no_hold_without_a_second_dose_slot_in_the_interval(reference):
+    site = make_site()
+    deliver(site, 100)
+    session = open_session(site)
+    open_session(site, day=session.date + timedelta(days=60), dose_number=2)  # too late
+    with pytest.raises(Dose2Unavailable):
+        hold_create(slot_id=first_slot(session).pk)
+    assert not Slot.objects.filter(booked__gt=0).exists()
+
+
+def test_cancelling_a_session_of_second_doses_cancels_whole_series_and_tells_everyone(
+    site_and_session,
+):
+    _site, session = site_and_session
+    contact = verified_contact()
+    booked = [
+        booking_confirm(
+            hold_id=hold_create(slot_id=first_slot(session).pk).hold.pk,
+            contact=contact,
+            person=person(given_name=name),
+        )
+        for name in ("Jeanne", "Paul")
+    ]
+    dose2_session = booked[0].appointments[1].slot.session
+    assert session_cancel(session_id=dose2_session.pk, reason="Livraison retardée.") == 2
+    assert set(Series.objects.values_list("status", flat=True)) == {"cancelled"}
+    assert Slot.objects.filter(session=session, booked__gt=0).count() == 0
+    messages = Notification.objects.filter(kind="booking_cancelled")
+    assert messages.count() == 2
+    assert all("Livraison retardée." in message.body for message in messages)
+
+
+def test_expired_holds_are_released_by_the_sweep(site_and_session):
+    _site, session = site_and_session
+    hold = hold_create(slot_id=first_slot(session).pk).hold
+    assert holds_expire() == 0
+    Hold.objects.update(expires_at=timezone.now())
+    assert holds_expire() == 1
+    assert not Slot.objects.filter(booked__gt=0).exists()
+    row = DayAvailability.objects.get(dose_number=1, date=session.date)
+    assert row.free == sum(slot.capacity for slot in session.slots.all())
+    assert hold.pk
