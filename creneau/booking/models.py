@@ -180,7 +180,7 @@ class IdempotencyKey(models.Model):
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
     key = models.CharField(max_length=100)
     request_hash = models.CharField(max_length=64)
-    series = models.ForeignKey(Series, on_delete=models.CASCADE, null=True, related_name="+")
+    series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -5,7 +5,6 @@ from datetime import datetime, timedelta
 from django.core import signing
 
 from creneau.core.errors import NotFound, Unauthorized
-from creneau.geography.selectors import department_timezone
 from creneau.scheduling.models import DayAvailability, Slot
 
 from . import tokens
@@ -16,10 +15,6 @@ DOSE2_OPTIONS = 8
 DOSE2_DAYS = 3
 CONTACT_TOKEN_MAX_AGE = timedelta(hours=12)
 CONTACT_TOKEN_SALT = "creneau.booking.contact"
-
-
-def slot_local_start(slot: Slot) -> datetime:
-    return slot.start.astimezone(department_timezone(department_code=slot.site.department_id))
 
 
 def dose2_options(*, slot: Slot, now: datetime, limit: int = DOSE2_OPTIONS) -> list[Slot]:

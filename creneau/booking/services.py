@@ -42,6 +42,7 @@ from creneau.eligibility.selectors import (
     eligibility_decide,
     eligibility_require,
 )
+from creneau.geography.selectors import department_timezone
 from creneau.geography.text import search_name
 from creneau.outreach.models import Notification
 from creneau.outreach.services import notification_enqueue
@@ -61,7 +62,7 @@ from .models import (
     Person,
     Series,
 )
-from .selectors import CONTACT_TOKEN_SALT, dose2_options, slot_local_start
+from .selectors import CONTACT_TOKEN_SALT, dose2_options
 
 CODE_VALIDITY = timedelta(minutes=10)
 CODE_RESEND_AFTER = timedelta(seconds=60)
@@ -383,20 +384,28 @@ def _request_hash(*, hold_id: str, dose2_slot_id: int | None, person: PersonData
     return hashlib.sha256(json.dumps(body).encode()).hexdigest()
 
 
-def _result(series: Series, *, created: bool = True) -> BookingResult:
+def _result(
+    series: Series, *, created: bool = True, appointments: list[Appointment] | None = None
+) -> BookingResult:
+    if appointments is None:
+        appointments = list(
+            series.appointments.select_related("slot").order_by("dose_number", "id")
+        )
     return BookingResult(
         series=series,
         management_token=tokens.management_token(
             reference=series.reference, salt=series.token_salt
         ),
         created=created,
-        appointments=list(series.appointments.select_related("slot").order_by("dose_number", "id")),
+        appointments=appointments,
     )
 
 
 def _replay(*, contact: Contact, key: str, request_hash: str) -> BookingResult | None:
     previous = (
-        IdempotencyKey.objects.select_related("series").filter(contact=contact, key=key).first()
+        IdempotencyKey.objects.select_related("series__person", "series__vaccine")
+        .filter(contact=contact, key=key)
+        .first()
     )
     if previous is None:
         return None
@@ -407,16 +416,22 @@ def _replay(*, contact: Contact, key: str, request_hash: str) -> BookingResult |
     return _result(previous.series)
 
 
-def _notify(*, series: Series, kind: str, context: dict | None = None) -> None:
+def _notify(
+    *,
+    series: Series,
+    kind: str,
+    context: dict | None = None,
+    appointments: list[Appointment] | None = None,
+) -> None:
+    """Write the message of a change; `appointments` (with their slots) saves a query."""
     contact = series.contact
-    appointments = [
-        appointment
-        for appointment in series.appointments.select_related("slot").order_by("dose_number")
-        if appointment.status in ACTIVE_APPOINTMENT_STATUSES
-    ]
+    if appointments is None:
+        appointments = list(series.appointments.select_related("slot").order_by("dose_number"))
+    appointments = [a for a in appointments if a.status in ACTIVE_APPOINTMENT_STATUSES]
+    tz = department_timezone(department_code=series.site.department_id)
     with translation.override(contact.language):
         when = [
-            formats.date_format(slot_local_start(appointment.slot), "l j F Y, H:i")
+            formats.date_format(appointment.slot.start.astimezone(tz), "l j F Y, H:i")
             for appointment in appointments
         ]
     notification_enqueue(
@@ -495,49 +510,46 @@ def booking_confirm(
     """
     now = now or timezone.now()
     person = _person_validate(person, today=timezone.localdate(now))
+    # One booking at a time per contact: the replay, the person count and the match
+    # below are read after this lock, so a concurrent twin is seen once it committed.
+    contact = Contact.objects.select_for_update().get(pk=contact.pk)
     if idempotency_key is not None:
         request_hash = _request_hash(hold_id=hold_id, dose2_slot_id=dose2_slot_id, person=person)
         replay = _replay(contact=contact, key=idempotency_key, request_hash=request_hash)
         if replay:
             return replay
-        try:
-            with transaction.atomic():
-                claim = IdempotencyKey.objects.create(
-                    contact=contact, key=idempotency_key, request_hash=request_hash
-                )
-        except IntegrityError:
-            # The same request, committed by a concurrent twin while this one waited.
-            return _replay(contact=contact, key=idempotency_key, request_hash=request_hash)
 
-    # One booking at a time per contact: the person count and the match below hold.
-    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    def remember(series: Series) -> None:
+        if idempotency_key is not None:
+            IdempotencyKey.objects.create(
+                contact=contact, key=idempotency_key, request_hash=request_hash, series=series
+            )
+
+    changes = SlotChanges()
     hold = (
-        Hold.objects.select_related("slot__vaccine", "slot__site", "slot__session")
+        Hold.objects.select_related("slot__vaccine", "slot__site", "slot__session", "dose2_slot")
         .filter(pk=hold_id)
         .first()
     )
-    if hold is None:
-        raise HoldExpired(
-            "Cette réservation temporaire n'existe plus (expirée ou déjà utilisée) : "
-            "choisissez de nouveau un créneau."
-        )
-    changes = SlotChanges()
     existing_person = Person.objects.filter(contact=contact, match_key=_match_key(person)).first()
     if existing_person is not None:
-        active = Series.objects.filter(person=existing_person, status=Series.Status.ACTIVE).first()
+        active = (
+            Series.objects.select_related("person", "vaccine")
+            .filter(person=existing_person, status=Series.Status.ACTIVE)
+            .first()
+        )
         if active is not None:
-            _hold_release(hold=hold, changes=changes)
-            changes.apply()
-            if idempotency_key is not None:
-                IdempotencyKey.objects.filter(pk=claim.pk).update(series=active)
+            if hold is not None and _hold_release(hold=hold, changes=changes):
+                changes.apply()
+            remember(active)
             return _result(active, created=False)
 
-    slot = hold.slot
-    if hold.expires_at <= now or not _hold_release_claim(hold=hold, now=now):
+    if hold is None or hold.expires_at <= now or not _hold_release_claim(hold=hold, now=now):
         raise HoldExpired(
-            "Le temps de réservation est écoulé : le créneau a pu être repris. "
-            "Choisissez de nouveau un créneau."
+            "Cette réservation temporaire n'existe plus (temps écoulé ou déjà utilisée) : "
+            "le créneau a pu être repris. Choisissez de nouveau un créneau."
         )
+    slot = hold.slot
     if slot.start <= now:
         raise SlotUnavailable("Ce créneau est déjà passé.", reason="past")
     if slot.session.status != Session.Status.OPEN:
@@ -545,15 +557,15 @@ def booking_confirm(
     rule, recorded_override = _eligibility(person=person, slot=slot, override=override)
 
     vaccine = slot.vaccine
-    dose2_slot = hold.dose2_slot_id
+    dose2_slot = hold.dose2_slot
     if vaccine.doses_in_series == 1 and dose2_slot_id is not None:
         raise InvalidInput(f"{vaccine.name} se donne en une seule dose.", field="dose2_slot_id")
     if dose2_slot_id is not None and dose2_slot_id != hold.dose2_slot_id:
         conditions = _dose2_conditions(vaccine=vaccine, site_id=slot.site_id, dose1_date=slot.date)
-        if slot_take(slot_id=dose2_slot_id, now=now, changes=changes, **conditions) is None:
+        dose2_slot = slot_take(slot_id=dose2_slot_id, now=now, changes=changes, **conditions)
+        if dose2_slot is None:
             raise _dose2_refusal(slot=slot, now=now)
         slot_release(slot_id=hold.dose2_slot_id, changes=changes)
-        dose2_slot = dose2_slot_id
 
     if existing_person is None:
         if Person.objects.filter(contact=contact).count() >= MAX_PERSONS_PER_CONTACT:
@@ -580,15 +592,14 @@ def booking_confirm(
         rule=rule,
         override=recorded_override,
     )
-    Appointment.objects.bulk_create(
-        Appointment(series=series, person=booked_person, slot_id=slot_id, dose_number=dose)
-        for dose, slot_id in enumerate(filter(None, [slot.pk, dose2_slot]), start=1)
+    appointments = Appointment.objects.bulk_create(
+        Appointment(series=series, person=booked_person, slot=booked_slot, dose_number=dose)
+        for dose, booked_slot in enumerate(filter(None, [slot, dose2_slot]), start=1)
     )
     changes.apply()
-    _notify(series=series, kind=Notification.Kind.BOOKING_CONFIRMED)
-    if idempotency_key is not None:
-        IdempotencyKey.objects.filter(pk=claim.pk).update(series=series)
-    return _result(series)
+    _notify(series=series, kind=Notification.Kind.BOOKING_CONFIRMED, appointments=appointments)
+    remember(series)
+    return _result(series, appointments=appointments)
 
 
 def _hold_release_claim(*, hold: Hold, now: datetime) -> bool:
