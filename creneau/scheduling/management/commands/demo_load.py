@@ -46,4 +46,6 @@ class Command(BaseCommand):
             f"Demo ready in {time.monotonic() - started:.0f} s: {published['sites']} published "
             f"sites in {published['departments']} departments ({published['overseas']} overseas)."
         )
-        self.stdout.write("Try http://127.0.0.1:8000/api/v1/sites?near=75017")
+        self.stdout.write(
+            "Try http://127.0.0.1:8000/api/v1/sites?near=75017 (booking: see the README)."
+        )
