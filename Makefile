@@ -46,6 +46,11 @@ lint: $(DEV_STAMP)
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/search.py
 
+## make rush: the launch-morning rush (search, hold, book) through gunicorn on PostgreSQL, then SQLite
+.PHONY: rush
+rush: $(DEV_STAMP)
+	$(BIN)/python bench/rush.py --both
+
 ## make geography-data: rebuild creneau/geography/data/geography.json.gz from its sources
 geography-data: $(APP_STAMP)
 	rm -rf build/etalab && mkdir -p build/etalab

@@ -3,8 +3,10 @@
 from datetime import datetime, timedelta
 
 from django.core import signing
+from django.db.models import F
 
 from creneau.core.errors import NotFound, Unauthorized
+from creneau.geography.selectors import department_timezone
 from creneau.scheduling.models import DayAvailability, Slot
 
 from . import tokens
@@ -19,7 +21,9 @@ CONTACT_TOKEN_SALT = "creneau.booking.contact"
 
 def dose2_options(*, slot: Slot, now: datetime, limit: int = DOSE2_OPTIONS) -> list[Slot]:
     """Free second-dose slots that fit a first dose in `slot`: same site and vaccine, inside
-    the product's interval, on the days nearest the recommended interval first.
+    the product's interval; the days nearest the recommended interval first, and on each
+    day the times nearest the first dose's time (people keep their habits, and holds of
+    different first-dose slots spread over different second-dose rows).
 
     Empty for a one-dose product. The read model picks the days, so this never scans a
     month of slots.
@@ -46,10 +50,23 @@ def dose2_options(*, slot: Slot, now: datetime, limit: int = DOSE2_OPTIONS) -> l
         dose_number=2,
         date__in=nearest,
         start__gt=now,
-    ).select_related("site")
-    options = [option for option in free if option.booked < option.capacity]
-    options.sort(key=lambda option: (nearest.index(option.date), option.start))
-    return options[:limit]
+        booked__lt=F("capacity"),
+    ).only("site_id", "vaccine_id", "dose_number", "date", "start", "end", "capacity", "booked")
+    tz = department_timezone(department_code=slot.site.department_id)
+
+    def minute_of_day(moment: datetime) -> int:
+        local = moment.astimezone(tz)
+        return local.hour * 60 + local.minute
+
+    first_dose_minute = minute_of_day(slot.start)
+    return sorted(
+        free,
+        key=lambda option: (
+            nearest.index(option.date),
+            abs(minute_of_day(option.start) - first_dose_minute),
+            option.start,
+        ),
+    )[:limit]
 
 
 def contact_authenticate(*, token: str) -> Contact:

@@ -177,3 +177,16 @@ def test_expired_holds_are_released_by_the_sweep(site_and_session):
     row = DayAvailability.objects.get(dose_number=1, date=session.date)
     assert row.free == sum(slot.capacity for slot in session.slots.all())
     assert hold.pk
+
+
+def test_the_second_dose_proposed_is_at_the_recommended_interval_and_the_same_time(
+    site_and_session,
+):
+    _site, session = site_and_session
+    slot = session.slots.order_by("start")[3]
+    result = hold_create(slot_id=slot.pk)
+    dose2 = result.hold.dose2_slot
+    assert dose2.date == slot.date + timedelta(days=42)
+    assert timezone.localtime(dose2.start).time() == timezone.localtime(slot.start).time()
+    days = [option.date for option in result.dose2_options]
+    assert days == sorted(days, key=lambda day: abs((day - dose2.date).days))

@@ -1,0 +1,1718 @@
+"""Launch-morning rush benchmark (issue 3): search → hold → book through gunicorn until no
+place is left, on PostgreSQL (and SQLite with --both), against the raw SQL limit.
+
+Each database is measured in its own child process, which starts everything by itself
+and removes it at the end:
+
+1. a fresh database (PostgreSQL: a throwaway cluster from scripts/with-postgres.sh, or the
+   server DATABASE_URL / TEST_DATABASE_URL names, in which two databases are created and
+   dropped; SQLite: a file in a temporary directory), `manage.py migrate`, the geography
+   of Paris and the petite couronne, the vaccines and the 2021 eligibility rules;
+2. N vaccination centres near Paris built with the real services (`delivery_record`,
+   `session_open`): a first-dose session tomorrow, second-dose sessions 35, 42 and 49 days
+   later, and the doses to cover them; then one verified contact per person to come.
+   Contacts are verified before the rush, as people do: a sample of them through the HTTP
+   flow (code read from the outbox table), the thousands of others marked verified in
+   bulk, their tokens minted with `contact_token_issue`;
+3. a copy of that database for the raw SQL run, and an in-process profile of one booking
+   flow (SQL queries per request);
+4. gunicorn serving `creneau.wsgi:application` on 127.0.0.1 (DEBUG off, SECRET_KEY set),
+   warmed up with the HTTP-verified contacts booking through the whole flow;
+5. the rush: a few client processes, each an asyncio loop of raw HTTP/1.1 clients (a few
+   hundred lines of asyncio streams, cheaper than any client library), every client a
+   stream of persons doing search → slots → hold → book; a refused hold tries another slot
+   of the list, then searches again; a client stops when search finds no free place;
+6. the raw SQL limit: the same reads and transactions (search on the read model, the free
+   slots of a site, the hold's conditional slot updates and read-model updates, the
+   booking's inserts of idempotency key, person, series, appointments and outbox row),
+   written by hand and sent with psycopg (or sqlite3) from a few processes, on the copy;
+7. every invariant, recounted from the rows, on the application's database (and, as a
+   check of the raw workload itself, on the copy).
+
+The last line is the summary the issue asks for (PostgreSQL's figures when it ran):
+
+    rush: <N> bookings/s, <R> of raw SQL limit, <V> invariant violations
+
+Run from the project root: .venv/bin/python bench/rush.py [--database postgres|sqlite]
+[--both] [--clients 32] [--client-processes 2] [--workers 4] [--worker-class sync]
+[--sites 20] [--lines 2] [--raw-connections 4] [--seconds 120] [--profile]
+(a DATABASE_URL naming a PostgreSQL server is used instead of a throwaway cluster).
+
+On the 2-core machine this was written on, PostgreSQL, everything CPU-bound: 25-33 series
+bookings/s through HTTP, 6-8% of a raw SQL limit of 360-460/s; per booking the server
+spent ~50 ms of CPU (4 requests, ~38 SQL queries), PostgreSQL ~11 ms, the load generator
+~2 ms. SQLite: ~35/s. 2, 3, 4 or 6 sync workers and 2 gthread workers x 4 threads gave the
+same throughput within the noise; 4 sync workers is the default. The raw SQL limit was best
+with 2-4 connections (more only add context switches).
+"""
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import multiprocessing
+import os
+import random
+import re
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import string
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+import warnings
+from collections import Counter, defaultdict
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = 2021
+AREA = ["75", "92", "93", "94"]  # Paris and the petite couronne
+VACCINE = "comirnaty"
+SESSION = (clock(8), clock(18), 10)  # 08:00-18:00, 10-minute slots: 60 slots a day
+SLOTS_PER_DAY = 60
+DOSE2_OFFSETS = (35, 42, 49)  # days after dose 1, inside comirnaty's 21..49
+BIRTH = date(1950, 1, 1)  # adults: the seeded 2021 rules admit them
+STEPS = ("search", "slots", "hold", "book")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--database", choices=["postgres", "sqlite"], default="postgres")
+    parser.add_argument("--both", action="store_true", help="PostgreSQL, then SQLite")
+    parser.add_argument("--clients", type=int, default=32, help="concurrent HTTP clients")
+    parser.add_argument("--client-processes", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument("--worker-class", default="sync", choices=["sync", "gthread"])
+    parser.add_argument("--threads", type=int, default=2, help="threads per gthread worker")
+    parser.add_argument("--sites", type=int, default=20, help="vaccination centres")
+    parser.add_argument("--lines", type=int, default=2, help="places per 10-minute slot")
+    parser.add_argument("--raw-connections", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=120, help="time cap per rush")
+    parser.add_argument("--profile", action="store_true", help="cProfile in-process flows")
+    parser.add_argument("--seed", type=int, default=SEED)
+    # Internal: run one database in this process and write its figures to a file.
+    parser.add_argument("--run", choices=["postgres", "sqlite"], help=argparse.SUPPRESS)
+    parser.add_argument("--result-file", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if not 1 <= args.clients <= 512 or not 1 <= args.client_processes <= 16:
+        parser.error("--clients goes up to 512 and --client-processes up to 16")
+    if not 1 <= args.workers <= 32 or not 1 <= args.raw_connections <= 64:
+        parser.error("--workers goes up to 32 and --raw-connections up to 64")
+    if not 1 <= args.sites <= 500 or not 1 <= args.lines <= 100:
+        parser.error("--sites goes up to 500 and --lines up to 100")
+    if not 0 < args.seconds <= 1800:
+        parser.error("--seconds goes up to 1800")
+    args.client_processes = min(args.client_processes, args.clients)
+    return args
+
+
+# ---------------------------------------------------------------------------------------
+# The orchestrator: one child process per database, then the summary.
+
+
+def main() -> None:
+    args = parse_args()
+    if args.run:
+        run_database(args)
+        return
+    kinds = ["postgres", "sqlite"] if args.both else [args.database]
+    results = {}
+    passthrough = [a for a in sys.argv[1:] if a not in ("--both",)]
+    passthrough = strip_option(passthrough, "--database")
+    with tempfile.TemporaryDirectory(prefix="creneau-rush-") as tmp:
+        for kind in kinds:
+            result_file = Path(tmp) / f"{kind}.json"
+            command = [sys.executable, str(Path(__file__).resolve()), *passthrough]
+            command += ["--run", kind, "--result-file", str(result_file)]
+            if kind == "postgres" and not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+                # A throwaway cluster for the length of this run (or TEST_DATABASE_URL's).
+                command = [str(ROOT / "scripts" / "with-postgres.sh"), *command]
+            env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+            if kind == "postgres" and os.environ.get("DATABASE_URL", "").startswith("postgres"):
+                env["DATABASE_URL"] = os.environ["DATABASE_URL"]
+            print(f"\n=== {kind} ===", flush=True)
+            done = subprocess.run(command, cwd=ROOT, env=env)
+            if done.returncode != 0 or not result_file.exists():
+                raise SystemExit(f"the {kind} run failed (exit status {done.returncode})")
+            results[kind] = json.loads(result_file.read_text())
+    print()
+    for kind, r in results.items():
+        print(
+            f"{kind}: {r['rate']:.0f} bookings/s through HTTP ({r['bookings']:,} in "
+            f"{r['seconds']:.1f} s, steady {r['steady']:.0f}/s), raw SQL limit "
+            f"{r['raw_rate']:.0f}/s, ratio {r['ratio']:.0%}; {r['violations']} invariant "
+            f"violations; goal 333/s: {'met' if r['rate'] >= 333 else 'not met'}"
+        )
+    head = results.get("postgres") or next(iter(results.values()))
+    violations = sum(r["violations"] for r in results.values())
+    print(
+        f"rush: {head['rate']:.0f} bookings/s, {head['ratio']:.0%} of raw SQL limit, "
+        f"{violations} invariant violations"
+    )
+
+
+def strip_option(argv: list[str], name: str) -> list[str]:
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == name:
+            skip = True
+        elif not a.startswith(name + "="):
+            out.append(a)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# One database: setup, profile, server, rush, raw limit, invariants.
+
+
+def run_database(args: argparse.Namespace) -> None:
+    kind = args.run
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    workdir = Path(tempfile.mkdtemp(prefix=f"creneau-rush-{kind}-"))
+    server = None
+    pg_base = os.environ.get("DATABASE_URL", "") if kind == "postgres" else ""
+    names = {}
+    try:
+        if kind == "postgres":
+            names = {"main": f"rush_{os.getpid()}", "raw": f"rush_{os.getpid()}_raw"}
+            pg_admin(pg_base, f'CREATE DATABASE "{names["main"]}"')
+            main_url = db_url(pg_base, names["main"])
+            raw_target = db_url(pg_base, names["raw"])
+        else:
+            main_url = f"sqlite:///{workdir / 'rush.sqlite3'}"
+            raw_target = str(workdir / "raw.sqlite3")
+        env = {
+            "DATABASE_URL": main_url,
+            "SECRET_KEY": secrets.token_urlsafe(40),
+            "DEBUG": "0",
+            "CRENEAU_DEMO": "0",
+            "ALLOWED_HOSTS": "127.0.0.1",
+            "DJANGO_SETTINGS_MODULE": "creneau.settings",
+            "LOG_LEVEL": "WARNING",
+        }
+        os.environ.pop("REDIS_URL", None)
+        began = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            check=True,
+        )
+        django_setup(env)
+        from django.db import connection, connections
+
+        connection.ensure_connection()
+        version = (
+            f"PostgreSQL {connection.pg_version // 10000}.{connection.pg_version % 10000}"
+            if kind == "postgres"
+            else f"SQLite {connection.Database.sqlite_version}"
+        )
+        world = seed(args)
+        print(
+            f"{version}: {world['sites']} centres near Paris, {world['places']:,} first-dose "
+            f"places tomorrow (+ {world['dose2_places']:,} second-dose places 35-49 days later), "
+            f"{len(world['tokens']):,} contacts verified beforehand; set up in "
+            f"{time.perf_counter() - began:.1f} s",
+            flush=True,
+        )
+
+        # The raw run gets a copy of the same slots, taken before anyone books.
+        connections.close_all()
+        if kind == "postgres":
+            pg_admin(pg_base, f'CREATE DATABASE "{names["raw"]}" TEMPLATE "{names["main"]}"')
+        else:
+            with connection.cursor() as cursor:
+                cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            connections.close_all()
+            shutil.copyfile(workdir / "rush.sqlite3", raw_target)
+
+        booked_before = profile_queries(world, rounds=3, cprofile=args.profile)
+        connections.close_all()
+
+        port = free_port()
+        server, log_path = start_server(args, env, workdir, port)
+        kind_label = f"{args.workers} {args.worker_class} workers"
+        if args.worker_class == "gthread":
+            kind_label += f" x {args.threads} threads"
+
+        sample = verify_over_http(port, n=max(8, 2 * args.workers))
+        warm = asyncio.run(
+            run_clients(
+                port,
+                tokens=[token for token, _ in sample],
+                homes=world["homes"],
+                clients=min(len(sample), 2 * args.workers),
+                seed=args.seed - 1,
+                seconds=60,
+                first_person=10**6,
+                one_each=True,
+            )
+        )
+        if warm["errors"]:
+            raise SystemExit(f"warm-up failed: {warm['errors'][:3]}")
+        booked_before += warm["confirmed"]
+        print(
+            f"gunicorn {kind_label} on 127.0.0.1:{port}; {len(sample)} contacts verified "
+            f"through HTTP (code read from the outbox: start median "
+            f"{ms(statistics.median(sample_times['start']))}, confirm median "
+            f"{ms(statistics.median(sample_times['confirm']))}), then {warm['confirmed']} "
+            f"warm-up bookings through the whole flow",
+            flush=True,
+        )
+
+        # The rush.
+        speed_before = calibrate()
+        connections.close_all()
+        rush = rush_over_http(args, port, world)
+        speed_after = calibrate()
+        stop_server(server)
+        server = None
+        server_errors = log_errors(log_path)
+
+        report_rush(args, rush, world, kind_label, speed_before, speed_after)
+        for line in server_errors[:3]:
+            print(f"  server log: {line}")
+
+        # The raw SQL limit, on the copy.
+        raw = rush_raw_sql(args, kind, raw_target, world)
+        report_raw(raw)
+
+        # Invariants: the application's database, then the copy (a check of the raw SQL).
+        print("invariants, application database (after profile, warm-up and rush):")
+        expected = booked_before + rush["confirmed"]
+        violations = check_invariants(expected_series=expected, references=rush["references"])
+        use_database(kind, raw_target)
+        print("invariants, raw SQL copy (checks the benchmark's own SQL, not counted):")
+        check_invariants(expected_series=raw["confirmed"], references=None)
+
+        rate = rush["rate"]
+        ratio = rate / raw["rate"] if raw["rate"] else 0.0
+        print(
+            f"{kind}: {rate:.0f} confirmed series bookings/s through HTTP, raw SQL limit "
+            f"{raw['rate']:.0f}/s: {ratio:.0%} of it; {violations} invariant violations",
+            flush=True,
+        )
+        if args.result_file:
+            Path(args.result_file).write_text(
+                json.dumps(
+                    {
+                        "rate": rate,
+                        "steady": rush["steady"],
+                        "bookings": rush["confirmed"],
+                        "seconds": rush["seconds"],
+                        "raw_rate": raw["rate"],
+                        "ratio": ratio,
+                        "violations": violations,
+                    }
+                )
+            )
+    finally:
+        stop_server(server)
+        with contextlib.suppress(Exception):
+            from django.db import connections
+
+            connections.close_all()
+        if kind == "postgres" and pg_base:
+            for name in names.values():
+                with contextlib.suppress(Exception):
+                    pg_admin(pg_base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def django_setup(env: dict[str, str]) -> None:
+    os.environ.update(env)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    warnings.filterwarnings("ignore", message="No directory at")  # whitenoise, no static
+
+
+def db_url(base: str, name: str) -> str:
+    return urlsplit(base)._replace(path="/" + name).geturl()
+
+
+def pg_dsn(url: str) -> str:
+    """The URL for psycopg: Django's options (?server_side_binding=true …) left out."""
+    return urlsplit(url)._replace(query="").geturl()
+
+
+def pg_admin(base: str, sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(pg_dsn(base), autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def use_database(kind: str, target: str) -> None:
+    """Point this process's Django connection at the other database of the same schema."""
+    from django.db import connection
+
+    connection.close()
+    connection.settings_dict["NAME"] = (
+        urlsplit(target).path.lstrip("/") if kind == "postgres" else target
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# The world: centres near Paris, their stock and sessions, verified contacts.
+
+
+def seed(args) -> dict:
+    from django.db.models import Sum
+    from django.utils import timezone
+
+    from creneau.booking.models import Contact
+    from creneau.booking.services import contact_token_issue
+    from creneau.core.geo import Position, grid_cell
+    from creneau.eligibility.models import EligibilityRule
+    from creneau.eligibility.services import eligibility_seed
+    from creneau.geography.models import Commune
+    from creneau.geography.selectors import place_resolve
+    from creneau.geography.services import geography_load
+    from creneau.scheduling.models import Slot
+    from creneau.scheduling.services import session_open
+    from creneau.sites.models import Site
+    from creneau.vaccines.models import Vaccine
+    from creneau.vaccines.services import delivery_record, vaccines_seed
+
+    rng = random.Random(args.seed)
+    geography_load(departments=AREA)
+    vaccines_seed()
+    eligibility_seed()
+    vaccine = Vaccine.objects.get(code=VACCINE)
+    now = timezone.now()
+    today = timezone.localdate(now)
+    tomorrow = today + timedelta(days=1)
+    # Paris's arrondissements first, then the largest communes around.
+    communes = sorted(
+        Commune.objects.filter(department_id__in=AREA, postal_codes__isnull=False)
+        .distinct()
+        .prefetch_related("postal_codes"),
+        key=lambda c: (c.department_id != "75", -c.population, c.insee_code),
+    )
+    start, end, minutes = SESSION
+    sites, homes = [], []
+    for i in range(args.sites):
+        commune = communes[i % len(communes)]
+        postcode = sorted(p.code for p in commune.postal_codes.all())[0]
+        metres, bearing = abs(rng.gauss(0, 300)), rng.uniform(0, 2 * math.pi)
+        latitude = round(commune.latitude + metres * math.cos(bearing) / 111_195, 6)
+        longitude = round(
+            commune.longitude
+            + metres * math.sin(bearing) / (111_195 * math.cos(math.radians(latitude))),
+            6,
+        )
+        site = Site.objects.create(
+            name=f"Centre de vaccination {commune.name} #{i + 1}",
+            kind=Site.Kind.CENTRE,
+            status=Site.Status.PUBLISHED,
+            commune=commune,
+            department_id=commune.department_id,
+            postcode=postcode,
+            latitude=latitude,
+            longitude=longitude,
+            grid_cell=grid_cell(Position(latitude, longitude)),
+            address=f"{rng.randint(1, 120)} rue de la République",
+            source="rush",
+        )
+        places = SLOTS_PER_DAY * args.lines
+        delivery_record(
+            site=site,
+            vaccine=vaccine,
+            quantity=places * vaccine.doses_in_series,
+            expected_on=today,
+            lot="LOT-RUSH",
+            received_at=now,
+        )
+        session_open(
+            site=site,
+            vaccine=vaccine,
+            day=tomorrow,
+            start_time=start,
+            end_time=end,
+            lines=args.lines,
+            slot_minutes=minutes,
+            dose_number=1,
+            now=now,
+        )
+        for offset in DOSE2_OFFSETS:
+            session_open(
+                site=site,
+                vaccine=vaccine,
+                day=tomorrow + timedelta(days=offset),
+                start_time=start,
+                end_time=end,
+                lines=args.lines,
+                slot_minutes=minutes,
+                dose_number=2,
+                now=now,
+            )
+        sites.append((site.pk, latitude, longitude))
+        if postcode not in homes:
+            with contextlib.suppress(Exception):
+                place_resolve(query=postcode)
+                homes.append(postcode)
+    dose1 = Slot.objects.filter(dose_number=1).aggregate(n=Sum("capacity"))["n"]
+    dose2 = Slot.objects.filter(dose_number=2).aggregate(n=Sum("capacity"))["n"]
+    # One contact per person to come. Each client process has its own share, enough for
+    # every place (one process may book more than its half), and a margin for the profile.
+    count = dose1 * args.client_processes + 4 * args.clients + 200
+    Contact.objects.bulk_create(
+        [
+            Contact(channel="sms", address=f"+3361{n:07d}", language="fr", verified_at=now)
+            for n in range(count)
+        ],
+        batch_size=2000,
+    )
+    contacts = list(Contact.objects.order_by("pk").values_list("pk", "address"))
+    tokens = [contact_token_issue(contact=Contact(pk=pk)) for pk, _ in contacts]
+    rule = EligibilityRule.objects.filter(slug="2021-06-12-ans").values_list("pk", flat=True)
+    positions = {p.code: (c.latitude, c.longitude) for c in communes for p in c.postal_codes.all()}
+    return {
+        "sites": len(sites),
+        "site_positions": sites,
+        "homes": homes,
+        "home_positions": [positions[h] for h in homes],
+        "places": dose1,
+        "dose2_places": dose2,
+        "contacts": contacts,
+        "tokens": tokens,
+        "vaccine": {
+            "id": vaccine.pk,
+            "min": vaccine.interval_min_days,
+            "rec": vaccine.interval_recommended_days,
+            "max": vaccine.interval_max_days,
+        },
+        "rule_id": rule.first(),
+        "profile_contacts": list(range(count - 3 * args.clients - 150, count)),
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# In-process profile: SQL queries per request of one booking flow (before the rush).
+
+
+def profile_queries(world: dict, *, rounds: int, cprofile: bool) -> int:
+    """Book `rounds` persons through the test client, counting queries per step; returns
+    the bookings made."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client(SERVER_NAME="127.0.0.1")
+    spare = list(world["profile_contacts"])
+    tokens = world["tokens"]
+    counts: dict[str, list[int]] = defaultdict(list)
+    timings: dict[str, list[float]] = defaultdict(list)
+    tables: dict[str, Counter] = defaultdict(Counter)
+    booked = 0
+
+    def flow(n: int, capture: bool) -> None:
+        nonlocal booked
+        token = tokens[spare.pop()]
+        home = world["homes"][n % len(world["homes"])]
+        steps = [
+            ("search", "get", "/api/v1/sites?" + urlencode(search_query(home)), None, {}),
+        ]
+        results = {}
+        for step, method, path, body, headers in steps:
+            results[step] = call(step, method, path, body, headers, capture)
+        site = next(r for r in results["search"]["results"] if r["available_slots"] > 0)
+        path = f"/api/v1/sites/{site['id']}/slots?" + urlencode({"vaccine": VACCINE, "dose": 1})
+        slots = call("slots", "get", path, None, {}, capture)["results"]
+        hold = call("hold", "post", "/api/v1/holds", {"slot_id": slots[-1]["id"]}, {}, capture)
+        body = booking_body(hold["id"], token, n)
+        headers = {"HTTP_IDEMPOTENCY_KEY": str(uuid.uuid4())}
+        call("book", "post", "/api/v1/bookings", body, headers, capture)
+        booked += 1
+
+    def call(step, method, path, body, headers, capture):
+        kwargs = dict(headers)
+        if body is not None:
+            kwargs.update(data=json.dumps(body), content_type="application/json")
+        with CaptureQueriesContext(connection) as captured:
+            began = time.perf_counter()
+            response = getattr(client, method)(path, **kwargs)
+            spent = time.perf_counter() - began
+        if response.status_code not in (200, 201):
+            raise SystemExit(
+                f"profile: {method.upper()} {path}: {response.status_code} "
+                f"{response.content[:300]!r}"
+            )
+        if capture:
+            counts[step].append(len(captured))
+            timings[step].append(spent)
+            for query in captured.captured_queries:
+                sql = query["sql"].lstrip()
+                verb = sql.split(None, 1)[0].upper()
+                table = re.search(r'(?:FROM|INTO|UPDATE)\s+"?(\w+)"?', sql)
+                tables[step][f"{verb} {table[1] if table else '?'}"] += 1
+        return response.json()
+
+    flow(0, capture=False)  # first call loads the caches: not counted
+    for n in range(1, rounds + 1):
+        flow(n, capture=True)
+    parts = [
+        f"{step} {statistics.median(counts[step]):.0f} queries, "
+        f"{ms(statistics.median(timings[step]))}"
+        for step in STEPS
+    ]
+    print(f"in-process profile (Django test client, one request at a time): {'; '.join(parts)}")
+    for step in ("hold", "book"):
+        detail = ", ".join(
+            f"{what} x{n // rounds}"
+            for what, n in sorted(tables[step].items(), key=lambda x: -x[1])
+        )
+        print(f"  {step}: {detail}")
+    if cprofile:
+        import cProfile
+        import io
+        import pstats
+
+        profiler = cProfile.Profile(time.process_time)  # CPU time, not waiting
+        profiler.enable()
+        for n in range(rounds + 1, rounds + 31):
+            flow(n, capture=False)
+        profiler.disable()
+        for order, restriction, title in (
+            (
+                "cumulative",
+                ("creneau/|ninja/operation|ninja/signature|pydantic|json", 30),
+                "cumulative, application",
+            ),
+            ("tottime", (25,), "own time, everything"),
+        ):
+            out = io.StringIO()
+            stats = pstats.Stats(profiler, stream=out)
+            stats.sort_stats(order).print_stats(*restriction)
+            print(f"  cProfile of 30 flows, CPU seconds ({title}):")
+            table = out.getvalue().split("ncalls", 1)
+            if len(table) == 2:
+                print(
+                    "       ncalls"
+                    + table[1]
+                    .rstrip()
+                    .replace(str(ROOT) + "/", "")
+                    .replace(str(Path(sys.prefix)) + "/lib/python3.11/site-packages/", "")
+                )
+    return booked
+
+
+# ---------------------------------------------------------------------------------------
+# The server.
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(args, env: dict, workdir: Path, port: int):
+    import http.client
+
+    command = [sys.executable, "-m", "gunicorn", "creneau.wsgi:application"]
+    command += ["--bind", f"127.0.0.1:{port}", "--workers", str(args.workers)]
+    command += ["--worker-class", args.worker_class, "--log-level", "warning"]
+    command += ["--backlog", "2048"]
+    if args.worker_class == "gthread":
+        command += ["--threads", str(args.threads)]
+    log_path = workdir / "gunicorn.log"
+    log = open(log_path, "ab")  # noqa: SIM115 (the server holds it)
+    server = subprocess.Popen(
+        command, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=log, start_new_session=True
+    )
+    log.close()
+    SERVER_GROUP[:] = [server.pid]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/api/v1/sites?near=75017", headers={"Host": "127.0.0.1"})
+            if conn.getresponse().status == 200:
+                conn.close()
+                return server, log_path
+        except OSError:
+            time.sleep(0.1)
+    stop_server(server)
+    raise SystemExit(f"gunicorn did not answer on 127.0.0.1:{port}\n{log_path.read_text()[-3000:]}")
+
+
+def stop_server(server) -> None:
+    if server is not None and server.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGTERM)  # its own group: the master and its workers
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=5)
+
+
+def log_errors(path: Path) -> list[str]:
+    """Tracebacks and error lines from the server's log."""
+    text = path.read_text(errors="replace") if path.exists() else ""
+    blocks = re.split(r"\n(?=\S)", text)
+    return [b.strip()[-1500:] for b in blocks if re.search(r"Traceback|Error|ERROR|CRITICAL", b)]
+
+
+sample_times: dict[str, list[float]] = defaultdict(list)
+
+
+def verify_over_http(port: int, n: int) -> list[tuple[str, str]]:
+    """Verify n contacts the way people do: ask for a code, read it, confirm it."""
+    import http.client
+
+    from creneau.outreach.models import Notification
+
+    verified = []
+    for i in range(n):
+        phone = f"+3362{i:07d}"
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        began = time.perf_counter()
+        status, body = http_json(conn, "POST", "/api/v1/contacts/verifications", {"phone": phone})
+        sample_times["start"].append(time.perf_counter() - began)
+        if status != 201:
+            raise SystemExit(f"POST /api/v1/contacts/verifications: {status} {body}")
+        message = Notification.objects.get(event=f"verification:{body['id']}")
+        code = re.search(r"\b(\d{6})\b", message.body)[1]
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        began = time.perf_counter()
+        status, answer = http_json(
+            conn, "POST", f"/api/v1/contacts/verifications/{body['id']}/confirm", {"code": code}
+        )
+        sample_times["confirm"].append(time.perf_counter() - began)
+        if status != 200:
+            raise SystemExit(f"confirm: {status} {answer}")
+        verified.append((answer["contact_token"], phone))
+    from django.db import connections
+
+    connections.close_all()
+    return verified
+
+
+def http_json(conn, method: str, path: str, body=None):
+    payload = None if body is None else json.dumps(body)
+    headers = {"Host": "127.0.0.1", "Accept": "application/json"}
+    if payload is not None:
+        headers["Content-Type"] = "application/json"
+    conn.request(method, path, body=payload, headers=headers)
+    response = conn.getresponse()
+    data = response.read()
+    conn.close()
+    return response.status, json.loads(data) if data else None
+
+
+# ---------------------------------------------------------------------------------------
+# The HTTP load: raw HTTP/1.1 over asyncio streams, keep-alive when the server keeps it.
+
+
+class Http:
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.reader = self.writer = None
+        self.opened = 0
+
+    async def request(self, method: str, path: str, body=None, extra: bytes = b""):
+        payload = b"" if body is None else json.dumps(body).encode()
+        head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/json\r\n"
+        message = head.encode() + extra
+        if body is not None:
+            message += b"Content-Type: application/json\r\nContent-Length: %d\r\n" % len(payload)
+        message += b"\r\n" + payload
+        for attempt in range(2):
+            fresh = self.writer is None
+            if fresh:
+                self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+                self.opened += 1
+            try:
+                self.writer.write(message)
+                header = await self.reader.readuntil(b"\r\n\r\n")
+            except (ConnectionError, asyncio.IncompleteReadError):
+                self.close()
+                if fresh or attempt:  # only a reused keep-alive connection is retried
+                    raise
+                continue
+            lines = header.decode("latin-1").split("\r\n")
+            status = int(lines[0][9:12])
+            length, close = 0, False
+            for line in lines[1:]:
+                name, _, value = line.partition(":")
+                name = name.strip().lower()
+                if name == "content-length":
+                    length = int(value)
+                elif name == "connection" and value.strip().lower() == "close":
+                    close = True
+            data = await self.reader.readexactly(length) if length else b""
+            if close:
+                self.close()
+            return status, data
+        raise ConnectionError("unreachable")
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+def search_query(home: str) -> dict:
+    return {"near": home, "vaccine": VACCINE, "dose": 1, "limit": 10}
+
+
+def booking_body(hold_id: str, token: str, n: int) -> dict:
+    return {
+        "hold_id": hold_id,
+        "contact_token": token,
+        "person": {
+            "given_name": f"Personne{n}",
+            "family_name": "Ruée",
+            "birth_date": (BIRTH + timedelta(days=n % 3650)).isoformat(),
+            "categories": [],
+        },
+    }
+
+
+async def run_clients(
+    port: int,
+    *,
+    tokens: list[str],
+    homes: list[str],
+    clients: int,
+    seed: int,
+    seconds: float,
+    first_person: int,
+    one_each: bool = False,
+) -> dict:
+    """`clients` concurrent clients, each a stream of persons booking until nothing is left."""
+    stats = {
+        "latency": {step: [] for step in STEPS},
+        "refusals": Counter(),
+        "errors": [],
+        "confirmed": 0,
+        "done_at": [],
+        "references": [],
+        "connections": 0,
+        "requests": 0,
+        "out_of_contacts": 0,
+        "stopped": Counter(),
+    }
+    pool = list(tokens)
+    persons = iter(range(first_person, first_person + 10**7))
+    deadline = time.perf_counter() + seconds
+
+    async def timed(http: Http, step: str, method: str, path: str, body=None, extra=b""):
+        began = time.perf_counter()
+        status, data = await http.request(method, path, body, extra)
+        stats["latency"][step].append(time.perf_counter() - began)
+        stats["requests"] += 1
+        return status, data
+
+    def refused(step: str, status: int, data: bytes) -> bool:
+        """A 409 is a refusal (counted by code); anything else unexpected is an error."""
+        try:
+            answer = json.loads(data)
+        except ValueError:
+            answer = {}
+        if status == 409 and isinstance(answer, dict):
+            code = answer.get("code", "?")
+            reason = answer.get("reason")
+            stats["refusals"][f"{step}: {code}" + (f" ({reason})" if reason else "")] += 1
+            return True
+        stats["errors"].append(f"{step}: HTTP {status} {data[:400]!r}")
+        return False
+
+    async def person(http: Http, rng: random.Random, token: str, n: int, skip: set) -> str:
+        """One person, from search to booking. Returns why they stopped."""
+        home = rng.choice(homes)
+        while time.perf_counter() < deadline:
+            status, data = await timed(
+                http, "search", "GET", "/api/v1/sites?" + urlencode(search_query(home))
+            )
+            if status != 200:
+                refused("search", status, data)
+                return "error"
+            sites = [
+                r
+                for r in json.loads(data)["results"]
+                if r["available_slots"] > 0 and r["id"] not in skip
+            ]
+            if not sites:
+                return "nothing left"
+            site = rng.choice(sites[:3])  # most people take one of the nearest
+            query = urlencode({"vaccine": VACCINE, "dose": 1})
+            status, data = await timed(
+                http, "slots", "GET", f"/api/v1/sites/{site['id']}/slots?{query}"
+            )
+            if status != 200:
+                refused("slots", status, data)
+                return "error"
+            free = [s for s in json.loads(data)["results"] if s["available"] > 0][:8]
+            if not free:
+                stats["refusals"]["slots: none free any more"] += 1
+                continue
+            rng.shuffle(free)
+            hold = None
+            for slot in free:
+                status, data = await timed(
+                    http, "hold", "POST", "/api/v1/holds", {"slot_id": slot["id"]}
+                )
+                if status == 201:
+                    hold = json.loads(data)
+                    break
+                if not refused("hold", status, data):
+                    return "error"
+                if b"dose2_unavailable" in data:
+                    skip.add(site["id"])
+                    break
+            if hold is None:
+                continue
+            key = b"Idempotency-Key: %s\r\n" % str(uuid.uuid4()).encode()
+            status, data = await timed(
+                http, "book", "POST", "/api/v1/bookings", booking_body(hold["id"], token, n), key
+            )
+            if status == 201:
+                answer = json.loads(data)
+                stats["confirmed"] += 1
+                stats["done_at"].append(time.perf_counter())
+                stats["references"].append(answer["reference"])
+                return "booked"
+            if not refused("book", status, data):
+                return "error"
+        return "time cap"
+
+    async def client(number: int) -> None:
+        http = Http(port)
+        rng = random.Random(seed * 1000 + number)
+        skip: set = set()
+        try:
+            while pool:
+                outcome = await person(http, rng, pool.pop(), next(persons), skip)
+                if outcome != "booked" or one_each:
+                    stats["stopped"][outcome] += 1
+                    break
+            else:
+                stats["out_of_contacts"] += 1
+        except (OSError, asyncio.IncompleteReadError) as error:
+            stats["errors"].append(f"connection: {error!r}")
+        finally:
+            stats["connections"] += http.opened
+            http.close()
+
+    await asyncio.gather(*(client(i) for i in range(clients)))
+    return stats
+
+
+def client_process(
+    port, tokens, homes, clients, seed, seconds, first_person, go, queue, release
+) -> None:
+    go.wait()
+    stats = asyncio.run(
+        run_clients(
+            port,
+            tokens=tokens,
+            homes=homes,
+            clients=clients,
+            seed=seed,
+            seconds=seconds,
+            first_person=first_person,
+        )
+    )
+    stats["ended"] = time.perf_counter()
+    queue.put(stats)
+    release.wait(60)  # alive until the CPU snapshot has counted this process
+
+
+def rush_over_http(args, port: int, world: dict) -> dict:
+    ctx = multiprocessing.get_context("fork")
+    go, release, queue = ctx.Event(), ctx.Event(), ctx.Queue()
+    spare = set(world["profile_contacts"])
+    tokens = [t for i, t in enumerate(world["tokens"]) if i not in spare]
+    share = [args.clients // args.client_processes] * args.client_processes
+    for i in range(args.clients % args.client_processes):
+        share[i] += 1
+    processes = []
+    for i, clients in enumerate(share):
+        process = ctx.Process(
+            target=client_process,
+            args=(
+                port,
+                tokens[i :: args.client_processes],
+                world["homes"],
+                clients,
+                args.seed + i,
+                args.seconds,
+                i * 10**6,
+                go,
+                queue,
+                release,
+            ),
+            daemon=True,
+        )
+        process.start()
+        processes.append(process)
+    time.sleep(0.5)
+    sampler, ticks = CpuSampler(), cpu_ticks()
+    started = time.perf_counter()
+    go.set()
+    parts = [queue.get(timeout=args.seconds + 120) for _ in processes]
+    ended = max(p["ended"] for p in parts)
+    cpu = sampler.finish(client_pids={p.pid for p in processes})
+    release.set()
+    for process in processes:
+        process.join(timeout=10)
+    merged = {
+        "latency": {step: [x for p in parts for x in p["latency"][step]] for step in STEPS},
+        "refusals": sum((Counter(p["refusals"]) for p in parts), Counter()),
+        "errors": [e for p in parts for e in p["errors"]],
+        "confirmed": sum(p["confirmed"] for p in parts),
+        "done_at": sorted(t for p in parts for t in p["done_at"]),
+        "references": [r for p in parts for r in p["references"]],
+        "connections": sum(p["connections"] for p in parts),
+        "requests": sum(p["requests"] for p in parts),
+        "out_of_contacts": sum(p["out_of_contacts"] for p in parts),
+        "stopped": sum((Counter(p["stopped"]) for p in parts), Counter()),
+    }
+    merged["seconds"] = ended - started
+    merged["rate"] = merged["confirmed"] / merged["seconds"]
+    merged["steady"] = steady_rate(merged["done_at"])
+    merged["cpu"] = cpu
+    merged["steal"] = steal_share(ticks)
+    return merged
+
+
+def steady_rate(done_at: list[float]) -> float:
+    """Bookings per second between the 10th and the 90th percentile of completions."""
+    if len(done_at) < 20:
+        return 0.0
+    low, high = done_at[len(done_at) // 10], done_at[len(done_at) * 9 // 10]
+    return (len(done_at) * 8 // 10) / max(high - low, 1e-9)
+
+
+def report_rush(args, rush: dict, world: dict, kind_label: str, before: float, after: float):
+    cpu = rush["cpu"]
+    seconds = rush["seconds"]
+    n = max(rush["confirmed"], 1)
+    print(
+        f"rush through HTTP: {args.clients} clients in {args.client_processes} processes "
+        f"(asyncio, raw HTTP/1.1), gunicorn {kind_label}: {rush['confirmed']:,} series "
+        f"booked in {seconds:.1f} s = {rush['rate']:.1f} bookings/s (steady, 10th-90th "
+        f"percentile of completions: {rush['steady']:.1f}/s); {rush['requests']:,} requests "
+        f"({rush['requests'] / seconds:.0f}/s) on {rush['connections']:,} connections"
+    )
+    for step in STEPS:
+        values = rush["latency"][step]
+        if values:
+            print(
+                f"  {step:>6}: {len(values):6,} requests, median {ms(statistics.median(values))}, "
+                f"p90 {ms(percentile(values, 0.9))}, p99 {ms(percentile(values, 0.99))}, "
+                f"max {ms(max(values))}"
+            )
+    refusals = ", ".join(f"{k} {v:,}" for k, v in sorted(rush["refusals"].items())) or "none"
+    print(f"  refusals by reason: {refusals}")
+    stopped = ", ".join(f"{k} {v}" for k, v in sorted(rush["stopped"].items()))
+    print(
+        f"  clients stopped: {stopped}; out of contacts: {rush['out_of_contacts']}; "
+        f"unexpected answers: {len(rush['errors'])}"
+    )
+    for error in rush["errors"][:5]:
+        print(f"    {error}")
+    print(
+        f"  CPU during the rush (cores of {os.cpu_count()}): server {cpu['server'] / seconds:.2f}, "
+        f"database {cpu['postgres'] / seconds:.2f}, clients {cpu['clients'] / seconds:.2f}, "
+        f"other {cpu['other'] / seconds:.2f}; per booking: server "
+        f"{cpu['server'] / n * 1000:.1f} ms, database {cpu['postgres'] / n * 1000:.1f} ms, "
+        f"clients {cpu['clients'] / n * 1000:.1f} ms; stolen by the hypervisor "
+        f"{100 * rush['steal'][0] / max(rush['steal'][1], 1):.1f}%; speed check (lower is "
+        f"faster) {before:.0f} ms before, {after:.0f} ms after",
+        flush=True,
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# The raw SQL limit: the same reads and transactions, by hand, no Django, no HTTP.
+
+
+class RawSQL:
+    """The booking path's statements for one connection, PostgreSQL or SQLite."""
+
+    def __init__(self, kind: str, target: str, world: dict) -> None:
+        self.kind = kind
+        self.vaccine = world["vaccine"]
+        self.rule_id = world["rule_id"]
+        if kind == "postgres":
+            import psycopg
+
+            self.conn = psycopg.connect(pg_dsn(target), autocommit=True)
+        else:
+            import sqlite3
+
+            self.conn = sqlite3.connect(target, isolation_level=None, timeout=30)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.execute("PRAGMA foreign_keys=ON")
+        self.cur = self.conn.cursor()
+
+    # Values as each database stores them (SQLite: Django's text forms).
+    def ts(self, value: datetime):
+        if self.kind == "postgres":
+            return value
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
+
+    def day(self, value):
+        if self.kind == "postgres":
+            return value
+        return value.isoformat() if isinstance(value, date) else value
+
+    def to_date(self, value) -> date:
+        return value if isinstance(value, date) else date.fromisoformat(value)
+
+    def uid(self, value):
+        return value if self.kind == "postgres" else value.hex
+
+    def q(self, sql: str, params=()):
+        if self.kind == "sqlite":
+            sql = sql.replace("%s", "?").replace(" FOR UPDATE", "")
+        self.cur.execute(sql, params)
+        return self.cur
+
+    @contextlib.contextmanager
+    def transaction(self):
+        if self.kind == "postgres":
+            with self.conn.transaction():
+                yield
+        else:
+            self.cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self.cur.execute("ROLLBACK")
+                raise
+            self.cur.execute("COMMIT")
+
+    def search(self, now: datetime) -> dict[int, int]:
+        rows = self.q(
+            "SELECT d.site_id, SUM(d.free), MIN(d.first_free_start) "
+            "FROM scheduling_dayavailability d JOIN sites_site s ON s.id = d.site_id "
+            "WHERE s.status = 'published' AND d.vaccine_id = %s AND d.dose_number = 1 "
+            "AND d.free > 0 AND d.last_free_start >= %s GROUP BY d.site_id",
+            (self.vaccine["id"], self.ts(now)),
+        ).fetchall()
+        return {site_id: free for site_id, free, _ in rows}
+
+    def slots(self, site_id: int, now: datetime) -> list[int]:
+        rows = self.q(
+            "SELECT id, capacity - booked FROM scheduling_slot WHERE site_id = %s "
+            "AND vaccine_id = %s AND dose_number = 1 AND booked < capacity AND start >= %s "
+            "ORDER BY start, id",
+            (site_id, self.vaccine["id"], self.ts(now)),
+        ).fetchall()
+        return [slot_id for slot_id, _ in rows]
+
+    def _read_model(self, key: tuple, delta: int, recount: bool) -> None:
+        site_id, vaccine_id, dose, day = key
+        sql = "UPDATE scheduling_dayavailability SET free = free + %s"
+        params: list = [delta]
+        if recount:
+            free = (
+                "FROM scheduling_slot WHERE site_id = %s AND vaccine_id = %s AND dose_number = %s "
+                "AND date = %s AND booked < capacity"
+            )
+            sql += f", first_free_start = (SELECT MIN(start) {free})"
+            sql += f", last_free_start = (SELECT MAX(start) {free})"
+            params += [site_id, vaccine_id, dose, day] * 2
+        sql += " WHERE site_id = %s AND vaccine_id = %s AND dose_number = %s AND date = %s"
+        self.q(sql, (*params, site_id, vaccine_id, dose, day))
+
+    def hold(self, slot_id: int, now: datetime):
+        """Like hold_create: check the slot, find dose-2 options, then take both places."""
+        vaccine = self.vaccine
+        row = self.q(
+            "SELECT s.site_id, s.date, s.start, s.dose_number, se.status, si.status "
+            "FROM scheduling_slot s JOIN scheduling_session se ON se.id = s.session_id "
+            "JOIN sites_site si ON si.id = s.site_id WHERE s.id = %s",
+            (slot_id,),
+        ).fetchone()
+        site_id, day = row[0], self.to_date(row[1])
+        target = day + timedelta(days=vaccine["rec"])
+        days = [
+            self.to_date(d)
+            for (d,) in self.q(
+                "SELECT date FROM scheduling_dayavailability WHERE site_id = %s AND "
+                "vaccine_id = %s AND dose_number = 2 AND date >= %s AND date <= %s AND free > 0 "
+                "AND last_free_start > %s",
+                (
+                    site_id,
+                    vaccine["id"],
+                    self.day(day + timedelta(days=vaccine["min"])),
+                    self.day(day + timedelta(days=vaccine["max"])),
+                    self.ts(now),
+                ),
+            ).fetchall()
+        ]
+        nearest = sorted(days, key=lambda d: (abs((d - target).days), d))[:3]
+        if not nearest:
+            return None, "dose2_unavailable"
+        marks = ", ".join(["%s"] * len(nearest))
+        options = self.q(
+            f"SELECT id, date FROM scheduling_slot WHERE site_id = %s AND vaccine_id = %s "
+            f"AND dose_number = 2 AND date IN ({marks}) AND start > %s AND booked < capacity "
+            f"ORDER BY start, id",
+            (site_id, vaccine["id"], *(self.day(d) for d in nearest), self.ts(now)),
+        ).fetchall()
+        options.sort(key=lambda o: nearest.index(self.to_date(o[1])))
+        options = [o[0] for o in options[:8]]
+        try:
+            with self.transaction():
+                taken = self.q(
+                    "UPDATE scheduling_slot SET booked = booked + 1 WHERE id = %s AND start > %s "
+                    "AND booked < capacity AND dose_number = 1 "
+                    "RETURNING site_id, vaccine_id, date, capacity - booked",
+                    (slot_id, self.ts(now)),
+                ).fetchone()
+                if taken is None:
+                    raise Refused("slot_unavailable")
+                dose2 = None
+                for option in options:
+                    dose2 = self.q(
+                        "UPDATE scheduling_slot SET booked = booked + 1 WHERE id = %s "
+                        "AND start > %s AND booked < capacity AND dose_number = 2 "
+                        "RETURNING id, site_id, vaccine_id, date, capacity - booked",
+                        (option, self.ts(now)),
+                    ).fetchone()
+                    if dose2 is not None:
+                        break
+                if dose2 is None:
+                    raise Refused("dose2_unavailable")
+                hold_id = uuid.uuid4()
+                self.q(
+                    "INSERT INTO booking_hold (id, expires_at, created_at, dose2_slot_id, slot_id) "
+                    "VALUES (%s, %s, %s, %s, %s)",
+                    (
+                        self.uid(hold_id),
+                        self.ts(now + timedelta(minutes=10)),
+                        self.ts(now),
+                        dose2[0],
+                        slot_id,
+                    ),
+                )
+                self._read_model((taken[0], taken[1], 1, taken[2]), -1, taken[3] == 0)
+                self._read_model((dose2[1], dose2[2], 2, dose2[3]), -1, dose2[4] == 0)
+            return hold_id, None
+        except Refused as refusal:
+            return None, refusal.code
+
+    def book(self, hold_id: uuid.UUID, contact: tuple[int, str], n: int, now: datetime):
+        """Like booking_confirm: contact lock, replay check, the hold, person, series,
+        appointments, outbox row, idempotency key."""
+        contact_id, address = contact
+        key = str(uuid.uuid4())
+        given, family = f"Personne{n}", "Ruée"
+        born = BIRTH + timedelta(days=n % 3650)
+        match_key = f"ruee|personne{n}|{born}"
+        request_hash = secrets.token_hex(32)
+        with self.transaction():
+            # One booking at a time per contact, then the replay check under that lock.
+            self.q(
+                "SELECT id FROM booking_contact WHERE id = %s FOR UPDATE", (contact_id,)
+            ).fetchone()
+            self.q(
+                "SELECT series_id, request_hash FROM booking_idempotencykey "
+                "WHERE contact_id = %s AND key = %s",
+                (contact_id, key),
+            ).fetchone()
+            hold = self.q(
+                "SELECT h.slot_id, h.dose2_slot_id, h.expires_at, s.site_id, s.start, s.date, "
+                "se.status, d2.start FROM booking_hold h "
+                "JOIN scheduling_slot s ON s.id = h.slot_id "
+                "JOIN scheduling_session se ON se.id = s.session_id "
+                "LEFT JOIN scheduling_slot d2 ON d2.id = h.dose2_slot_id WHERE h.id = %s",
+                (self.uid(hold_id),),
+            ).fetchone()
+            self.q(
+                "SELECT id FROM booking_person WHERE contact_id = %s AND match_key = %s",
+                (contact_id, match_key),
+            ).fetchone()
+            deleted = self.q(
+                "DELETE FROM booking_hold WHERE id = %s AND expires_at > %s",
+                (self.uid(hold_id), self.ts(now)),
+            ).rowcount
+            if not deleted:
+                raise RuntimeError("raw hold expired")
+            self.q(
+                "SELECT COUNT(*) FROM booking_person WHERE contact_id = %s", (contact_id,)
+            ).fetchone()
+            person_id = self.q(
+                "INSERT INTO booking_person (given_name, family_name, birth_date, categories, "
+                "match_key, created_at, contact_id) VALUES (%s, %s, %s, '[]', %s, %s, %s) "
+                "RETURNING id",
+                (given, family, self.day(born), match_key, self.ts(now), contact_id),
+            ).fetchone()[0]
+            alphabet = string.ascii_uppercase + string.digits
+            reference = "".join(secrets.choice(alphabet) for _ in range(9))
+            series_id = self.q(
+                "INSERT INTO booking_series (reference, token_salt, status, version, "
+                "override_reason, cancel_reason, created_at, updated_at, contact_id, "
+                "eligibility_rule_id, person_id, site_id, vaccine_id) VALUES "
+                "(%s, %s, 'active', 1, '', '', %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                (
+                    reference,
+                    secrets.token_hex(8),
+                    self.ts(now),
+                    self.ts(now),
+                    contact_id,
+                    self.rule_id,
+                    person_id,
+                    hold[3],
+                    self.vaccine["id"],
+                ),
+            ).fetchone()[0]
+            self.q(
+                "INSERT INTO booking_appointment (dose_number, status, created_at, updated_at, "
+                "slot_id, person_id, series_id) VALUES (1, 'booked', %s, %s, %s, %s, %s), "
+                "(2, 'booked', %s, %s, %s, %s, %s)",
+                (
+                    self.ts(now),
+                    self.ts(now),
+                    hold[0],
+                    person_id,
+                    series_id,
+                    self.ts(now),
+                    self.ts(now),
+                    hold[1],
+                    person_id,
+                    series_id,
+                ),
+            )
+            body = (
+                f"Créneau : rendez-vous confirmé pour {given} {family}.\n"
+                f"Dose 1 : {hold[4]}\nDose 2 : {hold[7]}\nRéférence : {reference}."
+            )
+            self.q(
+                'INSERT INTO outreach_notification (channel, "to", kind, event, language, '
+                "subject, body, status, attempts, created_at) VALUES ('sms', %s, "
+                "'booking_confirmed', %s, 'fr', '', %s, 'pending', 0, %s)",
+                (address, f"series:{series_id}:v1:booking_confirmed", body, self.ts(now)),
+            )
+            self.q(
+                "INSERT INTO booking_idempotencykey (key, request_hash, created_at, contact_id, "
+                "series_id) VALUES (%s, %s, %s, %s, %s)",
+                (key, request_hash, self.ts(now), contact_id, series_id),
+            )
+        return reference
+
+
+class Refused(Exception):
+    def __init__(self, code: str) -> None:
+        self.code = code
+
+
+def raw_worker(kind, target, world, contacts, number, seed, seconds, go, queue, release) -> None:
+    raw = RawSQL(kind, target, world)
+    rng = random.Random(seed)
+    sites = world["site_positions"]
+    homes = world["home_positions"]
+    stats = {
+        "hold": [],
+        "book": [],
+        "refusals": Counter(),
+        "confirmed": 0,
+        "done_at": [],
+        "errors": [],
+    }
+    go.wait()
+    deadline = time.perf_counter() + seconds
+    n = number * 10**6
+    try:
+        while contacts and time.perf_counter() < deadline:
+            home = rng.choice(homes)
+            now = datetime.now(UTC)
+            free = raw.search(now)
+            if not free:
+                break
+            near = sorted(
+                (s for s in sites if s[0] in free),
+                key=lambda s: (s[1] - home[0]) ** 2 + ((s[2] - home[1]) * 0.66) ** 2,
+            )[:10]
+            site_id = rng.choice(near[:3])[0]
+            slots = raw.slots(site_id, now)[:8]
+            rng.shuffle(slots)
+            for slot_id in slots:
+                began = time.perf_counter()
+                hold_id, refusal = raw.hold(slot_id, datetime.now(UTC))
+                stats["hold"].append(time.perf_counter() - began)
+                if hold_id is None:
+                    stats["refusals"][f"hold: {refusal}"] += 1
+                    if refusal == "dose2_unavailable":
+                        break
+                    continue
+                began = time.perf_counter()
+                raw.book(hold_id, contacts.pop(), n, datetime.now(UTC))
+                n += 1
+                stats["book"].append(time.perf_counter() - began)
+                stats["confirmed"] += 1
+                stats["done_at"].append(time.perf_counter())
+                break
+    except Exception as error:  # reported, not hidden
+        stats["errors"].append(repr(error))
+    stats["ended"] = time.perf_counter()
+    queue.put(stats)
+    release.wait(60)  # the connection (and its server process) lives until counted
+
+
+def rush_raw_sql(args, kind: str, target: str, world: dict) -> dict:
+    ctx = multiprocessing.get_context("fork")
+    go, release, queue = ctx.Event(), ctx.Event(), ctx.Queue()
+    contacts = world["contacts"]
+    workers = args.raw_connections
+    processes = []
+    for i in range(workers):
+        process = ctx.Process(
+            target=raw_worker,
+            args=(
+                kind,
+                target,
+                world,
+                list(contacts[i::workers]),
+                i,
+                args.seed + 100 + i,
+                args.seconds,
+                go,
+                queue,
+                release,
+            ),
+            daemon=True,
+        )
+        process.start()
+        processes.append(process)
+    time.sleep(0.5)
+    sampler = CpuSampler()
+    started = time.perf_counter()
+    go.set()
+    parts = [queue.get(timeout=args.seconds + 120) for _ in processes]
+    cpu = sampler.finish(client_pids={p.pid for p in processes})
+    release.set()
+    for process in processes:
+        process.join(timeout=10)
+    seconds = max(p["ended"] for p in parts) - started
+    confirmed = sum(p["confirmed"] for p in parts)
+    done_at = sorted(t for p in parts for t in p["done_at"])
+    return {
+        "kind": kind,
+        "workers": workers,
+        "confirmed": confirmed,
+        "seconds": seconds,
+        "rate": confirmed / seconds,
+        "steady": steady_rate(done_at),
+        "hold": [x for p in parts for x in p["hold"]],
+        "book": [x for p in parts for x in p["book"]],
+        "refusals": sum((Counter(p["refusals"]) for p in parts), Counter()),
+        "errors": [e for p in parts for e in p["errors"]],
+        "cpu": cpu,
+    }
+
+
+def report_raw(raw: dict) -> None:
+    driver = "psycopg" if raw["kind"] == "postgres" else "sqlite3"
+    seconds = raw["seconds"]
+    print(
+        f"raw SQL limit ({raw['workers']} processes, one {driver} connection each, same reads "
+        f"and transactions, no Django, no HTTP, on a copy of the same slots): "
+        f"{raw['confirmed']:,} series in {seconds:.1f} s = {raw['rate']:.1f} bookings/s "
+        f"(steady {raw['steady']:.1f}/s)"
+    )
+    for step in ("hold", "book"):
+        values = raw[step]
+        if values:
+            print(
+                f"  {step} transaction: median {ms(statistics.median(values))}, "
+                f"p99 {ms(percentile(values, 0.99))}"
+            )
+    refusals = ", ".join(f"{k} {v:,}" for k, v in sorted(raw["refusals"].items())) or "none"
+    cpu = raw["cpu"]
+    print(
+        f"  refusals: {refusals}; errors: {len(raw['errors'])} {raw['errors'][:3]}; CPU "
+        f"(cores): database {cpu['postgres'] / seconds:.2f}, SQL clients "
+        f"{cpu['clients'] / seconds:.2f}, other {cpu['other'] / seconds:.2f}",
+        flush=True,
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Invariants, recounted from the rows.
+
+
+def check_invariants(*, expected_series: int, references: list[str] | None) -> int:
+    from django.db.models import Count, F, Max, Min, Sum
+
+    from creneau.booking.models import ACTIVE_APPOINTMENT_STATUSES, Appointment, Hold, Series
+    from creneau.outreach.models import Notification
+    from creneau.scheduling.models import DayAvailability, Slot
+    from creneau.vaccines.models import Stock, Vaccine
+
+    checks: list[tuple[str, int]] = []
+
+    checks.append(
+        ("slots booked beyond capacity", Slot.objects.filter(booked__gt=F("capacity")).count())
+    )
+    checks.append(
+        (
+            "stock rows with committed + given > delivered",
+            Stock.objects.filter(delivered__lt=F("committed") + F("given")).count(),
+        )
+    )
+    promised = {
+        (site, vaccine_id): doses
+        for site, vaccine_id, doses in Slot.objects.values("site_id", "vaccine_id")
+        .annotate(doses=Sum(F("capacity") * F("session__doses_per_place")))
+        .values_list("site_id", "vaccine_id", "doses")
+    }
+    ledger = sum(
+        committed != promised.get((site, vaccine_id), 0)
+        for site, vaccine_id, committed in Stock.objects.values_list(
+            "site_id", "vaccine_id", "committed"
+        )
+    )
+    checks.append(("stock rows whose committed differs from open capacity x doses", ledger))
+
+    vaccines = {v.pk: v for v in Vaccine.objects.all()}
+    series = {
+        pk: (site, vaccine_id, person)
+        for pk, site, vaccine_id, person in Series.objects.filter(status="active").values_list(
+            "pk", "site_id", "vaccine_id", "person_id"
+        )
+    }
+    by_series: dict[int, list] = defaultdict(list)
+    orphans = 0
+    for series_id, person, dose, site, day in Appointment.objects.filter(
+        status__in=ACTIVE_APPOINTMENT_STATUSES
+    ).values_list("series_id", "person_id", "dose_number", "slot__site_id", "slot__date"):
+        if series_id not in series or series[series_id][2] != person:
+            orphans += 1
+        by_series[series_id].append((dose, site, day))
+    shape = 0
+    for pk, (site, vaccine_id, _) in series.items():
+        vaccine = vaccines[vaccine_id]
+        appointments = by_series.get(pk, [])
+        doses = sorted(a[0] for a in appointments)
+        if vaccine.doses_in_series == 2:
+            if doses != [1, 2]:
+                shape += 1
+                continue
+            first = next(a for a in appointments if a[0] == 1)
+            second = next(a for a in appointments if a[0] == 2)
+            gap = (second[2] - first[2]).days
+            if not (
+                first[1] == second[1] == site
+                and vaccine.interval_min_days <= gap <= vaccine.interval_max_days
+            ):
+                shape += 1
+        elif doses != [1]:
+            shape += 1
+    checks.append(
+        (
+            "active 2-dose series without exactly one dose 1 and one dose 2 at its site, "
+            "dose 2 inside the interval",
+            shape,
+        )
+    )
+    checks.append(("active appointments outside an active series of their person", orphans))
+    checks.append(
+        (
+            "persons with two active series",
+            Series.objects.filter(status="active")
+            .values("person_id")
+            .annotate(n=Count("pk"))
+            .filter(n__gt=1)
+            .count(),
+        )
+    )
+
+    holding: Counter = Counter()
+    for slot_id, dose2_slot_id in Hold.objects.values_list("slot_id", "dose2_slot_id"):
+        holding[slot_id] += 1
+        if dose2_slot_id:
+            holding[dose2_slot_id] += 1
+    taken = Counter(
+        dict(
+            Appointment.objects.filter(status__in=ACTIVE_APPOINTMENT_STATUSES)
+            .values("slot_id")
+            .annotate(n=Count("pk"))
+            .values_list("slot_id", "n")
+        )
+    )
+    mismatch = sum(
+        booked != taken[pk] + holding[pk] for pk, booked in Slot.objects.values_list("pk", "booked")
+    )
+    checks.append(("slots whose booked != active appointments + holds on them", mismatch))
+
+    confirmed = Counter()
+    strays = 0
+    for event in Notification.objects.filter(kind="booking_confirmed").values_list(
+        "event", flat=True
+    ):
+        match = re.match(r"series:(\d+):v\d+:booking_confirmed$", event)
+        if match:
+            confirmed[int(match[1])] += 1
+        else:
+            strays += 1
+    all_series = set(Series.objects.values_list("pk", flat=True))
+    notify = sum(confirmed[pk] != 1 for pk in all_series) + strays
+    notify += sum(1 for pk in confirmed if pk not in all_series)
+    checks.append(("series without exactly one booking_confirmed notification", notify))
+
+    recount = {
+        key[:4]: key[4:]
+        for key in Slot.objects.filter(booked__lt=F("capacity"))
+        .values("site_id", "vaccine_id", "dose_number", "date")
+        .annotate(free=Sum(F("capacity") - F("booked")), first=Min("start"), last=Max("start"))
+        .values_list("site_id", "vaccine_id", "dose_number", "date", "free", "first", "last")
+    }
+    keys, stale = set(), 0
+    for *key, free, first, last in DayAvailability.objects.values_list(
+        "site_id",
+        "vaccine_id",
+        "dose_number",
+        "date",
+        "free",
+        "first_free_start",
+        "last_free_start",
+    ):
+        keys.add(tuple(key))
+        stale += (free, first, last) != recount.get(tuple(key), (0, None, None))
+    slot_days = set(Slot.objects.values_list("site_id", "vaccine_id", "dose_number", "date"))
+    stale += len(slot_days - keys)
+    checks.append(("read-model rows whose free/first/last differ from the slots", stale))
+
+    in_db = Series.objects.count()
+    checks.append(
+        (
+            f"series in the database ({in_db:,}) != bookings answered 201 ({expected_series:,})",
+            abs(in_db - expected_series),
+        )
+    )
+    if references is not None:
+        checks.append(("references answered twice", len(references) - len(set(references))))
+
+    total = 0
+    for name, count in checks:
+        total += count
+        print(f"  {count:5} {name}")
+    left = Slot.objects.filter(dose_number=1, booked__lt=F("capacity")).aggregate(
+        n=Sum(F("capacity") - F("booked"))
+    )["n"]
+    print(
+        f"  total: {total} violations ({in_db:,} series, {Hold.objects.count()} holds left, "
+        f"{left or 0} first-dose places left unbooked)",
+        flush=True,
+    )
+    return total
+
+
+# ---------------------------------------------------------------------------------------
+# Measuring helpers.
+
+
+def cpu_seconds() -> dict[int, tuple[int, str, float]]:
+    """CPU time used so far by every process: {pid: (process group, name, seconds)}."""
+    tick = os.sysconf("SC_CLK_TCK")
+    usage = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                raw = (entry / "stat").read_text()
+                name = raw[raw.index("(") + 1 : raw.rindex(")")]
+                fields = raw.rsplit(")", 1)[1].split()
+                group, user, system = int(fields[2]), int(fields[11]), int(fields[12])
+                usage[int(entry.name)] = (group, name, (user + system) / tick)
+    return usage
+
+
+SERVER_GROUP: list[int] = []
+
+
+class CpuSampler:
+    """CPU used by every process over an interval, sampled twice a second so that a process
+    that ends meanwhile (a database connection recycled after CONN_MAX_AGE) still counts."""
+
+    def __init__(self, interval: float = 0.5) -> None:
+        import threading
+
+        self.first = cpu_seconds()
+        self.last = dict(self.first)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
+        self.thread.start()
+
+    def _run(self, interval: float) -> None:
+        while not self.stopped.wait(interval):
+            self.last.update(cpu_seconds())
+
+    def finish(self, *, client_pids: set[int]) -> dict[str, float]:
+        self.stopped.set()
+        self.thread.join()
+        self.last.update(cpu_seconds())
+        return cpu_split(self.first, self.last, client_pids=client_pids)
+
+
+def cpu_split(before: dict, after: dict, *, client_pids: set[int]) -> dict[str, float]:
+    """CPU seconds between two snapshots: gunicorn, the database, the load, the rest."""
+    spent = defaultdict(float)
+    for pid, (group, name, seconds) in after.items():
+        used = seconds - before.get(pid, (group, name, 0.0))[2]
+        if pid in client_pids:
+            spent["clients"] += used
+        elif name == "postgres":
+            spent["postgres"] += used
+        elif name.startswith("gunicorn") or (group in SERVER_GROUP):
+            spent["server"] += used
+        elif pid == os.getpid():
+            spent["bench"] += used
+        else:
+            spent["other"] += used
+    return spent
+
+
+def cpu_ticks() -> list[int]:
+    return [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+
+
+def steal_share(before: list[int]) -> tuple[float, float]:
+    delta = [b - a for a, b in zip(before, cpu_ticks(), strict=False)]
+    return (delta[7] if len(delta) > 7 else 0), sum(delta[:8])
+
+
+def calibrate() -> float:
+    """Milliseconds for a fixed pure-Python loop: how fast this shared machine is right now."""
+    best = math.inf
+    for _ in range(3):
+        began, total = time.perf_counter(), 0
+        for i in range(1_000_000):
+            total += i * i % 7
+        best = min(best, time.perf_counter() - began)
+    return best * 1000
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+if __name__ == "__main__":
+    main()
