@@ -22,3 +22,9 @@ def reference_committed(transactional_db):
     geography_load(departments=TEST_DEPARTMENTS)
     vaccines_seed()
     eligibility_seed()
+
+
+@pytest.fixture(autouse=True)
+def fresh_answers(settings):
+    """Tests change data between two identical requests: no cached public answers."""
+    settings.API_CACHE_SECONDS = 0

@@ -13,6 +13,7 @@ from creneau.scheduling.selectors import (
 from creneau.sites.models import Site
 from creneau.sites.selectors import site_get_public
 
+from .caching import answer_cached
 from .schemas import ErrorOut, SiteDetailOut, SiteSearchOut, SlotListOut, ValidationErrorOut
 
 router = Router(tags=["sites"])
@@ -39,6 +40,7 @@ def site_fields(site: Site) -> dict:
 
 
 @router.get("", response={200: SiteSearchOut, **ERRORS}, summary="Nearest sites with free slots")
+@answer_cached
 def search_sites(
     request: HttpRequest,
     near: str = Query(..., description="Postcode, town name, or 'latitude,longitude'"),
@@ -76,6 +78,7 @@ def search_sites(
 
 
 @router.get("/{int:site_id}", response={200: SiteDetailOut, **ERRORS}, summary="A site")
+@answer_cached
 def get_site(
     request: HttpRequest,
     site_id: int,
@@ -98,6 +101,7 @@ def get_site(
 @router.get(
     "/{int:site_id}/slots", response={200: SlotListOut, **ERRORS}, summary="Free slots of a day"
 )
+@answer_cached
 def list_slots(
     request: HttpRequest,
     site_id: int,

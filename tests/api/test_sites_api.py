@@ -125,3 +125,15 @@ def test_openapi_document_is_served(client, db):
     assert {"/api/v1/sites", "/api/v1/sites/{site_id}", "/api/v1/sites/{site_id}/slots"} <= set(
         paths
     )
+
+
+def test_the_same_search_within_a_second_is_answered_from_the_cache(
+    client, paris_sites, settings, django_assert_num_queries
+):
+    settings.API_CACHE_SECONDS = 1
+    first = client.get("/api/v1/sites", {"near": "75017", "limit": 3})
+    with django_assert_num_queries(0):
+        again = client.get("/api/v1/sites", {"near": "75017", "limit": 3})
+    assert again.json() == first.json()
+    other = client.get("/api/v1/sites", {"near": "75017", "limit": 2})
+    assert len(other.json()["results"]) == 2
