@@ -123,6 +123,10 @@ class SlotChanges:
             # A delta, not a recount: it is exact under concurrency without locking first.
             fields = {"free": F("free") + self._free_delta[key]}
             if key in self._recount:
+                # Lock first, then recount in a new statement, whose snapshot sees every
+                # writer that committed before: subqueries of a statement that waited for
+                # the lock would read the slots as they were before the wait.
+                list(row.select_for_update().values_list("pk"))
                 fields |= _free_starts(_free_slots_of_row())
             row.update(**fields)
         self._free_delta.clear()

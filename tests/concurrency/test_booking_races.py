@@ -6,7 +6,7 @@ import uuid
 from datetime import date, time, timedelta
 
 import pytest
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, F, Max, Min, Q, Sum
 from django.utils import timezone
 
 from creneau.booking.models import Appointment, Hold, IdempotencyKey, Series
@@ -87,14 +87,15 @@ def assert_invariants() -> None:
         )
         assert confirmed.count() == 1
     for row in DayAvailability.objects.all():
-        free = Slot.objects.filter(
+        recount = Slot.objects.filter(
             site=row.site_id,
             vaccine=row.vaccine_id,
             date=row.date,
             dose_number=row.dose_number,
             booked__lt=F("capacity"),
-        ).aggregate(free=Sum(F("capacity") - F("booked")))["free"]
-        assert row.free == (free or 0)
+        ).aggregate(free=Sum(F("capacity") - F("booked")), first=Min("start"), last=Max("start"))
+        assert row.free == (recount["free"] or 0)
+        assert (row.first_free_start, row.last_free_start) == (recount["first"], recount["last"])
 
 
 def hold_and_book(slot_ids, contact, number):
@@ -220,4 +221,19 @@ def test_an_expired_hold_does_not_block_a_racing_crowd(reference_committed):
     contacts = [verified_contact(f"+336000003{i:02d}") for i in range(20)]
     results = race_threads(20, lambda i: hold_and_book([s.pk for s in slots], contacts[i], i))
     assert len([r for r in results if isinstance(r, BookingResult)]) == 3, results
+    assert_invariants()
+
+
+def test_slots_filling_at_the_same_instant_leave_the_read_model_exact(reference_committed):
+    """Every hold fills its slot: each one recounts the day's first and last free start
+    while others are doing the same."""
+    site, slots = small_site(dose1_lines=1, dose2_lines=1)
+    more = open_session(site, day=slots[0].date, start=time(10), end=time(14), lines=1)
+    day2 = slots[0].date + timedelta(days=42)
+    open_session(site, day=day2, start=time(10), end=time(14), lines=1, dose_number=2)
+    slot_ids = [s.pk for s in slots] + list(more.slots.values_list("pk", flat=True))
+    results = race_threads(len(slot_ids), lambda i: hold_create(slot_id=slot_ids[i]))
+    unexpected = [r for r in results if isinstance(r, Exception) and not isinstance(r, DomainError)]
+    assert not unexpected, unexpected
+    assert sum(1 for r in results if not isinstance(r, Exception)) == len(slot_ids)
     assert_invariants()
