@@ -41,17 +41,6 @@ def dose2_options(*, slot: Slot, now: datetime, limit: int = DOSE2_OPTIONS) -> l
         free__gt=0,
         last_free_start__gt=now,
     ).values_list("date", flat=True)
-    nearest = sorted(days, key=lambda day: (abs((day - target).days), day))[:DOSE2_DAYS]
-    if not nearest:
-        return []
-    free = Slot.objects.filter(
-        site_id=slot.site_id,
-        vaccine_id=vaccine.pk,
-        dose_number=2,
-        date__in=nearest,
-        start__gt=now,
-        booked__lt=F("capacity"),
-    ).only("site_id", "vaccine_id", "dose_number", "date", "start", "end", "capacity", "booked")
     tz = department_timezone(department_code=slot.site.department_id)
 
     def minute_of_day(moment: datetime) -> int:
@@ -59,14 +48,35 @@ def dose2_options(*, slot: Slot, now: datetime, limit: int = DOSE2_OPTIONS) -> l
         return local.hour * 60 + local.minute
 
     first_dose_minute = minute_of_day(slot.start)
-    return sorted(
-        free,
-        key=lambda option: (
-            nearest.index(option.date),
-            abs(minute_of_day(option.start) - first_dose_minute),
-            option.start,
-        ),
-    )[:limit]
+    options: list[Slot] = []
+    # Day by day, as plain tuples: a day has dozens of slots, and only a few are kept.
+    for day in sorted(days, key=lambda day: (abs((day - target).days), day))[:DOSE2_DAYS]:
+        free = Slot.objects.filter(
+            site_id=slot.site_id,
+            vaccine_id=vaccine.pk,
+            dose_number=2,
+            date=day,
+            start__gt=now,
+            booked__lt=F("capacity"),
+        ).values_list("pk", "start", "end")
+        nearest = sorted(
+            free, key=lambda row: (abs(minute_of_day(row[1]) - first_dose_minute), row[1])
+        )
+        options += [
+            Slot(
+                pk=pk,
+                site_id=slot.site_id,
+                vaccine_id=vaccine.pk,
+                dose_number=2,
+                date=day,
+                start=start,
+                end=end,
+            )
+            for pk, start, end in nearest[: limit - len(options)]
+        ]
+        if len(options) == limit:
+            break
+    return options
 
 
 def contact_authenticate(*, token: str) -> Contact:
