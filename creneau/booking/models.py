@@ -87,6 +87,8 @@ class Series(models.Model):
     # With the server's secret, derives the management token (booking.secrets).
     token_salt = models.CharField(max_length=16)
     person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="series")
+    # The person's match key, copied: one active series per human across contacts too.
+    person_key = models.CharField(max_length=250)
     contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="series")
     vaccine = models.ForeignKey(Vaccine, on_delete=models.PROTECT, related_name="+")
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="series")
@@ -110,7 +112,9 @@ class Series(models.Model):
         constraints = [
             # Invariant 4: at most one active series per person.
             models.UniqueConstraint(
-                fields=["person"], condition=Q(status="active"), name="one_active_series_per_person"
+                fields=["person_key"],
+                condition=Q(status="active"),
+                name="one_active_series_per_person",
             ),
             models.CheckConstraint(
                 condition=Q(override_by__isnull=True) | ~Q(override_reason=""),

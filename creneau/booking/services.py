@@ -25,6 +25,7 @@ from django.utils import formats, timezone, translation
 
 from creneau.core.db import retry_on_deadlock
 from creneau.core.errors import (
+    AlreadyBooked,
     CodeExpired,
     CodeInvalid,
     Dose2Unavailable,
@@ -617,7 +618,8 @@ def _override_fields(override: Override | None) -> dict:
 def _series_create(
     *, person: Person, contact: Contact, slot: Slot, rule, override: Override | None
 ) -> Series:
-    # A reference drawn twice in 2^40 is drawn again; the unique constraint decides.
+    """The unique constraints decide: a reference drawn twice in 2^40 is drawn again; the
+    same person (names and birth date) already booked through another contact is refused."""
     for attempt in range(2):
         try:
             with transaction.atomic():
@@ -625,6 +627,7 @@ def _series_create(
                     reference=tokens.reference_new(),
                     token_salt=tokens.salt_new(),
                     person=person,
+                    person_key=person.match_key,
                     contact=contact,
                     vaccine=slot.vaccine,
                     site=slot.site,
@@ -632,6 +635,15 @@ def _series_create(
                     **_override_fields(override),
                 )
         except IntegrityError:
+            if Series.objects.filter(
+                person_key=person.match_key, status=Series.Status.ACTIVE
+            ).exists():
+                raise AlreadyBooked(
+                    "Cette personne (mêmes nom, prénom et date de naissance) a déjà un "
+                    "rendez-vous en cours, pris avec un autre téléphone ou e-mail. "
+                    "Utilisez sa référence, ou appelez le centre d'appel si c'est une "
+                    "autre personne."
+                ) from None
             if attempt:
                 raise
 

@@ -13,7 +13,7 @@ from creneau.booking.services import (
     holds_expire,
     session_cancel,
 )
-from creneau.core.errors import Dose2Unavailable, NotEligible, SiteRestricted
+from creneau.core.errors import AlreadyBooked, Dose2Unavailable, NotEligible, SiteRestricted
 from creneau.outreach.models import Notification
 from creneau.scheduling.models import DayAvailability, Slot
 from tests.factories import (
@@ -190,3 +190,18 @@ def test_the_second_dose_proposed_is_at_the_recommended_interval_and_the_same_ti
     assert timezone.localtime(dose2.start).time() == timezone.localtime(slot.start).time()
     days = [option.date for option in result.dose2_options]
     assert days == sorted(days, key=lambda day: abs((day - dose2.date).days))
+
+
+def test_the_same_person_booked_through_another_contact_is_refused(site_and_session):
+    _site, session = site_and_session
+    first = hold_create(slot_id=first_slot(session).pk).hold
+    booking_confirm(hold_id=first.pk, contact=verified_contact(), person=person())
+    second = hold_create(slot_id=first_slot(session).pk).hold
+    with pytest.raises(AlreadyBooked):
+        booking_confirm(
+            hold_id=second.pk,
+            contact=verified_contact("+33698765432"),
+            person=person(given_name="JEANNE", family_name="martin"),
+        )
+    assert Series.objects.count() == 1
+    assert Hold.objects.filter(pk=second.pk).exists()

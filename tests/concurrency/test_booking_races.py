@@ -237,3 +237,23 @@ def test_slots_filling_at_the_same_instant_leave_the_read_model_exact(reference_
     assert not unexpected, unexpected
     assert sum(1 for r in results if not isinstance(r, Exception)) == len(slot_ids)
     assert_invariants()
+
+
+def test_one_person_booked_at_once_by_ten_relatives_gets_one_series(reference_committed):
+    _site, slots = small_site(dose1_lines=10)
+    contacts = [verified_contact(f"+336000004{i:02d}") for i in range(10)]
+    holds = [hold_create(slot_id=slots[i % 3].pk).hold for i in range(10)]
+
+    def book(index):
+        return booking_confirm(
+            hold_id=holds[index].pk,
+            contact=contacts[index],
+            person=someone(1),
+            idempotency_key=f"relative-{index}",
+        )
+
+    results = race_threads(10, book)
+    booked = [r for r in results if isinstance(r, BookingResult)]
+    assert len(booked) == 1, results
+    assert {r.code for r in results if isinstance(r, DomainError)} == {"already_booked"}
+    assert_invariants()
