@@ -1263,13 +1263,14 @@ class RawSQL:
             alphabet = string.ascii_uppercase + string.digits
             reference = "".join(secrets.choice(alphabet) for _ in range(9))
             series_id = self.q(
-                "INSERT INTO booking_series (reference, token_salt, status, version, "
-                "override_reason, cancel_reason, created_at, updated_at, contact_id, "
+                "INSERT INTO booking_series (reference, token_salt, person_key, status, "
+                "version, override_reason, cancel_reason, created_at, updated_at, contact_id, "
                 "eligibility_rule_id, person_id, site_id, vaccine_id) VALUES "
-                "(%s, %s, 'active', 1, '', '', %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                "(%s, %s, %s, 'active', 1, '', '', %s, %s, %s, %s, %s, %s, %s) RETURNING id",
                 (
                     reference,
                     secrets.token_hex(8),
+                    match_key,
                     self.ts(now),
                     self.ts(now),
                     contact_id,
@@ -1304,7 +1305,7 @@ class RawSQL:
                 'INSERT INTO outreach_notification (channel, "to", kind, event, language, '
                 "subject, body, status, attempts, created_at) VALUES ('sms', %s, "
                 "'booking_confirmed', %s, 'fr', '', %s, 'pending', 0, %s)",
-                (address, f"series:{series_id}:v1:booking_confirmed", body, self.ts(now)),
+                (address, f"series:{reference}:v1:booking_confirmed", body, self.ts(now)),
             )
             self.q(
                 "INSERT INTO booking_idempotencykey (key, request_hash, created_at, contact_id, "
@@ -1563,12 +1564,12 @@ def check_invariants(*, expected_series: int, references: list[str] | None) -> i
     for event in Notification.objects.filter(kind="booking_confirmed").values_list(
         "event", flat=True
     ):
-        match = re.match(r"series:(\d+):v\d+:booking_confirmed$", event)
+        match = re.match(r"series:([0-9A-Z*~$=]+):v\d+:booking_confirmed$", event)
         if match:
-            confirmed[int(match[1])] += 1
+            confirmed[match[1]] += 1
         else:
             strays += 1
-    all_series = set(Series.objects.values_list("pk", flat=True))
+    all_series = set(Series.objects.values_list("reference", flat=True))
     notify = sum(confirmed[pk] != 1 for pk in all_series) + strays
     notify += sum(1 for pk in confirmed if pk not in all_series)
     checks.append(("series without exactly one booking_confirmed notification", notify))

@@ -439,7 +439,7 @@ def _notify(
         channel=contact.channel,
         to=contact.address,
         kind=kind,
-        event=f"series:{series.pk}:v{series.version}:{kind}",
+        event=f"series:{series.reference}:v{series.version}:{kind}",
         context={
             "reference": tokens.reference_display(series.reference),
             "person_name": f"{series.person.given_name} {series.person.family_name}",

@@ -5,8 +5,9 @@ from django.db.models import Q
 class Notification(models.Model):
     """One message to send: the outbox row, written in the transaction of what it tells.
 
-    `event` names the change it reports (e.g. "series:42:v3:moved"); with the channel it
-    is unique, so one change can never enqueue a message twice (invariant 5).
+    `event` names the change it reports (e.g. "series:7K2MQ9XA4:v3:booking_moved"); with
+    the channel it is unique, so one change can never enqueue a message twice
+    (invariant 5).
     """
 
     class Channel(models.TextChoices):

@@ -83,7 +83,7 @@ def assert_invariants() -> None:
     )
     for series in Series.objects.all():
         confirmed = Notification.objects.filter(
-            event__startswith=f"series:{series.pk}:", kind="booking_confirmed"
+            event__startswith=f"series:{series.reference}:", kind="booking_confirmed"
         )
         assert confirmed.count() == 1
     for row in DayAvailability.objects.all():

@@ -317,7 +317,8 @@ class Booking(RuleBasedStateMachine):
         if not hasattr(self, "model"):
             return
         for series_id, model in self.model.series.items():
-            sent = Notification.objects.filter(event__startswith=f"series:{series_id}:")
+            reference = Series.objects.get(pk=series_id).reference
+            sent = Notification.objects.filter(event__startswith=f"series:{reference}:")
             assert sent.filter(kind="booking_confirmed").count() == 1
             assert sent.filter(kind="booking_moved").count() == model.moves
             assert sent.filter(kind="booking_cancelled").count() == (0 if model.active else 1)
