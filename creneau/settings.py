@@ -130,6 +130,6 @@ LOGGING = {
 # Booking: how long a chosen slot is kept while the person types.
 HOLD_MINUTES = int(os.environ.get("HOLD_MINUTES", "10"))
 
-# Public reads (search, a site, its slots) answered from the cache for this long: the
+# Public reads (search, a site's calendar) answered from the cache for this long: the
 # read model is already a moment old, and a hold decides. 0 turns it off.
 API_CACHE_SECONDS = int(os.environ.get("API_CACHE_SECONDS", "1"))

@@ -1,7 +1,9 @@
 """Answers of public reads kept a second or two, for launch morning.
 
-Search and slot lists read the availability read model, which is already a view of a
-moment ago; a hold decides, with a conditional update, whether a place is still free.
+Search and a site's calendar read the availability read model, which is already a view
+of a moment ago; a hold decides, with a conditional update, whether a place is still
+free. (A day's slot list is not cached: people pick a slot from it, and a stale list
+sends them to full slots, each refusal costing a request.)
 So the same question asked by thousands of people in the same second can get the same
 answer, computed once per process (or once in all, with Redis) instead of thousands
 of times.

@@ -101,7 +101,6 @@ def get_site(
 @router.get(
     "/{int:site_id}/slots", response={200: SlotListOut, **ERRORS}, summary="Free slots of a day"
 )
-@answer_cached
 def list_slots(
     request: HttpRequest,
     site_id: int,

@@ -532,7 +532,9 @@ def booking_confirm(
         .filter(pk=hold_id)
         .first()
     )
-    existing_person = Person.objects.filter(contact=contact, match_key=_match_key(person)).first()
+    # The contact's persons (six at most): the match and the count in one read.
+    persons = list(Person.objects.filter(contact=contact))
+    existing_person = next((p for p in persons if p.match_key == _match_key(person)), None)
     if existing_person is not None:
         active = (
             Series.objects.select_related("person", "vaccine")
@@ -569,7 +571,7 @@ def booking_confirm(
         slot_release(slot_id=hold.dose2_slot_id, changes=changes)
 
     if existing_person is None:
-        if Person.objects.filter(contact=contact).count() >= MAX_PERSONS_PER_CONTACT:
+        if len(persons) >= MAX_PERSONS_PER_CONTACT:
             raise TooManyPersons(
                 f"Un même contact peut réserver pour {MAX_PERSONS_PER_CONTACT} personnes au plus."
             )

@@ -13,7 +13,13 @@ from creneau.booking.services import (
     holds_expire,
     session_cancel,
 )
-from creneau.core.errors import AlreadyBooked, Dose2Unavailable, NotEligible, SiteRestricted
+from creneau.core.errors import (
+    AlreadyBooked,
+    Dose2Unavailable,
+    NotEligible,
+    SiteRestricted,
+    TooManyPersons,
+)
 from creneau.outreach.models import Notification
 from creneau.scheduling.models import DayAvailability, Slot
 from tests.factories import (
@@ -205,3 +211,16 @@ def test_the_same_person_booked_through_another_contact_is_refused(site_and_sess
         )
     assert Series.objects.count() == 1
     assert Hold.objects.filter(pk=second.pk).exists()
+
+
+def test_one_contact_books_for_six_persons_not_seven(reference):
+    _site, session = two_dose_site(lines=10)
+    contact = verified_contact()
+    names = ["Anne", "Bruno", "Chloé", "David", "Emma", "Farid", "Gaëlle"]
+    for name in names[:6]:
+        hold = hold_create(slot_id=first_slot(session).pk).hold
+        assert booking_confirm(hold_id=hold.pk, contact=contact, person=person(given_name=name))
+    hold = hold_create(slot_id=first_slot(session).pk).hold
+    with pytest.raises(TooManyPersons):
+        booking_confirm(hold_id=hold.pk, contact=contact, person=person(given_name=names[6]))
+    assert Series.objects.count() == 6
