@@ -98,6 +98,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--raw-connections", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=120, help="time cap per rush")
     parser.add_argument("--profile", action="store_true", help="cProfile in-process flows")
+    parser.add_argument(
+        "--no-redis", action="store_true", help="per-worker cache even if redis-server exists"
+    )
     parser.add_argument("--seed", type=int, default=SEED)
     # Internal: run one database in this process and write its figures to a file.
     parser.add_argument("--run", choices=["postgres", "sqlite"], help=argparse.SUPPRESS)
@@ -180,7 +183,7 @@ def run_database(args: argparse.Namespace) -> None:
     kind = args.run
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     workdir = Path(tempfile.mkdtemp(prefix=f"creneau-rush-{kind}-"))
-    server = None
+    server = redis = None
     pg_base = os.environ.get("DATABASE_URL", "") if kind == "postgres" else ""
     names = {}
     try:
@@ -240,8 +243,17 @@ def run_database(args: argparse.Namespace) -> None:
         booked_before = profile_queries(world, rounds=3, cprofile=args.profile)
         connections.close_all()
 
+        redis, redis_url = (None, None) if args.no_redis else start_redis(workdir)
+        print(
+            f"cache: Redis on {redis_url} (shared by the workers, as in production)"
+            if redis_url
+            else "cache: local memory, per worker (no redis-server, or --no-redis)",
+            flush=True,
+        )
         port = free_port()
-        server, log_path = start_server(args, env, workdir, port)
+        server, log_path = start_server(
+            args, {**env, **({"REDIS_URL": redis_url} if redis_url else {})}, workdir, port
+        )
         kind_label = f"{args.workers} {args.worker_class} workers"
         if args.worker_class == "gthread":
             kind_label += f" x {args.threads} threads"
@@ -319,6 +331,9 @@ def run_database(args: argparse.Namespace) -> None:
             )
     finally:
         stop_server(server)
+        if redis is not None:
+            redis.terminate()
+            redis.wait(timeout=15)
         with contextlib.suppress(Exception):
             from django.db import connections
 
@@ -618,6 +633,27 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def start_redis(workdir: Path) -> tuple[subprocess.Popen | None, str | None]:
+    """A throwaway Redis (Debian's redis-server), in memory only, or none if not installed."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        return None, None
+    port = free_port()
+    redis = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            return redis, f"redis://127.0.0.1:{port}/0"
+        time.sleep(0.1)
+    redis.terminate()
+    return None, None
 
 
 def start_server(args, env: dict, workdir: Path, port: int):
