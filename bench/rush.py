@@ -267,7 +267,8 @@ def run_database(args: argparse.Namespace) -> None:
                 clients=min(len(sample), 2 * args.workers),
                 seed=args.seed - 1,
                 seconds=60,
-                first_person=10**6,
+                # Apart from the rush's persons (process i counts from i x 10^6).
+                first_person=10**8,
                 one_each=True,
             )
         )
@@ -548,7 +549,7 @@ def profile_queries(world: dict, *, rounds: int, cprofile: bool) -> int:
         path = f"/api/v1/sites/{site['id']}/slots?" + urlencode({"vaccine": VACCINE, "dose": 1})
         slots = call("slots", "get", path, None, {}, capture)["results"]
         hold = call("hold", "post", "/api/v1/holds", {"slot_id": slots[-1]["id"]}, {}, capture)
-        body = booking_body(hold["id"], token, n)
+        body = booking_body(hold["id"], token, 2 * 10**8 + n)  # apart from the rush
         headers = {"HTTP_IDEMPOTENCY_KEY": str(uuid.uuid4())}
         call("book", "post", "/api/v1/bookings", body, headers, capture)
         booked += 1
@@ -927,6 +928,8 @@ async def run_clients(
                 return "booked"
             if not refused("book", status, data):
                 return "error"
+            if b"already_booked" in data:
+                return "already booked"
         return "time cap"
 
     async def client(number: int) -> None:
