@@ -118,7 +118,7 @@ def list_slots(
                 "id": slot.pk,
                 "start": slot.start,
                 "end": slot.end,
-                "vaccine": slot.vaccine.code,
+                "vaccine": slot.vaccine_code,
                 "dose": slot.dose_number,
                 "available": slot.available,
             }

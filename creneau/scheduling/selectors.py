@@ -12,7 +12,7 @@ from django.utils import timezone
 from creneau.core.errors import InvalidInput
 from creneau.core.geo import Position, distance_km, grid_cell_ranges
 from creneau.sites.models import Site
-from creneau.sites.selectors import public_sites_q, site_get_public
+from creneau.sites.selectors import public_sites_q, site_require_public
 from creneau.vaccines.models import Vaccine
 
 from .models import DayAvailability, Slot
@@ -259,16 +259,29 @@ def site_calendar(
     ]
 
 
+@dataclass(frozen=True)
+class FreeSlot:
+    """A slot as a list shows it: plain values, read without building models."""
+
+    pk: int
+    date: date
+    start: datetime
+    end: datetime
+    vaccine_code: str
+    dose_number: int
+    available: int
+
+
 def slot_list_available(
     *,
     site_id: int,
     day: date | None = None,
     wanted: AvailabilityFilter | None = None,
     now: datetime | None = None,
-) -> list[Slot]:
+) -> list[FreeSlot]:
     """Free future slots of a public site on a day; without a day, on its first day with any."""
     now = now or timezone.now()
-    site_get_public(site_id=site_id, now=now)
+    site_require_public(site_id=site_id, now=now)
     wanted = wanted or AvailabilityFilter()
     slots = wanted.slots(now).filter(site_id=site_id)
     if day is None:
@@ -276,4 +289,10 @@ def slot_list_available(
         if first is None:
             return []
         day = first
-    return list(slots.filter(date=day).select_related("vaccine").order_by("start", "pk"))
+    rows = (
+        slots.filter(date=day)
+        .annotate(free=F("capacity") - F("booked"))
+        .order_by("start", "pk")
+        .values_list("pk", "date", "start", "end", "vaccine__code", "dose_number", "free")
+    )
+    return [FreeSlot(*row) for row in rows]

@@ -29,10 +29,20 @@ def site_list_public(*, now: datetime | None = None) -> QuerySet[Site]:
     return Site.objects.filter(public_sites_q(now=now))
 
 
+def _site_not_found(site_id: int) -> NotFound:
+    return NotFound(f"Lieu de vaccination introuvable : {site_id}.")
+
+
 def site_get_public(*, site_id: int, now: datetime | None = None) -> Site:
     site = (
         site_list_public(now=now).select_related("commune", "department").filter(pk=site_id).first()
     )
     if site is None:
-        raise NotFound(f"Lieu de vaccination introuvable : {site_id}.")
+        raise _site_not_found(site_id)
     return site
+
+
+def site_require_public(*, site_id: int, now: datetime | None = None) -> None:
+    """The same 404 as site_get_public, without reading the site."""
+    if not site_list_public(now=now).filter(pk=site_id).exists():
+        raise _site_not_found(site_id)
