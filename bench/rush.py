@@ -38,12 +38,12 @@ Run from the project root: .venv/bin/python bench/rush.py [--database postgres|s
 [--sites 20] [--lines 2] [--raw-connections 4] [--seconds 120] [--profile]
 (a DATABASE_URL naming a PostgreSQL server is used instead of a throwaway cluster).
 
-Last run on the 2-core machine (PostgreSQL 15, everything CPU-bound): 35 series bookings/s
-through HTTP (steady 37/s), 8% of a raw SQL limit of 461/s; per booking the server spent
-~44 ms of CPU (4 requests, ~38 SQL queries), PostgreSQL ~10 ms, the load generator ~3 ms.
-SQLite: 43/s, raw limit 673/s. 2, 3, 4 or 6 sync workers and 2 gthread workers x 4 threads
-gave the same throughput within the noise; 4 sync workers is the default. The raw SQL limit
-was best with 2-4 connections (more only add context switches).
+Last run on the 2-core machine (PostgreSQL 15, Redis cache, everything CPU-bound): 42 series
+bookings/s through HTTP (steady 44/s), 9% of a raw SQL limit of 467/s; per booking the
+server spent ~36 ms of CPU (4 requests, ~37 SQL queries), PostgreSQL ~8 ms, the load
+generator ~2 ms. SQLite: 49/s, raw limit 789/s. 2, 3, 4 or 6 sync workers and 2 gthread
+workers x 4 threads gave the same throughput within the noise; 4 sync workers is the
+default. The raw SQL limit was best with 2-4 connections (more only add context switches).
 """
 
 import argparse
