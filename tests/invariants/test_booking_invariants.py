@@ -30,6 +30,7 @@ from hypothesis.stateful import (
     consumes,
     initialize,
     invariant,
+    multiple,
     rule,
     run_state_machine_as_test,
 )
@@ -55,6 +56,11 @@ OUTCOMES: Counter = Counter()
 
 def event(outcome: str) -> None:
     OUTCOMES[outcome] += 1
+
+
+def something(value):
+    """A rule's result for its bundle: nothing at all when the step was refused."""
+    return multiple() if value is None else value
 
 
 PEOPLE = [("Jeanne", "Martin"), ("Paul", "Durand"), ("Ana", "Lopez"), ("Marc", "Petit")]
@@ -106,6 +112,9 @@ class Booking(RuleBasedStateMachine):
 
     @rule(target=holds, index=st.integers(0, 100))
     def hold(self, index):
+        return something(self._hold(index))
+
+    def _hold(self, index) -> str | None:
         slot = self.first_dose_slots[index % len(self.first_dose_slots)]
         try:
             result = hold_create(slot_id=slot.pk)
@@ -124,8 +133,6 @@ class Booking(RuleBasedStateMachine):
 
     @rule(hold_id=consumes(holds))
     def release(self, hold_id):
-        if hold_id is None:
-            return
         try:
             hold_release(hold_id=hold_id)
         except DomainError:
@@ -140,7 +147,8 @@ class Booking(RuleBasedStateMachine):
     )
     def hold_and_book(self, index, who, contact):
         """The usual journey in one step: choose a slot, then confirm at once."""
-        return self.book(self.hold(index), who, contact)
+        hold_id = self._hold(index)
+        return something(hold_id and self._book(hold_id, who, contact))
 
     @rule(
         target=series,
@@ -149,8 +157,9 @@ class Booking(RuleBasedStateMachine):
         contact=st.integers(0, 1),
     )
     def book(self, hold_id, who, contact):
-        if hold_id is None:
-            return None
+        return something(self._book(hold_id, who, contact))
+
+    def _book(self, hold_id, who, contact) -> int | None:
         was_live = (
             self.model.holds.get(hold_id) is False and Hold.objects.filter(pk=hold_id).exists()
         )
@@ -196,8 +205,6 @@ class Booking(RuleBasedStateMachine):
     @rule(series_id=series, who=st.integers(0, len(PEOPLE) - 1))
     def retry(self, series_id, who):
         """The same request again (a network retry): the same booking, nothing new."""
-        if series_id is None:
-            return
         model = self.model.series[series_id]
         given, family = PEOPLE[model.person]
         result = booking_confirm(
@@ -210,7 +217,7 @@ class Booking(RuleBasedStateMachine):
 
     @rule(series_id=series, dose=st.sampled_from([1, 2]), index=st.integers(0, 100))
     def move(self, series_id, dose, index):
-        if series_id is None or not self.model.series[series_id].active:
+        if not self.model.series[series_id].active:
             return
         series = Series.objects.get(pk=series_id)
         current = Appointment.objects.filter(
@@ -239,8 +246,6 @@ class Booking(RuleBasedStateMachine):
 
     @rule(series_id=series)
     def cancel(self, series_id):
-        if series_id is None:
-            return
         booking_cancel(series_id=series_id)
         self.model.series[series_id].active = False
 
