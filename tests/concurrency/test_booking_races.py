@@ -6,7 +6,7 @@ import uuid
 from datetime import date, time, timedelta
 
 import pytest
-from django.db.models import Count, F, Max, Min, Q, Sum
+from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
 from creneau.booking.models import Appointment, Hold, IdempotencyKey, Series
@@ -20,8 +20,9 @@ from creneau.booking.services import (
 )
 from creneau.core.errors import DomainError
 from creneau.outreach.models import Notification
-from creneau.scheduling.models import DayAvailability, Slot
+from creneau.scheduling.models import Slot
 from creneau.vaccines.models import Stock
+from tests.checks import assert_read_model_equals_a_recount
 from tests.concurrency.racers import race_processes, race_threads
 from tests.factories import deliver, make_site, open_session, tomorrow, verified_contact
 
@@ -86,16 +87,7 @@ def assert_invariants() -> None:
             event__startswith=f"series:{series.reference}:", kind="booking_confirmed"
         )
         assert confirmed.count() == 1
-    for row in DayAvailability.objects.all():
-        recount = Slot.objects.filter(
-            site=row.site_id,
-            vaccine=row.vaccine_id,
-            date=row.date,
-            dose_number=row.dose_number,
-            booked__lt=F("capacity"),
-        ).aggregate(free=Sum(F("capacity") - F("booked")), first=Min("start"), last=Max("start"))
-        assert row.free == (recount["free"] or 0)
-        assert (row.first_free_start, row.last_free_start) == (recount["first"], recount["last"])
+    assert_read_model_equals_a_recount()
 
 
 def hold_and_book(slot_ids, contact, number):
