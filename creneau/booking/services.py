@@ -257,9 +257,9 @@ def _hold_take(*, slot: Slot, options: list[Slot], now: datetime) -> Hold:
 def hold_create(*, slot_id: int, now: datetime | None = None) -> HoldResult:
     """Keep a first-dose place (and the best second-dose place) for a few minutes.
 
-    An expired hold is no obstacle: when a slot looks full, expired holds on it are
-    given back first, so correctness needs no periodic job (holds_expire only keeps the
-    read model fresh between two such attempts).
+    An expired hold is no obstacle: when a slot looks full, the expired holds of its site
+    are given back first, so correctness needs no periodic job (holds_expire only keeps
+    the read model fresh between two such attempts).
     """
     now = now or timezone.now()
     slot = _public_first_dose_slot(slot_id=slot_id, now=now)
@@ -747,9 +747,16 @@ def booking_move(
             series, site=new_slot.site, eligibility_rule=rule, **_override_fields(recorded_override)
         )
     else:
-        dose1 = appointments.get(1) or series.appointments.select_related("slot").get(
-            dose_number=1, status=Appointment.Status.FULFILLED
+        dose1 = (
+            appointments.get(1)
+            or series.appointments.select_related("slot")
+            .filter(dose_number=1, status=Appointment.Status.FULFILLED)
+            .first()
         )
+        if dose1 is None:
+            raise InvalidInput(
+                "La première dose de ce parcours n'a pas eu lieu : prenez un nouveau rendez-vous."
+            )
         window = _dose2_conditions(
             vaccine=vaccine, site_id=series.site_id, dose1_date=dose1.slot.date
         )

@@ -16,6 +16,7 @@ from creneau.booking.services import (
 from creneau.core.errors import (
     AlreadyBooked,
     Dose2Unavailable,
+    InvalidInput,
     NotEligible,
     SiteRestricted,
     TooManyPersons,
@@ -224,3 +225,25 @@ def test_one_contact_books_for_six_persons_not_seven(reference):
     with pytest.raises(TooManyPersons):
         booking_confirm(hold_id=hold.pk, contact=contact, person=person(given_name=names[6]))
     assert Series.objects.count() == 6
+
+
+def test_dose_2_cannot_move_once_dose_1_was_missed(site_and_session):
+    _site, session = site_and_session
+    hold = hold_create(slot_id=first_slot(session).pk).hold
+    result = booking_confirm(hold_id=hold.pk, contact=verified_contact(), person=person())
+    Appointment.objects.filter(series=result.series, dose_number=1).update(status="noshow")
+    other = Slot.objects.filter(dose_number=2, booked=0).first()
+    with pytest.raises(InvalidInput):
+        booking_move(series_id=result.series.pk, dose_number=2, slot_id=other.pk)
+
+
+def test_dose_2_moves_inside_the_interval_only(site_and_session):
+    _site, session = site_and_session
+    hold = hold_create(slot_id=first_slot(session).pk).hold
+    result = booking_confirm(hold_id=hold.pk, contact=verified_contact(), person=person())
+    dose2 = result.appointments[1].slot
+    later = Slot.objects.filter(dose_number=2, date=dose2.date + timedelta(days=7)).first()
+    moved = booking_move(series_id=result.series.pk, dose_number=2, slot_id=later.pk)
+    assert moved.appointments[1].slot_id == later.pk
+    assert Slot.objects.get(pk=dose2.pk).booked == 0
+    assert Notification.objects.filter(kind="booking_moved").count() == 1
