@@ -1,8 +1,9 @@
 """References people read over the phone, and the secrets that go with them.
 
 A reference is 8 random Crockford base-32 characters (40 bits) and a check character
-(mod 37, Crockford's scheme), shown as "ABCD-EFGH-K": no I, L, O or U to misread, and a
-typo is caught before any lookup. It names a booking; it does not open it. The
+(Luhn mod 32, from the same alphabet, so it reads over the phone like the rest), shown
+as "ABCD-EFGH-K": no I, L, O or U to misread, and a mistyped character or two swapped
+neighbours are caught before any lookup. It names a booking; it does not open it. The
 management token does, and the one-time codes of contact verification prove a contact.
 """
 
@@ -13,16 +14,17 @@ import secrets
 from django.conf import settings
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-_CHECK_ALPHABET = _ALPHABET + "*~$=U"
 _READ_AS = str.maketrans({"I": "1", "L": "1", "O": "0"})
 DATA_LENGTH = 8
 
 
 def _check_character(data: str) -> str:
-    value = 0
-    for character in data:
-        value = value * 32 + _ALPHABET.index(character)
-    return _CHECK_ALPHABET[value % 37]
+    """Luhn mod N: every other character counts double, its digits in base 32 summed."""
+    total = 0
+    for position, character in enumerate(reversed(data)):
+        value = _ALPHABET.index(character) * (2 if position % 2 == 0 else 1)
+        total += value // 32 + value % 32
+    return _ALPHABET[-total % 32]
 
 
 def reference_new() -> str:
