@@ -15,14 +15,14 @@ from creneau.booking.services import (
     booking_cancel,
     booking_confirm,
     booking_move,
-    contact_address_normalize,
+    contact_address_parse,
     contact_verification_confirm,
     contact_verification_start,
     hold_create,
     hold_release,
 )
 from creneau.booking.tokens import reference_display
-from creneau.core.errors import DomainError, InvalidInput, NotFound
+from creneau.core.errors import InvalidInput, NotFound
 from creneau.outreach.selectors import outbox_list
 
 from .schemas import (
@@ -164,15 +164,6 @@ def create_booking(
     return Status(201 if result.created else 200, booking_out(result))
 
 
-def _opened(request: HttpRequest, reference: str) -> BookingResult:
-    series = series_authenticate(reference=reference, token=request.auth)
-    return BookingResult(
-        series=series,
-        management_token=request.auth,
-        appointments=series_appointments(series=series),
-    )
-
-
 @bookings.get(
     "/{reference}",
     response={200: BookingOut, **ERRORS},
@@ -180,7 +171,14 @@ def _opened(request: HttpRequest, reference: str) -> BookingResult:
     summary="A booking",
 )
 def get_booking(request: HttpRequest, reference: str):
-    return booking_out(_opened(request, reference))
+    series = series_authenticate(reference=reference, token=request.auth)
+    return booking_out(
+        BookingResult(
+            series=series,
+            management_token=request.auth,
+            appointments=series_appointments(series=series),
+        )
+    )
 
 
 @bookings.post(
@@ -190,7 +188,7 @@ def get_booking(request: HttpRequest, reference: str):
     summary="Move dose 1 or dose 2",
 )
 def move_booking(request: HttpRequest, reference: str, payload: MoveIn):
-    series = _opened(request, reference).series
+    series = series_authenticate(reference=reference, token=request.auth)
     return booking_out(
         booking_move(
             series_id=series.pk,
@@ -208,17 +206,12 @@ def move_booking(request: HttpRequest, reference: str, payload: MoveIn):
     summary="Cancel the appointments still to come",
 )
 def cancel_booking(request: HttpRequest, reference: str):
-    series = _opened(request, reference).series
-    booking_cancel(series_id=series.pk)
-    return booking_out(_opened(request, reference))
+    series = series_authenticate(reference=reference, token=request.auth)
+    return booking_out(booking_cancel(series_id=series.pk))
 
 
 @demo.get("/outbox", response={200: OutboxOut, **ERRORS}, summary="Messages (demo only)")
 def list_outbox(request: HttpRequest, to: str):
     if not settings.DEMO:
         raise NotFound("Cette page n'existe qu'en démonstration.")
-    try:
-        _, address = contact_address_normalize(**({"email": to} if "@" in to else {"phone": to}))
-    except DomainError:
-        address = to[:254]
-    return {"results": outbox_list(to=address)}
+    return {"results": outbox_list(to=contact_address_parse(text=to))}

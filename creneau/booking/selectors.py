@@ -116,4 +116,4 @@ def series_authenticate(*, reference: str, token: str) -> Series:
 
 
 def series_appointments(*, series: Series) -> list:
-    return list(series.appointments.select_related("slot__site").order_by("dose_number", "id"))
+    return list(series.appointments.select_related("slot").order_by("dose_number", "id"))

@@ -98,6 +98,18 @@ def contact_address_normalize(*, phone: str | None = None, email: str | None = N
     return Contact.Channel.EMAIL, address
 
 
+def contact_address_parse(*, text: str) -> str:
+    """The stored form of a phone number or e-mail address as someone typed it; text that
+    is neither stays as it is (and matches nothing)."""
+    try:
+        _, address = contact_address_normalize(
+            **({"email": text} if "@" in text else {"phone": text})
+        )
+    except InvalidInput:
+        return text[:254]
+    return address
+
+
 @transaction.atomic
 def contact_verification_start(
     *,
@@ -653,12 +665,15 @@ def _series_create(
 # Moves and cancellations ----------------------------------------------------------------
 
 
-def _series_lock(*, series_id: int) -> Series:
-    series = (
-        Series.objects.select_for_update(of=("self",))
-        .select_related("person", "contact", "site", "vaccine")
-        .get(pk=series_id)
+def _series_locked():
+    """Series rows locked (theirs only, not the joined rows), with what messages need."""
+    return Series.objects.select_for_update(of=("self",)).select_related(
+        "person", "contact", "site", "vaccine"
     )
+
+
+def _series_lock(*, series_id: int) -> Series:
+    series = _series_locked().get(pk=series_id)
     if series.status != Series.Status.ACTIVE:
         raise InvalidInput("Ce rendez-vous est annulé ou terminé : il ne se modifie plus.")
     return series
@@ -796,16 +811,14 @@ def _series_cancel(*, series: Series, reason: str, now: datetime, changes: SlotC
 
 @retry_on_deadlock
 @transaction.atomic
-def booking_cancel(*, series_id: int, reason: str = "", now: datetime | None = None) -> Series:
+def booking_cancel(
+    *, series_id: int, reason: str = "", now: datetime | None = None
+) -> BookingResult:
     """Cancel a booking's appointments still to come; a cancelled one answers as it is."""
     now = now or timezone.now()
-    series = (
-        Series.objects.select_for_update(of=("self",))
-        .select_related("person", "contact", "site", "vaccine")
-        .get(pk=series_id)
-    )
+    series = _series_locked().get(pk=series_id)
     if series.status == Series.Status.CANCELLED:
-        return series
+        return _result(series)
     if series.status != Series.Status.ACTIVE:
         raise InvalidInput("Ce parcours est terminé : il n'y a plus rien à annuler.")
     started = series.appointments.filter(
@@ -818,8 +831,14 @@ def booking_cancel(*, series_id: int, reason: str = "", now: datetime | None = N
     changes = SlotChanges()
     _series_cancel(series=series, reason=reason, now=now, changes=changes)
     changes.apply()
-    _notify(series=series, kind=Notification.Kind.BOOKING_CANCELLED, context={"reason": reason})
-    return series
+    appointments = list(series.appointments.select_related("slot").order_by("dose_number", "id"))
+    _notify(
+        series=series,
+        kind=Notification.Kind.BOOKING_CANCELLED,
+        context={"reason": reason},
+        appointments=appointments,
+    )
+    return _result(series, appointments=appointments)
 
 
 @retry_on_deadlock
@@ -852,10 +871,7 @@ def session_cancel(*, session_id: int, reason: str, now: datetime | None = None)
         changes.apply()
     cancelled = 0
     for series in (
-        Series.objects.select_for_update(of=("self",))
-        .select_related("person", "contact", "site", "vaccine")
-        .filter(pk__in=list(series_ids), status=Series.Status.ACTIVE)
-        .order_by("pk")
+        _series_locked().filter(pk__in=list(series_ids), status=Series.Status.ACTIVE).order_by("pk")
     ):
         changes = SlotChanges()
         _series_cancel(series=series, reason=reason, now=now, changes=changes)
