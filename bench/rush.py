@@ -73,6 +73,8 @@ from datetime import time as clock
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
+from machine import calibrate, cpu_ticks, free_port, percentile, steal_share
+
 ROOT = Path(__file__).resolve().parent.parent
 SEED = 2021
 AREA = ["75", "92", "93", "94"]  # Paris and the petite couronne
@@ -628,12 +630,6 @@ def profile_queries(world: dict, *, rounds: int, cprofile: bool) -> int:
 
 # ---------------------------------------------------------------------------------------
 # The server.
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_redis(workdir: Path) -> tuple[subprocess.Popen | None, str | None]:
@@ -1723,31 +1719,6 @@ def cpu_split(before: dict, after: dict, *, client_pids: set[int]) -> dict[str, 
         else:
             spent["other"] += used
     return spent
-
-
-def cpu_ticks() -> list[int]:
-    return [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-
-
-def steal_share(before: list[int]) -> tuple[float, float]:
-    delta = [b - a for a, b in zip(before, cpu_ticks(), strict=False)]
-    return (delta[7] if len(delta) > 7 else 0), sum(delta[:8])
-
-
-def calibrate() -> float:
-    """Milliseconds for a fixed pure-Python loop: how fast this shared machine is right now."""
-    best = math.inf
-    for _ in range(3):
-        began, total = time.perf_counter(), 0
-        for i in range(1_000_000):
-            total += i * i % 7
-        best = min(best, time.perf_counter() - began)
-    return best * 1000
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
 def ms(seconds: float) -> str:

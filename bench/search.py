@@ -43,7 +43,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -57,6 +56,8 @@ from datetime import date, datetime, timedelta
 from datetime import time as clock
 from pathlib import Path
 from urllib.parse import urlencode
+
+from machine import calibrate, cpu_ticks, free_port, percentile, steal_share
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = 2021
@@ -734,12 +735,6 @@ def check_invariants() -> tuple[str, int]:
 # The server and the load.
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def search_path(query: str) -> str:
     return "/api/v1/sites?" + urlencode({"near": query})
 
@@ -870,32 +865,6 @@ def cpu_split(before: dict, after: dict, server_group: int) -> tuple[float, floa
         used = seconds - before.get(pid, (group, 0.0))[1]
         spent[0 if group == server_group else 1 if pid == os.getpid() else 2] += used
     return spent[0], spent[1], spent[2]
-
-
-def cpu_ticks() -> list[int]:
-    return [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-
-
-def steal_share(before: list[int]) -> tuple[float, float]:
-    """Ticks stolen by the hypervisor since `before`, and all ticks."""
-    delta = [b - a for a, b in zip(before, cpu_ticks(), strict=False)]
-    return (delta[7] if len(delta) > 7 else 0), sum(delta[:8])
-
-
-def calibrate() -> float:
-    """Milliseconds for a fixed pure-Python loop: how fast this shared machine is right now."""
-    best = math.inf
-    for _ in range(3):
-        began, total = time.perf_counter(), 0
-        for i in range(1_000_000):
-            total += i * i % 7
-        best = min(best, time.perf_counter() - began)
-    return best * 1000
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
 # ---------------------------------------------------------------------------------------
