@@ -38,6 +38,9 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "dsfr",
+    "widget_tweaks",
+    "django_htmx",
     "creneau.core",
     "creneau.geography",
     "creneau.sites",
@@ -47,6 +50,7 @@ INSTALLED_APPS = [
     "creneau.outreach",
     "creneau.booking",
     "creneau.api",
+    "creneau.portal",
 ]
 
 MIDDLEWARE = [
@@ -59,6 +63,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "creneau.portal.middleware.DomainErrorPage",
 ]
 
 ROOT_URLCONF = "creneau.urls"
@@ -74,6 +80,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "creneau.portal.context.portal",
             ],
         },
     },
@@ -107,6 +114,10 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# A booking in progress lives in the session; with Redis, reads of it skip the database.
+SESSION_ENGINE = "django.contrib.sessions.backends." + ("cached_db" if REDIS_URL else "db")
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -129,6 +140,9 @@ LOGGING = {
 
 # Booking: how long a chosen slot is kept while the person types.
 HOLD_MINUTES = int(os.environ.get("HOLD_MINUTES", "10"))
+
+# The telephone line for people who cannot or would rather not book online.
+CALL_CENTRE_PHONE = os.environ.get("CALL_CENTRE_PHONE", "0 800 009 110")
 
 # Public reads (search, a site's calendar) answered from the cache for this long: the
 # read model is already a moment old, and a hold decides. 0 turns it off.

@@ -1,0 +1,222 @@
+"""The portal's forms: they parse what a person typed; the services decide."""
+
+from datetime import date
+
+from django import forms
+from django.urls import reverse_lazy
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+from dsfr.forms import DsfrBaseForm
+
+from creneau.eligibility.selectors import category_list
+from creneau.vaccines.models import Vaccine
+
+RADIUS_CHOICES = [(10, "10 km"), (30, "30 km"), (50, "50 km"), (100, "100 km"), (300, "300 km")]
+DEFAULT_RADIUS_KM = 30
+
+
+def _vaccine_choices() -> list[tuple[str, str]]:
+    vaccines = Vaccine.objects.filter(active=True).values_list("code", "name")
+    return [("", _("Tous les vaccins")), *vaccines]
+
+
+def category_labels() -> dict[str, str]:
+    """Category codes and their labels in the active language."""
+    english = get_language() == "en"
+    return {
+        category.code: category.label_en if english else category.label
+        for category in category_list()
+    }
+
+
+def _category_choices() -> list[tuple[str, str]]:
+    return list(category_labels().items())
+
+
+class SearchForm(DsfrBaseForm):
+    near = forms.CharField(
+        label=_("Code postal ou commune"),
+        help_text=_("Par exemple 75017, Lyon ou Saint-Denis (93)."),
+        max_length=100,
+        required=False,
+    )
+    vaccine = forms.ChoiceField(label=_("Vaccin"), required=False)
+    radius_km = forms.TypedChoiceField(
+        label=_("Distance"), choices=RADIUS_CHOICES, coerce=int, required=False
+    )
+    date_from = forms.DateField(
+        label=_("À partir du"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    date_to = forms.DateField(
+        label=_("Jusqu'au"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["vaccine"].choices = _vaccine_choices()
+        self.fields["near"].widget.attrs.update(
+            {
+                "autocomplete": "off",
+                "list": "place-suggestions",
+                "spellcheck": "false",
+                # With JavaScript, towns and postcodes are suggested while one types.
+                "hx-get": reverse_lazy("portal:suggestions"),
+                "hx-trigger": "input changed delay:250ms",
+                "hx-target": "#place-suggestions",
+            }
+        )
+
+    def clean_radius_km(self) -> int:
+        return self.cleaned_data["radius_km"] or DEFAULT_RADIUS_KM
+
+    def clean(self):
+        cleaned = super().clean()
+        if (
+            cleaned.get("date_from")
+            and cleaned.get("date_to")
+            and cleaned["date_to"] < cleaned["date_from"]
+        ):
+            self.add_error("date_to", _("Cette date vient avant la date de début."))
+        return cleaned
+
+
+class BirthDateWidget(forms.MultiWidget):
+    """Day, month and year in three boxes: easier than a date picker on an old phone."""
+
+    template_name = "portal/widgets/birth_date.html"
+
+    def __init__(self):
+        number = {"inputmode": "numeric", "class": "fr-input"}
+        super().__init__(
+            widgets={
+                "day": forms.TextInput(
+                    attrs={**number, "maxlength": 2, "autocomplete": "bday-day"}
+                ),
+                "month": forms.TextInput(
+                    attrs={**number, "maxlength": 2, "autocomplete": "bday-month"}
+                ),
+                "year": forms.TextInput(
+                    attrs={**number, "maxlength": 4, "autocomplete": "bday-year"}
+                ),
+            }
+        )
+
+    def decompress(self, value):
+        return [value.day, value.month, value.year] if value else [None, None, None]
+
+
+class BirthDateField(forms.MultiValueField):
+    widget = BirthDateWidget
+
+    def __init__(self, **kwargs):
+        digits = {"error_messages": {"invalid": _("Saisissez des chiffres.")}}
+        super().__init__(
+            fields=(
+                forms.IntegerField(min_value=1, max_value=31, **digits),
+                forms.IntegerField(min_value=1, max_value=12, **digits),
+                forms.IntegerField(min_value=1880, max_value=9999, **digits),
+            ),
+            require_all_fields=True,
+            error_messages={
+                "incomplete": _("Indiquez le jour, le mois et l'année de naissance."),
+                "invalid": _("Cette date de naissance n'existe pas."),
+            },
+            **kwargs,
+        )
+
+    def compress(self, values):
+        if not values:
+            return None
+        day, month, year = values
+        try:
+            return date(year, month, day)
+        except ValueError:
+            raise forms.ValidationError(
+                _("Cette date de naissance n'existe pas."), code="invalid"
+            ) from None
+
+
+class PersonForm(DsfrBaseForm):
+    given_name = forms.CharField(label=_("Prénom"), max_length=100)
+    family_name = forms.CharField(label=_("Nom"), max_length=100)
+    birth_date = BirthDateField(
+        label=_("Date de naissance"), help_text=_("Par exemple : 27 3 1941.")
+    )
+    categories = forms.MultipleChoiceField(
+        label=_("Situation particulière (facultatif)"),
+        help_text=_("Cochez ce qui s'applique à la personne : certains rendez-vous en dépendent."),
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+    )
+    dose2_slot = forms.TypedChoiceField(
+        label=_("Rendez-vous de seconde dose"),
+        widget=forms.RadioSelect,
+        coerce=int,
+        # Left out, the proposed second-dose slot (held with the first) is booked.
+        required=False,
+        empty_value=None,
+    )
+    contact = forms.CharField(
+        label=_("Téléphone portable ou adresse e-mail"),
+        help_text=_(
+            "Un code de confirmation y est envoyé, puis la confirmation du rendez-vous. "
+            "Pour un proche, vous pouvez donner le vôtre."
+        ),
+        max_length=254,
+    )
+
+    def __init__(self, *args, dose2_choices=(), contact_known: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["given_name"].widget.attrs["autocomplete"] = "off"
+        self.fields["family_name"].widget.attrs["autocomplete"] = "off"
+        self.fields["categories"].choices = _category_choices()
+        self.fields["contact"].widget.attrs.update({"autocomplete": "tel", "inputmode": "email"})
+        if dose2_choices:
+            self.fields["dose2_slot"].choices = dose2_choices
+            self.fields["dose2_slot"].initial = dose2_choices[0][0]
+        else:
+            del self.fields["dose2_slot"]
+        if contact_known:
+            del self.fields["contact"]
+
+
+class CodeForm(DsfrBaseForm):
+    code = forms.CharField(
+        label=_("Code reçu"),
+        help_text=_("6 chiffres, valable 10 minutes."),
+        max_length=12,
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["code"].widget.attrs.update(
+            {"inputmode": "numeric", "autocomplete": "one-time-code"}
+        )
+
+
+class ManageForm(DsfrBaseForm):
+    reference = forms.CharField(
+        label=_("Référence du rendez-vous"),
+        help_text=_("9 caractères, dans le message de confirmation. Par exemple : K7QM-4TR2-X."),
+        max_length=20,
+    )
+    contact = forms.CharField(
+        label=_("Téléphone ou adresse e-mail donné à la réservation"), max_length=254
+    )
+
+
+class EligibilityForm(DsfrBaseForm):
+    birth_date = BirthDateField(label=_("Date de naissance"))
+    categories = forms.MultipleChoiceField(
+        label=_("Situation particulière (facultatif)"),
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["categories"].choices = _category_choices()

@@ -1,0 +1,61 @@
+// Progressive enhancement only: every page works without this file.
+(function () {
+  "use strict";
+
+  // "Use my position": fill the search with coordinates and search.
+  var button = document.getElementById("use-position");
+  if (button && "geolocation" in navigator) {
+    var status = document.getElementById("position-status");
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      status.textContent = button.dataset.locating;
+      navigator.geolocation.getCurrentPosition(
+        function (position) {
+          var field = document.getElementById("id_near");
+          field.value = position.coords.latitude.toFixed(5) + "," + position.coords.longitude.toFixed(5);
+          field.form.submit();
+        },
+        function () { status.textContent = button.dataset.failed; },
+        { timeout: 10000, maximumAge: 600000 }
+      );
+    });
+  }
+
+  // The hold's countdown; screen readers hear it at 5, 2 and 1 minutes only.
+  var countdown = document.querySelector(".hold-countdown");
+  if (countdown) {
+    var expires = new Date(countdown.dataset.expires).getTime();
+    var announce = document.getElementById("countdown-announce");
+    var announced = {};
+    var tick = function () {
+      var left = Math.max(0, Math.round((expires - Date.now()) / 1000));
+      if (left === 0) {
+        countdown.textContent = countdown.dataset.over;
+        announce.textContent = countdown.dataset.over;
+        return;
+      }
+      var minutes = Math.floor(left / 60);
+      countdown.textContent = countdown.dataset.left
+        .replace("%(minutes)s", minutes)
+        .replace("%(seconds)s", left % 60);
+      if ([5, 2, 1].indexOf(minutes + 1) >= 0 && left % 60 === 0 && !announced[minutes]) {
+        announced[minutes] = true;
+        announce.textContent = countdown.textContent;
+      }
+      window.setTimeout(tick, 1000);
+    };
+    tick();
+  }
+
+  // After a form error, bring the summary to the keyboard and the screen reader.
+  var summary = document.querySelector(".error-summary");
+  if (summary) { summary.focus(); }
+
+  // After htmx swaps the slots of another day, move focus to their heading.
+  document.body.addEventListener("htmx:afterSwap", function (event) {
+    var heading = event.detail.target.querySelector
+      ? document.getElementById("creneaux-titre")
+      : null;
+    if (heading) { heading.focus(); }
+  });
+})();

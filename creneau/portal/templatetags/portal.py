@@ -1,0 +1,37 @@
+from datetime import datetime
+
+import phonenumbers
+from django import template
+
+from creneau.geography.selectors import department_timezone
+from creneau.sites.models import Site
+
+register = template.Library()
+
+
+@register.filter
+def at_site(moment: datetime | None, site: Site) -> datetime | None:
+    """The wall-clock time at the site: 9:00 in Saint-Denis de La Réunion shows as 9:00.
+
+    Naive on purpose: Django's date filters would turn an aware value back into the
+    server's time zone.
+    """
+    if moment is None:
+        return None
+    local = moment.astimezone(department_timezone(department_code=site.department_id))
+    return local.replace(tzinfo=None)
+
+
+@register.filter
+def get_item(mapping: dict, key: str) -> str:
+    return mapping.get(key, key)
+
+
+@register.filter
+def phone(number: str) -> str:
+    """+33145678901 as a French reader says it: 01 45 67 89 01."""
+    try:
+        parsed = phonenumbers.parse(number, "FR")
+    except phonenumbers.NumberParseException:
+        return number
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)

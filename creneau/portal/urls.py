@@ -1,0 +1,26 @@
+from django.urls import path
+
+from . import views
+
+app_name = "portal"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("suggestions/", views.suggestions, name="suggestions"),
+    path("centres/<int:site_id>/", views.site_detail, name="site"),
+    path("eligibilite/", views.eligibility, name="eligibility"),
+    path("reserver/", views.hold, name="hold"),
+    path("reserver/personne/", views.details, name="details"),
+    path("reserver/code/", views.code, name="code"),
+    path("gerer/", views.manage, name="manage"),
+    path("gerer/code/", views.manage_code, name="manage_code"),
+    path("rendez-vous/<str:reference>/", views.booking_detail, name="booking"),
+    path("rendez-vous/<str:reference>/agenda.ics", views.booking_calendar, name="calendar"),
+    path(
+        "rendez-vous/<str:reference>/deplacer/<int:dose_number>/",
+        views.booking_move_page,
+        name="move",
+    ),
+    path("rendez-vous/<str:reference>/annuler/", views.booking_cancel_page, name="cancel"),
+    path("demo/messages/", views.outbox, name="outbox"),
+]

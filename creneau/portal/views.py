@@ -1,0 +1,707 @@
+"""The public pages. Each view reads its input, calls the booking engine, renders.
+
+A booking in progress lives in the session: the hold, the person's details once typed,
+and the contact's pending verification. A verified contact stays in the session (12 h),
+so booking for a relative next needs no second code.
+"""
+
+import contextlib
+from datetime import date
+from uuid import uuid4
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import urlencode
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from creneau.booking import tokens
+from creneau.booking.icalendar import series_icalendar
+from creneau.booking.models import Appointment, Contact, Series
+from creneau.booking.selectors import (
+    contact_authenticate,
+    contact_series,
+    hold_get_live,
+    move_window,
+    series_appointments,
+    series_authenticate,
+    series_for_contact,
+    slots_by_id,
+)
+from creneau.booking.services import (
+    PersonData,
+    booking_cancel,
+    booking_confirm,
+    booking_move,
+    contact_address_parse,
+    contact_verification_confirm,
+    contact_verification_start,
+    hold_create,
+    hold_release,
+)
+from creneau.core.errors import (
+    CodeExpired,
+    CodeInvalid,
+    DomainError,
+    Dose2Unavailable,
+    HoldExpired,
+    InvalidInput,
+    NotFound,
+    SlotUnavailable,
+    TooManyRequests,
+    Unauthorized,
+)
+from creneau.eligibility.selectors import Candidate, eligibility_decide
+from creneau.geography.selectors import place_resolve, place_suggest
+from creneau.outreach.selectors import outbox_list
+from creneau.scheduling.selectors import (
+    MAX_RADIUS_KM,
+    AvailabilityFilter,
+    availability_filter_build,
+    availability_search,
+    site_calendar,
+    slot_list_available,
+)
+from creneau.sites.models import Site
+from creneau.sites.selectors import site_get_public
+from creneau.vaccines.models import Vaccine
+
+from .forms import (
+    CodeForm,
+    EligibilityForm,
+    ManageForm,
+    PersonForm,
+    SearchForm,
+    category_labels,
+)
+
+RESULTS = 10
+NEXT_SLOTS = 4
+# Session keys.
+BOOKING = "portal_booking"
+MANAGE = "portal_manage"
+CONTACT_TOKEN = "portal_contact"
+OPENED = "portal_opened"
+
+
+# Search -------------------------------------------------------------------------------
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    form = SearchForm(request.GET if "near" in request.GET else None)
+    context: dict = {"form": form, "searched": False}
+    if form.is_bound and form.is_valid() and form.cleaned_data["near"]:
+        context |= _search(form)
+    return render(request, "portal/home.html", context)
+
+
+def _search(form: SearchForm) -> dict:
+    data = form.cleaned_data
+    try:
+        place = place_resolve(query=data["near"])
+    except DomainError as error:
+        form.add_error("near", error.message)
+        return {
+            "candidates": error.details.get("candidates") or error.details.get("suggestions") or []
+        }
+    try:
+        wanted = availability_filter_build(
+            vaccine_code=data["vaccine"] or None,
+            dose_number=1,
+            date_from=data["date_from"],
+            date_to=data["date_to"],
+        )
+    except DomainError as error:
+        form.add_error(None, error.message)
+        return {}
+    results = availability_search(
+        origin=place.position, radius_km=data["radius_km"], wanted=wanted, limit=RESULTS
+    )
+    bookable = [
+        (result, slot_list_available(site_id=result.site.pk, wanted=wanted)[:NEXT_SLOTS])
+        for result in results
+        if result.available_slots
+    ]
+    context = {
+        "searched": True,
+        "place": place,
+        "bookable": bookable,
+        "others": [result for result in results if not result.available_slots],
+        "labels": category_labels(),
+    }
+    if not bookable and data["radius_km"] < MAX_RADIUS_KM:
+        farther = availability_search(
+            origin=place.position, radius_km=MAX_RADIUS_KM, wanted=wanted, limit=1
+        )
+        nearest = next((result for result in farther if result.available_slots), None)
+        if nearest is not None:
+            context["nearest"] = nearest
+            context["wider_url"] = "?" + urlencode(
+                {**form.data.dict(), "radius_km": _radius_covering(nearest.distance_km)}
+            )
+    return context
+
+
+def _radius_covering(distance_km: float) -> int:
+    return next((radius for radius in (10, 30, 50, 100) if radius >= distance_km), MAX_RADIUS_KM)
+
+
+@require_GET
+def suggestions(request: HttpRequest) -> HttpResponse:
+    """Options for the search field's list, while someone types (with JavaScript)."""
+    return render(
+        request,
+        "portal/_suggestions.html",
+        {"suggestions": place_suggest(text=request.GET.get("near", ""))},
+    )
+
+
+# Site ---------------------------------------------------------------------------------
+
+
+def _day(text: str | None) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(_("Date invalide : %(text)s.") % {"text": text[:20]}) from None
+
+
+def _site_context(
+    *, site: Site, wanted: AvailabilityFilter, day: date | None, request: HttpRequest
+) -> dict:
+    calendar: dict[date, int] = {}
+    for figures in site_calendar(site=site, wanted=wanted):
+        calendar[figures.date] = calendar.get(figures.date, 0) + figures.free
+    slots = slot_list_available(site_id=site.pk, day=day, wanted=wanted)
+    if day is not None and not slots:
+        # The day filled up (or was never open): show the next free slots, not an empty list.
+        messages.info(request, _("Plus de créneau libre ce jour-là : voici les prochains."))
+        slots = slot_list_available(site_id=site.pk, wanted=wanted)
+    return {
+        "site": site,
+        "calendar": sorted(calendar.items()),
+        "slots": slots,
+        "day": slots[0].date if slots else day,
+        "labels": category_labels(),
+    }
+
+
+@require_GET
+def site_detail(request: HttpRequest, site_id: int) -> HttpResponse:
+    site = site_get_public(site_id=site_id)
+    vaccine = request.GET.get("vaccine") or None
+    wanted = availability_filter_build(vaccine_code=vaccine, dose_number=1)
+    context = _site_context(
+        site=site, wanted=wanted, day=_day(request.GET.get("day")), request=request
+    )
+    context |= {"action": reverse("portal:hold"), "vaccine": vaccine or ""}
+    template = "portal/_slots.html" if request.htmx else "portal/site.html"
+    return render(request, template, context)
+
+
+# Booking ------------------------------------------------------------------------------
+
+
+def _int(text: str | None) -> int:
+    try:
+        return int(text or "")
+    except ValueError:
+        raise InvalidInput(_("Choisissez un créneau.")) from None
+
+
+def _session_contact(request: HttpRequest) -> Contact | None:
+    token = request.session.get(CONTACT_TOKEN)
+    if not token:
+        return None
+    try:
+        return contact_authenticate(token=token)
+    except Unauthorized:
+        del request.session[CONTACT_TOKEN]
+        return None
+
+
+def _back_to_site(request: HttpRequest, site_id: int | None, error: DomainError) -> HttpResponse:
+    messages.error(request, error.message)
+    if site_id is None:
+        return redirect("portal:home")
+    return redirect("portal:site", site_id=site_id)
+
+
+@require_POST
+def hold(request: HttpRequest) -> HttpResponse:
+    slot_id = _int(request.POST.get("slot"))
+    site_id = _int(request.POST.get("site"))
+    previous = request.session.pop(BOOKING, None)
+    if previous:
+        # Going back to choose another slot gives the first one back at once.
+        with contextlib.suppress(NotFound):
+            hold_release(hold_id=previous["hold"])
+    try:
+        result = hold_create(slot_id=slot_id)
+    except (SlotUnavailable, Dose2Unavailable) as error:
+        return _back_to_site(request, site_id, error)
+    request.session[BOOKING] = {
+        "hold": str(result.hold.pk),
+        "site": site_id,
+        "options": [option.pk for option in result.dose2_options],
+    }
+    return redirect("portal:details")
+
+
+def _booking_state(request: HttpRequest) -> dict | None:
+    return request.session.get(BOOKING)
+
+
+def _live_hold(request: HttpRequest, state: dict):
+    try:
+        return hold_get_live(hold_id=state["hold"])
+    except HoldExpired as error:
+        request.session.pop(BOOKING, None)
+        raise _Redirect(_back_to_site(request, state.get("site"), error)) from None
+
+
+class _Redirect(Exception):
+    def __init__(self, response: HttpResponse) -> None:
+        self.response = response
+
+
+def _redirects(view):
+    """Let helpers end a view with a redirect by raising it."""
+
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except _Redirect as jump:
+            return jump.response
+
+    wrapped.__name__ = view.__name__
+    wrapped.__doc__ = view.__doc__
+    return wrapped
+
+
+@_redirects
+@require_http_methods(["GET", "POST"])
+def details(request: HttpRequest) -> HttpResponse:
+    state = _booking_state(request)
+    if not state:
+        messages.info(request, _("Choisissez d'abord un créneau."))
+        return redirect("portal:home")
+    hold = _live_hold(request, state)
+    options = slots_by_id(slot_ids=state["options"])
+    site = hold.slot.site
+    contact = _session_contact(request)
+    form = PersonForm(
+        request.POST or None,
+        initial=state.get("form", {}),
+        dose2_choices=[(option.pk, option) for option in options],
+        contact_known=contact is not None,
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            decision = eligibility_decide(
+                candidate=Candidate(
+                    birth_date=data["birth_date"], categories=frozenset(data["categories"])
+                ),
+                vaccine=hold.slot.vaccine,
+                dose_number=1,
+                site=site,
+                on=hold.slot.date,
+            )
+        except InvalidInput as error:
+            form.add_error("birth_date", error.message)
+        else:
+            if not decision.eligible:
+                form.add_error(None, decision.reason)
+            else:
+                state["person"] = {
+                    "given_name": data["given_name"],
+                    "family_name": data["family_name"],
+                    "birth_date": data["birth_date"].isoformat(),
+                    "categories": data["categories"],
+                }
+                state["dose2"] = data.get("dose2_slot")
+                state["key"] = uuid4().hex
+                if contact is not None:
+                    request.session.modified = True
+                    return _book(request, contact=contact, state=state)
+                try:
+                    verification = _verification_send(request, address=data["contact"])
+                except InvalidInput as error:
+                    form.add_error("contact", error.message)
+                except TooManyRequests as error:
+                    form.add_error("contact", error.message)
+                else:
+                    state["verification"] = verification
+                    request.session.modified = True
+                    return redirect("portal:code")
+    return render(
+        request,
+        "portal/details.html",
+        {
+            "form": form,
+            "hold": hold,
+            "site": site,
+            "contact": contact,
+            "options": options,
+            "steps": _steps(2),
+        },
+    )
+
+
+def _verification_send(request: HttpRequest, *, address: str) -> dict:
+    """Send a code to a phone or an e-mail address; what the code page needs to know."""
+    address = address.strip()
+    verification = contact_verification_start(
+        **({"email": address} if "@" in address else {"phone": address}),
+        language=get_language(),
+    )
+    return {"id": str(verification.pk), "address": address}
+
+
+def _person(state: dict) -> PersonData:
+    person = state["person"]
+    return PersonData(
+        given_name=person["given_name"],
+        family_name=person["family_name"],
+        birth_date=date.fromisoformat(person["birth_date"]),
+        categories=tuple(person["categories"]),
+    )
+
+
+def _remember(request: HttpRequest, series: Series) -> None:
+    opened = request.session.get(OPENED, {})
+    opened[series.reference] = tokens.management_token(
+        reference=series.reference, salt=series.token_salt
+    )
+    request.session[OPENED] = opened
+
+
+def _book(request: HttpRequest, *, contact: Contact, state: dict) -> HttpResponse:
+    try:
+        result = booking_confirm(
+            hold_id=state["hold"],
+            contact=contact,
+            person=_person(state),
+            dose2_slot_id=state.get("dose2"),
+            idempotency_key=state["key"],
+        )
+    except (HoldExpired, SlotUnavailable, Dose2Unavailable) as error:
+        request.session.pop(BOOKING, None)
+        return _back_to_site(request, state.get("site"), error)
+    except DomainError as error:
+        # Refusals about the person (eligibility, already booked…): the hold is still
+        # there, so they can correct the details or ask for help.
+        messages.error(request, error.message)
+        state.pop("verification", None)
+        request.session.modified = True
+        return redirect("portal:details")
+    request.session.pop(BOOKING, None)
+    _remember(request, result.series)
+    if not result.created:
+        messages.info(
+            request,
+            _("Cette personne avait déjà un rendez-vous en cours : le voici. Rien n'a changé."),
+        )
+    return redirect("portal:booking", reference=tokens.reference_display(result.series.reference))
+
+
+def _verify(request: HttpRequest, *, state: dict, form: CodeForm) -> Contact | None:
+    """The code step shared by booking and managing: resend, or check the code."""
+    verification = state["verification"]
+    if "resend" in request.POST:
+        try:
+            state["verification"] = _verification_send(request, address=verification["address"])
+        except (InvalidInput, TooManyRequests) as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, _("Un nouveau code a été envoyé."))
+        request.session.modified = True
+        return None
+    if not form.is_valid():
+        return None
+    try:
+        token = contact_verification_confirm(
+            verification_id=verification["id"], code=form.cleaned_data["code"]
+        )
+    except CodeInvalid as error:
+        form.add_error("code", error.message)
+        return None
+    except (CodeExpired, TooManyRequests, NotFound) as error:
+        form.add_error("code", error.message)
+        return None
+    request.session[CONTACT_TOKEN] = token
+    return contact_authenticate(token=token)
+
+
+def _code_context(state: dict, form: CodeForm, **extra) -> dict:
+    address = state["verification"]["address"]
+    return {
+        "form": form,
+        "address": address,
+        "outbox_url": reverse("portal:outbox") + "?" + urlencode({"to": address}),
+        **extra,
+    }
+
+
+@_redirects
+@require_http_methods(["GET", "POST"])
+def code(request: HttpRequest) -> HttpResponse:
+    state = _booking_state(request)
+    if not state or "verification" not in state:
+        return redirect("portal:details" if state else "portal:home")
+    hold = _live_hold(request, state)
+    form = CodeForm(request.POST if "resend" not in request.POST else None)
+    if request.method == "POST":
+        contact = _verify(request, state=state, form=form)
+        if contact is not None:
+            return _book(request, contact=contact, state=state)
+        if "resend" in request.POST:
+            return redirect("portal:code")
+    return render(
+        request,
+        "portal/code.html",
+        _code_context(state, form, hold=hold, site=hold.slot.site, steps=_steps(3)),
+    )
+
+
+def _steps(current: int) -> dict:
+    return {
+        "current": current,
+        "total": 3,
+        "titles": [_("Choisir un créneau"), _("La personne à vacciner"), _("Confirmer")],
+    }
+
+
+# A booking ----------------------------------------------------------------------------
+
+
+def _series_opened(request: HttpRequest, reference: str) -> Series:
+    """The booking a reference names, if this browser may see it: opened by booking or by
+    a code in this session, or by the link with its management key."""
+    key = request.GET.get("cle")
+    normalized = tokens.reference_normalize(reference) or ""
+    token = key or request.session.get(OPENED, {}).get(normalized)
+    if token:
+        series = series_authenticate(reference=reference, token=token)
+    else:
+        contact = _session_contact(request)
+        if contact is None:
+            raise _Redirect(
+                redirect(reverse("portal:manage") + "?" + urlencode({"reference": reference}))
+            )
+        series = series_for_contact(reference=reference, contact=contact)
+    if key:
+        # Keep the key out of the address bar, the history and Referer headers.
+        _remember(request, series)
+        raise _Redirect(
+            redirect("portal:booking", reference=tokens.reference_display(series.reference))
+        )
+    return series
+
+
+def _booking_context(series: Series) -> dict:
+    appointments = series_appointments(series=series)
+    now = timezone.now()
+    return {
+        "series": series,
+        "reference": tokens.reference_display(series.reference),
+        "site": series.site,
+        "appointments": appointments,
+        "movable": {
+            appointment.dose_number
+            for appointment in appointments
+            if appointment.status == Appointment.Status.BOOKED and appointment.slot.start > now
+        },
+        "active": series.status == Series.Status.ACTIVE,
+    }
+
+
+@_redirects
+@require_GET
+def booking_detail(request: HttpRequest, reference: str) -> HttpResponse:
+    series = _series_opened(request, reference)
+    context = _booking_context(series)
+    template = "portal/booking_print.html" if "imprimer" in request.GET else "portal/booking.html"
+    return render(request, template, context)
+
+
+@_redirects
+@require_GET
+def booking_calendar(request: HttpRequest, reference: str) -> HttpResponse:
+    series = _series_opened(request, reference)
+    content = series_icalendar(
+        series=series,
+        appointments=series_appointments(series=series),
+        url=request.build_absolute_uri(reverse("portal:booking", kwargs={"reference": reference})),
+    )
+    response = HttpResponse(content, content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = (
+        f'attachment; filename="vaccination-{tokens.reference_display(series.reference)}.ics"'
+    )
+    return response
+
+
+@_redirects
+@require_http_methods(["GET", "POST"])
+def booking_move_page(request: HttpRequest, reference: str, dose_number: int) -> HttpResponse:
+    series = _series_opened(request, reference)
+    display = tokens.reference_display(series.reference)
+    if request.method == "POST":
+        try:
+            booking_move(
+                series_id=series.pk, dose_number=dose_number, slot_id=_int(request.POST.get("slot"))
+            )
+        except (SlotUnavailable, Dose2Unavailable) as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(
+                request, _("Rendez-vous déplacé. Un message de confirmation est envoyé.")
+            )
+            return redirect("portal:booking", reference=display)
+    first, last = move_window(series=series, dose_number=dose_number, today=timezone.localdate())
+    wanted = availability_filter_build(
+        vaccine_code=series.vaccine.code, dose_number=dose_number, date_from=first, date_to=last
+    )
+    context = _site_context(
+        site=series.site, wanted=wanted, day=_day(request.GET.get("day")), request=request
+    )
+    context |= {
+        "series": series,
+        "reference": display,
+        "dose_number": dose_number,
+        "action": request.path,
+    }
+    template = "portal/_slots.html" if request.htmx else "portal/move.html"
+    return render(request, template, context)
+
+
+@_redirects
+@require_http_methods(["GET", "POST"])
+def booking_cancel_page(request: HttpRequest, reference: str) -> HttpResponse:
+    series = _series_opened(request, reference)
+    if request.method == "POST":
+        booking_cancel(series_id=series.pk, reason=_("annulé en ligne"))
+        messages.success(request, _("Rendez-vous annulé. Un message de confirmation est envoyé."))
+        return redirect("portal:booking", reference=tokens.reference_display(series.reference))
+    return render(request, "portal/cancel.html", _booking_context(series))
+
+
+# Managing a booking -------------------------------------------------------------------
+
+
+@_redirects
+@require_http_methods(["GET", "POST"])
+def manage(request: HttpRequest) -> HttpResponse:
+    form = ManageForm(request.POST or None, initial={"reference": request.GET.get("reference")})
+    contact = _session_contact(request)
+    if request.method == "POST" and form.is_valid():
+        reference = form.cleaned_data["reference"]
+        if tokens.reference_normalize(reference) is None:
+            form.add_error(
+                "reference",
+                _("Cette référence n'existe pas : vérifiez chaque caractère (9 en tout)."),
+            )
+        else:
+            try:
+                verification = _verification_send(request, address=form.cleaned_data["contact"])
+            except (InvalidInput, TooManyRequests) as error:
+                form.add_error("contact", error.message)
+            else:
+                request.session[MANAGE] = {"reference": reference, "verification": verification}
+                return redirect("portal:manage_code")
+    return render(
+        request,
+        "portal/manage.html",
+        {
+            "form": form,
+            "contact": contact,
+            "bookings": contact_series(contact=contact) if contact else [],
+        },
+    )
+
+
+@_redirects
+@require_http_methods(["GET", "POST"])
+def manage_code(request: HttpRequest) -> HttpResponse:
+    state = request.session.get(MANAGE)
+    if not state:
+        return redirect("portal:manage")
+    form = CodeForm(request.POST if "resend" not in request.POST else None)
+    if request.method == "POST":
+        contact = _verify(request, state=state, form=form)
+        if contact is not None:
+            request.session.pop(MANAGE)
+            try:
+                series = series_for_contact(reference=state["reference"], contact=contact)
+            except NotFound as error:
+                messages.error(request, error.message)
+                return redirect("portal:manage")
+            _remember(request, series)
+            return redirect("portal:booking", reference=tokens.reference_display(series.reference))
+        if "resend" in request.POST:
+            return redirect("portal:manage_code")
+    return render(request, "portal/code.html", _code_context(state, form, managing=True))
+
+
+# Eligibility --------------------------------------------------------------------------
+
+
+@require_GET
+def eligibility(request: HttpRequest) -> HttpResponse:
+    form = EligibilityForm(request.GET if "birth_date_year" in request.GET else None)
+    decisions = []
+    if form.is_bound and form.is_valid():
+        candidate = Candidate(
+            birth_date=form.cleaned_data["birth_date"],
+            categories=frozenset(form.cleaned_data["categories"]),
+        )
+        today = timezone.localdate()
+        try:
+            decisions = [
+                (
+                    vaccine,
+                    eligibility_decide(
+                        candidate=candidate, vaccine=vaccine, dose_number=1, site=None, on=today
+                    ),
+                )
+                for vaccine in Vaccine.objects.filter(active=True)
+            ]
+        except InvalidInput as error:
+            form.add_error("birth_date", error.message)
+    return render(
+        request,
+        "portal/eligibility.html",
+        {
+            "form": form,
+            "decisions": decisions,
+            "eligible": [vaccine for vaccine, decision in decisions if decision.eligible],
+        },
+    )
+
+
+# Demo ---------------------------------------------------------------------------------
+
+
+@require_GET
+def outbox(request: HttpRequest) -> HttpResponse:
+    """The messages that would have been sent (demo only): no provider needed to try it."""
+    if not settings.DEMO:
+        raise Http404
+    to = request.GET.get("to", "")
+    return render(
+        request,
+        "portal/outbox.html",
+        {
+            "to": to,
+            "notifications": outbox_list(to=contact_address_parse(text=to)) if to else [],
+        },
+    )

@@ -1,0 +1,279 @@
+"""The portal's pages through Django's test client: plain HTML forms, no JavaScript."""
+
+import re
+from datetime import UTC, timedelta
+
+import pytest
+from django.utils import timezone
+
+from creneau.booking.models import Appointment, Contact, Hold, Series
+from creneau.outreach.models import Notification
+from creneau.scheduling.models import Slot
+from tests.factories import make_site, two_dose_site
+
+PHONE = "06 12 34 56 78"
+BIRTH = {"birth_date_day": "2", "birth_date_month": "3", "birth_date_year": "1940"}
+
+
+@pytest.fixture
+def site_and_session(reference, settings):
+    settings.DEMO = True
+    return two_dose_site(name="Centre Wagram", address="12 avenue de Wagram")
+
+
+def last_code(address: str = "+33612345678") -> str:
+    body = Notification.objects.filter(to=address).order_by("-id").first().body
+    return re.search(r"\b(\d{6})\b", body).group(1)
+
+
+def a_minute_later() -> None:
+    """A new code may be asked for once a minute per contact."""
+    Contact.objects.update(code_sent_at=timezone.now() - timedelta(minutes=2))
+
+
+def details(**fields) -> dict:
+    return {"given_name": "Jeanne", "family_name": "Martin", **BIRTH, "contact": PHONE} | fields
+
+
+def hold_first_slot(client, site, session):
+    slot = session.slots.order_by("start").first()
+    response = client.post("/reserver/", {"slot": slot.pk, "site": site.pk})
+    assert response.status_code == 302 and response["Location"] == "/reserver/personne/"
+    return slot
+
+
+def book(client, site, session, **fields):
+    """Slot → details → code → confirmation; answers the confirmation page."""
+    hold_first_slot(client, site, session)
+    response = client.post("/reserver/personne/", details(**fields))
+    if response.status_code == 302 and response["Location"] == "/reserver/code/":
+        response = client.post("/reserver/code/", {"code": last_code()})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    return client.get(response["Location"])
+
+
+def test_search_lists_the_nearest_site_with_its_next_slots_as_buttons(client, site_and_session):
+    _site, session = site_and_session
+    page = client.get("/", {"near": "75017"}).content.decode()
+    assert "Centre Wagram" in page
+    assert "1 lieu avec des créneaux près de 75017 Paris 17e Arrondissement" in page
+    first = session.slots.order_by("start").first()
+    assert f'name="slot" value="{first.pk}"' in page
+    assert "km" in page
+
+
+def test_search_with_nothing_near_says_how_far_the_nearest_slot_is(client, site_and_session):
+    page = client.get("/", {"near": "48.5,2.3", "radius_km": "10"}).content.decode()
+    assert "Aucun créneau libre à moins de 10 km" in page
+    assert "Le lieu le plus proche avec des créneaux est à" in page
+    assert "Centre Wagram" in page
+    assert "0 800 009 110" in page
+
+
+def test_search_shows_phone_only_sites_with_their_number(client, site_and_session):
+    make_site(name="Pharmacie du Marché", phone="+33145678901", kind="pharmacy")
+    page = client.get("/", {"near": "75017"}).content.decode()
+    assert "Pharmacie du Marché" in page and "01 45 67 89 01" in page
+
+
+def test_an_ambiguous_town_lists_the_candidates(client, reference):
+    page = client.get("/", {"near": "Saint-Denis"}).content.decode()
+    assert "Plusieurs communes" in page
+    assert "Saint-Denis (93)" in page and "Saint-Denis (974)" in page
+
+
+def test_the_site_page_shows_days_and_the_slots_of_the_chosen_day(client, site_and_session):
+    site, session = site_and_session
+    page = client.get(f"/centres/{site.pk}/").content.decode()
+    assert "Centre Wagram" in page and f"geo:{site.latitude},{site.longitude}" in page
+    assert f"?day={session.date.isoformat()}" in page
+    assert "12 places" in page  # 6 ten-minute slots × 2 lines
+
+
+def test_booking_without_javascript_from_slot_to_confirmation(client, site_and_session):
+    site, session = site_and_session
+    page = book(client, site, session).content.decode()
+    series = Series.objects.get()
+    assert "Rendez-vous confirmé" in page
+    assert series.person.given_name == "Jeanne" and series.status == "active"
+    assert list(series.appointments.values_list("dose_number", flat=True)) == [1, 2]
+    assert Hold.objects.count() == 0
+    assert Notification.objects.filter(kind="booking_confirmed").count() == 1
+
+
+def test_booking_a_relative_next_needs_no_second_code(client, site_and_session):
+    site, session = site_and_session
+    book(client, site, session)
+    codes_sent = Notification.objects.filter(kind="verification_code").count()
+    hold_first_slot(client, site, session)
+    response = client.post(
+        "/reserver/personne/", details(given_name="Paul", contact="") | {"contact": ""}
+    )
+    assert response.status_code == 302 and response["Location"].startswith("/rendez-vous/")
+    assert Series.objects.filter(status="active").count() == 2
+    assert Notification.objects.filter(kind="verification_code").count() == codes_sent
+
+
+def test_an_ineligible_person_is_told_why_before_any_code(client, site_and_session):
+    site, session = site_and_session
+    hold_first_slot(client, site, session)
+    child = {"birth_date_year": str(timezone.localdate().year - 8)}
+    page = client.post("/reserver/personne/", details(**child)).content.decode()
+    assert "Veuillez corriger ce qui suit" in page
+    assert "Comirnaty est réservé aux personnes de 12 ans et plus" in page
+    assert not Notification.objects.filter(kind="verification_code").exists()
+
+
+def test_a_wrong_birth_date_is_an_error_on_the_field(client, site_and_session):
+    site, session = site_and_session
+    hold_first_slot(client, site, session)
+    page = client.post(
+        "/reserver/personne/", details(birth_date_day="31", birth_date_month="2")
+    ).content.decode()
+    assert "Cette date de naissance n&#x27;existe pas." in page
+    assert 'href="#id_birth_date_0"' in page
+
+
+def test_a_wrong_code_says_how_many_tries_are_left(client, site_and_session):
+    site, session = site_and_session
+    hold_first_slot(client, site, session)
+    client.post("/reserver/personne/", details())
+    wrong = "000000" if last_code() != "000000" else "111111"
+    page = client.post("/reserver/code/", {"code": wrong}).content.decode()
+    assert "Code incorrect. Il reste 4 essai(s)." in page
+    assert not Series.objects.exists()
+
+
+def test_a_slot_taken_meanwhile_sends_back_to_the_next_free_slots(client, site_and_session):
+    site, session = site_and_session
+    slot = session.slots.order_by("start").first()
+    Slot.objects.filter(pk=slot.pk).update(booked=slot.capacity)
+    response = client.post("/reserver/", {"slot": slot.pk, "site": site.pk}, follow=True)
+    page = response.content.decode()
+    assert response.redirect_chain[-1][0] == f"/centres/{site.pk}/"
+    assert "Ce créneau vient d&#x27;être complet" in page
+    later = session.slots.order_by("start")[1]
+    assert f'value="{later.pk}"' in page
+
+
+def test_an_expired_hold_sends_back_to_the_site(client, site_and_session):
+    site, session = site_and_session
+    hold_first_slot(client, site, session)
+    Hold.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    response = client.post("/reserver/personne/", details(), follow=True)
+    assert response.redirect_chain[-1][0] == f"/centres/{site.pk}/"
+    assert "délai est écoulé" in response.content.decode()
+
+
+def test_manage_with_reference_and_code_then_move_and_cancel(client, site_and_session):
+    site, session = site_and_session
+    book(client, site, session)
+    series = Series.objects.get()
+    a_minute_later()
+    stranger = client.__class__()
+    response = stranger.get(f"/rendez-vous/{series.reference}/")
+    assert response.status_code == 302 and response["Location"].startswith("/gerer/")
+    response = stranger.post("/gerer/", {"reference": series.reference, "contact": PHONE})
+    assert response["Location"] == "/gerer/code/"
+    response = stranger.post("/gerer/code/", {"code": last_code()})
+    assert response.status_code == 302
+    page = stranger.get(response["Location"]).content.decode()
+    assert "Déplacer la dose 1" in page
+
+    later = session.slots.order_by("start")[3]
+    response = stranger.post(f"/rendez-vous/{series.reference}/deplacer/1/", {"slot": later.pk})
+    assert response.status_code == 302
+    dose1 = Appointment.objects.get(series=series, dose_number=1)
+    assert dose1.slot_id == later.pk
+
+    response = stranger.post(f"/rendez-vous/{series.reference}/annuler/")
+    assert response.status_code == 302
+    series.refresh_from_db()
+    assert series.status == "cancelled"
+    assert "Rendez-vous annulé" in stranger.get(response["Location"]).content.decode()
+
+
+def test_manage_with_someone_elses_contact_finds_nothing(client, site_and_session):
+    site, session = site_and_session
+    book(client, site, session)
+    series = Series.objects.get()
+    other = client.__class__()
+    other.post("/gerer/", {"reference": series.reference, "contact": "06 98 76 54 32"})
+    response = other.post("/gerer/code/", {"code": last_code("+33698765432")}, follow=True)
+    assert "Rendez-vous introuvable" in response.content.decode()
+    assert other.get(f"/rendez-vous/{series.reference}/annuler/").status_code == 404
+
+
+def test_a_mistyped_reference_is_caught_before_any_code(client, site_and_session):
+    site, session = site_and_session
+    book(client, site, session)
+    reference = Series.objects.get().reference
+    mistyped = reference[:-1] + ("A" if reference[-1] != "A" else "B")
+    page = client.post("/gerer/", {"reference": mistyped, "contact": PHONE}).content.decode()
+    assert "Cette référence n&#x27;existe pas" in page
+
+
+def test_the_calendar_file_holds_both_doses(client, site_and_session):
+    site, session = site_and_session
+    book(client, site, session)
+    series = Series.objects.get()
+    response = client.get(f"/rendez-vous/{series.reference}/agenda.ics")
+    assert response["Content-Type"].startswith("text/calendar")
+    body = response.content.decode()
+    assert body.count("BEGIN:VEVENT") == 2 and "\r\n" in body
+    dose1 = Appointment.objects.get(series=series, dose_number=1).slot
+    assert f"DTSTART:{dose1.start.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}" in body
+    assert "LOCATION:Centre Wagram\\, 12 avenue de Wagram" in body
+
+
+def test_the_printable_version_has_the_reference(client, site_and_session):
+    site, session = site_and_session
+    book(client, site, session)
+    series = Series.objects.get()
+    page = client.get(f"/rendez-vous/{series.reference}/?imprimer").content.decode()
+    assert series.reference[:4] in page and "Centre Wagram" in page
+
+
+def test_the_eligibility_questionnaire_explains_its_answer(client, reference):
+    page = client.get("/eligibilite/", {**BIRTH}).content.decode()
+    assert "Oui, la vaccination vous est ouverte." in page
+    child = {**BIRTH, "birth_date_year": str(timezone.localdate().year - 8)}
+    assert "Pas encore." in client.get("/eligibilite/", child).content.decode()
+
+
+def test_the_demo_outbox_exists_only_in_demo(client, reference, settings):
+    settings.DEMO = False
+    assert client.get("/demo/messages/").status_code == 404
+    settings.DEMO = True
+    assert client.get("/demo/messages/", {"to": PHONE}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/centres/999999/",
+        "/centres/1/?day=not-a-date",
+        "/?near=" + "x" * 500,
+        "/?near=75017&date_from=2001-01-01",
+        "/?near=75017&radius_km=7",
+        "/?near=%00",
+        "/rendez-vous/NOPE/agenda.ics",
+        "/eligibilite/?birth_date_day=1&birth_date_month=1&birth_date_year=3000",
+    ],
+)
+def test_bad_input_gets_a_page_that_says_why_never_a_500(client, site_and_session, url):
+    response = client.get(url)
+    assert response.status_code < 500
+
+
+def test_bad_posts_change_nothing(client, site_and_session):
+    site, _ = site_and_session
+    assert client.post("/reserver/", {"slot": "abc", "site": site.pk}).status_code == 400
+    assert client.post("/reserver/", {"slot": "99999999", "site": site.pk}).status_code == 404
+    assert not Hold.objects.exists()
+
+
+def test_the_english_version(client, site_and_session):
+    client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    page = client.get("/", {"near": "75017"}).content.decode()
+    assert '<html lang="en"' in page
