@@ -277,3 +277,8 @@ def test_the_english_version(client, site_and_session):
     client.post("/i18n/setlang/", {"language": "en", "next": "/"})
     page = client.get("/", {"near": "75017"}).content.decode()
     assert '<html lang="en"' in page
+
+
+def test_pages_are_french_even_for_a_browser_set_to_english(client, reference):
+    page = client.get("/", headers={"Accept-Language": "en-GB,en"}).content.decode()
+    assert '<html lang="fr"' in page

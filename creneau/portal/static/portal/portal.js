@@ -49,7 +49,15 @@
 
   // After a form error, bring the summary to the keyboard and the screen reader.
   var summary = document.querySelector(".error-summary");
-  if (summary) { summary.focus(); }
+  if (summary) {
+    summary.focus();
+    // A link of the summary puts the cursor in its field, not just the page at it.
+    summary.addEventListener("click", function (event) {
+      var link = event.target.closest("a[href^='#']");
+      var field = link && document.getElementById(link.getAttribute("href").slice(1));
+      if (field) { event.preventDefault(); field.focus(); }
+    });
+  }
 
   // After htmx swaps the slots of another day, move focus to their heading.
   document.body.addEventListener("htmx:afterSwap", function (event) {
