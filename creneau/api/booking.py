@@ -5,6 +5,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.http import HttpRequest
+from django.utils.translation import gettext
 from ninja import Header, Router, Status
 from ninja.security import HttpBearer
 
@@ -146,7 +147,7 @@ def create_booking(
 ):
     if not _IDEMPOTENCY_KEY.match(idempotency_key):
         raise InvalidInput(
-            "Idempotency-Key : de 8 à 100 caractères visibles (un UUID par exemple)."
+            gettext("Idempotency-Key : de 8 à 100 caractères visibles (un UUID par exemple).")
         )
     contact = contact_authenticate(token=payload.contact_token)
     result = booking_confirm(
@@ -213,5 +214,5 @@ def cancel_booking(request: HttpRequest, reference: str):
 @demo.get("/outbox", response={200: OutboxOut, **ERRORS}, summary="Messages (demo only)")
 def list_outbox(request: HttpRequest, to: str):
     if not settings.DEMO:
-        raise NotFound("Cette page n'existe qu'en démonstration.")
+        raise NotFound(gettext("Cette page n'existe qu'en démonstration."))
     return {"results": outbox_list(to=contact_address_parse(text=to))}

@@ -3,6 +3,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from creneau.scheduling.models import Slot
 from creneau.sites.models import Site
@@ -15,8 +16,8 @@ class Contact(models.Model):
     """A verified phone number or e-mail address that books and manages appointments."""
 
     class Channel(models.TextChoices):
-        SMS = "sms", "SMS"
-        EMAIL = "email", "E-mail"
+        SMS = "sms", _("SMS")
+        EMAIL = "email", _("E-mail")
 
     channel = models.CharField(max_length=10, choices=Channel.choices)
     # E.164 for a phone number, lower-cased for an e-mail address.
@@ -79,9 +80,9 @@ class Series(models.Model):
     """One person's course at one site: dose 1 and dose 2 (or a single dose), booked together."""
 
     class Status(models.TextChoices):
-        ACTIVE = "active", "En cours"
-        COMPLETED = "completed", "Terminée"
-        CANCELLED = "cancelled", "Annulée"
+        ACTIVE = "active", _("En cours")
+        COMPLETED = "completed", _("Terminée")
+        CANCELLED = "cancelled", _("Annulée")
 
     reference = models.CharField(max_length=9, unique=True)
     # With the server's secret, derives the management token (booking.secrets).
@@ -137,11 +138,11 @@ class Appointment(models.Model):
     """
 
     class Status(models.TextChoices):
-        BOOKED = "booked", "Réservé"
-        ARRIVED = "arrived", "Arrivé"
-        FULFILLED = "fulfilled", "Vacciné"
-        CANCELLED = "cancelled", "Annulé"
-        NOSHOW = "noshow", "Absent"
+        BOOKED = "booked", _("Réservé")
+        ARRIVED = "arrived", _("Arrivé")
+        FULFILLED = "fulfilled", _("Vacciné")
+        CANCELLED = "cancelled", _("Annulé")
+        NOSHOW = "noshow", _("Absent")
 
     series = models.ForeignKey(Series, on_delete=models.PROTECT, related_name="appointments")
     person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="appointments")

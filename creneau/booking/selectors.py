@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 
 from django.core import signing
 from django.db.models import F
+from django.utils.translation import gettext
 
 from creneau.core.errors import NotFound, Unauthorized
 from creneau.geography.selectors import department_timezone
@@ -85,12 +86,14 @@ def contact_authenticate(*, token: str) -> Contact:
         contact_id = signing.loads(token, salt=CONTACT_TOKEN_SALT, max_age=CONTACT_TOKEN_MAX_AGE)
     except signing.BadSignature:
         raise Unauthorized(
-            "Jeton de contact invalide ou expiré : vérifiez de nouveau votre téléphone ou "
-            "votre e-mail."
+            gettext(
+                "Jeton de contact invalide ou expiré : vérifiez de nouveau votre téléphone ou "
+                "votre e-mail."
+            )
         ) from None
     contact = Contact.objects.filter(pk=contact_id, verified_at__isnull=False).first()
     if contact is None:
-        raise Unauthorized("Ce contact n'est pas vérifié.")
+        raise Unauthorized(gettext("Ce contact n'est pas vérifié."))
     return contact
 
 
@@ -111,7 +114,7 @@ def series_authenticate(*, reference: str, token: str) -> Series:
     if series is None or not tokens.management_token_matches(
         reference=series.reference, salt=series.token_salt, token=token
     ):
-        raise NotFound("Rendez-vous introuvable : vérifiez la référence et le lien reçu.")
+        raise NotFound(gettext("Rendez-vous introuvable : vérifiez la référence et le lien reçu."))
     return series
 
 

@@ -22,6 +22,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import formats, timezone, translation
+from django.utils.translation import gettext, gettext_noop
 
 from creneau.core.db import retry_on_deadlock
 from creneau.core.errors import (
@@ -71,6 +72,11 @@ MAX_PERSONS_PER_CONTACT = 6
 NAME_MAX_LENGTH = 100
 OLDEST_AGE_YEARS = 130
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# What a name must be, said of each name field (whole sentences, for translators).
+_NAME_RULES = {
+    "Prénom": gettext_noop("Prénom : de 1 à %(max)d caractères lisibles."),
+    "Nom": gettext_noop("Nom : de 1 à %(max)d caractères lisibles."),
+}
 
 
 # Contacts -----------------------------------------------------------------------------
@@ -79,14 +85,19 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 def contact_address_normalize(*, phone: str | None = None, email: str | None = None) -> tuple:
     """(channel, address): a phone number in E.164, or an e-mail address in lower case."""
     if bool(phone) == bool(email):
-        raise InvalidInput("Donnez un numéro de téléphone ou une adresse e-mail (l'un des deux).")
+        raise InvalidInput(
+            gettext("Donnez un numéro de téléphone ou une adresse e-mail (l'un des deux).")
+        )
     if phone:
         try:
             number = phonenumbers.parse(phone[:40], "FR")
         except phonenumbers.NumberParseException:
             number = None
         if number is None or not phonenumbers.is_valid_number(number):
-            raise InvalidInput(f"Numéro de téléphone invalide : {phone[:40]!r}.", field="phone")
+            raise InvalidInput(
+                gettext("Numéro de téléphone invalide : %(phone)s.") % {"phone": repr(phone[:40])},
+                field="phone",
+            )
         return Contact.Channel.SMS, phonenumbers.format_number(
             number, phonenumbers.PhoneNumberFormat.E164
         )
@@ -94,7 +105,10 @@ def contact_address_normalize(*, phone: str | None = None, email: str | None = N
     try:
         validate_email(address)
     except ValidationError:
-        raise InvalidInput(f"Adresse e-mail invalide : {email[:254]!r}.", field="email") from None
+        raise InvalidInput(
+            gettext("Adresse e-mail invalide : %(email)s.") % {"email": repr(email[:254])},
+            field="email",
+        ) from None
     return Contact.Channel.EMAIL, address
 
 
@@ -131,8 +145,11 @@ def contact_verification_start(
         contact.refresh_from_db(fields=["code_sent_at"])
         wait = int((contact.code_sent_at + CODE_RESEND_AFTER - now).total_seconds()) + 1
         raise TooManyRequests(
-            f"Un code vient d'être envoyé à ce contact : attendez {wait} s avant d'en demander "
-            "un autre.",
+            gettext(
+                "Un code vient d'être envoyé à ce contact : attendez %(seconds)d s avant d'en "
+                "demander un autre."
+            )
+            % {"seconds": wait},
             retry_after=wait,
         )
     code = tokens.one_time_code_new()
@@ -164,7 +181,7 @@ def contact_verification_confirm(
     now = now or timezone.now()
     code = "".join(str(code).split())
     if not re.fullmatch(r"\d{6}", code):
-        raise CodeInvalid("Le code est fait de 6 chiffres.")
+        raise CodeInvalid(gettext("Le code est fait de 6 chiffres."))
     claimed = ContactVerification.objects.filter(
         pk=verification_id,
         attempts__lt=MAX_CODE_ATTEMPTS,
@@ -175,23 +192,26 @@ def contact_verification_confirm(
         ContactVerification.objects.select_related("contact").filter(pk=verification_id).first()
     )
     if verification is None:
-        raise NotFound("Cette vérification n'existe pas.")
+        raise NotFound(gettext("Cette vérification n'existe pas."))
     if not claimed:
         if verification.confirmed_at is not None:
-            raise CodeExpired("Ce code a déjà servi : demandez-en un nouveau si besoin.")
+            raise CodeExpired(gettext("Ce code a déjà servi : demandez-en un nouveau si besoin."))
         if verification.expires_at <= now:
-            raise CodeExpired("Ce code a expiré : demandez-en un nouveau.")
-        raise TooManyRequests("Trop d'essais pour ce code : demandez-en un nouveau.")
+            raise CodeExpired(gettext("Ce code a expiré : demandez-en un nouveau."))
+        raise TooManyRequests(gettext("Trop d'essais pour ce code : demandez-en un nouveau."))
     expected = tokens.one_time_code_hash(verification_id=str(verification.pk), code=code)
     if not tokens.code_hash_matches(expected, verification.code_hash):
         left = MAX_CODE_ATTEMPTS - verification.attempts
-        raise CodeInvalid(f"Code incorrect. Il reste {left} essai(s).", attempts_left=left)
+        raise CodeInvalid(
+            gettext("Code incorrect. Il reste %(left)d essai(s).") % {"left": left},
+            attempts_left=left,
+        )
     with transaction.atomic():
         used = ContactVerification.objects.filter(
             pk=verification.pk, confirmed_at__isnull=True
         ).update(confirmed_at=now)
         if not used:
-            raise CodeExpired("Ce code a déjà servi : demandez-en un nouveau si besoin.")
+            raise CodeExpired(gettext("Ce code a déjà servi : demandez-en un nouveau si besoin."))
         Contact.objects.filter(pk=verification.contact_id, verified_at__isnull=True).update(
             verified_at=now
         )
@@ -214,15 +234,15 @@ class HoldResult:
 def _public_first_dose_slot(*, slot_id: int, now: datetime) -> Slot:
     slot = Slot.objects.select_related("vaccine", "site", "session").filter(pk=slot_id).first()
     if slot is None or not site_is_public(site=slot.site, now=now):
-        raise NotFound(f"Créneau introuvable : {slot_id}.")
+        raise NotFound(gettext("Créneau introuvable : %(id)s.") % {"id": slot_id})
     if slot.dose_number != 1:
         raise InvalidInput(
-            "On réserve un créneau de première dose ; la seconde est proposée avec lui."
+            gettext("On réserve un créneau de première dose ; la seconde est proposée avec lui.")
         )
     if slot.start <= now:
-        raise SlotUnavailable("Ce créneau est déjà passé.", reason="past")
+        raise SlotUnavailable(gettext("Ce créneau est déjà passé."), reason="past")
     if slot.session.status != Session.Status.OPEN:
-        raise SlotUnavailable("Ce créneau n'est plus proposé.", reason="closed")
+        raise SlotUnavailable(gettext("Ce créneau n'est plus proposé."), reason="closed")
     return slot
 
 
@@ -230,13 +250,17 @@ def _slot_refusal(*, slot_id: int, now: datetime) -> SlotUnavailable:
     held = Hold.objects.filter(Q(slot_id=slot_id) | Q(dose2_slot_id=slot_id), expires_at__gt=now)
     if held.exists():
         return SlotUnavailable(
-            "Ce créneau est retenu par d'autres personnes en train de réserver ; il peut se "
-            "libérer dans quelques minutes. Choisissez-en un autre.",
+            gettext(
+                "Ce créneau est retenu par d'autres personnes en train de réserver ; il peut se "
+                "libérer dans quelques minutes. Choisissez-en un autre."
+            ),
             reason="held",
             slot_id=slot_id,
         )
     return SlotUnavailable(
-        "Ce créneau vient d'être complet. Choisissez-en un autre.", reason="full", slot_id=slot_id
+        gettext("Ce créneau vient d'être complet. Choisissez-en un autre."),
+        reason="full",
+        slot_id=slot_id,
     )
 
 
@@ -255,8 +279,10 @@ def _hold_take(*, slot: Slot, options: list[Slot], now: datetime) -> Hold:
     )
     if options and dose2 is None:
         raise Dose2Unavailable(
-            "Plus aucun créneau de seconde dose n'est libre pour ce rendez-vous : "
-            "choisissez une autre date ou un autre lieu."
+            gettext(
+                "Plus aucun créneau de seconde dose n'est libre pour ce rendez-vous : "
+                "choisissez une autre date ou un autre lieu."
+            )
         )
     hold = Hold.objects.create(
         slot=slot, dose2_slot=dose2, expires_at=now + timedelta(minutes=settings.HOLD_MINUTES)
@@ -279,10 +305,16 @@ def hold_create(*, slot_id: int, now: datetime | None = None) -> HoldResult:
         options = dose2_options(slot=slot, now=now)
         if slot.vaccine.doses_in_series > 1 and not options:
             refusal: Exception = Dose2Unavailable(
-                "Aucun créneau de seconde dose n'est libre dans l'intervalle prévu pour "
-                f"{slot.vaccine.name} (de {slot.vaccine.interval_min_days} à "
-                f"{slot.vaccine.interval_max_days} jours) dans ce lieu : choisissez une autre "
-                "date ou un autre lieu."
+                gettext(
+                    "Aucun créneau de seconde dose n'est libre dans l'intervalle prévu pour "
+                    "%(vaccine)s (de %(min)d à %(max)d jours) dans ce lieu : choisissez une "
+                    "autre date ou un autre lieu."
+                )
+                % {
+                    "vaccine": slot.vaccine.name,
+                    "min": slot.vaccine.interval_min_days,
+                    "max": slot.vaccine.interval_max_days,
+                }
             )
         else:
             try:
@@ -315,7 +347,7 @@ def hold_release(*, hold_id: str) -> None:
     hold = Hold.objects.filter(pk=hold_id).first()
     changes = SlotChanges()
     if hold is None or not _hold_release(hold=hold, changes=changes):
-        raise NotFound("Cette réservation temporaire n'existe plus.")
+        raise NotFound(gettext("Cette réservation temporaire n'existe plus."))
     changes.apply()
 
 
@@ -370,16 +402,16 @@ def _clean_name(value: str, label: str) -> str:
     value = " ".join(str(value).split())
     if not value or len(value) > NAME_MAX_LENGTH or _CONTROL.search(value):
         raise InvalidInput(
-            f"{label} : de 1 à {NAME_MAX_LENGTH} caractères lisibles.", field=label.lower()
+            gettext(_NAME_RULES[label]) % {"max": NAME_MAX_LENGTH}, field=label.lower()
         )
     return value
 
 
 def _person_validate(person: PersonData, *, today: date) -> PersonData:
     if person.birth_date > today:
-        raise InvalidInput("La date de naissance est dans le futur.", field="birth_date")
+        raise InvalidInput(gettext("La date de naissance est dans le futur."), field="birth_date")
     if person.birth_date < today.replace(year=today.year - OLDEST_AGE_YEARS):
-        raise InvalidInput("La date de naissance est trop ancienne.", field="birth_date")
+        raise InvalidInput(gettext("La date de naissance est trop ancienne."), field="birth_date")
     return PersonData(
         given_name=_clean_name(person.given_name, "Prénom"),
         family_name=_clean_name(person.family_name, "Nom"),
@@ -424,7 +456,7 @@ def _replay(*, contact: Contact, key: str, request_hash: str) -> BookingResult |
         return None
     if previous.request_hash != request_hash:
         raise IdempotencyKeyReused(
-            "Cette clé d'idempotence a déjà servi pour une autre demande de réservation."
+            gettext("Cette clé d'idempotence a déjà servi pour une autre demande de réservation.")
         )
     return _result(previous.series)
 
@@ -478,7 +510,9 @@ def _eligibility(
     if override is None:
         return eligibility_require(**facts, on=slot.date), None
     if not override.reason.strip():
-        raise InvalidInput("Une dérogation doit donner sa raison.", field="override_reason")
+        raise InvalidInput(
+            gettext("Une dérogation doit donner sa raison."), field="override_reason"
+        )
     decision = eligibility_decide(**facts, on=slot.date)
     return decision.rule, (None if decision.eligible else override)
 
@@ -496,9 +530,12 @@ def _dose2_conditions(*, vaccine, site_id: int, dose1_date: date) -> dict:
 def _dose2_refusal(*, slot: Slot, now: datetime) -> Dose2Unavailable:
     options = dose2_options(slot=slot, now=now)
     return Dose2Unavailable(
-        "Ce créneau de seconde dose n'est plus libre ou ne convient pas (même lieu, "
-        f"de {slot.vaccine.interval_min_days} à {slot.vaccine.interval_max_days} jours après "
-        "la première). Choisissez parmi les créneaux proposés.",
+        gettext(
+            "Ce créneau de seconde dose n'est plus libre ou ne convient pas (même lieu, "
+            "de %(min)d à %(max)d jours après la première). Choisissez parmi les créneaux "
+            "proposés."
+        )
+        % {"min": slot.vaccine.interval_min_days, "max": slot.vaccine.interval_max_days},
         dose2_options=[option.pk for option in options],
     )
 
@@ -561,20 +598,25 @@ def booking_confirm(
 
     if hold is None or hold.expires_at <= now or not _hold_release_claim(hold=hold, now=now):
         raise HoldExpired(
-            "Cette réservation temporaire n'existe plus (temps écoulé ou déjà utilisée) : "
-            "le créneau a pu être repris. Choisissez de nouveau un créneau."
+            gettext(
+                "Cette réservation temporaire n'existe plus (temps écoulé ou déjà utilisée) : "
+                "le créneau a pu être repris. Choisissez de nouveau un créneau."
+            )
         )
     slot = hold.slot
     if slot.start <= now:
-        raise SlotUnavailable("Ce créneau est déjà passé.", reason="past")
+        raise SlotUnavailable(gettext("Ce créneau est déjà passé."), reason="past")
     if slot.session.status != Session.Status.OPEN:
-        raise SlotUnavailable("Ce créneau n'est plus proposé.", reason="closed")
+        raise SlotUnavailable(gettext("Ce créneau n'est plus proposé."), reason="closed")
     rule, recorded_override = _eligibility(person=person, slot=slot, override=override)
 
     vaccine = slot.vaccine
     dose2_slot = hold.dose2_slot
     if vaccine.doses_in_series == 1 and dose2_slot_id is not None:
-        raise InvalidInput(f"{vaccine.name} se donne en une seule dose.", field="dose2_slot_id")
+        raise InvalidInput(
+            gettext("%(vaccine)s se donne en une seule dose.") % {"vaccine": vaccine.name},
+            field="dose2_slot_id",
+        )
     if dose2_slot_id is not None and dose2_slot_id != hold.dose2_slot_id:
         conditions = _dose2_conditions(vaccine=vaccine, site_id=slot.site_id, dose1_date=slot.date)
         dose2_slot = slot_take(slot_id=dose2_slot_id, now=now, changes=changes, **conditions)
@@ -585,7 +627,8 @@ def booking_confirm(
     if existing_person is None:
         if len(persons) >= MAX_PERSONS_PER_CONTACT:
             raise TooManyPersons(
-                f"Un même contact peut réserver pour {MAX_PERSONS_PER_CONTACT} personnes au plus."
+                gettext("Un même contact peut réserver pour %(max)d personnes au plus.")
+                % {"max": MAX_PERSONS_PER_CONTACT}
             )
         booked_person = Person.objects.create(
             contact=contact,
@@ -653,10 +696,12 @@ def _series_create(
                 person_key=person.match_key, status=Series.Status.ACTIVE
             ).exists():
                 raise AlreadyBooked(
-                    "Cette personne (mêmes nom, prénom et date de naissance) a déjà un "
-                    "rendez-vous en cours, pris avec un autre téléphone ou e-mail. "
-                    "Utilisez sa référence, ou appelez le centre d'appel si c'est une "
-                    "autre personne."
+                    gettext(
+                        "Cette personne (mêmes nom, prénom et date de naissance) a déjà un "
+                        "rendez-vous en cours, pris avec un autre téléphone ou e-mail. "
+                        "Utilisez sa référence, ou appelez le centre d'appel si c'est une "
+                        "autre personne."
+                    )
                 ) from None
             if attempt:
                 raise
@@ -675,7 +720,7 @@ def _series_locked():
 def _series_lock(*, series_id: int) -> Series:
     series = _series_locked().get(pk=series_id)
     if series.status != Series.Status.ACTIVE:
-        raise InvalidInput("Ce rendez-vous est annulé ou terminé : il ne se modifie plus.")
+        raise InvalidInput(gettext("Ce rendez-vous est annulé ou terminé : il ne se modifie plus."))
     return series
 
 
@@ -714,11 +759,13 @@ def booking_move(
     appointments = _active_appointments(series)
     moved = appointments.get(dose_number)
     if moved is None:
-        raise InvalidInput(f"Ce rendez-vous n'a pas de dose {dose_number} à déplacer.")
+        raise InvalidInput(
+            gettext("Ce rendez-vous n'a pas de dose %(dose)d à déplacer.") % {"dose": dose_number}
+        )
     if moved.status != Appointment.Status.BOOKED or moved.slot.start <= now:
-        raise InvalidInput("Ce rendez-vous a déjà commencé : il ne se déplace plus.")
+        raise InvalidInput(gettext("Ce rendez-vous a déjà commencé : il ne se déplace plus."))
     if slot_id == moved.slot_id:
-        raise InvalidInput("Le rendez-vous est déjà sur ce créneau.")
+        raise InvalidInput(gettext("Le rendez-vous est déjà sur ce créneau."))
     changes = SlotChanges()
     vaccine = series.vaccine
     if dose_number == 1:
@@ -770,7 +817,10 @@ def booking_move(
         )
         if dose1 is None:
             raise InvalidInput(
-                "La première dose de ce parcours n'a pas eu lieu : prenez un nouveau rendez-vous."
+                gettext(
+                    "La première dose de ce parcours n'a pas eu lieu : "
+                    "prenez un nouveau rendez-vous."
+                )
             )
         window = _dose2_conditions(
             vaccine=vaccine, site_id=series.site_id, dose1_date=dose1.slot.date
@@ -788,11 +838,11 @@ def booking_move(
 def _move_refusal(*, slot_id: int, now: datetime) -> Exception:
     slot = Slot.objects.filter(pk=slot_id).first()
     if slot is None:
-        return NotFound(f"Créneau introuvable : {slot_id}.")
+        return NotFound(gettext("Créneau introuvable : %(id)s.") % {"id": slot_id})
     if slot.start <= now:
-        return SlotUnavailable("Ce créneau est déjà passé.", reason="past")
+        return SlotUnavailable(gettext("Ce créneau est déjà passé."), reason="past")
     if slot.dose_number != 1:
-        return InvalidInput("Ce créneau n'est pas un créneau de première dose.")
+        return InvalidInput(gettext("Ce créneau n'est pas un créneau de première dose."))
     return _slot_refusal(slot_id=slot_id, now=now)
 
 
@@ -800,7 +850,7 @@ def _series_cancel(*, series: Series, reason: str, now: datetime, changes: SlotC
     """Cancel every appointment still to come of a locked series, giving back its places."""
     appointments = sorted(_active_appointments(series).values(), key=lambda a: a.dose_number)
     if any(a.status == Appointment.Status.ARRIVED for a in appointments):
-        raise InvalidInput("La personne est déjà sur place : le lieu enregistre la suite.")
+        raise InvalidInput(gettext("La personne est déjà sur place : le lieu enregistre la suite."))
     for appointment in appointments:
         slot_release(slot_id=appointment.slot_id, changes=changes)
     Appointment.objects.filter(pk__in=[a.pk for a in appointments]).update(
@@ -820,13 +870,16 @@ def booking_cancel(
     if series.status == Series.Status.CANCELLED:
         return _result(series)
     if series.status != Series.Status.ACTIVE:
-        raise InvalidInput("Ce parcours est terminé : il n'y a plus rien à annuler.")
+        raise InvalidInput(gettext("Ce parcours est terminé : il n'y a plus rien à annuler."))
     started = series.appointments.filter(
         status=Appointment.Status.BOOKED, slot__start__lte=now
     ).exists()
     if started:
         raise InvalidInput(
-            "Un rendez-vous de ce parcours a déjà commencé : adressez-vous au lieu de vaccination."
+            gettext(
+                "Un rendez-vous de ce parcours a déjà commencé : "
+                "adressez-vous au lieu de vaccination."
+            )
         )
     changes = SlotChanges()
     _series_cancel(series=series, reason=reason, now=now, changes=changes)
@@ -852,10 +905,12 @@ def session_cancel(*, session_id: int, reason: str, now: datetime | None = None)
     """
     now = now or timezone.now()
     if not reason.strip():
-        raise InvalidInput("Donnez la raison de l'annulation : elle est dite aux personnes.")
+        raise InvalidInput(
+            gettext("Donnez la raison de l'annulation : elle est dite aux personnes.")
+        )
     session = Session.objects.select_for_update().filter(pk=session_id).first()
     if session is None:
-        raise NotFound(f"Session introuvable : {session_id}.")
+        raise NotFound(gettext("Session introuvable : %(id)s.") % {"id": session_id})
     if session.status == Session.Status.OPEN:
         session_close(session_id=session_id)
     series_ids = (

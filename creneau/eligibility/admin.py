@@ -6,6 +6,7 @@ applies here at once and in other processes within RULES_CACHE_SECONDS.
 
 from django.contrib import admin
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 
 from .models import Category, EligibilityRule
 from .selectors import rules_cache_clear
@@ -60,9 +61,9 @@ class EligibilityRuleAdmin(_ForgetCachedRules):
     readonly_fields = ["updated_at"]
     fieldsets = [
         (None, {"fields": ["name", "slug", "active"]}),
-        ("Affiché aux personnes", {"fields": ["explanation", "explanation_en"]}),
-        ("Qui", {"fields": ["min_age", "max_age", "categories"]}),
-        ("Quoi", {"fields": ["vaccines", "dose_numbers"]}),
-        ("Quand", {"fields": ["effective_from", "effective_to"]}),
+        (_("Affiché aux personnes"), {"fields": ["explanation", "explanation_en"]}),
+        (_("Qui"), {"fields": ["min_age", "max_age", "categories"]}),
+        (_("Quoi"), {"fields": ["vaccines", "dose_numbers"]}),
+        (_("Quand"), {"fields": ["effective_from", "effective_to"]}),
         (None, {"fields": ["updated_at"]}),
     ]

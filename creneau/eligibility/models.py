@@ -1,6 +1,7 @@
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext, gettext_lazy
 
 from creneau.vaccines.models import Vaccine
 
@@ -21,7 +22,7 @@ class Category(models.Model):
 
     class Meta:
         ordering = ["position", "code"]
-        verbose_name = "catégorie"
+        verbose_name = gettext_lazy("catégorie")
 
     def __str__(self) -> str:
         return self.label
@@ -65,8 +66,8 @@ class EligibilityRule(models.Model):
 
     class Meta:
         ordering = ["effective_from", "id"]
-        verbose_name = "règle d'éligibilité"
-        verbose_name_plural = "règles d'éligibilité"
+        verbose_name = gettext_lazy("règle d'éligibilité")
+        verbose_name_plural = gettext_lazy("règles d'éligibilité")
         constraints = [
             models.CheckConstraint(
                 condition=Q(max_age__isnull=True) | Q(max_age__gte=F("min_age")),
@@ -89,5 +90,8 @@ class EligibilityRule(models.Model):
             type(dose) is int and 1 <= dose <= MAX_DOSE_NUMBER for dose in doses
         ):
             raise ValidationError(
-                {"dose_numbers": f"Une liste de numéros de dose de 1 à {MAX_DOSE_NUMBER}."}
+                {
+                    "dose_numbers": gettext("Une liste de numéros de dose de 1 à %(max)d.")
+                    % {"max": MAX_DOSE_NUMBER}
+                }
             )

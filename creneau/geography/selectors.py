@@ -3,6 +3,8 @@ from dataclasses import dataclass
 from functools import cache
 from zoneinfo import ZoneInfo
 
+from django.utils.translation import gettext
+
 from creneau.core.errors import AmbiguousPlace, InvalidInput, PlaceNotFound
 from creneau.core.geo import Position
 
@@ -66,17 +68,23 @@ def place_resolve(*, query: str) -> Place:
     """Turn a postcode, a town name or 'lat,lon' into a position, or say why not."""
     query = (query or "").strip()
     if not query:
-        raise InvalidInput("Indiquez un code postal, une commune ou des coordonnées.")
+        raise InvalidInput(gettext("Indiquez un code postal, une commune ou des coordonnées."))
     if len(query) > MAX_QUERY_LENGTH:
-        raise InvalidInput(f"Recherche trop longue (au plus {MAX_QUERY_LENGTH} caractères).")
+        raise InvalidInput(
+            gettext("Recherche trop longue (au plus %(max)d caractères).")
+            % {"max": MAX_QUERY_LENGTH}
+        )
     if not query.isprintable():
-        raise InvalidInput("La recherche contient des caractères de contrôle.")
+        raise InvalidInput(gettext("La recherche contient des caractères de contrôle."))
 
     if match := _COORDINATES.match(query):
         latitude, longitude = float(match[1]), float(match[2])
         if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
             raise InvalidInput(
-                "Coordonnées hors limites : la latitude va de -90 à 90, la longitude de -180 à 180."
+                gettext(
+                    "Coordonnées hors limites : la latitude va de -90 à 90, "
+                    "la longitude de -180 à 180."
+                )
             )
         return Place(Position(latitude, longitude), label=f"{latitude:.5f}, {longitude:.5f}")
 
@@ -84,7 +92,7 @@ def place_resolve(*, query: str) -> Place:
         code = match[1]
         commune = Commune.objects.filter(postal_codes__code=code).order_by("-population").first()
         if commune is None:
-            raise PlaceNotFound(f"Code postal inconnu : {code}.")
+            raise PlaceNotFound(gettext("Code postal inconnu : %(code)s.") % {"code": code})
         return _place_of(commune, label=f"{code} {commune.name}")
 
     name, department = query, None
@@ -92,7 +100,7 @@ def place_resolve(*, query: str) -> Place:
         name, department = match[1], match[2].upper()
     key = search_name(name)
     if not key:
-        raise InvalidInput("Indiquez un code postal, une commune ou des coordonnées.")
+        raise InvalidInput(gettext("Indiquez un code postal, une commune ou des coordonnées."))
     communes = Commune.objects.filter(search_name=key).prefetch_related("postal_codes")
     if department:
         communes = communes.filter(department_id=department)
@@ -105,13 +113,16 @@ def place_resolve(*, query: str) -> Place:
         )
         if len(matches) != 1:
             raise PlaceNotFound(
-                f"Commune introuvable : « {name} ».",
+                gettext("Commune introuvable : « %(name)s ».") % {"name": name},
                 suggestions=_candidates(matches[:5]),
             )
     if len({c.department_id for c in matches}) > 1:
         raise AmbiguousPlace(
-            f"Plusieurs communes s'appellent « {matches[0].name} » : précisez le département "
-            f"(par exemple « {matches[0].name} ({matches[0].department_id}) ») ou le code postal.",
+            gettext(
+                "Plusieurs communes s'appellent « %(name)s » : précisez le département "
+                "(par exemple « %(name)s (%(department)s) ») ou le code postal."
+            )
+            % {"name": matches[0].name, "department": matches[0].department_id},
             candidates=_candidates(matches),
         )
     return _place_of(matches[0])

@@ -1,5 +1,6 @@
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 
 class Notification(models.Model):
@@ -11,20 +12,20 @@ class Notification(models.Model):
     """
 
     class Channel(models.TextChoices):
-        SMS = "sms", "SMS"
-        EMAIL = "email", "E-mail"
-        LETTER = "letter", "Courrier"
+        SMS = "sms", _("SMS")
+        EMAIL = "email", _("E-mail")
+        LETTER = "letter", _("Courrier")
 
     class Kind(models.TextChoices):
-        VERIFICATION_CODE = "verification_code", "Code de vérification"
-        BOOKING_CONFIRMED = "booking_confirmed", "Rendez-vous confirmé"
-        BOOKING_MOVED = "booking_moved", "Rendez-vous déplacé"
-        BOOKING_CANCELLED = "booking_cancelled", "Rendez-vous annulé"
+        VERIFICATION_CODE = "verification_code", _("Code de vérification")
+        BOOKING_CONFIRMED = "booking_confirmed", _("Rendez-vous confirmé")
+        BOOKING_MOVED = "booking_moved", _("Rendez-vous déplacé")
+        BOOKING_CANCELLED = "booking_cancelled", _("Rendez-vous annulé")
 
     class Status(models.TextChoices):
-        PENDING = "pending", "À envoyer"
-        SENT = "sent", "Envoyé"
-        FAILED = "failed", "Échec"
+        PENDING = "pending", _("À envoyer")
+        SENT = "sent", _("Envoyé")
+        FAILED = "failed", _("Échec")
 
     channel = models.CharField(max_length=10, choices=Channel.choices)
     to = models.CharField(max_length=254)

@@ -1,5 +1,6 @@
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 from creneau.sites.models import Site
 from creneau.vaccines.models import Vaccine
@@ -9,8 +10,8 @@ class Session(models.Model):
     """A block of opening time at a site for one vaccine and one dose number."""
 
     class Status(models.TextChoices):
-        OPEN = "open", "Ouverte"
-        CLOSED = "closed", "Fermée"
+        OPEN = "open", _("Ouverte")
+        CLOSED = "closed", _("Fermée")
 
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="sessions")
     vaccine = models.ForeignKey(Vaccine, on_delete=models.PROTECT, related_name="sessions")

@@ -8,6 +8,7 @@ from operator import or_
 
 from django.db.models import F, Min, Q, Sum
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from creneau.core.errors import InvalidInput
 from creneau.core.geo import Position, distance_km, grid_cell_ranges
@@ -72,7 +73,10 @@ def vaccine_by_code(code: str) -> Vaccine:
     vaccine = Vaccine.objects.filter(code=code, active=True).first() if _SLUG.match(code) else None
     if vaccine is None:
         codes = ", ".join(Vaccine.objects.filter(active=True).values_list("code", flat=True))
-        raise InvalidInput(f"Vaccin inconnu : « {code[:40]} ». Vaccins proposés : {codes}.")
+        raise InvalidInput(
+            gettext("Vaccin inconnu : « %(code)s ». Vaccins proposés : %(codes)s.")
+            % {"code": code[:40], "codes": codes}
+        )
     return vaccine
 
 
@@ -87,16 +91,18 @@ def availability_filter_build(
     """Check a search's filters and say plainly what is wrong with them."""
     today = timezone.localdate(now or timezone.now())
     if dose_number is not None and not 1 <= dose_number <= 3:
-        raise InvalidInput("La dose va de 1 à 3.")
+        raise InvalidInput(gettext("La dose va de 1 à 3."))
     # A day of slack: it is still yesterday in Guadeloupe or Tahiti after midnight in Paris.
     if date_from is not None and date_from < today - timedelta(days=1):
-        raise InvalidInput("La date de début est passée.")
+        raise InvalidInput(gettext("La date de début est passée."))
     if date_to is not None and date_to < today - timedelta(days=1):
-        raise InvalidInput("La date de fin est passée.")
+        raise InvalidInput(gettext("La date de fin est passée."))
     if date_from and date_to and date_to < date_from:
-        raise InvalidInput("La date de fin précède la date de début.")
+        raise InvalidInput(gettext("La date de fin précède la date de début."))
     if date_to and (date_to - (date_from or today)).days > MAX_WINDOW_DAYS:
-        raise InvalidInput(f"La période de recherche dépasse {MAX_WINDOW_DAYS} jours.")
+        raise InvalidInput(
+            gettext("La période de recherche dépasse %(days)d jours.") % {"days": MAX_WINDOW_DAYS}
+        )
     vaccine = vaccine_by_code(vaccine_code) if vaccine_code else None
     return AvailabilityFilter(
         vaccine_id=vaccine.pk if vaccine else None,
@@ -164,9 +170,11 @@ def availability_search(
     Both groups are sorted by distance; each result carries its great-circle distance.
     """
     if not 0 < radius_km <= MAX_RADIUS_KM:
-        raise InvalidInput(f"Le rayon va de 0 à {MAX_RADIUS_KM} km.")
+        raise InvalidInput(gettext("Le rayon va de 0 à %(max)d km.") % {"max": MAX_RADIUS_KM})
     if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidInput(f"Le nombre de résultats va de 1 à {MAX_LIMIT}.")
+        raise InvalidInput(
+            gettext("Le nombre de résultats va de 1 à %(max)d.") % {"max": MAX_LIMIT}
+        )
     now = now or timezone.now()
     wanted = wanted or AvailabilityFilter()
     # No ORDER BY: ordering by id makes SQLite scan the whole table instead of the grid index.

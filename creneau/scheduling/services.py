@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import F, Max, Min, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from creneau.core.errors import CapacityBelowBooked, InvalidInput, SessionNotOpen
 from creneau.geography.selectors import department_timezone
@@ -185,10 +186,13 @@ def _slot_windows(
 
 def _validate_session_shape(*, lines: int, slot_minutes: int) -> None:
     if not 1 <= lines <= MAX_LINES:
-        raise InvalidInput(f"Le nombre de lignes va de 1 à {MAX_LINES}.")
+        raise InvalidInput(gettext("Le nombre de lignes va de 1 à %(max)d.") % {"max": MAX_LINES})
     low, high = SLOT_MINUTES_RANGE
     if not low <= slot_minutes <= high:
-        raise InvalidInput(f"La durée d'un créneau va de {low} à {high} minutes.")
+        raise InvalidInput(
+            gettext("La durée d'un créneau va de %(low)d à %(high)d minutes.")
+            % {"low": low, "high": high}
+        )
 
 
 @transaction.atomic
@@ -240,14 +244,17 @@ def sessions_open_weekly(
     and the whole range is refused when the stock does not cover it.
     """
     if not 0 <= (date_to - date_from).days <= HORIZON_DAYS:
-        raise InvalidInput(f"La période va d'un jour à {HORIZON_DAYS} jours, dans l'ordre.")
+        raise InvalidInput(
+            gettext("La période va d'un jour à %(days)d jours, dans l'ordre.")
+            % {"days": HORIZON_DAYS}
+        )
     days = [
         date_from + timedelta(days=offset)
         for offset in range((date_to - date_from).days + 1)
         if (date_from + timedelta(days=offset)).weekday() in weekdays
     ]
     if not days:
-        raise InvalidInput("Aucun jour de la période ne correspond aux jours choisis.")
+        raise InvalidInput(gettext("Aucun jour de la période ne correspond aux jours choisis."))
     return _sessions_open(
         site=site,
         vaccine=vaccine,
@@ -275,22 +282,24 @@ def _sessions_open(
 ) -> list[Session]:
     _validate_session_shape(lines=lines, slot_minutes=slot_minutes)
     if site.status == Site.Status.CLOSED:
-        raise InvalidInput("Ce lieu est fermé : il ne peut pas ouvrir de session.")
+        raise InvalidInput(gettext("Ce lieu est fermé : il ne peut pas ouvrir de session."))
     if not vaccine.active:
-        raise InvalidInput(f"Le vaccin {vaccine.name} n'est plus proposé.")
+        raise InvalidInput(
+            gettext("Le vaccin %(vaccine)s n'est plus proposé.") % {"vaccine": vaccine.name}
+        )
     if not 1 <= dose_number <= vaccine.doses_in_series:
         raise InvalidInput(
-            f"{vaccine.name} se donne en {vaccine.doses_in_series} dose(s) : "
-            f"pas de dose {dose_number}."
+            gettext("%(vaccine)s se donne en %(doses)d dose(s) : pas de dose %(dose)d.")
+            % {"vaccine": vaccine.name, "doses": vaccine.doses_in_series, "dose": dose_number}
         )
     if start_time >= end_time:
-        raise InvalidInput("La session doit finir après son début.")
+        raise InvalidInput(gettext("La session doit finir après son début."))
     tz = _site_timezone(site)
     today = (now or timezone.now()).astimezone(tz).date()
     if min(days) < today:
-        raise InvalidInput("On ne peut pas ouvrir une session dans le passé.")
+        raise InvalidInput(gettext("On ne peut pas ouvrir une session dans le passé."))
     if max(days) > today + timedelta(days=HORIZON_DAYS):
-        raise InvalidInput("On ne peut pas ouvrir une session à plus d'un an.")
+        raise InvalidInput(gettext("On ne peut pas ouvrir une session à plus d'un an."))
     windows = {
         day: _slot_windows(
             day=day, start_time=start_time, end_time=end_time, slot_minutes=slot_minutes, tz=tz
@@ -298,7 +307,7 @@ def _sessions_open(
         for day in days
     }
     if not all(windows.values()):
-        raise InvalidInput("La session est plus courte qu'un créneau.")
+        raise InvalidInput(gettext("La session est plus courte qu'un créneau."))
 
     per_place = doses_per_place(vaccine=vaccine, dose_number=dose_number)
     places = sum(len(day_windows) for day_windows in windows.values()) * lines
@@ -350,7 +359,7 @@ def _availability_refresh_session(session: Session) -> None:
 def _lock_open_session(session_id: int) -> Session:
     session = Session.objects.select_for_update().filter(pk=session_id).first()
     if session is None or session.status != Session.Status.OPEN:
-        raise SessionNotOpen("Cette session n'est plus ouverte.")
+        raise SessionNotOpen(gettext("Cette session n'est plus ouverte."))
     return session
 
 
@@ -365,12 +374,17 @@ def session_change_lines(*, session_id: int, lines: int, now: datetime | None = 
     _validate_session_shape(lines=lines, slot_minutes=session.slot_minutes)
     slots = _lock_slots(session)
     if slots and slots[-1].start <= (now or timezone.now()):
-        raise SessionNotOpen("Cette session a déjà eu lieu : on ne change plus ses lignes.")
+        raise SessionNotOpen(
+            gettext("Cette session a déjà eu lieu : on ne change plus ses lignes.")
+        )
     overbooked = [slot for slot in slots if slot.booked > lines]
     if overbooked:
         raise CapacityBelowBooked(
-            f"{len(overbooked)} créneau(x) ont déjà plus de {lines} rendez-vous : "
-            "annulez ou déplacez-les d'abord.",
+            gettext(
+                "%(count)d créneau(x) ont déjà plus de %(lines)d rendez-vous : "
+                "annulez ou déplacez-les d'abord."
+            )
+            % {"count": len(overbooked), "lines": lines},
             slots=[slot.pk for slot in overbooked],
         )
     delta = sum(lines - slot.capacity for slot in slots) * session.doses_per_place

@@ -19,6 +19,7 @@ from pathlib import Path
 import phonenumbers
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
+from django.utils.translation import gettext
 
 from creneau.core.errors import InvalidInput
 from creneau.geography.text import search_name
@@ -110,14 +111,19 @@ def rows_read(*, path: Path) -> Iterator[tuple[int, dict[str, str]]]:
             missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
             if missing:
                 raise InvalidInput(
-                    f"{path.name} n'est pas la liste officielle des lieux de vaccination : "
-                    f"colonnes manquantes ({', '.join(missing)}).",
+                    gettext(
+                        "%(file)s n'est pas la liste officielle des lieux de vaccination : "
+                        "colonnes manquantes (%(columns)s)."
+                    )
+                    % {"file": path.name, "columns": ", ".join(missing)},
                     missing=missing,
                 )
             for row in reader:
                 yield reader.line_num, {k: (v or "") for k, v in row.items() if k is not None}
     except (UnicodeDecodeError, gzip.BadGzipFile, EOFError, csv.Error) as error:
-        raise InvalidInput(f"{path.name} est illisible : {error}.") from error
+        raise InvalidInput(
+            gettext("%(file)s est illisible : %(error)s.") % {"file": path.name, "error": error}
+        ) from error
 
 
 def edit_date(row: dict[str, str]) -> date | None:

@@ -1,21 +1,22 @@
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from creneau.geography.models import Commune, Department
 
 
 class Site(models.Model):
     class Kind(models.TextChoices):
-        CENTRE = "centre", "Centre de vaccination"
-        GP_PRACTICE = "gp_practice", "Cabinet médical"
-        PHARMACY = "pharmacy", "Pharmacie"
-        HOSPITAL = "hospital", "Établissement de santé"
-        MOBILE = "mobile", "Équipe mobile"
+        CENTRE = "centre", _("Centre de vaccination")
+        GP_PRACTICE = "gp_practice", _("Cabinet médical")
+        PHARMACY = "pharmacy", _("Pharmacie")
+        HOSPITAL = "hospital", _("Établissement de santé")
+        MOBILE = "mobile", _("Équipe mobile")
 
     class Status(models.TextChoices):
-        DRAFT = "draft", "Brouillon"
-        PUBLISHED = "published", "Publié"
-        CLOSED = "closed", "Fermé"
+        DRAFT = "draft", _("Brouillon")
+        PUBLISHED = "published", _("Publié")
+        CLOSED = "closed", _("Fermé")
 
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.CENTRE)

@@ -2,6 +2,7 @@ from datetime import datetime
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from creneau.core.errors import NotFound
 
@@ -30,7 +31,7 @@ def site_list_public(*, now: datetime | None = None) -> QuerySet[Site]:
 
 
 def _site_not_found(site_id: int) -> NotFound:
-    return NotFound(f"Lieu de vaccination introuvable : {site_id}.")
+    return NotFound(gettext("Lieu de vaccination introuvable : %(id)s.") % {"id": site_id})
 
 
 def site_get_public(*, site_id: int, now: datetime | None = None) -> Site:

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from creneau.core.errors import InvalidInput, NotFound
 from creneau.core.geo import Position, grid_cell
@@ -75,7 +76,9 @@ def sites_import_official(*, path: Path, snapshot_date: date | None = None) -> I
     rows = list(rows_read(path=path))
     # An empty file would close every site of the directory: far likelier a broken export.
     if not rows:
-        raise InvalidInput(f"{path.name} ne contient aucun lieu de vaccination.")
+        raise InvalidInput(
+            gettext("%(file)s ne contient aucun lieu de vaccination.") % {"file": path.name}
+        )
     if snapshot_date is None:
         edits = [day for _, row in rows if (day := edit_date(row))]
         snapshot_date = max(edits, default=timezone.localdate())
@@ -204,7 +207,7 @@ def sites_publication_schedule(*, department_code: str, publish_at: datetime) ->
     Returns the number of sites scheduled.
     """
     if not Department.objects.filter(code=department_code).exists():
-        raise NotFound(f"Département inconnu : {department_code}.")
+        raise NotFound(gettext("Département inconnu : %(code)s.") % {"code": department_code})
     return Site.objects.filter(department_id=department_code, status=Site.Status.DRAFT).update(
         publish_at=publish_at
     )
@@ -215,7 +218,7 @@ def site_publish(*, site_id: int) -> None:
     if not Site.objects.filter(pk=site_id, status=Site.Status.DRAFT).update(
         status=Site.Status.PUBLISHED, publish_at=None
     ):
-        raise NotFound(f"Lieu en brouillon introuvable : {site_id}.")
+        raise NotFound(gettext("Lieu en brouillon introuvable : %(id)s.") % {"id": site_id})
 
 
 @transaction.atomic
@@ -226,4 +229,4 @@ def site_close(*, site_id: int) -> None:
         .exclude(status=Site.Status.CLOSED)
         .update(status=Site.Status.CLOSED)
     ):
-        raise NotFound(f"Lieu ouvert introuvable : {site_id}.")
+        raise NotFound(gettext("Lieu ouvert introuvable : %(id)s.") % {"id": site_id})

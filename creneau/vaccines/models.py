@@ -1,5 +1,6 @@
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 from creneau.sites.models import Site
 
@@ -44,9 +45,9 @@ class Vaccine(models.Model):
 
 class Delivery(models.Model):
     class Status(models.TextChoices):
-        EXPECTED = "expected", "Confirmée"
-        RECEIVED = "received", "Reçue"
-        CANCELLED = "cancelled", "Annulée"
+        EXPECTED = "expected", _("Confirmée")
+        RECEIVED = "received", _("Reçue")
+        CANCELLED = "cancelled", _("Annulée")
 
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="deliveries")
     vaccine = models.ForeignKey(Vaccine, on_delete=models.PROTECT, related_name="deliveries")

@@ -3,6 +3,7 @@ from datetime import date, datetime
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from creneau.core.errors import InvalidInput, NotFound, StockInsufficient
 from creneau.sites.models import Site
@@ -79,9 +80,18 @@ def stock_commit(*, site_id: int, vaccine_id: int, doses: int) -> None:
     if not taken:
         stock = Stock.objects.get(site_id=site_id, vaccine_id=vaccine_id)
         raise StockInsufficient(
-            f"Stock insuffisant : il faut {doses} doses, il en reste {stock.uncommitted} "
-            f"non engagées ({stock.delivered} livrées ou confirmées, {stock.committed} "
-            f"engagées, {stock.given} administrées).",
+            gettext(
+                "Stock insuffisant : il faut %(needed)d doses, il en reste %(uncommitted)d "
+                "non engagées (%(delivered)d livrées ou confirmées, %(committed)d "
+                "engagées, %(given)d administrées)."
+            )
+            % {
+                "needed": doses,
+                "uncommitted": stock.uncommitted,
+                "delivered": stock.delivered,
+                "committed": stock.committed,
+                "given": stock.given,
+            },
             needed=doses,
             uncommitted=stock.uncommitted,
         )
@@ -108,7 +118,7 @@ def delivery_record(
 ) -> Delivery:
     """Record a confirmed (or already received) delivery; its doses can be promised at once."""
     if quantity <= 0:
-        raise InvalidInput("La quantité livrée doit être positive.")
+        raise InvalidInput(gettext("La quantité livrée doit être positive."))
     delivery = Delivery.objects.create(
         site=site,
         vaccine=vaccine,
@@ -132,7 +142,7 @@ def delivery_receive(*, delivery_id: int, lot: str = "", received_at: datetime |
         **({"lot": lot} if lot else {}),
     )
     if not updated:
-        raise NotFound("Livraison attendue introuvable.")
+        raise NotFound(gettext("Livraison attendue introuvable."))
 
 
 @transaction.atomic
@@ -143,7 +153,7 @@ def delivery_cancel(*, delivery_id: int) -> None:
         status=Delivery.Status.CANCELLED
     )
     if not claimed:
-        raise NotFound("Livraison attendue introuvable.")
+        raise NotFound(gettext("Livraison attendue introuvable."))
     delivery = Delivery.objects.get(pk=delivery_id)
     try:
         with transaction.atomic():
@@ -152,6 +162,8 @@ def delivery_cancel(*, delivery_id: int) -> None:
             )
     except IntegrityError:
         raise StockInsufficient(
-            "Cette livraison couvre des doses déjà promises à des créneaux ouverts : "
-            "fermez d'abord ces créneaux."
+            gettext(
+                "Cette livraison couvre des doses déjà promises à des créneaux ouverts : "
+                "fermez d'abord ces créneaux."
+            )
         ) from None
