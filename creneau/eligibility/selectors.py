@@ -11,7 +11,8 @@ from datetime import date
 from time import monotonic
 from typing import Literal
 
-from django.utils import timezone
+from django.utils import formats, timezone, translation
+from django.utils.translation import gettext, ngettext, pgettext
 
 from creneau.core.errors import InvalidInput, NotEligible, SiteRestricted
 from creneau.sites.models import Site
@@ -25,20 +26,6 @@ MAX_AGE = 130
 # process within RULES_CACHE_SECONDS (the process that saved it sees it at once, and so
 # does a process that runs `eligibility_seed`).
 RULES_CACHE_SECONDS = 30
-MONTHS = (
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-)
 
 DecisionCode = Literal["eligible", "not_eligible", "vaccine_age", "site_restricted"]
 
@@ -158,14 +145,22 @@ def categories_validate(*, codes: Iterable[str]) -> frozenset[str]:
     given = set()
     for code in codes:
         if not isinstance(code, str):
-            raise InvalidInput("Une catégorie est un code en lettres, par exemple « caregiver ».")
+            raise InvalidInput(
+                gettext("Une catégorie est un code en lettres, par exemple « caregiver ».")
+            )
         given.add(code.strip().lower())
     unknown = sorted(given - known.keys())
     if unknown:
-        shown = ", ".join(f"« {code[:40]} »" for code in unknown[:5])
+        shown = ", ".join(
+            pgettext("quoted", "« %(text)s »") % {"text": code[:40]} for code in unknown[:5]
+        )
         raise InvalidInput(
-            f"{'Catégorie inconnue' if len(unknown) == 1 else 'Catégories inconnues'} : "
-            f"{shown}. Catégories possibles : {', '.join(known)}.",
+            ngettext(
+                "Catégorie inconnue : %(unknown)s. Catégories possibles : %(known)s.",
+                "Catégories inconnues : %(unknown)s. Catégories possibles : %(known)s.",
+                len(unknown),
+            )
+            % {"unknown": shown, "known": ", ".join(known)},
             unknown=[code[:40] for code in unknown[:5]],
             known=list(known),
         )
@@ -182,19 +177,26 @@ def eligibility_decide(
     """
     age = _age_checked(birth_date=candidate.birth_date, on=on)
     if not 1 <= dose_number <= MAX_DOSE_NUMBER:
-        raise InvalidInput(f"La dose va de 1 à {MAX_DOSE_NUMBER}.")
-    day = _french_date(on)
+        raise InvalidInput(gettext("La dose va de 1 à %(max)d.") % {"max": MAX_DOSE_NUMBER})
+    day = _spoken_date(on)
+    # Rules and categories carry their English wording beside the French one.
+    english = (translation.get_language() or "").startswith("en")
 
     if age < vaccine.min_age or (vaccine.max_age is not None and age > vaccine.max_age):
         return Decision(
             eligible=False,
             rule=None,
             code="vaccine_age",
-            reason=(
-                f"Le vaccin {vaccine.name} est réservé aux personnes "
-                f"{_age_range(vaccine.min_age, vaccine.max_age)} ; "
-                f"le {day}, cette personne a {_years(age)}."
-            ),
+            reason=gettext(
+                "Le vaccin %(vaccine)s est réservé aux personnes %(ages)s ; "
+                "le %(day)s, cette personne a %(age)s."
+            )
+            % {
+                "vaccine": vaccine.name,
+                "ages": _age_range(vaccine.min_age, vaccine.max_age),
+                "day": day,
+                "age": _years(age),
+            },
         )
 
     snapshot = _cache.get()
@@ -204,7 +206,8 @@ def eligibility_decide(
             eligible=False,
             rule=None,
             code="site_restricted",
-            reason=f"Ce lieu est réservé aux : {', '.join(_labels(snapshot, restricted))}.",
+            reason=gettext("Ce lieu est réservé aux : %(categories)s.")
+            % {"categories": ", ".join(_labels(snapshot, restricted))},
         )
 
     in_force = [
@@ -218,24 +221,39 @@ def eligibility_decide(
                 eligible=True,
                 rule=rule.rule,
                 code="eligible",
-                reason=(
-                    f"Le {day}, la vaccination est ouverte à cette personne : "
-                    f"{_phrase(rule.rule.explanation)} (règle « {rule.rule.name} »)."
-                ),
+                reason=gettext(
+                    "Le %(day)s, la vaccination est ouverte à cette personne : "
+                    "%(open_to)s (règle « %(rule)s »)."
+                )
+                % {
+                    "day": day,
+                    "open_to": _phrase(
+                        (english and rule.rule.explanation_en) or rule.rule.explanation
+                    ),
+                    "rule": rule.rule.name,
+                },
             )
 
     if not in_force:
-        reason = (
-            f"Le {day}, la vaccination n'est ouverte à personne "
-            f"pour la dose {dose_number} du vaccin {vaccine.name}."
-        )
+        reason = gettext(
+            "Le %(day)s, la vaccination n'est ouverte à personne "
+            "pour la dose %(dose)d du vaccin %(vaccine)s."
+        ) % {"day": day, "dose": dose_number, "vaccine": vaccine.name}
     else:
         # Several rules may share an explanation: say each once, in order.
-        open_to = " ; ".join(dict.fromkeys(_phrase(rule.rule.explanation) for rule in in_force))
-        reason = (
-            f"Le {day}, la vaccination est ouverte à : {open_to}. "
-            f"{_person(snapshot, age=age, categories=candidate.categories)} n'y entre pas."
+        open_to = pgettext("between groups of people", " ; ").join(
+            dict.fromkeys(
+                _phrase((english and rule.rule.explanation_en) or rule.rule.explanation)
+                for rule in in_force
+            )
         )
+        reason = gettext(
+            "Le %(day)s, la vaccination est ouverte à : %(open_to)s. %(person)s n'y entre pas."
+        ) % {
+            "day": day,
+            "open_to": open_to,
+            "person": _person(snapshot, age=age, categories=candidate.categories),
+        }
     return Decision(eligible=False, rule=None, code="not_eligible", reason=reason)
 
 
@@ -254,33 +272,47 @@ def eligibility_require(
 
 def _age_checked(*, birth_date: date, on: date) -> int:
     if birth_date > timezone.localdate():
-        raise InvalidInput("La date de naissance est dans le futur.")
+        raise InvalidInput(gettext("La date de naissance est dans le futur."))
     if birth_date > on:
-        raise InvalidInput("La date de naissance est postérieure à la date du rendez-vous.")
+        raise InvalidInput(
+            gettext("La date de naissance est postérieure à la date du rendez-vous.")
+        )
     # Completed years. Born on 29 February, one turns a year older on 1 March in common
     # years: comparing (month, day) pairs gives that with no special case.
     age = on.year - birth_date.year - ((on.month, on.day) < (birth_date.month, birth_date.day))
     if age > MAX_AGE:
         raise InvalidInput(
-            f"Cette date de naissance donne plus de {MAX_AGE} ans : vérifiez-la, s'il vous plaît."
+            gettext(
+                "Cette date de naissance donne plus de %(max)d ans : vérifiez-la, s'il vous plaît."
+            )
+            % {"max": MAX_AGE}
         )
     return age
 
 
-def _french_date(day: date) -> str:
-    return f"{'1er' if day.day == 1 else day.day} {MONTHS[day.month - 1]} {day.year}"
+def _spoken_date(day: date) -> str:
+    """« 1er mars 2021 », « 12 mars 2021 » in French; "1 March 2021" in English."""
+    if day.day == 1:
+        # Translators: a Django date format (j: day, F: month name, Y: year) for the first
+        # day of a month; a backslash keeps the next letter as it is ("1er" in French).
+        return formats.date_format(day, pgettext("first day of a month", "j\\e\\r F Y"))
+    # Translators: a Django date format (j: day, F: month name, Y: year).
+    return formats.date_format(day, pgettext("day of a month", "j F Y"))
 
 
 def _years(age: int) -> str:
-    return "moins d'un an" if age == 0 else f"{age} an" if age == 1 else f"{age} ans"
+    if age == 0:
+        return gettext("moins d'un an")
+    return ngettext("%(age)d an", "%(age)d ans", age) % {"age": age}
 
 
 def _age_range(min_age: int, max_age: int | None) -> str:
     if max_age is None:
-        return f"de {_years(min_age)} et plus"
+        # Translators: ends « Le vaccin X est réservé aux personnes … », e.g. « de 55 ans et plus ».
+        return gettext("de %(age)s et plus") % {"age": _years(min_age)}
     if min_age == 0:
-        return f"de {_years(max_age)} ou moins"
-    return f"de {min_age} à {_years(max_age)}"
+        return gettext("de %(age)s ou moins") % {"age": _years(max_age)}
+    return gettext("de %(min)d à %(max)s") % {"min": min_age, "max": _years(max_age)}
 
 
 def _phrase(explanation: str) -> str:
@@ -294,13 +326,29 @@ def _phrase(explanation: str) -> str:
 
 def _labels(snapshot: _Snapshot, codes: frozenset[str]) -> list[str]:
     """Labels in the vocabulary's order; a code missing from it is shown as it is."""
-    known = [category.label for category in snapshot.categories if category.code in codes]
+    english = (translation.get_language() or "").startswith("en")
+    known = [
+        (english and category.label_en) or category.label
+        for category in snapshot.categories
+        if category.code in codes
+    ]
     return known + sorted(code for code in codes if code not in snapshot.labels)
 
 
 def _person(snapshot: _Snapshot, *, age: int, categories: frozenset[str]) -> str:
     if not categories:
-        return f"Une personne de {_years(age)} sans catégorie déclarée"
-    quoted = [f"« {label} »" for label in _labels(snapshot, categories)]
-    declared = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} et {quoted[-1]}"
-    return f"Une personne de {_years(age)} déclarée {declared}"
+        return gettext("Une personne de %(age)s sans catégorie déclarée") % {"age": _years(age)}
+    quoted = [
+        pgettext("quoted", "« %(text)s »") % {"text": label}
+        for label in _labels(snapshot, categories)
+    ]
+    declared = (
+        quoted[0]
+        if len(quoted) == 1
+        else gettext("%(others)s et %(last)s")
+        % {"others": ", ".join(quoted[:-1]), "last": quoted[-1]}
+    )
+    return gettext("Une personne de %(age)s déclarée %(declared)s") % {
+        "age": _years(age),
+        "declared": declared,
+    }
