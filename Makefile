@@ -6,8 +6,11 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DEV_STAMP := $(VENV)/.installed-dev
 APP_STAMP := $(VENV)/.installed
+# The browser tests drive Debian's Chromium through Playwright (never `playwright install`).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: demo test lint bench geography-data clean
+.PHONY: demo test lint bench geography-data clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
@@ -32,10 +35,19 @@ demo: $(APP_STAMP)
 	CRENEAU_DEMO=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 ## make test: lint, migrations check, the whole suite on SQLite and on PostgreSQL
-test: $(DEV_STAMP)
+test: $(DEV_STAMP) chromium
 	$(MAKE) lint
 	$(BIN)/pytest -q
 	scripts/with-postgres.sh $(BIN)/pytest -q
+
+# Installs Debian's chromium when it is missing; fails loudly when it still is (no silent skip).
+# `env` carries DEBIAN_FRONTEND through sudo, which would drop it.
+chromium:
+	@test -x $(CHROMIUM) || { echo "$(CHROMIUM) not found: installing Debian's chromium"; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@test -x $(CHROMIUM) || { echo "FATAL: $(CHROMIUM) is missing and could not be installed;" \
+		"the browser tests (tests/browser) need Debian's chromium" >&2; exit 1; }
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
