@@ -1,17 +1,18 @@
 """Reads of the booking engine: second-dose options, bookings by reference, credentials."""
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.core import signing
 from django.db.models import F
+from django.utils import timezone
 from django.utils.translation import gettext
 
-from creneau.core.errors import NotFound, Unauthorized
+from creneau.core.errors import HoldExpired, NotFound, Unauthorized
 from creneau.geography.selectors import department_timezone
 from creneau.scheduling.models import DayAvailability, Slot
 
 from . import tokens
-from .models import Contact, Series
+from .models import ACTIVE_APPOINTMENT_STATUSES, Contact, Hold, Series
 
 DOSE2_OPTIONS = 8
 # Days of second-dose slots looked at, nearest the recommended interval first.
@@ -120,3 +121,75 @@ def series_authenticate(*, reference: str, token: str) -> Series:
 
 def series_appointments(*, series: Series) -> list:
     return list(series.appointments.select_related("slot").order_by("dose_number", "id"))
+
+
+def hold_get_live(*, hold_id: str, now: datetime | None = None) -> Hold:
+    """A hold still keeping its places, with what a page shows of it, or 410."""
+    now = now or timezone.now()
+    hold = (
+        Hold.objects.select_related("slot__site__commune", "slot__vaccine", "dose2_slot")
+        .filter(pk=hold_id, expires_at__gt=now)
+        .first()
+    )
+    if hold is None:
+        raise HoldExpired(
+            gettext(
+                "Le créneau n'est plus retenu pour vous (le délai est écoulé) : choisissez de "
+                "nouveau un créneau."
+            )
+        )
+    return hold
+
+
+def slots_by_id(*, slot_ids: list[int]) -> list[Slot]:
+    """Slots in the order given, those that still exist."""
+    found = Slot.objects.in_bulk(slot_ids)
+    return [found[pk] for pk in slot_ids if pk in found]
+
+
+def series_for_contact(*, reference: str, contact: Contact) -> Series:
+    """The booking a reference names, if this verified contact made it; the same 404 as
+    series_authenticate otherwise."""
+    normalized = tokens.reference_normalize(reference)
+    series = (
+        Series.objects.select_related("person", "contact", "site", "vaccine")
+        .filter(reference=normalized, contact=contact)
+        .first()
+        if normalized
+        else None
+    )
+    if series is None:
+        raise NotFound(gettext("Rendez-vous introuvable : vérifiez la référence et le contact."))
+    return series
+
+
+def contact_series(*, contact: Contact) -> list[Series]:
+    """A contact's bookings, the active ones first, newest first."""
+    return sorted(
+        Series.objects.select_related("person", "site", "vaccine").filter(contact=contact),
+        key=lambda series: (series.status != Series.Status.ACTIVE, -series.pk),
+    )
+
+
+def move_window(*, series: Series, dose_number: int, today: date) -> tuple[date, date | None]:
+    """The days a dose of this booking may move to: dose 1 from today on, dose 2 inside
+    the product's interval after dose 1 (the rule booking_move applies)."""
+    if dose_number == 1:
+        return today, None
+    dose1 = (
+        series.appointments.select_related("slot")
+        .filter(dose_number=1, status__in=(*ACTIVE_APPOINTMENT_STATUSES, "fulfilled"))
+        .first()
+    )
+    if dose1 is None:
+        raise NotFound(gettext("Ce rendez-vous n'a pas de première dose."))
+    first, last = dose2_window(vaccine=series.vaccine, dose1_date=dose1.slot.date)
+    return max(today, first), last
+
+
+def dose2_window(*, vaccine, dose1_date: date) -> tuple[date, date]:
+    """First and last day of the second dose, by the product's interval."""
+    return (
+        dose1_date + timedelta(days=vaccine.interval_min_days),
+        dose1_date + timedelta(days=vaccine.interval_max_days),
+    )

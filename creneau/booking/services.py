@@ -64,7 +64,7 @@ from .models import (
     Person,
     Series,
 )
-from .selectors import CONTACT_TOKEN_SALT, dose2_options
+from .selectors import CONTACT_TOKEN_SALT, dose2_options, dose2_window
 
 CODE_VALIDITY = timedelta(minutes=10)
 CODE_RESEND_AFTER = timedelta(seconds=60)
@@ -518,12 +518,9 @@ def _eligibility(
 
 
 def _dose2_conditions(*, vaccine, site_id: int, dose1_date: date) -> dict:
+    first, last = dose2_window(vaccine=vaccine, dose1_date=dose1_date)
     return dict(
-        dose_number=2,
-        site_id=site_id,
-        vaccine_id=vaccine.pk,
-        date__gte=dose1_date + timedelta(days=vaccine.interval_min_days),
-        date__lte=dose1_date + timedelta(days=vaccine.interval_max_days),
+        dose_number=2, site_id=site_id, vaccine_id=vaccine.pk, date__gte=first, date__lte=last
     )
 
 

@@ -168,7 +168,7 @@ def categories_validate(*, codes: Iterable[str]) -> frozenset[str]:
 
 
 def eligibility_decide(
-    *, candidate: Candidate, vaccine: Vaccine, dose_number: int, site: Site, on: date
+    *, candidate: Candidate, vaccine: Vaccine, dose_number: int, site: Site | None, on: date
 ) -> Decision:
     """May this person have this dose of this vaccine at this site on this date, and why.
 
@@ -200,7 +200,8 @@ def eligibility_decide(
         )
 
     snapshot = _cache.get()
-    restricted = frozenset(site.restricted_to or ())
+    # Without a site (the public questionnaire), no site restriction applies.
+    restricted = frozenset(site.restricted_to or ()) if site is not None else frozenset()
     if restricted and restricted.isdisjoint(candidate.categories):
         return Decision(
             eligible=False,

@@ -8,11 +8,12 @@ from django.utils.translation import gettext
 from creneau.core.errors import AmbiguousPlace, InvalidInput, PlaceNotFound
 from creneau.core.geo import Position
 
-from .models import Commune
+from .models import Commune, PostalCode
 from .text import search_name
 
 _COORDINATES = re.compile(r"^\s*(-?\d{1,3}(?:\.\d+)?)\s*,\s*(-?\d{1,3}(?:\.\d+)?)\s*$")
-_POSTCODE = re.compile(r"^\s*(\d{5})\s*$")
+# A postcode, alone or followed by its town (as the search field suggests it).
+_POSTCODE = re.compile(r"^\s*(\d{5})(?:\s+(\D.*?))?\s*$")
 # "Saint-Denis (974)", "Saint-Denis 93", "Ajaccio (2A)"
 _NAME_WITH_DEPARTMENT = re.compile(r"^(.*?)[\s(]+(\d{2,3}|2[AaBb])\)?\s*$")
 MAX_QUERY_LENGTH = 100
@@ -90,7 +91,10 @@ def place_resolve(*, query: str) -> Place:
 
     if match := _POSTCODE.match(query):
         code = match[1]
-        commune = Commune.objects.filter(postal_codes__code=code).order_by("-population").first()
+        communes = Commune.objects.filter(postal_codes__code=code).order_by("-population")
+        commune = (match[2] and communes.filter(search_name=search_name(match[2])).first()) or (
+            communes.first()
+        )
         if commune is None:
             raise PlaceNotFound(gettext("Code postal inconnu : %(code)s.") % {"code": code})
         return _place_of(commune, label=f"{code} {commune.name}")
@@ -126,3 +130,26 @@ def place_resolve(*, query: str) -> Place:
             candidates=_candidates(matches),
         )
     return _place_of(matches[0])
+
+
+def place_suggest(*, text: str, limit: int = 8) -> list[str]:
+    """What a search field may complete `text` to: postcodes with their town, or town
+    names with their department, the most populous first. Each answer is a query that
+    place_resolve understands."""
+    text = (text or "").strip()[:MAX_QUERY_LENGTH]
+    if text.isdigit() and 2 <= len(text) <= 5:
+        rows = (
+            PostalCode.objects.filter(code__startswith=text)
+            .order_by("-commune__population", "code")
+            .values_list("code", "commune__name")[:limit]
+        )
+        return [f"{code} {name}" for code, name in rows]
+    key = search_name(text)
+    if len(key) < 2:
+        return []
+    rows = (
+        Commune.objects.filter(search_name__startswith=key)
+        .order_by("-population")
+        .values_list("name", "department_id")[:limit]
+    )
+    return [f"{name} ({department})" for name, department in rows]

@@ -282,3 +282,17 @@ def test_the_english_version(client, site_and_session):
 def test_pages_are_french_even_for_a_browser_set_to_english(client, reference):
     page = client.get("/", headers={"Accept-Language": "en-GB,en"}).content.decode()
     assert '<html lang="fr"' in page
+
+
+def test_a_missing_page_is_a_portal_page(client, reference):
+    response = client.get("/nulle-part/")
+    assert response.status_code == 404
+    assert "Page introuvable" in response.content.decode()
+
+
+def test_an_expired_form_says_so_plainly(reference):
+    from django.test import Client
+
+    response = Client(enforce_csrf_checks=True).post("/reserver/", {"slot": "1", "site": "1"})
+    assert response.status_code == 403
+    assert "Ce formulaire a expiré" in response.content.decode()
