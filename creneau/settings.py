@@ -6,6 +6,7 @@ SECRET_KEY      required when DEBUG is off
 DEBUG           "1" for development
 ALLOWED_HOSTS   comma-separated
 CRENEAU_DEMO    "1" exposes demo-only pages and endpoints
+PUBLIC_URL      the portal's address, for links in messages (default http://127.0.0.1:8000)
 """
 
 import os
@@ -140,6 +141,11 @@ LOGGING = {
 
 # Booking: how long a chosen slot is kept while the person types.
 HOLD_MINUTES = int(os.environ.get("HOLD_MINUTES", "10"))
+
+# Where people reach the portal; messages carry a link to manage their booking.
+PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# The portal's page of one booking, opened by its management key (see creneau/portal/urls.py).
+BOOKING_LINK = PUBLIC_URL + "/rendez-vous/{reference}/?cle={token}"
 
 # The telephone line for people who cannot or would rather not book online.
 CALL_CENTRE_PHONE = os.environ.get("CALL_CENTRE_PHONE", "0 800 009 110")

@@ -486,6 +486,10 @@ def _notify(
         event=f"series:{series.reference}:v{series.version}:{kind}",
         context={
             "reference": tokens.reference_display(series.reference),
+            "manage_url": settings.BOOKING_LINK.format(
+                reference=tokens.reference_display(series.reference),
+                token=tokens.management_token(reference=series.reference, salt=series.token_salt),
+            ),
             "person_name": f"{series.person.given_name} {series.person.family_name}",
             "site_name": series.site.name,
             "site_address": ", ".join(

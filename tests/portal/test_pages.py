@@ -296,3 +296,17 @@ def test_an_expired_form_says_so_plainly(reference):
     response = Client(enforce_csrf_checks=True).post("/reserver/", {"slot": "1", "site": "1"})
     assert response.status_code == 403
     assert "Ce formulaire a expiré" in response.content.decode()
+
+
+def test_the_link_in_the_confirmation_message_opens_the_booking(client, site_and_session):
+    site, session = site_and_session
+    book(client, site, session)
+    message = Notification.objects.get(kind="booking_confirmed").body
+    link = re.search(r"http://127\.0\.0\.1:8000(/rendez-vous/\S+)", message).group(1)
+    stranger = client.__class__()
+    response = stranger.get(link)
+    # The key leaves the address bar at once; the session remembers it.
+    assert response.status_code == 302 and "cle=" not in response["Location"]
+    assert "Rendez-vous confirmé" in stranger.get(response["Location"]).content.decode()
+    forged = link + "0"
+    assert client.__class__().get(forged).status_code == 404
