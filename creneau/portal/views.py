@@ -458,14 +458,16 @@ def code(request: HttpRequest) -> HttpResponse:
     state = _booking_state(request)
     if not state or "verification" not in state:
         return redirect("portal:details" if state else "portal:home")
-    hold = _live_hold(request, state)
     form = CodeForm(request.POST if "resend" not in request.POST else None)
     if request.method == "POST":
+        # The code first: even if the hold ran out meanwhile, the contact is then verified
+        # and the next slot needs no new code.
         contact = _verify(request, state=state, form=form)
         if contact is not None:
             return _book(request, contact=contact, state=state)
         if "resend" in request.POST:
             return redirect("portal:code")
+    hold = _live_hold(request, state)
     return render(
         request,
         "portal/code.html",

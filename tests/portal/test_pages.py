@@ -310,3 +310,23 @@ def test_the_link_in_the_confirmation_message_opens_the_booking(client, site_and
     assert "Rendez-vous confirmé" in stranger.get(response["Location"]).content.decode()
     forged = link + "0"
     assert client.__class__().get(forged).status_code == 404
+
+
+def test_a_restricted_site_says_who_it_is_for(client, reference):
+    two_dose_site(name="Centre des soignants", restricted_to=["caregiver"])
+    page = client.get("/", {"near": "75017"}).content.decode()
+    assert "Réservé aux :" in page and "Centre des soignants" in page
+
+
+def test_a_code_typed_after_the_hold_ran_out_still_verifies_the_contact(
+    client, site_and_session
+):
+    site, session = site_and_session
+    hold_first_slot(client, site, session)
+    client.post("/reserver/personne/", details())
+    Hold.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    response = client.post("/reserver/code/", {"code": last_code()}, follow=True)
+    assert response.redirect_chain[-1][0] == f"/centres/{site.pk}/"
+    hold_first_slot(client, site, session)
+    response = client.post("/reserver/personne/", details() | {"contact": ""})
+    assert response["Location"].startswith("/rendez-vous/")

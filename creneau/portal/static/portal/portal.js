@@ -47,6 +47,14 @@
     tick();
   }
 
+  // A double click sends a form once: the second click would find the code already used.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form.hasAttribute("hx-get") || form.hasAttribute("hx-post")) { return; }
+    if (form.dataset.sent) { event.preventDefault(); return; }
+    form.dataset.sent = "1";
+  });
+
   // After a form error, bring the summary to the keyboard and the screen reader.
   var summary = document.querySelector(".error-summary");
   if (summary) {
