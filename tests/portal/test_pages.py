@@ -318,9 +318,7 @@ def test_a_restricted_site_says_who_it_is_for(client, reference):
     assert "Réservé aux :" in page and "Centre des soignants" in page
 
 
-def test_a_code_typed_after_the_hold_ran_out_still_verifies_the_contact(
-    client, site_and_session
-):
+def test_a_code_typed_after_the_hold_ran_out_still_verifies_the_contact(client, site_and_session):
     site, session = site_and_session
     hold_first_slot(client, site, session)
     client.post("/reserver/personne/", details())
