@@ -66,6 +66,7 @@ from creneau.scheduling.selectors import (
     availability_search,
     site_calendar,
     slot_list_available,
+    slots_next,
 )
 from creneau.sites.models import Site
 from creneau.sites.selectors import site_get_public
@@ -123,11 +124,13 @@ def _search(form: SearchForm) -> dict:
     results = availability_search(
         origin=place.position, radius_km=data["radius_km"], wanted=wanted, limit=RESULTS
     )
-    bookable = [
-        (result, slot_list_available(site_id=result.site.pk, wanted=wanted)[:NEXT_SLOTS])
-        for result in results
-        if result.available_slots
-    ]
+    with_slots = [result for result in results if result.available_slots]
+    next_slots = slots_next(
+        first_free={result.site.pk: result.next_slot_at for result in with_slots},
+        wanted=wanted,
+        per_site=NEXT_SLOTS,
+    )
+    bookable = [(result, next_slots[result.site.pk]) for result in with_slots]
     context = {
         "searched": True,
         "place": place,

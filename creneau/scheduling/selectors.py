@@ -304,3 +304,42 @@ def slot_list_available(
         .values_list("pk", "date", "start", "end", "vaccine__code", "dose_number", "free")
     )
     return [FreeSlot(*row) for row in rows]
+
+
+def slots_next(
+    *,
+    first_free: dict[int, datetime],
+    wanted: AvailabilityFilter | None = None,
+    per_site: int = 4,
+    now: datetime | None = None,
+) -> dict[int, list[FreeSlot]]:
+    """The next free slots of several sites in one query, for a list of search results.
+
+    `first_free` maps each site to its first free start, as availability_search found it;
+    the slots of the following 24 hours are read, the earliest `per_site` kept.
+    """
+    if not first_free:
+        return {}
+    now = now or timezone.now()
+    wanted = wanted or AvailabilityFilter()
+    window = reduce(
+        or_,
+        (
+            Q(site_id=site_id, start__gte=first, start__lt=first + timedelta(days=1))
+            for site_id, first in first_free.items()
+        ),
+    )
+    rows = (
+        wanted.slots(now)
+        .filter(window)
+        .annotate(free=F("capacity") - F("booked"))
+        .order_by("start", "pk")
+        .values_list(
+            "site_id", "pk", "date", "start", "end", "vaccine__code", "dose_number", "free"
+        )
+    )
+    slots: dict[int, list[FreeSlot]] = {site_id: [] for site_id in first_free}
+    for site_id, *row in rows:
+        if len(slots[site_id]) < per_site:
+            slots[site_id].append(FreeSlot(*row))
+    return slots

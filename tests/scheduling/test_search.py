@@ -14,6 +14,7 @@ from creneau.scheduling.selectors import (
     availability_search,
     site_calendar,
     slot_list_available,
+    slots_next,
 )
 from creneau.scheduling.services import availability_refresh
 from creneau.sites.models import Site
@@ -181,3 +182,19 @@ def test_the_site_calendar_does_not_count_places_that_have_begun(reference):
         (tomorrow(), "comirnaty", 1, 5),
         (tomorrow(2), "janssen", 1, 6),
     ]
+
+
+def test_next_slots_of_several_sites_in_one_query_match_each_sites_own_list(
+    reference, django_assert_num_queries
+):
+    early, late = stocked_site(name="early"), stocked_site(name="late")
+    open_session(early, start=time(9, 0), end=time(10, 0))
+    open_session(late, day=tomorrow(3), start=time(14, 0), end=time(15, 0))
+    full = Slot.objects.filter(site=early).order_by("start").first()
+    Slot.objects.filter(pk=full.pk).update(booked=full.capacity)
+    results = availability_search(origin=PARIS_17, radius_km=20)
+    with django_assert_num_queries(1):
+        next_slots = slots_next(first_free={r.site.pk: r.next_slot_at for r in results}, per_site=4)
+    for site in (early, late):
+        assert next_slots[site.pk] == slot_list_available(site_id=site.pk)[:4]
+    assert full.pk not in [slot.pk for slot in next_slots[early.pk]]
