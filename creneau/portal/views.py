@@ -6,6 +6,7 @@ so booking for a relative next needs no second code.
 """
 
 import contextlib
+import functools
 from datetime import date
 from uuid import uuid4
 
@@ -22,7 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from creneau.booking import tokens
 from creneau.booking.icalendar import series_icalendar
-from creneau.booking.models import Appointment, Contact, Series
+from creneau.booking.models import Appointment, Contact, Hold, Series
 from creneau.booking.selectors import (
     contact_authenticate,
     contact_series,
@@ -263,7 +264,7 @@ def _booking_state(request: HttpRequest) -> dict | None:
     return request.session.get(BOOKING)
 
 
-def _live_hold(request: HttpRequest, state: dict):
+def _live_hold(request: HttpRequest, state: dict) -> Hold:
     try:
         return hold_get_live(hold_id=state["hold"])
     except HoldExpired as error:
@@ -279,14 +280,13 @@ class _Redirect(Exception):
 def _redirects(view):
     """Let helpers end a view with a redirect by raising it."""
 
+    @functools.wraps(view)
     def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         try:
             return view(request, *args, **kwargs)
         except _Redirect as jump:
             return jump.response
 
-    wrapped.__name__ = view.__name__
-    wrapped.__doc__ = view.__doc__
     return wrapped
 
 
