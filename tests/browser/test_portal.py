@@ -244,3 +244,19 @@ def test_suggestions_and_position_with_javascript(new_page, live_server, site):
     expect(
         page.get_by_role("link", name="Centre de vaccination Wagram", exact=True)
     ).to_be_visible()
+
+
+def test_the_keyboard_alone_reaches_the_search_and_a_slot(new_page, live_server, site):
+    page = new_page()
+    page.goto(live_server.url + "/")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Contenu")).to_be_focused()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Code postal ou commune")).to_be_focused()
+    page.keyboard.type("75017")
+    page.keyboard.press("Enter")
+    first_slot = page.get_by_role("button", name=re.compile(r"^Choisir le ")).first
+    first_slot.focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Créneau retenu pour vous")).to_be_visible()
