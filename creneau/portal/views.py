@@ -461,7 +461,9 @@ def code(request: HttpRequest) -> HttpResponse:
     state = _booking_state(request)
     if not state or "verification" not in state:
         return redirect("portal:details" if state else "portal:home")
-    form = CodeForm(request.POST if "resend" not in request.POST else None)
+    form = CodeForm(
+        request.POST if request.method == "POST" and "resend" not in request.POST else None
+    )
     if request.method == "POST":
         # The code first: even if the hold ran out meanwhile, the contact is then verified
         # and the next slot needs no new code.
@@ -594,7 +596,7 @@ def booking_move_page(request: HttpRequest, reference: str, dose_number: int) ->
 def booking_cancel_page(request: HttpRequest, reference: str) -> HttpResponse:
     series = _series_opened(request, reference)
     if request.method == "POST":
-        booking_cancel(series_id=series.pk, reason=_("annulé en ligne"))
+        booking_cancel(series_id=series.pk)
         messages.success(request, _("Rendez-vous annulé. Un message de confirmation est envoyé."))
         return redirect("portal:booking", reference=tokens.reference_display(series.reference))
     return render(request, "portal/cancel.html", _booking_context(series))
@@ -640,7 +642,9 @@ def manage_code(request: HttpRequest) -> HttpResponse:
     state = request.session.get(MANAGE)
     if not state:
         return redirect("portal:manage")
-    form = CodeForm(request.POST if "resend" not in request.POST else None)
+    form = CodeForm(
+        request.POST if request.method == "POST" and "resend" not in request.POST else None
+    )
     if request.method == "POST":
         contact = _verify(request, state=state, form=form)
         if contact is not None:

@@ -178,7 +178,7 @@ def test_the_english_version(new_page, live_server, site):
     axe_check(page)
     page.get_by_label("First name").fill("Jane")
     page.get_by_role("textbox", name="Last name", exact=True).fill("Martin")
-    page.get_by_label("Day").fill("2")
+    page.get_by_label("Day", exact=True).fill("2")
     page.get_by_label("Month").fill("3")
     page.get_by_label("Year").fill("1940")
     page.get_by_label("Mobile phone or email address").fill("jane@example.org")

@@ -328,3 +328,11 @@ def test_a_code_typed_after_the_hold_ran_out_still_verifies_the_contact(client, 
     hold_first_slot(client, site, session)
     response = client.post("/reserver/personne/", details() | {"contact": ""})
     assert response["Location"].startswith("/rendez-vous/")
+
+
+def test_the_code_page_shows_no_error_before_anything_is_typed(client, site_and_session):
+    site, session = site_and_session
+    hold_first_slot(client, site, session)
+    client.post("/reserver/personne/", details())
+    page = client.get("/reserver/code/").content.decode()
+    assert "Code reçu" in page and "Veuillez corriger" not in page
