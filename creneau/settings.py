@@ -7,6 +7,20 @@ DEBUG           "1" for development
 ALLOWED_HOSTS   comma-separated
 CRENEAU_DEMO    "1" exposes demo-only pages and endpoints
 PUBLIC_URL      the portal's address, for links in messages (default http://127.0.0.1:8000)
+
+Sending messages (manage.py outbox_send):
+EMAIL_HOST      SMTP server; unset: e-mails are printed (Django's console backend)
+EMAIL_PORT      default 587
+EMAIL_HOST_USER, EMAIL_HOST_PASSWORD   SMTP login, when the server wants one
+EMAIL_USE_TLS   "1" (default) STARTTLS; "0" plain
+EMAIL_TIMEOUT   seconds before an SMTP exchange counts as failed (default 10)
+DEFAULT_FROM_EMAIL  the sender of e-mails (default "Créneau <ne-pas-repondre@creneau.localhost>")
+SMS_BACKEND     dotted path (default creneau.outreach.sms.ConsoleBackend: printed);
+                creneau.outreach.sms.HttpBackend in production
+SMS_HTTP_URL    the provider's endpoint (HttpBackend): POST {"to", "text", "sender"}
+SMS_HTTP_TOKEN  sent as "Authorization: Bearer …"
+SMS_HTTP_TIMEOUT  seconds (default 10)
+SMS_SENDER      the sender name shown on phones (default "Creneau"; 11 letters or digits)
 """
 
 import os
@@ -158,3 +172,24 @@ CALL_CENTRE_PHONE = os.environ.get("CALL_CENTRE_PHONE", "0 800 009 110")
 # Public reads (search, a site's calendar) answered from the cache for this long: the
 # read model is already a moment old, and a hold decides. 0 turns it off.
 API_CACHE_SECONDS = int(os.environ.get("API_CACHE_SECONDS", "1"))
+
+# Sending messages (creneau.outreach.services.outbox_send). Without EMAIL_HOST, e-mails
+# are printed: the demo and development never reach anyone.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "587"))
+    EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+    EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+    EMAIL_USE_TLS = env_flag("EMAIL_USE_TLS", default=True)
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "10"))
+DEFAULT_FROM_EMAIL = os.environ.get(
+    "DEFAULT_FROM_EMAIL", "Créneau <ne-pas-repondre@creneau.localhost>"
+)
+SMS_BACKEND = os.environ.get("SMS_BACKEND", "creneau.outreach.sms.ConsoleBackend")
+SMS_HTTP_URL = os.environ.get("SMS_HTTP_URL", "")
+SMS_HTTP_TOKEN = os.environ.get("SMS_HTTP_TOKEN", "")
+SMS_HTTP_TIMEOUT = float(os.environ.get("SMS_HTTP_TIMEOUT", "10"))
+SMS_SENDER = os.environ.get("SMS_SENDER", "Creneau")

@@ -1,6 +1,13 @@
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+# The rows the delivery worker may take: pending or sending, not letters (they wait for
+# printing). The worker's query repeats this very condition so that the partial index
+# serves it: SQLite matches an index's WHERE term by term, and not through `IN` with
+# bound parameters.
+WORKER_ROWS = (Q(status="pending") | Q(status="sending")) & ~Q(channel="letter")
 
 
 class Notification(models.Model):
@@ -9,6 +16,11 @@ class Notification(models.Model):
     `event` names the change it reports (e.g. "series:7K2MQ9XA4:v3:booking_moved"); with
     the channel it is unique, so one change can never enqueue a message twice
     (invariant 5).
+
+    Delivery (`services.outbox_send`): a worker takes a row by a conditional update
+    (pending → sending, `attempts` + 1), which only one worker can win. `next_attempt_at`
+    is when the row may next be taken: for a pending row, after the backoff of its last
+    failure; for a sending row, when its claim goes stale (a worker that died).
     """
 
     class Channel(models.TextChoices):
@@ -24,6 +36,7 @@ class Notification(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending", _("À envoyer")
+        SENDING = "sending", _("Envoi en cours")
         SENT = "sent", _("Envoyé")
         FAILED = "failed", _("Échec")
 
@@ -38,13 +51,18 @@ class Notification(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["id"]
         indexes = [
             models.Index(fields=["to", "id"]),
+            # What the delivery worker polls, by when rows are due. However many letters
+            # are pending, its query never walks over them.
             models.Index(
-                fields=["status", "id"], condition=Q(status="pending"), name="outbox_pending"
+                fields=["next_attempt_at", "id"], condition=WORKER_ROWS, name="outbox_due"
             ),
         ]
         constraints = [

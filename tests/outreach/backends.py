@@ -1,0 +1,65 @@
+"""Test backends the settings name by dotted path, and what racing processes run."""
+
+import smtplib
+
+from django.core.mail.backends.base import BaseEmailBackend
+
+from creneau.outreach.sms import MemoryBackend, SendError
+
+# Per address, what the provider answers next: an exception to raise, in turn; once
+# the list is empty the message goes through. Tests fill it and empty it.
+script: dict[str, list[BaseException]] = {}
+
+
+class ScriptedBackend(MemoryBackend):
+    """MemoryBackend with a provider that fails as the test says."""
+
+    def send(self, *, to: str, text: str) -> None:
+        answers = script.get(to)
+        if answers:
+            raise answers.pop(0)
+        super().send(to=to, text=text)
+
+
+class RefusingEmailBackend(BaseEmailBackend):
+    """An SMTP server that refuses some recipients and hangs up on others."""
+
+    def send_messages(self, email_messages):
+        for message in email_messages:
+            (address,) = message.to
+            if address.startswith("refused"):
+                raise smtplib.SMTPRecipientsRefused({address: (550, b"No such user")})
+            if address.startswith("busy"):
+                raise smtplib.SMTPResponseException(451, b"Try again later")
+            raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+
+
+def permanent(message: str = "invalid number") -> SendError:
+    return SendError(message, permanent=True)
+
+
+def temporary(message: str = "provider unavailable") -> SendError:
+    return SendError(message)
+
+
+def send_until_done(batch: int, deadline_seconds: float) -> list[str]:
+    """A worker process: batches until nothing is due; the addresses it really sent to."""
+    import time
+
+    from django.conf import settings
+    from django.core import mail
+
+    from creneau.outreach import sms
+    from creneau.outreach.models import Notification
+    from creneau.outreach.services import outbox_send
+
+    settings.SMS_BACKEND = "creneau.outreach.sms.MemoryBackend"
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    mail.outbox = []
+    deadline = time.monotonic() + deadline_seconds
+    while (
+        Notification.objects.filter(status__in=["pending", "sending"]).exists()
+        and time.monotonic() < deadline
+    ):
+        outbox_send(limit=batch)
+    return [message.to for message in sms.outbox] + [m.to[0] for m in mail.outbox]
