@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "creneau.scheduling",
     "creneau.eligibility",
     "creneau.outreach",
+    "creneau.audit",
     "creneau.booking",
     "creneau.api",
     "creneau.portal",

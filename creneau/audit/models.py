@@ -1,0 +1,97 @@
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from creneau.geography.models import Department
+from creneau.sites.models import Site
+
+# The table is append-only, and the database says so: the triggers of migration 0002
+# refuse UPDATE and DELETE of its rows on SQLite and PostgreSQL (invariant 8). What
+# follows in Python only fails earlier, with a clearer message.
+TABLE = "audit_auditevent"
+
+
+class AuditAppendOnly(Exception):
+    """An attempt to change or delete an audit event: a programming error, never a 4xx."""
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AuditAppendOnly("The audit log is append-only: rows are never updated.")
+
+    def delete(self):
+        raise AuditAppendOnly("The audit log is append-only: rows are never deleted.")
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        raise AuditAppendOnly("The audit log is append-only: rows are never updated.")
+
+
+class AuditEvent(models.Model):
+    """Who did what to which object, when and from where (invariant 8).
+
+    Written by `services.audit_record` only, in the transaction of what it records.
+    `site` and `department` place the event in a scope, so that an authority reads the
+    events of its own sites or departments; an event with neither (a login) is seen
+    nationally only. `actor_label` keeps the account's name as it was, even if the
+    account is renamed later; `actor` is empty for the system.
+    """
+
+    class Action(models.TextChoices):
+        VIEW = "view", _("Consultation")
+        CREATE = "create", _("Création")
+        CHANGE = "change", _("Modification")
+        DELETE = "delete", _("Suppression")
+        EXPORT = "export", _("Export")
+        OVERRIDE = "override", _("Dérogation")
+        LOGIN = "login", _("Connexion")
+        LOGIN_FAILED = "login_failed", _("Échec de connexion")
+        LOGOUT = "logout", _("Déconnexion")
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="audit_events",
+    )
+    actor_label = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=20, choices=Action.choices)
+    object_type = models.CharField(max_length=100, blank=True)
+    object_id = models.CharField(max_length=100, blank=True)
+    site = models.ForeignKey(
+        Site, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    department = models.ForeignKey(
+        Department, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=200, blank=True)
+    summary = models.CharField(max_length=300, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        db_table = TABLE
+        ordering = ["-at", "-id"]
+        verbose_name = _("événement d'audit")
+        verbose_name_plural = _("événements d'audit")
+        indexes = [
+            models.Index(fields=["site", "at"], name="audit_site_at"),
+            models.Index(fields=["department", "at"], name="audit_department_at"),
+            models.Index(fields=["actor", "at"], name="audit_actor_at"),
+            models.Index(fields=["object_type", "object_id"], name="audit_object"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_label or '-'} {self.action}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise AuditAppendOnly("The audit log is append-only: an event is never changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AuditAppendOnly("The audit log is append-only: an event is never deleted.")
