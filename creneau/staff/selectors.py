@@ -1,0 +1,74 @@
+"""Who may see what: the scope of a staff account, applied to every query of the back
+office and the call centre. Outside the scope is "not found", never "forbidden", so an
+id from another site tells nothing."""
+
+from datetime import datetime
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext
+
+from creneau.core.errors import NotFound
+from creneau.sites.models import Site
+
+from .models import LoginThrottle, StaffProfile
+
+Role = StaffProfile.Role
+# What each role may do, beyond seeing its scope.
+PERMISSIONS: dict[str, frozenset[str]] = {
+    Role.SITE_STAFF: frozenset({"day.work"}),
+    Role.SITE_MANAGER: frozenset({"day.work", "site.manage", "session.cancel"}),
+    Role.CALL_CENTRE: frozenset({"callcentre.book"}),
+    Role.REGIONAL_AUTHORITY: frozenset({"site.manage", "session.cancel", "audit.read"}),
+    Role.NATIONAL_AUTHORITY: frozenset({"site.manage", "session.cancel", "audit.read"}),
+}
+EVERY_SITE = frozenset({Role.CALL_CENTRE, Role.NATIONAL_AUTHORITY})
+
+
+def staff_profile_get(*, user: AbstractBaseUser | AnonymousUser) -> StaffProfile | None:
+    """The staff profile of a signed-in, active account, or None."""
+    if not user.is_authenticated or not user.is_active:
+        return None
+    return StaffProfile.objects.filter(user=user).prefetch_related("sites", "departments").first()
+
+
+def staff_may(*, profile: StaffProfile, permission: str) -> bool:
+    return permission in PERMISSIONS.get(profile.role, frozenset())
+
+
+def staff_sites_q(*, profile: StaffProfile, prefix: str = "") -> Q:
+    """A filter on sites (or, with `prefix`, on objects reached through a site, e.g.
+    "slot__site__") that keeps what this profile covers."""
+    if profile.role in EVERY_SITE:
+        return Q()
+    if profile.role == Role.REGIONAL_AUTHORITY:
+        return Q(**{f"{prefix}department__in": [d.pk for d in profile.departments.all()]})
+    sites = [site.pk for site in profile.sites.all()]
+    return Q(**{f"{prefix}in": sites}) if prefix else Q(pk__in=sites)
+
+
+def staff_site_list(*, profile: StaffProfile) -> QuerySet[Site]:
+    return (
+        Site.objects.filter(staff_sites_q(profile=profile))
+        .select_related("commune", "department")
+        .order_by("name")
+    )
+
+
+def staff_site_get(*, profile: StaffProfile, site_id: int) -> Site:
+    """A site in this profile's scope, or the same 404 as a site that does not exist."""
+    site = staff_site_list(profile=profile).filter(pk=site_id).first()
+    if site is None:
+        raise NotFound(gettext("Lieu introuvable : %(id)s.") % {"id": site_id})
+    return site
+
+
+def login_locked_until(*, username: str, now: datetime | None = None) -> datetime | None:
+    """When the lockout of this account name ends, if it is locked now."""
+    now = now or timezone.now()
+    return (
+        LoginThrottle.objects.filter(username=username.lower()[:150], locked_until__gt=now)
+        .values_list("locked_until", flat=True)
+        .first()
+    )
