@@ -97,6 +97,18 @@ def stock_commit(*, site_id: int, vaccine_id: int, doses: int) -> None:
         )
 
 
+def stock_give(*, site_id: int, vaccine_id: int, doses: int = 1) -> None:
+    """Doses promised to a booked person were given: committed → given."""
+    given = Stock.objects.filter(
+        site_id=site_id, vaccine_id=vaccine_id, committed__gte=doses
+    ).update(committed=F("committed") - doses, given=F("given") + doses)
+    if not given:
+        # Every booked place had its doses committed when its session opened (invariant 2).
+        raise StockInsufficient(
+            gettext("Aucune dose engagée pour ce vaccin dans ce lieu : le registre est à vérifier.")
+        )
+
+
 def stock_release(*, site_id: int, vaccine_id: int, doses: int) -> None:
     if doses <= 0:
         return

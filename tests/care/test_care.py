@@ -1,0 +1,123 @@
+"""Check-in and doses given: one conditional update each, limited to the site."""
+
+from datetime import datetime, time, timedelta
+
+import pytest
+from django.utils import timezone
+
+from creneau.booking.models import Appointment, Series
+from creneau.booking.services import booking_confirm, hold_create
+from creneau.care.models import Administration
+from creneau.care.services import administration_record, appointment_check_in
+from creneau.core.errors import InvalidInput, NotFound
+from creneau.vaccines.models import Stock
+from tests.factories import person, tomorrow, two_dose_site, verified_contact
+
+DAY = tomorrow()
+
+
+def at(day, hour: int, minute: int = 0) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time(hour, minute)))
+
+
+@pytest.fixture
+def booked(reference, django_user_model):
+    """A booking for 9:00 tomorrow, made at 8:00; its dose 2 six weeks later."""
+    site, session = two_dose_site(dose1_day=DAY)
+    slot = session.slots.order_by("start").first()
+    hold = hold_create(slot_id=slot.pk, now=at(DAY, 8)).hold
+    result = booking_confirm(
+        hold_id=hold.pk, contact=verified_contact(), person=person(), now=at(DAY, 8)
+    )
+    nurse = django_user_model.objects.create_user(username="nurse")
+    dose1, dose2 = sorted(result.appointments, key=lambda a: a.dose_number)
+    return site, dose1, dose2, nurse
+
+
+def ledger(site) -> tuple[int, int]:
+    stock = Stock.objects.get(site=site)
+    return stock.committed, stock.given
+
+
+def test_check_in_then_dose_given_moves_one_dose_from_committed_to_given(booked):
+    site, dose1, _dose2, nurse = booked
+    committed, given = ledger(site)
+    appointment_check_in(appointment_id=dose1.pk, site_id=site.pk, now=at(DAY, 8, 55))
+    assert Appointment.objects.get(pk=dose1.pk).status == "arrived"
+    administration_record(
+        appointment_id=dose1.pk, site_id=site.pk, lot="FK1234", by=nurse, now=at(DAY, 9, 5)
+    )
+    assert Appointment.objects.get(pk=dose1.pk).status == "fulfilled"
+    assert ledger(site) == (committed - 1, given + 1)
+    record = Administration.objects.get()
+    assert (record.lot, record.given_by, record.vaccine.code) == ("FK1234", nurse, "comirnaty")
+    assert Series.objects.get().status == "active"  # dose 2 is still to come
+
+
+def test_the_last_dose_given_completes_the_course(booked):
+    site, dose1, dose2, nurse = booked
+    administration_record(
+        appointment_id=dose1.pk, site_id=site.pk, lot="L1", by=nurse, now=at(DAY, 9, 5)
+    )
+    day2 = dose2.slot.date
+    administration_record(
+        appointment_id=dose2.pk, site_id=site.pk, lot="L2", by=nurse, now=at(day2, 9, 5)
+    )
+    series = Series.objects.get()
+    assert series.status == "completed" and series.version == 2
+
+
+def test_a_dose_is_recorded_once_even_from_two_desks(booked):
+    site, dose1, _dose2, nurse = booked
+    administration_record(
+        appointment_id=dose1.pk, site_id=site.pk, lot="L1", by=nurse, now=at(DAY, 9, 5)
+    )
+    committed, given = ledger(site)
+    with pytest.raises(InvalidInput, match="déjà « Vacciné »"):
+        administration_record(
+            appointment_id=dose1.pk, site_id=site.pk, lot="L1", by=nurse, now=at(DAY, 9, 6)
+        )
+    assert ledger(site) == (committed, given) and Administration.objects.count() == 1
+
+
+def test_another_sites_appointment_is_not_found(booked):
+    _site, dose1, _dose2, nurse = booked
+    other, _ = two_dose_site(name="Ailleurs")
+    with pytest.raises(NotFound):
+        appointment_check_in(appointment_id=dose1.pk, site_id=other.pk, now=at(DAY, 9))
+    with pytest.raises(NotFound):
+        administration_record(
+            appointment_id=dose1.pk, site_id=other.pk, lot="L", by=nurse, now=at(DAY, 9)
+        )
+
+
+def test_only_on_the_appointments_day(booked):
+    site, dose1, _dose2, _nurse = booked
+    with pytest.raises(InvalidInput, match="pas aujourd'hui"):
+        appointment_check_in(
+            appointment_id=dose1.pk, site_id=site.pk, now=at(DAY - timedelta(days=1), 9)
+        )
+    assert Appointment.objects.get(pk=dose1.pk).status == "booked"
+
+
+@pytest.mark.parametrize("lot", ["", "   ", "x" * 41, "lot\x00"])
+def test_a_lot_is_required_and_plain(booked, lot):
+    site, dose1, _dose2, nurse = booked
+    with pytest.raises(InvalidInput):
+        administration_record(
+            appointment_id=dose1.pk, site_id=site.pk, lot=lot, by=nurse, now=at(DAY, 9)
+        )
+    assert Appointment.objects.get(pk=dose1.pk).status == "booked"
+
+
+def test_an_injection_time_in_the_future_is_refused(booked):
+    site, dose1, _dose2, nurse = booked
+    with pytest.raises(InvalidInput, match="futur"):
+        administration_record(
+            appointment_id=dose1.pk,
+            site_id=site.pk,
+            lot="L1",
+            by=nurse,
+            given_at=at(DAY, 10),
+            now=at(DAY, 9),
+        )
