@@ -65,8 +65,11 @@ INSTALLED_APPS = [
     "creneau.outreach",
     "creneau.audit",
     "creneau.booking",
+    "creneau.care",
     "creneau.api",
+    "creneau.staff",
     "creneau.portal",
+    "creneau.backoffice",
 ]
 
 MIDDLEWARE = [
@@ -130,6 +133,20 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "backoffice:login"
+LOGIN_REDIRECT_URL = "backoffice:home"
+# A staff sign-in lasts a working day at most.
+STAFF_SESSION_SECONDS = int(os.environ.get("STAFF_SESSION_SECONDS", str(8 * 3600)))
+
 # A booking in progress lives in the session; with Redis, reads of it skip the database.
 SESSION_ENGINE = "django.contrib.sessions.backends." + ("cached_db" if REDIS_URL else "db")
 SESSION_COOKIE_HTTPONLY = True

@@ -3,7 +3,7 @@
 from datetime import date, datetime, timedelta
 
 from django.core import signing
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -12,7 +12,7 @@ from creneau.geography.selectors import department_timezone
 from creneau.scheduling.models import DayAvailability, Slot
 
 from . import tokens
-from .models import ACTIVE_APPOINTMENT_STATUSES, Contact, Hold, Series
+from .models import ACTIVE_APPOINTMENT_STATUSES, Appointment, Contact, Hold, Series
 
 DOSE2_OPTIONS = 8
 # Days of second-dose slots looked at, nearest the recommended interval first.
@@ -193,3 +193,26 @@ def dose2_window(*, vaccine, dose1_date: date) -> tuple[date, date]:
         dose1_date + timedelta(days=vaccine.interval_min_days),
         dose1_date + timedelta(days=vaccine.interval_max_days),
     )
+
+
+def site_day_appointments(*, site_id: int, day: date, search: str = "") -> list[Appointment]:
+    """The appointments still standing at a site on a local day, by time: for the
+    day's list. `search` is part of a name or a booking reference."""
+    appointments = (
+        Appointment.objects.select_related("slot__vaccine", "person", "series")
+        .filter(slot__site_id=site_id, slot__date=day)
+        .exclude(status=Appointment.Status.CANCELLED)
+        .order_by("slot__start", "person__family_name", "person__given_name")
+    )
+    search = search.strip()[:100]
+    if search:
+        reference = tokens.reference_normalize(search)
+        by_name = Q()
+        for word in search.split():
+            by_name &= Q(person__family_name__icontains=word) | Q(
+                person__given_name__icontains=word
+            )
+        appointments = appointments.filter(
+            by_name | Q(series__reference=reference) if reference else by_name
+        )
+    return list(appointments)

@@ -2,6 +2,9 @@ from django.shortcuts import render
 
 from creneau.core.errors import DomainError
 
+# The front doors whose pages this applies to (the API answers JSON errors itself).
+PAGES = {"portal", "backoffice"}
+
 
 class DomainErrorPage:
     """A refusal the page did not handle itself becomes a page that says why, with the
@@ -15,6 +18,6 @@ class DomainErrorPage:
 
     def process_exception(self, request, exception):
         match = request.resolver_match
-        if not isinstance(exception, DomainError) or match is None or match.namespace != "portal":
+        if not isinstance(exception, DomainError) or match is None or match.namespace not in PAGES:
             return None
         return render(request, "portal/error.html", {"error": exception}, status=exception.status)

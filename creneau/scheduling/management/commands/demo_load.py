@@ -8,6 +8,7 @@ from creneau.geography.services import geography_load
 from creneau.scheduling.demo import DEMO_SITES_FILE, demo_schedule_generate
 from creneau.sites.models import Site
 from creneau.sites.services import sites_import_official
+from creneau.staff.demo import DEMO_PASSWORD, demo_accounts_ensure
 from creneau.vaccines.services import vaccines_seed
 
 
@@ -47,5 +48,11 @@ class Command(BaseCommand):
             f"sites in {published['departments']} departments ({published['overseas']} overseas)."
         )
         self.stdout.write(
-            "Try http://127.0.0.1:8000/api/v1/sites?near=75017 (booking: see the README)."
+            "Staff accounts (http://127.0.0.1:8000/backoffice/), "
+            f"password {DEMO_PASSWORD} for each:"
+        )
+        for account in demo_accounts_ensure():
+            self.stdout.write(f"  {account.username:<18} {account.role} — {account.scope}")
+        self.stdout.write(
+            "Book at http://127.0.0.1:8000/ (the API: http://127.0.0.1:8000/api/v1/docs)."
         )

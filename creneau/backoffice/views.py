@@ -1,0 +1,181 @@
+"""The back office: each view checks the account's scope, calls a selector or a service,
+and renders. Every look at personal data is written to the audit log."""
+
+from datetime import date, timedelta
+from itertools import groupby
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.views import LoginView
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from creneau.audit.services import audit_record
+from creneau.booking.selectors import site_day_appointments
+from creneau.care.services import administration_record, appointment_check_in
+from creneau.core.errors import InvalidInput
+from creneau.geography.selectors import department_timezone
+from creneau.staff.selectors import staff_may, staff_site_get, staff_site_list
+from creneau.vaccines.selectors import site_lots
+
+from .access import staff_view
+from .forms import StaffLoginForm
+
+SITES_SHOWN = 50
+
+
+class StaffLoginView(LoginView):
+    template_name = "backoffice/login.html"
+    authentication_form = StaffLoginForm
+    redirect_authenticated_user = True
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        self.request.session.set_expiry(settings.STAFF_SESSION_SECONDS)
+        audit_record(actor=self.request.user, action="login", request=self.request)
+        return response
+
+
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        audit_record(actor=request.user, action="logout", request=request)
+    logout(request)
+    return redirect("backoffice:login")
+
+
+@require_GET
+@staff_view()
+def home(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "").strip()[:100]
+    sites = staff_site_list(profile=request.staff)
+    if query:
+        sites = sites.filter(name__icontains=query) | sites.filter(postcode__startswith=query)
+    return render(
+        request,
+        "backoffice/home.html",
+        {
+            "profile": request.staff,
+            "sites": sites[:SITES_SHOWN],
+            "more": sites.count() > SITES_SHOWN,
+            "query": query,
+            "works_days": staff_may(profile=request.staff, permission="day.work"),
+        },
+    )
+
+
+def _local_day(text: str | None, *, today: date) -> date:
+    if not text:
+        return today
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(_("Date invalide : %(text)s.") % {"text": text[:20]}) from None
+
+
+@require_GET
+@staff_view(permission="day.work")
+def site_day(request: HttpRequest, site_id: int) -> HttpResponse:
+    site = staff_site_get(profile=request.staff, site_id=site_id)
+    tz = department_timezone(department_code=site.department_id)
+    day = _local_day(request.GET.get("jour"), today=timezone.localtime(timezone=tz).date())
+    search = request.GET.get("q", "")
+    appointments = site_day_appointments(site_id=site.pk, day=day, search=search)
+    audit_record(
+        actor=request.user,
+        action="view",
+        object_type="sites.site.day",
+        object_id=f"{site.pk}:{day.isoformat()}",
+        site=site,
+        request=request,
+        summary=_("Liste du jour : %(count)s rendez-vous") % {"count": len(appointments)},
+        details={"search": search[:100]} if search else None,
+    )
+    by_hour = [
+        (hour, list(group))
+        for hour, group in groupby(
+            appointments, key=lambda a: a.slot.start.astimezone(tz).strftime("%H:00")
+        )
+    ]
+    return render(
+        request,
+        "backoffice/site_day.html",
+        {
+            "site": site,
+            "day": day,
+            "previous_day": day - timedelta(days=1),
+            "next_day": day + timedelta(days=1),
+            "by_hour": by_hour,
+            "count": len(appointments),
+            "search": search,
+            "printing": "imprimer" in request.GET,
+            "today": timezone.localtime(timezone=tz).date(),
+            "lots": site_lots(site_id=site.pk),
+        },
+    )
+
+
+def _back_to_day(request: HttpRequest, site_id: int, day: str) -> HttpResponse:
+    url = reverse("backoffice:site_day", args=[site_id])
+    return redirect(f"{url}?jour={day}" if day else url)
+
+
+@require_POST
+@staff_view(permission="day.work")
+def check_in(request: HttpRequest, site_id: int, appointment_id: int) -> HttpResponse:
+    site = staff_site_get(profile=request.staff, site_id=site_id)
+    try:
+        with transaction.atomic():
+            appointment = appointment_check_in(appointment_id=appointment_id, site_id=site.pk)
+            audit_record(
+                actor=request.user,
+                action="change",
+                obj=appointment,
+                site=site,
+                request=request,
+                summary=_("Arrivée enregistrée"),
+            )
+    except InvalidInput as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(
+            request,
+            _("%(name)s est arrivé(e).")
+            % {"name": f"{appointment.person.given_name} {appointment.person.family_name}"},
+        )
+    return _back_to_day(request, site.pk, request.POST.get("jour", ""))
+
+
+@require_POST
+@staff_view(permission="day.work")
+def dose_given(request: HttpRequest, site_id: int, appointment_id: int) -> HttpResponse:
+    site = staff_site_get(profile=request.staff, site_id=site_id)
+    try:
+        with transaction.atomic():
+            administration = administration_record(
+                appointment_id=appointment_id,
+                site_id=site.pk,
+                lot=request.POST.get("lot", ""),
+                by=request.user,
+            )
+            audit_record(
+                actor=request.user,
+                action="create",
+                obj=administration,
+                site=site,
+                request=request,
+                summary=_("Dose administrée, lot %(lot)s") % {"lot": administration.lot},
+            )
+    except InvalidInput as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(
+            request, _("Dose enregistrée (lot %(lot)s).") % {"lot": administration.lot}
+        )
+    return _back_to_day(request, site.pk, request.POST.get("jour", ""))

@@ -1,0 +1,165 @@
+"""The back office's doors: sign-in with lockout, and scope on every page."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from creneau.audit.models import AuditEvent
+from creneau.booking.services import booking_confirm, hold_create
+from creneau.staff.demo import DEMO_PASSWORD
+from creneau.staff.models import StaffProfile
+from creneau.staff.services import MAX_LOGIN_FAILURES, staff_account_create
+from tests.factories import person, two_dose_site, verified_contact
+
+Role = StaffProfile.Role
+
+
+@pytest.fixture
+def world(reference):
+    """Two sites, an appointment at each, and a member of staff of the first."""
+    paris, paris_session = two_dose_site(name="Paris 17", insee_code="75117")
+    marseille, marseille_session = two_dose_site(name="Marseille 1er", insee_code="13201")
+    appointments = {}
+    for session, name, phone in (
+        (paris_session, "Parisienne", "+33611111111"),
+        (marseille_session, "Marseillaise", "+33622222222"),
+    ):
+        hold = hold_create(slot_id=session.slots.order_by("start").first().pk).hold
+        result = booking_confirm(
+            hold_id=hold.pk, contact=verified_contact(phone), person=person(family_name=name)
+        )
+        appointments[name] = min(result.appointments, key=lambda a: a.dose_number)
+    staff_account_create(
+        username="agent", password=DEMO_PASSWORD, role=Role.SITE_STAFF, sites=[paris]
+    )
+    return {
+        "paris": paris,
+        "marseille": marseille,
+        "day": paris_session.date,
+        "paris_appointment": appointments["Parisienne"],
+        "marseille_appointment": appointments["Marseillaise"],
+    }
+
+
+def sign_in(client, username="agent", password=DEMO_PASSWORD):
+    return client.post(reverse("backoffice:login"), {"username": username, "password": password})
+
+
+def test_anonymous_visitors_are_sent_to_the_sign_in(client, world):
+    response = client.get(reverse("backoffice:site_day", args=[world["paris"].pk]))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("backoffice:login") + "?next=")
+
+
+def test_the_day_list_shows_the_sites_appointments_and_is_audited(client, world):
+    assert sign_in(client).status_code == 302
+    page = client.get(
+        reverse("backoffice:site_day", args=[world["paris"].pk]),
+        {"jour": world["day"].isoformat()},
+    ).content.decode()
+    assert "PARISIENNE" in page and "MARSEILLAISE" not in page
+    event = AuditEvent.objects.filter(action="view").get()
+    assert event.site == world["paris"] and event.actor.username == "agent"
+    assert event.ip == "127.0.0.1"
+
+
+def test_the_day_list_finds_a_person_by_name(client, world):
+    sign_in(client)
+    url = reverse("backoffice:site_day", args=[world["paris"].pk])
+    day = world["day"].isoformat()
+    assert "PARISIENNE" in client.get(url, {"jour": day, "q": "parisi"}).content.decode()
+    assert "PARISIENNE" not in client.get(url, {"jour": day, "q": "dupont"}).content.decode()
+
+
+def test_five_wrong_passwords_lock_the_account_even_for_the_right_one(client, world):
+    for _ in range(MAX_LOGIN_FAILURES):
+        assert sign_in(client, password="wrong-password-123").status_code == 200
+    page = sign_in(client).content.decode()
+    assert "Trop d&#x27;essais" in page
+    assert "_auth_user_id" not in client.session
+
+
+def test_a_staff_sign_in_lasts_a_working_day(client, world, settings):
+    sign_in(client)
+    assert client.session.get_expiry_age() == settings.STAFF_SESSION_SECONDS
+
+
+def test_an_account_without_a_staff_profile_sees_nothing(client, world, django_user_model):
+    django_user_model.objects.create_user(username="someone", password=DEMO_PASSWORD)
+    sign_in(client, username="someone")
+    assert client.get(reverse("backoffice:home")).status_code == 404
+
+
+# Scope, over every page: how to name an object of the other site for each URL argument.
+# A new back-office URL with an argument missing here fails the test below.
+FOREIGN = {
+    "site_id": lambda world: world["marseille"].pk,
+    "appointment_id": lambda world: world["marseille_appointment"].pk,
+}
+
+
+def backoffice_patterns() -> list[tuple[str, list[str]]]:
+    """(URL name, its arguments) for every page under /backoffice/."""
+    found = []
+
+    def walk(patterns, namespace):
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns, pattern.namespace or namespace)
+            elif isinstance(pattern, URLPattern) and namespace == "backoffice":
+                found.append((pattern.name, list(pattern.pattern.converters)))
+
+    walk(get_resolver().url_patterns, None)
+    return found
+
+
+def test_every_back_office_page_is_listed():
+    assert {name for name, _ in backoffice_patterns()} >= {"home", "site_day", "login"}
+
+
+@pytest.mark.parametrize("name, arguments", backoffice_patterns())
+def test_another_sites_objects_are_not_found_on_every_page(client, world, name, arguments):
+    missing = [argument for argument in arguments if argument not in FOREIGN]
+    assert not missing, f"say in FOREIGN how to name another site's {missing}"
+    if not arguments:
+        return
+    sign_in(client)
+    url = reverse(f"backoffice:{name}", kwargs={a: FOREIGN[a](world) for a in arguments})
+    response = client.get(url)
+    if response.status_code == 405:
+        response = client.post(url, {"lot": "L1"})
+    assert response.status_code == 404
+    assert not AuditEvent.objects.exclude(action="login").exists()
+    assert re.search(r"/\d+/", url)
+
+
+def test_an_appointment_of_another_site_under_ones_own_site_is_not_found(client, world):
+    sign_in(client)
+    for name in ("check_in", "dose_given"):
+        url = reverse(
+            f"backoffice:{name}", args=[world["paris"].pk, world["marseille_appointment"].pk]
+        )
+        assert client.post(url, {"lot": "L1"}).status_code == 404
+    assert (
+        world["marseille_appointment"]
+        .__class__.objects.get(pk=world["marseille_appointment"].pk)
+        .status
+        == "booked"
+    )
+
+
+def test_a_check_in_on_another_day_is_refused_with_a_message(client, world):
+    sign_in(client)
+    url = reverse("backoffice:check_in", args=[world["paris"].pk, world["paris_appointment"].pk])
+    page = client.post(url, {"jour": world["day"].isoformat()}, follow=True).content.decode()
+    assert "pas aujourd&#x27;hui" in page
+
+
+def test_a_day_far_away_is_an_empty_list_not_an_error(client, world):
+    sign_in(client)
+    url = reverse("backoffice:site_day", args=[world["paris"].pk])
+    later = (world["day"] + timedelta(days=400)).isoformat()
+    assert client.get(url, {"jour": later}).status_code == 200
+    assert client.get(url, {"jour": "not-a-day"}).status_code == 400
