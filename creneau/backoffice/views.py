@@ -24,7 +24,7 @@ from creneau.geography.selectors import department_timezone
 from creneau.staff.selectors import staff_may, staff_site_get, staff_site_list
 from creneau.vaccines.selectors import site_lots
 
-from .access import staff_view
+from creneau.staff.access import staff_view
 from .forms import StaffLoginForm
 
 SITES_SHOWN = 50

@@ -100,23 +100,30 @@ FOREIGN = {
 }
 
 
+STAFF_NAMESPACES = {"backoffice", "callcenter"}
+
+
 def backoffice_patterns() -> list[tuple[str, list[str]]]:
-    """(URL name, its arguments) for every page under /backoffice/."""
+    """("namespace:name", its arguments) for every page under /backoffice/ and /callcenter/."""
     found = []
 
     def walk(patterns, namespace):
         for pattern in patterns:
             if isinstance(pattern, URLResolver):
                 walk(pattern.url_patterns, pattern.namespace or namespace)
-            elif isinstance(pattern, URLPattern) and namespace == "backoffice":
-                found.append((pattern.name, list(pattern.pattern.converters)))
+            elif isinstance(pattern, URLPattern) and namespace in STAFF_NAMESPACES:
+                found.append((f"{namespace}:{pattern.name}", list(pattern.pattern.converters)))
 
     walk(get_resolver().url_patterns, None)
     return found
 
 
 def test_every_back_office_page_is_listed():
-    assert {name for name, _ in backoffice_patterns()} >= {"home", "site_day", "login"}
+    assert {name for name, _ in backoffice_patterns()} >= {
+        "backoffice:home",
+        "backoffice:site_day",
+        "backoffice:login",
+    }
 
 
 @pytest.mark.parametrize("name, arguments", backoffice_patterns())
@@ -126,7 +133,7 @@ def test_another_sites_objects_are_not_found_on_every_page(client, world, name, 
     if not arguments:
         return
     sign_in(client)
-    url = reverse(f"backoffice:{name}", kwargs={a: FOREIGN[a](world) for a in arguments})
+    url = reverse(name, kwargs={a: FOREIGN[a](world) for a in arguments})
     response = client.get(url)
     if response.status_code == 405:
         response = client.post(url, {"lot": "L1"})
