@@ -9,6 +9,7 @@ urlpatterns = [
     path("deconnexion/", views.logout_view, name="logout"),
     path("", views.home, name="home"),
     path("lieux/<int:site_id>/", views.site_day, name="site_day"),
+    path("lieux/<int:site_id>/absents/", views.noshows, name="noshows"),
     path(
         "lieux/<int:site_id>/rendez-vous/<int:appointment_id>/arrivee/",
         views.check_in,

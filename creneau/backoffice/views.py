@@ -18,13 +18,14 @@ from django.views.decorators.http import require_GET, require_POST
 
 from creneau.audit.services import audit_record
 from creneau.booking.selectors import site_day_appointments
-from creneau.care.services import administration_record, appointment_check_in
+from creneau.care.selectors import noshows_due
+from creneau.care.services import administration_record, appointment_check_in, noshows_mark
 from creneau.core.errors import InvalidInput
 from creneau.geography.selectors import department_timezone
+from creneau.staff.access import staff_view
 from creneau.staff.selectors import staff_may, staff_site_get, staff_site_list
 from creneau.vaccines.selectors import site_lots
 
-from creneau.staff.access import staff_view
 from .forms import StaffLoginForm
 
 SITES_SHOWN = 50
@@ -87,9 +88,10 @@ def site_day(request: HttpRequest, site_id: int) -> HttpResponse:
     day = _local_day(request.GET.get("jour"), today=timezone.localtime(timezone=tz).date())
     search = request.GET.get("q", "")
     appointments = site_day_appointments(site_id=site.pk, day=day, search=search)
+    printing = "imprimer" in request.GET
     audit_record(
         actor=request.user,
-        action="view",
+        action="export" if printing else "view",
         object_type="sites.site.day",
         object_id=f"{site.pk}:{day.isoformat()}",
         site=site,
@@ -114,9 +116,10 @@ def site_day(request: HttpRequest, site_id: int) -> HttpResponse:
             "by_hour": by_hour,
             "count": len(appointments),
             "search": search,
-            "printing": "imprimer" in request.GET,
+            "printing": printing,
             "today": timezone.localtime(timezone=tz).date(),
             "lots": site_lots(site_id=site.pk),
+            "noshows_due": noshows_due(site_id=site.pk, day=day, now=timezone.now()).count(),
         },
     )
 
@@ -179,3 +182,33 @@ def dose_given(request: HttpRequest, site_id: int, appointment_id: int) -> HttpR
             request, _("Dose enregistrée (lot %(lot)s).") % {"lot": administration.lot}
         )
     return _back_to_day(request, site.pk, request.POST.get("jour", ""))
+
+
+@require_POST
+@staff_view(permission="day.work")
+def noshows(request: HttpRequest, site_id: int) -> HttpResponse:
+    site = staff_site_get(profile=request.staff, site_id=site_id)
+    tz = department_timezone(department_code=site.department_id)
+    day = _local_day(request.POST.get("jour"), today=timezone.localtime(timezone=tz).date())
+    with transaction.atomic():
+        result = noshows_mark(site_id=site.pk, day=day)
+        if result.marked:
+            audit_record(
+                actor=request.user,
+                action="change",
+                object_type="sites.site.day",
+                object_id=f"{site.pk}:{day.isoformat()}",
+                site=site,
+                request=request,
+                summary=_("%(count)s absence(s) enregistrée(s)") % {"count": len(result.marked)},
+                details={"appointments": [a.pk for a in result.marked]},
+            )
+    messages.success(
+        request,
+        _(
+            "%(count)s rendez-vous marqué(s) « absent ». %(ended)s parcours arrêté(s) "
+            "faute de dose 1 : les personnes sont prévenues et peuvent reprendre rendez-vous."
+        )
+        % {"count": len(result.marked), "ended": result.series_ended},
+    )
+    return _back_to_day(request, site.pk, day.isoformat())

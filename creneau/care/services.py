@@ -4,7 +4,8 @@ Each step is one conditional update on the appointment's status, limited to the 
 staff member works at, so two people at two desks cannot record the same dose twice.
 """
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -13,11 +14,14 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from creneau.booking.models import ACTIVE_APPOINTMENT_STATUSES, Appointment, Series
+from creneau.booking.services import booking_cancel
+from creneau.core.db import retry_on_deadlock
 from creneau.core.errors import InvalidInput, NotFound
 from creneau.geography.selectors import department_timezone
-from creneau.vaccines.services import stock_give
+from creneau.vaccines.services import stock_give, stock_release
 
 from .models import Administration
+from .selectors import noshows_due
 
 LOT_MAX_LENGTH = 40
 
@@ -105,3 +109,49 @@ def administration_record(
         Exists(still_to_give)
     ).update(status=Series.Status.COMPLETED, version=F("version") + 1)
     return administration
+
+
+@dataclass(frozen=True)
+class NoShows:
+    marked: list[Appointment]
+    # Courses ended because their first dose was missed (the person may book again).
+    series_ended: int
+
+
+@retry_on_deadlock
+@transaction.atomic
+def noshows_mark(*, site_id: int, day: date, now: datetime | None = None) -> NoShows:
+    """At the end of the day: the booked appointments whose slot has ended become no-shows.
+
+    A missed first dose ends the course: its dose 2 is cancelled (never a dose 2 without
+    a dose 1, invariant 3), its place freed, the person told and free to book again, and
+    the doses the first-dose place promised go back to the stock. A missed later dose
+    keeps the course open and its dose promised, so the person can be given a new date.
+    People checked in but without a dose recorded are left for the staff to settle.
+    """
+    now = now or timezone.now()
+    reason = gettext("Absence au rendez-vous de la dose 1.")
+    due = list(
+        noshows_due(site_id=site_id, day=day, now=now)
+        .select_related("slot__session")
+        .order_by("series_id", "dose_number")
+    )
+    marked, ended = [], 0
+    for appointment in due:
+        # Lock order: the series before its slots, as booking and cancelling do.
+        series = Series.objects.select_for_update(of=("self",)).get(pk=appointment.series_id)
+        if not Appointment.objects.filter(
+            pk=appointment.pk, status=Appointment.Status.BOOKED
+        ).update(status=Appointment.Status.NOSHOW, updated_at=now):
+            continue  # checked in meanwhile
+        appointment.status = Appointment.Status.NOSHOW
+        marked.append(appointment)
+        if appointment.dose_number != 1 or series.status != Series.Status.ACTIVE:
+            continue
+        booking_cancel(series_id=series.pk, reason=reason, now=now)
+        session = appointment.slot.session
+        stock_release(
+            site_id=session.site_id, vaccine_id=session.vaccine_id, doses=session.doses_per_place
+        )
+        ended += 1
+    return NoShows(marked=marked, series_ended=ended)

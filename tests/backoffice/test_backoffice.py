@@ -1,10 +1,11 @@
 """The back office's doors: sign-in with lockout, and scope on every page."""
 
 import re
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from creneau.audit.models import AuditEvent
 from creneau.booking.services import booking_confirm, hold_create
@@ -170,3 +171,29 @@ def test_a_day_far_away_is_an_empty_list_not_an_error(client, world):
     later = (world["day"] + timedelta(days=400)).isoformat()
     assert client.get(url, {"jour": later}).status_code == 200
     assert client.get(url, {"jour": "not-a-day"}).status_code == 400
+
+
+def test_at_the_end_of_the_day_the_missing_are_marked_absent(client, world, monkeypatch):
+    evening = timezone.make_aware(datetime.combine(world["day"], time(18, 0)))
+    monkeypatch.setattr(timezone, "now", lambda: evening)
+    sign_in(client)
+    url = reverse("backoffice:site_day", args=[world["paris"].pk])
+    assert "Marquer 1 absent" in client.get(url).content.decode()
+    page = client.post(
+        reverse("backoffice:noshows", args=[world["paris"].pk]),
+        {"jour": world["day"].isoformat()},
+        follow=True,
+    ).content.decode()
+    assert "1 rendez-vous marqué(s) « absent »" in page
+    assert world["paris_appointment"].__class__.objects.get(
+        pk=world["paris_appointment"].pk
+    ).status == ("noshow")
+    assert AuditEvent.objects.filter(action="change", site=world["paris"]).exists()
+
+
+def test_the_printable_list_has_no_buttons_and_is_audited_as_an_export(client, world):
+    sign_in(client)
+    url = reverse("backoffice:site_day", args=[world["paris"].pk])
+    page = client.get(url, {"jour": world["day"].isoformat(), "imprimer": ""}).content.decode()
+    assert "PARISIENNE" in page and '<form method="post" action="/backoffice/lieux' not in page
+    assert AuditEvent.objects.filter(action="export", site=world["paris"]).exists()

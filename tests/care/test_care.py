@@ -8,8 +8,10 @@ from django.utils import timezone
 from creneau.booking.models import Appointment, Series
 from creneau.booking.services import booking_confirm, hold_create
 from creneau.care.models import Administration
-from creneau.care.services import administration_record, appointment_check_in
+from creneau.care.services import administration_record, appointment_check_in, noshows_mark
 from creneau.core.errors import InvalidInput, NotFound
+from creneau.outreach.models import Notification
+from creneau.scheduling.models import Slot
 from creneau.vaccines.models import Stock
 from tests.factories import person, tomorrow, two_dose_site, verified_contact
 
@@ -121,3 +123,50 @@ def test_an_injection_time_in_the_future_is_refused(booked):
             given_at=at(DAY, 10),
             now=at(DAY, 9),
         )
+
+
+def test_a_missed_first_dose_ends_the_course_frees_dose_2_and_returns_its_doses(booked):
+    site, dose1, dose2, _nurse = booked
+    committed, given = ledger(site)
+    result = noshows_mark(site_id=site.pk, day=DAY, now=at(DAY, 18))
+    assert [a.pk for a in result.marked] == [dose1.pk] and result.series_ended == 1
+    assert Appointment.objects.get(pk=dose1.pk).status == "noshow"
+    assert Appointment.objects.get(pk=dose2.pk).status == "cancelled"
+    assert Slot.objects.get(pk=dose2.slot_id).booked == 0
+    assert Slot.objects.get(pk=dose1.slot_id).booked == 1  # the place was used up
+    series = Series.objects.get()
+    assert series.status == "cancelled" and "dose 1" in series.cancel_reason
+    # Two doses were promised by the first-dose place: neither will be given now.
+    assert ledger(site) == (committed - 2, given)
+    message = Notification.objects.filter(kind="booking_cancelled").get()
+    assert "Absence" in message.body
+
+
+def test_no_shows_wait_for_the_end_of_the_slot_and_spare_people_checked_in(booked):
+    site, dose1, _dose2, _nurse = booked
+    assert noshows_mark(site_id=site.pk, day=DAY, now=at(DAY, 9, 5)).marked == []
+    appointment_check_in(appointment_id=dose1.pk, site_id=site.pk, now=at(DAY, 9, 5))
+    assert noshows_mark(site_id=site.pk, day=DAY, now=at(DAY, 18)).marked == []
+    assert Appointment.objects.get(pk=dose1.pk).status == "arrived"
+
+
+def test_a_missed_second_dose_keeps_the_course_and_its_dose_for_a_new_date(booked):
+    site, dose1, dose2, nurse = booked
+    administration_record(
+        appointment_id=dose1.pk, site_id=site.pk, lot="L1", by=nurse, now=at(DAY, 9, 5)
+    )
+    committed, given = ledger(site)
+    day2 = dose2.slot.date
+    result = noshows_mark(site_id=site.pk, day=day2, now=at(day2, 20))
+    assert [a.pk for a in result.marked] == [dose2.pk] and result.series_ended == 0
+    assert Series.objects.get().status == "active"
+    assert ledger(site) == (committed, given)  # dose 2 stays promised to this person
+
+
+def test_marking_no_shows_twice_changes_nothing_more(booked):
+    site, _dose1, _dose2, _nurse = booked
+    noshows_mark(site_id=site.pk, day=DAY, now=at(DAY, 18))
+    committed, given = ledger(site)
+    again = noshows_mark(site_id=site.pk, day=DAY, now=at(DAY, 19))
+    assert again.marked == [] and ledger(site) == (committed, given)
+    assert Notification.objects.filter(kind="booking_cancelled").count() == 1
