@@ -5,6 +5,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from dsfr.forms import DsfrBaseForm
 
+from creneau.audit.models import AuditEvent
 from creneau.staff.selectors import login_locked_until
 from creneau.staff.services import login_failure_record, login_success_record
 
@@ -38,3 +39,43 @@ class StaffLoginForm(DsfrBaseForm, AuthenticationForm):
             "Trop d'essais : ce compte est bloqué jusqu'à %(time)s. Réessayez ensuite, ou "
             "demandez à votre responsable."
         ) % {"time": formats.time_format(timezone.localtime(until), "H:i")}
+
+
+class AuditFilterForm(DsfrBaseForm):
+    """The filters of the audit log; all optional, dates as the browser's date picker."""
+
+    actor = forms.CharField(label=gettext_lazy("Compte"), max_length=150, required=False)
+    action = forms.ChoiceField(
+        label=gettext_lazy("Action"),
+        choices=[("", gettext_lazy("Toutes")), *AuditEvent.Action.choices],
+        required=False,
+    )
+    site = forms.IntegerField(
+        label=gettext_lazy("Numéro du lieu"), min_value=1, max_value=2**31 - 1, required=False
+    )
+    object_type = forms.CharField(
+        label=gettext_lazy("Type d'objet"),
+        max_length=100,
+        required=False,
+        help_text=gettext_lazy("Par exemple booking.series ou care.administration"),
+    )
+    object_id = forms.CharField(
+        label=gettext_lazy("Numéro d'objet"), max_length=100, required=False
+    )
+    since = forms.DateField(
+        label=gettext_lazy("Depuis le"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    until = forms.DateField(
+        label=gettext_lazy("Jusqu'au (inclus)"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        since, until = cleaned.get("since"), cleaned.get("until")
+        if since and until and until < since:
+            raise forms.ValidationError(_("La fin de la période est avant son début."))
+        return cleaned

@@ -8,6 +8,7 @@ urlpatterns = [
     path("connexion/", views.StaffLoginView.as_view(), name="login"),
     path("deconnexion/", views.logout_view, name="logout"),
     path("", views.home, name="home"),
+    path("journal/", views.audit_log, name="audit_log"),
     path("lieux/<int:site_id>/", views.site_day, name="site_day"),
     path("lieux/<int:site_id>/absents/", views.noshows, name="noshows"),
     path(

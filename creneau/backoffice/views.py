@@ -1,12 +1,13 @@
 """The back office: each view checks the account's scope, calls a selector or a service,
 and renders. Every look at personal data is written to the audit log."""
 
-from datetime import date, timedelta
+import csv
+from datetime import date, datetime, time, timedelta
 from itertools import groupby
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import logout
+from django.contrib.auth import get_user_model, logout
 from django.contrib.auth.views import LoginView
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
@@ -16,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from creneau.audit.selectors import audit_list
 from creneau.audit.services import audit_record
 from creneau.booking.selectors import site_day_appointments
 from creneau.care.selectors import noshows_due
@@ -23,10 +25,15 @@ from creneau.care.services import administration_record, appointment_check_in, n
 from creneau.core.errors import InvalidInput
 from creneau.geography.selectors import department_timezone
 from creneau.staff.access import staff_view
-from creneau.staff.selectors import staff_may, staff_site_get, staff_site_list
+from creneau.staff.selectors import (
+    staff_audit_scope,
+    staff_may,
+    staff_site_get,
+    staff_site_list,
+)
 from creneau.vaccines.selectors import site_lots
 
-from .forms import StaffLoginForm
+from .forms import AuditFilterForm, StaffLoginForm
 
 SITES_SHOWN = 50
 
@@ -67,6 +74,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "more": sites.count() > SITES_SHOWN,
             "query": query,
             "works_days": staff_may(profile=request.staff, permission="day.work"),
+            "reads_audit": staff_may(profile=request.staff, permission="audit.read"),
         },
     )
 
@@ -212,3 +220,88 @@ def noshows(request: HttpRequest, site_id: int) -> HttpResponse:
         % {"count": len(result.marked), "ended": result.series_ended},
     )
     return _back_to_day(request, site.pk, day.isoformat())
+
+
+AUDIT_PAGE = 200
+AUDIT_EXPORT = 1000
+AUDIT_COLUMNS = (
+    "at",
+    "actor_label",
+    "action",
+    "object_type",
+    "object_id",
+    "site_id",
+    "ip",
+    "summary",
+)
+
+
+def _csv_cell(value: object) -> str:
+    """A spreadsheet must not run a cell as a formula (CSV injection)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
+def _day_start(day: date | None) -> datetime | None:
+    if day is None:
+        return None
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+@require_GET
+@staff_view(permission="audit.read")
+def audit_log(request: HttpRequest) -> HttpResponse:
+    """The audit log of the account's scope, filtered; `?export=csv` downloads it."""
+    form = AuditFilterForm(request.GET or None)
+    valid = form.is_valid() if form.is_bound else True
+    filters = form.cleaned_data if form.is_bound and valid else {}
+    scope = staff_audit_scope(profile=request.staff)
+    if filters.get("site"):
+        scope = {"sites": [staff_site_get(profile=request.staff, site_id=filters["site"]).pk]}
+    actor = None
+    if filters.get("actor"):
+        actor = get_user_model().objects.filter(username=filters["actor"]).first()
+    exporting = request.GET.get("export") == "csv" and valid
+    until = filters.get("until")
+    events = (
+        []
+        if not valid or (filters.get("actor") and actor is None)
+        else audit_list(
+            **scope,
+            actor=actor,
+            action=filters.get("action") or None,
+            object_type=filters.get("object_type") or None,
+            object_id=filters.get("object_id") or None,
+            since=_day_start(filters.get("since")),
+            until=_day_start(until + timedelta(days=1)) if until else None,
+            limit=AUDIT_EXPORT if exporting else AUDIT_PAGE,
+        )
+    )
+    # Reading the log is itself a look at personal data (who did what, from where).
+    audit_record(
+        actor=request.user,
+        action="export" if exporting else "view",
+        object_type="audit.auditevent",
+        request=request,
+        summary=_("Journal d'audit : %(count)s événement(s)") % {"count": len(events)},
+        details={key: str(value) for key, value in filters.items() if value},
+    )
+    if exporting:
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="journal-audit.csv"'
+        writer = csv.writer(response)
+        writer.writerow(AUDIT_COLUMNS)
+        for event in events:
+            writer.writerow(_csv_cell(getattr(event, column)) for column in AUDIT_COLUMNS)
+        return response
+    return render(
+        request,
+        "backoffice/audit_log.html",
+        {
+            "form": form,
+            "events": events,
+            "full": len(events) == AUDIT_PAGE,
+            "query": request.GET.urlencode(),
+        },
+        status=200 if valid else 400,
+    )

@@ -64,6 +64,17 @@ def staff_site_get(*, profile: StaffProfile, site_id: int) -> Site:
     return site
 
 
+def staff_audit_scope(*, profile: StaffProfile) -> dict[str, list[int] | None]:
+    """The `audit_list` scope of an account that may read the log: every event for the
+    national authority, the events of its departments for a regional one, and of its
+    own sites for anyone else."""
+    if profile.role == Role.NATIONAL_AUTHORITY:
+        return {"sites": None, "departments": None}
+    if profile.role == Role.REGIONAL_AUTHORITY:
+        return {"sites": None, "departments": [d.pk for d in profile.departments.all()]}
+    return {"sites": [site.pk for site in profile.sites.all()], "departments": None}
+
+
 def login_locked_until(*, username: str, now: datetime | None = None) -> datetime | None:
     """When the lockout of this account name ends, if it is locked now."""
     now = now or timezone.now()
