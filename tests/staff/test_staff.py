@@ -1,7 +1,9 @@
+import io
 from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from creneau.core.errors import NotFound
@@ -83,3 +85,20 @@ def test_a_success_clears_the_count(db):
     login_success_record(username="agent")
     for _ in range(MAX_LOGIN_FAILURES - 1):
         assert login_failure_record(username="agent") is None
+
+
+def test_operators_create_accounts_from_the_command_line(reference, monkeypatch):
+    site = make_site()
+    monkeypatch.setenv("STAFF_PASSWORD", PASSWORD)
+    out = io.StringIO()
+    call_command("staff_create", "m.dupont", role="site_manager", sites=[site.pk], stdout=out)
+    assert "created m.dupont" in out.getvalue()
+    profile = StaffProfile.objects.get(user__username="m.dupont")
+    assert profile.role == "site_manager" and list(profile.sites.all()) == [site]
+    with pytest.raises(CommandError, match="at least one --site"):
+        call_command("staff_create", "x.y", role="site_staff")
+    with pytest.raises(CommandError, match="no such department"):
+        call_command("staff_create", "x.y", role="regional_authority", departments=["99"])
+    monkeypatch.setenv("STAFF_PASSWORD", "short")
+    with pytest.raises(CommandError, match=r"trop court|too short"):
+        call_command("staff_create", "x.y", role="national_authority")
