@@ -13,7 +13,7 @@ from creneau.staff.demo import DEMO_PASSWORD
 from creneau.staff.models import StaffProfile
 from creneau.staff.services import staff_account_create
 from creneau.vaccines.models import Stock
-from tests.browser.helpers import axe_check
+from tests.browser.helpers import axe_check, screenshot
 from tests.factories import person, two_dose_site, verified_contact
 
 
@@ -52,6 +52,7 @@ def test_a_nurse_checks_a_person_in_and_records_the_dose(page, live_server, toda
     page.get_by_role("button", name="Arrivée de Jeanne").click()
     expect(page.get_by_text("Jeanne Martin est arrivé(e).")).to_be_visible()
     expect(page.get_by_role("cell", name="Arrivé", exact=True)).to_be_visible()
+    screenshot(page, "backoffice-day")
 
     committed_before = Stock.objects.get(site=today_at_site).committed
     page.get_by_label("Lot pour Jeanne").fill("FK1234")

@@ -3,6 +3,7 @@ from datetime import datetime
 import phonenumbers
 from django import template
 
+from creneau.booking import tokens
 from creneau.geography.selectors import department_timezone
 from creneau.sites.models import Site
 
@@ -35,3 +36,9 @@ def phone(number: str) -> str:
     except phonenumbers.NumberParseException:
         return number
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
+
+
+@register.filter
+def reference(value: str) -> str:
+    """A booking reference as people read and type it: 7K2M-Q9XA-4."""
+    return tokens.reference_display(value)
