@@ -178,6 +178,8 @@ HOLD_MINUTES = int(os.environ.get("HOLD_MINUTES", "10"))
 PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 # The portal's page of one booking, opened by its management key (see creneau/portal/urls.py).
 BOOKING_LINK = PUBLIC_URL + "/rendez-vous/{reference}/?cle={token}"
+# The one-click rebooking link in a cancellation message.
+REBOOK_LINK = PUBLIC_URL + "/reprendre/{token}/"
 if PUBLIC_URL.startswith("https://"):
     # Behind a TLS-terminating proxy: cookies only over HTTPS, forms only from here.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

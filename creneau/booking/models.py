@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from creneau.scheduling.models import Slot
+from creneau.scheduling.models import Session, Slot
 from creneau.sites.models import Site
 from creneau.vaccines.models import Vaccine
 
@@ -191,4 +191,62 @@ class IdempotencyKey(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["contact", "key"], name="idempotency_key_unique"),
+        ]
+
+
+class Cancellation(models.Model):
+    """One staff action that cancelled a session, a day or a whole site, with its reason.
+
+    Each course it touched is an item; a person who rebooks through the link in their
+    message marks their item, so the screen can say how many came back.
+    """
+
+    class Scope(models.TextChoices):
+        SESSION = "session", _("Une session")
+        DAY = "day", _("Une journée")
+        SITE = "site", _("Tout le lieu")
+
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="cancellations")
+    scope = models.CharField(max_length=10, choices=Scope.choices)
+    session = models.ForeignKey(
+        Session, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    day = models.DateField(null=True, blank=True)
+    reason = models.CharField(max_length=300)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    sessions = models.PositiveIntegerField(default=0)
+    courses = models.PositiveIntegerField(default=0)
+    appointments = models.PositiveIntegerField(default=0)
+    notifications = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(reason=""), name="cancellation_has_reason"),
+        ]
+
+
+class CancellationItem(models.Model):
+    """A course touched by a cancellation, and whether the person has rebooked.
+
+    `dose_number` 1: the course was cancelled whole (its dose 1 had not been given);
+    2: only its dose 2 was, and the course waits for a new dose-2 date.
+    """
+
+    cancellation = models.ForeignKey(Cancellation, on_delete=models.PROTECT, related_name="items")
+    series = models.ForeignKey(Series, on_delete=models.PROTECT, related_name="+")
+    dose_number = models.PositiveSmallIntegerField()
+    rebooked_at = models.DateTimeField(null=True, blank=True)
+    rebooked_series = models.ForeignKey(
+        Series, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cancellation", "series"], name="cancellation_item_once_per_series"
+            ),
         ]

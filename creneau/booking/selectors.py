@@ -1,18 +1,35 @@
 """Reads of the booking engine: second-dose options, bookings by reference, credentials."""
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.core import signing
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from creneau.core.errors import HoldExpired, NotFound, Unauthorized
+from creneau.core.geo import Position
 from creneau.geography.selectors import department_timezone
-from creneau.scheduling.models import DayAvailability, Slot
+from creneau.scheduling.models import DayAvailability, Session, Slot
+from creneau.scheduling.selectors import (
+    AvailabilityFilter,
+    FreeSlot,
+    availability_search,
+    slots_next,
+)
+from creneau.sites.models import Site
 
 from . import tokens
-from .models import ACTIVE_APPOINTMENT_STATUSES, Appointment, Contact, Hold, Series
+from .models import (
+    ACTIVE_APPOINTMENT_STATUSES,
+    Appointment,
+    Cancellation,
+    CancellationItem,
+    Contact,
+    Hold,
+    Series,
+)
 
 DOSE2_OPTIONS = 8
 # Days of second-dose slots looked at, nearest the recommended interval first.
@@ -216,3 +233,129 @@ def site_day_appointments(*, site_id: int, day: date, search: str = "") -> list[
             by_name | Q(series__reference=reference) if reference else by_name
         )
     return list(appointments)
+
+
+REBOOK_SITES = 5
+REBOOK_RADIUS_KM = 30
+REBOOK_SLOTS_PER_SITE = 4
+
+
+@dataclass(frozen=True)
+class RebookOffer:
+    site: Site
+    distance_km: float
+    slots: list[FreeSlot]
+
+
+def rebook_item_get(*, token: str) -> CancellationItem:
+    """The course a rebooking link names; a forged or expired link is "not found"."""
+    item_id = tokens.rebook_item_id(token=token)
+    item = (
+        CancellationItem.objects.select_related(
+            "cancellation__site",
+            "series__person",
+            "series__contact",
+            "series__site",
+            "series__vaccine",
+            "rebooked_series",
+        )
+        .filter(pk=item_id)
+        .first()
+        if item_id is not None
+        else None
+    )
+    if item is None:
+        raise NotFound(gettext("Ce lien de nouveau rendez-vous n'est pas valable ou a expiré."))
+    return item
+
+
+def dose2_rebook_slots(*, series: Series, now: datetime, limit: int = 8) -> list[FreeSlot]:
+    """Free second-dose slots for a course whose first dose was given: its site, inside
+    the product's interval from the day of the first dose, soonest first."""
+    dose1 = (
+        series.appointments.select_related("slot")
+        .filter(
+            dose_number=1, status__in=(Appointment.Status.FULFILLED, Appointment.Status.ARRIVED)
+        )
+        .first()
+    )
+    if dose1 is None:
+        return []
+    first, last = dose2_window(vaccine=series.vaccine, dose1_date=dose1.slot.date)
+    rows = (
+        Slot.objects.filter(
+            site_id=series.site_id,
+            vaccine_id=series.vaccine_id,
+            dose_number=2,
+            date__gte=first,
+            date__lte=last,
+            start__gt=now,
+            booked__lt=F("capacity"),
+            session__status=Session.Status.OPEN,
+        )
+        .annotate(free=F("capacity") - F("booked"))
+        .order_by("start", "pk")
+        .values_list("pk", "date", "start", "end", "vaccine__code", "dose_number", "free")
+    )
+    return [FreeSlot(*row) for row in rows[:limit]]
+
+
+def rebook_offers(*, item: CancellationItem, now: datetime | None = None) -> list[RebookOffer]:
+    """What a person whose appointment was cancelled is offered: for a second dose, new
+    dates at the same site inside the interval; otherwise the nearest sites with free
+    first-dose places of the same vaccine (the same site first when it still has some)."""
+    now = now or timezone.now()
+    series = item.series
+    if item.dose_number == 2:
+        slots = dose2_rebook_slots(series=series, now=now)
+        return [RebookOffer(site=series.site, distance_km=0, slots=slots)] if slots else []
+    site = item.cancellation.site
+    wanted = AvailabilityFilter(vaccine_id=series.vaccine_id, dose_number=1)
+    found = [
+        result
+        for result in availability_search(
+            origin=Position(site.latitude, site.longitude),
+            radius_km=REBOOK_RADIUS_KM,
+            wanted=wanted,
+            limit=REBOOK_SITES,
+            now=now,
+        )
+        if result.next_slot_at is not None
+    ]
+    following = slots_next(
+        first_free={result.site.pk: result.next_slot_at for result in found},
+        wanted=wanted,
+        per_site=REBOOK_SLOTS_PER_SITE,
+        now=now,
+    )
+    return [
+        RebookOffer(
+            site=result.site, distance_km=result.distance_km, slots=following[result.site.pk]
+        )
+        for result in found
+        if following.get(result.site.pk)
+    ]
+
+
+def cancellation_list(*, site_id: int, limit: int = 20) -> list[Cancellation]:
+    """A site's cancellations, newest first, each with how many people rebooked."""
+    return list(
+        Cancellation.objects.filter(site_id=site_id)
+        .select_related("by", "session")
+        .annotate(rebooked=Count("items", filter=Q(items__rebooked_at__isnull=False)))[:limit]
+    )
+
+
+def cancellation_get(*, site_id: int, cancellation_id: int) -> Cancellation:
+    cancellation = next(
+        (
+            c
+            for c in Cancellation.objects.filter(site_id=site_id, pk=cancellation_id)
+            .select_related("by", "session")
+            .annotate(rebooked=Count("items", filter=Q(items__rebooked_at__isnull=False)))
+        ),
+        None,
+    )
+    if cancellation is None:
+        raise NotFound(gettext("Annulation introuvable : %(id)s.") % {"id": cancellation_id})
+    return cancellation

@@ -7,6 +7,7 @@ scheduling.services: contact and series rows first, then slots (dose 1 before do
 then stock, then the read model, then the outbox rows.
 """
 
+import contextlib
 import hashlib
 import json
 import re
@@ -51,12 +52,15 @@ from creneau.outreach.services import notification_enqueue
 from creneau.scheduling.models import Session, Slot
 from creneau.scheduling.services import SlotChanges, session_close, slot_release, slot_take
 from creneau.sites.selectors import site_is_public
+from creneau.sites.services import site_close
 
 from . import tokens
 from .models import (
     ACTIVE_APPOINTMENT_STATUSES,
     MAX_CODE_ATTEMPTS,
     Appointment,
+    Cancellation,
+    CancellationItem,
     Contact,
     ContactVerification,
     Hold,
@@ -847,8 +851,21 @@ def _move_refusal(*, slot_id: int, now: datetime) -> Exception:
     return _slot_refusal(slot_id=slot_id, now=now)
 
 
+def _doses_left_promised(series: Series) -> int:
+    """Doses still promised to a course whose first dose was given: its first-dose place
+    promised the whole course, and a course that ends now will not use the rest."""
+    given = list(
+        series.appointments.filter(status=Appointment.Status.FULFILLED).select_related(
+            "slot__session"
+        )
+    )
+    first = next((a for a in given if a.dose_number == 1), None)
+    return first.slot.session.doses_per_place - len(given) if first else 0
+
+
 def _series_cancel(*, series: Series, reason: str, now: datetime, changes: SlotChanges) -> None:
-    """Cancel every appointment still to come of a locked series, giving back its places."""
+    """Cancel every appointment still to come of a locked series, giving back its places
+    and, when its first dose was given, the doses it no longer needs."""
     appointments = sorted(_active_appointments(series).values(), key=lambda a: a.dose_number)
     if any(a.status == Appointment.Status.ARRIVED for a in appointments):
         raise InvalidInput(gettext("La personne est déjà sur place : le lieu enregistre la suite."))
@@ -856,6 +873,9 @@ def _series_cancel(*, series: Series, reason: str, now: datetime, changes: SlotC
         slot_release(slot_id=appointment.slot_id, changes=changes)
     Appointment.objects.filter(pk__in=[a.pk for a in appointments]).update(
         status=Appointment.Status.CANCELLED, updated_at=now
+    )
+    changes.release_doses(
+        site_id=series.site_id, vaccine_id=series.vaccine_id, doses=_doses_left_promised(series)
     )
     _series_bump(series, status=Series.Status.CANCELLED, cancel_reason=reason[:300])
 
@@ -898,40 +918,245 @@ def booking_cancel(
 @retry_on_deadlock
 @transaction.atomic
 def session_cancel(*, session_id: int, reason: str, now: datetime | None = None) -> int:
-    """Close a session and cancel every series with an appointment in it, notifying each
-    contact: one action instead of an afternoon of phone calls. Returns how many series.
-
-    A second dose cancelled with its session takes the first dose with it: a dose 1
-    without its dose 2 is exactly what invariant 3 forbids. Holds on its places end too.
-    """
-    now = now or timezone.now()
-    if not reason.strip():
-        raise InvalidInput(
-            gettext("Donnez la raison de l'annulation : elle est dite aux personnes.")
-        )
-    session = Session.objects.select_for_update().filter(pk=session_id).first()
+    """Cancel one session (see `cancellation_create`); returns how many courses it touched."""
+    session = Session.objects.filter(pk=session_id).first()
     if session is None:
         raise NotFound(gettext("Session introuvable : %(id)s.") % {"id": session_id})
-    if session.status == Session.Status.OPEN:
-        session_close(session_id=session_id)
-    series_ids = (
-        Appointment.objects.filter(slot__session_id=session_id, status=Appointment.Status.BOOKED)
+    cancellation = cancellation_create(
+        site_id=session.site_id,
+        scope=Cancellation.Scope.SESSION,
+        session_id=session_id,
+        reason=reason,
+        now=now,
+    )
+    return cancellation.courses
+
+
+def _sessions_to_cancel(
+    *, site_id: int, scope: str, session_id: int | None, day: date | None, now: datetime
+) -> list[Session]:
+    sessions = Session.objects.select_for_update().filter(site_id=site_id)
+    if scope == Cancellation.Scope.SESSION:
+        sessions = sessions.filter(pk=session_id)
+    elif scope == Cancellation.Scope.DAY:
+        if day is None:
+            raise InvalidInput(gettext("Indiquez le jour à annuler."))
+        sessions = sessions.filter(date=day)
+    elif scope == Cancellation.Scope.SITE:
+        sessions = sessions.filter(date__gte=timezone.localdate(now) - timedelta(days=1))
+    else:
+        raise InvalidInput(gettext("Annulation inconnue : %(scope)s.") % {"scope": scope[:20]})
+    sessions = list(sessions.order_by("pk"))
+    if scope == Cancellation.Scope.SESSION and not sessions:
+        raise NotFound(gettext("Session introuvable : %(id)s.") % {"id": session_id})
+    return sessions
+
+
+def _dose2_cancel(*, series: Series, session_ids: list[int], now: datetime, changes) -> None:
+    """Only the second dose of a course whose first dose was given falls in the cancelled
+    sessions: it is cancelled, the course stays open with its dose still promised, and
+    the person is offered a new date for it."""
+    appointments = list(
+        series.appointments.filter(
+            slot__session_id__in=session_ids, status=Appointment.Status.BOOKED
+        ).order_by("pk")
+    )
+    for appointment in appointments:
+        slot_release(slot_id=appointment.slot_id, changes=changes)
+    Appointment.objects.filter(pk__in=[a.pk for a in appointments]).update(
+        status=Appointment.Status.CANCELLED, updated_at=now
+    )
+    _series_bump(series)
+
+
+@retry_on_deadlock
+@transaction.atomic
+def cancellation_create(
+    *,
+    site_id: int,
+    scope: str,
+    reason: str,
+    by: AbstractBaseUser | None = None,
+    session_id: int | None = None,
+    day: date | None = None,
+    now: datetime | None = None,
+) -> Cancellation:
+    """Cancel a session, a day at a site, or everything ahead at a site (which also
+    closes it to the public), in one action: one afternoon of phone calls saved.
+
+    The sessions close (their free places and doses go back), holds on them end, and
+    every course with an appointment in them is cancelled, its contact told why, with a
+    link to rebook in one click. A course whose first dose was already given loses only
+    its second-dose appointment: it stays open, its dose still promised, and the link
+    offers a new second-dose date (never a dose 1 without its dose 2, never a lost
+    dose 2). A cancelled dose-2 session takes dose 1 with it when dose 1 is still to come.
+    """
+    now = now or timezone.now()
+    reason = reason.strip()
+    if not reason:
+        raise InvalidInput(
+            gettext("Donnez la raison de l'annulation : elle est dite aux personnes."),
+            field="reason",
+        )
+    if len(reason) > 300:
+        raise InvalidInput(gettext("La raison tient en 300 caractères au plus."), field="reason")
+    sessions = _sessions_to_cancel(
+        site_id=site_id, scope=scope, session_id=session_id, day=day, now=now
+    )
+    if scope == Cancellation.Scope.SITE:
+        with contextlib.suppress(NotFound):  # already closed to the public
+            site_close(site_id=site_id)
+    session_ids = [session.pk for session in sessions]
+    for session in sessions:
+        if session.status == Session.Status.OPEN:
+            session_close(session_id=session.pk)
+    changes = SlotChanges()
+    for hold in Hold.objects.filter(
+        Q(slot__session_id__in=session_ids) | Q(dose2_slot__session_id__in=session_ids)
+    ).order_by("pk"):
+        _hold_release(hold=hold, changes=changes)
+    # Read after the holds are gone: a booking that claimed one first has committed.
+    affected = (
+        Appointment.objects.filter(
+            slot__session_id__in=session_ids, status=Appointment.Status.BOOKED
+        )
         .values_list("series_id", flat=True)
         .distinct()
     )
-    for hold in Hold.objects.filter(
-        Q(slot__session_id=session_id) | Q(dose2_slot__session_id=session_id)
-    ).order_by("pk"):
-        changes = SlotChanges()
-        _hold_release(hold=hold, changes=changes)
-        changes.apply()
-    cancelled = 0
+    cancellation = Cancellation.objects.create(
+        site_id=site_id,
+        scope=scope,
+        session_id=session_id if scope == Cancellation.Scope.SESSION else None,
+        day=day if scope == Cancellation.Scope.DAY else None,
+        reason=reason,
+        by=by if by is not None and by.is_authenticated else None,
+        sessions=len(sessions),
+    )
+    items, cancelled_appointments = [], 0
     for series in (
-        _series_locked().filter(pk__in=list(series_ids), status=Series.Status.ACTIVE).order_by("pk")
+        _series_locked().filter(pk__in=list(affected), status=Series.Status.ACTIVE).order_by("pk")
     ):
-        changes = SlotChanges()
-        _series_cancel(series=series, reason=reason, now=now, changes=changes)
-        changes.apply()
-        _notify(series=series, kind=Notification.Kind.BOOKING_CANCELLED, context={"reason": reason})
-        cancelled += 1
-    return cancelled
+        before = Appointment.objects.filter(
+            series=series, status=Appointment.Status.CANCELLED
+        ).count()
+        dose1_given = series.appointments.filter(
+            dose_number=1,
+            status__in=(Appointment.Status.FULFILLED, Appointment.Status.ARRIVED),
+        ).exists()
+        if dose1_given:
+            _dose2_cancel(series=series, session_ids=session_ids, now=now, changes=changes)
+        else:
+            _series_cancel(series=series, reason=reason, now=now, changes=changes)
+        cancelled_appointments += (
+            Appointment.objects.filter(series=series, status=Appointment.Status.CANCELLED).count()
+            - before
+        )
+        items.append(
+            CancellationItem(
+                cancellation=cancellation, series=series, dose_number=2 if dose1_given else 1
+            )
+        )
+    CancellationItem.objects.bulk_create(items)
+    changes.apply()
+    for item in items:
+        _notify(
+            series=item.series,
+            kind=Notification.Kind.BOOKING_CANCELLED,
+            context={
+                "reason": reason,
+                "rebook_url": settings.REBOOK_LINK.format(
+                    token=tokens.rebook_token(item_id=item.pk)
+                ),
+                "dose2_only": item.dose_number == 2,
+            },
+        )
+    Cancellation.objects.filter(pk=cancellation.pk).update(
+        courses=len(items), appointments=cancelled_appointments, notifications=len(items)
+    )
+    cancellation.refresh_from_db()
+    return cancellation
+
+
+@retry_on_deadlock
+@transaction.atomic
+def booking_dose2_rebook(
+    *, series_id: int, slot_id: int, now: datetime | None = None
+) -> BookingResult:
+    """A new second-dose appointment for a course whose first dose was given and whose
+    second has none (cancelled with its session, or missed): same site, inside the
+    interval. The dose it needs is still promised by the first-dose place."""
+    now = now or timezone.now()
+    series = _series_lock(series_id=series_id)
+    if 2 in _active_appointments(series):
+        raise InvalidInput(gettext("Ce parcours a déjà un rendez-vous de 2e dose : déplacez-le."))
+    dose1 = (
+        series.appointments.select_related("slot__vaccine")
+        .filter(
+            dose_number=1,
+            status__in=(Appointment.Status.FULFILLED, Appointment.Status.ARRIVED),
+        )
+        .first()
+    )
+    if dose1 is None or series.vaccine.doses_in_series < 2:
+        raise InvalidInput(
+            gettext(
+                "La première dose de ce parcours n'a pas eu lieu : prenez un nouveau rendez-vous."
+            )
+        )
+    changes = SlotChanges()
+    conditions = _dose2_conditions(
+        vaccine=series.vaccine, site_id=series.site_id, dose1_date=dose1.slot.date
+    )
+    if slot_take(slot_id=slot_id, now=now, changes=changes, **conditions) is None:
+        raise _dose2_refusal(slot=dose1.slot, now=now)
+    Appointment.objects.create(series=series, person=series.person, slot_id=slot_id, dose_number=2)
+    _series_bump(series)
+    changes.apply()
+    _notify(series=series, kind=Notification.Kind.BOOKING_CONFIRMED)
+    return _result(series)
+
+
+@retry_on_deadlock
+@transaction.atomic
+def booking_rebook(*, item_id: int, slot_id: int, now: datetime | None = None) -> BookingResult:
+    """One click from a cancellation message: a new appointment for the course the
+    cancellation touched, for the same person and contact, with no new code (the signed
+    link is the key). A whole course is booked again from `slot_id` (dose 1, and dose 2
+    with it), under the same eligibility decision or override; a course that only lost
+    its dose 2 gets it back at `slot_id`.
+
+    Each item is claimed once by a conditional update, so a double click or a retried
+    request answers the booking the first click made.
+    """
+    now = now or timezone.now()
+    claimed = CancellationItem.objects.filter(pk=item_id, rebooked_at__isnull=True).update(
+        rebooked_at=now
+    )
+    item = CancellationItem.objects.select_related(
+        "series__person", "series__contact", "series__override_by", "rebooked_series"
+    ).get(pk=item_id)
+    if not claimed:
+        return _result(item.rebooked_series, created=False)
+    old = item.series
+    if item.dose_number == 2:
+        result = booking_dose2_rebook(series_id=old.pk, slot_id=slot_id, now=now)
+    else:
+        hold = hold_create(slot_id=slot_id, now=now).hold
+        result = booking_confirm(
+            hold_id=hold.pk,
+            contact=old.contact,
+            person=PersonData(
+                given_name=old.person.given_name,
+                family_name=old.person.family_name,
+                birth_date=old.person.birth_date,
+                categories=tuple(old.person.categories),
+            ),
+            override=(
+                Override(by=old.override_by, reason=old.override_reason)
+                if old.override_by_id
+                else None
+            ),
+            now=now,
+        )
+    CancellationItem.objects.filter(pk=item_id).update(rebooked_series=result.series)
+    return result

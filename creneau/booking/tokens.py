@@ -12,6 +12,7 @@ import hmac
 import secrets
 
 from django.conf import settings
+from django.core import signing
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _READ_AS = str.maketrans({"I": "1", "L": "1", "O": "0"})
@@ -76,3 +77,22 @@ def code_hash_matches(expected: str, given: str) -> bool:
 
 def one_time_code_hash(*, verification_id: str, code: str) -> str:
     return _mac("code", verification_id, code)
+
+
+REBOOK_SALT = "creneau.booking.rebook"
+# The link in a cancellation message works for a month.
+REBOOK_MAX_AGE = 30 * 24 * 3600
+
+
+def rebook_token(*, item_id: int) -> str:
+    """The key of the rebooking link sent to a person whose appointment was cancelled."""
+    return signing.dumps(item_id, salt=REBOOK_SALT)
+
+
+def rebook_item_id(*, token: str) -> int | None:
+    """The cancellation item a rebooking key names, or None if forged or expired."""
+    try:
+        item_id = signing.loads(token, salt=REBOOK_SALT, max_age=REBOOK_MAX_AGE)
+    except signing.BadSignature:
+        return None
+    return item_id if isinstance(item_id, int) else None
