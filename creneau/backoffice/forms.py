@@ -79,3 +79,15 @@ class AuditFilterForm(DsfrBaseForm):
         if since and until and until < since:
             raise forms.ValidationError(_("La fin de la période est avant son début."))
         return cleaned
+
+
+class CancellationForm(DsfrBaseForm):
+    reason = forms.CharField(
+        label=gettext_lazy("Raison, dite aux personnes"),
+        max_length=300,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=gettext_lazy(
+            "Par exemple : « Livraison de vaccins retardée. » Elle figure dans le SMS ou "
+            "l'e-mail, avec un lien pour reprendre rendez-vous."
+        ),
+    )

@@ -11,6 +11,13 @@ urlpatterns = [
     path("journal/", views.audit_log, name="audit_log"),
     path("lieux/<int:site_id>/", views.site_day, name="site_day"),
     path("lieux/<int:site_id>/absents/", views.noshows, name="noshows"),
+    path("lieux/<int:site_id>/annuler/", views.cancel, name="cancel"),
+    path("lieux/<int:site_id>/annulations/", views.cancellations, name="cancellations"),
+    path(
+        "lieux/<int:site_id>/annulations/<int:cancellation_id>/",
+        views.cancellation,
+        name="cancellation",
+    ),
     path(
         "lieux/<int:site_id>/rendez-vous/<int:appointment_id>/arrivee/",
         views.check_in,

@@ -19,11 +19,19 @@ from django.views.decorators.http import require_GET, require_POST
 
 from creneau.audit.selectors import audit_list
 from creneau.audit.services import audit_record
-from creneau.booking.selectors import site_day_appointments
+from creneau.booking.models import Cancellation
+from creneau.booking.selectors import (
+    cancellation_get,
+    cancellation_list,
+    cancellation_preview,
+    site_day_appointments,
+)
+from creneau.booking.services import cancellation_create
 from creneau.care.selectors import noshows_due
 from creneau.care.services import administration_record, appointment_check_in, noshows_mark
 from creneau.core.errors import InvalidInput
 from creneau.geography.selectors import department_timezone
+from creneau.scheduling.selectors import site_day_sessions
 from creneau.staff.access import staff_view
 from creneau.staff.selectors import (
     staff_audit_scope,
@@ -33,7 +41,7 @@ from creneau.staff.selectors import (
 )
 from creneau.vaccines.selectors import site_lots
 
-from .forms import AuditFilterForm, StaffLoginForm
+from .forms import AuditFilterForm, CancellationForm, StaffLoginForm
 
 SITES_SHOWN = 50
 
@@ -128,6 +136,8 @@ def site_day(request: HttpRequest, site_id: int) -> HttpResponse:
             "today": timezone.localtime(timezone=tz).date(),
             "lots": site_lots(site_id=site.pk),
             "noshows_due": noshows_due(site_id=site.pk, day=day, now=timezone.now()).count(),
+            "cancels": staff_may(profile=request.staff, permission="session.cancel"),
+            "sessions": site_day_sessions(site_id=site.pk, day=day),
         },
     )
 
@@ -304,4 +314,84 @@ def audit_log(request: HttpRequest) -> HttpResponse:
             "query": request.GET.urlencode(),
         },
         status=200 if valid else 400,
+    )
+
+
+Scope = Cancellation.Scope
+
+
+def _cancellation_target(request: HttpRequest, site) -> dict:
+    """The scope asked for in the query string, checked against the site (a session of
+    another site is not found)."""
+    data = request.POST if request.method == "POST" else request.GET
+    scope = data.get("portee", "")
+    if scope not in Scope.values:
+        raise InvalidInput(_("Dites ce qu'il faut annuler : une session, une journée ou le lieu."))
+    target = {"scope": scope, "session_id": None, "day": None}
+    if scope == Scope.SESSION:
+        session = data.get("session", "")
+        if not session.isdigit() or len(session) > 10:
+            raise InvalidInput(_("Session invalide : %(text)s.") % {"text": session[:20]})
+        target["session_id"] = int(session)
+    elif scope == Scope.DAY:
+        tz = department_timezone(department_code=site.department_id)
+        target["day"] = _local_day(
+            data.get("jour") or "-", today=timezone.localtime(timezone=tz).date()
+        )
+    return target
+
+
+@staff_view(permission="session.cancel")
+def cancel(request: HttpRequest, site_id: int) -> HttpResponse:
+    """Confirm, then cancel a session, a day or the whole site, with a reason."""
+    site = staff_site_get(profile=request.staff, site_id=site_id)
+    target = _cancellation_target(request, site)
+    preview = cancellation_preview(site_id=site.pk, **target)
+    form = CancellationForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            cancellation = cancellation_create(
+                site_id=site.pk, reason=form.cleaned_data["reason"], by=request.user, **target
+            )
+            audit_record(
+                actor=request.user,
+                action="change",
+                obj=cancellation,
+                site=site,
+                request=request,
+                summary=_("Annulation (%(scope)s) : %(count)s parcours prévenus")
+                % {"scope": cancellation.get_scope_display(), "count": cancellation.courses},
+                details={"reason": cancellation.reason},
+            )
+        return redirect("backoffice:cancellation", site_id=site.pk, cancellation_id=cancellation.pk)
+    return render(
+        request,
+        "backoffice/cancel.html",
+        {"site": site, "target": target, "preview": preview, "form": form},
+        status=400 if form.is_bound else 200,
+    )
+
+
+@require_GET
+@staff_view(permission="session.cancel")
+def cancellation(request: HttpRequest, site_id: int, cancellation_id: int) -> HttpResponse:
+    site = staff_site_get(profile=request.staff, site_id=site_id)
+    return render(
+        request,
+        "backoffice/cancellation.html",
+        {
+            "site": site,
+            "cancellation": cancellation_get(site_id=site.pk, cancellation_id=cancellation_id),
+        },
+    )
+
+
+@require_GET
+@staff_view(permission="session.cancel")
+def cancellations(request: HttpRequest, site_id: int) -> HttpResponse:
+    site = staff_site_get(profile=request.staff, site_id=site_id)
+    return render(
+        request,
+        "backoffice/cancellations.html",
+        {"site": site, "cancellations": cancellation_list(site_id=site.pk)},
     )

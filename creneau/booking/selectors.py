@@ -4,11 +4,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.core import signing
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from creneau.core.errors import HoldExpired, NotFound, Unauthorized
+from creneau.core.errors import HoldExpired, InvalidInput, NotFound, Unauthorized
 from creneau.core.geo import Position
 from creneau.geography.selectors import department_timezone
 from creneau.scheduling.models import DayAvailability, Session, Slot
@@ -335,6 +335,51 @@ def rebook_offers(*, item: CancellationItem, now: datetime | None = None) -> lis
         for result in found
         if following.get(result.site.pk)
     ]
+
+
+def cancellation_sessions(
+    *, site_id: int, scope: str, session_id: int | None, day: date | None, now: datetime
+) -> QuerySet[Session]:
+    """The sessions a cancellation of this scope covers: one session, every session of a
+    day at the site, or every session of the site from yesterday on (a session of today
+    in an overseas department may still be "yesterday" in Paris)."""
+    sessions = Session.objects.filter(site_id=site_id)
+    if scope == Cancellation.Scope.SESSION:
+        return sessions.filter(pk=session_id)
+    if scope == Cancellation.Scope.DAY:
+        if day is None:
+            raise InvalidInput(gettext("Indiquez le jour à annuler."))
+        return sessions.filter(date=day)
+    if scope == Cancellation.Scope.SITE:
+        return sessions.filter(date__gte=timezone.localdate(now) - timedelta(days=1))
+    raise InvalidInput(gettext("Annulation inconnue : %(scope)s.") % {"scope": scope[:20]})
+
+
+@dataclass(frozen=True)
+class CancellationPreview:
+    sessions: int
+    courses: int
+    appointments: int
+
+
+def cancellation_preview(
+    *,
+    site_id: int,
+    scope: str,
+    session_id: int | None = None,
+    day: date | None = None,
+    now: datetime | None = None,
+) -> CancellationPreview:
+    """What a cancellation would touch, to say so before it is confirmed."""
+    sessions = cancellation_sessions(
+        site_id=site_id, scope=scope, session_id=session_id, day=day, now=now or timezone.now()
+    )
+    if scope == Cancellation.Scope.SESSION and not sessions.exists():
+        raise NotFound(gettext("Session introuvable : %(id)s.") % {"id": session_id})
+    booked = Appointment.objects.filter(
+        slot__session__in=sessions, status=Appointment.Status.BOOKED
+    ).aggregate(appointments=Count("pk"), courses=Count("series", distinct=True))
+    return CancellationPreview(sessions=sessions.count(), **booked)
 
 
 def cancellation_list(*, site_id: int, limit: int = 20) -> list[Cancellation]:

@@ -68,7 +68,7 @@ from .models import (
     Person,
     Series,
 )
-from .selectors import CONTACT_TOKEN_SALT, dose2_options, dose2_window
+from .selectors import CONTACT_TOKEN_SALT, cancellation_sessions, dose2_options, dose2_window
 
 CODE_VALIDITY = timedelta(minutes=10)
 CODE_RESEND_AFTER = timedelta(seconds=60)
@@ -932,26 +932,6 @@ def session_cancel(*, session_id: int, reason: str, now: datetime | None = None)
     return cancellation.courses
 
 
-def _sessions_to_cancel(
-    *, site_id: int, scope: str, session_id: int | None, day: date | None, now: datetime
-) -> list[Session]:
-    sessions = Session.objects.select_for_update().filter(site_id=site_id)
-    if scope == Cancellation.Scope.SESSION:
-        sessions = sessions.filter(pk=session_id)
-    elif scope == Cancellation.Scope.DAY:
-        if day is None:
-            raise InvalidInput(gettext("Indiquez le jour à annuler."))
-        sessions = sessions.filter(date=day)
-    elif scope == Cancellation.Scope.SITE:
-        sessions = sessions.filter(date__gte=timezone.localdate(now) - timedelta(days=1))
-    else:
-        raise InvalidInput(gettext("Annulation inconnue : %(scope)s.") % {"scope": scope[:20]})
-    sessions = list(sessions.order_by("pk"))
-    if scope == Cancellation.Scope.SESSION and not sessions:
-        raise NotFound(gettext("Session introuvable : %(id)s.") % {"id": session_id})
-    return sessions
-
-
 def _dose2_cancel(*, series: Series, session_ids: list[int], now: datetime, changes) -> None:
     """Only the second dose of a course whose first dose was given falls in the cancelled
     sessions: it is cancelled, the course stays open with its dose still promised, and
@@ -1000,9 +980,13 @@ def cancellation_create(
         )
     if len(reason) > 300:
         raise InvalidInput(gettext("La raison tient en 300 caractères au plus."), field="reason")
-    sessions = _sessions_to_cancel(
-        site_id=site_id, scope=scope, session_id=session_id, day=day, now=now
+    sessions = list(
+        cancellation_sessions(site_id=site_id, scope=scope, session_id=session_id, day=day, now=now)
+        .select_for_update()
+        .order_by("pk")
     )
+    if scope == Cancellation.Scope.SESSION and not sessions:
+        raise NotFound(gettext("Session introuvable : %(id)s.") % {"id": session_id})
     if scope == Cancellation.Scope.SITE:
         with contextlib.suppress(NotFound):  # already closed to the public
             site_close(site_id=site_id)

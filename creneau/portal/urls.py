@@ -22,5 +22,6 @@ urlpatterns = [
         name="move",
     ),
     path("rendez-vous/<str:reference>/annuler/", views.booking_cancel_page, name="cancel"),
+    path("reprendre/<str:token>/", views.rebook, name="rebook"),
     path("demo/messages/", views.outbox, name="outbox"),
 ]

@@ -29,6 +29,8 @@ from creneau.booking.selectors import (
     contact_series,
     hold_get_live,
     move_window,
+    rebook_item_get,
+    rebook_offers,
     series_appointments,
     series_authenticate,
     series_for_contact,
@@ -39,6 +41,7 @@ from creneau.booking.services import (
     booking_cancel,
     booking_confirm,
     booking_move,
+    booking_rebook,
     contact_address_parse,
     contact_verification_confirm,
     contact_verification_start,
@@ -713,4 +716,36 @@ def outbox(request: HttpRequest) -> HttpResponse:
             "to": to,
             "notifications": outbox_list(to=contact_address_parse(text=to)) if to else [],
         },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def rebook(request: HttpRequest, token: str) -> HttpResponse:
+    """The link in a cancellation message: the nearest free slots, one click to book one
+    for the same person, no new code (the signed link is the key)."""
+    item = rebook_item_get(token=token)
+    if item.rebooked_series_id:
+        _remember(request, item.rebooked_series)
+        messages.info(request, _("Le nouveau rendez-vous est déjà pris : le voici."))
+        return redirect(
+            "portal:booking", reference=tokens.reference_display(item.rebooked_series.reference)
+        )
+    refusal = None
+    if request.method == "POST":
+        try:
+            result = booking_rebook(item_id=item.pk, slot_id=_int(request.POST.get("slot")))
+        except DomainError as error:
+            refusal = error
+            messages.error(request, error.message)
+        else:
+            _remember(request, result.series)
+            messages.success(request, _("C'est réservé : voici le nouveau rendez-vous."))
+            return redirect(
+                "portal:booking", reference=tokens.reference_display(result.series.reference)
+            )
+    return render(
+        request,
+        "portal/rebook.html",
+        {"item": item, "series": item.series, "offers": rebook_offers(item=item)},
+        status=refusal.status if refusal else 200,
     )

@@ -16,7 +16,7 @@ from creneau.sites.models import Site
 from creneau.sites.selectors import public_sites_q, site_require_public
 from creneau.vaccines.models import Vaccine
 
-from .models import DayAvailability, Slot
+from .models import DayAvailability, Session, Slot
 
 _SLUG = re.compile(r"^[a-z0-9-]{1,30}$")
 MAX_RADIUS_KM = 300
@@ -343,3 +343,13 @@ def slots_next(
         if len(slots[site_id]) < per_site:
             slots[site_id].append(FreeSlot(*row))
     return slots
+
+
+def site_day_sessions(*, site_id: int, day: date) -> list[Session]:
+    """A site's sessions of a local day, with their places booked and in all."""
+    return list(
+        Session.objects.filter(site_id=site_id, date=day)
+        .select_related("vaccine")
+        .annotate(places=Sum("slots__capacity"), booked=Sum("slots__booked"))
+        .order_by("start_time", "pk")
+    )

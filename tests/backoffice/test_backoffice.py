@@ -8,7 +8,8 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from creneau.audit.models import AuditEvent
-from creneau.booking.services import booking_confirm, hold_create
+from creneau.booking.models import Cancellation
+from creneau.booking.services import booking_confirm, cancellation_create, hold_create
 from creneau.staff.demo import DEMO_PASSWORD
 from creneau.staff.models import StaffProfile
 from creneau.staff.services import MAX_LOGIN_FAILURES, staff_account_create
@@ -32,8 +33,16 @@ def world(reference):
             hold_id=hold.pk, contact=verified_contact(phone), person=person(family_name=name)
         )
         appointments[name] = min(result.appointments, key=lambda a: a.dose_number)
+    # A manager of Paris: every back-office permission, so that only the scope refuses.
     staff_account_create(
-        username="agent", password=DEMO_PASSWORD, role=Role.SITE_STAFF, sites=[paris]
+        username="agent", password=DEMO_PASSWORD, role=Role.SITE_MANAGER, sites=[paris]
+    )
+    empty_session = marseille.sessions.get(date=marseille_session.date + timedelta(days=35))
+    marseille_cancellation = cancellation_create(
+        site_id=marseille.pk,
+        scope=Cancellation.Scope.SESSION,
+        session_id=empty_session.pk,
+        reason="Grève.",
     )
     return {
         "paris": paris,
@@ -41,6 +50,7 @@ def world(reference):
         "day": paris_session.date,
         "paris_appointment": appointments["Parisienne"],
         "marseille_appointment": appointments["Marseillaise"],
+        "marseille_cancellation": marseille_cancellation,
     }
 
 
@@ -98,6 +108,7 @@ def test_an_account_without_a_staff_profile_sees_nothing(client, world, django_u
 FOREIGN = {
     "site_id": lambda world: world["marseille"].pk,
     "appointment_id": lambda world: world["marseille_appointment"].pk,
+    "cancellation_id": lambda world: world["marseille_cancellation"].pk,
 }
 
 
