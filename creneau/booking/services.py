@@ -50,7 +50,13 @@ from creneau.geography.text import search_name
 from creneau.outreach.models import Notification
 from creneau.outreach.services import notification_enqueue
 from creneau.scheduling.models import Session, Slot
-from creneau.scheduling.services import SlotChanges, session_close, slot_release, slot_take
+from creneau.scheduling.services import (
+    SlotChanges,
+    session_close,
+    slot_release,
+    slot_take,
+    slots_release,
+)
 from creneau.sites.selectors import site_is_public
 from creneau.sites.services import site_close
 
@@ -863,10 +869,12 @@ def _doses_left_promised(series: Series) -> int:
     return first.slot.session.doses_per_place - len(given) if first else 0
 
 
-def _series_cancel(*, series: Series, reason: str, now: datetime, changes: SlotChanges) -> None:
+def _series_cancel(*, series: Series, reason: str, now: datetime, changes: SlotChanges) -> int:
     """Cancel every appointment still to come of a locked series, giving back its places
-    and, when its first dose was given, the doses it no longer needs."""
-    appointments = sorted(_active_appointments(series).values(), key=lambda a: a.dose_number)
+    and, when its first dose was given, the doses it no longer needs. Returns how many
+    appointments it cancelled."""
+    active = _active_appointments(series)
+    appointments = sorted(active.values(), key=lambda a: a.dose_number)
     if any(a.status == Appointment.Status.ARRIVED for a in appointments):
         raise InvalidInput(gettext("La personne est déjà sur place : le lieu enregistre la suite."))
     for appointment in appointments:
@@ -874,10 +882,14 @@ def _series_cancel(*, series: Series, reason: str, now: datetime, changes: SlotC
     Appointment.objects.filter(pk__in=[a.pk for a in appointments]).update(
         status=Appointment.Status.CANCELLED, updated_at=now
     )
-    changes.release_doses(
-        site_id=series.site_id, vaccine_id=series.vaccine_id, doses=_doses_left_promised(series)
-    )
+    if 1 not in active:  # its first dose may have been given
+        changes.release_doses(
+            site_id=series.site_id,
+            vaccine_id=series.vaccine_id,
+            doses=_doses_left_promised(series),
+        )
     _series_bump(series, status=Series.Status.CANCELLED, cancel_reason=reason[:300])
+    return len(appointments)
 
 
 @retry_on_deadlock
@@ -930,23 +942,6 @@ def session_cancel(*, session_id: int, reason: str, now: datetime | None = None)
         now=now,
     )
     return cancellation.courses
-
-
-def _dose2_cancel(*, series: Series, session_ids: list[int], now: datetime, changes) -> None:
-    """Only the second dose of a course whose first dose was given falls in the cancelled
-    sessions: it is cancelled, the course stays open with its dose still promised, and
-    the person is offered a new date for it."""
-    appointments = list(
-        series.appointments.filter(
-            slot__session_id__in=session_ids, status=Appointment.Status.BOOKED
-        ).order_by("pk")
-    )
-    for appointment in appointments:
-        slot_release(slot_id=appointment.slot_id, changes=changes)
-    Appointment.objects.filter(pk__in=[a.pk for a in appointments]).update(
-        status=Appointment.Status.CANCELLED, updated_at=now
-    )
-    _series_bump(series)
 
 
 @retry_on_deadlock
@@ -1016,36 +1011,54 @@ def cancellation_create(
         by=by if by is not None and by.is_authenticated else None,
         sessions=len(sessions),
     )
-    items, cancelled_appointments = [], 0
-    for series in (
-        _series_locked().filter(pk__in=list(affected), status=Series.Status.ACTIVE).order_by("pk")
-    ):
-        before = Appointment.objects.filter(
-            series=series, status=Appointment.Status.CANCELLED
-        ).count()
-        dose1_given = series.appointments.filter(
+    series_ids = list(affected)
+    # Courses whose first dose was given (or is being given): they keep going.
+    under_way = set(
+        Appointment.objects.filter(
+            series_id__in=series_ids,
             dose_number=1,
             status__in=(Appointment.Status.FULFILLED, Appointment.Status.ARRIVED),
-        ).exists()
-        if dose1_given:
-            _dose2_cancel(series=series, session_ids=session_ids, now=now, changes=changes)
+        ).values_list("series_id", flat=True)
+    )
+    # In bulk: a day of a large centre is a thousand courses. Series rows first (locked
+    # in id order), then the places, then stock and read model, then the outbox.
+    courses = list(
+        _series_locked().filter(pk__in=series_ids, status=Series.Status.ACTIVE).order_by("pk")
+    )
+    whole = [series.pk for series in courses if series.pk not in under_way]
+    dose2_only = [series.pk for series in courses if series.pk in under_way]
+    cancelled = list(
+        Appointment.objects.filter(
+            Q(series_id__in=whole) | Q(series_id__in=dose2_only, slot__session_id__in=session_ids),
+            status=Appointment.Status.BOOKED,
+        )
+        .order_by("slot_id")
+        .values_list("pk", "slot_id")
+    )
+    slots_release(slot_ids=[slot_id for _, slot_id in cancelled], changes=changes)
+    Appointment.objects.filter(pk__in=[pk for pk, _ in cancelled]).update(
+        status=Appointment.Status.CANCELLED, updated_at=now
+    )
+    Series.objects.filter(pk__in=whole).update(
+        status=Series.Status.CANCELLED, cancel_reason=reason, version=F("version") + 1
+    )
+    Series.objects.filter(pk__in=dose2_only).update(version=F("version") + 1)
+    items = []
+    for series in courses:
+        series.version += 1
+        if series.pk in under_way:
+            items.append(CancellationItem(cancellation=cancellation, series=series, dose_number=2))
         else:
-            _series_cancel(series=series, reason=reason, now=now, changes=changes)
-        cancelled_appointments += (
-            Appointment.objects.filter(series=series, status=Appointment.Status.CANCELLED).count()
-            - before
-        )
-        items.append(
-            CancellationItem(
-                cancellation=cancellation, series=series, dose_number=2 if dose1_given else 1
-            )
-        )
+            series.status, series.cancel_reason = Series.Status.CANCELLED, reason
+            items.append(CancellationItem(cancellation=cancellation, series=series, dose_number=1))
+    cancelled_appointments = len(cancelled)
     CancellationItem.objects.bulk_create(items)
     changes.apply()
     for item in items:
         _notify(
             series=item.series,
             kind=Notification.Kind.BOOKING_CANCELLED,
+            appointments=[],  # none is left to come in either case
             context={
                 "reason": reason,
                 "rebook_url": settings.REBOOK_LINK.format(

@@ -6,7 +6,7 @@ Every multi-row change takes its locks in that order, so two of them can wait fo
 other but never deadlock.
 """
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Collection
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -163,6 +163,31 @@ def slot_release(*, slot_id: int, changes: SlotChanges) -> None:
         )
     else:
         changes.record(slot, free_delta=1)
+
+
+def slots_release(*, slot_ids: list[int], changes: SlotChanges) -> None:
+    """Give back many places at once, one per occurrence of a slot id (a mass
+    cancellation): one update per group of slots losing as many places, in id order."""
+    counts = Counter(slot_ids)
+    by_count: dict[int, list[int]] = defaultdict(list)
+    for slot_id in sorted(counts):
+        by_count[counts[slot_id]].append(slot_id)
+    for count, ids in sorted(by_count.items()):
+        Slot.objects.filter(pk__in=ids).update(booked=F("booked") - count)
+    closed: dict[int, list[int]] = defaultdict(list)
+    for slot in Slot.objects.select_related("session").filter(pk__in=counts).order_by("pk"):
+        count = counts[slot.pk]
+        if slot.session.status == Session.Status.CLOSED:
+            closed[count].append(slot.pk)
+            changes.release_doses(
+                site_id=slot.site_id,
+                vaccine_id=slot.vaccine_id,
+                doses=slot.session.doses_per_place * count,
+            )
+        else:
+            changes.record(slot, free_delta=count)
+    for count, ids in sorted(closed.items()):
+        Slot.objects.filter(pk__in=ids).update(capacity=F("capacity") - count)
 
 
 def _site_timezone(site: Site) -> ZoneInfo:
