@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "creneau.staff",
     "creneau.portal",
     "creneau.backoffice",
+    "creneau.callcenter",
 ]
 
 MIDDLEWARE = [

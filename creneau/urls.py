@@ -8,5 +8,6 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("backoffice/", include("creneau.backoffice.urls")),
+    path("callcenter/", include("creneau.callcenter.urls")),
     path("", include("creneau.portal.urls")),
 ]

@@ -9,14 +9,18 @@ from django.utils.translation import gettext
 from ninja import Header, Router, Status
 from ninja.security import HttpBearer
 
-from creneau.booking.selectors import contact_authenticate, series_appointments, series_authenticate
+from creneau.booking.selectors import (
+    contact_address_parse,
+    contact_authenticate,
+    series_appointments,
+    series_authenticate,
+)
 from creneau.booking.services import (
     BookingResult,
     PersonData,
     booking_cancel,
     booking_confirm,
     booking_move,
-    contact_address_parse,
     contact_verification_confirm,
     contact_verification_start,
     hold_create,

@@ -1,9 +1,13 @@
 """Reads of the booking engine: second-dose options, bookings by reference, credentials."""
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+import phonenumbers
 from django.core import signing
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -96,6 +100,48 @@ def dose2_options(*, slot: Slot, now: datetime, limit: int = DOSE2_OPTIONS) -> l
         if len(options) == limit:
             break
     return options
+
+
+def contact_address_normalize(*, phone: str | None = None, email: str | None = None) -> tuple:
+    """(channel, address): a phone number in E.164, or an e-mail address in lower case."""
+    if bool(phone) == bool(email):
+        raise InvalidInput(
+            gettext("Donnez un numéro de téléphone ou une adresse e-mail (l'un des deux).")
+        )
+    if phone:
+        try:
+            number = phonenumbers.parse(phone[:40], "FR")
+        except phonenumbers.NumberParseException:
+            number = None
+        if number is None or not phonenumbers.is_valid_number(number):
+            raise InvalidInput(
+                gettext("Numéro de téléphone invalide : %(phone)s.") % {"phone": repr(phone[:40])},
+                field="phone",
+            )
+        return Contact.Channel.SMS, phonenumbers.format_number(
+            number, phonenumbers.PhoneNumberFormat.E164
+        )
+    address = email.strip().lower()
+    try:
+        validate_email(address)
+    except ValidationError:
+        raise InvalidInput(
+            gettext("Adresse e-mail invalide : %(email)s.") % {"email": repr(email[:254])},
+            field="email",
+        ) from None
+    return Contact.Channel.EMAIL, address
+
+
+def contact_address_parse(*, text: str) -> str:
+    """The stored form of a phone number or e-mail address as someone typed it; text that
+    is neither stays as it is (and matches nothing)."""
+    try:
+        _, address = contact_address_normalize(
+            **({"email": text} if "@" in text else {"phone": text})
+        )
+    except InvalidInput:
+        return text[:254]
+    return address
 
 
 def contact_authenticate(*, token: str) -> Contact:
@@ -404,3 +450,67 @@ def cancellation_get(*, site_id: int, cancellation_id: int) -> Cancellation:
     if cancellation is None:
         raise NotFound(gettext("Annulation introuvable : %(id)s.") % {"id": cancellation_id})
     return cancellation
+
+
+CALLER_RESULTS = 20
+_DAY = re.compile(r"\b(\d{1,2})[/. -](\d{1,2})[/. -](\d{4})\b|\b(\d{4})-(\d{2})-(\d{2})\b")
+
+
+def _caller_birth_date(text: str) -> tuple[date | None, str]:
+    """A birth date typed as 02/03/1940, 2 3 1940 or 1940-03-02, and the rest of the text."""
+    found = _DAY.search(text)
+    if found is None:
+        return None, text
+    day, month, year = (
+        found.group(1, 2, 3) if found.group(1) else tuple(reversed(found.group(4, 5, 6)))
+    )
+    try:
+        birth_date = date(int(year), int(month), int(day))
+    except ValueError:
+        return None, text
+    return birth_date, (text[: found.start()] + " " + text[found.end() :]).strip()
+
+
+def caller_find(*, query: str) -> list[Series]:
+    """The courses a caller may be asking about: by booking reference, by the phone number
+    or e-mail address they booked with, or by family name and birth date. Newest first."""
+    query = query.strip()[:200]
+    series = Series.objects.select_related("person", "contact", "site", "vaccine").order_by(
+        "-created_at", "-pk"
+    )
+    reference = tokens.reference_normalize(query)
+    if reference:
+        return list(series.filter(reference=reference))
+    birth_date, name = _caller_birth_date(query)
+    if birth_date is not None:
+        words = name.replace(",", " ").split()
+        if not words:
+            raise InvalidInput(gettext("Donnez le nom avec la date de naissance."))
+        by_name = Q()
+        for word in words:
+            by_name &= Q(person__family_name__icontains=word) | Q(
+                person__given_name__icontains=word
+            )
+        return list(series.filter(by_name, person__birth_date=birth_date)[:CALLER_RESULTS])
+    if "@" in query or sum(character.isdigit() for character in query) >= 6:
+        address = contact_address_parse(text=query)
+        return list(series.filter(contact__address=address)[:CALLER_RESULTS])
+    raise InvalidInput(
+        gettext(
+            "Cherchez par numéro de téléphone, adresse e-mail, référence, ou nom et date "
+            "de naissance (par exemple : Martin 02/03/1940)."
+        )
+    )
+
+
+def series_get(*, series_id: int, scope: Q | None = None) -> Series:
+    """One course with its person, contact, site and vaccine, within a staff scope (a
+    filter on the series' site); outside it, the same "not found" as a missing one."""
+    series = (
+        Series.objects.select_related("person", "contact", "site", "vaccine", "override_by")
+        .filter(scope or Q(), pk=series_id)
+        .first()
+    )
+    if series is None:
+        raise NotFound(gettext("Rendez-vous introuvable : %(id)s.") % {"id": series_id})
+    return series

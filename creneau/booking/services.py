@@ -14,12 +14,9 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-import phonenumbers
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core import signing
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import formats, timezone, translation
@@ -74,7 +71,13 @@ from .models import (
     Person,
     Series,
 )
-from .selectors import CONTACT_TOKEN_SALT, cancellation_sessions, dose2_options, dose2_window
+from .selectors import (
+    CONTACT_TOKEN_SALT,
+    cancellation_sessions,
+    contact_address_normalize,
+    dose2_options,
+    dose2_window,
+)
 
 CODE_VALIDITY = timedelta(minutes=10)
 CODE_RESEND_AFTER = timedelta(seconds=60)
@@ -92,49 +95,18 @@ _NAME_RULES = {
 # Contacts -----------------------------------------------------------------------------
 
 
-def contact_address_normalize(*, phone: str | None = None, email: str | None = None) -> tuple:
-    """(channel, address): a phone number in E.164, or an e-mail address in lower case."""
-    if bool(phone) == bool(email):
-        raise InvalidInput(
-            gettext("Donnez un numéro de téléphone ou une adresse e-mail (l'un des deux).")
-        )
-    if phone:
-        try:
-            number = phonenumbers.parse(phone[:40], "FR")
-        except phonenumbers.NumberParseException:
-            number = None
-        if number is None or not phonenumbers.is_valid_number(number):
-            raise InvalidInput(
-                gettext("Numéro de téléphone invalide : %(phone)s.") % {"phone": repr(phone[:40])},
-                field="phone",
-            )
-        return Contact.Channel.SMS, phonenumbers.format_number(
-            number, phonenumbers.PhoneNumberFormat.E164
-        )
-    address = email.strip().lower()
-    try:
-        validate_email(address)
-    except ValidationError:
-        raise InvalidInput(
-            gettext("Adresse e-mail invalide : %(email)s.") % {"email": repr(email[:254])},
-            field="email",
-        ) from None
-    return Contact.Channel.EMAIL, address
-
-
-def contact_address_parse(*, text: str) -> str:
-    """The stored form of a phone number or e-mail address as someone typed it; text that
-    is neither stays as it is (and matches nothing)."""
-    try:
-        _, address = contact_address_normalize(
-            **({"email": text} if "@" in text else {"phone": text})
-        )
-    except InvalidInput:
-        return text[:254]
-    return address
-
-
 @transaction.atomic
+def contact_for_agent(*, text: str) -> Contact:
+    """The contact a call-centre agent books for: the phone number or e-mail address the
+    caller gave and the agent read back to them (no code: the agent is the check, and the
+    booking is in the audit log). Found, or created once even by two agents at once."""
+    channel, address = contact_address_normalize(
+        **({"email": text} if "@" in text else {"phone": text})
+    )
+    Contact.objects.bulk_create([Contact(channel=channel, address=address)], ignore_conflicts=True)
+    return Contact.objects.get(address=address)
+
+
 def contact_verification_start(
     *,
     phone: str | None = None,

@@ -3,7 +3,7 @@ from django.shortcuts import render
 from creneau.core.errors import DomainError
 
 # The front doors whose pages this applies to (the API answers JSON errors itself).
-PAGES = {"portal", "backoffice"}
+PAGES = {"portal", "backoffice", "callcenter"}
 
 
 class DomainErrorPage:

@@ -25,6 +25,7 @@ from creneau.booking import tokens
 from creneau.booking.icalendar import series_icalendar
 from creneau.booking.models import Appointment, Contact, Hold, Series
 from creneau.booking.selectors import (
+    contact_address_parse,
     contact_authenticate,
     contact_series,
     hold_get_live,
@@ -42,7 +43,6 @@ from creneau.booking.services import (
     booking_confirm,
     booking_move,
     booking_rebook,
-    contact_address_parse,
     contact_verification_confirm,
     contact_verification_start,
     hold_create,

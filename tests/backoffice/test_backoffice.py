@@ -109,6 +109,8 @@ FOREIGN = {
     "site_id": lambda world: world["marseille"].pk,
     "appointment_id": lambda world: world["marseille_appointment"].pk,
     "cancellation_id": lambda world: world["marseille_cancellation"].pk,
+    "series_id": lambda world: world["marseille_appointment"].series_id,
+    "dose_number": lambda world: 1,
 }
 
 

@@ -1,0 +1,16 @@
+from django.urls import path
+
+from . import views
+
+app_name = "callcenter"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("creneaux/", views.slots, name="slots"),
+    path("reserver/", views.hold, name="hold"),
+    path("reserver/personne/", views.person, name="person"),
+    path("parcours/<int:series_id>/", views.file, name="file"),
+    path("parcours/<int:series_id>/deplacer/<int:dose_number>/", views.move, name="move"),
+    path("parcours/<int:series_id>/annuler/", views.cancel, name="cancel"),
+    path("parcours/<int:series_id>/dose-2/", views.dose2, name="dose2"),
+]

@@ -1,0 +1,384 @@
+"""The call centre: an agent finds a caller, books, moves or cancels for them, on the same
+services as the portal. Every look at a caller's data and every change is audited."""
+
+from datetime import date
+from uuid import uuid4
+
+from django.contrib import messages
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from creneau.audit.services import audit_record
+from creneau.booking import tokens
+from creneau.booking.selectors import (
+    caller_find,
+    dose2_rebook_slots,
+    hold_get_live,
+    move_window,
+    series_appointments,
+    series_get,
+)
+from creneau.booking.services import (
+    Override,
+    PersonData,
+    booking_cancel,
+    booking_confirm,
+    booking_dose2_rebook,
+    booking_move,
+    contact_for_agent,
+    hold_create,
+)
+from creneau.core.errors import (
+    DomainError,
+    Dose2Unavailable,
+    HoldExpired,
+    InvalidInput,
+    NotEligible,
+    SiteRestricted,
+    SlotUnavailable,
+)
+from creneau.geography.selectors import place_resolve
+from creneau.scheduling.selectors import (
+    availability_filter_build,
+    availability_search,
+    slot_list_available,
+    slots_next,
+)
+from creneau.staff.access import staff_view
+from creneau.staff.selectors import staff_sites_q
+
+from .forms import CallerPersonForm, CallerSearchForm, ReasonForm, SlotSearchForm
+
+BOOKING = "callcenter_booking"
+SITES_SHOWN = 8
+SLOTS_PER_SITE = 6
+
+
+def _int(text: str | None) -> int:
+    if not (text or "").isdigit() or len(text) > 10:
+        raise InvalidInput(_("Choisissez un créneau."))
+    return int(text)
+
+
+def _series(request: HttpRequest, series_id: int):
+    return series_get(
+        series_id=series_id, scope=staff_sites_q(profile=request.staff, prefix="site__")
+    )
+
+
+@require_GET
+@staff_view(permission="callcentre.book")
+def home(request: HttpRequest) -> HttpResponse:
+    """Find the caller; or start a new booking near them."""
+    form = CallerSearchForm(request.GET if "q" in request.GET else None)
+    found = None
+    if form.is_bound and form.is_valid():
+        try:
+            found = caller_find(query=form.cleaned_data["q"])
+        except InvalidInput as error:
+            form.add_error("q", error.message)
+        else:
+            audit_record(
+                actor=request.user,
+                action="view",
+                object_type="callcenter.search",
+                request=request,
+                summary=_("Recherche d'appelant : %(count)s parcours") % {"count": len(found)},
+                details={"series": [series.pk for series in found]},
+            )
+    query = form.data.get("q", "") if form.is_bound else ""
+    # A number that found nobody is a new caller's: it is carried into the booking.
+    looks_like_contact = "@" in query or sum(c.isdigit() for c in query) >= 9
+    contact_hint = request.GET.get("contact", "")[:254] or (
+        query if query and not found and looks_like_contact else ""
+    )
+    return render(
+        request,
+        "callcenter/home.html",
+        {
+            "form": form,
+            "found": found,
+            "slot_form": SlotSearchForm(initial={"near": ""}),
+            "contact_hint": contact_hint,
+        },
+        status=400 if form.is_bound and form.errors else 200,
+    )
+
+
+@require_GET
+@staff_view(permission="callcentre.book")
+def slots(request: HttpRequest) -> HttpResponse:
+    """The nearest sites with free first-dose places, each with its next slots."""
+    form = SlotSearchForm(request.GET)
+    context: dict = {"form": form, "results": [], "contact": request.GET.get("contact", "")[:254]}
+    if form.is_valid():
+        try:
+            place = place_resolve(query=form.cleaned_data["near"])
+            wanted = availability_filter_build(
+                vaccine_code=form.cleaned_data["vaccine"] or None, dose_number=1
+            )
+        except DomainError as error:
+            form.add_error("near", error.message)
+        else:
+            found = [
+                result
+                for result in availability_search(
+                    origin=place.position, radius_km=50, wanted=wanted, limit=SITES_SHOWN
+                )
+                if result.available_slots
+            ]
+            following = slots_next(
+                first_free={result.site.pk: result.next_slot_at for result in found},
+                wanted=wanted,
+                per_site=SLOTS_PER_SITE,
+            )
+            context |= {
+                "place": place,
+                "results": [(result, following.get(result.site.pk, [])) for result in found],
+            }
+    return render(request, "callcenter/slots.html", context, status=400 if form.errors else 200)
+
+
+@require_POST
+@staff_view(permission="callcentre.book")
+def hold(request: HttpRequest) -> HttpResponse:
+    """Keep the chosen place (and its second dose) while the agent types the details."""
+    contact = request.POST.get("contact", "")[:254]
+    try:
+        result = hold_create(slot_id=_int(request.POST.get("slot")))
+    except (SlotUnavailable, Dose2Unavailable, HoldExpired) as error:
+        messages.error(request, error.message)
+        return redirect(request.POST.get("back") or reverse("callcenter:home"))
+    request.session[BOOKING] = {
+        "hold": str(result.hold.pk),
+        "key": uuid4().hex,
+        "contact": contact,
+        "refused": False,
+    }
+    return redirect("callcenter:person")
+
+
+def _person_data(form: CallerPersonForm) -> PersonData:
+    data = form.cleaned_data
+    return PersonData(
+        given_name=data["given_name"],
+        family_name=data["family_name"],
+        birth_date=data["birth_date"],
+        categories=tuple(data["categories"]),
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@staff_view(permission="callcentre.book")
+def person(request: HttpRequest) -> HttpResponse:
+    """Who the appointment is for and where the confirmation goes; eligibility applies,
+    and an override needs a reason, recorded with the agent's name."""
+    state = request.session.get(BOOKING)
+    if state is None:
+        messages.error(request, _("Choisissez d'abord un créneau."))
+        return redirect("callcenter:home")
+    try:
+        held = hold_get_live(hold_id=state["hold"])
+    except DomainError as error:
+        request.session.pop(BOOKING, None)
+        messages.error(request, error.message)
+        return redirect("callcenter:home")
+    form = CallerPersonForm(
+        request.POST or None, initial={"contact": state["contact"]}, refused=state["refused"]
+    )
+    if request.method == "POST" and form.is_valid():
+        reason = form.cleaned_data.get("override_reason", "").strip()
+        try:
+            with transaction.atomic():
+                result = booking_confirm(
+                    hold_id=state["hold"],
+                    contact=contact_for_agent(text=form.cleaned_data["contact"]),
+                    person=_person_data(form),
+                    idempotency_key=state["key"],
+                    override=Override(by=request.user, reason=reason) if reason else None,
+                )
+                audit_record(
+                    actor=request.user,
+                    action="create",
+                    obj=result.series,
+                    site=result.series.site,
+                    request=request,
+                    summary=_("Réservation par téléphone"),
+                )
+                if reason:
+                    audit_record(
+                        actor=request.user,
+                        action="override",
+                        obj=result.series,
+                        site=result.series.site,
+                        request=request,
+                        summary=_("Dérogation : %(reason)s") % {"reason": reason[:200]},
+                    )
+        except (NotEligible, SiteRestricted) as error:
+            state["refused"] = True
+            request.session.modified = True
+            form = CallerPersonForm(request.POST, refused=True)
+            form.is_valid()
+            form.add_error(None, error.message)
+        except (HoldExpired, SlotUnavailable, Dose2Unavailable) as error:
+            request.session.pop(BOOKING, None)
+            messages.error(request, error.message)
+            return redirect("callcenter:home")
+        except DomainError as error:
+            form.add_error(
+                error.details.get("field") if error.details.get("field") in form.fields else None,
+                error.message,
+            )
+        else:
+            request.session.pop(BOOKING, None)
+            messages.success(
+                request,
+                _("Réservé : référence %(reference)s. La confirmation est envoyée.")
+                % {"reference": tokens.reference_display(result.series.reference)},
+            )
+            return redirect("callcenter:file", series_id=result.series.pk)
+    return render(
+        request,
+        "callcenter/person.html",
+        {"form": form, "held": held, "refused": state["refused"]},
+        status=400 if form.errors else 200,
+    )
+
+
+@require_GET
+@staff_view(permission="callcentre.book")
+def file(request: HttpRequest, series_id: int) -> HttpResponse:
+    """A caller's course: the person, the contact, the appointments, and what can be done."""
+    series = _series(request, series_id)
+    audit_record(
+        actor=request.user,
+        action="view",
+        obj=series,
+        site=series.site,
+        request=request,
+        summary=_("Dossier de l'appelant"),
+    )
+    appointments = series_appointments(series=series)
+    active = {a.dose_number for a in appointments if a.status in ("booked", "arrived")}
+    dose1_given = any(a.dose_number == 1 and a.status == "fulfilled" for a in appointments)
+    return render(
+        request,
+        "callcenter/file.html",
+        {
+            "series": series,
+            "reference": tokens.reference_display(series.reference),
+            "appointments": appointments,
+            "movable": sorted(d for d in active if series.status == "active"),
+            "needs_dose2": series.status == "active"
+            and dose1_given
+            and 2 not in active
+            and series.vaccine.doses_in_series == 2,
+            "relative_url": reverse("callcenter:home")
+            + "?"
+            + urlencode({"contact": series.contact.address}),
+            "reason_form": ReasonForm(),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@staff_view(permission="callcentre.book")
+def move(request: HttpRequest, series_id: int, dose_number: int) -> HttpResponse:
+    series = _series(request, series_id)
+    if request.method == "POST":
+        try:
+            with transaction.atomic():
+                booking_move(
+                    series_id=series.pk,
+                    dose_number=dose_number,
+                    slot_id=_int(request.POST.get("slot")),
+                )
+                audit_record(
+                    actor=request.user,
+                    action="change",
+                    obj=series,
+                    site=series.site,
+                    request=request,
+                    summary=_("Dose %(dose)s déplacée par téléphone") % {"dose": dose_number},
+                )
+        except DomainError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, _("Déplacé. La confirmation est envoyée."))
+            return redirect("callcenter:file", series_id=series.pk)
+    first, last = move_window(series=series, dose_number=dose_number, today=timezone.localdate())
+    wanted = availability_filter_build(
+        vaccine_code=series.vaccine.code, dose_number=dose_number, date_from=first, date_to=last
+    )
+    day = request.GET.get("jour")
+    try:
+        chosen_day = date.fromisoformat(day) if day else None
+    except ValueError:
+        raise InvalidInput(_("Date invalide : %(text)s.") % {"text": day[:20]}) from None
+    free = slot_list_available(site_id=series.site_id, day=chosen_day, wanted=wanted)
+    return render(
+        request,
+        "callcenter/move.html",
+        {"series": series, "dose_number": dose_number, "slots": free, "first": first, "last": last},
+    )
+
+
+@require_POST
+@staff_view(permission="callcentre.book")
+def cancel(request: HttpRequest, series_id: int) -> HttpResponse:
+    series = _series(request, series_id)
+    form = ReasonForm(request.POST)
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    try:
+        with transaction.atomic():
+            booking_cancel(series_id=series.pk, reason=reason)
+            audit_record(
+                actor=request.user,
+                action="change",
+                obj=series,
+                site=series.site,
+                request=request,
+                summary=_("Annulé par téléphone"),
+                details={"reason": reason} if reason else None,
+            )
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, _("Annulé. La confirmation est envoyée."))
+    return redirect("callcenter:file", series_id=series.pk)
+
+
+@require_http_methods(["GET", "POST"])
+@staff_view(permission="callcentre.book")
+def dose2(request: HttpRequest, series_id: int) -> HttpResponse:
+    """A new second-dose date for a course whose first dose was given (its second was
+    missed or cancelled with its session)."""
+    series = _series(request, series_id)
+    if request.method == "POST":
+        try:
+            with transaction.atomic():
+                booking_dose2_rebook(series_id=series.pk, slot_id=_int(request.POST.get("slot")))
+                audit_record(
+                    actor=request.user,
+                    action="change",
+                    obj=series,
+                    site=series.site,
+                    request=request,
+                    summary=_("Nouvelle date de 2e dose par téléphone"),
+                )
+        except DomainError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, _("2e dose réservée. La confirmation est envoyée."))
+            return redirect("callcenter:file", series_id=series.pk)
+    return render(
+        request,
+        "callcenter/dose2.html",
+        {"series": series, "slots": dose2_rebook_slots(series=series, now=timezone.now())},
+    )
