@@ -1,0 +1,66 @@
+"""A call-centre booking in a real browser, by keyboard only: a new caller, sites near
+them, a slot, the details, booked; the confirmation SMS is in the outbox."""
+
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+from creneau.booking.models import Series
+from creneau.outreach.models import Notification
+from creneau.staff.demo import DEMO_PASSWORD
+from creneau.staff.models import StaffProfile
+from creneau.staff.services import staff_account_create
+from tests.browser.helpers import axe_check, screenshot
+from tests.factories import two_dose_site
+
+
+@pytest.fixture
+def centre(reference_committed):
+    two_dose_site(name="Centre Wagram")
+    staff_account_create(
+        username="appels", password=DEMO_PASSWORD, role=StaffProfile.Role.CALL_CENTRE
+    )
+
+
+def test_an_agent_books_for_a_caller_by_keyboard_in_well_under_a_minute(page, live_server, centre):
+    page.goto(live_server.url + "/callcenter/")
+    page.get_by_label("Identifiant").fill("appels")
+    page.get_by_label("Mot de passe").fill(DEMO_PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Centre d'appels")
+    axe_check(page)
+
+    started = time.monotonic()
+    # The search box has the focus: type the caller's number, Enter.
+    page.keyboard.type("06 12 34 56 78")
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("c'est un nouvel appelant")).to_be_visible()
+    page.get_by_label("Code postal ou commune de l'appelant").fill("75017")
+    page.keyboard.press("Enter")
+    first = page.get_by_role("button", name="Centre Wagram, le").first
+    first.focus()
+    axe_check(page)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Pour qui ?")
+    axe_check(page)
+    page.get_by_label("Prénom").focus()
+    page.keyboard.type("Jeanne")
+    page.keyboard.press("Tab")
+    page.keyboard.type("Martin")
+    page.keyboard.press("Tab")
+    page.keyboard.type("02031940")
+    expect(page.get_by_label("Portable ou e-mail pour la confirmation")).to_have_value(
+        "06 12 34 56 78"
+    )
+    page.get_by_label("Portable ou e-mail pour la confirmation").press("Enter")
+    expect(page.get_by_text("Réservé : référence")).to_be_visible()
+    elapsed = time.monotonic() - started
+    axe_check(page)
+    screenshot(page, "callcenter-booked")
+    print(f"call-centre booking, from the number typed to booked: {elapsed:.1f} s")
+    assert elapsed < 60
+
+    series = Series.objects.get()
+    assert series.contact.address == "+33612345678" and series.person.family_name == "Martin"
+    assert Notification.objects.filter(kind="booking_confirmed", to="+33612345678").exists()
