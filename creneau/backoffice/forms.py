@@ -8,6 +8,7 @@ from dsfr.forms import DsfrBaseForm
 from creneau.audit.models import AuditEvent
 from creneau.staff.selectors import login_locked_until
 from creneau.staff.services import login_failure_record, login_success_record
+from creneau.vaccines.models import Vaccine
 
 
 class StaffLoginForm(DsfrBaseForm, AuthenticationForm):
@@ -91,3 +92,110 @@ class CancellationForm(DsfrBaseForm):
             "l'e-mail, avec un lien pour reprendre rendez-vous."
         ),
     )
+
+
+def _date_input() -> forms.DateInput:
+    # The browser's date picker reads and writes ISO dates, whatever the language.
+    return forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
+def _active_vaccines():
+    return Vaccine.objects.filter(active=True).order_by("name")
+
+
+class SiteDetailsForm(DsfrBaseForm):
+    name = forms.CharField(label=gettext_lazy("Nom du lieu"), max_length=200)
+    phone = forms.CharField(label=gettext_lazy("Téléphone"), max_length=40, required=False)
+    accessibility = forms.CharField(
+        label=gettext_lazy("Accessibilité"), max_length=250, required=False
+    )
+    booking_url = forms.URLField(
+        label=gettext_lazy("Lien de réservation propre au lieu (facultatif)"),
+        max_length=500,
+        required=False,
+        assume_scheme="https",
+    )
+
+
+class PublicationForm(DsfrBaseForm):
+    publish_at = forms.DateTimeField(
+        label=gettext_lazy("Publier le"),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+    )
+
+
+WEEKDAYS = [
+    (0, gettext_lazy("lundi")),
+    (1, gettext_lazy("mardi")),
+    (2, gettext_lazy("mercredi")),
+    (3, gettext_lazy("jeudi")),
+    (4, gettext_lazy("vendredi")),
+    (5, gettext_lazy("samedi")),
+    (6, gettext_lazy("dimanche")),
+]
+
+
+class SessionOpenForm(DsfrBaseForm):
+    """One session, or the same one on chosen weekdays over a date range."""
+
+    vaccine = forms.ModelChoiceField(label=gettext_lazy("Vaccin"), queryset=Vaccine.objects.none())
+    dose_number = forms.TypedChoiceField(
+        label=gettext_lazy("Dose"),
+        choices=[(1, gettext_lazy("Première dose")), (2, gettext_lazy("Seconde dose"))],
+        coerce=int,
+    )
+    date_from = forms.DateField(label=gettext_lazy("Le (ou à partir du)"), widget=_date_input())
+    date_to = forms.DateField(
+        label=gettext_lazy("Jusqu'au (pour une série de sessions)"),
+        widget=_date_input(),
+        required=False,
+    )
+    weekdays = forms.TypedMultipleChoiceField(
+        label=gettext_lazy("Les jours de la semaine (pour une série)"),
+        choices=WEEKDAYS,
+        coerce=int,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+    )
+    start_time = forms.TimeField(
+        label=gettext_lazy("Début"), widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+    )
+    end_time = forms.TimeField(
+        label=gettext_lazy("Fin"), widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+    )
+    lines = forms.IntegerField(
+        label=gettext_lazy("Lignes de vaccination"), min_value=1, max_value=100
+    )
+    slot_minutes = forms.IntegerField(
+        label=gettext_lazy("Durée d'un créneau (minutes)"), min_value=5, max_value=120, initial=10
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["vaccine"].queryset = _active_vaccines()
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("date_to") and not cleaned.get("weekdays"):
+            self.add_error("weekdays", _("Cochez les jours de la semaine de la série."))
+        return cleaned
+
+
+class LinesForm(DsfrBaseForm):
+    lines = forms.IntegerField(label=gettext_lazy("Lignes"), min_value=1, max_value=100)
+
+
+class DeliveryForm(DsfrBaseForm):
+    vaccine = forms.ModelChoiceField(label=gettext_lazy("Vaccin"), queryset=Vaccine.objects.none())
+    quantity = forms.IntegerField(label=gettext_lazy("Doses"), min_value=1, max_value=1_000_000)
+    lot = forms.CharField(label=gettext_lazy("Lot"), max_length=40, required=False)
+    expires_on = forms.DateField(
+        label=gettext_lazy("Date de péremption"), widget=_date_input(), required=False
+    )
+    expected_on = forms.DateField(label=gettext_lazy("Livraison le"), widget=_date_input())
+    received = forms.BooleanField(label=gettext_lazy("Déjà reçue"), required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["vaccine"].queryset = _active_vaccines()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import site_views, views
 
 app_name = "backoffice"
 
@@ -11,6 +11,25 @@ urlpatterns = [
     path("journal/", views.audit_log, name="audit_log"),
     path("lieux/<int:site_id>/", views.site_day, name="site_day"),
     path("lieux/<int:site_id>/absents/", views.noshows, name="noshows"),
+    path("lieux/<int:site_id>/gestion/", site_views.site_settings, name="site_settings"),
+    path("lieux/<int:site_id>/publication/", site_views.site_publication, name="site_publication"),
+    path("lieux/<int:site_id>/sessions/", site_views.sessions, name="sessions"),
+    path(
+        "lieux/<int:site_id>/sessions/<int:session_id>/lignes/",
+        site_views.session_lines,
+        name="session_lines",
+    ),
+    path(
+        "lieux/<int:site_id>/sessions/<int:session_id>/fermer/",
+        site_views.session_stop,
+        name="session_stop",
+    ),
+    path("lieux/<int:site_id>/stock/", site_views.stock, name="stock"),
+    path(
+        "lieux/<int:site_id>/livraisons/<int:delivery_id>/",
+        site_views.delivery_change,
+        name="delivery_change",
+    ),
     path("lieux/<int:site_id>/annuler/", views.cancel, name="cancel"),
     path("lieux/<int:site_id>/annulations/", views.cancellations, name="cancellations"),
     path(

@@ -83,6 +83,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "query": query,
             "works_days": staff_may(profile=request.staff, permission="day.work"),
             "reads_audit": staff_may(profile=request.staff, permission="audit.read"),
+            "manages": staff_may(profile=request.staff, permission="site.manage"),
         },
     )
 
@@ -137,6 +138,7 @@ def site_day(request: HttpRequest, site_id: int) -> HttpResponse:
             "lots": site_lots(site_id=site.pk),
             "noshows_due": noshows_due(site_id=site.pk, day=day, now=timezone.now()).count(),
             "cancels": staff_may(profile=request.staff, permission="session.cancel"),
+            "manages": staff_may(profile=request.staff, permission="site.manage"),
             "sessions": site_day_sessions(site_id=site.pk, day=day),
         },
     )
@@ -393,5 +395,10 @@ def cancellations(request: HttpRequest, site_id: int) -> HttpResponse:
     return render(
         request,
         "backoffice/cancellations.html",
-        {"site": site, "cancellations": cancellation_list(site_id=site.pk)},
+        {
+            "site": site,
+            "cancellations": cancellation_list(site_id=site.pk),
+            "manages": staff_may(profile=request.staff, permission="site.manage"),
+            "works_days": staff_may(profile=request.staff, permission="day.work"),
+        },
     )

@@ -353,3 +353,51 @@ def site_day_sessions(*, site_id: int, day: date) -> list[Session]:
         .annotate(places=Sum("slots__capacity"), booked=Sum("slots__booked"))
         .order_by("start_time", "pk")
     )
+
+
+@dataclass(frozen=True)
+class DayCommitment:
+    date: date
+    vaccine: str
+    dose_number: int
+    places: int
+    booked: int
+    doses: int
+
+
+def site_commitments(*, site_id: int, date_from: date, days: int = 60) -> list[DayCommitment]:
+    """What a site's sessions promise, day by day: places, places booked, and the doses
+    the places hold back in the ledger (a first-dose place holds the whole course)."""
+    rows = (
+        Slot.objects.filter(
+            site_id=site_id, date__gte=date_from, date__lt=date_from + timedelta(days=days)
+        )
+        .values("date", "vaccine__name", "dose_number")
+        .annotate(
+            places=Sum("capacity"),
+            booked_places=Sum("booked"),
+            doses=Sum(F("capacity") * F("session__doses_per_place")),
+        )
+        .order_by("date", "vaccine__name", "dose_number")
+    )
+    return [
+        DayCommitment(
+            date=row["date"],
+            vaccine=row["vaccine__name"],
+            dose_number=row["dose_number"],
+            places=row["places"],
+            booked=row["booked_places"],
+            doses=row["doses"],
+        )
+        for row in rows
+    ]
+
+
+def site_sessions_ahead(*, site_id: int, date_from: date, limit: int = 200) -> list[Session]:
+    """A site's sessions from a day on, with their places booked and in all."""
+    return list(
+        Session.objects.filter(site_id=site_id, date__gte=date_from)
+        .select_related("vaccine")
+        .annotate(places=Sum("slots__capacity"), booked=Sum("slots__booked"))
+        .order_by("date", "start_time", "pk")[:limit]
+    )

@@ -4,6 +4,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import phonenumbers
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -230,3 +231,43 @@ def site_close(*, site_id: int) -> None:
         .update(status=Site.Status.CLOSED)
     ):
         raise NotFound(gettext("Lieu ouvert introuvable : %(id)s.") % {"id": site_id})
+
+
+@transaction.atomic
+def site_update(
+    *, site_id: int, name: str, phone: str, accessibility: str, booking_url: str
+) -> Site:
+    """The details a site's manager keeps up to date; the phone number is stored in E.164."""
+    name = name.strip()
+    if not 1 <= len(name) <= 200:
+        raise InvalidInput(gettext("Le nom va de 1 à 200 caractères."), field="name")
+    stored_phone = ""
+    if phone.strip():
+        try:
+            number = phonenumbers.parse(phone[:40], "FR")
+        except phonenumbers.NumberParseException:
+            number = None
+        if number is None or not phonenumbers.is_valid_number(number):
+            raise InvalidInput(
+                gettext("Numéro de téléphone invalide : %(phone)s.") % {"phone": repr(phone[:40])},
+                field="phone",
+            )
+        stored_phone = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if not Site.objects.filter(pk=site_id).update(
+        name=name,
+        phone=stored_phone,
+        accessibility=accessibility.strip()[:250],
+        booking_url=booking_url.strip()[:500],
+        updated_at=timezone.now(),
+    ):
+        raise NotFound(gettext("Lieu introuvable : %(id)s.") % {"id": site_id})
+    return Site.objects.get(pk=site_id)
+
+
+@transaction.atomic
+def site_publication_plan(*, site_id: int, publish_at: datetime | None) -> None:
+    """A draft site goes public at `publish_at` (None: stays a draft until published)."""
+    if publish_at is not None and publish_at <= timezone.now():
+        raise InvalidInput(gettext("La publication programmée doit être dans le futur."))
+    if not Site.objects.filter(pk=site_id, status=Site.Status.DRAFT).update(publish_at=publish_at):
+        raise NotFound(gettext("Lieu en brouillon introuvable : %(id)s.") % {"id": site_id})

@@ -111,6 +111,8 @@ FOREIGN = {
     "cancellation_id": lambda world: world["marseille_cancellation"].pk,
     "series_id": lambda world: world["marseille_appointment"].series_id,
     "dose_number": lambda world: 1,
+    "session_id": lambda world: world["marseille"].sessions.first().pk,
+    "delivery_id": lambda world: world["marseille"].deliveries.first().pk,
 }
 
 

@@ -1,0 +1,328 @@
+"""Site management: the site's details and publication, its sessions, its deliveries and
+dose ledger. Each view checks the scope first, then calls one service, audited."""
+
+from datetime import timedelta
+
+from django.contrib import messages
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from creneau.audit.services import audit_record
+from creneau.core.errors import DomainError, InvalidInput, NotFound
+from creneau.geography.selectors import department_timezone
+from creneau.scheduling.models import Session
+from creneau.scheduling.selectors import site_commitments, site_sessions_ahead
+from creneau.scheduling.services import (
+    session_change_lines,
+    session_close,
+    session_open,
+    sessions_open_weekly,
+)
+from creneau.sites.services import site_close, site_publication_plan, site_publish, site_update
+from creneau.staff.access import staff_view
+from creneau.staff.selectors import staff_may, staff_site_get
+from creneau.vaccines.selectors import delivery_get, site_deliveries, site_stock
+from creneau.vaccines.services import delivery_cancel, delivery_receive, delivery_record
+
+from .forms import DeliveryForm, LinesForm, PublicationForm, SessionOpenForm, SiteDetailsForm
+
+
+def _site_today(site):
+    return timezone.localtime(
+        timezone=department_timezone(department_code=site.department_id)
+    ).date()
+
+
+def _field_error(form, error: DomainError) -> None:
+    field = error.details.get("field")
+    form.add_error(field if field in form.fields else None, error.message)
+
+
+@require_http_methods(["GET", "POST"])
+@staff_view(permission="site.manage")
+def site_settings(request: HttpRequest, site_id: int) -> HttpResponse:
+    """The site's details, and its publication: now, at a date, or closed to the public."""
+    site = staff_site_get(profile=request.staff, site_id=site_id)
+    form = SiteDetailsForm(
+        request.POST or None,
+        initial={
+            "name": site.name,
+            "phone": site.phone,
+            "accessibility": site.accessibility,
+            "booking_url": site.booking_url,
+        },
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            with transaction.atomic():
+                site = site_update(site_id=site.pk, **form.cleaned_data)
+                audit_record(
+                    actor=request.user,
+                    action="change",
+                    obj=site,
+                    site=site,
+                    request=request,
+                    summary=_("Informations du lieu modifiées"),
+                )
+        except DomainError as error:
+            _field_error(form, error)
+        else:
+            messages.success(request, _("Informations enregistrées."))
+            return redirect("backoffice:site_settings", site_id=site.pk)
+    return render(
+        request,
+        "backoffice/site_settings.html",
+        {
+            "site": site,
+            "form": form,
+            "publication_form": PublicationForm(),
+            "cancels": staff_may(profile=request.staff, permission="session.cancel"),
+            "works_days": staff_may(profile=request.staff, permission="day.work"),
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@require_POST
+@staff_view(permission="site.manage")
+def site_publication(request: HttpRequest, site_id: int) -> HttpResponse:
+    site = staff_site_get(profile=request.staff, site_id=site_id)
+    action = request.POST.get("action", "")
+    try:
+        with transaction.atomic():
+            if action == "publish":
+                site_publish(site_id=site.pk)
+                summary = _("Lieu publié")
+            elif action == "schedule":
+                form = PublicationForm(request.POST)
+                if not form.is_valid():
+                    raise InvalidInput(_("Indiquez la date et l'heure de publication."))
+                site_publication_plan(site_id=site.pk, publish_at=form.cleaned_data["publish_at"])
+                summary = _("Publication programmée")
+            elif action == "close":
+                site_close(site_id=site.pk)
+                summary = _("Lieu fermé au public")
+            else:
+                raise InvalidInput(_("Action inconnue."))
+            audit_record(
+                actor=request.user,
+                action="change",
+                obj=site,
+                site=site,
+                request=request,
+                summary=summary,
+            )
+    except (InvalidInput, NotFound) as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, summary)
+    return redirect("backoffice:site_settings", site_id=site.pk)
+
+
+@require_http_methods(["GET", "POST"])
+@staff_view(permission="site.manage")
+def sessions(request: HttpRequest, site_id: int) -> HttpResponse:
+    """The sessions ahead, and opening new ones: refused with the figures when the stock
+    does not cover them."""
+    site = staff_site_get(profile=request.staff, site_id=site_id)
+    form = SessionOpenForm(request.POST or None, initial={"dose_number": 1, "slot_minutes": 10})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        shape = {
+            "site": site,
+            "vaccine": data["vaccine"],
+            "start_time": data["start_time"],
+            "end_time": data["end_time"],
+            "lines": data["lines"],
+            "slot_minutes": data["slot_minutes"],
+            "dose_number": data["dose_number"],
+        }
+        try:
+            with transaction.atomic():
+                if data["date_to"]:
+                    opened = sessions_open_weekly(
+                        date_from=data["date_from"],
+                        date_to=data["date_to"],
+                        weekdays=set(data["weekdays"]),
+                        **shape,
+                    )
+                else:
+                    opened = [session_open(day=data["date_from"], **shape)]
+                audit_record(
+                    actor=request.user,
+                    action="create",
+                    object_type="scheduling.session",
+                    object_id=",".join(str(session.pk) for session in opened)[:100],
+                    site=site,
+                    request=request,
+                    summary=_("%(count)s session(s) ouverte(s)") % {"count": len(opened)},
+                )
+        except DomainError as error:
+            _field_error(form, error)
+        else:
+            messages.success(
+                request, _("%(count)s session(s) ouverte(s).") % {"count": len(opened)}
+            )
+            return redirect("backoffice:sessions", site_id=site.pk)
+    return render(
+        request,
+        "backoffice/sessions.html",
+        {
+            "site": site,
+            "form": form,
+            "sessions": site_sessions_ahead(site_id=site.pk, date_from=_site_today(site)),
+            "cancels": staff_may(profile=request.staff, permission="session.cancel"),
+            "works_days": staff_may(profile=request.staff, permission="day.work"),
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+def _site_session(site, session_id: int) -> Session:
+    session = Session.objects.filter(site=site, pk=session_id).first()
+    if session is None:
+        raise NotFound(_("Session introuvable : %(id)s.") % {"id": session_id})
+    return session
+
+
+@require_POST
+@staff_view(permission="site.manage")
+def session_lines(request: HttpRequest, site_id: int, session_id: int) -> HttpResponse:
+    site = staff_site_get(profile=request.staff, site_id=site_id)
+    session = _site_session(site, session_id)
+    form = LinesForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise InvalidInput(_("Le nombre de lignes va de 1 à 100."))
+        with transaction.atomic():
+            session_change_lines(session_id=session.pk, lines=form.cleaned_data["lines"])
+            audit_record(
+                actor=request.user,
+                action="change",
+                obj=session,
+                site=site,
+                request=request,
+                summary=_("Lignes : %(lines)s") % {"lines": form.cleaned_data["lines"]},
+            )
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, _("Lignes modifiées."))
+    return redirect("backoffice:sessions", site_id=site.pk)
+
+
+@require_POST
+@staff_view(permission="site.manage")
+def session_stop(request: HttpRequest, site_id: int, session_id: int) -> HttpResponse:
+    """Stop taking bookings; the appointments already booked stay."""
+    site = staff_site_get(profile=request.staff, site_id=site_id)
+    session = _site_session(site, session_id)
+    try:
+        with transaction.atomic():
+            released = session_close(session_id=session.pk)
+            audit_record(
+                actor=request.user,
+                action="change",
+                obj=session,
+                site=site,
+                request=request,
+                summary=_("Session fermée aux réservations"),
+            )
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(
+            request,
+            _("Session fermée aux réservations : %(doses)s doses rendues au stock.")
+            % {"doses": released},
+        )
+    return redirect("backoffice:sessions", site_id=site.pk)
+
+
+@require_http_methods(["GET", "POST"])
+@staff_view(permission="site.manage")
+def stock(request: HttpRequest, site_id: int) -> HttpResponse:
+    """The ledger per vaccine, what is committed ahead day by day, and the deliveries."""
+    site = staff_site_get(profile=request.staff, site_id=site_id)
+    today = _site_today(site)
+    form = DeliveryForm(request.POST or None, initial={"expected_on": today})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            with transaction.atomic():
+                delivery = delivery_record(
+                    site=site,
+                    vaccine=data["vaccine"],
+                    quantity=data["quantity"],
+                    expected_on=data["expected_on"],
+                    lot=data["lot"].strip(),
+                    expires_on=data["expires_on"],
+                    received_at=timezone.now() if data["received"] else None,
+                )
+                audit_record(
+                    actor=request.user,
+                    action="create",
+                    obj=delivery,
+                    site=site,
+                    request=request,
+                    summary=_("Livraison de %(quantity)s doses") % {"quantity": delivery.quantity},
+                )
+        except DomainError as error:
+            _field_error(form, error)
+        else:
+            messages.success(request, _("Livraison enregistrée."))
+            return redirect("backoffice:stock", site_id=site.pk)
+    deliveries = site_deliveries(site_id=site.pk)
+    return render(
+        request,
+        "backoffice/stock.html",
+        {
+            "site": site,
+            "form": form,
+            "ledger": site_stock(site_id=site.pk),
+            "deliveries": deliveries,
+            "today": today,
+            "soon": today + timedelta(days=14),
+            "commitments": site_commitments(site_id=site.pk, date_from=today),
+            "cancels": staff_may(profile=request.staff, permission="session.cancel"),
+            "works_days": staff_may(profile=request.staff, permission="day.work"),
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@require_POST
+@staff_view(permission="site.manage")
+def delivery_change(request: HttpRequest, site_id: int, delivery_id: int) -> HttpResponse:
+    """Mark an expected delivery received, or cancel it (refused when its doses are
+    already promised to open places)."""
+    site = staff_site_get(profile=request.staff, site_id=site_id)
+    delivery = delivery_get(site_id=site.pk, delivery_id=delivery_id)
+    action = request.POST.get("action", "")
+    try:
+        with transaction.atomic():
+            if action == "receive":
+                delivery_receive(delivery_id=delivery.pk, lot=request.POST.get("lot", "")[:40])
+                summary = _("Livraison reçue")
+            elif action == "cancel":
+                delivery_cancel(delivery_id=delivery.pk)
+                summary = _("Livraison annulée")
+            else:
+                raise InvalidInput(_("Action inconnue."))
+            audit_record(
+                actor=request.user,
+                action="change",
+                obj=delivery,
+                site=site,
+                request=request,
+                summary=summary,
+            )
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, summary)
+    return redirect("backoffice:stock", site_id=site.pk)
