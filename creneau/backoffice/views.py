@@ -29,6 +29,7 @@ from creneau.booking.selectors import (
 from creneau.booking.services import cancellation_create
 from creneau.care.selectors import noshows_due
 from creneau.care.services import administration_record, appointment_check_in, noshows_mark
+from creneau.core.db import retry_on_deadlock
 from creneau.core.errors import InvalidInput
 from creneau.geography.selectors import department_timezone
 from creneau.scheduling.selectors import site_day_sessions
@@ -351,7 +352,11 @@ def cancel(request: HttpRequest, site_id: int) -> HttpResponse:
     preview = cancellation_preview(site_id=site.pk, **target)
     form = CancellationForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
+        # The cancellation and its audit event commit together; a deadlock with a booking
+        # under way runs both again (retry_on_deadlock only retries a whole transaction).
+        @retry_on_deadlock
+        @transaction.atomic
+        def cancel_and_record():
             cancellation = cancellation_create(
                 site_id=site.pk, reason=form.cleaned_data["reason"], by=request.user, **target
             )
@@ -365,6 +370,9 @@ def cancel(request: HttpRequest, site_id: int) -> HttpResponse:
                 % {"scope": cancellation.get_scope_display(), "count": cancellation.courses},
                 details={"reason": cancellation.reason},
             )
+            return cancellation
+
+        cancellation = cancel_and_record()
         return redirect("backoffice:cancellation", site_id=site.pk, cancellation_id=cancellation.pk)
     return render(
         request,

@@ -958,14 +958,26 @@ def cancellation_create(
         with contextlib.suppress(NotFound):  # already closed to the public
             site_close(site_id=site_id)
     session_ids = [session.pk for session in sessions]
-    for session in sessions:
-        if session.status == Session.Status.OPEN:
-            session_close(session_id=session.pk)
+    # The sessions' places first: from here no new hold can be taken on them (hold_create
+    # waits, then finds the session closed), so the holds listed below are all there are.
+    # Then the holds, before the read model that closing a session locks: a booking that
+    # is consuming one holds its row and may need the read model next.
+    # (NO KEY UPDATE: a booking inserting its appointment takes KEY SHARE on the slot.)
+    list(
+        Slot.objects.select_for_update(no_key=True)
+        .filter(session_id__in=session_ids)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
     changes = SlotChanges()
     for hold in Hold.objects.filter(
         Q(slot__session_id__in=session_ids) | Q(dose2_slot__session_id__in=session_ids)
     ).order_by("pk"):
         _hold_release(hold=hold, changes=changes)
+    changes.apply()
+    for session in sessions:
+        if session.status == Session.Status.OPEN:
+            session_close(session_id=session.pk)
     # Read after the holds are gone: a booking that claimed one first has committed.
     affected = (
         Appointment.objects.filter(

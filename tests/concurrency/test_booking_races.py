@@ -9,13 +9,14 @@ import pytest
 from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
-from creneau.booking.models import Appointment, Hold, IdempotencyKey, Series
+from creneau.booking.models import Appointment, Cancellation, Hold, IdempotencyKey, Series
 from creneau.booking.services import (
     BookingResult,
     PersonData,
     booking_cancel,
     booking_confirm,
     booking_move,
+    cancellation_create,
     hold_create,
 )
 from creneau.core.errors import DomainError
@@ -248,4 +249,33 @@ def test_one_person_booked_at_once_by_ten_relatives_gets_one_series(reference_co
     booked = [r for r in results if isinstance(r, BookingResult)]
     assert len(booked) == 1, results
     assert {r.code for r in results if isinstance(r, DomainError)} == {"already_booked"}
+    assert_invariants()
+
+
+def test_bookings_racing_a_day_cancellation_never_land_in_a_cancelled_session(
+    reference_committed,
+):
+    """Twenty clients book while a manager cancels the day: whoever wins, no appointment
+    is left booked in a closed session, and every course touched is told once."""
+    site, slots = small_site(dose1_lines=10)
+    contacts = [verified_contact(f"+336000003{i:02d}") for i in range(20)]
+    existing = [hold_and_book([s.pk for s in slots], contacts[i], i) for i in range(4)]
+
+    def act(index):
+        if index == 0:
+            return cancellation_create(
+                site_id=site.pk, scope=Cancellation.Scope.DAY, day=tomorrow(), reason="Panne."
+            )
+        return hold_and_book([s.pk for s in slots], contacts[index], 100 + index)
+
+    results = race_threads(20, act)
+    unexpected = [r for r in results if isinstance(r, Exception) and not isinstance(r, DomainError)]
+    assert not unexpected, unexpected
+    cancellation = results[0]
+    assert not Appointment.objects.filter(
+        slot__session__status="closed", slot__date=tomorrow(), status="booked"
+    ).exists()
+    told = Notification.objects.filter(kind="booking_cancelled")
+    assert told.count() == cancellation.courses >= len(existing)
+    assert len(set(told.values_list("event", flat=True))) == told.count()
     assert_invariants()
