@@ -22,13 +22,18 @@ class DemoAccount:
     scope: str
 
 
-def demo_accounts_ensure() -> list[DemoAccount]:
-    """Create the demo accounts that are missing; the site accounts work at the first
-    published site of Paris 17e."""
-    site = (
+def demo_staff_site() -> Site | None:
+    """Where the demo's site accounts work: the first published site of Paris 17e."""
+    return (
         Site.objects.filter(status=Site.Status.PUBLISHED, postcode="75017").order_by("pk").first()
         or Site.objects.filter(status=Site.Status.PUBLISHED).order_by("pk").first()
     )
+
+
+def demo_accounts_ensure() -> list[DemoAccount]:
+    """Create the demo accounts that are missing; the site accounts work at
+    `demo_staff_site`."""
+    site = demo_staff_site()
     region = list(Department.objects.filter(region_id=DEMO_REGION))
     Role = StaffProfile.Role
     wanted = [

@@ -3,12 +3,13 @@ import time
 from django.core.management.base import BaseCommand
 from django.db.models import Count, Q
 
+from creneau.booking.demo import demo_bookings_ensure
 from creneau.eligibility.services import eligibility_seed
 from creneau.geography.services import geography_load
 from creneau.scheduling.demo import DEMO_SITES_FILE, demo_schedule_generate
 from creneau.sites.models import Site
 from creneau.sites.services import sites_import_official
-from creneau.staff.demo import DEMO_PASSWORD, demo_accounts_ensure
+from creneau.staff.demo import DEMO_PASSWORD, demo_accounts_ensure, demo_staff_site
 from creneau.vaccines.services import vaccines_seed
 
 
@@ -53,6 +54,14 @@ class Command(BaseCommand):
         )
         for account in demo_accounts_ensure():
             self.stdout.write(f"  {account.username:<18} {account.role} — {account.scope}")
+        site = demo_staff_site()
+        if site is not None:
+            booked = demo_bookings_ensure(site=site)
+            if booked:
+                self.stdout.write(
+                    f"Demo bookings: {booked} people booked at {site.name} (site {site.pk}), "
+                    "on its first two days of sessions from today."
+                )
         self.stdout.write(
             "Book at http://127.0.0.1:8000/ (the API: http://127.0.0.1:8000/api/v1/docs)."
         )

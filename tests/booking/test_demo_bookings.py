@@ -1,0 +1,17 @@
+from django.utils import timezone
+
+from creneau.booking.demo import demo_bookings_ensure
+from creneau.booking.models import Appointment, Series
+from creneau.scheduling.models import Slot
+from tests.factories import two_dose_site
+
+
+def test_demo_bookings_fill_part_of_todays_places_once(reference):
+    site, session = two_dose_site(dose1_day=timezone.localdate(), lines=5)
+    booked = demo_bookings_ensure(site=site)
+    places = sum(session.slots.values_list("capacity", flat=True))
+    assert 0.3 * places <= booked < places
+    assert Series.objects.filter(site=site, status="active").count() == booked
+    assert Appointment.objects.filter(dose_number=2, status="booked").count() == booked
+    assert sum(Slot.objects.filter(session=session).values_list("booked", flat=True)) == booked
+    assert demo_bookings_ensure(site=site) == 0
