@@ -31,6 +31,7 @@ from creneau.care.selectors import noshows_due
 from creneau.care.services import administration_record, appointment_check_in, noshows_mark
 from creneau.core.db import retry_on_deadlock
 from creneau.core.errors import InvalidInput
+from creneau.core.inputs import id_parse
 from creneau.geography.selectors import department_timezone
 from creneau.scheduling.selectors import site_day_sessions
 from creneau.staff.access import staff_view
@@ -333,9 +334,9 @@ def _cancellation_target(request: HttpRequest, site) -> dict:
     target = {"scope": scope, "session_id": None, "day": None}
     if scope == Scope.SESSION:
         session = data.get("session", "")
-        if not session.isdigit() or len(session) > 10:
-            raise InvalidInput(_("Session invalide : %(text)s.") % {"text": session[:20]})
-        target["session_id"] = int(session)
+        target["session_id"] = id_parse(
+            session, message=_("Session invalide : %(text)s.") % {"text": session[:20]}
+        )
     elif scope == Scope.DAY:
         tz = department_timezone(department_code=site.department_id)
         target["day"] = _local_day(

@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import urlencode
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -43,6 +43,7 @@ from creneau.core.errors import (
     SiteRestricted,
     SlotUnavailable,
 )
+from creneau.core.inputs import id_parse
 from creneau.geography.selectors import place_resolve
 from creneau.scheduling.selectors import (
     availability_filter_build,
@@ -60,10 +61,8 @@ SITES_SHOWN = 8
 SLOTS_PER_SITE = 6
 
 
-def _int(text: str | None) -> int:
-    if not (text or "").isdigit() or len(text) > 10:
-        raise InvalidInput(_("Choisissez un créneau."))
-    return int(text)
+def _slot_id(text: str | None) -> int:
+    return id_parse(text, message=_("Choisissez un créneau."))
 
 
 def _series(request: HttpRequest, series_id: int):
@@ -151,10 +150,14 @@ def hold(request: HttpRequest) -> HttpResponse:
     """Keep the chosen place (and its second dose) while the agent types the details."""
     contact = request.POST.get("contact", "")[:254]
     try:
-        result = hold_create(slot_id=_int(request.POST.get("slot")))
+        result = hold_create(slot_id=_slot_id(request.POST.get("slot")))
     except (SlotUnavailable, Dose2Unavailable, HoldExpired) as error:
         messages.error(request, error.message)
-        return redirect(request.POST.get("back") or reverse("callcenter:home"))
+        back = request.POST.get("back", "")
+        # Only back to a page of ours: a posted address is not a place to send anyone.
+        if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+            back = reverse("callcenter:home")
+        return redirect(back)
     request.session[BOOKING] = {
         "hold": str(result.hold.pk),
         "key": uuid4().hex,
@@ -297,7 +300,7 @@ def move(request: HttpRequest, series_id: int, dose_number: int) -> HttpResponse
                 booking_move(
                     series_id=series.pk,
                     dose_number=dose_number,
-                    slot_id=_int(request.POST.get("slot")),
+                    slot_id=_slot_id(request.POST.get("slot")),
                 )
                 audit_record(
                     actor=request.user,
@@ -363,7 +366,9 @@ def dose2(request: HttpRequest, series_id: int) -> HttpResponse:
     if request.method == "POST":
         try:
             with transaction.atomic():
-                booking_dose2_rebook(series_id=series.pk, slot_id=_int(request.POST.get("slot")))
+                booking_dose2_rebook(
+                    series_id=series.pk, slot_id=_slot_id(request.POST.get("slot"))
+                )
                 audit_record(
                     actor=request.user,
                     action="change",

@@ -1,6 +1,8 @@
 from django.shortcuts import render
+from django.utils.translation import gettext
 
-from creneau.core.errors import DomainError
+from creneau.core.errors import DomainError, InvalidInput
+from creneau.core.inputs import has_null_character
 
 # The front doors whose pages this applies to (the API answers JSON errors itself).
 PAGES = {"portal", "backoffice", "callcenter"}
@@ -16,8 +18,20 @@ class DomainErrorPage:
     def __call__(self, request):
         return self.get_response(request)
 
+    def process_view(self, request, view, args, kwargs):
+        # Forms refuse NUL themselves; this covers the values views read directly.
+        if request.resolver_match.namespace in PAGES and (
+            has_null_character(request.GET) or has_null_character(request.POST)
+        ):
+            return self._page(request, InvalidInput(gettext("Caractère invalide (NUL).")))
+        return None
+
     def process_exception(self, request, exception):
         match = request.resolver_match
         if not isinstance(exception, DomainError) or match is None or match.namespace not in PAGES:
             return None
-        return render(request, "portal/error.html", {"error": exception}, status=exception.status)
+        return self._page(request, exception)
+
+    @staticmethod
+    def _page(request, error: DomainError):
+        return render(request, "portal/error.html", {"error": error}, status=error.status)

@@ -60,6 +60,7 @@ from creneau.core.errors import (
     TooManyRequests,
     Unauthorized,
 )
+from creneau.core.inputs import id_parse
 from creneau.eligibility.selectors import Candidate, eligibility_decide
 from creneau.geography.selectors import place_resolve, place_suggest
 from creneau.outreach.selectors import outbox_list
@@ -218,10 +219,7 @@ def site_detail(request: HttpRequest, site_id: int) -> HttpResponse:
 
 
 def _int(text: str | None) -> int:
-    try:
-        return int(text or "")
-    except ValueError:
-        raise InvalidInput(_("Choisissez un créneau.")) from None
+    return id_parse(text, message=_("Choisissez un créneau."))
 
 
 def _session_contact(request: HttpRequest) -> Contact | None:
