@@ -40,6 +40,7 @@ from creneau.core.errors import (
     HoldExpired,
     InvalidInput,
     NotEligible,
+    NotFound,
     SiteRestricted,
     SlotUnavailable,
 )
@@ -83,10 +84,13 @@ def home(request: HttpRequest) -> HttpResponse:
         except InvalidInput as error:
             form.add_error("q", error.message)
         else:
+            sites = {series.site for series in found}
             audit_record(
                 actor=request.user,
                 action="view",
                 object_type="callcenter.search",
+                # One site found: the event is in its region's log too.
+                site=sites.pop() if len(sites) == 1 else None,
                 request=request,
                 summary=_("Recherche d'appelant : %(count)s parcours") % {"count": len(found)},
                 details={"series": [series.pk for series in found]},
@@ -254,19 +258,20 @@ def person(request: HttpRequest) -> HttpResponse:
     )
 
 
-@require_GET
-@staff_view(permission="callcentre.book")
-def file(request: HttpRequest, series_id: int) -> HttpResponse:
-    """A caller's course: the person, the contact, the appointments, and what can be done."""
-    series = _series(request, series_id)
+def _seen(request: HttpRequest, series, summary: str) -> None:
+    """A page showing the caller's details was opened: the audit log says so."""
     audit_record(
         actor=request.user,
         action="view",
         obj=series,
         site=series.site,
         request=request,
-        summary=_("Dossier de l'appelant"),
+        summary=summary,
     )
+
+
+def _file_page(request: HttpRequest, series, *, reason_form: ReasonForm, status: int = 200):
+    _seen(request, series, _("Dossier de l'appelant"))
     appointments = series_appointments(series=series)
     active = {a.dose_number for a in appointments if a.status in ("booked", "arrived")}
     dose1_given = any(a.dose_number == 1 and a.status == "fulfilled" for a in appointments)
@@ -285,15 +290,25 @@ def file(request: HttpRequest, series_id: int) -> HttpResponse:
             "relative_url": reverse("callcenter:home")
             + "?"
             + urlencode({"contact": series.contact.address}),
-            "reason_form": ReasonForm(),
+            "reason_form": reason_form,
         },
+        status=status,
     )
+
+
+@require_GET
+@staff_view(permission="callcentre.book")
+def file(request: HttpRequest, series_id: int) -> HttpResponse:
+    """A caller's course: the person, the contact, the appointments, and what can be done."""
+    return _file_page(request, _series(request, series_id), reason_form=ReasonForm())
 
 
 @require_http_methods(["GET", "POST"])
 @staff_view(permission="callcentre.book")
 def move(request: HttpRequest, series_id: int, dose_number: int) -> HttpResponse:
     series = _series(request, series_id)
+    if not 1 <= dose_number <= series.vaccine.doses_in_series:
+        raise NotFound(_("Ce parcours n'a pas de dose %(dose)s.") % {"dose": dose_number})
     if request.method == "POST":
         try:
             with transaction.atomic():
@@ -325,6 +340,7 @@ def move(request: HttpRequest, series_id: int, dose_number: int) -> HttpResponse
     except ValueError:
         raise InvalidInput(_("Date invalide : %(text)s.") % {"text": day[:20]}) from None
     free = slot_list_available(site_id=series.site_id, day=chosen_day, wanted=wanted)
+    _seen(request, series, _("Nouvelle date pour la dose %(dose)s") % {"dose": dose_number})
     return render(
         request,
         "callcenter/move.html",
@@ -337,7 +353,9 @@ def move(request: HttpRequest, series_id: int, dose_number: int) -> HttpResponse
 def cancel(request: HttpRequest, series_id: int) -> HttpResponse:
     series = _series(request, series_id)
     form = ReasonForm(request.POST)
-    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    if not form.is_valid():
+        return _file_page(request, series, reason_form=form, status=400)
+    reason = form.cleaned_data["reason"]
     try:
         with transaction.atomic():
             booking_cancel(series_id=series.pk, reason=reason)
@@ -382,6 +400,7 @@ def dose2(request: HttpRequest, series_id: int) -> HttpResponse:
         else:
             messages.success(request, _("2e dose réservée. La confirmation est envoyée."))
             return redirect("callcenter:file", series_id=series.pk)
+    _seen(request, series, _("Nouvelle date de 2e dose"))
     return render(
         request,
         "callcenter/dose2.html",

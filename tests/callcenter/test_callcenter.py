@@ -13,27 +13,10 @@ from creneau.booking.services import booking_confirm, hold_create
 from creneau.outreach.models import Notification
 from creneau.staff.demo import DEMO_PASSWORD
 from creneau.staff.models import StaffProfile
-from creneau.staff.services import staff_account_create
-from tests.factories import person, two_dose_site, verified_contact
+from tests.factories import person, verified_contact
 
 Role = StaffProfile.Role
 HOME = reverse("callcenter:home")
-
-
-@pytest.fixture
-def centre(reference):
-    site, session = two_dose_site(name="Centre Wagram")
-    staff_account_create(username="agent", password=DEMO_PASSWORD, role=Role.CALL_CENTRE)
-    staff_account_create(
-        username="nurse", password=DEMO_PASSWORD, role=Role.SITE_STAFF, sites=[site]
-    )
-    return site, session
-
-
-@pytest.fixture
-def agent(client, centre):
-    client.post(reverse("backoffice:login"), {"username": "agent", "password": DEMO_PASSWORD})
-    return client
 
 
 def existing_booking(session, phone="+33611223344", **who):

@@ -1,0 +1,59 @@
+"""The call centre's doors against bad input and for the audit log: posted addresses,
+dose numbers and reasons are checked, and every page showing a caller is logged."""
+
+import pytest
+from django.urls import reverse
+
+from creneau.audit.models import AuditEvent
+from creneau.booking.models import Series
+from tests.callcenter.test_callcenter import existing_booking
+
+
+def test_a_full_slot_sends_back_only_to_a_page_of_ours(agent, centre):
+    _site, session = centre
+    full = session.slots.order_by("start").first()
+    type(full).objects.filter(pk=full.pk).update(booked=full.capacity)
+    for back, expected in (
+        ("https://evil.example/", reverse("callcenter:home")),
+        ("//evil.example/x", reverse("callcenter:home")),
+        ("/callcenter/creneaux/?near=75017", "/callcenter/creneaux/?near=75017"),
+    ):
+        response = agent.post(reverse("callcenter:hold"), {"slot": full.pk, "back": back})
+        assert response.status_code == 302 and response["Location"] == expected
+
+
+def test_the_move_and_second_dose_pages_are_audited_as_views(agent, centre):
+    _site, session = centre
+    series = existing_booking(session)
+    assert agent.get(reverse("callcenter:move", args=[series.pk, 2])).status_code == 200
+    assert agent.get(reverse("callcenter:dose2", args=[series.pk])).status_code == 200
+    summaries = set(
+        AuditEvent.objects.filter(action="view", object_id=str(series.pk)).values_list(
+            "summary", flat=True
+        )
+    )
+    assert summaries == {"Nouvelle date pour la dose 2", "Nouvelle date de 2e dose"}
+
+
+@pytest.mark.parametrize("dose_number", [0, 3, 99])
+def test_a_dose_the_course_does_not_have_is_not_found(agent, centre, dose_number):
+    _site, session = centre
+    series = existing_booking(session)
+    assert agent.get(reverse("callcenter:move", args=[series.pk, dose_number])).status_code == 404
+
+
+def test_a_reason_too_long_is_a_400_and_cancels_nothing(agent, centre):
+    _site, session = centre
+    series = existing_booking(session)
+    response = agent.post(reverse("callcenter:cancel", args=[series.pk]), {"reason": "x" * 301})
+    assert response.status_code == 400 and "300" in response.content.decode()
+    assert Series.objects.get(pk=series.pk).status == "active"
+    assert not AuditEvent.objects.filter(action="change").exists()
+
+
+def test_a_search_that_finds_one_caller_is_in_the_log_of_their_site(agent, centre):
+    site, session = centre
+    existing_booking(session)
+    agent.get(reverse("callcenter:home"), {"q": "06 11 22 33 44"})
+    event = AuditEvent.objects.get(object_type="callcenter.search")
+    assert event.site == site and event.department_id == site.department_id
