@@ -8,7 +8,7 @@ import phonenumbers
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -390,12 +390,23 @@ def cancellation_sessions(
     day at the site, or every session of the site from yesterday on (a session of today
     in an overseas department may still be "yesterday" in Paris)."""
     sessions = Session.objects.filter(site_id=site_id)
-    if scope == Cancellation.Scope.SESSION:
-        return sessions.filter(pk=session_id)
-    if scope == Cancellation.Scope.DAY:
-        if day is None:
+    if scope in (Cancellation.Scope.SESSION, Cancellation.Scope.DAY):
+        if scope == Cancellation.Scope.SESSION:
+            chosen = sessions.filter(pk=session_id)
+        elif day is None:
             raise InvalidInput(gettext("Indiquez le jour à annuler."))
-        return sessions.filter(date=day)
+        else:
+            chosen = sessions.filter(date=day)
+        # What has ended is for the no-shows, not for a cancellation: nobody is told
+        # that yesterday's appointment is cancelled.
+        ahead = Slot.objects.filter(session_id=OuterRef("pk"), end__gt=now)
+        if chosen.exists() and not chosen.filter(Exists(ahead)).exists():
+            raise InvalidInput(
+                gettext("Cette session est terminée : il n'y a plus rien à annuler.")
+                if scope == Cancellation.Scope.SESSION
+                else gettext("Ce jour est passé : il n'y a plus rien à annuler.")
+            )
+        return chosen
     if scope == Cancellation.Scope.SITE:
         return sessions.filter(date__gte=timezone.localdate(now) - timedelta(days=1))
     raise InvalidInput(gettext("Annulation inconnue : %(scope)s.") % {"scope": scope[:20]})
@@ -417,13 +428,14 @@ def cancellation_preview(
     now: datetime | None = None,
 ) -> CancellationPreview:
     """What a cancellation would touch, to say so before it is confirmed."""
+    now = now or timezone.now()
     sessions = cancellation_sessions(
-        site_id=site_id, scope=scope, session_id=session_id, day=day, now=now or timezone.now()
+        site_id=site_id, scope=scope, session_id=session_id, day=day, now=now
     )
     if scope == Cancellation.Scope.SESSION and not sessions.exists():
         raise NotFound(gettext("Session introuvable : %(id)s.") % {"id": session_id})
     booked = Appointment.objects.filter(
-        slot__session__in=sessions, status=Appointment.Status.BOOKED
+        slot__session__in=sessions, slot__end__gt=now, status=Appointment.Status.BOOKED
     ).aggregate(appointments=Count("pk"), courses=Count("series", distinct=True))
     return CancellationPreview(sessions=sessions.count(), **booked)
 

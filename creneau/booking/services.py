@@ -981,7 +981,7 @@ def cancellation_create(
     # Read after the holds are gone: a booking that claimed one first has committed.
     affected = (
         Appointment.objects.filter(
-            slot__session_id__in=session_ids, status=Appointment.Status.BOOKED
+            slot__session_id__in=session_ids, slot__end__gt=now, status=Appointment.Status.BOOKED
         )
         .values_list("series_id", flat=True)
         .distinct()
@@ -996,12 +996,14 @@ def cancellation_create(
         sessions=len(sessions),
     )
     series_ids = list(affected)
-    # Courses whose first dose was given (or is being given): they keep going.
+    # Courses whose first dose was given, is being given, or whose slot has passed with
+    # nothing recorded yet (the no-shows settle those): they keep going.
     under_way = set(
         Appointment.objects.filter(
+            Q(status__in=(Appointment.Status.FULFILLED, Appointment.Status.ARRIVED))
+            | Q(status=Appointment.Status.BOOKED, slot__end__lte=now),
             series_id__in=series_ids,
             dose_number=1,
-            status__in=(Appointment.Status.FULFILLED, Appointment.Status.ARRIVED),
         ).values_list("series_id", flat=True)
     )
     # In bulk: a day of a large centre is a thousand courses. Series rows first (locked
