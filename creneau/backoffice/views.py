@@ -99,6 +99,14 @@ def _local_day(text: str | None, *, today: date) -> date:
         raise InvalidInput(_("Date invalide : %(text)s.") % {"text": text[:20]}) from None
 
 
+def _lots_by_vaccine(site, appointments, *, today: date) -> dict[int, list[str]]:
+    """The usable lots for every vaccine on the list (an empty list when there is none)."""
+    usable = site_lots(site_id=site.pk, today=today)
+    return {
+        vaccine: usable.get(vaccine, []) for vaccine in {a.slot.vaccine_id for a in appointments}
+    }
+
+
 @require_GET
 @staff_view(permission="day.work")
 def site_day(request: HttpRequest, site_id: int) -> HttpResponse:
@@ -137,7 +145,7 @@ def site_day(request: HttpRequest, site_id: int) -> HttpResponse:
             "search": search,
             "printing": printing,
             "today": timezone.localtime(timezone=tz).date(),
-            "lots": site_lots(site_id=site.pk),
+            "lots": _lots_by_vaccine(site, appointments, today=day),
             "noshows_due": noshows_due(site_id=site.pk, day=day, now=timezone.now()).count(),
             "cancels": staff_may(profile=request.staff, permission="session.cancel"),
             "manages": staff_may(profile=request.staff, permission="site.manage"),
@@ -177,6 +185,20 @@ def check_in(request: HttpRequest, site_id: int, appointment_id: int) -> HttpRes
     return _back_to_day(request, site.pk, request.POST.get("jour", ""))
 
 
+def _given_at(text: str, *, site) -> datetime | None:
+    """The injection time typed at the desk (HH:MM, today at the site), or None: now."""
+    if not text:
+        return None
+    try:
+        moment = time.fromisoformat(text) if len(text) <= 8 else None
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise InvalidInput(_("Heure invalide : %(text)s (attendu : HH:MM).") % {"text": text[:8]})
+    tz = department_timezone(department_code=site.department_id)
+    return datetime.combine(timezone.localtime(timezone=tz).date(), moment, tzinfo=tz)
+
+
 @require_POST
 @staff_view(permission="day.work")
 def dose_given(request: HttpRequest, site_id: int, appointment_id: int) -> HttpResponse:
@@ -188,6 +210,7 @@ def dose_given(request: HttpRequest, site_id: int, appointment_id: int) -> HttpR
                 site_id=site.pk,
                 lot=request.POST.get("lot", ""),
                 by=request.user,
+                given_at=_given_at(request.POST.get("heure", ""), site=site),
             )
             audit_record(
                 actor=request.user,

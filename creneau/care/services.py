@@ -18,6 +18,7 @@ from creneau.booking.services import booking_cancel
 from creneau.core.db import retry_on_deadlock
 from creneau.core.errors import InvalidInput, NotFound
 from creneau.geography.selectors import department_timezone
+from creneau.vaccines.selectors import lot_deliveries
 from creneau.vaccines.services import stock_give, stock_release
 
 from .models import Administration
@@ -63,6 +64,33 @@ def appointment_check_in(
     return appointment
 
 
+def _lot_check(*, lot: str, appointment: Appointment, on: datetime) -> None:
+    """A lot the site received must be of the vaccine given and not expired. A lot it has
+    no delivery of is taken as typed (doses lent by a neighbouring site)."""
+    site, vaccine = appointment.slot.site, appointment.slot.vaccine
+    deliveries = lot_deliveries(site_id=site.pk, lot=lot)
+    if not deliveries:
+        return
+    day = on.astimezone(department_timezone(department_code=site.department_id)).date()
+    if not any(delivery.vaccine_id == vaccine.pk for delivery in deliveries):
+        raise InvalidInput(
+            gettext("Le lot %(lot)s est un lot de %(other)s, pas de %(vaccine)s.")
+            % {"lot": lot, "other": deliveries[0].vaccine.name, "vaccine": vaccine.name},
+            field="lot",
+        )
+    if all(
+        delivery.expires_on is not None and delivery.expires_on < day
+        for delivery in deliveries
+        if delivery.vaccine_id == vaccine.pk
+    ):
+        expired = max(d.expires_on for d in deliveries if d.vaccine_id == vaccine.pk)
+        raise InvalidInput(
+            gettext("Le lot %(lot)s est périmé depuis le %(date)s : ne l'injectez pas.")
+            % {"lot": lot, "date": expired.strftime("%d/%m/%Y")},
+            field="lot",
+        )
+
+
 @transaction.atomic
 def administration_record(
     *,
@@ -89,6 +117,7 @@ def administration_record(
     appointment = _appointment_at_site(appointment_id=appointment_id, site_id=site_id)
     if not _is_today_at_site(appointment, given_at):
         raise InvalidInput(gettext("Ce rendez-vous n'est pas aujourd'hui."))
+    _lot_check(lot=lot, appointment=appointment, on=given_at)
     fulfilled = Appointment.objects.filter(
         pk=appointment.pk, status__in=(Appointment.Status.BOOKED, Appointment.Status.ARRIVED)
     ).update(status=Appointment.Status.FULFILLED, updated_at=now)
