@@ -2,6 +2,9 @@ from django.contrib import admin
 from django.urls import include, path
 
 from creneau.api.api import api
+from creneau.backoffice.forms import AdminLoginForm
+
+admin.site.login_form = AdminLoginForm
 
 urlpatterns = [
     path("admin/", admin.site.urls),

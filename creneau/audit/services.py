@@ -16,6 +16,7 @@ from .models import AuditEvent
 
 USER_AGENT_LENGTH = AuditEvent._meta.get_field("user_agent").max_length
 SUMMARY_LENGTH = AuditEvent._meta.get_field("summary").max_length
+OBJECT_ID_LENGTH = AuditEvent._meta.get_field("object_id").max_length
 
 
 def request_ip(request: HttpRequest) -> str | None:
@@ -74,7 +75,7 @@ def audit_record(
         actor_label=user.get_username() if user is not None else "",
         action=action,
         object_type=object_type or "",
-        object_id="" if object_id is None else str(object_id),
+        object_id="" if object_id is None else str(object_id)[:OBJECT_ID_LENGTH],
         site=site,
         department=department,
         ip=request_ip(request) if request is not None else None,

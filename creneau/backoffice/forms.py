@@ -1,4 +1,5 @@
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
@@ -6,33 +7,43 @@ from django.utils.translation import gettext_lazy
 from dsfr.forms import DsfrBaseForm
 
 from creneau.audit.models import AuditEvent
+from creneau.audit.services import audit_record
 from creneau.staff.selectors import login_locked_until
 from creneau.staff.services import login_failure_record, login_success_record
 from creneau.vaccines.models import Vaccine
 
 
-class StaffLoginForm(DsfrBaseForm, AuthenticationForm):
-    """Django's sign-in, locked for 15 minutes after five failures in a row."""
-
-    username = forms.CharField(label=gettext_lazy("Identifiant"), max_length=150)
-    password = forms.CharField(
-        label=gettext_lazy("Mot de passe"), strip=False, widget=forms.PasswordInput
-    )
+class LockoutMixin:
+    """Django's sign-in, locked for 15 minutes after five failures in a row, every
+    failure in the audit log. For an `AuthenticationForm`."""
 
     def clean(self):
         username = self.cleaned_data.get("username") or ""
         locked = login_locked_until(username=username)
         if locked is not None:
+            self._failure_audit(username, locked=True)
             raise forms.ValidationError(self._locked_message(locked), code="locked")
         try:
             cleaned = super().clean()
         except forms.ValidationError:
             locked = login_failure_record(username=username)
+            self._failure_audit(username, locked=locked is not None)
             if locked is not None:
                 raise forms.ValidationError(self._locked_message(locked), code="locked") from None
             raise
         login_success_record(username=username)
         return cleaned
+
+    def _failure_audit(self, username: str, *, locked: bool) -> None:
+        """Failed sign-ins are in the audit log too: guessing shows there."""
+        audit_record(
+            actor=None,
+            action="login_failed",
+            object_type="auth.user",
+            object_id=username,
+            request=self.request,
+            summary=_("Compte bloqué") if locked else _("Mot de passe ou identifiant refusé"),
+        )
 
     @staticmethod
     def _locked_message(until) -> str:
@@ -40,6 +51,17 @@ class StaffLoginForm(DsfrBaseForm, AuthenticationForm):
             "Trop d'essais : ce compte est bloqué jusqu'à %(time)s. Réessayez ensuite, ou "
             "demandez à votre responsable."
         ) % {"time": formats.time_format(timezone.localtime(until), "H:i")}
+
+
+class StaffLoginForm(LockoutMixin, DsfrBaseForm, AuthenticationForm):
+    username = forms.CharField(label=gettext_lazy("Identifiant"), max_length=150)
+    password = forms.CharField(
+        label=gettext_lazy("Mot de passe"), strip=False, widget=forms.PasswordInput
+    )
+
+
+class AdminLoginForm(LockoutMixin, AdminAuthenticationForm):
+    """The maintenance admin's door: the same lockout as the back office's."""
 
 
 class AuditFilterForm(DsfrBaseForm):

@@ -124,7 +124,10 @@ def site_day(request: HttpRequest, site_id: int) -> HttpResponse:
         site=site,
         request=request,
         summary=_("Liste du jour : %(count)s rendez-vous") % {"count": len(appointments)},
-        details={"search": search[:100]} if search else None,
+        details={
+            "appointments": [appointment.pk for appointment in appointments],
+            **({"search": search[:100]} if search else {}),
+        },
     )
     by_hour = [
         (hour, list(group))
