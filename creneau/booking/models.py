@@ -13,14 +13,18 @@ MAX_CODE_ATTEMPTS = 5
 
 
 class Contact(models.Model):
-    """A verified phone number or e-mail address that books and manages appointments."""
+    """A verified phone number or e-mail address that books and manages appointments; or,
+    for a caller with neither, the postal address a call-centre agent took down, where
+    confirmations go by letter."""
 
     class Channel(models.TextChoices):
         SMS = "sms", _("SMS")
         EMAIL = "email", _("E-mail")
+        LETTER = "letter", _("Courrier")
 
     channel = models.CharField(max_length=10, choices=Channel.choices)
-    # E.164 for a phone number, lower-cased for an e-mail address.
+    # E.164 for a phone number, lower-cased for an e-mail address, the envelope's lines
+    # (booking.selectors.postal_address_normalize) for a postal address.
     address = models.CharField(max_length=254, unique=True)
     language = models.CharField(max_length=5, default="fr")
     verified_at = models.DateTimeField(null=True, blank=True)

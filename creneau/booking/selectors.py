@@ -14,7 +14,9 @@ from django.utils.translation import gettext
 
 from creneau.core.errors import HoldExpired, InvalidInput, NotFound, Unauthorized
 from creneau.core.geo import Position
+from creneau.geography.models import Commune
 from creneau.geography.selectors import department_timezone
+from creneau.geography.text import search_name
 from creneau.scheduling.models import DayAvailability, Session, Slot
 from creneau.scheduling.selectors import (
     AvailabilityFilter,
@@ -35,6 +37,12 @@ from .models import (
     Series,
 )
 
+# What receives an SMS: a mobile, or a number its plan cannot tell from one (abroad).
+SMS_NUMBER_TYPES = frozenset(
+    {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
+)
+POSTAL_LINE_LENGTH = 38
+_ARRONDISSEMENT = re.compile(r" \d+(?:er|e) arrondissement$")
 DOSE2_OPTIONS = 8
 # Days of second-dose slots looked at, nearest the recommended interval first.
 DOSE2_DAYS = 3
@@ -118,6 +126,15 @@ def contact_address_normalize(*, phone: str | None = None, email: str | None = N
                 gettext("Numéro de téléphone invalide : %(phone)s.") % {"phone": repr(phone[:40])},
                 field="phone",
             )
+        if phonenumbers.number_type(number) not in SMS_NUMBER_TYPES:
+            raise InvalidInput(
+                gettext(
+                    "Le %(phone)s n'est pas un portable : il ne reçoit pas les SMS. Donnez un "
+                    "numéro de portable ou une adresse e-mail."
+                )
+                % {"phone": phone[:40]},
+                field="phone",
+            )
         return Contact.Channel.SMS, phonenumbers.format_number(
             number, phonenumbers.PhoneNumberFormat.E164
         )
@@ -130,6 +147,65 @@ def contact_address_normalize(*, phone: str | None = None, email: str | None = N
             field="email",
         ) from None
     return Contact.Channel.EMAIL, address
+
+
+@dataclass(frozen=True)
+class PostalAddress:
+    """A French postal address as a caller dictates it, for confirmations by letter."""
+
+    street: str
+    postcode: str
+    town: str
+    complement: str = ""
+
+
+def postal_address_normalize(*, address: PostalAddress) -> str:
+    """The address as La Poste reads it in an envelope's window (norm NF Z 10-011): lines
+    of at most 38 characters in capitals, the last one "75017 PARIS" without accents or
+    punctuation. The postcode must exist and the town be one of its communes (Paris for
+    the communes "Paris 17e Arrondissement"…); with one commune, the town may be left out.
+    """
+    lines = []
+    for value, label, required in (
+        (address.street, gettext("Numéro et voie"), True),
+        (address.complement, gettext("Complément d'adresse"), False),
+    ):
+        text = " ".join(value.split()).upper()
+        if (required and not text) or len(text) > POSTAL_LINE_LENGTH or not text.isprintable():
+            raise InvalidInput(
+                gettext("%(label)s : au plus %(max)s caractères.")
+                % {"label": label, "max": POSTAL_LINE_LENGTH},
+                field="street" if required else "complement",
+            )
+        if text:
+            lines.append(text)
+    postcode = address.postcode.strip()
+    communes = list(
+        Commune.objects.filter(postal_codes__code=postcode).values_list("name", "search_name")
+        if re.fullmatch(r"\d{5}", postcode)
+        else []
+    )
+    if not communes:
+        raise InvalidInput(
+            gettext("Code postal inconnu : %(code)s.") % {"code": postcode[:10]}, field="postcode"
+        )
+    town = search_name(address.town)
+    if not town and len(communes) == 1:
+        # The post knows Paris, Lyon and Marseille, not their arrondissements.
+        town = _ARRONDISSEMENT.sub("", communes[0][1])
+    if not any(key == town or key.startswith(town + " ") for _, key in communes if town):
+        raise InvalidInput(
+            gettext("Le %(code)s est le code postal de : %(towns)s.")
+            % {"code": postcode, "towns": ", ".join(sorted(name for name, _ in communes))},
+            field="town",
+        )
+    last = f"{postcode} {town.upper()}"
+    if len(last) > POSTAL_LINE_LENGTH:
+        raise InvalidInput(
+            gettext("Commune : au plus %(max)s caractères.") % {"max": POSTAL_LINE_LENGTH},
+            field="town",
+        )
+    return "\n".join([*lines, last])
 
 
 def contact_address_parse(*, text: str) -> str:

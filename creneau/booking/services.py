@@ -73,10 +73,12 @@ from .models import (
 )
 from .selectors import (
     CONTACT_TOKEN_SALT,
+    PostalAddress,
     cancellation_sessions,
     contact_address_normalize,
     dose2_options,
     dose2_window,
+    postal_address_normalize,
 )
 
 CODE_VALIDITY = timedelta(minutes=10)
@@ -96,13 +98,21 @@ _NAME_RULES = {
 
 
 @transaction.atomic
-def contact_for_agent(*, text: str) -> Contact:
-    """The contact a call-centre agent books for: the phone number or e-mail address the
-    caller gave and the agent read back to them (no code: the agent is the check, and the
+def contact_for_agent(*, text: str = "", postal: PostalAddress | None = None) -> Contact:
+    """The contact a call-centre agent books for: the mobile number or e-mail address the
+    caller gave and the agent read back to them, or, for a caller with neither, a postal
+    address that confirmations go to by letter (no code: the agent is the check, and the
     booking is in the audit log). Found, or created once even by two agents at once."""
-    channel, address = contact_address_normalize(
-        **({"email": text} if "@" in text else {"phone": text})
-    )
+    if postal is not None:
+        if text:
+            raise InvalidInput(
+                gettext("Donnez un portable, un e-mail ou une adresse postale (un seul).")
+            )
+        channel, address = Contact.Channel.LETTER, postal_address_normalize(address=postal)
+    else:
+        channel, address = contact_address_normalize(
+            **({"email": text} if "@" in text else {"phone": text})
+        )
     Contact.objects.bulk_create([Contact(channel=channel, address=address)], ignore_conflicts=True)
     return Contact.objects.get(address=address)
 
@@ -463,7 +473,10 @@ def _notify(
         ]
     notification_enqueue(
         channel=contact.channel,
-        to=contact.address,
+        # A letter is addressed to the person, at the address the agent took down.
+        to=f"{series.person.given_name} {series.person.family_name.upper()}\n{contact.address}"
+        if contact.channel == Contact.Channel.LETTER
+        else contact.address,
         kind=kind,
         event=f"series:{series.reference}:v{series.version}:{kind}",
         context={

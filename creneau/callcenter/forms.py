@@ -5,6 +5,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from dsfr.forms import DsfrBaseForm
 
+from creneau.booking.selectors import POSTAL_LINE_LENGTH, PostalAddress
 from creneau.eligibility.selectors import category_list
 from creneau.vaccines.models import Vaccine
 
@@ -29,6 +30,9 @@ class SlotSearchForm(DsfrBaseForm):
         ]
 
 
+POSTAL_FIELDS = ("street", "complement", "postcode", "town")
+
+
 class CallerPersonForm(DsfrBaseForm):
     given_name = forms.CharField(label=_("Prénom"), max_length=100)
     family_name = forms.CharField(label=_("Nom"), max_length=100)
@@ -44,9 +48,27 @@ class CallerPersonForm(DsfrBaseForm):
     )
     contact = forms.CharField(
         label=_("Portable ou e-mail pour la confirmation"),
-        help_text=_("Relisez-le à l'appelant : la confirmation y part aussitôt."),
+        help_text=_(
+            "Relisez-le à l'appelant : la confirmation y part aussitôt. Sans portable ni "
+            "e-mail, laissez-le vide et notez l'adresse postale ci-dessous."
+        ),
         max_length=254,
+        required=False,
     )
+    street = forms.CharField(
+        label=_("Numéro et voie"),
+        help_text=_("Par exemple : 12 rue des Lilas"),
+        max_length=POSTAL_LINE_LENGTH,
+        required=False,
+    )
+    complement = forms.CharField(
+        label=_("Complément d'adresse"),
+        help_text=_("Bâtiment, étage, résidence (facultatif)"),
+        max_length=POSTAL_LINE_LENGTH,
+        required=False,
+    )
+    postcode = forms.CharField(label=_("Code postal"), max_length=5, required=False)
+    town = forms.CharField(label=_("Commune"), max_length=POSTAL_LINE_LENGTH, required=False)
     override_reason = forms.CharField(
         label=_("Raison de la dérogation"),
         help_text=_(
@@ -65,10 +87,38 @@ class CallerPersonForm(DsfrBaseForm):
             (category.code, category.label_en if english else category.label)
             for category in category_list()
         ]
-        for name in ("given_name", "family_name", "birth_date", "contact"):
+        for name in ("given_name", "family_name", "birth_date", "contact", *POSTAL_FIELDS):
             self.fields[name].widget.attrs["autocomplete"] = "off"
+        self.fields["postcode"].widget.attrs["inputmode"] = "numeric"
         if not refused:
             del self.fields["override_reason"]
+
+    def clean(self):
+        cleaned = super().clean()
+        by_letter = any(cleaned.get(name) for name in POSTAL_FIELDS)
+        if cleaned.get("contact") and by_letter:
+            self.add_error(
+                "contact",
+                _("Un portable ou un e-mail, ou bien une adresse postale : pas les deux."),
+            )
+        elif not cleaned.get("contact") and not by_letter and "contact" not in self.errors:
+            self.add_error(
+                "contact",
+                _("Donnez un portable ou un e-mail, ou l'adresse postale pour un courrier."),
+            )
+        return cleaned
+
+    def postal_address(self) -> PostalAddress | None:
+        """The address for a confirmation by letter, when the agent typed one."""
+        data = self.cleaned_data
+        if not any(data.get(name) for name in POSTAL_FIELDS):
+            return None
+        return PostalAddress(
+            street=data["street"],
+            complement=data["complement"],
+            postcode=data["postcode"],
+            town=data["town"],
+        )
 
 
 class ReasonForm(DsfrBaseForm):

@@ -46,6 +46,8 @@ from creneau.core.errors import (
 )
 from creneau.core.inputs import id_parse
 from creneau.geography.selectors import place_resolve
+from creneau.outreach.selectors import letter_batch_get, letter_batch_list, letters_waiting
+from creneau.outreach.services import letter_batch_create
 from creneau.scheduling.selectors import (
     availability_filter_build,
     availability_search,
@@ -58,6 +60,8 @@ from creneau.staff.selectors import staff_sites_q
 from .forms import CallerPersonForm, CallerSearchForm, ReasonForm, SlotSearchForm
 
 BOOKING = "callcenter_booking"
+# The service names the phone or e-mail it refused; here both are typed in one field.
+CONTACT_FIELDS = {"phone": "contact", "email": "contact"}
 SITES_SHOWN = 8
 SLOTS_PER_SITE = 6
 
@@ -181,6 +185,22 @@ def _person_data(form: CallerPersonForm) -> PersonData:
     )
 
 
+def _contact_initial(contact: str) -> dict[str, str]:
+    """The booking form filled with the contact carried from the caller's search or a
+    relative's booking: a number or an e-mail, or the lines of a postal address (the
+    last one "75017 PARIS"), which give the same contact again."""
+    lines = contact.splitlines()
+    if len(lines) < 2:
+        return {"contact": contact}
+    postcode, _space, town = lines[-1].partition(" ")
+    return {
+        "street": lines[0],
+        "complement": " ".join(lines[1:-1]),
+        "postcode": postcode,
+        "town": town,
+    }
+
+
 @require_http_methods(["GET", "POST"])
 @staff_view(permission="callcentre.book")
 def person(request: HttpRequest) -> HttpResponse:
@@ -197,7 +217,7 @@ def person(request: HttpRequest) -> HttpResponse:
         messages.error(request, error.message)
         return redirect("callcenter:home")
     form = CallerPersonForm(
-        request.POST or None, initial={"contact": state["contact"]}, refused=state["refused"]
+        request.POST or None, initial=_contact_initial(state["contact"]), refused=state["refused"]
     )
     if request.method == "POST" and form.is_valid():
         reason = form.cleaned_data.get("override_reason", "").strip()
@@ -205,7 +225,9 @@ def person(request: HttpRequest) -> HttpResponse:
             with transaction.atomic():
                 result = booking_confirm(
                     hold_id=state["hold"],
-                    contact=contact_for_agent(text=form.cleaned_data["contact"]),
+                    contact=contact_for_agent(
+                        text=form.cleaned_data["contact"], postal=form.postal_address()
+                    ),
                     person=_person_data(form),
                     idempotency_key=state["key"],
                     override=Override(by=request.user, reason=reason) if reason else None,
@@ -238,10 +260,8 @@ def person(request: HttpRequest) -> HttpResponse:
             messages.error(request, error.message)
             return redirect("callcenter:home")
         except DomainError as error:
-            form.add_error(
-                error.details.get("field") if error.details.get("field") in form.fields else None,
-                error.message,
-            )
+            field = CONTACT_FIELDS.get(error.details.get("field"), error.details.get("field"))
+            form.add_error(field if field in form.fields else None, error.message)
         else:
             request.session.pop(BOOKING, None)
             messages.success(
@@ -405,4 +425,55 @@ def dose2(request: HttpRequest, series_id: int) -> HttpResponse:
         request,
         "callcenter/dose2.html",
         {"series": series, "slots": dose2_rebook_slots(series=series, now=timezone.now())},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@staff_view(permission="letters.print")
+def letters(request: HttpRequest) -> HttpResponse:
+    """Confirmations by letter wait here; a batch takes them to print and post."""
+    if request.method == "POST":
+        try:
+            with transaction.atomic():
+                batch = letter_batch_create(by=request.user)
+                audit_record(
+                    actor=request.user,
+                    action="export",
+                    obj=batch,
+                    request=request,
+                    summary=_("Lot de %(count)s courrier(s) à imprimer") % {"count": batch.letters},
+                )
+        except InvalidInput as error:
+            messages.error(request, error.message)
+            return redirect("callcenter:letters")
+        return redirect("callcenter:letter_batch", batch_id=batch.pk)
+    return render(
+        request,
+        "callcenter/letters.html",
+        {"waiting": letters_waiting(), "batches": letter_batch_list()},
+    )
+
+
+@require_GET
+@staff_view(permission="letters.print")
+def letter_batch(request: HttpRequest, batch_id: int) -> HttpResponse:
+    """A batch's letters, one to a page, the address where a window envelope shows it."""
+    batch, notifications = letter_batch_get(batch_id=batch_id)
+    audit_record(
+        actor=request.user,
+        action="export",
+        obj=batch,
+        request=request,
+        summary=_("Impression de %(count)s courrier(s)") % {"count": len(notifications)},
+    )
+    return render(
+        request,
+        "callcenter/letter_batch.html",
+        {
+            "batch": batch,
+            "letters": [
+                {"address": n.to.splitlines(), "body": n.body, "created_at": n.created_at}
+                for n in notifications
+            ],
+        },
     )

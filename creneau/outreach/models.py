@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -8,6 +9,25 @@ from django.utils.translation import gettext_lazy as _
 # serves it: SQLite matches an index's WHERE term by term, and not through `IN` with
 # bound parameters.
 WORKER_ROWS = (Q(status="pending") | Q(status="sending")) & ~Q(channel="letter")
+# The letters no batch has taken yet (letter_batch_create's query repeats it).
+LETTERS_WAITING = Q(channel="letter", status="pending")
+
+
+class LetterBatch(models.Model):
+    """Letters printed together: each pending letter joins one batch only, and is sent
+    (handed to the post) with it. The batch can be printed again, say after a jam."""
+
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    letters = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"Lot {self.pk} ({self.letters})"
 
 
 class Notification(models.Model):
@@ -41,7 +61,8 @@ class Notification(models.Model):
         FAILED = "failed", _("Échec")
 
     channel = models.CharField(max_length=10, choices=Channel.choices)
-    to = models.CharField(max_length=254)
+    # A phone number, an e-mail address, or a letter's name and address lines.
+    to = models.CharField(max_length=400)
     kind = models.CharField(max_length=30, choices=Kind.choices)
     event = models.CharField(max_length=100)
     language = models.CharField(max_length=5, default="fr")
@@ -54,6 +75,9 @@ class Notification(models.Model):
     next_attempt_at = models.DateTimeField(default=timezone.now)
     claimed_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=200, blank=True)
+    batch = models.ForeignKey(
+        LetterBatch, on_delete=models.PROTECT, null=True, blank=True, related_name="notifications"
+    )
 
     class Meta:
         ordering = ["id"]
@@ -64,10 +88,16 @@ class Notification(models.Model):
             models.Index(
                 fields=["next_attempt_at", "id"], condition=WORKER_ROWS, name="outbox_due"
             ),
+            # The letters waiting for the next printed batch.
+            models.Index(fields=["id"], condition=LETTERS_WAITING, name="outbox_letters_waiting"),
         ]
         constraints = [
             models.UniqueConstraint(
                 fields=["event", "channel"], name="notification_once_per_event"
+            ),
+            models.CheckConstraint(
+                condition=Q(batch__isnull=True) | Q(channel="letter"),
+                name="notification_batch_is_letters",
             ),
         ]
 

@@ -14,12 +14,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.mail import EmailMessage, get_connection
+from django.db import transaction
 from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
+from django.utils.translation import gettext
 
-from .models import WORKER_ROWS, Notification
+from creneau.core.errors import InvalidInput
+
+from .models import LETTERS_WAITING, WORKER_ROWS, LetterBatch, Notification
 from .sms import ERROR_LENGTH, SendError, SmsBackend, sms_backend
 
 logger = logging.getLogger(__name__)
@@ -45,7 +50,10 @@ def notification_enqueue(
 ) -> Notification:
     """Write one message, rendered now so that what is sent is what the change was."""
     with translation.override(language):
-        body = render_to_string(f"outreach/{kind}.txt", {**context, "channel": channel}).strip()
+        body = render_to_string(
+            f"outreach/{kind}.txt",
+            {**context, "channel": channel, "call_centre_phone": settings.CALL_CENTRE_PHONE},
+        ).strip()
         subject = (
             render_to_string(f"outreach/{kind}.subject.txt", context).strip()
             if channel == Notification.Channel.EMAIL
@@ -60,6 +68,35 @@ def notification_enqueue(
         subject=subject,
         body=body,
     )
+
+
+LETTER_BATCH_SIZE = 500
+
+
+@transaction.atomic
+def letter_batch_create(
+    *, by: AbstractBaseUser | None, limit: int = LETTER_BATCH_SIZE, now: datetime | None = None
+) -> LetterBatch:
+    """Take the oldest waiting letters into a new batch to print and post; they are sent.
+
+    One conditional UPDATE takes them: two agents printing at once get different
+    letters, never the same one twice (the second's update skips what the first took).
+    """
+    now = now or timezone.now()
+    batch = LetterBatch.objects.create(created_at=now, created_by=by)
+    waiting = list(
+        Notification.objects.filter(LETTERS_WAITING, batch__isnull=True)
+        .order_by("id")
+        .values_list("pk", flat=True)[:limit]
+    )
+    taken = Notification.objects.filter(LETTERS_WAITING, pk__in=waiting, batch__isnull=True).update(
+        batch=batch, status=Notification.Status.SENT, sent_at=now, attempts=F("attempts") + 1
+    )
+    if not taken:
+        raise InvalidInput(gettext("Aucun courrier n'attend d'être imprimé."))
+    LetterBatch.objects.filter(pk=batch.pk).update(letters=taken)
+    batch.letters = taken
+    return batch
 
 
 @dataclass(frozen=True)

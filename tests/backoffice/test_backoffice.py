@@ -10,6 +10,7 @@ from django.utils import timezone
 from creneau.audit.models import AuditEvent
 from creneau.booking.models import Cancellation
 from creneau.booking.services import booking_confirm, cancellation_create, hold_create
+from creneau.outreach.models import LetterBatch
 from creneau.staff.demo import DEMO_PASSWORD
 from creneau.staff.models import StaffProfile
 from creneau.staff.services import MAX_LOGIN_FAILURES, staff_account_create
@@ -113,6 +114,8 @@ FOREIGN = {
     "dose_number": lambda world: 1,
     "session_id": lambda world: world["marseille"].sessions.first().pk,
     "delivery_id": lambda world: world["marseille"].deliveries.first().pk,
+    # Letters are national (the call centre's): a site's manager may not print any.
+    "batch_id": lambda world: LetterBatch.objects.create().pk,
 }
 
 

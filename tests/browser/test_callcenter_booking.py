@@ -64,3 +64,42 @@ def test_an_agent_books_for_a_caller_by_keyboard_in_well_under_a_minute(page, li
     series = Series.objects.get()
     assert series.contact.address == "+33612345678" and series.person.family_name == "Martin"
     assert Notification.objects.filter(kind="booking_confirmed", to="+33612345678").exists()
+
+
+def test_a_caller_without_mobile_is_confirmed_by_a_printed_letter(page, live_server, centre):
+    page.goto(live_server.url + "/callcenter/")
+    page.get_by_label("Identifiant").fill("appels")
+    page.get_by_label("Mot de passe").fill(DEMO_PASSWORD)
+    page.keyboard.press("Enter")
+    page.get_by_label("Code postal ou commune de l'appelant").fill("75017")
+    page.keyboard.press("Enter")
+    page.get_by_role("button", name="Centre Wagram, le").first.press("Enter")
+    page.get_by_label("Prénom").focus()
+    page.keyboard.type("Lucienne")
+    page.keyboard.press("Tab")
+    page.keyboard.type("Bernard")
+    page.keyboard.press("Tab")
+    page.keyboard.type("14071931")
+    # No mobile, no e-mail: the address the caller dictates, field after field by Tab.
+    page.get_by_label("Numéro et voie").focus()
+    page.keyboard.type("8 rue Nollet")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    page.keyboard.type("75017")
+    page.keyboard.press("Tab")
+    page.keyboard.type("Paris")
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("Réservé : référence")).to_be_visible()
+    expect(page.get_by_text("8 RUE NOLLET")).to_be_visible()
+
+    page.get_by_role("link", name="Courriers").click()
+    expect(page.get_by_text("1 courrier attend")).to_be_visible()
+    axe_check(page)
+    page.get_by_role("button", name="Préparer un lot à imprimer").click()
+    letter = page.get_by_role("article", name="Courrier 1")
+    expect(letter).to_contain_text("Lucienne BERNARD")
+    expect(letter).to_contain_text("75017 PARIS")
+    expect(letter).to_contain_text("0 800 009 110")
+    expect(page.get_by_role("button", name="Imprimer")).to_be_visible()
+    axe_check(page)
+    assert Notification.objects.get(channel="letter").status == "sent"

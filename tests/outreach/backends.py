@@ -63,3 +63,17 @@ def send_until_done(batch: int, deadline_seconds: float) -> list[str]:
     ):
         outbox_send(limit=batch)
     return [message.to for message in sms.outbox] + [m.to[0] for m in mail.outbox]
+
+
+def batch_letters_until_done(limit: int) -> list[int]:
+    """A printing process: letter batches until none is left; the letters it took."""
+    from creneau.core.errors import InvalidInput
+    from creneau.outreach.services import letter_batch_create
+
+    taken = []
+    while True:
+        try:
+            batch = letter_batch_create(by=None, limit=limit)
+        except InvalidInput:  # nothing left to take
+            return taken
+        taken += list(batch.notifications.values_list("pk", flat=True))

@@ -21,6 +21,12 @@
     });
   }
 
+  // A "Print" button, where a page is meant for paper (the browser's menu does the same).
+  document.querySelectorAll("[data-print]").forEach(function (print) {
+    print.hidden = false;
+    print.addEventListener("click", function () { window.print(); });
+  });
+
   // The hold's countdown; screen readers hear it at 5, 2 and 1 minutes only.
   var countdown = document.querySelector(".hold-countdown");
   if (countdown) {
