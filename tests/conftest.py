@@ -28,3 +28,10 @@ def reference_committed(transactional_db):
 def fresh_answers(settings):
     """Tests change data between two identical requests: no cached public answers."""
     settings.API_CACHE_SECONDS = 0
+
+
+@pytest.fixture(autouse=True)
+def quick_passwords(settings):
+    """Tests create and sign in many staff accounts: PBKDF2's deliberate slowness would
+    take much of the suite's time. (The password rules are validators, still applied.)"""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
