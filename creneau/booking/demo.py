@@ -13,6 +13,7 @@ from creneau.scheduling.models import Slot
 from creneau.sites.models import Site
 
 from .models import Series
+from .selectors import PostalAddress
 from .services import PersonData, booking_confirm, contact_for_agent, hold_create
 
 GIVEN_NAMES = [
@@ -23,7 +24,10 @@ FAMILY_NAMES = [
     "Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand",
     "Leroy", "Moreau", "Simon", "Laurent", "Lefebvre", "Michel", "Garcia", "David",
 ]  # fmt: skip
+STREETS = ["rue de Lévis", "avenue de Villiers", "rue Nollet", "boulevard des Batignolles"]
 SHARE_BOOKED = 0.6
+# One caller in this many has neither a mobile nor an e-mail: a letter, to print.
+BY_LETTER_ONE_IN = 40
 
 
 def demo_bookings_ensure(*, site: Site, days: int = 2) -> int:
@@ -49,11 +53,21 @@ def demo_bookings_ensure(*, site: Site, days: int = 2) -> int:
                 family_name=rng.choice(FAMILY_NAMES),
                 birth_date=today - timedelta(days=rng.randint(70 * 365, 92 * 365)),
             )
-            contact = contact_for_agent(text=f"+336990{number:05d}")
             try:
+                contact = (
+                    contact_for_agent(
+                        postal=PostalAddress(
+                            street=f"{rng.randint(1, 120)} {rng.choice(STREETS)}",
+                            postcode=site.postcode,
+                            town=site.commune.name if site.commune else "",
+                        )
+                    )
+                    if number % BY_LETTER_ONE_IN == 0
+                    else contact_for_agent(text=f"+336990{number:05d}")
+                )
                 hold = hold_create(slot_id=slot.pk, now=now).hold
                 booking_confirm(hold_id=hold.pk, contact=contact, person=person, now=now)
             except DomainError:
-                continue  # the place or a second dose ran out, or a name drawn twice
+                continue  # the place or a dose 2 ran out, a name drawn twice, an odd postcode
             booked += 1
     return booked

@@ -191,15 +191,15 @@ def postal_address_normalize(*, address: PostalAddress) -> str:
         )
     town = search_name(address.town)
     if not town and len(communes) == 1:
-        # The post knows Paris, Lyon and Marseille, not their arrondissements.
-        town = _ARRONDISSEMENT.sub("", communes[0][1])
+        town = communes[0][1]
     if not any(key == town or key.startswith(town + " ") for _, key in communes if town):
         raise InvalidInput(
             gettext("Le %(code)s est le code postal de : %(towns)s.")
             % {"code": postcode, "towns": ", ".join(sorted(name for name, _ in communes))},
             field="town",
         )
-    last = f"{postcode} {town.upper()}"
+    # The post knows Paris, Lyon and Marseille, not their arrondissements.
+    last = f"{postcode} {_ARRONDISSEMENT.sub('', town).upper()}"
     if len(last) > POSTAL_LINE_LENGTH:
         raise InvalidInput(
             gettext("Commune : au plus %(max)s caractères.") % {"max": POSTAL_LINE_LENGTH},

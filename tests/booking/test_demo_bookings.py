@@ -2,6 +2,7 @@ from django.utils import timezone
 
 from creneau.booking.demo import demo_bookings_ensure
 from creneau.booking.models import Appointment, Series
+from creneau.outreach.models import Notification
 from creneau.scheduling.models import Slot
 from tests.factories import two_dose_site
 
@@ -15,3 +16,11 @@ def test_demo_bookings_fill_part_of_todays_places_once(reference):
     assert Appointment.objects.filter(dose_number=2, status="booked").count() == booked
     assert sum(Slot.objects.filter(session=session).values_list("booked", flat=True)) == booked
     assert demo_bookings_ensure(site=site) == 0
+
+
+def test_a_few_demo_callers_have_a_postal_address_and_a_letter_to_print(reference):
+    site, _session = two_dose_site(dose1_day=timezone.localdate(), lines=20)
+    demo_bookings_ensure(site=site)
+    letters = Notification.objects.filter(channel="letter", kind="booking_confirmed")
+    assert letters.exists() and letters.count() < Series.objects.count() / 10
+    assert all(letter.to.endswith("\n75017 PARIS") for letter in letters)

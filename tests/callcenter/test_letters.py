@@ -55,6 +55,10 @@ def test_an_address_is_written_as_la_poste_reads_it(reference):
     # The post knows Paris, not its arrondissements.
     paris = PostalAddress(street="3 place Wagram", postcode="75017", town="")
     assert postal_address_normalize(address=paris) == "3 PLACE WAGRAM\n75017 PARIS"
+    named = PostalAddress(
+        street="3 place Wagram", postcode="75017", town="Paris 17e Arrondissement"
+    )
+    assert postal_address_normalize(address=named) == "3 PLACE WAGRAM\n75017 PARIS"
 
 
 @pytest.mark.parametrize(
