@@ -569,6 +569,11 @@ def caller_find(*, query: str) -> list[Series]:
     reference = tokens.reference_normalize(query)
     if reference:
         return list(series.filter(reference=reference))
+    if tokens.reference_shaped(query):
+        # Its check character does not match: a character misheard, not a phone number.
+        raise InvalidInput(
+            gettext("Cette référence n'existe pas : vérifiez chaque caractère (9 en tout).")
+        )
     birth_date, name = _caller_birth_date(query)
     if birth_date is not None:
         words = name.replace(",", " ").split()

@@ -33,6 +33,17 @@ def reference_new() -> str:
     return data + _check_character(data)
 
 
+def reference_shaped(text: str) -> bool:
+    """Whether text reads as a reference, its check character right or not: nine
+    characters of the alphabet, a letter among them (a phone number has none)."""
+    compact = "".join(text.split()).replace("-", "").upper().translate(_READ_AS)
+    return (
+        len(compact) == DATA_LENGTH + 1
+        and all(character in _ALPHABET for character in compact)
+        and not compact.isdigit()
+    )
+
+
 def reference_normalize(text: str) -> str | None:
     """The stored form of what someone typed or read out, or None if it cannot be one."""
     compact = "".join(text.split()).replace("-", "").upper().translate(_READ_AS)

@@ -7,6 +7,7 @@ from creneau.booking.tokens import (
     reference_display,
     reference_new,
     reference_normalize,
+    reference_shaped,
 )
 
 
@@ -32,3 +33,12 @@ def test_letters_read_as_digits_are_understood():
     assert reference_normalize(reference) == reference
     assert reference_normalize("IO" + reference[2:]) == reference
     assert reference_normalize("lo" + reference[2:]) == reference
+
+
+def test_a_reference_with_a_wrong_check_character_still_reads_as_a_reference():
+    reference = reference_new()
+    wrong = reference[:-1] + ("A" if reference[-1] != "A" else "B")
+    assert reference_shaped(wrong) and reference_normalize(wrong) is None
+    assert reference_shaped("2682-45BY-A")  # six digits: not a phone number
+    assert not reference_shaped("612345678")  # nine digits: a phone number
+    assert not reference_shaped("06 12 34 56 78")

@@ -6,6 +6,7 @@ from django.urls import reverse
 
 from creneau.audit.models import AuditEvent
 from creneau.booking.models import Series
+from creneau.booking.tokens import _check_character
 from tests.callcenter.test_callcenter import existing_booking
 
 
@@ -57,3 +58,11 @@ def test_a_search_that_finds_one_caller_is_in_the_log_of_their_site(agent, centr
     agent.get(reverse("callcenter:home"), {"q": "06 11 22 33 44"})
     event = AuditEvent.objects.get(object_type="callcenter.search")
     assert event.site == site and event.department_id == site.department_id
+
+
+@pytest.mark.parametrize("data", ["268245BY", "ABCDEFGH", "12345678"])
+def test_a_misheard_reference_is_told_not_taken_for_a_new_caller(agent, centre, data):
+    right = data + _check_character(data)
+    typo = right[:-1] + ("A" if right[-1] != "A" else "B")
+    page = agent.get(reverse("callcenter:home"), {"q": typo})
+    assert page.status_code == 400 and "vérifiez chaque caractère" in page.content.decode()
