@@ -172,9 +172,13 @@ def postal_address_normalize(*, address: PostalAddress) -> str:
     ):
         text = " ".join(value.split()).upper()
         if (required and not text) or len(text) > POSTAL_LINE_LENGTH or not text.isprintable():
+            rule = (
+                gettext("%(label)s : de 1 à %(max)s caractères lisibles.")
+                if required
+                else gettext("%(label)s : au plus %(max)s caractères lisibles.")
+            )
             raise InvalidInput(
-                gettext("%(label)s : au plus %(max)s caractères.")
-                % {"label": label, "max": POSTAL_LINE_LENGTH},
+                rule % {"label": label, "max": POSTAL_LINE_LENGTH},
                 field="street" if required else "complement",
             )
         if text:
@@ -202,7 +206,8 @@ def postal_address_normalize(*, address: PostalAddress) -> str:
     last = f"{postcode} {_ARRONDISSEMENT.sub('', town).upper()}"
     if len(last) > POSTAL_LINE_LENGTH:
         raise InvalidInput(
-            gettext("Commune : au plus %(max)s caractères.") % {"max": POSTAL_LINE_LENGTH},
+            gettext("Commune : au plus %(max)s caractères.")
+            % {"max": POSTAL_LINE_LENGTH - len(postcode) - 1},
             field="town",
         )
     return "\n".join([*lines, last])

@@ -85,7 +85,9 @@ def _lot_check(*, lot: str, appointment: Appointment, on: datetime) -> None:
     ):
         expired = max(d.expires_on for d in deliveries if d.vaccine_id == vaccine.pk)
         raise InvalidInput(
-            gettext("Le lot %(lot)s est périmé depuis le %(date)s : ne l'injectez pas.")
+            gettext(
+                "Le lot %(lot)s a dépassé sa date de péremption (%(date)s) : ne l'injectez pas."
+            )
             % {"lot": lot, "date": expired.strftime("%d/%m/%Y")},
             field="lot",
         )

@@ -115,7 +115,7 @@ def test_a_lot_whose_every_delivery_expired_before_the_day_is_refused(booked):
     received(site, "OLD", on=DAY - timedelta(days=30), expires_on=DAY - timedelta(days=1))
     before = ledger(site)
     last_day = (DAY - timedelta(days=1)).strftime("%d/%m/%Y")
-    with pytest.raises(InvalidInput, match=f"périmé depuis le {last_day}"):
+    with pytest.raises(InvalidInput, match=f"date de péremption \\({last_day}\\)"):
         administration_record(
             appointment_id=dose1.pk, site_id=site.pk, lot="OLD", by=nurse, now=at(DAY, 9, 5)
         )
