@@ -1009,14 +1009,13 @@ def cancellation_create(
         sessions=len(sessions),
     )
     series_ids = list(affected)
-    # Courses whose first dose was given, is being given, or whose slot has passed with
-    # nothing recorded yet (the no-shows settle those): they keep going.
+    # Courses whose first dose was given (or is being given): they keep going. One whose
+    # first dose passed with nothing recorded goes whole: never a dose 1 without its dose 2.
     under_way = set(
         Appointment.objects.filter(
-            Q(status__in=(Appointment.Status.FULFILLED, Appointment.Status.ARRIVED))
-            | Q(status=Appointment.Status.BOOKED, slot__end__lte=now),
             series_id__in=series_ids,
             dose_number=1,
+            status__in=(Appointment.Status.FULFILLED, Appointment.Status.ARRIVED),
         ).values_list("series_id", flat=True)
     )
     # In bulk: a day of a large centre is a thousand courses. Series rows first (locked

@@ -145,10 +145,10 @@ def test_cancelling_todays_session_after_lunch_spares_its_ended_morning_slots(re
     assert Slot.objects.get(pk=first_slot(whole_day, 9).pk).booked == 1  # her place stays
 
 
-def test_cancelling_a_dose_2_session_after_an_unrecorded_dose_1_keeps_the_first(site):
-    """Jeanne's 9:00 first dose has passed with nothing recorded yet (the nurse may enter
-    it late). Her dose-2 session is cancelled at 11:00: only dose 2 goes, and she is
-    offered a new second-dose date, not told that her first dose is cancelled."""
+def test_cancelling_a_dose_2_session_after_an_unrecorded_dose_1_ends_the_course(site):
+    """Jeanne's 9:00 first dose has passed with nothing recorded. Her dose-2 session is
+    cancelled at 11:00: her whole course goes, so that no dose 1 is left without its
+    dose 2 (invariant 3), and she is told and offered first-dose places."""
     jeanne = Series.objects.get(person__given_name="Jeanne")
     dose2 = jeanne.appointments.get(dose_number=2)
     cancellation = cancellation_create(
@@ -159,11 +159,8 @@ def test_cancelling_a_dose_2_session_after_an_unrecorded_dose_1_keeps_the_first(
         now=at(DAY, 11),
     )
     jeanne.refresh_from_db()
-    assert jeanne.status == "active"
-    assert dict(jeanne.appointments.values_list("dose_number", "status")) == {
-        1: "booked",
-        2: "cancelled",
-    }
-    assert cancellation.items.get(series=jeanne).dose_number == 2
+    assert jeanne.status == "cancelled"
+    assert set(jeanne.appointments.values_list("status", flat=True)) == {"cancelled"}
+    assert cancellation.items.get(series=jeanne).dose_number == 1
     [message] = Notification.objects.filter(kind="booking_cancelled", to="+33611111111")
-    assert "2e dose" in message.body
+    assert "Reprenez rendez-vous" in message.body
