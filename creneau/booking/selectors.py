@@ -1,6 +1,7 @@
 """Reads of the booking engine: second-dose options, bookings by reference, credentials."""
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -110,8 +111,11 @@ def dose2_options(*, slot: Slot, now: datetime, limit: int = DOSE2_OPTIONS) -> l
     return options
 
 
-def contact_address_normalize(*, phone: str | None = None, email: str | None = None) -> tuple:
-    """(channel, address): a phone number in E.164, or an e-mail address in lower case."""
+def contact_address_normalize(
+    *, phone: str | None = None, email: str | None = None, for_sms: bool = True
+) -> tuple:
+    """(channel, address): a phone number in E.164, or an e-mail address in lower case.
+    A number that messages will go to (`for_sms`) must be able to receive an SMS."""
     if bool(phone) == bool(email):
         raise InvalidInput(
             gettext("Donnez un numéro de téléphone ou une adresse e-mail (l'un des deux).")
@@ -126,7 +130,7 @@ def contact_address_normalize(*, phone: str | None = None, email: str | None = N
                 gettext("Numéro de téléphone invalide : %(phone)s.") % {"phone": repr(phone[:40])},
                 field="phone",
             )
-        if phonenumbers.number_type(number) not in SMS_NUMBER_TYPES:
+        if for_sms and phonenumbers.number_type(number) not in SMS_NUMBER_TYPES:
             raise InvalidInput(
                 gettext(
                     "Le %(phone)s n'est pas un portable : il ne reçoit pas les SMS. Donnez un "
@@ -170,7 +174,7 @@ def postal_address_normalize(*, address: PostalAddress) -> str:
         (address.street, gettext("Numéro et voie"), True),
         (address.complement, gettext("Complément d'adresse"), False),
     ):
-        text = " ".join(value.split()).upper()
+        text = _postal_line(value)
         if (required and not text) or len(text) > POSTAL_LINE_LENGTH or not text.isprintable():
             rule = (
                 gettext("%(label)s : de 1 à %(max)s caractères lisibles.")
@@ -196,21 +200,39 @@ def postal_address_normalize(*, address: PostalAddress) -> str:
     town = search_name(address.town)
     if not town and len(communes) == 1:
         town = communes[0][1]
-    if not any(key == town or key.startswith(town + " ") for _, key in communes if town):
+    if not any(town in (key, _ARRONDISSEMENT.sub("", key)) for _, key in communes if town):
         raise InvalidInput(
             gettext("Le %(code)s est le code postal de : %(towns)s.")
             % {"code": postcode, "towns": ", ".join(sorted(name for name, _ in communes))},
             field="town",
         )
-    # The post knows Paris, Lyon and Marseille, not their arrondissements.
-    last = f"{postcode} {_ARRONDISSEMENT.sub('', town).upper()}"
-    if len(last) > POSTAL_LINE_LENGTH:
-        raise InvalidInput(
-            gettext("Commune : au plus %(max)s caractères.")
-            % {"max": POSTAL_LINE_LENGTH - len(postcode) - 1},
-            field="town",
-        )
-    return "\n".join([*lines, last])
+    # The post knows Paris, Lyon and Marseille, not their arrondissements; a name too long
+    # for the line is shortened as La Poste's own labels are (ST, STE, then cut): the
+    # postcode routes the letter.
+    name = _ARRONDISSEMENT.sub("", town).upper()
+    room = POSTAL_LINE_LENGTH - len(postcode) - 1
+    if len(name) > room:
+        name = re.sub(r"\bSAINT(E?)\b", r"ST\1", name)[:room].rstrip()
+    return "\n".join([*lines, f"{postcode} {name}"])
+
+
+def _postal_line(value: str) -> str:
+    """A street or complement line as the norm wants it: capitals, without accents or the
+    punctuation that readers skip ("12, rue de Lévis" and "12 RUE DE LEVIS" are one)."""
+    plain = "".join(c for c in unicodedata.normalize("NFKD", value) if not unicodedata.combining(c))
+    return " ".join(re.sub(r"[,.;:]", " ", plain).split()).upper()
+
+
+def postal_address_parse(*, text: str) -> PostalAddress | None:
+    """A stored postal address (postal_address_normalize's lines) as the fields it came
+    from, to fill a form again; None for anything else (a phone number, an e-mail)."""
+    lines = text.splitlines()
+    if len(lines) < 2:
+        return None
+    postcode, _space, town = lines[-1].partition(" ")
+    return PostalAddress(
+        street=lines[0], complement=" ".join(lines[1:-1]), postcode=postcode, town=town
+    )
 
 
 def contact_address_parse(*, text: str) -> str:
@@ -218,7 +240,7 @@ def contact_address_parse(*, text: str) -> str:
     is neither stays as it is (and matches nothing)."""
     try:
         _, address = contact_address_normalize(
-            **({"email": text} if "@" in text else {"phone": text})
+            **({"email": text} if "@" in text else {"phone": text}), for_sms=False
         )
     except InvalidInput:
         return text[:254]

@@ -621,7 +621,9 @@ def booking_confirm(
         slot_release(slot_id=hold.dose2_slot_id, changes=changes)
 
     if existing_person is None:
-        if len(persons) >= MAX_PERSONS_PER_CONTACT:
+        # The cap stops one phone or mailbox hoarding places online. An address only an
+        # agent can enter (audited) may be a care home's, with many residents.
+        if contact.channel != Contact.Channel.LETTER and len(persons) >= MAX_PERSONS_PER_CONTACT:
             raise TooManyPersons(
                 gettext("Un même contact peut réserver pour %(max)d personnes au plus.")
                 % {"max": MAX_PERSONS_PER_CONTACT}

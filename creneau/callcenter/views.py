@@ -1,6 +1,7 @@
 """The call centre: an agent finds a caller, books, moves or cancels for them, on the same
 services as the portal. Every look at a caller's data and every change is audited."""
 
+import dataclasses
 from datetime import date
 from uuid import uuid4
 
@@ -21,6 +22,7 @@ from creneau.booking.selectors import (
     dose2_rebook_slots,
     hold_get_live,
     move_window,
+    postal_address_parse,
     series_appointments,
     series_get,
 )
@@ -187,18 +189,9 @@ def _person_data(form: CallerPersonForm) -> PersonData:
 
 def _contact_initial(contact: str) -> dict[str, str]:
     """The booking form filled with the contact carried from the caller's search or a
-    relative's booking: a number or an e-mail, or the lines of a postal address (the
-    last one "75017 PARIS"), which give the same contact again."""
-    lines = contact.splitlines()
-    if len(lines) < 2:
-        return {"contact": contact}
-    postcode, _space, town = lines[-1].partition(" ")
-    return {
-        "street": lines[0],
-        "complement": " ".join(lines[1:-1]),
-        "postcode": postcode,
-        "town": town,
-    }
+    relative's booking: a number or an e-mail, or a postal address's fields."""
+    postal = postal_address_parse(text=contact)
+    return {"contact": contact} if postal is None else dataclasses.asdict(postal)
 
 
 @require_http_methods(["GET", "POST"])

@@ -79,17 +79,21 @@ def letter_batch_create(
 ) -> LetterBatch:
     """Take the oldest waiting letters into a new batch to print and post; they are sent.
 
-    One conditional UPDATE takes them: two agents printing at once get different
-    letters, never the same one twice (the second's update skips what the first took).
+    The UPDATE is conditional (still waiting), so two agents printing at once never take
+    the same letter. On PostgreSQL the rows are first locked, skipping those another
+    batch is taking, so that the second agent gets the next letters rather than none;
+    SQLite runs one writer at a time. A batch that took nothing rolls back.
     """
     now = now or timezone.now()
     batch = LetterBatch.objects.create(created_at=now, created_by=by)
+    # LETTERS_WAITING alone, as the partial index outbox_letters_waiting is written.
     waiting = list(
-        Notification.objects.filter(LETTERS_WAITING, batch__isnull=True)
+        Notification.objects.filter(LETTERS_WAITING)
+        .select_for_update(skip_locked=True)
         .order_by("id")
         .values_list("pk", flat=True)[:limit]
     )
-    taken = Notification.objects.filter(LETTERS_WAITING, pk__in=waiting, batch__isnull=True).update(
+    taken = Notification.objects.filter(LETTERS_WAITING, pk__in=waiting).update(
         batch=batch, status=Notification.Status.SENT, sent_at=now, attempts=F("attempts") + 1
     )
     if not taken:

@@ -9,6 +9,7 @@ from creneau.booking.services import (
     booking_cancel,
     booking_confirm,
     booking_move,
+    contact_verification_start,
     hold_create,
     holds_expire,
     session_cancel,
@@ -247,3 +248,10 @@ def test_dose_2_moves_inside_the_interval_only(site_and_session):
     assert moved.appointments[1].slot_id == later.pk
     assert Slot.objects.get(pk=dose2.pk).booked == 0
     assert Notification.objects.filter(kind="booking_moved").count() == 1
+
+
+def test_a_code_is_never_sent_by_sms_to_a_landline(reference):
+    with pytest.raises(InvalidInput, match="pas un portable") as refused:
+        contact_verification_start(phone="01 42 76 40 40")
+    assert refused.value.details["field"] == "phone"
+    assert not Notification.objects.exists()

@@ -5,7 +5,7 @@ import pytest
 from django.urls import reverse
 
 from creneau.audit.models import AuditEvent
-from creneau.booking.models import Series
+from creneau.booking.models import Contact, Series
 from creneau.booking.tokens import _check_character
 from tests.callcenter.test_callcenter import existing_booking
 
@@ -66,3 +66,11 @@ def test_a_misheard_reference_is_told_not_taken_for_a_new_caller(agent, centre, 
     typo = right[:-1] + ("A" if right[-1] != "A" else "B")
     page = agent.get(reverse("callcenter:home"), {"q": typo})
     assert page.status_code == 400 and "vérifiez chaque caractère" in page.content.decode()
+
+
+def test_a_caller_on_file_with_a_landline_is_still_found_by_it(agent, centre):
+    _site, session = centre
+    series = existing_booking(session)
+    Contact.objects.filter(pk=series.contact_id).update(address="+33142764040")
+    page = agent.get(reverse("callcenter:home"), {"q": "01 42 76 40 40"}).content.decode()
+    assert f'href="/callcenter/parcours/{series.pk}/"' in page
