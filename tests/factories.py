@@ -1,6 +1,6 @@
 """Small builders for tests: real services underneath, sensible defaults on top."""
 
-from datetime import date, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.utils import timezone
 
@@ -46,6 +46,11 @@ def deliver(site: Site, doses: int, code: str = "comirnaty") -> None:
     delivery_record(
         site=site, vaccine=vaccine(code), quantity=doses, expected_on=timezone.localdate()
     )
+
+
+def at(day: date, hour: int, minute: int = 0) -> datetime:
+    """That day at that time, in the project's time zone."""
+    return timezone.make_aware(datetime.combine(day, time(hour, minute)))
 
 
 def tomorrow(days: int = 1) -> date:

@@ -3,11 +3,10 @@ in the message: every course accounted for, dose 2 never lost, stock exact."""
 
 import re
 import time as time_module
-from datetime import datetime, time, timedelta
+from datetime import time, timedelta
 
 import pytest
 from django.core import signing
-from django.utils import timezone
 
 from creneau.booking import tokens
 from creneau.booking.models import Appointment, Cancellation, CancellationItem, Series
@@ -25,14 +24,10 @@ from creneau.outreach.models import Notification
 from creneau.scheduling.models import Session, Slot
 from creneau.sites.models import Site
 from creneau.vaccines.models import Stock
-from tests.factories import open_session, person, tomorrow, two_dose_site, verified_contact
+from tests.factories import at, open_session, person, tomorrow, two_dose_site, verified_contact
 
 Scope = Cancellation.Scope
 DAY = tomorrow()
-
-
-def at(day, hour: int, minute: int = 0) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time(hour, minute)))
 
 
 def book(session, name: str, phone: str = "+33612345678", now=None):

@@ -1,10 +1,9 @@
 """What has ended is for the no-shows, not for a cancellation: nobody is told that an
 appointment already past is cancelled, and a day or session that is over is refused."""
 
-from datetime import datetime, time, timedelta
+from datetime import time, timedelta
 
 import pytest
-from django.utils import timezone
 
 from creneau.booking.models import Appointment, Cancellation, Series
 from creneau.booking.selectors import cancellation_preview
@@ -13,14 +12,10 @@ from creneau.core.errors import InvalidInput
 from creneau.outreach.models import Notification
 from creneau.scheduling.models import Session, Slot
 from creneau.vaccines.models import Stock
-from tests.factories import open_session, person, tomorrow, two_dose_site, verified_contact
+from tests.factories import at, open_session, person, tomorrow, two_dose_site, verified_contact
 
 Scope = Cancellation.Scope
 DAY = tomorrow()
-
-
-def at(day, hour: int, minute: int = 0) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time(hour, minute)))
 
 
 def book(slot, name: str, phone: str):

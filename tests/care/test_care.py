@@ -1,39 +1,19 @@
 """Check-in and doses given: one conditional update each, limited to the site."""
 
-from datetime import datetime, time, timedelta
+from datetime import timedelta
 
 import pytest
-from django.utils import timezone
 
 from creneau.booking.models import Appointment, Series
-from creneau.booking.services import booking_confirm, hold_create
 from creneau.care.models import Administration
 from creneau.care.services import administration_record, appointment_check_in, noshows_mark
 from creneau.core.errors import InvalidInput, NotFound
 from creneau.outreach.models import Notification
 from creneau.scheduling.models import Slot
 from creneau.vaccines.models import Stock
-from tests.factories import person, tomorrow, two_dose_site, verified_contact
+from tests.factories import at, tomorrow, two_dose_site
 
 DAY = tomorrow()
-
-
-def at(day, hour: int, minute: int = 0) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time(hour, minute)))
-
-
-@pytest.fixture
-def booked(reference, django_user_model):
-    """A booking for 9:00 tomorrow, made at 8:00; its dose 2 six weeks later."""
-    site, session = two_dose_site(dose1_day=DAY)
-    slot = session.slots.order_by("start").first()
-    hold = hold_create(slot_id=slot.pk, now=at(DAY, 8)).hold
-    result = booking_confirm(
-        hold_id=hold.pk, contact=verified_contact(), person=person(), now=at(DAY, 8)
-    )
-    nurse = django_user_model.objects.create_user(username="nurse")
-    dose1, dose2 = sorted(result.appointments, key=lambda a: a.dose_number)
-    return site, dose1, dose2, nurse
 
 
 def ledger(site) -> tuple[int, int]:

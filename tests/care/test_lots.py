@@ -9,7 +9,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from creneau.booking.models import Appointment
-from creneau.booking.services import booking_confirm, hold_create
 from creneau.care.models import Administration
 from creneau.care.services import administration_record
 from creneau.core.errors import InvalidInput
@@ -19,14 +18,15 @@ from creneau.staff.services import staff_account_create
 from creneau.vaccines.models import Stock
 from creneau.vaccines.selectors import site_lots
 from creneau.vaccines.services import delivery_cancel, delivery_record
-from tests.factories import make_site, person, tomorrow, two_dose_site, vaccine, verified_contact
+from tests.factories import (
+    at,
+    make_site,
+    tomorrow,
+    vaccine,
+)
 
 DAY = tomorrow()
 PARIS = ZoneInfo("Europe/Paris")
-
-
-def at(day, hour: int, minute: int = 0) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time(hour, minute)))
 
 
 def received(site, lot: str, *, code: str = "comirnaty", on=DAY, hour: int = 8, **fields):
@@ -71,20 +71,6 @@ def test_a_lot_leaves_the_list_the_day_after_it_expires(reference):
     assert site_lots(site_id=site.pk, today=DAY + timedelta(days=6)) == {}
 
 
-@pytest.fixture
-def booked(reference, django_user_model):
-    """A booking for 9:00 on DAY, made at 8:00."""
-    site, session = two_dose_site(dose1_day=DAY)
-    slot = session.slots.order_by("start").first()
-    hold = hold_create(slot_id=slot.pk, now=at(DAY, 8)).hold
-    result = booking_confirm(
-        hold_id=hold.pk, contact=verified_contact(), person=person(), now=at(DAY, 8)
-    )
-    nurse = django_user_model.objects.create_user(username="nurse")
-    dose1 = min(result.appointments, key=lambda a: a.dose_number)
-    return site, dose1, nurse
-
-
 def ledger(site) -> tuple[int, int]:
     stock = Stock.objects.get(site=site, vaccine=vaccine())
     return stock.committed, stock.given
@@ -98,7 +84,7 @@ def assert_nothing_given(site, dose1, before) -> None:
 
 @pytest.mark.parametrize("typed", ["SPK1", "spk1"])
 def test_a_lot_the_site_received_for_another_vaccine_is_refused(booked, typed):
-    site, dose1, nurse = booked
+    site, dose1, _dose2, nurse = booked
     received(site, "SPK1", code="spikevax")
     before = ledger(site)
     with pytest.raises(InvalidInput, match="lot de Spikevax, pas de Comirnaty") as caught:
@@ -110,7 +96,7 @@ def test_a_lot_the_site_received_for_another_vaccine_is_refused(booked, typed):
 
 
 def test_a_lot_whose_every_delivery_expired_before_the_day_is_refused(booked):
-    site, dose1, nurse = booked
+    site, dose1, _dose2, nurse = booked
     received(site, "OLD", on=DAY - timedelta(days=60), expires_on=DAY - timedelta(days=10))
     received(site, "OLD", on=DAY - timedelta(days=30), expires_on=DAY - timedelta(days=1))
     before = ledger(site)
@@ -123,7 +109,7 @@ def test_a_lot_whose_every_delivery_expired_before_the_day_is_refused(booked):
 
 
 def test_a_lot_with_one_delivery_still_good_on_the_day_is_accepted(booked):
-    site, dose1, nurse = booked
+    site, dose1, _dose2, nurse = booked
     received(site, "MIXED", on=DAY - timedelta(days=60), expires_on=DAY - timedelta(days=1))
     received(site, "MIXED", on=DAY - timedelta(days=30), expires_on=DAY)
     administration_record(
@@ -134,7 +120,7 @@ def test_a_lot_with_one_delivery_still_good_on_the_day_is_accepted(booked):
 
 def test_a_lot_unknown_at_the_site_is_taken_as_typed(booked):
     """Doses lent by a neighbour: the lot is another site's, of another vaccine even."""
-    site, dose1, nurse = booked
+    site, dose1, _dose2, nurse = booked
     received(make_site(name="Voisin"), "LENT1", code="spikevax")
     administration_record(
         appointment_id=dose1.pk, site_id=site.pk, lot="LENT1", by=nurse, now=at(DAY, 9, 5)
@@ -144,7 +130,7 @@ def test_a_lot_unknown_at_the_site_is_taken_as_typed(booked):
 
 
 def test_a_cancelled_delivery_of_another_vaccine_does_not_claim_its_lot(booked):
-    site, dose1, nurse = booked
+    site, dose1, _dose2, nurse = booked
     never_came = delivery_record(
         site=site, vaccine=vaccine("spikevax"), quantity=50, expected_on=DAY, lot="NC1"
     )
@@ -156,7 +142,7 @@ def test_a_cancelled_delivery_of_another_vaccine_does_not_claim_its_lot(booked):
 
 
 def test_the_injection_time_given_is_the_one_recorded(booked):
-    site, dose1, nurse = booked
+    site, dose1, _dose2, nurse = booked
     administration_record(
         appointment_id=dose1.pk,
         site_id=site.pk,
@@ -171,7 +157,7 @@ def test_the_injection_time_given_is_the_one_recorded(booked):
 @pytest.fixture
 def desk(client, booked, monkeypatch):
     """The site's nurse signed in on DAY at 9:30, the dose form of the 9:00 appointment."""
-    site, dose1, _nurse = booked
+    site, dose1, _dose2, _nurse = booked
     monkeypatch.setattr(timezone, "now", lambda: at(DAY, 9, 30))
     staff_account_create(
         username="desk", password=DEMO_PASSWORD, role=StaffProfile.Role.SITE_STAFF, sites=[site]
@@ -195,7 +181,7 @@ def test_the_dose_form_records_the_time_typed_at_the_desk_in_local_time(desk, bo
 
 def test_an_impossible_time_in_the_dose_form_changes_nothing_and_says_so(desk, booked):
     client, url = desk
-    site, dose1, _nurse = booked
+    site, dose1, _dose2, _nurse = booked
     before = ledger(site)
     response = client.post(
         url, {"jour": DAY.isoformat(), "lot": "FK1234", "heure": "25:99"}, follow=True
