@@ -493,26 +493,28 @@ def cancellation_sessions(
     day at the site, or every session of the site from yesterday on (a session of today
     in an overseas department may still be "yesterday" in Paris)."""
     sessions = Session.objects.filter(site_id=site_id)
-    if scope in (Cancellation.Scope.SESSION, Cancellation.Scope.DAY):
-        if scope == Cancellation.Scope.SESSION:
-            chosen = sessions.filter(pk=session_id)
-        elif day is None:
-            raise InvalidInput(gettext("Indiquez le jour à annuler."))
-        else:
-            chosen = sessions.filter(date=day)
-        # What has ended is for the no-shows, not for a cancellation: nobody is told
-        # that yesterday's appointment is cancelled.
-        ahead = Slot.objects.filter(session_id=OuterRef("pk"), end__gt=now)
-        if chosen.exists() and not chosen.filter(Exists(ahead)).exists():
-            raise InvalidInput(
-                gettext("Cette session est terminée : il n'y a plus rien à annuler.")
-                if scope == Cancellation.Scope.SESSION
-                else gettext("Ce jour est passé : il n'y a plus rien à annuler.")
-            )
-        return chosen
     if scope == Cancellation.Scope.SITE:
         return sessions.filter(date__gte=timezone.localdate(now) - timedelta(days=1))
-    raise InvalidInput(gettext("Annulation inconnue : %(scope)s.") % {"scope": scope[:20]})
+    if scope == Cancellation.Scope.SESSION:
+        chosen, over = (
+            sessions.filter(pk=session_id),
+            gettext("Cette session est terminée : il n'y a plus rien à annuler."),
+        )
+    elif scope == Cancellation.Scope.DAY:
+        if day is None:
+            raise InvalidInput(gettext("Indiquez le jour à annuler."))
+        chosen, over = (
+            sessions.filter(date=day),
+            gettext("Ce jour est passé : il n'y a plus rien à annuler."),
+        )
+    else:
+        raise InvalidInput(gettext("Annulation inconnue : %(scope)s.") % {"scope": scope[:20]})
+    # What has ended is for the no-shows, not for a cancellation: nobody is told that
+    # yesterday's appointment is cancelled.
+    ahead = Slot.objects.filter(session_id=OuterRef("pk"), end__gt=now)
+    if chosen.exists() and not chosen.filter(Exists(ahead)).exists():
+        raise InvalidInput(over)
+    return chosen
 
 
 @dataclass(frozen=True)

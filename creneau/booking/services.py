@@ -103,11 +103,15 @@ def contact_for_agent(*, text: str = "", postal: PostalAddress | None = None) ->
     caller gave and the agent read back to them, or, for a caller with neither, a postal
     address that confirmations go to by letter (no code: the agent is the check, and the
     booking is in the audit log). Found, or created once even by two agents at once."""
+    if text and postal is not None:
+        raise InvalidInput(
+            gettext("Un portable ou un e-mail, ou bien une adresse postale : pas les deux.")
+        )
+    if not text and postal is None:
+        raise InvalidInput(
+            gettext("Donnez un portable ou un e-mail, ou l'adresse postale pour un courrier.")
+        )
     if postal is not None:
-        if text:
-            raise InvalidInput(
-                gettext("Donnez un portable, un e-mail ou une adresse postale (un seul).")
-            )
         channel, address = Contact.Channel.LETTER, postal_address_normalize(address=postal)
     else:
         channel, address = contact_address_normalize(

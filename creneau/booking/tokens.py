@@ -33,10 +33,15 @@ def reference_new() -> str:
     return data + _check_character(data)
 
 
+def _compact(text: str) -> str:
+    """What was typed or read out, without spaces and dashes, misread letters mended."""
+    return "".join(text.split()).replace("-", "").upper().translate(_READ_AS)
+
+
 def reference_shaped(text: str) -> bool:
     """Whether text reads as a reference, its check character right or not: nine
     characters of the alphabet, a letter among them (a phone number has none)."""
-    compact = "".join(text.split()).replace("-", "").upper().translate(_READ_AS)
+    compact = _compact(text)
     return (
         len(compact) == DATA_LENGTH + 1
         and all(character in _ALPHABET for character in compact)
@@ -46,7 +51,7 @@ def reference_shaped(text: str) -> bool:
 
 def reference_normalize(text: str) -> str | None:
     """The stored form of what someone typed or read out, or None if it cannot be one."""
-    compact = "".join(text.split()).replace("-", "").upper().translate(_READ_AS)
+    compact = _compact(text)
     if len(compact) != DATA_LENGTH + 1:
         return None
     data, check = compact[:-1], compact[-1]

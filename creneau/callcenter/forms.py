@@ -93,21 +93,6 @@ class CallerPersonForm(DsfrBaseForm):
         if not refused:
             del self.fields["override_reason"]
 
-    def clean(self):
-        cleaned = super().clean()
-        by_letter = any(cleaned.get(name) for name in POSTAL_FIELDS)
-        if cleaned.get("contact") and by_letter:
-            self.add_error(
-                "contact",
-                _("Un portable ou un e-mail, ou bien une adresse postale : pas les deux."),
-            )
-        elif not cleaned.get("contact") and not by_letter and "contact" not in self.errors:
-            self.add_error(
-                "contact",
-                _("Donnez un portable ou un e-mail, ou l'adresse postale pour un courrier."),
-            )
-        return cleaned
-
     def postal_address(self) -> PostalAddress | None:
         """The address for a confirmation by letter, when the agent typed one."""
         data = self.cleaned_data

@@ -71,19 +71,16 @@ def _lot_check(*, lot: str, appointment: Appointment, on: datetime) -> None:
     deliveries = lot_deliveries(site_id=site.pk, lot=lot)
     if not deliveries:
         return
-    day = on.astimezone(department_timezone(department_code=site.department_id)).date()
-    if not any(delivery.vaccine_id == vaccine.pk for delivery in deliveries):
+    of_vaccine = [delivery for delivery in deliveries if delivery.vaccine_id == vaccine.pk]
+    if not of_vaccine:
         raise InvalidInput(
             gettext("Le lot %(lot)s est un lot de %(other)s, pas de %(vaccine)s.")
             % {"lot": lot, "other": deliveries[0].vaccine.name, "vaccine": vaccine.name},
             field="lot",
         )
-    if all(
-        delivery.expires_on is not None and delivery.expires_on < day
-        for delivery in deliveries
-        if delivery.vaccine_id == vaccine.pk
-    ):
-        expired = max(d.expires_on for d in deliveries if d.vaccine_id == vaccine.pk)
+    day = on.astimezone(department_timezone(department_code=site.department_id)).date()
+    if all(d.expires_on is not None and d.expires_on < day for d in of_vaccine):
+        expired = max(d.expires_on for d in of_vaccine)
         raise InvalidInput(
             gettext(
                 "Le lot %(lot)s a dépassé sa date de péremption (%(date)s) : ne l'injectez pas."

@@ -85,7 +85,7 @@ def letter_batch_create(
     SQLite runs one writer at a time. A batch that took nothing rolls back.
     """
     now = now or timezone.now()
-    batch = LetterBatch.objects.create(created_at=now, created_by=by)
+    nothing = InvalidInput(gettext("Aucun courrier n'attend d'être imprimé."))
     # LETTERS_WAITING alone, as the partial index outbox_letters_waiting is written.
     waiting = list(
         Notification.objects.filter(LETTERS_WAITING)
@@ -93,11 +93,14 @@ def letter_batch_create(
         .order_by("id")
         .values_list("pk", flat=True)[:limit]
     )
+    if not waiting:
+        raise nothing
+    batch = LetterBatch.objects.create(created_at=now, created_by=by)
     taken = Notification.objects.filter(LETTERS_WAITING, pk__in=waiting).update(
         batch=batch, status=Notification.Status.SENT, sent_at=now, attempts=F("attempts") + 1
     )
     if not taken:
-        raise InvalidInput(gettext("Aucun courrier n'attend d'être imprimé."))
+        raise nothing
     LetterBatch.objects.filter(pk=batch.pk).update(letters=taken)
     batch.letters = taken
     return batch
