@@ -9,12 +9,8 @@ from django.utils.translation import gettext
 from ninja import Header, Router, Status
 from ninja.security import HttpBearer
 
-from creneau.booking.selectors import (
-    contact_address_parse,
-    contact_authenticate,
-    series_appointments,
-    series_authenticate,
-)
+from creneau.booking.addresses import contact_address_parse
+from creneau.booking.selectors import contact_authenticate, series_appointments, series_authenticate
 from creneau.booking.services import (
     BookingResult,
     PersonData,

@@ -12,8 +12,8 @@ from creneau.geography.selectors import department_timezone
 from creneau.scheduling.models import Slot
 from creneau.sites.models import Site
 
+from .addresses import PostalAddress
 from .models import Series
-from .selectors import PostalAddress
 from .services import PersonData, booking_confirm, contact_for_agent, hold_create
 
 GIVEN_NAMES = [

@@ -24,7 +24,7 @@ class Contact(models.Model):
 
     channel = models.CharField(max_length=10, choices=Channel.choices)
     # E.164 for a phone number, lower-cased for an e-mail address, the envelope's lines
-    # (booking.selectors.postal_address_normalize) for a postal address.
+    # (booking.addresses.postal_address_normalize) for a postal address.
     address = models.CharField(max_length=254, unique=True)
     language = models.CharField(max_length=5, default="fr")
     verified_at = models.DateTimeField(null=True, blank=True)

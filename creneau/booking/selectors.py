@@ -1,23 +1,17 @@
 """Reads of the booking engine: second-dose options, bookings by reference, credentials."""
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-import phonenumbers
 from django.core import signing
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from creneau.core.errors import HoldExpired, InvalidInput, NotFound, Unauthorized
 from creneau.core.geo import Position
-from creneau.geography.models import Commune
 from creneau.geography.selectors import department_timezone
-from creneau.geography.text import search_name
 from creneau.scheduling.models import DayAvailability, Session, Slot
 from creneau.scheduling.selectors import (
     AvailabilityFilter,
@@ -28,6 +22,7 @@ from creneau.scheduling.selectors import (
 from creneau.sites.models import Site
 
 from . import tokens
+from .addresses import contact_address_parse
 from .models import (
     ACTIVE_APPOINTMENT_STATUSES,
     Appointment,
@@ -38,12 +33,6 @@ from .models import (
     Series,
 )
 
-# What receives an SMS: a mobile, or a number its plan cannot tell from one (abroad).
-SMS_NUMBER_TYPES = frozenset(
-    {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
-)
-POSTAL_LINE_LENGTH = 38
-_ARRONDISSEMENT = re.compile(r" \d+(?:er|e) arrondissement$")
 DOSE2_OPTIONS = 8
 # Days of second-dose slots looked at, nearest the recommended interval first.
 DOSE2_DAYS = 3
@@ -109,142 +98,6 @@ def dose2_options(*, slot: Slot, now: datetime, limit: int = DOSE2_OPTIONS) -> l
         if len(options) == limit:
             break
     return options
-
-
-def contact_address_normalize(
-    *, phone: str | None = None, email: str | None = None, for_sms: bool = True
-) -> tuple:
-    """(channel, address): a phone number in E.164, or an e-mail address in lower case.
-    A number that messages will go to (`for_sms`) must be able to receive an SMS."""
-    if bool(phone) == bool(email):
-        raise InvalidInput(
-            gettext("Donnez un numéro de téléphone ou une adresse e-mail (l'un des deux).")
-        )
-    if phone:
-        try:
-            number = phonenumbers.parse(phone[:40], "FR")
-        except phonenumbers.NumberParseException:
-            number = None
-        if number is None or not phonenumbers.is_valid_number(number):
-            raise InvalidInput(
-                gettext("Numéro de téléphone invalide : %(phone)s.") % {"phone": repr(phone[:40])},
-                field="phone",
-            )
-        if for_sms and phonenumbers.number_type(number) not in SMS_NUMBER_TYPES:
-            raise InvalidInput(
-                gettext(
-                    "Le %(phone)s n'est pas un portable : il ne reçoit pas les SMS. Donnez un "
-                    "numéro de portable ou une adresse e-mail."
-                )
-                % {"phone": phone[:40]},
-                field="phone",
-            )
-        return Contact.Channel.SMS, phonenumbers.format_number(
-            number, phonenumbers.PhoneNumberFormat.E164
-        )
-    address = email.strip().lower()
-    try:
-        validate_email(address)
-    except ValidationError:
-        raise InvalidInput(
-            gettext("Adresse e-mail invalide : %(email)s.") % {"email": repr(email[:254])},
-            field="email",
-        ) from None
-    return Contact.Channel.EMAIL, address
-
-
-@dataclass(frozen=True)
-class PostalAddress:
-    """A French postal address as a caller dictates it, for confirmations by letter."""
-
-    street: str
-    postcode: str
-    town: str
-    complement: str = ""
-
-
-def postal_address_normalize(*, address: PostalAddress) -> str:
-    """The address as La Poste reads it in an envelope's window (norm NF Z 10-011): lines
-    of at most 38 characters in capitals, the last one "75017 PARIS" without accents or
-    punctuation. The postcode must exist and the town be one of its communes (Paris for
-    the communes "Paris 17e Arrondissement"…); with one commune, the town may be left out.
-    """
-    lines = []
-    for value, label, required in (
-        (address.street, gettext("Numéro et voie"), True),
-        (address.complement, gettext("Complément d'adresse"), False),
-    ):
-        text = _postal_line(value)
-        if (required and not text) or len(text) > POSTAL_LINE_LENGTH or not text.isprintable():
-            rule = (
-                gettext("%(label)s : de 1 à %(max)s caractères lisibles.")
-                if required
-                else gettext("%(label)s : au plus %(max)s caractères lisibles.")
-            )
-            raise InvalidInput(
-                rule % {"label": label, "max": POSTAL_LINE_LENGTH},
-                field="street" if required else "complement",
-            )
-        if text:
-            lines.append(text)
-    postcode = address.postcode.strip()
-    communes = list(
-        Commune.objects.filter(postal_codes__code=postcode).values_list("name", "search_name")
-        if re.fullmatch(r"\d{5}", postcode)
-        else []
-    )
-    if not communes:
-        raise InvalidInput(
-            gettext("Code postal inconnu : %(code)s.") % {"code": postcode[:10]}, field="postcode"
-        )
-    town = search_name(address.town)
-    if not town and len(communes) == 1:
-        town = communes[0][1]
-    if not any(town in (key, _ARRONDISSEMENT.sub("", key)) for _, key in communes if town):
-        raise InvalidInput(
-            gettext("Le %(code)s est le code postal de : %(towns)s.")
-            % {"code": postcode, "towns": ", ".join(sorted(name for name, _ in communes))},
-            field="town",
-        )
-    # The post knows Paris, Lyon and Marseille, not their arrondissements; a name too long
-    # for the line is shortened as La Poste's own labels are (ST, STE, then cut): the
-    # postcode routes the letter.
-    name = _ARRONDISSEMENT.sub("", town).upper()
-    room = POSTAL_LINE_LENGTH - len(postcode) - 1
-    if len(name) > room:
-        name = re.sub(r"\bSAINT(E?)\b", r"ST\1", name)[:room].rstrip()
-    return "\n".join([*lines, f"{postcode} {name}"])
-
-
-def _postal_line(value: str) -> str:
-    """A street or complement line as the norm wants it: capitals, without accents or the
-    punctuation that readers skip ("12, rue de Lévis" and "12 RUE DE LEVIS" are one)."""
-    plain = "".join(c for c in unicodedata.normalize("NFKD", value) if not unicodedata.combining(c))
-    return " ".join(re.sub(r"[,.;:]", " ", plain).split()).upper()
-
-
-def postal_address_parse(*, text: str) -> PostalAddress | None:
-    """A stored postal address (postal_address_normalize's lines) as the fields it came
-    from, to fill a form again; None for anything else (a phone number, an e-mail)."""
-    lines = text.splitlines()
-    if len(lines) < 2:
-        return None
-    postcode, _space, town = lines[-1].partition(" ")
-    return PostalAddress(
-        street=lines[0], complement=" ".join(lines[1:-1]), postcode=postcode, town=town
-    )
-
-
-def contact_address_parse(*, text: str) -> str:
-    """The stored form of a phone number or e-mail address as someone typed it; text that
-    is neither stays as it is (and matches nothing)."""
-    try:
-        _, address = contact_address_normalize(
-            **({"email": text} if "@" in text else {"phone": text}), for_sms=False
-        )
-    except InvalidInput:
-        return text[:254]
-    return address
 
 
 def contact_authenticate(*, token: str) -> Contact:

@@ -5,7 +5,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from dsfr.forms import DsfrBaseForm
 
-from creneau.booking.selectors import POSTAL_LINE_LENGTH, PostalAddress
+from creneau.booking.addresses import POSTAL_LINE_LENGTH, PostalAddress
 from creneau.eligibility.selectors import category_list
 from creneau.vaccines.models import Vaccine
 

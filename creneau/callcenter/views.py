@@ -17,12 +17,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from creneau.audit.services import audit_record
 from creneau.booking import tokens
+from creneau.booking.addresses import postal_address_parse
 from creneau.booking.selectors import (
     caller_find,
     dose2_rebook_slots,
     hold_get_live,
     move_window,
-    postal_address_parse,
     series_appointments,
     series_get,
 )

@@ -22,10 +22,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from creneau.booking import tokens
+from creneau.booking.addresses import contact_address_parse
 from creneau.booking.icalendar import series_icalendar
 from creneau.booking.models import Appointment, Contact, Hold, Series
 from creneau.booking.selectors import (
-    contact_address_parse,
     contact_authenticate,
     contact_series,
     hold_get_live,
@@ -77,14 +77,7 @@ from creneau.sites.models import Site
 from creneau.sites.selectors import site_get_public
 from creneau.vaccines.models import Vaccine
 
-from .forms import (
-    CodeForm,
-    EligibilityForm,
-    ManageForm,
-    PersonForm,
-    SearchForm,
-    category_labels,
-)
+from .forms import CodeForm, EligibilityForm, ManageForm, PersonForm, SearchForm, category_labels
 
 RESULTS = 10
 NEXT_SLOTS = 4

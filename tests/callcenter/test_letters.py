@@ -10,8 +10,8 @@ from django.db.models import F
 from django.urls import reverse
 
 from creneau.audit.models import AuditEvent
+from creneau.booking.addresses import PostalAddress, postal_address_normalize
 from creneau.booking.models import Contact, Series
-from creneau.booking.selectors import PostalAddress, postal_address_normalize
 from creneau.booking.services import booking_cancel, booking_confirm, contact_for_agent, hold_create
 from creneau.core.errors import InvalidInput
 from creneau.geography.services import geography_load

@@ -1,0 +1,359 @@
+"""Cancelling: one course, or a session, a day or a site in one action, and rebooking
+from the link in the cancellation message."""
+
+import contextlib
+from datetime import date, datetime
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext
+
+from creneau.core.db import retry_on_deadlock
+from creneau.core.errors import InvalidInput, NotFound
+from creneau.outreach.models import Notification
+from creneau.scheduling.models import Session, Slot
+from creneau.scheduling.services import (
+    SlotChanges,
+    session_close,
+    slot_release,
+    slot_take,
+    slots_release,
+)
+from creneau.sites.services import site_close
+
+from .. import tokens
+from ..models import Appointment, Cancellation, CancellationItem, Hold, Series
+from ..selectors import cancellation_sessions
+from .bookings import booking_confirm
+from .course import (
+    BookingResult,
+    Override,
+    PersonData,
+    _active_appointments,
+    _dose2_conditions,
+    _dose2_refusal,
+    _notify,
+    _result,
+    _series_bump,
+    _series_lock,
+    _series_locked,
+)
+from .holds import _hold_release, hold_create
+
+
+def _doses_left_promised(series: Series) -> int:
+    """Doses still promised to a course whose first dose was given: its first-dose place
+    promised the whole course, and a course that ends now will not use the rest."""
+    given = list(
+        series.appointments.filter(status=Appointment.Status.FULFILLED).select_related(
+            "slot__session"
+        )
+    )
+    first = next((a for a in given if a.dose_number == 1), None)
+    return first.slot.session.doses_per_place - len(given) if first else 0
+
+
+def _series_cancel(*, series: Series, reason: str, now: datetime, changes: SlotChanges) -> int:
+    """Cancel every appointment still to come of a locked series, giving back its places
+    and, when its first dose was given, the doses it no longer needs. Returns how many
+    appointments it cancelled."""
+    active = _active_appointments(series)
+    appointments = sorted(active.values(), key=lambda a: a.dose_number)
+    if any(a.status == Appointment.Status.ARRIVED for a in appointments):
+        raise InvalidInput(gettext("La personne est déjà sur place : le lieu enregistre la suite."))
+    for appointment in appointments:
+        slot_release(slot_id=appointment.slot_id, changes=changes)
+    Appointment.objects.filter(pk__in=[a.pk for a in appointments]).update(
+        status=Appointment.Status.CANCELLED, updated_at=now
+    )
+    if 1 not in active:  # its first dose may have been given
+        changes.release_doses(
+            site_id=series.site_id,
+            vaccine_id=series.vaccine_id,
+            doses=_doses_left_promised(series),
+        )
+    _series_bump(series, status=Series.Status.CANCELLED, cancel_reason=reason[:300])
+    return len(appointments)
+
+
+@retry_on_deadlock
+@transaction.atomic
+def booking_cancel(
+    *, series_id: int, reason: str = "", now: datetime | None = None
+) -> BookingResult:
+    """Cancel a booking's appointments still to come; a cancelled one answers as it is."""
+    now = now or timezone.now()
+    series = _series_locked().get(pk=series_id)
+    if series.status == Series.Status.CANCELLED:
+        return _result(series)
+    if series.status != Series.Status.ACTIVE:
+        raise InvalidInput(gettext("Ce parcours est terminé : il n'y a plus rien à annuler."))
+    started = series.appointments.filter(
+        status=Appointment.Status.BOOKED, slot__start__lte=now
+    ).exists()
+    if started:
+        raise InvalidInput(
+            gettext(
+                "Un rendez-vous de ce parcours a déjà commencé : "
+                "adressez-vous au lieu de vaccination."
+            )
+        )
+    changes = SlotChanges()
+    _series_cancel(series=series, reason=reason, now=now, changes=changes)
+    changes.apply()
+    appointments = list(series.appointments.select_related("slot").order_by("dose_number", "id"))
+    _notify(
+        series=series,
+        kind=Notification.Kind.BOOKING_CANCELLED,
+        context={"reason": reason},
+        appointments=appointments,
+    )
+    return _result(series, appointments=appointments)
+
+
+@retry_on_deadlock
+@transaction.atomic
+def session_cancel(*, session_id: int, reason: str, now: datetime | None = None) -> int:
+    """Cancel one session (see `cancellation_create`); returns how many courses it touched."""
+    session = Session.objects.filter(pk=session_id).first()
+    if session is None:
+        raise NotFound(gettext("Session introuvable : %(id)s.") % {"id": session_id})
+    cancellation = cancellation_create(
+        site_id=session.site_id,
+        scope=Cancellation.Scope.SESSION,
+        session_id=session_id,
+        reason=reason,
+        now=now,
+    )
+    return cancellation.courses
+
+
+@retry_on_deadlock
+@transaction.atomic
+def cancellation_create(
+    *,
+    site_id: int,
+    scope: str,
+    reason: str,
+    by: AbstractBaseUser | None = None,
+    session_id: int | None = None,
+    day: date | None = None,
+    now: datetime | None = None,
+) -> Cancellation:
+    """Cancel a session, a day at a site, or everything ahead at a site (which also
+    closes it to the public), in one action: one afternoon of phone calls saved.
+
+    The sessions close (their free places and doses go back), holds on them end, and
+    every course with an appointment in them is cancelled, its contact told why, with a
+    link to rebook in one click. A course whose first dose was already given loses only
+    its second-dose appointment: it stays open, its dose still promised, and the link
+    offers a new second-dose date (never a dose 1 without its dose 2, never a lost
+    dose 2). A cancelled dose-2 session takes dose 1 with it when dose 1 is still to come.
+    """
+    now = now or timezone.now()
+    reason = reason.strip()
+    if not reason:
+        raise InvalidInput(
+            gettext("Donnez la raison de l'annulation : elle est dite aux personnes."),
+            field="reason",
+        )
+    if len(reason) > 300:
+        raise InvalidInput(gettext("La raison tient en 300 caractères au plus."), field="reason")
+    sessions = list(
+        cancellation_sessions(site_id=site_id, scope=scope, session_id=session_id, day=day, now=now)
+        .select_for_update()
+        .order_by("pk")
+    )
+    if scope == Cancellation.Scope.SESSION and not sessions:
+        raise NotFound(gettext("Session introuvable : %(id)s.") % {"id": session_id})
+    if scope == Cancellation.Scope.SITE:
+        with contextlib.suppress(NotFound):  # already closed to the public
+            site_close(site_id=site_id)
+    session_ids = [session.pk for session in sessions]
+    # The sessions' places first: from here no new hold can be taken on them (hold_create
+    # waits, then finds the session closed), so the holds listed below are all there are.
+    # Then the holds, before the read model that closing a session locks: a booking that
+    # is consuming one holds its row and may need the read model next.
+    # (NO KEY UPDATE: a booking inserting its appointment takes KEY SHARE on the slot.)
+    list(
+        Slot.objects.select_for_update(no_key=True)
+        .filter(session_id__in=session_ids)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    changes = SlotChanges()
+    for hold in Hold.objects.filter(
+        Q(slot__session_id__in=session_ids) | Q(dose2_slot__session_id__in=session_ids)
+    ).order_by("pk"):
+        _hold_release(hold=hold, changes=changes)
+    changes.apply()
+    for session in sessions:
+        if session.status == Session.Status.OPEN:
+            session_close(session_id=session.pk)
+    # Read after the holds are gone: a booking that claimed one first has committed.
+    affected = (
+        Appointment.objects.filter(
+            slot__session_id__in=session_ids, slot__end__gt=now, status=Appointment.Status.BOOKED
+        )
+        .values_list("series_id", flat=True)
+        .distinct()
+    )
+    cancellation = Cancellation.objects.create(
+        site_id=site_id,
+        scope=scope,
+        session_id=session_id if scope == Cancellation.Scope.SESSION else None,
+        day=day if scope == Cancellation.Scope.DAY else None,
+        reason=reason,
+        by=by if by is not None and by.is_authenticated else None,
+        sessions=len(sessions),
+    )
+    series_ids = list(affected)
+    # Courses whose first dose was given (or is being given): they keep going. One whose
+    # first dose passed with nothing recorded goes whole: never a dose 1 without its dose 2.
+    under_way = set(
+        Appointment.objects.filter(
+            series_id__in=series_ids,
+            dose_number=1,
+            status__in=(Appointment.Status.FULFILLED, Appointment.Status.ARRIVED),
+        ).values_list("series_id", flat=True)
+    )
+    # In bulk: a day of a large centre is a thousand courses. Series rows first (locked
+    # in id order), then the places, then stock and read model, then the outbox.
+    courses = list(
+        _series_locked().filter(pk__in=series_ids, status=Series.Status.ACTIVE).order_by("pk")
+    )
+    whole = [series.pk for series in courses if series.pk not in under_way]
+    dose2_only = [series.pk for series in courses if series.pk in under_way]
+    cancelled = list(
+        Appointment.objects.filter(
+            Q(series_id__in=whole) | Q(series_id__in=dose2_only, slot__session_id__in=session_ids),
+            status=Appointment.Status.BOOKED,
+        )
+        .order_by("slot_id")
+        .values_list("pk", "slot_id")
+    )
+    slots_release(slot_ids=[slot_id for _, slot_id in cancelled], changes=changes)
+    Appointment.objects.filter(pk__in=[pk for pk, _ in cancelled]).update(
+        status=Appointment.Status.CANCELLED, updated_at=now
+    )
+    Series.objects.filter(pk__in=whole).update(
+        status=Series.Status.CANCELLED, cancel_reason=reason, version=F("version") + 1
+    )
+    Series.objects.filter(pk__in=dose2_only).update(version=F("version") + 1)
+    items = []
+    for series in courses:
+        series.version += 1
+        if series.pk in under_way:
+            items.append(CancellationItem(cancellation=cancellation, series=series, dose_number=2))
+        else:
+            series.status, series.cancel_reason = Series.Status.CANCELLED, reason
+            items.append(CancellationItem(cancellation=cancellation, series=series, dose_number=1))
+    cancelled_appointments = len(cancelled)
+    CancellationItem.objects.bulk_create(items)
+    changes.apply()
+    for item in items:
+        _notify(
+            series=item.series,
+            kind=Notification.Kind.BOOKING_CANCELLED,
+            appointments=[],  # none is left to come in either case
+            context={
+                "reason": reason,
+                "rebook_url": settings.REBOOK_LINK.format(
+                    token=tokens.rebook_token(item_id=item.pk)
+                ),
+                "dose2_only": item.dose_number == 2,
+            },
+        )
+    Cancellation.objects.filter(pk=cancellation.pk).update(
+        courses=len(items), appointments=cancelled_appointments, notifications=len(items)
+    )
+    cancellation.refresh_from_db()
+    return cancellation
+
+
+@retry_on_deadlock
+@transaction.atomic
+def booking_dose2_rebook(
+    *, series_id: int, slot_id: int, now: datetime | None = None
+) -> BookingResult:
+    """A new second-dose appointment for a course whose first dose was given and whose
+    second has none (cancelled with its session, or missed): same site, inside the
+    interval. The dose it needs is still promised by the first-dose place."""
+    now = now or timezone.now()
+    series = _series_lock(series_id=series_id)
+    if 2 in _active_appointments(series):
+        raise InvalidInput(gettext("Ce parcours a déjà un rendez-vous de 2e dose : déplacez-le."))
+    dose1 = (
+        series.appointments.select_related("slot__vaccine")
+        .filter(
+            dose_number=1,
+            status__in=(Appointment.Status.FULFILLED, Appointment.Status.ARRIVED),
+        )
+        .first()
+    )
+    if dose1 is None or series.vaccine.doses_in_series < 2:
+        raise InvalidInput(
+            gettext(
+                "La première dose de ce parcours n'a pas eu lieu : prenez un nouveau rendez-vous."
+            )
+        )
+    changes = SlotChanges()
+    conditions = _dose2_conditions(
+        vaccine=series.vaccine, site_id=series.site_id, dose1_date=dose1.slot.date
+    )
+    if slot_take(slot_id=slot_id, now=now, changes=changes, **conditions) is None:
+        raise _dose2_refusal(slot=dose1.slot, now=now)
+    Appointment.objects.create(series=series, person=series.person, slot_id=slot_id, dose_number=2)
+    _series_bump(series)
+    changes.apply()
+    _notify(series=series, kind=Notification.Kind.BOOKING_CONFIRMED)
+    return _result(series)
+
+
+@retry_on_deadlock
+@transaction.atomic
+def booking_rebook(*, item_id: int, slot_id: int, now: datetime | None = None) -> BookingResult:
+    """One click from a cancellation message: a new appointment for the course the
+    cancellation touched, for the same person and contact, with no new code (the signed
+    link is the key). A whole course is booked again from `slot_id` (dose 1, and dose 2
+    with it), under the same eligibility decision or override; a course that only lost
+    its dose 2 gets it back at `slot_id`.
+
+    Each item is claimed once by a conditional update, so a double click or a retried
+    request answers the booking the first click made.
+    """
+    now = now or timezone.now()
+    claimed = CancellationItem.objects.filter(pk=item_id, rebooked_at__isnull=True).update(
+        rebooked_at=now
+    )
+    item = CancellationItem.objects.select_related(
+        "series__person", "series__contact", "series__override_by", "rebooked_series"
+    ).get(pk=item_id)
+    if not claimed:
+        return _result(item.rebooked_series, created=False)
+    old = item.series
+    if item.dose_number == 2:
+        result = booking_dose2_rebook(series_id=old.pk, slot_id=slot_id, now=now)
+    else:
+        hold = hold_create(slot_id=slot_id, now=now).hold
+        result = booking_confirm(
+            hold_id=hold.pk,
+            contact=old.contact,
+            person=PersonData(
+                given_name=old.person.given_name,
+                family_name=old.person.family_name,
+                birth_date=old.person.birth_date,
+                categories=tuple(old.person.categories),
+            ),
+            override=(
+                Override(by=old.override_by, reason=old.override_reason)
+                if old.override_by_id
+                else None
+            ),
+            now=now,
+        )
+    CancellationItem.objects.filter(pk=item_id).update(rebooked_series=result.series)
+    return result

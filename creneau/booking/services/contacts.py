@@ -1,0 +1,144 @@
+"""Contacts and their verification: the phone or e-mail a booking is managed from, the
+one-time code that proves it, and the contact an agent books for."""
+
+import re
+from datetime import datetime, timedelta
+
+from django.core import signing
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext
+
+from creneau.core.errors import CodeExpired, CodeInvalid, InvalidInput, NotFound, TooManyRequests
+from creneau.outreach.models import Notification
+from creneau.outreach.services import notification_enqueue
+
+from .. import tokens
+from ..addresses import PostalAddress, contact_address_normalize, postal_address_normalize
+from ..models import MAX_CODE_ATTEMPTS, Contact, ContactVerification
+from ..selectors import CONTACT_TOKEN_SALT
+
+CODE_VALIDITY = timedelta(minutes=10)
+CODE_RESEND_AFTER = timedelta(seconds=60)
+
+
+@transaction.atomic
+def contact_for_agent(*, text: str = "", postal: PostalAddress | None = None) -> Contact:
+    """The contact a call-centre agent books for: the mobile number or e-mail address the
+    caller gave and the agent read back to them, or, for a caller with neither, a postal
+    address that confirmations go to by letter (no code: the agent is the check, and the
+    booking is in the audit log). Found, or created once even by two agents at once."""
+    if text and postal is not None:
+        raise InvalidInput(
+            gettext("Un portable ou un e-mail, ou bien une adresse postale : pas les deux.")
+        )
+    if not text and postal is None:
+        raise InvalidInput(
+            gettext("Donnez un portable ou un e-mail, ou l'adresse postale pour un courrier.")
+        )
+    if postal is not None:
+        channel, address = Contact.Channel.LETTER, postal_address_normalize(address=postal)
+    else:
+        channel, address = contact_address_normalize(
+            **({"email": text} if "@" in text else {"phone": text})
+        )
+    Contact.objects.bulk_create([Contact(channel=channel, address=address)], ignore_conflicts=True)
+    return Contact.objects.get(address=address)
+
+
+def contact_verification_start(
+    *,
+    phone: str | None = None,
+    email: str | None = None,
+    language: str = "fr",
+    now: datetime | None = None,
+) -> ContactVerification:
+    """Send a 6-digit one-time code to the contact, at most one a minute."""
+    now = now or timezone.now()
+    channel, address = contact_address_normalize(phone=phone, email=email)
+    contact, _ = Contact.objects.get_or_create(
+        address=address, defaults={"channel": channel, "language": language}
+    )
+    sent = Contact.objects.filter(
+        Q(code_sent_at__isnull=True) | Q(code_sent_at__lte=now - CODE_RESEND_AFTER), pk=contact.pk
+    ).update(code_sent_at=now)
+    if not sent:
+        contact.refresh_from_db(fields=["code_sent_at"])
+        wait = int((contact.code_sent_at + CODE_RESEND_AFTER - now).total_seconds()) + 1
+        raise TooManyRequests(
+            gettext(
+                "Un code vient d'être envoyé à ce contact : attendez %(seconds)d s avant d'en "
+                "demander un autre."
+            )
+            % {"seconds": wait},
+            retry_after=wait,
+        )
+    code = tokens.one_time_code_new()
+    verification = ContactVerification(contact=contact, expires_at=now + CODE_VALIDITY)
+    verification.code_hash = tokens.one_time_code_hash(
+        verification_id=str(verification.pk), code=code
+    )
+    verification.save(force_insert=True)
+    notification_enqueue(
+        channel=channel,
+        to=address,
+        kind=Notification.Kind.VERIFICATION_CODE,
+        event=f"verification:{verification.pk}",
+        context={"code": code, "minutes": int(CODE_VALIDITY.total_seconds() // 60)},
+        language=contact.language,
+    )
+    return verification
+
+
+def contact_verification_confirm(
+    *, verification_id: str, code: str, now: datetime | None = None
+) -> str:
+    """Check a code and answer with a contact token, the key to booking.
+
+    Each try spends one of the five attempts in its own committed update, before the
+    code is compared: a wrong code cannot roll its attempt back, and two concurrent
+    guesses cannot both use the last attempt.
+    """
+    now = now or timezone.now()
+    code = "".join(str(code).split())
+    if not re.fullmatch(r"\d{6}", code):
+        raise CodeInvalid(gettext("Le code est fait de 6 chiffres."))
+    claimed = ContactVerification.objects.filter(
+        pk=verification_id,
+        attempts__lt=MAX_CODE_ATTEMPTS,
+        confirmed_at__isnull=True,
+        expires_at__gt=now,
+    ).update(attempts=F("attempts") + 1)
+    verification = (
+        ContactVerification.objects.select_related("contact").filter(pk=verification_id).first()
+    )
+    if verification is None:
+        raise NotFound(gettext("Cette vérification n'existe pas."))
+    if not claimed:
+        if verification.confirmed_at is not None:
+            raise CodeExpired(gettext("Ce code a déjà servi : demandez-en un nouveau si besoin."))
+        if verification.expires_at <= now:
+            raise CodeExpired(gettext("Ce code a expiré : demandez-en un nouveau."))
+        raise TooManyRequests(gettext("Trop d'essais pour ce code : demandez-en un nouveau."))
+    expected = tokens.one_time_code_hash(verification_id=str(verification.pk), code=code)
+    if not tokens.code_hash_matches(expected, verification.code_hash):
+        left = MAX_CODE_ATTEMPTS - verification.attempts
+        raise CodeInvalid(
+            gettext("Code incorrect. Il reste %(left)d essai(s).") % {"left": left},
+            attempts_left=left,
+        )
+    with transaction.atomic():
+        used = ContactVerification.objects.filter(
+            pk=verification.pk, confirmed_at__isnull=True
+        ).update(confirmed_at=now)
+        if not used:
+            raise CodeExpired(gettext("Ce code a déjà servi : demandez-en un nouveau si besoin."))
+        Contact.objects.filter(pk=verification.contact_id, verified_at__isnull=True).update(
+            verified_at=now
+        )
+    return contact_token_issue(contact=verification.contact)
+
+
+def contact_token_issue(*, contact: Contact) -> str:
+    return signing.dumps(contact.pk, salt=CONTACT_TOKEN_SALT)

@@ -1,0 +1,183 @@
+"""What every change to a course shares: the person's details and an override as a
+service receives them, the locked series and its version, the eligibility decision, the
+second-dose window, the message to the contact and the answer."""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import F
+from django.utils import formats, translation
+from django.utils.translation import gettext
+
+from creneau.core.errors import Dose2Unavailable, InvalidInput
+from creneau.eligibility.selectors import Candidate, eligibility_decide, eligibility_require
+from creneau.geography.selectors import department_timezone
+from creneau.outreach.services import notification_enqueue
+from creneau.scheduling.models import Slot
+
+from .. import tokens
+from ..models import ACTIVE_APPOINTMENT_STATUSES, Appointment, Contact, Person, Series
+from ..selectors import dose2_options, dose2_window
+
+
+@dataclass(frozen=True)
+class PersonData:
+    given_name: str
+    family_name: str
+    birth_date: date
+    categories: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Override:
+    """A staff or call-centre decision to book someone the rules would refuse."""
+
+    by: AbstractBaseUser
+    reason: str
+
+
+@dataclass(frozen=True)
+class BookingResult:
+    series: Series
+    management_token: str
+    # False when the person already had an active series, which is answered instead.
+    created: bool = True
+    appointments: list[Appointment] = field(default_factory=list)
+
+
+def _result(
+    series: Series, *, created: bool = True, appointments: list[Appointment] | None = None
+) -> BookingResult:
+    if appointments is None:
+        appointments = list(
+            series.appointments.select_related("slot").order_by("dose_number", "id")
+        )
+    return BookingResult(
+        series=series,
+        management_token=tokens.management_token(
+            reference=series.reference, salt=series.token_salt
+        ),
+        created=created,
+        appointments=appointments,
+    )
+
+
+def _notify(
+    *,
+    series: Series,
+    kind: str,
+    context: dict | None = None,
+    appointments: list[Appointment] | None = None,
+) -> None:
+    """Write the message of a change; `appointments` (with their slots) saves a query."""
+    contact = series.contact
+    if appointments is None:
+        appointments = list(series.appointments.select_related("slot").order_by("dose_number"))
+    appointments = [a for a in appointments if a.status in ACTIVE_APPOINTMENT_STATUSES]
+    tz = department_timezone(department_code=series.site.department_id)
+    with translation.override(contact.language):
+        when = [
+            formats.date_format(appointment.slot.start.astimezone(tz), "l j F Y, H:i")
+            for appointment in appointments
+        ]
+    notification_enqueue(
+        channel=contact.channel,
+        # A letter is addressed to the person, at the address the agent took down.
+        to=f"{series.person.given_name} {series.person.family_name.upper()}\n{contact.address}"
+        if contact.channel == Contact.Channel.LETTER
+        else contact.address,
+        kind=kind,
+        event=f"series:{series.reference}:v{series.version}:{kind}",
+        context={
+            "reference": tokens.reference_display(series.reference),
+            "manage_url": settings.BOOKING_LINK.format(
+                reference=tokens.reference_display(series.reference),
+                token=tokens.management_token(reference=series.reference, salt=series.token_salt),
+            ),
+            "person_name": f"{series.person.given_name} {series.person.family_name}",
+            "site_name": series.site.name,
+            "site_address": ", ".join(
+                part for part in (series.site.address, series.site.postcode) if part
+            ),
+            "appointments": [
+                {"dose_number": appointment.dose_number, "when": moment}
+                for appointment, moment in zip(appointments, when, strict=True)
+            ],
+            **(context or {}),
+        },
+        language=contact.language,
+    )
+
+
+def _eligibility(
+    *, person: PersonData | Person, slot: Slot, override: Override | None
+) -> tuple[object, Override | None]:
+    """The admitting rule, or the override that stands in for it (recorded on the series)."""
+    candidate = Candidate(birth_date=person.birth_date, categories=frozenset(person.categories))
+    facts = dict(candidate=candidate, vaccine=slot.vaccine, dose_number=1, site=slot.site)
+    if override is None:
+        return eligibility_require(**facts, on=slot.date), None
+    if not override.reason.strip():
+        raise InvalidInput(
+            gettext("Une dérogation doit donner sa raison."), field="override_reason"
+        )
+    decision = eligibility_decide(**facts, on=slot.date)
+    return decision.rule, (None if decision.eligible else override)
+
+
+def _override_fields(override: Override | None) -> dict:
+    if override is None:
+        return {}
+    return {"override_reason": override.reason.strip()[:300], "override_by": override.by}
+
+
+def _dose2_conditions(*, vaccine, site_id: int, dose1_date: date) -> dict:
+    first, last = dose2_window(vaccine=vaccine, dose1_date=dose1_date)
+    return dict(
+        dose_number=2, site_id=site_id, vaccine_id=vaccine.pk, date__gte=first, date__lte=last
+    )
+
+
+def _dose2_refusal(*, slot: Slot, now: datetime) -> Dose2Unavailable:
+    options = dose2_options(slot=slot, now=now)
+    return Dose2Unavailable(
+        gettext(
+            "Ce créneau de seconde dose n'est plus libre ou ne convient pas (même lieu, "
+            "de %(min)d à %(max)d jours après la première). Choisissez parmi les créneaux "
+            "proposés."
+        )
+        % {"min": slot.vaccine.interval_min_days, "max": slot.vaccine.interval_max_days},
+        dose2_options=[option.pk for option in options],
+    )
+
+
+def _series_locked():
+    """Series rows locked (theirs only, not the joined rows), with what messages need."""
+    return Series.objects.select_for_update(of=("self",)).select_related(
+        "person", "contact", "site", "vaccine"
+    )
+
+
+def _series_lock(*, series_id: int) -> Series:
+    series = _series_locked().get(pk=series_id)
+    if series.status != Series.Status.ACTIVE:
+        raise InvalidInput(gettext("Ce rendez-vous est annulé ou terminé : il ne se modifie plus."))
+    return series
+
+
+def _active_appointments(series: Series) -> dict[int, Appointment]:
+    return {
+        appointment.dose_number: appointment
+        for appointment in series.appointments.select_related("slot", "slot__vaccine").filter(
+            status__in=ACTIVE_APPOINTMENT_STATUSES
+        )
+    }
+
+
+def _series_bump(series: Series, **fields: object) -> None:
+    series.version += 1
+    for name, value in fields.items():
+        setattr(series, name, value)
+    Series.objects.filter(pk=series.pk).update(version=F("version") + 1, **fields)
