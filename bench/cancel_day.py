@@ -31,6 +31,8 @@ from datetime import time as clock
 from datetime import timedelta
 from pathlib import Path
 
+from tests.factories import STAFF
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULT = "RESULT "
 
@@ -123,7 +125,11 @@ def one_database(people: int, runs: int) -> list[float]:
         connection.queries_log.clear()
         started = time.monotonic()
         cancellation = cancellation_create(
-            site_id=site.pk, scope=Cancellation.Scope.DAY, day=tomorrow, reason="Panne électrique."
+            actor=STAFF,
+            site_id=site.pk,
+            scope=Cancellation.Scope.DAY,
+            day=tomorrow,
+            reason="Panne électrique.",
         )
         durations.append(time.monotonic() - started)
 

@@ -4,6 +4,7 @@ from datetime import date, datetime, time, timedelta
 
 from django.utils import timezone
 
+from creneau.core.actor import Actor
 from creneau.core.geo import Position, grid_cell
 from creneau.geography.models import Commune
 from creneau.scheduling.models import Session
@@ -113,3 +114,7 @@ def two_dose_site(*, lines: int = 2, doses: int = 1000, dose1_day: date | None =
     for offset in (35, 42, 49):
         open_session(site, day=day + timedelta(days=offset), lines=lines, dose_number=2)
     return site, session
+
+
+# A staff action's actor for tests that do not look at who acted: no account, the system.
+STAFF = Actor(user=None)

@@ -3,8 +3,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from creneau.geography.models import Department
-from creneau.sites.models import Site
+# `sites` and `geography` are named, not imported: audit sits below every app that
+# writes to it (see audit.services).
 
 # The table is append-only, and the database says so: the triggers of migration 0002
 # refuse UPDATE and DELETE of its rows on SQLite and PostgreSQL (invariant 8). What
@@ -61,10 +61,10 @@ class AuditEvent(models.Model):
     object_type = models.CharField(max_length=100, blank=True)
     object_id = models.CharField(max_length=100, blank=True)
     site = models.ForeignKey(
-        Site, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "sites.Site", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     department = models.ForeignKey(
-        Department, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "geography.Department", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=200, blank=True)

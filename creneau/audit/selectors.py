@@ -4,10 +4,8 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import models
 from django.db.models import Q
-
-from creneau.geography.models import Department
-from creneau.sites.models import Site
 
 from .models import AuditEvent
 
@@ -16,8 +14,8 @@ MAX_LIMIT = 1000
 
 def audit_list(
     *,
-    sites: Iterable[Site | int] | None = None,
-    departments: Iterable[Department | int] | None = None,
+    sites: Iterable[models.Model | int] | None = None,
+    departments: Iterable[models.Model | int] | None = None,
     actor: AbstractBaseUser | int | None = None,
     action: str | None = None,
     object_type: str | None = None,

@@ -8,6 +8,7 @@ from dsfr.forms import DsfrBaseForm
 
 from creneau.audit.models import AuditEvent
 from creneau.audit.services import audit_record
+from creneau.staff.access import actor_from_request
 from creneau.staff.selectors import login_locked_until
 from creneau.staff.services import login_failure_record, login_success_record
 from creneau.vaccines.models import Vaccine
@@ -37,11 +38,10 @@ class LockoutMixin:
     def _failure_audit(self, username: str, *, locked: bool) -> None:
         """Failed sign-ins are in the audit log too: guessing shows there."""
         audit_record(
-            actor=None,
+            actor=actor_from_request(self.request) if self.request is not None else None,
             action="login_failed",
             object_type="auth.user",
             object_id=username,
-            request=self.request,
             summary=_("Compte bloqué") if locked else _("Mot de passe ou identifiant refusé"),
         )
 

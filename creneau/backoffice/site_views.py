@@ -4,14 +4,12 @@ dose ledger. Each view checks the scope first, then calls one service, audited."
 from datetime import timedelta
 
 from django.contrib import messages
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from creneau.audit.services import audit_record
 from creneau.core.errors import DomainError, InvalidInput, NotFound
 from creneau.geography.selectors import department_timezone
 from creneau.scheduling.models import Session
@@ -58,16 +56,7 @@ def site_settings(request: HttpRequest, site_id: int) -> HttpResponse:
     )
     if request.method == "POST" and form.is_valid():
         try:
-            with transaction.atomic():
-                site = site_update(site_id=site.pk, **form.cleaned_data)
-                audit_record(
-                    actor=request.user,
-                    action="change",
-                    obj=site,
-                    site=site,
-                    request=request,
-                    summary=_("Informations du lieu modifiées"),
-                )
+            site = site_update(actor=request.actor, site_id=site.pk, **form.cleaned_data)
         except DomainError as error:
             _field_error(form, error)
         else:
@@ -93,29 +82,22 @@ def site_publication(request: HttpRequest, site_id: int) -> HttpResponse:
     site = staff_site_get(profile=request.staff, site_id=site_id)
     action = request.POST.get("action", "")
     try:
-        with transaction.atomic():
-            if action == "publish":
-                site_publish(site_id=site.pk)
-                summary = _("Lieu publié")
-            elif action == "schedule":
-                form = PublicationForm(request.POST)
-                if not form.is_valid():
-                    raise InvalidInput(_("Indiquez la date et l'heure de publication."))
-                site_publication_plan(site_id=site.pk, publish_at=form.cleaned_data["publish_at"])
-                summary = _("Publication programmée")
-            elif action == "close":
-                site_close(site_id=site.pk)
-                summary = _("Lieu fermé au public")
-            else:
-                raise InvalidInput(_("Action inconnue."))
-            audit_record(
-                actor=request.user,
-                action="change",
-                obj=site,
-                site=site,
-                request=request,
-                summary=summary,
+        if action == "publish":
+            site_publish(actor=request.actor, site_id=site.pk)
+            summary = _("Lieu publié")
+        elif action == "schedule":
+            form = PublicationForm(request.POST)
+            if not form.is_valid():
+                raise InvalidInput(_("Indiquez la date et l'heure de publication."))
+            site_publication_plan(
+                actor=request.actor, site_id=site.pk, publish_at=form.cleaned_data["publish_at"]
             )
+            summary = _("Publication programmée")
+        elif action == "close":
+            site_close(actor=request.actor, site_id=site.pk)
+            summary = _("Lieu fermé au public")
+        else:
+            raise InvalidInput(_("Action inconnue."))
     except (InvalidInput, NotFound) as error:
         messages.error(request, error.message)
     else:
@@ -133,6 +115,7 @@ def sessions(request: HttpRequest, site_id: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         shape = {
+            "actor": request.actor,
             "site": site,
             "vaccine": data["vaccine"],
             "start_time": data["start_time"],
@@ -142,25 +125,15 @@ def sessions(request: HttpRequest, site_id: int) -> HttpResponse:
             "dose_number": data["dose_number"],
         }
         try:
-            with transaction.atomic():
-                if data["date_to"]:
-                    opened = sessions_open_weekly(
-                        date_from=data["date_from"],
-                        date_to=data["date_to"],
-                        weekdays=set(data["weekdays"]),
-                        **shape,
-                    )
-                else:
-                    opened = [session_open(day=data["date_from"], **shape)]
-                audit_record(
-                    actor=request.user,
-                    action="create",
-                    object_type="scheduling.session",
-                    object_id=",".join(str(session.pk) for session in opened)[:100],
-                    site=site,
-                    request=request,
-                    summary=_("%(count)s session(s) ouverte(s)") % {"count": len(opened)},
+            if data["date_to"]:
+                opened = sessions_open_weekly(
+                    date_from=data["date_from"],
+                    date_to=data["date_to"],
+                    weekdays=set(data["weekdays"]),
+                    **shape,
                 )
+            else:
+                opened = [session_open(day=data["date_from"], **shape)]
         except DomainError as error:
             _field_error(form, error)
         else:
@@ -198,16 +171,9 @@ def session_lines(request: HttpRequest, site_id: int, session_id: int) -> HttpRe
     try:
         if not form.is_valid():
             raise InvalidInput(_("Le nombre de lignes va de 1 à 100."))
-        with transaction.atomic():
-            session_change_lines(session_id=session.pk, lines=form.cleaned_data["lines"])
-            audit_record(
-                actor=request.user,
-                action="change",
-                obj=session,
-                site=site,
-                request=request,
-                summary=_("Lignes : %(lines)s") % {"lines": form.cleaned_data["lines"]},
-            )
+        session_change_lines(
+            actor=request.actor, session_id=session.pk, lines=form.cleaned_data["lines"]
+        )
     except DomainError as error:
         messages.error(request, error.message)
     else:
@@ -222,16 +188,7 @@ def session_stop(request: HttpRequest, site_id: int, session_id: int) -> HttpRes
     site = staff_site_get(profile=request.staff, site_id=site_id)
     session = _site_session(site, session_id)
     try:
-        with transaction.atomic():
-            released = session_close(session_id=session.pk)
-            audit_record(
-                actor=request.user,
-                action="change",
-                obj=session,
-                site=site,
-                request=request,
-                summary=_("Session fermée aux réservations"),
-            )
+        released = session_close(actor=request.actor, session_id=session.pk)
     except DomainError as error:
         messages.error(request, error.message)
     else:
@@ -253,24 +210,16 @@ def stock(request: HttpRequest, site_id: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            with transaction.atomic():
-                delivery = delivery_record(
-                    site=site,
-                    vaccine=data["vaccine"],
-                    quantity=data["quantity"],
-                    expected_on=data["expected_on"],
-                    lot=data["lot"].strip(),
-                    expires_on=data["expires_on"],
-                    received_at=timezone.now() if data["received"] else None,
-                )
-                audit_record(
-                    actor=request.user,
-                    action="create",
-                    obj=delivery,
-                    site=site,
-                    request=request,
-                    summary=_("Livraison de %(quantity)s doses") % {"quantity": delivery.quantity},
-                )
+            delivery_record(
+                actor=request.actor,
+                site=site,
+                vaccine=data["vaccine"],
+                quantity=data["quantity"],
+                expected_on=data["expected_on"],
+                lot=data["lot"].strip(),
+                expires_on=data["expires_on"],
+                received_at=timezone.now() if data["received"] else None,
+            )
         except DomainError as error:
             _field_error(form, error)
         else:
@@ -304,23 +253,16 @@ def delivery_change(request: HttpRequest, site_id: int, delivery_id: int) -> Htt
     delivery = delivery_get(site_id=site.pk, delivery_id=delivery_id)
     action = request.POST.get("action", "")
     try:
-        with transaction.atomic():
-            if action == "receive":
-                delivery_receive(delivery_id=delivery.pk, lot=request.POST.get("lot", "")[:40])
-                summary = _("Livraison reçue")
-            elif action == "cancel":
-                delivery_cancel(delivery_id=delivery.pk)
-                summary = _("Livraison annulée")
-            else:
-                raise InvalidInput(_("Action inconnue."))
-            audit_record(
-                actor=request.user,
-                action="change",
-                obj=delivery,
-                site=site,
-                request=request,
-                summary=summary,
+        if action == "receive":
+            delivery_receive(
+                actor=request.actor, delivery_id=delivery.pk, lot=request.POST.get("lot", "")[:40]
             )
+            summary = _("Livraison reçue")
+        elif action == "cancel":
+            delivery_cancel(actor=request.actor, delivery_id=delivery.pk)
+            summary = _("Livraison annulée")
+        else:
+            raise InvalidInput(_("Action inconnue."))
     except DomainError as error:
         messages.error(request, error.message)
     else:

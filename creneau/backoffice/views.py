@@ -9,7 +9,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model, logout
 from django.contrib.auth.views import LoginView
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -29,12 +28,11 @@ from creneau.booking.selectors import (
 from creneau.booking.services import cancellation_create
 from creneau.care.selectors import noshows_due
 from creneau.care.services import administration_record, appointment_check_in, noshows_mark
-from creneau.core.db import retry_on_deadlock
 from creneau.core.errors import InvalidInput
 from creneau.core.inputs import id_parse
 from creneau.geography.selectors import department_timezone
 from creneau.scheduling.selectors import site_day_sessions
-from creneau.staff.access import staff_view
+from creneau.staff.access import actor_from_request, staff_view
 from creneau.staff.selectors import (
     staff_audit_scope,
     staff_may,
@@ -56,14 +54,14 @@ class StaffLoginView(LoginView):
     def form_valid(self, form):
         response = super().form_valid(form)
         self.request.session.set_expiry(settings.STAFF_SESSION_SECONDS)
-        audit_record(actor=self.request.user, action="login", request=self.request)
+        audit_record(actor=actor_from_request(self.request), action="login")
         return response
 
 
 @require_POST
 def logout_view(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
-        audit_record(actor=request.user, action="logout", request=request)
+        audit_record(actor=actor_from_request(request), action="logout")
     logout(request)
     return redirect("backoffice:login")
 
@@ -119,12 +117,11 @@ def site_day(request: HttpRequest, site_id: int) -> HttpResponse:
     appointments = site_day_appointments(site_id=site.pk, day=day, search=search)
     printing = "imprimer" in request.GET
     audit_record(
-        actor=request.user,
+        actor=request.actor,
         action="export" if printing else "view",
         object_type="sites.site.day",
         object_id=f"{site.pk}:{day.isoformat()}",
         site=site,
-        request=request,
         summary=_("Liste du jour : %(count)s rendez-vous") % {"count": len(appointments)},
         details={
             "appointments": [appointment.pk for appointment in appointments],
@@ -169,16 +166,9 @@ def _back_to_day(request: HttpRequest, site_id: int, day: str) -> HttpResponse:
 def check_in(request: HttpRequest, site_id: int, appointment_id: int) -> HttpResponse:
     site = staff_site_get(profile=request.staff, site_id=site_id)
     try:
-        with transaction.atomic():
-            appointment = appointment_check_in(appointment_id=appointment_id, site_id=site.pk)
-            audit_record(
-                actor=request.user,
-                action="change",
-                obj=appointment,
-                site=site,
-                request=request,
-                summary=_("Arrivée enregistrée"),
-            )
+        appointment = appointment_check_in(
+            actor=request.actor, appointment_id=appointment_id, site_id=site.pk
+        )
     except InvalidInput as error:
         messages.error(request, error.message)
     else:
@@ -209,22 +199,13 @@ def _given_at(text: str, *, site) -> datetime | None:
 def dose_given(request: HttpRequest, site_id: int, appointment_id: int) -> HttpResponse:
     site = staff_site_get(profile=request.staff, site_id=site_id)
     try:
-        with transaction.atomic():
-            administration = administration_record(
-                appointment_id=appointment_id,
-                site_id=site.pk,
-                lot=request.POST.get("lot", ""),
-                by=request.user,
-                given_at=_given_at(request.POST.get("heure", ""), site=site),
-            )
-            audit_record(
-                actor=request.user,
-                action="create",
-                obj=administration,
-                site=site,
-                request=request,
-                summary=_("Dose administrée, lot %(lot)s") % {"lot": administration.lot},
-            )
+        administration = administration_record(
+            actor=request.actor,
+            appointment_id=appointment_id,
+            site_id=site.pk,
+            lot=request.POST.get("lot", ""),
+            given_at=_given_at(request.POST.get("heure", ""), site=site),
+        )
     except InvalidInput as error:
         messages.error(request, error.message)
     else:
@@ -240,19 +221,7 @@ def noshows(request: HttpRequest, site_id: int) -> HttpResponse:
     site = staff_site_get(profile=request.staff, site_id=site_id)
     tz = department_timezone(department_code=site.department_id)
     day = _local_day(request.POST.get("jour"), today=timezone.localtime(timezone=tz).date())
-    with transaction.atomic():
-        result = noshows_mark(site_id=site.pk, day=day)
-        if result.marked:
-            audit_record(
-                actor=request.user,
-                action="change",
-                object_type="sites.site.day",
-                object_id=f"{site.pk}:{day.isoformat()}",
-                site=site,
-                request=request,
-                summary=_("%(count)s absence(s) enregistrée(s)") % {"count": len(result.marked)},
-                details={"appointments": [a.pk for a in result.marked]},
-            )
+    result = noshows_mark(actor=request.actor, site_id=site.pk, day=day)
     messages.success(
         request,
         _(
@@ -321,10 +290,9 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     )
     # Reading the log is itself a look at personal data (who did what, from where).
     audit_record(
-        actor=request.user,
+        actor=request.actor,
         action="export" if exporting else "view",
         object_type="audit.auditevent",
-        request=request,
         summary=_("Journal d'audit : %(count)s événement(s)") % {"count": len(events)},
         details={key: str(value) for key, value in filters.items() if value},
     )
@@ -381,27 +349,9 @@ def cancel(request: HttpRequest, site_id: int) -> HttpResponse:
     preview = cancellation_preview(site_id=site.pk, **target)
     form = CancellationForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
-        # The cancellation and its audit event commit together; a deadlock with a booking
-        # under way runs both again (retry_on_deadlock only retries a whole transaction).
-        @retry_on_deadlock
-        @transaction.atomic
-        def cancel_and_record():
-            cancellation = cancellation_create(
-                site_id=site.pk, reason=form.cleaned_data["reason"], by=request.user, **target
-            )
-            audit_record(
-                actor=request.user,
-                action="change",
-                obj=cancellation,
-                site=site,
-                request=request,
-                summary=_("Annulation (%(scope)s) : %(count)s parcours prévenus")
-                % {"scope": cancellation.get_scope_display(), "count": cancellation.courses},
-                details={"reason": cancellation.reason},
-            )
-            return cancellation
-
-        cancellation = cancel_and_record()
+        cancellation = cancellation_create(
+            actor=request.actor, site_id=site.pk, reason=form.cleaned_data["reason"], **target
+        )
         return redirect("backoffice:cancellation", site_id=site.pk, cancellation_id=cancellation.pk)
     return render(
         request,

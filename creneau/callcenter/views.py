@@ -6,7 +6,6 @@ from datetime import date
 from uuid import uuid4
 
 from django.contrib import messages
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -92,12 +91,11 @@ def home(request: HttpRequest) -> HttpResponse:
         else:
             sites = {series.site for series in found}
             audit_record(
-                actor=request.user,
+                actor=request.actor,
                 action="view",
                 object_type="callcenter.search",
                 # One site found: the event is in its region's log too.
                 site=sites.pop() if len(sites) == 1 else None,
-                request=request,
                 summary=_("Recherche d'appelant : %(count)s parcours") % {"count": len(found)},
                 details={"series": [series.pk for series in found]},
             )
@@ -215,33 +213,16 @@ def person(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         reason = form.cleaned_data.get("override_reason", "").strip()
         try:
-            with transaction.atomic():
-                result = booking_confirm(
-                    hold_id=state["hold"],
-                    contact=contact_for_agent(
-                        text=form.cleaned_data["contact"], postal=form.postal_address()
-                    ),
-                    person=_person_data(form),
-                    idempotency_key=state["key"],
-                    override=Override(by=request.user, reason=reason) if reason else None,
-                )
-                audit_record(
-                    actor=request.user,
-                    action="create",
-                    obj=result.series,
-                    site=result.series.site,
-                    request=request,
-                    summary=_("Réservation par téléphone"),
-                )
-                if reason:
-                    audit_record(
-                        actor=request.user,
-                        action="override",
-                        obj=result.series,
-                        site=result.series.site,
-                        request=request,
-                        summary=_("Dérogation : %(reason)s") % {"reason": reason[:200]},
-                    )
+            result = booking_confirm(
+                hold_id=state["hold"],
+                contact=contact_for_agent(
+                    text=form.cleaned_data["contact"], postal=form.postal_address()
+                ),
+                person=_person_data(form),
+                idempotency_key=state["key"],
+                override=Override(by=request.user, reason=reason) if reason else None,
+                actor=request.actor,
+            )
         except (NotEligible, SiteRestricted) as error:
             state["refused"] = True
             request.session.modified = True
@@ -273,14 +254,7 @@ def person(request: HttpRequest) -> HttpResponse:
 
 def _seen(request: HttpRequest, series, summary: str) -> None:
     """A page showing the caller's details was opened: the audit log says so."""
-    audit_record(
-        actor=request.user,
-        action="view",
-        obj=series,
-        site=series.site,
-        request=request,
-        summary=summary,
-    )
+    audit_record(actor=request.actor, action="view", obj=series, site=series.site, summary=summary)
 
 
 def _file_page(request: HttpRequest, series, *, reason_form: ReasonForm, status: int = 200):
@@ -324,20 +298,12 @@ def move(request: HttpRequest, series_id: int, dose_number: int) -> HttpResponse
         raise NotFound(_("Ce parcours n'a pas de dose %(dose)s.") % {"dose": dose_number})
     if request.method == "POST":
         try:
-            with transaction.atomic():
-                booking_move(
-                    series_id=series.pk,
-                    dose_number=dose_number,
-                    slot_id=_slot_id(request.POST.get("slot")),
-                )
-                audit_record(
-                    actor=request.user,
-                    action="change",
-                    obj=series,
-                    site=series.site,
-                    request=request,
-                    summary=_("Dose %(dose)s déplacée par téléphone") % {"dose": dose_number},
-                )
+            booking_move(
+                series_id=series.pk,
+                dose_number=dose_number,
+                slot_id=_slot_id(request.POST.get("slot")),
+                actor=request.actor,
+            )
         except DomainError as error:
             messages.error(request, error.message)
         else:
@@ -370,17 +336,7 @@ def cancel(request: HttpRequest, series_id: int) -> HttpResponse:
         return _file_page(request, series, reason_form=form, status=400)
     reason = form.cleaned_data["reason"]
     try:
-        with transaction.atomic():
-            booking_cancel(series_id=series.pk, reason=reason)
-            audit_record(
-                actor=request.user,
-                action="change",
-                obj=series,
-                site=series.site,
-                request=request,
-                summary=_("Annulé par téléphone"),
-                details={"reason": reason} if reason else None,
-            )
+        booking_cancel(series_id=series.pk, reason=reason, actor=request.actor)
     except DomainError as error:
         messages.error(request, error.message)
     else:
@@ -396,18 +352,9 @@ def dose2(request: HttpRequest, series_id: int) -> HttpResponse:
     series = _series(request, series_id)
     if request.method == "POST":
         try:
-            with transaction.atomic():
-                booking_dose2_rebook(
-                    series_id=series.pk, slot_id=_slot_id(request.POST.get("slot"))
-                )
-                audit_record(
-                    actor=request.user,
-                    action="change",
-                    obj=series,
-                    site=series.site,
-                    request=request,
-                    summary=_("Nouvelle date de 2e dose par téléphone"),
-                )
+            booking_dose2_rebook(
+                series_id=series.pk, slot_id=_slot_id(request.POST.get("slot")), actor=request.actor
+            )
         except DomainError as error:
             messages.error(request, error.message)
         else:
@@ -427,15 +374,7 @@ def letters(request: HttpRequest) -> HttpResponse:
     """Confirmations by letter wait here; a batch takes them to print and post."""
     if request.method == "POST":
         try:
-            with transaction.atomic():
-                batch = letter_batch_create(by=request.user)
-                audit_record(
-                    actor=request.user,
-                    action="export",
-                    obj=batch,
-                    request=request,
-                    summary=_("Lot de %(count)s courrier(s) à imprimer") % {"count": batch.letters},
-                )
+            batch = letter_batch_create(actor=request.actor)
         except InvalidInput as error:
             messages.error(request, error.message)
             return redirect("callcenter:letters")
@@ -453,10 +392,9 @@ def letter_batch(request: HttpRequest, batch_id: int) -> HttpResponse:
     """A batch's letters, one to a page, the address where a window envelope shows it."""
     batch, notifications = letter_batch_get(batch_id=batch_id)
     audit_record(
-        actor=request.user,
+        actor=request.actor,
         action="export",
         obj=batch,
-        request=request,
         summary=_("Impression de %(count)s courrier(s)") % {"count": len(notifications)},
     )
     return render(

@@ -1,21 +1,22 @@
 """The day at a site: people checked in as they arrive, doses given and recorded.
 
 Each step is one conditional update on the appointment's status, limited to the site the
-staff member works at, so two people at two desks cannot record the same dose twice.
+staff member works at, so two people at two desks cannot record the same dose twice. Each
+is a staff action: one unit of work with its audit event (invariant 8).
 """
 
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from creneau.audit.services import audit_record
 from creneau.booking.models import ACTIVE_APPOINTMENT_STATUSES, Appointment, Series
 from creneau.booking.services import booking_cancel
-from creneau.core.db import retry_on_deadlock
+from creneau.core.actor import Actor
+from creneau.core.db import unit_of_work
 from creneau.core.errors import InvalidInput, NotFound
 from creneau.geography.selectors import department_timezone
 from creneau.vaccines.selectors import lot_deliveries
@@ -43,9 +44,9 @@ def _is_today_at_site(appointment: Appointment, now: datetime) -> bool:
     return appointment.slot.date == now.astimezone(tz).date()
 
 
-@transaction.atomic
+@unit_of_work
 def appointment_check_in(
-    *, appointment_id: int, site_id: int, now: datetime | None = None
+    *, actor: Actor, appointment_id: int, site_id: int, now: datetime | None = None
 ) -> Appointment:
     """The person is here: booked → arrived, on the appointment's own day only."""
     now = now or timezone.now()
@@ -61,6 +62,13 @@ def appointment_check_in(
             % {"status": appointment.get_status_display()}
         )
     appointment.status = Appointment.Status.ARRIVED
+    audit_record(
+        actor=actor,
+        action="change",
+        obj=appointment,
+        site=appointment.slot.site,
+        summary=gettext("Arrivée enregistrée"),
+    )
     return appointment
 
 
@@ -90,13 +98,13 @@ def _lot_check(*, lot: str, appointment: Appointment, on: datetime) -> None:
         )
 
 
-@transaction.atomic
+@unit_of_work
 def administration_record(
     *,
+    actor: Actor,
     appointment_id: int,
     site_id: int,
     lot: str,
-    by: AbstractBaseUser,
     given_at: datetime | None = None,
     now: datetime | None = None,
 ) -> Administration:
@@ -128,7 +136,7 @@ def administration_record(
     vaccine = appointment.slot.vaccine
     stock_give(site_id=site_id, vaccine_id=vaccine.pk)
     administration = Administration.objects.create(
-        appointment=appointment, vaccine=vaccine, lot=lot, given_at=given_at, given_by=by
+        appointment=appointment, vaccine=vaccine, lot=lot, given_at=given_at, given_by=actor.user
     )
     still_to_give = Appointment.objects.filter(
         series_id=OuterRef("pk"), status__in=ACTIVE_APPOINTMENT_STATUSES
@@ -136,6 +144,13 @@ def administration_record(
     Series.objects.filter(pk=appointment.series_id, status=Series.Status.ACTIVE).exclude(
         Exists(still_to_give)
     ).update(status=Series.Status.COMPLETED, version=F("version") + 1)
+    audit_record(
+        actor=actor,
+        action="create",
+        obj=administration,
+        site=appointment.slot.site,
+        summary=gettext("Dose administrée, lot %(lot)s") % {"lot": lot},
+    )
     return administration
 
 
@@ -146,9 +161,8 @@ class NoShows:
     series_ended: int
 
 
-@retry_on_deadlock
-@transaction.atomic
-def noshows_mark(*, site_id: int, day: date, now: datetime | None = None) -> NoShows:
+@unit_of_work
+def noshows_mark(*, actor: Actor, site_id: int, day: date, now: datetime | None = None) -> NoShows:
     """At the end of the day: the booked appointments whose slot has ended become no-shows.
 
     A missed first dose ends the course: its dose 2 is cancelled (never a dose 2 without
@@ -182,4 +196,14 @@ def noshows_mark(*, site_id: int, day: date, now: datetime | None = None) -> NoS
             site_id=session.site_id, vaccine_id=session.vaccine_id, doses=session.doses_per_place
         )
         ended += 1
+    if marked:
+        audit_record(
+            actor=actor,
+            action="change",
+            object_type="sites.site.day",
+            object_id=f"{site_id}:{day.isoformat()}",
+            site=marked[0].slot.site,
+            summary=gettext("%(count)s absence(s) enregistrée(s)") % {"count": len(marked)},
+            details={"appointments": [a.pk for a in marked]},
+        )
     return NoShows(marked=marked, series_ended=ended)

@@ -1,10 +1,11 @@
 """Database helpers shared by the services."""
 
 import functools
+import sqlite3
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
-from django.db import OperationalError, connection
+from django.db import OperationalError, connection, transaction
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -12,13 +13,27 @@ R = TypeVar("R")
 # PostgreSQL's deadlock_detected and serialization_failure: the transaction was rolled
 # back whole, so running it again is safe.
 _RETRYABLE_SQLSTATES = {"40P01", "40001"}
+# SQLite's busy codes: the write lock was not had within the timeout, or a snapshot went
+# stale before its first write. Nothing was written.
+_RETRYABLE_SQLITE_CODES = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_BUSY_SNAPSHOT, sqlite3.SQLITE_LOCKED}
 ATTEMPTS = 3
+
+
+def _retryable(error: OperationalError) -> bool:
+    cause = error.__cause__
+    if getattr(cause, "sqlstate", None) in _RETRYABLE_SQLSTATES:
+        return True
+    return getattr(cause, "sqlite_errorcode", None) in _RETRYABLE_SQLITE_CODES
 
 
 def retry_on_deadlock(service: Callable[P, R]) -> Callable[P, R]:
     """Run a transactional service again when the database rolled it back to break a
-    deadlock. Lock order makes these rare (see scheduling.services); this makes the rare
-    one invisible to the caller instead of a 500."""
+    deadlock (or SQLite was busy). Lock order makes these rare (see scheduling.services);
+    this makes the rare one invisible to the caller instead of a 500.
+
+    Only the outermost transaction is retried: inside another one, the error goes up to
+    whoever opened it, since what ran before in that transaction was rolled back too.
+    """
 
     @functools.wraps(service)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -26,9 +41,17 @@ def retry_on_deadlock(service: Callable[P, R]) -> Callable[P, R]:
             try:
                 return service(*args, **kwargs)
             except OperationalError as error:
-                sqlstate = getattr(error.__cause__, "sqlstate", None)
-                if sqlstate not in _RETRYABLE_SQLSTATES or connection.in_atomic_block:
+                if not _retryable(error) or connection.in_atomic_block:
                     raise
         return service(*args, **kwargs)
 
     return run
+
+
+def unit_of_work(service: Callable[P, R]) -> Callable[P, R]:
+    """A service that is one unit of work: it opens its own transaction (its rule, its
+    ledger and read-model updates, its outbox rows and its audit event commit together
+    or not at all) and runs again whole after a deadlock or a busy database. Called
+    inside another unit of work, it joins that one's transaction and leaves the retry to
+    it."""
+    return retry_on_deadlock(transaction.atomic(service))

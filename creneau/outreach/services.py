@@ -14,14 +14,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.mail import EmailMessage, get_connection
-from django.db import transaction
 from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
+from creneau.audit.services import audit_record
+from creneau.core.actor import Actor
+from creneau.core.db import unit_of_work
 from creneau.core.errors import InvalidInput
 
 from .models import LETTERS_WAITING, WORKER_ROWS, LetterBatch, Notification
@@ -73,9 +74,9 @@ def notification_enqueue(
 LETTER_BATCH_SIZE = 500
 
 
-@transaction.atomic
+@unit_of_work
 def letter_batch_create(
-    *, by: AbstractBaseUser | None, limit: int = LETTER_BATCH_SIZE, now: datetime | None = None
+    *, actor: Actor, limit: int = LETTER_BATCH_SIZE, now: datetime | None = None
 ) -> LetterBatch:
     """Take the oldest waiting letters into a new batch to print and post; they are sent.
 
@@ -95,7 +96,7 @@ def letter_batch_create(
     )
     if not waiting:
         raise nothing
-    batch = LetterBatch.objects.create(created_at=now, created_by=by)
+    batch = LetterBatch.objects.create(created_at=now, created_by=actor.user)
     taken = Notification.objects.filter(LETTERS_WAITING, pk__in=waiting).update(
         batch=batch, status=Notification.Status.SENT, sent_at=now, attempts=F("attempts") + 1
     )
@@ -103,6 +104,12 @@ def letter_batch_create(
         raise nothing
     LetterBatch.objects.filter(pk=batch.pk).update(letters=taken)
     batch.letters = taken
+    audit_record(
+        actor=actor,
+        action="export",
+        obj=batch,
+        summary=gettext("Lot de %(count)s courrier(s) à imprimer") % {"count": taken},
+    )
     return batch
 
 

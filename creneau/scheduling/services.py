@@ -11,12 +11,14 @@ from collections.abc import Collection
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db import transaction
 from django.db.models import F, Max, Min, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from creneau.audit.services import audit_record
+from creneau.core.actor import Actor
+from creneau.core.db import unit_of_work
 from creneau.core.errors import CapacityBelowBooked, InvalidInput, SessionNotOpen
 from creneau.geography.selectors import department_timezone
 from creneau.sites.models import Site
@@ -220,9 +222,10 @@ def _validate_session_shape(*, lines: int, slot_minutes: int) -> None:
         )
 
 
-@transaction.atomic
+@unit_of_work
 def session_open(
     *,
+    actor: Actor | None = None,
     site: Site,
     vaccine: Vaccine,
     day: date,
@@ -233,8 +236,10 @@ def session_open(
     dose_number: int = 1,
     now: datetime | None = None,
 ) -> Session:
-    """Open a session and its slots, promising the doses they need or refusing (invariant 2)."""
+    """Open a session and its slots, promising the doses they need or refusing (invariant 2).
+    `actor`: the member of staff opening it (recorded); None for loaders and tests."""
     [session] = _sessions_open(
+        actor=actor,
         site=site,
         vaccine=vaccine,
         days=[day],
@@ -248,9 +253,10 @@ def session_open(
     return session
 
 
-@transaction.atomic
+@unit_of_work
 def sessions_open_weekly(
     *,
+    actor: Actor | None = None,
     site: Site,
     vaccine: Vaccine,
     date_from: date,
@@ -281,6 +287,7 @@ def sessions_open_weekly(
     if not days:
         raise InvalidInput(gettext("Aucun jour de la période ne correspond aux jours choisis."))
     return _sessions_open(
+        actor=actor,
         site=site,
         vaccine=vaccine,
         days=days,
@@ -295,6 +302,7 @@ def sessions_open_weekly(
 
 def _sessions_open(
     *,
+    actor: Actor | None,
     site: Site,
     vaccine: Vaccine,
     days: list[date],
@@ -369,6 +377,15 @@ def _sessions_open(
         batch_size=2000,
     )
     availability_refresh(site_id=site.pk, vaccine_id=vaccine.pk, dose_number=dose_number, days=days)
+    if actor is not None:
+        audit_record(
+            actor=actor,
+            action="create",
+            object_type="scheduling.session",
+            object_id=",".join(str(session.pk) for session in sessions),
+            site=site,
+            summary=gettext("%(count)s session(s) ouverte(s)") % {"count": len(sessions)},
+        )
     return sessions
 
 
@@ -392,8 +409,10 @@ def _lock_slots(session: Session) -> list[Slot]:
     return list(Slot.objects.select_for_update().filter(session=session).order_by("pk"))
 
 
-@transaction.atomic
-def session_change_lines(*, session_id: int, lines: int, now: datetime | None = None) -> Session:
+@unit_of_work
+def session_change_lines(
+    *, actor: Actor, session_id: int, lines: int, now: datetime | None = None
+) -> Session:
     """Change the number of lines: more promises more doses, fewer never drops a booking."""
     session = _lock_open_session(session_id)
     _validate_session_shape(lines=lines, slot_minutes=session.slot_minutes)
@@ -421,15 +440,29 @@ def session_change_lines(*, session_id: int, lines: int, now: datetime | None = 
     Session.objects.filter(pk=session.pk).update(lines=lines)
     session.lines = lines
     _availability_refresh_session(session)
+    _session_record(
+        actor=actor, session=session, summary=gettext("Lignes : %(lines)s") % {"lines": lines}
+    )
     return session
 
 
-@transaction.atomic
-def session_close(*, session_id: int) -> int:
+def _session_record(*, actor: Actor, session: Session, summary: str) -> None:
+    audit_record(
+        actor=actor,
+        action="change",
+        obj=session,
+        site=Site.objects.select_related("department").get(pk=session.site_id),
+        summary=summary,
+    )
+
+
+@unit_of_work
+def session_close(*, actor: Actor | None, session_id: int) -> int:
     """Stop taking bookings: free places disappear and their doses return to the stock.
 
     Appointments already booked stay; cancelling them is a separate, notified action.
-    Returns the number of doses released.
+    Returns the number of doses released. No actor: the system closing what has ended,
+    or a cancellation closing its sessions (it records its own event).
     """
     session = _lock_open_session(session_id)
     slots = _lock_slots(session)
@@ -438,6 +471,10 @@ def session_close(*, session_id: int) -> int:
     Session.objects.filter(pk=session.pk).update(status=Session.Status.CLOSED)
     stock_release(site_id=session.site_id, vaccine_id=session.vaccine_id, doses=released)
     _availability_refresh_session(session)
+    if actor is not None:
+        _session_record(
+            actor=actor, session=session, summary=gettext("Session fermée aux réservations")
+        )
     return released
 
 
@@ -457,7 +494,7 @@ def sessions_close_elapsed(*, now: datetime | None = None) -> int:
     released = 0
     for session_id in list(elapsed):
         try:
-            released += session_close(session_id=session_id)
+            released += session_close(actor=None, session_id=session_id)
         except SessionNotOpen:
             continue  # closed meanwhile by someone else
     return released

@@ -9,6 +9,9 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from creneau.audit.services import audit_record
+from creneau.core.actor import Actor
+from creneau.core.db import unit_of_work
 from creneau.core.errors import InvalidInput, NotFound
 from creneau.core.geo import Position, grid_cell
 from creneau.geography.models import Commune, Department
@@ -214,28 +217,37 @@ def sites_publication_schedule(*, department_code: str, publish_at: datetime) ->
     )
 
 
-@transaction.atomic
-def site_publish(*, site_id: int) -> None:
+def _publication_record(*, actor: Actor, site_id: int, summary: str) -> None:
+    site = Site.objects.select_related("department").get(pk=site_id)
+    audit_record(actor=actor, action="change", obj=site, site=site, summary=summary)
+
+
+@unit_of_work
+def site_publish(*, actor: Actor, site_id: int) -> None:
     if not Site.objects.filter(pk=site_id, status=Site.Status.DRAFT).update(
         status=Site.Status.PUBLISHED, publish_at=None
     ):
         raise NotFound(gettext("Lieu en brouillon introuvable : %(id)s.") % {"id": site_id})
+    _publication_record(actor=actor, site_id=site_id, summary=gettext("Lieu publié"))
 
 
-@transaction.atomic
-def site_close(*, site_id: int) -> None:
-    """Close a site to the public; its sessions are closed separately, with notification."""
+@unit_of_work
+def site_close(*, actor: Actor | None, site_id: int) -> None:
+    """Close a site to the public; its sessions are closed separately, with notification.
+    No actor: closed as part of a site's cancellation, which records its own event."""
     if (
         not Site.objects.filter(pk=site_id)
         .exclude(status=Site.Status.CLOSED)
         .update(status=Site.Status.CLOSED)
     ):
         raise NotFound(gettext("Lieu ouvert introuvable : %(id)s.") % {"id": site_id})
+    if actor is not None:
+        _publication_record(actor=actor, site_id=site_id, summary=gettext("Lieu fermé au public"))
 
 
-@transaction.atomic
+@unit_of_work
 def site_update(
-    *, site_id: int, name: str, phone: str, accessibility: str, booking_url: str
+    *, actor: Actor, site_id: int, name: str, phone: str, accessibility: str, booking_url: str
 ) -> Site:
     """The details a site's manager keeps up to date; the phone number is stored in E.164."""
     name = name.strip()
@@ -261,13 +273,22 @@ def site_update(
         updated_at=timezone.now(),
     ):
         raise NotFound(gettext("Lieu introuvable : %(id)s.") % {"id": site_id})
-    return Site.objects.get(pk=site_id)
+    site = Site.objects.get(pk=site_id)
+    audit_record(
+        actor=actor,
+        action="change",
+        obj=site,
+        site=site,
+        summary=gettext("Informations du lieu modifiées"),
+    )
+    return site
 
 
-@transaction.atomic
-def site_publication_plan(*, site_id: int, publish_at: datetime | None) -> None:
+@unit_of_work
+def site_publication_plan(*, actor: Actor, site_id: int, publish_at: datetime | None) -> None:
     """A draft site goes public at `publish_at` (None: stays a draft until published)."""
     if publish_at is not None and publish_at <= timezone.now():
         raise InvalidInput(gettext("La publication programmée doit être dans le futur."))
     if not Site.objects.filter(pk=site_id, status=Site.Status.DRAFT).update(publish_at=publish_at):
         raise NotFound(gettext("Lieu en brouillon introuvable : %(id)s.") % {"id": site_id})
+    _publication_record(actor=actor, site_id=site_id, summary=gettext("Publication programmée"))

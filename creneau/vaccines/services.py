@@ -5,6 +5,9 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from creneau.audit.services import audit_record
+from creneau.core.actor import Actor
+from creneau.core.db import unit_of_work
 from creneau.core.errors import InvalidInput, NotFound, StockInsufficient
 from creneau.sites.models import Site
 
@@ -117,9 +120,10 @@ def stock_release(*, site_id: int, vaccine_id: int, doses: int) -> None:
     )
 
 
-@transaction.atomic
+@unit_of_work
 def delivery_record(
     *,
+    actor: Actor | None = None,
     site: Site,
     vaccine: Vaccine,
     quantity: int,
@@ -128,7 +132,8 @@ def delivery_record(
     expires_on: date | None = None,
     received_at: datetime | None = None,
 ) -> Delivery:
-    """Record a confirmed (or already received) delivery; its doses can be promised at once."""
+    """Record a confirmed (or already received) delivery; its doses can be promised at once.
+    `actor`: the member of staff recording it (recorded); None for loaders and tests."""
     if quantity <= 0:
         raise InvalidInput(gettext("La quantité livrée doit être positive."))
     delivery = Delivery.objects.create(
@@ -143,11 +148,26 @@ def delivery_record(
     )
     _stock_row(site_id=site.pk, vaccine_id=vaccine.pk)
     Stock.objects.filter(site=site, vaccine=vaccine).update(delivered=F("delivered") + quantity)
+    if actor is not None:
+        audit_record(
+            actor=actor,
+            action="create",
+            obj=delivery,
+            site=site,
+            summary=gettext("Livraison de %(quantity)s doses") % {"quantity": quantity},
+        )
     return delivery
 
 
-@transaction.atomic
-def delivery_receive(*, delivery_id: int, lot: str = "", received_at: datetime | None = None):
+def _delivery_record_change(*, actor: Actor, delivery_id: int, summary: str) -> None:
+    delivery = Delivery.objects.select_related("site__department").get(pk=delivery_id)
+    audit_record(actor=actor, action="change", obj=delivery, site=delivery.site, summary=summary)
+
+
+@unit_of_work
+def delivery_receive(
+    *, actor: Actor, delivery_id: int, lot: str = "", received_at: datetime | None = None
+) -> None:
     updated = Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.EXPECTED).update(
         status=Delivery.Status.RECEIVED,
         received_at=received_at or timezone.now(),
@@ -155,10 +175,13 @@ def delivery_receive(*, delivery_id: int, lot: str = "", received_at: datetime |
     )
     if not updated:
         raise NotFound(gettext("Livraison attendue introuvable."))
+    _delivery_record_change(
+        actor=actor, delivery_id=delivery_id, summary=gettext("Livraison reçue")
+    )
 
 
-@transaction.atomic
-def delivery_cancel(*, delivery_id: int) -> None:
+@unit_of_work
+def delivery_cancel(*, actor: Actor, delivery_id: int) -> None:
     """Cancel an expected delivery, unless its doses are already promised."""
     # Claim the delivery first so that two cancellations cannot both subtract it.
     claimed = Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.EXPECTED).update(
@@ -179,3 +202,6 @@ def delivery_cancel(*, delivery_id: int) -> None:
                 "fermez d'abord ces créneaux."
             )
         ) from None
+    _delivery_record_change(
+        actor=actor, delivery_id=delivery_id, summary=gettext("Livraison annulée")
+    )

@@ -9,6 +9,7 @@ from django.utils import timezone
 from creneau.audit.models import AuditEvent
 from creneau.audit.selectors import audit_list
 from creneau.audit.services import audit_record
+from creneau.core.actor import Actor
 from creneau.geography.models import Department
 from tests.factories import make_site
 
@@ -22,14 +23,18 @@ def world(reference):
     ana, bob = users.create_user("ana"), users.create_user("bob")
     events = {
         "paris": audit_record(
-            actor=ana, action="view", site=paris, object_type="booking.series", object_id=1
+            actor=Actor(user=ana),
+            action="view",
+            site=paris,
+            object_type="booking.series",
+            object_id=1,
         ),
-        "paris_other": audit_record(actor=bob, action="change", site=paris_other),
-        "marseille": audit_record(actor=bob, action="export", site=marseille),
+        "paris_other": audit_record(actor=Actor(user=bob), action="change", site=paris_other),
+        "marseille": audit_record(actor=Actor(user=bob), action="export", site=marseille),
         "department_93": audit_record(
-            actor=ana, action="export", department=Department.objects.get(code="93")
+            actor=Actor(user=ana), action="export", department=Department.objects.get(code="93")
         ),
-        "login": audit_record(actor=ana, action="login"),
+        "login": audit_record(actor=Actor(user=ana), action="login"),
     }
     return {"paris": paris, "marseille": marseille, "ana": ana, "bob": bob, "events": events}
 
@@ -79,7 +84,7 @@ def test_filters_by_actor_action_and_object(world):
 
 def test_filters_by_time_newest_first_and_limited(world):
     now = timezone.now()
-    old = audit_record(actor=world["ana"], action="view", site=world["paris"])
+    old = audit_record(actor=Actor(user=world["ana"]), action="view", site=world["paris"])
     # An event's time is given at creation; only a new row can be made older.
     older = AuditEvent.objects.create(at=now - timedelta(days=30), action="view")
     assert [e.pk for e in audit_list(until=now - timedelta(days=1))] == [older.pk]

@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from creneau.audit.models import AuditEvent
 from creneau.audit.services import audit_record
+from creneau.core.actor import Actor
 from creneau.geography.models import Department
 from creneau.staff.demo import DEMO_PASSWORD
 from creneau.staff.models import StaffProfile
@@ -29,7 +30,7 @@ def log(reference):
         username="nurse", password=DEMO_PASSWORD, role=Role.SITE_STAFF, sites=[paris]
     )
     audit_record(
-        actor=nurse,
+        actor=Actor(user=nurse),
         action="view",
         site=paris,
         object_type="booking.series",
@@ -37,7 +38,7 @@ def log(reference):
         summary='=HYPERLINK("http://evil")',
     )
     audit_record(
-        actor=nurse,
+        actor=Actor(user=nurse),
         action="change",
         site=marseille,
         object_type="booking.series",

@@ -119,7 +119,9 @@ def site_state(site: Site) -> dict[str, list]:
 def assert_not_found(client, world, url: str, *, untouched: Site) -> None:
     before = site_state(untouched)
     assert request(client, world, url) == 404, url
-    assert list(AuditEvent.objects.exclude(action="login").values_list("action", "summary")) == []
+    # The world was set up by the system (no account): only what an account did counts.
+    staff_events = AuditEvent.objects.exclude(action="login").filter(actor__isnull=False)
+    assert list(staff_events.values_list("action", "summary")) == []
     assert site_state(untouched) == before
 
 

@@ -25,6 +25,7 @@ from creneau.core.errors import (
 from creneau.outreach.models import Notification
 from creneau.scheduling.models import DayAvailability, Slot
 from tests.factories import (
+    STAFF,
     deliver,
     make_site,
     open_session,
@@ -167,7 +168,9 @@ def test_cancelling_a_session_of_second_doses_cancels_whole_series_and_tells_eve
         for name in ("Jeanne", "Paul")
     ]
     dose2_session = booked[0].appointments[1].slot.session
-    assert session_cancel(session_id=dose2_session.pk, reason="Livraison retardée.") == 2
+    assert (
+        session_cancel(actor=STAFF, session_id=dose2_session.pk, reason="Livraison retardée.") == 2
+    )
     assert set(Series.objects.values_list("status", flat=True)) == {"cancelled"}
     assert Slot.objects.filter(session=session, booked__gt=0).count() == 0
     messages = Notification.objects.filter(kind="booking_cancelled")

@@ -19,12 +19,21 @@ from creneau.booking.services import (
     hold_create,
 )
 from creneau.care.services import administration_record
+from creneau.core.actor import Actor
 from creneau.core.errors import InvalidInput, NotFound
 from creneau.outreach.models import Notification
 from creneau.scheduling.models import Session, Slot
 from creneau.sites.models import Site
 from creneau.vaccines.models import Stock
-from tests.factories import at, open_session, person, tomorrow, two_dose_site, verified_contact
+from tests.factories import (
+    STAFF,
+    at,
+    open_session,
+    person,
+    tomorrow,
+    two_dose_site,
+    verified_contact,
+)
 
 Scope = Cancellation.Scope
 DAY = tomorrow()
@@ -71,7 +80,7 @@ def test_cancelling_a_day_cancels_every_course_and_tells_each_with_a_link(site):
     other_day = book(Session.objects.get(date=DAY + timedelta(days=1)), "Marc")
 
     cancellation = cancellation_create(
-        site_id=site.pk, scope=Scope.DAY, day=DAY, reason="Panne du réfrigérateur."
+        actor=STAFF, site_id=site.pk, scope=Scope.DAY, day=DAY, reason="Panne du réfrigérateur."
     )
 
     assert (cancellation.sessions, cancellation.courses, cancellation.appointments) == (2, 3, 6)
@@ -95,7 +104,7 @@ def test_the_person_rebooks_in_one_click_and_a_second_click_books_nothing_more(s
     morning = Session.objects.filter(date=DAY, dose_number=1).order_by("start_time").first()
     old = book(morning, "Jeanne").series
     cancellation_create(
-        site_id=site.pk, scope=Scope.SESSION, session_id=morning.pk, reason="Grève."
+        actor=STAFF, site_id=site.pk, scope=Scope.SESSION, session_id=morning.pk, reason="Grève."
     )
     item = rebook_item_get(token=rebook_link(Notification.objects.get(kind="booking_cancelled")))
 
@@ -124,11 +133,16 @@ def test_a_course_whose_first_dose_was_given_keeps_its_dose_2(site, django_user_
     dose1, dose2 = sorted(booked.appointments, key=lambda a: a.dose_number)
     nurse = django_user_model.objects.create_user(username="nurse")
     administration_record(
-        appointment_id=dose1.pk, site_id=site.pk, lot="L1", by=nurse, now=at(DAY, 9, 5)
+        appointment_id=dose1.pk,
+        site_id=site.pk,
+        lot="L1",
+        actor=Actor(user=nurse),
+        now=at(DAY, 9, 5),
     )
     before = ledger(site)
 
     cancellation = cancellation_create(
+        actor=STAFF,
         site_id=site.pk,
         scope=Scope.SESSION,
         session_id=dose2.slot.session_id,
@@ -161,7 +175,11 @@ def test_a_cancelled_dose_2_session_takes_dose_1_with_it_when_dose_1_is_to_come(
     booked = book(morning, "Jeanne")
     dose2 = max(booked.appointments, key=lambda a: a.dose_number)
     cancellation_create(
-        site_id=site.pk, scope=Scope.SESSION, session_id=dose2.slot.session_id, reason="Grève."
+        actor=STAFF,
+        site_id=site.pk,
+        scope=Scope.SESSION,
+        session_id=dose2.slot.session_id,
+        reason="Grève.",
     )
     assert Series.objects.get().status == "cancelled"
     assert set(Appointment.objects.values_list("status", flat=True)) == {"cancelled"}
@@ -170,7 +188,9 @@ def test_a_cancelled_dose_2_session_takes_dose_1_with_it_when_dose_1_is_to_come(
 
 def test_cancelling_a_whole_site_closes_it_to_the_public(site):
     book(Session.objects.get(date=DAY + timedelta(days=1)), "Jeanne")
-    cancellation = cancellation_create(site_id=site.pk, scope=Scope.SITE, reason="Fermeture.")
+    cancellation = cancellation_create(
+        actor=STAFF, site_id=site.pk, scope=Scope.SITE, reason="Fermeture."
+    )
     assert Site.objects.get(pk=site.pk).status == "closed"
     assert not Session.objects.filter(site=site, status="open").exists()
     assert cancellation.courses == 1 and Series.objects.get().status == "cancelled"
@@ -181,17 +201,21 @@ def test_cancelling_a_whole_site_closes_it_to_the_public(site):
 def test_a_cancellation_needs_a_reason_and_changes_nothing_without_one(site):
     book(Session.objects.filter(date=DAY, dose_number=1).first(), "Jeanne")
     with pytest.raises(InvalidInput, match="raison"):
-        cancellation_create(site_id=site.pk, scope=Scope.DAY, day=DAY, reason="   ")
+        cancellation_create(actor=STAFF, site_id=site.pk, scope=Scope.DAY, day=DAY, reason="   ")
     assert not Cancellation.objects.exists()
     assert Series.objects.get().status == "active"
     with pytest.raises(NotFound):
-        cancellation_create(site_id=site.pk, scope=Scope.SESSION, session_id=10**9, reason="x")
+        cancellation_create(
+            actor=STAFF, site_id=site.pk, scope=Scope.SESSION, session_id=10**9, reason="x"
+        )
 
 
 def test_a_forged_or_expired_link_is_not_found(site, monkeypatch):
     morning = Session.objects.filter(date=DAY, dose_number=1).order_by("start_time").first()
     book(morning, "Jeanne")
-    cancellation_create(site_id=site.pk, scope=Scope.SESSION, session_id=morning.pk, reason="x")
+    cancellation_create(
+        actor=STAFF, site_id=site.pk, scope=Scope.SESSION, session_id=morning.pk, reason="x"
+    )
     token = rebook_link(Notification.objects.get(kind="booking_cancelled"))
     assert rebook_item_get(token=token)
     for forged in ("1:forged:token", token[:-2] + "xx", tokens.rebook_token(item_id=10**9)):
@@ -211,7 +235,11 @@ def test_cancelling_after_dose_1_was_given_returns_the_dose_2_dose_to_stock(
     dose1 = min(booked.appointments, key=lambda a: a.dose_number)
     nurse = django_user_model.objects.create_user(username="nurse")
     administration_record(
-        appointment_id=dose1.pk, site_id=site.pk, lot="L1", by=nurse, now=at(DAY, 9, 5)
+        appointment_id=dose1.pk,
+        site_id=site.pk,
+        lot="L1",
+        actor=Actor(user=nurse),
+        now=at(DAY, 9, 5),
     )
     delivered, committed, given = ledger(site)
     booking_cancel(series_id=booked.series.pk, reason="Ne souhaite plus.", now=at(DAY, 10))

@@ -12,7 +12,15 @@ from creneau.core.errors import InvalidInput
 from creneau.outreach.models import Notification
 from creneau.scheduling.models import Session, Slot
 from creneau.vaccines.models import Stock
-from tests.factories import at, open_session, person, tomorrow, two_dose_site, verified_contact
+from tests.factories import (
+    STAFF,
+    at,
+    open_session,
+    person,
+    tomorrow,
+    two_dose_site,
+    verified_contact,
+)
 
 Scope = Cancellation.Scope
 DAY = tomorrow()
@@ -69,7 +77,9 @@ def test_a_day_that_is_over_cannot_be_cancelled_and_nothing_changes(site, now):
     with pytest.raises(InvalidInput, match="Ce jour est passé"):
         cancellation_preview(site_id=site.pk, scope=Scope.DAY, day=DAY, now=now)
     with pytest.raises(InvalidInput, match="Ce jour est passé"):
-        cancellation_create(site_id=site.pk, scope=Scope.DAY, day=DAY, reason="Panne.", now=now)
+        cancellation_create(
+            actor=STAFF, site_id=site.pk, scope=Scope.DAY, day=DAY, reason="Panne.", now=now
+        )
     assert state(site) == before
     assert not Notification.objects.filter(kind="booking_cancelled").exists()
     assert set(Appointment.objects.values_list("status", flat=True)) == {"booked"}
@@ -85,7 +95,12 @@ def test_a_session_whose_slots_have_all_ended_cannot_be_cancelled(site):
         )
     with pytest.raises(InvalidInput, match="Cette session est terminée"):
         cancellation_create(
-            site_id=site.pk, scope=Scope.SESSION, session_id=morning.pk, reason="x", now=eleven
+            actor=STAFF,
+            site_id=site.pk,
+            scope=Scope.SESSION,
+            session_id=morning.pk,
+            reason="x",
+            now=eleven,
         )
     assert state(site) == before
     assert Session.objects.get(pk=morning.pk).status == "open"
@@ -115,7 +130,7 @@ def test_cancelling_the_day_at_one_leaves_the_mornings_ended_appointment_alone(s
     assert (preview.sessions, preview.courses, preview.appointments) == (2, 1, 1)
 
     cancellation = cancellation_create(
-        site_id=site.pk, scope=Scope.DAY, day=DAY, reason="Panne.", now=one
+        actor=STAFF, site_id=site.pk, scope=Scope.DAY, day=DAY, reason="Panne.", now=one
     )
 
     assert_only_the_afternoon_cancelled(cancellation)
@@ -133,7 +148,12 @@ def test_cancelling_todays_session_after_lunch_spares_its_ended_morning_slots(re
     assert (preview.sessions, preview.courses, preview.appointments) == (1, 1, 1)
 
     cancellation = cancellation_create(
-        site_id=site.pk, scope=Scope.SESSION, session_id=whole_day.pk, reason="Grève.", now=one
+        actor=STAFF,
+        site_id=site.pk,
+        scope=Scope.SESSION,
+        session_id=whole_day.pk,
+        reason="Grève.",
+        now=one,
     )
 
     assert_only_the_afternoon_cancelled(cancellation)
@@ -147,6 +167,7 @@ def test_cancelling_a_dose_2_session_after_an_unrecorded_dose_1_ends_the_course(
     jeanne = Series.objects.get(person__given_name="Jeanne")
     dose2 = jeanne.appointments.get(dose_number=2)
     cancellation = cancellation_create(
+        actor=STAFF,
         site_id=site.pk,
         scope=Scope.SESSION,
         session_id=dose2.slot.session_id,

@@ -13,6 +13,7 @@ from creneau.audit.models import AuditEvent
 from creneau.booking.addresses import PostalAddress, postal_address_normalize
 from creneau.booking.models import Contact, Series
 from creneau.booking.services import booking_cancel, booking_confirm, contact_for_agent, hold_create
+from creneau.core.actor import Actor
 from creneau.core.errors import InvalidInput
 from creneau.geography.services import geography_load
 from creneau.outreach.models import LetterBatch, Notification
@@ -255,7 +256,7 @@ def test_four_agents_printing_at_once_never_take_the_same_letter(reference_commi
         taken = []
         while True:
             try:
-                batch = letter_batch_create(by=None, limit=7)
+                batch = letter_batch_create(actor=Actor(user=None), limit=7)
             except InvalidInput:
                 return taken
             taken += list(batch.notifications.values_list("pk", flat=True))

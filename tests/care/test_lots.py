@@ -11,6 +11,7 @@ from django.utils import timezone
 from creneau.booking.models import Appointment
 from creneau.care.models import Administration
 from creneau.care.services import administration_record
+from creneau.core.actor import Actor
 from creneau.core.errors import InvalidInput
 from creneau.staff.demo import DEMO_PASSWORD
 from creneau.staff.models import StaffProfile
@@ -19,6 +20,7 @@ from creneau.vaccines.models import Stock
 from creneau.vaccines.selectors import site_lots
 from creneau.vaccines.services import delivery_cancel, delivery_record
 from tests.factories import (
+    STAFF,
     at,
     make_site,
     tomorrow,
@@ -54,7 +56,7 @@ def test_a_nurse_picks_from_lots_received_and_unexpired_newest_received_first(re
     cancelled = delivery_record(
         site=site, vaccine=vaccine(), quantity=50, expected_on=DAY, lot="CANCELLED"
     )
-    delivery_cancel(delivery_id=cancelled.pk)
+    delivery_cancel(actor=STAFF, delivery_id=cancelled.pk)
     received(site, "SPK1", code="spikevax")
     received(make_site(name="Ailleurs"), "ELSEWHERE", hour=13)
 
@@ -89,7 +91,11 @@ def test_a_lot_the_site_received_for_another_vaccine_is_refused(booked, typed):
     before = ledger(site)
     with pytest.raises(InvalidInput, match="lot de Spikevax, pas de Comirnaty") as caught:
         administration_record(
-            appointment_id=dose1.pk, site_id=site.pk, lot=typed, by=nurse, now=at(DAY, 9, 5)
+            appointment_id=dose1.pk,
+            site_id=site.pk,
+            lot=typed,
+            actor=Actor(user=nurse),
+            now=at(DAY, 9, 5),
         )
     assert caught.value.details == {"field": "lot"}
     assert_nothing_given(site, dose1, before)
@@ -103,7 +109,11 @@ def test_a_lot_whose_every_delivery_expired_before_the_day_is_refused(booked):
     last_day = (DAY - timedelta(days=1)).strftime("%d/%m/%Y")
     with pytest.raises(InvalidInput, match=f"date de péremption \\({last_day}\\)"):
         administration_record(
-            appointment_id=dose1.pk, site_id=site.pk, lot="OLD", by=nurse, now=at(DAY, 9, 5)
+            appointment_id=dose1.pk,
+            site_id=site.pk,
+            lot="OLD",
+            actor=Actor(user=nurse),
+            now=at(DAY, 9, 5),
         )
     assert_nothing_given(site, dose1, before)
 
@@ -113,7 +123,11 @@ def test_a_lot_with_one_delivery_still_good_on_the_day_is_accepted(booked):
     received(site, "MIXED", on=DAY - timedelta(days=60), expires_on=DAY - timedelta(days=1))
     received(site, "MIXED", on=DAY - timedelta(days=30), expires_on=DAY)
     administration_record(
-        appointment_id=dose1.pk, site_id=site.pk, lot="MIXED", by=nurse, now=at(DAY, 9, 5)
+        appointment_id=dose1.pk,
+        site_id=site.pk,
+        lot="MIXED",
+        actor=Actor(user=nurse),
+        now=at(DAY, 9, 5),
     )
     assert Administration.objects.get().lot == "MIXED"
 
@@ -123,7 +137,11 @@ def test_a_lot_unknown_at_the_site_is_taken_as_typed(booked):
     site, dose1, _dose2, nurse = booked
     received(make_site(name="Voisin"), "LENT1", code="spikevax")
     administration_record(
-        appointment_id=dose1.pk, site_id=site.pk, lot="LENT1", by=nurse, now=at(DAY, 9, 5)
+        appointment_id=dose1.pk,
+        site_id=site.pk,
+        lot="LENT1",
+        actor=Actor(user=nurse),
+        now=at(DAY, 9, 5),
     )
     assert Administration.objects.get().lot == "LENT1"
     assert Appointment.objects.get(pk=dose1.pk).status == "fulfilled"
@@ -134,9 +152,13 @@ def test_a_cancelled_delivery_of_another_vaccine_does_not_claim_its_lot(booked):
     never_came = delivery_record(
         site=site, vaccine=vaccine("spikevax"), quantity=50, expected_on=DAY, lot="NC1"
     )
-    delivery_cancel(delivery_id=never_came.pk)
+    delivery_cancel(actor=STAFF, delivery_id=never_came.pk)
     administration_record(
-        appointment_id=dose1.pk, site_id=site.pk, lot="NC1", by=nurse, now=at(DAY, 9, 5)
+        appointment_id=dose1.pk,
+        site_id=site.pk,
+        lot="NC1",
+        actor=Actor(user=nurse),
+        now=at(DAY, 9, 5),
     )
     assert Administration.objects.get().lot == "NC1"
 
@@ -147,7 +169,7 @@ def test_the_injection_time_given_is_the_one_recorded(booked):
         appointment_id=dose1.pk,
         site_id=site.pk,
         lot="L1",
-        by=nurse,
+        actor=Actor(user=nurse),
         given_at=at(DAY, 9, 10),
         now=at(DAY, 9, 40),
     )

@@ -25,7 +25,7 @@ from creneau.scheduling.models import Slot
 from creneau.vaccines.models import Stock
 from tests.checks import assert_read_model_equals_a_recount
 from tests.concurrency.racers import race_processes, race_threads
-from tests.factories import deliver, make_site, open_session, tomorrow, verified_contact
+from tests.factories import STAFF, deliver, make_site, open_session, tomorrow, verified_contact
 
 pytestmark = pytest.mark.concurrency
 
@@ -264,7 +264,11 @@ def test_bookings_racing_a_day_cancellation_never_land_in_a_cancelled_session(
     def act(index):
         if index == 0:
             return cancellation_create(
-                site_id=site.pk, scope=Cancellation.Scope.DAY, day=tomorrow(), reason="Panne."
+                actor=STAFF,
+                site_id=site.pk,
+                scope=Cancellation.Scope.DAY,
+                day=tomorrow(),
+                reason="Panne.",
             )
         return hold_and_book([s.pk for s in slots], contacts[index], 100 + index)
 

@@ -13,7 +13,7 @@ from creneau.scheduling.models import DayAvailability, Session, Slot
 from creneau.scheduling.services import session_change_lines, session_close
 from creneau.vaccines.models import Stock
 from tests.concurrency.racers import race_processes, race_threads
-from tests.factories import deliver, make_site, open_session, tomorrow
+from tests.factories import STAFF, deliver, make_site, open_session, tomorrow
 
 pytestmark = pytest.mark.concurrency
 
@@ -77,8 +77,8 @@ def test_changing_lines_and_closing_at_once_keep_the_ledger_exact(reference_comm
     def attempt(index):
         session = sessions[index % 4]
         if index % 3 == 0:
-            return session_close(session_id=session.pk)
-        return session_change_lines(session_id=session.pk, lines=1 + index % 5)
+            return session_close(actor=STAFF, session_id=session.pk)
+        return session_change_lines(actor=STAFF, session_id=session.pk, lines=1 + index % 5)
 
     results = race_threads(24, attempt)
     unexpected = [r for r in results if isinstance(r, Exception) and not isinstance(r, DomainError)]

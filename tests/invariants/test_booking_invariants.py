@@ -49,7 +49,15 @@ from creneau.outreach.models import Notification
 from creneau.scheduling.models import Session, Slot
 from creneau.vaccines.models import Stock
 from tests.checks import assert_read_model_equals_a_recount
-from tests.factories import deliver, make_site, open_session, person, tomorrow, verified_contact
+from tests.factories import (
+    STAFF,
+    deliver,
+    make_site,
+    open_session,
+    person,
+    tomorrow,
+    verified_contact,
+)
 
 # What the sequences did, so that a test which never books cannot pass for one that does.
 OUTCOMES: Counter = Counter()
@@ -259,7 +267,9 @@ class Booking(RuleBasedStateMachine):
                 "series_id", flat=True
             )
         )
-        assert session_cancel(session_id=session.pk, reason="Livraison annulée.") == len(affected)
+        assert session_cancel(
+            actor=STAFF, session_id=session.pk, reason="Livraison annulée."
+        ) == len(affected)
         for series_id in affected:
             self.model.series[series_id].active = False
         for hold_id in [h for h in self.model.holds if not Hold.objects.filter(pk=h).exists()]:

@@ -35,7 +35,7 @@ from creneau.scheduling.services import (
 from creneau.vaccines.models import Delivery, Stock
 from creneau.vaccines.services import delivery_cancel, delivery_record
 from tests.checks import assert_read_model_equals_a_recount
-from tests.factories import make_site, open_session, tomorrow, vaccine
+from tests.factories import STAFF, make_site, open_session, tomorrow, vaccine
 
 VACCINES = ("comirnaty", "janssen")
 
@@ -97,7 +97,7 @@ class StockAndCapacity(RuleBasedStateMachine):
         key, quantity, expected = self.model.deliveries[delivery_id]
         allowed = expected and self.model.uncommitted(key) >= quantity
         try:
-            delivery_cancel(delivery_id=delivery_id)
+            delivery_cancel(actor=STAFF, delivery_id=delivery_id)
         except (StockInsufficient, Exception) as error:
             assert not allowed, error
             return
@@ -144,7 +144,7 @@ class StockAndCapacity(RuleBasedStateMachine):
         model = self.model.sessions[session_id]
         delta = (lines - model.lines) * len(model.booked) * model.doses_per_place
         try:
-            session_change_lines(session_id=session_id, lines=lines)
+            session_change_lines(actor=STAFF, session_id=session_id, lines=lines)
         except SessionNotOpen:
             assert not model.open
             return
@@ -165,7 +165,7 @@ class StockAndCapacity(RuleBasedStateMachine):
             return
         model = self.model.sessions[session_id]
         try:
-            released = session_close(session_id=session_id)
+            released = session_close(actor=STAFF, session_id=session_id)
         except SessionNotOpen:
             assert not model.open
             return

@@ -4,6 +4,7 @@ import smtplib
 
 from django.core.mail.backends.base import BaseEmailBackend
 
+from creneau.core.actor import Actor
 from creneau.outreach.sms import MemoryBackend, SendError
 
 # Per address, what the provider answers next: an exception to raise, in turn; once
@@ -73,7 +74,7 @@ def batch_letters_until_done(limit: int) -> list[int]:
     taken = []
     while True:
         try:
-            batch = letter_batch_create(by=None, limit=limit)
+            batch = letter_batch_create(actor=Actor(user=None), limit=limit)
         except InvalidInput:  # nothing left to take
             return taken
         taken += list(batch.notifications.values_list("pk", flat=True))

@@ -15,7 +15,7 @@ from creneau.scheduling.services import (
 )
 from creneau.sites.models import Site
 from creneau.vaccines.models import Stock
-from tests.factories import deliver, make_site, open_session, tomorrow, vaccine
+from tests.factories import STAFF, deliver, make_site, open_session, tomorrow, vaccine
 
 
 def committed(site, code="comirnaty") -> int:
@@ -113,10 +113,10 @@ def test_more_lines_promise_more_doses_fewer_lines_return_them(reference):
     site = make_site()
     deliver(site, 100)
     session = open_session(site, lines=2)
-    session_change_lines(session_id=session.pk, lines=4)
+    session_change_lines(actor=STAFF, session_id=session.pk, lines=4)
     assert committed(site) == 6 * 4 * 2
     assert availability(session).free == 24
-    session_change_lines(session_id=session.pk, lines=1)
+    session_change_lines(actor=STAFF, session_id=session.pk, lines=1)
     assert committed(site) == 6 * 1 * 2
     assert set(session.slots.values_list("capacity", flat=True)) == {1}
 
@@ -126,7 +126,7 @@ def test_more_lines_than_the_stock_covers_is_refused(reference):
     deliver(site, 30)
     session = open_session(site, lines=2)
     with pytest.raises(StockInsufficient):
-        session_change_lines(session_id=session.pk, lines=3)
+        session_change_lines(actor=STAFF, session_id=session.pk, lines=3)
     assert committed(site) == 24
     assert set(session.slots.values_list("capacity", flat=True)) == {2}
 
@@ -137,7 +137,7 @@ def test_fewer_lines_than_places_booked_is_refused(reference):
     session = open_session(site, lines=3)
     Slot.objects.filter(pk=session.slots.first().pk).update(booked=3)
     with pytest.raises(CapacityBelowBooked):
-        session_change_lines(session_id=session.pk, lines=2)
+        session_change_lines(actor=STAFF, session_id=session.pk, lines=2)
     assert committed(site) == 36
 
 
@@ -146,14 +146,14 @@ def test_closing_returns_the_free_places_doses_and_keeps_the_booked(reference):
     deliver(site, 100)
     session = open_session(site, lines=2)
     Slot.objects.filter(pk=session.slots.first().pk).update(booked=1)
-    assert session_close(session_id=session.pk) == 11 * 2
+    assert session_close(actor=STAFF, session_id=session.pk) == 11 * 2
     assert committed(site) == 2
     assert availability(session).free == 0
     assert availability(session).first_free_start is None
     with pytest.raises(SessionNotOpen):
-        session_close(session_id=session.pk)
+        session_close(actor=STAFF, session_id=session.pk)
     with pytest.raises(SessionNotOpen):
-        session_change_lines(session_id=session.pk, lines=3)
+        session_change_lines(actor=STAFF, session_id=session.pk, lines=3)
 
 
 def test_the_database_refuses_a_slot_booked_beyond_capacity(reference):
@@ -215,7 +215,7 @@ def test_sessions_that_are_over_return_their_unused_doses_and_cannot_grow(refere
     Slot.objects.filter(pk=booked.pk).update(booked=1)
     after = session.slots.order_by("-end").first().end + timedelta(minutes=1)
     with pytest.raises(SessionNotOpen):
-        session_change_lines(session_id=session.pk, lines=2, now=after)
+        session_change_lines(actor=STAFF, session_id=session.pk, lines=2, now=after)
     during = booked.end
     assert sessions_close_elapsed(now=during) == 0
     assert sessions_close_elapsed(now=after) == 5 * 2

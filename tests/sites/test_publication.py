@@ -7,7 +7,7 @@ from creneau.core.errors import NotFound
 from creneau.sites.models import Site
 from creneau.sites.selectors import site_get_public, site_list_public
 from creneau.sites.services import site_close, site_publish, sites_publication_schedule
-from tests.factories import make_site
+from tests.factories import STAFF, make_site
 
 
 def test_a_department_is_published_at_the_scheduled_time_without_any_job(reference):
@@ -27,12 +27,12 @@ def test_a_department_is_published_at_the_scheduled_time_without_any_job(referen
 
 def test_publish_now_and_close(reference):
     site = make_site(status=Site.Status.DRAFT)
-    site_publish(site_id=site.pk)
+    site_publish(actor=STAFF, site_id=site.pk)
     assert site_get_public(site_id=site.pk)
     with pytest.raises(NotFound):
-        site_publish(site_id=site.pk)
-    site_close(site_id=site.pk)
+        site_publish(actor=STAFF, site_id=site.pk)
+    site_close(actor=STAFF, site_id=site.pk)
     with pytest.raises(NotFound):
         site_get_public(site_id=site.pk)
     with pytest.raises(NotFound):
-        site_close(site_id=site.pk)
+        site_close(actor=STAFF, site_id=site.pk)

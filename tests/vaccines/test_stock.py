@@ -10,7 +10,7 @@ from creneau.vaccines.services import (
     stock_commit,
     vaccines_seed,
 )
-from tests.factories import deliver, make_site, tomorrow, vaccine
+from tests.factories import STAFF, deliver, make_site, tomorrow, vaccine
 
 
 def stock(site, code="comirnaty") -> Stock:
@@ -33,7 +33,7 @@ def test_a_confirmed_delivery_counts_before_it_arrives(reference):
     )
     assert delivery.status == Delivery.Status.EXPECTED
     assert stock(site).delivered == 600
-    delivery_receive(delivery_id=delivery.pk)
+    delivery_receive(actor=STAFF, delivery_id=delivery.pk)
     delivery.refresh_from_db()
     assert delivery.status == Delivery.Status.RECEIVED and delivery.received_at
     assert stock(site).delivered == 600
@@ -57,7 +57,7 @@ def test_cancelling_a_delivery_whose_doses_are_promised_is_refused(reference):
     late = delivery_record(site=site, vaccine=vaccine(), quantity=50, expected_on=tomorrow())
     stock_commit(site_id=site.pk, vaccine_id=vaccine().pk, doses=120)
     with pytest.raises(StockInsufficient):
-        delivery_cancel(delivery_id=late.pk)
+        delivery_cancel(actor=STAFF, delivery_id=late.pk)
     late.refresh_from_db()
     assert late.status == Delivery.Status.EXPECTED
     assert stock(site).delivered == 150
@@ -66,10 +66,10 @@ def test_cancelling_a_delivery_whose_doses_are_promised_is_refused(reference):
 def test_cancelling_a_free_delivery_returns_its_doses_once(reference):
     site = make_site()
     late = delivery_record(site=site, vaccine=vaccine(), quantity=50, expected_on=tomorrow())
-    delivery_cancel(delivery_id=late.pk)
+    delivery_cancel(actor=STAFF, delivery_id=late.pk)
     assert stock(site).delivered == 0
     with pytest.raises(NotFound):
-        delivery_cancel(delivery_id=late.pk)
+        delivery_cancel(actor=STAFF, delivery_id=late.pk)
 
 
 def test_the_database_itself_refuses_an_over_promised_stock(reference):

@@ -10,7 +10,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 
-from creneau.core.db import retry_on_deadlock
+from creneau.audit.services import audit_record
+from creneau.core.actor import Actor
+from creneau.core.db import unit_of_work
 from creneau.core.errors import (
     AlreadyBooked,
     HoldExpired,
@@ -42,6 +44,7 @@ from .course import (
     _result,
     _series_bump,
     _series_lock,
+    _staff_record,
 )
 from .holds import _hold_release, _hold_release_claim, _slot_refusal
 
@@ -102,8 +105,7 @@ def _replay(*, contact: Contact, key: str, request_hash: str) -> BookingResult |
     return _result(previous.series)
 
 
-@retry_on_deadlock
-@transaction.atomic
+@unit_of_work
 def booking_confirm(
     *,
     hold_id: str,
@@ -112,13 +114,15 @@ def booking_confirm(
     dose2_slot_id: int | None = None,
     idempotency_key: str | None = None,
     override: Override | None = None,
+    actor: Actor | None = None,
     now: datetime | None = None,
 ) -> BookingResult:
     """Turn a live hold into dose 1 + dose 2 for one person, both or neither (invariant 3).
 
     Retried with the same idempotency key and body, it answers the same booking
     (invariant 7); for a person who already has an active series it answers that series
-    and gives the held places back (invariant 4).
+    and gives the held places back (invariant 4). A booking a member of staff made for a
+    caller (`actor`) is in the audit log with its override, if any (invariants 6 and 8).
     """
     now = now or timezone.now()
     person = _person_validate(person, today=timezone.localdate(now))
@@ -221,7 +225,29 @@ def booking_confirm(
     changes.apply()
     _notify(series=series, kind=Notification.Kind.BOOKING_CONFIRMED, appointments=appointments)
     remember(series)
+    _booking_record(actor=actor, series=series)
     return _result(series, appointments=appointments)
+
+
+def _booking_record(*, actor: Actor | None, series: Series) -> None:
+    """Invariants 6 and 8: a booking by staff is audited, and so is its override."""
+    if actor is None:
+        return
+    audit_record(
+        actor=actor,
+        action="create",
+        obj=series,
+        site=series.site,
+        summary=gettext("Réservation par téléphone"),
+    )
+    if series.override_reason:
+        audit_record(
+            actor=actor,
+            action="override",
+            obj=series,
+            site=series.site,
+            summary=gettext("Dérogation : %(reason)s") % {"reason": series.override_reason[:200]},
+        )
 
 
 def _series_create(
@@ -259,8 +285,7 @@ def _series_create(
                 raise
 
 
-@retry_on_deadlock
-@transaction.atomic
+@unit_of_work
 def booking_move(
     *,
     series_id: int,
@@ -268,11 +293,13 @@ def booking_move(
     slot_id: int,
     dose2_slot_id: int | None = None,
     override: Override | None = None,
+    actor: Actor | None = None,
     now: datetime | None = None,
 ) -> BookingResult:
     """Move one dose to another slot, taking the new place and giving back the old one in
     one transaction. Moving dose 1 keeps dose 2 when it still fits (same site, inside the
-    interval) and otherwise moves it too, to `dose2_slot_id` or the best free option."""
+    interval) and otherwise moves it too, to `dose2_slot_id` or the best free option.
+    A move by a member of staff (`actor`) is in the audit log."""
     now = now or timezone.now()
     series = _series_lock(series_id=series_id)
     appointments = _active_appointments(series)
@@ -351,6 +378,11 @@ def booking_move(
         _series_bump(series)
     changes.apply()
     _notify(series=series, kind=Notification.Kind.BOOKING_MOVED)
+    _staff_record(
+        actor=actor,
+        series=series,
+        summary=gettext("Dose %(dose)s déplacée par téléphone") % {"dose": dose_number},
+    )
     return _result(series)
 
 

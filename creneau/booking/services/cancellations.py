@@ -5,13 +5,13 @@ import contextlib
 from datetime import date, datetime
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from creneau.core.db import retry_on_deadlock
+from creneau.audit.services import audit_record
+from creneau.core.actor import Actor
+from creneau.core.db import unit_of_work
 from creneau.core.errors import InvalidInput, NotFound
 from creneau.outreach.models import Notification
 from creneau.scheduling.models import Session, Slot
@@ -40,6 +40,7 @@ from .course import (
     _series_bump,
     _series_lock,
     _series_locked,
+    _staff_record,
 )
 from .holds import _hold_release, hold_create
 
@@ -79,12 +80,12 @@ def _series_cancel(*, series: Series, reason: str, now: datetime, changes: SlotC
     return len(appointments)
 
 
-@retry_on_deadlock
-@transaction.atomic
+@unit_of_work
 def booking_cancel(
-    *, series_id: int, reason: str = "", now: datetime | None = None
+    *, series_id: int, reason: str = "", actor: Actor | None = None, now: datetime | None = None
 ) -> BookingResult:
-    """Cancel a booking's appointments still to come; a cancelled one answers as it is."""
+    """Cancel a booking's appointments still to come; a cancelled one answers as it is.
+    A cancellation by a member of staff (`actor`) is in the audit log."""
     now = now or timezone.now()
     series = _series_locked().get(pk=series_id)
     if series.status == Series.Status.CANCELLED:
@@ -111,17 +112,25 @@ def booking_cancel(
         context={"reason": reason},
         appointments=appointments,
     )
+    _staff_record(
+        actor=actor,
+        series=series,
+        summary=gettext("Annulé par téléphone"),
+        details={"reason": reason} if reason else None,
+    )
     return _result(series, appointments=appointments)
 
 
-@retry_on_deadlock
-@transaction.atomic
-def session_cancel(*, session_id: int, reason: str, now: datetime | None = None) -> int:
+@unit_of_work
+def session_cancel(
+    *, actor: Actor, session_id: int, reason: str, now: datetime | None = None
+) -> int:
     """Cancel one session (see `cancellation_create`); returns how many courses it touched."""
     session = Session.objects.filter(pk=session_id).first()
     if session is None:
         raise NotFound(gettext("Session introuvable : %(id)s.") % {"id": session_id})
     cancellation = cancellation_create(
+        actor=actor,
         site_id=session.site_id,
         scope=Cancellation.Scope.SESSION,
         session_id=session_id,
@@ -131,14 +140,13 @@ def session_cancel(*, session_id: int, reason: str, now: datetime | None = None)
     return cancellation.courses
 
 
-@retry_on_deadlock
-@transaction.atomic
+@unit_of_work
 def cancellation_create(
     *,
+    actor: Actor,
     site_id: int,
     scope: str,
     reason: str,
-    by: AbstractBaseUser | None = None,
     session_id: int | None = None,
     day: date | None = None,
     now: datetime | None = None,
@@ -171,7 +179,7 @@ def cancellation_create(
         raise NotFound(gettext("Session introuvable : %(id)s.") % {"id": session_id})
     if scope == Cancellation.Scope.SITE:
         with contextlib.suppress(NotFound):  # already closed to the public
-            site_close(site_id=site_id)
+            site_close(actor=None, site_id=site_id)
     session_ids = [session.pk for session in sessions]
     # The sessions' places first: from here no new hold can be taken on them (hold_create
     # waits, then finds the session closed), so the holds listed below are all there are.
@@ -192,7 +200,7 @@ def cancellation_create(
     changes.apply()
     for session in sessions:
         if session.status == Session.Status.OPEN:
-            session_close(session_id=session.pk)
+            session_close(actor=None, session_id=session.pk)
     # Read after the holds are gone: a booking that claimed one first has committed.
     affected = (
         Appointment.objects.filter(
@@ -207,7 +215,7 @@ def cancellation_create(
         session_id=session_id if scope == Cancellation.Scope.SESSION else None,
         day=day if scope == Cancellation.Scope.DAY else None,
         reason=reason,
-        by=by if by is not None and by.is_authenticated else None,
+        by=actor.user,
         sessions=len(sessions),
     )
     series_ids = list(affected)
@@ -271,17 +279,26 @@ def cancellation_create(
         courses=len(items), appointments=cancelled_appointments, notifications=len(items)
     )
     cancellation.refresh_from_db()
+    audit_record(
+        actor=actor,
+        action="change",
+        obj=cancellation,
+        site=cancellation.site,
+        summary=gettext("Annulation (%(scope)s) : %(count)s parcours prévenus")
+        % {"scope": cancellation.get_scope_display(), "count": cancellation.courses},
+        details={"reason": cancellation.reason},
+    )
     return cancellation
 
 
-@retry_on_deadlock
-@transaction.atomic
+@unit_of_work
 def booking_dose2_rebook(
-    *, series_id: int, slot_id: int, now: datetime | None = None
+    *, series_id: int, slot_id: int, actor: Actor | None = None, now: datetime | None = None
 ) -> BookingResult:
     """A new second-dose appointment for a course whose first dose was given and whose
     second has none (cancelled with its session, or missed): same site, inside the
-    interval. The dose it needs is still promised by the first-dose place."""
+    interval. The dose it needs is still promised by the first-dose place. One booked by
+    a member of staff (`actor`) is in the audit log."""
     now = now or timezone.now()
     series = _series_lock(series_id=series_id)
     if 2 in _active_appointments(series):
@@ -310,11 +327,13 @@ def booking_dose2_rebook(
     _series_bump(series)
     changes.apply()
     _notify(series=series, kind=Notification.Kind.BOOKING_CONFIRMED)
+    _staff_record(
+        actor=actor, series=series, summary=gettext("Nouvelle date de 2e dose par téléphone")
+    )
     return _result(series)
 
 
-@retry_on_deadlock
-@transaction.atomic
+@unit_of_work
 def booking_rebook(*, item_id: int, slot_id: int, now: datetime | None = None) -> BookingResult:
     """One click from a cancellation message: a new appointment for the course the
     cancellation touched, for the same person and contact, with no new code (the signed

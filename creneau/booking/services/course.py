@@ -11,6 +11,8 @@ from django.db.models import F
 from django.utils import formats, translation
 from django.utils.translation import gettext
 
+from creneau.audit.services import audit_record
+from creneau.core.actor import Actor
 from creneau.core.errors import Dose2Unavailable, InvalidInput
 from creneau.eligibility.selectors import Candidate, eligibility_decide, eligibility_require
 from creneau.geography.selectors import department_timezone
@@ -181,3 +183,20 @@ def _series_bump(series: Series, **fields: object) -> None:
     for name, value in fields.items():
         setattr(series, name, value)
     Series.objects.filter(pk=series.pk).update(version=F("version") + 1, **fields)
+
+
+def _staff_record(
+    *, actor: Actor | None, series: Series, summary: str, details: dict | None = None
+) -> None:
+    """Invariant 8: a change a member of staff made to a course is in the audit log, in
+    the change's transaction. Without an actor it is the person's own change (portal,
+    API) or the system's: nothing to record."""
+    if actor is not None:
+        audit_record(
+            actor=actor,
+            action="change",
+            obj=series,
+            site=series.site,
+            summary=summary,
+            details=details,
+        )
