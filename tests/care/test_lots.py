@@ -12,7 +12,7 @@ from creneau.booking.models import Appointment
 from creneau.care.models import Administration
 from creneau.care.services import administration_record
 from creneau.core.errors import InvalidInput
-from creneau.staff.demo import DEMO_PASSWORD
+from creneau.demo.staff import DEMO_PASSWORD
 from creneau.staff.models import StaffProfile
 from creneau.staff.services import staff_account_create
 from creneau.vaccines.models import Stock

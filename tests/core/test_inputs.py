@@ -11,7 +11,7 @@ from creneau.booking.models import Hold
 from creneau.booking.services import booking_confirm, hold_create
 from creneau.core.errors import InvalidInput
 from creneau.core.inputs import date_parse, has_null_character, id_parse
-from creneau.staff.demo import DEMO_PASSWORD
+from creneau.demo.staff import DEMO_PASSWORD
 from creneau.staff.models import StaffProfile
 from creneau.staff.services import staff_account_create
 from tests.factories import person, two_dose_site, verified_contact
