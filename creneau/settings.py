@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "creneau.portal",
     "creneau.backoffice",
     "creneau.callcenter",
+    "creneau.demo",
 ]
 
 MIDDLEWARE = [

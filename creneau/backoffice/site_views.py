@@ -12,8 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from creneau.core.errors import DomainError, InvalidInput, NotFound
 from creneau.geography.selectors import department_timezone
-from creneau.scheduling.models import Session
-from creneau.scheduling.selectors import site_commitments, site_sessions_ahead
+from creneau.scheduling.selectors import session_get, site_commitments, site_sessions_ahead
 from creneau.scheduling.services import (
     session_change_lines,
     session_close,
@@ -155,18 +154,11 @@ def sessions(request: HttpRequest, site_id: int) -> HttpResponse:
     )
 
 
-def _site_session(site, session_id: int) -> Session:
-    session = Session.objects.filter(site=site, pk=session_id).first()
-    if session is None:
-        raise NotFound(_("Session introuvable : %(id)s.") % {"id": session_id})
-    return session
-
-
 @require_POST
 @staff_view(permission="site.manage")
 def session_lines(request: HttpRequest, site_id: int, session_id: int) -> HttpResponse:
     site = staff_site_get(profile=request.staff, site_id=site_id)
-    session = _site_session(site, session_id)
+    session = session_get(site_id=site.pk, session_id=session_id)
     form = LinesForm(request.POST)
     try:
         if not form.is_valid():
@@ -186,7 +178,7 @@ def session_lines(request: HttpRequest, site_id: int, session_id: int) -> HttpRe
 def session_stop(request: HttpRequest, site_id: int, session_id: int) -> HttpResponse:
     """Stop taking bookings; the appointments already booked stay."""
     site = staff_site_get(profile=request.staff, site_id=site_id)
-    session = _site_session(site, session_id)
+    session = session_get(site_id=site.pk, session_id=session_id)
     try:
         released = session_close(actor=request.actor, session_id=session.pk)
     except DomainError as error:

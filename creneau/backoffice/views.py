@@ -29,7 +29,7 @@ from creneau.booking.services import cancellation_create
 from creneau.care.selectors import noshows_due
 from creneau.care.services import administration_record, appointment_check_in, noshows_mark
 from creneau.core.errors import InvalidInput
-from creneau.core.inputs import id_parse
+from creneau.core.inputs import date_parse, id_parse
 from creneau.geography.selectors import department_timezone
 from creneau.scheduling.selectors import site_day_sessions
 from creneau.staff.access import actor_from_request, staff_view
@@ -91,12 +91,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def _local_day(text: str | None, *, today: date) -> date:
-    if not text:
-        return today
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(_("Date invalide : %(text)s.") % {"text": text[:20]}) from None
+    return date_parse(text) if text else today
 
 
 def _lots_by_vaccine(site, appointments, *, today: date) -> dict[int, list[str]]:

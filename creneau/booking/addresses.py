@@ -12,6 +12,7 @@ from django.core.validators import validate_email
 from django.utils.translation import gettext
 
 from creneau.core.errors import InvalidInput
+from creneau.core.phones import PHONE_MAX_LENGTH, phone_parse
 from creneau.geography.models import Commune
 from creneau.geography.text import search_name
 
@@ -35,22 +36,14 @@ def contact_address_normalize(
             gettext("Donnez un numéro de téléphone ou une adresse e-mail (l'un des deux).")
         )
     if phone:
-        try:
-            number = phonenumbers.parse(phone[:40], "FR")
-        except phonenumbers.NumberParseException:
-            number = None
-        if number is None or not phonenumbers.is_valid_number(number):
-            raise InvalidInput(
-                gettext("Numéro de téléphone invalide : %(phone)s.") % {"phone": repr(phone[:40])},
-                field="phone",
-            )
+        number = phone_parse(phone)
         if for_sms and phonenumbers.number_type(number) not in SMS_NUMBER_TYPES:
             raise InvalidInput(
                 gettext(
                     "Le %(phone)s n'est pas un portable : il ne reçoit pas les SMS. Donnez un "
                     "numéro de portable ou une adresse e-mail."
                 )
-                % {"phone": phone[:40]},
+                % {"phone": phone[:PHONE_MAX_LENGTH]},
                 field="phone",
             )
         return Contact.Channel.SMS, phonenumbers.format_number(

@@ -2,7 +2,6 @@
 services as the portal. Every look at a caller's data and every change is audited."""
 
 import dataclasses
-from datetime import date
 from uuid import uuid4
 
 from django.contrib import messages
@@ -45,7 +44,7 @@ from creneau.core.errors import (
     SiteRestricted,
     SlotUnavailable,
 )
-from creneau.core.inputs import id_parse
+from creneau.core.inputs import date_parse, id_parse
 from creneau.geography.selectors import place_resolve
 from creneau.outreach.selectors import letter_batch_get, letter_batch_list, letters_waiting
 from creneau.outreach.services import letter_batch_create
@@ -314,10 +313,7 @@ def move(request: HttpRequest, series_id: int, dose_number: int) -> HttpResponse
         vaccine_code=series.vaccine.code, dose_number=dose_number, date_from=first, date_to=last
     )
     day = request.GET.get("jour")
-    try:
-        chosen_day = date.fromisoformat(day) if day else None
-    except ValueError:
-        raise InvalidInput(_("Date invalide : %(text)s.") % {"text": day[:20]}) from None
+    chosen_day = date_parse(day) if day else None
     free = slot_list_available(site_id=series.site_id, day=chosen_day, wanted=wanted)
     _seen(request, series, _("Nouvelle date pour la dose %(dose)s") % {"dose": dose_number})
     return render(

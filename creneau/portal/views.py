@@ -60,7 +60,7 @@ from creneau.core.errors import (
     TooManyRequests,
     Unauthorized,
 )
-from creneau.core.inputs import id_parse
+from creneau.core.inputs import date_parse, id_parse
 from creneau.eligibility.selectors import Candidate, eligibility_decide
 from creneau.geography.selectors import place_resolve, place_suggest
 from creneau.outreach.selectors import outbox_list
@@ -167,12 +167,7 @@ def suggestions(request: HttpRequest) -> HttpResponse:
 
 
 def _day(text: str | None) -> date | None:
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(_("Date invalide : %(text)s.") % {"text": text[:20]}) from None
+    return date_parse(text) if text else None
 
 
 def _site_context(

@@ -10,7 +10,7 @@ from django.db.models import F, Min, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from creneau.core.errors import InvalidInput
+from creneau.core.errors import InvalidInput, NotFound
 from creneau.core.geo import Position, distance_km, grid_cell_ranges
 from creneau.sites.models import Site
 from creneau.sites.selectors import public_sites_q, site_require_public
@@ -343,6 +343,14 @@ def slots_next(
         if len(slots[site_id]) < per_site:
             slots[site_id].append(FreeSlot(*row))
     return slots
+
+
+def session_get(*, site_id: int, session_id: int) -> Session:
+    """A site's session; one of another site is as not found as a missing one."""
+    session = Session.objects.filter(site_id=site_id, pk=session_id).first()
+    if session is None:
+        raise NotFound(gettext("Session introuvable : %(id)s.") % {"id": session_id})
+    return session
 
 
 def site_day_sessions(*, site_id: int, day: date) -> list[Session]:

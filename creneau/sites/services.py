@@ -14,6 +14,7 @@ from creneau.core.actor import Actor
 from creneau.core.db import unit_of_work
 from creneau.core.errors import InvalidInput, NotFound
 from creneau.core.geo import Position, grid_cell
+from creneau.core.phones import phone_parse
 from creneau.geography.models import Commune, Department
 
 from .importer import (
@@ -255,16 +256,9 @@ def site_update(
         raise InvalidInput(gettext("Le nom va de 1 à 200 caractères."), field="name")
     stored_phone = ""
     if phone.strip():
-        try:
-            number = phonenumbers.parse(phone[:40], "FR")
-        except phonenumbers.NumberParseException:
-            number = None
-        if number is None or not phonenumbers.is_valid_number(number):
-            raise InvalidInput(
-                gettext("Numéro de téléphone invalide : %(phone)s.") % {"phone": repr(phone[:40])},
-                field="phone",
-            )
-        stored_phone = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        stored_phone = phonenumbers.format_number(
+            phone_parse(phone), phonenumbers.PhoneNumberFormat.E164
+        )
     if not Site.objects.filter(pk=site_id).update(
         name=name,
         phone=stored_phone,

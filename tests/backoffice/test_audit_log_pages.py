@@ -10,8 +10,8 @@ from django.urls import reverse
 from creneau.audit.models import AuditEvent
 from creneau.audit.services import audit_record
 from creneau.core.actor import Actor
+from creneau.demo.staff import DEMO_PASSWORD
 from creneau.geography.models import Department
-from creneau.staff.demo import DEMO_PASSWORD
 from creneau.staff.models import StaffProfile
 from creneau.staff.services import staff_account_create
 from tests.factories import make_site

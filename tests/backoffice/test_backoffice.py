@@ -10,8 +10,8 @@ from django.utils import timezone
 from creneau.audit.models import AuditEvent
 from creneau.booking.models import Cancellation
 from creneau.booking.services import booking_confirm, cancellation_create, hold_create
+from creneau.demo.staff import DEMO_PASSWORD
 from creneau.outreach.models import LetterBatch
-from creneau.staff.demo import DEMO_PASSWORD
 from creneau.staff.models import StaffProfile
 from creneau.staff.services import MAX_LOGIN_FAILURES, staff_account_create
 from tests.factories import STAFF, person, two_dose_site, verified_contact

@@ -9,8 +9,8 @@ from django.urls import reverse
 from creneau.audit.models import AuditEvent
 from creneau.booking.models import Cancellation, Series
 from creneau.booking.services import booking_confirm, hold_create
+from creneau.demo.staff import DEMO_PASSWORD
 from creneau.outreach.models import Notification
-from creneau.staff.demo import DEMO_PASSWORD
 from creneau.staff.models import StaffProfile
 from creneau.staff.services import staff_account_create
 from tests.factories import person, two_dose_site, verified_contact

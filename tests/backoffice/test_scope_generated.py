@@ -18,9 +18,9 @@ from django.utils import timezone
 
 from creneau.audit.models import AuditEvent
 from creneau.booking.models import Appointment, Cancellation, Series
+from creneau.demo.staff import DEMO_PASSWORD
 from creneau.geography.models import Department
 from creneau.sites.models import Site
-from creneau.staff.demo import DEMO_PASSWORD
 from creneau.staff.models import StaffProfile
 from creneau.staff.services import staff_account_create
 from tests.backoffice import test_backoffice

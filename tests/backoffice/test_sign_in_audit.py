@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from creneau.audit.models import AuditEvent
 from creneau.booking.services import booking_confirm, hold_create
-from creneau.staff.demo import DEMO_PASSWORD
+from creneau.demo.staff import DEMO_PASSWORD
 from creneau.staff.models import StaffProfile
 from creneau.staff.services import MAX_LOGIN_FAILURES, staff_account_create
 from tests.factories import person, two_dose_site, verified_contact

@@ -8,10 +8,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from creneau.audit.models import AuditEvent
+from creneau.demo.staff import DEMO_PASSWORD
 from creneau.geography.models import Department
 from creneau.scheduling.models import Session, Slot
 from creneau.sites.models import Site
-from creneau.staff.demo import DEMO_PASSWORD
 from creneau.staff.models import StaffProfile
 from creneau.staff.services import staff_account_create
 from creneau.vaccines.models import Delivery, Stock, Vaccine

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from creneau.booking.models import Appointment
 from creneau.booking.services import booking_confirm, hold_create
-from creneau.staff.demo import DEMO_PASSWORD
+from creneau.demo.staff import DEMO_PASSWORD
 from creneau.staff.models import StaffProfile
 from creneau.staff.services import staff_account_create
 from creneau.vaccines.models import Stock

@@ -6,8 +6,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from creneau.demo.staff import DEMO_PASSWORD
 from creneau.scheduling.models import Session
-from creneau.staff.demo import DEMO_PASSWORD
 from creneau.staff.models import StaffProfile
 from creneau.staff.services import staff_account_create
 from tests.browser.helpers import axe_check

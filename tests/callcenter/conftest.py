@@ -4,7 +4,7 @@ centre (who is not an agent)."""
 import pytest
 from django.urls import reverse
 
-from creneau.staff.demo import DEMO_PASSWORD
+from creneau.demo.staff import DEMO_PASSWORD
 from creneau.staff.models import StaffProfile
 from creneau.staff.services import staff_account_create
 from tests.factories import two_dose_site

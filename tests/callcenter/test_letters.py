@@ -15,10 +15,10 @@ from creneau.booking.models import Contact, Series
 from creneau.booking.services import booking_cancel, booking_confirm, contact_for_agent, hold_create
 from creneau.core.actor import Actor
 from creneau.core.errors import InvalidInput
+from creneau.demo.staff import DEMO_PASSWORD
 from creneau.geography.services import geography_load
 from creneau.outreach.models import LetterBatch, Notification
 from creneau.outreach.services import letter_batch_create, outbox_send
-from creneau.staff.demo import DEMO_PASSWORD
 from creneau.staff.models import StaffProfile
 from creneau.staff.services import staff_account_create
 from tests.callcenter.test_callcenter import DETAILS, choose_first_slot

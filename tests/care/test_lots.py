@@ -13,7 +13,7 @@ from creneau.care.models import Administration
 from creneau.care.services import administration_record
 from creneau.core.actor import Actor
 from creneau.core.errors import InvalidInput
-from creneau.staff.demo import DEMO_PASSWORD
+from creneau.demo.staff import DEMO_PASSWORD
 from creneau.staff.models import StaffProfile
 from creneau.staff.services import staff_account_create
 from creneau.vaccines.models import Stock

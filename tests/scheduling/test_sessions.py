@@ -4,8 +4,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.db import IntegrityError
 
-from creneau.core.errors import CapacityBelowBooked, InvalidInput, SessionNotOpen, StockInsufficient
+from creneau.core.errors import (
+    CapacityBelowBooked,
+    InvalidInput,
+    NotFound,
+    SessionNotOpen,
+    StockInsufficient,
+)
 from creneau.scheduling.models import DayAvailability, Session, Slot
+from creneau.scheduling.selectors import session_get
 from creneau.scheduling.services import (
     session_change_lines,
     session_close,
@@ -246,3 +253,18 @@ def test_daylight_saving_days_make_slots_of_the_right_length(reference, day, sta
     lengths = {slot.end - slot.start for slot in session.slots.all()}
     assert lengths == {timedelta(minutes=30)}
     assert session.slots.count() == slots
+
+
+def test_a_session_is_found_at_its_own_site_only_and_a_foreign_one_as_a_missing_one(reference):
+    site, other = make_site(), make_site(name="Autre centre")
+    deliver(site, 100)
+    deliver(other, 100)
+    session, foreign = open_session(site), open_session(other)
+    assert session_get(site_id=site.pk, session_id=session.pk) == session
+    missing = foreign.pk + 1000
+    refusals = []
+    for session_id in (foreign.pk, missing):
+        with pytest.raises(NotFound) as refused:
+            session_get(site_id=site.pk, session_id=session_id)
+        refusals.append(refused.value.message.replace(str(session_id), "…"))
+    assert refusals == ["Session introuvable : ….", "Session introuvable : …."]

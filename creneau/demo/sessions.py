@@ -16,12 +16,11 @@ from django.db.models import Max
 from django.utils import timezone
 
 from creneau import sites as sites_app
+from creneau.scheduling.models import Session
+from creneau.scheduling.services import sessions_open_weekly
 from creneau.sites.models import Site
 from creneau.vaccines.models import Vaccine
 from creneau.vaccines.services import delivery_record
-
-from .models import Session
-from .services import sessions_open_weekly
 
 # The official list as of 18 November 2021, mid-campaign: the sites that were open then.
 DEMO_SITES_FILE = Path(sites_app.__file__).parent / "data" / "centres-vaccination_2021-11-18.csv.gz"

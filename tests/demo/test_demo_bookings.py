@@ -1,7 +1,7 @@
 from django.utils import timezone
 
-from creneau.booking.demo import demo_bookings_ensure
 from creneau.booking.models import Appointment, Series
+from creneau.demo.bookings import demo_bookings_ensure
 from creneau.outreach.models import Notification
 from creneau.scheduling.models import Slot
 from tests.factories import two_dose_site

@@ -6,9 +6,8 @@ from django.contrib.auth import get_user_model
 
 from creneau.geography.models import Department
 from creneau.sites.models import Site
-
-from .models import StaffProfile
-from .services import staff_account_create
+from creneau.staff.models import StaffProfile
+from creneau.staff.services import staff_account_create
 
 DEMO_PASSWORD = "vaccin-demo-2021"
 # Île-de-France: the regional authority's departments.

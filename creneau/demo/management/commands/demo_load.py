@@ -3,13 +3,13 @@ import time
 from django.core.management.base import BaseCommand
 from django.db.models import Count, Q
 
-from creneau.booking.demo import demo_bookings_ensure
+from creneau.demo.bookings import demo_bookings_ensure
+from creneau.demo.sessions import DEMO_SITES_FILE, demo_schedule_generate
+from creneau.demo.staff import DEMO_PASSWORD, demo_accounts_ensure, demo_staff_site
 from creneau.eligibility.services import eligibility_seed
 from creneau.geography.services import geography_load
-from creneau.scheduling.demo import DEMO_SITES_FILE, demo_schedule_generate
 from creneau.sites.models import Site
 from creneau.sites.services import sites_import_official
-from creneau.staff.demo import DEMO_PASSWORD, demo_accounts_ensure, demo_staff_site
 from creneau.vaccines.services import vaccines_seed
 
 

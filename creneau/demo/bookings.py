@@ -7,14 +7,13 @@ from datetime import datetime, time, timedelta
 
 from django.utils import timezone
 
+from creneau.booking.addresses import PostalAddress
+from creneau.booking.models import Series
+from creneau.booking.services import PersonData, booking_confirm, contact_for_agent, hold_create
 from creneau.core.errors import DomainError
 from creneau.geography.selectors import department_timezone
 from creneau.scheduling.models import Slot
 from creneau.sites.models import Site
-
-from .addresses import PostalAddress
-from .models import Series
-from .services import PersonData, booking_confirm, contact_for_agent, hold_create
 
 GIVEN_NAMES = [
     "Jeanne", "Marie", "Monique", "Françoise", "Jacqueline", "Simone", "Odette", "Colette",

@@ -1,6 +1,6 @@
 from django.db.models import F
 
-from creneau.scheduling.demo import WEEKS, demo_schedule_generate
+from creneau.demo.sessions import WEEKS, demo_schedule_generate
 from creneau.scheduling.models import DayAvailability, Session
 from creneau.sites.models import Site
 from creneau.vaccines.models import Stock

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class DemoConfig(AppConfig):
+    name = "creneau.demo"
+    verbose_name = "Démonstration"
