@@ -8,7 +8,7 @@ from creneau.booking.addresses import contact_address_normalize
 from creneau.core.errors import InvalidInput
 from creneau.core.phones import phone_parse
 from creneau.sites.services import site_update
-from tests.factories import make_site
+from tests.factories import STAFF, make_site
 
 
 def e164(number) -> str:
@@ -53,7 +53,14 @@ def test_a_contact_and_a_site_refuse_a_number_in_the_same_words(reference):
     with pytest.raises(InvalidInput) as contact:
         contact_address_normalize(phone="06 12")
     with pytest.raises(InvalidInput) as details:
-        site_update(site_id=site.pk, name="Centre", phone="06 12", accessibility="", booking_url="")
+        site_update(
+            actor=STAFF,
+            site_id=site.pk,
+            name="Centre",
+            phone="06 12",
+            accessibility="",
+            booking_url="",
+        )
     assert (
         contact.value.message == details.value.message == "Numéro de téléphone invalide : '06 12'."
     )
