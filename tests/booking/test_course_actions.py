@@ -1,12 +1,18 @@
 """What can be done with a course now: the actions course_actions allows are exactly those
-the services accept, refused in the same words."""
+the services accept, refused in the same words; and the portal, the call centre and the
+back office's list of the day offer those actions and no others."""
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pytest
 from django.db import transaction
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
 
+from creneau.booking import tokens
 from creneau.booking.actions import CourseActor, active_by_dose
 from creneau.booking.models import Appointment, Cancellation, Series
 from creneau.booking.selectors import course_actions, series_appointments
@@ -21,6 +27,9 @@ from creneau.booking.services import (
 from creneau.care.services import administration_record, appointment_check_in, noshows_mark
 from creneau.core.errors import DomainError
 from creneau.outreach.models import Notification
+from creneau.staff.demo import DEMO_PASSWORD
+from creneau.staff.models import StaffProfile
+from creneau.staff.services import staff_account_create
 from tests.factories import (
     at,
     deliver,
@@ -322,3 +331,123 @@ def test_a_one_dose_course_is_never_offered_a_dose2_date(reference):
     said = outcome(booking_dose2_rebook, series_id=series.pk, slot_id=slots[-1].pk, now=now)
     assert list(actions.move) == [1] and said
     assert refused(actions.dose2_rebook.reason) == said
+
+
+# The pages
+
+
+def sign_in(client: Client, username: str) -> Client:
+    client.post(reverse("backoffice:login"), {"username": username, "password": DEMO_PASSWORD})
+    return client
+
+
+def offered_on_pages(course: Course) -> dict[str, set[str]]:
+    """The actions each door offers for the course, read from the links and forms."""
+    series = course.series
+    display = tokens.reference_display(series.reference)
+    person = Client()
+    person.get(reverse("portal:booking", args=[display]), {"cle": course.management_token})
+    portal = person.get(reverse("portal:booking", args=[display])).content.decode()
+    file = (
+        sign_in(Client(), "agent")
+        .get(reverse("callcenter:file", args=[series.pk]))
+        .content.decode()
+    )
+    day = (
+        sign_in(Client(), "nurse")
+        .get(reverse("backoffice:site_day", args=[course.site.pk]), {"jour": DAY.isoformat()})
+        .content.decode()
+    )
+
+    def found(page: str, names: dict[str, str]) -> set[str]:
+        return {name for name, url in names.items() if re.search(f'"{re.escape(url)}"', page)}
+
+    doses = (1, 2)
+    return {
+        "portal": found(
+            portal,
+            {f"move {d}": reverse("portal:move", args=[display, d]) for d in doses}
+            | {"cancel": reverse("portal:cancel", args=[display])},
+        ),
+        "call centre": found(
+            file,
+            {f"move {d}": reverse("callcenter:move", args=[series.pk, d]) for d in doses}
+            | {
+                "cancel": reverse("callcenter:cancel", args=[series.pk]),
+                "dose2_rebook": reverse("callcenter:dose2", args=[series.pk]),
+            },
+        ),
+        "day list": found(
+            day,
+            {
+                "check_in": reverse("backoffice:check_in", args=[course.site.pk, course.dose1.pk]),
+                "give": reverse("backoffice:dose_given", args=[course.site.pk, course.dose1.pk]),
+            },
+        ),
+    }
+
+
+def allowed(course: Course, now: datetime) -> dict[str, set[str]]:
+    series = Series.objects.select_related("vaccine", "site").get(pk=course.series.pk)
+    appointments = series_appointments(series=series)
+
+    def of(actor: CourseActor) -> set[str]:
+        actions = course_actions(series=series, appointments=appointments, actor=actor, now=now)
+        return {f"move {dose}" for dose in actions.movable} | {
+            name for name in ("cancel", "dose2_rebook") if getattr(actions, name)
+        }
+
+    staff = course_actions(
+        series=series,
+        appointments=[a for a in appointments if a.pk == course.dose1.pk],
+        actor=CourseActor.SITE_STAFF,
+        now=now,
+    ).appointments[0]
+    return {
+        # The portal has no page of its own for a new dose-2 date: the link in the
+        # cancellation message leads to one.
+        "portal": of(CourseActor.PERSON) - {"dose2_rebook"},
+        "call centre": of(CourseActor.AGENT),
+        "day list": {name for name in ("check_in", "give") if getattr(staff, name)},
+    }
+
+
+@pytest.fixture
+def accounts(course):
+    staff_account_create(
+        username="agent", password=DEMO_PASSWORD, role=StaffProfile.Role.CALL_CENTRE
+    )
+    staff_account_create(
+        username="nurse",
+        password=DEMO_PASSWORD,
+        role=StaffProfile.Role.SITE_STAFF,
+        sites=[course.site],
+    )
+
+
+def test_an_arrived_dose_is_not_offered_to_move_nor_the_course_to_cancel(
+    course, accounts, monkeypatch
+):
+    dose1_arrived(course)
+    monkeypatch.setattr(timezone, "now", lambda: at(DAY, 8, 30))
+    pages = offered_on_pages(course)
+    assert pages["call centre"] == {"move 2"}
+    assert pages["portal"] == {"move 2"}
+    assert pages["day list"] == {"give"}
+
+
+@pytest.mark.parametrize(
+    ("state", "hour"),
+    [
+        (booked, 8),  # everything still to come, and the day's desk opens at 8:00
+        (booked, 10),  # dose 1 has begun: it stays, so does the course; the desk records
+        (dose1_given, 12),
+        (dose2_session_cancelled, 12),
+        (cancelled, 8),
+    ],
+    ids=lambda value: getattr(value, "__name__", str(value)),
+)
+def test_each_door_offers_what_the_selector_allows(course, accounts, monkeypatch, state, hour):
+    state(course)
+    monkeypatch.setattr(timezone, "now", lambda: at(DAY, hour))
+    assert offered_on_pages(course) == allowed(course, at(DAY, hour))
