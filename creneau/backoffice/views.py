@@ -18,11 +18,13 @@ from django.views.decorators.http import require_GET, require_POST
 
 from creneau.audit.selectors import audit_list
 from creneau.audit.services import audit_record
+from creneau.booking.actions import CourseActor
 from creneau.booking.models import Cancellation
 from creneau.booking.selectors import (
     cancellation_get,
     cancellation_list,
     cancellation_preview,
+    course_actions,
     site_day_appointments,
 )
 from creneau.booking.services import cancellation_create
@@ -123,8 +125,18 @@ def site_day(request: HttpRequest, site_id: int) -> HttpResponse:
             **({"search": search[:100]} if search else {}),
         },
     )
+    now = timezone.now()
+    # What the desk may do with each appointment: the list passes each one on its own.
     by_hour = [
-        (hour, list(group))
+        (
+            hour,
+            [
+                course_actions(
+                    series=a.series, appointments=[a], actor=CourseActor.SITE_STAFF, now=now
+                ).appointments[0]
+                for a in group
+            ],
+        )
         for hour, group in groupby(
             appointments, key=lambda a: a.slot.start.astimezone(tz).strftime("%H:00")
         )
@@ -141,9 +153,8 @@ def site_day(request: HttpRequest, site_id: int) -> HttpResponse:
             "count": len(appointments),
             "search": search,
             "printing": printing,
-            "today": timezone.localtime(timezone=tz).date(),
             "lots": _lots_by_vaccine(site, appointments, today=day),
-            "noshows_due": noshows_due(site_id=site.pk, day=day, now=timezone.now()).count(),
+            "noshows_due": noshows_due(site_id=site.pk, day=day, now=now).count(),
             "cancels": staff_may(profile=request.staff, permission="session.cancel"),
             "manages": staff_may(profile=request.staff, permission="site.manage"),
             "sessions": site_day_sessions(site_id=site.pk, day=day),

@@ -22,9 +22,23 @@ from creneau.scheduling.selectors import (
 from creneau.sites.models import Site
 
 from . import tokens
+from .actions import (
+    DOSE1_FOR_MOVE,
+    DOSE1_FOR_REBOOK,
+    AppointmentActions,
+    CourseActions,
+    CourseActor,
+    Decision,
+    active_by_dose,
+    administration_record_decide,
+    appointment_check_in_decide,
+    appointment_status_refusal,
+    booking_cancel_decide,
+    booking_dose2_rebook_decide,
+    booking_move_decide,
+)
 from .addresses import contact_address_parse
 from .models import (
-    ACTIVE_APPOINTMENT_STATUSES,
     Appointment,
     Cancellation,
     CancellationItem,
@@ -142,6 +156,61 @@ def series_appointments(*, series: Series) -> list:
     return list(series.appointments.select_related("slot").order_by("dose_number", "id"))
 
 
+def course_actions(
+    *, series: Series, appointments: list[Appointment], actor: CourseActor, now: datetime
+) -> CourseActions:
+    """What `actor` may do now with a course and each of the appointments given (with
+    their slots, and the slots' sites for site staff), each "no" with its reason.
+
+    The person and a call-centre agent move, cancel and book a new dose-2 date; site staff
+    check people in and record doses, and from the list of the day do nothing else, so
+    their answers about the whole course do not read `appointments` (the list passes only
+    the appointment it shows).
+    """
+    doses = range(1, series.vaccine.doses_in_series + 1)
+    staff = actor == CourseActor.SITE_STAFF
+    if staff:
+        elsewhere = Decision(
+            gettext(
+                "La liste du jour enregistre l'arrivée et la dose ; la personne déplace ou "
+                "annule ses rendez-vous en ligne ou par le centre d'appel."
+            )
+        )
+        move, cancel, dose2_rebook = dict.fromkeys(doses, elsewhere), elsewhere, elsewhere
+    else:
+        move = {
+            dose: booking_move_decide(
+                series=series, appointments=appointments, dose_number=dose, now=now
+            )
+            for dose in doses
+        }
+        cancel = booking_cancel_decide(series=series, appointments=appointments, now=now)
+        dose2_rebook = booking_dose2_rebook_decide(series=series, appointments=appointments)
+    on_site = Decision(
+        gettext("L'arrivée et la dose s'enregistrent sur place, par le lieu de vaccination.")
+    )
+    active = active_by_dose(appointments=appointments)
+    rows = tuple(
+        AppointmentActions(
+            appointment=appointment,
+            # A move takes a dose's appointment still to come; an earlier one stays as it is.
+            move=move[appointment.dose_number]
+            if active.get(appointment.dose_number) is appointment
+            else appointment_status_refusal(appointment=appointment),
+            check_in=appointment_check_in_decide(appointment=appointment, now=now)
+            if staff
+            else on_site,
+            give=administration_record_decide(appointment=appointment, given_at=now)
+            if staff
+            else on_site,
+        )
+        for appointment in appointments
+    )
+    return CourseActions(
+        series=series, appointments=rows, move=move, cancel=cancel, dose2_rebook=dose2_rebook
+    )
+
+
 def hold_get_live(*, hold_id: str, now: datetime | None = None) -> Hold:
     """A hold still keeping its places, with what a page shows of it, or 410."""
     now = now or timezone.now()
@@ -197,7 +266,7 @@ def move_window(*, series: Series, dose_number: int, today: date) -> tuple[date,
         return today, None
     dose1 = (
         series.appointments.select_related("slot")
-        .filter(dose_number=1, status__in=(*ACTIVE_APPOINTMENT_STATUSES, "fulfilled"))
+        .filter(dose_number=1, status__in=DOSE1_FOR_MOVE)
         .first()
     )
     if dose1 is None:
@@ -218,7 +287,9 @@ def site_day_appointments(*, site_id: int, day: date, search: str = "") -> list[
     """The appointments still standing at a site on a local day, by time: for the
     day's list. `search` is part of a name or a booking reference."""
     appointments = (
-        Appointment.objects.select_related("slot__vaccine", "person", "series")
+        Appointment.objects.select_related(
+            "slot__vaccine", "slot__site", "person", "series__vaccine"
+        )
         .filter(slot__site_id=site_id, slot__date=day)
         .exclude(status=Appointment.Status.CANCELLED)
         .order_by("slot__start", "person__family_name", "person__given_name")
@@ -276,9 +347,7 @@ def dose2_rebook_slots(*, series: Series, now: datetime, limit: int = 8) -> list
     the product's interval from the day of the first dose, soonest first."""
     dose1 = (
         series.appointments.select_related("slot")
-        .filter(
-            dose_number=1, status__in=(Appointment.Status.FULFILLED, Appointment.Status.ARRIVED)
-        )
+        .filter(dose_number=1, status__in=DOSE1_FOR_REBOOK)
         .first()
     )
     if dose1 is None:

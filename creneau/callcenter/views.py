@@ -15,9 +15,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from creneau.audit.services import audit_record
 from creneau.booking import tokens
+from creneau.booking.actions import CourseActor
 from creneau.booking.addresses import postal_address_parse
 from creneau.booking.selectors import (
     caller_find,
+    course_actions,
     dose2_rebook_slots,
     hold_get_live,
     move_window,
@@ -259,8 +261,6 @@ def _seen(request: HttpRequest, series, summary: str) -> None:
 def _file_page(request: HttpRequest, series, *, reason_form: ReasonForm, status: int = 200):
     _seen(request, series, _("Dossier de l'appelant"))
     appointments = series_appointments(series=series)
-    active = {a.dose_number for a in appointments if a.status in ("booked", "arrived")}
-    dose1_given = any(a.dose_number == 1 and a.status == "fulfilled" for a in appointments)
     return render(
         request,
         "callcenter/file.html",
@@ -268,11 +268,12 @@ def _file_page(request: HttpRequest, series, *, reason_form: ReasonForm, status:
             "series": series,
             "reference": tokens.reference_display(series.reference),
             "appointments": appointments,
-            "movable": sorted(d for d in active if series.status == "active"),
-            "needs_dose2": series.status == "active"
-            and dose1_given
-            and 2 not in active
-            and series.vaccine.doses_in_series == 2,
+            "actions": course_actions(
+                series=series,
+                appointments=appointments,
+                actor=CourseActor.AGENT,
+                now=timezone.now(),
+            ),
             "relative_url": reverse("callcenter:home")
             + "?"
             + urlencode({"contact": series.contact.address}),

@@ -13,6 +13,13 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from creneau.audit.services import audit_record
+from creneau.booking.actions import (
+    CHECK_IN_FROM,
+    GIVE_FROM,
+    administration_record_decide,
+    appointment_check_in_decide,
+    appointment_status_refusal,
+)
 from creneau.booking.models import ACTIVE_APPOINTMENT_STATUSES, Appointment, Series
 from creneau.booking.services import booking_cancel
 from creneau.core.actor import Actor
@@ -39,9 +46,11 @@ def _appointment_at_site(*, appointment_id: int, site_id: int) -> Appointment:
     return appointment
 
 
-def _is_today_at_site(appointment: Appointment, now: datetime) -> bool:
-    tz = department_timezone(department_code=appointment.slot.site.department_id)
-    return appointment.slot.date == now.astimezone(tz).date()
+def _moved_on(appointment: Appointment) -> InvalidInput:
+    """The refusal of a step whose conditional update found the appointment changed since
+    it was read (another desk was quicker): it names the status the row has now."""
+    appointment.refresh_from_db(fields=["status"])
+    return InvalidInput(appointment_status_refusal(appointment=appointment).reason)
 
 
 @unit_of_work
@@ -51,16 +60,12 @@ def appointment_check_in(
     """The person is here: booked → arrived, on the appointment's own day only."""
     now = now or timezone.now()
     appointment = _appointment_at_site(appointment_id=appointment_id, site_id=site_id)
-    if not _is_today_at_site(appointment, now):
-        raise InvalidInput(gettext("Ce rendez-vous n'est pas aujourd'hui."))
-    arrived = Appointment.objects.filter(
-        pk=appointment.pk, status=Appointment.Status.BOOKED
-    ).update(status=Appointment.Status.ARRIVED, updated_at=now)
+    appointment_check_in_decide(appointment=appointment, now=now).enforce()
+    arrived = Appointment.objects.filter(pk=appointment.pk, status__in=CHECK_IN_FROM).update(
+        status=Appointment.Status.ARRIVED, updated_at=now
+    )
     if not arrived:
-        raise InvalidInput(
-            gettext("Ce rendez-vous est déjà « %(status)s ».")
-            % {"status": appointment.get_status_display()}
-        )
+        raise _moved_on(appointment)
     appointment.status = Appointment.Status.ARRIVED
     audit_record(
         actor=actor,
@@ -122,17 +127,13 @@ def administration_record(
     if given_at > now:
         raise InvalidInput(gettext("L'heure de l'injection est dans le futur."), field="given_at")
     appointment = _appointment_at_site(appointment_id=appointment_id, site_id=site_id)
-    if not _is_today_at_site(appointment, given_at):
-        raise InvalidInput(gettext("Ce rendez-vous n'est pas aujourd'hui."))
+    administration_record_decide(appointment=appointment, given_at=given_at).enforce()
     _lot_check(lot=lot, appointment=appointment, on=given_at)
-    fulfilled = Appointment.objects.filter(
-        pk=appointment.pk, status__in=(Appointment.Status.BOOKED, Appointment.Status.ARRIVED)
-    ).update(status=Appointment.Status.FULFILLED, updated_at=now)
+    fulfilled = Appointment.objects.filter(pk=appointment.pk, status__in=GIVE_FROM).update(
+        status=Appointment.Status.FULFILLED, updated_at=now
+    )
     if not fulfilled:
-        raise InvalidInput(
-            gettext("Ce rendez-vous est déjà « %(status)s ».")
-            % {"status": appointment.get_status_display()}
-        )
+        raise _moved_on(appointment)
     vaccine = appointment.slot.vaccine
     stock_give(site_id=site_id, vaccine_id=vaccine.pk)
     administration = Administration.objects.create(

@@ -22,12 +22,14 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from creneau.booking import tokens
+from creneau.booking.actions import CourseActor
 from creneau.booking.addresses import contact_address_parse
 from creneau.booking.icalendar import series_icalendar
-from creneau.booking.models import Appointment, Contact, Hold, Series
+from creneau.booking.models import Contact, Hold, Series
 from creneau.booking.selectors import (
     contact_authenticate,
     contact_series,
+    course_actions,
     hold_get_live,
     move_window,
     rebook_item_get,
@@ -505,18 +507,16 @@ def _series_opened(request: HttpRequest, reference: str) -> Series:
 
 
 def _booking_context(series: Series) -> dict:
-    appointments = series_appointments(series=series)
-    now = timezone.now()
     return {
         "series": series,
         "reference": tokens.reference_display(series.reference),
         "site": series.site,
-        "appointments": appointments,
-        "movable": {
-            appointment.dose_number
-            for appointment in appointments
-            if appointment.status == Appointment.Status.BOOKED and appointment.slot.start > now
-        },
+        "actions": course_actions(
+            series=series,
+            appointments=series_appointments(series=series),
+            actor=CourseActor.PERSON,
+            now=timezone.now(),
+        ),
         "active": series.status == Series.Status.ACTIVE,
     }
 

@@ -29,13 +29,14 @@ from creneau.scheduling.models import Session, Slot
 from creneau.scheduling.services import SlotChanges, slot_release, slot_take
 
 from .. import tokens
+from ..actions import DOSE1_FOR_MOVE, active_by_dose, booking_move_decide, dose1_get
 from ..models import Appointment, Contact, Hold, IdempotencyKey, Person, Series
 from ..selectors import dose2_options
 from .course import (
     BookingResult,
     Override,
     PersonData,
-    _active_appointments,
+    _course_appointments,
     _dose2_conditions,
     _dose2_refusal,
     _eligibility,
@@ -302,14 +303,12 @@ def booking_move(
     A move by a member of staff (`actor`) is in the audit log."""
     now = now or timezone.now()
     series = _series_lock(series_id=series_id)
-    appointments = _active_appointments(series)
-    moved = appointments.get(dose_number)
-    if moved is None:
-        raise InvalidInput(
-            gettext("Ce rendez-vous n'a pas de dose %(dose)d à déplacer.") % {"dose": dose_number}
-        )
-    if moved.status != Appointment.Status.BOOKED or moved.slot.start <= now:
-        raise InvalidInput(gettext("Ce rendez-vous a déjà commencé : il ne se déplace plus."))
+    course = _course_appointments(series)
+    booking_move_decide(
+        series=series, appointments=course, dose_number=dose_number, now=now
+    ).enforce()
+    appointments = active_by_dose(appointments=course)
+    moved = appointments[dose_number]
     if slot_id == moved.slot_id:
         raise InvalidInput(gettext("Le rendez-vous est déjà sur ce créneau."))
     changes = SlotChanges()
@@ -355,19 +354,7 @@ def booking_move(
             series, site=new_slot.site, eligibility_rule=rule, **_override_fields(recorded_override)
         )
     else:
-        dose1 = (
-            appointments.get(1)
-            or series.appointments.select_related("slot")
-            .filter(dose_number=1, status=Appointment.Status.FULFILLED)
-            .first()
-        )
-        if dose1 is None:
-            raise InvalidInput(
-                gettext(
-                    "La première dose de ce parcours n'a pas eu lieu : "
-                    "prenez un nouveau rendez-vous."
-                )
-            )
+        dose1 = dose1_get(appointments=course, statuses=DOSE1_FOR_MOVE)
         window = _dose2_conditions(
             vaccine=vaccine, site_id=series.site_id, dose1_date=dose1.slot.date
         )

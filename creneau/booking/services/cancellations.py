@@ -25,6 +25,13 @@ from creneau.scheduling.services import (
 from creneau.sites.services import site_close
 
 from .. import tokens
+from ..actions import (
+    DOSE1_FOR_REBOOK,
+    active_by_dose,
+    booking_cancel_decide,
+    booking_dose2_rebook_decide,
+    dose1_get,
+)
 from ..models import Appointment, Cancellation, CancellationItem, Hold, Series
 from ..selectors import cancellation_sessions
 from .bookings import booking_confirm
@@ -32,7 +39,7 @@ from .course import (
     BookingResult,
     Override,
     PersonData,
-    _active_appointments,
+    _course_appointments,
     _dose2_conditions,
     _dose2_refusal,
     _notify,
@@ -57,14 +64,14 @@ def _doses_left_promised(series: Series) -> int:
     return first.slot.session.doses_per_place - len(given) if first else 0
 
 
-def _series_cancel(*, series: Series, reason: str, now: datetime, changes: SlotChanges) -> int:
-    """Cancel every appointment still to come of a locked series, giving back its places
-    and, when its first dose was given, the doses it no longer needs. Returns how many
-    appointments it cancelled."""
-    active = _active_appointments(series)
+def _series_cancel(
+    *, series: Series, course: list[Appointment], reason: str, now: datetime, changes: SlotChanges
+) -> int:
+    """Cancel every appointment still to come of a locked series (`course`: all its
+    appointments), giving back its places and, when its first dose was given, the doses it
+    no longer needs. Returns how many appointments it cancelled."""
+    active = active_by_dose(appointments=course)
     appointments = sorted(active.values(), key=lambda a: a.dose_number)
-    if any(a.status == Appointment.Status.ARRIVED for a in appointments):
-        raise InvalidInput(gettext("La personne est déjà sur place : le lieu enregistre la suite."))
     for appointment in appointments:
         slot_release(slot_id=appointment.slot_id, changes=changes)
     Appointment.objects.filter(pk__in=[a.pk for a in appointments]).update(
@@ -90,20 +97,10 @@ def booking_cancel(
     series = _series_locked().get(pk=series_id)
     if series.status == Series.Status.CANCELLED:
         return _result(series)
-    if series.status != Series.Status.ACTIVE:
-        raise InvalidInput(gettext("Ce parcours est terminé : il n'y a plus rien à annuler."))
-    started = series.appointments.filter(
-        status=Appointment.Status.BOOKED, slot__start__lte=now
-    ).exists()
-    if started:
-        raise InvalidInput(
-            gettext(
-                "Un rendez-vous de ce parcours a déjà commencé : "
-                "adressez-vous au lieu de vaccination."
-            )
-        )
+    course = _course_appointments(series)
+    booking_cancel_decide(series=series, appointments=course, now=now).enforce()
     changes = SlotChanges()
-    _series_cancel(series=series, reason=reason, now=now, changes=changes)
+    _series_cancel(series=series, course=course, reason=reason, now=now, changes=changes)
     changes.apply()
     appointments = list(series.appointments.select_related("slot").order_by("dose_number", "id"))
     _notify(
@@ -301,22 +298,9 @@ def booking_dose2_rebook(
     a member of staff (`actor`) is in the audit log."""
     now = now or timezone.now()
     series = _series_lock(series_id=series_id)
-    if 2 in _active_appointments(series):
-        raise InvalidInput(gettext("Ce parcours a déjà un rendez-vous de 2e dose : déplacez-le."))
-    dose1 = (
-        series.appointments.select_related("slot__vaccine")
-        .filter(
-            dose_number=1,
-            status__in=(Appointment.Status.FULFILLED, Appointment.Status.ARRIVED),
-        )
-        .first()
-    )
-    if dose1 is None or series.vaccine.doses_in_series < 2:
-        raise InvalidInput(
-            gettext(
-                "La première dose de ce parcours n'a pas eu lieu : prenez un nouveau rendez-vous."
-            )
-        )
+    course = _course_appointments(series)
+    booking_dose2_rebook_decide(series=series, appointments=course).enforce()
+    dose1 = dose1_get(appointments=course, statuses=DOSE1_FOR_REBOOK)
     changes = SlotChanges()
     conditions = _dose2_conditions(
         vaccine=series.vaccine, site_id=series.site_id, dose1_date=dose1.slot.date

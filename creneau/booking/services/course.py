@@ -163,19 +163,13 @@ def _series_locked():
 
 
 def _series_lock(*, series_id: int) -> Series:
-    series = _series_locked().get(pk=series_id)
-    if series.status != Series.Status.ACTIVE:
-        raise InvalidInput(gettext("Ce rendez-vous est annulé ou terminé : il ne se modifie plus."))
-    return series
+    return _series_locked().get(pk=series_id)
 
 
-def _active_appointments(series: Series) -> dict[int, Appointment]:
-    return {
-        appointment.dose_number: appointment
-        for appointment in series.appointments.select_related("slot", "slot__vaccine").filter(
-            status__in=ACTIVE_APPOINTMENT_STATUSES
-        )
-    }
+def _course_appointments(series: Series) -> list[Appointment]:
+    """A locked course's appointments, every status, with their slots: what its rules
+    (booking.actions) read."""
+    return list(series.appointments.select_related("slot", "slot__vaccine"))
 
 
 def _series_bump(series: Series, **fields: object) -> None:
