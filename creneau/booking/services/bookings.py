@@ -25,6 +25,7 @@ from creneau.geography.text import search_name
 from creneau.outreach.models import Notification
 from creneau.scheduling.models import Session, Slot
 from creneau.scheduling.services import SlotChanges, slot_release, slot_take
+from creneau.vaccines.models import Vaccine
 
 from .. import tokens
 from ..models import Appointment, Contact, Hold, IdempotencyKey, Person, Series
@@ -345,72 +346,140 @@ def booking_move(
     if slot_id == moved.slot_id:
         raise InvalidInput(gettext("Le rendez-vous est déjà sur ce créneau."))
     changes = SlotChanges()
-    vaccine = series.vaccine
     if dose_number == 1:
-        new_slot = slot_take(
-            slot_id=slot_id, now=now, changes=changes, dose_number=1, vaccine_id=vaccine.pk
-        )
-        if new_slot is None:
-            raise _move_refusal(slot_id=slot_id, now=now)
-        rule, recorded_override = _eligibility(
-            person=series.person, slot=new_slot, override=override
-        )
-        slot_release(slot_id=moved.slot_id, changes=changes)
-        Appointment.objects.filter(pk=moved.pk).update(slot=new_slot)
-        dose2 = appointments.get(2)
-        window = _dose2_conditions(
-            vaccine=vaccine, site_id=new_slot.site_id, dose1_date=new_slot.date
-        )
-        if dose2 is not None and not (
-            dose2.slot.site_id == new_slot.site_id
-            and window["date__gte"] <= dose2.slot.date <= window["date__lte"]
-            and dose2_slot_id in (None, dose2.slot_id)
-        ):
-            candidates = (
-                [dose2_slot_id]
-                if dose2_slot_id
-                else [option.pk for option in dose2_options(slot=new_slot, now=now)]
-            )
-            taken = next(
-                (
-                    candidate
-                    for candidate in candidates
-                    if slot_take(slot_id=candidate, now=now, changes=changes, **window)
-                ),
-                None,
-            )
-            if taken is None:
-                raise _dose2_refusal(slot=new_slot, now=now)
-            slot_release(slot_id=dose2.slot_id, changes=changes)
-            Appointment.objects.filter(pk=dose2.pk).update(slot_id=taken)
-        _series_bump(
-            series, site=new_slot.site, eligibility_rule=rule, **_override_fields(recorded_override)
+        _dose1_moved(
+            series=series,
+            moved=moved,
+            dose2=appointments.get(2),
+            slot_id=slot_id,
+            dose2_slot_id=dose2_slot_id,
+            override=override,
+            now=now,
+            changes=changes,
         )
     else:
-        dose1 = (
-            appointments.get(1)
-            or series.appointments.select_related("slot")
-            .filter(dose_number=1, status=Appointment.Status.FULFILLED)
-            .first()
+        _dose2_moved(
+            series=series,
+            moved=moved,
+            dose1=appointments.get(1),
+            slot_id=slot_id,
+            now=now,
+            changes=changes,
         )
-        if dose1 is None:
-            raise InvalidInput(
-                gettext(
-                    "La première dose de ce parcours n'a pas eu lieu : "
-                    "prenez un nouveau rendez-vous."
-                )
-            )
-        window = _dose2_conditions(
-            vaccine=vaccine, site_id=series.site_id, dose1_date=dose1.slot.date
-        )
-        if slot_take(slot_id=slot_id, now=now, changes=changes, **window) is None:
-            raise _dose2_refusal(slot=dose1.slot, now=now)
-        slot_release(slot_id=moved.slot_id, changes=changes)
-        Appointment.objects.filter(pk=moved.pk).update(slot_id=slot_id)
-        _series_bump(series)
     changes.apply()
     _notify(series=series, kind=Notification.Kind.BOOKING_MOVED)
     return _result(series)
+
+
+def _dose1_moved(
+    *,
+    series: Series,
+    moved: Appointment,
+    dose2: Appointment | None,
+    slot_id: int,
+    dose2_slot_id: int | None,
+    override: Override | None,
+    now: datetime,
+    changes: SlotChanges,
+) -> None:
+    """Invariant 6: the person must be eligible at the new slot, under the rules or an override.
+
+    The new place is taken before the old one is given back (invariant 1); dose 2 follows
+    (invariant 3)."""
+    new_slot = slot_take(
+        slot_id=slot_id, now=now, changes=changes, dose_number=1, vaccine_id=series.vaccine.pk
+    )
+    if new_slot is None:
+        raise _move_refusal(slot_id=slot_id, now=now)
+    rule, recorded_override = _eligibility(person=series.person, slot=new_slot, override=override)
+    slot_release(slot_id=moved.slot_id, changes=changes)
+    Appointment.objects.filter(pk=moved.pk).update(slot=new_slot)
+    _dose2_followed(
+        dose2=dose2,
+        dose1_slot=new_slot,
+        vaccine=series.vaccine,
+        dose2_slot_id=dose2_slot_id,
+        now=now,
+        changes=changes,
+    )
+    _series_bump(
+        series, site=new_slot.site, eligibility_rule=rule, **_override_fields(recorded_override)
+    )
+
+
+def _dose2_followed(
+    *,
+    dose2: Appointment | None,
+    dose1_slot: Slot,
+    vaccine: Vaccine,
+    dose2_slot_id: int | None,
+    now: datetime,
+    changes: SlotChanges,
+) -> None:
+    """Invariant 3: dose 2 stays if it fits dose 1's new site and interval, or moves with it.
+
+    It moves to `dose2_slot_id`, or else to the best free option; with none, the move is refused."""
+    window = _dose2_conditions(
+        vaccine=vaccine, site_id=dose1_slot.site_id, dose1_date=dose1_slot.date
+    )
+    if dose2 is None or (
+        dose2.slot.site_id == dose1_slot.site_id
+        and window["date__gte"] <= dose2.slot.date <= window["date__lte"]
+        and dose2_slot_id in (None, dose2.slot_id)
+    ):
+        return
+    candidates = (
+        [dose2_slot_id]
+        if dose2_slot_id
+        else [option.pk for option in dose2_options(slot=dose1_slot, now=now)]
+    )
+    taken = next(
+        (
+            candidate
+            for candidate in candidates
+            if slot_take(slot_id=candidate, now=now, changes=changes, **window)
+        ),
+        None,
+    )
+    if taken is None:
+        raise _dose2_refusal(slot=dose1_slot, now=now)
+    slot_release(slot_id=dose2.slot_id, changes=changes)
+    Appointment.objects.filter(pk=dose2.pk).update(slot_id=taken)
+
+
+def _dose2_moved(
+    *,
+    series: Series,
+    moved: Appointment,
+    dose1: Appointment | None,
+    slot_id: int,
+    now: datetime,
+    changes: SlotChanges,
+) -> None:
+    """Invariant 3: dose 2 moves only at the course's site, inside the interval after dose 1.
+
+    Dose 1 is the one to come, or the one given; the new place is taken before the old one
+    is given back (invariant 1)."""
+    dose1 = (
+        dose1
+        or series.appointments.select_related("slot")
+        .filter(dose_number=1, status=Appointment.Status.FULFILLED)
+        .first()
+    )
+    if dose1 is None:
+        raise InvalidInput(
+            gettext(
+                "La première dose de ce parcours n'a pas eu lieu : prenez un nouveau rendez-vous."
+            )
+        )
+    window = _dose2_conditions(
+        vaccine=series.vaccine, site_id=series.site_id, dose1_date=dose1.slot.date
+    )
+    if slot_take(slot_id=slot_id, now=now, changes=changes, **window) is None:
+        raise _dose2_refusal(slot=dose1.slot, now=now)
+    slot_release(slot_id=moved.slot_id, changes=changes)
+    Appointment.objects.filter(pk=moved.pk).update(slot_id=slot_id)
+    _series_bump(series)
 
 
 def _move_refusal(*, slot_id: int, now: datetime) -> Exception:
