@@ -27,6 +27,7 @@ from creneau.geography.text import search_name
 from creneau.outreach.models import Notification
 from creneau.scheduling.models import Session, Slot
 from creneau.scheduling.services import SlotChanges, slot_release, slot_take
+from creneau.vaccines.models import Vaccine
 
 from .. import tokens
 from ..actions import DOSE1_FOR_MOVE, active_by_dose, booking_move_decide, dose1_get
@@ -92,6 +93,7 @@ def _request_hash(*, hold_id: str, dose2_slot_id: int | None, person: PersonData
 
 
 def _replay(*, contact: Contact, key: str, request_hash: str) -> BookingResult | None:
+    """Invariant 7: the same key and body answer the first booking; another body is refused."""
     previous = (
         IdempotencyKey.objects.select_related("series__person", "series__vaccine")
         .filter(contact=contact, key=key)
@@ -127,42 +129,92 @@ def booking_confirm(
     """
     now = now or timezone.now()
     person = _person_validate(person, today=timezone.localdate(now))
-    # One booking at a time per contact: the replay, the person count and the match
-    # below are read after this lock, so a concurrent twin is seen once it committed.
-    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    contact = _contact_locked(contact=contact)
+    request_hash = None
     if idempotency_key is not None:
         request_hash = _request_hash(hold_id=hold_id, dose2_slot_id=dose2_slot_id, person=person)
         replay = _replay(contact=contact, key=idempotency_key, request_hash=request_hash)
         if replay:
             return replay
-
-    def remember(series: Series) -> None:
-        if idempotency_key is not None:
-            IdempotencyKey.objects.create(
-                contact=contact, key=idempotency_key, request_hash=request_hash, series=series
-            )
-
     changes = SlotChanges()
-    hold = (
+    hold = _hold_read(hold_id=hold_id)
+    persons, existing_person = _persons_of(contact=contact, person=person)
+    active = _already_booked(person=existing_person, hold=hold, changes=changes)
+    if active is not None:
+        _remember(contact=contact, key=idempotency_key, request_hash=request_hash, series=active)
+        return _result(active, created=False)
+    slot = _hold_consumed(hold=hold, now=now)
+    rule, recorded_override = _eligibility(person=person, slot=slot, override=override)
+    dose2_slot = _dose2_chosen(hold=hold, dose2_slot_id=dose2_slot_id, now=now, changes=changes)
+    booked_person = _person_booked(
+        contact=contact, person=person, persons=persons, existing=existing_person
+    )
+    series = _series_create(
+        person=booked_person, contact=contact, slot=slot, rule=rule, override=recorded_override
+    )
+    appointments = _appointments_written(
+        series=series, person=booked_person, slots=[slot, dose2_slot]
+    )
+    changes.apply()
+    _notify(series=series, kind=Notification.Kind.BOOKING_CONFIRMED, appointments=appointments)
+    _remember(contact=contact, key=idempotency_key, request_hash=request_hash, series=series)
+    _booking_record(actor=actor, series=series)
+    return _result(series, appointments=appointments)
+
+
+def _contact_locked(*, contact: Contact) -> Contact:
+    """Lock order: the contact row first, so a contact books one course at a time."""
+    # One booking at a time per contact: the replay, the person count and the match
+    # that follow are read after this lock, so a concurrent twin is seen once it committed.
+    return Contact.objects.select_for_update().get(pk=contact.pk)
+
+
+def _remember(
+    *, contact: Contact, key: str | None, request_hash: str | None, series: Series
+) -> None:
+    """Invariant 7: the key answers this series when the same request comes again."""
+    if key is not None:
+        IdempotencyKey.objects.create(
+            contact=contact, key=key, request_hash=request_hash, series=series
+        )
+
+
+def _hold_read(*, hold_id: str) -> Hold | None:
+    """Invariant 7: read, not locked: the delete that consumes or releases it decides, once."""
+    return (
         Hold.objects.select_related("slot__vaccine", "slot__site", "slot__session", "dose2_slot")
         .filter(pk=hold_id)
         .first()
     )
+
+
+def _persons_of(*, contact: Contact, person: PersonData) -> tuple[list[Person], Person | None]:
+    """Invariant 4: the person is found again by names and birth date among the contact's."""
     # The contact's persons (six at most): the match and the count in one read.
     persons = list(Person.objects.filter(contact=contact))
-    existing_person = next((p for p in persons if p.match_key == _match_key(person)), None)
-    if existing_person is not None:
-        active = (
-            Series.objects.select_related("person", "vaccine")
-            .filter(person=existing_person, status=Series.Status.ACTIVE)
-            .first()
-        )
-        if active is not None:
-            if hold is not None and _hold_release(hold=hold, changes=changes):
-                changes.apply()
-            remember(active)
-            return _result(active, created=False)
+    return persons, next((p for p in persons if p.match_key == _match_key(person)), None)
 
+
+def _already_booked(
+    *, person: Person | None, hold: Hold | None, changes: SlotChanges
+) -> Series | None:
+    """Invariant 4: a person with an active series gets it back, and the held places go back."""
+    if person is None:
+        return None
+    active = (
+        Series.objects.select_related("person", "vaccine")
+        .filter(person=person, status=Series.Status.ACTIVE)
+        .first()
+    )
+    if active is not None and hold is not None and _hold_release(hold=hold, changes=changes):
+        changes.apply()
+    return active
+
+
+def _hold_consumed(*, hold: Hold | None, now: datetime) -> Slot:
+    """Invariant 1: a live hold's places become the booking's, once, so `booked` stays.
+
+    Returns the first-dose slot, still to come in an open session."""
     if hold is None or hold.expires_at <= now or not _hold_release_claim(hold=hold, now=now):
         raise HoldExpired(
             gettext(
@@ -175,8 +227,16 @@ def booking_confirm(
         raise SlotUnavailable(gettext("Ce créneau est déjà passé."), reason="past")
     if slot.session.status != Session.Status.OPEN:
         raise SlotUnavailable(gettext("Ce créneau n'est plus proposé."), reason="closed")
-    rule, recorded_override = _eligibility(person=person, slot=slot, override=override)
+    return slot
 
+
+def _dose2_chosen(
+    *, hold: Hold, dose2_slot_id: int | None, now: datetime, changes: SlotChanges
+) -> Slot | None:
+    """Invariant 3: dose 2 is the held place, or the person's choice at the site, in the interval.
+
+    The chosen place is taken before the held one is given back."""
+    slot = hold.slot
     vaccine = slot.vaccine
     dose2_slot = hold.dose2_slot
     if vaccine.doses_in_series == 1 and dose2_slot_id is not None:
@@ -190,44 +250,42 @@ def booking_confirm(
         if dose2_slot is None:
             raise _dose2_refusal(slot=slot, now=now)
         slot_release(slot_id=hold.dose2_slot_id, changes=changes)
+    return dose2_slot
 
-    if existing_person is None:
-        # The cap stops one phone or mailbox hoarding places online. An address only an
-        # agent can enter (audited) may be a care home's, with many residents.
-        if contact.channel != Contact.Channel.LETTER and len(persons) >= MAX_PERSONS_PER_CONTACT:
-            raise TooManyPersons(
-                gettext("Un même contact peut réserver pour %(max)d personnes au plus.")
-                % {"max": MAX_PERSONS_PER_CONTACT}
-            )
-        booked_person = Person.objects.create(
-            contact=contact,
-            given_name=person.given_name,
-            family_name=person.family_name,
-            birth_date=person.birth_date,
-            categories=list(person.categories),
-            match_key=_match_key(person),
+
+def _person_booked(
+    *, contact: Contact, person: PersonData, persons: list[Person], existing: Person | None
+) -> Person:
+    """Invariant 4: one row per person under a contact, whose match key finds their series."""
+    if existing is not None:
+        if existing.categories != list(person.categories):
+            Person.objects.filter(pk=existing.pk).update(categories=list(person.categories))
+        return existing
+    # The cap stops one phone or mailbox hoarding places online. An address only an
+    # agent can enter (audited) may be a care home's, with many residents.
+    if contact.channel != Contact.Channel.LETTER and len(persons) >= MAX_PERSONS_PER_CONTACT:
+        raise TooManyPersons(
+            gettext("Un même contact peut réserver pour %(max)d personnes au plus.")
+            % {"max": MAX_PERSONS_PER_CONTACT}
         )
-    else:
-        booked_person = existing_person
-        if booked_person.categories != list(person.categories):
-            Person.objects.filter(pk=booked_person.pk).update(categories=list(person.categories))
-
-    series = _series_create(
-        person=booked_person,
+    return Person.objects.create(
         contact=contact,
-        slot=slot,
-        rule=rule,
-        override=recorded_override,
+        given_name=person.given_name,
+        family_name=person.family_name,
+        birth_date=person.birth_date,
+        categories=list(person.categories),
+        match_key=_match_key(person),
     )
-    appointments = Appointment.objects.bulk_create(
-        Appointment(series=series, person=booked_person, slot=booked_slot, dose_number=dose)
-        for dose, booked_slot in enumerate(filter(None, [slot, dose2_slot]), start=1)
+
+
+def _appointments_written(
+    *, series: Series, person: Person, slots: list[Slot | None]
+) -> list[Appointment]:
+    """Invariant 3: dose 1 and its dose 2 are written together, in one statement."""
+    return Appointment.objects.bulk_create(
+        Appointment(series=series, person=person, slot=slot, dose_number=dose)
+        for dose, slot in enumerate(filter(None, slots), start=1)
     )
-    changes.apply()
-    _notify(series=series, kind=Notification.Kind.BOOKING_CONFIRMED, appointments=appointments)
-    remember(series)
-    _booking_record(actor=actor, series=series)
-    return _result(series, appointments=appointments)
 
 
 def _booking_record(*, actor: Actor | None, series: Series) -> None:
@@ -254,8 +312,10 @@ def _booking_record(*, actor: Actor | None, series: Series) -> None:
 def _series_create(
     *, person: Person, contact: Contact, slot: Slot, rule, override: Override | None
 ) -> Series:
-    """The unique constraints decide: a reference drawn twice in 2^40 is drawn again; the
-    same person (names and birth date) already booked through another contact is refused."""
+    """Invariant 4: the unique constraints decide who has an active series.
+
+    A reference drawn twice in 2^40 is drawn again; the same person (names and birth date)
+    already booked through another contact is refused."""
     for attempt in range(2):
         try:
             with transaction.atomic():
@@ -312,57 +372,26 @@ def booking_move(
     if slot_id == moved.slot_id:
         raise InvalidInput(gettext("Le rendez-vous est déjà sur ce créneau."))
     changes = SlotChanges()
-    vaccine = series.vaccine
     if dose_number == 1:
-        new_slot = slot_take(
-            slot_id=slot_id, now=now, changes=changes, dose_number=1, vaccine_id=vaccine.pk
-        )
-        if new_slot is None:
-            raise _move_refusal(slot_id=slot_id, now=now)
-        rule, recorded_override = _eligibility(
-            person=series.person, slot=new_slot, override=override
-        )
-        slot_release(slot_id=moved.slot_id, changes=changes)
-        Appointment.objects.filter(pk=moved.pk).update(slot=new_slot)
-        dose2 = appointments.get(2)
-        window = _dose2_conditions(
-            vaccine=vaccine, site_id=new_slot.site_id, dose1_date=new_slot.date
-        )
-        if dose2 is not None and not (
-            dose2.slot.site_id == new_slot.site_id
-            and window["date__gte"] <= dose2.slot.date <= window["date__lte"]
-            and dose2_slot_id in (None, dose2.slot_id)
-        ):
-            candidates = (
-                [dose2_slot_id]
-                if dose2_slot_id
-                else [option.pk for option in dose2_options(slot=new_slot, now=now)]
-            )
-            taken = next(
-                (
-                    candidate
-                    for candidate in candidates
-                    if slot_take(slot_id=candidate, now=now, changes=changes, **window)
-                ),
-                None,
-            )
-            if taken is None:
-                raise _dose2_refusal(slot=new_slot, now=now)
-            slot_release(slot_id=dose2.slot_id, changes=changes)
-            Appointment.objects.filter(pk=dose2.pk).update(slot_id=taken)
-        _series_bump(
-            series, site=new_slot.site, eligibility_rule=rule, **_override_fields(recorded_override)
+        _dose1_moved(
+            series=series,
+            moved=moved,
+            dose2=appointments.get(2),
+            slot_id=slot_id,
+            dose2_slot_id=dose2_slot_id,
+            override=override,
+            now=now,
+            changes=changes,
         )
     else:
-        dose1 = dose1_get(appointments=course, statuses=DOSE1_FOR_MOVE)
-        window = _dose2_conditions(
-            vaccine=vaccine, site_id=series.site_id, dose1_date=dose1.slot.date
+        _dose2_moved(
+            series=series,
+            moved=moved,
+            dose1=dose1_get(appointments=course, statuses=DOSE1_FOR_MOVE),
+            slot_id=slot_id,
+            now=now,
+            changes=changes,
         )
-        if slot_take(slot_id=slot_id, now=now, changes=changes, **window) is None:
-            raise _dose2_refusal(slot=dose1.slot, now=now)
-        slot_release(slot_id=moved.slot_id, changes=changes)
-        Appointment.objects.filter(pk=moved.pk).update(slot_id=slot_id)
-        _series_bump(series)
     changes.apply()
     _notify(series=series, kind=Notification.Kind.BOOKING_MOVED)
     _staff_record(
@@ -371,6 +400,106 @@ def booking_move(
         summary=gettext("Dose %(dose)s déplacée par téléphone") % {"dose": dose_number},
     )
     return _result(series)
+
+
+def _dose1_moved(
+    *,
+    series: Series,
+    moved: Appointment,
+    dose2: Appointment | None,
+    slot_id: int,
+    dose2_slot_id: int | None,
+    override: Override | None,
+    now: datetime,
+    changes: SlotChanges,
+) -> None:
+    """Invariant 6: the person must be eligible at the new slot, under the rules or an override.
+
+    The new place is taken before the old one is given back (invariant 1); dose 2 follows
+    (invariant 3)."""
+    new_slot = slot_take(
+        slot_id=slot_id, now=now, changes=changes, dose_number=1, vaccine_id=series.vaccine.pk
+    )
+    if new_slot is None:
+        raise _move_refusal(slot_id=slot_id, now=now)
+    rule, recorded_override = _eligibility(person=series.person, slot=new_slot, override=override)
+    slot_release(slot_id=moved.slot_id, changes=changes)
+    Appointment.objects.filter(pk=moved.pk).update(slot=new_slot)
+    _dose2_followed(
+        dose2=dose2,
+        dose1_slot=new_slot,
+        vaccine=series.vaccine,
+        dose2_slot_id=dose2_slot_id,
+        now=now,
+        changes=changes,
+    )
+    _series_bump(
+        series, site=new_slot.site, eligibility_rule=rule, **_override_fields(recorded_override)
+    )
+
+
+def _dose2_followed(
+    *,
+    dose2: Appointment | None,
+    dose1_slot: Slot,
+    vaccine: Vaccine,
+    dose2_slot_id: int | None,
+    now: datetime,
+    changes: SlotChanges,
+) -> None:
+    """Invariant 3: dose 2 stays if it fits dose 1's new site and interval, or moves with it.
+
+    It moves to `dose2_slot_id`, or else to the best free option; with none, the move is refused."""
+    window = _dose2_conditions(
+        vaccine=vaccine, site_id=dose1_slot.site_id, dose1_date=dose1_slot.date
+    )
+    if dose2 is None or (
+        dose2.slot.site_id == dose1_slot.site_id
+        and window["date__gte"] <= dose2.slot.date <= window["date__lte"]
+        and dose2_slot_id in (None, dose2.slot_id)
+    ):
+        return
+    candidates = (
+        [dose2_slot_id]
+        if dose2_slot_id
+        else [option.pk for option in dose2_options(slot=dose1_slot, now=now)]
+    )
+    taken = next(
+        (
+            candidate
+            for candidate in candidates
+            if slot_take(slot_id=candidate, now=now, changes=changes, **window)
+        ),
+        None,
+    )
+    if taken is None:
+        raise _dose2_refusal(slot=dose1_slot, now=now)
+    slot_release(slot_id=dose2.slot_id, changes=changes)
+    Appointment.objects.filter(pk=dose2.pk).update(slot_id=taken)
+
+
+def _dose2_moved(
+    *,
+    series: Series,
+    moved: Appointment,
+    dose1: Appointment,
+    slot_id: int,
+    now: datetime,
+    changes: SlotChanges,
+) -> None:
+    """Invariant 3: dose 2 moves only at the course's site, inside the interval after dose 1.
+
+    Dose 1 is the one to come, or the one given (booking_move_decide refused a course
+    without either); the new place is taken before the old one is given back
+    (invariant 1)."""
+    window = _dose2_conditions(
+        vaccine=series.vaccine, site_id=series.site_id, dose1_date=dose1.slot.date
+    )
+    if slot_take(slot_id=slot_id, now=now, changes=changes, **window) is None:
+        raise _dose2_refusal(slot=dose1.slot, now=now)
+    slot_release(slot_id=moved.slot_id, changes=changes)
+    Appointment.objects.filter(pk=moved.pk).update(slot_id=slot_id)
+    _series_bump(series)
 
 
 def _move_refusal(*, slot_id: int, now: datetime) -> Exception:

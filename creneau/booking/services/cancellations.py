@@ -2,6 +2,7 @@
 from the link in the cancellation message."""
 
 import contextlib
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from django.conf import settings
@@ -159,6 +160,54 @@ def cancellation_create(
     dose 2). A cancelled dose-2 session takes dose 1 with it when dose 1 is still to come.
     """
     now = now or timezone.now()
+    reason = _cancellation_reason(reason=reason)
+    sessions = _sessions_locked(
+        site_id=site_id, scope=scope, session_id=session_id, day=day, now=now
+    )
+    if scope == Cancellation.Scope.SITE:
+        with contextlib.suppress(NotFound):  # already closed to the public
+            site_close(actor=None, site_id=site_id)
+    session_ids = [session.pk for session in sessions]
+    changes = SlotChanges()
+    _holds_ended(session_ids=session_ids, changes=changes)
+    _sessions_closed(sessions=sessions)
+    cancellation = Cancellation.objects.create(
+        site_id=site_id,
+        scope=scope,
+        session_id=session_id if scope == Cancellation.Scope.SESSION else None,
+        day=day if scope == Cancellation.Scope.DAY else None,
+        reason=reason,
+        by=actor.user,
+        sessions=len(sessions),
+    )
+    # In bulk: a day of a large centre is a thousand courses. Series rows first (locked
+    # in id order), then the places, then stock and read model, then the outbox.
+    courses = _courses_split(session_ids=session_ids, now=now)
+    cancelled = _appointments_cancelled(
+        courses=courses, session_ids=session_ids, now=now, changes=changes
+    )
+    _series_ended(courses=courses, reason=reason)
+    items = _items_written(cancellation=cancellation, courses=courses)
+    changes.apply()
+    _contacts_told(items=items, reason=reason)
+    Cancellation.objects.filter(pk=cancellation.pk).update(
+        courses=len(items), appointments=cancelled, notifications=len(items)
+    )
+    cancellation.refresh_from_db()
+    audit_record(
+        actor=actor,
+        action="change",
+        obj=cancellation,
+        site=cancellation.site,
+        summary=gettext("Annulation (%(scope)s) : %(count)s parcours prévenus")
+        % {"scope": cancellation.get_scope_display(), "count": cancellation.courses},
+        details={"reason": cancellation.reason},
+    )
+    return cancellation
+
+
+def _cancellation_reason(*, reason: str) -> str:
+    """Invariant 5: every message of the cancellation says why, so there is a reason that fits."""
     reason = reason.strip()
     if not reason:
         raise InvalidInput(
@@ -167,6 +216,13 @@ def cancellation_create(
         )
     if len(reason) > 300:
         raise InvalidInput(gettext("La raison tient en 300 caractères au plus."), field="reason")
+    return reason
+
+
+def _sessions_locked(
+    *, site_id: int, scope: str, session_id: int | None, day: date | None, now: datetime
+) -> list[Session]:
+    """Lock order: the sessions first, in id order; a second cancellation of them waits here."""
     sessions = list(
         cancellation_sessions(site_id=site_id, scope=scope, session_id=session_id, day=day, now=now)
         .select_for_update()
@@ -174,10 +230,11 @@ def cancellation_create(
     )
     if scope == Cancellation.Scope.SESSION and not sessions:
         raise NotFound(gettext("Session introuvable : %(id)s.") % {"id": session_id})
-    if scope == Cancellation.Scope.SITE:
-        with contextlib.suppress(NotFound):  # already closed to the public
-            site_close(actor=None, site_id=site_id)
-    session_ids = [session.pk for session in sessions]
+    return sessions
+
+
+def _holds_ended(*, session_ids: list[int], changes: SlotChanges) -> None:
+    """Lock order: the places, then the holds on them, then the read model (invariant 1)."""
     # The sessions' places first: from here no new hold can be taken on them (hold_create
     # waits, then finds the session closed), so the holds listed below are all there are.
     # Then the holds, before the read model that closing a session locks: a booking that
@@ -189,33 +246,47 @@ def cancellation_create(
         .order_by("pk")
         .values_list("pk", flat=True)
     )
-    changes = SlotChanges()
     for hold in Hold.objects.filter(
         Q(slot__session_id__in=session_ids) | Q(dose2_slot__session_id__in=session_ids)
     ).order_by("pk"):
         _hold_release(hold=hold, changes=changes)
     changes.apply()
+
+
+def _sessions_closed(*, sessions: list[Session]) -> None:
+    """Invariant 2: an open session closing gives the doses of its free places back to stock."""
     for session in sessions:
         if session.status == Session.Status.OPEN:
             session_close(actor=None, session_id=session.pk)
+
+
+@dataclass(frozen=True)
+class _Courses:
+    """The active courses a cancellation touches, locked, in id order."""
+
+    locked: list[Series]
+    # First dose given or being given: these lose only their second dose.
+    under_way: set[int]
+
+    def whole(self) -> list[int]:
+        return [series.pk for series in self.locked if series.pk not in self.under_way]
+
+    def dose2_only(self) -> list[int]:
+        return [series.pk for series in self.locked if series.pk in self.under_way]
+
+
+def _courses_split(*, session_ids: list[int], now: datetime) -> _Courses:
+    """Invariant 3: a course still to start goes whole, one under way keeps its first dose.
+
+    Lock order: the series rows, in id order, before their places."""
     # Read after the holds are gone: a booking that claimed one first has committed.
-    affected = (
+    series_ids = list(
         Appointment.objects.filter(
             slot__session_id__in=session_ids, slot__end__gt=now, status=Appointment.Status.BOOKED
         )
         .values_list("series_id", flat=True)
         .distinct()
     )
-    cancellation = Cancellation.objects.create(
-        site_id=site_id,
-        scope=scope,
-        session_id=session_id if scope == Cancellation.Scope.SESSION else None,
-        day=day if scope == Cancellation.Scope.DAY else None,
-        reason=reason,
-        by=actor.user,
-        sessions=len(sessions),
-    )
-    series_ids = list(affected)
     # Courses whose first dose was given (or is being given): they keep going. One whose
     # first dose passed with nothing recorded goes whole: never a dose 1 without its dose 2.
     under_way = set(
@@ -225,16 +296,23 @@ def cancellation_create(
             status__in=(Appointment.Status.FULFILLED, Appointment.Status.ARRIVED),
         ).values_list("series_id", flat=True)
     )
-    # In bulk: a day of a large centre is a thousand courses. Series rows first (locked
-    # in id order), then the places, then stock and read model, then the outbox.
-    courses = list(
+    locked = list(
         _series_locked().filter(pk__in=series_ids, status=Series.Status.ACTIVE).order_by("pk")
     )
-    whole = [series.pk for series in courses if series.pk not in under_way]
-    dose2_only = [series.pk for series in courses if series.pk in under_way]
+    return _Courses(locked=locked, under_way=under_way)
+
+
+def _appointments_cancelled(
+    *, courses: _Courses, session_ids: list[int], now: datetime, changes: SlotChanges
+) -> int:
+    """Invariant 1: each cancelled appointment gives its place back once, slots in id order.
+
+    A whole course loses both doses, one under way its dose 2 in these sessions (invariant
+    3). Returns how many it cancelled."""
     cancelled = list(
         Appointment.objects.filter(
-            Q(series_id__in=whole) | Q(series_id__in=dose2_only, slot__session_id__in=session_ids),
+            Q(series_id__in=courses.whole())
+            | Q(series_id__in=courses.dose2_only(), slot__session_id__in=session_ids),
             status=Appointment.Status.BOOKED,
         )
         .order_by("slot_id")
@@ -244,21 +322,42 @@ def cancellation_create(
     Appointment.objects.filter(pk__in=[pk for pk, _ in cancelled]).update(
         status=Appointment.Status.CANCELLED, updated_at=now
     )
-    Series.objects.filter(pk__in=whole).update(
+    return len(cancelled)
+
+
+def _series_ended(*, courses: _Courses, reason: str) -> None:
+    """Invariant 3: a whole course ends; one under way stays open, its dose 2 still promised.
+
+    Both take a new version, so each message is a new event (invariant 5); the locked rows
+    are brought level with the database for the messages."""
+    Series.objects.filter(pk__in=courses.whole()).update(
         status=Series.Status.CANCELLED, cancel_reason=reason, version=F("version") + 1
     )
-    Series.objects.filter(pk__in=dose2_only).update(version=F("version") + 1)
-    items = []
-    for series in courses:
+    Series.objects.filter(pk__in=courses.dose2_only()).update(version=F("version") + 1)
+    for series in courses.locked:
         series.version += 1
-        if series.pk in under_way:
-            items.append(CancellationItem(cancellation=cancellation, series=series, dose_number=2))
-        else:
+        if series.pk not in courses.under_way:
             series.status, series.cancel_reason = Series.Status.CANCELLED, reason
-            items.append(CancellationItem(cancellation=cancellation, series=series, dose_number=1))
-    cancelled_appointments = len(cancelled)
+
+
+def _items_written(*, cancellation: Cancellation, courses: _Courses) -> list[CancellationItem]:
+    """Invariant 7: one item a course, which its rebooking link claims once.
+
+    Dose 2 for a course under way, dose 1 (the whole course again) otherwise."""
+    items = [
+        CancellationItem(
+            cancellation=cancellation,
+            series=series,
+            dose_number=2 if series.pk in courses.under_way else 1,
+        )
+        for series in courses.locked
+    ]
     CancellationItem.objects.bulk_create(items)
-    changes.apply()
+    return items
+
+
+def _contacts_told(*, items: list[CancellationItem], reason: str) -> None:
+    """Invariant 5: one message a course, in this transaction, saying why, with a link to rebook."""
     for item in items:
         _notify(
             series=item.series,
@@ -272,20 +371,6 @@ def cancellation_create(
                 "dose2_only": item.dose_number == 2,
             },
         )
-    Cancellation.objects.filter(pk=cancellation.pk).update(
-        courses=len(items), appointments=cancelled_appointments, notifications=len(items)
-    )
-    cancellation.refresh_from_db()
-    audit_record(
-        actor=actor,
-        action="change",
-        obj=cancellation,
-        site=cancellation.site,
-        summary=gettext("Annulation (%(scope)s) : %(count)s parcours prévenus")
-        % {"scope": cancellation.get_scope_display(), "count": cancellation.courses},
-        details={"reason": cancellation.reason},
-    )
-    return cancellation
 
 
 @unit_of_work
