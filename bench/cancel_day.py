@@ -31,8 +31,6 @@ from datetime import time as clock
 from datetime import timedelta
 from pathlib import Path
 
-from tests.factories import STAFF
-
 ROOT = Path(__file__).resolve().parents[1]
 RESULT = "RESULT "
 
@@ -57,6 +55,7 @@ def one_database(people: int, runs: int) -> list[float]:
         cancellation_create,
         hold_create,
     )
+    from creneau.core.actor import Actor
     from creneau.geography.services import geography_load
     from creneau.outreach.models import Notification
     from creneau.scheduling.models import Slot
@@ -125,7 +124,7 @@ def one_database(people: int, runs: int) -> list[float]:
         connection.queries_log.clear()
         started = time.monotonic()
         cancellation = cancellation_create(
-            actor=STAFF,
+            actor=Actor(user=None),
             site_id=site.pk,
             scope=Cancellation.Scope.DAY,
             day=tomorrow,
