@@ -170,11 +170,26 @@ def cancellation_create(
         )
     if len(reason) > 300:
         raise InvalidInput(gettext("La raison tient en 300 caractères au plus."), field="reason")
-    sessions = list(
-        cancellation_sessions(site_id=site_id, scope=scope, session_id=session_id, day=day, now=now)
-        .select_for_update()
-        .order_by("pk")
+    chosen = cancellation_sessions(
+        site_id=site_id, scope=scope, session_id=session_id, day=day, now=now
     )
+    # Lock order: the courses booked in these sessions before the sessions and their
+    # places. A move, a cancellation or a no-show locks its course, then gives back its
+    # place: had we locked the places first, each of them would be a deadlock with us
+    # (retried, but a day's cancellation crossing a few phone calls could outlast the
+    # retries and answer a 500). Only courses booked after this read are locked later,
+    # below, once their bookings have committed. (NO KEY UPDATE, as for the slots.)
+    list(
+        Series.objects.select_for_update(no_key=True)
+        .filter(
+            pk__in=Appointment.objects.filter(
+                slot__session__in=chosen, slot__end__gt=now, status=Appointment.Status.BOOKED
+            ).values("series_id")
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    sessions = list(chosen.select_for_update().order_by("pk"))
     if scope == Cancellation.Scope.SESSION and not sessions:
         raise NotFound(gettext("Session introuvable : %(id)s.") % {"id": session_id})
     if scope == Cancellation.Scope.SITE:
