@@ -125,6 +125,9 @@ def administration_record(
     if not _is_today_at_site(appointment, given_at):
         raise InvalidInput(gettext("Ce rendez-vous n'est pas aujourd'hui."))
     _lot_check(lot=lot, appointment=appointment, on=given_at)
+    # Lock order: the course before its appointment and the stock, as the no-shows run
+    # takes them (the other way round, the two deadlocked).
+    list(Series.objects.select_for_update().filter(pk=appointment.series_id).values_list("pk"))
     fulfilled = Appointment.objects.filter(
         pk=appointment.pk, status__in=(Appointment.Status.BOOKED, Appointment.Status.ARRIVED)
     ).update(status=Appointment.Status.FULFILLED, updated_at=now)
@@ -178,10 +181,18 @@ def noshows_mark(*, actor: Actor, site_id: int, day: date, now: datetime | None 
         .select_related("slot__session")
         .order_by("series_id", "dose_number")
     )
+    # Lock order: every course before any appointment, slot or stock row. Locked one by
+    # one in the loop, a course came after the stock the previous one gave doses back
+    # to, and a nurse recording a dose (course, appointment, then stock) deadlocked.
+    courses = {
+        series.pk: series
+        for series in Series.objects.select_for_update()
+        .filter(pk__in={appointment.series_id for appointment in due})
+        .order_by("pk")
+    }
     marked, ended = [], 0
     for appointment in due:
-        # Lock order: the series before its slots, as booking and cancelling do.
-        series = Series.objects.select_for_update(of=("self",)).get(pk=appointment.series_id)
+        series = courses[appointment.series_id]
         if not Appointment.objects.filter(
             pk=appointment.pk, status=Appointment.Status.BOOKED
         ).update(status=Appointment.Status.NOSHOW, updated_at=now):
