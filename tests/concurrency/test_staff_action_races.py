@@ -3,10 +3,10 @@ instant, many rounds: each at their own browser (a test client signed in as thei
 account) on the real pages, or, for the day's work at the site, which needs a clock set
 to the evening, through the services with their `Actor`.
 
-Every action must end done or refused with a message: never a 500, never a deadlock that
-escapes its retry (the test client raises what a view raised). Each account's audit
-events must be exactly its actions done, kind by kind: none lost, none for a refusal.
-And the booking invariants must still recount."""
+Every action must end done or refused with a message: never a 500 (the test client
+raises what a view raised), and not even a deadlock that its retry hid. Each account's
+audit events must be exactly its actions done, kind by kind: none lost, none for a
+refusal. And the booking invariants must still recount."""
 
 import itertools
 from collections import Counter
@@ -24,6 +24,7 @@ from creneau.audit.models import AuditEvent
 from creneau.booking.models import Appointment, Series
 from creneau.booking.services import booking_confirm, cancellation_create, hold_create
 from creneau.care.services import administration_record, appointment_check_in, noshows_mark
+from creneau.core import db
 from creneau.core.actor import Actor
 from creneau.core.errors import DomainError
 from creneau.demo.staff import DEMO_PASSWORD
@@ -52,7 +53,7 @@ from tests.factories import (
 pytestmark = pytest.mark.concurrency
 
 Role = StaffProfile.Role
-ROUNDS = 4
+ROUNDS = 6
 
 # What an action done writes to the audit log, by whoever did it (None: not a staff write).
 AUDITED = {
@@ -137,9 +138,29 @@ def desks(role: str, *names: str) -> list[Desk]:
     return [Desk(name, role) for name in names]
 
 
-def assert_no_failure(results: list) -> None:
+@pytest.fixture
+def retries(monkeypatch) -> list[Exception]:
+    """The deadlocks (or busy databases) a unit of work ran a staff action again for.
+    These actions take their locks in the documented order, so there must be none: the
+    retry is for the rare orders the services cannot keep, and a test that only saw
+    500s would pass while three attempts were enough to hide a wrong order."""
+    seen: list[Exception] = []
+    retryable = db._retryable
+
+    def counted(error):
+        if retryable(error):
+            seen.append(error)
+            return True
+        return False
+
+    monkeypatch.setattr(db, "_retryable", counted)
+    return seen
+
+
+def assert_no_failure(results: list, retries: list[Exception]) -> None:
     failures = [result for result in results if isinstance(result, BaseException)]
     assert not failures, failures
+    assert not retries, retries
 
 
 def book(session: Session, *, now=None) -> Series:
@@ -172,7 +193,7 @@ def cancel_url(site: Site) -> str:
     return reverse("backoffice:cancel", args=[site.pk])
 
 
-def test_call_centre_moves_crossing_a_cancellation_of_the_day(reference_committed):
+def test_call_centre_moves_crossing_a_cancellation_of_the_day(reference_committed, retries):
     """Moves into and out of a day while the site cancels that day: a move lands before
     (and is cancelled with the day) or is refused after; never one left booked there."""
     agents = desks(Role.CALL_CENTRE, "agent1", "agent2", "agent3", "agent4")
@@ -198,7 +219,7 @@ def test_call_centre_moves_crossing_a_cancellation_of_the_day(reference_committe
                 agent.post("move", url, {"slot": slot[index]})
             return None
 
-        assert_no_failure(race_threads(len(agents) + 1, act))
+        assert_no_failure(race_threads(len(agents) + 1, act), retries)
         assert not Appointment.objects.filter(
             slot__site=site, slot__date=day, status="booked"
         ).exists()
@@ -212,7 +233,7 @@ def test_call_centre_moves_crossing_a_cancellation_of_the_day(reference_committe
 
 
 def test_call_centre_cancellations_crossing_a_cancellation_of_their_session(
-    reference_committed,
+    reference_committed, retries
 ):
     """Courses cancelled one by one on the phone while the site cancels their session."""
     agents = desks(Role.CALL_CENTRE, "agent1", "agent2", "agent3")
@@ -233,7 +254,7 @@ def test_call_centre_cancellations_crossing_a_cancellation_of_their_session(
                 agent.post("cancel", url, {"reason": f"Appel à {agent.user.get_username()}"})
             return None
 
-        assert_no_failure(race_threads(len(agents) + 1, act))
+        assert_no_failure(race_threads(len(agents) + 1, act), retries)
         assert not Series.objects.filter(pk__in=[s.pk for s in courses], status="active")
 
     for _ in range(ROUNDS):
@@ -252,7 +273,7 @@ def test_call_centre_cancellations_crossing_a_cancellation_of_their_session(
     assert_invariants()
 
 
-def test_second_dose_dates_given_while_their_session_is_cancelled(reference_committed):
+def test_second_dose_dates_given_while_their_session_is_cancelled(reference_committed, retries):
     """Courses whose dose 1 was given and whose dose-2 session was cancelled get a new
     date on the phone, while the site cancels the session those dates are in."""
     agents = desks(Role.CALL_CENTRE, "agent1", "agent2", "agent3", "agent4")
@@ -296,7 +317,7 @@ def test_second_dose_dates_given_while_their_session_is_cancelled(reference_comm
             url = reverse("callcenter:dose2", args=[courses[index].pk])
             return agents[index].post("dose2", url, {"slot": places[index]})
 
-        assert_no_failure(race_threads(len(agents) + 1, act))
+        assert_no_failure(race_threads(len(agents) + 1, act), retries)
         assert not Appointment.objects.filter(slot__session=target, status="booked").exists()
 
     for _ in range(ROUNDS):
@@ -308,7 +329,9 @@ def test_second_dose_dates_given_while_their_session_is_cancelled(reference_comm
     assert_invariants()
 
 
-def test_call_centre_bookings_while_the_session_changes_lines_and_closes(reference_committed):
+def test_call_centre_bookings_while_the_session_changes_lines_and_closes(
+    reference_committed, retries
+):
     agents = desks(Role.CALL_CENTRE, "agent1", "agent2", "agent3", "agent4")
     widener, closer = desks(Role.SITE_MANAGER, "widener", "closer")
 
@@ -332,7 +355,7 @@ def test_call_centre_bookings_while_the_session_changes_lines_and_closes(referen
                 agent.post("book", reverse("callcenter:person"), caller_details())
             return None
 
-        assert_no_failure(race_threads(len(agents) + 2, act))
+        assert_no_failure(race_threads(len(agents) + 2, act), retries)
         assert Session.objects.get(pk=first.pk).status == "closed"
 
     for _ in range(ROUNDS):
@@ -343,7 +366,9 @@ def test_call_centre_bookings_while_the_session_changes_lines_and_closes(referen
     assert_invariants()
 
 
-def test_no_shows_run_while_people_are_checked_in_and_given_their_dose(reference_committed):
+def test_no_shows_run_while_people_are_checked_in_and_given_their_dose(
+    reference_committed, retries
+):
     """In the evening, one nurse marks the no-shows while two others record, late, the
     people who came: each first dose ends missed, arrived or given, once."""
     marker, receptionist, vaccinator = desks(Role.SITE_STAFF, "marker", "reception", "nurse")
@@ -386,7 +411,7 @@ def test_no_shows_run_while_people_are_checked_in_and_given_their_dose(reference
                         now=evening,
                     )
 
-        assert_no_failure(race_threads(3, act))
+        assert_no_failure(race_threads(3, act), retries)
         statuses = Counter(
             Appointment.objects.filter(pk__in=dose1).values_list("status", flat=True)
         )
@@ -417,7 +442,7 @@ def session_form(day, hour: int, *, weekly: bool) -> dict:
 
 
 def test_sessions_opened_while_a_delivery_is_cancelled_and_another_recorded(
-    reference_committed,
+    reference_committed, retries
 ):
     """24 doses received and 24 expected: the sessions opened and the expected delivery
     cancelled never promise more than what is left delivered."""
@@ -451,7 +476,7 @@ def test_sessions_opened_while_a_delivery_is_cancelled_and_another_recorded(
                 data = {"vaccine": vaccine().pk, "quantity": 12, "expected_on": today.isoformat()}
                 recorder.post("delivery", url, data)
 
-        assert_no_failure(race_threads(3, act))
+        assert_no_failure(race_threads(3, act), retries)
         stock = Stock.objects.get(site=site)
         live = Delivery.objects.filter(site=site).exclude(status="cancelled")
         assert stock.delivered == sum(live.values_list("quantity", flat=True))
@@ -464,7 +489,7 @@ def test_sessions_opened_while_a_delivery_is_cancelled_and_another_recorded(
     assert_invariants()
 
 
-def test_deliveries_received_and_cancelled_at_once_end_one_way_each(reference_committed):
+def test_deliveries_received_and_cancelled_at_once_end_one_way_each(reference_committed, retries):
     receiver, canceller = desks(Role.SITE_MANAGER, "receiver", "canceller")
 
     def one_round():
@@ -486,7 +511,7 @@ def test_deliveries_received_and_cancelled_at_once_end_one_way_each(reference_co
                     url = reverse("backoffice:delivery_change", args=[site.pk, delivery.pk])
                     canceller.post("delivery_cancel", url, {"action": "cancel"})
 
-        assert_no_failure(race_threads(2, act))
+        assert_no_failure(race_threads(2, act), retries)
         received = Delivery.objects.filter(site=site, status="received").count()
         assert Stock.objects.get(site=site).delivered == 10 * received
 
@@ -498,7 +523,7 @@ def test_deliveries_received_and_cancelled_at_once_end_one_way_each(reference_co
     assert_invariants()
 
 
-def test_a_site_edited_while_it_is_published_scheduled_and_closed(reference_committed):
+def test_a_site_edited_while_it_is_published_scheduled_and_closed(reference_committed, retries):
     editor, publisher, scheduler, closer = desks(
         Role.SITE_MANAGER, "editor", "publisher", "scheduler", "closer"
     )
@@ -524,7 +549,7 @@ def test_a_site_edited_while_it_is_published_scheduled_and_closed(reference_comm
             else:
                 closer.post("site_close", publication_url, {"action": "close"})
 
-        assert_no_failure(race_threads(4, act))
+        assert_no_failure(race_threads(4, act), retries)
         assert Site.objects.get(pk=site.pk).status == Site.Status.CLOSED
 
     for _ in range(ROUNDS):
@@ -535,7 +560,7 @@ def test_a_site_edited_while_it_is_published_scheduled_and_closed(reference_comm
         desk.assert_audited()
 
 
-def test_two_agents_printing_letters_while_a_third_books_by_letter(reference_committed):
+def test_two_agents_printing_letters_while_a_third_books_by_letter(reference_committed, retries):
     printers = desks(Role.CALL_CENTRE, "printer1", "printer2")
     [agent] = desks(Role.CALL_CENTRE, "agent")
     _site, session = two_dose_site(lines=10)
@@ -555,7 +580,7 @@ def test_two_agents_printing_letters_while_a_third_books_by_letter(reference_com
                 agent.post("book", reverse("callcenter:person"), details)
             return None
 
-        assert_no_failure(race_threads(len(printers) + 1, act))
+        assert_no_failure(race_threads(len(printers) + 1, act), retries)
 
     for _ in range(ROUNDS):
         one_round()
