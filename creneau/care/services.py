@@ -46,6 +46,12 @@ def _appointment_at_site(*, appointment_id: int, site_id: int) -> Appointment:
     return appointment
 
 
+def _course_lock(appointment: Appointment) -> None:
+    """Lock order: the course before its appointment and the stock, as the no-shows run
+    takes them (the other way round, a nurse recording a dose deadlocked with it)."""
+    list(Series.objects.select_for_update().filter(pk=appointment.series_id).values_list("pk"))
+
+
 def _moved_on(appointment: Appointment) -> InvalidInput:
     """The refusal of a step whose conditional update found the appointment changed since
     it was read (another desk was quicker): it names the status the row has now."""
@@ -129,6 +135,7 @@ def administration_record(
     appointment = _appointment_at_site(appointment_id=appointment_id, site_id=site_id)
     administration_record_decide(appointment=appointment, given_at=given_at).enforce()
     _lot_check(lot=lot, appointment=appointment, on=given_at)
+    _course_lock(appointment)
     fulfilled = Appointment.objects.filter(pk=appointment.pk, status__in=GIVE_FROM).update(
         status=Appointment.Status.FULFILLED, updated_at=now
     )
@@ -179,10 +186,18 @@ def noshows_mark(*, actor: Actor, site_id: int, day: date, now: datetime | None 
         .select_related("slot__session")
         .order_by("series_id", "dose_number")
     )
+    # Lock order: every course before any appointment, slot or stock row. Locked one by
+    # one in the loop, a course came after the stock the previous one gave doses back
+    # to, and a nurse recording a dose (course, appointment, then stock) deadlocked.
+    courses = {
+        series.pk: series
+        for series in Series.objects.select_for_update()
+        .filter(pk__in={appointment.series_id for appointment in due})
+        .order_by("pk")
+    }
     marked, ended = [], 0
     for appointment in due:
-        # Lock order: the series before its slots, as booking and cancelling do.
-        series = Series.objects.select_for_update(of=("self",)).get(pk=appointment.series_id)
+        series = courses[appointment.series_id]
         if not Appointment.objects.filter(
             pk=appointment.pk, status=Appointment.Status.BOOKED
         ).update(status=Appointment.Status.NOSHOW, updated_at=now):

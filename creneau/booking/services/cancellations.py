@@ -222,12 +222,28 @@ def _cancellation_reason(*, reason: str) -> str:
 def _sessions_locked(
     *, site_id: int, scope: str, session_id: int | None, day: date | None, now: datetime
 ) -> list[Session]:
-    """Lock order: the sessions first, in id order; a second cancellation of them waits here."""
-    sessions = list(
-        cancellation_sessions(site_id=site_id, scope=scope, session_id=session_id, day=day, now=now)
-        .select_for_update()
-        .order_by("pk")
+    """Lock order: the courses booked in the sessions, then the sessions, each in id order;
+    a second cancellation of them waits here."""
+    chosen = cancellation_sessions(
+        site_id=site_id, scope=scope, session_id=session_id, day=day, now=now
     )
+    # The courses before the sessions and their places. A move, a cancellation or a
+    # no-show locks its course, then gives back its place: had we locked the places first,
+    # each of them would be a deadlock with us (retried, but a day's cancellation crossing
+    # a few phone calls could outlast the retries and answer a 500). Only courses booked
+    # after this read are locked later (_courses_split), once their bookings have
+    # committed. (NO KEY UPDATE, as for the slots.)
+    list(
+        Series.objects.select_for_update(no_key=True)
+        .filter(
+            pk__in=Appointment.objects.filter(
+                slot__session__in=chosen, slot__end__gt=now, status=Appointment.Status.BOOKED
+            ).values("series_id")
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    sessions = list(chosen.select_for_update().order_by("pk"))
     if scope == Cancellation.Scope.SESSION and not sessions:
         raise NotFound(gettext("Session introuvable : %(id)s.") % {"id": session_id})
     return sessions
