@@ -47,8 +47,10 @@ def _appointment_at_site(*, appointment_id: int, site_id: int) -> Appointment:
 
 
 def _course_lock(appointment: Appointment) -> None:
-    """Lock order: the course before its appointment and the stock, as the no-shows run
-    takes them (the other way round, a nurse recording a dose deadlocked with it)."""
+    """Lock order: the course before its appointment and the stock, as cancelling and the
+    no-shows run take them. A cancellation that read the course's appointments then waits
+    for the desk, or the desk for it: a person checked in is never cancelled under them
+    (and the other way round, a nurse recording a dose deadlocked with the no-shows)."""
     list(Series.objects.select_for_update().filter(pk=appointment.series_id).values_list("pk"))
 
 
@@ -67,6 +69,7 @@ def appointment_check_in(
     now = now or timezone.now()
     appointment = _appointment_at_site(appointment_id=appointment_id, site_id=site_id)
     appointment_check_in_decide(appointment=appointment, now=now).enforce()
+    _course_lock(appointment)
     arrived = Appointment.objects.filter(pk=appointment.pk, status__in=CHECK_IN_FROM).update(
         status=Appointment.Status.ARRIVED, updated_at=now
     )

@@ -22,7 +22,12 @@ from django.utils import timezone
 
 from creneau.audit.models import AuditEvent
 from creneau.booking.models import Appointment, Series
-from creneau.booking.services import booking_confirm, cancellation_create, hold_create
+from creneau.booking.services import (
+    booking_cancel,
+    booking_confirm,
+    cancellation_create,
+    hold_create,
+)
 from creneau.care.services import administration_record, appointment_check_in, noshows_mark
 from creneau.core import db
 from creneau.core.actor import Actor
@@ -422,6 +427,79 @@ def test_no_shows_run_while_people_are_checked_in_and_given_their_dose(
     given = Appointment.objects.filter(dose_number=1, status="fulfilled").count()
     assert vaccinator.done["dose_given"] == given
     for desk in (marker, receptionist, vaccinator):
+        desk.assert_audited()
+    assert_invariants()
+
+
+def test_people_checked_in_while_their_courses_are_cancelled_by_phone_and_by_the_site(
+    reference_committed, retries
+):
+    """In the morning, the desk checks people in while an agent cancels half of their
+    courses on the phone and, every other round, the manager cancels the day: each course
+    ends either with its person checked in (and its dose 2 kept) or cancelled whole, never
+    a checked-in person whose appointment was cancelled under them."""
+    [receptionist] = desks(Role.SITE_STAFF, "reception")
+    [agent] = desks(Role.CALL_CENTRE, "agent")
+    [manager] = desks(Role.SITE_MANAGER, "manager")
+    booked = cancelled = 0
+
+    def one_round(*, day_cancelled: bool):
+        nonlocal booked, cancelled
+        day = tomorrow()
+        site, first = two_dose_site(dose1_day=day, lines=3)
+        courses = [book(first, now=at(day - timedelta(days=1), 12)) for _ in range(6)]
+        morning = at(day, 8)
+
+        def act(index):
+            if index == 0:
+                for series in courses:
+                    receptionist.call(
+                        "check_in",
+                        appointment_check_in,
+                        appointment_id=series.appointments.get(dose_number=1).pk,
+                        site_id=site.pk,
+                        now=morning,
+                    )
+            elif index == 1:
+                for series in reversed(courses[::2]):
+                    agent.call(
+                        "cancel",
+                        booking_cancel,
+                        changed=lambda result: result.series.status == "cancelled",
+                        series_id=series.pk,
+                        reason="Appel",
+                        now=morning,
+                    )
+            elif day_cancelled:
+                manager.call(
+                    "cancellation",
+                    cancellation_create,
+                    site_id=site.pk,
+                    scope="day",
+                    day=day,
+                    reason="Panne.",
+                    now=morning,
+                )
+
+        assert_no_failure(race_threads(3, act), retries)
+        for series in Series.objects.filter(pk__in=[s.pk for s in courses]):
+            statuses = dict(series.appointments.values_list("dose_number", "status"))
+            if statuses[1] == "arrived":
+                assert (series.status, statuses[2]) == ("active", "booked"), statuses
+                booked += 1
+            else:
+                assert series.status == "cancelled", (series.status, statuses)
+                assert statuses == {1: "cancelled", 2: "cancelled"}, statuses
+                cancelled += 1
+
+    for round_number in range(ROUNDS):
+        one_round(day_cancelled=bool(round_number % 2))
+    assert receptionist.done["check_in"] == booked
+    assert booked and cancelled
+    # The agent's cancellations of courses the day's cancellation had already ended change
+    # nothing and are not recorded (see the phone cancellations above).
+    agent.done["cancel"] = Series.objects.filter(cancel_reason="Appel").count()
+    for desk in (receptionist, agent, manager):
         desk.assert_audited()
     assert_invariants()
 
