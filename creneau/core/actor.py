@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
 from django.db import models
 
 
@@ -18,12 +19,8 @@ class Actor:
     `profile` is the account's `staff.StaffProfile` (typed loosely: `core` imports no app).
     """
 
-    user: AbstractBaseUser | None
+    # Anonymous at a refused sign-in; None for the system.
+    user: AbstractBaseUser | AnonymousUser | None
     profile: models.Model | None = None
     ip: str | None = None
     user_agent: str = ""
-
-    @property
-    def label(self) -> str:
-        """The account's name, kept in the event as it was even if it is renamed later."""
-        return self.user.get_username() if self.user is not None else ""
