@@ -1,6 +1,7 @@
+import difflib
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
 
 from django.utils.translation import gettext
@@ -118,7 +119,7 @@ def place_resolve(*, query: str) -> Place:
         if len(matches) != 1:
             raise PlaceNotFound(
                 gettext("Commune introuvable : « %(name)s ».") % {"name": name},
-                suggestions=_candidates(matches[:5]),
+                suggestions=_candidates(matches[:5] or communes_similar(key=key)),
             )
     if len({c.department_id for c in matches}) > 1:
         raise AmbiguousPlace(
@@ -153,3 +154,30 @@ def place_suggest(*, text: str, limit: int = 8) -> list[str]:
         .values_list("name", "department_id")[:limit]
     )
     return [f"{name} ({department})" for name, department in rows]
+
+
+SIMILAR_COMMUNES = 5
+# How close a name must be to a typed one to be offered ("Marseile" → "Marseille" is
+# 0.94, "Marseile" → "Marsillargues" 0.57): a missing, doubled or swapped letter or two.
+SIMILARITY_CUTOFF = 0.8
+
+
+@lru_cache(maxsize=1)
+def _commune_names(count: int) -> dict[int, list[str]]:
+    """Every commune's search name, by length: read once per process and per number of
+    communes (35,000 short strings), so a misspelt town costs a count, not a scan."""
+    by_length: dict[int, set[str]] = {}
+    for name in Commune.objects.values_list("search_name", flat=True).iterator():
+        by_length.setdefault(len(name), set()).add(name)
+    return {length: sorted(names) for length, names in by_length.items()}
+
+
+def communes_similar(*, key: str, limit: int = SIMILAR_COMMUNES) -> list[Commune]:
+    """The communes whose name is closest to a misspelt one (`key` as `search_name`
+    writes it), the most populous first among equals: "Vouliez-vous dire Marseille ?"."""
+    names = _commune_names(Commune.objects.count())
+    pool = [name for length in range(len(key) - 2, len(key) + 3) for name in names.get(length, [])]
+    close = difflib.get_close_matches(key, pool, n=limit, cutoff=SIMILARITY_CUTOFF)
+    rank = {name: index for index, name in enumerate(close)}
+    found = Commune.objects.filter(search_name__in=close).prefetch_related("postal_codes")
+    return sorted(found, key=lambda c: (rank[c.search_name], -c.population))[:limit]

@@ -75,3 +75,18 @@ def test_the_shipped_file_loads_all_of_france_and_loading_again_changes_nothing(
     assert again == first
     assert Commune.objects.count() == first["communes"]
     assert place_resolve(query="Ajaccio").commune_insee_code == "2A004"
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [("Marseile", "Marseille"), ("Saint-Dnis", "Saint-Denis"), ("Montreuill", "Montreuil")],
+)
+def test_a_misspelt_town_is_answered_with_the_town_meant(reference, typed, meant):
+    with pytest.raises(PlaceNotFound) as caught:
+        place_resolve(query=typed)
+    assert meant in [candidate["name"] for candidate in caught.value.details["suggestions"]]
+
+
+def test_the_portal_offers_the_town_meant_for_a_misspelt_one(reference, client):
+    page = client.get("/", {"near": "Marseile"}).content.decode()
+    assert "Vouliez-vous dire" in page and "Marseille (13)" in page
