@@ -109,6 +109,9 @@ class BirthDateWidget(forms.MultiWidget):
         return [value.day, value.month, value.year] if value else [None, None, None]
 
 
+YEAR_IN_FULL = _("L'année de naissance s'écrit en 4 chiffres, par exemple 1928.")
+
+
 class BirthDateField(forms.MultiValueField):
     widget = BirthDateWidget
 
@@ -118,7 +121,17 @@ class BirthDateField(forms.MultiValueField):
             fields=(
                 forms.IntegerField(min_value=1, max_value=31, **digits),
                 forms.IntegerField(min_value=1, max_value=12, **digits),
-                forms.IntegerField(min_value=1880, max_value=9999, **digits),
+                # "28" for 1928 is what people type; the century is not guessed (1928 or
+                # a child of 2028?): the year is asked again, in four digits.
+                forms.IntegerField(
+                    min_value=1880,
+                    max_value=9999,
+                    error_messages={
+                        **digits["error_messages"],
+                        "min_value": YEAR_IN_FULL,
+                        "max_value": YEAR_IN_FULL,
+                    },
+                ),
             ),
             require_all_fields=True,
             error_messages={

@@ -238,6 +238,9 @@ def test_verification_codes_expire_limit_attempts_and_resend_once_a_minute(
         refused = post(url, {"code": wrong})
         assert errors(refused) == (400, "code_invalid")
         assert refused.json()["attempts_left"] == left
+    # The last wrong code says what to do next, not "0 attempts left".
+    assert "dernier essai" in refused.json()["detail"]
+    assert "Il reste 0" not in refused.json()["detail"]
     assert errors(post(url, {"code": code})) == (429, "too_many_requests")
     assert errors(post("/api/v1/contacts/verifications", {"phone": "12"})) == (400, "invalid")
     assert errors(post("/api/v1/contacts/verifications", {})) == (400, "invalid")
@@ -248,3 +251,19 @@ def test_verification_codes_expire_limit_attempts_and_resend_once_a_minute(
 def test_the_demo_outbox_exists_only_in_demo_mode(client, reference, settings):
     settings.DEMO = False
     assert client.get("/api/v1/demo/outbox", {"to": PHONE}).status_code == 404
+
+
+def test_a_code_used_frees_the_next_at_once(client, reference, settings):
+    """A booking's code, then "Gérer" on another device a few seconds later: the limit of
+    one code a minute is for codes not answered."""
+    settings.DEMO = True
+    post = lambda url, body: client.post(url, body, "application/json")  # noqa: E731
+    started = post("/api/v1/contacts/verifications", {"email": "jeanne@example.fr"})
+    code = code_sent_to(client, "jeanne@example.fr")
+    confirm = f"/api/v1/contacts/verifications/{started.json()['id']}/confirm"
+    assert post(confirm, {"code": code}).status_code == 200
+    assert post("/api/v1/contacts/verifications", {"email": "jeanne@example.fr"}).status_code == 201
+    assert errors(post("/api/v1/contacts/verifications", {"email": "jeanne@example.fr"})) == (
+        429,
+        "too_many_requests",
+    )

@@ -336,3 +336,11 @@ def test_the_code_page_shows_no_error_before_anything_is_typed(client, site_and_
     client.post("/reserver/personne/", details())
     page = client.get("/reserver/code/").content.decode()
     assert "Code reçu" in page and "Veuillez corriger" not in page
+
+
+def test_a_two_digit_year_is_asked_again_in_four_digits(client, site_and_session):
+    page = client.get(
+        "/eligibilite/", {"birth_date_day": "1", "birth_date_month": "1", "birth_date_year": "28"}
+    ).content.decode()
+    assert "s&#x27;écrit en 4 chiffres, par exemple 1928" in page
+    assert "supérieure ou égale à 1880" not in page

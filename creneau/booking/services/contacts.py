@@ -120,12 +120,22 @@ def contact_verification_confirm(
             raise CodeExpired(gettext("Ce code a déjà servi : demandez-en un nouveau si besoin."))
         if verification.expires_at <= now:
             raise CodeExpired(gettext("Ce code a expiré : demandez-en un nouveau."))
-        raise TooManyRequests(gettext("Trop d'essais pour ce code : demandez-en un nouveau."))
+        raise TooManyRequests(
+            gettext(
+                "Trop d'essais pour ce code : demandez-en un nouveau (« Recevoir un nouveau "
+                "code »)."
+            )
+        )
     expected = tokens.one_time_code_hash(verification_id=str(verification.pk), code=code)
     if not tokens.code_hash_matches(expected, verification.code_hash):
         left = MAX_CODE_ATTEMPTS - verification.attempts
         raise CodeInvalid(
-            gettext("Code incorrect. Il reste %(left)d essai(s).") % {"left": left},
+            gettext("Code incorrect. Il reste %(left)d essai(s).") % {"left": left}
+            if left
+            else gettext(
+                "Code incorrect, et c'était le dernier essai pour ce code : demandez-en un "
+                "nouveau (« Recevoir un nouveau code »)."
+            ),
             attempts_left=left,
         )
     with transaction.atomic():
@@ -137,6 +147,9 @@ def contact_verification_confirm(
         Contact.objects.filter(pk=verification.contact_id, verified_at__isnull=True).update(
             verified_at=now
         )
+        # The one-a-minute limit is against codes sent and not answered: one that was
+        # used frees the next at once (a booking, then "Gérer" on another device).
+        Contact.objects.filter(pk=verification.contact_id).update(code_sent_at=None)
     return contact_token_issue(contact=verification.contact)
 
 
