@@ -260,3 +260,21 @@ def test_the_keyboard_alone_reaches_the_search_and_a_slot(new_page, live_server,
     first_slot.focus()
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Créneau retenu pour vous")).to_be_visible()
+
+
+@pytest.mark.parametrize("javascript_enabled", [True, False], ids=["js", "no-js"])
+def test_on_a_phone_a_search_opens_at_its_results(new_page, live_server, site, javascript_enabled):
+    page = new_page(device="phone", javascript_enabled=javascript_enabled)
+    page.goto(live_server.url + "/")
+    page.get_by_label("Code postal ou commune").fill("75017")
+    page.get_by_role("button", name="Rechercher").click()
+    results = page.locator("#resultat")
+    expect(results).to_contain_text("75017 Paris 17e")
+    expect(results).to_be_in_viewport()
+    if javascript_enabled:
+        expect(results).to_be_focused()
+    # A mistyped town opens at what went wrong, not past it.
+    page.get_by_label("Code postal ou commune").fill("Zzzzzz")
+    page.get_by_role("button", name="Rechercher").click()
+    expect(page.locator("#resultat")).to_contain_text("Commune introuvable")
+    expect(page.locator("#resultat")).to_be_in_viewport()

@@ -73,6 +73,13 @@
     });
   }
 
+  // A search opens at its answer (the anchor scrolls there); the heading also takes the
+  // focus, so that the keyboard and the screen reader start from the results.
+  var answer = window.location.hash === "#resultat" && !summary
+    ? document.getElementById("resultat")
+    : null;
+  if (answer) { answer.focus(); }
+
   // After htmx swaps the slots of another day, move focus to their heading.
   document.body.addEventListener("htmx:afterSwap", function (event) {
     var heading = event.detail.target.querySelector
