@@ -6,7 +6,8 @@ SECRET_KEY      required when DEBUG is off
 DEBUG           "1" for development
 ALLOWED_HOSTS   comma-separated
 CRENEAU_DEMO    "1" exposes demo-only pages and endpoints
-PUBLIC_URL      the portal's address, for links in messages (default http://127.0.0.1:8000)
+PUBLIC_URL      the portal's address, for links in messages; required when DEBUG and
+                CRENEAU_DEMO are off (otherwise default http://127.0.0.1:8000)
 
 Sending messages (manage.py outbox_send):
 EMAIL_HOST      SMTP server; unset: e-mails are printed (Django's console backend)
@@ -176,8 +177,20 @@ LOGGING = {
 # Booking: how long a chosen slot is kept while the person types.
 HOLD_MINUTES = int(os.environ.get("HOLD_MINUTES", "10"))
 
-# Where people reach the portal; messages carry a link to manage their booking.
-PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# Where people reach the portal; messages carry a link to manage their booking. No
+# guess in production: a link to the wrong server is a message nobody can act on.
+PUBLIC_URL = os.environ.get("PUBLIC_URL", "").rstrip("/")
+if not PUBLIC_URL:
+    if not (DEBUG or DEMO or os.environ.get("PYTEST_VERSION")):
+        raise ImproperlyConfigured(
+            "PUBLIC_URL must be set when DEBUG and CRENEAU_DEMO are off: the address people "
+            "open the portal at, e.g. https://creneau.example.fr (links in messages start "
+            "with it)."
+        )
+    # runserver's own address; `make demo` passes the HOST and PORT it serves.
+    PUBLIC_URL = "http://127.0.0.1:8000"
+if not PUBLIC_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(f"PUBLIC_URL must start with http:// or https://: {PUBLIC_URL!r}")
 # The portal's page of one booking, opened by its management key (see creneau/portal/urls.py).
 BOOKING_LINK = PUBLIC_URL + "/rendez-vous/{reference}/?cle={token}"
 # The one-click rebooking link in a cancellation message.
