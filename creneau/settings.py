@@ -4,7 +4,7 @@ DATABASE_URL    sqlite:///path (default: db.sqlite3 beside the project) or postg
 REDIS_URL       redis://… switches the cache to Redis (default: local memory)
 SECRET_KEY      required when DEBUG is off
 DEBUG           "1" for development
-ALLOWED_HOSTS   comma-separated
+ALLOWED_HOSTS   comma-separated (default: 127.0.0.1, localhost and PUBLIC_URL's host)
 CRENEAU_DEMO    "1" exposes demo-only pages and endpoints
 PUBLIC_URL      the portal's address, for links in messages; required when DEBUG and
                 CRENEAU_DEMO are off (otherwise default http://127.0.0.1:8000)
@@ -27,6 +27,7 @@ SMS_SENDER      the sender name shown on phones (default "Creneau"; 11 letters o
 import os
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -45,7 +46,6 @@ if not SECRET_KEY:
     if not (DEBUG or DEMO or os.environ.get("PYTEST_VERSION")):
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG and CRENEAU_DEMO are off.")
     SECRET_KEY = "insecure-development-key-never-use-in-production"
-ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -189,8 +189,13 @@ if not PUBLIC_URL:
         )
     # runserver's own address; `make demo` passes the HOST and PORT it serves.
     PUBLIC_URL = "http://127.0.0.1:8000"
-if not PUBLIC_URL.startswith(("http://", "https://")):
-    raise ImproperlyConfigured(f"PUBLIC_URL must start with http:// or https://: {PUBLIC_URL!r}")
+PUBLIC_HOST = urlsplit(PUBLIC_URL).hostname
+if not (PUBLIC_URL.startswith(("http://", "https://")) and PUBLIC_HOST):
+    raise ImproperlyConfigured(
+        f"PUBLIC_URL must start with http:// or https:// and a host name: {PUBLIC_URL!r}"
+    )
+# Unless told, answer at the portal's own host too (`make demo HOST=192.168.1.20`).
+ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", f"127.0.0.1,localhost,{PUBLIC_HOST}").split(",")
 # The portal's page of one booking, opened by its management key (see creneau/portal/urls.py).
 BOOKING_LINK = PUBLIC_URL + "/rendez-vous/{reference}/?cle={token}"
 # The one-click rebooking link in a cancellation message.

@@ -16,7 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PRINT_LINKS = (
     "import django; django.setup(); from django.conf import settings; "
-    "print(settings.BOOKING_LINK); print(settings.REBOOK_LINK)"
+    "print(settings.BOOKING_LINK); print(settings.REBOOK_LINK); print(*settings.ALLOWED_HOSTS)"
 )
 # What is left of the environment of a process that pytest did not start.
 UNSET = ("PUBLIC_URL", "DEBUG", "CRENEAU_DEMO", "PYTEST_VERSION", "PYTEST_CURRENT_TEST")
@@ -77,7 +77,7 @@ def test_the_demo_s_messages_link_to_its_host_and_port():
     done = run_settings(**assignments)
 
     assert done.returncode == 0, done.stderr
-    booking_link, rebook_link = done.stdout.split()
+    booking_link, rebook_link, *_ = done.stdout.split()
     assert booking_link == "http://localhost:18765/rendez-vous/{reference}/?cle={token}"
     assert rebook_link == "http://localhost:18765/reprendre/{token}/"
 
@@ -100,18 +100,20 @@ def test_production_links_start_with_public_url():
     done = run_settings(SECRET_KEY="x" * 50, PUBLIC_URL="https://creneau.example.fr/")
 
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == [
+    assert done.stdout.split()[:2] == [
         "https://creneau.example.fr/rendez-vous/{reference}/?cle={token}",
         "https://creneau.example.fr/reprendre/{token}/",
     ]
 
 
-@pytest.mark.parametrize("public_url", ["creneau.example.fr", "ftp://creneau.example.fr"])
+@pytest.mark.parametrize(
+    "public_url", ["creneau.example.fr", "ftp://creneau.example.fr", "https://"]
+)
 def test_a_public_url_that_is_no_web_address_is_refused(public_url):
     done = run_settings(CRENEAU_DEMO="1", PUBLIC_URL=public_url)
 
     assert done.returncode != 0
-    assert "PUBLIC_URL must start with http:// or https://" in done.stderr
+    assert "PUBLIC_URL must start with http:// or https:// and a host name" in done.stderr
 
 
 @pytest.mark.parametrize("mode", [{"DEBUG": "1"}, {"CRENEAU_DEMO": "1"}])
@@ -120,3 +122,21 @@ def test_development_and_the_demo_default_to_runserver_s_address(mode):
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[1] == "http://127.0.0.1:8000/reprendre/{token}/"
+
+
+def test_the_demo_served_on_another_address_answers_there():
+    (assignments, _), *_ = demo_commands("HOST=192.168.1.20", "PORT=18765")
+
+    done = run_settings(**assignments)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[2].split() == ["127.0.0.1", "localhost", "192.168.1.20"]
+
+
+def test_allowed_hosts_given_win():
+    done = run_settings(
+        SECRET_KEY="x" * 50, PUBLIC_URL="https://creneau.example.fr", ALLOWED_HOSTS="a.fr,b.fr"
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[2].split() == ["a.fr", "b.fr"]
