@@ -4,6 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Messages (SMS, e-mails, letters) link to the portal: under `make demo`, to the server it
+# starts, unless PUBLIC_URL says otherwise (with HOST=0.0.0.0, the address people type).
+PUBLIC_URL ?= http://$(HOST):$(PORT)
+DEMO_ENV := CRENEAU_DEMO=1 PUBLIC_URL=$(PUBLIC_URL)
 DEV_STAMP := $(VENV)/.installed-dev
 APP_STAMP := $(VENV)/.installed
 # The browser tests drive Debian's Chromium through Playwright (never `playwright install`).
@@ -29,10 +33,10 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 
 ## make demo: SQLite, French geography, real sites with eight weeks of slots, server on $(HOST):$(PORT)
 demo: $(APP_STAMP)
-	CRENEAU_DEMO=1 $(BIN)/python manage.py migrate --no-input
-	CRENEAU_DEMO=1 $(BIN)/python manage.py collectstatic --no-input -v0
-	CRENEAU_DEMO=1 $(BIN)/python manage.py demo_load
-	CRENEAU_DEMO=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
+	$(DEMO_ENV) $(BIN)/python manage.py migrate --no-input
+	$(DEMO_ENV) $(BIN)/python manage.py collectstatic --no-input -v0
+	$(DEMO_ENV) $(BIN)/python manage.py demo_load
+	$(DEMO_ENV) $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 ## make test: lint, migrations check, the whole suite on SQLite and on PostgreSQL
 test: $(DEV_STAMP) chromium

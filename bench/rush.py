@@ -197,9 +197,12 @@ def run_database(args: argparse.Namespace) -> None:
         else:
             main_url = f"sqlite:///{workdir / 'rush.sqlite3'}"
             raw_target = str(workdir / "raw.sqlite3")
+        # The server's address is known before the setup books anyone: messages link to it.
+        port = free_port()
         env = {
             "DATABASE_URL": main_url,
             "SECRET_KEY": secrets.token_urlsafe(40),
+            "PUBLIC_URL": f"http://127.0.0.1:{port}",
             "DEBUG": "0",
             "CRENEAU_DEMO": "0",
             "ALLOWED_HOSTS": "127.0.0.1",
@@ -252,7 +255,6 @@ def run_database(args: argparse.Namespace) -> None:
             else "cache: local memory, per worker (no redis-server, or --no-redis)",
             flush=True,
         )
-        port = free_port()
         server, log_path = start_server(
             args, {**env, **({"REDIS_URL": redis_url} if redis_url else {})}, workdir, port
         )

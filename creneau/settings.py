@@ -4,9 +4,10 @@ DATABASE_URL    sqlite:///path (default: db.sqlite3 beside the project) or postg
 REDIS_URL       redis://… switches the cache to Redis (default: local memory)
 SECRET_KEY      required when DEBUG is off
 DEBUG           "1" for development
-ALLOWED_HOSTS   comma-separated
+ALLOWED_HOSTS   comma-separated (default: 127.0.0.1, localhost and PUBLIC_URL's host)
 CRENEAU_DEMO    "1" exposes demo-only pages and endpoints
-PUBLIC_URL      the portal's address, for links in messages (default http://127.0.0.1:8000)
+PUBLIC_URL      the portal's address, for links in messages; required when DEBUG and
+                CRENEAU_DEMO are off (otherwise default http://127.0.0.1:8000)
 
 Sending messages (manage.py outbox_send):
 EMAIL_HOST      SMTP server; unset: e-mails are printed (Django's console backend)
@@ -26,6 +27,7 @@ SMS_SENDER      the sender name shown on phones (default "Creneau"; 11 letters o
 import os
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -44,7 +46,6 @@ if not SECRET_KEY:
     if not (DEBUG or DEMO or os.environ.get("PYTEST_VERSION")):
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG and CRENEAU_DEMO are off.")
     SECRET_KEY = "insecure-development-key-never-use-in-production"
-ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -176,8 +177,25 @@ LOGGING = {
 # Booking: how long a chosen slot is kept while the person types.
 HOLD_MINUTES = int(os.environ.get("HOLD_MINUTES", "10"))
 
-# Where people reach the portal; messages carry a link to manage their booking.
-PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# Where people reach the portal; messages carry a link to manage their booking. No
+# guess in production: a link to the wrong server is a message nobody can act on.
+PUBLIC_URL = os.environ.get("PUBLIC_URL", "").rstrip("/")
+if not PUBLIC_URL:
+    if not (DEBUG or DEMO or os.environ.get("PYTEST_VERSION")):
+        raise ImproperlyConfigured(
+            "PUBLIC_URL must be set when DEBUG and CRENEAU_DEMO are off: the address people "
+            "open the portal at, e.g. https://creneau.example.fr (links in messages start "
+            "with it)."
+        )
+    # runserver's own address; `make demo` passes the HOST and PORT it serves.
+    PUBLIC_URL = "http://127.0.0.1:8000"
+PUBLIC_HOST = urlsplit(PUBLIC_URL).hostname
+if not (PUBLIC_URL.startswith(("http://", "https://")) and PUBLIC_HOST):
+    raise ImproperlyConfigured(
+        f"PUBLIC_URL must start with http:// or https:// and a host name: {PUBLIC_URL!r}"
+    )
+# Unless told, answer at the portal's own host too (`make demo HOST=192.168.1.20`).
+ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", f"127.0.0.1,localhost,{PUBLIC_HOST}").split(",")
 # The portal's page of one booking, opened by its management key (see creneau/portal/urls.py).
 BOOKING_LINK = PUBLIC_URL + "/rendez-vous/{reference}/?cle={token}"
 # The one-click rebooking link in a cancellation message.

@@ -1,8 +1,11 @@
-"""A booking as an iCalendar file (RFC 5545): one event per dose, for any calendar app."""
+"""A booking as an iCalendar file (RFC 5545): one event per dose, for any calendar app,
+each with a reminder the day before."""
 
 from datetime import UTC, datetime
 
 from django.utils.translation import gettext as _
+
+from creneau.geography.selectors import department_timezone
 
 from . import tokens
 from .models import Appointment, Series
@@ -49,6 +52,10 @@ def series_icalendar(
     reference = tokens.reference_display(series.reference)
     site = series.site
     location = ", ".join(part for part in (site.name, site.address, site.postcode) if part)
+    # One contact books for several relatives: the events of two people at the same hour
+    # must say whose each one is, in the list of a calendar app and in its reminder.
+    person = f"{series.person.given_name} {series.person.family_name}"
+    tz = department_timezone(department_code=site.department_id)
     stamp = _utc(now or datetime.now(UTC))
     lines = [
         "BEGIN:VCALENDAR",
@@ -60,14 +67,16 @@ def series_icalendar(
     for appointment in appointments:
         slot = appointment.slot
         cancelled = appointment.status == Appointment.Status.CANCELLED
-        summary = _("Vaccination %(vaccine)s, dose %(dose)s") % {
+        summary = _("Vaccination de %(person)s : %(vaccine)s, dose %(dose)s") % {
+            "person": person,
             "vaccine": series.vaccine.name,
             "dose": appointment.dose_number,
         }
         description = _(
-            "Référence %(reference)s. Apportez une pièce d'identité et votre carte Vitale "
-            "si vous en avez une. Pour déplacer ou annuler : %(url)s"
-        ) % {"reference": reference, "url": url}
+            "Rendez-vous de %(person)s. Référence %(reference)s. Apportez une pièce "
+            "d'identité et votre carte Vitale si vous en avez une. Pour déplacer ou "
+            "annuler : %(url)s"
+        ) % {"person": person, "reference": reference, "url": url}
         lines += [
             "BEGIN:VEVENT",
             f"UID:{series.reference}-{appointment.dose_number}-{appointment.pk}@creneau",
@@ -81,7 +90,24 @@ def series_icalendar(
             f"DESCRIPTION:{_escape(description)}",
             f"URL:{url}",
             f"STATUS:{'CANCELLED' if cancelled else 'CONFIRMED'}",
-            "END:VEVENT",
         ]
+        if not cancelled:
+            # Some calendar apps ring the alarms of a cancelled event all the same.
+            reminder = _(
+                "Demain à %(time)s : vaccination de %(person)s (dose %(dose)s), %(site)s"
+            ) % {
+                "time": slot.start.astimezone(tz).strftime("%H:%M"),
+                "person": person,
+                "dose": appointment.dose_number,
+                "site": site.name,
+            }
+            lines += [
+                "BEGIN:VALARM",
+                "ACTION:DISPLAY",
+                "TRIGGER:-P1D",
+                f"DESCRIPTION:{_escape(reminder)}",
+                "END:VALARM",
+            ]
+        lines.append("END:VEVENT")
     lines.append("END:VCALENDAR")
     return "\r\n".join(_fold(line) for line in lines) + "\r\n"

@@ -179,7 +179,11 @@ def centre_types_parse(literal: str) -> list[str]:
     return [value.strip() for value in next(reader) if value.strip()]
 
 
-_MOBILE = re.compile(r"\b(mobile|bus|vaccinobus|vaccibus)\b")
+# A team that goes to people: "Equipe mobile…", "Vaccinobus", "Dispositif "aller vers"…",
+# "Centre de vaccination itinérant".
+_MOBILE = re.compile(r"\b(mobiles?|bus|vaccinobus|vaccibus|vaccimobile|itinerante?s?|aller vers)\b")
+# Capitals only: "équipe mobile de vaccination", Île-de-France's name for its teams.
+_MOBILE_ACRONYM = re.compile(r"\bEMV\b")
 _PHARMACY = re.compile(r"\bpharmacies?\b")
 _HOSPITAL = re.compile(
     r"\b(hopital|hopitaux|hospitalier|hospitaliere|hospitalieres|clinique|polyclinique)\b"
@@ -187,17 +191,29 @@ _HOSPITAL = re.compile(
 # Capitals only: the abbreviations of "centre hospitalier (universitaire, régional…)".
 _HOSPITAL_ACRONYM = re.compile(r"\b(CHU|CHRU|CHR|CHI|CH)\b")
 _GP_PRACTICE = re.compile(r"\b(cabinet|cabinets|medecin|medecins|maison de sante|msp)\b")
+_CENTRE = re.compile(r"\b(centres?|vaccinodrome)\b")
+# Capitals only: "centre de vaccination (ambulatoire)". Not "CDV": "Opérations éphémères non
+# rattachées à un CDV" are mobile teams.
+_CENTRE_ACRONYM = re.compile(r"\b(CV|CVA)\b")
+# The two labels that say what a place is rather than what it takes part in.
+_MOBILE_LABEL = "equipe mobile"
+_GRAND_CENTRE_LABEL = "grand centre"
 
 
 def kind_derive(*, name: str, centre_types: list[str]) -> str:
-    """The kind of place, guessed from its name and the publisher's labels.
+    """The kind of place, guessed from its name, then from the publisher's labels.
 
-    The file has no "kind" column; the order matters ("Centre de vaccination du CH de X" is a
-    hospital, a mobile team run by a hospital is a mobile team).
+    The file has no "kind" column. Its `centre_type` labels are the programmes a place takes
+    part in, several at once ("Grand centre", "Equipe mobile", "Dispositif aller vers ...",
+    "Campagne scolaire"…): hospitals and centres that send out a mobile team are labelled
+    "Equipe mobile" too (in Lyon, the Croix-Rousse and Edouard Herriot hospitals), so the
+    labels only decide for a name that says nothing of the place ("Mairie du 6e"), and
+    "Dispositif aller vers ..." never does (fixed centres carry it too). In the name, the
+    order matters: "Centre de vaccination du CH de X" is a hospital, a mobile team run by a
+    hospital is a mobile team.
     """
     words = search_name(name)
-    labels = [search_name(label) for label in centre_types]
-    if _MOBILE.search(words) or any(_MOBILE.search(label) for label in labels):
+    if _MOBILE.search(words) or _MOBILE_ACRONYM.search(name):
         return Site.Kind.MOBILE
     if _PHARMACY.search(words):
         return Site.Kind.PHARMACY
@@ -205,6 +221,11 @@ def kind_derive(*, name: str, centre_types: list[str]) -> str:
         return Site.Kind.HOSPITAL
     if _GP_PRACTICE.search(words):
         return Site.Kind.GP_PRACTICE
+    if _CENTRE.search(words) or _CENTRE_ACRONYM.search(name):
+        return Site.Kind.CENTRE
+    labels = {search_name(label) for label in centre_types}
+    if _MOBILE_LABEL in labels and _GRAND_CENTRE_LABEL not in labels:
+        return Site.Kind.MOBILE
     return Site.Kind.CENTRE
 
 

@@ -16,7 +16,9 @@ from creneau.sites.importer import (
     centre_types_parse,
     department_code_guess,
     kind_derive,
+    official_site_parse,
     phone_normalise,
+    rows_read,
 )
 from creneau.sites.models import Site
 from creneau.sites.services import Reject, sites_import_official
@@ -123,7 +125,8 @@ def test_2021_sites_overseas_and_where_no_commune_is_loaded(reference):
     saint_joseph = site("2927")
     assert (saint_joseph.commune_id, saint_joseph.department_id) == ("97412", "974")
     assert saint_joseph.phone == "+262262720404"
-    assert saint_joseph.kind == Site.Kind.MOBILE  # centre_type {"Equipe mobile"}
+    # Labelled {"Equipe mobile"}, but open four days a week at its address: a centre.
+    assert saint_joseph.kind == Site.Kind.CENTRE
 
     angers = site("55")  # the communes of Maine-et-Loire are not loaded
     assert (angers.commune_id, angers.department_id) == (None, "49")
@@ -159,8 +162,10 @@ def test_the_2023_snapshot_after_2021_updates_closes_and_adds_without_duplicates
 
     assert report.snapshot_date == date(2023, 12, 19)
     assert report.rows == 3211
-    # 1,653 updated with every commune loaded: 2 sites only changed commune in another department.
-    assert (report.created, report.updated, report.unchanged) == (336, 1651, 1022)
+    # 1,652 updated with every commune loaded: 2 sites only changed commune in another department.
+    # (Montigny-les-Cormeilles, closed in both, is unchanged: gaining the "Equipe mobile" label
+    # does not make its centre a mobile team.)
+    assert (report.created, report.updated, report.unchanged) == (336, 1650, 1023)
     assert (report.published, report.closed, report.closed_absent) == (109, 2900, 1)
     assert report.rejected_by_reason() == {"foreign_placeholder": 196, "test_row": 6}
     assert {r.external_id for r in report.rejects if r.reason == RejectReason.TEST_ROW} == {
@@ -180,7 +185,7 @@ def test_the_2023_snapshot_after_2021_updates_closes_and_adds_without_duplicates
     assert (site("530").postcode, site("530").department_id) == ("09110", "09")
 
     back = sites_import_official(path=SNAPSHOT_2021)
-    assert (back.created, back.updated, back.unchanged) == (0, 1652, 1022)
+    assert (back.created, back.updated, back.unchanged) == (0, 1651, 1023)
     assert back.closed_absent == 19  # the 2023 newcomers still open
     assert Site.objects.count() == total
 
@@ -241,6 +246,9 @@ def test_each_rejection_reason(reference, tmp_path):
     assert list(Site.objects.values_list("external_id", "name")) == [("19", "Premier du nom")]
 
 
+MOBILE_OUTREACH = '{"Equipe mobile","Dispositif aller vers ..."}'
+
+
 @pytest.mark.parametrize(
     ("name", "centre_type", "kind"),
     [
@@ -260,6 +268,28 @@ def test_each_rejection_reason(reference, tmp_path):
         ("Centre de vaccination - médecins de ville", "", Site.Kind.GP_PRACTICE),
         # "ch" inside a word, or in lower case, is not a hospital.
         ("Salle des fêtes de la Chapelle", "", Site.Kind.CENTRE),
+        # The labels are programmes a place takes part in, not what it is: a hospital or a
+        # centre that sends out a mobile team stays a hospital or a centre.
+        ("Centre de vaccination -Hôpital Edouard Herriot-HCL", MOBILE_OUTREACH, Site.Kind.HOSPITAL),
+        ("Centre de vaccination du Grand Chambéry", MOBILE_OUTREACH, Site.Kind.CENTRE),
+        ("CV éphémère Bellegarde", '{"Equipe mobile"}', Site.Kind.CENTRE),
+        ("Vaccinodrome de la Porte de Versailles", '{"Equipe mobile"}', Site.Kind.CENTRE),
+        # What the name says a team that goes to people is.
+        ('Dispositif de vaccination "aller vers" de Villeurbanne', "", Site.Kind.MOBILE),
+        ('Dpt 22 - Opérations "Aller-vers" non rattachées à un CDV', "", Site.Kind.MOBILE),
+        ("EMV Mairie du 15e", "{}", Site.Kind.MOBILE),
+        ("Centre de vaccination itinérant SST2A", "", Site.Kind.MOBILE),
+        ("Equipe mobile du CH de Cannes", "", Site.Kind.MOBILE),
+        ("Vaccimobile du Haut Beaujolais", "", Site.Kind.MOBILE),
+        # A name that says nothing: "Equipe mobile" decides, unless "Grand centre" says more.
+        (
+            "Dpt 22 - Opérations éphémères non rattachées à un CDV",
+            MOBILE_OUTREACH,
+            Site.Kind.MOBILE,
+        ),
+        ("Salle Osco-Manosci", '{"Grand centre","Dispositif aller vers ..."}', Site.Kind.CENTRE),
+        ("ARS Mayotte", '{"Equipe mobile","Grand centre"}', Site.Kind.CENTRE),
+        ("Maison de quartier de Titoulit", '{"Dispositif aller vers ..."}', Site.Kind.CENTRE),
     ],
 )
 def test_kind_derivation(name, centre_type, kind):
@@ -287,6 +317,47 @@ def test_kind_of_each_imported_row(reference, tmp_path):
         "4": "hospital",
         "5": "gp_practice",
     }
+
+
+# Lyon's rows of the real file: two hospital centres of the Hospices Civils de Lyon (the HCL)
+# and their big centre, all labelled "Equipe mobile" because they send out mobile teams, and
+# Villeurbanne's outreach service, which has no such label.
+LYON = {
+    "218": ("Centre de vaccination - Hôpital de la Croix Rousse- HCL", Site.Kind.HOSPITAL),
+    "222": ("Centre de vaccination -Hôpital Edouard Herriot-HCL", Site.Kind.HOSPITAL),
+    "688": ("/Hospices Civils de Lyon", Site.Kind.CENTRE),
+    "1498": (
+        'Dispositif de vaccination "aller vers" de la ville de Villeurbanne',
+        Site.Kind.MOBILE,
+    ),
+}
+
+
+@pytest.mark.parametrize("snapshot", [SNAPSHOT_2021, SNAPSHOT_2023])
+def test_lyon_s_hospital_centres_and_outreach_service_in_the_real_file(snapshot):
+    rows = {
+        row["gid"]: official_site_parse(line=line, row=row)
+        for line, row in rows_read(path=snapshot)
+        if row["gid"] in LYON
+    }
+
+    assert rows.keys() == LYON.keys()
+    for gid, (name, kind) in LYON.items():
+        assert name in rows[gid].name
+        assert rows[gid].kind == kind, rows[gid].name
+
+
+def test_importing_again_corrects_the_kind_of_sites_imported_before(reference):
+    sites_import_official(path=SNAPSHOT_2021)
+    # What the importer wrote before it read the labels as programmes.
+    Site.objects.filter(external_id__in=["218", "222", "688"]).update(kind=Site.Kind.MOBILE)
+    Site.objects.filter(external_id="1498").update(kind=Site.Kind.CENTRE)
+
+    report = sites_import_official(path=SNAPSHOT_2021)
+
+    assert report.updated == 4
+    assert {gid: site(gid).kind for gid in LYON} == {gid: kind for gid, (_, kind) in LYON.items()}
+    assert site("218").status == site("222").status == Site.Status.PUBLISHED
 
 
 def test_department_from_postcode_when_the_commune_is_unknown(reference, tmp_path):

@@ -1,5 +1,6 @@
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db.models import Count, Q
 
@@ -49,7 +50,7 @@ class Command(BaseCommand):
             f"sites in {published['departments']} departments ({published['overseas']} overseas)."
         )
         self.stdout.write(
-            "Staff accounts (http://127.0.0.1:8000/backoffice/), "
+            f"Staff accounts ({settings.PUBLIC_URL}/backoffice/), "
             f"password {DEMO_PASSWORD} for each:"
         )
         for account in demo_accounts_ensure():
@@ -63,5 +64,5 @@ class Command(BaseCommand):
                     "on its first two days of sessions from today."
                 )
         self.stdout.write(
-            "Book at http://127.0.0.1:8000/ (the API: http://127.0.0.1:8000/api/v1/docs)."
+            f"Book at {settings.PUBLIC_URL}/ (the API: {settings.PUBLIC_URL}/api/v1/docs)."
         )
