@@ -235,6 +235,53 @@ def slots_by_id(*, slot_ids: list[int]) -> list[Slot]:
     return [found[pk] for pk in slot_ids if pk in found]
 
 
+def hold_alternatives(*, slot_id: int, now: datetime | None = None) -> list["RebookOffer"]:
+    """Where to book instead of a slot lost while the person typed (their hold ran out and
+    others took the place): free first-dose slots of the same vaccine, at the same site
+    first, the times nearest the lost one on its day, then the next slots of the nearest
+    other sites."""
+    now = now or timezone.now()
+    lost = Slot.objects.select_related("site").filter(pk=slot_id).first()
+    if lost is None:
+        return []
+    wanted = AvailabilityFilter(vaccine_id=lost.vaccine_id, dose_number=1)
+    found = [
+        result
+        for result in availability_search(
+            origin=Position(lost.site.latitude, lost.site.longitude),
+            radius_km=REBOOK_RADIUS_KM,
+            wanted=wanted,
+            limit=REBOOK_SITES,
+            now=now,
+        )
+        if result.next_slot_at is not None
+    ]
+    following = slots_next(
+        first_free={result.site.pk: result.next_slot_at for result in found},
+        wanted=wanted,
+        per_site=REBOOK_SLOTS_PER_SITE,
+        now=now,
+    )
+    same_day = sorted(
+        wanted.slots(now)
+        .filter(site_id=lost.site_id, date=lost.date)
+        .annotate(free=F("capacity") - F("booked"))
+        .values_list("pk", "date", "start", "end", "vaccine__code", "dose_number", "free"),
+        key=lambda row: abs(row[2] - lost.start),
+    )[:REBOOK_SLOTS_PER_SITE]
+    if same_day:
+        following[lost.site_id] = [FreeSlot(*row) for row in sorted(same_day, key=lambda r: r[2])]
+    offers = [
+        RebookOffer(
+            site=result.site, distance_km=result.distance_km, slots=following[result.site.pk]
+        )
+        for result in found
+        if following.get(result.site.pk)
+    ]
+    # Sorted by distance already; another site at the very same spot still comes second.
+    return sorted(offers, key=lambda offer: offer.site.pk != lost.site_id)
+
+
 def series_for_contact(*, reference: str, contact: Contact) -> Series:
     """The booking a reference names, if this verified contact made it; the same 404 as
     series_authenticate otherwise."""

@@ -11,6 +11,7 @@ from creneau.booking.services import (
     booking_move,
     contact_verification_start,
     hold_create,
+    hold_renew,
     holds_expire,
     session_cancel,
 )
@@ -188,6 +189,24 @@ def test_expired_holds_are_released_by_the_sweep(site_and_session):
     row = DayAvailability.objects.get(dose_number=1, date=session.date)
     assert row.free == sum(slot.capacity for slot in session.slots.all())
     assert hold.pk
+
+
+def test_a_hold_that_ran_out_is_renewed_on_its_slot_and_its_places_count_once(
+    site_and_session,
+):
+    _site, session = site_and_session
+    slot = first_slot(session)
+    old = hold_create(slot_id=slot.pk).hold
+    Hold.objects.update(expires_at=timezone.now())
+    renewed = hold_renew(hold_id=old.pk, slot_id=slot.pk).hold
+    assert renewed.slot_id == slot.pk and renewed.dose2_slot_id is not None
+    assert list(Hold.objects.values_list("pk", flat=True)) == [renewed.pk]
+    assert sum(Slot.objects.values_list("booked", flat=True)) == 2
+    # Its places already given back by the sweep, it is renewed all the same.
+    Hold.objects.update(expires_at=timezone.now())
+    holds_expire()
+    assert hold_renew(hold_id=renewed.pk, slot_id=slot.pk).hold.slot_id == slot.pk
+    assert sum(Slot.objects.values_list("booked", flat=True)) == 2
 
 
 def test_the_second_dose_proposed_is_at_the_recommended_interval_and_the_same_time(
