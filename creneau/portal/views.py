@@ -32,6 +32,7 @@ from creneau.booking.selectors import (
     course_actions,
     hold_alternatives,
     hold_get_live,
+    move_preview,
     move_window,
     rebook_item_get,
     rebook_offers,
@@ -623,20 +624,23 @@ def booking_calendar(request: HttpRequest, reference: str) -> HttpResponse:
 @_redirects
 @require_http_methods(["GET", "POST"])
 def booking_move_page(request: HttpRequest, reference: str, dose_number: int) -> HttpResponse:
+    """Choose a slot, see what changes, confirm: nothing moves before the confirmation."""
     series = _series_opened(request, reference)
     display = tokens.reference_display(series.reference)
-    if request.method == "POST":
+    if request.method == "POST" and "from" in request.POST:
+        return _move_confirmed(request, series=series, dose_number=dose_number)
+    chosen = request.GET.get("slot") or request.POST.get("slot")
+    if chosen:
         try:
-            booking_move(
-                series_id=series.pk, dose_number=dose_number, slot_id=_int(request.POST.get("slot"))
-            )
-        except (SlotUnavailable, Dose2Unavailable) as error:
+            preview = move_preview(series=series, dose_number=dose_number, slot_id=_int(chosen))
+        except DomainError as error:
             messages.error(request, error.message)
         else:
-            messages.success(
-                request, _("Rendez-vous déplacé. Un message de confirmation est envoyé.")
+            return render(
+                request,
+                "portal/move_confirm.html",
+                {"preview": preview, "series": series, "site": series.site, "reference": display},
             )
-            return redirect("portal:booking", reference=display)
     first, last = move_window(series=series, dose_number=dose_number, today=timezone.localdate())
     wanted = availability_filter_build(
         vaccine_code=series.vaccine.code, dose_number=dose_number, date_from=first, date_to=last
@@ -649,9 +653,28 @@ def booking_move_page(request: HttpRequest, reference: str, dose_number: int) ->
         "reference": display,
         "dose_number": dose_number,
         "action": request.path,
+        "preview": True,
     }
     template = "portal/_slots.html" if request.htmx else "portal/move.html"
     return render(request, template, context)
+
+
+def _move_confirmed(request: HttpRequest, *, series: Series, dose_number: int) -> HttpResponse:
+    display = tokens.reference_display(series.reference)
+    dose2 = request.POST.get("dose2_slot")
+    try:
+        booking_move(
+            series_id=series.pk,
+            dose_number=dose_number,
+            slot_id=_int(request.POST.get("slot")),
+            dose2_slot_id=_int(dose2) if dose2 else None,
+            from_slot_id=_int(request.POST.get("from")),
+        )
+    except DomainError as error:
+        messages.error(request, error.message)
+        return redirect("portal:move", reference=display, dose_number=dose_number)
+    messages.success(request, _("Rendez-vous déplacé. Un message de confirmation est envoyé."))
+    return redirect("portal:booking", reference=display)
 
 
 @_redirects

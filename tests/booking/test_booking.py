@@ -84,6 +84,27 @@ def test_move_dose_1_moves_dose_2_when_it_no_longer_fits(site_and_session):
     assert moved.appointments[0].slot_id == later.pk
 
 
+def test_a_move_confirmed_twice_moves_once_and_one_seen_on_an_old_slot_is_refused(
+    site_and_session,
+):
+    _site, session = site_and_session
+    slots = list(session.slots.order_by("start"))
+    hold = hold_create(slot_id=slots[0].pk).hold
+    series = booking_confirm(hold_id=hold.pk, contact=verified_contact(), person=person()).series
+    for _attempt in range(2):
+        booking_move(
+            series_id=series.pk, dose_number=1, slot_id=slots[3].pk, from_slot_id=slots[0].pk
+        )
+    assert Appointment.objects.get(series=series, dose_number=1).slot_id == slots[3].pk
+    assert Notification.objects.filter(kind="booking_moved").count() == 1
+    assert [Slot.objects.get(pk=slot.pk).booked for slot in slots[:4]] == [0, 0, 0, 1]
+    with pytest.raises(InvalidInput, match="changé entre-temps"):
+        booking_move(
+            series_id=series.pk, dose_number=1, slot_id=slots[5].pk, from_slot_id=slots[0].pk
+        )
+    assert Appointment.objects.get(series=series, dose_number=1).slot_id == slots[3].pk
+
+
 def test_cancel_frees_both_places(site_and_session):
     site, session = site_and_session
     contact = verified_contact()

@@ -8,12 +8,14 @@ import pytest
 from django.db.models import F
 from django.test import override_settings
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from creneau.booking.models import Appointment, Contact, Hold, Series
 from creneau.booking.services import hold_create
+from creneau.booking.tokens import reference_display
 from creneau.outreach.models import Notification
 from creneau.scheduling.models import Slot
-from tests.factories import make_site, two_dose_site
+from tests.factories import make_site, open_session, two_dose_site
 
 PHONE = "06 12 34 56 78"
 BIRTH = {"birth_date_day": "2", "birth_date_month": "3", "birth_date_year": "1940"}
@@ -229,7 +231,8 @@ def test_manage_with_reference_and_code_then_move_and_cancel(client, site_and_se
     assert "Déplacer la dose 1" in page
 
     later = session.slots.order_by("start")[3]
-    response = stranger.post(f"/rendez-vous/{series.reference}/deplacer/1/", {"slot": later.pk})
+    move = f"/rendez-vous/{series.reference}/deplacer/1/"
+    response = stranger.post(move, confirmation(stranger.get(move, {"slot": later.pk})))
     assert response.status_code == 302
     dose1 = Appointment.objects.get(series=series, dose_number=1)
     assert dose1.slot_id == later.pk
@@ -239,6 +242,73 @@ def test_manage_with_reference_and_code_then_move_and_cancel(client, site_and_se
     series.refresh_from_db()
     assert series.status == "cancelled"
     assert "Rendez-vous annulé" in stranger.get(response["Location"]).content.decode()
+
+
+def confirmation(response) -> dict:
+    """The fields of the move's confirmation form."""
+    page = response.content.decode()
+    assert "Confirmer le déplacement" in page, page[:3000]
+    return dict(
+        re.findall(r'<input type="hidden" name="(slot|from|dose2_slot)" value="(\d+)"', page)
+    )
+
+
+def test_a_move_shows_what_changes_and_waits_for_the_confirmation(client, site_and_session):
+    site, session = site_and_session
+    book(client, site, session)
+    series = Series.objects.get()
+    dose1, dose2 = series.appointments.order_by("dose_number")
+    move = f"/rendez-vous/{series.reference}/deplacer/1/"
+    page = client.get(move).content.decode()
+    assert "le retient pour vous" not in page and "avant votre confirmation" in page
+    later = session.slots.order_by("start")[3]
+    # Choosing a slot (with or without the script) shows the change and changes nothing.
+    for choose in (client.get(move, {"slot": later.pk}), client.post(move, {"slot": later.pk})):
+        page = choose.content.decode()
+        assert choose.status_code == 200 and "Confirmer le déplacement" in page
+        assert "09:00" in page and "09:30" in page
+        assert "Inchangée" in page and "La seconde dose reste à sa date" in page
+    assert Appointment.objects.get(pk=dose1.pk).slot_id == dose1.slot_id
+    assert not Notification.objects.filter(kind="booking_moved").exists()
+    response = client.post(move, confirmation(client.get(move, {"slot": later.pk})))
+    assert response["Location"] == f"/rendez-vous/{reference_display(series.reference)}/"
+    assert Appointment.objects.get(pk=dose1.pk).slot_id == later.pk
+    assert Appointment.objects.get(pk=dose2.pk).slot_id == dose2.slot_id
+
+
+def test_a_move_confirmed_twice_moves_once(client, site_and_session):
+    site, session = site_and_session
+    book(client, site, session)
+    series = Series.objects.get()
+    move = f"/rendez-vous/{series.reference}/deplacer/1/"
+    later = session.slots.order_by("start")[3]
+    form = confirmation(client.get(move, {"slot": later.pk}))
+    first = client.post(move, form)
+    second = client.post(move, form)
+    booking_page = f"/rendez-vous/{reference_display(series.reference)}/"
+    assert first["Location"] == second["Location"] == booking_page
+    assert "Rendez-vous déplacé" in client.get(second["Location"]).content.decode()
+    assert Appointment.objects.get(series=series, dose_number=1).slot_id == later.pk
+    assert Notification.objects.filter(kind="booking_moved").count() == 1
+    assert Slot.objects.get(pk=later.pk).booked == 1
+
+
+def test_moving_dose_1_far_shows_where_dose_2_goes_and_moves_it_there(client, site_and_session):
+    site, session = site_and_session
+    book(client, site, session)
+    series = Series.objects.get()
+    # Dose 2, 42 days after the old date, would come 20 days after the new one: too soon.
+    new = open_session(site, day=session.date + timedelta(days=22)).slots.order_by("start")[0]
+    move = f"/rendez-vous/{series.reference}/deplacer/1/"
+    response = client.get(move, {"slot": new.pk})
+    page = response.content.decode()
+    assert "La seconde dose est déplacée aussi" in page
+    form = confirmation(response)
+    dose2_after = Slot.objects.get(pk=form["dose2_slot"])
+    assert dose2_after.date == session.date + timedelta(days=49)
+    assert date_format(dose2_after.date, "l j F Y") in page
+    client.post(move, form)
+    assert Appointment.objects.get(series=series, dose_number=2).slot_id == dose2_after.pk
 
 
 def test_manage_with_someone_elses_contact_finds_nothing(client, site_and_session):
