@@ -1,7 +1,7 @@
 """Reads of the booking engine: second-dose options, bookings by reference, credentials."""
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from django.core import signing
@@ -9,7 +9,14 @@ from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from creneau.core.errors import HoldExpired, InvalidInput, NotFound, Unauthorized
+from creneau.core.errors import (
+    Dose2Unavailable,
+    HoldExpired,
+    InvalidInput,
+    NotFound,
+    SlotUnavailable,
+    Unauthorized,
+)
 from creneau.core.geo import Position
 from creneau.geography.selectors import department_timezone
 from creneau.scheduling.models import DayAvailability, Session, Slot
@@ -36,6 +43,7 @@ from .actions import (
     booking_cancel_decide,
     booking_dose2_rebook_decide,
     booking_move_decide,
+    dose1_get,
 )
 from .addresses import contact_address_parse
 from .models import (
@@ -235,6 +243,53 @@ def slots_by_id(*, slot_ids: list[int]) -> list[Slot]:
     return [found[pk] for pk in slot_ids if pk in found]
 
 
+def hold_alternatives(*, slot_id: int, now: datetime | None = None) -> list["RebookOffer"]:
+    """Where to book instead of a slot lost while the person typed (their hold ran out and
+    others took the place): free first-dose slots of the same vaccine, at the same site
+    first, the times nearest the lost one on its day, then the next slots of the nearest
+    other sites."""
+    now = now or timezone.now()
+    lost = Slot.objects.select_related("site").filter(pk=slot_id).first()
+    if lost is None:
+        return []
+    wanted = AvailabilityFilter(vaccine_id=lost.vaccine_id, dose_number=1)
+    found = [
+        result
+        for result in availability_search(
+            origin=Position(lost.site.latitude, lost.site.longitude),
+            radius_km=REBOOK_RADIUS_KM,
+            wanted=wanted,
+            limit=REBOOK_SITES,
+            now=now,
+        )
+        if result.next_slot_at is not None
+    ]
+    following = slots_next(
+        first_free={result.site.pk: result.next_slot_at for result in found},
+        wanted=wanted,
+        per_site=REBOOK_SLOTS_PER_SITE,
+        now=now,
+    )
+    same_day = sorted(
+        wanted.slots(now)
+        .filter(site_id=lost.site_id, date=lost.date)
+        .annotate(free=F("capacity") - F("booked"))
+        .values_list("pk", "date", "start", "end", "vaccine__code", "dose_number", "free"),
+        key=lambda row: abs(row[2] - lost.start),
+    )[:REBOOK_SLOTS_PER_SITE]
+    if same_day:
+        following[lost.site_id] = [FreeSlot(*row) for row in sorted(same_day, key=lambda r: r[2])]
+    offers = [
+        RebookOffer(
+            site=result.site, distance_km=result.distance_km, slots=following[result.site.pk]
+        )
+        for result in found
+        if following.get(result.site.pk)
+    ]
+    # Sorted by distance already; another site at the very same spot still comes second.
+    return sorted(offers, key=lambda offer: offer.site.pk != lost.site_id)
+
+
 def series_for_contact(*, reference: str, contact: Contact) -> Series:
     """The booking a reference names, if this verified contact made it; the same 404 as
     series_authenticate otherwise."""
@@ -281,6 +336,89 @@ def dose2_window(*, vaccine, dose1_date: date) -> tuple[date, date]:
         dose1_date + timedelta(days=vaccine.interval_min_days),
         dose1_date + timedelta(days=vaccine.interval_max_days),
     )
+
+
+def dose2_stays(*, vaccine, dose1_slot: Slot, dose2_slot: Slot) -> bool:
+    """Whether a dose 2 stays where it is when dose 1 moves to `dose1_slot`: at the same
+    site, inside the product's interval after it. Otherwise booking_move moves it too."""
+    first, last = dose2_window(vaccine=vaccine, dose1_date=dose1_slot.date)
+    return dose2_slot.site_id == dose1_slot.site_id and first <= dose2_slot.date <= last
+
+
+@dataclass(frozen=True)
+class MovePreview:
+    """What a move would change: the dose's slot before and after and, when dose 1 moves,
+    dose 2's slot and the one it would move to (None when it stays)."""
+
+    dose_number: int
+    before: Slot
+    after: Slot
+    dose2_before: Slot | None = None
+    dose2_after: Slot | None = None
+
+
+def move_preview(
+    *, series: Series, dose_number: int, slot_id: int, now: datetime | None = None
+) -> MovePreview:
+    """What booking_move would do with this dose and slot now, for the person to confirm:
+    its rules on the course as it is, dose 2 moving to the free slot it would take first.
+    Refused, in the service's words, when the move or the slot is not possible."""
+    now = now or timezone.now()
+    course = list(series.appointments.select_related("slot__site", "slot__vaccine"))
+    booking_move_decide(
+        series=series, appointments=course, dose_number=dose_number, now=now
+    ).enforce()
+    active = active_by_dose(appointments=course)
+    before = active[dose_number].slot
+    after = (
+        Slot.objects.select_related("site", "session")
+        .filter(pk=slot_id, vaccine_id=series.vaccine_id, dose_number=dose_number)
+        .first()
+    )
+    if after is None:
+        raise NotFound(gettext("Créneau introuvable : %(id)s.") % {"id": slot_id})
+    if after.pk == before.pk:
+        raise InvalidInput(gettext("Le rendez-vous est déjà sur ce créneau."))
+    if after.start <= now:
+        raise SlotUnavailable(gettext("Ce créneau est déjà passé."), reason="past")
+    if after.session.status != Session.Status.OPEN or after.booked >= after.capacity:
+        raise SlotUnavailable(
+            gettext("Ce créneau vient d'être complet. Choisissez-en un autre."), reason="full"
+        )
+    vaccine = series.vaccine
+    if dose_number == 2:
+        dose1 = dose1_get(appointments=course, statuses=DOSE1_FOR_MOVE)
+        if not dose2_stays(vaccine=vaccine, dose1_slot=dose1.slot, dose2_slot=after):
+            raise Dose2Unavailable(
+                gettext(
+                    "Ce créneau de seconde dose n'est plus libre ou ne convient pas (même lieu, "
+                    "de %(min)d à %(max)d jours après la première). Choisissez parmi les "
+                    "créneaux proposés."
+                )
+                % {"min": vaccine.interval_min_days, "max": vaccine.interval_max_days}
+            )
+        return MovePreview(dose_number=2, before=before, after=after)
+    dose2 = active.get(2)
+    preview = MovePreview(
+        dose_number=1, before=before, after=after, dose2_before=dose2.slot if dose2 else None
+    )
+    if dose2 is None or dose2_stays(vaccine=vaccine, dose1_slot=after, dose2_slot=dose2.slot):
+        return preview
+    options = dose2_options(slot=after, now=now, limit=1)
+    if not options:
+        raise Dose2Unavailable(
+            gettext(
+                "Aucun créneau de seconde dose n'est libre dans l'intervalle prévu pour "
+                "%(vaccine)s (de %(min)d à %(max)d jours) dans ce lieu : choisissez une "
+                "autre date ou un autre lieu."
+            )
+            % {
+                "vaccine": vaccine.name,
+                "min": vaccine.interval_min_days,
+                "max": vaccine.interval_max_days,
+            }
+        )
+    return replace(preview, dose2_after=options[0])
 
 
 def site_day_appointments(*, site_id: int, day: date, search: str = "") -> list[Appointment]:

@@ -3,6 +3,7 @@
 from datetime import date
 
 from django import forms
+from django.http import QueryDict
 from django.urls import reverse_lazy
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
@@ -195,6 +196,14 @@ class PersonForm(DsfrBaseForm):
             del self.fields["dose2_slot"]
         if contact_known:
             del self.fields["contact"]
+
+
+def person_draft(data: QueryDict) -> dict:
+    """What was typed in the person's form, as its initial values: kept in the session so
+    that nothing has to be typed again when the booking goes on with another hold."""
+    fields = PersonForm.base_fields
+    values = {name: fields[name].widget.value_from_datadict(data, {}, name) for name in fields}
+    return {name: value for name, value in values.items() if value not in (None, "", [])}
 
 
 class CodeForm(DsfrBaseForm):

@@ -12,6 +12,7 @@ urlpatterns = [
     path("reserver/", views.hold, name="hold"),
     path("reserver/personne/", views.details, name="details"),
     path("reserver/code/", views.code, name="code"),
+    path("reserver/autres-creneaux/", views.alternatives, name="alternatives"),
     path("gerer/", views.manage, name="manage"),
     path("gerer/code/", views.manage_code, name="manage_code"),
     path("rendez-vous/<str:reference>/", views.booking_detail, name="booking"),

@@ -30,7 +30,9 @@ from creneau.booking.selectors import (
     contact_authenticate,
     contact_series,
     course_actions,
+    hold_alternatives,
     hold_get_live,
+    move_preview,
     move_window,
     rebook_item_get,
     rebook_offers,
@@ -40,6 +42,7 @@ from creneau.booking.selectors import (
     slots_by_id,
 )
 from creneau.booking.services import (
+    HoldResult,
     PersonData,
     booking_cancel,
     booking_confirm,
@@ -49,6 +52,7 @@ from creneau.booking.services import (
     contact_verification_start,
     hold_create,
     hold_release,
+    hold_renew,
 )
 from creneau.core.errors import (
     CodeExpired,
@@ -79,7 +83,15 @@ from creneau.sites.models import Site
 from creneau.sites.selectors import site_get_public
 from creneau.vaccines.models import Vaccine
 
-from .forms import CodeForm, EligibilityForm, ManageForm, PersonForm, SearchForm, category_labels
+from .forms import (
+    CodeForm,
+    EligibilityForm,
+    ManageForm,
+    PersonForm,
+    SearchForm,
+    category_labels,
+    person_draft,
+)
 
 RESULTS = 10
 NEXT_SLOTS = 4
@@ -242,25 +254,84 @@ def hold(request: HttpRequest) -> HttpResponse:
     try:
         result = hold_create(slot_id=slot_id)
     except (SlotUnavailable, Dose2Unavailable) as error:
+        if previous:
+            request.session[BOOKING] = previous
         return _back_to_site(request, site_id, error)
-    request.session[BOOKING] = {
-        "hold": str(result.hold.pk),
-        "site": site_id,
-        "options": [option.pk for option in result.dose2_options],
-    }
+    state = {"site": site_id, "slot": slot_id}
+    _held(state, result)
+    if previous and previous.get("draft"):
+        # Another slot for the same person: what they typed follows, not the dose-2 choice.
+        state["draft"] = {k: v for k, v in previous["draft"].items() if k != "dose2_slot"}
+    request.session[BOOKING] = state
     return redirect("portal:details")
+
+
+def _held(state: dict, result: HoldResult) -> None:
+    state["hold"] = str(result.hold.pk)
+    state["options"] = [option.pk for option in result.dose2_options]
 
 
 def _booking_state(request: HttpRequest) -> dict | None:
     return request.session.get(BOOKING)
 
 
-def _live_hold(request: HttpRequest, state: dict) -> Hold:
+def _hold_kept(request: HttpRequest, state: dict) -> Hold:
+    """The booking's hold. One that ran out is taken again on the same slot while it is free
+    (the details page promises it); otherwise the nearest free slots are offered, with what
+    was typed kept for the next one."""
     try:
         return hold_get_live(hold_id=state["hold"])
     except HoldExpired as error:
-        request.session.pop(BOOKING, None)
-        raise _Redirect(_back_to_site(request, state.get("site"), error)) from None
+        if "slot" not in state:
+            # Begun before the slot was kept in the session: nothing to take again.
+            request.session.pop(BOOKING, None)
+            raise _Redirect(_back_to_site(request, state.get("site"), error)) from None
+    try:
+        result = hold_renew(hold_id=state["hold"], slot_id=state["slot"])
+    except (SlotUnavailable, Dose2Unavailable, NotFound) as error:
+        raise _Redirect(_elsewhere(request, state, error)) from None
+    _held(state, result)
+    request.session.modified = True
+    messages.info(
+        request,
+        _(
+            "Le délai était écoulé, mais le créneau était encore libre : "
+            "il vous est de nouveau réservé."
+        ),
+    )
+    return hold_get_live(hold_id=state["hold"])
+
+
+def _elsewhere(request: HttpRequest, state: dict, error: DomainError) -> HttpResponse:
+    """The slot is lost: the nearest free ones, and the details stay for the next."""
+    messages.error(request, error.message)
+    state.pop("verification", None)
+    request.session.modified = True
+    return redirect("portal:alternatives")
+
+
+@require_GET
+def alternatives(request: HttpRequest) -> HttpResponse:
+    state = _booking_state(request)
+    if not state or "slot" not in state:
+        return redirect("portal:home")
+    return render(
+        request,
+        "portal/alternatives.html",
+        {
+            "offers": hold_alternatives(slot_id=state["slot"]),
+            "labels": category_labels(),
+            "steps": _steps(1),
+        },
+    )
+
+
+def _details_initial(state: dict, options: list) -> dict:
+    """What the person typed before, for the form: a second-dose choice only while offered."""
+    draft = dict(state.get("draft", {}))
+    if draft.get("dose2_slot") not in {str(option.pk) for option in options}:
+        draft.pop("dose2_slot", None)
+    return draft
 
 
 class _Redirect(Exception):
@@ -288,13 +359,17 @@ def details(request: HttpRequest) -> HttpResponse:
     if not state:
         messages.info(request, _("Choisissez d'abord un créneau."))
         return redirect("portal:home")
-    hold = _live_hold(request, state)
+    if request.method == "POST":
+        # Kept first: whatever happens to the hold next, nothing typed is lost.
+        state["draft"] = person_draft(request.POST)
+        request.session.modified = True
+    hold = _hold_kept(request, state)
     options = slots_by_id(slot_ids=state["options"])
     site = hold.slot.site
     contact = _session_contact(request)
     form = PersonForm(
         request.POST or None,
-        initial=state.get("form", {}),
+        initial=_details_initial(state, options),
         dose2_choices=[(option.pk, option) for option in options],
         contact_known=contact is not None,
     )
@@ -389,8 +464,7 @@ def _book(request: HttpRequest, *, contact: Contact, state: dict) -> HttpRespons
             idempotency_key=state["key"],
         )
     except (HoldExpired, SlotUnavailable, Dose2Unavailable) as error:
-        request.session.pop(BOOKING, None)
-        return _back_to_site(request, state.get("site"), error)
+        return _elsewhere(request, state, error)
     except DomainError as error:
         # Refusals about the person (eligibility, already booked…): the hold is still
         # there, so they can correct the details or ask for help.
@@ -457,13 +531,14 @@ def code(request: HttpRequest) -> HttpResponse:
     )
     if request.method == "POST":
         # The code first: even if the hold ran out meanwhile, the contact is then verified
-        # and the next slot needs no new code.
+        # and another slot needs no new code.
         contact = _verify(request, state=state, form=form)
         if contact is not None:
+            _hold_kept(request, state)
             return _book(request, contact=contact, state=state)
         if "resend" in request.POST:
             return redirect("portal:code")
-    hold = _live_hold(request, state)
+    hold = _hold_kept(request, state)
     return render(
         request,
         "portal/code.html",
@@ -549,20 +624,23 @@ def booking_calendar(request: HttpRequest, reference: str) -> HttpResponse:
 @_redirects
 @require_http_methods(["GET", "POST"])
 def booking_move_page(request: HttpRequest, reference: str, dose_number: int) -> HttpResponse:
+    """Choose a slot, see what changes, confirm: nothing moves before the confirmation."""
     series = _series_opened(request, reference)
     display = tokens.reference_display(series.reference)
-    if request.method == "POST":
+    if request.method == "POST" and "from" in request.POST:
+        return _move_confirmed(request, series=series, dose_number=dose_number)
+    chosen = request.GET.get("slot") or request.POST.get("slot")
+    if chosen:
         try:
-            booking_move(
-                series_id=series.pk, dose_number=dose_number, slot_id=_int(request.POST.get("slot"))
-            )
-        except (SlotUnavailable, Dose2Unavailable) as error:
+            preview = move_preview(series=series, dose_number=dose_number, slot_id=_int(chosen))
+        except DomainError as error:
             messages.error(request, error.message)
         else:
-            messages.success(
-                request, _("Rendez-vous déplacé. Un message de confirmation est envoyé.")
+            return render(
+                request,
+                "portal/move_confirm.html",
+                {"preview": preview, "series": series, "site": series.site, "reference": display},
             )
-            return redirect("portal:booking", reference=display)
     first, last = move_window(series=series, dose_number=dose_number, today=timezone.localdate())
     wanted = availability_filter_build(
         vaccine_code=series.vaccine.code, dose_number=dose_number, date_from=first, date_to=last
@@ -575,9 +653,28 @@ def booking_move_page(request: HttpRequest, reference: str, dose_number: int) ->
         "reference": display,
         "dose_number": dose_number,
         "action": request.path,
+        "preview": True,
     }
     template = "portal/_slots.html" if request.htmx else "portal/move.html"
     return render(request, template, context)
+
+
+def _move_confirmed(request: HttpRequest, *, series: Series, dose_number: int) -> HttpResponse:
+    display = tokens.reference_display(series.reference)
+    dose2 = request.POST.get("dose2_slot")
+    try:
+        booking_move(
+            series_id=series.pk,
+            dose_number=dose_number,
+            slot_id=_int(request.POST.get("slot")),
+            dose2_slot_id=_int(dose2) if dose2 else None,
+            from_slot_id=_int(request.POST.get("from")),
+        )
+    except DomainError as error:
+        messages.error(request, error.message)
+        return redirect("portal:move", reference=display, dose_number=dose_number)
+    messages.success(request, _("Rendez-vous déplacé. Un message de confirmation est envoyé."))
+    return redirect("portal:booking", reference=display)
 
 
 @_redirects

@@ -11,6 +11,7 @@ from creneau.booking.services import (
     booking_move,
     contact_verification_start,
     hold_create,
+    hold_renew,
     holds_expire,
     session_cancel,
 )
@@ -81,6 +82,27 @@ def test_move_dose_1_moves_dose_2_when_it_no_longer_fits(site_and_session):
     later = session.slots.order_by("start").last()
     moved = booking_move(series_id=result.series.pk, dose_number=1, slot_id=later.pk)
     assert moved.appointments[0].slot_id == later.pk
+
+
+def test_a_move_confirmed_twice_moves_once_and_one_seen_on_an_old_slot_is_refused(
+    site_and_session,
+):
+    _site, session = site_and_session
+    slots = list(session.slots.order_by("start"))
+    hold = hold_create(slot_id=slots[0].pk).hold
+    series = booking_confirm(hold_id=hold.pk, contact=verified_contact(), person=person()).series
+    for _attempt in range(2):
+        booking_move(
+            series_id=series.pk, dose_number=1, slot_id=slots[3].pk, from_slot_id=slots[0].pk
+        )
+    assert Appointment.objects.get(series=series, dose_number=1).slot_id == slots[3].pk
+    assert Notification.objects.filter(kind="booking_moved").count() == 1
+    assert [Slot.objects.get(pk=slot.pk).booked for slot in slots[:4]] == [0, 0, 0, 1]
+    with pytest.raises(InvalidInput, match="changé entre-temps"):
+        booking_move(
+            series_id=series.pk, dose_number=1, slot_id=slots[5].pk, from_slot_id=slots[0].pk
+        )
+    assert Appointment.objects.get(series=series, dose_number=1).slot_id == slots[3].pk
 
 
 def test_cancel_frees_both_places(site_and_session):
@@ -188,6 +210,24 @@ def test_expired_holds_are_released_by_the_sweep(site_and_session):
     row = DayAvailability.objects.get(dose_number=1, date=session.date)
     assert row.free == sum(slot.capacity for slot in session.slots.all())
     assert hold.pk
+
+
+def test_a_hold_that_ran_out_is_renewed_on_its_slot_and_its_places_count_once(
+    site_and_session,
+):
+    _site, session = site_and_session
+    slot = first_slot(session)
+    old = hold_create(slot_id=slot.pk).hold
+    Hold.objects.update(expires_at=timezone.now())
+    renewed = hold_renew(hold_id=old.pk, slot_id=slot.pk).hold
+    assert renewed.slot_id == slot.pk and renewed.dose2_slot_id is not None
+    assert list(Hold.objects.values_list("pk", flat=True)) == [renewed.pk]
+    assert sum(Slot.objects.values_list("booked", flat=True)) == 2
+    # Its places already given back by the sweep, it is renewed all the same.
+    Hold.objects.update(expires_at=timezone.now())
+    holds_expire()
+    assert hold_renew(hold_id=renewed.pk, slot_id=slot.pk).hold.slot_id == slot.pk
+    assert sum(Slot.objects.values_list("booked", flat=True)) == 2
 
 
 def test_the_second_dose_proposed_is_at_the_recommended_interval_and_the_same_time(

@@ -2,6 +2,7 @@
 in French and in English, each page checked by axe-core."""
 
 import re
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from creneau.booking.models import Appointment, Contact, Series
+from creneau.booking.models import Appointment, Contact, Hold, Series
 from creneau.booking.services import hold_create
 from tests.browser.helpers import axe_check, screenshot
 from tests.factories import two_dose_site
@@ -83,6 +84,18 @@ def book(page: Page, url: str, *, given_name: str = "Jeanne") -> str:
     return page.locator(".reference").inner_text()
 
 
+def move_dose_1(page: Page) -> None:
+    """From a booking's page: choose another slot, see what changes, confirm."""
+    page.get_by_role("link", name="Déplacer la dose 1").click()
+    axe_check(page)
+    page.get_by_role("button", name=re.compile(r"^Choisir le ")).nth(2).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Confirmer le déplacement")
+    expect(page.get_by_text("La seconde dose reste à sa date")).to_be_visible()
+    axe_check(page)
+    page.get_by_role("button", name="Confirmer le déplacement").click()
+    expect(page.get_by_text("Rendez-vous déplacé.")).to_be_visible()
+
+
 def test_the_whole_journey_search_book_manage_move_cancel(new_page, live_server, site):
     page = new_page()
     search(page, live_server.url)
@@ -123,10 +136,7 @@ def test_the_whole_journey_search_book_manage_move_cancel(new_page, live_server,
 
     series = Series.objects.get()
     before = Appointment.objects.get(series=series, dose_number=1).slot_id
-    other.get_by_role("link", name="Déplacer la dose 1").click()
-    axe_check(other)
-    other.get_by_role("button", name=re.compile(r"^Choisir le ")).nth(2).click()
-    expect(other.get_by_text("Rendez-vous déplacé.")).to_be_visible()
+    move_dose_1(other)
     assert Appointment.objects.get(series=series, dose_number=1).slot_id != before
 
     other.get_by_role("link", name="Annuler le rendez-vous").click()
@@ -157,6 +167,9 @@ def test_the_journey_without_javascript(new_page, live_server, site):
     reference = book(page, live_server.url)
     # No script ran: no countdown, no position button, the page still said it all.
     assert Series.objects.get().person.given_name == "Jeanne"
+    before = Appointment.objects.get(dose_number=1).slot_id
+    move_dose_1(page)
+    assert Appointment.objects.get(dose_number=1).slot_id != before
     page.get_by_role("link", name="Version imprimable").click()
     expect(page.locator(".reference")).to_have_text(reference)
     axe_check(page)
@@ -278,3 +291,68 @@ def test_on_a_phone_a_search_opens_at_its_results(new_page, live_server, site, j
     page.get_by_role("button", name="Rechercher").click()
     expect(page.locator("#resultat")).to_contain_text("Commune introuvable")
     expect(page.locator("#resultat")).to_be_in_viewport()
+
+
+def hold_runs_out(settings) -> None:
+    """Wait, as someone typing slowly would, until the holds made so far end; holds made
+    from now on last the usual time."""
+    left = max(hold.expires_at for hold in Hold.objects.all()) - timezone.now()
+    time.sleep(max(left.total_seconds(), 0) + 0.1)
+    settings.HOLD_MINUTES = 10
+
+
+def test_a_slow_typist_keeps_the_slot_and_is_told_once_that_time_ran_out(
+    new_page, live_server, site, settings
+):
+    settings.HOLD_MINUTES = 3 / 60
+    page = new_page()
+    page.goto(f"{live_server.url}/centres/{site.pk}/")
+    chosen = int(
+        page.get_by_role("button", name=re.compile(r"^Choisir le ")).first.get_attribute("value")
+    )
+    choose_first_slot(page)
+    expect(page.locator(".hold-countdown")).to_contain_text("Il reste")
+    fill_person(page, "Jeanne")
+    expect(page.get_by_text("Le délai est écoulé.")).to_be_visible(timeout=6000)
+    expect(page.get_by_text(re.compile("délai est écoulé"))).to_have_count(1)
+    expect(page.get_by_text(re.compile("tout de même valider"))).to_have_count(1)
+    axe_check(page)
+    hold_runs_out(settings)
+    page.get_by_role("button", name="Recevoir le code de confirmation").click()
+    expect(page.get_by_text("il vous est de nouveau réservé")).to_be_visible()
+    page.get_by_label("Code reçu").fill(code_from_outbox(page))
+    page.get_by_role("button", name="Confirmer le rendez-vous").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Rendez-vous confirmé")
+    assert Appointment.objects.get(dose_number=1).slot_id == chosen
+
+
+def test_a_slot_lost_while_typing_offers_the_nearest_without_retyping(
+    new_page, live_server, site, settings
+):
+    settings.HOLD_MINUTES = 2 / 60
+    page = new_page(javascript_enabled=False, device="phone")
+    page.goto(f"{live_server.url}/centres/{site.pk}/")
+    lost = int(
+        page.get_by_role("button", name=re.compile(r"^Choisir le ")).first.get_attribute("value")
+    )
+    choose_first_slot(page)
+    fill_person(page, "Jeanne")
+    hold_runs_out(settings)
+    # Meanwhile two other people take the slot's places.
+    hold_create(slot_id=lost)
+    hold_create(slot_id=lost)
+    page.get_by_role("button", name="Recevoir le code de confirmation").click()
+    expect(page.get_by_text("vous n'aurez pas à le retaper")).to_be_visible()
+    axe_check(page)
+    buttons = page.get_by_role("button", name=re.compile(r"^Choisir le "))
+    nearest = int(buttons.first.get_attribute("value"))
+    assert nearest != lost
+    buttons.first.click()
+    expect(page.get_by_label("Prénom")).to_have_value("Jeanne")
+    expect(page.get_by_label("Année")).to_have_value("1940")
+    expect(page.get_by_label("Téléphone portable ou adresse e-mail")).to_have_value(PHONE)
+    page.get_by_role("button", name="Recevoir le code de confirmation").click()
+    page.get_by_label("Code reçu").fill(code_from_outbox(page))
+    page.get_by_role("button", name="Confirmer le rendez-vous").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Rendez-vous confirmé")
+    assert Appointment.objects.get(dose_number=1).slot_id == nearest

@@ -1,15 +1,21 @@
 """The portal's pages through Django's test client: plain HTML forms, no JavaScript."""
 
 import re
+import time
 from datetime import UTC, timedelta
 
 import pytest
+from django.db.models import F
+from django.test import override_settings
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from creneau.booking.models import Appointment, Contact, Hold, Series
+from creneau.booking.services import hold_create
+from creneau.booking.tokens import reference_display
 from creneau.outreach.models import Notification
 from creneau.scheduling.models import Slot
-from tests.factories import make_site, two_dose_site
+from tests.factories import make_site, open_session, two_dose_site
 
 PHONE = "06 12 34 56 78"
 BIRTH = {"birth_date_day": "2", "birth_date_month": "3", "birth_date_year": "1940"}
@@ -35,11 +41,24 @@ def details(**fields) -> dict:
     return {"given_name": "Jeanne", "family_name": "Martin", **BIRTH, "contact": PHONE} | fields
 
 
-def hold_first_slot(client, site, session):
+def hold_first_slot(client, site, session, *, hold_seconds: float | None = None):
     slot = session.slots.order_by("start").first()
-    response = client.post("/reserver/", {"slot": slot.pk, "site": site.pk})
+    with override_settings(**({"HOLD_MINUTES": hold_seconds / 60} if hold_seconds else {})):
+        response = client.post("/reserver/", {"slot": slot.pk, "site": site.pk})
     assert response.status_code == 302 and response["Location"] == "/reserver/personne/"
     return slot
+
+
+def hold_runs_out() -> None:
+    """Wait until the holds end, as they do for someone who types slowly."""
+    left = max(hold.expires_at for hold in Hold.objects.all()) - timezone.now()
+    time.sleep(max(left.total_seconds(), 0) + 0.05)
+
+
+def others_take_both_places(slot: Slot) -> None:
+    """Two other people hold the slot's places (the expired hold's place among them)."""
+    hold_create(slot_id=slot.pk)
+    hold_create(slot_id=slot.pk)
 
 
 def book(client, site, session, **fields):
@@ -156,13 +175,44 @@ def test_a_slot_taken_meanwhile_sends_back_to_the_next_free_slots(client, site_a
     assert f'value="{later.pk}"' in page
 
 
-def test_an_expired_hold_sends_back_to_the_site(client, site_and_session):
+def test_details_sent_after_the_hold_ran_out_keep_the_same_slot_while_it_is_free(
+    client, site_and_session
+):
     site, session = site_and_session
-    hold_first_slot(client, site, session)
-    Hold.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    slot = hold_first_slot(client, site, session, hold_seconds=1)
+    hold_runs_out()
+    response = client.post("/reserver/personne/", details())
+    assert response["Location"] == "/reserver/code/"
+    page = client.get("/reserver/code/").content.decode()
+    assert "il vous est de nouveau réservé" in page
+    client.post("/reserver/code/", {"code": last_code()})
+    assert Appointment.objects.get(dose_number=1).slot_id == slot.pk
+    assert sum(Slot.objects.values_list("booked", flat=True)) == 2
+    assert not Hold.objects.exists()
+
+
+def test_a_slot_lost_after_the_hold_ran_out_offers_the_nearest_and_keeps_the_details(
+    client, site_and_session
+):
+    site, session = site_and_session
+    slot = hold_first_slot(client, site, session, hold_seconds=1)
+    hold_runs_out()
+    others_take_both_places(slot)
     response = client.post("/reserver/personne/", details(), follow=True)
-    assert response.redirect_chain[-1][0] == f"/centres/{site.pk}/"
-    assert "délai est écoulé" in response.content.decode()
+    page = response.content.decode()
+    assert response.redirect_chain[-1][0] == "/reserver/autres-creneaux/"
+    assert "retenu par d&#x27;autres personnes" in page
+    assert "vous n'aurez pas à le retaper" in page
+    offered = [int(value) for value in re.findall(r'name="slot" value="(\d+)"', page)]
+    nearest = session.slots.order_by("start")[1]
+    assert offered[0] == nearest.pk and slot.pk not in offered
+    client.post("/reserver/", {"slot": nearest.pk, "site": site.pk})
+    page = client.get("/reserver/personne/").content.decode()
+    for typed in ('value="Jeanne"', 'value="Martin"', 'value="1940"', f'value="{PHONE}"'):
+        assert typed in page
+    client.post("/reserver/personne/", details())
+    client.post("/reserver/code/", {"code": last_code()})
+    assert Appointment.objects.get(dose_number=1).slot_id == nearest.pk
 
 
 def test_manage_with_reference_and_code_then_move_and_cancel(client, site_and_session):
@@ -181,7 +231,8 @@ def test_manage_with_reference_and_code_then_move_and_cancel(client, site_and_se
     assert "Déplacer la dose 1" in page
 
     later = session.slots.order_by("start")[3]
-    response = stranger.post(f"/rendez-vous/{series.reference}/deplacer/1/", {"slot": later.pk})
+    move = f"/rendez-vous/{series.reference}/deplacer/1/"
+    response = stranger.post(move, confirmation(stranger.get(move, {"slot": later.pk})))
     assert response.status_code == 302
     dose1 = Appointment.objects.get(series=series, dose_number=1)
     assert dose1.slot_id == later.pk
@@ -191,6 +242,73 @@ def test_manage_with_reference_and_code_then_move_and_cancel(client, site_and_se
     series.refresh_from_db()
     assert series.status == "cancelled"
     assert "Rendez-vous annulé" in stranger.get(response["Location"]).content.decode()
+
+
+def confirmation(response) -> dict:
+    """The fields of the move's confirmation form."""
+    page = response.content.decode()
+    assert "Confirmer le déplacement" in page, page[:3000]
+    return dict(
+        re.findall(r'<input type="hidden" name="(slot|from|dose2_slot)" value="(\d+)"', page)
+    )
+
+
+def test_a_move_shows_what_changes_and_waits_for_the_confirmation(client, site_and_session):
+    site, session = site_and_session
+    book(client, site, session)
+    series = Series.objects.get()
+    dose1, dose2 = series.appointments.order_by("dose_number")
+    move = f"/rendez-vous/{series.reference}/deplacer/1/"
+    page = client.get(move).content.decode()
+    assert "le retient pour vous" not in page and "avant votre confirmation" in page
+    later = session.slots.order_by("start")[3]
+    # Choosing a slot (with or without the script) shows the change and changes nothing.
+    for choose in (client.get(move, {"slot": later.pk}), client.post(move, {"slot": later.pk})):
+        page = choose.content.decode()
+        assert choose.status_code == 200 and "Confirmer le déplacement" in page
+        assert "09:00" in page and "09:30" in page
+        assert "Inchangée" in page and "La seconde dose reste à sa date" in page
+    assert Appointment.objects.get(pk=dose1.pk).slot_id == dose1.slot_id
+    assert not Notification.objects.filter(kind="booking_moved").exists()
+    response = client.post(move, confirmation(client.get(move, {"slot": later.pk})))
+    assert response["Location"] == f"/rendez-vous/{reference_display(series.reference)}/"
+    assert Appointment.objects.get(pk=dose1.pk).slot_id == later.pk
+    assert Appointment.objects.get(pk=dose2.pk).slot_id == dose2.slot_id
+
+
+def test_a_move_confirmed_twice_moves_once(client, site_and_session):
+    site, session = site_and_session
+    book(client, site, session)
+    series = Series.objects.get()
+    move = f"/rendez-vous/{series.reference}/deplacer/1/"
+    later = session.slots.order_by("start")[3]
+    form = confirmation(client.get(move, {"slot": later.pk}))
+    first = client.post(move, form)
+    second = client.post(move, form)
+    booking_page = f"/rendez-vous/{reference_display(series.reference)}/"
+    assert first["Location"] == second["Location"] == booking_page
+    assert "Rendez-vous déplacé" in client.get(second["Location"]).content.decode()
+    assert Appointment.objects.get(series=series, dose_number=1).slot_id == later.pk
+    assert Notification.objects.filter(kind="booking_moved").count() == 1
+    assert Slot.objects.get(pk=later.pk).booked == 1
+
+
+def test_moving_dose_1_far_shows_where_dose_2_goes_and_moves_it_there(client, site_and_session):
+    site, session = site_and_session
+    book(client, site, session)
+    series = Series.objects.get()
+    # Dose 2, 42 days after the old date, would come 20 days after the new one: too soon.
+    new = open_session(site, day=session.date + timedelta(days=22)).slots.order_by("start")[0]
+    move = f"/rendez-vous/{series.reference}/deplacer/1/"
+    response = client.get(move, {"slot": new.pk})
+    page = response.content.decode()
+    assert "La seconde dose est déplacée aussi" in page
+    form = confirmation(response)
+    dose2_after = Slot.objects.get(pk=form["dose2_slot"])
+    assert dose2_after.date == session.date + timedelta(days=49)
+    assert date_format(dose2_after.date, "l j F Y") in page
+    client.post(move, form)
+    assert Appointment.objects.get(series=series, dose_number=2).slot_id == dose2_after.pk
 
 
 def test_manage_with_someone_elses_contact_finds_nothing(client, site_and_session):
@@ -318,16 +436,46 @@ def test_a_restricted_site_says_who_it_is_for(client, reference):
     assert "Réservé aux :" in page and "Centre des soignants" in page
 
 
-def test_a_code_typed_after_the_hold_ran_out_still_verifies_the_contact(client, site_and_session):
+def test_a_code_typed_after_the_hold_ran_out_books_the_same_slot_while_it_is_free(
+    client, site_and_session
+):
     site, session = site_and_session
-    hold_first_slot(client, site, session)
+    slot = hold_first_slot(client, site, session, hold_seconds=1)
     client.post("/reserver/personne/", details())
-    Hold.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
-    response = client.post("/reserver/code/", {"code": last_code()}, follow=True)
-    assert response.redirect_chain[-1][0] == f"/centres/{site.pk}/"
-    hold_first_slot(client, site, session)
+    hold_runs_out()
+    response = client.post("/reserver/code/", {"code": last_code()})
+    assert response["Location"].startswith("/rendez-vous/")
+    assert Appointment.objects.get(dose_number=1).slot_id == slot.pk
+
+
+def test_a_code_typed_after_the_slot_was_lost_verifies_the_contact_and_keeps_the_details(
+    client, site_and_session
+):
+    site, session = site_and_session
+    slot = hold_first_slot(client, site, session, hold_seconds=1)
+    client.post("/reserver/personne/", details())
+    hold_runs_out()
+    others_take_both_places(slot)
+    response = client.post("/reserver/code/", {"code": last_code()})
+    assert response["Location"] == "/reserver/autres-creneaux/"
+    # A slot offered but taken before the click: the details stay all the same.
+    taken = session.slots.order_by("start")[2]
+    Slot.objects.filter(pk=taken.pk).update(booked=F("capacity"))
+    client.post("/reserver/", {"slot": taken.pk, "site": site.pk})
+    nearest = session.slots.order_by("start")[1]
+    client.post("/reserver/", {"slot": nearest.pk, "site": site.pk})
+    page = client.get("/reserver/personne/").content.decode()
+    assert 'value="Jeanne"' in page and "déjà vérifié" in page
     response = client.post("/reserver/personne/", details() | {"contact": ""})
     assert response["Location"].startswith("/rendez-vous/")
+    assert Appointment.objects.get(dose_number=1).slot_id == nearest.pk
+
+
+def test_the_details_page_says_once_what_happens_when_time_runs_out(client, site_and_session):
+    site, session = site_and_session
+    hold_first_slot(client, site, session)
+    page = client.get("/reserver/personne/").content.decode()
+    assert "Passé ce délai" in page and page.count("tout de même valider") == 1
 
 
 def test_the_code_page_shows_no_error_before_anything_is_typed(client, site_and_session):

@@ -25,7 +25,7 @@ from .contacts import (
     contact_verification_start,
 )
 from .course import BookingResult, Override, PersonData
-from .holds import HoldResult, hold_create, hold_release, holds_expire
+from .holds import HoldResult, hold_create, hold_release, hold_renew, holds_expire
 
 __all__ = [
     "CODE_RESEND_AFTER",
@@ -48,6 +48,7 @@ __all__ = [
     "contact_verification_start",
     "hold_create",
     "hold_release",
+    "hold_renew",
     "holds_expire",
     "session_cancel",
 ]

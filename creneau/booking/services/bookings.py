@@ -32,7 +32,7 @@ from creneau.vaccines.models import Vaccine
 from .. import tokens
 from ..actions import DOSE1_FOR_MOVE, active_by_dose, booking_move_decide, dose1_get
 from ..models import Appointment, Contact, Hold, IdempotencyKey, Person, Series
-from ..selectors import dose2_options
+from ..selectors import dose2_options, dose2_stays
 from .course import (
     BookingResult,
     Override,
@@ -353,6 +353,7 @@ def booking_move(
     dose_number: int,
     slot_id: int,
     dose2_slot_id: int | None = None,
+    from_slot_id: int | None = None,
     override: Override | None = None,
     actor: Actor | None = None,
     now: datetime | None = None,
@@ -360,7 +361,11 @@ def booking_move(
     """Move one dose to another slot, taking the new place and giving back the old one in
     one transaction. Moving dose 1 keeps dose 2 when it still fits (same site, inside the
     interval) and otherwise moves it too, to `dose2_slot_id` or the best free option.
-    A move by a member of staff (`actor`) is in the audit log."""
+    A move by a member of staff (`actor`) is in the audit log.
+
+    `from_slot_id` is the slot the person saw the dose on when they confirmed: the same
+    move asked again once done (a double click, a retry) answers it without moving or
+    notifying twice (invariant 7), and a dose moved meanwhile by someone else is refused."""
     now = now or timezone.now()
     series = _series_lock(series_id=series_id)
     course = _course_appointments(series)
@@ -369,6 +374,12 @@ def booking_move(
     ).enforce()
     appointments = active_by_dose(appointments=course)
     moved = appointments[dose_number]
+    if from_slot_id is not None and moved.slot_id != from_slot_id:
+        if moved.slot_id == slot_id:
+            return _result(series)
+        raise InvalidInput(
+            gettext("Ce rendez-vous a changé entre-temps : vérifiez-le avant de le déplacer.")
+        )
     if slot_id == moved.slot_id:
         raise InvalidInput(gettext("Le rendez-vous est déjà sur ce créneau."))
     changes = SlotChanges()
@@ -450,15 +461,14 @@ def _dose2_followed(
     """Invariant 3: dose 2 stays if it fits dose 1's new site and interval, or moves with it.
 
     It moves to `dose2_slot_id`, or else to the best free option; with none, the move is refused."""
+    if dose2 is None or (
+        dose2_slot_id in (None, dose2.slot_id)
+        and dose2_stays(vaccine=vaccine, dose1_slot=dose1_slot, dose2_slot=dose2.slot)
+    ):
+        return
     window = _dose2_conditions(
         vaccine=vaccine, site_id=dose1_slot.site_id, dose1_date=dose1_slot.date
     )
-    if dose2 is None or (
-        dose2.slot.site_id == dose1_slot.site_id
-        and window["date__gte"] <= dose2.slot.date <= window["date__lte"]
-        and dose2_slot_id in (None, dose2.slot_id)
-    ):
-        return
     candidates = (
         [dose2_slot_id]
         if dose2_slot_id

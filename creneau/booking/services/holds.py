@@ -2,6 +2,7 @@
 the person types their details. Every place is taken by a conditional update on its slot
 (invariant 1); an expired hold never blocks anyone."""
 
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -151,6 +152,15 @@ def hold_release(*, hold_id: str) -> None:
     if hold is None or not _hold_release(hold=hold, changes=changes):
         raise NotFound(gettext("Cette réservation temporaire n'existe plus."))
     changes.apply()
+
+
+def hold_renew(*, hold_id: str, slot_id: int, now: datetime | None = None) -> HoldResult:
+    """The same slot again for someone whose hold ran out while they typed (the portal
+    promises it): the old hold's places go back first, unless a worker already gave them
+    back, then hold_create takes the slot and a dose 2 anew, or refuses as it does."""
+    with contextlib.suppress(NotFound):
+        hold_release(hold_id=hold_id)
+    return hold_create(slot_id=slot_id, now=now)
 
 
 def holds_expire(*, now: datetime | None = None, site_id: int | None = None) -> int:

@@ -27,16 +27,20 @@
     print.addEventListener("click", function () { window.print(); });
   });
 
-  // The hold's countdown; screen readers hear it at 5, 2 and 1 minutes only.
+  // The hold's countdown; screen readers hear it at 5, 2 and 1 minutes only. When time
+  // is up, the announcement alone says so, for eyes and ears: once on the page.
   var countdown = document.querySelector(".hold-countdown");
   if (countdown) {
     var expires = new Date(countdown.dataset.expires).getTime();
     var announce = document.getElementById("countdown-announce");
     var announced = {};
+    countdown.hidden = false;
     var tick = function () {
       var left = Math.max(0, Math.round((expires - Date.now()) / 1000));
       if (left === 0) {
-        countdown.textContent = countdown.dataset.over;
+        countdown.hidden = true;
+        announce.classList.remove("fr-sr-only");
+        announce.classList.add("fr-text--sm");
         announce.textContent = countdown.dataset.over;
         return;
       }
