@@ -79,7 +79,7 @@ from creneau.sites.models import Site
 from creneau.sites.selectors import site_get_public
 from creneau.vaccines.models import Vaccine
 
-from .forms import CodeForm, EligibilityForm, ManageForm, PersonForm, SearchForm, category_labels
+from .forms import CodeForm, EligibilityForm, ManageForm, PersonForm, SearchForm
 
 RESULTS = 10
 NEXT_SLOTS = 4
@@ -136,7 +136,6 @@ def _search(form: SearchForm) -> dict:
         "place": place,
         "bookable": bookable,
         "others": [result for result in results if not result.available_slots],
-        "labels": category_labels(),
     }
     if not bookable and data["radius_km"] < MAX_RADIUS_KM:
         farther = availability_search(
@@ -188,7 +187,6 @@ def _site_context(
         "calendar": sorted(calendar.items()),
         "slots": slots,
         "day": slots[0].date if slots else day,
-        "labels": category_labels(),
     }
 
 
