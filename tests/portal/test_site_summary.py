@@ -37,3 +37,15 @@ def test_the_rebooking_page(client, restricted):
     page = response.content.decode()
     assert response.status_code == 200
     assert "Centre des soignants" in page and FOR_CAREGIVERS in page
+
+
+def test_the_rebooking_confirmation(client, restricted):
+    site, session = two_dose_site(name="Centre Wagram", dose1_day=tomorrow())
+    link = cancelled_link(site, session, who=person(categories=("caregiver",)))
+    slot = restricted.slots.filter(dose_number=1).first()
+
+    response = client.get(link, {"creneau": slot.pk})
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "Confirmer le nouveau rendez-vous" in page and FOR_CAREGIVERS in page
