@@ -432,23 +432,18 @@ def _free_slot_rows(slots: QuerySet[Slot]) -> list[FreeSlot]:
     return [FreeSlot(*row) for row in rows]
 
 
-def dose2_rebook_slots(*, series: Series, now: datetime, limit: int = 8) -> list[FreeSlot]:
-    """Free second-dose slots for a course whose first dose was given: its site, inside
-    the product's interval from the day of the first dose, soonest first."""
-    slots = _dose2_rebook_slots_q(series=series)
-    return [] if slots is None else _free_slot_rows(_free_slots(slots, now=now))[:limit]
+def _day_shown(*, days: list[tuple[date, int]], asked: date | None) -> date:
+    """The day asked for, if it has free places; else the first that has."""
+    return asked if any(day == asked for day, _ in days) else days[0][0]
 
 
-def _day_shown(*, days: list[tuple[date, int]], key: str, chosen: RebookDay | None) -> date:
-    """The day asked for, if it is one of the offer's; else its first."""
-    if chosen is not None and chosen.offer == key and any(d == chosen.day for d, _ in days):
-        return chosen.day
-    return days[0][0]
-
-
-def _dose2_rebook_offer(
-    *, series: Series, chosen: RebookDay | None, now: datetime
+def dose2_rebook_offer(
+    *, series: Series, day: date | None = None, now: datetime
 ) -> RebookOffer | None:
+    """New second-dose dates for a course whose first dose was given: its site and
+    product, inside the interval from the day of the first dose; the first days with free
+    places, and the slots of `day` (if it is one of them) or of the first. None when there
+    is no such day."""
     slots = _dose2_rebook_slots_q(series=series)
     if slots is None:
         return None
@@ -461,15 +456,14 @@ def _dose2_rebook_offer(
     )
     if not days:
         return None
-    key = f"{series.site_id}-{series.vaccine.code}"
-    day = _day_shown(days=days, key=key, chosen=chosen)
+    shown = _day_shown(days=days, asked=day)
     return RebookOffer(
         site=series.site,
         distance_km=0,
         vaccine=series.vaccine,
         days=days,
-        day=day,
-        slots=_free_slot_rows(free.filter(date=day)),
+        day=shown,
+        slots=_free_slot_rows(free.filter(date=shown)),
     )
 
 
@@ -522,7 +516,7 @@ def _dose1_rebook_offer(
     if not days:
         return None
     key = f"{site.pk}-{vaccine.code}"
-    day = _day_shown(days=days, key=key, chosen=chosen)
+    day = _day_shown(days=days, asked=chosen.day if chosen and chosen.offer == key else None)
     slots = slot_list_available(site_id=site.pk, day=day, wanted=wanted, now=now)
     if not slots:  # taken since the read model counted them
         return None
@@ -549,7 +543,9 @@ def rebook_offers(
     now = now or timezone.now()
     series = item.series
     if item.dose_number == 2:
-        offer = _dose2_rebook_offer(series=series, chosen=chosen, now=now)
+        offer = dose2_rebook_offer(
+            series=series, day=chosen.day if chosen is not None else None, now=now
+        )
         return RebookOffers(
             offers=[offer] if offer else [], vaccines=[series.vaccine], vaccine=series.vaccine
         )
