@@ -583,6 +583,22 @@ def rebook_offers(
     return RebookOffers(offers=offers, vaccines=vaccines, vaccine=vaccine)
 
 
+def _rebook_slot_offered(*, item: CancellationItem, slot: Slot, now: datetime) -> bool:
+    """Whether the link offers this slot, full or not: a second-dose slot of the course's
+    site and product inside the interval, or a first-dose slot of a public site, still to
+    come in an open session."""
+    if slot.start <= now:
+        return False
+    if item.dose_number == 2:
+        slots = _dose2_rebook_slots_q(series=item.series)
+        return slots is not None and slots.filter(pk=slot.pk).exists()
+    return (
+        slot.dose_number == 1
+        and slot.session.status == Session.Status.OPEN
+        and site_is_public(site=slot.site, now=now)
+    )
+
+
 def rebook_preview(
     *, item: CancellationItem, slot_id: int, now: datetime | None = None
 ) -> RebookPreview:
@@ -593,19 +609,7 @@ def rebook_preview(
     now = now or timezone.now()
     series = item.series
     slot = Slot.objects.select_related("site", "vaccine", "session").filter(pk=slot_id).first()
-    if item.dose_number == 2:
-        fits = (slots := _dose2_rebook_slots_q(series=series)) is not None and (
-            slots.filter(pk=slot_id, start__gt=now).exists()
-        )
-    else:
-        fits = (
-            slot is not None
-            and slot.dose_number == 1
-            and slot.start > now
-            and slot.session.status == Session.Status.OPEN
-            and site_is_public(site=slot.site, now=now)
-        )
-    if not fits:
+    if slot is None or not _rebook_slot_offered(item=item, slot=slot, now=now):
         raise SlotUnavailable(gettext("Ce créneau n'est plus proposé."), reason="closed")
     if slot.booked >= slot.capacity:
         raise SlotUnavailable(
