@@ -148,6 +148,13 @@ def booking_dose2_rebook_decide(*, series: Series, appointments: Sequence[Appoin
     return ALLOWED
 
 
+def rebook_override_carries(*, series: Series, vaccine_id: int) -> bool:
+    """A cancelled course booked under a staff override is rebooked under it again, but
+    only with the same product: the override was given for that one, and another product
+    is open to the person only if the rules admit them to it."""
+    return series.override_by_id is not None and vaccine_id == series.vaccine_id
+
+
 def appointment_status_refusal(*, appointment: Appointment) -> Decision:
     """Why an appointment in this status cannot take the step asked."""
     return Decision(

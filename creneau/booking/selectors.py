@@ -5,7 +5,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from django.core import signing
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -18,15 +18,20 @@ from creneau.core.errors import (
     Unauthorized,
 )
 from creneau.core.geo import Position
+from creneau.eligibility.selectors import Candidate, eligibility_decide, eligibility_require
 from creneau.geography.selectors import department_timezone
 from creneau.scheduling.models import DayAvailability, Session, Slot
 from creneau.scheduling.selectors import (
     AvailabilityFilter,
     FreeSlot,
     availability_search,
+    site_calendar,
+    slot_list_available,
     slots_next,
 )
 from creneau.sites.models import Site
+from creneau.sites.selectors import site_is_public
+from creneau.vaccines.models import Vaccine
 
 from . import tokens
 from .actions import (
@@ -44,6 +49,7 @@ from .actions import (
     booking_dose2_rebook_decide,
     booking_move_decide,
     dose1_get,
+    rebook_override_carries,
 )
 from .addresses import contact_address_parse
 from .models import (
@@ -243,7 +249,21 @@ def slots_by_id(*, slot_ids: list[int]) -> list[Slot]:
     return [found[pk] for pk in slot_ids if pk in found]
 
 
-def hold_alternatives(*, slot_id: int, now: datetime | None = None) -> list["RebookOffer"]:
+ALTERNATIVE_SITES = 5
+ALTERNATIVE_RADIUS_KM = 30
+ALTERNATIVE_SLOTS_PER_SITE = 4
+
+
+@dataclass(frozen=True)
+class SlotsNearby:
+    """A site's next free slots, offered instead of a slot lost."""
+
+    site: Site
+    distance_km: float
+    slots: list[FreeSlot]
+
+
+def hold_alternatives(*, slot_id: int, now: datetime | None = None) -> list[SlotsNearby]:
     """Where to book instead of a slot lost while the person typed (their hold ran out and
     others took the place): free first-dose slots of the same vaccine, at the same site
     first, the times nearest the lost one on its day, then the next slots of the nearest
@@ -257,9 +277,9 @@ def hold_alternatives(*, slot_id: int, now: datetime | None = None) -> list["Reb
         result
         for result in availability_search(
             origin=Position(lost.site.latitude, lost.site.longitude),
-            radius_km=REBOOK_RADIUS_KM,
+            radius_km=ALTERNATIVE_RADIUS_KM,
             wanted=wanted,
-            limit=REBOOK_SITES,
+            limit=ALTERNATIVE_SITES,
             now=now,
         )
         if result.next_slot_at is not None
@@ -267,7 +287,7 @@ def hold_alternatives(*, slot_id: int, now: datetime | None = None) -> list["Reb
     following = slots_next(
         first_free={result.site.pk: result.next_slot_at for result in found},
         wanted=wanted,
-        per_site=REBOOK_SLOTS_PER_SITE,
+        per_site=ALTERNATIVE_SLOTS_PER_SITE,
         now=now,
     )
     same_day = sorted(
@@ -276,11 +296,11 @@ def hold_alternatives(*, slot_id: int, now: datetime | None = None) -> list["Reb
         .annotate(free=F("capacity") - F("booked"))
         .values_list("pk", "date", "start", "end", "vaccine__code", "dose_number", "free"),
         key=lambda row: abs(row[2] - lost.start),
-    )[:REBOOK_SLOTS_PER_SITE]
+    )[:ALTERNATIVE_SLOTS_PER_SITE]
     if same_day:
         following[lost.site_id] = [FreeSlot(*row) for row in sorted(same_day, key=lambda r: r[2])]
     offers = [
-        RebookOffer(
+        SlotsNearby(
             site=result.site, distance_km=result.distance_km, slots=following[result.site.pk]
         )
         for result in found
@@ -446,16 +466,58 @@ def site_day_appointments(*, site_id: int, day: date, search: str = "") -> list[
     return list(appointments)
 
 
-REBOOK_SITES = 5
+REBOOK_OFFERS = 6
 REBOOK_RADIUS_KM = 30
-REBOOK_SLOTS_PER_SITE = 4
+# Days shown for each offer: the first ones with free places.
+REBOOK_DAYS = 7
 
 
 @dataclass(frozen=True)
 class RebookOffer:
+    """Free places for a cancelled course at one site with one product: the first days
+    that have some, and the slots of one of those days."""
+
     site: Site
     distance_km: float
+    vaccine: Vaccine
+    days: list[tuple[date, int]]  # (day, free places)
+    day: date
     slots: list[FreeSlot]
+
+    @property
+    def key(self) -> str:
+        """How a link names this offer: a site may offer two products."""
+        return f"{self.site.pk}-{self.vaccine.code}"
+
+
+@dataclass(frozen=True)
+class RebookOffers:
+    offers: list[RebookOffer]
+    # The products the person may choose between, the course's own first, and the one
+    # chosen (None: all of them).
+    vaccines: list[Vaccine]
+    vaccine: Vaccine | None
+
+
+@dataclass(frozen=True)
+class RebookDay:
+    """The day a person asked to see for one offer (`RebookOffer.key`)."""
+
+    offer: str
+    day: date
+
+
+@dataclass(frozen=True)
+class RebookPreview:
+    """What confirming a rebooking changes, shown before anything is booked."""
+
+    # The appointments the cancellation took, one a dose.
+    cancelled: list[Appointment]
+    # A dose 1 given, which stays (a course that lost only its dose 2).
+    kept: Appointment | None
+    slot: Slot
+    # The dose 2 booked with a new dose 1 of a two-dose product, at the same site.
+    dose2: Slot | None
 
 
 def rebook_item_get(*, token: str) -> CancellationItem:
@@ -480,70 +542,271 @@ def rebook_item_get(*, token: str) -> CancellationItem:
     return item
 
 
-def dose2_rebook_slots(*, series: Series, now: datetime, limit: int = 8) -> list[FreeSlot]:
-    """Free second-dose slots for a course whose first dose was given: its site, inside
-    the product's interval from the day of the first dose, soonest first."""
+def _dose2_rebook_slots_q(*, series: Series) -> QuerySet[Slot] | None:
+    """The slots a course whose first dose was given may take for its dose 2: its site
+    and product, inside the interval from the day of the first dose, in an open session;
+    None without such a first dose."""
     dose1 = (
         series.appointments.select_related("slot")
         .filter(dose_number=1, status__in=DOSE1_FOR_REBOOK)
         .first()
     )
     if dose1 is None:
-        return []
+        return None
     first, last = dose2_window(vaccine=series.vaccine, dose1_date=dose1.slot.date)
+    return Slot.objects.filter(
+        site_id=series.site_id,
+        vaccine_id=series.vaccine_id,
+        dose_number=2,
+        date__gte=first,
+        date__lte=last,
+        session__status=Session.Status.OPEN,
+    )
+
+
+def _free_slots(slots: QuerySet[Slot], *, now: datetime) -> QuerySet[Slot]:
+    return slots.filter(start__gt=now, booked__lt=F("capacity"))
+
+
+def _free_slot_rows(slots: QuerySet[Slot]) -> list[FreeSlot]:
     rows = (
-        Slot.objects.filter(
-            site_id=series.site_id,
-            vaccine_id=series.vaccine_id,
-            dose_number=2,
-            date__gte=first,
-            date__lte=last,
-            start__gt=now,
-            booked__lt=F("capacity"),
-            session__status=Session.Status.OPEN,
-        )
-        .annotate(free=F("capacity") - F("booked"))
+        slots.annotate(free=F("capacity") - F("booked"))
         .order_by("start", "pk")
         .values_list("pk", "date", "start", "end", "vaccine__code", "dose_number", "free")
     )
-    return [FreeSlot(*row) for row in rows[:limit]]
+    return [FreeSlot(*row) for row in rows]
 
 
-def rebook_offers(*, item: CancellationItem, now: datetime | None = None) -> list[RebookOffer]:
-    """What a person whose appointment was cancelled is offered: for a second dose, new
-    dates at the same site inside the interval; otherwise the nearest sites with free
-    first-dose places of the same vaccine (the same site first when it still has some)."""
+def _day_shown(*, days: list[tuple[date, int]], asked: date | None) -> date:
+    """The day asked for, if it has free places; else the first that has."""
+    return asked if any(day == asked for day, _ in days) else days[0][0]
+
+
+def dose2_rebook_offer(
+    *, series: Series, day: date | None = None, now: datetime
+) -> RebookOffer | None:
+    """New second-dose dates for a course whose first dose was given: its site and
+    product, inside the interval from the day of the first dose; the first days with free
+    places, and the slots of `day` (if it is one of them) or of the first. None when there
+    is no such day."""
+    slots = _dose2_rebook_slots_q(series=series)
+    if slots is None:
+        return None
+    free = _free_slots(slots, now=now)
+    days = list(
+        free.values("date")
+        .annotate(places=Sum(F("capacity") - F("booked")))
+        .order_by("date")
+        .values_list("date", "places")[:REBOOK_DAYS]
+    )
+    if not days:
+        return None
+    shown = _day_shown(days=days, asked=day)
+    return RebookOffer(
+        site=series.site,
+        distance_km=0,
+        vaccine=series.vaccine,
+        days=days,
+        day=shown,
+        slots=_free_slot_rows(free.filter(date=shown)),
+    )
+
+
+def _candidate(series: Series) -> Candidate:
+    person = series.person
+    return Candidate(birth_date=person.birth_date, categories=frozenset(person.categories))
+
+
+def _rebook_vaccines(*, series: Series, today: date) -> list[Vaccine]:
+    """The products a cancelled course may be booked again with: its own, and every other
+    one the rules in force today open to the person (each day offered is checked again)."""
+    candidate = _candidate(series)
+    products = Vaccine.objects.filter(active=True).order_by("name")
+    return sorted(
+        (
+            vaccine
+            for vaccine in products
+            if vaccine.pk == series.vaccine_id
+            or eligibility_decide(
+                candidate=candidate, vaccine=vaccine, dose_number=1, site=None, on=today
+            ).eligible
+        ),
+        key=lambda vaccine: vaccine.pk != series.vaccine_id,
+    )
+
+
+def _dose1_rebook_offer(
+    *,
+    series: Series,
+    site: Site,
+    distance_km: float,
+    vaccine: Vaccine,
+    chosen: RebookDay | None,
+    now: datetime,
+) -> RebookOffer | None:
+    """The days the person may book this product at this site (its restriction to some
+    categories and the rules in force that day apply, as booking applies them), and the
+    slots of one of them."""
+    wanted = AvailabilityFilter(vaccine_id=vaccine.pk, dose_number=1)
+    candidate = _candidate(series)
+    overridden = rebook_override_carries(series=series, vaccine_id=vaccine.pk)
+    days = [
+        (figures.date, figures.free)
+        for figures in site_calendar(site=site, wanted=wanted, now=now)
+        if overridden
+        or eligibility_decide(
+            candidate=candidate, vaccine=vaccine, dose_number=1, site=site, on=figures.date
+        ).eligible
+    ][:REBOOK_DAYS]
+    if not days:
+        return None
+    key = f"{site.pk}-{vaccine.code}"
+    day = _day_shown(days=days, asked=chosen.day if chosen and chosen.offer == key else None)
+    slots = slot_list_available(site_id=site.pk, day=day, wanted=wanted, now=now)
+    if not slots:  # taken since the read model counted them
+        return None
+    return RebookOffer(
+        site=site, distance_km=distance_km, vaccine=vaccine, days=days, day=day, slots=slots
+    )
+
+
+def rebook_offers(
+    *,
+    item: CancellationItem,
+    vaccine_code: str | None = None,
+    chosen: RebookDay | None = None,
+    now: datetime | None = None,
+) -> RebookOffers:
+    """What a person whose appointment was cancelled is offered, each offer with its
+    first days with free places and the slots of one of them (`chosen`, or the first).
+
+    For a second dose: the same site and product, inside the interval. Otherwise the
+    nearest sites with free first-dose places of a product the person may have: the
+    course's own or another the rules open to them (`vaccine_code` keeps one of them),
+    nearest first, the course's own product first at the same distance.
+    """
     now = now or timezone.now()
     series = item.series
     if item.dose_number == 2:
-        slots = dose2_rebook_slots(series=series, now=now)
-        return [RebookOffer(site=series.site, distance_km=0, slots=slots)] if slots else []
-    site = item.cancellation.site
-    wanted = AvailabilityFilter(vaccine_id=series.vaccine_id, dose_number=1)
-    found = [
-        result
+        offer = dose2_rebook_offer(
+            series=series, day=chosen.day if chosen is not None else None, now=now
+        )
+        return RebookOffers(
+            offers=[offer] if offer else [], vaccines=[series.vaccine], vaccine=series.vaccine
+        )
+    vaccines = _rebook_vaccines(series=series, today=timezone.localdate(now))
+    vaccine = next((v for v in vaccines if v.code == vaccine_code), None)
+    origin = Position(item.cancellation.site.latitude, item.cancellation.site.longitude)
+    found = []
+    for product in [vaccine] if vaccine else vaccines:
         for result in availability_search(
-            origin=Position(site.latitude, site.longitude),
+            origin=origin,
             radius_km=REBOOK_RADIUS_KM,
-            wanted=wanted,
-            limit=REBOOK_SITES,
+            wanted=AvailabilityFilter(vaccine_id=product.pk, dose_number=1),
+            limit=REBOOK_OFFERS,
+            now=now,
+        ):
+            if result.next_slot_at is not None:
+                found.append((result, product))
+    found.sort(
+        key=lambda pair: (pair[0].distance_km, pair[1].pk != series.vaccine_id, pair[1].name)
+    )
+    offers: list[RebookOffer] = []
+    for result, product in found:
+        offer = _dose1_rebook_offer(
+            series=series,
+            site=result.site,
+            distance_km=result.distance_km,
+            vaccine=product,
+            chosen=chosen,
             now=now,
         )
-        if result.next_slot_at is not None
-    ]
-    following = slots_next(
-        first_free={result.site.pk: result.next_slot_at for result in found},
-        wanted=wanted,
-        per_site=REBOOK_SLOTS_PER_SITE,
-        now=now,
+        if offer is not None:
+            offers.append(offer)
+            if len(offers) == REBOOK_OFFERS:
+                break
+    return RebookOffers(offers=offers, vaccines=vaccines, vaccine=vaccine)
+
+
+def _rebook_slot_offered(*, item: CancellationItem, slot: Slot, now: datetime) -> bool:
+    """Whether the link offers this slot, full or not: a second-dose slot of the course's
+    site and product inside the interval, or a first-dose slot of a public site, still to
+    come in an open session."""
+    if slot.start <= now:
+        return False
+    if item.dose_number == 2:
+        slots = _dose2_rebook_slots_q(series=item.series)
+        return slots is not None and slots.filter(pk=slot.pk).exists()
+    return (
+        slot.dose_number == 1
+        and slot.session.status == Session.Status.OPEN
+        and site_is_public(site=slot.site, now=now)
     )
-    return [
-        RebookOffer(
-            site=result.site, distance_km=result.distance_km, slots=following[result.site.pk]
+
+
+def rebook_preview(
+    *, item: CancellationItem, slot_id: int, now: datetime | None = None
+) -> RebookPreview:
+    """What booking `slot_id` from a rebooking link would change, checked as the booking
+    will check it: the slot still free and one the link offers, the person admitted
+    there (invariant 6) and, for a two-dose product, the dose 2 that would be booked with
+    it (invariant 3). The booking itself decides again, with the database."""
+    now = now or timezone.now()
+    series = item.series
+    slot = Slot.objects.select_related("site", "vaccine", "session").filter(pk=slot_id).first()
+    if slot is None or not _rebook_slot_offered(item=item, slot=slot, now=now):
+        raise SlotUnavailable(gettext("Ce créneau n'est plus proposé."), reason="closed")
+    if slot.booked >= slot.capacity:
+        raise SlotUnavailable(
+            gettext("Ce créneau vient d'être complet. Choisissez-en un autre."), reason="full"
         )
-        for result in found
-        if following.get(result.site.pk)
-    ]
+    dose2 = None
+    if item.dose_number == 1:
+        if not rebook_override_carries(series=series, vaccine_id=slot.vaccine_id):
+            eligibility_require(
+                candidate=_candidate(series),
+                vaccine=slot.vaccine,
+                dose_number=1,
+                site=slot.site,
+                on=slot.date,
+            )
+        if slot.vaccine.doses_in_series > 1:
+            dose2 = next(iter(dose2_options(slot=slot, now=now)), None)
+            if dose2 is None:
+                raise dose2_missing(slot=slot)
+    appointments = list(
+        series.appointments.select_related("slot__site", "slot__vaccine").order_by(
+            "dose_number", "pk"
+        )
+    )
+    # The last cancelled appointment of each dose: the ones this cancellation took.
+    cancelled = {a.dose_number: a for a in appointments if a.status == Appointment.Status.CANCELLED}
+    return RebookPreview(
+        cancelled=list(cancelled.values()),
+        kept=dose1_get(appointments=appointments, statuses=DOSE1_FOR_REBOOK)
+        if item.dose_number == 2
+        else None,
+        slot=slot,
+        dose2=dose2,
+    )
+
+
+def dose2_missing(*, slot: Slot) -> Dose2Unavailable:
+    """The refusal of a first-dose slot of a two-dose product with no second-dose place
+    free at its site inside the interval."""
+    vaccine = slot.vaccine
+    return Dose2Unavailable(
+        gettext(
+            "Aucun créneau de seconde dose n'est libre dans l'intervalle prévu pour "
+            "%(vaccine)s (de %(min)d à %(max)d jours) dans ce lieu : choisissez une "
+            "autre date ou un autre lieu."
+        )
+        % {
+            "vaccine": vaccine.name,
+            "min": vaccine.interval_min_days,
+            "max": vaccine.interval_max_days,
+        }
+    )
 
 
 def cancellation_sessions(

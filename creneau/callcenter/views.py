@@ -20,7 +20,7 @@ from creneau.booking.addresses import postal_address_parse
 from creneau.booking.selectors import (
     caller_find,
     course_actions,
-    dose2_rebook_slots,
+    dose2_rebook_offer,
     hold_get_live,
     move_window,
     series_appointments,
@@ -358,11 +358,11 @@ def dose2(request: HttpRequest, series_id: int) -> HttpResponse:
             messages.success(request, _("2e dose réservée. La confirmation est envoyée."))
             return redirect("callcenter:file", series_id=series.pk)
     _seen(request, series, _("Nouvelle date de 2e dose"))
-    return render(
-        request,
-        "callcenter/dose2.html",
-        {"series": series, "slots": dose2_rebook_slots(series=series, now=timezone.now())},
+    day = request.GET.get("jour")
+    offer = dose2_rebook_offer(
+        series=series, day=date_parse(day) if day else None, now=timezone.now()
     )
+    return render(request, "callcenter/dose2.html", {"series": series, "offer": offer})
 
 
 @require_http_methods(["GET", "POST"])

@@ -25,8 +25,9 @@ from creneau.booking import tokens
 from creneau.booking.actions import CourseActor
 from creneau.booking.addresses import contact_address_parse
 from creneau.booking.icalendar import series_icalendar
-from creneau.booking.models import Contact, Hold, Series
+from creneau.booking.models import CancellationItem, Contact, Hold, Series
 from creneau.booking.selectors import (
+    RebookDay,
     contact_authenticate,
     contact_series,
     course_actions,
@@ -36,6 +37,7 @@ from creneau.booking.selectors import (
     move_window,
     rebook_item_get,
     rebook_offers,
+    rebook_preview,
     series_appointments,
     series_authenticate,
     series_for_contact,
@@ -148,7 +150,6 @@ def _search(form: SearchForm) -> dict:
         "place": place,
         "bookable": bookable,
         "others": [result for result in results if not result.available_slots],
-        "labels": category_labels(),
     }
     if not bookable and data["radius_km"] < MAX_RADIUS_KM:
         farther = availability_search(
@@ -200,7 +201,6 @@ def _site_context(
         "calendar": sorted(calendar.items()),
         "slots": slots,
         "day": slots[0].date if slots else day,
-        "labels": category_labels(),
     }
 
 
@@ -804,8 +804,9 @@ def outbox(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def rebook(request: HttpRequest, token: str) -> HttpResponse:
-    """The link in a cancellation message: the nearest free slots, one click to book one
-    for the same person, no new code (the signed link is the key)."""
+    """The link in a cancellation message: free places near the cancelled one, then a
+    confirmation that shows what changes, then the booking for the same person, with no
+    new code (the signed link is the key)."""
     item = rebook_item_get(token=token)
     if item.rebooked_series_id:
         _remember(request, item.rebooked_series)
@@ -813,22 +814,67 @@ def rebook(request: HttpRequest, token: str) -> HttpResponse:
         return redirect(
             "portal:booking", reference=tokens.reference_display(item.rebooked_series.reference)
         )
-    refusal = None
-    if request.method == "POST":
+    if request.method == "GET":
+        chosen = request.GET.get("creneau")
+        return _rebook_page(
+            request, token=token, item=item, slot_id=_int(chosen) if chosen else None
+        )
+    slot_id = _int(request.POST.get("slot"))
+    if "confirm" not in request.POST:
+        # A slot chosen: its confirmation is a page of its own, which a reload, the back
+        # button or a second tap shows again without booking anything.
+        return redirect(request.path + "?" + urlencode({"creneau": slot_id}))
+    dose2 = request.POST.get("dose2")
+    try:
+        result = booking_rebook(
+            item_id=item.pk, slot_id=slot_id, dose2_slot_id=_int(dose2) if dose2 else None
+        )
+    except DomainError as error:
+        messages.error(request, error.message)
+        return _rebook_page(request, token=token, item=item, slot_id=slot_id, refusal=error)
+    _remember(request, result.series)
+    if result.created:
+        messages.success(request, _("C'est réservé : voici le nouveau rendez-vous."))
+    else:
+        messages.info(request, _("Le nouveau rendez-vous est déjà pris : le voici."))
+    return redirect("portal:booking", reference=tokens.reference_display(result.series.reference))
+
+
+def _rebook_page(
+    request: HttpRequest,
+    *,
+    token: str,
+    item: CancellationItem,
+    slot_id: int | None,
+    refusal: DomainError | None = None,
+) -> HttpResponse:
+    """The confirmation of the slot chosen, or the offers when none is chosen or it can no
+    longer be had (then said why, once)."""
+    context = {"item": item, "series": item.series, "token": token}
+    if slot_id is not None:
         try:
-            result = booking_rebook(item_id=item.pk, slot_id=_int(request.POST.get("slot")))
+            preview = rebook_preview(item=item, slot_id=slot_id)
         except DomainError as error:
-            refusal = error
-            messages.error(request, error.message)
+            if refusal is None:
+                messages.error(request, error.message)
+                refusal = error
         else:
-            _remember(request, result.series)
-            messages.success(request, _("C'est réservé : voici le nouveau rendez-vous."))
-            return redirect(
-                "portal:booking", reference=tokens.reference_display(result.series.reference)
+            return render(
+                request,
+                "portal/rebook_confirm.html",
+                context | {"preview": preview},
+                status=refusal.status if refusal else 200,
             )
+    day = request.GET.get("jour")
+    chosen = RebookDay(offer=request.GET.get("offre", ""), day=date_parse(day)) if day else None
     return render(
         request,
         "portal/rebook.html",
-        {"item": item, "series": item.series, "offers": rebook_offers(item=item)},
+        context
+        | {
+            "offers": rebook_offers(
+                item=item, vaccine_code=request.GET.get("vaccin"), chosen=chosen
+            )
+        },
         status=refusal.status if refusal else 200,
     )

@@ -126,10 +126,13 @@ def test_the_person_follows_the_link_and_rebooks_then_the_manager_sees_it(client
     assert "Grève." in text and "Choisir le" in text
     slot = re.search(r'name="slot" value="(\d+)"', text)[1]
     response = person_browser.post(link, {"slot": slot}, follow=True)
+    assert "Confirmer le nouveau rendez-vous" in response.content.decode()
+    assert not Series.objects.filter(status="active").exists()
+    response = person_browser.post(link, {"slot": slot, "confirm": "1"}, follow=True)
     assert "C&#x27;est réservé" in response.content.decode()
     assert Series.objects.filter(status="active").count() == 1
     # A second click, or the link opened again, books nothing more.
-    person_browser.post(link, {"slot": slot})
+    person_browser.post(link, {"slot": slot, "confirm": "1"})
     assert Series.objects.filter(status="active").count() == 1
 
     cancellation = Cancellation.objects.get()

@@ -108,7 +108,7 @@ def test_the_person_rebooks_in_one_click_and_a_second_click_books_nothing_more(s
     )
     item = rebook_item_get(token=rebook_link(Notification.objects.get(kind="booking_cancelled")))
 
-    offers = rebook_offers(item=item)
+    offers = rebook_offers(item=item).offers
     assert offers and offers[0].site == site  # the same site still has an afternoon
     slot_id = offers[0].slots[0].pk
     assert Slot.objects.get(pk=slot_id).session_id != morning.pk
@@ -159,7 +159,7 @@ def test_a_course_whose_first_dose_was_given_keeps_its_dose_2(site, django_user_
     assert item.dose_number == 2
     # The dose the person is owed stays promised; only the session's free places left.
     assert ledger(site) == before  # dose-2 places promise nothing of their own
-    [offer] = rebook_offers(item=item)
+    [offer] = rebook_offers(item=item).offers
     slot = Slot.objects.get(pk=offer.slots[0].pk)
     assert slot.session_id != dose2.slot.session_id and slot.dose_number == 2
     assert 21 <= (slot.date - DAY).days <= 49

@@ -2,6 +2,7 @@
 the message, in a real browser; each page checked by axe-core."""
 
 import re
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
@@ -14,14 +15,15 @@ from creneau.outreach.models import Notification
 from creneau.staff.models import StaffProfile
 from creneau.staff.services import staff_account_create
 from tests.browser.helpers import axe_check
-from tests.factories import person, two_dose_site, verified_contact
+from tests.factories import open_session, person, two_dose_site, verified_contact
 
 
 @pytest.fixture
 def booked(reference_committed, settings):
     settings.DEMO = True
     site, session = two_dose_site(name="Centre Wagram")
-    two_dose_site(name="Centre Batignolles", insee_code="75117")
+    batignolles, _ = two_dose_site(name="Centre Batignolles", insee_code="75117")
+    open_session(batignolles, day=session.date + timedelta(days=2))
     slot = session.slots.order_by("start").first()
     booking_confirm(
         hold_id=hold_create(slot_id=slot.pk).hold.pk,
@@ -66,12 +68,27 @@ def test_a_manager_cancels_a_session_and_the_person_rebooks_from_the_message(
     expect(phone.get_by_role("heading", level=1)).to_have_text("Reprendre rendez-vous")
     expect(phone.get_by_text("Livraison de vaccins retardée.")).to_be_visible()
     axe_check(phone)
-    phone.get_by_role("button", name=re.compile(r"^Choisir le ")).first.click()
+    offer = phone.locator("section", has_text="Centre Batignolles")
+    expect(offer.get_by_text("Vaccin : Comirnaty")).to_be_visible()
+    # Another day than the first offered.
+    later = session.date + timedelta(days=2)
+    offer.locator(".calendar__day").nth(1).click()
+    expect(offer.locator(".calendar__day").nth(1)).to_have_attribute("aria-current", "date")
+    offer.get_by_role("button", name=re.compile(r"^Choisir le ")).first.click()
+
+    # Nothing is booked until the person has seen what changes and confirmed.
+    expect(phone.get_by_role("heading", level=1)).to_have_text("Confirmer le nouveau rendez-vous")
+    expect(phone.locator(".appointment--cancelled")).to_have_count(2)
+    expect(phone.locator("#nouvelle-dose-2")).to_be_visible()
+    axe_check(phone)
+    assert not Series.objects.filter(status="active").exists()
+    phone.get_by_role("button", name="Confirmer ce rendez-vous").click()
     expect(phone.get_by_text("C'est réservé : voici le nouveau rendez-vous.")).to_be_visible()
     expect(phone.locator(".appointment")).to_have_count(2)
     axe_check(phone)
     active = Series.objects.get(status="active")
     assert active.person.given_name == "Jeanne" and active.site.name == "Centre Batignolles"
+    assert active.appointments.get(dose_number=1).slot.date == later
 
     manager.reload()
     expect(manager.locator("#rebooked")).to_have_text("1")

@@ -32,6 +32,7 @@ from ..actions import (
     booking_cancel_decide,
     booking_dose2_rebook_decide,
     dose1_get,
+    rebook_override_carries,
 )
 from ..models import Appointment, Cancellation, CancellationItem, Hold, Series
 from ..selectors import cancellation_sessions
@@ -419,11 +420,21 @@ def booking_dose2_rebook(
 
 
 @unit_of_work
-def booking_rebook(*, item_id: int, slot_id: int, now: datetime | None = None) -> BookingResult:
-    """One click from a cancellation message: a new appointment for the course the
-    cancellation touched, for the same person and contact, with no new code (the signed
-    link is the key). A whole course is booked again from `slot_id` (dose 1, and dose 2
-    with it), under the same eligibility decision or override; a course that only lost
+def booking_rebook(
+    *,
+    item_id: int,
+    slot_id: int,
+    dose2_slot_id: int | None = None,
+    now: datetime | None = None,
+) -> BookingResult:
+    """The booking a person confirms from a cancellation message: a new appointment for
+    the course the cancellation touched, for the same person and contact, with no new code
+    (the signed link is the key).
+
+    A whole course is booked again from `slot_id` (dose 1, and dose 2 with it: at
+    `dose2_slot_id`, the one the confirmation showed, or the best free one), with the
+    course's product or another one the rules admit the person to; a staff override of
+    the first booking carries over with the same product only. A course that only lost
     its dose 2 gets it back at `slot_id`.
 
     Each item is claimed once by a conditional update, so a double click or a retried
@@ -440,9 +451,14 @@ def booking_rebook(*, item_id: int, slot_id: int, now: datetime | None = None) -
         return _result(item.rebooked_series, created=False)
     old = item.series
     if item.dose_number == 2:
+        if dose2_slot_id is not None:
+            raise InvalidInput(
+                gettext("Ce parcours n'attend que sa 2e dose : un seul créneau se choisit.")
+            )
         result = booking_dose2_rebook(series_id=old.pk, slot_id=slot_id, now=now)
     else:
         hold = hold_create(slot_id=slot_id, now=now).hold
+        carries = rebook_override_carries(series=old, vaccine_id=hold.slot.vaccine_id)
         result = booking_confirm(
             hold_id=hold.pk,
             contact=old.contact,
@@ -452,11 +468,8 @@ def booking_rebook(*, item_id: int, slot_id: int, now: datetime | None = None) -
                 birth_date=old.person.birth_date,
                 categories=tuple(old.person.categories),
             ),
-            override=(
-                Override(by=old.override_by, reason=old.override_reason)
-                if old.override_by_id
-                else None
-            ),
+            dose2_slot_id=dose2_slot_id,
+            override=Override(by=old.override_by, reason=old.override_reason) if carries else None,
             now=now,
         )
     CancellationItem.objects.filter(pk=item_id).update(rebooked_series=result.series)

@@ -19,7 +19,7 @@ from creneau.scheduling.services import SlotChanges, slot_release, slot_take
 from creneau.sites.selectors import site_is_public
 
 from ..models import Hold
-from ..selectors import dose2_options
+from ..selectors import dose2_missing, dose2_options
 
 
 @dataclass(frozen=True)
@@ -101,18 +101,7 @@ def hold_create(*, slot_id: int, now: datetime | None = None) -> HoldResult:
     for attempt in range(2):
         options = dose2_options(slot=slot, now=now)
         if slot.vaccine.doses_in_series > 1 and not options:
-            refusal: Exception = Dose2Unavailable(
-                gettext(
-                    "Aucun créneau de seconde dose n'est libre dans l'intervalle prévu pour "
-                    "%(vaccine)s (de %(min)d à %(max)d jours) dans ce lieu : choisissez une "
-                    "autre date ou un autre lieu."
-                )
-                % {
-                    "vaccine": slot.vaccine.name,
-                    "min": slot.vaccine.interval_min_days,
-                    "max": slot.vaccine.interval_max_days,
-                }
-            )
+            refusal: Exception = dose2_missing(slot=slot)
         else:
             try:
                 hold = _hold_take(slot=slot, options=options, now=now)

@@ -7,6 +7,8 @@ from creneau.booking import tokens
 from creneau.geography.selectors import department_timezone
 from creneau.sites.models import Site
 
+from ..forms import category_labels
+
 register = template.Library()
 
 
@@ -26,6 +28,17 @@ def at_site(moment: datetime | None, site: Site) -> datetime | None:
 @register.filter
 def get_item(mapping: dict, key: str) -> str:
     return mapping.get(key, key)
+
+
+@register.filter
+def categories_spoken(codes: list[str]) -> str:
+    """Category codes as people read them, in the page's language.
+
+    The filter reads the labels itself: a page that shows a restricted site needs
+    nothing in its context for it (the rebooking page had not had them, and failed).
+    """
+    labels = category_labels()
+    return ", ".join(labels.get(code, code) for code in codes)
 
 
 @register.filter
