@@ -74,3 +74,30 @@ def test_a_caller_on_file_with_a_landline_is_still_found_by_it(agent, centre):
     Contact.objects.filter(pk=series.contact_id).update(address="+33142764040")
     page = agent.get(reverse("callcenter:home"), {"q": "01 42 76 40 40"}).content.decode()
     assert f'href="/callcenter/parcours/{series.pk}/"' in page
+
+
+def test_a_birth_date_in_eight_digits_finds_the_caller_as_the_booking_form_takes_it(agent, centre):
+    _site, session = centre
+    series = existing_booking(session, family_name="Lambert")
+    born = series.person.birth_date
+    for query in (f"Lambert {born:%d%m%Y}", f"{born:%d%m%Y} lambert", f"Lambert {born:%d/%m/%Y}"):
+        page = agent.get(reverse("callcenter:home"), {"q": query}).content.decode()
+        assert f'href="/callcenter/parcours/{series.pk}/"' in page, query
+        assert "nouvel appelant" not in page, query
+
+
+@pytest.mark.parametrize(
+    "query, said",
+    [
+        ("06 12 34 56", "Numéro de téléphone invalide"),
+        # Eight digits that make no birth date: a number cut short, not a date.
+        ("06123456", "Numéro de téléphone invalide"),
+        ("jeanne@", "Adresse e-mail invalide"),
+        ("15041948", "Donnez le nom avec la date de naissance"),
+    ],
+)
+def test_a_search_that_cannot_match_is_told_not_taken_for_a_new_caller(agent, centre, query, said):
+    response = agent.get(reverse("callcenter:home"), {"q": query})
+    page = response.content.decode()
+    assert response.status_code == 400 and said in page
+    assert "nouvel appelant" not in page
