@@ -1,6 +1,7 @@
 """The call centre: an agent finds a caller, books, moves or cancels for them, on the same
 services as the portal. Every look at a caller's data and every change is audited."""
 
+import contextlib
 import dataclasses
 from uuid import uuid4
 
@@ -35,6 +36,7 @@ from creneau.booking.services import (
     booking_move,
     contact_for_agent,
     hold_create,
+    hold_release,
 )
 from creneau.core.errors import (
     DomainError,
@@ -158,6 +160,12 @@ def slots(request: HttpRequest) -> HttpResponse:
 def hold(request: HttpRequest) -> HttpResponse:
     """Keep the chosen place (and its second dose) while the agent types the details."""
     contact = request.POST.get("contact", "")[:254]
+    previous = request.session.pop(BOOKING, None)
+    if previous:
+        # Another slot chosen (another caller, or the same one changing their mind): the
+        # first place goes back at once, not when its hold runs out.
+        with contextlib.suppress(NotFound):
+            hold_release(hold_id=previous["hold"])
     try:
         result = hold_create(slot_id=_slot_id(request.POST.get("slot")))
     except (SlotUnavailable, Dose2Unavailable, HoldExpired) as error:
@@ -239,11 +247,22 @@ def person(request: HttpRequest) -> HttpResponse:
             form.add_error(field if field in form.fields else None, error.message)
         else:
             request.session.pop(BOOKING, None)
-            messages.success(
-                request,
-                _("Réservé : référence %(reference)s. La confirmation est envoyée.")
-                % {"reference": tokens.reference_display(result.series.reference)},
-            )
+            if result.created:
+                messages.success(
+                    request,
+                    _("Réservé : référence %(reference)s. La confirmation est envoyée.")
+                    % {"reference": tokens.reference_display(result.series.reference)},
+                )
+            else:
+                # The service answered the person's course in progress and gave the chosen
+                # places back: nothing was booked or sent, as the portal says too.
+                messages.info(
+                    request,
+                    _(
+                        "Cette personne avait déjà un rendez-vous en cours : le voici. "
+                        "Rien n'a changé."
+                    ),
+                )
             return redirect("callcenter:file", series_id=result.series.pk)
     return render(
         request,
