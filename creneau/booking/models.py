@@ -190,6 +190,9 @@ class IdempotencyKey(models.Model):
     key = models.CharField(max_length=100)
     request_hash = models.CharField(max_length=64)
     series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="+")
+    # False when the answer was the person's course already in progress: its retry must
+    # say so again, not that it booked.
+    created = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
