@@ -49,6 +49,7 @@ from creneau.core.errors import (
     SlotUnavailable,
 )
 from creneau.core.inputs import date_parse, id_parse
+from creneau.eligibility.selectors import category_labels
 from creneau.geography.selectors import place_resolve
 from creneau.outreach.selectors import letter_batch_get, letter_batch_list, letters_waiting
 from creneau.outreach.services import letter_batch_create
@@ -150,7 +151,15 @@ def slots(request: HttpRequest) -> HttpResponse:
             )
             context |= {
                 "place": place,
-                "results": [(result, following.get(result.site.pk, [])) for result in found],
+                # A site reserved for some people says for whom: the agent asks the caller.
+                "results": [
+                    (
+                        result,
+                        following.get(result.site.pk, []),
+                        category_labels(codes=result.site.restricted_to),
+                    )
+                    for result in found
+                ],
             }
     return render(request, "callcenter/slots.html", context, status=400 if form.errors else 200)
 
@@ -267,7 +276,12 @@ def person(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "callcenter/person.html",
-        {"form": form, "held": held, "refused": state["refused"]},
+        {
+            "form": form,
+            "held": held,
+            "refused": state["refused"],
+            "restricted_to": category_labels(codes=held.slot.site.restricted_to),
+        },
         status=400 if form.errors else 200,
     )
 

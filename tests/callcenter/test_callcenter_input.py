@@ -1,6 +1,9 @@
 """The call centre's doors against bad input and for the audit log: posted addresses,
 dose numbers and reasons are checked, and every page showing a caller is logged."""
 
+import html
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -8,6 +11,7 @@ from creneau.audit.models import AuditEvent
 from creneau.booking.models import Contact, Series
 from creneau.booking.tokens import _check_character
 from tests.callcenter.test_callcenter import existing_booking
+from tests.factories import two_dose_site
 
 
 def test_a_full_slot_sends_back_only_to_a_page_of_ours(agent, centre):
@@ -101,3 +105,23 @@ def test_a_search_that_cannot_match_is_told_not_taken_for_a_new_caller(agent, ce
     page = response.content.decode()
     assert response.status_code == 400 and said in page
     assert "nouvel appelant" not in page
+
+
+SITES = ("Caserne Champerret", "Centre Wagram")
+
+
+def test_a_site_reserved_for_some_people_is_marked_in_the_slots_and_the_booking_form(agent, centre):
+    two_dose_site(name="Caserne Champerret", restricted_to=["firefighter"])
+    page = html.unescape(agent.get(reverse("callcenter:slots"), {"near": "75017"}).content.decode())
+    sections = {name: next(s for s in page.split("<section") if name in s) for name in SITES}
+    caserne = sections["Caserne Champerret"]
+    assert "Réservé aux : Sapeur-pompier" in caserne
+    badge = re.search(r'id="(restricted-\d+)"', caserne)[1]
+    # Each of its slots says so to a screen reader too.
+    slot = re.search(r'<button[^>]*name="slot" value="(\d+)"[^>]*>', caserne)
+    assert f'aria-describedby="{badge}"' in slot[0]
+    # The Centre Wagram, open to all, is not marked.
+    assert "Réservé aux" not in sections["Centre Wagram"]
+    agent.post(reverse("callcenter:hold"), {"slot": slot[1]})
+    form = html.unescape(agent.get(reverse("callcenter:person")).content.decode())
+    assert "Lieu réservé aux : Sapeur-pompier" in form
