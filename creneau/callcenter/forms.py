@@ -18,9 +18,19 @@ class CallerSearchForm(DsfrBaseForm):
     )
 
 
+# Dates as an agent types them while the caller speaks: 02/03/1940 or 02031940.
+DATE_FORMATS = ["%d/%m/%Y", "%d%m%Y", "%d.%m.%Y", "%d-%m-%Y", "%Y-%m-%d"]
+
+
 class SlotSearchForm(DsfrBaseForm):
     near = forms.CharField(label=_("Code postal ou commune de l'appelant"), max_length=100)
     vaccine = forms.ChoiceField(label=_("Vaccin"), required=False)
+    day = forms.DateField(
+        label=_("À partir du"),
+        help_text=_("jj/mm/aaaa ou 8 chiffres ; vide : au plus tôt"),
+        input_formats=DATE_FORMATS,
+        required=False,
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -28,6 +38,7 @@ class SlotSearchForm(DsfrBaseForm):
             ("", _("Tous les vaccins")),
             *Vaccine.objects.filter(active=True).values_list("code", "name"),
         ]
+        self.fields["day"].widget.attrs["autocomplete"] = "off"
 
 
 POSTAL_FIELDS = ("street", "complement", "postcode", "town")
@@ -39,7 +50,7 @@ class CallerPersonForm(DsfrBaseForm):
     birth_date = forms.DateField(
         label=_("Date de naissance"),
         help_text=_("jj/mm/aaaa, ou 8 chiffres : 02031940"),
-        input_formats=["%d/%m/%Y", "%d%m%Y", "%d.%m.%Y", "%d-%m-%Y", "%Y-%m-%d"],
+        input_formats=DATE_FORMATS,
     )
     categories = forms.MultipleChoiceField(
         label=_("Situation particulière"),

@@ -131,12 +131,18 @@ def slots(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         try:
             place = place_resolve(query=form.cleaned_data["near"])
-            wanted = availability_filter_build(
-                vaccine_code=form.cleaned_data["vaccine"] or None, dose_number=1
-            )
         except DomainError as error:
             form.add_error("near", error.message)
-        else:
+        try:
+            wanted = availability_filter_build(
+                vaccine_code=form.cleaned_data["vaccine"] or None,
+                dose_number=1,
+                date_from=form.cleaned_data["day"],
+            )
+        except DomainError as error:
+            # The vaccine is one of the form's choices: a refusal here is about the day.
+            form.add_error("day", error.message)
+        if not form.errors:
             found = [
                 result
                 for result in availability_search(

@@ -3,9 +3,11 @@ dose numbers and reasons are checked, and every page showing a caller is logged.
 
 import html
 import re
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from creneau.audit.models import AuditEvent
 from creneau.booking.models import Contact, Series
@@ -125,3 +127,22 @@ def test_a_site_reserved_for_some_people_is_marked_in_the_slots_and_the_booking_
     agent.post(reverse("callcenter:hold"), {"slot": slot[1]})
     form = html.unescape(agent.get(reverse("callcenter:person")).content.decode())
     assert "Lieu réservé aux : Sapeur-pompier" in form
+
+
+def test_the_slot_search_takes_a_day_typed_as_the_caller_says_it(agent, centre):
+    later = timezone.localdate() + timedelta(days=5)
+    two_dose_site(name="Centre Batignolles", dose1_day=later)
+    slots = reverse("callcenter:slots")
+    everything = agent.get(slots, {"near": "75017"}).content.decode()
+    assert "Centre Wagram" in everything and "Centre Batignolles" in everything
+    for typed in (f"{later:%d/%m/%Y}", f"{later:%d%m%Y}"):
+        page = agent.get(slots, {"near": "75017", "day": typed}).content.decode()
+        assert "Centre Batignolles" in page and "Centre Wagram" not in page, typed
+        assert f'value="{typed}"' in page
+    response = agent.get(slots, {"near": "75017", "day": "31/02/2030"})
+    assert response.status_code == 400 and "Saisissez une date valide" in response.content.decode()
+    past = timezone.localdate() - timedelta(days=3)
+    response = agent.get(slots, {"near": "75017", "day": f"{past:%d%m%Y}"})
+    assert (
+        response.status_code == 400 and "La date de début est passée" in response.content.decode()
+    )
