@@ -26,6 +26,9 @@ class Contact(models.Model):
     # E.164 for a phone number, lower-cased for an e-mail address, the envelope's lines
     # (booking.addresses.postal_address_normalize) for a postal address.
     address = models.CharField(max_length=254, unique=True)
+    # A landline the caller gave the call centre (E.164): no message goes to it, it only
+    # finds them again when they call back from it.
+    landline = models.CharField(max_length=20, blank=True, db_index=True)
     language = models.CharField(max_length=5, default="fr")
     verified_at = models.DateTimeField(null=True, blank=True)
     # When the last one-time code went out: at most one a minute per contact.

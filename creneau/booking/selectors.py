@@ -554,7 +554,12 @@ def caller_find(*, query: str) -> list[Series]:
         _, address = contact_address_normalize(
             **({"email": query} if "@" in query else {"phone": query}), for_sms=False
         )
-        return list(series.filter(contact__address=address)[:CALLER_RESULTS])
+        # A caller booked with a letter or a mobile is found by the landline they gave too.
+        return list(
+            series.filter(Q(contact__address=address) | Q(contact__landline=address))[
+                :CALLER_RESULTS
+            ]
+        )
     raise InvalidInput(
         gettext(
             "Cherchez par numéro de téléphone, adresse e-mail, référence, ou nom et date "

@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from dsfr.forms import DsfrBaseForm
 
 from creneau.booking.addresses import POSTAL_LINE_LENGTH, PostalAddress
+from creneau.core.phones import PHONE_MAX_LENGTH
 from creneau.eligibility.selectors import category_list
 from creneau.vaccines.models import Vaccine
 
@@ -66,6 +67,15 @@ class CallerPersonForm(DsfrBaseForm):
         max_length=254,
         required=False,
     )
+    landline = forms.CharField(
+        label=_("Téléphone fixe de l'appelant (facultatif)"),
+        help_text=_(
+            "Noté pour le retrouver quand il rappelle de ce numéro : il ne reçoit ni SMS ni "
+            "confirmation."
+        ),
+        max_length=PHONE_MAX_LENGTH,
+        required=False,
+    )
     street = forms.CharField(
         label=_("Numéro et voie"),
         help_text=_("Par exemple : 12 rue des Lilas"),
@@ -98,7 +108,14 @@ class CallerPersonForm(DsfrBaseForm):
             (category.code, category.label_en if english else category.label)
             for category in category_list()
         ]
-        for name in ("given_name", "family_name", "birth_date", "contact", *POSTAL_FIELDS):
+        for name in (
+            "given_name",
+            "family_name",
+            "birth_date",
+            "contact",
+            "landline",
+            *POSTAL_FIELDS,
+        ):
             self.fields[name].widget.attrs["autocomplete"] = "off"
         self.fields["postcode"].widget.attrs["inputmode"] = "numeric"
         if not refused:

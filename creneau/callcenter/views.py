@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from creneau.audit.services import audit_record
 from creneau.booking import tokens
 from creneau.booking.actions import CourseActor
-from creneau.booking.addresses import postal_address_parse
+from creneau.booking.addresses import CallerNumbers, caller_numbers_sort, postal_address_parse
 from creneau.booking.selectors import (
     caller_find,
     course_actions,
@@ -49,6 +49,7 @@ from creneau.core.errors import (
     SlotUnavailable,
 )
 from creneau.core.inputs import date_parse, id_parse
+from creneau.core.phones import PHONE_MAX_LENGTH
 from creneau.eligibility.selectors import category_labels
 from creneau.geography.selectors import place_resolve
 from creneau.outreach.selectors import letter_batch_get, letter_batch_list, letters_waiting
@@ -103,11 +104,15 @@ def home(request: HttpRequest) -> HttpResponse:
                 summary=_("Recherche d'appelant : %(count)s parcours") % {"count": len(found)},
                 details={"series": [series.pk for series in found]},
             )
-    query = form.data.get("q", "") if form.is_bound else ""
-    # A number that found nobody is a new caller's: it is carried into the booking.
-    looks_like_contact = "@" in query or sum(c.isdigit() for c in query) >= 9
-    contact_hint = request.GET.get("contact", "")[:254] or (
-        query if query and not found and looks_like_contact else ""
+    # A number that found nobody is a new caller's: it is carried into the booking, as
+    # the contact if it can receive the confirmation, as their landline if not.
+    carried = (
+        caller_numbers_sort(text=form.cleaned_data["q"])
+        if found == []
+        else CallerNumbers(
+            contact=request.GET.get("contact", "")[:254],
+            landline=request.GET.get("fixe", "")[:PHONE_MAX_LENGTH],
+        )
     )
     return render(
         request,
@@ -116,7 +121,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "form": form,
             "found": found,
             "slot_form": SlotSearchForm(initial={"near": ""}),
-            "contact_hint": contact_hint,
+            "carried": carried,
         },
         status=400 if form.is_bound and form.errors else 200,
     )
@@ -127,7 +132,14 @@ def home(request: HttpRequest) -> HttpResponse:
 def slots(request: HttpRequest) -> HttpResponse:
     """The nearest sites with free first-dose places, each with its next slots."""
     form = SlotSearchForm(request.GET)
-    context: dict = {"form": form, "results": [], "contact": request.GET.get("contact", "")[:254]}
+    context: dict = {
+        "form": form,
+        "results": [],
+        "carried": CallerNumbers(
+            contact=request.GET.get("contact", "")[:254],
+            landline=request.GET.get("fixe", "")[:PHONE_MAX_LENGTH],
+        ),
+    }
     if form.is_valid():
         try:
             place = place_resolve(query=form.cleaned_data["near"])
@@ -174,7 +186,6 @@ def slots(request: HttpRequest) -> HttpResponse:
 @staff_view(permission="callcentre.book")
 def hold(request: HttpRequest) -> HttpResponse:
     """Keep the chosen place (and its second dose) while the agent types the details."""
-    contact = request.POST.get("contact", "")[:254]
     previous = request.session.pop(BOOKING, None)
     if previous:
         # Another slot chosen (another caller, or the same one changing their mind): the
@@ -193,7 +204,8 @@ def hold(request: HttpRequest) -> HttpResponse:
     request.session[BOOKING] = {
         "hold": str(result.hold.pk),
         "key": uuid4().hex,
-        "contact": contact,
+        "contact": request.POST.get("contact", "")[:254],
+        "landline": request.POST.get("fixe", "")[:PHONE_MAX_LENGTH],
         "refused": False,
     }
     return redirect("callcenter:person")
@@ -209,11 +221,14 @@ def _person_data(form: CallerPersonForm) -> PersonData:
     )
 
 
-def _contact_initial(contact: str) -> dict[str, str]:
+def _contact_initial(state: dict) -> dict[str, str]:
     """The booking form filled with the contact carried from the caller's search or a
-    relative's booking: a number or an e-mail, or a postal address's fields."""
+    relative's booking: a number or an e-mail, or a postal address's fields; and the
+    caller's landline."""
+    contact = state["contact"]
     postal = postal_address_parse(text=contact)
-    return {"contact": contact} if postal is None else dataclasses.asdict(postal)
+    initial = {"contact": contact} if postal is None else dataclasses.asdict(postal)
+    return initial | {"landline": state.get("landline", "")}
 
 
 @require_http_methods(["GET", "POST"])
@@ -232,7 +247,7 @@ def person(request: HttpRequest) -> HttpResponse:
         messages.error(request, error.message)
         return redirect("callcenter:home")
     form = CallerPersonForm(
-        request.POST or None, initial=_contact_initial(state["contact"]), refused=state["refused"]
+        request.POST or None, initial=_contact_initial(state), refused=state["refused"]
     )
     if request.method == "POST" and form.is_valid():
         reason = form.cleaned_data.get("override_reason", "").strip()
@@ -240,7 +255,9 @@ def person(request: HttpRequest) -> HttpResponse:
             result = booking_confirm(
                 hold_id=state["hold"],
                 contact=contact_for_agent(
-                    text=form.cleaned_data["contact"], postal=form.postal_address()
+                    text=form.cleaned_data["contact"],
+                    postal=form.postal_address(),
+                    landline=form.cleaned_data["landline"],
                 ),
                 person=_person_data(form),
                 idempotency_key=state["key"],
@@ -315,7 +332,7 @@ def _file_page(request: HttpRequest, series, *, reason_form: ReasonForm, status:
             ),
             "relative_url": reverse("callcenter:home")
             + "?"
-            + urlencode({"contact": series.contact.address}),
+            + urlencode({"contact": series.contact.address, "fixe": series.contact.landline}),
             "reason_form": reason_form,
         },
         status=status,
