@@ -6,6 +6,7 @@ import dataclasses
 from uuid import uuid4
 
 from django.contrib import messages
+from django.forms import BoundField
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -72,6 +73,18 @@ SITES_SHOWN = 8
 SLOTS_PER_SITE = 6
 
 
+def _focus(request: HttpRequest, field: BoundField, *, described_by: str = "") -> None:
+    """The field the agent types in next has the focus when the page opens (`autofocus`,
+    no script needed), unless a message says first what just happened (callcenter/base.html)
+    or the form's errors do (portal/_form_errors.html). `described_by`: what a screen
+    reader should hear with it."""
+    if field.form.errors or len(messages.get_messages(request)):
+        return
+    field.field.widget.attrs["autofocus"] = True
+    if described_by:
+        field.field.widget.attrs["aria-describedby"] = described_by
+
+
 def _slot_id(text: str | None) -> int:
     return id_parse(text, message=_("Choisissez un créneau."))
 
@@ -114,15 +127,18 @@ def home(request: HttpRequest) -> HttpResponse:
             landline=request.GET.get("fixe", "")[:PHONE_MAX_LENGTH],
         )
     )
+    slot_form = SlotSearchForm(initial={"near": ""})
+    if found == []:
+        # Nobody on file: next is the caller's town, said with why.
+        _focus(
+            request,
+            slot_form["near"],
+            described_by="nobody landline-note" if carried.landline else "nobody",
+        )
     return render(
         request,
         "callcenter/home.html",
-        {
-            "form": form,
-            "found": found,
-            "slot_form": SlotSearchForm(initial={"near": ""}),
-            "carried": carried,
-        },
+        {"form": form, "found": found, "slot_form": slot_form, "carried": carried},
         status=400 if form.is_bound and form.errors else 200,
     )
 
@@ -179,6 +195,8 @@ def slots(request: HttpRequest) -> HttpResponse:
                     for result in found
                 ],
             }
+    if not form.errors and not context["results"]:
+        _focus(request, form["near"])
     return render(request, "callcenter/slots.html", context, status=400 if form.errors else 200)
 
 
@@ -296,6 +314,7 @@ def person(request: HttpRequest) -> HttpResponse:
                     ),
                 )
             return redirect("callcenter:file", series_id=result.series.pk)
+    _focus(request, form["given_name"])
     return render(
         request,
         "callcenter/person.html",
@@ -376,7 +395,14 @@ def move(request: HttpRequest, series_id: int, dose_number: int) -> HttpResponse
     return render(
         request,
         "callcenter/move.html",
-        {"series": series, "dose_number": dose_number, "slots": free, "first": first, "last": last},
+        {
+            "series": series,
+            "dose_number": dose_number,
+            "slots": free,
+            "first": first,
+            "last": last,
+            "chosen_day": chosen_day,
+        },
     )
 
 
