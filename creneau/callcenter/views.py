@@ -19,6 +19,7 @@ from creneau.audit.services import audit_record
 from creneau.booking import tokens
 from creneau.booking.actions import CourseActor
 from creneau.booking.addresses import CallerNumbers, caller_numbers_sort, postal_address_parse
+from creneau.booking.models import Contact, Series
 from creneau.booking.selectors import (
     caller_find,
     course_actions,
@@ -83,6 +84,12 @@ def _focus(request: HttpRequest, field: BoundField, *, described_by: str = "") -
     field.field.widget.attrs["autofocus"] = True
     if described_by:
         field.field.widget.attrs["aria-describedby"] = described_by
+
+
+def _done(series: Series, *, sent: str, by_letter: str) -> str:
+    """What the agent tells the caller once a change is made: a letter is not sent yet, it
+    waits to be printed from "Courriers"."""
+    return by_letter if series.contact.channel == Contact.Channel.LETTER else sent
 
 
 def _slot_id(text: str | None) -> int:
@@ -298,10 +305,19 @@ def person(request: HttpRequest) -> HttpResponse:
         else:
             request.session.pop(BOOKING, None)
             if result.created:
+                reference = {"reference": tokens.reference_display(result.series.reference)}
                 messages.success(
                     request,
-                    _("Réservé : référence %(reference)s. La confirmation est envoyée.")
-                    % {"reference": tokens.reference_display(result.series.reference)},
+                    _done(
+                        result.series,
+                        sent=_("Réservé : référence %(reference)s. La confirmation est envoyée.")
+                        % reference,
+                        by_letter=_(
+                            "Réservé : référence %(reference)s. La confirmation part par "
+                            "courrier : imprimez-la depuis « Courriers »."
+                        )
+                        % reference,
+                    ),
                 )
             else:
                 # The service answered the person's course in progress and gave the chosen
@@ -382,7 +398,17 @@ def move(request: HttpRequest, series_id: int, dose_number: int) -> HttpResponse
         except DomainError as error:
             messages.error(request, error.message)
         else:
-            messages.success(request, _("Déplacé. La confirmation est envoyée."))
+            messages.success(
+                request,
+                _done(
+                    series,
+                    sent=_("Déplacé. La confirmation est envoyée."),
+                    by_letter=_(
+                        "Déplacé. La confirmation part par courrier : imprimez-la depuis "
+                        "« Courriers »."
+                    ),
+                ),
+            )
             return redirect("callcenter:file", series_id=series.pk)
     first, last = move_window(series=series, dose_number=dose_number, today=timezone.localdate())
     wanted = availability_filter_build(
@@ -419,7 +445,16 @@ def cancel(request: HttpRequest, series_id: int) -> HttpResponse:
     except DomainError as error:
         messages.error(request, error.message)
     else:
-        messages.success(request, _("Annulé. La confirmation est envoyée."))
+        messages.success(
+            request,
+            _done(
+                series,
+                sent=_("Annulé. La confirmation est envoyée."),
+                by_letter=_(
+                    "Annulé. La confirmation part par courrier : imprimez-la depuis « Courriers »."
+                ),
+            ),
+        )
     return redirect("callcenter:file", series_id=series.pk)
 
 
@@ -437,7 +472,17 @@ def dose2(request: HttpRequest, series_id: int) -> HttpResponse:
         except DomainError as error:
             messages.error(request, error.message)
         else:
-            messages.success(request, _("2e dose réservée. La confirmation est envoyée."))
+            messages.success(
+                request,
+                _done(
+                    series,
+                    sent=_("2e dose réservée. La confirmation est envoyée."),
+                    by_letter=_(
+                        "2e dose réservée. La confirmation part par courrier : imprimez-la "
+                        "depuis « Courriers »."
+                    ),
+                ),
+            )
             return redirect("callcenter:file", series_id=series.pk)
     _seen(request, series, _("Nouvelle date de 2e dose"))
     return render(

@@ -318,3 +318,19 @@ def test_a_landline_that_is_not_a_number_is_said_on_its_field(agent, centre):
     assert response.status_code == 400 and 'id="id_landline"' in response.content.decode()
     assert "Numéro de téléphone invalide" in response.content.decode()
     assert not Series.objects.exists()
+
+
+def test_the_agent_is_told_a_letter_waits_to_be_printed_not_that_it_is_sent(agent, centre):
+    choose_first_slot(agent)
+    booked = html.unescape(
+        agent.post(reverse("callcenter:person"), BY_LETTER, follow=True).content.decode()
+    )
+    assert "Réservé : référence" in booked and "La confirmation est envoyée" not in booked
+    assert "La confirmation part par courrier" in booked and "« Courriers »" in booked
+    series = Series.objects.get()
+    cancelled = agent.post(
+        reverse("callcenter:cancel", args=[series.pk]), {"reason": ""}, follow=True
+    )
+    page = html.unescape(cancelled.content.decode())
+    assert "Annulé" in page and "La confirmation est envoyée" not in page
+    assert "part par courrier" in page
