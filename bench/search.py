@@ -248,7 +248,7 @@ class Planner:
                 grid_cell=grid_cell(Position(latitude, longitude)),
                 phone=f"+33{rng.choice('1234567')}{rng.randint(10_000_000, 99_999_999)}",
                 accessibility=rng.choice(["", "Accès PMR", "Rez-de-chaussée, accès fauteuil"]),
-                restricted_to=["health_professional"] if rng.random() < 0.04 else [],
+                restricted_to=["caregiver"] if rng.random() < 0.04 else [],
                 source="bench",
             ),
         )

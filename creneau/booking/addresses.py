@@ -60,6 +60,35 @@ def contact_address_normalize(
     return Contact.Channel.EMAIL, address
 
 
+@dataclass(frozen=True)
+class CallerNumbers:
+    """What a caller's search that found nobody carries into their booking."""
+
+    # A mobile or an e-mail address: where the confirmation will go.
+    contact: str = ""
+    # A landline: it receives no SMS, so it is only noted as the caller's number.
+    landline: str = ""
+
+
+def caller_numbers_sort(*, text: str) -> CallerNumbers:
+    """A caller's number or e-mail as the agent typed it, sorted: a landline is not
+    carried as the contact, where it would only be refused; anything else is dropped."""
+    text = text.strip()[:254]
+    if "@" in text:
+        try:
+            contact_address_normalize(email=text)
+        except InvalidInput:
+            return CallerNumbers()
+        return CallerNumbers(contact=text)
+    try:
+        number = phone_parse(text)
+    except InvalidInput:
+        return CallerNumbers()
+    if phonenumbers.number_type(number) in SMS_NUMBER_TYPES:
+        return CallerNumbers(contact=text)
+    return CallerNumbers(landline=text)
+
+
 def contact_address_parse(*, text: str) -> str:
     """The stored form of a phone number or e-mail address as someone typed it; text that
     is neither stays as it is (and matches nothing)."""

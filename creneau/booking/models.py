@@ -26,6 +26,9 @@ class Contact(models.Model):
     # E.164 for a phone number, lower-cased for an e-mail address, the envelope's lines
     # (booking.addresses.postal_address_normalize) for a postal address.
     address = models.CharField(max_length=254, unique=True)
+    # A landline the caller gave the call centre (E.164): no message goes to it, it only
+    # finds them again when they call back from it.
+    landline = models.CharField(max_length=20, blank=True, db_index=True)
     language = models.CharField(max_length=5, default="fr")
     verified_at = models.DateTimeField(null=True, blank=True)
     # When the last one-time code went out: at most one a minute per contact.
@@ -190,6 +193,9 @@ class IdempotencyKey(models.Model):
     key = models.CharField(max_length=100)
     request_hash = models.CharField(max_length=64)
     series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="+")
+    # False when the answer was the person's course already in progress: its retry must
+    # say so again, not that it booked.
+    created = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

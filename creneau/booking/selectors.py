@@ -51,7 +51,7 @@ from .actions import (
     dose1_get,
     rebook_override_carries,
 )
-from .addresses import contact_address_parse
+from .addresses import contact_address_normalize
 from .models import (
     Appointment,
     Cancellation,
@@ -893,20 +893,32 @@ def cancellation_get(*, site_id: int, cancellation_id: int) -> Cancellation:
 
 
 CALLER_RESULTS = 20
-_DAY = re.compile(r"\b(\d{1,2})[/. -](\d{1,2})[/. -](\d{4})\b|\b(\d{4})-(\d{2})-(\d{2})\b")
+OLDEST_BIRTH_YEAR = 1880
+# 02/03/1940, 2 3 1940, 02031940 (the booking form's own short form) or 1940-03-02.
+_DAY = re.compile(
+    r"\b(\d{1,2})[/. -](\d{1,2})[/. -](\d{4})\b|\b(\d{2})(\d{2})(\d{4})\b"
+    r"|\b(\d{4})-(\d{2})-(\d{2})\b"
+)
 
 
 def _caller_birth_date(text: str) -> tuple[date | None, str]:
-    """A birth date typed as 02/03/1940, 2 3 1940 or 1940-03-02, and the rest of the text."""
+    """A birth date typed as 02/03/1940, 2 3 1940, 02031940 or 1940-03-02, and the rest of
+    the text."""
     found = _DAY.search(text)
     if found is None:
         return None, text
-    day, month, year = (
-        found.group(1, 2, 3) if found.group(1) else tuple(reversed(found.group(4, 5, 6)))
-    )
+    if found.group(1):
+        day, month, year = found.group(1, 2, 3)
+    elif found.group(4):
+        day, month, year = found.group(4, 5, 6)
+    else:
+        year, month, day = found.group(7, 8, 9)
     try:
         birth_date = date(int(year), int(month), int(day))
     except ValueError:
+        return None, text
+    # Eight digits that make no birth date (06123456: 6 December 3456) are a number cut short.
+    if birth_date.year < OLDEST_BIRTH_YEAR or birth_date > timezone.localdate():
         return None, text
     return birth_date, (text[: found.start()] + " " + text[found.end() :]).strip()
 
@@ -938,8 +950,17 @@ def caller_find(*, query: str) -> list[Series]:
             )
         return list(series.filter(by_name, person__birth_date=birth_date)[:CALLER_RESULTS])
     if "@" in query or sum(character.isdigit() for character in query) >= 6:
-        address = contact_address_parse(text=query)
-        return list(series.filter(contact__address=address)[:CALLER_RESULTS])
+        # A number or an address that cannot be one is said so: matching nothing, it would
+        # send the agent to book a "new caller" who may well be on file.
+        _, address = contact_address_normalize(
+            **({"email": query} if "@" in query else {"phone": query}), for_sms=False
+        )
+        # A caller booked with a letter or a mobile is found by the landline they gave too.
+        return list(
+            series.filter(Q(contact__address=address) | Q(contact__landline=address))[
+                :CALLER_RESULTS
+            ]
+        )
     raise InvalidInput(
         gettext(
             "Cherchez par numéro de téléphone, adresse e-mail, référence, ou nom et date "

@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from dsfr.forms import DsfrBaseForm
 
 from creneau.booking.addresses import POSTAL_LINE_LENGTH, PostalAddress
+from creneau.core.phones import PHONE_MAX_LENGTH
 from creneau.eligibility.selectors import category_list
 from creneau.vaccines.models import Vaccine
 
@@ -18,9 +19,19 @@ class CallerSearchForm(DsfrBaseForm):
     )
 
 
+# Dates as an agent types them while the caller speaks: 02/03/1940 or 02031940.
+DATE_FORMATS = ["%d/%m/%Y", "%d%m%Y", "%d.%m.%Y", "%d-%m-%Y", "%Y-%m-%d"]
+
+
 class SlotSearchForm(DsfrBaseForm):
     near = forms.CharField(label=_("Code postal ou commune de l'appelant"), max_length=100)
     vaccine = forms.ChoiceField(label=_("Vaccin"), required=False)
+    day = forms.DateField(
+        label=_("À partir du"),
+        help_text=_("jj/mm/aaaa ou 8 chiffres ; vide : au plus tôt"),
+        input_formats=DATE_FORMATS,
+        required=False,
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -28,6 +39,7 @@ class SlotSearchForm(DsfrBaseForm):
             ("", _("Tous les vaccins")),
             *Vaccine.objects.filter(active=True).values_list("code", "name"),
         ]
+        self.fields["day"].widget.attrs["autocomplete"] = "off"
 
 
 POSTAL_FIELDS = ("street", "complement", "postcode", "town")
@@ -39,7 +51,7 @@ class CallerPersonForm(DsfrBaseForm):
     birth_date = forms.DateField(
         label=_("Date de naissance"),
         help_text=_("jj/mm/aaaa, ou 8 chiffres : 02031940"),
-        input_formats=["%d/%m/%Y", "%d%m%Y", "%d.%m.%Y", "%d-%m-%Y", "%Y-%m-%d"],
+        input_formats=DATE_FORMATS,
     )
     categories = forms.MultipleChoiceField(
         label=_("Situation particulière"),
@@ -53,6 +65,15 @@ class CallerPersonForm(DsfrBaseForm):
             "e-mail, laissez-le vide et notez l'adresse postale ci-dessous."
         ),
         max_length=254,
+        required=False,
+    )
+    landline = forms.CharField(
+        label=_("Téléphone fixe de l'appelant (facultatif)"),
+        help_text=_(
+            "Noté pour le retrouver quand il rappelle de ce numéro : il ne reçoit ni SMS ni "
+            "confirmation."
+        ),
+        max_length=PHONE_MAX_LENGTH,
         required=False,
     )
     street = forms.CharField(
@@ -87,7 +108,14 @@ class CallerPersonForm(DsfrBaseForm):
             (category.code, category.label_en if english else category.label)
             for category in category_list()
         ]
-        for name in ("given_name", "family_name", "birth_date", "contact", *POSTAL_FIELDS):
+        for name in (
+            "given_name",
+            "family_name",
+            "birth_date",
+            "contact",
+            "landline",
+            *POSTAL_FIELDS,
+        ):
             self.fields[name].widget.attrs["autocomplete"] = "off"
         self.fields["postcode"].widget.attrs["inputmode"] = "numeric"
         if not refused:

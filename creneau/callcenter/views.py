@@ -1,10 +1,12 @@
 """The call centre: an agent finds a caller, books, moves or cancels for them, on the same
 services as the portal. Every look at a caller's data and every change is audited."""
 
+import contextlib
 import dataclasses
 from uuid import uuid4
 
 from django.contrib import messages
+from django.forms import BoundField
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -16,7 +18,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from creneau.audit.services import audit_record
 from creneau.booking import tokens
 from creneau.booking.actions import CourseActor
-from creneau.booking.addresses import postal_address_parse
+from creneau.booking.addresses import CallerNumbers, caller_numbers_sort, postal_address_parse
+from creneau.booking.models import Contact, Series
 from creneau.booking.selectors import (
     caller_find,
     course_actions,
@@ -35,6 +38,7 @@ from creneau.booking.services import (
     booking_move,
     contact_for_agent,
     hold_create,
+    hold_release,
 )
 from creneau.core.errors import (
     DomainError,
@@ -47,6 +51,8 @@ from creneau.core.errors import (
     SlotUnavailable,
 )
 from creneau.core.inputs import date_parse, id_parse
+from creneau.core.phones import PHONE_MAX_LENGTH
+from creneau.eligibility.selectors import category_labels
 from creneau.geography.selectors import place_resolve
 from creneau.outreach.selectors import letter_batch_get, letter_batch_list, letters_waiting
 from creneau.outreach.services import letter_batch_create
@@ -66,6 +72,24 @@ BOOKING = "callcenter_booking"
 CONTACT_FIELDS = {"phone": "contact", "email": "contact"}
 SITES_SHOWN = 8
 SLOTS_PER_SITE = 6
+
+
+def _focus(request: HttpRequest, field: BoundField, *, described_by: str = "") -> None:
+    """The field the agent types in next has the focus when the page opens (`autofocus`,
+    no script needed), unless a message says first what just happened (callcenter/base.html)
+    or the form's errors do (portal/_form_errors.html). `described_by`: what a screen
+    reader should hear with it."""
+    if field.form.errors or len(messages.get_messages(request)):
+        return
+    field.field.widget.attrs["autofocus"] = True
+    if described_by:
+        field.field.widget.attrs["aria-describedby"] = described_by
+
+
+def _done(series: Series, *, sent: str, by_letter: str) -> str:
+    """What the agent tells the caller once a change is made: a letter is not sent yet, it
+    waits to be printed from "Courriers"."""
+    return by_letter if series.contact.channel == Contact.Channel.LETTER else sent
 
 
 def _slot_id(text: str | None) -> int:
@@ -100,21 +124,28 @@ def home(request: HttpRequest) -> HttpResponse:
                 summary=_("Recherche d'appelant : %(count)s parcours") % {"count": len(found)},
                 details={"series": [series.pk for series in found]},
             )
-    query = form.data.get("q", "") if form.is_bound else ""
-    # A number that found nobody is a new caller's: it is carried into the booking.
-    looks_like_contact = "@" in query or sum(c.isdigit() for c in query) >= 9
-    contact_hint = request.GET.get("contact", "")[:254] or (
-        query if query and not found and looks_like_contact else ""
+    # A number that found nobody is a new caller's: it is carried into the booking, as
+    # the contact if it can receive the confirmation, as their landline if not.
+    carried = (
+        caller_numbers_sort(text=form.cleaned_data["q"])
+        if found == []
+        else CallerNumbers(
+            contact=request.GET.get("contact", "")[:254],
+            landline=request.GET.get("fixe", "")[:PHONE_MAX_LENGTH],
+        )
     )
+    slot_form = SlotSearchForm(initial={"near": ""})
+    if found == []:
+        # Nobody on file: next is the caller's town, said with why.
+        _focus(
+            request,
+            slot_form["near"],
+            described_by="nobody landline-note" if carried.landline else "nobody",
+        )
     return render(
         request,
         "callcenter/home.html",
-        {
-            "form": form,
-            "found": found,
-            "slot_form": SlotSearchForm(initial={"near": ""}),
-            "contact_hint": contact_hint,
-        },
+        {"form": form, "found": found, "slot_form": slot_form, "carried": carried},
         status=400 if form.is_bound and form.errors else 200,
     )
 
@@ -124,16 +155,29 @@ def home(request: HttpRequest) -> HttpResponse:
 def slots(request: HttpRequest) -> HttpResponse:
     """The nearest sites with free first-dose places, each with its next slots."""
     form = SlotSearchForm(request.GET)
-    context: dict = {"form": form, "results": [], "contact": request.GET.get("contact", "")[:254]}
+    context: dict = {
+        "form": form,
+        "results": [],
+        "carried": CallerNumbers(
+            contact=request.GET.get("contact", "")[:254],
+            landline=request.GET.get("fixe", "")[:PHONE_MAX_LENGTH],
+        ),
+    }
     if form.is_valid():
         try:
             place = place_resolve(query=form.cleaned_data["near"])
-            wanted = availability_filter_build(
-                vaccine_code=form.cleaned_data["vaccine"] or None, dose_number=1
-            )
         except DomainError as error:
             form.add_error("near", error.message)
-        else:
+        try:
+            wanted = availability_filter_build(
+                vaccine_code=form.cleaned_data["vaccine"] or None,
+                dose_number=1,
+                date_from=form.cleaned_data["day"],
+            )
+        except DomainError as error:
+            # The vaccine is one of the form's choices: a refusal here is about the day.
+            form.add_error("day", error.message)
+        if not form.errors:
             found = [
                 result
                 for result in availability_search(
@@ -148,8 +192,18 @@ def slots(request: HttpRequest) -> HttpResponse:
             )
             context |= {
                 "place": place,
-                "results": [(result, following.get(result.site.pk, [])) for result in found],
+                # A site reserved for some people says for whom: the agent asks the caller.
+                "results": [
+                    (
+                        result,
+                        following.get(result.site.pk, []),
+                        category_labels(codes=result.site.restricted_to),
+                    )
+                    for result in found
+                ],
             }
+    if not form.errors and not context["results"]:
+        _focus(request, form["near"])
     return render(request, "callcenter/slots.html", context, status=400 if form.errors else 200)
 
 
@@ -157,7 +211,12 @@ def slots(request: HttpRequest) -> HttpResponse:
 @staff_view(permission="callcentre.book")
 def hold(request: HttpRequest) -> HttpResponse:
     """Keep the chosen place (and its second dose) while the agent types the details."""
-    contact = request.POST.get("contact", "")[:254]
+    previous = request.session.pop(BOOKING, None)
+    if previous:
+        # Another slot chosen (another caller, or the same one changing their mind): the
+        # first place goes back at once, not when its hold runs out.
+        with contextlib.suppress(NotFound):
+            hold_release(hold_id=previous["hold"])
     try:
         result = hold_create(slot_id=_slot_id(request.POST.get("slot")))
     except (SlotUnavailable, Dose2Unavailable, HoldExpired) as error:
@@ -170,7 +229,8 @@ def hold(request: HttpRequest) -> HttpResponse:
     request.session[BOOKING] = {
         "hold": str(result.hold.pk),
         "key": uuid4().hex,
-        "contact": contact,
+        "contact": request.POST.get("contact", "")[:254],
+        "landline": request.POST.get("fixe", "")[:PHONE_MAX_LENGTH],
         "refused": False,
     }
     return redirect("callcenter:person")
@@ -186,11 +246,14 @@ def _person_data(form: CallerPersonForm) -> PersonData:
     )
 
 
-def _contact_initial(contact: str) -> dict[str, str]:
+def _contact_initial(state: dict) -> dict[str, str]:
     """The booking form filled with the contact carried from the caller's search or a
-    relative's booking: a number or an e-mail, or a postal address's fields."""
+    relative's booking: a number or an e-mail, or a postal address's fields; and the
+    caller's landline."""
+    contact = state["contact"]
     postal = postal_address_parse(text=contact)
-    return {"contact": contact} if postal is None else dataclasses.asdict(postal)
+    initial = {"contact": contact} if postal is None else dataclasses.asdict(postal)
+    return initial | {"landline": state.get("landline", "")}
 
 
 @require_http_methods(["GET", "POST"])
@@ -209,7 +272,7 @@ def person(request: HttpRequest) -> HttpResponse:
         messages.error(request, error.message)
         return redirect("callcenter:home")
     form = CallerPersonForm(
-        request.POST or None, initial=_contact_initial(state["contact"]), refused=state["refused"]
+        request.POST or None, initial=_contact_initial(state), refused=state["refused"]
     )
     if request.method == "POST" and form.is_valid():
         reason = form.cleaned_data.get("override_reason", "").strip()
@@ -217,7 +280,9 @@ def person(request: HttpRequest) -> HttpResponse:
             result = booking_confirm(
                 hold_id=state["hold"],
                 contact=contact_for_agent(
-                    text=form.cleaned_data["contact"], postal=form.postal_address()
+                    text=form.cleaned_data["contact"],
+                    postal=form.postal_address(),
+                    landline=form.cleaned_data["landline"],
                 ),
                 person=_person_data(form),
                 idempotency_key=state["key"],
@@ -239,16 +304,42 @@ def person(request: HttpRequest) -> HttpResponse:
             form.add_error(field if field in form.fields else None, error.message)
         else:
             request.session.pop(BOOKING, None)
-            messages.success(
-                request,
-                _("Réservé : référence %(reference)s. La confirmation est envoyée.")
-                % {"reference": tokens.reference_display(result.series.reference)},
-            )
+            if result.created:
+                reference = {"reference": tokens.reference_display(result.series.reference)}
+                messages.success(
+                    request,
+                    _done(
+                        result.series,
+                        sent=_("Réservé : référence %(reference)s. La confirmation est envoyée.")
+                        % reference,
+                        by_letter=_(
+                            "Réservé : référence %(reference)s. La confirmation part par "
+                            "courrier : imprimez-la depuis « Courriers »."
+                        )
+                        % reference,
+                    ),
+                )
+            else:
+                # The service answered the person's course in progress and gave the chosen
+                # places back: nothing was booked or sent, as the portal says too.
+                messages.info(
+                    request,
+                    _(
+                        "Cette personne avait déjà un rendez-vous en cours : le voici. "
+                        "Rien n'a changé."
+                    ),
+                )
             return redirect("callcenter:file", series_id=result.series.pk)
+    _focus(request, form["given_name"])
     return render(
         request,
         "callcenter/person.html",
-        {"form": form, "held": held, "refused": state["refused"]},
+        {
+            "form": form,
+            "held": held,
+            "refused": state["refused"],
+            "restricted_to": category_labels(codes=held.slot.site.restricted_to),
+        },
         status=400 if form.errors else 200,
     )
 
@@ -276,7 +367,7 @@ def _file_page(request: HttpRequest, series, *, reason_form: ReasonForm, status:
             ),
             "relative_url": reverse("callcenter:home")
             + "?"
-            + urlencode({"contact": series.contact.address}),
+            + urlencode({"contact": series.contact.address, "fixe": series.contact.landline}),
             "reason_form": reason_form,
         },
         status=status,
@@ -307,7 +398,17 @@ def move(request: HttpRequest, series_id: int, dose_number: int) -> HttpResponse
         except DomainError as error:
             messages.error(request, error.message)
         else:
-            messages.success(request, _("Déplacé. La confirmation est envoyée."))
+            messages.success(
+                request,
+                _done(
+                    series,
+                    sent=_("Déplacé. La confirmation est envoyée."),
+                    by_letter=_(
+                        "Déplacé. La confirmation part par courrier : imprimez-la depuis "
+                        "« Courriers »."
+                    ),
+                ),
+            )
             return redirect("callcenter:file", series_id=series.pk)
     first, last = move_window(series=series, dose_number=dose_number, today=timezone.localdate())
     wanted = availability_filter_build(
@@ -320,7 +421,14 @@ def move(request: HttpRequest, series_id: int, dose_number: int) -> HttpResponse
     return render(
         request,
         "callcenter/move.html",
-        {"series": series, "dose_number": dose_number, "slots": free, "first": first, "last": last},
+        {
+            "series": series,
+            "dose_number": dose_number,
+            "slots": free,
+            "first": first,
+            "last": last,
+            "chosen_day": chosen_day,
+        },
     )
 
 
@@ -337,7 +445,16 @@ def cancel(request: HttpRequest, series_id: int) -> HttpResponse:
     except DomainError as error:
         messages.error(request, error.message)
     else:
-        messages.success(request, _("Annulé. La confirmation est envoyée."))
+        messages.success(
+            request,
+            _done(
+                series,
+                sent=_("Annulé. La confirmation est envoyée."),
+                by_letter=_(
+                    "Annulé. La confirmation part par courrier : imprimez-la depuis « Courriers »."
+                ),
+            ),
+        )
     return redirect("callcenter:file", series_id=series.pk)
 
 
@@ -355,7 +472,17 @@ def dose2(request: HttpRequest, series_id: int) -> HttpResponse:
         except DomainError as error:
             messages.error(request, error.message)
         else:
-            messages.success(request, _("2e dose réservée. La confirmation est envoyée."))
+            messages.success(
+                request,
+                _done(
+                    series,
+                    sent=_("2e dose réservée. La confirmation est envoyée."),
+                    by_letter=_(
+                        "2e dose réservée. La confirmation part par courrier : imprimez-la "
+                        "depuis « Courriers »."
+                    ),
+                ),
+            )
             return redirect("callcenter:file", series_id=series.pk)
     _seen(request, series, _("Nouvelle date de 2e dose"))
     day = request.GET.get("jour")

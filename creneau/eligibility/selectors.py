@@ -134,6 +134,12 @@ def category_list() -> list[Category]:
     return list(_cache.get().categories)
 
 
+def category_labels(*, codes: Iterable[str]) -> list[str]:
+    """What a site's restriction says in words: its categories' labels in the active
+    language, in the vocabulary's order."""
+    return _labels(_cache.get(), frozenset(codes))
+
+
 def rules_in_force(*, on: date) -> list[EligibilityRule]:
     """Active rules in force on a date, for every vaccine and dose, earliest first."""
     return [rule.rule for rule in _cache.get().rules if rule.in_force(on)]

@@ -154,6 +154,32 @@ class BirthDateField(forms.MultiValueField):
             ) from None
 
 
+def site_category_choices(*, codes: list[str]) -> list[tuple[str, str]]:
+    """The categories a site is reserved for, in the vocabulary's order, with their labels."""
+    return [(code, label) for code, label in category_labels().items() if code in codes]
+
+
+class SiteCategoriesForm(DsfrBaseForm):
+    """The question a site reserved for some people asks before the person's details."""
+
+    categories = forms.MultipleChoiceField(
+        label=_(
+            "Êtes-vous l'une de ces personnes (ou la personne à vacciner, si c'est un proche) ?"
+        ),
+        help_text=_("Ce lieu ne vaccine qu'elles."),
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={
+            "required": _(
+                "Cochez ce qui concerne la personne à vacciner, ou cherchez un autre lieu."
+            )
+        },
+    )
+
+    def __init__(self, *args, choices: list[tuple[str, str]], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["categories"].choices = choices
+
+
 class PersonForm(DsfrBaseForm):
     given_name = forms.CharField(label=_("Prénom"), max_length=100)
     family_name = forms.CharField(label=_("Nom"), max_length=100)

@@ -10,6 +10,7 @@ urlpatterns = [
     path("centres/<int:site_id>/", views.site_detail, name="site"),
     path("eligibilite/", views.eligibility, name="eligibility"),
     path("reserver/", views.hold, name="hold"),
+    path("reserver/situation/", views.situation, name="situation"),
     path("reserver/personne/", views.details, name="details"),
     path("reserver/code/", views.code, name="code"),
     path("reserver/autres-creneaux/", views.alternatives, name="alternatives"),

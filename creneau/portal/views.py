@@ -91,8 +91,10 @@ from .forms import (
     ManageForm,
     PersonForm,
     SearchForm,
+    SiteCategoriesForm,
     category_labels,
     person_draft,
+    site_category_choices,
 )
 
 RESULTS = 10
@@ -263,7 +265,7 @@ def hold(request: HttpRequest) -> HttpResponse:
         # Another slot for the same person: what they typed follows, not the dose-2 choice.
         state["draft"] = {k: v for k, v in previous["draft"].items() if k != "dose2_slot"}
     request.session[BOOKING] = state
-    return redirect("portal:details")
+    return redirect("portal:situation" if result.hold.slot.site.restricted_to else "portal:details")
 
 
 def _held(state: dict, result: HoldResult) -> None:
@@ -354,6 +356,44 @@ def _redirects(view):
 
 @_redirects
 @require_http_methods(["GET", "POST"])
+def situation(request: HttpRequest) -> HttpResponse:
+    """A site reserved for some people asks first whether the person is one of them, so
+    that no one types all their details to be refused at the end."""
+    state = _booking_state(request)
+    if not state:
+        messages.info(request, _("Choisissez d'abord un créneau."))
+        return redirect("portal:home")
+    hold = _hold_kept(request, state)
+    site = hold.slot.site
+    choices = site_category_choices(codes=site.restricted_to)
+    if not choices:
+        return redirect("portal:details")
+    if request.POST.get("answer") == "no":
+        request.session.pop(BOOKING, None)
+        with contextlib.suppress(NotFound):
+            hold_release(hold_id=state["hold"])
+        messages.info(
+            request,
+            _("Le créneau est rendu. Choisissez un lieu ouvert à la personne à vacciner."),
+        )
+        return redirect(reverse("portal:home") + "?" + urlencode({"near": site.postcode}))
+    form = SiteCategoriesForm(
+        request.POST or None, choices=choices, initial={"categories": state.get("categories")}
+    )
+    if request.method == "POST" and form.is_valid():
+        state["categories"] = form.cleaned_data["categories"]
+        request.session.modified = True
+        return redirect("portal:details")
+    return render(
+        request,
+        "portal/situation.html",
+        {"form": form, "hold": hold, "site": site, "steps": _steps(2)},
+        status=400 if form.errors else 200,
+    )
+
+
+@_redirects
+@require_http_methods(["GET", "POST"])
 def details(request: HttpRequest) -> HttpResponse:
     state = _booking_state(request)
     if not state:
@@ -366,10 +406,14 @@ def details(request: HttpRequest) -> HttpResponse:
     hold = _hold_kept(request, state)
     options = slots_by_id(slot_ids=state["options"])
     site = hold.slot.site
+    if "categories" not in state and site_category_choices(codes=site.restricted_to):
+        # Asked first, so that no one types their details to be refused at the end.
+        return redirect("portal:situation")
     contact = _session_contact(request)
     form = PersonForm(
         request.POST or None,
-        initial=_details_initial(state, options),
+        # The answer to a reserved site's question is ticked already.
+        initial={"categories": state.get("categories", []), **_details_initial(state, options)},
         dose2_choices=[(option.pk, option) for option in options],
         contact_known=contact is not None,
     )

@@ -27,7 +27,10 @@ from creneau.geography.text import search_name
 from .models import Site
 
 SOURCE = "sante.fr"
-HEALTH_PROFESSIONAL = "health_professional"
+# The file's "reserve_professionels_sante": the code of health and social care workers in
+# the category vocabulary (eligibility's Category), the one people tick and rules name;
+# a code outside it would show as it is and admit no one.
+HEALTH_PROFESSIONAL = "caregiver"
 
 DAY_COLUMNS = {
     "rdv_lundi": "monday",

@@ -120,6 +120,22 @@ def test_booking_the_same_person_again_answers_the_existing_booking(client, site
     assert Slot.objects.get(pk=slots[1].pk).booked == 0
 
 
+def test_a_retry_of_an_answer_that_found_the_existing_booking_says_so_again(
+    client, site_and_session
+):
+    _site, session = site_and_session
+    slots = list(session.slots.order_by("start"))
+    token = contact_token(client)
+    book(client, slots[0].pk, token)
+    hold = client.post("/api/v1/holds", {"slot_id": slots[1].pk}, "application/json").json()
+    body = {"hold_id": hold["id"], "contact_token": token, "person": ADULT}
+    headers = {"Idempotency-Key": "existing-then-retried"}
+    first = client.post("/api/v1/bookings", body, "application/json", headers=headers)
+    again = client.post("/api/v1/bookings", body, "application/json", headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert first.json() == again.json() and again.json()["existing"] is True
+
+
 def test_one_contact_books_for_a_relative_too(client, site_and_session):
     _site, session = site_and_session
     slots = list(session.slots.order_by("start"))

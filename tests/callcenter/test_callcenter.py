@@ -1,6 +1,7 @@
 """The call centre: find a caller, book for them (eligibility applies, an override needs a
 reason), move, cancel; every look and change audited; only agents get in."""
 
+import html
 import re
 from datetime import date
 
@@ -8,7 +9,7 @@ import pytest
 from django.urls import reverse
 
 from creneau.audit.models import AuditEvent
-from creneau.booking.models import Appointment, Contact, Series
+from creneau.booking.models import Appointment, Contact, Hold, Series
 from creneau.booking.services import booking_confirm, hold_create
 from creneau.demo.staff import DEMO_PASSWORD
 from creneau.outreach.models import Notification
@@ -165,3 +166,34 @@ def test_only_call_centre_agents_get_in(client, centre):
         assert client.get(reverse(name)).status_code == 404
     client.logout()
     assert client.get(HOME)["Location"].startswith(reverse("backoffice:login"))
+
+
+def test_booking_someone_already_booked_says_so_and_shows_their_booking(agent, centre):
+    _site, session = centre
+    series = existing_booking(session)
+    born = series.person.birth_date
+    places = sum(session.slots.values_list("booked", flat=True))
+    choose_first_slot(agent, contact="+33611223344")
+    response = agent.post(
+        reverse("callcenter:person"),
+        {**DETAILS, "birth_date": f"{born:%d%m%Y}", "contact": "+33611223344"},
+        follow=True,
+    )
+    page = html.unescape(response.content.decode())
+    assert response.redirect_chain[-1][0] == reverse("callcenter:file", args=[series.pk])
+    assert "déjà un rendez-vous en cours" in page and "Rien n'a changé" in page
+    assert "Réservé : référence" not in page and "confirmation est envoyée" not in page
+    # Its details and what can be done with it, as for any caller's file.
+    assert series.reference[:4] in page and "Déplacer la dose 1" in page
+    # The place chosen is given back, and no second message goes out.
+    assert sum(session.slots.values_list("booked", flat=True)) == places
+    assert Series.objects.count() == 1
+    assert Notification.objects.filter(kind="booking_confirmed").count() == 1
+
+
+def test_choosing_another_slot_gives_the_first_one_back_at_once(agent, centre):
+    _site, session = centre
+    choose_first_slot(agent)
+    choose_first_slot(agent)
+    assert Hold.objects.count() == 1
+    assert sum(session.slots.values_list("booked", flat=True)) == 1

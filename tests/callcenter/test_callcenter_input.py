@@ -1,13 +1,19 @@
 """The call centre's doors against bad input and for the audit log: posted addresses,
 dose numbers and reasons are checked, and every page showing a caller is logged."""
 
+import html
+import re
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from creneau.audit.models import AuditEvent
 from creneau.booking.models import Contact, Series
 from creneau.booking.tokens import _check_character
 from tests.callcenter.test_callcenter import existing_booking
+from tests.factories import two_dose_site
 
 
 def test_a_full_slot_sends_back_only_to_a_page_of_ours(agent, centre):
@@ -74,3 +80,69 @@ def test_a_caller_on_file_with_a_landline_is_still_found_by_it(agent, centre):
     Contact.objects.filter(pk=series.contact_id).update(address="+33142764040")
     page = agent.get(reverse("callcenter:home"), {"q": "01 42 76 40 40"}).content.decode()
     assert f'href="/callcenter/parcours/{series.pk}/"' in page
+
+
+def test_a_birth_date_in_eight_digits_finds_the_caller_as_the_booking_form_takes_it(agent, centre):
+    _site, session = centre
+    series = existing_booking(session, family_name="Lambert")
+    born = series.person.birth_date
+    for query in (f"Lambert {born:%d%m%Y}", f"{born:%d%m%Y} lambert", f"Lambert {born:%d/%m/%Y}"):
+        page = agent.get(reverse("callcenter:home"), {"q": query}).content.decode()
+        assert f'href="/callcenter/parcours/{series.pk}/"' in page, query
+        assert "nouvel appelant" not in page, query
+
+
+@pytest.mark.parametrize(
+    "query, said",
+    [
+        ("06 12 34 56", "Numéro de téléphone invalide"),
+        # Eight digits that make no birth date: a number cut short, not a date.
+        ("06123456", "Numéro de téléphone invalide"),
+        ("jeanne@", "Adresse e-mail invalide"),
+        ("15041948", "Donnez le nom avec la date de naissance"),
+    ],
+)
+def test_a_search_that_cannot_match_is_told_not_taken_for_a_new_caller(agent, centre, query, said):
+    response = agent.get(reverse("callcenter:home"), {"q": query})
+    page = response.content.decode()
+    assert response.status_code == 400 and said in page
+    assert "nouvel appelant" not in page
+
+
+SITES = ("Caserne Champerret", "Centre Wagram")
+
+
+def test_a_site_reserved_for_some_people_is_marked_in_the_slots_and_the_booking_form(agent, centre):
+    two_dose_site(name="Caserne Champerret", restricted_to=["firefighter"])
+    page = html.unescape(agent.get(reverse("callcenter:slots"), {"near": "75017"}).content.decode())
+    sections = {name: next(s for s in page.split("<section") if name in s) for name in SITES}
+    caserne = sections["Caserne Champerret"]
+    assert "Réservé aux : Sapeur-pompier" in caserne
+    badge = re.search(r'id="(restricted-\d+)"', caserne)[1]
+    # Each of its slots says so to a screen reader too.
+    slot = re.search(r'<button[^>]*name="slot" value="(\d+)"[^>]*>', caserne)
+    assert f'aria-describedby="{badge}"' in slot[0]
+    # The Centre Wagram, open to all, is not marked.
+    assert "Réservé aux" not in sections["Centre Wagram"]
+    agent.post(reverse("callcenter:hold"), {"slot": slot[1]})
+    form = html.unescape(agent.get(reverse("callcenter:person")).content.decode())
+    assert "Lieu réservé aux : Sapeur-pompier" in form
+
+
+def test_the_slot_search_takes_a_day_typed_as_the_caller_says_it(agent, centre):
+    later = timezone.localdate() + timedelta(days=5)
+    two_dose_site(name="Centre Batignolles", dose1_day=later)
+    slots = reverse("callcenter:slots")
+    everything = agent.get(slots, {"near": "75017"}).content.decode()
+    assert "Centre Wagram" in everything and "Centre Batignolles" in everything
+    for typed in (f"{later:%d/%m/%Y}", f"{later:%d%m%Y}"):
+        page = agent.get(slots, {"near": "75017", "day": typed}).content.decode()
+        assert "Centre Batignolles" in page and "Centre Wagram" not in page, typed
+        assert f'value="{typed}"' in page
+    response = agent.get(slots, {"near": "75017", "day": "31/02/2030"})
+    assert response.status_code == 400 and "Saisissez une date valide" in response.content.decode()
+    past = timezone.localdate() - timedelta(days=3)
+    response = agent.get(slots, {"near": "75017", "day": f"{past:%d%m%Y}"})
+    assert (
+        response.status_code == 400 and "La date de début est passée" in response.content.decode()
+    )

@@ -2,6 +2,7 @@
 address, the confirmation is a letter, and letters are printed in batches that never
 take the same letter twice."""
 
+import html
 import re
 from collections import Counter
 
@@ -272,3 +273,64 @@ def test_three_printing_processes_never_take_the_same_letter(reference_committed
     results = race_processes(3, "tests.outreach.backends.batch_letters_until_done", lambda i: (5,))
     assert all(status == "ok" for status, _ in results), results
     assert_each_letter_in_one_batch(letters, [pk for _, taken in results for pk in taken])
+
+
+def hidden(page: str, name: str) -> str:
+    return html.unescape(re.search(rf'type="hidden" name="{name}" value="([^"]*)"', page)[1])
+
+
+def test_a_landline_searched_is_noted_as_the_callers_number_not_taken_for_the_sms(agent, centre):
+    home = html.unescape(
+        agent.get(reverse("callcenter:home"), {"q": "01 42 76 40 40"}).content.decode()
+    )
+    assert "c'est un nouvel appelant" in home
+    # Said plainly: a landline gets no SMS, it is only noted to find the caller again.
+    assert "un fixe" in home and "ne reçoit pas les SMS" in home
+    assert hidden(home, "contact") == "" and hidden(home, "fixe") == "01 42 76 40 40"
+    slots = agent.get(
+        reverse("callcenter:slots"), {"near": "75017", "contact": "", "fixe": "01 42 76 40 40"}
+    ).content.decode()
+    slot = re.search(r'name="slot" value="(\d+)"', slots)[1]
+    agent.post(
+        reverse("callcenter:hold"),
+        {"slot": slot, "contact": hidden(slots, "contact"), "fixe": hidden(slots, "fixe")},
+    )
+    form = agent.get(reverse("callcenter:person")).content.decode()
+    assert re.search(r'name="contact"[^>]*>', form)[0].count("value=") == 0
+    assert 'value="01 42 76 40 40"' in re.search(r'<input[^>]*name="landline"[^>]*>', form)[0]
+    booked = agent.post(
+        reverse("callcenter:person"), {**BY_LETTER, "landline": "01 42 76 40 40"}, follow=True
+    )
+    assert "Réservé : référence" in booked.content.decode()
+    series = Series.objects.get()
+    assert series.contact.channel == "letter" and series.contact.landline == "+33142764040"
+    assert "01 42 76 40 40" in booked.content.decode()
+    # When they call back from it, they are found.
+    again = agent.get(reverse("callcenter:home"), {"q": "0142764040"}).content.decode()
+    assert f'href="/callcenter/parcours/{series.pk}/"' in again
+    # The letter, not the landline, carries the confirmation.
+    assert Notification.objects.get(kind="booking_confirmed").channel == "letter"
+
+
+def test_a_landline_that_is_not_a_number_is_said_on_its_field(agent, centre):
+    choose_first_slot(agent)
+    response = agent.post(reverse("callcenter:person"), {**BY_LETTER, "landline": "01 42"})
+    assert response.status_code == 400 and 'id="id_landline"' in response.content.decode()
+    assert "Numéro de téléphone invalide" in response.content.decode()
+    assert not Series.objects.exists()
+
+
+def test_the_agent_is_told_a_letter_waits_to_be_printed_not_that_it_is_sent(agent, centre):
+    choose_first_slot(agent)
+    booked = html.unescape(
+        agent.post(reverse("callcenter:person"), BY_LETTER, follow=True).content.decode()
+    )
+    assert "Réservé : référence" in booked and "La confirmation est envoyée" not in booked
+    assert "La confirmation part par courrier" in booked and "« Courriers »" in booked
+    series = Series.objects.get()
+    cancelled = agent.post(
+        reverse("callcenter:cancel", args=[series.pk]), {"reason": ""}, follow=True
+    )
+    page = html.unescape(cancelled.content.decode())
+    assert "Annulé" in page and "La confirmation est envoyée" not in page
+    assert "part par courrier" in page

@@ -136,7 +136,8 @@ def test_2021_sites_overseas_and_where_no_commune_is_loaded(reference):
     laval = site("72")  # "… Réservé aux professionnels de Santé CH Laval"
     assert (laval.commune_id, laval.department_id) == (None, "53")
     assert laval.kind == Site.Kind.HOSPITAL
-    assert laval.restricted_to == ["health_professional"]
+    # The vocabulary's code for health workers, so that pages and rules know it.
+    assert laval.restricted_to == ["caregiver"]
     assert laval.status == Site.Status.PUBLISHED
 
     saint_martin = site("1209")  # postcode 97150, no INSEE code
@@ -524,7 +525,7 @@ def test_status_hours_restrictions_links_and_accessibility(reference, tmp_path):
     assert first.status == Site.Status.PUBLISHED
     assert first.opening_hours == {"monday": "9h-12h / 14h-17h", "tuesday": "fermé"}
     assert first.booking_url == "https://partners.doctolib.fr/centre-de-sante/paris/x"
-    assert first.restricted_to == ["health_professional"]
+    assert first.restricted_to == ["caregiver"]
     assert first.accessibility == "Accessible aux personnes à mobilité réduite"
     assert site("2").status == Site.Status.CLOSED
     assert site("3").status == Site.Status.CLOSED

@@ -105,7 +105,7 @@ def _replay(*, contact: Contact, key: str, request_hash: str) -> BookingResult |
         raise IdempotencyKeyReused(
             gettext("Cette clé d'idempotence a déjà servi pour une autre demande de réservation.")
         )
-    return _result(previous.series)
+    return _result(previous.series, created=previous.created)
 
 
 @unit_of_work
@@ -124,8 +124,9 @@ def booking_confirm(
 
     Retried with the same idempotency key and body, it answers the same booking
     (invariant 7); for a person who already has an active series it answers that series
-    and gives the held places back (invariant 4). A booking a member of staff made for a
-    caller (`actor`) is in the audit log with its override, if any (invariants 6 and 8).
+    with `created` False (and so does its retry) and gives the held places back
+    (invariant 4). A booking a member of staff made for a caller (`actor`) is in the audit
+    log with its override, if any (invariants 6 and 8).
     """
     now = now or timezone.now()
     person = _person_validate(person, today=timezone.localdate(now))
@@ -141,7 +142,13 @@ def booking_confirm(
     persons, existing_person = _persons_of(contact=contact, person=person)
     active = _already_booked(person=existing_person, hold=hold, changes=changes)
     if active is not None:
-        _remember(contact=contact, key=idempotency_key, request_hash=request_hash, series=active)
+        _remember(
+            contact=contact,
+            key=idempotency_key,
+            request_hash=request_hash,
+            series=active,
+            created=False,
+        )
         return _result(active, created=False)
     slot = _hold_consumed(hold=hold, now=now)
     rule, recorded_override = _eligibility(person=person, slot=slot, override=override)
@@ -170,12 +177,18 @@ def _contact_locked(*, contact: Contact) -> Contact:
 
 
 def _remember(
-    *, contact: Contact, key: str | None, request_hash: str | None, series: Series
+    *,
+    contact: Contact,
+    key: str | None,
+    request_hash: str | None,
+    series: Series,
+    created: bool = True,
 ) -> None:
-    """Invariant 7: the key answers this series when the same request comes again."""
+    """Invariant 7: the key answers this series, and whether it was booked then, when the
+    same request comes again."""
     if key is not None:
         IdempotencyKey.objects.create(
-            contact=contact, key=key, request_hash=request_hash, series=series
+            contact=contact, key=key, request_hash=request_hash, series=series, created=created
         )
 
 

@@ -4,6 +4,7 @@ one-time code that proves it, and the contact an agent books for."""
 import re
 from datetime import datetime, timedelta
 
+import phonenumbers
 from django.core import signing
 from django.db import transaction
 from django.db.models import F, Q
@@ -11,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from creneau.core.errors import CodeExpired, CodeInvalid, InvalidInput, NotFound, TooManyRequests
+from creneau.core.phones import phone_parse
 from creneau.outreach.models import Notification
 from creneau.outreach.services import notification_enqueue
 
@@ -24,11 +26,21 @@ CODE_RESEND_AFTER = timedelta(seconds=60)
 
 
 @transaction.atomic
-def contact_for_agent(*, text: str = "", postal: PostalAddress | None = None) -> Contact:
+def contact_for_agent(
+    *, text: str = "", postal: PostalAddress | None = None, landline: str = ""
+) -> Contact:
     """The contact a call-centre agent books for: the mobile number or e-mail address the
     caller gave and the agent read back to them, or, for a caller with neither, a postal
     address that confirmations go to by letter (no code: the agent is the check, and the
-    booking is in the audit log). Found, or created once even by two agents at once."""
+    booking is in the audit log). Found, or created once even by two agents at once.
+
+    A landline the caller gives is noted on the contact (the last one given), so that
+    the caller is found when they call back from it; no message ever goes there."""
+    number = ""
+    if landline:
+        number = phonenumbers.format_number(
+            phone_parse(landline, field="landline"), phonenumbers.PhoneNumberFormat.E164
+        )
     if text and postal is not None:
         raise InvalidInput(
             gettext("Un portable ou un e-mail, ou bien une adresse postale : pas les deux.")
@@ -43,7 +55,11 @@ def contact_for_agent(*, text: str = "", postal: PostalAddress | None = None) ->
         channel, address = contact_address_normalize(
             **({"email": text} if "@" in text else {"phone": text})
         )
-    Contact.objects.bulk_create([Contact(channel=channel, address=address)], ignore_conflicts=True)
+    Contact.objects.bulk_create(
+        [Contact(channel=channel, address=address, landline=number)], ignore_conflicts=True
+    )
+    if number:
+        Contact.objects.filter(address=address).exclude(landline=number).update(landline=number)
     return Contact.objects.get(address=address)
 
 
