@@ -2,8 +2,10 @@
 and renders. Every look at personal data is written to the audit log."""
 
 import csv
+from collections import Counter
 from datetime import date, datetime, time, timedelta
 from itertools import groupby
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -13,6 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateformat import time_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -104,6 +107,29 @@ def _lots_by_vaccine(site, appointments, *, today: date) -> dict[int, list[str]]
     }
 
 
+def _who(appointments, *, tz) -> dict[int, str]:
+    """Who each row's buttons and fields are for, said in full to a screen reader ("Marcel
+    Durand, 9 h 40"): a day's list has homonyms, and a button named by a first name alone
+    could be anyone's. Two people of the same name at the same time get their birth date."""
+
+    def said(appointment) -> str:
+        return _("%(given)s %(family)s, %(time)s") % {
+            "given": appointment.person.given_name,
+            "family": appointment.person.family_name,
+            "time": time_format(appointment.slot.start.astimezone(tz), _("G \\h i")),
+        }
+
+    names = {appointment.pk: said(appointment) for appointment in appointments}
+    twice = {name for name, count in Counter(names.values()).items() if count > 1}
+    for appointment in appointments:
+        if names[appointment.pk] in twice:
+            names[appointment.pk] = _("%(who)s, né(e) le %(birth_date)s") % {
+                "who": names[appointment.pk],
+                "birth_date": appointment.person.birth_date.strftime("%d/%m/%Y"),
+            }
+    return names
+
+
 @require_GET
 @staff_view(permission="day.work")
 def site_day(request: HttpRequest, site_id: int) -> HttpResponse:
@@ -150,6 +176,7 @@ def site_day(request: HttpRequest, site_id: int) -> HttpResponse:
             "previous_day": day - timedelta(days=1),
             "next_day": day + timedelta(days=1),
             "by_hour": by_hour,
+            "who": _who(appointments, tz=tz),
             "count": len(appointments),
             "search": search,
             "printing": printing,
@@ -162,9 +189,20 @@ def site_day(request: HttpRequest, site_id: int) -> HttpResponse:
     )
 
 
-def _back_to_day(request: HttpRequest, site_id: int, day: str) -> HttpResponse:
-    url = reverse("backoffice:site_day", args=[site_id])
-    return redirect(f"{url}?jour={day}" if day else url)
+def _back_to_day(
+    request: HttpRequest, site_id: int, day: str, *, appointment_id: int | None = None
+) -> HttpResponse:
+    """Back to the list as the desk left it: the same day and name filter, scrolled to the
+    row acted on (a day's list is thousands of pixels long)."""
+    query = urlencode(
+        {
+            key: value
+            for key, value in (("jour", day), ("q", request.POST.get("q", "")[:100]))
+            if value
+        }
+    )
+    url = reverse("backoffice:site_day", args=[site_id]) + (f"?{query}" if query else "")
+    return redirect(url + (f"#rdv-{appointment_id}" if appointment_id is not None else ""))
 
 
 @require_POST
@@ -183,7 +221,9 @@ def check_in(request: HttpRequest, site_id: int, appointment_id: int) -> HttpRes
             _("%(name)s est arrivé(e).")
             % {"name": f"{appointment.person.given_name} {appointment.person.family_name}"},
         )
-    return _back_to_day(request, site.pk, request.POST.get("jour", ""))
+    return _back_to_day(
+        request, site.pk, request.POST.get("jour", ""), appointment_id=appointment_id
+    )
 
 
 def _given_at(text: str, *, site) -> datetime | None:
@@ -218,7 +258,9 @@ def dose_given(request: HttpRequest, site_id: int, appointment_id: int) -> HttpR
         messages.success(
             request, _("Dose enregistrée (lot %(lot)s).") % {"lot": administration.lot}
         )
-    return _back_to_day(request, site.pk, request.POST.get("jour", ""))
+    return _back_to_day(
+        request, site.pk, request.POST.get("jour", ""), appointment_id=appointment_id
+    )
 
 
 @require_POST
