@@ -31,9 +31,14 @@ from creneau.booking.selectors import (
     site_day_appointments,
 )
 from creneau.booking.services import cancellation_create
-from creneau.care.selectors import noshows_due
-from creneau.care.services import administration_record, appointment_check_in, noshows_mark
-from creneau.core.errors import InvalidInput
+from creneau.care.selectors import noshows_due, site_appointment_get
+from creneau.care.services import (
+    LOT_MAX_LENGTH,
+    administration_record,
+    appointment_check_in,
+    noshows_mark,
+)
+from creneau.core.errors import InvalidInput, LotNotReceived
 from creneau.core.inputs import date_parse, id_parse
 from creneau.geography.selectors import department_timezone
 from creneau.scheduling.selectors import site_day_sessions
@@ -250,8 +255,12 @@ def dose_given(request: HttpRequest, site_id: int, appointment_id: int) -> HttpR
             appointment_id=appointment_id,
             site_id=site.pk,
             lot=request.POST.get("lot", ""),
+            lot_lent="lot_prete" in request.POST,
             given_at=_given_at(request.POST.get("heure", ""), site=site),
         )
+    except LotNotReceived as error:
+        # A question rather than a refusal: the same form again, with the box that answers it.
+        return _lot_confirm(request, site, appointment_id, error)
     except InvalidInput as error:
         messages.error(request, error.message)
     else:
@@ -260,6 +269,33 @@ def dose_given(request: HttpRequest, site_id: int, appointment_id: int) -> HttpR
         )
     return _back_to_day(
         request, site.pk, request.POST.get("jour", ""), appointment_id=appointment_id
+    )
+
+
+def _lot_confirm(
+    request: HttpRequest, site, appointment_id: int, error: LotNotReceived
+) -> HttpResponse:
+    """The dose form once more for a lot the site never received: corrected, or confirmed
+    as lent by another site (a checkbox, so no script is needed)."""
+    appointment = site_appointment_get(site_id=site.pk, appointment_id=appointment_id)
+    tz = department_timezone(department_code=site.department_id)
+    return render(
+        request,
+        "backoffice/dose_confirm.html",
+        {
+            "site": site,
+            "appointment": appointment,
+            "who": _who([appointment], tz=tz)[appointment.pk],
+            "error": error,
+            "lot": request.POST.get("lot", "").strip()[:LOT_MAX_LENGTH],
+            "given_at": request.POST.get("heure", "")[:5],
+            "day": request.POST.get("jour", "")[:10],
+            "search": request.POST.get("q", "")[:100],
+            "lots": site_lots(site_id=site.pk, today=appointment.slot.date).get(
+                appointment.slot.vaccine_id, []
+            ),
+        },
+        status=error.status,
     )
 
 

@@ -14,6 +14,8 @@ class Administration(models.Model):
     )
     vaccine = models.ForeignKey(Vaccine, on_delete=models.PROTECT, related_name="+")
     lot = models.CharField(max_length=40)
+    # A lot the site has no delivery of, taken because the desk confirmed it was lent.
+    lot_lent = models.BooleanField(default=False)
     given_at = models.DateTimeField()
     given_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
     recorded_at = models.DateTimeField(auto_now_add=True)

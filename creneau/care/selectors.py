@@ -1,8 +1,23 @@
 from datetime import date, datetime
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext
 
 from creneau.booking.models import Appointment
+from creneau.core.errors import NotFound
+
+
+def site_appointment_get(*, site_id: int, appointment_id: int) -> Appointment:
+    """An appointment at this site, with its slot, site, vaccine, course and person; the
+    same "not found" for another site's as for one that does not exist."""
+    appointment = (
+        Appointment.objects.select_related("slot__site", "slot__vaccine", "series", "person")
+        .filter(pk=appointment_id, slot__site_id=site_id)
+        .first()
+    )
+    if appointment is None:
+        raise NotFound(gettext("Rendez-vous introuvable : %(id)s.") % {"id": appointment_id})
+    return appointment
 
 
 def noshows_due(*, site_id: int, day: date, now: datetime) -> QuerySet[Appointment]:

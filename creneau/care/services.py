@@ -24,26 +24,15 @@ from creneau.booking.models import ACTIVE_APPOINTMENT_STATUSES, Appointment, Ser
 from creneau.booking.services import booking_cancel
 from creneau.core.actor import Actor
 from creneau.core.db import unit_of_work
-from creneau.core.errors import InvalidInput, NotFound
+from creneau.core.errors import InvalidInput, LotNotReceived
 from creneau.geography.selectors import department_timezone
 from creneau.vaccines.selectors import lot_deliveries
 from creneau.vaccines.services import stock_give, stock_release
 
 from .models import Administration
-from .selectors import noshows_due
+from .selectors import noshows_due, site_appointment_get
 
 LOT_MAX_LENGTH = 40
-
-
-def _appointment_at_site(*, appointment_id: int, site_id: int) -> Appointment:
-    appointment = (
-        Appointment.objects.select_related("slot__site", "slot__vaccine", "series")
-        .filter(pk=appointment_id, slot__site_id=site_id)
-        .first()
-    )
-    if appointment is None:
-        raise NotFound(gettext("Rendez-vous introuvable : %(id)s.") % {"id": appointment_id})
-    return appointment
 
 
 def _course_lock(appointment: Appointment) -> None:
@@ -67,7 +56,7 @@ def appointment_check_in(
 ) -> Appointment:
     """The person is here: booked → arrived, on the appointment's own day only."""
     now = now or timezone.now()
-    appointment = _appointment_at_site(appointment_id=appointment_id, site_id=site_id)
+    appointment = site_appointment_get(appointment_id=appointment_id, site_id=site_id)
     appointment_check_in_decide(appointment=appointment, now=now).enforce()
     _course_lock(appointment)
     arrived = Appointment.objects.filter(pk=appointment.pk, status__in=CHECK_IN_FROM).update(
@@ -86,13 +75,24 @@ def appointment_check_in(
     return appointment
 
 
-def _lot_check(*, lot: str, appointment: Appointment, on: datetime) -> None:
+def _lot_check(*, lot: str, appointment: Appointment, on: datetime, lent: bool) -> bool:
     """A lot the site received must be of the vaccine given and not expired. A lot it has
-    no delivery of is taken as typed (doses lent by a neighbouring site)."""
+    no delivery of may be doses lent by a neighbouring site, or a typing mistake that
+    would stay in the person's record: it is taken only when the desk confirmed it was
+    lent (`lent`). True when the lot is such a lent one."""
     site, vaccine = appointment.slot.site, appointment.slot.vaccine
     deliveries = lot_deliveries(site_id=site.pk, lot=lot)
     if not deliveries:
-        return
+        if not lent:
+            raise LotNotReceived(
+                gettext(
+                    "Lot %(lot)s non reçu sur ce lieu : prêté par un autre lieu ? Vérifiez "
+                    "le numéro, ou confirmez que ce lot a été prêté."
+                )
+                % {"lot": lot},
+                field="lot",
+            )
+        return True
     of_vaccine = [delivery for delivery in deliveries if delivery.vaccine_id == vaccine.pk]
     if not of_vaccine:
         raise InvalidInput(
@@ -110,6 +110,7 @@ def _lot_check(*, lot: str, appointment: Appointment, on: datetime) -> None:
             % {"lot": lot, "date": expired.strftime("%d/%m/%Y")},
             field="lot",
         )
+    return False
 
 
 @unit_of_work
@@ -119,11 +120,13 @@ def administration_record(
     appointment_id: int,
     site_id: int,
     lot: str,
+    lot_lent: bool = False,
     given_at: datetime | None = None,
     now: datetime | None = None,
 ) -> Administration:
     """The dose was given: the appointment is fulfilled, the dose moves from committed to
-    given in the site's ledger, and a course whose doses are all given is completed."""
+    given in the site's ledger, and a course whose doses are all given is completed.
+    `lot_lent`: the desk confirmed that a lot the site never received was lent to it."""
     now = now or timezone.now()
     given_at = given_at or now
     lot = lot.strip()
@@ -135,9 +138,9 @@ def administration_record(
         )
     if given_at > now:
         raise InvalidInput(gettext("L'heure de l'injection est dans le futur."), field="given_at")
-    appointment = _appointment_at_site(appointment_id=appointment_id, site_id=site_id)
+    appointment = site_appointment_get(appointment_id=appointment_id, site_id=site_id)
     administration_record_decide(appointment=appointment, given_at=given_at).enforce()
-    _lot_check(lot=lot, appointment=appointment, on=given_at)
+    lent = _lot_check(lot=lot, appointment=appointment, on=given_at, lent=lot_lent)
     _course_lock(appointment)
     fulfilled = Appointment.objects.filter(pk=appointment.pk, status__in=GIVE_FROM).update(
         status=Appointment.Status.FULFILLED, updated_at=now
@@ -147,7 +150,12 @@ def administration_record(
     vaccine = appointment.slot.vaccine
     stock_give(site_id=site_id, vaccine_id=vaccine.pk)
     administration = Administration.objects.create(
-        appointment=appointment, vaccine=vaccine, lot=lot, given_at=given_at, given_by=actor.user
+        appointment=appointment,
+        vaccine=vaccine,
+        lot=lot,
+        lot_lent=lent,
+        given_at=given_at,
+        given_by=actor.user,
     )
     still_to_give = Appointment.objects.filter(
         series_id=OuterRef("pk"), status__in=ACTIVE_APPOINTMENT_STATUSES
@@ -160,7 +168,12 @@ def administration_record(
         action="create",
         obj=administration,
         site=appointment.slot.site,
-        summary=gettext("Dose administrée, lot %(lot)s") % {"lot": lot},
+        summary=(
+            gettext("Dose administrée, lot %(lot)s prêté par un autre lieu")
+            if lent
+            else gettext("Dose administrée, lot %(lot)s")
+        )
+        % {"lot": lot},
     )
     return administration
 

@@ -14,7 +14,7 @@ from creneau.staff.models import StaffProfile
 from creneau.staff.services import staff_account_create
 from creneau.vaccines.models import Stock
 from tests.browser.helpers import axe_check, screenshot
-from tests.factories import person, two_dose_site, verified_contact
+from tests.factories import LOT, person, two_dose_site, verified_contact
 
 
 @pytest.fixture
@@ -55,14 +55,14 @@ def test_a_nurse_checks_a_person_in_and_records_the_dose(page, live_server, toda
     screenshot(page, "backoffice-day")
 
     committed_before = Stock.objects.get(site=today_at_site).committed
-    page.get_by_label("Lot pour Jeanne Martin, 9 h 00").fill("FK1234")
+    page.get_by_label("Lot pour Jeanne Martin, 9 h 00").fill(LOT)
     page.get_by_role("button", name="Dose administrée à Jeanne Martin, 9 h 00").click()
-    expect(page.get_by_text("Dose enregistrée (lot FK1234).")).to_be_visible()
+    expect(page.get_by_text("Dose enregistrée (lot EW1234).")).to_be_visible()
     expect(page.get_by_role("cell", name="Vacciné", exact=True)).to_be_visible()
     axe_check(page)
 
     dose1 = Appointment.objects.get(dose_number=1)
-    assert dose1.status == "fulfilled" and dose1.administration.lot == "FK1234"
+    assert dose1.status == "fulfilled" and dose1.administration.lot == LOT
     assert dose1.administration.given_by.username == "infirmiere"
     stock = Stock.objects.get(site=today_at_site)
     assert (stock.committed, stock.given) == (committed_before - 1, 1)
