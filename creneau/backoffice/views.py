@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateformat import time_format
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from creneau.audit.selectors import audit_list
 from creneau.audit.services import audit_record
@@ -31,14 +31,21 @@ from creneau.booking.selectors import (
     site_day_appointments,
 )
 from creneau.booking.services import cancellation_create
-from creneau.care.selectors import noshows_due, site_appointment_get
+from creneau.care.selectors import (
+    appointment_administrations,
+    noshows_due,
+    site_appointment_get,
+)
 from creneau.care.services import (
     LOT_MAX_LENGTH,
+    administration_correct_lot,
+    administration_correct_time,
     administration_record,
+    administration_withdraw,
     appointment_check_in,
     noshows_mark,
 )
-from creneau.core.errors import InvalidInput, LotNotReceived
+from creneau.core.errors import DomainError, InvalidInput, LotNotReceived
 from creneau.core.inputs import date_parse, id_parse
 from creneau.geography.selectors import department_timezone
 from creneau.scheduling.selectors import site_day_sessions
@@ -231,8 +238,9 @@ def check_in(request: HttpRequest, site_id: int, appointment_id: int) -> HttpRes
     )
 
 
-def _given_at(text: str, *, site) -> datetime | None:
-    """The injection time typed at the desk (HH:MM, today at the site), or None: now."""
+def _given_at(text: str, *, site, day: date | None = None) -> datetime | None:
+    """The injection time typed at the desk (HH:MM, on `day` at the site, today when not
+    given), or None: now."""
     if not text:
         return None
     try:
@@ -242,7 +250,7 @@ def _given_at(text: str, *, site) -> datetime | None:
     if moment is None:
         raise InvalidInput(_("Heure invalide : %(text)s (attendu : HH:MM).") % {"text": text[:8]})
     tz = department_timezone(department_code=site.department_id)
-    return datetime.combine(timezone.localtime(timezone=tz).date(), moment, tzinfo=tz)
+    return datetime.combine(day or timezone.localtime(timezone=tz).date(), moment, tzinfo=tz)
 
 
 @require_POST
@@ -296,6 +304,87 @@ def _lot_confirm(
             ),
         },
         status=error.status,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@staff_view(permission="site.manage")
+def dose_correct(request: HttpRequest, site_id: int, appointment_id: int) -> HttpResponse:
+    """A dose's record put right by the site's manager: its lot, its time, or withdrawn
+    when it was recorded by mistake; each form calls one service. The page shows the
+    record with every correction made to it."""
+    site = staff_site_get(profile=request.staff, site_id=site_id)
+    appointment = site_appointment_get(site_id=site.pk, appointment_id=appointment_id)
+    if request.method == "GET":
+        return _dose_correct_page(request, site, appointment)
+    action, reason = request.POST.get("action", ""), request.POST.get("motif", "")
+    corrected = {"actor": request.actor, "appointment_id": appointment.pk, "site_id": site.pk}
+    try:
+        if action == "lot":
+            administration_correct_lot(
+                **corrected,
+                lot=request.POST.get("lot", ""),
+                lot_lent="lot_prete" in request.POST,
+                reason=reason,
+            )
+            done = _("Lot corrigé.")
+        elif action == "heure":
+            given_at = _given_at(
+                request.POST.get("heure", ""), site=site, day=appointment.slot.date
+            )
+            if given_at is None:
+                raise InvalidInput(_("Indiquez l’heure de l’injection (HH:MM)."))
+            administration_correct_time(**corrected, given_at=given_at, reason=reason)
+            done = _("Heure de l’injection corrigée.")
+        elif action == "erreur":
+            administration_withdraw(**corrected, reason=reason)
+            done = _("Dose retirée : son enregistrement reste dans l’historique.")
+        else:
+            raise InvalidInput(_("Action inconnue."))
+    except DomainError as error:
+        return _dose_correct_page(request, site, appointment, error=error, action=action)
+    messages.success(request, done)
+    return _back_to_day(
+        request, site.pk, appointment.slot.date.isoformat(), appointment_id=appointment.pk
+    )
+
+
+def _dose_correct_page(
+    request: HttpRequest, site, appointment, *, error: DomainError | None = None, action: str = ""
+) -> HttpResponse:
+    records = appointment_administrations(appointment_id=appointment.pk)
+    audit_record(
+        actor=request.actor,
+        action="view",
+        obj=appointment,
+        site=site,
+        summary=_("Dose enregistrée et ses corrections"),
+    )
+    tz = department_timezone(department_code=site.department_id)
+    current = next((record for record in records if record.withdrawn_at is None), None)
+    return render(
+        request,
+        "backoffice/dose_correct.html",
+        {
+            "site": site,
+            "appointment": appointment,
+            "who": _who([appointment], tz=tz)[appointment.pk],
+            "current": current,
+            "records": records,
+            "error": error,
+            "action": action,
+            # A refusal no form on the page can show next to its fields.
+            "page_error": error
+            if error and (current is None or action not in ("lot", "heure", "erreur"))
+            else None,
+            "lot_question": isinstance(error, LotNotReceived),
+            "typed": request.POST,
+            "search": (request.POST or request.GET).get("q", "")[:100],
+            "lots": site_lots(site_id=site.pk, today=appointment.slot.date).get(
+                appointment.slot.vaccine_id, []
+            ),
+        },
+        status=error.status if error else 200,
     )
 
 
