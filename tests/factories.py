@@ -43,9 +43,14 @@ def vaccine(code: str = "comirnaty") -> Vaccine:
     return Vaccine.objects.get(code=code)
 
 
-def deliver(site: Site, doses: int, code: str = "comirnaty") -> None:
+# The lot of the doses delivered to every test site: a dose of it is recorded at once
+# (a lot the site never received needs the desk to confirm it was lent).
+LOT = "EW1234"
+
+
+def deliver(site: Site, doses: int, code: str = "comirnaty", lot: str = LOT) -> None:
     delivery_record(
-        site=site, vaccine=vaccine(code), quantity=doses, expected_on=timezone.localdate()
+        site=site, vaccine=vaccine(code), quantity=doses, expected_on=timezone.localdate(), lot=lot
     )
 
 

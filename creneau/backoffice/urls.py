@@ -47,4 +47,9 @@ urlpatterns = [
         views.dose_given,
         name="dose_given",
     ),
+    path(
+        "lieux/<int:site_id>/rendez-vous/<int:appointment_id>/correction/",
+        views.dose_correct,
+        name="dose_correct",
+    ),
 ]

@@ -2,8 +2,10 @@
 and renders. Every look at personal data is written to the audit log."""
 
 import csv
+from collections import Counter
 from datetime import date, datetime, time, timedelta
 from itertools import groupby
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -13,8 +15,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateformat import time_format
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from creneau.audit.selectors import audit_list
 from creneau.audit.services import audit_record
@@ -28,9 +31,21 @@ from creneau.booking.selectors import (
     site_day_appointments,
 )
 from creneau.booking.services import cancellation_create
-from creneau.care.selectors import noshows_due
-from creneau.care.services import administration_record, appointment_check_in, noshows_mark
-from creneau.core.errors import InvalidInput
+from creneau.care.selectors import (
+    appointment_administrations,
+    noshows_due,
+    site_appointment_get,
+)
+from creneau.care.services import (
+    LOT_MAX_LENGTH,
+    administration_correct_lot,
+    administration_correct_time,
+    administration_record,
+    administration_withdraw,
+    appointment_check_in,
+    noshows_mark,
+)
+from creneau.core.errors import DomainError, InvalidInput, LotNotReceived
 from creneau.core.inputs import date_parse, id_parse
 from creneau.geography.selectors import department_timezone
 from creneau.scheduling.selectors import site_day_sessions
@@ -104,6 +119,29 @@ def _lots_by_vaccine(site, appointments, *, today: date) -> dict[int, list[str]]
     }
 
 
+def _who(appointments, *, tz) -> dict[int, str]:
+    """Who each row's buttons and fields are for, said in full to a screen reader ("Marcel
+    Durand, 9 h 40"): a day's list has homonyms, and a button named by a first name alone
+    could be anyone's. Two people of the same name at the same time get their birth date."""
+
+    def said(appointment) -> str:
+        return _("%(given)s %(family)s, %(time)s") % {
+            "given": appointment.person.given_name,
+            "family": appointment.person.family_name,
+            "time": time_format(appointment.slot.start.astimezone(tz), _("G \\h i")),
+        }
+
+    names = {appointment.pk: said(appointment) for appointment in appointments}
+    twice = {name for name, count in Counter(names.values()).items() if count > 1}
+    for appointment in appointments:
+        if names[appointment.pk] in twice:
+            names[appointment.pk] = _("%(who)s, né(e) le %(birth_date)s") % {
+                "who": names[appointment.pk],
+                "birth_date": appointment.person.birth_date.strftime("%d/%m/%Y"),
+            }
+    return names
+
+
 @require_GET
 @staff_view(permission="day.work")
 def site_day(request: HttpRequest, site_id: int) -> HttpResponse:
@@ -150,6 +188,7 @@ def site_day(request: HttpRequest, site_id: int) -> HttpResponse:
             "previous_day": day - timedelta(days=1),
             "next_day": day + timedelta(days=1),
             "by_hour": by_hour,
+            "who": _who(appointments, tz=tz),
             "count": len(appointments),
             "search": search,
             "printing": printing,
@@ -162,9 +201,20 @@ def site_day(request: HttpRequest, site_id: int) -> HttpResponse:
     )
 
 
-def _back_to_day(request: HttpRequest, site_id: int, day: str) -> HttpResponse:
-    url = reverse("backoffice:site_day", args=[site_id])
-    return redirect(f"{url}?jour={day}" if day else url)
+def _back_to_day(
+    request: HttpRequest, site_id: int, day: str, *, appointment_id: int | None = None
+) -> HttpResponse:
+    """Back to the list as the desk left it: the same day and name filter, scrolled to the
+    row acted on (a day's list is thousands of pixels long)."""
+    query = urlencode(
+        {
+            key: value
+            for key, value in (("jour", day), ("q", request.POST.get("q", "")[:100]))
+            if value
+        }
+    )
+    url = reverse("backoffice:site_day", args=[site_id]) + (f"?{query}" if query else "")
+    return redirect(url + (f"#rdv-{appointment_id}" if appointment_id is not None else ""))
 
 
 @require_POST
@@ -183,11 +233,14 @@ def check_in(request: HttpRequest, site_id: int, appointment_id: int) -> HttpRes
             _("%(name)s est arrivé(e).")
             % {"name": f"{appointment.person.given_name} {appointment.person.family_name}"},
         )
-    return _back_to_day(request, site.pk, request.POST.get("jour", ""))
+    return _back_to_day(
+        request, site.pk, request.POST.get("jour", ""), appointment_id=appointment_id
+    )
 
 
-def _given_at(text: str, *, site) -> datetime | None:
-    """The injection time typed at the desk (HH:MM, today at the site), or None: now."""
+def _given_at(text: str, *, site, day: date | None = None) -> datetime | None:
+    """The injection time typed at the desk (HH:MM, on `day` at the site, today when not
+    given), or None: now."""
     if not text:
         return None
     try:
@@ -197,7 +250,7 @@ def _given_at(text: str, *, site) -> datetime | None:
     if moment is None:
         raise InvalidInput(_("Heure invalide : %(text)s (attendu : HH:MM).") % {"text": text[:8]})
     tz = department_timezone(department_code=site.department_id)
-    return datetime.combine(timezone.localtime(timezone=tz).date(), moment, tzinfo=tz)
+    return datetime.combine(day or timezone.localtime(timezone=tz).date(), moment, tzinfo=tz)
 
 
 @require_POST
@@ -210,15 +263,129 @@ def dose_given(request: HttpRequest, site_id: int, appointment_id: int) -> HttpR
             appointment_id=appointment_id,
             site_id=site.pk,
             lot=request.POST.get("lot", ""),
+            lot_lent="lot_prete" in request.POST,
             given_at=_given_at(request.POST.get("heure", ""), site=site),
         )
+    except LotNotReceived as error:
+        # A question rather than a refusal: the same form again, with the box that answers it.
+        return _lot_confirm(request, site, appointment_id, error)
     except InvalidInput as error:
         messages.error(request, error.message)
     else:
         messages.success(
             request, _("Dose enregistrée (lot %(lot)s).") % {"lot": administration.lot}
         )
-    return _back_to_day(request, site.pk, request.POST.get("jour", ""))
+    return _back_to_day(
+        request, site.pk, request.POST.get("jour", ""), appointment_id=appointment_id
+    )
+
+
+def _lot_confirm(
+    request: HttpRequest, site, appointment_id: int, error: LotNotReceived
+) -> HttpResponse:
+    """The dose form once more for a lot the site never received: corrected, or confirmed
+    as lent by another site (a checkbox, so no script is needed)."""
+    appointment = site_appointment_get(site_id=site.pk, appointment_id=appointment_id)
+    tz = department_timezone(department_code=site.department_id)
+    return render(
+        request,
+        "backoffice/dose_confirm.html",
+        {
+            "site": site,
+            "appointment": appointment,
+            "who": _who([appointment], tz=tz)[appointment.pk],
+            "error": error,
+            "lot": request.POST.get("lot", "").strip()[:LOT_MAX_LENGTH],
+            "given_at": request.POST.get("heure", "")[:5],
+            "day": request.POST.get("jour", "")[:10],
+            "search": request.POST.get("q", "")[:100],
+            "lots": site_lots(site_id=site.pk, today=appointment.slot.date).get(
+                appointment.slot.vaccine_id, []
+            ),
+        },
+        status=error.status,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@staff_view(permission="site.manage")
+def dose_correct(request: HttpRequest, site_id: int, appointment_id: int) -> HttpResponse:
+    """A dose's record put right by the site's manager: its lot, its time, or withdrawn
+    when it was recorded by mistake; each form calls one service. The page shows the
+    record with every correction made to it."""
+    site = staff_site_get(profile=request.staff, site_id=site_id)
+    appointment = site_appointment_get(site_id=site.pk, appointment_id=appointment_id)
+    if request.method == "GET":
+        return _dose_correct_page(request, site, appointment)
+    action, reason = request.POST.get("action", ""), request.POST.get("motif", "")
+    corrected = {"actor": request.actor, "appointment_id": appointment.pk, "site_id": site.pk}
+    try:
+        if action == "lot":
+            administration_correct_lot(
+                **corrected,
+                lot=request.POST.get("lot", ""),
+                lot_lent="lot_prete" in request.POST,
+                reason=reason,
+            )
+            done = _("Lot corrigé.")
+        elif action == "heure":
+            given_at = _given_at(
+                request.POST.get("heure", ""), site=site, day=appointment.slot.date
+            )
+            if given_at is None:
+                raise InvalidInput(_("Indiquez l’heure de l’injection (HH:MM)."))
+            administration_correct_time(**corrected, given_at=given_at, reason=reason)
+            done = _("Heure de l’injection corrigée.")
+        elif action == "erreur":
+            administration_withdraw(**corrected, reason=reason)
+            done = _("Dose retirée : son enregistrement reste dans l’historique.")
+        else:
+            raise InvalidInput(_("Action inconnue."))
+    except DomainError as error:
+        return _dose_correct_page(request, site, appointment, error=error, action=action)
+    messages.success(request, done)
+    return _back_to_day(
+        request, site.pk, appointment.slot.date.isoformat(), appointment_id=appointment.pk
+    )
+
+
+def _dose_correct_page(
+    request: HttpRequest, site, appointment, *, error: DomainError | None = None, action: str = ""
+) -> HttpResponse:
+    records = appointment_administrations(appointment_id=appointment.pk)
+    audit_record(
+        actor=request.actor,
+        action="view",
+        obj=appointment,
+        site=site,
+        summary=_("Dose enregistrée et ses corrections"),
+    )
+    tz = department_timezone(department_code=site.department_id)
+    current = next((record for record in records if record.withdrawn_at is None), None)
+    return render(
+        request,
+        "backoffice/dose_correct.html",
+        {
+            "site": site,
+            "appointment": appointment,
+            "who": _who([appointment], tz=tz)[appointment.pk],
+            "current": current,
+            "records": records,
+            "error": error,
+            "action": action,
+            # A refusal no form on the page can show next to its fields.
+            "page_error": error
+            if error and (current is None or action not in ("lot", "heure", "erreur"))
+            else None,
+            "lot_question": isinstance(error, LotNotReceived),
+            "typed": request.POST,
+            "search": (request.POST or request.GET).get("q", "")[:100],
+            "lots": site_lots(site_id=site.pk, today=appointment.slot.date).get(
+                appointment.slot.vaccine_id, []
+            ),
+        },
+        status=error.status if error else 200,
+    )
 
 
 @require_POST

@@ -184,3 +184,32 @@ def appointment_check_in_decide(*, appointment: Appointment, now: datetime) -> D
 def administration_record_decide(*, appointment: Appointment, given_at: datetime) -> Decision:
     """A dose is recorded on the appointment's day, once, whether checked in or not."""
     return _on_its_day_from(appointment, given_at, GIVE_FROM)
+
+
+def administration_withdraw_decide(
+    *, series: Series, appointments: Sequence[Appointment], appointment: Appointment
+) -> Decision:
+    """A dose recorded by mistake is withdrawn from a course still standing (active, or
+    completed by that very record), last dose first, and never so as to leave a dose 1
+    without its dose 2 (invariant 3): the next dose must still have its appointment."""
+    if series.status not in (Series.Status.ACTIVE, Series.Status.COMPLETED):
+        return Decision(gettext("Ce parcours est annulé : sa dose ne se retire plus."))
+    if appointment.status != Appointment.Status.FULFILLED:
+        return appointment_status_refusal(appointment=appointment)
+    later = [a for a in appointments if a.dose_number > appointment.dose_number]
+    if any(a.status == Appointment.Status.FULFILLED for a in later):
+        return Decision(
+            gettext("Une dose suivante de ce parcours est enregistrée : retirez-la d'abord.")
+        )
+    following = appointment.dose_number + 1
+    if following <= series.vaccine.doses_in_series and following not in active_by_dose(
+        appointments=later
+    ):
+        return Decision(
+            gettext(
+                "La dose %(following)d de ce parcours n'a plus de rendez-vous : donnez-lui "
+                "d'abord une nouvelle date, puis retirez la dose %(dose)d."
+            )
+            % {"following": following, "dose": appointment.dose_number}
+        )
+    return ALLOWED

@@ -1,13 +1,16 @@
-"""The day at a site: people checked in as they arrive, doses given and recorded.
+"""The day at a site: people checked in as they arrive, doses given and recorded, and a
+dose's record corrected (lot, time) or withdrawn when it was recorded by mistake.
 
 Each step is one conditional update on the appointment's status, limited to the site the
 staff member works at, so two people at two desks cannot record the same dose twice. Each
-is a staff action: one unit of work with its audit event (invariant 8).
+is a staff action: one unit of work with its audit event (invariant 8). A correction never
+erases what was recorded: it keeps a row saying what it was and what it became.
 """
 
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -17,6 +20,7 @@ from creneau.booking.actions import (
     CHECK_IN_FROM,
     GIVE_FROM,
     administration_record_decide,
+    administration_withdraw_decide,
     appointment_check_in_decide,
     appointment_status_refusal,
 )
@@ -24,26 +28,16 @@ from creneau.booking.models import ACTIVE_APPOINTMENT_STATUSES, Appointment, Ser
 from creneau.booking.services import booking_cancel
 from creneau.core.actor import Actor
 from creneau.core.db import unit_of_work
-from creneau.core.errors import InvalidInput, NotFound
+from creneau.core.errors import InvalidInput, LotNotReceived
 from creneau.geography.selectors import department_timezone
 from creneau.vaccines.selectors import lot_deliveries
-from creneau.vaccines.services import stock_give, stock_release
+from creneau.vaccines.services import stock_give, stock_give_undo, stock_release
 
-from .models import Administration
-from .selectors import noshows_due
+from .models import Administration, AdministrationCorrection
+from .selectors import noshows_due, site_appointment_get
 
 LOT_MAX_LENGTH = 40
-
-
-def _appointment_at_site(*, appointment_id: int, site_id: int) -> Appointment:
-    appointment = (
-        Appointment.objects.select_related("slot__site", "slot__vaccine", "series")
-        .filter(pk=appointment_id, slot__site_id=site_id)
-        .first()
-    )
-    if appointment is None:
-        raise NotFound(gettext("Rendez-vous introuvable : %(id)s.") % {"id": appointment_id})
-    return appointment
+REASON_MAX_LENGTH = AdministrationCorrection._meta.get_field("reason").max_length
 
 
 def _course_lock(appointment: Appointment) -> None:
@@ -67,7 +61,7 @@ def appointment_check_in(
 ) -> Appointment:
     """The person is here: booked → arrived, on the appointment's own day only."""
     now = now or timezone.now()
-    appointment = _appointment_at_site(appointment_id=appointment_id, site_id=site_id)
+    appointment = site_appointment_get(appointment_id=appointment_id, site_id=site_id)
     appointment_check_in_decide(appointment=appointment, now=now).enforce()
     _course_lock(appointment)
     arrived = Appointment.objects.filter(pk=appointment.pk, status__in=CHECK_IN_FROM).update(
@@ -86,13 +80,35 @@ def appointment_check_in(
     return appointment
 
 
-def _lot_check(*, lot: str, appointment: Appointment, on: datetime) -> None:
+def _lot_clean(lot: str) -> str:
+    lot = lot.strip()
+    if not lot or len(lot) > LOT_MAX_LENGTH or not lot.isprintable():
+        raise InvalidInput(
+            gettext("Indiquez le numéro de lot (au plus %(max)s caractères).")
+            % {"max": LOT_MAX_LENGTH},
+            field="lot",
+        )
+    return lot
+
+
+def _lot_check(*, lot: str, appointment: Appointment, on: datetime, lent: bool) -> bool:
     """A lot the site received must be of the vaccine given and not expired. A lot it has
-    no delivery of is taken as typed (doses lent by a neighbouring site)."""
+    no delivery of may be doses lent by a neighbouring site, or a typing mistake that
+    would stay in the person's record: it is taken only when the desk confirmed it was
+    lent (`lent`). True when the lot is such a lent one."""
     site, vaccine = appointment.slot.site, appointment.slot.vaccine
     deliveries = lot_deliveries(site_id=site.pk, lot=lot)
     if not deliveries:
-        return
+        if not lent:
+            raise LotNotReceived(
+                gettext(
+                    "Lot %(lot)s non reçu sur ce lieu : prêté par un autre lieu ? Vérifiez "
+                    "le numéro, ou confirmez que ce lot a été prêté."
+                )
+                % {"lot": lot},
+                field="lot",
+            )
+        return True
     of_vaccine = [delivery for delivery in deliveries if delivery.vaccine_id == vaccine.pk]
     if not of_vaccine:
         raise InvalidInput(
@@ -110,6 +126,7 @@ def _lot_check(*, lot: str, appointment: Appointment, on: datetime) -> None:
             % {"lot": lot, "date": expired.strftime("%d/%m/%Y")},
             field="lot",
         )
+    return False
 
 
 @unit_of_work
@@ -119,35 +136,46 @@ def administration_record(
     appointment_id: int,
     site_id: int,
     lot: str,
+    lot_lent: bool = False,
     given_at: datetime | None = None,
     now: datetime | None = None,
 ) -> Administration:
     """The dose was given: the appointment is fulfilled, the dose moves from committed to
-    given in the site's ledger, and a course whose doses are all given is completed."""
+    given in the site's ledger, and a course whose doses are all given is completed.
+    `lot_lent`: the desk confirmed that a lot the site never received was lent to it."""
     now = now or timezone.now()
     given_at = given_at or now
-    lot = lot.strip()
-    if not lot or len(lot) > LOT_MAX_LENGTH or not lot.isprintable():
-        raise InvalidInput(
-            gettext("Indiquez le numéro de lot (au plus %(max)s caractères).")
-            % {"max": LOT_MAX_LENGTH},
-            field="lot",
-        )
+    lot = _lot_clean(lot)
     if given_at > now:
         raise InvalidInput(gettext("L'heure de l'injection est dans le futur."), field="given_at")
-    appointment = _appointment_at_site(appointment_id=appointment_id, site_id=site_id)
+    appointment = site_appointment_get(appointment_id=appointment_id, site_id=site_id)
     administration_record_decide(appointment=appointment, given_at=given_at).enforce()
-    _lot_check(lot=lot, appointment=appointment, on=given_at)
+    lent = _lot_check(lot=lot, appointment=appointment, on=given_at, lent=lot_lent)
     _course_lock(appointment)
-    fulfilled = Appointment.objects.filter(pk=appointment.pk, status__in=GIVE_FROM).update(
-        status=Appointment.Status.FULFILLED, updated_at=now
+    # One conditional update per status it may come from: the one that changes the row
+    # says which, and that is where a withdrawal of this record takes the appointment back.
+    from_status = next(
+        (
+            status
+            for status in GIVE_FROM
+            if Appointment.objects.filter(pk=appointment.pk, status=status).update(
+                status=Appointment.Status.FULFILLED, updated_at=now
+            )
+        ),
+        None,
     )
-    if not fulfilled:
+    if from_status is None:
         raise _moved_on(appointment)
     vaccine = appointment.slot.vaccine
     stock_give(site_id=site_id, vaccine_id=vaccine.pk)
     administration = Administration.objects.create(
-        appointment=appointment, vaccine=vaccine, lot=lot, given_at=given_at, given_by=actor.user
+        appointment=appointment,
+        vaccine=vaccine,
+        lot=lot,
+        lot_lent=lent,
+        given_at=given_at,
+        given_by=actor.user,
+        from_status=from_status,
     )
     still_to_give = Appointment.objects.filter(
         series_id=OuterRef("pk"), status__in=ACTIVE_APPOINTMENT_STATUSES
@@ -160,9 +188,223 @@ def administration_record(
         action="create",
         obj=administration,
         site=appointment.slot.site,
-        summary=gettext("Dose administrée, lot %(lot)s") % {"lot": lot},
+        summary=(
+            gettext("Dose administrée, lot %(lot)s prêté par un autre lieu")
+            if lent
+            else gettext("Dose administrée, lot %(lot)s")
+        )
+        % {"lot": lot},
     )
     return administration
+
+
+def _reason_clean(reason: str) -> str:
+    """Why a record is corrected: required, one line, kept with the correction."""
+    reason = " ".join(reason.split())
+    if not reason or len(reason) > REASON_MAX_LENGTH or not reason.isprintable():
+        raise InvalidInput(
+            gettext("Indiquez le motif de la correction (au plus %(max)s caractères).")
+            % {"max": REASON_MAX_LENGTH},
+            field="reason",
+        )
+    return reason
+
+
+def _given_locked(*, appointment_id: int, site_id: int) -> tuple[Appointment, Administration]:
+    """The appointment and its standing dose record, read once its course is locked (the
+    lock order of the day's work): a dose given, another correction or the no-shows run on
+    the same course wait for this one, so the record read is the one changed."""
+    appointment = site_appointment_get(appointment_id=appointment_id, site_id=site_id)
+    _course_lock(appointment)
+    administration = Administration.objects.filter(
+        appointment_id=appointment.pk, withdrawn_at__isnull=True
+    ).first()
+    if administration is None:
+        raise InvalidInput(gettext("Aucune dose n'est enregistrée pour ce rendez-vous."))
+    return appointment, administration
+
+
+def _local(moment: datetime, appointment: Appointment) -> datetime:
+    return moment.astimezone(
+        department_timezone(department_code=appointment.slot.site.department_id)
+    )
+
+
+@unit_of_work
+def administration_correct_lot(
+    *,
+    actor: Actor,
+    appointment_id: int,
+    site_id: int,
+    lot: str,
+    reason: str,
+    lot_lent: bool = False,
+    now: datetime | None = None,
+) -> AdministrationCorrection:
+    """The lot recorded was wrong: the record takes the right one, checked as a dose given
+    then would have been (of this vaccine, not expired that day, lent only if confirmed),
+    and the correction keeps the one it replaced."""
+    now = now or timezone.now()
+    lot, reason = _lot_clean(lot), _reason_clean(reason)
+    appointment, administration = _given_locked(appointment_id=appointment_id, site_id=site_id)
+    before = administration.lot
+    if lot == before:
+        raise InvalidInput(
+            gettext("Le lot enregistré est déjà %(lot)s.") % {"lot": lot}, field="lot"
+        )
+    lent = _lot_check(lot=lot, appointment=appointment, on=administration.given_at, lent=lot_lent)
+    Administration.objects.filter(pk=administration.pk).update(lot=lot, lot_lent=lent)
+    correction = AdministrationCorrection.objects.create(
+        administration=administration,
+        kind=AdministrationCorrection.Kind.LOT,
+        lot_before=before,
+        lot_after=lot,
+        reason=reason,
+        corrected_by=actor.user,
+        corrected_at=now,
+    )
+    audit_record(
+        actor=actor,
+        action="change",
+        obj=administration,
+        site=appointment.slot.site,
+        summary=gettext("Lot corrigé : %(before)s → %(after)s") % {"before": before, "after": lot},
+        details={
+            "correction": correction.kind,
+            "before": {"lot": before, "lot_lent": administration.lot_lent},
+            "after": {"lot": lot, "lot_lent": lent},
+            "reason": reason,
+        },
+    )
+    return correction
+
+
+@unit_of_work
+def administration_correct_time(
+    *,
+    actor: Actor,
+    appointment_id: int,
+    site_id: int,
+    given_at: datetime,
+    reason: str,
+    now: datetime | None = None,
+) -> AdministrationCorrection:
+    """The injection time recorded was wrong: the record takes the right one, on the
+    appointment's day and not in the future; the correction keeps the one it replaced."""
+    now = now or timezone.now()
+    reason = _reason_clean(reason)
+    if given_at > now:
+        raise InvalidInput(gettext("L'heure de l'injection est dans le futur."), field="given_at")
+    appointment, administration = _given_locked(appointment_id=appointment_id, site_id=site_id)
+    if _local(given_at, appointment).date() != appointment.slot.date:
+        raise InvalidInput(
+            gettext("L'injection a eu lieu le jour du rendez-vous, le %(date)s.")
+            % {"date": appointment.slot.date.strftime("%d/%m/%Y")},
+            field="given_at",
+        )
+    before = administration.given_at
+    if given_at == before:
+        raise InvalidInput(gettext("C'est déjà l'heure enregistrée."), field="given_at")
+    Administration.objects.filter(pk=administration.pk).update(given_at=given_at)
+    correction = AdministrationCorrection.objects.create(
+        administration=administration,
+        kind=AdministrationCorrection.Kind.TIME,
+        given_at_before=before,
+        given_at_after=given_at,
+        reason=reason,
+        corrected_by=actor.user,
+        corrected_at=now,
+    )
+    audit_record(
+        actor=actor,
+        action="change",
+        obj=administration,
+        site=appointment.slot.site,
+        summary=gettext("Heure de l'injection corrigée : %(before)s → %(after)s")
+        % {
+            "before": _local(before, appointment).strftime("%H:%M"),
+            "after": _local(given_at, appointment).strftime("%H:%M"),
+        },
+        details={
+            "correction": correction.kind,
+            "before": {"given_at": before.isoformat()},
+            "after": {"given_at": given_at.isoformat()},
+            "reason": reason,
+        },
+    )
+    return correction
+
+
+@unit_of_work
+def administration_withdraw(
+    *, actor: Actor, appointment_id: int, site_id: int, reason: str, now: datetime | None = None
+) -> AdministrationCorrection:
+    """The dose was recorded by mistake (no injection, or the wrong person): the record
+    stays, withdrawn, with who, when and why; the appointment goes back to where it was when
+    the dose was recorded (arrived or booked); the dose goes back from given to committed,
+    promised again to this person; and a course that record had completed is active again.
+    Everything after follows the usual rules: the dose given for real, or a no-show."""
+    now = now or timezone.now()
+    reason = _reason_clean(reason)
+    appointment, administration = _given_locked(appointment_id=appointment_id, site_id=site_id)
+    # Read under the course's lock: what the decision looks at cannot change meanwhile.
+    series = Series.objects.select_related("vaccine").get(pk=appointment.series_id)
+    appointments = list(series.appointments.all())
+    appointment.status = next(a.status for a in appointments if a.pk == appointment.pk)
+    administration_withdraw_decide(
+        series=series, appointments=appointments, appointment=appointment
+    ).enforce()
+    if series.status == Series.Status.COMPLETED:
+        try:
+            with transaction.atomic():
+                Series.objects.filter(pk=series.pk).update(
+                    status=Series.Status.ACTIVE, version=F("version") + 1
+                )
+        except IntegrityError:
+            # one_active_series_per_person: the person has booked a new course since.
+            raise InvalidInput(
+                gettext(
+                    "Cette personne a un autre parcours en cours depuis : cette dose ne peut "
+                    "pas être retirée ici."
+                )
+            ) from None
+    Appointment.objects.filter(pk=appointment.pk, status=Appointment.Status.FULFILLED).update(
+        status=administration.from_status, updated_at=now
+    )
+    Administration.objects.filter(pk=administration.pk).update(withdrawn_at=now)
+    stock_give_undo(site_id=site_id, vaccine_id=administration.vaccine_id)
+    correction = AdministrationCorrection.objects.create(
+        administration=administration,
+        kind=AdministrationCorrection.Kind.WITHDRAWN,
+        reason=reason,
+        corrected_by=actor.user,
+        corrected_at=now,
+    )
+    audit_record(
+        actor=actor,
+        action="change",
+        obj=administration,
+        site=appointment.slot.site,
+        summary=gettext("Dose retirée, enregistrée par erreur (lot %(lot)s)")
+        % {"lot": administration.lot},
+        details={
+            "correction": correction.kind,
+            "before": {
+                "appointment": Appointment.Status.FULFILLED,
+                "series": series.status,
+                "stock": "given",
+            },
+            "after": {
+                "appointment": administration.from_status,
+                "series": Series.Status.ACTIVE,
+                "stock": "committed",
+            },
+            "lot": administration.lot,
+            "given_at": administration.given_at.isoformat(),
+            "reason": reason,
+        },
+    )
+    return correction
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,13 @@ class InvalidInput(DomainError):
     code = "invalid"
 
 
+class LotNotReceived(InvalidInput):
+    """A lot number the site has no delivery of: doses lent by another site, or a typing
+    mistake. Recorded only once the desk says which (a second submit, confirmed)."""
+
+    code = "lot_not_received"
+
+
 class PlaceNotFound(DomainError):
     status = 400
     code = "place_not_found"

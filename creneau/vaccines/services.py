@@ -112,6 +112,21 @@ def stock_give(*, site_id: int, vaccine_id: int, doses: int = 1) -> None:
         )
 
 
+def stock_give_undo(*, site_id: int, vaccine_id: int, doses: int = 1) -> None:
+    """Doses recorded as given by mistake: given → committed, promised again to the person
+    they were for (the sum, and so invariant 2, does not move)."""
+    undone = Stock.objects.filter(site_id=site_id, vaccine_id=vaccine_id, given__gte=doses).update(
+        committed=F("committed") + doses, given=F("given") - doses
+    )
+    if not undone:
+        # Every dose recorded as given moved one from committed to given here.
+        raise StockInsufficient(
+            gettext(
+                "Aucune dose administrée pour ce vaccin dans ce lieu : le registre est à vérifier."
+            )
+        )
+
+
 def stock_release(*, site_id: int, vaccine_id: int, doses: int) -> None:
     if doses <= 0:
         return

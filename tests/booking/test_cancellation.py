@@ -26,6 +26,7 @@ from creneau.scheduling.models import Session, Slot
 from creneau.sites.models import Site
 from creneau.vaccines.models import Stock
 from tests.factories import (
+    LOT,
     STAFF,
     at,
     open_session,
@@ -135,7 +136,7 @@ def test_a_course_whose_first_dose_was_given_keeps_its_dose_2(site, django_user_
     administration_record(
         appointment_id=dose1.pk,
         site_id=site.pk,
-        lot="L1",
+        lot=LOT,
         actor=Actor(user=nurse),
         now=at(DAY, 9, 5),
     )
@@ -237,7 +238,7 @@ def test_cancelling_after_dose_1_was_given_returns_the_dose_2_dose_to_stock(
     administration_record(
         appointment_id=dose1.pk,
         site_id=site.pk,
-        lot="L1",
+        lot=LOT,
         actor=Actor(user=nurse),
         now=at(DAY, 9, 5),
     )

@@ -32,6 +32,7 @@ from creneau.outreach.models import Notification
 from creneau.staff.models import StaffProfile
 from creneau.staff.services import staff_account_create
 from tests.factories import (
+    LOT,
     STAFF,
     at,
     deliver,
@@ -73,7 +74,7 @@ def give(course: Course, appointment: Appointment, at_: datetime) -> None:
     administration_record(
         appointment_id=appointment.pk,
         site_id=course.site.pk,
-        lot="FK1",
+        lot=LOT,
         actor=Actor(user=course.nurse),
         now=at_,
     )

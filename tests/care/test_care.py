@@ -12,7 +12,7 @@ from creneau.core.errors import InvalidInput, NotFound
 from creneau.outreach.models import Notification
 from creneau.scheduling.models import Slot
 from creneau.vaccines.models import Stock
-from tests.factories import STAFF, at, tomorrow, two_dose_site
+from tests.factories import LOT, STAFF, at, tomorrow, two_dose_site
 
 DAY = tomorrow()
 
@@ -30,14 +30,14 @@ def test_check_in_then_dose_given_moves_one_dose_from_committed_to_given(booked)
     administration_record(
         appointment_id=dose1.pk,
         site_id=site.pk,
-        lot="FK1234",
+        lot=LOT,
         actor=Actor(user=nurse),
         now=at(DAY, 9, 5),
     )
     assert Appointment.objects.get(pk=dose1.pk).status == "fulfilled"
     assert ledger(site) == (committed - 1, given + 1)
     record = Administration.objects.get()
-    assert (record.lot, record.given_by, record.vaccine.code) == ("FK1234", nurse, "comirnaty")
+    assert (record.lot, record.given_by, record.vaccine.code) == (LOT, nurse, "comirnaty")
     assert Series.objects.get().status == "active"  # dose 2 is still to come
 
 
@@ -46,7 +46,7 @@ def test_the_last_dose_given_completes_the_course(booked):
     administration_record(
         appointment_id=dose1.pk,
         site_id=site.pk,
-        lot="L1",
+        lot=LOT,
         actor=Actor(user=nurse),
         now=at(DAY, 9, 5),
     )
@@ -54,7 +54,7 @@ def test_the_last_dose_given_completes_the_course(booked):
     administration_record(
         appointment_id=dose2.pk,
         site_id=site.pk,
-        lot="L2",
+        lot=LOT,
         actor=Actor(user=nurse),
         now=at(day2, 9, 5),
     )
@@ -67,7 +67,7 @@ def test_a_dose_is_recorded_once_even_from_two_desks(booked):
     administration_record(
         appointment_id=dose1.pk,
         site_id=site.pk,
-        lot="L1",
+        lot=LOT,
         actor=Actor(user=nurse),
         now=at(DAY, 9, 5),
     )
@@ -76,7 +76,7 @@ def test_a_dose_is_recorded_once_even_from_two_desks(booked):
         administration_record(
             appointment_id=dose1.pk,
             site_id=site.pk,
-            lot="L1",
+            lot=LOT,
             actor=Actor(user=nurse),
             now=at(DAY, 9, 6),
         )
@@ -130,7 +130,7 @@ def test_an_injection_time_in_the_future_is_refused(booked):
         administration_record(
             appointment_id=dose1.pk,
             site_id=site.pk,
-            lot="L1",
+            lot=LOT,
             actor=Actor(user=nurse),
             given_at=at(DAY, 10),
             now=at(DAY, 9),
@@ -167,7 +167,7 @@ def test_a_missed_second_dose_keeps_the_course_and_its_dose_for_a_new_date(booke
     administration_record(
         appointment_id=dose1.pk,
         site_id=site.pk,
-        lot="L1",
+        lot=LOT,
         actor=Actor(user=nurse),
         now=at(DAY, 9, 5),
     )

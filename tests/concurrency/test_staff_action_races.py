@@ -28,7 +28,15 @@ from creneau.booking.services import (
     cancellation_create,
     hold_create,
 )
-from creneau.care.services import administration_record, appointment_check_in, noshows_mark
+from creneau.care.models import Administration
+from creneau.care.services import (
+    administration_correct_lot,
+    administration_correct_time,
+    administration_record,
+    administration_withdraw,
+    appointment_check_in,
+    noshows_mark,
+)
 from creneau.core import db
 from creneau.core.actor import Actor
 from creneau.core.errors import DomainError
@@ -73,6 +81,9 @@ AUDITED = {
     "close": ("change", "scheduling.session"),
     "check_in": ("change", "booking.appointment"),
     "dose_given": ("create", "care.administration"),
+    "correct_lot": ("change", "care.administration"),
+    "correct_time": ("change", "care.administration"),
+    "withdraw": ("change", "care.administration"),
     "noshows": ("change", "sites.site.day"),
     "delivery": ("create", "vaccines.delivery"),
     "receive": ("change", "vaccines.delivery"),
@@ -427,6 +438,129 @@ def test_no_shows_run_while_people_are_checked_in_and_given_their_dose(
     given = Appointment.objects.filter(dose_number=1, status="fulfilled").count()
     assert vaccinator.done["dose_given"] == given
     for desk in (marker, receptionist, vaccinator):
+        desk.assert_audited()
+    assert_invariants()
+
+
+def test_doses_corrected_and_withdrawn_while_the_no_shows_run_and_doses_are_recorded(
+    reference_committed, retries
+):
+    """In the evening, a manager withdraws three doses recorded by mistake while another
+    corrects their lot and time, a nurse marks the no-shows and another records, late, the
+    doses of everyone: a withdrawal lands before a correction (which then finds no dose) or
+    after it, a dose withdrawn is given again, missed, or left booked when everyone else
+    had passed, never two of these, and the ledger, the records and the courses agree."""
+    withdrawer, corrector = desks(Role.SITE_MANAGER, "withdrawer", "corrector")
+    marker, vaccinator = desks(Role.SITE_STAFF, "marker", "nurse")
+
+    def one_round():
+        day = tomorrow()
+        site, first = two_dose_site(dose1_day=day)
+        delivery_record(
+            site=site,
+            vaccine=vaccine(),
+            quantity=10,
+            expected_on=day,
+            lot="SP3456",
+            received_at=at(day, 7),
+        )
+        courses = [book(first, now=at(day, 8)) for _ in range(6)]
+        dose1 = [s.appointments.get(dose_number=1).pk for s in courses]
+        for pk in dose1[:3]:
+            vaccinator.call(
+                "dose_given",
+                administration_record,
+                appointment_id=pk,
+                site_id=site.pk,
+                lot="ZZ999",
+                lot_lent=True,
+                now=at(day, 9, 30),
+            )
+        evening = at(day, 18)
+
+        def act(index):
+            if index == 0:
+                for pk in dose1[:3]:
+                    withdrawer.call(
+                        "withdraw",
+                        administration_withdraw,
+                        appointment_id=pk,
+                        site_id=site.pk,
+                        reason="Enregistrée par erreur.",
+                        now=evening,
+                    )
+            elif index == 1:
+                for pk in reversed(dose1[:3]):
+                    corrector.call(
+                        "correct_lot",
+                        administration_correct_lot,
+                        appointment_id=pk,
+                        site_id=site.pk,
+                        lot="SP3456",
+                        reason="Faute de frappe.",
+                        now=evening,
+                    )
+                    corrector.call(
+                        "correct_time",
+                        administration_correct_time,
+                        appointment_id=pk,
+                        site_id=site.pk,
+                        given_at=at(day, 9, 45),
+                        reason="Saisie en retard.",
+                        now=evening,
+                    )
+            elif index == 2:
+                for _ in range(2):
+                    marker.call(
+                        "noshows",
+                        noshows_mark,
+                        changed=lambda result: bool(result.marked),
+                        site_id=site.pk,
+                        day=day,
+                        now=evening,
+                    )
+            else:
+                for pk in reversed(dose1):
+                    vaccinator.call(
+                        "dose_given",
+                        administration_record,
+                        appointment_id=pk,
+                        site_id=site.pk,
+                        lot="SP3456",
+                        now=evening,
+                    )
+
+        assert_no_failure(race_threads(4, act), retries)
+        statuses = Counter(
+            Appointment.objects.filter(pk__in=dose1).values_list("status", flat=True)
+        )
+        assert set(statuses) <= {"noshow", "fulfilled", "booked"}, statuses
+        # Still booked: a dose withdrawn after the last no-shows run and the nurse's round.
+        withdrawn = Administration.objects.filter(
+            appointment__in=dose1, withdrawn_at__isnull=False
+        ).values_list("appointment", flat=True)
+        assert set(
+            Appointment.objects.filter(pk__in=dose1, status="booked").values_list("pk", flat=True)
+        ) <= set(withdrawn)
+        standing = Administration.objects.filter(
+            appointment__slot__site=site, withdrawn_at__isnull=True
+        )
+        assert set(standing.values_list("appointment", flat=True)) == set(
+            Appointment.objects.filter(slot__site=site, status="fulfilled").values_list(
+                "pk", flat=True
+            )
+        )
+        assert Stock.objects.get(site=site).given == standing.count()
+        for record in Administration.objects.filter(withdrawn_at__isnull=False):
+            assert record.corrections.filter(kind="withdrawn").count() == 1
+
+    for _ in range(ROUNDS):
+        one_round()
+    assert (
+        withdrawer.done["withdraw"]
+        == Administration.objects.filter(withdrawn_at__isnull=False).count()
+    )
+    for desk in (withdrawer, corrector, marker, vaccinator):
         desk.assert_audited()
     assert_invariants()
 
