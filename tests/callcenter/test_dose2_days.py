@@ -27,7 +27,7 @@ def test_the_second_dose_page_offers_every_day_of_the_interval(agent, centre, dj
     administration_record(
         appointment_id=dose1.pk,
         site_id=site.pk,
-        lot="L1",
+        lot="EW1234",
         actor=Actor(user=django_user_model.objects.create_user(username="vaccinateur")),
         now=at(session.date, 9, 5),
     )

@@ -223,7 +223,7 @@ def test_a_course_that_lost_its_dose_2_is_offered_several_days_and_keeps_its_dos
     administration_record(
         appointment_id=dose1.pk,
         site_id=site.pk,
-        lot="L1",
+        lot="EW1234",
         actor=Actor(user=django_user_model.objects.create_user(username="nurse")),
         now=at(DAY, 9, 5),
     )
