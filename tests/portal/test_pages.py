@@ -492,3 +492,19 @@ def test_a_two_digit_year_is_asked_again_in_four_digits(client, site_and_session
     ).content.decode()
     assert "s&#x27;écrit en 4 chiffres, par exemple 1928" in page
     assert "supérieure ou égale à 1880" not in page
+
+
+def test_month_abbreviations_are_written_as_french_writes_them(client, site_and_session):
+    site, _session = site_and_session
+    page = client.get(f"/centres/{site.pk}/").content.decode()
+    days = re.findall(r'class="calendar__date">([^<]+)<', page)
+    assert days
+    # "3 déc.", not "3 Déc": French abbreviations are lower case, with their full stop.
+    assert all(re.fullmatch(r"\d{1,2} [a-zéû]+\.?", day) for day in days), days
+
+
+def test_a_dose_is_said_in_the_feminine(client, site_and_session):
+    """ "Dose 1 : Confirmée", not "Confirmé" (the label of a rendez-vous)."""
+    site, session = site_and_session
+    page = book(client, site, session).content.decode()
+    assert "Confirmée" in page and ">Confirmé<" not in page
