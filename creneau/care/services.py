@@ -254,29 +254,19 @@ def administration_correct_lot(
         )
     lent = _lot_check(lot=lot, appointment=appointment, on=administration.given_at, lent=lot_lent)
     Administration.objects.filter(pk=administration.pk).update(lot=lot, lot_lent=lent)
-    correction = AdministrationCorrection.objects.create(
+    return _correction_record(
+        actor=actor,
+        appointment=appointment,
         administration=administration,
         kind=AdministrationCorrection.Kind.LOT,
+        reason=reason,
+        now=now,
+        summary=gettext("Lot corrigé : %(before)s → %(after)s") % {"before": before, "after": lot},
+        before={"lot": before, "lot_lent": administration.lot_lent},
+        after={"lot": lot, "lot_lent": lent},
         lot_before=before,
         lot_after=lot,
-        reason=reason,
-        corrected_by=actor.user,
-        corrected_at=now,
     )
-    audit_record(
-        actor=actor,
-        action="change",
-        obj=administration,
-        site=appointment.slot.site,
-        summary=gettext("Lot corrigé : %(before)s → %(after)s") % {"before": before, "after": lot},
-        details={
-            "correction": correction.kind,
-            "before": {"lot": before, "lot_lent": administration.lot_lent},
-            "after": {"lot": lot, "lot_lent": lent},
-            "reason": reason,
-        },
-    )
-    return correction
 
 
 @unit_of_work
@@ -306,33 +296,23 @@ def administration_correct_time(
     if given_at == before:
         raise InvalidInput(gettext("C'est déjà l'heure enregistrée."), field="given_at")
     Administration.objects.filter(pk=administration.pk).update(given_at=given_at)
-    correction = AdministrationCorrection.objects.create(
+    return _correction_record(
+        actor=actor,
+        appointment=appointment,
         administration=administration,
         kind=AdministrationCorrection.Kind.TIME,
-        given_at_before=before,
-        given_at_after=given_at,
         reason=reason,
-        corrected_by=actor.user,
-        corrected_at=now,
-    )
-    audit_record(
-        actor=actor,
-        action="change",
-        obj=administration,
-        site=appointment.slot.site,
+        now=now,
         summary=gettext("Heure de l'injection corrigée : %(before)s → %(after)s")
         % {
             "before": _local(before, appointment).strftime("%H:%M"),
             "after": _local(given_at, appointment).strftime("%H:%M"),
         },
-        details={
-            "correction": correction.kind,
-            "before": {"given_at": before.isoformat()},
-            "after": {"given_at": given_at.isoformat()},
-            "reason": reason,
-        },
+        before={"given_at": before.isoformat()},
+        after={"given_at": given_at.isoformat()},
+        given_at_before=before,
+        given_at_after=given_at,
     )
-    return correction
 
 
 @unit_of_work
@@ -373,34 +353,64 @@ def administration_withdraw(
     )
     Administration.objects.filter(pk=administration.pk).update(withdrawn_at=now)
     stock_give_undo(site_id=site_id, vaccine_id=administration.vaccine_id)
-    correction = AdministrationCorrection.objects.create(
+    return _correction_record(
+        actor=actor,
+        appointment=appointment,
         administration=administration,
         kind=AdministrationCorrection.Kind.WITHDRAWN,
         reason=reason,
+        now=now,
+        summary=gettext("Dose retirée, enregistrée par erreur (lot %(lot)s)")
+        % {"lot": administration.lot},
+        before={
+            "appointment": Appointment.Status.FULFILLED,
+            "series": series.status,
+            "stock": "given",
+        },
+        after={
+            "appointment": administration.from_status,
+            "series": Series.Status.ACTIVE,
+            "stock": "committed",
+        },
+        recorded={"lot": administration.lot, "given_at": administration.given_at.isoformat()},
+    )
+
+
+def _correction_record(
+    *,
+    actor: Actor,
+    appointment: Appointment,
+    administration: Administration,
+    kind: str,
+    reason: str,
+    now: datetime,
+    summary: str,
+    before: dict,
+    after: dict,
+    recorded: dict | None = None,
+    **fields: object,
+) -> AdministrationCorrection:
+    """Invariant 8: a correction keeps what it replaced, in its own row and in the audit
+    log, in the correction's transaction."""
+    correction = AdministrationCorrection.objects.create(
+        administration=administration,
+        kind=kind,
+        reason=reason,
         corrected_by=actor.user,
         corrected_at=now,
+        **fields,
     )
     audit_record(
         actor=actor,
         action="change",
         obj=administration,
         site=appointment.slot.site,
-        summary=gettext("Dose retirée, enregistrée par erreur (lot %(lot)s)")
-        % {"lot": administration.lot},
+        summary=summary,
         details={
-            "correction": correction.kind,
-            "before": {
-                "appointment": Appointment.Status.FULFILLED,
-                "series": series.status,
-                "stock": "given",
-            },
-            "after": {
-                "appointment": administration.from_status,
-                "series": Series.Status.ACTIVE,
-                "stock": "committed",
-            },
-            "lot": administration.lot,
-            "given_at": administration.given_at.isoformat(),
+            "correction": kind,
+            "before": before,
+            "after": after,
+            **(recorded or {}),
             "reason": reason,
         },
     )
