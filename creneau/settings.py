@@ -22,6 +22,23 @@ SMS_HTTP_URL    the provider's endpoint (HttpBackend): POST {"to", "text", "send
 SMS_HTTP_TOKEN  sent as "Authorization: Bearer …"
 SMS_HTTP_TIMEOUT  seconds (default 10)
 SMS_SENDER      the sender name shown on phones (default "Creneau"; 11 letters or digits)
+SMS_REGIONS     the countries and territories SMS go to, ISO codes separated by commas
+                (default: France with its overseas departments and territories)
+
+Abuse limits, counted in Redis when REDIS_URL is set, in the database otherwise (and while
+Redis does not answer); each is "<hits>/<seconds>", several separated by commas, "0" off;
+a limit spent is answered 429 with Retry-After (see docs/operations.md):
+LIMIT_CODES_PER_NUMBER     codes sent to one phone number or e-mail (default "5/3600,10/86400",
+                           and never more than one a minute)
+LIMIT_CODES_PER_ADDRESS    codes asked from one IP address (default "20/3600")
+LIMIT_SMS_PER_MINUTE       SMS codes sent by the whole service (default "600/60": the
+                           provider's contract)
+LIMIT_HOLDS_PER_CLIENT     holds one client takes (default "12/600": choosing and leaving
+                           slots again and again is slowed)
+LIMIT_BOOKINGS_PER_CONTACT bookings tried with one contact (default "10/86400")
+HOLDS_PER_CLIENT           live holds one client keeps (default 2: the oldest is released)
+HOLDS_PER_ADDRESS          live holds from one IP address (default 8)
+REDIS_TIMEOUT              seconds before Redis counts as not answering (default 0.25)
 """
 
 import os
@@ -58,6 +75,7 @@ INSTALLED_APPS = [
     "widget_tweaks",
     "django_htmx",
     "creneau.core",
+    "creneau.admission",
     "creneau.geography",
     "creneau.sites",
     "creneau.vaccines",
@@ -176,6 +194,20 @@ LOGGING = {
 
 # Booking: how long a chosen slot is kept while the person types.
 HOLD_MINUTES = int(os.environ.get("HOLD_MINUTES", "10"))
+
+# Abuse limits (creneau/admission/limits.py): see the top of this file.
+LIMIT_CODES_PER_NUMBER = os.environ.get("LIMIT_CODES_PER_NUMBER", "5/3600,10/86400")
+LIMIT_CODES_PER_ADDRESS = os.environ.get("LIMIT_CODES_PER_ADDRESS", "20/3600")
+LIMIT_SMS_PER_MINUTE = os.environ.get("LIMIT_SMS_PER_MINUTE", "600/60")
+LIMIT_HOLDS_PER_CLIENT = os.environ.get("LIMIT_HOLDS_PER_CLIENT", "12/600")
+LIMIT_BOOKINGS_PER_CONTACT = os.environ.get("LIMIT_BOOKINGS_PER_CONTACT", "10/86400")
+HOLDS_PER_CLIENT = int(os.environ.get("HOLDS_PER_CLIENT", "2"))
+HOLDS_PER_ADDRESS = int(os.environ.get("HOLDS_PER_ADDRESS", "8"))
+REDIS_TIMEOUT = float(os.environ.get("REDIS_TIMEOUT", "0.25"))
+# Metropolitan France and every overseas department and territory with French numbers.
+SMS_REGIONS = frozenset(
+    os.environ.get("SMS_REGIONS", "FR,GP,MQ,GF,RE,YT,PM,BL,MF,WF,PF,NC").upper().split(",")
+)
 
 # Where people reach the portal; messages carry a link to manage their booking. No
 # guess in production: a link to the wrong server is a message nobody can act on.

@@ -18,9 +18,12 @@ api = NinjaAPI(
 
 @api.exception_handler(DomainError)
 def domain_error(request: HttpRequest, error: DomainError):
-    return api.create_response(
+    response = api.create_response(
         request, {"detail": error.message, "code": error.code, **error.details}, status=error.status
     )
+    if "retry_after" in error.details:
+        response["Retry-After"] = str(error.details["retry_after"])
+    return response
 
 
 from creneau.api import booking, sites  # noqa: E402  (registers its routes on api)

@@ -9,10 +9,12 @@ from django.utils.translation import gettext
 from ninja import Header, Router, Status
 from ninja.security import HttpBearer
 
+from creneau.admission.limits import code_send_admit, limit_hit
 from creneau.booking.addresses import contact_address_parse
 from creneau.booking.selectors import contact_authenticate, series_appointments, series_authenticate
 from creneau.booking.services import (
     BookingResult,
+    Holder,
     PersonData,
     booking_cancel,
     booking_confirm,
@@ -23,6 +25,7 @@ from creneau.booking.services import (
     hold_release,
 )
 from creneau.booking.tokens import reference_display
+from creneau.core.clients import network_key, request_ip
 from creneau.core.errors import InvalidInput, NotFound
 from creneau.outreach.selectors import outbox_list
 
@@ -63,8 +66,9 @@ class ManagementToken(HttpBearer):
     "/verifications", response={201: VerificationOut, **ERRORS}, summary="Send a one-time code"
 )
 def start_verification(request: HttpRequest, payload: VerificationIn):
+    limit_hit(name="codes_per_address", key=network_key(request_ip(request)))
     verification = contact_verification_start(
-        phone=payload.phone, email=payload.email, language=payload.language
+        phone=payload.phone, email=payload.email, language=payload.language, admit=code_send_admit
     )
     return Status(201, {"id": verification.pk, "expires_at": verification.expires_at})
 
@@ -81,7 +85,12 @@ def confirm_verification(request: HttpRequest, verification_id: UUID, payload: C
 
 @holds.post("", response={201: HoldOut, **ERRORS}, summary="Hold a first-dose slot")
 def create_hold(request: HttpRequest, payload: HoldIn):
-    result = hold_create(slot_id=payload.slot_id)
+    # An API caller is known by its network: nothing else about it can be trusted.
+    network = network_key(request_ip(request))
+    limit_hit(name="holds_per_client", key=f"api:{network}")
+    result = hold_create(
+        slot_id=payload.slot_id, holder=Holder(client=f"api:{network}", network=network)
+    )
     return Status(
         201,
         {
@@ -150,6 +159,7 @@ def create_booking(
             gettext("Idempotency-Key : de 8 à 100 caractères visibles (un UUID par exemple).")
         )
     contact = contact_authenticate(token=payload.contact_token)
+    limit_hit(name="bookings_per_contact", key=str(contact.pk))
     result = booking_confirm(
         hold_id=payload.hold_id,
         contact=contact,

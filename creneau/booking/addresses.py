@@ -7,6 +7,7 @@ import unicodedata
 from dataclasses import dataclass
 
 import phonenumbers
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils.translation import gettext
@@ -44,6 +45,15 @@ def contact_address_normalize(
                     "numéro de portable ou une adresse e-mail."
                 )
                 % {"phone": phone[:PHONE_MAX_LENGTH]},
+                field="phone",
+            )
+        if for_sms and phonenumbers.region_code_for_number(number) not in settings.SMS_REGIONS:
+            # Codes to numbers abroad cost the most and are how SMS fraud pays.
+            raise InvalidInput(
+                gettext(
+                    "Les SMS ne partent que vers les portables français (outre-mer compris). "
+                    "Donnez une adresse e-mail, ou appelez le centre d'appel."
+                ),
                 field="phone",
             )
         return Contact.Channel.SMS, phonenumbers.format_number(

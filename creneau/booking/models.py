@@ -181,9 +181,17 @@ class Hold(models.Model):
     )
     expires_at = models.DateTimeField(db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Who holds it (a portal session, an API caller) and from which network, for the
+    # limits on live holds (services/holds.py); empty for holds taken by staff.
+    client = models.CharField(max_length=80, blank=True, default="")
+    address = models.CharField(max_length=50, blank=True, default="")
 
     class Meta:
-        indexes = [models.Index(fields=["slot", "expires_at"])]
+        indexes = [
+            models.Index(fields=["slot", "expires_at"]),
+            models.Index(fields=["client", "expires_at"], name="hold_client_live"),
+            models.Index(fields=["address", "expires_at"], name="hold_address_live"),
+        ]
 
 
 class IdempotencyKey(models.Model):

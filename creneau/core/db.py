@@ -55,3 +55,18 @@ def unit_of_work(service: Callable[P, R]) -> Callable[P, R]:
     inside another unit of work, it joins that one's transaction and leaves the retry to
     it."""
     return retry_on_deadlock(transaction.atomic(service))
+
+
+def keys_lock(*keys: str) -> None:
+    """Serialise, until they end, the transactions that name the same keys (a client, a
+    network), where no row exists to lock: a count of rows and the insert it allows
+    then cannot interleave with another's.
+
+    PostgreSQL: transaction-scoped advisory locks, taken in sorted order so that two
+    transactions naming the same keys cannot deadlock. SQLite needs none: its write
+    transactions (BEGIN IMMEDIATE, see settings) already run one at a time."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        for key in sorted(set(keys)):
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])

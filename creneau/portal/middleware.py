@@ -34,4 +34,7 @@ class DomainErrorPage:
 
     @staticmethod
     def _page(request, error: DomainError):
-        return render(request, "portal/error.html", {"error": error}, status=error.status)
+        response = render(request, "portal/error.html", {"error": error}, status=error.status)
+        if "retry_after" in error.details:
+            response["Retry-After"] = str(error.details["retry_after"])
+        return response

@@ -21,6 +21,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from creneau.admission.limits import code_send_admit, limit_hit
 from creneau.booking import tokens
 from creneau.booking.actions import CourseActor
 from creneau.booking.addresses import contact_address_parse
@@ -44,6 +45,7 @@ from creneau.booking.selectors import (
     slots_by_id,
 )
 from creneau.booking.services import (
+    Holder,
     HoldResult,
     PersonData,
     booking_cancel,
@@ -56,6 +58,7 @@ from creneau.booking.services import (
     hold_release,
     hold_renew,
 )
+from creneau.core.clients import network_key, request_ip
 from creneau.core.errors import (
     CodeExpired,
     CodeInvalid,
@@ -248,16 +251,16 @@ def _back_to_site(request: HttpRequest, site_id: int | None, error: DomainError)
 def hold(request: HttpRequest) -> HttpResponse:
     slot_id = _int(request.POST.get("slot"))
     site_id = _int(request.POST.get("site"))
-    previous = request.session.pop(BOOKING, None)
-    if previous:
-        # Going back to choose another slot gives the first one back at once.
-        with contextlib.suppress(NotFound):
-            hold_release(hold_id=previous["hold"])
+    previous = request.session.get(BOOKING)
     try:
-        result = hold_create(slot_id=slot_id)
-    except (SlotUnavailable, Dose2Unavailable) as error:
-        if previous:
-            request.session[BOOKING] = previous
+        # Going back to choose another slot gives the first one back, once the new one
+        # is had.
+        result = hold_create(
+            slot_id=slot_id,
+            holder=_holder(request),
+            replacing=previous["hold"] if previous else None,
+        )
+    except (SlotUnavailable, Dose2Unavailable, TooManyRequests) as error:
         return _back_to_site(request, site_id, error)
     state = {"site": site_id, "slot": slot_id}
     _held(state, result)
@@ -266,6 +269,15 @@ def hold(request: HttpRequest) -> HttpResponse:
         state["draft"] = {k: v for k, v in previous["draft"].items() if k != "dose2_slot"}
     request.session[BOOKING] = state
     return redirect("portal:situation" if result.hold.slot.site.restricted_to else "portal:details")
+
+
+def _holder(request: HttpRequest) -> Holder:
+    """This browser as a holder of places, within the abuse limits (admission.limits)."""
+    if not request.session.session_key:
+        request.session.save()
+    client = f"session:{request.session.session_key}"
+    limit_hit(name="holds_per_client", key=client)
+    return Holder(client=client, network=network_key(request_ip(request)))
 
 
 def _held(state: dict, result: HoldResult) -> None:
@@ -289,8 +301,8 @@ def _hold_kept(request: HttpRequest, state: dict) -> Hold:
             request.session.pop(BOOKING, None)
             raise _Redirect(_back_to_site(request, state.get("site"), error)) from None
     try:
-        result = hold_renew(hold_id=state["hold"], slot_id=state["slot"])
-    except (SlotUnavailable, Dose2Unavailable, NotFound) as error:
+        result = hold_renew(hold_id=state["hold"], slot_id=state["slot"], holder=_holder(request))
+    except (SlotUnavailable, Dose2Unavailable, NotFound, TooManyRequests) as error:
         raise _Redirect(_elsewhere(request, state, error)) from None
     _held(state, result)
     request.session.modified = True
@@ -473,9 +485,11 @@ def details(request: HttpRequest) -> HttpResponse:
 def _verification_send(request: HttpRequest, *, address: str) -> dict:
     """Send a code to a phone or an e-mail address; what the code page needs to know."""
     address = address.strip()
+    limit_hit(name="codes_per_address", key=network_key(request_ip(request)))
     verification = contact_verification_start(
         **({"email": address} if "@" in address else {"phone": address}),
         language=get_language(),
+        admit=code_send_admit,
     )
     return {"id": str(verification.pk), "address": address}
 
@@ -500,6 +514,7 @@ def _remember(request: HttpRequest, series: Series) -> None:
 
 def _book(request: HttpRequest, *, contact: Contact, state: dict) -> HttpResponse:
     try:
+        limit_hit(name="bookings_per_contact", key=str(contact.pk))
         result = booking_confirm(
             hold_id=state["hold"],
             contact=contact,

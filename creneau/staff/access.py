@@ -2,38 +2,16 @@
 and the `Actor` that the page's services are given."""
 
 import functools
-import ipaddress
 
-from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.db import models
 from django.http import Http404, HttpRequest, HttpResponse
 
 from creneau.core.actor import Actor
+from creneau.core.clients import request_ip
 from creneau.staff.selectors import staff_may, staff_profile_get
 
 USER_AGENT_LENGTH = 200
-
-
-def request_ip(request: HttpRequest) -> str | None:
-    """The address the request came from.
-
-    `REMOTE_ADDR` is the peer of the application server. Behind the production
-    reverse proxy (settings declare it by `SECURE_PROXY_SSL_HEADER`, set when
-    `PUBLIC_URL` is https), that peer is the proxy, and the client is the **last**
-    address of `X-Forwarded-For`: the one our (single) proxy appended. Earlier ones were
-    written by the client and prove nothing. Without a trusted proxy the header is
-    ignored, since anyone can send it. Anything that is not an IP address gives None.
-    """
-    address = request.META.get("REMOTE_ADDR", "")
-    if getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded.strip():
-            address = forwarded.split(",")[-1]
-    try:
-        return str(ipaddress.ip_address(address.strip()))
-    except ValueError:
-        return None
 
 
 def actor_from_request(request: HttpRequest, *, profile: models.Model | None = None) -> Actor:

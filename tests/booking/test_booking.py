@@ -243,19 +243,26 @@ def test_the_second_dose_proposed_is_at_the_recommended_interval_and_the_same_ti
     assert days == sorted(days, key=lambda day: abs((day - dose2.date).days))
 
 
-def test_the_same_person_booked_through_another_contact_is_refused(site_and_session):
+def test_the_same_person_booked_through_another_contact_is_refused_and_the_hold_given_back(
+    site_and_session,
+):
     _site, session = site_and_session
     first = hold_create(slot_id=first_slot(session).pk).hold
     booking_confirm(hold_id=first.pk, contact=verified_contact(), person=person())
     second = hold_create(slot_id=first_slot(session).pk).hold
-    with pytest.raises(AlreadyBooked):
+    booked_before = Slot.objects.get(pk=second.slot_id).booked
+    with pytest.raises(AlreadyBooked) as refusal:
         booking_confirm(
             hold_id=second.pk,
             contact=verified_contact("+33698765432"),
             person=person(given_name="JEANNE", family_name="martin"),
         )
     assert Series.objects.count() == 1
-    assert Hold.objects.filter(pk=second.pk).exists()
+    # The held places go back: the question cannot be asked again with the same hold.
+    assert not Hold.objects.filter(pk=second.pk).exists()
+    assert Slot.objects.get(pk=second.slot_id).booked == booked_before - 1
+    # Nothing says that this person is booked: a contact that did not book may not know.
+    assert "déjà un rendez-vous en cours" not in refusal.value.message
 
 
 def test_one_contact_books_for_six_persons_not_seven(reference):

@@ -16,6 +16,8 @@ TOP_FLOOR = {"demo"}
 # What each domain app may import: the arrows of the map and what lies beneath them.
 BENEATH = {
     "core": set(),
+    # Used by the front doors only: it knows nothing of bookings, only counts.
+    "admission": {"core"},
     # Below every app that records a staff action (sites and departments it names, not
     # imports).
     "audit": {"core"},

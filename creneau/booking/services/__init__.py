@@ -25,7 +25,7 @@ from .contacts import (
     contact_verification_start,
 )
 from .course import BookingResult, Override, PersonData
-from .holds import HoldResult, hold_create, hold_release, hold_renew, holds_expire
+from .holds import Holder, HoldResult, hold_create, hold_release, hold_renew, holds_expire
 
 __all__ = [
     "CODE_RESEND_AFTER",
@@ -34,6 +34,7 @@ __all__ = [
     "NAME_MAX_LENGTH",
     "BookingResult",
     "HoldResult",
+    "Holder",
     "Override",
     "PersonData",
     "booking_cancel",

@@ -1,10 +1,14 @@
 """Booking a course (dose 1 and dose 2 in one transaction, both or neither: invariant 3)
 and moving one of its doses."""
 
+import contextlib
+import functools
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from datetime import date, datetime
+from typing import ParamSpec, TypeVar
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -48,8 +52,10 @@ from .course import (
     _series_lock,
     _staff_record,
 )
-from .holds import _hold_release, _hold_release_claim, _slot_refusal
+from .holds import _hold_release, _hold_release_claim, _slot_refusal, hold_release
 
+P = ParamSpec("P")
+R = TypeVar("R")
 MAX_PERSONS_PER_CONTACT = 6
 NAME_MAX_LENGTH = 100
 OLDEST_AGE_YEARS = 130
@@ -108,6 +114,24 @@ def _replay(*, contact: Contact, key: str, request_hash: str) -> BookingResult |
     return _result(previous.series, created=previous.created)
 
 
+def _hold_released_when_refused(service: Callable[P, R]) -> Callable[P, R]:
+    """A booking refused for who the person is gives its held places back at once: the
+    hold outlives the rolled-back transaction otherwise, and the same question could be
+    asked again and again with it."""
+
+    @functools.wraps(service)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return service(*args, **kwargs)
+        except AlreadyBooked:
+            with contextlib.suppress(NotFound):
+                hold_release(hold_id=kwargs["hold_id"])
+            raise
+
+    return run
+
+
+@_hold_released_when_refused
 @unit_of_work
 def booking_confirm(
     *,
@@ -347,12 +371,15 @@ def _series_create(
             if Series.objects.filter(
                 person_key=person.match_key, status=Series.Status.ACTIVE
             ).exists():
+                # Said without confirming that this person is booked: only the contact
+                # that booked may learn it (the generic words, and the hold given back
+                # by booking_confirm, make asking again and again pointless).
                 raise AlreadyBooked(
                     gettext(
-                        "Cette personne (mêmes nom, prénom et date de naissance) a déjà un "
-                        "rendez-vous en cours, pris avec un autre téléphone ou e-mail. "
-                        "Utilisez sa référence, ou appelez le centre d'appel si c'est une "
-                        "autre personne."
+                        "Ce rendez-vous ne peut pas être pris pour cette personne avec ce "
+                        "téléphone ou cet e-mail. Si elle a déjà un rendez-vous, gérez-le avec "
+                        "le téléphone ou l'e-mail qui l'a pris (« Gérer un rendez-vous »), ou "
+                        "appelez le centre d'appel."
                     )
                 ) from None
             if attempt:

@@ -2,6 +2,7 @@
 one-time code that proves it, and the contact an agent books for."""
 
 import re
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import phonenumbers
@@ -68,9 +69,12 @@ def contact_verification_start(
     phone: str | None = None,
     email: str | None = None,
     language: str = "fr",
+    admit: Callable[..., None] | None = None,
     now: datetime | None = None,
 ) -> ContactVerification:
-    """Send a 6-digit one-time code to the contact, at most one a minute."""
+    """Send a 6-digit one-time code to the contact, at most one a minute, and within the
+    front door's limits: `admit(channel=, address=)` is asked once the minute allows a
+    code, and refuses by raising (admission.limits.code_send_admit)."""
     now = now or timezone.now()
     channel, address = contact_address_normalize(phone=phone, email=email)
     contact, _ = Contact.objects.get_or_create(
@@ -90,6 +94,8 @@ def contact_verification_start(
             % {"seconds": wait},
             retry_after=wait,
         )
+    if admit is not None:
+        admit(channel=channel, address=address)
     code = tokens.one_time_code_new()
     verification = ContactVerification(contact=contact, expires_at=now + CODE_VALIDITY)
     verification.code_hash = tokens.one_time_code_hash(

@@ -12,8 +12,14 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from creneau.core.db import retry_on_deadlock
-from creneau.core.errors import Dose2Unavailable, InvalidInput, NotFound, SlotUnavailable
+from creneau.core.db import keys_lock, retry_on_deadlock
+from creneau.core.errors import (
+    Dose2Unavailable,
+    InvalidInput,
+    NotFound,
+    SlotUnavailable,
+    TooManyRequests,
+)
 from creneau.scheduling.models import Session, Slot
 from creneau.scheduling.services import SlotChanges, slot_release, slot_take
 from creneau.sites.selectors import site_is_public
@@ -26,6 +32,16 @@ from ..selectors import dose2_missing, dose2_options
 class HoldResult:
     hold: Hold
     dose2_options: list[Slot]
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who takes a hold on the portal or through the API, for the limits on live holds:
+    `client` a portal session or an API caller, `network` the address it comes from
+    (core.clients.network_key). Staff holds have no holder and no limit."""
+
+    client: str
+    network: str = ""
 
 
 def _public_first_dose_slot(*, slot_id: int, now: datetime) -> Slot:
@@ -61,9 +77,50 @@ def _slot_refusal(*, slot_id: int, now: datetime) -> SlotUnavailable:
     )
 
 
+def _room_made(
+    *, holder: Holder, replacing: str | None, now: datetime, changes: SlotChanges
+) -> None:
+    """At most HOLDS_PER_CLIENT live holds per client, HOLDS_PER_ADDRESS per network:
+    the hold the new one replaces and then the client's oldest are given back to make
+    room, and a network already holding its share is refused. All of it only if the new
+    hold is taken: the transaction is the new hold's.
+
+    One client's or network's holds are counted under their keys' locks, so two holds
+    taken at once from one place are counted one after the other."""
+    keys_lock(*(f"hold:{key}" for key in (holder.client, holder.network) if key))
+    live = Hold.objects.filter(expires_at__gt=now)
+    if replacing:
+        for old in live.filter(pk=replacing, client=holder.client):
+            _hold_release(hold=old, changes=changes)
+    if holder.client:
+        keep = max(settings.HOLDS_PER_CLIENT - 1, 0)
+        for old in live.filter(client=holder.client).order_by("-created_at")[keep:]:
+            _hold_release(hold=old, changes=changes)
+    if holder.network:
+        held = live.filter(address=holder.network).count()
+        if held >= settings.HOLDS_PER_ADDRESS:
+            raise TooManyRequests(
+                gettext(
+                    "Trop de créneaux sont retenus depuis cette connexion en ce moment. "
+                    "Terminez une réservation en cours, ou réessayez dans quelques minutes."
+                ),
+                retry_after=60,
+                limit="holds_per_address",
+            )
+
+
 @transaction.atomic
-def _hold_take(*, slot: Slot, options: list[Slot], now: datetime) -> Hold:
+def _hold_take(
+    *,
+    slot: Slot,
+    options: list[Slot],
+    now: datetime,
+    holder: Holder | None,
+    replacing: str | None,
+) -> Hold:
     changes = SlotChanges()
+    if holder is not None:
+        _room_made(holder=holder, replacing=replacing, now=now, changes=changes)
     if slot_take(slot_id=slot.pk, now=now, changes=changes, dose_number=1) is None:
         raise _slot_refusal(slot_id=slot.pk, now=now)
     dose2 = next(
@@ -82,15 +139,27 @@ def _hold_take(*, slot: Slot, options: list[Slot], now: datetime) -> Hold:
             )
         )
     hold = Hold.objects.create(
-        slot=slot, dose2_slot=dose2, expires_at=now + timedelta(minutes=settings.HOLD_MINUTES)
+        slot=slot,
+        dose2_slot=dose2,
+        expires_at=now + timedelta(minutes=settings.HOLD_MINUTES),
+        client=holder.client if holder else "",
+        address=holder.network if holder else "",
     )
     changes.apply()
     return hold
 
 
 @retry_on_deadlock
-def hold_create(*, slot_id: int, now: datetime | None = None) -> HoldResult:
-    """Keep a first-dose place (and the best second-dose place) for a few minutes.
+def hold_create(
+    *,
+    slot_id: int,
+    holder: Holder | None = None,
+    replacing: str | None = None,
+    now: datetime | None = None,
+) -> HoldResult:
+    """Keep a first-dose place (and the best second-dose place) for a few minutes, for
+    `holder` within its limits, giving back the holder's hold it is `replacing` (another
+    slot chosen) once the new one is had (see _room_made).
 
     An expired hold is no obstacle: when a slot looks full, the expired holds of its site
     are given back first, so correctness needs no periodic job (holds_expire only keeps
@@ -104,7 +173,9 @@ def hold_create(*, slot_id: int, now: datetime | None = None) -> HoldResult:
             refusal: Exception = dose2_missing(slot=slot)
         else:
             try:
-                hold = _hold_take(slot=slot, options=options, now=now)
+                hold = _hold_take(
+                    slot=slot, options=options, now=now, holder=holder, replacing=replacing
+                )
             except (SlotUnavailable, Dose2Unavailable) as error:
                 refusal = error
             else:
@@ -143,13 +214,15 @@ def hold_release(*, hold_id: str) -> None:
     changes.apply()
 
 
-def hold_renew(*, hold_id: str, slot_id: int, now: datetime | None = None) -> HoldResult:
+def hold_renew(
+    *, hold_id: str, slot_id: int, holder: Holder | None = None, now: datetime | None = None
+) -> HoldResult:
     """The same slot again for someone whose hold ran out while they typed (the portal
     promises it): the old hold's places go back first, unless a worker already gave them
     back, then hold_create takes the slot and a dose 2 anew, or refuses as it does."""
     with contextlib.suppress(NotFound):
         hold_release(hold_id=hold_id)
-    return hold_create(slot_id=slot_id, now=now)
+    return hold_create(slot_id=slot_id, holder=holder, now=now)
 
 
 def holds_expire(*, now: datetime | None = None, site_id: int | None = None) -> int:

@@ -1,0 +1,88 @@
+"""Abuse limits: how often one client, one address, one phone number or the whole
+service may do something costly (send an SMS, hold places, book), counted in the shared
+counters and refused with 429 and a Retry-After once spent.
+
+Each limit is a setting of the form "<hits>/<seconds>[,<hits>/<seconds>…]" (see
+creneau/settings.py for the defaults and docs/operations.md for why); "0" or empty
+turns a limit off.
+"""
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.utils.translation import gettext, gettext_lazy
+
+from creneau.core.errors import TooManyRequests
+
+from .counters import counter_add
+
+
+@dataclass(frozen=True)
+class Window:
+    hits: int
+    seconds: int
+
+
+def windows_parse(text: str) -> tuple[Window, ...]:
+    """'5/3600,10/86400' → two windows; '' or '0' → none (the limit is off)."""
+    windows = []
+    for part in text.replace(" ", "").split(","):
+        if part in ("", "0"):
+            continue
+        hits, _, seconds = part.partition("/")
+        windows.append(Window(int(hits), int(seconds or 60)))
+    return tuple(windows)
+
+
+# What each limit counts, and what the person refused is told. The setting's name is
+# LIMIT_<NAME upper-cased>.
+MESSAGES = {
+    "codes_per_number": gettext_lazy(
+        "Trop de codes envoyés à ce numéro ou à cette adresse. Réessayez dans %(wait)s, "
+        "ou appelez le centre d'appel."
+    ),
+    "codes_per_address": gettext_lazy(
+        "Trop de codes demandés depuis cette connexion. Réessayez dans %(wait)s."
+    ),
+    "sms_per_minute": gettext_lazy(
+        "Beaucoup de personnes demandent un code en ce moment. Réessayez dans %(wait)s."
+    ),
+    "holds_per_client": gettext_lazy(
+        "Vous avez choisi puis laissé beaucoup de créneaux. Réessayez dans %(wait)s."
+    ),
+    "bookings_per_contact": gettext_lazy(
+        "Trop de réservations essayées avec ce contact aujourd'hui. Réessayez dans %(wait)s, "
+        "ou appelez le centre d'appel."
+    ),
+}
+
+
+def limit_hit(*, name: str, key: str, now: float | None = None) -> None:
+    """Count one hit of `key` against the limit `name`; TooManyRequests (with the seconds
+    to wait) when one of its windows is spent. A refused hit still counts: asking again
+    at once does not help."""
+    for window in windows_parse(getattr(settings, f"LIMIT_{name.upper()}")):
+        count = counter_add(key=f"{name}:{key}:{window.seconds}", window=window.seconds, now=now)
+        if count.hits > window.hits:
+            raise TooManyRequests(
+                MESSAGES[name] % {"wait": _duration(count.resets_in)},
+                retry_after=count.resets_in,
+                limit=name,
+            )
+
+
+def code_send_admit(*, channel: str, address: str) -> None:
+    """The limits on one more code to a phone number or e-mail address (in E.164 or
+    lower case), and on the service's SMS budget. Called once the one-a-minute rule let
+    the code go (booking's contact_verification_start), so a double click costs nothing."""
+    limit_hit(name="codes_per_number", key=address)
+    if channel == "sms":
+        limit_hit(name="sms_per_minute", key="service")
+
+
+def _duration(seconds: int) -> str:
+    if seconds < 120:
+        return gettext("%(n)d s") % {"n": seconds}
+    if seconds < 2 * 3600:
+        return gettext("%(n)d min") % {"n": (seconds + 59) // 60}
+    return gettext("%(n)d h") % {"n": (seconds + 3599) // 3600}

@@ -1,0 +1,22 @@
+"""What the waiting room and the abuse limits keep when Redis is not configured (or not
+reachable): the same counters, in the database every app process shares."""
+
+from django.db import models
+
+
+class Counter(models.Model):
+    """Hits on one key within one fixed window of time (seconds since the epoch).
+
+    Written only by `counters.counter_add`'s single upsert, so that two processes
+    counting at once both count."""
+
+    key = models.CharField(max_length=200)
+    window_start = models.BigIntegerField()
+    hits = models.IntegerField(default=0)
+    # When the row stops mattering (the window's end); expired rows are purged.
+    expires_at = models.BigIntegerField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["key", "window_start"], name="counter_unique")
+        ]
