@@ -39,10 +39,18 @@ LIMIT_BOOKINGS_PER_CONTACT bookings tried with one contact (default "10/86400")
 HOLDS_PER_CLIENT           live holds one client keeps (default 2: the oldest is released)
 HOLDS_PER_ADDRESS          live holds from one IP address (default 8)
 REDIS_TIMEOUT              seconds before Redis counts as not answering (default 0.25)
+
+The waiting room in front of the booking flow (creneau/admission/waiting_room.py):
+WAITING_ROOM_RATE          people admitted a minute; 0 (default) turns the room off
+WAITING_ROOM_OPENS_AT      a scheduled opening, ISO 8601 ("2027-01-18T08:00+01:00"): people
+                           waiting before it are admitted in random order from it
+WAITING_ROOM_PASS_MINUTES  how long an admitted visitor may stay idle in the flow (15)
+WAITING_ROOM_BURST_SECONDS how many seconds' worth of admissions may go at once (10)
 """
 
 import os
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -97,6 +105,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "creneau.admission.middleware.GateAnswer",
     "creneau.core.middleware.LanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -204,6 +213,14 @@ LIMIT_BOOKINGS_PER_CONTACT = os.environ.get("LIMIT_BOOKINGS_PER_CONTACT", "10/86
 HOLDS_PER_CLIENT = int(os.environ.get("HOLDS_PER_CLIENT", "2"))
 HOLDS_PER_ADDRESS = int(os.environ.get("HOLDS_PER_ADDRESS", "8"))
 REDIS_TIMEOUT = float(os.environ.get("REDIS_TIMEOUT", "0.25"))
+WAITING_ROOM_RATE = float(os.environ.get("WAITING_ROOM_RATE", "0"))
+WAITING_ROOM_OPENS_AT = (
+    datetime.fromisoformat(os.environ["WAITING_ROOM_OPENS_AT"])
+    if os.environ.get("WAITING_ROOM_OPENS_AT")
+    else None
+)
+WAITING_ROOM_PASS_MINUTES = int(os.environ.get("WAITING_ROOM_PASS_MINUTES", "15"))
+WAITING_ROOM_BURST_SECONDS = float(os.environ.get("WAITING_ROOM_BURST_SECONDS", "10"))
 # Metropolitan France and every overseas department and territory with French numbers.
 SMS_REGIONS = frozenset(
     os.environ.get("SMS_REGIONS", "FR,GP,MQ,GF,RE,YT,PM,BL,MF,WF,PF,NC").upper().split(",")

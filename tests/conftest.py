@@ -4,6 +4,8 @@ from creneau.eligibility.services import eligibility_seed
 from creneau.geography.services import geography_load
 from creneau.vaccines.services import vaccines_seed
 
+pytest_plugins = ["tests.redis_server"]
+
 # Paris, Bouches-du-Rhône, Seine-Saint-Denis and La Réunion: enough for every search test.
 TEST_DEPARTMENTS = ("75", "13", "93", "974")
 

@@ -20,3 +20,15 @@ class Counter(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["key", "window_start"], name="counter_unique")
         ]
+
+
+class Room(models.Model):
+    """A waiting room's state when Redis does not keep it (admission.waiting_room): the
+    tickets numbered, the draws made before its opening, and how far admission went."""
+
+    name = models.CharField(max_length=40, primary_key=True)
+    issued = models.BigIntegerField(default=0)
+    early = models.BigIntegerField(default=0)
+    frontier = models.FloatField(default=0)
+    # Seconds since the epoch when the frontier last moved.
+    updated = models.FloatField(default=0)

@@ -9,6 +9,7 @@ from django.utils.translation import gettext
 from ninja import Header, Router, Status
 from ninja.security import HttpBearer
 
+from creneau.admission.gate import TICKET_HEADER, gate_check
 from creneau.admission.limits import code_send_admit, limit_hit
 from creneau.booking.addresses import contact_address_parse
 from creneau.booking.selectors import contact_authenticate, series_appointments, series_authenticate
@@ -26,7 +27,7 @@ from creneau.booking.services import (
 )
 from creneau.booking.tokens import reference_display
 from creneau.core.clients import network_key, request_ip
-from creneau.core.errors import InvalidInput, NotFound
+from creneau.core.errors import InvalidInput, NotFound, WaitYourTurn
 from creneau.outreach.selectors import outbox_list
 
 from .schemas import (
@@ -44,7 +45,7 @@ from .schemas import (
     VerificationOut,
 )
 
-ERRORS = {code: ErrorOut for code in (400, 401, 403, 404, 409, 410, 429)} | {
+ERRORS = {code: ErrorOut for code in (400, 401, 403, 404, 409, 410, 429, 503)} | {
     422: ValidationErrorOut
 }
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{8,100}$")
@@ -53,6 +54,22 @@ contacts = Router(tags=["contacts"])
 holds = Router(tags=["holds"])
 bookings = Router(tags=["bookings"])
 demo = Router(tags=["demo"])
+
+
+def _admitted(request: HttpRequest) -> None:
+    """The booking flow's door (admission.waiting_room): 503, Retry-After and a ticket to
+    send back (cookie or X-Queue-Ticket) while it is not the caller's turn."""
+    decision = gate_check(request)
+    if decision is not None:
+        raise WaitYourTurn(
+            gettext("Salle d'attente : %(ahead)d personnes avant vous. Revenez avec votre ticket.")
+            % {"ahead": decision.ahead},
+            retry_after=min(decision.wait_seconds, 60),
+            ahead=decision.ahead,
+            wait_seconds=decision.wait_seconds,
+            ticket=request.admission_ticket,
+            ticket_header=TICKET_HEADER,
+        )
 
 
 class ManagementToken(HttpBearer):
@@ -66,6 +83,7 @@ class ManagementToken(HttpBearer):
     "/verifications", response={201: VerificationOut, **ERRORS}, summary="Send a one-time code"
 )
 def start_verification(request: HttpRequest, payload: VerificationIn):
+    _admitted(request)
     limit_hit(name="codes_per_address", key=network_key(request_ip(request)))
     verification = contact_verification_start(
         phone=payload.phone, email=payload.email, language=payload.language, admit=code_send_admit
@@ -85,6 +103,7 @@ def confirm_verification(request: HttpRequest, verification_id: UUID, payload: C
 
 @holds.post("", response={201: HoldOut, **ERRORS}, summary="Hold a first-dose slot")
 def create_hold(request: HttpRequest, payload: HoldIn):
+    _admitted(request)
     # An API caller is known by its network: nothing else about it can be trusted.
     network = network_key(request_ip(request))
     limit_hit(name="holds_per_client", key=f"api:{network}")
@@ -158,6 +177,7 @@ def create_booking(
         raise InvalidInput(
             gettext("Idempotency-Key : de 8 à 100 caractères visibles (un UUID par exemple).")
         )
+    _admitted(request)
     contact = contact_authenticate(token=payload.contact_token)
     limit_hit(name="bookings_per_contact", key=str(contact.pk))
     result = booking_confirm(

@@ -119,6 +119,14 @@ class TooManyRequests(DomainError):
     code = "too_many_requests"
 
 
+class WaitYourTurn(DomainError):
+    """The waiting room is full ahead of this visitor: come back after `retry_after`
+    seconds with the ticket (admission.waiting_room)."""
+
+    status = 503
+    code = "waiting_room"
+
+
 class CodeInvalid(DomainError):
     status = 400
     code = "code_invalid"

@@ -16,12 +16,14 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import urlencode
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from creneau.admission.gate import gate_check
 from creneau.admission.limits import code_send_admit, limit_hit
+from creneau.admission.waiting_room import Decision
 from creneau.booking import tokens
 from creneau.booking.actions import CourseActor
 from creneau.booking.addresses import contact_address_parse
@@ -110,6 +112,62 @@ OPENED = "portal_opened"
 
 
 # Search -------------------------------------------------------------------------------
+
+
+def _waiting_room(view):
+    """The booking flow's door: a visitor without a pass waits their turn in the waiting
+    room (admission.waiting_room) when it is on; the pass then opens every step."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        decision = gate_check(request)
+        if decision is None:
+            return view(request, *args, **kwargs)
+        # A form sent while waiting is not replayed: the wait leads back to its page.
+        after = request.get_full_path() if request.method == "GET" else _page_before(request)
+        return _waiting_page(request, decision, after=after)
+
+    return wrapped
+
+
+def _page_before(request: HttpRequest) -> str:
+    referer = request.headers.get("Referer", "")
+    if url_has_allowed_host_and_scheme(referer, allowed_hosts={request.get_host()}):
+        return referer
+    return reverse("portal:home")
+
+
+def _waiting_page(request: HttpRequest, decision: Decision, *, after: str) -> HttpResponse:
+    waiting_url = reverse("portal:waiting") + "?" + urlencode({"suivant": after})
+    # Asked often enough to move on soon after one's turn, rarely enough to cost nothing.
+    poll_seconds = min(max(decision.wait_seconds // 6, 5), 30)
+    context = {
+        "decision": decision,
+        "wait_minutes": (decision.wait_seconds + 59) // 60,
+        "waiting_url": waiting_url,
+        "poll_seconds": poll_seconds,
+        "refresh_seconds": poll_seconds,
+    }
+    template = "portal/_waiting_status.html" if request.htmx else "portal/waiting.html"
+    response = render(request, template, context)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+def waiting(request: HttpRequest) -> HttpResponse:
+    """Where the waiting page asks whether it is one's turn; then on to the page asked."""
+    after = request.GET.get("suivant", "")
+    if not url_has_allowed_host_and_scheme(after, allowed_hosts={request.get_host()}):
+        after = reverse("portal:home")
+    decision = gate_check(request)
+    if decision is not None:
+        return _waiting_page(request, decision, after=after)
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = after
+        return response
+    return redirect(after)
 
 
 @require_GET
@@ -209,6 +267,7 @@ def _site_context(
     }
 
 
+@_waiting_room
 @require_GET
 def site_detail(request: HttpRequest, site_id: int) -> HttpResponse:
     site = site_get_public(site_id=site_id)
@@ -247,6 +306,7 @@ def _back_to_site(request: HttpRequest, site_id: int | None, error: DomainError)
     return redirect("portal:site", site_id=site_id)
 
 
+@_waiting_room
 @require_POST
 def hold(request: HttpRequest) -> HttpResponse:
     slot_id = _int(request.POST.get("slot"))
@@ -324,6 +384,7 @@ def _elsewhere(request: HttpRequest, state: dict, error: DomainError) -> HttpRes
     return redirect("portal:alternatives")
 
 
+@_waiting_room
 @require_GET
 def alternatives(request: HttpRequest) -> HttpResponse:
     state = _booking_state(request)
@@ -366,6 +427,7 @@ def _redirects(view):
     return wrapped
 
 
+@_waiting_room
 @_redirects
 @require_http_methods(["GET", "POST"])
 def situation(request: HttpRequest) -> HttpResponse:
@@ -404,6 +466,7 @@ def situation(request: HttpRequest) -> HttpResponse:
     )
 
 
+@_waiting_room
 @_redirects
 @require_http_methods(["GET", "POST"])
 def details(request: HttpRequest) -> HttpResponse:
@@ -579,6 +642,7 @@ def _code_context(state: dict, form: CodeForm, **extra) -> dict:
     }
 
 
+@_waiting_room
 @_redirects
 @require_http_methods(["GET", "POST"])
 def code(request: HttpRequest) -> HttpResponse:

@@ -49,3 +49,19 @@ def test_one_network_racing_past_its_share_gets_no_more_than_it(reference_commit
     assert {type(error).__name__ for error in refused} == {"TooManyRequests"}
     assert Hold.objects.filter(address="10.0.0.2").count() == 3
     assert len(refused) == len(slot_ids) - 3
+
+
+def _tickets_drawn_by_processes(redis_url: str) -> list[int]:
+    results = race_processes(
+        6, "tests.concurrency.workers.draw_tickets", lambda index: (20, redis_url)
+    )
+    assert all(status == "ok" for status, _ in results), results
+    return sorted(number for _, numbers in results for number in numbers)
+
+
+def test_app_processes_share_one_queue_in_the_database(transactional_db):
+    assert _tickets_drawn_by_processes("") == list(range(1, 121))
+
+
+def test_app_processes_share_one_queue_in_redis(transactional_db, redis_up):
+    assert _tickets_drawn_by_processes(redis_up.url) == list(range(1, 121))

@@ -66,3 +66,15 @@ def count_hits(key: str, hits: int) -> int:
     from creneau.admission.counters import counter_add
 
     return max(counter_add(key=key, window=10**9).hits for _ in range(hits))
+
+
+def draw_tickets(count: int, redis_url: str) -> list[int]:
+    """One app process: visitors arriving one after another at a full waiting room."""
+    from django.conf import settings
+
+    from creneau.admission.waiting_room import admission_decide
+
+    settings.WAITING_ROOM_RATE = 0.001
+    settings.WAITING_ROOM_BURST_SECONDS = 0
+    settings.REDIS_URL = redis_url or None
+    return [admission_decide(signed_ticket=None).ticket.number for _ in range(count)]

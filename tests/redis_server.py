@@ -1,3 +1,6 @@
+"""A throwaway Redis for the tests that need one (limits, waiting room): Debian's
+redis-server, installed when missing."""
+
 import shutil
 import socket
 import subprocess
@@ -83,16 +86,23 @@ def redis_server():
 
 
 @pytest.fixture
-def with_redis(redis_server, settings):
-    """The counters in Redis, as in production; a fresh client, and Redis running."""
+def redis_up(redis_server):
+    """Redis running (a test before may have stopped it) and empty."""
     if redis_server.process is None:
         redis_server.start()
-    settings.REDIS_URL = redis_server.url
-    counters._client = None
-    counters._redis_down_until = 0.0
     import redis
 
     redis.Redis.from_url(redis_server.url).flushdb()
+    return redis_server
+
+
+@pytest.fixture
+def with_redis(redis_up, settings):
+    """The counters in Redis, as in production, through a fresh client."""
+    redis_server = redis_up
+    settings.REDIS_URL = redis_server.url
+    counters._client = None
+    counters._redis_down_until = 0.0
     yield redis_server
     counters._client = None
     counters._redis_down_until = 0.0

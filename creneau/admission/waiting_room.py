@@ -1,0 +1,228 @@
+"""The waiting room in front of the booking flow: first come, first served, at the
+admission rate the operators set (WAITING_ROOM_RATE people a minute; 0 turns it off).
+
+Each visitor without a pass draws a ticket: the next number of a counter every process
+shares. An admission frontier moves forward at the rate, by the clock: a ticket at or
+below the frontier is admitted and given a pass for the flow (WAITING_ROOM_PASS_MINUTES,
+renewed while the visitor is active). Below the rate the frontier is ahead of the
+tickets and nobody waits; the frontier never runs more than a few seconds' worth of
+admissions ahead (WAITING_ROOM_BURST_SECONDS), so a quiet hour does not let a sudden
+crowd in at once.
+
+Before a scheduled opening (WAITING_ROOM_OPENS_AT), visitors are given a random draw
+instead of a number; at the opening they are placed, in the order of their draws, before
+everyone who comes after: arriving at 7:59:59 gives no advantage over arriving at 7:40.
+
+The ticket and the pass are signed cookies (tickets the server did not sign are worth
+nothing, and ten tabs share one cookie, so one place). The counter and the frontier live
+in Redis when it is configured (one Lua script: atomic), in the database otherwise (one
+conditional UPDATE each), and in the database while Redis does not answer: a ticket
+says which store numbered it, and one from the other store is drawn again.
+"""
+
+import math
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+import redis
+from django.conf import settings
+from django.core import signing
+from django.db import connection
+
+from . import counters
+from .models import Room
+
+TICKET_SALT = "creneau.admission.ticket"
+PASS_SALT = "creneau.admission.pass"
+
+# Moves the frontier by the clock and answers (frontier, draws before the opening),
+# atomically: KEYS[1] the room's hash; ARGV now, rate a second, burst, opens_at.
+_ADVANCE = """
+local now, rate, burst, opens = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
+    tonumber(ARGV[4])
+local state = redis.call('HMGET', KEYS[1], 'frontier', 'updated', 'issued', 'early')
+local frontier, updated = tonumber(state[1]) or 0, tonumber(state[2]) or 0
+local issued, early = tonumber(state[3]) or 0, tonumber(state[4]) or 0
+local from = math.max(updated, opens)
+if now > from then
+  frontier = math.min(frontier + rate * (now - from), early + issued + burst)
+end
+redis.call('HSET', KEYS[1], 'frontier', tostring(frontier), 'updated', tostring(now))
+return {tostring(frontier), early}
+"""
+
+
+@dataclass(frozen=True)
+class Ticket:
+    # Which store numbered it, in which room: numbers mean nothing in another.
+    store: str
+    room: str
+    # A number in the order of arrival, or, drawn before the opening, a random draw.
+    number: int = 0
+    draw: float | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    admitted: bool
+    ticket: Ticket | None = None
+    # People before this visitor, and the honest wait: that many at the admission rate.
+    ahead: int = 0
+    wait_seconds: int = 0
+    opens_at: datetime | None = None
+
+
+def waiting_room_enabled() -> bool:
+    return settings.WAITING_ROOM_RATE > 0
+
+
+def pass_valid(signed: str | None) -> bool:
+    if not signed:
+        return False
+    try:
+        signing.loads(signed, salt=PASS_SALT, max_age=settings.WAITING_ROOM_PASS_MINUTES * 60)
+    except signing.BadSignature:
+        return False
+    return True
+
+
+def pass_issue() -> str:
+    return signing.dumps(1, salt=PASS_SALT)
+
+
+def ticket_read(signed: str | None) -> Ticket | None:
+    if not signed:
+        return None
+    try:
+        store, room, number, draw = signing.loads(signed, salt=TICKET_SALT, max_age=86400)
+    except (signing.BadSignature, ValueError, TypeError):
+        return None
+    return Ticket(store=store, room=room, number=number, draw=draw)
+
+
+def ticket_sign(ticket: Ticket) -> str:
+    return signing.dumps([ticket.store, ticket.room, ticket.number, ticket.draw], salt=TICKET_SALT)
+
+
+def admission_decide(*, signed_ticket: str | None, now: float | None = None) -> Decision:
+    """Admit the visitor holding `signed_ticket` (or none yet), or say how long to wait."""
+    now = _clock() if now is None else now
+    opens = _opens_at()
+    # Each opening has a room of its own: no number drawn for an earlier one counts.
+    name = f"booking:{int(opens)}"
+    client = counters._redis_client()
+    if client is not None:
+        try:
+            return _decide(_RedisRoom(client, name), signed_ticket, now, opens)
+        except redis.RedisError as error:
+            counters._redis_failed(error)
+    return _decide(_DatabaseRoom(name), signed_ticket, now, opens)
+
+
+def _decide(room, signed_ticket: str | None, now: float, opens: float) -> Decision:
+    ticket = ticket_read(signed_ticket)
+    if ticket is None or (ticket.store, ticket.room) != (room.store, room.name):
+        if now < opens:
+            ticket = Ticket(store=room.store, room=room.name, draw=random.random())
+            room.early_count()
+        else:
+            ticket = Ticket(store=room.store, room=room.name, number=room.ticket_number())
+    frontier, early = room.advance(now=now, opens=opens)
+    # Drawn before the opening: placed among the early ones by the draw.
+    place = int(ticket.draw * early) + 1 if ticket.draw is not None else early + ticket.number
+    opens_at = datetime.fromtimestamp(opens).astimezone() if now < opens else None
+    if place <= frontier and opens_at is None:
+        return Decision(admitted=True, ticket=ticket)
+    ahead = max(int(place - frontier) - 1, 0)
+    rate = settings.WAITING_ROOM_RATE / 60
+    wait = (opens - now if opens_at else 0) + (ahead + 1) / rate
+    return Decision(
+        admitted=False, ticket=ticket, ahead=ahead, wait_seconds=math.ceil(wait), opens_at=opens_at
+    )
+
+
+def _clock() -> float:
+    return time.time()
+
+
+def _opens_at() -> float:
+    opening = settings.WAITING_ROOM_OPENS_AT
+    return opening.timestamp() if opening else 0.0
+
+
+def _burst() -> float:
+    return settings.WAITING_ROOM_RATE / 60 * settings.WAITING_ROOM_BURST_SECONDS
+
+
+class _RedisRoom:
+    store = "redis"
+
+    def __init__(self, client: "redis.Redis", name: str) -> None:
+        self.client = client
+        self.name = name
+        self.key = f"creneau:room:{name}"
+
+    def ticket_number(self) -> int:
+        return int(self.client.hincrby(self.key, "issued", 1))
+
+    def early_count(self) -> None:
+        self.client.hincrby(self.key, "early", 1)
+
+    def advance(self, *, now: float, opens: float) -> tuple[float, int]:
+        frontier, early = self.client.eval(
+            _ADVANCE, 1, self.key, now, settings.WAITING_ROOM_RATE / 60, _burst(), opens
+        )
+        return float(frontier), int(early)
+
+
+class _DatabaseRoom:
+    """The same state in one row of `Room`; each step one statement, so two processes
+    drawing at once get two numbers, and the frontier moves once per instant."""
+
+    store = "db"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        Room.objects.get_or_create(name=name)
+        self.table = connection.ops.quote_name(Room._meta.db_table)
+
+    def _returning(self, sql: str, params: list) -> tuple:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone()
+
+    def ticket_number(self) -> int:
+        (number,) = self._returning(
+            f"UPDATE {self.table} SET issued = issued + 1 WHERE name = %s RETURNING issued",
+            [self.name],
+        )
+        return number
+
+    def early_count(self) -> None:
+        self._returning(
+            f"UPDATE {self.table} SET early = early + 1 WHERE name = %s RETURNING early",
+            [self.name],
+        )
+
+    def advance(self, *, now: float, opens: float) -> tuple[float, int]:
+        # PostgreSQL says LEAST and GREATEST what SQLite says MIN and MAX of two values.
+        least, greatest = (
+            ("LEAST", "GREATEST")
+            if connection.vendor == "postgresql"
+            else (
+                "MIN",
+                "MAX",
+            )
+        )
+        rate = settings.WAITING_ROOM_RATE / 60
+        return self._returning(
+            f"UPDATE {self.table} SET "
+            f"frontier = CASE WHEN %s > {greatest}(updated, %s) THEN {least}("
+            f"frontier + %s * (%s - {greatest}(updated, %s)), early + issued + %s) "
+            "ELSE frontier END, "
+            f"updated = {greatest}(updated, %s) "
+            "WHERE name = %s RETURNING frontier, early",
+            [now, opens, rate, now, opens, _burst(), now, self.name],
+        )

@@ -1,0 +1,208 @@
+"""The waiting room of issue 14: nobody waits below the admission rate; above it,
+first come first served with an honest wait; before an opening, a random order; the
+same ticket in ten tabs; pages and API alike; staff never queue."""
+
+import itertools
+import random
+import re
+from datetime import datetime
+
+import pytest
+
+from creneau.admission import waiting_room
+from creneau.admission.gate import PASS_COOKIE, PASS_HEADER, TICKET_COOKIE, TICKET_HEADER
+from creneau.admission.waiting_room import admission_decide, ticket_sign
+from tests.factories import two_dose_site
+
+T0 = 1_900_000_000.0
+
+
+@pytest.fixture(params=["database", "redis"])
+def room(request, settings, db):
+    """A room admitting one person a second, two seconds' worth at once, kept in the
+    database or in Redis."""
+    if request.param == "redis":
+        request.getfixturevalue("with_redis")
+    settings.WAITING_ROOM_RATE = 60
+    settings.WAITING_ROOM_BURST_SECONDS = 2
+    settings.WAITING_ROOM_OPENS_AT = None
+    return settings
+
+
+def arrive(now: float, ticket: str | None = None):
+    decision = admission_decide(signed_ticket=ticket, now=now)
+    return decision, ticket_sign(decision.ticket)
+
+
+def test_below_the_rate_nobody_waits(room):
+    for second in range(20):
+        decision, _ = arrive(T0 + second)
+        assert decision.admitted
+
+
+def test_above_the_rate_people_wait_their_turn_and_are_told_how_long(room):
+    first_three = [arrive(T0)[0].admitted for _ in range(3)]
+    assert first_three == [True, True, True]
+    fourth, ticket = arrive(T0)
+    fifth, _ = arrive(T0)
+    assert not fourth.admitted and fourth.ahead == 0
+    assert (fifth.ahead, fifth.wait_seconds) == (1, 2)
+    # Refreshing does not move one forward…
+    assert not arrive(T0 + 0.5, ticket)[0].admitted
+    # …and one's turn comes by the clock, at the rate.
+    assert arrive(T0 + 1, ticket)[0].admitted
+
+
+def test_people_are_admitted_in_the_order_they_came(room):
+    tickets = [arrive(T0)[1] for _ in range(60)]
+    admitted_at = {}
+    for tick in range(1, 80):
+        # Each second, everyone still waiting asks, in any order.
+        waiting = [n for n in range(60) if n not in admitted_at]
+        random.shuffle(waiting)
+        for n in waiting:
+            if arrive(T0 + tick, tickets[n])[0].admitted:
+                admitted_at[n] = tick
+    assert len(admitted_at) == 60
+    order = [admitted_at[n] for n in range(60)]
+    inversions = sum(1 for a, b in itertools.pairwise(order) if a > b)
+    assert inversions == 0
+    # One a second, as set: 60 people in about a minute.
+    assert max(order) <= 60
+
+
+def test_before_the_opening_everyone_waits_and_is_then_admitted_in_a_random_order(room):
+    opening = datetime.fromtimestamp(T0 + 3600).astimezone()
+    room.WAITING_ROOM_OPENS_AT = opening
+    early = [arrive(T0 + n)[1] for n in range(40)]
+    waiting, _ = arrive(T0 + 50)
+    assert not waiting.admitted and waiting.opens_at == opening
+    late = arrive(T0 + 3600 + 1)[1]
+    admitted_at = {}
+    for tick in range(0, 60):
+        for n, ticket in enumerate([*early, late]):
+            if n not in admitted_at and arrive(T0 + 3600 + tick, ticket)[0].admitted:
+                admitted_at[n] = tick
+    assert len(admitted_at) == 41
+    # The one who came after the opening comes after everyone who waited before it…
+    assert admitted_at[40] == max(admitted_at.values())
+    # …and coming early was no advantage: the order among them is not the order of arrival.
+    early_order = sorted(range(40), key=lambda n: admitted_at[n])
+    assert early_order != list(range(40))
+
+
+def test_a_forged_or_foreign_ticket_is_a_new_arrival(room):
+    for _ in range(5):
+        arrive(T0)
+    decision, _ = arrive(T0, "forged:ticket")
+    assert decision.ahead == 2
+
+
+# Pages and API ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The waiting room's clock, which a test moves on."""
+    now = [T0]
+    monkeypatch.setattr(waiting_room, "_clock", lambda: now[0])
+    return now
+
+
+@pytest.fixture
+def full_room(room, reference, clock):
+    """The room already full: a rate of one a minute, and three people waiting."""
+    room.WAITING_ROOM_RATE = 1
+    room.WAITING_ROOM_BURST_SECONDS = 0
+    for _ in range(4):
+        admission_decide(signed_ticket=None)
+    site, session = two_dose_site()
+    return site, session
+
+
+def test_the_site_page_shows_the_waiting_room_with_the_position_announced(client, full_room):
+    site, _ = full_room
+    page = client.get(f"/centres/{site.pk}/")
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "Salle d'attente" in html
+    assert re.search(
+        r'role="status" aria-live="polite"[^>]*>\s*3 personnes passent avant vous', html
+    )
+    assert "Attente estimée : environ 4 minutes" in html
+    # Without JavaScript the page refreshes itself; with it, htmx asks.
+    assert 'http-equiv="refresh"' in html and "hx-trigger" in html
+    assert page["Cache-Control"] == "no-store"
+    assert TICKET_COOKIE in page.cookies
+    # Ten tabs: the same ticket, the same place.
+    again = client.get(f"/centres/{site.pk}/").content.decode()
+    assert "3 personnes passent avant vous" in again
+
+
+def test_once_admitted_the_pass_opens_every_step(client, full_room, clock):
+    site, _ = full_room
+    client.get(f"/centres/{site.pk}/")
+    # Four minutes on: everyone ahead went through, and this visitor's turn came.
+    clock[0] += 4 * 60
+    moved_on = client.get("/file-attente/", {"suivant": f"/centres/{site.pk}/"})
+    assert moved_on.status_code == 302 and moved_on["Location"] == f"/centres/{site.pk}/"
+    assert PASS_COOKIE in moved_on.cookies
+    # Others arrive behind; the pass still opens the pages.
+    for _ in range(5):
+        admission_decide(signed_ticket=None)
+    assert "Salle d'attente" not in client.get(f"/centres/{site.pk}/").content.decode()
+
+
+def test_the_waiting_page_never_sends_elsewhere(client, full_room):
+    answer = client.get("/file-attente/", {"suivant": "https://evil.example/"})
+    assert "https://evil.example" not in answer.content.decode()
+
+
+def test_staff_pages_never_queue(client, full_room):
+    assert client.get("/backoffice/connexion/").status_code == 200
+
+
+def test_the_api_answers_503_with_retry_after_and_a_ticket(client, full_room, clock):
+    _, session = full_room
+    slot = session.slots.order_by("start").first()
+    waiting = client.post("/api/v1/holds", {"slot_id": slot.pk}, "application/json")
+    assert waiting.status_code == 503
+    body = waiting.json()
+    assert body["code"] == "waiting_room" and body["ahead"] == 3
+    assert 0 < int(waiting["Retry-After"]) <= 60
+    ticket = waiting[TICKET_HEADER]
+    assert body["ticket"] == ticket
+    # Its turn come, the same ticket gets through (a client that keeps no cookies).
+    client.cookies.clear()
+    clock[0] += 4 * 60
+    held = client.post(
+        "/api/v1/holds", {"slot_id": slot.pk}, "application/json", HTTP_X_QUEUE_TICKET=ticket
+    )
+    assert held.status_code == 201
+    assert held[PASS_HEADER]
+
+
+def test_the_room_is_off_unless_the_operators_set_a_rate(client, reference):
+    site, _ = two_dose_site()
+    page = client.get(f"/centres/{site.pk}/")
+    assert "Salle d'attente" not in page.content.decode()
+    assert TICKET_COOKIE not in page.cookies
+
+
+def test_an_opening_to_come_is_said_with_its_day_and_hour(client, full_room, settings):
+    site, _ = full_room
+    settings.WAITING_ROOM_OPENS_AT = datetime.fromtimestamp(T0 + 7200).astimezone()
+    html = client.get(f"/centres/{site.pk}/").content.decode()
+    assert "La prise de rendez-vous ouvre le" in html
+    assert "tiré au sort" in html
+
+
+def test_the_room_goes_on_in_the_database_when_redis_stops(db, with_redis, settings):
+    settings.WAITING_ROOM_RATE = 60
+    settings.REDIS_TIMEOUT = 0.2
+    before, ticket = arrive(T0)
+    assert before.ticket.store == "redis"
+    with_redis.stop()
+    after, _ = arrive(T0 + 1, ticket)
+    # Numbered again by the database (a Redis number means nothing there), and admitted.
+    assert after.ticket.store == "db" and after.admitted
