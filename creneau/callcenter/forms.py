@@ -8,7 +8,7 @@ from dsfr.forms import DsfrBaseForm
 from creneau.booking.addresses import POSTAL_LINE_LENGTH, PostalAddress
 from creneau.core.phones import PHONE_MAX_LENGTH
 from creneau.eligibility.selectors import category_list
-from creneau.portal.forms import ContactForm
+from creneau.portal.forms import ContactForm, email_field, phone_field
 from creneau.vaccines.models import Vaccine
 
 
@@ -51,6 +51,17 @@ class CallerPersonForm(ContactForm):
     # Without a mobile or an e-mail, a postal address: the service says which is missing.
     contact_required = False
 
+    # Labels as the agent reads them to the caller (set here: a bound field keeps its label).
+    phone = phone_field(
+        label=_("Portable pour la confirmation"),
+        help_text=_("Relisez-le à l'appelant : la confirmation y part aussitôt."),
+    )
+    email = email_field(
+        label=_("Ou e-mail pour la confirmation"),
+        help_text=_(
+            "Sans portable ni e-mail, laissez-les vides et notez l'adresse postale ci-dessous."
+        ),
+    )
     given_name = forms.CharField(label=_("Prénom"), max_length=100)
     family_name = forms.CharField(label=_("Nom"), max_length=100)
     birth_date = forms.DateField(
@@ -115,14 +126,6 @@ class CallerPersonForm(ContactForm):
         ):
             self.fields[name].widget.attrs["autocomplete"] = "off"
         self.fields["postcode"].widget.attrs["inputmode"] = "numeric"
-        self.fields["phone"].label = _("Portable pour la confirmation")
-        self.fields["phone"].help_text = _(
-            "Relisez-le à l'appelant : la confirmation y part aussitôt."
-        )
-        self.fields["email"].label = _("Ou e-mail pour la confirmation")
-        self.fields["email"].help_text = _(
-            "Sans portable ni e-mail, laissez-les vides et notez l'adresse postale ci-dessous."
-        )
         if not refused:
             del self.fields["override_reason"]
 

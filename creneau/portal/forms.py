@@ -182,21 +182,26 @@ class SiteCategoriesForm(DsfrBaseForm):
         self.fields["categories"].choices = choices
 
 
-class ContactForm(DsfrBaseForm):
-    """Where messages go: a mobile number or an e-mail address, one of the two. Two fields,
-    not one that takes either, so that a phone shows the keyboard each needs (digits for a
-    number, the @ for an address) and a browser fills each from what it knows."""
-
-    phone = forms.CharField(
-        label=_("Numéro de portable"),
-        help_text=_("Par exemple : 06 12 34 56 78."),
+def phone_field(
+    *, label=_("Numéro de portable"), help_text=_("Par exemple : 06 12 34 56 78.")
+) -> forms.CharField:
+    """A mobile number: the phone's keypad opens (type and inputmode "tel")."""
+    return forms.CharField(
+        label=label,
+        help_text=help_text,
         max_length=PHONE_MAX_LENGTH,
         required=False,
         widget=forms.TextInput(attrs={"type": "tel", "inputmode": "tel", "autocomplete": "tel"}),
     )
-    email = forms.EmailField(
-        label=_("Adresse e-mail"),
-        help_text=_("Par exemple : jeanne.martin@exemple.fr."),
+
+
+def email_field(
+    *, label=_("Adresse e-mail"), help_text=_("Par exemple : jeanne.martin@exemple.fr.")
+) -> forms.EmailField:
+    """An e-mail address: the phone's keyboard shows the @."""
+    return forms.EmailField(
+        label=label,
+        help_text=help_text,
         max_length=254,
         required=False,
         error_messages={
@@ -207,6 +212,15 @@ class ContactForm(DsfrBaseForm):
         },
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )
+
+
+class ContactForm(DsfrBaseForm):
+    """Where messages go: a mobile number or an e-mail address, one of the two. Two fields,
+    not one that takes either, so that a phone shows the keyboard each needs (digits for a
+    number, the @ for an address) and a browser fills each from what it knows."""
+
+    phone = phone_field()
+    email = email_field()
     # The call centre may send a letter instead: there, neither is refused by the service.
     contact_required = True
 
