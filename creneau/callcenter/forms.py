@@ -8,6 +8,7 @@ from dsfr.forms import DsfrBaseForm
 from creneau.booking.addresses import POSTAL_LINE_LENGTH, PostalAddress
 from creneau.core.phones import PHONE_MAX_LENGTH
 from creneau.eligibility.selectors import category_list
+from creneau.portal.forms import ContactForm, email_field, phone_field
 from creneau.vaccines.models import Vaccine
 
 
@@ -45,7 +46,22 @@ class SlotSearchForm(DsfrBaseForm):
 POSTAL_FIELDS = ("street", "complement", "postcode", "town")
 
 
-class CallerPersonForm(DsfrBaseForm):
+class CallerPersonForm(ContactForm):
+    field_order = ["given_name", "family_name", "birth_date", "categories"]
+    # Without a mobile or an e-mail, a postal address: the service says which is missing.
+    contact_required = False
+
+    # Labels as the agent reads them to the caller (set here: a bound field keeps its label).
+    phone = phone_field(
+        label=_("Portable pour la confirmation"),
+        help_text=_("Relisez-le à l'appelant : la confirmation y part aussitôt."),
+    )
+    email = email_field(
+        label=_("Ou e-mail pour la confirmation"),
+        help_text=_(
+            "Sans portable ni e-mail, laissez-les vides et notez l'adresse postale ci-dessous."
+        ),
+    )
     given_name = forms.CharField(label=_("Prénom"), max_length=100)
     family_name = forms.CharField(label=_("Nom"), max_length=100)
     birth_date = forms.DateField(
@@ -56,15 +72,6 @@ class CallerPersonForm(DsfrBaseForm):
     categories = forms.MultipleChoiceField(
         label=_("Situation particulière"),
         widget=forms.CheckboxSelectMultiple,
-        required=False,
-    )
-    contact = forms.CharField(
-        label=_("Portable ou e-mail pour la confirmation"),
-        help_text=_(
-            "Relisez-le à l'appelant : la confirmation y part aussitôt. Sans portable ni "
-            "e-mail, laissez-le vide et notez l'adresse postale ci-dessous."
-        ),
-        max_length=254,
         required=False,
     )
     landline = forms.CharField(
@@ -112,7 +119,8 @@ class CallerPersonForm(DsfrBaseForm):
             "given_name",
             "family_name",
             "birth_date",
-            "contact",
+            "phone",
+            "email",
             "landline",
             *POSTAL_FIELDS,
         ):

@@ -68,8 +68,6 @@ from creneau.staff.selectors import staff_sites_q
 from .forms import CallerPersonForm, CallerSearchForm, ReasonForm, SlotSearchForm
 
 BOOKING = "callcenter_booking"
-# The service names the phone or e-mail it refused; here both are typed in one field.
-CONTACT_FIELDS = {"phone": "contact", "email": "contact"}
 SITES_SHOWN = 8
 SLOTS_PER_SITE = 6
 
@@ -252,7 +250,10 @@ def _contact_initial(state: dict) -> dict[str, str]:
     caller's landline."""
     contact = state["contact"]
     postal = postal_address_parse(text=contact)
-    initial = {"contact": contact} if postal is None else dataclasses.asdict(postal)
+    if postal is not None:
+        initial = dataclasses.asdict(postal)
+    else:
+        initial = {"email" if "@" in contact else "phone": contact}
     return initial | {"landline": state.get("landline", "")}
 
 
@@ -280,7 +281,8 @@ def person(request: HttpRequest) -> HttpResponse:
             result = booking_confirm(
                 hold_id=state["hold"],
                 contact=contact_for_agent(
-                    text=form.cleaned_data["contact"],
+                    phone=form.cleaned_data["phone"],
+                    email=form.cleaned_data["email"],
                     postal=form.postal_address(),
                     landline=form.cleaned_data["landline"],
                 ),
@@ -300,7 +302,7 @@ def person(request: HttpRequest) -> HttpResponse:
             messages.error(request, error.message)
             return redirect("callcenter:home")
         except DomainError as error:
-            field = CONTACT_FIELDS.get(error.details.get("field"), error.details.get("field"))
+            field = error.details.get("field")
             form.add_error(field if field in form.fields else None, error.message)
         else:
             request.session.pop(BOOKING, None)
@@ -441,20 +443,26 @@ def cancel(request: HttpRequest, series_id: int) -> HttpResponse:
         return _file_page(request, series, reason_form=form, status=400)
     reason = form.cleaned_data["reason"]
     try:
-        booking_cancel(series_id=series.pk, reason=reason, actor=request.actor)
+        result = booking_cancel(series_id=series.pk, reason=reason, actor=request.actor)
     except DomainError as error:
         messages.error(request, error.message)
     else:
-        messages.success(
-            request,
-            _done(
-                series,
-                sent=_("Annulé. La confirmation est envoyée."),
-                by_letter=_(
-                    "Annulé. La confirmation part par courrier : imprimez-la depuis « Courriers »."
+        if not result.changed:
+            # Cancelled already (by the caller online, a colleague, the site): nothing was
+            # done now, nothing sent; "Annulé" would tell the caller otherwise.
+            messages.info(request, _("Ce rendez-vous était déjà annulé. Rien n'a changé."))
+        else:
+            messages.success(
+                request,
+                _done(
+                    series,
+                    sent=_("Annulé. La confirmation est envoyée."),
+                    by_letter=_(
+                        "Annulé. La confirmation part par courrier : imprimez-la depuis "
+                        "« Courriers »."
+                    ),
                 ),
-            ),
-        )
+            )
     return redirect("callcenter:file", series_id=series.pk)
 
 

@@ -62,7 +62,7 @@ def demo_bookings_ensure(*, site: Site, days: int = 2) -> int:
                         )
                     )
                     if number % BY_LETTER_ONE_IN == 0
-                    else contact_for_agent(text=f"+336990{number:05d}")
+                    else contact_for_agent(phone=f"+336990{number:05d}")
                 )
                 hold = hold_create(slot_id=slot.pk, now=now).hold
                 booking_confirm(hold_id=hold.pk, contact=contact, person=person, now=now)

@@ -9,6 +9,8 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from dsfr.forms import DsfrBaseForm
 
+from creneau.core.errors import DomainError
+from creneau.core.phones import PHONE_MAX_LENGTH
 from creneau.eligibility.selectors import category_list
 from creneau.vaccines.models import Vaccine
 
@@ -180,7 +182,81 @@ class SiteCategoriesForm(DsfrBaseForm):
         self.fields["categories"].choices = choices
 
 
-class PersonForm(DsfrBaseForm):
+def phone_field(
+    *, label=_("Numéro de portable"), help_text=_("Par exemple : 06 12 34 56 78.")
+) -> forms.CharField:
+    """A mobile number: the phone's keypad opens (type and inputmode "tel")."""
+    return forms.CharField(
+        label=label,
+        help_text=help_text,
+        max_length=PHONE_MAX_LENGTH,
+        required=False,
+        widget=forms.TextInput(attrs={"type": "tel", "inputmode": "tel", "autocomplete": "tel"}),
+    )
+
+
+def email_field(
+    *, label=_("Adresse e-mail"), help_text=_("Par exemple : jeanne.martin@exemple.fr.")
+) -> forms.EmailField:
+    """An e-mail address: the phone's keyboard shows the @."""
+    return forms.EmailField(
+        label=label,
+        help_text=help_text,
+        max_length=254,
+        required=False,
+        error_messages={
+            "invalid": _(
+                "Cette adresse e-mail n'est pas complète : elle s'écrit comme "
+                "jeanne.martin@exemple.fr, avec un @."
+            )
+        },
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+
+
+class ContactForm(DsfrBaseForm):
+    """Where messages go: a mobile number or an e-mail address, one of the two. Two fields,
+    not one that takes either, so that a phone shows the keyboard each needs (digits for a
+    number, the @ for an address) and a browser fills each from what it knows."""
+
+    phone = phone_field()
+    email = email_field()
+    # The call centre may send a letter instead: there, neither is refused by the service.
+    contact_required = True
+
+    def clean(self):
+        cleaned = super().clean()
+        if "phone" not in self.fields:
+            return cleaned
+        phone, email = cleaned.get("phone"), cleaned.get("email")
+        if phone and email:
+            self.add_error(
+                "email",
+                _(
+                    "Un seul des deux : le numéro de portable ou l'adresse e-mail. "
+                    "Effacez celui où vous ne voulez rien recevoir."
+                ),
+            )
+        elif self.contact_required and not phone and not email and "email" not in self.errors:
+            self.add_error("phone", _("Donnez un numéro de portable ou une adresse e-mail."))
+        return cleaned
+
+    def contact_given(self) -> dict[str, str]:
+        """The one given, as the services take it: ``{"phone": …}`` or ``{"email": …}``."""
+        data = self.cleaned_data
+        return {"email": data["email"]} if data.get("email") else {"phone": data["phone"]}
+
+    def contact_error(self, error: DomainError) -> None:
+        """A refusal of the phone or the address, on its field; the one given by default."""
+        field = error.details.get("field")
+        if field not in ("phone", "email"):
+            field = next(iter(self.contact_given()))
+        self.add_error(field, error.message)
+
+
+class PersonForm(ContactForm):
+    # The contact last, as the page shows it.
+    field_order = ["given_name", "family_name", "birth_date", "categories", "dose2_slot"]
     given_name = forms.CharField(label=_("Prénom"), max_length=100)
     family_name = forms.CharField(label=_("Nom"), max_length=100)
     birth_date = BirthDateField(
@@ -200,28 +276,19 @@ class PersonForm(DsfrBaseForm):
         required=False,
         empty_value=None,
     )
-    contact = forms.CharField(
-        label=_("Téléphone portable ou adresse e-mail"),
-        help_text=_(
-            "Un code de confirmation y est envoyé, puis la confirmation du rendez-vous. "
-            "Pour un proche, vous pouvez donner le vôtre."
-        ),
-        max_length=254,
-    )
 
     def __init__(self, *args, dose2_choices=(), contact_known: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["given_name"].widget.attrs["autocomplete"] = "off"
         self.fields["family_name"].widget.attrs["autocomplete"] = "off"
         self.fields["categories"].choices = _category_choices()
-        self.fields["contact"].widget.attrs.update({"autocomplete": "tel", "inputmode": "email"})
         if dose2_choices:
             self.fields["dose2_slot"].choices = dose2_choices
             self.fields["dose2_slot"].initial = dose2_choices[0][0]
         else:
             del self.fields["dose2_slot"]
         if contact_known:
-            del self.fields["contact"]
+            del self.fields["phone"], self.fields["email"]
 
 
 def person_draft(data: QueryDict) -> dict:
@@ -246,14 +313,12 @@ class CodeForm(DsfrBaseForm):
         )
 
 
-class ManageForm(DsfrBaseForm):
+class ManageForm(ContactForm):
+    field_order = ["reference"]
     reference = forms.CharField(
         label=_("Référence du rendez-vous"),
         help_text=_("9 caractères, dans le message de confirmation. Par exemple : K7QM-4TR2-X."),
         max_length=20,
-    )
-    contact = forms.CharField(
-        label=_("Téléphone ou adresse e-mail donné à la réservation"), max_length=254
     )
 
 

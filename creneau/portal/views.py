@@ -107,6 +107,9 @@ NEXT_SLOTS = 4
 # Session keys.
 BOOKING = "portal_booking"
 MANAGE = "portal_manage"
+# The reference of the booking this browser made last: where its booking steps lead once
+# it is done (the browser's Back from the confirmation comes back through them).
+BOOKED = "portal_booked"
 CONTACT_TOKEN = "portal_contact"
 OPENED = "portal_opened"
 
@@ -349,6 +352,24 @@ def _booking_state(request: HttpRequest) -> dict | None:
     return request.session.get(BOOKING)
 
 
+def _no_booking_going_on(request: HttpRequest) -> HttpResponse:
+    """A booking step opened with no booking going on. Most often the browser's Back from
+    the confirmation page: the booking just made is shown again (not an empty search page,
+    which would look as if it were lost); otherwise the search, to choose a slot."""
+    booked = request.session.get(BOOKED)
+    if booked:
+        messages.info(
+            request,
+            _(
+                "Ce rendez-vous est déjà confirmé : le voici. Pour un autre rendez-vous, "
+                "choisissez « Prendre rendez-vous pour un proche » ou cherchez un lieu."
+            ),
+        )
+        return redirect("portal:booking", reference=booked)
+    messages.info(request, _("Choisissez d'abord un créneau."))
+    return redirect("portal:home")
+
+
 def _hold_kept(request: HttpRequest, state: dict) -> Hold:
     """The booking's hold. One that ran out is taken again on the same slot while it is free
     (the details page promises it); otherwise the nearest free slots are offered, with what
@@ -435,8 +456,7 @@ def situation(request: HttpRequest) -> HttpResponse:
     that no one types all their details to be refused at the end."""
     state = _booking_state(request)
     if not state:
-        messages.info(request, _("Choisissez d'abord un créneau."))
-        return redirect("portal:home")
+        return _no_booking_going_on(request)
     hold = _hold_kept(request, state)
     site = hold.slot.site
     choices = site_category_choices(codes=site.restricted_to)
@@ -472,8 +492,7 @@ def situation(request: HttpRequest) -> HttpResponse:
 def details(request: HttpRequest) -> HttpResponse:
     state = _booking_state(request)
     if not state:
-        messages.info(request, _("Choisissez d'abord un créneau."))
-        return redirect("portal:home")
+        return _no_booking_going_on(request)
     if request.method == "POST":
         # Kept first: whatever happens to the hold next, nothing typed is lost.
         state["draft"] = person_draft(request.POST)
@@ -522,11 +541,9 @@ def details(request: HttpRequest) -> HttpResponse:
                     request.session.modified = True
                     return _book(request, contact=contact, state=state)
                 try:
-                    verification = _verification_send(request, address=data["contact"])
-                except InvalidInput as error:
-                    form.add_error("contact", error.message)
-                except TooManyRequests as error:
-                    form.add_error("contact", error.message)
+                    verification = _verification_send(request, **form.contact_given())
+                except (InvalidInput, TooManyRequests) as error:
+                    form.contact_error(error)
                 else:
                     state["verification"] = verification
                     request.session.modified = True
@@ -545,16 +562,16 @@ def details(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _verification_send(request: HttpRequest, *, address: str) -> dict:
+def _verification_send(request: HttpRequest, *, phone: str = "", email: str = "") -> dict:
     """Send a code to a phone or an e-mail address; what the code page needs to know."""
-    address = address.strip()
     limit_hit(name="codes_per_address", key=network_key(request_ip(request)))
     verification = contact_verification_start(
-        **({"email": address} if "@" in address else {"phone": address}),
+        phone=phone.strip() or None,
+        email=email.strip() or None,
         language=get_language(),
         admit=code_send_admit,
     )
-    return {"id": str(verification.pk), "address": address}
+    return {"id": str(verification.pk), "address": (phone or email).strip()}
 
 
 def _person(state: dict) -> PersonData:
@@ -596,6 +613,7 @@ def _book(request: HttpRequest, *, contact: Contact, state: dict) -> HttpRespons
         return redirect("portal:details")
     request.session.pop(BOOKING, None)
     _remember(request, result.series)
+    request.session[BOOKED] = tokens.reference_display(result.series.reference)
     if not result.created:
         messages.info(
             request,
@@ -609,7 +627,10 @@ def _verify(request: HttpRequest, *, state: dict, form: CodeForm) -> Contact | N
     verification = state["verification"]
     if "resend" in request.POST:
         try:
-            state["verification"] = _verification_send(request, address=verification["address"])
+            address = verification["address"]
+            state["verification"] = _verification_send(
+                request, **{"email" if "@" in address else "phone": address}
+            )
         except (InvalidInput, TooManyRequests) as error:
             messages.error(request, error.message)
         else:
@@ -647,8 +668,10 @@ def _code_context(state: dict, form: CodeForm, **extra) -> dict:
 @require_http_methods(["GET", "POST"])
 def code(request: HttpRequest) -> HttpResponse:
     state = _booking_state(request)
-    if not state or "verification" not in state:
-        return redirect("portal:details" if state else "portal:home")
+    if not state:
+        return _no_booking_going_on(request)
+    if "verification" not in state:
+        return redirect("portal:details")
     form = CodeForm(
         request.POST if request.method == "POST" and "resend" not in request.POST else None
     )
@@ -805,8 +828,13 @@ def _move_confirmed(request: HttpRequest, *, series: Series, dose_number: int) -
 def booking_cancel_page(request: HttpRequest, reference: str) -> HttpResponse:
     series = _series_opened(request, reference)
     if request.method == "POST":
-        booking_cancel(series_id=series.pk)
-        messages.success(request, _("Rendez-vous annulé. Un message de confirmation est envoyé."))
+        if booking_cancel(series_id=series.pk).changed:
+            messages.success(
+                request, _("Rendez-vous annulé. Un message de confirmation est envoyé.")
+            )
+        else:
+            # Twice, from two tabs or a double click: the first cancelled and sent.
+            messages.info(request, _("Ce rendez-vous était déjà annulé. Rien n'a changé."))
         return redirect("portal:booking", reference=tokens.reference_display(series.reference))
     return render(request, "portal/cancel.html", _booking_context(series))
 
@@ -828,9 +856,9 @@ def manage(request: HttpRequest) -> HttpResponse:
             )
         else:
             try:
-                verification = _verification_send(request, address=form.cleaned_data["contact"])
+                verification = _verification_send(request, **form.contact_given())
             except (InvalidInput, TooManyRequests) as error:
-                form.add_error("contact", error.message)
+                form.contact_error(error)
             else:
                 request.session[MANAGE] = {"reference": reference, "verification": verification}
                 return redirect("portal:manage_code")

@@ -55,7 +55,7 @@ def fill_person(page: Page, given_name: str, *, contact: str | None = PHONE) -> 
     page.get_by_label("Mois").fill("3")
     page.get_by_label("Année").fill("1940")
     if contact is not None:
-        page.get_by_label("Téléphone portable ou adresse e-mail").fill(contact)
+        page.get_by_role("textbox", name=re.compile(r"^Numéro de portable")).fill(contact)
 
 
 def code_from_outbox(page: Page) -> str:
@@ -128,7 +128,7 @@ def test_the_whole_journey_search_book_manage_move_cancel(new_page, live_server,
     other.get_by_role("contentinfo").get_by_role("link", name="Gérer un rendez-vous").click()
     axe_check(other)
     other.get_by_label("Référence du rendez-vous").fill(reference)
-    other.get_by_label("Téléphone ou adresse e-mail donné à la réservation").fill(PHONE)
+    other.get_by_role("textbox", name=re.compile(r"^Numéro de portable")).fill(PHONE)
     other.get_by_role("button", name="Recevoir un code").click()
     other.get_by_label("Code reçu").fill(code_from_outbox(other))
     other.get_by_role("button", name="Valider").click()
@@ -194,7 +194,10 @@ def test_the_english_version(new_page, live_server, site):
     page.get_by_label("Day", exact=True).fill("2")
     page.get_by_label("Month").fill("3")
     page.get_by_label("Year").fill("1940")
-    page.get_by_label("Mobile phone or email address").fill("jane@example.org")
+    # The label in English once its translation is in (creneau/locale), in French until then.
+    page.get_by_role("textbox", name=re.compile(r"^(Email address|Adresse e-mail)")).fill(
+        "jane@example.org"
+    )
     page.get_by_role("button", name="Get the confirmation code").click()
     page.get_by_role("link", name="See the message that would have been sent").click()
     text = page.locator(".outbox__body").first.inner_text()
@@ -350,7 +353,9 @@ def test_a_slot_lost_while_typing_offers_the_nearest_without_retyping(
     buttons.first.click()
     expect(page.get_by_label("Prénom")).to_have_value("Jeanne")
     expect(page.get_by_label("Année")).to_have_value("1940")
-    expect(page.get_by_label("Téléphone portable ou adresse e-mail")).to_have_value(PHONE)
+    expect(page.get_by_role("textbox", name=re.compile(r"^Numéro de portable"))).to_have_value(
+        PHONE
+    )
     page.get_by_role("button", name="Recevoir le code de confirmation").click()
     page.get_by_label("Code reçu").fill(code_from_outbox(page))
     page.get_by_role("button", name="Confirmer le rendez-vous").click()

@@ -40,7 +40,7 @@ DETAILS = {
     "given_name": "Jeanne",
     "family_name": "Martin",
     "birth_date": "02031940",
-    "contact": "06 12 34 56 78",
+    "phone": "06 12 34 56 78",
 }
 
 
@@ -135,7 +135,7 @@ def test_a_relative_is_booked_under_the_same_contact(agent, centre):
     assert 'name="contact" value="+33611223344"' in home
     choose_first_slot(agent, contact="+33611223344")
     agent.post(
-        reverse("callcenter:person"), {**DETAILS, "given_name": "Paul", "contact": "+33611223344"}
+        reverse("callcenter:person"), {**DETAILS, "given_name": "Paul", "phone": "+33611223344"}
     )
     assert Contact.objects.get(address="+33611223344").series.count() == 2
 
@@ -176,7 +176,7 @@ def test_booking_someone_already_booked_says_so_and_shows_their_booking(agent, c
     choose_first_slot(agent, contact="+33611223344")
     response = agent.post(
         reverse("callcenter:person"),
-        {**DETAILS, "birth_date": f"{born:%d%m%Y}", "contact": "+33611223344"},
+        {**DETAILS, "birth_date": f"{born:%d%m%Y}", "phone": "+33611223344"},
         follow=True,
     )
     page = html.unescape(response.content.decode())
@@ -197,3 +197,18 @@ def test_choosing_another_slot_gives_the_first_one_back_at_once(agent, centre):
     choose_first_slot(agent)
     assert Hold.objects.count() == 1
     assert sum(session.slots.values_list("booked", flat=True)) == 1
+
+
+def test_cancelling_a_course_cancelled_already_says_so_and_sends_nothing(agent, centre):
+    _site, session = centre
+    series = existing_booking(session)
+    first = agent.post(
+        reverse("callcenter:cancel", args=[series.pk]), {"reason": ""}, follow=True
+    ).content.decode()
+    assert "Annulé. La confirmation est envoyée." in first
+    again = agent.post(
+        reverse("callcenter:cancel", args=[series.pk]), {"reason": ""}, follow=True
+    ).content.decode()
+    assert "était déjà annulé. Rien n&#x27;a changé." in again
+    assert "Annulé. La confirmation est envoyée." not in again
+    assert Notification.objects.filter(kind="booking_cancelled").count() == 1

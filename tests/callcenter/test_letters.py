@@ -29,7 +29,7 @@ from tests.factories import person, two_dose_site
 Role = StaffProfile.Role
 BY_LETTER = {
     **DETAILS,
-    "contact": "",
+    "phone": "",
     "street": "12, rue des Lilas",
     "complement": "Bâtiment B",
     "postcode": "75017",
@@ -149,20 +149,20 @@ def test_an_agent_books_a_caller_without_mobile_who_gets_a_letter(agent, centre)
 
 def test_an_address_and_a_mobile_together_are_refused(agent, centre):
     choose_first_slot(agent)
-    response = agent.post(reverse("callcenter:person"), {**BY_LETTER, "contact": "0612345678"})
+    response = agent.post(reverse("callcenter:person"), {**BY_LETTER, "phone": "0612345678"})
     assert response.status_code == 400 and "pas les deux" in response.content.decode()
     assert not Series.objects.exists()
 
 
 def test_neither_address_nor_mobile_is_refused(agent, centre):
     choose_first_slot(agent)
-    response = agent.post(reverse("callcenter:person"), {**DETAILS, "contact": ""})
+    response = agent.post(reverse("callcenter:person"), {**DETAILS, "phone": ""})
     assert response.status_code == 400 and "adresse postale" in response.content.decode()
 
 
 def test_a_landline_is_refused_for_sms_with_a_way_out(agent, centre):
     choose_first_slot(agent)
-    response = agent.post(reverse("callcenter:person"), {**DETAILS, "contact": "01 42 76 40 40"})
+    response = agent.post(reverse("callcenter:person"), {**DETAILS, "phone": "01 42 76 40 40"})
     page = response.content.decode()
     assert response.status_code == 400 and "pas un portable" in page
     assert not Series.objects.exists() and not Contact.objects.exists()
@@ -188,7 +188,7 @@ def test_a_relative_at_the_same_address_shares_the_contact(agent, centre):
     assert 'value="3 PLACE WAGRAM"' in form and 'value="75017"' in form
     agent.post(
         reverse("callcenter:person"),
-        {**DETAILS, "given_name": "Paul", "contact": "", "street": "3 place Wagram"}
+        {**DETAILS, "given_name": "Paul", "phone": "", "street": "3 place Wagram"}
         | {"postcode": "75017", "town": "PARIS"},
     )
     assert Contact.objects.get().series.count() == 2
@@ -296,7 +296,7 @@ def test_a_landline_searched_is_noted_as_the_callers_number_not_taken_for_the_sm
         {"slot": slot, "contact": hidden(slots, "contact"), "fixe": hidden(slots, "fixe")},
     )
     form = agent.get(reverse("callcenter:person")).content.decode()
-    assert re.search(r'name="contact"[^>]*>', form)[0].count("value=") == 0
+    assert re.search(r'<input[^>]*name="phone"[^>]*>', form)[0].count("value=") == 0
     assert 'value="01 42 76 40 40"' in re.search(r'<input[^>]*name="landline"[^>]*>', form)[0]
     booked = agent.post(
         reverse("callcenter:person"), {**BY_LETTER, "landline": "01 42 76 40 40"}, follow=True

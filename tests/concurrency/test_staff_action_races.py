@@ -197,7 +197,7 @@ def caller_details() -> dict:
         "given_name": f"Appelant {number}",
         "family_name": "Martin",
         "birth_date": "02031940",
-        "contact": f"0612{number:06d}",
+        "phone": f"0612{number:06d}",
     }
 
 
@@ -788,7 +788,7 @@ def test_two_agents_printing_letters_while_a_third_books_by_letter(reference_com
                     printers[index].post("letters", reverse("callcenter:letters"))
                 return None
             if agent.post("hold", reverse("callcenter:hold"), {"slot": places[-1]}):
-                details = {**BY_LETTER, **caller_details(), "contact": ""}
+                details = {**BY_LETTER, **caller_details(), "phone": ""}
                 agent.post("book", reverse("callcenter:person"), details)
             return None
 

@@ -21,12 +21,6 @@ PHONE = "06 12 34 56 78"
 BIRTH = {"birth_date_day": "2", "birth_date_month": "3", "birth_date_year": "1940"}
 
 
-@pytest.fixture
-def site_and_session(reference, settings):
-    settings.DEMO = True
-    return two_dose_site(name="Centre Wagram", address="12 avenue de Wagram")
-
-
 def last_code(address: str = "+33612345678") -> str:
     body = Notification.objects.filter(to=address).order_by("-id").first().body
     return re.search(r"\b(\d{6})\b", body).group(1)
@@ -38,7 +32,7 @@ def a_minute_later() -> None:
 
 
 def details(**fields) -> dict:
-    return {"given_name": "Jeanne", "family_name": "Martin", **BIRTH, "contact": PHONE} | fields
+    return {"given_name": "Jeanne", "family_name": "Martin", **BIRTH, "phone": PHONE} | fields
 
 
 def hold_first_slot(client, site, session, *, hold_seconds: float | None = None):
@@ -125,9 +119,7 @@ def test_booking_a_relative_next_needs_no_second_code(client, site_and_session):
     book(client, site, session)
     codes_sent = Notification.objects.filter(kind="verification_code").count()
     hold_first_slot(client, site, session)
-    response = client.post(
-        "/reserver/personne/", details(given_name="Paul", contact="") | {"contact": ""}
-    )
+    response = client.post("/reserver/personne/", details(given_name="Paul", phone=""))
     assert response.status_code == 302 and response["Location"].startswith("/rendez-vous/")
     assert Series.objects.filter(status="active").count() == 2
     assert Notification.objects.filter(kind="verification_code").count() == codes_sent
@@ -223,7 +215,7 @@ def test_manage_with_reference_and_code_then_move_and_cancel(client, site_and_se
     stranger = client.__class__()
     response = stranger.get(f"/rendez-vous/{series.reference}/")
     assert response.status_code == 302 and response["Location"].startswith("/gerer/")
-    response = stranger.post("/gerer/", {"reference": series.reference, "contact": PHONE})
+    response = stranger.post("/gerer/", {"reference": series.reference, "phone": PHONE})
     assert response["Location"] == "/gerer/code/"
     response = stranger.post("/gerer/code/", {"code": last_code()})
     assert response.status_code == 302
@@ -316,7 +308,7 @@ def test_manage_with_someone_elses_contact_finds_nothing(client, site_and_sessio
     book(client, site, session)
     series = Series.objects.get()
     other = client.__class__()
-    other.post("/gerer/", {"reference": series.reference, "contact": "06 98 76 54 32"})
+    other.post("/gerer/", {"reference": series.reference, "phone": "06 98 76 54 32"})
     response = other.post("/gerer/code/", {"code": last_code("+33698765432")}, follow=True)
     assert "Rendez-vous introuvable" in response.content.decode()
     assert other.get(f"/rendez-vous/{series.reference}/annuler/").status_code == 404
@@ -327,7 +319,7 @@ def test_a_mistyped_reference_is_caught_before_any_code(client, site_and_session
     book(client, site, session)
     reference = Series.objects.get().reference
     mistyped = reference[:-1] + ("A" if reference[-1] != "A" else "B")
-    page = client.post("/gerer/", {"reference": mistyped, "contact": PHONE}).content.decode()
+    page = client.post("/gerer/", {"reference": mistyped, "phone": PHONE}).content.decode()
     assert "Cette référence n&#x27;existe pas" in page
 
 
@@ -466,7 +458,7 @@ def test_a_code_typed_after_the_slot_was_lost_verifies_the_contact_and_keeps_the
     client.post("/reserver/", {"slot": nearest.pk, "site": site.pk})
     page = client.get("/reserver/personne/").content.decode()
     assert 'value="Jeanne"' in page and "déjà vérifié" in page
-    response = client.post("/reserver/personne/", details() | {"contact": ""})
+    response = client.post("/reserver/personne/", details(phone=""))
     assert response["Location"].startswith("/rendez-vous/")
     assert Appointment.objects.get(dose_number=1).slot_id == nearest.pk
 

@@ -49,3 +49,27 @@ def test_the_rebooking_confirmation(client, restricted):
     page = response.content.decode()
     assert response.status_code == 200
     assert "Confirmer le nouveau rendez-vous" in page and FOR_CAREGIVERS in page
+
+
+@pytest.mark.parametrize("answer", ["oui", "OUI", "Oui."])
+def test_a_site_that_only_answered_yes_is_said_accessible_in_a_sentence(client, reference, answer):
+    site, _session = two_dose_site(name="Centre Wagram", accessibility=answer)
+    page = client.get(f"/centres/{site.pk}/").content.decode()
+    assert "Accessible aux personnes à mobilité réduite" in page
+    assert f"Accessibilité : {answer}" not in page
+    client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    english = client.get(f"/centres/{site.pk}/").content.decode()
+    # Never the French answer in an English sentence ("Accessibility: oui").
+    assert f"Accessibility: {answer}" not in english and f": {answer}<" not in english
+
+
+def test_a_site_that_answered_no_is_said_not_accessible(client, reference):
+    site, _session = two_dose_site(name="Centre Wagram", accessibility="NON")
+    page = client.get(f"/centres/{site.pk}/").content.decode()
+    assert "Non accessible aux personnes à mobilité réduite" in page
+
+
+def test_a_site_that_described_its_access_keeps_its_words(client, reference):
+    site, _session = two_dose_site(name="Centre Wagram", accessibility="Plain-pied, rampe")
+    page = client.get(f"/centres/{site.pk}/").content.decode()
+    assert "Accessibilité : Plain-pied, rampe" in page

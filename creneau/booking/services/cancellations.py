@@ -98,7 +98,7 @@ def booking_cancel(
     now = now or timezone.now()
     series = _series_locked().get(pk=series_id)
     if series.status == Series.Status.CANCELLED:
-        return _result(series)
+        return _result(series, changed=False)
     course = _course_appointments(series)
     booking_cancel_decide(series=series, appointments=course, now=now).enforce()
     changes = SlotChanges()

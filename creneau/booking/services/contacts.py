@@ -28,7 +28,11 @@ CODE_RESEND_AFTER = timedelta(seconds=60)
 
 @transaction.atomic
 def contact_for_agent(
-    *, text: str = "", postal: PostalAddress | None = None, landline: str = ""
+    *,
+    phone: str = "",
+    email: str = "",
+    postal: PostalAddress | None = None,
+    landline: str = "",
 ) -> Contact:
     """The contact a call-centre agent books for: the mobile number or e-mail address the
     caller gave and the agent read back to them, or, for a caller with neither, a postal
@@ -42,20 +46,21 @@ def contact_for_agent(
         number = phonenumbers.format_number(
             phone_parse(landline, field="landline"), phonenumbers.PhoneNumberFormat.E164
         )
-    if text and postal is not None:
+    if (phone or email) and postal is not None:
         raise InvalidInput(
-            gettext("Un portable ou un e-mail, ou bien une adresse postale : pas les deux.")
+            gettext("Un portable ou un e-mail, ou bien une adresse postale : pas les deux."),
+            field="email" if email else "phone",
         )
-    if not text and postal is None:
+    if not phone and not email and postal is None:
         raise InvalidInput(
-            gettext("Donnez un portable ou un e-mail, ou l'adresse postale pour un courrier.")
+            gettext("Donnez un portable ou un e-mail, ou l'adresse postale pour un courrier."),
+            field="phone",
         )
     if postal is not None:
         channel, address = Contact.Channel.LETTER, postal_address_normalize(address=postal)
     else:
-        channel, address = contact_address_normalize(
-            **({"email": text} if "@" in text else {"phone": text})
-        )
+        # Both given: refused here too, naming the e-mail field.
+        channel, address = contact_address_normalize(phone=phone or None, email=email or None)
     Contact.objects.bulk_create(
         [Contact(channel=channel, address=address, landline=number)], ignore_conflicts=True
     )

@@ -47,10 +47,17 @@ class BookingResult:
     # False when the person already had an active series, which is answered instead.
     created: bool = True
     appointments: list[Appointment] = field(default_factory=list)
+    # False when the change asked for was already made (a course cancelled twice): nothing
+    # was written or sent, and the pages say so.
+    changed: bool = True
 
 
 def _result(
-    series: Series, *, created: bool = True, appointments: list[Appointment] | None = None
+    series: Series,
+    *,
+    created: bool = True,
+    appointments: list[Appointment] | None = None,
+    changed: bool = True,
 ) -> BookingResult:
     if appointments is None:
         appointments = list(
@@ -63,6 +70,7 @@ def _result(
         ),
         created=created,
         appointments=appointments,
+        changed=changed,
     )
 
 

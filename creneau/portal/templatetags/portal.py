@@ -2,6 +2,7 @@ from datetime import datetime
 
 import phonenumbers
 from django import template
+from django.utils.translation import gettext
 
 from creneau.booking import tokens
 from creneau.geography.selectors import department_timezone
@@ -39,6 +40,19 @@ def categories_spoken(codes: list[str]) -> str:
     """
     labels = category_labels()
     return ", ".join(labels.get(code, code) for code in codes)
+
+
+@register.filter
+def accessibility_spoken(text: str) -> str:
+    """A site's accessibility said as a sentence in the page's language when the site only
+    answered yes or no: the official file mostly holds "oui" (or "OUI", "Oui."), which
+    read "Accessibility: oui" on English pages. Empty for a description, shown as given."""
+    answer = text.strip().rstrip(".").lower()
+    if answer in ("oui", "yes"):
+        return gettext("Accessible aux personnes à mobilité réduite")
+    if answer in ("non", "no"):
+        return gettext("Non accessible aux personnes à mobilité réduite")
+    return ""
 
 
 @register.filter
