@@ -34,6 +34,10 @@ CLIP = 8
 # The narrowest map: a few streets say nothing without the town around them.
 MIN_SPAN_KM = 3.0
 SCALE_STEPS_KM = (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500)
+# How far (view units) the outlines drawn may stray from the finest ones: 2 units is
+# 2 to 3 px on a laptop, where neighbouring borders stay joined (they are simplified
+# together); the coarser the outlines, the fewer points to project and to send.
+OUTLINE_ERROR = 2
 # Closer than this, a site is where the search is: no direction to give.
 HERE_KM = 0.05
 
@@ -117,6 +121,15 @@ def _outlines(path: Path = OUTLINES_FILE) -> _Outlines:
 
 
 @dataclass(frozen=True)
+class MapDepartment:
+    name: str
+    code: str
+    path: str  # SVG path data
+    # Where its name goes, when enough of it is in view to be worth naming.
+    label_at: tuple[float, float] | None
+
+
+@dataclass(frozen=True)
 class MapSite:
     """A numbered marker: the number is the site's place in the list of results."""
 
@@ -134,14 +147,13 @@ class ResultsMap:
     width: int
     height: int
     marker_radius: int
-    # (department name, SVG path data) of each department the view touches.
-    departments: list[tuple[str, str]]
+    departments: list[MapDepartment]  # those the view touches
     place: Position
     place_x: float
     place_y: float
     sites: list[MapSite]
     scale_label: str
-    scale_length: float
+    scale_percent: float  # the scale bar's length, in % of the map's width
     # south, west, north, east of the view, in degrees (for a tile map's first view).
     bounds: tuple[float, float, float, float]
 
@@ -232,6 +244,28 @@ def _path(rings: list[list[tuple[float, float]]]) -> str:
     return "".join(parts)
 
 
+def _label_at(rings: list[list[tuple[float, float]]]) -> tuple[float, float] | None:
+    """The middle of the department's largest piece in view, if that piece covers a tenth
+    of the map at least (a sliver at the edge is not worth a name)."""
+    best_area, best = 0.0, None
+    for ring in rings:
+        visible = _clipped(ring, 0, WIDTH, HEIGHT)
+        area = cx = cy = 0.0
+        for (x0, y0), (x1, y1) in zip(visible, visible[1:] + visible[:1], strict=True):
+            cross = x0 * y1 - x1 * y0
+            area += cross
+            cx += (x0 + x1) * cross
+            cy += (y0 + y1) * cross
+        if area and abs(area / 2) > best_area:
+            best_area, best = abs(area / 2), (cx / (3 * area), cy / (3 * area))
+    if best is None or best_area < WIDTH * HEIGHT / 10:
+        return None
+    # Kept inside the frame, with room for a name of a dozen letters each side.
+    x = min(max(best[0], 70.0), WIDTH - 70.0)
+    y = min(max(best[1], 14.0), HEIGHT - 6.0)
+    return round(x, 1), round(y, 1)
+
+
 def _scale_bar(units_per_km: float) -> tuple[str, float]:
     """The longest round distance that fits in a third of the width, and its label."""
     fitting = [km for km in SCALE_STEPS_KM if km * units_per_km <= WIDTH / 3] or [SCALE_STEPS_KM[0]]
@@ -282,9 +316,9 @@ def map_draw(
     west, east = (-CLIP - b_x) / a_x, (WIDTH + CLIP - b_x) / a_x
     north, south = (-CLIP - b_y) / a_y, (HEIGHT + CLIP - b_y) / a_y
     outlines = _outlines(outlines_path)
-    # The coarsest outlines whose error stays within a unit of the view box.
+    # The coarsest outlines whose error stays within OUTLINE_ERROR.
     level = max(
-        (i for i, tolerance in enumerate(outlines.tolerances) if tolerance * -a_y <= 1),
+        (i for i, tolerance in enumerate(outlines.tolerances) if tolerance * -a_y <= OUTLINE_ERROR),
         default=0,
     )
     departments = []
@@ -300,7 +334,11 @@ def map_draw(
             rings.append(_clipped(projected, -CLIP, WIDTH + CLIP, HEIGHT + CLIP))
         data = _path(rings)
         if data:
-            departments.append((outline.name, data))
+            departments.append(
+                MapDepartment(
+                    name=outline.name, code=outline.code, path=data, label_at=_label_at(rings)
+                )
+            )
 
     place_x, place_y = view(place)
     map_sites = []
@@ -331,7 +369,7 @@ def map_draw(
         place_y=place_y,
         sites=map_sites,
         scale_label=scale_label,
-        scale_length=round(scale_length, 1),
+        scale_percent=round(100 * scale_length / WIDTH, 1),
         bounds=(view_south, view_west, view_north, view_east),
     )
 

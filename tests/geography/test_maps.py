@@ -62,8 +62,8 @@ def test_the_place_and_every_site_are_inside_the_view_whole(search):
         # A marker's whole disc is inside the frame (0.1: the coordinates are rounded).
         assert MARGIN - 0.1 <= x <= WIDTH - MARGIN + 0.1
         assert MARGIN - 0.1 <= y <= HEIGHT - MARGIN + 0.1
-    for _name, path in drawn.departments:
-        xs_ys = coordinates(path)
+    for department in drawn.departments:
+        xs_ys = coordinates(department.path)
         assert all(-CLIP - 0.1 <= value <= max(WIDTH, HEIGHT) + CLIP + 0.1 for value in xs_ys)
 
 
@@ -135,17 +135,20 @@ def test_a_map_of_one_street_still_shows_the_town_around_it():
 def test_lyon_is_drawn_over_the_rhone_and_nothing_far_away():
     drawn = map_draw(place=LYON, sites=[("Centre", Position(45.76, 4.86))])
 
-    names = [name for name, _ in drawn.departments]
+    names = [department.name for department in drawn.departments]
     assert "Rhône" in names
     assert "Finistère" not in names and "La Réunion" not in names
+    # The Rhône fills most of the view: it is named, inside the frame.
+    rhone = next(d for d in drawn.departments if d.code == "69")
+    assert rhone.label_at and 0 < rhone.label_at[0] < WIDTH and 0 < rhone.label_at[1] < HEIGHT
 
 
 def test_a_search_in_reunion_draws_reunion():
     drawn = map_draw(place=SAINT_DENIS_REUNION, sites=[("Centre", Position(-20.90, 55.48))])
 
-    assert [name for name, _ in drawn.departments] == ["La Réunion"]
+    assert [department.name for department in drawn.departments] == ["La Réunion"]
     # Saint-Denis is on the coast: the island's outline crosses the view (not all land).
-    values = coordinates(drawn.departments[0][1])
+    values = coordinates(drawn.departments[0].path)
     inside = [
         (x, y)
         for x, y in zip(values[::2], values[1::2], strict=True)
