@@ -14,7 +14,7 @@ APP_STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: demo test lint bench geography-data clean chromium
+.PHONY: demo test lint bench geography-data leaflet clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
@@ -67,12 +67,23 @@ bench: $(DEV_STAMP)
 rush: $(DEV_STAMP)
 	$(BIN)/python bench/rush.py --both
 
-## make geography-data: rebuild creneau/geography/data/geography.json.gz from its sources
+## make geography-data: rebuild creneau/geography/data/geography.json.gz and outlines.json.gz from their sources
 geography-data: $(APP_STAMP)
 	rm -rf build/etalab && mkdir -p build/etalab
 	cd build/etalab && npm pack --silent @etalab/decoupage-administratif@6.0.0 && tar xzf *.tgz
 	DEBUG=1 $(BIN)/python manage.py geography_build --etalab build/etalab/package \
 		--laposte $(or $(LAPOSTE_CSV),../shared/data/geo/laposte_hexasmal.csv)
+	DEBUG=1 $(BIN)/python manage.py geography_outlines_build \
+		--source $(or $(OUTLINES_GEOJSON),../shared/data/geo/departements-avec-outre-mer.geojson)
+
+## make leaflet: fetch Leaflet from the npm registry into the static files (the optional tile map)
+LEAFLET_VERSION = 1.9.4
+leaflet:
+	rm -rf build/leaflet && mkdir -p build/leaflet creneau/portal/static/vendor/leaflet
+	cd build/leaflet && npm pack --silent leaflet@$(LEAFLET_VERSION) && tar xzf *.tgz
+	cp -r build/leaflet/package/dist/leaflet.js build/leaflet/package/dist/leaflet.css \
+		build/leaflet/package/dist/images build/leaflet/package/LICENSE \
+		creneau/portal/static/vendor/leaflet/
 
 clean:
 	rm -rf $(VENV) db.sqlite3* build

@@ -258,6 +258,25 @@ if PUBLIC_URL.startswith("https://"):
 # The telephone line for people who cannot or would rather not book online.
 CALL_CENTRE_PHONE = os.environ.get("CALL_CENTRE_PHONE", "0 800 009 110")
 
+# The search's map is drawn on the server (SVG, no request elsewhere). An operator with a
+# tile server may add a zoomable map over it: the tiles' URL template ({z}/{x}/{y}) and
+# the credit its licence asks for (plain text). See docs/operations.md.
+MAP_TILE_URL = os.environ.get("MAP_TILE_URL", "").strip()
+MAP_TILE_ATTRIBUTION = os.environ.get("MAP_TILE_ATTRIBUTION", "").strip()
+if MAP_TILE_URL and not (
+    MAP_TILE_URL.startswith(("https://", "http://", "/"))
+    and all(part in MAP_TILE_URL for part in ("{z}", "{x}", "{y}"))
+):
+    raise ImproperlyConfigured(
+        f"MAP_TILE_URL must be an http(s) address or a path with {{z}}, {{x}} and {{y}}, e.g. "
+        f"https://tiles.example.fr/{{z}}/{{x}}/{{y}}.png: {MAP_TILE_URL!r}"
+    )
+if MAP_TILE_URL and not MAP_TILE_ATTRIBUTION:
+    raise ImproperlyConfigured(
+        "MAP_TILE_ATTRIBUTION must be set with MAP_TILE_URL: the credit the tiles' licence "
+        "asks for, e.g. '© les contributeurs d'OpenStreetMap'."
+    )
+
 # Public reads (search, a site's calendar) answered from the cache for this long: the
 # read model is already a moment old, and a hold decides. 0 turns it off.
 API_CACHE_SECONDS = int(os.environ.get("API_CACHE_SECONDS", "1"))

@@ -73,9 +73,11 @@ from creneau.core.errors import (
     TooManyRequests,
     Unauthorized,
 )
+from creneau.core.geo import Position
 from creneau.core.inputs import date_parse, id_parse
 from creneau.eligibility.selectors import Candidate, eligibility_decide
-from creneau.geography.selectors import place_resolve, place_suggest
+from creneau.geography.maps import map_draw
+from creneau.geography.selectors import Place, place_resolve, place_suggest
 from creneau.outreach.selectors import outbox_list
 from creneau.scheduling.selectors import (
     MAX_RADIUS_KM,
@@ -217,6 +219,8 @@ def _search(form: SearchForm) -> dict:
         "bookable": bookable,
         "others": [result for result in results if not result.available_slots],
     }
+    if bookable:
+        context |= _results_map(place, [result.site for result in with_slots])
     if not bookable and data["radius_km"] < MAX_RADIUS_KM:
         farther = availability_search(
             origin=place.position, radius_km=MAX_RADIUS_KM, wanted=wanted, limit=1
@@ -227,6 +231,23 @@ def _search(form: SearchForm) -> dict:
             context["wider_url"] = "?" + urlencode(
                 {**form.data.dict(), "radius_km": _radius_covering(nearest.distance_km)}
             )
+    return context
+
+
+def _results_map(place: Place, sites: list[Site]) -> dict:
+    """The map of the numbered results; with a tile server configured, what a zoomable
+    map over it needs too (without one, the page has no map script at all)."""
+    results_map = map_draw(
+        place=place.position,
+        sites=[(site.name, Position(site.latitude, site.longitude)) for site in sites],
+    )
+    context: dict = {"results_map": results_map}
+    if settings.MAP_TILE_URL:
+        context["tile_map"] = results_map.tile_config() | {
+            "place_label": place.label,
+            "tiles": settings.MAP_TILE_URL,
+            "attribution": settings.MAP_TILE_ATTRIBUTION,
+        }
     return context
 
 
