@@ -46,6 +46,7 @@ from .actions import (
     appointment_check_in_decide,
     appointment_status_refusal,
     booking_cancel_decide,
+    booking_dose2_cancel_decide,
     booking_dose2_rebook_decide,
     booking_move_decide,
     dose1_get,
@@ -190,7 +191,8 @@ def course_actions(
                 "annule ses rendez-vous en ligne ou par le centre d'appel."
             )
         )
-        move, cancel, dose2_rebook = dict.fromkeys(doses, elsewhere), elsewhere, elsewhere
+        move = dict.fromkeys(doses, elsewhere)
+        cancel = dose2_cancel = dose2_rebook = elsewhere
     else:
         move = {
             dose: booking_move_decide(
@@ -199,6 +201,9 @@ def course_actions(
             for dose in doses
         }
         cancel = booking_cancel_decide(series=series, appointments=appointments, now=now)
+        dose2_cancel = booking_dose2_cancel_decide(
+            series=series, appointments=appointments, now=now
+        )
         dose2_rebook = booking_dose2_rebook_decide(series=series, appointments=appointments)
     on_site = Decision(
         gettext("L'arrivée et la dose s'enregistrent sur place, par le lieu de vaccination.")
@@ -221,7 +226,12 @@ def course_actions(
         for appointment in appointments
     )
     return CourseActions(
-        series=series, appointments=rows, move=move, cancel=cancel, dose2_rebook=dose2_rebook
+        series=series,
+        appointments=rows,
+        move=move,
+        cancel=cancel,
+        dose2_cancel=dose2_cancel,
+        dose2_rebook=dose2_rebook,
     )
 
 

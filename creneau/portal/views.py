@@ -25,7 +25,7 @@ from creneau.booking import tokens
 from creneau.booking.actions import CourseActor
 from creneau.booking.addresses import contact_address_parse
 from creneau.booking.icalendar import series_icalendar
-from creneau.booking.models import CancellationItem, Contact, Hold, Series
+from creneau.booking.models import Appointment, CancellationItem, Contact, Hold, Series
 from creneau.booking.selectors import (
     Dose2Days,
     RebookDay,
@@ -50,6 +50,7 @@ from creneau.booking.services import (
     PersonData,
     booking_cancel,
     booking_confirm,
+    booking_dose2_cancel,
     booking_move,
     booking_rebook,
     contact_verification_confirm,
@@ -669,18 +670,27 @@ def _series_opened(request: HttpRequest, reference: str) -> Series:
 
 
 def _booking_context(series: Series) -> dict:
+    appointments = series_appointments(series=series)
     return {
         "series": series,
         "reference": tokens.reference_display(series.reference),
         "site": series.site,
         "actions": course_actions(
-            series=series,
-            appointments=series_appointments(series=series),
-            actor=CourseActor.PERSON,
-            now=timezone.now(),
+            series=series, appointments=appointments, actor=CourseActor.PERSON, now=timezone.now()
         ),
         "active": series.status == Series.Status.ACTIVE,
+        "new_search_url": _new_search_url(series=series, appointments=appointments),
     }
+
+
+def _new_search_url(*, series: Series, appointments: list) -> str | None:
+    """After a cancellation, a search near the same place, to book again. Not for a course
+    whose first dose was given: a new booking would start with a first dose again."""
+    if series.status != Series.Status.CANCELLED or any(
+        appointment.status == Appointment.Status.FULFILLED for appointment in appointments
+    ):
+        return None
+    return reverse("portal:home") + "?" + urlencode({"near": series.site.postcode}) + "#resultat"
 
 
 @_redirects
@@ -767,12 +777,35 @@ def _move_confirmed(request: HttpRequest, *, series: Series, dose_number: int) -
 @_redirects
 @require_http_methods(["GET", "POST"])
 def booking_cancel_page(request: HttpRequest, reference: str) -> HttpResponse:
+    return _cancel_page(request, reference, dose2_only=False)
+
+
+@_redirects
+@require_http_methods(["GET", "POST"])
+def booking_dose2_cancel_page(request: HttpRequest, reference: str) -> HttpResponse:
+    """Once dose 1 is given: the dose-2 appointment alone (the services refuse it before)."""
+    return _cancel_page(request, reference, dose2_only=True)
+
+
+def _cancel_page(request: HttpRequest, reference: str, *, dose2_only: bool) -> HttpResponse:
+    """What cancelling changes, then the cancellation once confirmed."""
     series = _series_opened(request, reference)
     if request.method == "POST":
-        booking_cancel(series_id=series.pk)
-        messages.success(request, _("Rendez-vous annulé. Un message de confirmation est envoyé."))
+        if dose2_only:
+            booking_dose2_cancel(series_id=series.pk)
+            done = _("Seconde dose annulée. Un message de confirmation est envoyé.")
+        else:
+            booking_cancel(series_id=series.pk)
+            done = _("Rendez-vous annulé. Un message de confirmation est envoyé.")
+        messages.success(request, done)
         return redirect("portal:booking", reference=tokens.reference_display(series.reference))
-    return render(request, "portal/cancel.html", _booking_context(series))
+    context = _booking_context(series)
+    actions = context["actions"]
+    context |= {
+        "dose2_only": dose2_only,
+        "decision": actions.dose2_cancel if dose2_only else actions.cancel,
+    }
+    return render(request, "portal/cancel.html", context)
 
 
 # Managing a booking -------------------------------------------------------------------

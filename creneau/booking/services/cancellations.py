@@ -30,6 +30,7 @@ from ..actions import (
     DOSE1_FOR_REBOOK,
     active_by_dose,
     booking_cancel_decide,
+    booking_dose2_cancel_decide,
     booking_dose2_rebook_decide,
     dose1_get,
     rebook_override_carries,
@@ -101,20 +102,67 @@ def booking_cancel(
         return _result(series)
     course = _course_appointments(series)
     booking_cancel_decide(series=series, appointments=course, now=now).enforce()
+    return _course_cancelled(
+        series=series,
+        course=course,
+        reason=reason,
+        actor=actor,
+        now=now,
+        summary=gettext("Annulé par téléphone"),
+    )
+
+
+@unit_of_work
+def booking_dose2_cancel(
+    *, series_id: int, reason: str = "", actor: Actor | None = None, now: datetime | None = None
+) -> BookingResult:
+    """Cancel only the dose-2 appointment of a course whose dose 1 was given (the person
+    will not come back for it here): its place goes back to its slot and the dose it held
+    back to stock, the course ends with its dose 1 recorded, the contact is told. Refused
+    while dose 1 is still to come (invariant 3); a cancelled course answers as it is."""
+    now = now or timezone.now()
+    series = _series_locked().get(pk=series_id)
+    if series.status == Series.Status.CANCELLED:
+        return _result(series)
+    course = _course_appointments(series)
+    booking_dose2_cancel_decide(series=series, appointments=course, now=now).enforce()
+    return _course_cancelled(
+        series=series,
+        course=course,
+        reason=reason,
+        actor=actor,
+        now=now,
+        summary=gettext("2e dose annulée par téléphone"),
+    )
+
+
+def _course_cancelled(
+    *,
+    series: Series,
+    course: list[Appointment],
+    reason: str,
+    actor: Actor | None,
+    now: datetime,
+    summary: str,
+) -> BookingResult:
+    """A locked course whose cancellation was allowed: its places and doses given back,
+    then its one message (invariant 5: after every change, in the transaction) and, for
+    staff, its audit event."""
     changes = SlotChanges()
     _series_cancel(series=series, course=course, reason=reason, now=now, changes=changes)
     changes.apply()
     appointments = list(series.appointments.select_related("slot").order_by("dose_number", "id"))
+    dose1_kept = dose1_get(appointments=course, statuses=(Appointment.Status.FULFILLED,))
     _notify(
         series=series,
         kind=Notification.Kind.BOOKING_CANCELLED,
-        context={"reason": reason},
+        context={"reason": reason, "dose2_only": bool(dose1_kept), "dose1_kept": bool(dose1_kept)},
         appointments=appointments,
     )
     _staff_record(
         actor=actor,
         series=series,
-        summary=gettext("Annulé par téléphone"),
+        summary=summary,
         details={"reason": reason} if reason else None,
     )
     return _result(series, appointments=appointments)
