@@ -12,13 +12,12 @@ from creneau.audit.models import AuditEvent
 from creneau.booking import tokens
 from creneau.booking.models import Appointment, Series
 from creneau.booking.services import booking_confirm, hold_create
-from creneau.care.services import administration_record
-from creneau.core.actor import Actor
 from creneau.demo.staff import DEMO_PASSWORD
 from creneau.outreach.models import Notification
 from creneau.staff.models import StaffProfile
 from creneau.staff.services import staff_account_create
-from tests.factories import LOT, at, person, tomorrow, two_dose_site, verified_contact
+from tests.booking.test_dose2_cancel import dose1_given
+from tests.factories import at, person, tomorrow, two_dose_site, verified_contact
 
 DAY = tomorrow()
 
@@ -37,14 +36,7 @@ def course(reference):
 
 @pytest.fixture
 def dose1_done(course, django_user_model, monkeypatch):
-    dose1 = min(course.appointments, key=lambda a: a.dose_number)
-    administration_record(
-        appointment_id=dose1.pk,
-        site_id=course.series.site_id,
-        lot=LOT,
-        actor=Actor(user=django_user_model.objects.create_user(username="infirmiere")),
-        now=at(DAY, 9, 5),
-    )
+    dose1_given(course, django_user_model)
     monkeypatch.setattr(timezone, "now", lambda: at(DAY, 12))
     return course
 
