@@ -105,7 +105,7 @@ def test_the_whole_journey_search_book_manage_move_cancel(new_page, live_server,
     axe_check(page)
     choose_first_slot(page)
     expect(page.locator(".hold-countdown")).to_contain_text("Il reste")
-    expect(page.get_by_label(re.compile("proposé"))).to_be_checked()
+    expect(page.get_by_label(re.compile("retenu pour vous"))).to_be_checked()
     axe_check(page)
     fill_person(page, "Jeanne")
     page.get_by_role("button", name="Recevoir le code de confirmation").click()
@@ -143,6 +143,9 @@ def test_the_whole_journey_search_book_manage_move_cancel(new_page, live_server,
     axe_check(other)
     other.get_by_role("button", name="Oui, annuler").click()
     expect(other.get_by_role("heading", level=1)).to_have_text("Rendez-vous annulé")
+    # Then a search near the same place, to book again.
+    other.get_by_role("link", name="Prendre un autre rendez-vous").click()
+    expect(other.locator("#resultat")).to_contain_text("75017 Paris 17e")
     series.refresh_from_db()
     assert series.status == "cancelled"
 
