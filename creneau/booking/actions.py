@@ -69,6 +69,8 @@ class CourseActions:
     # By dose number, as booking_move(dose_number=…) would decide.
     move: dict[int, Decision]
     cancel: Decision
+    # Only the dose-2 appointment, once dose 1 is given (booking_dose2_cancel).
+    dose2_cancel: Decision
     dose2_rebook: Decision
 
     @property
@@ -130,6 +132,28 @@ def booking_cancel_decide(
         )
     if any(a.status == Appointment.Status.ARRIVED for a in appointments):
         return Decision(gettext("La personne est déjà sur place : le lieu enregistre la suite."))
+    return ALLOWED
+
+
+def booking_dose2_cancel_decide(
+    *, series: Series, appointments: Sequence[Appointment], now: datetime
+) -> Decision:
+    """Only the dose-2 appointment is cancelled once dose 1 is given, by the rules of a
+    cancellation; never while dose 1 is still to come or being given, which would leave a
+    dose 1 without its dose 2 (invariant 3): then the whole course is cancelled, or dose 2
+    moved."""
+    refused = booking_cancel_decide(series=series, appointments=appointments, now=now)
+    if not refused:
+        return refused
+    if dose1_get(appointments=appointments, statuses=(Appointment.Status.FULFILLED,)) is None:
+        return Decision(
+            gettext(
+                "La première dose n'est pas encore faite : la seconde ne s'annule pas seule. "
+                "Annulez le rendez-vous entier, ou déplacez la seconde dose."
+            )
+        )
+    if 2 not in active_by_dose(appointments=appointments):
+        return Decision(gettext("Ce parcours n'a pas de rendez-vous de 2e dose à annuler."))
     return ALLOWED
 
 

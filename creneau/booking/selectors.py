@@ -5,7 +5,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from django.core import signing
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -46,6 +46,7 @@ from .actions import (
     appointment_check_in_decide,
     appointment_status_refusal,
     booking_cancel_decide,
+    booking_dose2_cancel_decide,
     booking_dose2_rebook_decide,
     booking_move_decide,
     dose1_get,
@@ -190,7 +191,8 @@ def course_actions(
                 "annule ses rendez-vous en ligne ou par le centre d'appel."
             )
         )
-        move, cancel, dose2_rebook = dict.fromkeys(doses, elsewhere), elsewhere, elsewhere
+        move = dict.fromkeys(doses, elsewhere)
+        cancel = dose2_cancel = dose2_rebook = elsewhere
     else:
         move = {
             dose: booking_move_decide(
@@ -199,6 +201,9 @@ def course_actions(
             for dose in doses
         }
         cancel = booking_cancel_decide(series=series, appointments=appointments, now=now)
+        dose2_cancel = booking_dose2_cancel_decide(
+            series=series, appointments=appointments, now=now
+        )
         dose2_rebook = booking_dose2_rebook_decide(series=series, appointments=appointments)
     on_site = Decision(
         gettext("L'arrivée et la dose s'enregistrent sur place, par le lieu de vaccination.")
@@ -221,7 +226,12 @@ def course_actions(
         for appointment in appointments
     )
     return CourseActions(
-        series=series, appointments=rows, move=move, cancel=cancel, dose2_rebook=dose2_rebook
+        series=series,
+        appointments=rows,
+        move=move,
+        cancel=cancel,
+        dose2_cancel=dose2_cancel,
+        dose2_rebook=dose2_rebook,
     )
 
 
@@ -542,10 +552,24 @@ def rebook_item_get(*, token: str) -> CancellationItem:
     return item
 
 
+def _dose2_slots_q(*, site_id: int, vaccine: Vaccine, dose1_date: date) -> QuerySet[Slot]:
+    """The second-dose slots a first dose on `dose1_date` may have: its site and product,
+    inside the interval, in an open session (the rule the services' conditional updates
+    apply)."""
+    first, last = dose2_window(vaccine=vaccine, dose1_date=dose1_date)
+    return Slot.objects.filter(
+        site_id=site_id,
+        vaccine_id=vaccine.pk,
+        dose_number=2,
+        date__gte=first,
+        date__lte=last,
+        session__status=Session.Status.OPEN,
+    )
+
+
 def _dose2_rebook_slots_q(*, series: Series) -> QuerySet[Slot] | None:
-    """The slots a course whose first dose was given may take for its dose 2: its site
-    and product, inside the interval from the day of the first dose, in an open session;
-    None without such a first dose."""
+    """The slots a course whose first dose was given may take for its dose 2; None
+    without such a first dose."""
     dose1 = (
         series.appointments.select_related("slot")
         .filter(dose_number=1, status__in=DOSE1_FOR_REBOOK)
@@ -553,14 +577,8 @@ def _dose2_rebook_slots_q(*, series: Series) -> QuerySet[Slot] | None:
     )
     if dose1 is None:
         return None
-    first, last = dose2_window(vaccine=series.vaccine, dose1_date=dose1.slot.date)
-    return Slot.objects.filter(
-        site_id=series.site_id,
-        vaccine_id=series.vaccine_id,
-        dose_number=2,
-        date__gte=first,
-        date__lte=last,
-        session__status=Session.Status.OPEN,
+    return _dose2_slots_q(
+        site_id=series.site_id, vaccine=series.vaccine, dose1_date=dose1.slot.date
     )
 
 
@@ -582,33 +600,104 @@ def _day_shown(*, days: list[tuple[date, int]], asked: date | None) -> date:
     return asked if any(day == asked for day, _ in days) else days[0][0]
 
 
+@dataclass(frozen=True)
+class Dose2Days:
+    """The second-dose choices of a first dose: every day of the interval with free
+    places at its site (not only the first few), and the free slots of one of them."""
+
+    first: date
+    last: date
+    days: list[tuple[date, int]]  # (day, free places)
+    day: date
+    slots: list[FreeSlot]
+
+
+def _dose2_days(
+    *,
+    site: Site,
+    vaccine: Vaccine,
+    dose1_date: date,
+    day: date | None,
+    now: datetime,
+    held: Slot | None = None,
+) -> Dose2Days | None:
+    """The days from the read model (a month of days is a month of rows, not of slots),
+    the slots of `day` (if it has places; else of the held place's day, or the first).
+
+    `held`: a second-dose place already kept for this person; it is theirs to choose
+    again, so its day and its slot are offered even when it took the last place. None
+    when no day has a place."""
+    first, last = dose2_window(vaccine=vaccine, dose1_date=dose1_date)
+    wanted = AvailabilityFilter(vaccine_id=vaccine.pk, dose_number=2, date_from=first, date_to=last)
+    places = {
+        figures.date: figures.free for figures in site_calendar(site=site, wanted=wanted, now=now)
+    }
+    if held is not None:
+        places[held.date] = places.get(held.date, 0) + 1
+    if not places:
+        return None
+    days = sorted(places.items())
+    shown = _day_shown(days=days, asked=day if day in places else held and held.date)
+    free = _free_slots(
+        _dose2_slots_q(site_id=site.pk, vaccine=vaccine, dose1_date=dose1_date), now=now
+    )
+    slots = _free_slot_rows(free.filter(date=shown))
+    if held is not None and held.date == shown:
+        others = [slot for slot in slots if slot.pk != held.pk]
+        kept = next((slot for slot in slots if slot.pk == held.pk), None)
+        mine = FreeSlot(
+            held.pk,
+            held.date,
+            held.start,
+            held.end,
+            vaccine.code,
+            2,
+            (kept.available if kept else 0) + 1,
+        )
+        slots = sorted([*others, mine], key=lambda slot: (slot.start, slot.pk))
+    return Dose2Days(first=first, last=last, days=days, day=shown, slots=slots)
+
+
+def hold_dose2_days(
+    *, hold: Hold, day: date | None, now: datetime | None = None
+) -> Dose2Days | None:
+    """The second-dose choices of a hold's first dose, its own second-dose place among
+    them (invariant 3 is the booking's to keep: it takes the chosen place with the
+    interval in its conditional update). None for a one-dose product."""
+    if hold.dose2_slot is None:
+        return None
+    return _dose2_days(
+        site=hold.slot.site,
+        vaccine=hold.slot.vaccine,
+        dose1_date=hold.slot.date,
+        day=day,
+        now=now or timezone.now(),
+        held=hold.dose2_slot,
+    )
+
+
 def dose2_rebook_offer(
     *, series: Series, day: date | None = None, now: datetime
 ) -> RebookOffer | None:
     """New second-dose dates for a course whose first dose was given: its site and
-    product, inside the interval from the day of the first dose; the first days with free
-    places, and the slots of `day` (if it is one of them) or of the first. None when there
-    is no such day."""
-    slots = _dose2_rebook_slots_q(series=series)
-    if slots is None:
+    product, every day of the interval from the day of the first dose with free places,
+    and the slots of `day` (if it is one of them) or of the first. None when there is no
+    such day."""
+    dose1 = dose1_get(appointments=series_appointments(series=series), statuses=DOSE1_FOR_REBOOK)
+    if dose1 is None:
         return None
-    free = _free_slots(slots, now=now)
-    days = list(
-        free.values("date")
-        .annotate(places=Sum(F("capacity") - F("booked")))
-        .order_by("date")
-        .values_list("date", "places")[:REBOOK_DAYS]
+    found = _dose2_days(
+        site=series.site, vaccine=series.vaccine, dose1_date=dose1.slot.date, day=day, now=now
     )
-    if not days:
+    if found is None:
         return None
-    shown = _day_shown(days=days, asked=day)
     return RebookOffer(
         site=series.site,
         distance_km=0,
         vaccine=series.vaccine,
-        days=days,
-        day=shown,
-        slots=_free_slot_rows(free.filter(date=shown)),
+        days=found.days,
+        day=found.day,
+        slots=found.slots,
     )
 
 

@@ -12,6 +12,7 @@ urlpatterns = [
     path("parcours/<int:series_id>/", views.file, name="file"),
     path("parcours/<int:series_id>/deplacer/<int:dose_number>/", views.move, name="move"),
     path("parcours/<int:series_id>/annuler/", views.cancel, name="cancel"),
+    path("parcours/<int:series_id>/annuler-dose-2/", views.cancel_dose2, name="cancel_dose2"),
     path("parcours/<int:series_id>/dose-2/", views.dose2, name="dose2"),
     path("courriers/", views.letters, name="letters"),
     path("courriers/<int:batch_id>/", views.letter_batch, name="letter_batch"),

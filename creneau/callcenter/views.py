@@ -19,7 +19,7 @@ from creneau.audit.services import audit_record
 from creneau.booking import tokens
 from creneau.booking.actions import CourseActor
 from creneau.booking.addresses import CallerNumbers, caller_numbers_sort, postal_address_parse
-from creneau.booking.models import Contact, Series
+from creneau.booking.models import Appointment, Contact, Series
 from creneau.booking.selectors import (
     caller_find,
     course_actions,
@@ -34,6 +34,7 @@ from creneau.booking.services import (
     PersonData,
     booking_cancel,
     booking_confirm,
+    booking_dose2_cancel,
     booking_dose2_rebook,
     booking_move,
     contact_for_agent,
@@ -354,6 +355,12 @@ def _seen(request: HttpRequest, series, summary: str) -> None:
 def _file_page(request: HttpRequest, series, *, reason_form: ReasonForm, status: int = 200):
     _seen(request, series, _("Dossier de l'appelant"))
     appointments = series_appointments(series=series)
+    carried = {"contact": series.contact.address, "fixe": series.contact.landline}
+    # After a cancellation, slots near the same place for the same caller; not for a course
+    # whose first dose was given (a new booking starts with a first dose again).
+    new_search = series.status == Series.Status.CANCELLED and not any(
+        appointment.status == Appointment.Status.FULFILLED for appointment in appointments
+    )
     return render(
         request,
         "callcenter/file.html",
@@ -367,9 +374,12 @@ def _file_page(request: HttpRequest, series, *, reason_form: ReasonForm, status:
                 actor=CourseActor.AGENT,
                 now=timezone.now(),
             ),
-            "relative_url": reverse("callcenter:home")
+            "relative_url": reverse("callcenter:home") + "?" + urlencode(carried),
+            "new_search_url": reverse("callcenter:slots")
             + "?"
-            + urlencode({"contact": series.contact.address, "fixe": series.contact.landline}),
+            + urlencode({"near": series.site.postcode, **carried})
+            if new_search
+            else None,
             "reason_form": reason_form,
         },
         status=status,
@@ -437,13 +447,44 @@ def move(request: HttpRequest, series_id: int, dose_number: int) -> HttpResponse
 @require_POST
 @staff_view(permission="callcentre.book")
 def cancel(request: HttpRequest, series_id: int) -> HttpResponse:
+    return _cancelled(
+        request,
+        series_id,
+        service=booking_cancel,
+        sent=_("Annulé. La confirmation est envoyée."),
+        by_letter=_(
+            "Annulé. La confirmation part par courrier : imprimez-la depuis « Courriers »."
+        ),
+    )
+
+
+@require_POST
+@staff_view(permission="callcentre.book")
+def cancel_dose2(request: HttpRequest, series_id: int) -> HttpResponse:
+    """Once dose 1 is given: the dose-2 appointment alone (the service refuses it before)."""
+    return _cancelled(
+        request,
+        series_id,
+        service=booking_dose2_cancel,
+        sent=_("2e dose annulée. La confirmation est envoyée."),
+        by_letter=_(
+            "2e dose annulée. La confirmation part par courrier : imprimez-la depuis « Courriers »."
+        ),
+    )
+
+
+def _cancelled(
+    request: HttpRequest, series_id: int, *, service, sent: str, by_letter: str
+) -> HttpResponse:
+    """The reason typed, then the cancellation service; its refusal said on the file."""
     series = _series(request, series_id)
     form = ReasonForm(request.POST)
     if not form.is_valid():
         return _file_page(request, series, reason_form=form, status=400)
-    reason = form.cleaned_data["reason"]
     try:
-        result = booking_cancel(series_id=series.pk, reason=reason, actor=request.actor)
+        result = service(
+            series_id=series.pk, reason=form.cleaned_data["reason"], actor=request.actor
+        )
     except DomainError as error:
         messages.error(request, error.message)
     else:
@@ -452,17 +493,7 @@ def cancel(request: HttpRequest, series_id: int) -> HttpResponse:
             # done now, nothing sent; "Annulé" would tell the caller otherwise.
             messages.info(request, _("Ce rendez-vous était déjà annulé. Rien n'a changé."))
         else:
-            messages.success(
-                request,
-                _done(
-                    series,
-                    sent=_("Annulé. La confirmation est envoyée."),
-                    by_letter=_(
-                        "Annulé. La confirmation part par courrier : imprimez-la depuis "
-                        "« Courriers »."
-                    ),
-                ),
-            )
+            messages.success(request, _done(series, sent=sent, by_letter=by_letter))
     return redirect("callcenter:file", series_id=series.pk)
 
 

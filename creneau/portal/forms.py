@@ -277,14 +277,23 @@ class PersonForm(ContactForm):
         empty_value=None,
     )
 
-    def __init__(self, *args, dose2_choices=(), contact_known: bool = False, **kwargs):
+    def __init__(
+        self,
+        *args,
+        dose2_choices=(),
+        dose2_initial: int | None = None,
+        contact_known: bool = False,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.fields["given_name"].widget.attrs["autocomplete"] = "off"
         self.fields["family_name"].widget.attrs["autocomplete"] = "off"
         self.fields["categories"].choices = _category_choices()
         if dose2_choices:
+            # The choices are one day's slots; one is always ticked, so that the dose 2
+            # booked is one the page shows.
             self.fields["dose2_slot"].choices = dose2_choices
-            self.fields["dose2_slot"].initial = dose2_choices[0][0]
+            self.fields["dose2_slot"].initial = dose2_initial or dose2_choices[0][0]
         else:
             del self.fields["dose2_slot"]
         if contact_known:

@@ -25,6 +25,11 @@ urlpatterns = [
         name="move",
     ),
     path("rendez-vous/<str:reference>/annuler/", views.booking_cancel_page, name="cancel"),
+    path(
+        "rendez-vous/<str:reference>/annuler-dose-2/",
+        views.booking_dose2_cancel_page,
+        name="cancel_dose2",
+    ),
     path("reprendre/<str:token>/", views.rebook, name="rebook"),
     path("demo/messages/", views.outbox, name="outbox"),
 ]

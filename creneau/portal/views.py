@@ -28,13 +28,15 @@ from creneau.booking import tokens
 from creneau.booking.actions import CourseActor
 from creneau.booking.addresses import contact_address_parse
 from creneau.booking.icalendar import series_icalendar
-from creneau.booking.models import CancellationItem, Contact, Hold, Series
+from creneau.booking.models import Appointment, CancellationItem, Contact, Hold, Series
 from creneau.booking.selectors import (
+    Dose2Days,
     RebookDay,
     contact_authenticate,
     contact_series,
     course_actions,
     hold_alternatives,
+    hold_dose2_days,
     hold_get_live,
     move_preview,
     move_window,
@@ -52,6 +54,7 @@ from creneau.booking.services import (
     PersonData,
     booking_cancel,
     booking_confirm,
+    booking_dose2_cancel,
     booking_move,
     booking_rebook,
     contact_verification_confirm,
@@ -79,6 +82,7 @@ from creneau.eligibility.selectors import Candidate, eligibility_decide
 from creneau.geography.maps import map_draw
 from creneau.geography.selectors import Place, place_resolve, place_suggest
 from creneau.outreach.selectors import outbox_list
+from creneau.scheduling.models import Slot
 from creneau.scheduling.selectors import (
     MAX_RADIUS_KM,
     AvailabilityFilter,
@@ -366,7 +370,8 @@ def _holder(request: HttpRequest) -> Holder:
 
 def _held(state: dict, result: HoldResult) -> None:
     state["hold"] = str(result.hold.pk)
-    state["options"] = [option.pk for option in result.dose2_options]
+    # The day of second-dose slots shown: the new hold's own, first.
+    state.pop("dose2_day", None)
 
 
 def _booking_state(request: HttpRequest) -> dict | None:
@@ -443,12 +448,30 @@ def alternatives(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _details_initial(state: dict, options: list) -> dict:
+def _details_initial(state: dict, dose2: Dose2Days | None) -> dict:
     """What the person typed before, for the form: a second-dose choice only while offered."""
     draft = dict(state.get("draft", {}))
-    if draft.get("dose2_slot") not in {str(option.pk) for option in options}:
+    if dose2 is None or draft.get("dose2_slot") not in {str(slot.pk) for slot in dose2.slots}:
         draft.pop("dose2_slot", None)
     return draft
+
+
+def _dose2_day_asked(request: HttpRequest, state: dict, hold: Hold) -> HttpResponse | None:
+    """Another day of second-dose slots asked for (the day list's button, or a day chosen
+    in the list and the form sent without looking at it): shown, with what was typed kept,
+    and nothing booked. None when the form is sent for the day it shows."""
+    asked = request.POST.get("dose2_day")
+    if not asked or (asked == request.POST.get("dose2_shown") and "dose2_show" not in request.POST):
+        return None
+    day = date_parse(asked)
+    state["dose2_day"] = day.isoformat()
+    request.session.modified = True
+    if "dose2_show" not in request.POST:
+        messages.info(
+            request,
+            _("Choisissez l'heure de la seconde dose ce jour-là, puis validez de nouveau."),
+        )
+    return redirect(reverse("portal:details") + "#dose2")
 
 
 class _Redirect(Exception):
@@ -519,17 +542,22 @@ def details(request: HttpRequest) -> HttpResponse:
         state["draft"] = person_draft(request.POST)
         request.session.modified = True
     hold = _hold_kept(request, state)
-    options = slots_by_id(slot_ids=state["options"])
     site = hold.slot.site
     if "categories" not in state and site_category_choices(codes=site.restricted_to):
         # Asked first, so that no one types their details to be refused at the end.
         return redirect("portal:situation")
+    if request.method == "POST" and (jump := _dose2_day_asked(request, state, hold)):
+        return jump
+    day = state.get("dose2_day")
+    dose2 = hold_dose2_days(hold=hold, day=date.fromisoformat(day) if day else None)
     contact = _session_contact(request)
     form = PersonForm(
         request.POST or None,
         # The answer to a reserved site's question is ticked already.
-        initial={"categories": state.get("categories", []), **_details_initial(state, options)},
-        dose2_choices=[(option.pk, option) for option in options],
+        initial={"categories": state.get("categories", []), **_details_initial(state, dose2)},
+        dose2_choices=[(slot.pk, slot) for slot in dose2.slots] if dose2 else (),
+        # The place held is the one proposed; on another day, that day's first.
+        dose2_initial=hold.dose2_slot_id if dose2 and dose2.day == hold.dose2_slot.date else None,
         contact_known=contact is not None,
     )
     if request.method == "POST" and form.is_valid():
@@ -577,7 +605,7 @@ def details(request: HttpRequest) -> HttpResponse:
             "hold": hold,
             "site": site,
             "contact": contact,
-            "options": options,
+            "dose2": dose2,
             "steps": _steps(2),
         },
     )
@@ -709,8 +737,24 @@ def code(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "portal/code.html",
-        _code_context(state, form, hold=hold, site=hold.slot.site, steps=_steps(3)),
+        _code_context(
+            state,
+            form,
+            hold=hold,
+            site=hold.slot.site,
+            person=_person(state),
+            dose2=_dose2_chosen(state, hold),
+            steps=_steps(3),
+        ),
     )
+
+
+def _dose2_chosen(state: dict, hold: Hold) -> Slot | None:
+    """The second-dose slot the booking will take: the one chosen, or else the one held."""
+    chosen = state.get("dose2")
+    if chosen and chosen != hold.dose2_slot_id:
+        return next(iter(slots_by_id(slot_ids=[chosen])), hold.dose2_slot)
+    return hold.dose2_slot
 
 
 def _steps(current: int) -> dict:
@@ -749,18 +793,27 @@ def _series_opened(request: HttpRequest, reference: str) -> Series:
 
 
 def _booking_context(series: Series) -> dict:
+    appointments = series_appointments(series=series)
     return {
         "series": series,
         "reference": tokens.reference_display(series.reference),
         "site": series.site,
         "actions": course_actions(
-            series=series,
-            appointments=series_appointments(series=series),
-            actor=CourseActor.PERSON,
-            now=timezone.now(),
+            series=series, appointments=appointments, actor=CourseActor.PERSON, now=timezone.now()
         ),
         "active": series.status == Series.Status.ACTIVE,
+        "new_search_url": _new_search_url(series=series, appointments=appointments),
     }
+
+
+def _new_search_url(*, series: Series, appointments: list) -> str | None:
+    """After a cancellation, a search near the same place, to book again. Not for a course
+    whose first dose was given: a new booking would start with a first dose again."""
+    if series.status != Series.Status.CANCELLED or any(
+        appointment.status == Appointment.Status.FULFILLED for appointment in appointments
+    ):
+        return None
+    return reverse("portal:home") + "?" + urlencode({"near": series.site.postcode}) + "#resultat"
 
 
 @_redirects
@@ -847,17 +900,39 @@ def _move_confirmed(request: HttpRequest, *, series: Series, dose_number: int) -
 @_redirects
 @require_http_methods(["GET", "POST"])
 def booking_cancel_page(request: HttpRequest, reference: str) -> HttpResponse:
+    return _cancel_page(request, reference, dose2_only=False)
+
+
+@_redirects
+@require_http_methods(["GET", "POST"])
+def booking_dose2_cancel_page(request: HttpRequest, reference: str) -> HttpResponse:
+    """Once dose 1 is given: the dose-2 appointment alone (the services refuse it before)."""
+    return _cancel_page(request, reference, dose2_only=True)
+
+
+def _cancel_page(request: HttpRequest, reference: str, *, dose2_only: bool) -> HttpResponse:
+    """What cancelling changes, then the cancellation once confirmed."""
     series = _series_opened(request, reference)
     if request.method == "POST":
-        if booking_cancel(series_id=series.pk).changed:
-            messages.success(
-                request, _("Rendez-vous annulé. Un message de confirmation est envoyé.")
-            )
+        if dose2_only:
+            result = booking_dose2_cancel(series_id=series.pk)
+            done = _("Seconde dose annulée. Un message de confirmation est envoyé.")
+        else:
+            result = booking_cancel(series_id=series.pk)
+            done = _("Rendez-vous annulé. Un message de confirmation est envoyé.")
+        if result.changed:
+            messages.success(request, done)
         else:
             # Twice, from two tabs or a double click: the first cancelled and sent.
             messages.info(request, _("Ce rendez-vous était déjà annulé. Rien n'a changé."))
         return redirect("portal:booking", reference=tokens.reference_display(series.reference))
-    return render(request, "portal/cancel.html", _booking_context(series))
+    context = _booking_context(series)
+    actions = context["actions"]
+    context |= {
+        "dose2_only": dose2_only,
+        "decision": actions.dose2_cancel if dose2_only else actions.cancel,
+    }
+    return render(request, "portal/cancel.html", context)
 
 
 # Managing a booking -------------------------------------------------------------------

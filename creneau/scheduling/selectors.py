@@ -58,6 +58,8 @@ class AvailabilityFilter:
 class Availability:
     available_slots: int
     next_slot_at: datetime | None
+    # The products with free places, by name: a person may want (or be open to) only one.
+    vaccines: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class SiteResult:
     distance_km: float
     available_slots: int
     next_slot_at: datetime | None
+    vaccines: tuple[str, ...] = ()
 
 
 def vaccine_by_code(code: str) -> Vaccine:
@@ -123,14 +126,23 @@ def availability_by_site(
     if not site_ids:
         return {}
     rows = wanted.rows(now).filter(site_id__in=site_ids)
+    # Per site and product in the same query (the product's name by a join on a table of
+    # a few rows): a list of results shows what each site offers without a query each.
     figures: dict[int, list] = {}
-    for site_id, free, first in (
+
+    def count(site_id: int, name: str, free: int, first: datetime) -> None:
+        known = figures.setdefault(site_id, [0, first, set()])
+        known[0] += free
+        known[1] = min(known[1], first)
+        known[2].add(name)
+
+    for row in (
         rows.filter(first_free_start__gte=now)
-        .values("site_id")
+        .values("site_id", "vaccine__name")
         .annotate(free=Sum("free"), first=Min("first_free_start"))
-        .values_list("site_id", "free", "first")
+        .values_list("site_id", "vaccine__name", "free", "first")
     ):
-        figures[site_id] = [free, first]
+        count(*row)
     started = rows.filter(first_free_start__lt=now).values_list(
         "site_id", "vaccine_id", "dose_number", "date"
     )
@@ -142,19 +154,20 @@ def availability_by_site(
                 for site_id, vaccine_id, dose_number, day in started
             ),
         )
-        for site_id, free, first in (
+        for row in (
             wanted.slots(now)
             # A row that has begun is today's (or tomorrow's, across time zones): this bound
             # keeps the index scan on (site, start) to a day instead of eight weeks.
             .filter(days, start__lt=now + STARTED_ROWS_HORIZON)
-            .values("site_id")
+            .values("site_id", "vaccine__name")
             .annotate(free=Sum(F("capacity") - F("booked")), first=Min("start"))
-            .values_list("site_id", "free", "first")
+            .values_list("site_id", "vaccine__name", "free", "first")
         ):
-            known = figures.setdefault(site_id, [0, first])
-            known[0] += free
-            known[1] = min(known[1], first)
-    return {site_id: Availability(free, first) for site_id, (free, first) in figures.items()}
+            count(*row)
+    return {
+        site_id: Availability(free, first, tuple(sorted(names)))
+        for site_id, (free, first, names) in figures.items()
+    }
 
 
 def availability_search(
@@ -221,6 +234,7 @@ def availability_search(
             distance_km=round(distances[site_id], 2),
             available_slots=availability.get(site_id, nothing).available_slots,
             next_slot_at=availability.get(site_id, nothing).next_slot_at,
+            vaccines=availability.get(site_id, nothing).vaccines,
         )
         for site_id in chosen
     ]

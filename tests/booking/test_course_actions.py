@@ -19,6 +19,7 @@ from creneau.booking.selectors import course_actions, series_appointments
 from creneau.booking.services import (
     booking_cancel,
     booking_confirm,
+    booking_dose2_cancel,
     booking_dose2_rebook,
     booking_move,
     cancellation_create,
@@ -265,6 +266,9 @@ def test_what_the_selector_allows_is_what_the_services_accept(course, state):
             now=now,
         )
         compare([a.dose2_rebook for a in talkers], said, moment, "dose2_rebook")
+        said = outcome(booking_dose2_cancel, series_id=series.pk, now=now)
+        if series.status != Series.Status.CANCELLED:
+            compare([a.dose2_cancel for a in talkers], said, moment, "dose2_cancel")
         notifications = Notification.objects.count()
         said = outcome(booking_cancel, series_id=series.pk, now=now)
         if series.status == Series.Status.CANCELLED:
@@ -278,7 +282,7 @@ def test_what_the_selector_allows_is_what_the_services_accept(course, state):
         assert not any(row.check_in or row.give for a in talkers for row in a.appointments)
 
         # Site staff: arrivals and doses, the care services' own rule; nothing else.
-        assert not (staff.cancel or staff.dose2_rebook or staff.movable), moment
+        assert not (staff.cancel or staff.dose2_cancel or staff.dose2_rebook or staff.movable)
         for row in staff.appointments:
             appointment = row.appointment
             said = outcome(
@@ -379,13 +383,17 @@ def offered_on_pages(course: Course) -> dict[str, set[str]]:
         "portal": found(
             portal,
             {f"move {d}": reverse("portal:move", args=[display, d]) for d in doses}
-            | {"cancel": reverse("portal:cancel", args=[display])},
+            | {
+                "cancel": reverse("portal:cancel", args=[display]),
+                "dose2_cancel": reverse("portal:cancel_dose2", args=[display]),
+            },
         ),
         "call centre": found(
             file,
             {f"move {d}": reverse("callcenter:move", args=[series.pk, d]) for d in doses}
             | {
                 "cancel": reverse("callcenter:cancel", args=[series.pk]),
+                "dose2_cancel": reverse("callcenter:cancel_dose2", args=[series.pk]),
                 "dose2_rebook": reverse("callcenter:dose2", args=[series.pk]),
             },
         ),
@@ -405,9 +413,12 @@ def allowed(course: Course, now: datetime) -> dict[str, set[str]]:
 
     def of(actor: CourseActor) -> set[str]:
         actions = course_actions(series=series, appointments=appointments, actor=actor, now=now)
-        return {f"move {dose}" for dose in actions.movable} | {
-            name for name in ("cancel", "dose2_rebook") if getattr(actions, name)
+        offered = {f"move {dose}" for dose in actions.movable} | {
+            name for name in ("cancel", "dose2_cancel", "dose2_rebook") if getattr(actions, name)
         }
+        # Once dose 1 is given, cancelling the course is cancelling dose 2 alone: the
+        # pages offer it under that name only.
+        return offered - {"cancel"} if "dose2_cancel" in offered else offered
 
     staff = course_actions(
         series=series,

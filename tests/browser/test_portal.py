@@ -51,7 +51,7 @@ def choose_first_slot(page: Page) -> None:
 def fill_person(page: Page, given_name: str, *, contact: str | None = PHONE) -> None:
     page.get_by_label("Prénom").fill(given_name)
     page.get_by_role("textbox", name="Nom", exact=True).fill("Martin")
-    page.get_by_label("Jour").fill("2")
+    page.get_by_role("textbox", name="Jour", exact=True).fill("2")
     page.get_by_label("Mois").fill("3")
     page.get_by_label("Année").fill("1940")
     if contact is not None:
@@ -105,7 +105,7 @@ def test_the_whole_journey_search_book_manage_move_cancel(new_page, live_server,
     axe_check(page)
     choose_first_slot(page)
     expect(page.locator(".hold-countdown")).to_contain_text("Il reste")
-    expect(page.get_by_label(re.compile("proposé"))).to_be_checked()
+    expect(page.get_by_label(re.compile("retenu pour vous"))).to_be_checked()
     axe_check(page)
     fill_person(page, "Jeanne")
     page.get_by_role("button", name="Recevoir le code de confirmation").click()
@@ -143,6 +143,9 @@ def test_the_whole_journey_search_book_manage_move_cancel(new_page, live_server,
     axe_check(other)
     other.get_by_role("button", name="Oui, annuler").click()
     expect(other.get_by_role("heading", level=1)).to_have_text("Rendez-vous annulé")
+    # Then a search near the same place, to book again.
+    other.get_by_role("link", name="Prendre un autre rendez-vous").click()
+    expect(other.locator("#resultat")).to_contain_text("75017 Paris 17e")
     series.refresh_from_db()
     assert series.status == "cancelled"
 
@@ -236,7 +239,7 @@ def test_a_mistake_in_the_form_is_summarised_and_linked_to_its_field(new_page, l
     page.goto(f"{live_server.url}/centres/{site.pk}/")
     choose_first_slot(page)
     fill_person(page, "Jeanne")
-    page.get_by_label("Jour").fill("31")
+    page.get_by_role("textbox", name="Jour", exact=True).fill("31")
     page.get_by_label("Mois").fill("2")
     page.get_by_role("button", name="Recevoir le code de confirmation").click()
     summary = page.get_by_role("alert")
@@ -244,7 +247,7 @@ def test_a_mistake_in_the_form_is_summarised_and_linked_to_its_field(new_page, l
     expect(summary).to_be_focused()
     axe_check(page)
     summary.get_by_role("link").first.click()
-    expect(page.get_by_label("Jour")).to_be_focused()
+    expect(page.get_by_role("textbox", name="Jour", exact=True)).to_be_focused()
 
 
 def test_suggestions_and_position_with_javascript(new_page, live_server, site):

@@ -2,6 +2,7 @@
 inside the interval, not only the first slots of the first day."""
 
 import re
+from datetime import timedelta
 
 from django.urls import reverse
 
@@ -11,11 +12,11 @@ from creneau.care.services import administration_record
 from creneau.core.actor import Actor
 from creneau.scheduling.models import Slot
 from tests.callcenter.test_callcenter import existing_booking
-from tests.factories import STAFF, at, person, verified_contact
+from tests.factories import STAFF, at, open_session, person, verified_contact
 
 
-def test_the_second_dose_page_offers_every_day_of_the_interval(agent, centre, django_user_model):
-    site, session = centre
+def dose1_given_dose2_cancelled(site, session, django_user_model):
+    """A course whose dose 1 was given and whose dose-2 session was then cancelled."""
     now = at(session.date, 7)
     booked = booking_confirm(
         hold_id=hold_create(slot_id=session.slots.order_by("start").first().pk, now=now).hold.pk,
@@ -38,6 +39,12 @@ def test_the_second_dose_page_offers_every_day_of_the_interval(agent, centre, dj
         session_id=dose2.slot.session_id,
         reason="Livraison retardée.",
     )
+    return booked
+
+
+def test_the_second_dose_page_offers_every_day_of_the_interval(agent, centre, django_user_model):
+    site, session = centre
+    booked = dose1_given_dose2_cancelled(site, session, django_user_model)
     open_dose2 = Slot.objects.filter(dose_number=2, session__status="open")
     days = sorted(set(open_dose2.values_list("date", flat=True)))
     url = reverse("callcenter:dose2", args=[booked.series.pk])
@@ -61,3 +68,14 @@ def test_a_day_that_is_not_a_date_is_a_400(agent, centre):
     series = existing_booking(session)
     response = agent.get(reverse("callcenter:dose2", args=[series.pk]), {"jour": "demain"})
     assert response.status_code == 400
+
+
+def test_more_than_a_week_of_days_is_offered(agent, centre, django_user_model):
+    site, session = centre
+    for offset in range(21, 33):
+        open_session(site, day=session.date + timedelta(days=offset), dose_number=2)
+    booked = dose1_given_dose2_cancelled(site, session, django_user_model)
+
+    page = agent.get(reverse("callcenter:dose2", args=[booked.series.pk])).content.decode()
+
+    assert len(re.findall(r'href="\?jour=', page)) == 12 + 2

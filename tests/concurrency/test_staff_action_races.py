@@ -25,6 +25,7 @@ from creneau.booking.models import Appointment, Series
 from creneau.booking.services import (
     booking_cancel,
     booking_confirm,
+    booking_dose2_cancel,
     cancellation_create,
     hold_create,
 )
@@ -52,6 +53,7 @@ from tests.callcenter.test_letters import BY_LETTER, book_by_letter
 from tests.concurrency.racers import race_threads
 from tests.concurrency.test_booking_races import assert_invariants
 from tests.factories import (
+    LOT,
     STAFF,
     at,
     make_site,
@@ -74,6 +76,7 @@ AUDITED = {
     "book": ("create", "booking.series"),
     "move": ("change", "booking.series"),
     "cancel": ("change", "booking.series"),
+    "cancel_dose2": ("change", "booking.series"),
     "dose2": ("change", "booking.series"),
     "cancellation": ("change", "booking.cancellation"),
     "open": ("create", "scheduling.session"),
@@ -634,6 +637,76 @@ def test_people_checked_in_while_their_courses_are_cancelled_by_phone_and_by_the
     # nothing and are not recorded (see the phone cancellations above).
     agent.done["cancel"] = Series.objects.filter(cancel_reason="Appel").count()
     for desk in (receptionist, agent, manager):
+        desk.assert_audited()
+    assert_invariants()
+
+
+def test_second_doses_cancelled_by_phone_while_their_first_doses_are_withdrawn(
+    reference_committed, retries
+):
+    """In the evening an agent cancels the second dose of courses whose first dose was
+    given, while the manager withdraws those first doses as recorded by mistake: each
+    course ends one way, dose 2 cancelled with its dose 1 recorded, or dose 1 withdrawn
+    with its dose 2 kept; never a dose 1 to come without its dose 2 (invariant 3)."""
+    [agent] = desks(Role.CALL_CENTRE, "agent")
+    [withdrawer] = desks(Role.SITE_MANAGER, "withdrawer")
+    [vaccinator] = desks(Role.SITE_STAFF, "nurse")
+    ends: Counter = Counter()
+
+    def one_round():
+        day = tomorrow()
+        site, first = two_dose_site(dose1_day=day)
+        courses = [book(first, now=at(day, 8)) for _ in range(4)]
+        dose1 = [series.appointments.get(dose_number=1).pk for series in courses]
+        for pk in dose1:
+            vaccinator.call(
+                "dose_given",
+                administration_record,
+                appointment_id=pk,
+                site_id=site.pk,
+                lot=LOT,
+                now=at(day, 9, 30),
+            )
+        evening = at(day, 18)
+
+        def act(index):
+            if index == 0:
+                for series in courses:
+                    agent.call(
+                        "cancel_dose2",
+                        booking_dose2_cancel,
+                        changed=lambda result: result.series.status == "cancelled",
+                        series_id=series.pk,
+                        reason="Part à l'étranger.",
+                        now=evening,
+                    )
+            else:
+                for pk in reversed(dose1):
+                    withdrawer.call(
+                        "withdraw",
+                        administration_withdraw,
+                        appointment_id=pk,
+                        site_id=site.pk,
+                        reason="Enregistrée par erreur.",
+                        now=evening,
+                    )
+
+        assert_no_failure(race_threads(2, act), retries)
+        for series in Series.objects.filter(pk__in=[s.pk for s in courses]):
+            statuses = dict(series.appointments.values_list("dose_number", "status"))
+            if series.status == "cancelled":
+                assert statuses == {1: "fulfilled", 2: "cancelled"}, statuses
+            else:
+                assert series.status == "active" and statuses[2] == "booked", statuses
+                assert statuses[1] in ("booked", "arrived"), statuses
+            ends[series.status] += 1
+
+    for _ in range(ROUNDS):
+        one_round()
+    assert ends["cancelled"] and ends["active"], ends
+    assert agent.done["cancel_dose2"] == ends["cancelled"]
+    assert withdrawer.done["withdraw"] == ends["active"]
+    for desk in (agent, withdrawer, vaccinator):
         desk.assert_audited()
     assert_invariants()
 

@@ -198,3 +198,24 @@ def test_next_slots_of_several_sites_in_one_query_match_each_sites_own_list(
     for site in (early, late):
         assert next_slots[site.pk] == slot_list_available(site_id=site.pk)[:4]
     assert full.pk not in [slot.pk for slot in next_slots[early.pk]]
+
+
+def test_a_result_names_the_products_it_has_free_places_for_begun_days_included(reference):
+    site = stocked_site()
+    session = open_session(site, start=time(9), end=time(10), lines=1)
+    open_session(site, code="janssen", day=tomorrow(2), lines=1)
+    first_slot = session.slots.order_by("start").first()
+
+    assert availability_search(origin=PARIS_17, radius_km=5)[0].vaccines == (
+        "COVID-19 Vaccine Janssen",
+        "Comirnaty",
+    )
+    # Comirnaty's day has begun: recounted from its slots, it is still named.
+    during_the_first_slot = first_slot.start + timedelta(minutes=5)
+    result = availability_search(origin=PARIS_17, radius_km=5, now=during_the_first_slot)[0]
+    assert result.vaccines == ("COVID-19 Vaccine Janssen", "Comirnaty")
+    assert result.available_slots == 5 + 6
+    # Only Janssen when asked for it.
+    wanted = availability_filter_build(vaccine_code="janssen")
+    only = availability_search(origin=PARIS_17, radius_km=5, wanted=wanted)[0]
+    assert only.vaccines == ("COVID-19 Vaccine Janssen",)

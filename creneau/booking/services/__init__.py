@@ -11,6 +11,7 @@ then stock, then the read model, then the outbox rows.
 from .bookings import MAX_PERSONS_PER_CONTACT, NAME_MAX_LENGTH, booking_confirm, booking_move
 from .cancellations import (
     booking_cancel,
+    booking_dose2_cancel,
     booking_dose2_rebook,
     booking_rebook,
     cancellation_create,
@@ -39,6 +40,7 @@ __all__ = [
     "PersonData",
     "booking_cancel",
     "booking_confirm",
+    "booking_dose2_cancel",
     "booking_dose2_rebook",
     "booking_move",
     "booking_rebook",

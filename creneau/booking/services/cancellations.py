@@ -2,6 +2,7 @@
 from the link in the cancellation message."""
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -28,8 +29,10 @@ from creneau.sites.services import site_close
 from .. import tokens
 from ..actions import (
     DOSE1_FOR_REBOOK,
+    Decision,
     active_by_dose,
     booking_cancel_decide,
+    booking_dose2_cancel_decide,
     booking_dose2_rebook_decide,
     dose1_get,
     rebook_override_carries,
@@ -95,26 +98,67 @@ def booking_cancel(
 ) -> BookingResult:
     """Cancel a booking's appointments still to come; a cancelled one answers as it is.
     A cancellation by a member of staff (`actor`) is in the audit log."""
+    return _course_cancel(
+        series_id=series_id,
+        reason=reason,
+        actor=actor,
+        now=now,
+        decide=booking_cancel_decide,
+        summary=gettext("Annulé par téléphone"),
+    )
+
+
+@unit_of_work
+def booking_dose2_cancel(
+    *, series_id: int, reason: str = "", actor: Actor | None = None, now: datetime | None = None
+) -> BookingResult:
+    """Cancel only the dose-2 appointment of a course whose dose 1 was given (the person
+    will not come back for it here): its place goes back to its slot and the dose it held
+    back to stock, the course ends with its dose 1 recorded, the contact is told. Refused
+    while dose 1 is still to come (invariant 3); a cancelled course answers as it is."""
+    return _course_cancel(
+        series_id=series_id,
+        reason=reason,
+        actor=actor,
+        now=now,
+        decide=booking_dose2_cancel_decide,
+        summary=gettext("2e dose annulée par téléphone"),
+    )
+
+
+def _course_cancel(
+    *,
+    series_id: int,
+    reason: str,
+    actor: Actor | None,
+    now: datetime | None,
+    decide: Callable[..., Decision],
+    summary: str,
+) -> BookingResult:
+    """A course locked, its cancellation allowed by `decide` (booking.actions), then its
+    places and doses given back, its one message (invariant 5: after every change, in the
+    transaction) and, for staff, its audit event."""
     now = now or timezone.now()
     series = _series_locked().get(pk=series_id)
     if series.status == Series.Status.CANCELLED:
         return _result(series, changed=False)
     course = _course_appointments(series)
-    booking_cancel_decide(series=series, appointments=course, now=now).enforce()
+    decide(series=series, appointments=course, now=now).enforce()
     changes = SlotChanges()
     _series_cancel(series=series, course=course, reason=reason, now=now, changes=changes)
     changes.apply()
     appointments = list(series.appointments.select_related("slot").order_by("dose_number", "id"))
+    dose1_kept = bool(dose1_get(appointments=course, statuses=(Appointment.Status.FULFILLED,)))
     _notify(
         series=series,
         kind=Notification.Kind.BOOKING_CANCELLED,
-        context={"reason": reason},
+        context={"reason": reason, "dose2_only": dose1_kept, "dose1_kept": dose1_kept},
         appointments=appointments,
     )
     _staff_record(
         actor=actor,
         series=series,
-        summary=gettext("Annulé par téléphone"),
+        summary=summary,
         details={"reason": reason} if reason else None,
     )
     return _result(series, appointments=appointments)
