@@ -22,6 +22,7 @@ from creneau.core.errors import (
     SlotUnavailable,
     TooManyPersons,
 )
+from creneau.core.metrics import refusals_counted
 from creneau.eligibility.selectors import categories_validate
 from creneau.geography.text import search_name
 from creneau.outreach.models import Notification
@@ -31,6 +32,7 @@ from creneau.vaccines.models import Vaccine
 
 from .. import tokens
 from ..actions import DOSE1_FOR_MOVE, active_by_dose, booking_move_decide, dose1_get
+from ..metrics import BOOKINGS
 from ..models import Appointment, Contact, Hold, IdempotencyKey, Person, Series
 from ..selectors import dose2_options, dose2_stays
 from .course import (
@@ -108,6 +110,7 @@ def _replay(*, contact: Contact, key: str, request_hash: str) -> BookingResult |
     return _result(previous.series, created=previous.created)
 
 
+@refusals_counted("booking")
 @unit_of_work
 def booking_confirm(
     *,
@@ -166,6 +169,7 @@ def booking_confirm(
     _notify(series=series, kind=Notification.Kind.BOOKING_CONFIRMED, appointments=appointments)
     _remember(contact=contact, key=idempotency_key, request_hash=request_hash, series=series)
     _booking_record(actor=actor, series=series)
+    transaction.on_commit(BOOKINGS.inc)
     return _result(series, appointments=appointments)
 
 
@@ -359,6 +363,7 @@ def _series_create(
                 raise
 
 
+@refusals_counted("move")
 @unit_of_work
 def booking_move(
     *,

@@ -14,10 +14,12 @@ from django.utils.translation import gettext
 
 from creneau.core.db import retry_on_deadlock
 from creneau.core.errors import Dose2Unavailable, InvalidInput, NotFound, SlotUnavailable
+from creneau.core.metrics import refusals_counted
 from creneau.scheduling.models import Session, Slot
 from creneau.scheduling.services import SlotChanges, slot_release, slot_take
 from creneau.sites.selectors import site_is_public
 
+from ..metrics import HOLDS
 from ..models import Hold
 from ..selectors import dose2_missing, dose2_options
 
@@ -88,6 +90,7 @@ def _hold_take(*, slot: Slot, options: list[Slot], now: datetime) -> Hold:
     return hold
 
 
+@refusals_counted("hold")
 @retry_on_deadlock
 def hold_create(*, slot_id: int, now: datetime | None = None) -> HoldResult:
     """Keep a first-dose place (and the best second-dose place) for a few minutes.
@@ -110,6 +113,7 @@ def hold_create(*, slot_id: int, now: datetime | None = None) -> HoldResult:
             else:
                 ordered = [hold.dose2_slot] if hold.dose2_slot else []
                 ordered += [option for option in options if option.pk != hold.dose2_slot_id]
+                transaction.on_commit(HOLDS.inc)
                 return HoldResult(hold=hold, dose2_options=ordered)
         if attempt or not holds_expire(now=now, site_id=slot.site_id):
             break
