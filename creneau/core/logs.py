@@ -42,7 +42,9 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "request_id": getattr(request, "id", None) or request_id_var.get(),
+            "request_id": getattr(record, "request_id", None)
+            or getattr(request, "id", None)
+            or request_id_var.get(),
             "message": message,
         }
         line |= {name: getattr(record, name) for name in FIELDS if hasattr(record, name)}

@@ -65,6 +65,7 @@ class RequestLog:
             request_logger.info(
                 "request",
                 extra={
+                    "request_id": request.id,
                     "method": method,
                     "route": route,
                     "status": response.status_code,

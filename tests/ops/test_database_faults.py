@@ -109,9 +109,7 @@ def test_postgresql_cutting_the_connection_gets_503_and_the_next_request_reconne
 
 
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's write lock")
-def test_sqlite_locked_beyond_the_retries_gets_503_and_nothing_is_held(
-    client, reference_committed
-):
+def test_sqlite_locked_beyond_the_retries_gets_503_and_nothing_is_held(client, reference_committed):
     client.raise_request_exception = False
     site, session = two_dose_site()
     slot = session.slots.order_by("start").first()
