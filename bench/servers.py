@@ -2,9 +2,9 @@
 
 Serves the demo database (run `make demo` once first) with each server, the same number
 of worker processes, and hits it from this machine with `--clients` concurrent
-connections (one request per connection, as a proxy without keep-alive to the app does)
-for `--seconds` per case. Prints one line per server and page, then the figures for
-docs/operations.md.
+connections (one request per connection, as a proxy without keep-alive to the app does),
+the servers taking turns for `--rounds` rounds of `--seconds` per case. Prints one line
+per case, then the medians for docs/operations.md.
 
     .venv/bin/pip install granian && .venv/bin/python bench/servers.py
 """
@@ -13,9 +13,9 @@ import argparse
 import asyncio
 import contextlib
 import os
-import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -93,11 +93,38 @@ async def load(port: int, path: str, clients: int, seconds: float) -> tuple[floa
     return done / (time.monotonic() - started), errors
 
 
+def cpu_seconds(session: int) -> float:
+    """CPU time used so far by every live process of a server's session (master, workers,
+    their threads)."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[3]) == session:  # the session id
+                    total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def start(server: str, workers: int, env: dict) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    process = subprocess.Popen(
+        command(server, port, workers), cwd=ROOT, env=env, start_new_session=True
+    )
+    for _ in range(150):
+        with contextlib.suppress(OSError):
+            if asyncio.run(one(port, "/")) == 200:
+                return process, port
+        time.sleep(0.2)
+    raise SystemExit(f"{server} did not answer")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1)
     parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--seconds", type=float, default=5, help="per case and round")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--servers", default="gunicorn,granian")
     args = parser.parse_args()
     env = {
@@ -109,33 +136,40 @@ def main() -> None:
         "API_CACHE_SECONDS": "0",  # measure the server and the app, not the cache
     }
     env.pop("PYTEST_VERSION", None)
-    figures = []
-    for server in args.servers.split(","):
-        port = free_port()
-        process = subprocess.Popen(
-            command(server, port, args.workers), cwd=ROOT, env=env, start_new_session=True
-        )
-        try:
-            for _ in range(150):
-                with contextlib.suppress(OSError):
-                    if asyncio.run(one(port, "/")) == 200:
-                        break
-                time.sleep(0.2)
-            for name, path in PAGES.items():
+    servers = args.servers.split(",")
+    running = {server: start(server, args.workers, env) for server in servers}
+    rates: dict[tuple[str, str], list[float]] = {}
+    costs: dict[tuple[str, str], list[float]] = {}
+    try:
+        # Both servers run side by side and take turns, round after round: a shared
+        # machine's background load then weighs on each alike.
+        for _process, port in running.values():
+            for path in PAGES.values():
                 asyncio.run(load(port, path, args.clients, 2))  # warm every worker
-                rate, errors = asyncio.run(load(port, path, args.clients, args.seconds))
-                figures.append((server, name, rate, errors))
-                print(f"{server:<9} {name:<12} {rate:7.0f} requests/s  ({errors} not 200)")
-        finally:
+        for round_number in range(1, args.rounds + 1):
+            for server, (process, port) in running.items():
+                for name, path in PAGES.items():
+                    cpu = cpu_seconds(process.pid)
+                    rate, errors = asyncio.run(load(port, path, args.clients, args.seconds))
+                    per_request = (cpu_seconds(process.pid) - cpu) / (rate * args.seconds)
+                    rates.setdefault((server, name), []).append(rate)
+                    costs.setdefault((server, name), []).append(per_request * 1000)
+                    print(
+                        f"round {round_number}: {server:<9} {name:<12} {rate:7.0f} "
+                        f"requests/s, {per_request * 1000:5.1f} ms CPU each ({errors} not 200)"
+                    )
+    finally:
+        for process, _port in running.values():
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=30)
     print(
-        f"servers: {args.workers} workers each, {args.clients} clients, "
-        f"{args.seconds:.0f} s per case, {os.cpu_count()} cores; "
-        + "; ".join(f"{s} {n} {r:.0f}/s" for s, n, r, _ in figures)
+        f"servers: {args.workers} workers each, {args.clients} clients, {args.rounds} rounds of "
+        f"{args.seconds:.0f} s, {os.cpu_count()} cores, median requests/s (CPU per request): "
+        + "; ".join(
+            f"{s} {n} {statistics.median(r):.0f} ({statistics.median(costs[s, n]):.1f} ms CPU)"
+            for (s, n), r in rates.items()
+        )
     )
-    if shutil.which("granian") is None and "granian" in args.servers:
-        print("(granian is run as `python -m granian`; pip install granian to compare)")
 
 
 if __name__ == "__main__":

@@ -38,6 +38,9 @@ accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 proc_name = "creneau-web"
+# gunicorn 27's control socket (~/.gunicorn/gunicorn.ctl) is not used: signals and systemd
+# are, and two servers on one machine would share its path.
+control_socket_disable = True
 
 # Prometheus' multiprocess mode (creneau/core/metrics.py): each worker writes its counters
 # in this directory, emptied when the server starts. systemd gives one in /run.

@@ -162,6 +162,8 @@ fi
 PIDS+=($!)
 
 step "gunicorn (deploy/gunicorn.conf.py) on $HOST:$PORT"
+# The demo's terminal shows warnings only, so that the address served stays in sight.
+[[ "$DEMO" == 1 ]] && export GUNICORN_LOG_LEVEL="${GUNICORN_LOG_LEVEL:-warning}"
 BIND="$HOST:$PORT" "$PY" -m gunicorn -c deploy/gunicorn.conf.py &
 WEB=$!
 PIDS+=("$WEB")
