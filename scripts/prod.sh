@@ -17,8 +17,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
 
-DEMO=0
-[[ "${1:-}" == "--demo" ]] && DEMO=1
 PY="${PYTHON:-$ROOT/.venv/bin/python}"
 HOST="${HOST:-127.0.0.1}"
 STATE="${CRENEAU_STATE_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/creneau}"
@@ -27,6 +25,31 @@ STEP=0
 step() { STEP=$((STEP + 1)); printf '\n[%d] %s\n' "$STEP" "$*" >&2; }
 die() { printf 'FATAL: %s\n' "$*" >&2; exit 1; }
 port_busy() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+DEMO=0
+DRY_RUN=0
+for arg in "$@"; do
+    case "$arg" in
+        --demo) DEMO=1 ;;
+        # Print the address and PUBLIC_URL it would serve with, start nothing (tests).
+        --dry-run) DRY_RUN=1 ;;
+        *) die "unknown argument $arg (--demo, --dry-run)" ;;
+    esac
+done
+
+if [[ "$DEMO" == 1 && -z "${PORT:-}" ]]; then
+    PORT=8000
+    while port_busy "$HOST" "$PORT" && ((PORT < 8010)); do PORT=$((PORT + 1)); done
+    [[ "$PORT" != 8000 ]] && echo "    port 8000 is taken: serving on $PORT" >&2
+fi
+PORT="${PORT:-8000}"
+# Links in messages lead here unless PUBLIC_URL says otherwise (with HOST=0.0.0.0, set it
+# to the address people type).
+export PUBLIC_URL="${PUBLIC_URL:-http://$HOST:$PORT}"
+if [[ "$DRY_RUN" == 1 ]]; then
+    printf 'BIND=%s:%s\nPUBLIC_URL=%s\n' "$HOST" "$PORT" "$PUBLIC_URL"
+    exit 0
+fi
 
 mkdir -p "$STATE/logs"
 # Traversable but not listable: PostgreSQL and Redis run as their own users inside it.
@@ -60,13 +83,7 @@ if [[ "$DEMO" == 1 ]]; then
     export CRENEAU_DEMO=1
     export DATABASE_URL="${DATABASE_URL:-sqlite:///$ROOT/db.sqlite3}"
     unset REDIS_URL
-    if [[ -z "${PORT:-}" ]]; then
-        PORT=8000
-        while port_busy "$HOST" "$PORT" && ((PORT < 8010)); do PORT=$((PORT + 1)); done
-        [[ "$PORT" != 8000 ]] && echo "    port 8000 is taken: serving on $PORT" >&2
-    fi
 else
-    PORT="${PORT:-8000}"
     AS_PG=(); AS_REDIS=()
     if [[ "$(id -u)" == 0 ]]; then AS_PG=(runuser -u postgres --); AS_REDIS=(runuser -u redis --); fi
 
@@ -137,7 +154,6 @@ CONF
     fi
 fi
 
-export PUBLIC_URL="${PUBLIC_URL:-http://$HOST:$PORT}"
 port_busy "$HOST" "$PORT" && die "port $PORT is taken on $HOST (PORT=… to choose another)"
 
 step "Database migrations"
