@@ -3,18 +3,16 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
-PORT ?= 8000
-# Messages (SMS, e-mails, letters) link to the portal: under `make demo`, to the server it
-# starts, unless PUBLIC_URL says otherwise (with HOST=0.0.0.0, the address people type).
-PUBLIC_URL ?= http://$(HOST):$(PORT)
-DEMO_ENV := CRENEAU_DEMO=1 PUBLIC_URL=$(PUBLIC_URL)
+# PORT: 8000 for `make dev`; `make demo` takes the next free port when 8000 is taken,
+# unless PORT is given, and prints the address it serves.
+DEV_PORT := $(or $(PORT),8000)
 DEV_STAMP := $(VENV)/.installed-dev
 APP_STAMP := $(VENV)/.installed
 # The browser tests drive Debian's Chromium through Playwright (never `playwright install`).
 CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: demo test lint bench geography-data leaflet clean chromium
+.PHONY: demo prod dev test lint bench geography-data leaflet clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
@@ -31,12 +29,20 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@ $(APP_STAMP)
 
-## make demo: SQLite, French geography, real sites with eight weeks of slots, server on $(HOST):$(PORT)
+## make demo: SQLite, French geography, real sites with eight weeks of slots, served by the
+## production server (gunicorn, deploy/gunicorn.conf.py) on $(HOST); each step announced
 demo: $(APP_STAMP)
-	$(DEMO_ENV) $(BIN)/python manage.py migrate --no-input
-	$(DEMO_ENV) $(BIN)/python manage.py collectstatic --no-input -v0
-	$(DEMO_ENV) $(BIN)/python manage.py demo_load
-	$(DEMO_ENV) $(BIN)/python manage.py runserver $(HOST):$(PORT)
+	HOST=$(HOST) $(if $(PORT),PORT=$(PORT)) PYTHON=$(BIN)/python scripts/prod.sh --demo
+
+## make prod: the production stack on this machine (docs/operations.md): PostgreSQL and
+## Redis unless DATABASE_URL and REDIS_URL say where, gunicorn and the message worker
+prod: $(APP_STAMP)
+	HOST=$(HOST) $(if $(PORT),PORT=$(PORT)) PYTHON=$(BIN)/python scripts/prod.sh
+
+## make dev: Django's development server (DEBUG, reloads on change), for development only
+dev: $(APP_STAMP)
+	DEBUG=1 CRENEAU_DEMO=1 PUBLIC_URL=http://$(HOST):$(DEV_PORT) $(BIN)/python manage.py migrate --no-input
+	DEBUG=1 CRENEAU_DEMO=1 PUBLIC_URL=http://$(HOST):$(DEV_PORT) $(BIN)/python manage.py runserver $(HOST):$(DEV_PORT)
 
 ## make test: lint, migrations check, the whole suite on SQLite and on PostgreSQL
 test: $(DEV_STAMP) chromium

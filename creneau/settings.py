@@ -46,11 +46,17 @@ WAITING_ROOM_OPENS_AT      a scheduled opening, ISO 8601 ("2027-01-18T08:00+01:0
                            waiting before it are admitted in random order from it
 WAITING_ROOM_PASS_MINUTES  how long an admitted visitor may stay idle in the flow (15)
 WAITING_ROOM_BURST_SECONDS how many seconds' worth of admissions may go at once (10)
+
+Operating (the block at the end; docs/operations.md): DATABASE_CONNECT_TIMEOUT,
+DATABASE_RETRY_AFTER_SECONDS, METRICS_TOKEN, METRICS_ALLOWED_IPS, WORKER_HEARTBEAT_MAX_AGE,
+OUTBOX_BACKLOG_MAX_AGE, LOG_LEVEL, LOG_FORMAT, SENTRY_DSN, SENTRY_ENVIRONMENT,
+PROMETHEUS_MULTIPROC_DIR.
 """
 
 import os
 import tempfile
 from datetime import datetime
+from ipaddress import ip_network
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -82,6 +88,8 @@ INSTALLED_APPS = [
     "dsfr",
     "widget_tweaks",
     "django_htmx",
+    # Serves the API docs' Swagger UI from our static files, not from a CDN.
+    "ninja",
     "creneau.core",
     "creneau.admission",
     "creneau.geography",
@@ -102,6 +110,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a request id, and one log line and count per request, whatever answered.
+    "creneau.core.middleware.RequestLog",
+    "creneau.core.middleware.DatabaseUnavailable",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -136,9 +147,12 @@ TEMPLATES = [
 ]
 
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+# Connections are kept a minute and checked before each request reuses one, so that a
+# restarted server is reconnected at the next request instead of answering errors.
+DATABASES = {
+    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"]["OPTIONS"] = {
         # WAL lets readers run beside the one writer; IMMEDIATE takes the write lock at
         # BEGIN so that two writers queue instead of deadlocking on a lock upgrade.
@@ -155,6 +169,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 else:
     DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DATABASE_NAME")}
+    # A server that is down answers "refused" at once; one that is unreachable would
+    # otherwise hold the request for the operating system's TCP timeout.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", int(os.environ.get("DATABASE_CONNECT_TIMEOUT", "3"))
+    )
 
 REDIS_URL = os.environ.get("REDIS_URL")
 if REDIS_URL:
@@ -194,12 +213,6 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
-}
 
 # Booking: how long a chosen slot is kept while the person types.
 HOLD_MINUTES = int(os.environ.get("HOLD_MINUTES", "10"))
@@ -301,3 +314,62 @@ SMS_HTTP_URL = os.environ.get("SMS_HTTP_URL", "")
 SMS_HTTP_TOKEN = os.environ.get("SMS_HTTP_TOKEN", "")
 SMS_HTTP_TIMEOUT = float(os.environ.get("SMS_HTTP_TIMEOUT", "10"))
 SMS_SENDER = os.environ.get("SMS_SENDER", "Creneau")
+
+# ---------------------------------------------------------------------------------------
+# Operations (issue 14): errors, health, metrics, logs, static files. docs/operations.md
+# describes each variable.
+
+# A database down or restarting: 503 and this Retry-After (creneau/core/unavailable.py).
+DATABASE_RETRY_AFTER_SECONDS = int(os.environ.get("DATABASE_RETRY_AFTER_SECONDS", "5"))
+
+# /metrics: either a bearer token, or the addresses it answers (default: this machine).
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+METRICS_ALLOWED_NETWORKS = [
+    ip_network(network.strip(), strict=False)
+    for network in os.environ.get("METRICS_ALLOWED_IPS", "127.0.0.1,::1").split(",")
+    if network.strip()
+]
+# /healthz: the message worker counts as down when it has not beaten for this long, and
+# the outbox as stuck when an SMS or e-mail has been due for this long.
+WORKER_HEARTBEAT_MAX_AGE = int(os.environ.get("WORKER_HEARTBEAT_MAX_AGE", "60"))
+OUTBOX_BACKLOG_MAX_AGE = int(os.environ.get("OUTBOX_BACKLOG_MAX_AGE", "600"))
+
+# One JSON object a line on standard error, without personal data (creneau/core/logs.py);
+# LOG_FORMAT=text for development. INFO logs a line per request.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "creneau.core.logs.JsonFormatter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            **({} if os.environ.get("LOG_FORMAT") == "text" else {"formatter": "json"}),
+        }
+    },
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
+    # Every answer is already a line of creneau.request: Django's own line for each 4xx
+    # would double it. Its 5xx lines stay, with their traceback.
+    "loggers": {"django.request": {"level": "ERROR"}},
+}
+
+# Errors to Sentry when SENTRY_DSN is set: no personal data (creneau/core/sentry.py).
+SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
+if SENTRY_DSN:
+    from creneau.core.sentry import sentry_start
+
+    sentry_start(dsn=SENTRY_DSN)
+
+# Static files: compressed (gzip, and brotli when installed) and named by their content
+# by collectstatic, so WhiteNoise lets browsers keep them a year. Tests collect nothing
+# and use the plain storage.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if os.environ.get("PYTEST_VERSION")
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+# The manifest rewrites url(…) inside the DSFR's CSS, which then no longer matches the
+# checksum django-dsfr puts in its <link integrity>; the files come from us anyway.
+DSFR_USE_INTEGRITY_CHECKSUMS = False

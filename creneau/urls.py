@@ -3,10 +3,13 @@ from django.urls import include, path
 
 from creneau.api.api import api
 from creneau.backoffice.forms import AdminLoginForm
+from creneau.core import views as core_views
 
 admin.site.login_form = AdminLoginForm
 
 urlpatterns = [
+    path("healthz", core_views.healthz, name="healthz"),
+    path("metrics", core_views.metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
@@ -14,3 +17,6 @@ urlpatterns = [
     path("callcenter/", include("creneau.callcenter.urls")),
     path("", include("creneau.portal.urls")),
 ]
+
+# A database down or restarting answers 503 even outside a view (creneau/core/views.py).
+handler500 = core_views.server_error

@@ -7,6 +7,7 @@ from django.http import HttpRequest
 from ninja import NinjaAPI
 
 from creneau.core.errors import DomainError
+from creneau.core.unavailable import DATABASE_FAULTS, unavailable_response
 
 api = NinjaAPI(
     title="Créneau API",
@@ -24,6 +25,13 @@ def domain_error(request: HttpRequest, error: DomainError):
     if "retry_after" in error.details:
         response["Retry-After"] = str(error.details["retry_after"])
     return response
+
+
+@api.exception_handler(DATABASE_FAULTS[0])
+@api.exception_handler(DATABASE_FAULTS[1])
+def database_unavailable(request: HttpRequest, error: Exception):
+    """The database is down or restarting: 503 with Retry-After, in JSON (nothing written)."""
+    return unavailable_response(request, error=error)
 
 
 from creneau.api import booking, sites  # noqa: E402  (registers its routes on api)

@@ -103,3 +103,11 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} → {self.to}"
+
+
+class WorkerHeartbeat(models.Model):
+    """A message worker says it is alive (`manage.py outbox_send --forever`), for
+    /healthz: one row per worker process, the rows of long-gone ones pruned as they beat."""
+
+    worker = models.CharField(max_length=100, primary_key=True)
+    beat_at = models.DateTimeField()

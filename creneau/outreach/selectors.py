@@ -1,12 +1,13 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, Min
+from django.db.models import Count, Max, Min
+from django.utils import timezone
 from django.utils.translation import gettext
 
 from creneau.core.errors import NotFound
 
-from .models import LETTERS_WAITING, LetterBatch, Notification
+from .models import LETTERS_WAITING, WORKER_ROWS, LetterBatch, Notification, WorkerHeartbeat
 
 OUTBOX_PAGE = 50
 BATCHES_SHOWN = 20
@@ -41,3 +42,30 @@ def letter_batch_get(*, batch_id: int) -> tuple[LetterBatch, list[Notification]]
     if batch is None:
         raise NotFound(gettext("Lot de courriers introuvable : %(id)s.") % {"id": batch_id})
     return batch, list(batch.notifications.order_by("id"))
+
+
+@dataclass(frozen=True)
+class OutboxBacklog:
+    due: dict[str, int]  # messages due now, per channel (letters: waiting to be printed)
+    oldest_due_at: datetime | None  # the SMS or e-mail that has waited longest
+
+
+def outbox_backlog(*, now: datetime | None = None) -> OutboxBacklog:
+    """What the worker has still to send, for /healthz and /metrics (two indexed counts)."""
+    now = now or timezone.now()
+    due = dict.fromkeys(Notification.Channel.values, 0)
+    rows = (
+        Notification.objects.filter(WORKER_ROWS, next_attempt_at__lte=now)
+        .values("channel")
+        .annotate(count=Count("pk"), oldest=Min("next_attempt_at"))
+    )
+    oldest = None
+    for row in rows:
+        due[row["channel"]] = row["count"]
+        oldest = row["oldest"] if oldest is None else min(oldest, row["oldest"])
+    due[Notification.Channel.LETTER] = Notification.objects.filter(LETTERS_WAITING).count()
+    return OutboxBacklog(due=due, oldest_due_at=oldest)
+
+
+def worker_last_beat() -> datetime | None:
+    return WorkerHeartbeat.objects.aggregate(last=Max("beat_at"))["last"]

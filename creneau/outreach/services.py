@@ -25,7 +25,7 @@ from creneau.core.actor import Actor
 from creneau.core.db import unit_of_work
 from creneau.core.errors import InvalidInput
 
-from .models import LETTERS_WAITING, WORKER_ROWS, LetterBatch, Notification
+from .models import LETTERS_WAITING, WORKER_ROWS, LetterBatch, Notification, WorkerHeartbeat
 from .sms import ERROR_LENGTH, SendError, SmsBackend, sms_backend
 
 logger = logging.getLogger(__name__)
@@ -312,3 +312,14 @@ class _Senders:
             except Exception:  # a broken connection: the next message opens a new one
                 logger.debug("outbox: closing the mail connection failed", exc_info=True)
             self._mail = None
+
+
+# A worker's row older than this belongs to a process long gone.
+HEARTBEAT_FORGOTTEN = timedelta(hours=1)
+
+
+def worker_heartbeat_beat(*, worker: str, now: datetime | None = None) -> None:
+    """Record that `worker` (host:pid) is alive; /healthz reads the latest beat."""
+    now = now or timezone.now()
+    WorkerHeartbeat.objects.update_or_create(worker=worker, defaults={"beat_at": now})
+    WorkerHeartbeat.objects.filter(beat_at__lt=now - HEARTBEAT_FORGOTTEN).delete()

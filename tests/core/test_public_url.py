@@ -1,5 +1,6 @@
-"""Links in messages lead to the server people can reach: the one `make demo` serves, or
-the PUBLIC_URL production must give (it refuses to start without one).
+"""Links in messages lead to the server people can reach: the one `make demo` serves
+(scripts/prod.sh --demo), or the PUBLIC_URL production must give (it refuses to start
+without one).
 
 The settings are read once, when a process starts: each case starts one, with the
 environment the demo's commands or a production server would have.
@@ -34,9 +35,12 @@ def run_settings(**env: str) -> subprocess.CompletedProcess:
     )
 
 
-def demo_commands(*make_args: str, **env: str) -> list[tuple[dict[str, str], list[str]]]:
-    """The `manage.py` commands `make demo` would run, each with the variables it sets."""
-    base = {k: v for k, v in os.environ.items() if k != "PUBLIC_URL"}
+def demo_environment(**env: str) -> dict[str, str]:
+    """What `make demo` serves at and links to: the command it runs (scripts/prod.sh
+    --demo) and what that script exports for migrate, demo_load, the worker and gunicorn,
+    as its --dry-run prints them."""
+    base = {k: v for k, v in os.environ.items() if k not in {"PUBLIC_URL", "HOST", "PORT"}}
+    make_args = [f"{name}={value}" for name, value in env.items() if name in {"HOST", "PORT"}]
     printed = subprocess.run(
         ["make", "--dry-run", "demo", *make_args],
         cwd=ROOT,
@@ -45,36 +49,31 @@ def demo_commands(*make_args: str, **env: str) -> list[tuple[dict[str, str], lis
         text=True,
         check=True,
     ).stdout
-    commands = []
-    for line in printed.splitlines():
-        if "manage.py" not in line:
-            continue
-        words = shlex.split(line)
-        assignments = {}
-        while "=" in words[0]:
-            name, _, value = words.pop(0).partition("=")
-            assignments[name] = value
-        commands.append((assignments, words))
-    return commands
+    (command,) = [line for line in printed.splitlines() if "scripts/prod.sh" in line]
+    words = shlex.split(command)
+    assignments = dict(word.partition("=")[::2] for word in words if "=" in word)
+    assert words[-2:] == ["scripts/prod.sh", "--demo"]
+    done = subprocess.run(
+        ["scripts/prod.sh", "--demo", "--dry-run"],
+        cwd=ROOT,
+        env={**base, **env, **assignments},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return dict(line.partition("=")[::2] for line in done.stdout.splitlines())
 
 
-def test_every_demo_command_links_to_the_port_make_demo_serves():
-    commands = demo_commands("PORT=18765")
+def test_the_demo_serves_and_links_to_the_port_asked():
+    served = demo_environment(PORT="18765")
 
-    assert [words[-1] for _, words in commands if "runserver" in words] == ["127.0.0.1:18765"]
-    # demo_load books people (messages with links); the server writes every later one.
-    assert {words[words.index("manage.py") + 1] for _, words in commands} >= {
-        "demo_load",
-        "runserver",
-    }
-    for assignments, _ in commands:
-        assert assignments.get("PUBLIC_URL") == "http://127.0.0.1:18765"
+    assert served == {"BIND": "127.0.0.1:18765", "PUBLIC_URL": "http://127.0.0.1:18765"}
 
 
 def test_the_demo_s_messages_link_to_its_host_and_port():
-    (assignments, _), *_ = demo_commands("HOST=localhost", "PORT=18765")
+    served = demo_environment(HOST="localhost", PORT="18765")
 
-    done = run_settings(**assignments)
+    done = run_settings(CRENEAU_DEMO="1", PUBLIC_URL=served["PUBLIC_URL"])
 
     assert done.returncode == 0, done.stderr
     booking_link, rebook_link, *_ = done.stdout.split()
@@ -83,10 +82,9 @@ def test_the_demo_s_messages_link_to_its_host_and_port():
 
 
 def test_a_public_url_given_to_the_demo_wins():
-    commands = demo_commands("PORT=18765", PUBLIC_URL="https://demo.example.fr")
+    served = demo_environment(PORT="18765", PUBLIC_URL="https://demo.example.fr")
 
-    for assignments, _ in commands:
-        assert assignments.get("PUBLIC_URL") == "https://demo.example.fr"
+    assert served["PUBLIC_URL"] == "https://demo.example.fr"
 
 
 def test_production_refuses_to_start_without_public_url():
@@ -125,9 +123,9 @@ def test_development_and_the_demo_default_to_runserver_s_address(mode):
 
 
 def test_the_demo_served_on_another_address_answers_there():
-    (assignments, _), *_ = demo_commands("HOST=192.168.1.20", "PORT=18765")
+    served = demo_environment(HOST="192.168.1.20", PORT="18765")
 
-    done = run_settings(**assignments)
+    done = run_settings(CRENEAU_DEMO="1", PUBLIC_URL=served["PUBLIC_URL"])
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[2].split() == ["127.0.0.1", "localhost", "192.168.1.20"]

@@ -26,6 +26,7 @@ from creneau.core.errors import (
     SlotUnavailable,
     TooManyPersons,
 )
+from creneau.core.metrics import refusals_counted
 from creneau.eligibility.selectors import categories_validate
 from creneau.geography.text import search_name
 from creneau.outreach.models import Notification
@@ -35,6 +36,7 @@ from creneau.vaccines.models import Vaccine
 
 from .. import tokens
 from ..actions import DOSE1_FOR_MOVE, active_by_dose, booking_move_decide, dose1_get
+from ..metrics import BOOKINGS
 from ..models import Appointment, Contact, Hold, IdempotencyKey, Person, Series
 from ..selectors import dose2_options, dose2_stays
 from .course import (
@@ -132,6 +134,7 @@ def _hold_released_when_refused(service: Callable[P, R]) -> Callable[P, R]:
 
 
 @_hold_released_when_refused
+@refusals_counted("booking")
 @unit_of_work
 def booking_confirm(
     *,
@@ -190,6 +193,7 @@ def booking_confirm(
     _notify(series=series, kind=Notification.Kind.BOOKING_CONFIRMED, appointments=appointments)
     _remember(contact=contact, key=idempotency_key, request_hash=request_hash, series=series)
     _booking_record(actor=actor, series=series)
+    transaction.on_commit(BOOKINGS.inc)
     return _result(series, appointments=appointments)
 
 
@@ -386,6 +390,7 @@ def _series_create(
                 raise
 
 
+@refusals_counted("move")
 @unit_of_work
 def booking_move(
     *,

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from creneau.core.errors import CodeExpired, CodeInvalid, InvalidInput, NotFound, TooManyRequests
+from creneau.core.metrics import refusals_counted
 from creneau.core.phones import phone_parse
 from creneau.outreach.models import Notification
 from creneau.outreach.services import notification_enqueue
@@ -69,6 +70,7 @@ def contact_for_agent(
     return Contact.objects.get(address=address)
 
 
+@refusals_counted("verification")
 def contact_verification_start(
     *,
     phone: str | None = None,

@@ -20,10 +20,12 @@ from creneau.core.errors import (
     SlotUnavailable,
     TooManyRequests,
 )
+from creneau.core.metrics import refusals_counted
 from creneau.scheduling.models import Session, Slot
 from creneau.scheduling.services import SlotChanges, slot_release, slot_take
 from creneau.sites.selectors import site_is_public
 
+from ..metrics import HOLDS
 from ..models import Hold
 from ..selectors import dose2_missing, dose2_options
 
@@ -149,6 +151,7 @@ def _hold_take(
     return hold
 
 
+@refusals_counted("hold")
 @retry_on_deadlock
 def hold_create(
     *,
@@ -181,6 +184,7 @@ def hold_create(
             else:
                 ordered = [hold.dose2_slot] if hold.dose2_slot else []
                 ordered += [option for option in options if option.pk != hold.dose2_slot_id]
+                transaction.on_commit(HOLDS.inc)
                 return HoldResult(hold=hold, dose2_options=ordered)
         if attempt or not holds_expire(now=now, site_id=slot.site_id):
             break

@@ -1,10 +1,20 @@
+import os
 import signal
+import socket
 import threading
+import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
 
-from creneau.outreach.services import OutboxReport, outbox_send
+from creneau.core.unavailable import DATABASE_FAULTS
+from creneau.outreach.services import OutboxReport, outbox_send, worker_heartbeat_beat
+
+# How often the worker says it is alive (/healthz allows WORKER_HEARTBEAT_MAX_AGE).
+HEARTBEAT_SECONDS = 10
+# After the database failed (restarting, unreachable), the pause before trying again.
+DATABASE_PAUSE_SECONDS = 5
 
 CONSOLE_BACKENDS = {
     "EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend",
@@ -48,9 +58,25 @@ class Command(BaseCommand):
             for signum in (signal.SIGTERM, signal.SIGINT)
         }
         self.stdout.write(f"outbox worker started (batches of {limit}); SIGTERM stops it")
+        worker = f"{socket.gethostname()}:{os.getpid()}"
+        last_beat = float("-inf")
         try:
             while not stop.is_set():
-                report = outbox_send(limit=limit, stop=stop)
+                try:
+                    if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
+                        worker_heartbeat_beat(worker=worker)
+                        last_beat = time.monotonic()
+                    report = outbox_send(limit=limit, stop=stop)
+                except DATABASE_FAULTS as error:
+                    # A restart of the database is not the worker's end: a message taken
+                    # and not recorded is taken again after CLAIM_TIMEOUT.
+                    self.stderr.write(
+                        f"database unavailable ({type(error).__name__}); "
+                        f"trying again in {DATABASE_PAUSE_SECONDS} s"
+                    )
+                    connection.close()
+                    stop.wait(DATABASE_PAUSE_SECONDS)
+                    continue
                 self._print(report)
                 if not report.deliveries:
                     stop.wait(idle_seconds)

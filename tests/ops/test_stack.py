@@ -1,0 +1,237 @@
+"""The production stack started as docs/operations.md says (scripts/prod.sh, which
+`make prod` runs), then used over HTTP: a booking end to end, /healthz, /metrics added up
+over gunicorn's workers, a static file compressed and cached for a year, and kill -9 of
+gunicorn's master leaving no worker on the port (issue 14, item 4)."""
+
+import gzip
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PHONE = "+33612345678"
+
+pytestmark = [
+    pytest.mark.stack,
+    pytest.mark.skipif(
+        bool(os.environ.get("DATABASE_URL")),
+        reason="the stack starts its own PostgreSQL: it runs once, in the SQLite pass",
+    ),
+]
+
+# Test data in the stack's own database: Paris, the vaccines and one site with slots.
+SEED = """
+import django; django.setup()
+from creneau.eligibility.services import eligibility_seed
+from creneau.geography.services import geography_load
+from creneau.vaccines.services import vaccines_seed
+from tests.factories import two_dose_site
+geography_load(departments=("75",)); vaccines_seed(); eligibility_seed()
+site, session = two_dose_site()
+print(session.slots.order_by("start").first().pk)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def port_open(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+class Stack:
+    def __init__(self, port: int, state: Path) -> None:
+        self.base = f"http://127.0.0.1:{port}"
+        self.port = port
+        self.state = state
+
+    def request(self, method: str, path: str, body: dict | None = None, **headers: str):
+        data = json.dumps(body).encode() if body is not None else None
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(self.base + path, data, headers, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return answer.status, answer.headers, answer.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.headers, error.read()
+
+    def json(self, method: str, path: str, body: dict | None = None, **headers: str):
+        status, _headers, content = self.request(method, path, body, **headers)
+        return status, json.loads(content)
+
+
+def children(pid: int) -> list[tuple[int, str]]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == pid:
+            found.append((int(entry.name), command))
+    return found
+
+
+@pytest.fixture(scope="module")
+def stack():
+    # Not pytest's tmp_path: PostgreSQL and Redis run as their own users and must reach it.
+    state = Path(tempfile.mkdtemp(prefix="creneau-stack-", dir="/tmp"))
+    port = free_port()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"PYTEST_VERSION", "DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}
+    }
+    env |= {
+        "PORT": str(port),
+        "CRENEAU_STATE_DIR": str(state),
+        "CRENEAU_PG_PORT": str(free_port()),
+        "CRENEAU_REDIS_PORT": str(free_port()),
+        "PYTHON": sys.executable,
+        "WEB_CONCURRENCY": "3",
+        # The worker refuses to start with messages only printed, as in production.
+        "SMS_BACKEND": "creneau.outreach.sms.MemoryBackend",
+        "EMAIL_HOST": "127.0.0.1",
+        "EMAIL_PORT": str(free_port()),
+    }
+    log = open(state / "stack.log", "wb")  # noqa: SIM115 (the stack writes to it)
+    process = subprocess.Popen(
+        ["scripts/prod.sh"], cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while b"Cr\xc3\xa9neau is serving at" not in (state / "stack.log").read_bytes():
+            assert process.poll() is None, (state / "stack.log").read_text()[-4000:]
+            assert time.monotonic() < deadline, (state / "stack.log").read_text()[-4000:]
+            time.sleep(0.5)
+        password = (state / "postgres-password").read_text().strip()
+        database = f"postgres://creneau:{password}@127.0.0.1:{env['CRENEAU_PG_PORT']}/creneau"
+        seeded = subprocess.run(
+            [sys.executable, "-c", SEED],
+            cwd=ROOT,
+            env=env
+            | {
+                "DATABASE_URL": database,
+                "DJANGO_SETTINGS_MODULE": "creneau.settings",
+                "SECRET_KEY": "seed",
+                "PUBLIC_URL": "http://127.0.0.1",
+                "PYTHONPATH": str(ROOT),
+            },
+            capture_output=True,
+            text=True,
+        )
+        assert seeded.returncode == 0, seeded.stderr
+        running = Stack(port, state)
+        running.database = database
+        running.slot_id = int(seeded.stdout.split()[-1])
+        running.process = process
+        yield running
+    finally:
+        with_log = (state / "stack.log").read_text(errors="replace")
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGTERM)  # the script stops what it started
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        log.close()
+        shutil.rmtree(state, ignore_errors=True)
+        print(with_log[-3000:])
+
+
+def test_a_booking_end_to_end_through_gunicorn(stack):
+    status, started = stack.json("POST", "/api/v1/contacts/verifications", {"phone": PHONE})
+    assert status == 201, started
+    with psycopg.connect(stack.database) as db:
+        body = db.execute(
+            'SELECT body FROM outreach_notification WHERE "to" = %s ORDER BY id DESC', [PHONE]
+        ).fetchone()[0]
+    code = re.search(r"\b(\d{6})\b", body).group(1)
+    status, confirmed = stack.json(
+        "POST", f"/api/v1/contacts/verifications/{started['id']}/confirm", {"code": code}
+    )
+    assert status == 200, confirmed
+    status, hold = stack.json("POST", "/api/v1/holds", {"slot_id": stack.slot_id})
+    assert status == 201, hold
+    booking = {
+        "hold_id": hold["id"],
+        "contact_token": confirmed["contact_token"],
+        "person": {"given_name": "Jeanne", "family_name": "Martin", "birth_date": "1940-03-02"},
+    }
+    status, booked = stack.json(
+        "POST", "/api/v1/bookings", booking, **{"Idempotency-Key": str(uuid.uuid4())}
+    )
+    assert status == 201, booked
+    assert len(booked["appointments"]) == 2
+    # Counted once, whichever of the three workers answered: the multiprocess metrics.
+    _status, _headers, metrics = stack.request("GET", "/metrics")
+    assert re.search(rb"^creneau_bookings_total 1\.0$", metrics, re.MULTILINE), metrics[:2000]
+
+
+def test_healthz_sees_the_database_redis_and_the_worker(stack):
+    status, health = stack.json("GET", "/healthz")
+    assert status == 200, health
+    assert health["checks"]["database"]["vendor"] == "postgresql"
+    assert health["checks"]["redis"]["configured"] is True
+    assert health["checks"]["worker"]["ok"] is True
+
+
+def test_a_static_file_is_served_compressed_and_cached_for_a_year(stack):
+    _status, _headers, page = stack.request("GET", "/")
+    stylesheet = re.search(rb'href="(/static/portal/portal\.[0-9a-f]{12}\.css)"', page)
+    assert stylesheet, "the page links the hashed name of its stylesheet"
+    status, headers, content = stack.request(
+        "GET", stylesheet.group(1).decode(), **{"Accept-Encoding": "gzip"}
+    )
+    assert status == 200
+    assert headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(content).strip()
+    assert "max-age=315360000" in headers["Cache-Control"]
+    assert "immutable" in headers["Cache-Control"]
+
+
+def test_kill_9_of_the_master_leaves_no_worker_on_the_port(stack):
+    """Must run last in this module: the stack is gone afterwards."""
+    masters = [pid for pid, command in children(stack.process.pid) if "gunicorn" in command]
+    assert len(masters) == 1, children(stack.process.pid)
+    workers = [pid for pid, _command in children(masters[0])]
+    assert len(workers) == 3
+    os.kill(masters[0], signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and (
+        port_open(stack.port) or any(Path(f"/proc/{pid}").exists() for pid in workers)
+    ):
+        time.sleep(0.1)
+    assert not port_open(stack.port), "an orphan worker still answers on the port"
+    survivors = [pid for pid in workers if Path(f"/proc/{pid}/stat").exists()]
+    assert [p for p in survivors if "Z" not in Path(f"/proc/{p}/stat").read_text().split()[2]] == []
+    # A supervisor's restart can take the port again at once.
+    with socket.socket() as again:
+        again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        again.bind(("127.0.0.1", stack.port))
