@@ -59,9 +59,16 @@ def test_every_english_entry_is_translated_and_none_is_fuzzy():
 def test_every_translation_keeps_the_placeholders_of_its_source():
     catalogue = polib.pofile(str(CATALOGUE / "django.po"))
     for entry in entries(catalogue):
-        wanted = set(PLACEHOLDER.findall(entry.msgid))
-        for text in translations(entry):
-            assert set(PLACEHOLDER.findall(text)) == wanted, entry.msgid
+        singular, *plurals = translations(entry)
+        assert set(PLACEHOLDER.findall(singular)) == set(PLACEHOLDER.findall(entry.msgid)), (
+            entry.msgid
+        )
+        # A plural form says what the source's plural says (often the count, which the
+        # singular leaves out: "the site" / "the 3 sites").
+        for text in plurals:
+            assert set(PLACEHOLDER.findall(text)) == set(PLACEHOLDER.findall(entry.msgid_plural)), (
+                entry.msgid_plural
+            )
 
 
 def test_the_compiled_catalogue_is_its_source_compiled():
