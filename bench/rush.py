@@ -655,6 +655,20 @@ def start_redis(workdir: Path) -> tuple[subprocess.Popen | None, str | None]:
     return None, None
 
 
+# Every simulated person comes from 127.0.0.1: the limits per address and per API caller
+# (one address here) would refuse the crowd, so they are raised, as an operator would
+# for a partner's address (docs/operations.md).
+CROWD_FROM_ONE_ADDRESS = {
+    "HOLDS_PER_CLIENT": "1000000",
+    "HOLDS_PER_ADDRESS": "1000000",
+    "LIMIT_HOLDS_PER_CLIENT": "0",
+    "LIMIT_CODES_PER_ADDRESS": "0",
+    "LIMIT_CODES_PER_NUMBER": "0",
+    "LIMIT_SMS_PER_MINUTE": "0",
+    "LIMIT_BOOKINGS_PER_CONTACT": "0",
+}
+
+
 def start_server(args, env: dict, workdir: Path, port: int):
     import http.client
 
@@ -667,7 +681,12 @@ def start_server(args, env: dict, workdir: Path, port: int):
     log_path = workdir / "gunicorn.log"
     log = open(log_path, "ab")  # noqa: SIM115 (the server holds it)
     server = subprocess.Popen(
-        command, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=log, start_new_session=True
+        command,
+        cwd=ROOT,
+        env={**os.environ, **CROWD_FROM_ONE_ADDRESS, **env},
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
     )
     log.close()
     SERVER_GROUP[:] = [server.pid]
