@@ -659,8 +659,8 @@ def start_redis(workdir: Path) -> tuple[subprocess.Popen | None, str | None]:
 # (one address here) would refuse the crowd, so they are raised, as an operator would
 # for a partner's address (docs/operations.md).
 CROWD_FROM_ONE_ADDRESS = {
-    "HOLDS_PER_CLIENT": "1000000",
-    "HOLDS_PER_ADDRESS": "1000000",
+    "HOLDS_PER_CLIENT": "0",
+    "HOLDS_PER_ADDRESS": "0",
     "LIMIT_HOLDS_PER_CLIENT": "0",
     "LIMIT_CODES_PER_ADDRESS": "0",
     "LIMIT_CODES_PER_NUMBER": "0",

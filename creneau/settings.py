@@ -36,8 +36,9 @@ LIMIT_SMS_PER_MINUTE       SMS codes sent by the whole service (default "600/60"
 LIMIT_HOLDS_PER_CLIENT     holds one client takes (default "12/600": choosing and leaving
                            slots again and again is slowed)
 LIMIT_BOOKINGS_PER_CONTACT bookings tried with one contact (default "10/86400")
-HOLDS_PER_CLIENT           live holds one client keeps (default 2: the oldest is released)
-HOLDS_PER_ADDRESS          live holds from one IP address (default 8)
+HOLDS_PER_CLIENT           live holds one client keeps (default 2: the oldest is released;
+                           0 no limit)
+HOLDS_PER_ADDRESS          live holds from one IP address (default 8; 0 no limit)
 REDIS_TIMEOUT              seconds before Redis counts as not answering (default 0.25)
 
 The waiting room in front of the booking flow (creneau/admission/waiting_room.py):

@@ -257,3 +257,11 @@ def test_limits_go_on_in_the_database_when_redis_stops(db, with_redis, settings)
     with pytest.raises(TooManyRequests):
         limit_hit(name="codes_per_address", key="10.0.0.1")
     assert Counter.objects.exists()
+
+
+def test_live_hold_limits_set_to_zero_are_off(client, session, settings):
+    settings.HOLDS_PER_CLIENT = 0
+    settings.HOLDS_PER_ADDRESS = 0
+    for slot_id in slots_of(session, 3):
+        assert client.post("/api/v1/holds", {"slot_id": slot_id}, API).status_code == 201
+    assert Hold.objects.count() == 3
