@@ -42,7 +42,11 @@ HOLDS_PER_ADDRESS          live holds from one IP address (default 8; 0 no limit
 REDIS_TIMEOUT              seconds before Redis counts as not answering (default 0.25)
 
 The waiting room in front of the booking flow (creneau/admission/waiting_room.py):
-WAITING_ROOM_RATE          people admitted a minute; 0 (default) turns the room off
+WAITING_ROOM_RATE          people admitted a minute; 0 (default) turns the room off; "auto"
+                           follows the measured capacity: the rate rises while admitted
+                           requests answer within WAITING_ROOM_LATENCY_TARGET seconds (0.5)
+                           and falls when they do not, between WAITING_ROOM_RATE_MIN (60)
+                           and WAITING_ROOM_RATE_MAX (60000)
 WAITING_ROOM_OPENS_AT      a scheduled opening, ISO 8601 ("2027-01-18T08:00+01:00"): people
                            waiting before it are admitted in random order from it
 WAITING_ROOM_PASS_MINUTES  how long an admitted visitor may stay idle in the flow (15)
@@ -227,7 +231,11 @@ LIMIT_BOOKINGS_PER_CONTACT = os.environ.get("LIMIT_BOOKINGS_PER_CONTACT", "10/86
 HOLDS_PER_CLIENT = int(os.environ.get("HOLDS_PER_CLIENT", "2"))
 HOLDS_PER_ADDRESS = int(os.environ.get("HOLDS_PER_ADDRESS", "8"))
 REDIS_TIMEOUT = float(os.environ.get("REDIS_TIMEOUT", "0.25"))
-WAITING_ROOM_RATE = float(os.environ.get("WAITING_ROOM_RATE", "0"))
+WAITING_ROOM_AUTO = os.environ.get("WAITING_ROOM_RATE", "") == "auto"
+WAITING_ROOM_RATE = 0.0 if WAITING_ROOM_AUTO else float(os.environ.get("WAITING_ROOM_RATE", "0"))
+WAITING_ROOM_RATE_MIN = float(os.environ.get("WAITING_ROOM_RATE_MIN", "60"))
+WAITING_ROOM_RATE_MAX = float(os.environ.get("WAITING_ROOM_RATE_MAX", "60000"))
+WAITING_ROOM_LATENCY_TARGET = float(os.environ.get("WAITING_ROOM_LATENCY_TARGET", "0.5"))
 WAITING_ROOM_OPENS_AT = (
     datetime.fromisoformat(os.environ["WAITING_ROOM_OPENS_AT"])
     if os.environ.get("WAITING_ROOM_OPENS_AT")

@@ -7,6 +7,7 @@ as a header (X-Queue-Pass, X-Queue-Ticket: API clients that do not)."""
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from .metrics import ADMITTED, TOLD_TO_WAIT
 from .waiting_room import (
     Decision,
     admission_decide,
@@ -36,8 +37,10 @@ def gate_check(request: HttpRequest) -> Decision | None:
         signed_ticket=request.COOKIES.get(TICKET_COOKIE) or request.headers.get(TICKET_HEADER)
     )
     if decision.admitted:
+        ADMITTED.inc()
         request.admission_pass = pass_issue()
         return None
+    TOLD_TO_WAIT.inc()
     request.admission_ticket = ticket_sign(decision.ticket)
     return decision
 

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.utils.translation import gettext, gettext_lazy
 
 from creneau.core.errors import TooManyRequests
+from creneau.core.metrics import REFUSALS
 
 from .counters import counter_add
 
@@ -64,6 +65,7 @@ def limit_hit(*, name: str, key: str, now: float | None = None) -> None:
     for window in windows_parse(getattr(settings, f"LIMIT_{name.upper()}")):
         count = counter_add(key=f"{name}:{key}:{window.seconds}", window=window.seconds, now=now)
         if count.hits > window.hits:
+            REFUSALS.labels("admission", name).inc()
             raise TooManyRequests(
                 MESSAGES[name] % {"wait": _duration(count.resets_in)},
                 retry_after=count.resets_in,

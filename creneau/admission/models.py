@@ -32,3 +32,7 @@ class Room(models.Model):
     frontier = models.FloatField(default=0)
     # Seconds since the epoch when the frontier last moved.
     updated = models.FloatField(default=0)
+    # The measured-capacity mode's rate (people a minute; 0: not set yet) and the window
+    # (seconds since the epoch) whose measure set it.
+    rate = models.FloatField(default=0)
+    rate_window = models.BigIntegerField(default=-1)

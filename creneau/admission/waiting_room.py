@@ -32,6 +32,7 @@ from django.core import signing
 from django.db import connection
 
 from . import counters
+from .counters import counter_add
 from .models import Room
 
 TICKET_SALT = "creneau.admission.ticket"
@@ -52,6 +53,26 @@ end
 redis.call('HSET', KEYS[1], 'frontier', tostring(frontier), 'updated', tostring(now))
 return {tostring(frontier), early}
 """
+
+
+# Sets the rate from one window's judgement, once: KEYS[1] the room's hash; ARGV the
+# window, the factor, the lowest and the highest rate.
+_RATE_ADJUST = """
+local window = tonumber(ARGV[1])
+local state = redis.call('HMGET', KEYS[1], 'rate', 'rate_window')
+local rate, done = tonumber(state[1]) or 0, tonumber(state[2]) or -1
+local low, high = tonumber(ARGV[3]), tonumber(ARGV[4])
+if window > done then
+  rate = math.min(math.max(rate * tonumber(ARGV[2]), low), high)
+  redis.call('HSET', KEYS[1], 'rate', tostring(rate), 'rate_window', window)
+end
+return tostring(math.max(rate, low))
+"""
+# The measured-capacity mode's window, the share of slow requests that lowers the rate,
+# and the fewest requests a window needs for its share to count.
+WINDOW_SECONDS = 10
+SLOW_SHARE = 0.05
+MIN_SAMPLE = 20
 
 
 @dataclass(frozen=True)
@@ -75,7 +96,7 @@ class Decision:
 
 
 def waiting_room_enabled() -> bool:
-    return settings.WAITING_ROOM_RATE > 0
+    return settings.WAITING_ROOM_AUTO or settings.WAITING_ROOM_RATE > 0
 
 
 def pass_valid(signed: str | None) -> bool:
@@ -122,6 +143,7 @@ def admission_decide(*, signed_ticket: str | None, now: float | None = None) -> 
 
 
 def _decide(room, signed_ticket: str | None, now: float, opens: float) -> Decision:
+    rate = _rate_followed(room, now) if settings.WAITING_ROOM_AUTO else settings.WAITING_ROOM_RATE
     ticket = ticket_read(signed_ticket)
     if ticket is None or (ticket.store, ticket.room) != (room.store, room.name):
         if now < opens:
@@ -129,15 +151,14 @@ def _decide(room, signed_ticket: str | None, now: float, opens: float) -> Decisi
             room.early_count()
         else:
             ticket = Ticket(store=room.store, room=room.name, number=room.ticket_number())
-    frontier, early = room.advance(now=now, opens=opens)
+    frontier, early = room.advance(now=now, opens=opens, rate=rate / 60)
     # Drawn before the opening: placed among the early ones by the draw.
     place = int(ticket.draw * early) + 1 if ticket.draw is not None else early + ticket.number
     opens_at = datetime.fromtimestamp(opens).astimezone() if now < opens else None
     if place <= frontier and opens_at is None:
         return Decision(admitted=True, ticket=ticket)
     ahead = max(int(place - frontier) - 1, 0)
-    rate = settings.WAITING_ROOM_RATE / 60
-    wait = (opens - now if opens_at else 0) + (ahead + 1) / rate
+    wait = (opens - now if opens_at else 0) + (ahead + 1) / (rate / 60)
     return Decision(
         admitted=False, ticket=ticket, ahead=ahead, wait_seconds=math.ceil(wait), opens_at=opens_at
     )
@@ -152,8 +173,46 @@ def _opens_at() -> float:
     return opening.timestamp() if opening else 0.0
 
 
-def _burst() -> float:
-    return settings.WAITING_ROOM_RATE / 60 * settings.WAITING_ROOM_BURST_SECONDS
+def _rate_followed(room, now: float) -> float:
+    """WAITING_ROOM_RATE=auto: the rate follows what the service sustains, judged by the
+    time admitted requests took in the last window of WINDOW_SECONDS (latency_record).
+    More than SLOW_SHARE of them over WAITING_ROOM_LATENCY_TARGET: 20 % fewer a minute;
+    otherwise, while people wait, 10 % more; between WAITING_ROOM_RATE_MIN and _MAX.
+    One process applies each window's judgement, by a conditional update of the room."""
+    window = int(now // WINDOW_SECONDS) * WINDOW_SECONDS - WINDOW_SECONDS
+    requests = counter_add(key="room:requests", window=WINDOW_SECONDS, amount=0, now=window)
+    slow = counter_add(key="room:slow", window=WINDOW_SECONDS, amount=0, now=window)
+    if requests.hits >= MIN_SAMPLE and slow.hits > SLOW_SHARE * requests.hits:
+        factor = 0.8
+    elif room.waiting():
+        factor = 1.1
+    else:
+        factor = 1.0
+    return room.rate_adjust(window=window, factor=factor)
+
+
+def latency_record(seconds: float) -> None:
+    """How long one admitted request of the booking flow took (GateAnswer calls it in
+    the measured-capacity mode)."""
+    counter_add(key="room:requests", window=WINDOW_SECONDS)
+    if seconds > settings.WAITING_ROOM_LATENCY_TARGET:
+        counter_add(key="room:slow", window=WINDOW_SECONDS)
+
+
+def room_reading() -> tuple[float, float]:
+    """(people waiting, admission rate a minute) for the metrics; nothing moves."""
+    name = f"booking:{int(_opens_at())}"
+    client = counters._redis_client()
+    if client is not None:
+        try:
+            return _RedisRoom(client, name).reading()
+        except redis.RedisError as error:
+            counters._redis_failed(error)
+    return _DatabaseRoom(name).reading()
+
+
+def _burst(rate: float) -> float:
+    return rate * settings.WAITING_ROOM_BURST_SECONDS
 
 
 class _RedisRoom:
@@ -170,11 +229,26 @@ class _RedisRoom:
     def early_count(self) -> None:
         self.client.hincrby(self.key, "early", 1)
 
-    def advance(self, *, now: float, opens: float) -> tuple[float, int]:
-        frontier, early = self.client.eval(
-            _ADVANCE, 1, self.key, now, settings.WAITING_ROOM_RATE / 60, _burst(), opens
-        )
+    def advance(self, *, now: float, opens: float, rate: float) -> tuple[float, int]:
+        frontier, early = self.client.eval(_ADVANCE, 1, self.key, now, rate, _burst(rate), opens)
         return float(frontier), int(early)
+
+    def _state(self) -> tuple[float, float, float]:
+        frontier, issued, early = self.client.hmget(self.key, "frontier", "issued", "early")
+        return float(frontier or 0), float(issued or 0), float(early or 0)
+
+    def waiting(self) -> bool:
+        frontier, issued, early = self._state()
+        return issued + early > frontier
+
+    def rate_adjust(self, *, window: int, factor: float) -> float:
+        low, high = settings.WAITING_ROOM_RATE_MIN, settings.WAITING_ROOM_RATE_MAX
+        return float(self.client.eval(_RATE_ADJUST, 1, self.key, window, factor, low, high))
+
+    def reading(self) -> tuple[float, float]:
+        frontier, issued, early = self._state()
+        rate = float(self.client.hget(self.key, "rate") or 0)
+        return max(issued + early - frontier, 0), _rate_shown(rate)
 
 
 class _DatabaseRoom:
@@ -206,17 +280,29 @@ class _DatabaseRoom:
             [self.name],
         )
 
-    def advance(self, *, now: float, opens: float) -> tuple[float, int]:
-        # PostgreSQL says LEAST and GREATEST what SQLite says MIN and MAX of two values.
-        least, greatest = (
-            ("LEAST", "GREATEST")
-            if connection.vendor == "postgresql"
-            else (
-                "MIN",
-                "MAX",
-            )
+    def waiting(self) -> bool:
+        room = Room.objects.get(name=self.name)
+        return room.issued + room.early > room.frontier
+
+    def rate_adjust(self, *, window: int, factor: float) -> float:
+        least, greatest = _least_greatest()
+        low, high = settings.WAITING_ROOM_RATE_MIN, settings.WAITING_ROOM_RATE_MAX
+        (rate,) = self._returning(
+            f"UPDATE {self.table} SET "
+            f"rate = CASE WHEN rate_window < %s THEN {least}({greatest}(rate * %s, %s), %s) "
+            "ELSE rate END, "
+            f"rate_window = {greatest}(rate_window, %s) "
+            "WHERE name = %s RETURNING rate",
+            [window, factor, low, high, window, self.name],
         )
-        rate = settings.WAITING_ROOM_RATE / 60
+        return max(rate, low)
+
+    def reading(self) -> tuple[float, float]:
+        room = Room.objects.get(name=self.name)
+        return max(room.issued + room.early - room.frontier, 0), _rate_shown(room.rate)
+
+    def advance(self, *, now: float, opens: float, rate: float) -> tuple[float, int]:
+        least, greatest = _least_greatest()
         return self._returning(
             f"UPDATE {self.table} SET "
             f"frontier = CASE WHEN %s > {greatest}(updated, %s) THEN {least}("
@@ -224,5 +310,16 @@ class _DatabaseRoom:
             "ELSE frontier END, "
             f"updated = {greatest}(updated, %s) "
             "WHERE name = %s RETURNING frontier, early",
-            [now, opens, rate, now, opens, _burst(), now, self.name],
+            [now, opens, rate, now, opens, _burst(rate), now, self.name],
         )
+
+
+def _least_greatest() -> tuple[str, str]:
+    # PostgreSQL says LEAST and GREATEST what SQLite says MIN and MAX of two values.
+    return ("LEAST", "GREATEST") if connection.vendor == "postgresql" else ("MIN", "MAX")
+
+
+def _rate_shown(stored: float) -> float:
+    if not settings.WAITING_ROOM_AUTO:
+        return settings.WAITING_ROOM_RATE
+    return max(stored, settings.WAITING_ROOM_RATE_MIN)

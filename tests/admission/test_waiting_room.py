@@ -10,8 +10,14 @@ from datetime import datetime
 import pytest
 
 from creneau.admission import waiting_room
+from creneau.admission.counters import counter_add
 from creneau.admission.gate import PASS_COOKIE, PASS_HEADER, TICKET_COOKIE, TICKET_HEADER
-from creneau.admission.waiting_room import admission_decide, ticket_sign
+from creneau.admission.waiting_room import (
+    WINDOW_SECONDS,
+    admission_decide,
+    room_reading,
+    ticket_sign,
+)
 from tests.factories import two_dose_site
 
 T0 = 1_900_000_000.0
@@ -26,6 +32,7 @@ def room(request, settings, db):
     settings.WAITING_ROOM_RATE = 60
     settings.WAITING_ROOM_BURST_SECONDS = 2
     settings.WAITING_ROOM_OPENS_AT = None
+    settings.WAITING_ROOM_AUTO = False
     return settings
 
 
@@ -206,3 +213,74 @@ def test_the_room_goes_on_in_the_database_when_redis_stops(db, with_redis, setti
     after, _ = arrive(T0 + 1, ticket)
     # Numbered again by the database (a Redis number means nothing there), and admitted.
     assert after.ticket.store == "db" and after.admitted
+
+
+# The measured-capacity mode ---------------------------------------------------------------
+
+
+@pytest.fixture
+def auto_room(room):
+    room.WAITING_ROOM_AUTO = True
+    room.WAITING_ROOM_RATE = 0
+    room.WAITING_ROOM_RATE_MIN = 60
+    room.WAITING_ROOM_RATE_MAX = 100
+    return room
+
+
+def window_measured(*, at: float, requests: int, slow: int) -> None:
+    """What admitted requests took in the window of `at` (latency_record's counts)."""
+    counter_add(key="room:requests", window=WINDOW_SECONDS, amount=requests, now=at)
+    counter_add(key="room:slow", window=WINDOW_SECONDS, amount=slow, now=at)
+
+
+def rate_after(now: float, *, arriving: int = 1) -> float:
+    for _ in range(arriving):
+        admission_decide(signed_ticket=None, now=now)
+    return room_reading()[1]
+
+
+def test_the_followed_rate_starts_at_its_minimum_and_rises_while_people_wait_and_it_is_fast(
+    auto_room,
+):
+    start = T0 - T0 % WINDOW_SECONDS
+    # A crowd: most of it waits.
+    for _ in range(30):
+        admission_decide(signed_ticket=None, now=start)
+    assert room_reading()[1] == 60
+    window_measured(at=start, requests=200, slow=2)
+    assert rate_after(start + WINDOW_SECONDS) == pytest.approx(66)
+    # Once per window, whoever asks.
+    assert rate_after(start + WINDOW_SECONDS + 1) == pytest.approx(66)
+    window_measured(at=start + WINDOW_SECONDS, requests=200, slow=0)
+    assert rate_after(start + 2 * WINDOW_SECONDS) == pytest.approx(72.6)
+
+
+def test_the_followed_rate_falls_when_admitted_requests_get_slow_and_stays_in_bounds(auto_room):
+    start = T0 - T0 % WINDOW_SECONDS
+    for _ in range(30):
+        admission_decide(signed_ticket=None, now=start)
+    for n in range(1, 12):
+        window_measured(at=start + (n - 1) * WINDOW_SECONDS, requests=100, slow=0)
+        # More keep coming than are let in: people wait all along.
+        rate = rate_after(start + n * WINDOW_SECONDS, arriving=30)
+    assert rate == 100  # the maximum
+    window_measured(at=start + 11 * WINDOW_SECONDS, requests=100, slow=30)
+    assert rate_after(start + 12 * WINDOW_SECONDS) == pytest.approx(80)
+    for n in range(13, 20):
+        window_measured(at=start + (n - 1) * WINDOW_SECONDS, requests=100, slow=50)
+        rate = rate_after(start + n * WINDOW_SECONDS)
+    assert rate == 60  # the minimum
+
+
+def test_admitted_requests_are_timed_in_the_measured_capacity_mode(client, auto_room, reference):
+    site, _ = two_dose_site()
+    client.get(f"/centres/{site.pk}/")
+    client.get(f"/centres/{site.pk}/")
+    assert counter_add(key="room:requests", window=WINDOW_SECONDS, amount=0).hits == 2
+
+
+def test_the_room_is_measured_at_metrics(client, full_room):
+    figures = client.get("/metrics").content.decode()
+    assert "creneau_waiting_room_queue_length 3.0" in figures
+    assert "creneau_waiting_room_rate 1.0" in figures
+    assert re.search(r"creneau_waiting_room_waits_total \d", figures)
