@@ -90,6 +90,8 @@ leaflet:
 	cp -r build/leaflet/package/dist/leaflet.js build/leaflet/package/dist/leaflet.css \
 		build/leaflet/package/dist/images build/leaflet/package/LICENSE \
 		creneau/portal/static/vendor/leaflet/
+	# No source map is shipped: the manifest storage would look for the file it names.
+	sed -i '/sourceMappingURL/d' creneau/portal/static/vendor/leaflet/leaflet.js
 
 clean:
 	rm -rf $(VENV) db.sqlite3* build

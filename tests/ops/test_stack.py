@@ -66,16 +66,35 @@ class Stack:
         self.port = port
         self.state = state
 
+    # The waiting room's pass, kept as an API client that keeps no cookies does.
+    queue_pass = ""
+
     def request(self, method: str, path: str, body: dict | None = None, **headers: str):
         data = json.dumps(body).encode() if body is not None else None
         if data is not None:
             headers["Content-Type"] = "application/json"
+        if self.queue_pass:
+            headers["X-Queue-Pass"] = self.queue_pass
         request = urllib.request.Request(self.base + path, data, headers, method=method)
         try:
             with urllib.request.urlopen(request, timeout=30) as answer:
-                return answer.status, answer.headers, answer.read()
+                status, answer_headers, content = answer.status, answer.headers, answer.read()
         except urllib.error.HTTPError as error:
-            return error.code, error.headers, error.read()
+            status, answer_headers, content = error.code, error.headers, error.read()
+        self.queue_pass = answer_headers.get("X-Queue-Pass") or self.queue_pass
+        return status, answer_headers, content
+
+    def waiting_their_turn(self, method: str, path: str, body: dict | None = None, **headers):
+        """A request of the booking flow, waiting in the room as Retry-After says."""
+        ticket = {}
+        for _ in range(30):
+            status, answer_headers, content = self.request(method, path, body, **headers, **ticket)
+            if status != 503:
+                return status, json.loads(content)
+            assert json.loads(content)["code"] == "waiting_room", content
+            ticket = {"X-Queue-Ticket": answer_headers["X-Queue-Ticket"]}
+            time.sleep(int(answer_headers["Retry-After"]))
+        raise AssertionError("never admitted")
 
     def json(self, method: str, path: str, body: dict | None = None, **headers: str):
         status, _headers, content = self.request(method, path, body, **headers)
@@ -114,6 +133,9 @@ def stack():
         "CRENEAU_REDIS_PORT": str(free_port()),
         "PYTHON": sys.executable,
         "WEB_CONCURRENCY": "3",
+        # The waiting room engaged: one person every 2 s, two at once.
+        "WAITING_ROOM_RATE": "30",
+        "WAITING_ROOM_BURST_SECONDS": "4",
         # The worker refuses to start with messages only printed, as in production.
         "SMS_BACKEND": "creneau.outreach.sms.MemoryBackend",
         "EMAIL_HOST": "127.0.0.1",
@@ -166,7 +188,9 @@ def stack():
 
 
 def test_a_booking_end_to_end_through_gunicorn(stack):
-    status, started = stack.json("POST", "/api/v1/contacts/verifications", {"phone": PHONE})
+    status, started = stack.waiting_their_turn(
+        "POST", "/api/v1/contacts/verifications", {"phone": PHONE}
+    )
     assert status == 201, started
     with psycopg.connect(stack.database) as db:
         body = db.execute(
@@ -192,6 +216,19 @@ def test_a_booking_end_to_end_through_gunicorn(stack):
     # Counted once, whichever of the three workers answered: the multiprocess metrics.
     _status, _headers, metrics = stack.request("GET", "/metrics")
     assert re.search(rb"^creneau_bookings_total 1\.0$", metrics, re.MULTILINE), metrics[:2000]
+
+
+def test_the_waiting_room_queues_a_crowd_in_redis(stack):
+    crowd = [Stack(stack.port, stack.state) for _ in range(6)]
+    answers = [
+        person.request("POST", "/api/v1/holds", {"slot_id": stack.slot_id}) for person in crowd
+    ]
+    waiting = [(status, headers) for status, headers, _ in answers if status == 503]
+    assert len(waiting) >= 3, [status for status, _, _ in answers]
+    assert all(0 < int(headers["Retry-After"]) <= 60 for _, headers in waiting)
+    assert all(headers["X-Queue-Ticket"] for _, headers in waiting)
+    _status, _headers, metrics = stack.request("GET", "/metrics")
+    assert re.search(rb"^creneau_waiting_room_queue_length [1-9]", metrics, re.MULTILINE)
 
 
 def test_healthz_sees_the_database_redis_and_the_worker(stack):
