@@ -101,8 +101,6 @@ def with_redis(redis_up, settings):
     """The counters in Redis, as in production, through a fresh client."""
     redis_server = redis_up
     settings.REDIS_URL = redis_server.url
-    counters._client = None
-    counters._redis_down_until = 0.0
+    counters.redis_forget()
     yield redis_server
-    counters._client = None
-    counters._redis_down_until = 0.0
+    counters.redis_forget()

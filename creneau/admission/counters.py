@@ -11,7 +11,9 @@ counting at once both count and both see the total.
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import redis
 from django.conf import settings
@@ -20,6 +22,7 @@ from django.db import connection
 from .models import Counter
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # After Redis failed to answer, how long the database takes over before Redis is tried
 # again: one slow timeout every few seconds, not one per request.
@@ -42,13 +45,28 @@ def counter_add(*, key: str, window: int, amount: int = 1, now: float | None = N
     now = time.time() if now is None else now
     start = int(now // window) * window
     resets_in = max(1, int(start + window - now + 0.999))
+    hits = shared_store(
+        on_redis=lambda client: _redis_add(client, key, start, window, amount),
+        on_database=lambda: _database_add(key, start, window, amount, now),
+    )
+    return Count(hits, resets_in)
+
+
+def shared_store(*, on_redis: Callable[["redis.Redis"], T], on_database: Callable[[], T]) -> T:
+    """Run a step in Redis when it is configured and answering, in the database else."""
     client = _redis_client()
     if client is not None:
         try:
-            return Count(_redis_add(client, key, start, window, amount), resets_in)
+            return on_redis(client)
         except redis.RedisError as error:
             _redis_failed(error)
-    return Count(_database_add(key, start, window, amount, now), resets_in)
+    return on_database()
+
+
+def redis_forget() -> None:
+    """Forget the Redis client and its last failure (the settings changed: tests)."""
+    global _client, _redis_down_until
+    _client, _redis_down_until = None, 0.0
 
 
 def _redis_add(client: "redis.Redis", key: str, start: int, window: int, amount: int) -> int:

@@ -31,8 +31,7 @@ from django.conf import settings
 from django.core import signing
 from django.db import connection
 
-from . import counters
-from .counters import counter_add
+from .counters import counter_add, shared_store
 from .models import Room
 
 TICKET_SALT = "creneau.admission.ticket"
@@ -133,13 +132,10 @@ def admission_decide(*, signed_ticket: str | None, now: float | None = None) -> 
     opens = _opens_at()
     # Each opening has a room of its own: no number drawn for an earlier one counts.
     name = f"booking:{int(opens)}"
-    client = counters._redis_client()
-    if client is not None:
-        try:
-            return _decide(_RedisRoom(client, name), signed_ticket, now, opens)
-        except redis.RedisError as error:
-            counters._redis_failed(error)
-    return _decide(_DatabaseRoom(name), signed_ticket, now, opens)
+    return shared_store(
+        on_redis=lambda client: _decide(_RedisRoom(client, name), signed_ticket, now, opens),
+        on_database=lambda: _decide(_DatabaseRoom(name), signed_ticket, now, opens),
+    )
 
 
 def _decide(room, signed_ticket: str | None, now: float, opens: float) -> Decision:
@@ -202,13 +198,10 @@ def latency_record(seconds: float) -> None:
 def room_reading() -> tuple[float, float]:
     """(people waiting, admission rate a minute) for the metrics; nothing moves."""
     name = f"booking:{int(_opens_at())}"
-    client = counters._redis_client()
-    if client is not None:
-        try:
-            return _RedisRoom(client, name).reading()
-        except redis.RedisError as error:
-            counters._redis_failed(error)
-    return _DatabaseRoom(name).reading()
+    return shared_store(
+        on_redis=lambda client: _RedisRoom(client, name).reading(),
+        on_database=lambda: _DatabaseRoom(name).reading(),
+    )
 
 
 def _burst(rate: float) -> float:
