@@ -358,7 +358,11 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
     # Every answer is already a line of creneau.request: Django's own line for each 4xx
     # would double it. Its 5xx lines stay, with their traceback.
-    "loggers": {"django.request": {"level": "ERROR"}},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        # The audit log's daily seals go to the operations log whatever LOG_LEVEL says.
+        "creneau.audit": {"level": "INFO"},
+    },
 }
 
 # Errors to Sentry when SENTRY_DSN is set: no personal data (creneau/core/sentry.py).

@@ -6,10 +6,13 @@ from django.utils.translation import gettext_lazy as _
 # `sites` and `geography` are named, not imported: audit sits below every app that
 # writes to it (see audit.services).
 
-# The table is append-only, and the database says so: the triggers of migration 0002
-# refuse UPDATE and DELETE of its rows on SQLite and PostgreSQL (invariant 8). What
-# follows in Python only fails earlier, with a clearer message.
+# The tables are append-only, and the database says so: the triggers of migrations 0002
+# and 0004 refuse UPDATE and DELETE of their rows on SQLite and PostgreSQL (invariant 8).
+# What follows in Python only fails earlier, with a clearer message.
 TABLE = "audit_auditevent"
+LINK_TABLE = "audit_chainlink"
+SEAL_TABLE = "audit_seal"
+APPEND_ONLY_TABLES = (TABLE, LINK_TABLE, SEAL_TABLE)
 
 
 class AuditAppendOnly(Exception):
@@ -47,6 +50,8 @@ class AuditEvent(models.Model):
         LOGIN = "login", _("Connexion")
         LOGIN_FAILED = "login_failed", _("Échec de connexion")
         LOGOUT = "logout", _("Déconnexion")
+        # A staff page answered "not found": an object of another site, or none.
+        REFUSED = "refused", _("Accès refusé")
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(
@@ -95,3 +100,73 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AuditAppendOnly("The audit log is append-only: an event is never deleted.")
+
+
+class ChainLink(models.Model):
+    """An event's place in the tamper-evident chain (see `audit.chain`): chain `shard` of
+    `day`, number `seq` (1, 2, … without a gap), the previous link's hash and its own.
+
+    A row of its own rather than columns of the event: the event is written where the
+    service records it, its link at the very end of the transaction (the head's lock is
+    the last one taken, see `services.audit_record`), and neither row is ever updated.
+    `event_id` is not a foreign key, so that an event removed behind the triggers'
+    back leaves its link for `audit_verify` to name. Append-only like the events.
+    """
+
+    event_id = models.BigIntegerField(unique=True)
+    day = models.DateField()
+    shard = models.PositiveSmallIntegerField()
+    seq = models.PositiveIntegerField()
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        db_table = LINK_TABLE
+        constraints = [
+            models.UniqueConstraint(fields=["day", "shard", "seq"], name="audit_link_place")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.shard}#{self.seq} {self.hash[:12]}"
+
+
+class ChainHead(models.Model):
+    """The end of one chain: its last sequence number and hash. The one audit row that is
+    updated, under its row lock, by every append to its chain; `audit_verify` checks it
+    against the chain and the day's seal against it."""
+
+    day = models.DateField()
+    shard = models.PositiveSmallIntegerField()
+    seq = models.PositiveIntegerField(default=0)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "shard"], name="audit_head_day_shard")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.shard}#{self.seq} {self.hash[:12]}"
+
+
+class Seal(models.Model):
+    """A day's chains closed: each head (`heads`: shard -> [seq, hash]) and one hash over
+    them and the previous seal's, also written to the operations log by
+    `manage.py audit_seal` so that a copy is kept outside the database. Append-only."""
+
+    day = models.DateField(unique=True)
+    heads = models.JSONField()
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+    sealed_at = models.DateTimeField(default=timezone.now)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        db_table = SEAL_TABLE
+        ordering = ["day"]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.hash[:12]}"

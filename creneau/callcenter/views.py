@@ -108,21 +108,23 @@ def home(request: HttpRequest) -> HttpResponse:
     form = CallerSearchForm(request.GET if "q" in request.GET else None)
     found = None
     if form.is_bound and form.is_valid():
+        query = form.cleaned_data["q"]
         try:
-            found = caller_find(query=form.cleaned_data["q"])
+            found = caller_find(query=query)
         except InvalidInput as error:
             form.add_error("q", error.message)
-        else:
-            sites = {series.site for series in found}
-            audit_record(
-                actor=request.actor,
-                action="view",
-                object_type="callcenter.search",
-                # One site found: the event is in its region's log too.
-                site=sites.pop() if len(sites) == 1 else None,
-                summary=_("Recherche d'appelant : %(count)s parcours") % {"count": len(found)},
-                details={"series": [series.pk for series in found]},
-            )
+        sites = {series.site for series in found or ()}
+        # Every search is audited with its terms as typed, a refused one too (a number
+        # that cannot be one): who looked for whom is what staff accountability needs.
+        audit_record(
+            actor=request.actor,
+            action="view",
+            object_type="callcenter.search",
+            # One site found: the event is in its region's log too.
+            site=sites.pop() if len(sites) == 1 else None,
+            summary=_("Recherche d'appelant : %(count)s parcours") % {"count": len(found or ())},
+            details={"query": query, "series": [series.pk for series in found or ()]},
+        )
     # A number that found nobody is a new caller's: it is carried into the booking, as
     # the contact if it can receive the confirmation, as their landline if not.
     carried = (

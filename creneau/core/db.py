@@ -2,8 +2,9 @@
 
 import functools
 import sqlite3
+import threading
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from django.db import OperationalError, connection, transaction
 
@@ -48,13 +49,52 @@ def retry_on_deadlock(service: Callable[P, R]) -> Callable[P, R]:
     return run
 
 
+# The hooks of the unit of work running in this thread (Django's connections are per
+# thread too): key -> (hook, the items handed to it). None outside any unit of work.
+_unit = threading.local()
+
+
 def unit_of_work(service: Callable[P, R]) -> Callable[P, R]:
     """A service that is one unit of work: it opens its own transaction (its rule, its
     ledger and read-model updates, its outbox rows and its audit event commit together
     or not at all) and runs again whole after a deadlock or a busy database. Called
     inside another unit of work, it joins that one's transaction and leaves the retry to
-    it."""
-    return retry_on_deadlock(transaction.atomic(service))
+    it.
+
+    Once the outermost service has returned, still inside its transaction, the hooks
+    registered with `before_commit` run: their statements are the last before COMMIT."""
+    joined = transaction.atomic(service)
+
+    @functools.wraps(service)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        if getattr(_unit, "hooks", None) is not None:
+            return joined(*args, **kwargs)
+        _unit.hooks = {}
+        try:
+            with transaction.atomic():
+                result = service(*args, **kwargs)
+                hooks, _unit.hooks = _unit.hooks, None
+                for hook, items in hooks.values():
+                    hook(items)
+            return result
+        finally:
+            # Each attempt of the retry starts with no hooks: what a failed attempt
+            # registered was rolled back with it.
+            _unit.hooks = None
+
+    return retry_on_deadlock(run)
+
+
+def before_commit(key: str, hook: Callable[[list[Any]], None]) -> list[Any] | None:
+    """The list that `hook` will be given at the end of the current unit of work, after
+    its service has returned and just before COMMIT (one hook per `key`: add items to
+    the list). For a lock that must be the transaction's last, so that whoever holds it
+    never waits for another lock: the audit chain's head (see audit.services). None
+    outside a unit of work: the caller then does the work itself, at once."""
+    hooks = getattr(_unit, "hooks", None)
+    if hooks is None:
+        return None
+    return hooks.setdefault(key, (hook, []))[1]
 
 
 def keys_lock(*keys: str) -> None:

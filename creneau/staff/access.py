@@ -9,6 +9,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 
 from creneau.core.actor import Actor
 from creneau.core.clients import request_ip
+from creneau.core.errors import NotFound
+from creneau.staff.refusals import refusal_record
 from creneau.staff.selectors import staff_may, staff_profile_get
 
 USER_AGENT_LENGTH = 200
@@ -27,9 +29,10 @@ def actor_from_request(request: HttpRequest, *, profile: models.Model | None = N
 
 def staff_view(permission: str | None = None):
     """Anonymous visitors go to the staff sign-in; an account without a staff profile, or
-    without the permission, gets the same 404 as a page that does not exist. The view
-    finds the profile in `request.staff` and the actor its services are given in
-    `request.actor`."""
+    without the permission, gets the same 404 as a page that does not exist, and so does
+    an object not found in the account's scope (`NotFound`): each refusal is audited.
+    The view finds the profile in `request.staff` and the actor its services are given
+    in `request.actor`."""
 
     def decorate(view):
         @functools.wraps(view)
@@ -40,10 +43,17 @@ def staff_view(permission: str | None = None):
             if profile is None or (
                 permission is not None and not staff_may(profile=profile, permission=permission)
             ):
+                refusal_record(
+                    request=request, actor=actor_from_request(request, profile=profile), error=None
+                )
                 raise Http404
             request.staff = profile
             request.actor = actor_from_request(request, profile=profile)
-            return view(request, *args, **kwargs)
+            try:
+                return view(request, *args, **kwargs)
+            except NotFound as error:
+                refusal_record(request=request, actor=request.actor, error=error)
+                raise
 
         return wrapped
 

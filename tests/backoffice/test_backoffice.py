@@ -158,7 +158,10 @@ def test_another_sites_objects_are_not_found_on_every_page(client, world, name, 
     if response.status_code == 405:
         response = client.post(url, {"lot": "L1"})
     assert response.status_code == 404
-    assert not AuditEvent.objects.exclude(action="login").filter(actor__isnull=False).exists()
+    staff_events = AuditEvent.objects.exclude(action="login").filter(actor__isnull=False)
+    assert [(event.action, event.object_type, event.site_id) for event in staff_events] == [
+        ("refused", name, None)
+    ]
     assert re.search(r"/\d+/", url)
 
 

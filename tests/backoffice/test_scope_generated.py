@@ -120,8 +120,13 @@ def assert_not_found(client, world, url: str, *, untouched: Site) -> None:
     before = site_state(untouched)
     assert request(client, world, url) == 404, url
     # The world was set up by the system (no account): only what an account did counts.
+    # One event, the refusal, naming what was asked and no site: nothing that tells
+    # whether the object exists elsewhere.
     staff_events = AuditEvent.objects.exclude(action="login").filter(actor__isnull=False)
-    assert list(staff_events.values_list("action", "summary")) == []
+    assert [
+        (event.action, event.details["path"], event.site_id, event.department_id)
+        for event in staff_events
+    ] == [("refused", url, None, None)]
     assert site_state(untouched) == before
 
 

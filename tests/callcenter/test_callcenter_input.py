@@ -146,3 +146,21 @@ def test_the_slot_search_takes_a_day_typed_as_the_caller_says_it(agent, centre):
     assert (
         response.status_code == 400 and "La date de début est passée" in response.content.decode()
     )
+
+
+def test_every_search_is_audited_with_its_terms_as_typed(agent, centre):
+    _site, session = centre
+    series = existing_booking(session)
+    agent.get(reverse("callcenter:home"), {"q": " 06 11 22 33 44 "})
+    agent.get(reverse("callcenter:home"), {"q": "Personne Inconnue 02/03/1940"})
+    # A reference misheard: refused with a 400, and still who looked for what.
+    typo = "268245BY" + _check_character("268245BY")
+    typo = typo[:-1] + ("A" if typo[-1] != "A" else "B")
+    assert agent.get(reverse("callcenter:home"), {"q": typo}).status_code == 400
+    searches = AuditEvent.objects.filter(object_type="callcenter.search").order_by("pk")
+    assert [(event.details["query"], event.details["series"]) for event in searches] == [
+        ("06 11 22 33 44", [series.pk]),
+        ("Personne Inconnue 02/03/1940", []),
+        (typo, []),
+    ]
+    assert all(event.actor is not None for event in searches)

@@ -78,3 +78,23 @@ def draw_tickets(count: int, redis_url: str) -> list[int]:
     settings.WAITING_ROOM_BURST_SECONDS = 0
     settings.REDIS_URL = redis_url or None
     return [admission_decide(signed_ticket=None).ticket.number for _ in range(count)]
+
+
+def audit_record_many(worker: int, count: int) -> int:
+    """`count` staff actions, each a unit of work recording two events, and as many
+    looks recorded on their own."""
+    from creneau.audit.services import audit_record
+    from creneau.core.actor import Actor
+    from creneau.core.db import unit_of_work
+
+    actor = Actor(user=None, ip="192.0.2.7")
+
+    @unit_of_work
+    def action(n: int) -> None:
+        audit_record(actor=actor, action="change", object_type="test", object_id=f"{worker}:{n}")
+        audit_record(actor=actor, action="override", object_type="test", object_id=f"{worker}:{n}")
+
+    for n in range(count):
+        action(n)
+        audit_record(actor=actor, action="view", object_type="test", object_id=f"{worker}:{n}")
+    return 3 * count
