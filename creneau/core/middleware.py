@@ -107,5 +107,6 @@ class PrivacyHeaders:
         response.headers.setdefault("Permissions-Policy", settings.PERMISSIONS_POLICY)
         path = request.path_info
         if not (path in settings.PUBLIC_EXACT_PATHS or path.startswith(settings.PUBLIC_PATHS)):
-            response.headers["Cache-Control"] = "no-store"
+            # A view that said already (never_cache: /healthz) is not contradicted.
+            response.headers.setdefault("Cache-Control", "no-store")
         return response
