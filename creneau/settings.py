@@ -2,7 +2,8 @@
 
 DATABASE_URL    sqlite:///path (default: db.sqlite3 beside the project) or postgres://…
 REDIS_URL       redis://… switches the cache to Redis (default: local memory)
-SECRET_KEY      required when DEBUG is off
+SECRET_KEY      required when DEBUG and CRENEAU_DEMO are off (otherwise generated once into
+                the ignored file .secret_key)
 DEBUG           "1" for development
 ALLOWED_HOSTS   comma-separated (default: 127.0.0.1, localhost and PUBLIC_URL's host)
 CRENEAU_DEMO    "1" exposes demo-only pages and endpoints
@@ -59,6 +60,7 @@ PROMETHEUS_MULTIPROC_DIR.
 """
 
 import os
+import secrets
 import tempfile
 from datetime import datetime
 from ipaddress import ip_network
@@ -78,10 +80,30 @@ def env_flag(name: str, default: bool = False) -> bool:
 DEBUG = env_flag("DEBUG")
 DEMO = env_flag("CRENEAU_DEMO")
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
+
+
+def local_secret_key(path: Path) -> str:
+    """Development, the demo and tests: a random key made once per checkout into an
+    ignored file, never a published one (whoever knows the key forges contact and
+    rebooking tokens). Processes starting together agree: the first link wins."""
+    if path.exists():
+        return path.read_text().strip()
+    temporary = path.with_name(f"{path.name}.{os.getpid()}")
+    with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        f.write(secrets.token_urlsafe(50))
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        pass
+    finally:
+        temporary.unlink()
+    return path.read_text().strip()
+
+
 if not SECRET_KEY:
     if not (DEBUG or DEMO or os.environ.get("PYTEST_VERSION")):
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG and CRENEAU_DEMO are off.")
-    SECRET_KEY = "insecure-development-key-never-use-in-production"
+    SECRET_KEY = local_secret_key(BASE_DIR / ".secret_key")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -386,3 +408,78 @@ STORAGES = {
 # The manifest rewrites url(…) inside the DSFR's CSS, which then no longer matches the
 # checksum django-dsfr puts in its <link integrity>; the files come from us anyway.
 DSFR_USE_INTEGRITY_CHECKSUMS = False
+
+# ---------------------------------------------------------------------------------------
+# Web hardening (issue 16): what browsers are told to refuse, and what they must not keep.
+# tests/core/test_web_hardening.py; docs/operations.md.
+
+from csp.constants import NONCE  # noqa: E402 (this block's own)
+
+# Beside Django's own security headers: the waiting room's and the errors' pages get them too.
+MIDDLEWARE[MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1 : 0] = [
+    "csp.middleware.CSPMiddleware",
+    # Permissions-Policy, and no-store on answers that may carry personal data.
+    "creneau.core.middleware.PrivacyHeaders",
+]
+TEMPLATES[0]["OPTIONS"]["context_processors"].append("csp.context_processors.nonce")
+# No inline script or style: a script injected into a page cannot run. The one style a page
+# computes (the map's scale) carries the request's nonce.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", NONCE],
+        # DSFR's icons and Leaflet's markers are data: images; the operator's tiles, if any.
+        "img-src": ["'self'", "data:"]
+        + (
+            ["{0.scheme}://{0.netloc}".format(urlsplit(MAP_TILE_URL))]
+            if "://" in MAP_TILE_URL
+            else []
+        ),
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+# Only "Utiliser ma position" asks for anything, and only for this site's pages.
+PERMISSIONS_POLICY = (
+    "geolocation=(self), camera=(), microphone=(), payment=(), usb=(), serial=(), hid=(), "
+    "midi=(), accelerometer=(), gyroscope=(), magnetometer=(), display-capture=()"
+)
+# Answers that show nothing personal, which browsers and proxies may keep (prefixes of the
+# path); every other page and API answer is sent with "Cache-Control: no-store".
+PUBLIC_PATHS = (
+    "/static/",
+    "/centres/",
+    "/suggestions/",
+    "/eligibilite/",
+    "/accessibilite/",
+    "/mentions-legales/",
+    "/donnees-personnelles/",
+    "/api/v1/sites",
+    "/api/v1/openapi.json",
+    "/api/v1/docs",
+)
+PUBLIC_EXACT_PATHS = ("/",)
+# Who runs this service, for the legal notice, the privacy and accessibility pages (French
+# law asks for each); an operator that has not said is shown as such.
+LEGAL = {
+    key: os.environ.get(f"LEGAL_{key.upper()}") or f"(à renseigner : LEGAL_{key.upper()})"
+    for key in ("operator", "address", "contact", "director", "host", "dpo")
+}
+if DEMO and "LEGAL_OPERATOR" not in os.environ:
+    LEGAL["operator"] = "Créneau (démonstration)"
+if PUBLIC_URL.startswith("https://"):
+    # Browsers come back over HTTPS only, for a year, subdomains of this host included.
+    SECURE_SSL_REDIRECT = True
+    # The proxy's and the monitoring's own probes come over plain HTTP from inside.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+    SECURE_HSTS_SECONDS = int(os.environ.get("HSTS_SECONDS", str(365 * 24 * 3600)))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    # Preloading binds the whole registrable domain: the operator's decision, not ours.
+    SECURE_HSTS_PRELOAD = env_flag("HSTS_PRELOAD")
+    if not SECURE_HSTS_PRELOAD:
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]

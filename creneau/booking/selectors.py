@@ -18,6 +18,7 @@ from creneau.core.errors import (
     Unauthorized,
 )
 from creneau.core.geo import Position
+from creneau.core.text import text_normalize
 from creneau.eligibility.selectors import Candidate, eligibility_decide, eligibility_require
 from creneau.geography.selectors import department_timezone
 from creneau.scheduling.models import DayAvailability, Session, Slot
@@ -451,6 +452,16 @@ def move_preview(
     return replace(preview, dose2_after=options[0])
 
 
+def _name_words_q(text: str) -> Q:
+    """Every word typed is part of the person's names, compared in their match form (case,
+    accents and invisible characters aside): "eloise" finds "Éloïse", "Mar\u200btin" finds
+    "Martin"."""
+    by_name = Q()
+    for word in text_normalize(text).match.split():
+        by_name &= Q(person__match_key__contains=word)
+    return by_name
+
+
 def site_day_appointments(*, site_id: int, day: date, search: str = "") -> list[Appointment]:
     """The appointments still standing at a site on a local day, by time: for the
     day's list. `search` is part of a name or a booking reference."""
@@ -465,11 +476,7 @@ def site_day_appointments(*, site_id: int, day: date, search: str = "") -> list[
     search = search.strip()[:100]
     if search:
         reference = tokens.reference_normalize(search)
-        by_name = Q()
-        for word in search.split():
-            by_name &= Q(person__family_name__icontains=word) | Q(
-                person__given_name__icontains=word
-            )
+        by_name = _name_words_q(search)
         appointments = appointments.filter(
             by_name | Q(series__reference=reference) if reference else by_name
         )
@@ -1029,14 +1036,9 @@ def caller_find(*, query: str) -> list[Series]:
         )
     birth_date, name = _caller_birth_date(query)
     if birth_date is not None:
-        words = name.replace(",", " ").split()
-        if not words:
+        if not text_normalize(name).match:
             raise InvalidInput(gettext("Donnez le nom avec la date de naissance."))
-        by_name = Q()
-        for word in words:
-            by_name &= Q(person__family_name__icontains=word) | Q(
-                person__given_name__icontains=word
-            )
+        by_name = _name_words_q(name)
         return list(series.filter(by_name, person__birth_date=birth_date)[:CALLER_RESULTS])
     if "@" in query or sum(character.isdigit() for character in query) >= 6:
         # A number or an address that cannot be one is said so: matching nothing, it would

@@ -91,3 +91,22 @@ class DatabaseUnavailable:
         if database_fault(exception):
             return unavailable_response(request, error=exception)
         return None
+
+
+class PrivacyHeaders:
+    """What browsers may use and keep. Permissions-Policy on every answer; and
+    "Cache-Control: no-store" on every one not under settings.PUBLIC_PATHS: a booking, a
+    code page, a staff screen or an API answer about a person stays out of the browser's
+    and any proxy's cache (a shared computer's Back button shows nothing)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        response.headers.setdefault("Permissions-Policy", settings.PERMISSIONS_POLICY)
+        path = request.path_info
+        if not (path in settings.PUBLIC_EXACT_PATHS or path.startswith(settings.PUBLIC_PATHS)):
+            # A view that said already (never_cache: /healthz) is not contradicted.
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response

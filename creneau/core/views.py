@@ -5,9 +5,9 @@ import ipaddress
 import sys
 
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseServerError, JsonResponse
+from django.template import loader
 from django.utils.translation import gettext
-from django.views import defaults
 from django.views.decorators.cache import never_cache
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -58,4 +58,7 @@ def server_error(request: HttpRequest) -> HttpResponse:
             {"detail": gettext("Erreur interne : rien n'a été enregistré."), "code": "error"},
             status=500,
         )
-    return defaults.server_error(request)
+    # Rendered as Django's own handler does (no context processors: the fault may be one
+    # of theirs), with the nonce that lets the page's one style in.
+    page = loader.get_template("500.html").render({"nonce": getattr(request, "csp_nonce", "")})
+    return HttpResponseServerError(page)

@@ -19,6 +19,7 @@ urlpatterns = [
     path("gerer/code/", views.manage_code, name="manage_code"),
     path("rendez-vous/<str:reference>/", views.booking_detail, name="booking"),
     path("rendez-vous/<str:reference>/agenda.ics", views.booking_calendar, name="calendar"),
+    path("rendez-vous/<str:reference>/oublier/", views.booking_forget, name="forget"),
     path(
         "rendez-vous/<str:reference>/deplacer/<int:dose_number>/",
         views.booking_move_page,
@@ -32,4 +33,7 @@ urlpatterns = [
     ),
     path("reprendre/<str:token>/", views.rebook, name="rebook"),
     path("demo/messages/", views.outbox, name="outbox"),
+    path("accessibilite/", views.accessibility, name="accessibility"),
+    path("mentions-legales/", views.legal, name="legal"),
+    path("donnees-personnelles/", views.privacy, name="privacy"),
 ]

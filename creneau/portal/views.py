@@ -634,6 +634,10 @@ def _person(state: dict) -> PersonData:
 
 
 def _remember(request: HttpRequest, series: Series) -> None:
+    """This browser may open the booking again without a code, until it is closed: on a
+    shared computer, the next person must not find it (the session's cookie lasts no
+    longer than the browser; "Oublier ce rendez-vous" ends it at once)."""
+    request.session.set_expiry(0)
     opened = request.session.get(OPENED, {})
     opened[series.reference] = tokens.management_token(
         reference=series.reference, salt=series.token_salt
@@ -823,6 +827,21 @@ def booking_detail(request: HttpRequest, reference: str) -> HttpResponse:
     context = _booking_context(series)
     template = "portal/booking_print.html" if "imprimer" in request.GET else "portal/booking.html"
     return render(request, template, context)
+
+
+@require_POST
+def booking_forget(request: HttpRequest, reference: str) -> HttpResponse:
+    """Forget every booking this browser opened, and the contact it verified: the session
+    ends (a shared computer's next person finds nothing)."""
+    request.session.flush()
+    messages.success(
+        request,
+        _(
+            "Ce rendez-vous est oublié sur cet appareil. Pour le retrouver : le lien de votre "
+            "message de confirmation, ou « Gérer un rendez-vous » avec un code."
+        ),
+    )
+    return redirect("portal:home")
 
 
 @_redirects
@@ -1125,3 +1144,21 @@ def _rebook_page(
         },
         status=refusal.status if refusal else 200,
     )
+
+
+# Mandatory public pages ----------------------------------------------------------------
+
+
+def _legal_page(template: str):
+    @require_GET
+    def view(request: HttpRequest) -> HttpResponse:
+        return render(request, template, {"legal": settings.LEGAL})
+
+    return view
+
+
+# The RGAA statement, the legal notice and what is done with personal data: the operator's
+# names and contacts come from the settings (LEGAL_*).
+accessibility = _legal_page("portal/accessibility.html")
+legal = _legal_page("portal/legal.html")
+privacy = _legal_page("portal/privacy.html")

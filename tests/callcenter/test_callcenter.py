@@ -52,7 +52,7 @@ def test_an_agent_books_for_a_new_caller_who_gets_the_sms(agent, centre):
     response = agent.post(reverse("callcenter:person"), DETAILS, follow=True)
     page = response.content.decode()
     series = Series.objects.get()
-    assert "Réservé : référence" in page and "MARTIN Jeanne" in page
+    assert "Réservé : référence" in page and "<bdi>MARTIN</bdi> <bdi>Jeanne</bdi>" in page
     assert series.person.birth_date == date(1940, 3, 2)
     assert series.contact.address == "+33612345678"
     assert Appointment.objects.filter(series=series, status="booked").count() == 2
@@ -86,7 +86,7 @@ def test_the_caller_is_found_by_phone_reference_or_name_and_birth_date(agent, ce
     typo = reference[:-1] + ("A" if reference[-1] != "A" else "B")
     assert agent.get(HOME, {"q": typo}).status_code == 400
     page = agent.get(reverse("callcenter:file", args=[series.pk])).content.decode()
-    assert "MARTIN Jeanne" in page
+    assert "<bdi>MARTIN</bdi> <bdi>Jeanne</bdi>" in page
     assert AuditEvent.objects.filter(action="view", object_id=str(series.pk)).exists()
     assert AuditEvent.objects.filter(object_type="callcenter.search").count() >= 5
 

@@ -48,7 +48,8 @@ def book_in_a_loop(slot_ids: list[int], phone: str, people: int) -> list[str]:
                     contact=contact,
                     person=PersonData(
                         given_name=f"Personne {number}",
-                        family_name=phone,
+                        # Letters and the number: a name has a letter, each process its own people.
+                        family_name=f"Martin {phone}",
                         birth_date=date(1950, 1, 1),
                     ),
                     idempotency_key=f"{phone}-{number}",

@@ -5,7 +5,6 @@ import contextlib
 import functools
 import hashlib
 import json
-import re
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import ParamSpec, TypeVar
@@ -27,8 +26,8 @@ from creneau.core.errors import (
     TooManyPersons,
 )
 from creneau.core.metrics import refusals_counted
+from creneau.core.text import text_normalize
 from creneau.eligibility.selectors import categories_validate
-from creneau.geography.text import search_name
 from creneau.outreach.models import Notification
 from creneau.scheduling.models import Session, Slot
 from creneau.scheduling.services import SlotChanges, slot_release, slot_take
@@ -38,6 +37,7 @@ from .. import tokens
 from ..actions import DOSE1_FOR_MOVE, active_by_dose, booking_move_decide, dose1_get
 from ..metrics import BOOKINGS
 from ..models import Appointment, Contact, Hold, IdempotencyKey, Person, Series
+from ..persons import person_match_key
 from ..selectors import dose2_options, dose2_stays
 from .course import (
     BookingResult,
@@ -61,17 +61,18 @@ R = TypeVar("R")
 MAX_PERSONS_PER_CONTACT = 6
 NAME_MAX_LENGTH = 100
 OLDEST_AGE_YEARS = 130
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # What a name must be, said of each name field (whole sentences, for translators).
 _NAME_RULES = {
-    "Prénom": gettext_noop("Prénom : de 1 à %(max)d caractères lisibles."),
-    "Nom": gettext_noop("Nom : de 1 à %(max)d caractères lisibles."),
+    "Prénom": gettext_noop("Prénom : de 1 à %(max)d caractères lisibles, dont une lettre."),
+    "Nom": gettext_noop("Nom : de 1 à %(max)d caractères lisibles, dont une lettre."),
 }
 
 
 def _clean_name(value: str, label: str) -> str:
-    value = " ".join(str(value).split())
-    if not value or len(value) > NAME_MAX_LENGTH or _CONTROL.search(value):
+    """Invariant 4: the name as shown, without the invisible characters that would make a
+    look-alike of a person already booked a new person (core.text)."""
+    value = text_normalize(value).shown
+    if len(value) > NAME_MAX_LENGTH or not any(character.isalpha() for character in value):
         raise InvalidInput(
             gettext(_NAME_RULES[label]) % {"max": NAME_MAX_LENGTH}, field=label.lower()
         )
@@ -92,7 +93,9 @@ def _person_validate(person: PersonData, *, today: date) -> PersonData:
 
 
 def _match_key(person: PersonData) -> str:
-    return f"{search_name(person.family_name)}|{search_name(person.given_name)}|{person.birth_date}"
+    return person_match_key(
+        given_name=person.given_name, family_name=person.family_name, birth_date=person.birth_date
+    )
 
 
 def _request_hash(*, hold_id: str, dose2_slot_id: int | None, person: PersonData) -> str:

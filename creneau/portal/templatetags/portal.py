@@ -2,6 +2,8 @@ from datetime import datetime
 
 import phonenumbers
 from django import template
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext
 
 from creneau.booking import tokens
@@ -11,6 +13,13 @@ from creneau.sites.models import Site
 from ..forms import category_labels
 
 register = template.Library()
+
+
+@register.filter
+def bdi(text: str) -> SafeString:
+    """Someone's text isolated from the sentence around it, for a translated sentence's
+    variable: a right-to-left character in a name cannot reverse the words after it."""
+    return format_html("<bdi>{}</bdi>", text)
 
 
 @register.filter

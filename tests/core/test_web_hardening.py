@@ -1,0 +1,102 @@
+"""What browsers are told (issue 16, item 8): a content security policy without inline
+code, a permissions policy, no cache for answers about a person, HTTPS only behind an
+https:// PUBLIC_URL, and `check --deploy` clean under the production settings."""
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.urls import reverse
+
+from creneau.booking.services import booking_confirm, hold_create
+from tests.factories import person, two_dose_site, verified_contact
+
+ROOT = Path(__file__).resolve().parents[2]
+UNSET = ("PUBLIC_URL", "DEBUG", "CRENEAU_DEMO", "PYTEST_VERSION", "PYTEST_CURRENT_TEST")
+
+
+def production(*args: str, **env: str) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if k not in UNSET}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={
+            **base,
+            "PUBLIC_URL": "https://creneau.example.fr",
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_check_deploy_is_clean_under_the_production_settings():
+    done = production("check", "--deploy", "--fail-level", "WARNING")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "no issues" in done.stdout
+
+
+def test_https_settings_follow_public_url():
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS, s.SECURE_HSTS_INCLUDE_SUBDOMAINS,"
+        " s.SECURE_PROXY_SSL_HEADER, s.SECURE_REDIRECT_EXEMPT)"
+    )
+    done = production("shell", "--no-imports", "-c", code)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[:4] == ["True", "31536000", "True", "('HTTP_X_FORWARDED_PROTO',"]
+    assert "healthz" in done.stdout
+
+
+def test_pages_forbid_inline_code_and_ask_only_for_the_position(client, reference):
+    answer = client.get("/")
+    policy = answer["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+    assert "frame-ancestors 'none'" in policy
+    assert "geolocation=(self)" in answer["Permissions-Policy"]
+    assert "camera=()" in answer["Permissions-Policy"]
+    assert "microphone=()" in answer["Permissions-Policy"]
+
+
+@pytest.fixture
+def booked(reference):
+    _site, session = two_dose_site()
+    hold = hold_create(slot_id=session.slots.order_by("start").first().pk).hold
+    return booking_confirm(hold_id=hold.pk, contact=verified_contact(), person=person())
+
+
+def test_answers_about_a_person_are_not_kept_and_public_ones_may_be(client, booked, settings):
+    link = reverse("portal:booking", args=[booked.series.reference])
+    opened = client.get(link, {"cle": booked.management_token}, follow=True)
+    assert opened.status_code == 200 and "Martin" in opened.content.decode()
+    assert opened["Cache-Control"] == "no-store"
+    for path in ("/gerer/", "/reserver/personne/", "/backoffice/", "/callcenter/"):
+        assert client.get(path)["Cache-Control"] == "no-store", path
+    api = client.get("/api/v1/bookings/" + booked.series.reference)
+    assert api["Cache-Control"] == "no-store"
+    for path in ("/", "/eligibilite/", "/accessibilite/", "/api/v1/sites?near=75017"):
+        assert "Cache-Control" not in client.get(path), path
+
+
+def test_a_booking_opened_from_a_link_is_forgotten_when_the_browser_closes(client, booked):
+    link = reverse("portal:booking", args=[booked.series.reference])
+    client.get(link, {"cle": booked.management_token})
+    cookie = client.cookies["sessionid"]
+    # A cookie without an expiry: the browser drops it when it closes.
+    assert not cookie["expires"] and not cookie["max-age"]
+    assert client.session.get_expire_at_browser_close()
+
+
+def test_forgetting_a_booking_on_this_device_ends_the_session(client, booked):
+    link = reverse("portal:booking", args=[booked.series.reference])
+    client.get(link, {"cle": booked.management_token})
+    assert client.get(link).status_code == 200
+    forgotten = client.post(reverse("portal:forget", args=[booked.series.reference]), follow=True)
+    assert "oublié sur cet appareil" in forgotten.content.decode()
+    again = client.get(link)
+    assert again.status_code == 302 and again["Location"].startswith(reverse("portal:manage"))
