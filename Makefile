@@ -90,6 +90,8 @@ leaflet:
 	cp -r build/leaflet/package/dist/leaflet.js build/leaflet/package/dist/leaflet.css \
 		build/leaflet/package/dist/images build/leaflet/package/LICENSE \
 		creneau/portal/static/vendor/leaflet/
+# The source map is not vendored: collectstatic's manifest would fail on its reference.
+	sed -i '/^\/\/# sourceMappingURL=/d' creneau/portal/static/vendor/leaflet/leaflet.js
 
 clean:
 	rm -rf $(VENV) db.sqlite3* build
