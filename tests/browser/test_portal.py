@@ -197,10 +197,7 @@ def test_the_english_version(new_page, live_server, site):
     page.get_by_label("Day", exact=True).fill("2")
     page.get_by_label("Month").fill("3")
     page.get_by_label("Year").fill("1940")
-    # The label in English once its translation is in (creneau/locale), in French until then.
-    page.get_by_role("textbox", name=re.compile(r"^(Email address|Adresse e-mail)")).fill(
-        "jane@example.org"
-    )
+    page.get_by_role("textbox", name=re.compile(r"^E-mail address")).fill("jane@example.org")
     page.get_by_role("button", name="Get the confirmation code").click()
     page.get_by_role("link", name="See the message that would have been sent").click()
     text = page.locator(".outbox__body").first.inner_text()
