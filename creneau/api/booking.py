@@ -12,13 +12,19 @@ from ninja.security import HttpBearer
 from creneau.admission.gate import TICKET_HEADER, gate_check
 from creneau.admission.limits import code_send_admit, limit_hit
 from creneau.booking.addresses import contact_address_parse
-from creneau.booking.selectors import contact_authenticate, series_appointments, series_authenticate
+from creneau.booking.selectors import (
+    contact_authenticate,
+    hold_dose2_days,
+    series_appointments,
+    series_authenticate,
+)
 from creneau.booking.services import (
     BookingResult,
     Holder,
     PersonData,
     booking_cancel,
     booking_confirm,
+    booking_dose2_cancel,
     booking_move,
     contact_verification_confirm,
     contact_verification_start,
@@ -110,6 +116,7 @@ def create_hold(request: HttpRequest, payload: HoldIn):
     result = hold_create(
         slot_id=payload.slot_id, holder=Holder(client=f"api:{network}", network=network)
     )
+    dose2 = hold_dose2_days(hold=result.hold, day=None)
     return Status(
         201,
         {
@@ -120,6 +127,9 @@ def create_hold(request: HttpRequest, payload: HoldIn):
             "dose2_options": [
                 {"slot_id": slot.pk, "site_id": slot.site_id, "start": slot.start, "end": slot.end}
                 for slot in result.dose2_options
+            ],
+            "dose2_days": [
+                {"date": day, "available": places} for day, places in (dose2.days if dose2 else [])
             ],
         },
     )
@@ -239,6 +249,20 @@ def move_booking(request: HttpRequest, reference: str, payload: MoveIn):
 def cancel_booking(request: HttpRequest, reference: str):
     series = series_authenticate(reference=reference, token=request.auth)
     return booking_out(booking_cancel(series_id=series.pk))
+
+
+@bookings.post(
+    "/{reference}/cancel-dose-2",
+    response={200: BookingOut, **ERRORS},
+    auth=ManagementToken(),
+    summary="Cancel dose 2 alone, once dose 1 is given",
+    description="For a person who will not come back for dose 2 here (given elsewhere, or "
+    "not wanted): the course ends with its dose 1 recorded. 400 while dose 1 is still to "
+    "come. Cancelling again answers the same.",
+)
+def cancel_dose2(request: HttpRequest, reference: str):
+    series = series_authenticate(reference=reference, token=request.auth)
+    return booking_out(booking_dose2_cancel(series_id=series.pk))
 
 
 @demo.get("/outbox", response={200: OutboxOut, **ERRORS}, summary="Messages (demo only)")

@@ -39,10 +39,18 @@ class SiteOut(Schema):
     booking_url: str
 
 
+class VaccineOut(Schema):
+    code: str = Field(description="What the `vaccine` filters take")
+    name: str
+
+
 class SiteResultOut(SiteOut):
     distance_km: float
     available_slots: int
     next_slot_at: datetime | None
+    vaccines: list[VaccineOut] = Field(
+        description="The products with free places (within the filters), by name"
+    )
 
 
 class SiteSearchOut(Schema):
@@ -108,12 +116,25 @@ class Dose2OptionOut(Schema):
     end: datetime
 
 
+class Dose2DayOut(Schema):
+    date: date
+    available: int
+
+
 class HoldOut(Schema):
     id: UUID
     slot_id: int
     expires_at: datetime
     dose2_slot_id: int | None = Field(description="The second-dose place held with it")
-    dose2_options: list[Dose2OptionOut]
+    dose2_options: list[Dose2OptionOut] = Field(
+        description="Up to 8 second-dose slots, the held one first, on the days nearest the "
+        "recommended interval"
+    )
+    dose2_days: list[Dose2DayOut] = Field(
+        description="Every day of the interval with free second-dose places at the site (the "
+        "held place counted on its day); a day's slots: GET /api/v1/sites/{site_id}/slots"
+        "?date=…&dose=2&vaccine=…. Empty for a one-dose product"
+    )
 
 
 class PersonIn(Schema):

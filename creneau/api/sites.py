@@ -71,6 +71,10 @@ def search_sites(
                 "distance_km": result.distance_km,
                 "available_slots": result.available_slots,
                 "next_slot_at": result.next_slot_at,
+                "vaccines": [
+                    {"code": code, "name": name}
+                    for code, name in zip(result.vaccine_codes, result.vaccines, strict=True)
+                ],
             }
             for result in results
         ],

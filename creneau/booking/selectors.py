@@ -25,6 +25,7 @@ from creneau.scheduling.models import DayAvailability, Session, Slot
 from creneau.scheduling.selectors import (
     AvailabilityFilter,
     FreeSlot,
+    SiteResult,
     availability_search,
     site_calendar,
     slot_list_available,
@@ -260,9 +261,30 @@ def slots_by_id(*, slot_ids: list[int]) -> list[Slot]:
     return [found[pk] for pk in slot_ids if pk in found]
 
 
+# How far a person who lost a place (their hold ran out, their appointment was cancelled)
+# is offered first-dose places instead.
+NEARBY_RADIUS_KM = 30
 ALTERNATIVE_SITES = 5
-ALTERNATIVE_RADIUS_KM = 30
 ALTERNATIVE_SLOTS_PER_SITE = 4
+
+
+def _dose1_sites_near(
+    *, origin: Position, vaccine_id: int, limit: int, now: datetime
+) -> list[SiteResult]:
+    """The nearest public sites with free first-dose places of one product, within
+    NEARBY_RADIUS_KM of `origin`, nearest first: where a person who lost a place may book
+    instead (hold_alternatives, rebook_offers)."""
+    return [
+        result
+        for result in availability_search(
+            origin=origin,
+            radius_km=NEARBY_RADIUS_KM,
+            wanted=AvailabilityFilter(vaccine_id=vaccine_id, dose_number=1),
+            limit=limit,
+            now=now,
+        )
+        if result.next_slot_at is not None
+    ]
 
 
 @dataclass(frozen=True)
@@ -284,17 +306,12 @@ def hold_alternatives(*, slot_id: int, now: datetime | None = None) -> list[Slot
     if lost is None:
         return []
     wanted = AvailabilityFilter(vaccine_id=lost.vaccine_id, dose_number=1)
-    found = [
-        result
-        for result in availability_search(
-            origin=Position(lost.site.latitude, lost.site.longitude),
-            radius_km=ALTERNATIVE_RADIUS_KM,
-            wanted=wanted,
-            limit=ALTERNATIVE_SITES,
-            now=now,
-        )
-        if result.next_slot_at is not None
-    ]
+    found = _dose1_sites_near(
+        origin=Position(lost.site.latitude, lost.site.longitude),
+        vaccine_id=lost.vaccine_id,
+        limit=ALTERNATIVE_SITES,
+        now=now,
+    )
     following = slots_next(
         first_free={result.site.pk: result.next_slot_at for result in found},
         wanted=wanted,
@@ -484,7 +501,6 @@ def site_day_appointments(*, site_id: int, day: date, search: str = "") -> list[
 
 
 REBOOK_OFFERS = 6
-REBOOK_RADIUS_KM = 30
 # Days shown for each offer: the first ones with free places.
 REBOOK_DAYS = 7
 
@@ -793,17 +809,13 @@ def rebook_offers(
     vaccines = _rebook_vaccines(series=series, today=timezone.localdate(now))
     vaccine = next((v for v in vaccines if v.code == vaccine_code), None)
     origin = Position(item.cancellation.site.latitude, item.cancellation.site.longitude)
-    found = []
-    for product in [vaccine] if vaccine else vaccines:
-        for result in availability_search(
-            origin=origin,
-            radius_km=REBOOK_RADIUS_KM,
-            wanted=AvailabilityFilter(vaccine_id=product.pk, dose_number=1),
-            limit=REBOOK_OFFERS,
-            now=now,
-        ):
-            if result.next_slot_at is not None:
-                found.append((result, product))
+    found = [
+        (result, product)
+        for product in ([vaccine] if vaccine else vaccines)
+        for result in _dose1_sites_near(
+            origin=origin, vaccine_id=product.pk, limit=REBOOK_OFFERS, now=now
+        )
+    ]
     found.sort(
         key=lambda pair: (pair[0].distance_km, pair[1].pk != series.vaccine_id, pair[1].name)
     )

@@ -60,6 +60,8 @@ class Availability:
     next_slot_at: datetime | None
     # The products with free places, by name: a person may want (or be open to) only one.
     vaccines: tuple[str, ...] = ()
+    # Their codes, in the same order (what the API's filters take).
+    vaccine_codes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ class SiteResult:
     available_slots: int
     next_slot_at: datetime | None
     vaccines: tuple[str, ...] = ()
+    vaccine_codes: tuple[str, ...] = ()
 
 
 def vaccine_by_code(code: str) -> Vaccine:
@@ -130,17 +133,17 @@ def availability_by_site(
     # a few rows): a list of results shows what each site offers without a query each.
     figures: dict[int, list] = {}
 
-    def count(site_id: int, name: str, free: int, first: datetime) -> None:
+    def count(site_id: int, name: str, code: str, free: int, first: datetime) -> None:
         known = figures.setdefault(site_id, [0, first, set()])
         known[0] += free
         known[1] = min(known[1], first)
-        known[2].add(name)
+        known[2].add((name, code))
 
     for row in (
         rows.filter(first_free_start__gte=now)
-        .values("site_id", "vaccine__name")
+        .values("site_id", "vaccine__name", "vaccine__code")
         .annotate(free=Sum("free"), first=Min("first_free_start"))
-        .values_list("site_id", "vaccine__name", "free", "first")
+        .values_list("site_id", "vaccine__name", "vaccine__code", "free", "first")
     ):
         count(*row)
     started = rows.filter(first_free_start__lt=now).values_list(
@@ -159,15 +162,16 @@ def availability_by_site(
             # A row that has begun is today's (or tomorrow's, across time zones): this bound
             # keeps the index scan on (site, start) to a day instead of eight weeks.
             .filter(days, start__lt=now + STARTED_ROWS_HORIZON)
-            .values("site_id", "vaccine__name")
+            .values("site_id", "vaccine__name", "vaccine__code")
             .annotate(free=Sum(F("capacity") - F("booked")), first=Min("start"))
-            .values_list("site_id", "vaccine__name", "free", "first")
+            .values_list("site_id", "vaccine__name", "vaccine__code", "free", "first")
         ):
             count(*row)
-    return {
-        site_id: Availability(free, first, tuple(sorted(names)))
-        for site_id, (free, first, names) in figures.items()
-    }
+    availability = {}
+    for site_id, (free, first, products) in figures.items():
+        names, codes = zip(*sorted(products), strict=True)
+        availability[site_id] = Availability(free, first, names, codes)
+    return availability
 
 
 def availability_search(
@@ -235,6 +239,7 @@ def availability_search(
             available_slots=availability.get(site_id, nothing).available_slots,
             next_slot_at=availability.get(site_id, nothing).next_slot_at,
             vaccines=availability.get(site_id, nothing).vaccines,
+            vaccine_codes=availability.get(site_id, nothing).vaccine_codes,
         )
         for site_id in chosen
     ]

@@ -5,9 +5,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from creneau.booking.models import ContactVerification, Series
+from creneau.booking.models import Appointment, ContactVerification, Series
+from creneau.care.services import administration_record
+from creneau.core.actor import Actor
+from creneau.outreach.models import Notification
 from creneau.scheduling.models import Slot
-from tests.factories import two_dose_site
+from tests.factories import LOT, deliver, make_site, open_session, two_dose_site
 
 PHONE = "+33612345678"
 ADULT = {"given_name": "Jeanne", "family_name": "Martin", "birth_date": "1940-03-02"}
@@ -88,6 +91,51 @@ def test_the_whole_journey_verify_hold_book_read_move_cancel(client, site_and_se
     kinds = [m["kind"] for m in client.get("/api/v1/demo/outbox", {"to": PHONE}).json()["results"]]
     assert kinds == ["booking_cancelled", "booking_moved", "booking_confirmed", "verification_code"]
     assert Slot.objects.filter(booked__gt=0).count() == 0
+
+
+def test_a_hold_lists_every_day_of_the_interval_with_dose2_places(client, site_and_session):
+    """As the portal's day picker: every day with places, not only the 8 nearest slots
+    (their three days at most); a day's slots come from the site's slots, and any of
+    them may be booked."""
+    site, session = site_and_session
+    dose1_day = session.date
+    open_session(site, day=dose1_day + timedelta(days=28), lines=1, dose_number=2)
+    hold = client.post(
+        "/api/v1/holds", {"slot_id": session.slots.order_by("start").first().pk}, "application/json"
+    ).json()
+    # The held place's day counts it among its places: it is the person's to keep.
+    assert hold["dose2_days"] == [
+        {"date": (dose1_day + timedelta(days=offset)).isoformat(), "available": places}
+        for offset, places in ((28, 6), (35, 12), (42, 12), (49, 12))
+    ]
+    offered_days = {option["start"][:10] for option in hold["dose2_options"]}
+    far = (dose1_day + timedelta(days=28)).isoformat()
+    assert far not in offered_days  # the compatible field still lists 8 slots only
+    slots = client.get(
+        f"/api/v1/sites/{site.pk}/slots", {"date": far, "dose": 2, "vaccine": "comirnaty"}
+    ).json()["results"]
+    booked = client.post(
+        "/api/v1/bookings",
+        {
+            "hold_id": hold["id"],
+            "dose2_slot_id": slots[0]["id"],
+            "contact_token": contact_token(client),
+            "person": ADULT,
+        },
+        "application/json",
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert booked.status_code == 201, booked.json()
+    assert booked.json()["appointments"][1]["start"].startswith(far)
+
+
+def test_a_one_dose_hold_has_no_dose2_days(client, reference, settings):
+    site = make_site()
+    deliver(site, 100, code="janssen")
+    session = open_session(site, code="janssen")
+    hold = client.post("/api/v1/holds", {"slot_id": session.slots.first().pk}, "application/json")
+    assert hold.status_code == 201
+    assert hold.json()["dose2_days"] == [] and hold.json()["dose2_slot_id"] is None
 
 
 def test_a_retried_request_returns_the_same_booking(client, site_and_session):
@@ -235,6 +283,48 @@ def test_management_needs_the_token(client, site_and_session):
         client.post(f"{url}/cancel", headers={"Authorization": "Bearer wrong"}).status_code == 404
     )
     assert Series.objects.get().status == "active"
+
+
+def test_dose_2_alone_is_cancelled_once_dose_1_is_given(
+    client, site_and_session, django_user_model
+):
+    _site, session = site_and_session
+    booking = book(client, session.slots.order_by("start").first().pk, contact_token(client)).json()
+    url = f"/api/v1/bookings/{booking['reference']}/cancel-dose-2"
+    auth = {"Authorization": f"Bearer {booking['management_token']}"}
+    assert client.post(url).status_code == 401
+    assert errors(client.post(url, headers={"Authorization": "Bearer wrong"})) == (
+        404,
+        "not_found",
+    )
+    # Dose 1 still to come: refused (invariant 3), nothing changes.
+    refused = client.post(url, headers=auth)
+    assert errors(refused) == (400, "invalid")
+    assert "La première dose n'est pas encore faite" in refused.json()["detail"]
+    assert Appointment.objects.filter(status="booked").count() == 2
+
+    dose1 = Appointment.objects.get(dose_number=1)
+    administration_record(
+        appointment_id=dose1.pk,
+        site_id=dose1.slot.site_id,
+        lot=LOT,
+        actor=Actor(user=django_user_model.objects.create_user(username="infirmiere")),
+        now=dose1.slot.start + timedelta(minutes=5),
+    )
+    cancelled = client.post(url, headers=auth)
+    assert cancelled.status_code == 200, cancelled.json()
+    body = cancelled.json()
+    assert body["status"] == "cancelled"
+    assert [(a["dose_number"], a["status"]) for a in body["appointments"]] == [
+        (1, "fulfilled"),
+        (2, "cancelled"),
+    ]
+    kinds = [m["kind"] for m in client.get("/api/v1/demo/outbox", {"to": PHONE}).json()["results"]]
+    assert kinds[0] == "booking_cancelled"
+    # Again (a retry): the same answer, no second message.
+    again = client.post(url, headers=auth)
+    assert again.status_code == 200 and again.json() == body
+    assert Notification.objects.filter(kind="booking_cancelled").count() == 1
 
 
 def test_verification_codes_expire_limit_attempts_and_resend_once_a_minute(

@@ -1,6 +1,8 @@
 from datetime import time
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from creneau.sites.models import Site
 from tests.factories import deliver, make_site, open_session, tomorrow
@@ -31,6 +33,46 @@ def test_search_near_a_postcode(client, paris_sites):
     assert first["phone"] == "+33140000000"
     assert second["id"] == empty.pk and second["available_slots"] == 0
     assert second["kind"] == "pharmacy" and second["kind_label"] == "Pharmacie"
+
+
+def test_a_result_names_its_vaccines_with_free_places_and_its_phone(client, paris_sites):
+    """What the portal's results show, for other systems too."""
+    open_one, _empty = paris_sites
+    deliver(open_one, 100, code="janssen")
+    open_session(open_one, code="janssen", day=tomorrow(2), lines=1)
+    first, second = client.get("/api/v1/sites", {"near": "75017"}).json()["results"]
+    assert first["vaccines"] == [
+        {"code": "janssen", "name": "COVID-19 Vaccine Janssen"},
+        {"code": "comirnaty", "name": "Comirnaty"},
+    ]
+    assert first["phone"] == "+33140000000"
+    assert second["vaccines"] == [] and second["phone"] == ""
+    only = client.get("/api/v1/sites", {"near": "75017", "vaccine": "janssen"}).json()
+    janssen = {"code": "janssen", "name": "COVID-19 Vaccine Janssen"}
+    assert only["results"][0]["vaccines"] == [janssen]
+
+
+def test_a_search_reads_as_many_queries_for_ten_results_as_for_one(
+    client, reference, django_assert_num_queries
+):
+    """The products and the phone come with the search's own queries, none per result."""
+
+    def site_with_two_products(number: int) -> None:
+        site = make_site(name=f"Centre {number}", phone="+33140000000")
+        for code in ("comirnaty", "janssen"):
+            deliver(site, 100, code=code)
+            open_session(site, code=code, lines=1)
+
+    site_with_two_products(0)
+    params = {"near": "75017", "radius_km": 5}
+    with CaptureQueriesContext(connection) as one:
+        assert len(client.get("/api/v1/sites", params).json()["results"]) == 1
+    for number in range(1, 10):
+        site_with_two_products(number)
+    with django_assert_num_queries(len(one)):
+        results = client.get("/api/v1/sites", params).json()["results"]
+    assert len(results) == 10
+    assert {len(result["vaccines"]) for result in results} == {2}
 
 
 def test_search_by_town_coordinates_and_filters(client, paris_sites):

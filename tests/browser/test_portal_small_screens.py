@@ -1,6 +1,7 @@
 """The portal on a phone, for people of 75 and more: tap targets of at least 44 px and
 text at the body size at 375 px, list numbers shown in full at 320 px, a named mobile
-menu, the reserved site's question checked by axe, and the browser's Back after booking."""
+menu, the header's links (the language switch) without JavaScript, the reserved site's
+question checked by axe, and the browser's Back after booking."""
 
 import re
 
@@ -156,3 +157,55 @@ def test_the_reserved_sites_question_passes_axe(
     page.locator("label", has_text="Professionnel·le de santé ou du médico-social").click()
     page.get_by_role("button", name="Oui, continuer").click()
     expect(page.get_by_label("Prénom")).to_be_visible()
+
+
+@pytest.mark.parametrize("width", [320, 375])
+def test_the_header_links_show_without_javascript_on_a_phone(new_page, live_server, site, width):
+    """DSFR hides the header's links on a phone and lets its script move them into the
+    Menu's dialog: without the script, the Menu button did nothing and the language
+    switch could not be reached. Without JavaScript the links stay in the header."""
+    page = new_page(
+        javascript_enabled=False, device="phone", viewport={"width": width, "height": 568}
+    )
+    page.goto(live_server.url + "/")
+    header = page.get_by_role("banner")
+    # The Menu button would do nothing: it is not offered.
+    expect(header.get_by_role("button", name="Menu")).to_be_hidden()
+    for name in ("Gérer un rendez-vous", "Qui peut se faire vacciner ?"):
+        expect(header.get_by_role("link", name=name)).to_be_visible()
+    english = header.get_by_role("button", name="English")
+    expect(english).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= width  # nothing overflows
+    axe_check(page)
+    english.click()
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.get_by_role("banner").get_by_role("button", name="Français")).to_be_visible()
+    axe_check(page)
+
+
+def test_the_header_links_stay_in_the_menu_with_javascript_on_a_phone(new_page, live_server, site):
+    """With JavaScript, a phone keeps DSFR's header: the links behind the Menu button."""
+    page = new_page(device="phone")
+    page.goto(live_server.url + "/")
+    header = page.get_by_role("banner")
+    expect(header.get_by_role("button", name="Menu")).to_be_visible()
+    expect(header.locator(".fr-header__tools-links")).to_be_hidden()
+    header.get_by_role("button", name="Menu").click()
+    expect(
+        page.get_by_role("dialog", name="Menu").get_by_role("button", name="English")
+    ).to_be_visible()
+
+
+@pytest.mark.parametrize("javascript_enabled", [True, False], ids=["js", "no-js"])
+def test_use_my_position_is_offered_only_with_javascript(
+    new_page, live_server, site, javascript_enabled
+):
+    """The button is ``hidden`` until the script shows it; DSFR's ``.fr-btn`` display
+    outranked the attribute, so it showed, and did nothing, without JavaScript."""
+    page = new_page(javascript_enabled=javascript_enabled, device="phone")
+    page.goto(live_server.url + "/")
+    button = page.get_by_role("button", name="Utiliser ma position")
+    if javascript_enabled:
+        expect(button).to_be_visible()
+    else:
+        expect(button).to_be_hidden()
