@@ -27,7 +27,7 @@ BENEATH = {
     "scheduling": {"core", "audit", "geography", "sites", "vaccines"},
     "eligibility": {"core", "geography", "sites", "vaccines"},
     "outreach": {"core", "audit"},
-    "staff": {"core", "geography", "sites"},
+    "staff": {"core", "audit", "geography", "sites"},
     "booking": {
         *("core", "audit", "geography", "sites", "vaccines", "scheduling", "eligibility"),
         "outreach",
