@@ -3,13 +3,27 @@ factor as the code step gives it (django-otp's session key naming a confirmed ap
 account; created confirmed when the account has none). Production code is unchanged: a
 session without it is still sent to the code step."""
 
+import time
+
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from creneau.demo.staff import DEMO_PASSWORD
+
+
+def totp_code(device: TOTPDevice, at: float | None = None) -> str:
+    """The code an authenticator app shows for `device` at `at` (now), or the next one
+    when that step's code was already accepted: a code is accepted once."""
+    device.refresh_from_db()
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.time = time.time() if at is None else at
+    while totp.t() <= device.last_t:
+        totp.time = totp.time + device.step
+    return f"{totp.token():0{device.digits}d}"
 
 
 def second_factor_give(client: Client, user) -> TOTPDevice:

@@ -8,7 +8,6 @@ import time
 import pytest
 from django.core import mail
 from django.urls import reverse
-from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from creneau.audit.models import AuditEvent
@@ -17,7 +16,7 @@ from creneau.staff.middleware import SEEN_KEY
 from creneau.staff.models import LoginThrottle, StaffProfile
 from creneau.staff.services import MAX_LOGIN_FAILURES, staff_account_create
 from tests.factories import make_site
-from tests.staff_door import second_factor_give, staff_sign_in
+from tests.staff_door import second_factor_give, staff_sign_in, totp_code
 
 Role = StaffProfile.Role
 WRONG = "wrong-password-123"
@@ -48,12 +47,6 @@ def password_step(client, username="chef", password=DEMO_PASSWORD, address="127.
     )
 
 
-def current_code(device: TOTPDevice, at: float | None = None) -> str:
-    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
-    totp.time = time.time() if at is None else at
-    return f"{totp.token():06d}"
-
-
 def test_a_managers_first_sign_in_enrols_an_app_and_shows_the_recovery_codes_once(client, site):
     response = password_step(client, next=f"/backoffice/lieux/{site.pk}/gestion/")
     assert response["Location"].startswith(reverse("backoffice:second_factor_enrol"))
@@ -67,7 +60,7 @@ def test_a_managers_first_sign_in_enrols_an_app_and_shows_the_recovery_codes_onc
     assert len(secret.replace(" ", "")) == 32
     assert client.post(response["Location"], {"token": "000000"}).status_code == 400
 
-    enrolled = client.post(response["Location"], {"token": current_code(device)})
+    enrolled = client.post(response["Location"], {"token": totp_code(device)})
 
     assert enrolled["Location"].startswith(reverse("backoffice:recovery_codes"))
     shown = client.get(enrolled["Location"]).content.decode()
@@ -97,7 +90,7 @@ def test_an_enrolled_account_gives_its_code_after_the_password(client, site):
     ).exists()
     TOTPDevice.objects.filter(pk=device.pk).update(throttling_failure_count=0)
 
-    accepted = client.post(reverse("backoffice:second_factor"), {"token": current_code(device)})
+    accepted = client.post(reverse("backoffice:second_factor"), {"token": totp_code(device)})
 
     assert accepted["Location"] == HOME
     assert client.get(HOME).status_code == 200

@@ -7,11 +7,11 @@ import weakref
 from pathlib import Path
 
 from axe_playwright_python.base import AXE_SCRIPT  # axe-core's axe.min.js, shipped in the wheel
-from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import Page
 
 from creneau.staff.models import StaffProfile
+from tests.staff_door import totp_code
 
 WCAG_TAGS = ("wcag2a", "wcag2aa", "wcag21a", "wcag21aa")
 BLOCKING_IMPACTS = ("serious", "critical")
@@ -99,16 +99,6 @@ def screenshot(page: Page, name: str, *, directory: Path = SCREENSHOTS) -> Path:
     path = directory / f"{name}.png"
     page.screenshot(path=path, full_page=True)
     return path
-
-
-def totp_code(device) -> str:
-    """The code an authenticator app would show now for `device` (django-otp's own TOTP),
-    or the next one when this one was already used: a code is accepted once."""
-    device.refresh_from_db()
-    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
-    while totp.t() <= device.last_t:
-        totp.time = totp.time + device.step
-    return f"{totp.token():0{device.digits}d}"
 
 
 def staff_app(username: str):

@@ -8,7 +8,6 @@ import time
 import pytest
 from django.core.management import call_command
 from django.db import connection
-from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -26,15 +25,10 @@ from creneau.staff.services import (
     totp_device_start,
 )
 from tests.factories import STAFF, make_site
+from tests.staff_door import totp_code
 
 PASSWORD = "long-enough-passphrase"
 Role = StaffProfile.Role
-
-
-def code(device: TOTPDevice, at: float | None = None) -> str:
-    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
-    totp.time = time.time() if at is None else at
-    return f"{totp.token():0{device.digits}d}"
 
 
 def account(role=Role.CALL_CENTRE, username="agent", **scope):
@@ -43,7 +37,9 @@ def account(role=Role.CALL_CENTRE, username="agent", **scope):
 
 def enrolled(user) -> tuple[TOTPDevice, list[str]]:
     device = totp_device_start(user=user)
-    codes = totp_device_confirm(actor=Actor(user=user), device_id=device.pk, token=code(device))
+    codes = totp_device_confirm(
+        actor=Actor(user=user), device_id=device.pk, token=totp_code(device)
+    )
     device.refresh_from_db()
     return device, codes
 
@@ -94,7 +90,9 @@ def test_enrolment_keeps_its_secret_until_confirmed_then_gives_ten_single_codes(
     with pytest.raises(CodeInvalid):
         totp_device_confirm(actor=Actor(user=user), device_id=device.pk, token="000000")
 
-    codes = totp_device_confirm(actor=Actor(user=user), device_id=device.pk, token=code(device))
+    codes = totp_device_confirm(
+        actor=Actor(user=user), device_id=device.pk, token=totp_code(device)
+    )
 
     assert len(set(codes)) == RECOVERY_CODES and recovery_codes_left(user=user) == RECOVERY_CODES
     assert TOTPDevice.objects.get(pk=device.pk).confirmed
@@ -107,7 +105,7 @@ def test_a_code_is_accepted_once_and_a_wrong_one_never(reference):
     user = account()
     device, _ = enrolled(user)
     later = time.time() + 60  # the step after the enrolment's code
-    good = code(device, at=later)
+    good = totp_code(device, at=later)
 
     assert second_factor_verify(user=user, token="123 456", now=later) is None
     device.refresh_from_db()
@@ -160,7 +158,7 @@ def test_two_requests_with_the_same_code_only_one_gets_in(reference_committed):
     user = account()
     device, codes = enrolled(user)
     now = time.time() + 60
-    for token in (code(device, at=now), codes[0]):
+    for token in (totp_code(device, at=now), codes[0]):
         barrier = threading.Barrier(4)
         passed = []
 
