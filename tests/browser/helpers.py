@@ -109,7 +109,7 @@ def staff_app(username: str):
 
 
 def second_factor_type(page: Page, device) -> None:
-    """At the code step: type the app's code (the field has the focus) and send it."""
-    page.get_by_label("Code de vérification").wait_for()
-    page.keyboard.type(totp_code(device))
-    page.keyboard.press("Enter")
+    """At the code step: type the app's code and send it."""
+    field = page.get_by_label("Code de vérification")
+    field.fill(totp_code(device))
+    field.press("Enter")
