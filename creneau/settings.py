@@ -209,6 +209,24 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# ---------------------------------------------------------------------------------------
+# Staff sign-in (issue 16): passwords, the second factor, throttling, idle timeout and
+# password reset. docs/operations.md "Staff accounts" says how to operate them.
+INSTALLED_APPS += [
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+]
+# request.user.is_verified(): the second factor was given in this session; then the idle
+# timeout, which signs out and says why (after the user and the messages are known).
+_after_messages = MIDDLEWARE.index("django.contrib.messages.middleware.MessageMiddleware") + 1
+MIDDLEWARE[_after_messages:_after_messages] = [
+    "django_otp.middleware.OTPMiddleware",
+    "creneau.staff.middleware.StaffIdleTimeout",
+]
+# Refused with a French message each: too short, among the most common passwords (French
+# and English lists), built on a word of the context (the account's names, its sites,
+# "vaccin", "creneau", French towns), or guessed too soon by zxcvbn's estimator.
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {
@@ -217,11 +235,29 @@ AUTH_PASSWORD_VALIDATORS = [
     },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "creneau.staff.passwords.FrenchCommonPasswordValidator"},
+    {"NAME": "creneau.staff.passwords.ContextPasswordValidator"},
+    {"NAME": "creneau.staff.passwords.GuessablePasswordValidator"},
 ]
 LOGIN_URL = "backoffice:login"
 LOGIN_REDIRECT_URL = "backoffice:home"
-# A staff sign-in lasts a working day at most.
+# A staff sign-in lasts a working day at most...
 STAFF_SESSION_SECONDS = int(os.environ.get("STAFF_SESSION_SECONDS", str(8 * 3600)))
+# ...and ends after this many minutes without a request (a screen left open at a desk).
+STAFF_IDLE_MINUTES = int(os.environ.get("STAFF_IDLE_MINUTES", "30"))
+# The name an authenticator app shows beside the code.
+OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "Créneau")
+# Failed sign-ins from one address, whatever the account (password spraying), before that
+# address is refused until the window ends: "<hits>/<seconds>", several with commas.
+LIMIT_SIGN_IN_FAILURES_PER_ADDRESS = os.environ.get(
+    "LIMIT_SIGN_IN_FAILURES_PER_ADDRESS", "30/3600,100/86400"
+)
+# Password reset e-mails asked from one address (sent with Django's send_mail through
+# EMAIL_BACKEND below, never through the outbox, which would keep the link).
+LIMIT_PASSWORD_RESETS_PER_ADDRESS = os.environ.get("LIMIT_PASSWORD_RESETS_PER_ADDRESS", "5/3600")
+# A password reset link works once, for this long.
+PASSWORD_RESET_TIMEOUT = int(os.environ.get("PASSWORD_RESET_TIMEOUT", str(3600)))
+# ---------------------------------------------------------------------------------------
 
 # A booking in progress lives in the session; with Redis, reads of it skip the database.
 SESSION_ENGINE = "django.contrib.sessions.backends." + ("cached_db" if REDIS_URL else "db")

@@ -2,10 +2,10 @@ from django.contrib import admin
 from django.urls import include, path
 
 from creneau.api.api import api
-from creneau.backoffice.forms import AdminLoginForm
+from creneau.backoffice.admin_door import admin_site_secure
 from creneau.core import views as core_views
 
-admin.site.login_form = AdminLoginForm
+admin_site_secure()
 
 urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),

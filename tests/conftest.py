@@ -3,6 +3,7 @@ import pytest
 from creneau.eligibility.services import eligibility_seed
 from creneau.geography.services import geography_load
 from creneau.vaccines.services import vaccines_seed
+from tests.staff_door import second_factor_give
 
 pytest_plugins = ["tests.redis_server"]
 
@@ -37,3 +38,12 @@ def quick_passwords(settings):
     """Tests create and sign in many staff accounts: PBKDF2's deliberate slowness would
     take much of the suite's time. (The password rules are validators, still applied.)"""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def admin_client(client, admin_user):
+    """pytest-django's admin client, past the second factor that Django's admin asks (as
+    the code step gives it: tests/staff_door.py)."""
+    client.force_login(admin_user)
+    second_factor_give(client, admin_user)
+    return client

@@ -1,67 +1,140 @@
 from django import forms
-from django.contrib.admin.forms import AdminAuthenticationForm
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, SetPasswordForm
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from dsfr.forms import DsfrBaseForm
 
+from creneau.admission.limits import sign_in_admit, sign_in_failed_from, sign_in_failure_count
 from creneau.audit.models import AuditEvent
 from creneau.audit.services import audit_record
+from creneau.core.clients import request_ip
+from creneau.core.errors import TooManyRequests
 from creneau.staff.access import actor_from_request
-from creneau.staff.selectors import login_locked_until
-from creneau.staff.services import login_failure_record, login_success_record
+from creneau.staff.selectors import login_locked_until, second_factor_enrolled
+from creneau.staff.services import login_failure_record
 from creneau.vaccines.models import Vaccine
 
 
-class LockoutMixin:
-    """Django's sign-in, locked for 15 minutes after five failures in a row, every
-    failure in the audit log. For an `AuthenticationForm`."""
+class StaffLoginForm(DsfrBaseForm, AuthenticationForm):
+    """The staff sign-in's first step, the password, behind three throttles:
 
-    def clean(self):
-        username = self.cleaned_data.get("username") or ""
-        locked = login_locked_until(username=username)
-        if locked is not None:
-            self._failure_audit(username, locked=True)
-            raise forms.ValidationError(self._locked_message(locked), code="locked")
-        try:
-            cleaned = super().clean()
-        except forms.ValidationError:
-            locked = login_failure_record(username=username)
-            self._failure_audit(username, locked=locked is not None)
-            if locked is not None:
-                raise forms.ValidationError(self._locked_message(locked), code="locked") from None
-            raise
-        login_success_record(username=username)
-        return cleaned
+    - an address with too many failures across any accounts (password spraying) is
+      refused before the password is checked (`admission.limits.sign_in_admit`);
+    - five failures in a row lock the account name for 15 minutes
+      (`staff.services.login_failure_record`);
+    - a locked account still opens from an address that has not failed on it, with the
+      right password and then its second factor (an account without one stays locked):
+      typing wrong passwords under a nurse's name does not lock her out.
 
-    def _failure_audit(self, username: str, *, locked: bool) -> None:
-        """Failed sign-ins are in the audit log too: guessing shows there."""
-        audit_record(
-            actor=actor_from_request(self.request) if self.request is not None else None,
-            action="login_failed",
-            object_type="auth.user",
-            object_id=username,
-            summary=_("Compte bloqué") if locked else _("Mot de passe ou identifiant refusé"),
-        )
+    Every refusal is in the audit log under the name typed. The lock is cleared once the
+    whole sign-in succeeds (the view calls `login_success_record`, after the code when
+    one is asked)."""
 
-    @staticmethod
-    def _locked_message(until) -> str:
-        return _(
-            "Trop d'essais : ce compte est bloqué jusqu'à %(time)s. Réessayez ensuite, ou "
-            "demandez à votre responsable."
-        ) % {"time": formats.time_format(timezone.localtime(until), "H:i")}
-
-
-class StaffLoginForm(LockoutMixin, DsfrBaseForm, AuthenticationForm):
     username = forms.CharField(label=gettext_lazy("Identifiant"), max_length=150)
     password = forms.CharField(
         label=gettext_lazy("Mot de passe"), strip=False, widget=forms.PasswordInput
     )
 
+    def clean(self):
+        username = self.cleaned_data.get("username") or ""
+        address = request_ip(self.request)
+        try:
+            sign_in_admit(address=address)
+        except TooManyRequests as refused:
+            self._failure_audit(username, summary=_("Adresse bloquée après trop d'échecs"))
+            raise forms.ValidationError(refused.message, code="throttled") from None
+        locked = login_locked_until(username=username)
+        if locked is not None and sign_in_failed_from(username=username, address=address):
+            self._failure_audit(username, summary=_("Compte bloqué"))
+            raise forms.ValidationError(self._locked_message(locked), code="locked")
+        try:
+            cleaned = super().clean()
+        except forms.ValidationError:
+            sign_in_failure_count(username=username, address=address)
+            locked = login_failure_record(username=username) or locked
+            self._failure_audit(
+                username,
+                summary=_("Compte bloqué") if locked else _("Mot de passe ou identifiant refusé"),
+            )
+            if locked is not None:
+                raise forms.ValidationError(self._locked_message(locked), code="locked") from None
+            raise
+        if locked is not None and not second_factor_enrolled(user=self.get_user()):
+            self._failure_audit(username, summary=_("Compte bloqué"))
+            raise forms.ValidationError(self._locked_message(locked), code="locked")
+        return cleaned
 
-class AdminLoginForm(LockoutMixin, AdminAuthenticationForm):
-    """The maintenance admin's door: the same lockout as the back office's."""
+    def _failure_audit(self, username: str, *, summary: str) -> None:
+        """Failed sign-ins are in the audit log too: guessing shows there."""
+        audit_record(
+            actor=actor_from_request(self.request),
+            action="login_failed",
+            object_type="auth.user",
+            object_id=username,
+            summary=summary,
+        )
+
+    @staticmethod
+    def _locked_message(until) -> str:
+        return _(
+            "Trop d'essais : ce compte est bloqué jusqu'à %(time)s. Réessayez ensuite, "
+            "connectez-vous depuis votre poste habituel avec votre code de double "
+            "authentification, ou demandez à votre responsable."
+        ) % {"time": formats.time_format(timezone.localtime(until), "H:i")}
+
+
+class SecondFactorForm(DsfrBaseForm):
+    token = forms.CharField(
+        label=gettext_lazy("Code de vérification"),
+        help_text=gettext_lazy(
+            "Les 6 chiffres affichés par votre application d'authentification, ou l'un de "
+            "vos codes de secours."
+        ),
+        max_length=20,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "text", "autofocus": True}
+        ),
+    )
+
+
+class EnrolForm(DsfrBaseForm):
+    token = forms.CharField(
+        label=gettext_lazy("Code affiché par l'application"),
+        help_text=gettext_lazy("6 chiffres, par exemple 123456."),
+        max_length=10,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+
+
+class SiteSecondFactorForm(DsfrBaseForm):
+    required = forms.BooleanField(
+        label=gettext_lazy(
+            "Le personnel du lieu se connecte avec un code de double authentification"
+        ),
+        required=False,
+    )
+
+
+class StaffPasswordResetForm(DsfrBaseForm, PasswordResetForm):
+    email = forms.EmailField(
+        label=gettext_lazy("Adresse e-mail de votre compte"),
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+
+    def get_users(self, email):
+        """Active staff accounts (and the admin's) with this address; the page says the
+        same whether one exists or not."""
+        return (
+            user
+            for user in super().get_users(email)
+            if user.is_staff or hasattr(user, "staff_profile")
+        )
+
+
+class StaffSetPasswordForm(DsfrBaseForm, SetPasswordForm):
+    """The new password, checked by the same rules as every staff password."""
 
 
 class AuditFilterForm(DsfrBaseForm):

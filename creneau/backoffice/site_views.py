@@ -19,13 +19,26 @@ from creneau.scheduling.services import (
     session_open,
     sessions_open_weekly,
 )
-from creneau.sites.services import site_close, site_publication_plan, site_publish, site_update
+from creneau.sites.services import (
+    site_close,
+    site_publication_plan,
+    site_publish,
+    site_second_factor_set,
+    site_update,
+)
 from creneau.staff.access import staff_view
 from creneau.staff.selectors import staff_may, staff_site_get
 from creneau.vaccines.selectors import delivery_get, site_deliveries, site_stock
 from creneau.vaccines.services import delivery_cancel, delivery_receive, delivery_record
 
-from .forms import DeliveryForm, LinesForm, PublicationForm, SessionOpenForm, SiteDetailsForm
+from .forms import (
+    DeliveryForm,
+    LinesForm,
+    PublicationForm,
+    SessionOpenForm,
+    SiteDetailsForm,
+    SiteSecondFactorForm,
+)
 
 
 def _site_today(site):
@@ -68,6 +81,9 @@ def site_settings(request: HttpRequest, site_id: int) -> HttpResponse:
             "site": site,
             "form": form,
             "publication_form": PublicationForm(),
+            "second_factor_form": SiteSecondFactorForm(
+                initial={"required": site.staff_second_factor}
+            ),
             "cancels": staff_may(profile=request.staff, permission="session.cancel"),
             "works_days": staff_may(profile=request.staff, permission="day.work"),
         },
@@ -101,6 +117,24 @@ def site_publication(request: HttpRequest, site_id: int) -> HttpResponse:
         messages.error(request, error.message)
     else:
         messages.success(request, summary)
+    return redirect("backoffice:site_settings", site_id=site.pk)
+
+
+@require_POST
+@staff_view(permission="site.manage")
+def site_second_factor(request: HttpRequest, site_id: int) -> HttpResponse:
+    """Whether the site's staff sign in with a second factor (its managers always do)."""
+    site = staff_site_get(profile=request.staff, site_id=site_id)
+    form = SiteSecondFactorForm(request.POST)
+    form.is_valid()  # an unticked box is False: nothing else to refuse
+    required = form.cleaned_data["required"]
+    site_second_factor_set(actor=request.actor, site_id=site.pk, required=required)
+    messages.success(
+        request,
+        _("Le personnel du lieu se connectera avec un code de double authentification.")
+        if required
+        else _("La double authentification est facultative pour le personnel du lieu."),
+    )
     return redirect("backoffice:site_settings", site_id=site.pk)
 
 

@@ -1,18 +1,42 @@
 from django.urls import path
 
-from . import site_views, views
+from . import sign_in, site_views, views
 
 app_name = "backoffice"
 
 urlpatterns = [
-    path("connexion/", views.StaffLoginView.as_view(), name="login"),
-    path("deconnexion/", views.logout_view, name="logout"),
+    path("connexion/", sign_in.StaffLoginView.as_view(), name="login"),
+    path("connexion/code/", sign_in.second_factor, name="second_factor"),
+    path("connexion/activer/", sign_in.second_factor_enrol, name="second_factor_enrol"),
+    path("connexion/codes-de-secours/", sign_in.recovery_codes, name="recovery_codes"),
+    path("deconnexion/", sign_in.logout_view, name="logout"),
+    path("mot-de-passe/", sign_in.PasswordResetView.as_view(), name="password_reset"),
+    path(
+        "mot-de-passe/envoye/",
+        sign_in.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
+    path(
+        "mot-de-passe/<uidb64>/<token>/",
+        sign_in.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "mot-de-passe/change/",
+        sign_in.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
     path("", views.home, name="home"),
     path("journal/", views.audit_log, name="audit_log"),
     path("lieux/<int:site_id>/", views.site_day, name="site_day"),
     path("lieux/<int:site_id>/absents/", views.noshows, name="noshows"),
     path("lieux/<int:site_id>/gestion/", site_views.site_settings, name="site_settings"),
     path("lieux/<int:site_id>/publication/", site_views.site_publication, name="site_publication"),
+    path(
+        "lieux/<int:site_id>/double-authentification/",
+        site_views.site_second_factor,
+        name="site_second_factor",
+    ),
     path("lieux/<int:site_id>/sessions/", site_views.sessions, name="sessions"),
     path(
         "lieux/<int:site_id>/sessions/<int:session_id>/lignes/",

@@ -7,10 +7,8 @@ from datetime import date, datetime, time, timedelta
 from itertools import groupby
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import get_user_model, logout
-from django.contrib.auth.views import LoginView
+from django.contrib.auth import get_user_model
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -49,8 +47,9 @@ from creneau.core.errors import DomainError, InvalidInput, LotNotReceived
 from creneau.core.inputs import date_parse, id_parse
 from creneau.geography.selectors import department_timezone
 from creneau.scheduling.selectors import site_day_sessions
-from creneau.staff.access import actor_from_request, staff_view
+from creneau.staff.access import staff_view
 from creneau.staff.selectors import (
+    second_factor_enrolled,
     staff_audit_scope,
     staff_may,
     staff_site_get,
@@ -58,29 +57,9 @@ from creneau.staff.selectors import (
 )
 from creneau.vaccines.selectors import site_lots
 
-from .forms import AuditFilterForm, CancellationForm, StaffLoginForm
+from .forms import AuditFilterForm, CancellationForm
 
 SITES_SHOWN = 50
-
-
-class StaffLoginView(LoginView):
-    template_name = "backoffice/login.html"
-    authentication_form = StaffLoginForm
-    redirect_authenticated_user = True
-
-    def form_valid(self, form):
-        response = super().form_valid(form)
-        self.request.session.set_expiry(settings.STAFF_SESSION_SECONDS)
-        audit_record(actor=actor_from_request(self.request), action="login")
-        return response
-
-
-@require_POST
-def logout_view(request: HttpRequest) -> HttpResponse:
-    if request.user.is_authenticated:
-        audit_record(actor=actor_from_request(request), action="logout")
-    logout(request)
-    return redirect("backoffice:login")
 
 
 @require_GET
@@ -103,6 +82,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "books_calls": staff_may(profile=request.staff, permission="callcentre.book"),
             "prints_letters": staff_may(profile=request.staff, permission="letters.print"),
             "manages": staff_may(profile=request.staff, permission="site.manage"),
+            "second_factor_enrolled": second_factor_enrolled(user=request.user),
         },
     )
 

@@ -181,3 +181,15 @@ def communes_similar(*, key: str, limit: int = SIMILAR_COMMUNES) -> list[Commune
     rank = {name: index for index, name in enumerate(close)}
     found = Commune.objects.filter(search_name__in=close).prefetch_related("postal_codes")
     return sorted(found, key=lambda c: (rank[c.search_name], -c.population))[:limit]
+
+
+@cache
+def town_names(*, min_population: int) -> frozenset[str]:
+    """The names of the communes of at least `min_population` people, from the shipped
+    file (whatever the database loaded): the staff password rules refuse them."""
+    # services imports this module (OVERSEAS_TIMEZONES): read its file reader late.
+    from .services import GEOGRAPHY_FILE, _read
+
+    return frozenset(
+        row[1] for row in _read(GEOGRAPHY_FILE)["communes"] if row[3] >= min_population
+    )

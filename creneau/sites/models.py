@@ -39,6 +39,8 @@ class Site(models.Model):
     # Category codes (eligibility vocabulary); empty means open to everyone eligible.
     restricted_to = models.JSONField(default=list, blank=True)
     booking_url = models.URLField(max_length=500, blank=True)
+    # Site staff (nurses, the desk) sign in with a second factor too; managers always do.
+    staff_second_factor = models.BooleanField(default=False)
     source = models.CharField(max_length=30, blank=True)
     external_id = models.CharField(max_length=50, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -279,6 +279,28 @@ def site_update(
 
 
 @unit_of_work
+def site_second_factor_set(*, actor: Actor, site_id: int, required: bool) -> Site:
+    """Whether the site's staff must sign in with a second factor (its managers always
+    must). Their next page asks for it (`staff.selectors.second_factor_required`)."""
+    if not Site.objects.filter(pk=site_id).update(
+        staff_second_factor=required, updated_at=timezone.now()
+    ):
+        raise NotFound(gettext("Lieu introuvable : %(id)s.") % {"id": site_id})
+    site = Site.objects.select_related("department").get(pk=site_id)
+    audit_record(
+        actor=actor,
+        action="change",
+        obj=site,
+        site=site,
+        summary=gettext("Double authentification exigée du personnel")
+        if required
+        else gettext("Double authentification facultative pour le personnel"),
+        details={"staff_second_factor": required},
+    )
+    return site
+
+
+@unit_of_work
 def site_publication_plan(*, actor: Actor, site_id: int, publish_at: datetime | None) -> None:
     """A draft site goes public at `publish_at` (None: stays a draft until published)."""
     if publish_at is not None and publish_at <= timezone.now():

@@ -8,6 +8,8 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext
+from django_otp.plugins.otp_static.models import StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from creneau.core.errors import NotFound
 from creneau.sites.models import Site
@@ -26,6 +28,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     ),
 }
 EVERY_SITE = frozenset({Role.CALL_CENTRE, Role.NATIONAL_AUTHORITY})
+# Roles that always sign in with a second factor; site staff do when one of their sites
+# asks it (`Site.staff_second_factor`).
+SECOND_FACTOR_ROLES = frozenset(
+    {Role.SITE_MANAGER, Role.CALL_CENTRE, Role.REGIONAL_AUTHORITY, Role.NATIONAL_AUTHORITY}
+)
 
 
 def staff_profile_get(*, user: AbstractBaseUser | AnonymousUser) -> StaffProfile | None:
@@ -85,3 +92,27 @@ def login_locked_until(*, username: str, now: datetime | None = None) -> datetim
         .values_list("locked_until", flat=True)
         .first()
     )
+
+
+def second_factor_enrolled(*, user: AbstractBaseUser) -> bool:
+    """The account has an authenticator app confirmed (its recovery codes come with it)."""
+    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+
+
+def second_factor_required(*, user: AbstractBaseUser) -> bool:
+    """Whether this account's sign-in needs the second factor: Django's admin accounts,
+    the roles of SECOND_FACTOR_ROLES, site staff of a site that asks it, and any account
+    that has enrolled (a factor once set up is always asked, or an attacker with the
+    password alone would choose not to be asked)."""
+    if user.is_staff or user.is_superuser or second_factor_enrolled(user=user):
+        return True
+    profile = StaffProfile.objects.filter(user=user).first()
+    if profile is None:
+        return False
+    if profile.role in SECOND_FACTOR_ROLES:
+        return True
+    return profile.sites.filter(staff_second_factor=True).exists()
+
+
+def recovery_codes_left(*, user: AbstractBaseUser) -> int:
+    return StaticToken.objects.filter(device__user=user, device__confirmed=True).count()

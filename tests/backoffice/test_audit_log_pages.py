@@ -15,6 +15,7 @@ from creneau.geography.models import Department
 from creneau.staff.models import StaffProfile
 from creneau.staff.services import staff_account_create
 from tests.factories import make_site
+from tests.staff_door import staff_sign_in
 
 Role = StaffProfile.Role
 URL = reverse("backoffice:audit_log")
@@ -56,7 +57,7 @@ def log(reference):
 
 
 def sign_in(client, username):
-    client.post(reverse("backoffice:login"), {"username": username, "password": DEMO_PASSWORD})
+    staff_sign_in(client, username)
 
 
 def shown(response) -> str:

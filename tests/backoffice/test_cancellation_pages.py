@@ -14,6 +14,7 @@ from creneau.outreach.models import Notification
 from creneau.staff.models import StaffProfile
 from creneau.staff.services import staff_account_create
 from tests.factories import person, two_dose_site, verified_contact
+from tests.staff_door import staff_sign_in
 
 Role = StaffProfile.Role
 
@@ -39,7 +40,7 @@ def booked(reference):
 
 
 def sign_in(client, username="chef"):
-    client.post(reverse("backoffice:login"), {"username": username, "password": DEMO_PASSWORD})
+    staff_sign_in(client, username)
 
 
 def test_a_manager_cancels_a_day_and_sees_who_was_told(client, booked):

@@ -13,6 +13,7 @@ from creneau.demo.staff import DEMO_PASSWORD
 from creneau.staff.models import StaffProfile
 from creneau.staff.services import staff_account_create
 from tests.factories import at, person, tomorrow, two_dose_site, verified_contact
+from tests.staff_door import staff_sign_in
 
 DAY = tomorrow()
 
@@ -78,9 +79,7 @@ def homonyms(reference, client, monkeypatch):
     staff_account_create(
         username="desk", password=DEMO_PASSWORD, role=StaffProfile.Role.SITE_STAFF, sites=[site]
     )
-    signed_in = client.post(
-        reverse("backoffice:login"), {"username": "desk", "password": DEMO_PASSWORD}
-    )
+    signed_in = staff_sign_in(client, "desk")
     assert signed_in.status_code == 302
     return site, booked
 

@@ -16,6 +16,7 @@ from creneau.staff.models import StaffProfile
 from creneau.staff.services import staff_account_create
 from creneau.vaccines.services import delivery_record
 from tests.factories import at, person, tomorrow, two_dose_site, vaccine, verified_contact
+from tests.staff_door import staff_sign_in
 
 DAY = tomorrow()
 Role = StaffProfile.Role
@@ -59,9 +60,7 @@ def given(reference, client, monkeypatch):
 
 
 def sign_in(client, username: str) -> None:
-    response = client.post(
-        reverse("backoffice:login"), {"username": username, "password": DEMO_PASSWORD}
-    )
+    response = staff_sign_in(client, username)
     assert response.status_code == 302
 
 

@@ -12,6 +12,7 @@ from creneau.demo.staff import DEMO_PASSWORD
 from creneau.staff.models import StaffProfile
 from creneau.staff.services import MAX_LOGIN_FAILURES, staff_account_create
 from tests.factories import person, two_dose_site, verified_contact
+from tests.staff_door import second_factor_give
 
 REFUSED = "Mot de passe ou identifiant refusé"
 LOCKED = "Compte bloqué"
@@ -93,28 +94,41 @@ def superuser(db, django_user_model):
     )
 
 
-def admin_sign_in(client, password):
-    return client.post("/admin/login/", {"username": "root", "password": password})
+def test_the_admin_has_no_door_of_its_own_it_sends_to_the_staff_sign_in(client, superuser):
+    response = client.get("/admin/login/", {"next": "/admin/"})
+    assert response.status_code == 302
+    assert response["Location"] == reverse("backoffice:login") + "?next=%2Fadmin%2F"
+    # Posting the admin's old form signs nobody in.
+    client.post("/admin/login/", {"username": "root", "password": DEMO_PASSWORD})
+    assert "_auth_user_id" not in client.session
 
 
-def test_the_admin_sign_in_opens_with_the_right_password(client, superuser):
-    assert admin_sign_in(client, DEMO_PASSWORD).status_code == 302
-    assert client.session["_auth_user_id"] == str(superuser.pk)
+def test_the_admin_is_refused_to_a_password_alone_and_opens_after_the_second_factor(
+    client, superuser
+):
+    signed_in = client.post(
+        reverse("backoffice:login"),
+        {"username": "root", "password": DEMO_PASSWORD, "next": "/admin/"},
+    )
+    assert signed_in["Location"].startswith(reverse("backoffice:second_factor_enrol"))
+    assert client.get("/admin/")["Location"].startswith("/admin/login/")
+
+    second_factor_give(client, superuser)
+
+    assert client.get("/admin/").status_code == 200
 
 
 def test_the_admin_sign_in_locks_after_the_same_failures_even_for_the_right_password(
     client, superuser
 ):
     for _ in range(MAX_LOGIN_FAILURES):
-        assert admin_sign_in(client, WRONG).status_code == 200
+        assert sign_in(client, username="root", password=WRONG).status_code == 200
 
-    response = admin_sign_in(client, DEMO_PASSWORD)
+    response = sign_in(client, username="root")
 
-    assert response.status_code == 200
     assert "bloqué jusqu" in response.content.decode()
     assert "_auth_user_id" not in client.session
     assert failures()[-2:] == [("root", LOCKED), ("root", LOCKED)]
-    assert len(failures()) == MAX_LOGIN_FAILURES + 1
 
 
 def test_the_day_lists_audit_event_names_the_appointments_it_showed(client, site):

@@ -16,6 +16,7 @@ from creneau.staff.models import StaffProfile
 from creneau.staff.services import staff_account_create
 from creneau.vaccines.models import Delivery, Stock, Vaccine
 from tests.factories import deliver, make_site, tomorrow
+from tests.staff_door import staff_sign_in
 
 Role = StaffProfile.Role
 
@@ -34,7 +35,7 @@ def site(reference):
 
 
 def sign_in(client, username="chef"):
-    client.post(reverse("backoffice:login"), {"username": username, "password": DEMO_PASSWORD})
+    staff_sign_in(client, username)
 
 
 def session_form(**changes):

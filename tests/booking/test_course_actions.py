@@ -44,6 +44,7 @@ from tests.factories import (
     two_dose_site,
     verified_contact,
 )
+from tests.staff_door import staff_sign_in
 
 DAY = tomorrow()
 
@@ -353,7 +354,7 @@ def test_a_one_dose_course_is_never_offered_a_dose2_date(reference):
 
 
 def sign_in(client: Client, username: str) -> Client:
-    client.post(reverse("backoffice:login"), {"username": username, "password": DEMO_PASSWORD})
+    staff_sign_in(client, username)
     return client
 
 

@@ -7,7 +7,11 @@ import weakref
 from pathlib import Path
 
 from axe_playwright_python.base import AXE_SCRIPT  # axe-core's axe.min.js, shipped in the wheel
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import Page
+
+from creneau.staff.models import StaffProfile
+from tests.staff_door import totp_code
 
 WCAG_TAGS = ("wcag2a", "wcag2aa", "wcag21a", "wcag21aa")
 BLOCKING_IMPACTS = ("serious", "critical")
@@ -95,3 +99,17 @@ def screenshot(page: Page, name: str, *, directory: Path = SCREENSHOTS) -> Path:
     path = directory / f"{name}.png"
     page.screenshot(path=path, full_page=True)
     return path
+
+
+def staff_app(username: str):
+    """A confirmed authenticator app for the account, as if it had enrolled: its sign-in
+    then asks for a code (`second_factor_type`) instead of the enrolment."""
+    user = StaffProfile.objects.get(user__username=username).user
+    return TOTPDevice.objects.create(user=user, name="app", confirmed=True)
+
+
+def second_factor_type(page: Page, device) -> None:
+    """At the code step: type the app's code and send it."""
+    field = page.get_by_label("Code de vérification")
+    field.fill(totp_code(device))
+    field.press("Enter")

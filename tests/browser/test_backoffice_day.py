@@ -16,7 +16,7 @@ from creneau.demo.staff import DEMO_PASSWORD
 from creneau.staff.models import StaffProfile
 from creneau.staff.services import staff_account_create
 from creneau.vaccines.models import Stock
-from tests.browser.helpers import axe_check, screenshot
+from tests.browser.helpers import axe_check, screenshot, second_factor_type, staff_app
 from tests.factories import LOT, person, two_dose_site, verified_contact
 
 
@@ -165,6 +165,7 @@ def test_a_manager_corrects_a_lot_recorded_by_mistake(new_page, live_server, tod
         role=StaffProfile.Role.SITE_MANAGER,
         sites=[today_at_site],
     )
+    app = staff_app("responsable")
     administration_record(
         actor=Actor(user=nurse),
         appointment_id=dose1.pk,
@@ -178,6 +179,7 @@ def test_a_manager_corrects_a_lot_recorded_by_mistake(new_page, live_server, tod
     page.get_by_label("Identifiant").fill("responsable")
     page.get_by_label("Mot de passe").fill(DEMO_PASSWORD)
     page.get_by_label("Mot de passe").press("Enter")
+    second_factor_type(page, app)
     page.get_by_role("link", name="Centre Wagram").click()
     page.get_by_role("link", name="Corriger la dose de Jeanne Martin, 9 h 00").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Corriger une dose enregistrée")

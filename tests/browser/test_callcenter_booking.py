@@ -12,7 +12,7 @@ from creneau.demo.staff import DEMO_PASSWORD
 from creneau.outreach.models import Notification
 from creneau.staff.models import StaffProfile
 from creneau.staff.services import staff_account_create
-from tests.browser.helpers import axe_check, screenshot
+from tests.browser.helpers import axe_check, screenshot, second_factor_type, staff_app
 from tests.factories import two_dose_site
 
 
@@ -22,6 +22,7 @@ def centre(reference_committed):
     staff_account_create(
         username="appels", password=DEMO_PASSWORD, role=StaffProfile.Role.CALL_CENTRE
     )
+    return staff_app("appels")
 
 
 class Keys:
@@ -45,6 +46,7 @@ def test_an_agent_books_for_a_caller_by_keyboard_in_well_under_a_minute(page, li
     page.get_by_label("Identifiant").fill("appels")
     page.get_by_label("Mot de passe").fill(DEMO_PASSWORD)
     page.keyboard.press("Enter")
+    second_factor_type(page, centre)
     expect(page.get_by_role("heading", level=1)).to_have_text("Centre d'appels")
     axe_check(page)
 
@@ -95,6 +97,7 @@ def test_a_caller_without_mobile_is_confirmed_by_a_printed_letter(page, live_ser
     page.get_by_label("Identifiant").fill("appels")
     page.get_by_label("Mot de passe").fill(DEMO_PASSWORD)
     page.keyboard.press("Enter")
+    second_factor_type(page, centre)
     page.get_by_label("Code postal ou commune de l'appelant").fill("75017")
     page.keyboard.press("Enter")
     page.get_by_role("button", name="Centre Wagram, le").first.press("Enter")

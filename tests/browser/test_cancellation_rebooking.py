@@ -14,7 +14,7 @@ from creneau.demo.staff import DEMO_PASSWORD
 from creneau.outreach.models import Notification
 from creneau.staff.models import StaffProfile
 from creneau.staff.services import staff_account_create
-from tests.browser.helpers import axe_check
+from tests.browser.helpers import axe_check, second_factor_type, staff_app
 from tests.factories import open_session, person, two_dose_site, verified_contact
 
 
@@ -43,11 +43,13 @@ def test_a_manager_cancels_a_session_and_the_person_rebooks_from_the_message(
     new_page, live_server, booked
 ):
     site, session = booked
+    app = staff_app("responsable")
     manager = new_page()
     manager.goto(f"{live_server.url}/backoffice/lieux/{site.pk}/?jour={session.date:%Y-%m-%d}")
     manager.get_by_label("Identifiant").fill("responsable")
     manager.get_by_label("Mot de passe").fill(DEMO_PASSWORD)
     manager.get_by_role("button", name="Se connecter").click()
+    second_factor_type(manager, app)
     manager.get_by_role("link", name="Annuler la session de 09:00").click()
     expect(manager.get_by_text("1 personne sera prévenue")).to_be_visible()
     axe_check(manager)

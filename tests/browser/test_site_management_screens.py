@@ -10,7 +10,7 @@ from creneau.demo.staff import DEMO_PASSWORD
 from creneau.scheduling.models import Session
 from creneau.staff.models import StaffProfile
 from creneau.staff.services import staff_account_create
-from tests.browser.helpers import axe_check
+from tests.browser.helpers import axe_check, second_factor_type, staff_app
 from tests.factories import make_site, tomorrow
 
 
@@ -27,10 +27,12 @@ def site(reference_committed):
 
 
 def test_a_manager_stocks_the_site_and_opens_sessions(page, live_server, site):
+    app = staff_app("responsable")
     page.goto(f"{live_server.url}/backoffice/lieux/{site.pk}/stock/")
     page.get_by_label("Identifiant").fill("responsable")
     page.get_by_label("Mot de passe").fill(DEMO_PASSWORD)
     page.get_by_role("button", name="Se connecter").click()
+    second_factor_type(page, app)
     expect(page.get_by_text("Aucune dose livrée.")).to_be_visible()
     axe_check(page)
     page.get_by_role("combobox", name="Vaccin", exact=True).select_option(label="Comirnaty")

@@ -2,12 +2,12 @@
 centre (who is not an agent)."""
 
 import pytest
-from django.urls import reverse
 
 from creneau.demo.staff import DEMO_PASSWORD
 from creneau.staff.models import StaffProfile
 from creneau.staff.services import staff_account_create
 from tests.factories import two_dose_site
+from tests.staff_door import staff_sign_in
 
 Role = StaffProfile.Role
 
@@ -24,5 +24,5 @@ def centre(reference):
 
 @pytest.fixture
 def agent(client, centre):
-    client.post(reverse("backoffice:login"), {"username": "agent", "password": DEMO_PASSWORD})
+    staff_sign_in(client, "agent")
     return client

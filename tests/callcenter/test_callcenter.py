@@ -11,10 +11,10 @@ from django.urls import reverse
 from creneau.audit.models import AuditEvent
 from creneau.booking.models import Appointment, Contact, Hold, Series
 from creneau.booking.services import booking_confirm, hold_create
-from creneau.demo.staff import DEMO_PASSWORD
 from creneau.outreach.models import Notification
 from creneau.staff.models import StaffProfile
 from tests.factories import person, verified_contact
+from tests.staff_door import staff_sign_in
 
 Role = StaffProfile.Role
 HOME = reverse("callcenter:home")
@@ -161,7 +161,7 @@ def test_bad_searches_are_400(agent, centre):
 
 
 def test_only_call_centre_agents_get_in(client, centre):
-    client.post(reverse("backoffice:login"), {"username": "nurse", "password": DEMO_PASSWORD})
+    staff_sign_in(client, "nurse")
     for name in ("callcenter:home", "callcenter:slots", "callcenter:person"):
         assert client.get(reverse(name)).status_code == 404
     client.logout()

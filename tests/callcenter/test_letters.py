@@ -25,6 +25,7 @@ from creneau.staff.services import staff_account_create
 from tests.callcenter.test_callcenter import DETAILS, choose_first_slot
 from tests.concurrency.racers import race_processes, race_threads
 from tests.factories import person, two_dose_site
+from tests.staff_door import staff_sign_in
 
 Role = StaffProfile.Role
 BY_LETTER = {
@@ -227,10 +228,10 @@ def test_letters_are_for_the_call_centre_and_the_national_authority(client, cent
         username="manager", password=DEMO_PASSWORD, role=Role.SITE_MANAGER, sites=[site]
     )
     staff_account_create(username="national", password=DEMO_PASSWORD, role=Role.NATIONAL_AUTHORITY)
-    client.post(reverse("backoffice:login"), {"username": "manager", "password": DEMO_PASSWORD})
+    staff_sign_in(client, "manager")
     assert client.get(reverse("callcenter:letters")).status_code == 404
     client.post(reverse("backoffice:logout"))
-    client.post(reverse("backoffice:login"), {"username": "national", "password": DEMO_PASSWORD})
+    staff_sign_in(client, "national")
     assert client.get(reverse("callcenter:letters")).status_code == 200
     assert client.get(reverse("callcenter:home")).status_code == 404
 

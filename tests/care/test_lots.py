@@ -28,6 +28,7 @@ from tests.factories import (
     tomorrow,
     vaccine,
 )
+from tests.staff_door import staff_sign_in
 
 DAY = tomorrow()
 PARIS = ZoneInfo("Europe/Paris")
@@ -241,9 +242,7 @@ def desk(client, booked, monkeypatch):
     staff_account_create(
         username="desk", password=DEMO_PASSWORD, role=StaffProfile.Role.SITE_STAFF, sites=[site]
     )
-    signed_in = client.post(
-        reverse("backoffice:login"), {"username": "desk", "password": DEMO_PASSWORD}
-    )
+    signed_in = staff_sign_in(client, "desk")
     assert signed_in.status_code == 302
     return client, reverse("backoffice:dose_given", args=[site.pk, dose1.pk])
 

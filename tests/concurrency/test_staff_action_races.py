@@ -64,6 +64,7 @@ from tests.factories import (
     vaccine,
     verified_contact,
 )
+from tests.staff_door import second_factor_give
 
 pytestmark = pytest.mark.concurrency
 
@@ -109,6 +110,7 @@ class Desk:
         self.actor = Actor(user=self.user)
         self.client = Client()
         self.client.force_login(self.user)
+        second_factor_give(self.client, self.user)
         self.done: Counter = Counter()
         self.refused: Counter = Counter()
 

@@ -15,6 +15,7 @@ from creneau.demo.staff import DEMO_PASSWORD
 from creneau.staff.models import StaffProfile
 from creneau.staff.services import staff_account_create
 from tests.factories import person, two_dose_site, verified_contact
+from tests.staff_door import staff_sign_in
 
 MESSAGE = "Choisissez un créneau."
 ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
@@ -79,9 +80,7 @@ def agent(client, site):
     staff_account_create(
         username="agent", password=DEMO_PASSWORD, role=StaffProfile.Role.CALL_CENTRE
     )
-    signed_in = client.post(
-        reverse("backoffice:login"), {"username": "agent", "password": DEMO_PASSWORD}
-    )
+    signed_in = staff_sign_in(client, "agent")
     assert signed_in.status_code == 302
     return client
 

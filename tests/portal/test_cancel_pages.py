@@ -18,6 +18,7 @@ from creneau.staff.models import StaffProfile
 from creneau.staff.services import staff_account_create
 from tests.booking.test_dose2_cancel import dose1_given
 from tests.factories import at, person, tomorrow, two_dose_site, verified_contact
+from tests.staff_door import staff_sign_in
 
 DAY = tomorrow()
 
@@ -107,7 +108,7 @@ def agent(client, reference):
     staff_account_create(
         username="agent", password=DEMO_PASSWORD, role=StaffProfile.Role.CALL_CENTRE
     )
-    client.post(reverse("backoffice:login"), {"username": "agent", "password": DEMO_PASSWORD})
+    staff_sign_in(client, "agent")
     return client
 
 
