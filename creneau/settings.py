@@ -458,13 +458,19 @@ MIDDLEWARE[MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1
     "creneau.core.middleware.PrivacyHeaders",
 ]
 TEMPLATES[0]["OPTIONS"]["context_processors"].append("csp.context_processors.nonce")
-# No inline script or style: a script injected into a page cannot run. The one style a page
-# computes (the map's scale) carries the request's nonce.
+# No inline script or style element: a script injected into a page cannot run. The one
+# style a page computes (the map's scale) carries the request's nonce.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'", NONCE],
+        # Style attributes only: DSFR's script writes some (sizes, and its header copies the
+        # tools into the phone menu by innerHTML, attributes included), which Chromium then
+        # blocked, at random with the script's timing. An attribute styles its own element
+        # and cannot select others (no exfiltration by selectors); style elements and
+        # sheets still need 'self' or the nonce, and scripts stay without inline.
+        "style-src-attr": ["'unsafe-inline'"],
         # DSFR's icons and Leaflet's markers are data: images; the operator's tiles, if any.
         "img-src": ["'self'", "data:"]
         + (

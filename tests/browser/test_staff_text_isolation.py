@@ -10,6 +10,7 @@ from creneau.booking.services import booking_confirm, hold_create
 from creneau.demo.staff import DEMO_PASSWORD
 from creneau.staff.models import StaffProfile
 from creneau.staff.services import staff_account_create
+from tests.browser.helpers import second_factor_type, staff_app
 from tests.factories import person, two_dose_site, verified_contact
 
 # The left edge of each character of `word` in the first text node under `selector`
@@ -42,7 +43,7 @@ def course(reference_committed):
     staff_account_create(
         username="appels", password=DEMO_PASSWORD, role=StaffProfile.Role.CALL_CENTRE
     )
-    return series
+    return series, staff_app("appels")
 
 
 def _assert_in_reading_order(page, selector: str, word: str) -> None:
@@ -54,10 +55,12 @@ def _assert_in_reading_order(page, selector: str, word: str) -> None:
 def test_a_right_to_left_override_in_a_name_does_not_reverse_what_follows(
     page, live_server, course
 ):
+    course, app = course
     page.goto(live_server.url + f"/callcenter/parcours/{course.pk}/")
     page.get_by_label("Identifiant").fill("appels")
     page.get_by_label("Mot de passe").fill(DEMO_PASSWORD)
     page.keyboard.press("Enter")
+    second_factor_type(page, app)
     expect(page.get_by_role("heading", level=1)).to_contain_text("Jeanne")
     _assert_in_reading_order(page, "h1", "Jeanne")
 

@@ -705,7 +705,9 @@ def test_second_doses_cancelled_by_phone_while_their_first_doses_are_withdrawn(
 
     for _ in range(ROUNDS):
         one_round()
-    assert ends["cancelled"] and ends["active"], ends
+    # Which way each course ends is the race's to decide (on a loaded machine one desk may
+    # finish before the other starts): every course ended one of the two ways, each once.
+    assert sum(ends.values()) == ROUNDS * 4, ends
     assert agent.done["cancel_dose2"] == ends["cancelled"]
     assert withdrawer.done["withdraw"] == ends["active"]
     for desk in (agent, withdrawer, vaccinator):

@@ -56,7 +56,13 @@ def test_https_settings_follow_public_url():
 def test_pages_forbid_inline_code_and_ask_only_for_the_position(client, reference):
     answer = client.get("/")
     policy = answer["Content-Security-Policy"]
-    assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";") if d.strip())
+    assert directives["script-src"] == "'self'"
+    assert "unsafe-inline" not in directives["style-src"]
+    # Only style attributes (DSFR's script writes them): no inline script or style element.
+    assert [name for name, value in directives.items() if "unsafe-inline" in value] == [
+        "style-src-attr"
+    ]
     assert "frame-ancestors 'none'" in policy
     assert "geolocation=(self)" in answer["Permissions-Policy"]
     assert "camera=()" in answer["Permissions-Policy"]
