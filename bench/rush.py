@@ -1,4 +1,4 @@
-"""Launch-morning rush benchmark (issue 3): search → hold → book through gunicorn until no
+r"""Launch-morning rush benchmark (issue 3): search → hold → book through gunicorn until no
 place is left, on PostgreSQL (and SQLite with --both), against the raw SQL limit.
 
 Each database is measured in its own child process, which starts everything by itself
@@ -26,17 +26,41 @@ and removes it at the end:
    slots of a site, the hold's conditional slot updates and read-model updates, the
    booking's inserts of idempotency key, person, series, appointments and outbox row),
    written by hand and sent with psycopg (or sqlite3) from a few processes, on the copy;
-7. every invariant, recounted from the rows, on the application's database (and, as a
+7. overload: the server started again with the waiting room on (WAITING_ROOM_RATE = phase
+   5's steady bookings/s x 60 x --room-margin), then --overload-factor (10) times the
+   crowd for --overload-seconds (60). Each person is a new visitor: a 503 with
+   X-Queue-Ticket is waited out (Retry-After) and asked again with the ticket, the pass
+   (X-Queue-Pass) sent once admitted. Reported: bookings/s against phase 5's, 5xx other
+   than the room's 503, p99 of the answered requests, admissions out of ticket order
+   (those only the server can cause: a later ticket admitted before an earlier one was
+   last refused), and persons neither served nor told to come back;
+8. faults, each in the middle of a rush of --fault-seconds (30) at normal load: kill -9 of
+   one gunicorn worker; kill -9 of the whole server (master and workers), started again;
+   PostgreSQL restarted (pg_ctl restart -m fast) and stopped --outage-seconds (5) then
+   started (only the throwaway cluster of scripts/with-postgres.sh, which says how to
+   drive it in CRENEAU_PG_CTL); Redis stopped. Clients send an unanswered request again,
+   a booking with its Idempotency-Key (for 30 s past the time cap), and wait out every
+   503's Retry-After. Reported: bookings answered 201 that are not in the database,
+   bookings left without an answer and recovered, 5xx by kind, seconds from the database
+   (or server) being back to the next booking;
+9. every invariant, recounted from the rows, on the application's database (and, as a
    check of the raw workload itself, on the copy).
 
 The last line is the summary the issue asks for (PostgreSQL's figures when it ran):
 
-    rush: <N> bookings/s, <R> of raw SQL limit, <V> invariant violations
+    rush: <N> bookings/s, <R> of raw SQL limit, <V> invariant violations; overload x10: \
+<G> of normal rate, <E> 5xx; faults: <L> confirmed bookings lost
+
+(one line: the backslash is this docstring's).
 
 Run from the project root: .venv/bin/python bench/rush.py [--database postgres|sqlite]
 [--both] [--clients 32] [--client-processes 2] [--workers 4] [--worker-class sync]
 [--sites 20] [--lines 2] [--raw-connections 4] [--seconds 120] [--profile]
-(a DATABASE_URL naming a PostgreSQL server is used instead of a throwaway cluster).
+[--overload-factor 10] [--overload-seconds 60] [--room-margin 1.0] [--fault-seconds 30]
+[--outage-seconds 5] [--faults n] (a DATABASE_URL naming a PostgreSQL server is used
+instead of a throwaway cluster, without the PostgreSQL faults). Development runs:
+--sites 3 --clients 16 --seconds 10 --overload-factor 5 --overload-seconds 15
+--fault-seconds 15 (about 3 minutes).
 
 Last run on the 2-core machine (PostgreSQL 15, Redis cache, everything CPU-bound): 42 series
 bookings/s through HTTP (steady 44/s), 9% of a raw SQL limit of 467/s; per booking the
@@ -1115,6 +1139,11 @@ async def run_clients(
         stats["errors"].append(f"{step}: HTTP {status} {data[:400]!r}")
         return False
 
+    def gave_up(visitor: dict) -> str:
+        """Time ran out: still in the waiting room (told to come back), or unanswered."""
+        waiting = "refused" in visitor and "admitted" not in visitor
+        return "told to come back" if waiting else "no answer"
+
     async def person(
         http: Http, visitor: dict, rng: random.Random, token: str, n: int, skip: set
     ) -> str:
@@ -1123,7 +1152,7 @@ async def run_clients(
         while time.perf_counter() < deadline:
             path = "/api/v1/sites?" + urlencode(search_query(home))
             if (answer := await ask(http, visitor, "search", "GET", path)) is None:
-                return "no answer"
+                return gave_up(visitor)
             status, data = answer
             if status != 200:
                 refused("search", status, data)
@@ -1139,7 +1168,7 @@ async def run_clients(
             query = urlencode({"vaccine": VACCINE, "dose": 1})
             path = f"/api/v1/sites/{site['id']}/slots?{query}"
             if (answer := await ask(http, visitor, "slots", "GET", path)) is None:
-                return "no answer"
+                return gave_up(visitor)
             status, data = answer
             if status != 200:
                 refused("slots", status, data)
@@ -1155,8 +1184,7 @@ async def run_clients(
                     http, visitor, "hold", "POST", "/api/v1/holds", {"slot_id": slot["id"]}
                 )
                 if answer is None:
-                    waiting = "refused" in visitor and "admitted" not in visitor
-                    return "told to come back" if waiting else "no answer"
+                    return gave_up(visitor)
                 status, data = answer
                 if status == 201:
                     hold = json.loads(data)
