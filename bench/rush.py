@@ -26,8 +26,9 @@ and removes it at the end:
    slots of a site, the hold's conditional slot updates and read-model updates, the
    booking's inserts of idempotency key, person, series, appointments and outbox row),
    written by hand and sent with psycopg (or sqlite3) from a few processes, on the copy;
-7. overload: the server started again with the waiting room on (WAITING_ROOM_RATE = phase
-   5's steady bookings/s x 60 x --room-margin), then --overload-factor (10) times the
+7. overload: the server started again with the waiting room on (WAITING_ROOM_RATE=auto,
+   starting from phase 5's steady bookings/s x 60 x --room-margin (0.8), or that rate
+   fixed with --room-rate fixed), then --overload-factor (10) times the
    crowd for --overload-seconds (60). Each person is a new visitor: a 503 with
    X-Queue-Ticket is waited out (Retry-After) and asked again with the ticket, the pass
    (X-Queue-Pass) sent once admitted. Reported: bookings/s against phase 5's, 5xx other
@@ -56,7 +57,8 @@ The last line is the summary the issue asks for (PostgreSQL's figures when it ra
 Run from the project root: .venv/bin/python bench/rush.py [--database postgres|sqlite]
 [--both] [--clients 32] [--client-processes 2] [--workers 4] [--worker-class sync]
 [--sites 20] [--lines 2] [--raw-connections 4] [--seconds 120] [--profile]
-[--overload-factor 10] [--overload-seconds 60] [--room-margin 1.0] [--fault-seconds 30]
+[--overload-factor 10] [--overload-seconds 60] [--room-margin 0.8] [--room-rate auto]
+[--fault-seconds 30]
 [--outage-seconds 5] [--faults n] (a DATABASE_URL naming a PostgreSQL server is used
 instead of a throwaway cluster, without the PostgreSQL faults). Development runs:
 --sites 3 --clients 16 --seconds 10 --overload-factor 5 --overload-seconds 15
@@ -136,8 +138,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--room-margin",
         type=float,
-        default=1.0,
+        default=0.8,
         help="WAITING_ROOM_RATE = the normal load's steady bookings/s x 60 x this",
+    )
+    parser.add_argument(
+        "--room-rate",
+        choices=["auto", "fixed"],
+        default="auto",
+        help="auto: WAITING_ROOM_RATE=auto from the margin's rate (WAITING_ROOM_RATE_MIN), "
+        "following the measured capacity; fixed: the margin's rate",
     )
     parser.add_argument("--fault-seconds", type=float, default=30, help="each fault's rush")
     parser.add_argument("--faults", type=int, default=99, help="only the first n faults")
@@ -405,7 +414,9 @@ def run_database(args: argparse.Namespace) -> None:
         server_env = {
             **env,
             **({"REDIS_URL": redis_url} if redis_url else {}),
-            "WAITING_ROOM_RATE": str(room_rate),
+            "WAITING_ROOM_RATE": "auto" if args.room_rate == "auto" else str(room_rate),
+            # auto: the rate starts there and follows the measured capacity
+            "WAITING_ROOM_RATE_MIN": str(room_rate),
         }
         day = [1]  # the day after tomorrow onwards: one day of new places for each phase
         booked = booked_before + rush["confirmed"]
@@ -441,7 +452,12 @@ def run_database(args: argparse.Namespace) -> None:
         stack["server"], log_path = start_server(args, server_env, workdir, port)
         crowd = args.clients * args.overload_factor
         overload = phase(crowd, args.overload_seconds)
-        report_overload(overload, rush, room_rate=room_rate, factor=args.overload_factor)
+        report_overload(
+            overload,
+            rush,
+            room_rate=f"auto from {room_rate}" if args.room_rate == "auto" else room_rate,
+            factor=args.overload_factor,
+        )
 
         # 3. Faults, each in the middle of a rush at normal load (the waiting room still on).
         faults = {}
@@ -491,7 +507,9 @@ def run_database(args: argparse.Namespace) -> None:
                         "overload": phase_summary(overload),
                         "gain": gain,
                         "overload_5xx": errors5,
-                        "room_rate": room_rate,
+                        "room_rate": f"auto from {room_rate}"
+                        if args.room_rate == "auto"
+                        else room_rate,
                         "factor": args.overload_factor,
                         "faults": {name: phase_summary(f) for name, f in faults.items()},
                         "lost": lost,
@@ -1547,7 +1565,7 @@ def phase_summary(phase: dict) -> dict:
     }
 
 
-def report_overload(phase: dict, normal: dict, *, room_rate: int, factor: int) -> None:
+def report_overload(phase: dict, normal: dict, *, room_rate: int | str, factor: int) -> None:
     s = phase_summary(phase)
     order = s["order"]
     errors = ", ".join(f"{k} {v}" for k, v in sorted(s["server_errors"].items())) or "none"
