@@ -70,11 +70,11 @@ server spent ~36 ms of CPU (4 requests, ~37 SQL queries), PostgreSQL ~8 ms, the 
 generator ~2 ms. SQLite: 49/s, raw limit 789/s. 2, 3, 4 or 6 sync workers and 2 gthread
 workers x 4 threads gave the same throughput within the noise; 4 sync workers is the
 default. The raw SQL limit was best with 2-4 connections (more only add context switches).
-With the phases (other jobs taking most of the machine: 11/s at normal load on PostgreSQL,
-18/s on SQLite): overload x10 56-58% of the normal rate, 0 5xx, p99 9-11 s; faults: 0
-confirmed bookings lost, every unanswered booking recovered, only 503s with Retry-After
-while PostgreSQL was down, bookings again 0.3 s after a fast restart and 4.8 s after a
-5 s outage (docs/operations.md, "Capacity planning", has the table).
+With the phases (the machine shared, load average about 6): 24/s at normal load on
+PostgreSQL, 31/s on SQLite; overload x10 behind the room (auto) 95% and 94% of that, 0 5xx,
+p99 3.3 and 3.0 s, admissions in ticket order; faults: 0 confirmed bookings lost, every
+unanswered booking recovered, only 503s with Retry-After while PostgreSQL was down,
+bookings again within 5 s of it being back (docs/operations.md, "Capacity planning").
 """
 
 import argparse
