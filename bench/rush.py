@@ -1,4 +1,4 @@
-"""Launch-morning rush benchmark (issue 3): search → hold → book through gunicorn until no
+r"""Launch-morning rush benchmark (issue 3): search → hold → book through gunicorn until no
 place is left, on PostgreSQL (and SQLite with --both), against the raw SQL limit.
 
 Each database is measured in its own child process, which starts everything by itself
@@ -26,17 +26,43 @@ and removes it at the end:
    slots of a site, the hold's conditional slot updates and read-model updates, the
    booking's inserts of idempotency key, person, series, appointments and outbox row),
    written by hand and sent with psycopg (or sqlite3) from a few processes, on the copy;
-7. every invariant, recounted from the rows, on the application's database (and, as a
+7. overload: the server started again with the waiting room on (WAITING_ROOM_RATE=auto,
+   starting from phase 5's steady bookings/s x 60 x --room-margin (0.8), or that rate
+   fixed with --room-rate fixed), then --overload-factor (10) times the
+   crowd for --overload-seconds (60). Each person is a new visitor: a 503 with
+   X-Queue-Ticket is waited out (Retry-After) and asked again with the ticket, the pass
+   (X-Queue-Pass) sent once admitted. Reported: bookings/s against phase 5's, 5xx other
+   than the room's 503, p99 of the answered requests, admissions out of ticket order
+   (those only the server can cause: a later ticket admitted before an earlier one was
+   last refused), and persons neither served nor told to come back;
+8. faults, each in the middle of a rush of --fault-seconds (30) at normal load: kill -9 of
+   one gunicorn worker; kill -9 of the whole server (master and workers), started again;
+   PostgreSQL restarted (pg_ctl restart -m fast) and stopped --outage-seconds (5) then
+   started (only the throwaway cluster of scripts/with-postgres.sh, which says how to
+   drive it in CRENEAU_PG_CTL); Redis stopped. Clients send an unanswered request again,
+   a booking with its Idempotency-Key (for 30 s past the time cap), and wait out every
+   503's Retry-After. Reported: bookings answered 201 that are not in the database,
+   bookings left without an answer and recovered, 5xx by kind, seconds from the database
+   (or server) being back to the next booking;
+9. every invariant, recounted from the rows, on the application's database (and, as a
    check of the raw workload itself, on the copy).
 
 The last line is the summary the issue asks for (PostgreSQL's figures when it ran):
 
-    rush: <N> bookings/s, <R> of raw SQL limit, <V> invariant violations
+    rush: <N> bookings/s, <R> of raw SQL limit, <V> invariant violations; overload x10: \
+<G> of normal rate, <E> 5xx; faults: <L> confirmed bookings lost
+
+(one line: the backslash is this docstring's).
 
 Run from the project root: .venv/bin/python bench/rush.py [--database postgres|sqlite]
 [--both] [--clients 32] [--client-processes 2] [--workers 4] [--worker-class sync]
 [--sites 20] [--lines 2] [--raw-connections 4] [--seconds 120] [--profile]
-(a DATABASE_URL naming a PostgreSQL server is used instead of a throwaway cluster).
+[--overload-factor 10] [--overload-seconds 60] [--room-margin 0.8] [--room-rate auto]
+[--fault-seconds 30]
+[--outage-seconds 5] [--faults n] (a DATABASE_URL naming a PostgreSQL server is used
+instead of a throwaway cluster, without the PostgreSQL faults). Development runs:
+--sites 3 --clients 16 --seconds 10 --overload-factor 5 --overload-seconds 15
+--fault-seconds 15 (about 3 minutes).
 
 Last run on the 2-core machine (PostgreSQL 15, Redis cache, everything CPU-bound): 42 series
 bookings/s through HTTP (steady 44/s), 9% of a raw SQL limit of 467/s; per booking the
@@ -44,6 +70,11 @@ server spent ~36 ms of CPU (4 requests, ~37 SQL queries), PostgreSQL ~8 ms, the 
 generator ~2 ms. SQLite: 49/s, raw limit 789/s. 2, 3, 4 or 6 sync workers and 2 gthread
 workers x 4 threads gave the same throughput within the noise; 4 sync workers is the
 default. The raw SQL limit was best with 2-4 connections (more only add context switches).
+With the phases (the machine shared, load average about 6): 24/s at normal load on
+PostgreSQL, 31/s on SQLite; overload x10 behind the room (auto) 95% and 94% of that, 0 5xx,
+p99 3.3 and 3.0 s, admissions in ticket order; faults: 0 confirmed bookings lost, every
+unanswered booking recovered, only 503s with Retry-After while PostgreSQL was down,
+bookings again within 5 s of it being back (docs/operations.md, "Capacity planning").
 """
 
 import argparse
@@ -56,6 +87,7 @@ import os
 import random
 import re
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -99,6 +131,28 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--lines", type=int, default=2, help="places per 10-minute slot")
     parser.add_argument("--raw-connections", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=120, help="time cap per rush")
+    parser.add_argument(
+        "--overload-factor", type=int, default=10, help="the overload's crowd: x --clients"
+    )
+    parser.add_argument("--overload-seconds", type=float, default=60)
+    parser.add_argument(
+        "--room-margin",
+        type=float,
+        default=0.8,
+        help="WAITING_ROOM_RATE = the normal load's steady bookings/s x 60 x this",
+    )
+    parser.add_argument(
+        "--room-rate",
+        choices=["auto", "fixed"],
+        default="auto",
+        help="auto: WAITING_ROOM_RATE=auto from the margin's rate (WAITING_ROOM_RATE_MIN), "
+        "following the measured capacity; fixed: the margin's rate",
+    )
+    parser.add_argument("--fault-seconds", type=float, default=30, help="each fault's rush")
+    parser.add_argument("--faults", type=int, default=99, help="only the first n faults")
+    parser.add_argument(
+        "--outage-seconds", type=float, default=5, help="PostgreSQL stopped this long"
+    )
     parser.add_argument("--profile", action="store_true", help="cProfile in-process flows")
     parser.add_argument(
         "--no-redis", action="store_true", help="per-worker cache even if redis-server exists"
@@ -116,6 +170,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error("--sites goes up to 500 and --lines up to 100")
     if not 0 < args.seconds <= 1800:
         parser.error("--seconds goes up to 1800")
+    if not 6 <= args.fault_seconds <= 600 or not 6 <= args.overload_seconds <= 600:
+        parser.error("--fault-seconds and --overload-seconds go from 6 to 600")
+    if not 1 <= args.overload_factor <= 50 or not 0.1 <= args.room_margin <= 3:
+        parser.error("--overload-factor goes up to 50, --room-margin from 0.1 to 3")
+    if not 0 < args.outage_seconds < args.fault_seconds / 2:
+        parser.error("--outage-seconds must fit in the first half of --fault-seconds")
     args.client_processes = min(args.client_processes, args.clients)
     return args
 
@@ -157,12 +217,41 @@ def main() -> None:
             f"{r['raw_rate']:.0f}/s, ratio {r['ratio']:.0%}; {r['violations']} invariant "
             f"violations; goal 333/s: {'met' if r['rate'] >= 333 else 'not met'}"
         )
+        print(phases_table(kind, r))
     head = results.get("postgres") or next(iter(results.values()))
     violations = sum(r["violations"] for r in results.values())
+    lost = sum(r["lost"] for r in results.values())
     print(
         f"rush: {head['rate']:.0f} bookings/s, {head['ratio']:.0%} of raw SQL limit, "
-        f"{violations} invariant violations"
+        f"{violations} invariant violations; overload x{args.overload_factor}: "
+        f"{head['gain']:.0%} of normal rate, {head['overload_5xx']} 5xx; "
+        f"faults: {lost} confirmed bookings lost"
     )
+
+
+def phases_table(kind: str, r: dict) -> str:
+    """The phases side by side (Markdown, as docs/operations.md keeps it)."""
+
+    def cell(value, form):
+        return "–" if value is None else format(value, form) + " s"
+
+    rows = [
+        f"| {kind} | bookings/s | 5xx (not 503) | 503 + Retry-After | p99 answered | "
+        "lost | no answer → recovered | back after |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| normal load | {r['rate']:.1f} | – | – | {cell(r.get('p99'), '.2f')} | – | – | – |",
+    ]
+    overload = (
+        f"overload x{r['factor']} ({r['overload']['clients']} clients, room {r['room_rate']}/min)"
+    )
+    for name, s in [(overload, r["overload"]), *r["faults"].items()]:
+        rows.append(
+            f"| {name} | {s['rate']:.1f} | {s['errors_500']} | "
+            f"{sum(s['server_errors'].values()) - s['errors_500']} | {cell(s['p99'], '.2f')} | "
+            f"{s['lost']} | {s['book_unanswered']} → {s['book_recovered']} | "
+            f"{cell(s['recovery'], '.1f')} |"
+        )
+    return "\n".join(rows)
 
 
 def strip_option(argv: list[str], name: str) -> list[str]:
@@ -186,6 +275,7 @@ def run_database(args: argparse.Namespace) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     workdir = Path(tempfile.mkdtemp(prefix=f"creneau-rush-{kind}-"))
     server = redis = None
+    stack: dict = {"server": None, "redis": None}  # what the faults break and restart
     pg_base = os.environ.get("DATABASE_URL", "") if kind == "postgres" else ""
     names = {}
     try:
@@ -249,6 +339,7 @@ def run_database(args: argparse.Namespace) -> None:
         connections.close_all()
 
         redis, redis_url = (None, None) if args.no_redis else start_redis(workdir)
+        stack["redis"] = redis
         print(
             f"cache: Redis on {redis_url} (shared by the workers, as in production)"
             if redis_url
@@ -288,10 +379,18 @@ def run_database(args: argparse.Namespace) -> None:
             flush=True,
         )
 
-        # The rush.
+        # 1. Normal load: the rush as it always was, no waiting room.
+        spare = set(world["profile_contacts"])
         speed_before = calibrate()
         connections.close_all()
-        rush = rush_over_http(args, port, world)
+        rush = rush_over_http(
+            args,
+            port,
+            world,
+            clients=args.clients,
+            seconds=args.seconds,
+            tokens=[t for i, t in enumerate(world["tokens"]) if i not in spare],
+        )
         speed_after = calibrate()
         stop_server(server)
         server = None
@@ -300,24 +399,97 @@ def run_database(args: argparse.Namespace) -> None:
         report_rush(args, rush, world, kind_label, speed_before, speed_after)
         for line in server_errors[:3]:
             print(f"  server log: {line}")
+        if not rush["confirmed"]:
+            raise SystemExit("the rush booked nothing: nothing was measured")
 
-        # The raw SQL limit, on the copy.
+        # The raw SQL limit, on the copy, while no server runs.
         raw = rush_raw_sql(args, kind, raw_target, world)
         report_raw(raw)
+        if raw["errors"] or not raw["confirmed"]:
+            raise SystemExit(f"the raw SQL run failed: {raw['errors'][:3]}")
+        use_database(kind, main_url if kind == "postgres" else str(workdir / "rush.sqlite3"))
+
+        # 2. Overload: ten times the crowd, the waiting room admitting at phase 1's rate.
+        room_rate = max(1, round(rush["steady"] * 60 * args.room_margin))
+        server_env = {
+            **env,
+            **({"REDIS_URL": redis_url} if redis_url else {}),
+            "WAITING_ROOM_RATE": "auto" if args.room_rate == "auto" else str(room_rate),
+            # auto: the rate starts there and follows the measured capacity
+            "WAITING_ROOM_RATE_MIN": str(room_rate),
+        }
+        day = [1]  # the day after tomorrow onwards: one day of new places for each phase
+        booked = booked_before + rush["confirmed"]
+        references = list(rush["references"])
+
+        def phase(clients: int, seconds: float, during=None) -> dict:
+            """Places and contacts of its own for the next phase, then the phase."""
+            nonlocal booked
+            need = rush["steady"] * seconds * 1.5 + clients
+            day[0] += 1
+            lines = min(100, math.ceil(need / (world["sites"] * SLOTS_PER_DAY)))
+            places_open(
+                world["site_ids"], day=world["tomorrow"] + timedelta(days=day[0] - 1), lines=lines
+            )
+            _, tokens = contacts_make(int(need * args.client_processes) + 100)
+            connections.close_all()
+            result = rush_over_http(
+                args,
+                port,
+                world,
+                clients=clients,
+                seconds=seconds,
+                tokens=tokens,
+                first_person=day[0] * 10**7,
+                during=during,
+            )
+            connections.close_all()
+            result["lost"] = bookings_lost(result["references"])
+            booked += result["confirmed"]
+            references.extend(result["references"])
+            return result
+
+        stack["server"], log_path = start_server(args, server_env, workdir, port)
+        crowd = args.clients * args.overload_factor
+        overload = phase(crowd, args.overload_seconds)
+        report_overload(
+            overload,
+            rush,
+            room_rate=f"auto from {room_rate}" if args.room_rate == "auto" else room_rate,
+            factor=args.overload_factor,
+        )
+
+        # 3. Faults, each in the middle of a rush at normal load (the waiting room still on).
+        faults = {}
+        for name, act in fault_plan(args, kind, stack, server_env, workdir, port)[: args.faults]:
+            result = phase(args.clients, args.fault_seconds, during=act)
+            if stack["server"] is None or stack["server"].poll() is not None:
+                stack["server"], log_path = start_server(args, server_env, workdir, port)
+            report_fault(name, result)
+            faults[name] = result
+        server_errors = log_errors(log_path)
+        stop_server(stack["server"])
+        stack["server"] = None
+        for line in server_errors[:3]:
+            print(f"  server log: {line}")
+        lost = sum(f["lost"] for f in faults.values())
 
         # Invariants: the application's database, then the copy (a check of the raw SQL).
-        print("invariants, application database (after profile, warm-up and rush):")
-        expected = booked_before + rush["confirmed"]
-        violations = check_invariants(expected_series=expected, references=rush["references"])
+        print("invariants, application database (after profile, warm-up and every phase):")
+        violations = check_invariants(expected_series=booked, references=references)
         use_database(kind, raw_target)
         print("invariants, raw SQL copy (checks the benchmark's own SQL, not counted):")
         check_invariants(expected_series=raw["confirmed"], references=None)
 
         rate = rush["rate"]
         ratio = rate / raw["rate"] if raw["rate"] else 0.0
+        gain = overload["rate"] / rate
+        errors5 = sum(overload["server_errors"].values())
         print(
             f"{kind}: {rate:.0f} confirmed series bookings/s through HTTP, raw SQL limit "
-            f"{raw['rate']:.0f}/s: {ratio:.0%} of it; {violations} invariant violations",
+            f"{raw['rate']:.0f}/s: {ratio:.0%} of it; {violations} invariant violations; "
+            f"overload x{args.overload_factor}: {gain:.0%} of the normal rate, {errors5} 5xx; "
+            f"faults: {lost} confirmed bookings lost",
             flush=True,
         )
         if args.result_file:
@@ -326,16 +498,27 @@ def run_database(args: argparse.Namespace) -> None:
                     {
                         "rate": rate,
                         "steady": rush["steady"],
+                        "p99": percentile(admitted_latency(rush), 0.99),
                         "bookings": rush["confirmed"],
                         "seconds": rush["seconds"],
                         "raw_rate": raw["rate"],
                         "ratio": ratio,
                         "violations": violations,
+                        "overload": phase_summary(overload),
+                        "gain": gain,
+                        "overload_5xx": errors5,
+                        "room_rate": f"auto from {room_rate}"
+                        if args.room_rate == "auto"
+                        else room_rate,
+                        "factor": args.overload_factor,
+                        "faults": {name: phase_summary(f) for name, f in faults.items()},
+                        "lost": lost,
                     }
                 )
             )
     finally:
         stop_server(server)
+        stop_server(stack["server"])
         if redis is not None:
             redis.terminate()
             redis.wait(timeout=15)
@@ -393,8 +576,6 @@ def seed(args) -> dict:
     from django.db.models import Sum
     from django.utils import timezone
 
-    from creneau.booking.models import Contact
-    from creneau.booking.services import contact_token_issue
     from creneau.core.geo import Position, grid_cell
     from creneau.eligibility.models import EligibilityRule
     from creneau.eligibility.services import eligibility_seed
@@ -402,10 +583,9 @@ def seed(args) -> dict:
     from creneau.geography.selectors import place_resolve
     from creneau.geography.services import geography_load
     from creneau.scheduling.models import Slot
-    from creneau.scheduling.services import session_open
     from creneau.sites.models import Site
     from creneau.vaccines.models import Vaccine
-    from creneau.vaccines.services import delivery_record, vaccines_seed
+    from creneau.vaccines.services import vaccines_seed
 
     rng = random.Random(args.seed)
     geography_load(departments=AREA)
@@ -422,7 +602,6 @@ def seed(args) -> dict:
         .prefetch_related("postal_codes"),
         key=lambda c: (c.department_id != "75", -c.population, c.insee_code),
     )
-    start, end, minutes = SESSION
     sites, homes = [], []
     for i in range(args.sites):
         commune = communes[i % len(communes)]
@@ -447,61 +626,24 @@ def seed(args) -> dict:
             address=f"{rng.randint(1, 120)} rue de la République",
             source="rush",
         )
-        places = SLOTS_PER_DAY * args.lines
-        delivery_record(
-            site=site,
-            vaccine=vaccine,
-            quantity=places * vaccine.doses_in_series,
-            expected_on=today,
-            lot="LOT-RUSH",
-            received_at=now,
-        )
-        session_open(
-            site=site,
-            vaccine=vaccine,
-            day=tomorrow,
-            start_time=start,
-            end_time=end,
-            lines=args.lines,
-            slot_minutes=minutes,
-            dose_number=1,
-            now=now,
-        )
-        for offset in DOSE2_OFFSETS:
-            session_open(
-                site=site,
-                vaccine=vaccine,
-                day=tomorrow + timedelta(days=offset),
-                start_time=start,
-                end_time=end,
-                lines=args.lines,
-                slot_minutes=minutes,
-                dose_number=2,
-                now=now,
-            )
         sites.append((site.pk, latitude, longitude))
         if postcode not in homes:
             with contextlib.suppress(Exception):
                 place_resolve(query=postcode)
                 homes.append(postcode)
+    places_open([pk for pk, _, _ in sites], day=tomorrow, lines=args.lines)
     dose1 = Slot.objects.filter(dose_number=1).aggregate(n=Sum("capacity"))["n"]
     dose2 = Slot.objects.filter(dose_number=2).aggregate(n=Sum("capacity"))["n"]
     # One contact per person to come. Each client process has its own share, enough for
     # every place (one process may book more than its half), and a margin for the profile.
     count = dose1 * args.client_processes + 4 * args.clients + 200
-    Contact.objects.bulk_create(
-        [
-            Contact(channel="sms", address=f"+3361{n:07d}", language="fr", verified_at=now)
-            for n in range(count)
-        ],
-        batch_size=2000,
-    )
-    contacts = list(Contact.objects.order_by("pk").values_list("pk", "address"))
-    tokens = [contact_token_issue(contact=Contact(pk=pk)) for pk, _ in contacts]
+    contacts, tokens = contacts_make(count)
     rule = EligibilityRule.objects.filter(slug="2021-06-12-ans").values_list("pk", flat=True)
     positions = {p.code: (c.latitude, c.longitude) for c in communes for p in c.postal_codes.all()}
     return {
         "sites": len(sites),
+        "site_ids": [pk for pk, _, _ in sites],
+        "tomorrow": tomorrow,
         "site_positions": sites,
         "homes": homes,
         "home_positions": [positions[h] for h in homes],
@@ -518,6 +660,69 @@ def seed(args) -> dict:
         "rule_id": rule.first(),
         "profile_contacts": list(range(count - 3 * args.clients - 150, count)),
     }
+
+
+def places_open(site_ids: list[int], *, day: date, lines: int) -> int:
+    """At every centre, a first-dose session on `day` and second-dose sessions 35, 42 and 49
+    days later, with the doses to cover them (built with the real services); returns the
+    first-dose places opened."""
+    from django.utils import timezone
+
+    from creneau.scheduling.services import session_open
+    from creneau.sites.models import Site
+    from creneau.vaccines.models import Vaccine
+    from creneau.vaccines.services import delivery_record
+
+    vaccine = Vaccine.objects.get(code=VACCINE)
+    now = timezone.now()
+    start, end, minutes = SESSION
+    places = SLOTS_PER_DAY * lines
+    for site in Site.objects.filter(pk__in=site_ids).order_by("pk"):
+        delivery_record(
+            site=site,
+            vaccine=vaccine,
+            quantity=places * vaccine.doses_in_series,
+            expected_on=timezone.localdate(now),
+            lot="LOT-RUSH",
+            received_at=now,
+        )
+        for dose, offset in [(1, 0)] + [(2, offset) for offset in DOSE2_OFFSETS]:
+            session_open(
+                site=site,
+                vaccine=vaccine,
+                day=day + timedelta(days=offset),
+                start_time=start,
+                end_time=end,
+                lines=lines,
+                slot_minutes=minutes,
+                dose_number=dose,
+                now=now,
+            )
+    return places * len(site_ids)
+
+
+CONTACTS_MADE: list[int] = [0]
+
+
+def contacts_make(count: int) -> tuple[list[tuple[int, str]], list[str]]:
+    """`count` contacts verified beforehand (as people do before the rush), new numbers each
+    call: their (pk, address) and contact tokens."""
+    from django.utils import timezone
+
+    from creneau.booking.models import Contact
+    from creneau.booking.services import contact_token_issue
+
+    first, now = CONTACTS_MADE[0], timezone.now()
+    CONTACTS_MADE[0] += count
+    made = Contact.objects.bulk_create(
+        [
+            Contact(channel="sms", address=f"+3361{n:07d}", language="fr", verified_at=now)
+            for n in range(first, first + count)
+        ],
+        batch_size=2000,
+    )
+    contacts = [(c.pk, c.address) for c in made]  # keys returned by both databases
+    return contacts, [contact_token_issue(contact=Contact(pk=pk)) for pk, _ in contacts]
 
 
 # ---------------------------------------------------------------------------------------
@@ -672,7 +877,9 @@ CROWD_FROM_ONE_ADDRESS = {
 def start_server(args, env: dict, workdir: Path, port: int):
     import http.client
 
-    command = [sys.executable, "-m", "gunicorn", "creneau.wsgi:application"]
+    # The production configuration (deploy/gunicorn.conf.py: the workers end with their
+    # master, metrics shared between processes), with the benchmark's choices over it.
+    command = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py")]
     command += ["--bind", f"127.0.0.1:{port}", "--workers", str(args.workers)]
     command += ["--worker-class", args.worker_class, "--log-level", "warning"]
     command += ["--backlog", "2048"]
@@ -683,7 +890,12 @@ def start_server(args, env: dict, workdir: Path, port: int):
     server = subprocess.Popen(
         command,
         cwd=ROOT,
-        env={**os.environ, **CROWD_FROM_ONE_ADDRESS, **env},
+        env={
+            **os.environ,
+            **CROWD_FROM_ONE_ADDRESS,
+            "PROMETHEUS_MULTIPROC_DIR": str(workdir / "metrics"),
+            **env,
+        },
         stdout=log,
         stderr=log,
         start_new_session=True,
@@ -802,18 +1014,15 @@ class Http:
                 continue
             lines = header.decode("latin-1").split("\r\n")
             status = int(lines[0][9:12])
-            length, close = 0, False
+            headers = {}
             for line in lines[1:]:
                 name, _, value = line.partition(":")
-                name = name.strip().lower()
-                if name == "content-length":
-                    length = int(value)
-                elif name == "connection" and value.strip().lower() == "close":
-                    close = True
+                headers[name.strip().lower()] = value.strip()
+            length = int(headers.get("content-length", 0))
             data = await self.reader.readexactly(length) if length else b""
-            if close:
+            if headers.get("connection", "").lower() == "close":
                 self.close()
-            return status, data
+            return status, data, headers
         raise ConnectionError("unreachable")
 
     def close(self) -> None:
@@ -849,8 +1058,18 @@ async def run_clients(
     seconds: float,
     first_person: int,
     one_each: bool = False,
+    grace: float = 30,
 ) -> dict:
-    """`clients` concurrent clients, each a stream of persons booking until nothing is left."""
+    """`clients` concurrent clients, each a stream of persons booking until nothing is left.
+
+    Each person is a new visitor of the waiting room: a 503 with X-Queue-Ticket is waited
+    out (Retry-After) and asked again with the ticket, the X-Queue-Pass of an admitted
+    visitor sent on each later step. A request left without an answer (a worker or the
+    server killed) is sent again, the same bytes: a booking keeps its Idempotency-Key,
+    and is retried for `grace` seconds after the time cap. Any other 5xx is counted, then
+    waited out (its Retry-After, or a second) and asked again."""
+    from creneau.admission.waiting_room import ticket_read
+
     stats = {
         "latency": {step: [] for step in STEPS},
         "refusals": Counter(),
@@ -862,17 +1081,73 @@ async def run_clients(
         "requests": 0,
         "out_of_contacts": 0,
         "stopped": Counter(),
+        "server_errors": Counter(),  # 5xx other than the waiting room's, by step and kind
+        "server_errors_at": [],
+        "unanswered": Counter(),  # requests without an answer, by step
+        "book_unanswered": 0,  # bookings whose first sending got no answer…
+        "book_recovered": 0,  # …then answered 201 when sent again
+        "room_answers": 0,  # the waiting room's 503s
+        "queued": [],  # (store, ticket, last refusal sent, admitted answer received)
     }
     pool = list(tokens)
     persons = iter(range(first_person, first_person + 10**7))
     deadline = time.perf_counter() + seconds
 
-    async def timed(http: Http, step: str, method: str, path: str, body=None, extra=b""):
-        began = time.perf_counter()
-        status, data = await http.request(method, path, body, extra)
-        stats["latency"][step].append(time.perf_counter() - began)
-        stats["requests"] += 1
-        return status, data
+    async def ask(
+        http: Http, visitor: dict, step: str, method: str, path: str, body=None, extra=b""
+    ):
+        """The request's answer (status, data), or None when time ran out waiting for one."""
+        unanswered = False
+        while True:
+            head = extra
+            if visitor.get("pass"):
+                head += b"X-Queue-Pass: %s\r\n" % visitor["pass"].encode()
+            elif visitor.get("ticket"):
+                head += b"X-Queue-Ticket: %s\r\n" % visitor["ticket"].encode()
+            began = time.perf_counter()
+            limit = deadline + (grace if unanswered and step == "book" else 0)
+            try:
+                status, data, headers = await http.request(method, path, body, head)
+            except (OSError, asyncio.IncompleteReadError):
+                http.close()
+                stats["unanswered"][step] += 1
+                if step == "book" and not unanswered:
+                    stats["book_unanswered"] += 1
+                unanswered = True
+                if time.perf_counter() + 0.5 > deadline + (grace if step == "book" else 0):
+                    return None
+                await asyncio.sleep(0.5)
+                continue
+            now = time.perf_counter()
+            stats["requests"] += 1
+            if "x-queue-pass" in headers:
+                visitor["pass"] = headers["x-queue-pass"]
+            if status == 503 and "x-queue-ticket" in headers:
+                stats["room_answers"] += 1
+                visitor["ticket"] = headers["x-queue-ticket"]
+                visitor["refused"] = began
+                wait = float(headers.get("retry-after") or 1)
+                if now + wait > limit:
+                    return None
+                await asyncio.sleep(wait)
+                continue
+            if "refused" in visitor and "admitted" not in visitor:
+                visitor["admitted"] = now
+            stats["latency"][step].append(now - began)
+            if status >= 500:
+                kind = "with Retry-After" if "retry-after" in headers else "without Retry-After"
+                stats["server_errors"][f"{step}: {status} {kind}"] += 1
+                stats["server_errors_at"].append(now)
+                if status != 503:
+                    stats["errors"].append(f"{step}: HTTP {status} {data[:400]!r}")
+                wait = float(headers.get("retry-after") or 1)
+                if now + wait > limit:
+                    return None
+                await asyncio.sleep(wait)
+                continue
+            if unanswered and step == "book" and status == 201:
+                stats["book_recovered"] += 1
+            return status, data
 
     def refused(step: str, status: int, data: bytes) -> bool:
         """A 409 is a refusal (counted by code); anything else unexpected is an error."""
@@ -888,13 +1163,21 @@ async def run_clients(
         stats["errors"].append(f"{step}: HTTP {status} {data[:400]!r}")
         return False
 
-    async def person(http: Http, rng: random.Random, token: str, n: int, skip: set) -> str:
+    def gave_up(visitor: dict) -> str:
+        """Time ran out: still in the waiting room (told to come back), or unanswered."""
+        waiting = "refused" in visitor and "admitted" not in visitor
+        return "told to come back" if waiting else "no answer"
+
+    async def person(
+        http: Http, visitor: dict, rng: random.Random, token: str, n: int, skip: set
+    ) -> str:
         """One person, from search to booking. Returns why they stopped."""
         home = rng.choice(homes)
         while time.perf_counter() < deadline:
-            status, data = await timed(
-                http, "search", "GET", "/api/v1/sites?" + urlencode(search_query(home))
-            )
+            path = "/api/v1/sites?" + urlencode(search_query(home))
+            if (answer := await ask(http, visitor, "search", "GET", path)) is None:
+                return gave_up(visitor)
+            status, data = answer
             if status != 200:
                 refused("search", status, data)
                 return "error"
@@ -907,9 +1190,10 @@ async def run_clients(
                 return "nothing left"
             site = rng.choice(sites[:3])  # most people take one of the nearest
             query = urlencode({"vaccine": VACCINE, "dose": 1})
-            status, data = await timed(
-                http, "slots", "GET", f"/api/v1/sites/{site['id']}/slots?{query}"
-            )
+            path = f"/api/v1/sites/{site['id']}/slots?{query}"
+            if (answer := await ask(http, visitor, "slots", "GET", path)) is None:
+                return gave_up(visitor)
+            status, data = answer
             if status != 200:
                 refused("slots", status, data)
                 return "error"
@@ -920,9 +1204,12 @@ async def run_clients(
             rng.shuffle(free)
             hold = None
             for slot in free:
-                status, data = await timed(
-                    http, "hold", "POST", "/api/v1/holds", {"slot_id": slot["id"]}
+                answer = await ask(
+                    http, visitor, "hold", "POST", "/api/v1/holds", {"slot_id": slot["id"]}
                 )
+                if answer is None:
+                    return gave_up(visitor)
+                status, data = answer
                 if status == 201:
                     hold = json.loads(data)
                     break
@@ -934,9 +1221,12 @@ async def run_clients(
             if hold is None:
                 continue
             key = b"Idempotency-Key: %s\r\n" % str(uuid.uuid4()).encode()
-            status, data = await timed(
-                http, "book", "POST", "/api/v1/bookings", booking_body(hold["id"], token, n), key
-            )
+            body = booking_body(hold["id"], token, n)
+            if (
+                answer := await ask(http, visitor, "book", "POST", "/api/v1/bookings", body, key)
+            ) is None:
+                return "no answer"
+            status, data = answer
             if status == 201:
                 answer = json.loads(data)
                 stats["confirmed"] += 1
@@ -955,7 +1245,18 @@ async def run_clients(
         skip: set = set()
         try:
             while pool:
-                outcome = await person(http, rng, pool.pop(), next(persons), skip)
+                visitor: dict = {}  # each person a new visitor of the waiting room
+                outcome = await person(http, visitor, rng, pool.pop(), next(persons), skip)
+                if "refused" in visitor:
+                    ticket = ticket_read(visitor["ticket"])
+                    stats["queued"].append(
+                        (
+                            ticket.store if ticket else "?",
+                            ticket.number if ticket else 0,
+                            visitor["refused"],
+                            visitor.get("admitted"),
+                        )
+                    )
                 if outcome != "booked" or one_each:
                     stats["stopped"][outcome] += 1
                     break
@@ -991,26 +1292,37 @@ def client_process(
     release.wait(60)  # alive until the CPU snapshot has counted this process
 
 
-def rush_over_http(args, port: int, world: dict) -> dict:
+def rush_over_http(
+    args,
+    port: int,
+    world: dict,
+    *,
+    clients: int,
+    seconds: float,
+    tokens: list[str],
+    first_person: int = 0,
+    during=None,
+) -> dict:
+    """The crowd in `args.client_processes` processes; `during(started)`, if given, runs in
+    this process meanwhile (a fault) and its answer is returned as "fault"."""
     ctx = multiprocessing.get_context("fork")
     go, release, queue = ctx.Event(), ctx.Event(), ctx.Queue()
-    spare = set(world["profile_contacts"])
-    tokens = [t for i, t in enumerate(world["tokens"]) if i not in spare]
-    share = [args.clients // args.client_processes] * args.client_processes
-    for i in range(args.clients % args.client_processes):
+    count = min(args.client_processes, clients)
+    share = [clients // count] * count
+    for i in range(clients % count):
         share[i] += 1
     processes = []
-    for i, clients in enumerate(share):
+    for i, crowd in enumerate(share):
         process = ctx.Process(
             target=client_process,
             args=(
                 port,
-                tokens[i :: args.client_processes],
+                tokens[i::count],
                 world["homes"],
-                clients,
-                args.seed + i,
-                args.seconds,
-                i * 10**6,
+                crowd,
+                args.seed + first_person + i,
+                seconds,
+                first_person + i * 10**6,
                 go,
                 queue,
                 release,
@@ -1023,7 +1335,8 @@ def rush_over_http(args, port: int, world: dict) -> dict:
     sampler, ticks = CpuSampler(), cpu_ticks()
     started = time.perf_counter()
     go.set()
-    parts = [queue.get(timeout=args.seconds + 120) for _ in processes]
+    fault = during(started) if during else None
+    parts = [queue.get(timeout=seconds + 180) for _ in processes]
     ended = max(p["ended"] for p in parts)
     cpu = sampler.finish(client_pids={p.pid for p in processes})
     release.set()
@@ -1031,21 +1344,31 @@ def rush_over_http(args, port: int, world: dict) -> dict:
         process.join(timeout=10)
     merged = {
         "latency": {step: [x for p in parts for x in p["latency"][step]] for step in STEPS},
-        "refusals": sum((Counter(p["refusals"]) for p in parts), Counter()),
-        "errors": [e for p in parts for e in p["errors"]],
-        "confirmed": sum(p["confirmed"] for p in parts),
         "done_at": sorted(t for p in parts for t in p["done_at"]),
-        "references": [r for p in parts for r in p["references"]],
-        "connections": sum(p["connections"] for p in parts),
-        "requests": sum(p["requests"] for p in parts),
-        "out_of_contacts": sum(p["out_of_contacts"] for p in parts),
-        "stopped": sum((Counter(p["stopped"]) for p in parts), Counter()),
+        "server_errors_at": sorted(t for p in parts for t in p["server_errors_at"]),
     }
+    for name in ("refusals", "stopped", "server_errors", "unanswered"):
+        merged[name] = sum((Counter(p[name]) for p in parts), Counter())
+    for name in ("errors", "references", "queued"):
+        merged[name] = [x for p in parts for x in p[name]]
+    for name in (
+        "confirmed",
+        "connections",
+        "requests",
+        "out_of_contacts",
+        "book_unanswered",
+        "book_recovered",
+        "room_answers",
+    ):
+        merged[name] = sum(p[name] for p in parts)
+    merged["clients"] = clients
+    merged["started"] = started
     merged["seconds"] = ended - started
     merged["rate"] = merged["confirmed"] / merged["seconds"]
     merged["steady"] = steady_rate(merged["done_at"])
     merged["cpu"] = cpu
     merged["steal"] = steal_share(ticks)
+    merged["fault"] = fault
     return merged
 
 
@@ -1095,6 +1418,210 @@ def report_rush(args, rush: dict, world: dict, kind_label: str, before: float, a
         f"faster) {before:.0f} ms before, {after:.0f} ms after",
         flush=True,
     )
+
+
+# ---------------------------------------------------------------------------------------
+# Overload and faults: what is broken mid-rush, and what the clients saw.
+
+
+def fault_plan(args, kind: str, stack: dict, server_env: dict, workdir: Path, port: int):
+    """(name, act) for each fault this database can be given; `act(started)` waits for a
+    third of the rush, breaks something the benchmark started, and says when (times on the
+    clients' clock: time.perf_counter is the system's monotonic clock)."""
+
+    def at_one_third(started: float) -> float:
+        time.sleep(max(0.0, started + args.fault_seconds / 3 - time.perf_counter()))
+        return time.perf_counter()
+
+    def worker(started):
+        at = at_one_third(started)
+        children = server_workers(stack["server"])
+        if not children:
+            raise SystemExit("no gunicorn worker to kill")
+        os.kill(children[0], signal.SIGKILL)
+        return {"down": at, "back": at}
+
+    def server(started):
+        at = at_one_third(started)
+        os.killpg(stack["server"].pid, signal.SIGKILL)  # the master and its workers
+        stack["server"].wait(timeout=10)
+        stack["server"], _ = start_server(args, server_env, workdir, port)
+        return {"down": at, "back": time.perf_counter()}
+
+    pg_ctl = shlex.split(os.environ.get("CRENEAU_PG_CTL", ""))
+
+    def pg_restart(started):
+        at = at_one_third(started)
+        subprocess.run(
+            [*pg_ctl, "-m", "fast", "-w", "restart"], check=True, stdout=subprocess.DEVNULL
+        )
+        return {"down": at, "back": time.perf_counter()}
+
+    def pg_outage(started):
+        at = at_one_third(started)
+        subprocess.run([*pg_ctl, "-m", "fast", "-w", "stop"], check=True, stdout=subprocess.DEVNULL)
+        time.sleep(args.outage_seconds)
+        subprocess.run([*pg_ctl, "-w", "start"], check=True, stdout=subprocess.DEVNULL)
+        return {"down": at, "back": time.perf_counter()}
+
+    def redis_stop(started):
+        at = at_one_third(started)
+        stack["redis"].terminate()
+        stack["redis"].wait(timeout=15)
+        return {"down": at, "back": None}  # not restarted: the service goes on without it
+
+    plan = [
+        ("kill -9 of one gunicorn worker", worker),
+        ("kill -9 of gunicorn (master and workers), restarted", server),
+    ]
+    if kind == "postgres":
+        if pg_ctl:
+            plan += [
+                ("PostgreSQL restarted (pg_ctl restart -m fast)", pg_restart),
+                (f"PostgreSQL stopped {args.outage_seconds:g} s, then started", pg_outage),
+            ]
+        else:
+            print(
+                "PostgreSQL faults skipped: the server is not the benchmark's own "
+                "(DATABASE_URL or TEST_DATABASE_URL named one)",
+                flush=True,
+            )
+    if stack["redis"] is not None:
+        plan.append(("Redis stopped (not restarted)", redis_stop))
+    return plan
+
+
+def server_workers(server) -> list[int]:
+    path = Path(f"/proc/{server.pid}/task/{server.pid}/children")
+    return [int(pid) for pid in path.read_text().split()] if path.exists() else []
+
+
+def bookings_lost(references: list[str]) -> int:
+    """Bookings answered 201 whose series is not in the database."""
+    from creneau.booking.models import Series
+
+    references = [r.replace("-", "") for r in references]  # as the API shows them
+    found = 0
+    for i in range(0, len(references), 500):
+        found += Series.objects.filter(reference__in=references[i : i + 500]).count()
+    return len(set(references)) - found
+
+
+def admitted_latency(phase: dict) -> list[float]:
+    """Every request that was answered (not the waiting room's 503s)."""
+    return [x for step in STEPS for x in phase["latency"][step]]
+
+
+def queue_order(queued: list[tuple]) -> dict:
+    """Admissions against the tickets' order, per store that numbered them. `seen`: pairs
+    of admitted visitors whose admission answers came in the other order than their
+    tickets (a client polls every Retry-After, so some are the clients' own doing);
+    `server`: pairs where the later ticket was admitted before the earlier one was last
+    refused (sent), which only the server can cause."""
+    import bisect
+
+    seen = server = pairs = 0
+    for store in {q[0] for q in queued}:
+        tickets = sorted((n, refused, admitted) for s, n, refused, admitted in queued if s == store)
+        later_admitted: list[float] = []
+        for _, refused, admitted in reversed(tickets):
+            server += bisect.bisect_left(later_admitted, refused)
+            if admitted is not None:
+                seen += bisect.bisect_left(later_admitted, admitted)
+                pairs += len(later_admitted)
+                bisect.insort(later_admitted, admitted)
+    return {"seen": seen, "server": server, "pairs": pairs}
+
+
+def phase_summary(phase: dict) -> dict:
+    latency = admitted_latency(phase)
+    fault = phase["fault"] or {}
+    back = fault.get("back")
+    again = next((t for t in phase["done_at"] if back is not None and t >= back), None)
+    stopped = phase["stopped"]
+    return {
+        "clients": phase["clients"],
+        "seconds": phase["seconds"],
+        "confirmed": phase["confirmed"],
+        "rate": phase["rate"],
+        "steady": phase["steady"],
+        "p99": percentile(latency, 0.99) if latency else None,
+        "server_errors": dict(phase["server_errors"]),
+        "errors_500": sum(
+            n for k, n in phase["server_errors"].items() if "503 with Retry-After" not in k
+        ),
+        "room_answers": phase["room_answers"],
+        "queued": len(phase["queued"]),
+        "admitted": sum(q[3] is not None for q in phase["queued"]),
+        "order": queue_order(phase["queued"]),
+        "unanswered": dict(phase["unanswered"]),
+        "book_unanswered": phase["book_unanswered"],
+        "book_recovered": phase["book_recovered"],
+        "lost": phase["lost"],
+        "stopped": dict(stopped),
+        "neither": stopped["error"] + stopped["no answer"],
+        "recovery": None if again is None else again - back,
+        "database_back": back is not None and "PostgreSQL" in fault.get("name", ""),
+    }
+
+
+def report_overload(phase: dict, normal: dict, *, room_rate: int | str, factor: int) -> None:
+    s = phase_summary(phase)
+    order = s["order"]
+    errors = ", ".join(f"{k} {v}" for k, v in sorted(s["server_errors"].items())) or "none"
+    stopped = ", ".join(f"{k} {v}" for k, v in sorted(s["stopped"].items()))
+    print(
+        f"overload x{factor}: {s['clients']} clients for {s['seconds']:.0f} s, waiting room at "
+        f"{room_rate} people a minute (the normal load's steady rate x 60 x margin): "
+        f"{s['confirmed']:,} booked = {s['rate']:.1f}/s (steady {s['steady']:.1f}/s), "
+        f"{s['rate'] / normal['rate']:.0%} of the normal load's {normal['rate']:.1f}/s "
+        f"(goal 90%)\n"
+        f"  5xx other than the waiting room's 503: {errors} (goal 0); p99 of answered "
+        f"requests {ms(s['p99'] or 0)} (goal < 1 s); waiting room answers {s['room_answers']:,}\n"
+        f"  queued visitors {s['queued']:,}, admitted {s['admitted']:,}; admissions out of "
+        f"ticket order: {order['server']} caused by the server (goal 0), {order['seen']} of "
+        f"{order['pairs']:,} pairs as the clients saw them (they poll every Retry-After)\n"
+        f"  persons: {stopped}; neither served nor told to come back: {s['neither']} (goal 0)",
+        flush=True,
+    )
+    refusals = ", ".join(f"{k} {v:,}" for k, v in sorted(phase["refusals"].items())) or "none"
+    steps = ", ".join(
+        f"{step} {len(values):,} (p99 {ms(percentile(values, 0.99))})"
+        for step, values in phase["latency"].items()
+        if values
+    )
+    print(
+        f"  {phase['requests']:,} requests ({phase['requests'] / s['seconds']:.0f}/s): {steps}; "
+        f"refusals: {refusals}",
+        flush=True,
+    )
+    for error in phase["errors"][:5]:
+        print(f"    {error}")
+
+
+def report_fault(name: str, phase: dict) -> None:
+    phase["fault"]["name"] = name
+    s = phase_summary(phase)
+    errors = ", ".join(f"{k} {v}" for k, v in sorted(s["server_errors"].items())) or "none"
+    unanswered = ", ".join(f"{k} {v}" for k, v in sorted(s["unanswered"].items())) or "none"
+    recovery = (
+        ""
+        if phase["fault"]["back"] is None
+        else "; first booking after it was back: "
+        + (f"{s['recovery']:.1f} s" if s["recovery"] is not None else "never")
+        + (" (goal 5 s)" if s["database_back"] else "")
+    )
+    print(
+        f"fault, {name}: {s['confirmed']:,} booked in {s['seconds']:.0f} s "
+        f"({s['rate']:.1f}/s), {s['lost']} answered 201 but not in the database (goal 0); "
+        f"bookings without an answer {s['book_unanswered']}, recovered with the same "
+        f"Idempotency-Key {s['book_recovered']}; requests without an answer: {unanswered}\n"
+        f"  5xx: {errors} (goal: only 503 with Retry-After){recovery}; neither served nor "
+        f"told to come back: {s['neither']}",
+        flush=True,
+    )
+    for error in phase["errors"][:3]:
+        print(f"    {error}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -1254,8 +1781,8 @@ class RawSQL:
                     raise Refused("dose2_unavailable")
                 hold_id = uuid.uuid4()
                 self.q(
-                    "INSERT INTO booking_hold (id, expires_at, created_at, dose2_slot_id, slot_id) "
-                    "VALUES (%s, %s, %s, %s, %s)",
+                    "INSERT INTO booking_hold (id, expires_at, created_at, dose2_slot_id, slot_id, "
+                    "client, address) VALUES (%s, %s, %s, %s, %s, '', '')",
                     (
                         self.uid(hold_id),
                         self.ts(now + timedelta(minutes=10)),
@@ -1359,13 +1886,20 @@ class RawSQL:
             )
             self.q(
                 'INSERT INTO outreach_notification (channel, "to", kind, event, language, '
-                "subject, body, status, attempts, created_at) VALUES ('sms', %s, "
-                "'booking_confirmed', %s, 'fr', '', %s, 'pending', 0, %s)",
-                (address, f"series:{reference}:v1:booking_confirmed", body, self.ts(now)),
+                "subject, body, status, attempts, created_at, next_attempt_at, last_error) "
+                "VALUES ('sms', %s, 'booking_confirmed', %s, 'fr', '', %s, 'pending', 0, %s, "
+                "%s, '')",
+                (
+                    address,
+                    f"series:{reference}:v1:booking_confirmed",
+                    body,
+                    self.ts(now),
+                    self.ts(now),
+                ),
             )
             self.q(
-                "INSERT INTO booking_idempotencykey (key, request_hash, created_at, contact_id, "
-                "series_id) VALUES (%s, %s, %s, %s, %s)",
+                "INSERT INTO booking_idempotencykey (key, request_hash, created, created_at, "
+                "contact_id, series_id) VALUES (%s, %s, TRUE, %s, %s, %s)",
                 (key, request_hash, self.ts(now), contact_id, series_id),
             )
         return reference

@@ -203,9 +203,15 @@ else:
     )
 
 REDIS_URL = os.environ.get("REDIS_URL")
+REDIS_TIMEOUT = float(os.environ.get("REDIS_TIMEOUT", "0.25"))
 if REDIS_URL:
+    # Redis stopping turns the cache into misses, not errors (creneau/core/cache.py).
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        "default": {
+            "BACKEND": "creneau.core.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_timeout": REDIS_TIMEOUT, "socket_connect_timeout": REDIS_TIMEOUT},
+        }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -288,7 +294,6 @@ LIMIT_HOLDS_PER_CLIENT = os.environ.get("LIMIT_HOLDS_PER_CLIENT", "12/600")
 LIMIT_BOOKINGS_PER_CONTACT = os.environ.get("LIMIT_BOOKINGS_PER_CONTACT", "10/86400")
 HOLDS_PER_CLIENT = int(os.environ.get("HOLDS_PER_CLIENT", "2"))
 HOLDS_PER_ADDRESS = int(os.environ.get("HOLDS_PER_ADDRESS", "8"))
-REDIS_TIMEOUT = float(os.environ.get("REDIS_TIMEOUT", "0.25"))
 WAITING_ROOM_AUTO = os.environ.get("WAITING_ROOM_RATE", "") == "auto"
 WAITING_ROOM_RATE = 0.0 if WAITING_ROOM_AUTO else float(os.environ.get("WAITING_ROOM_RATE", "0"))
 WAITING_ROOM_RATE_MIN = float(os.environ.get("WAITING_ROOM_RATE_MIN", "60"))

@@ -46,4 +46,7 @@ trap stop EXIT
     || { cat "$PGROOT/server.log" >&2; echo "FATAL: PostgreSQL did not start" >&2; exit 1; }
 "$BINDIR/createdb" -h 127.0.0.1 -p "$PORT" -U creneau creneau
 echo "PostgreSQL $("$BINDIR/postgres" --version | awk '{print $3}') on 127.0.0.1:$PORT" >&2
+# How to stop, start and restart this server (bench/rush.py's faults): pg_ctl with its data
+# directory and log, as the user it runs as; append -m fast -w restart, and so on.
+export CRENEAU_PG_CTL="${AS_PG[*]} $BINDIR/pg_ctl -D $PGROOT/data -l $PGROOT/server.log"
 DATABASE_URL="postgres://creneau@127.0.0.1:$PORT/creneau" "$@"

@@ -9,7 +9,6 @@ from django.utils.translation import gettext
 from ninja import Header, Router, Status
 from ninja.security import HttpBearer
 
-from creneau.admission.gate import TICKET_HEADER, gate_check
 from creneau.admission.limits import code_send_admit, limit_hit
 from creneau.booking.addresses import contact_address_parse
 from creneau.booking.selectors import (
@@ -33,9 +32,10 @@ from creneau.booking.services import (
 )
 from creneau.booking.tokens import reference_display
 from creneau.core.clients import network_key, request_ip
-from creneau.core.errors import InvalidInput, NotFound, WaitYourTurn
+from creneau.core.errors import InvalidInput, NotFound
 from creneau.outreach.selectors import outbox_list
 
+from .admission import admission_require
 from .schemas import (
     BookingIn,
     BookingOut,
@@ -62,22 +62,6 @@ bookings = Router(tags=["bookings"])
 demo = Router(tags=["demo"])
 
 
-def _admitted(request: HttpRequest) -> None:
-    """The booking flow's door (admission.waiting_room): 503, Retry-After and a ticket to
-    send back (cookie or X-Queue-Ticket) while it is not the caller's turn."""
-    decision = gate_check(request)
-    if decision is not None:
-        raise WaitYourTurn(
-            gettext("Salle d'attente : %(ahead)d personnes avant vous. Revenez avec votre ticket.")
-            % {"ahead": decision.ahead},
-            retry_after=min(decision.wait_seconds, 60),
-            ahead=decision.ahead,
-            wait_seconds=decision.wait_seconds,
-            ticket=request.admission_ticket,
-            ticket_header=TICKET_HEADER,
-        )
-
-
 class ManagementToken(HttpBearer):
     """The booking's management token, given once with the booking."""
 
@@ -89,7 +73,7 @@ class ManagementToken(HttpBearer):
     "/verifications", response={201: VerificationOut, **ERRORS}, summary="Send a one-time code"
 )
 def start_verification(request: HttpRequest, payload: VerificationIn):
-    _admitted(request)
+    admission_require(request)
     limit_hit(name="codes_per_address", key=network_key(request_ip(request)))
     verification = contact_verification_start(
         phone=payload.phone, email=payload.email, language=payload.language, admit=code_send_admit
@@ -109,7 +93,7 @@ def confirm_verification(request: HttpRequest, verification_id: UUID, payload: C
 
 @holds.post("", response={201: HoldOut, **ERRORS}, summary="Hold a first-dose slot")
 def create_hold(request: HttpRequest, payload: HoldIn):
-    _admitted(request)
+    admission_require(request)
     # An API caller is known by its network: nothing else about it can be trusted.
     network = network_key(request_ip(request))
     limit_hit(name="holds_per_client", key=f"api:{network}")
@@ -187,7 +171,7 @@ def create_booking(
         raise InvalidInput(
             gettext("Idempotency-Key : de 8 à 100 caractères visibles (un UUID par exemple).")
         )
-    _admitted(request)
+    admission_require(request)
     contact = contact_authenticate(token=payload.contact_token)
     limit_hit(name="bookings_per_contact", key=str(contact.pk))
     result = booking_confirm(

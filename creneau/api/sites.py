@@ -13,11 +13,12 @@ from creneau.scheduling.selectors import (
 from creneau.sites.models import Site
 from creneau.sites.selectors import site_get_public
 
+from .admission import admission_require
 from .caching import answer_cached
 from .schemas import ErrorOut, SiteDetailOut, SiteSearchOut, SlotListOut, ValidationErrorOut
 
 router = Router(tags=["sites"])
-ERRORS = {400: ErrorOut, 404: ErrorOut, 422: ValidationErrorOut}
+ERRORS = {400: ErrorOut, 404: ErrorOut, 422: ValidationErrorOut, 503: ErrorOut}
 
 
 def site_fields(site: Site) -> dict:
@@ -112,6 +113,9 @@ def list_slots(
     vaccine: str | None = None,
     dose: int | None = None,
 ):
+    # The first step of the booking flow (as the site's page in the portal): a crowd queues
+    # here, before reading lists it would act on minutes later.
+    admission_require(request)
     wanted = availability_filter_build(vaccine_code=vaccine, dose_number=dose, date_from=date)
     slots = slot_list_available(site_id=site_id, day=date, wanted=wanted)
     return {

@@ -189,6 +189,33 @@ def test_the_api_answers_503_with_retry_after_and_a_ticket(client, full_room, cl
     assert held[PASS_HEADER]
 
 
+def test_a_sites_slot_list_in_the_api_queues_like_its_page(client, full_room, clock):
+    """The slot list is the API's first step of the booking flow, as the site's page is the
+    portal's: a crowd reading it unqueued, then waiting for its turn to hold, overloaded the
+    server and held places from lists minutes old (bench/rush.py, overload x10)."""
+    site, _ = full_room
+    assert client.get("/api/v1/sites", {"near": "75017"}).status_code == 200  # search: never
+    waiting = client.get(f"/api/v1/sites/{site.pk}/slots", {"dose": 1})
+    assert waiting.status_code == 503 and waiting.json()["code"] == "waiting_room"
+    assert int(waiting["Retry-After"]) > 0
+    client.cookies.clear()
+    clock[0] += 4 * 60
+    listed = client.get(
+        f"/api/v1/sites/{site.pk}/slots", {"dose": 1}, HTTP_X_QUEUE_TICKET=waiting[TICKET_HEADER]
+    )
+    assert listed.status_code == 200 and listed.json()["results"]
+    # The pass it earned opens the next steps, however many came after.
+    for _ in range(5):
+        admission_decide(signed_ticket=None)
+    held = client.post(
+        "/api/v1/holds",
+        {"slot_id": listed.json()["results"][0]["id"]},
+        "application/json",
+        HTTP_X_QUEUE_PASS=listed[PASS_HEADER],
+    )
+    assert held.status_code == 201
+
+
 def test_the_room_is_off_unless_the_operators_set_a_rate(client, reference):
     site, _ = two_dose_site()
     page = client.get(f"/centres/{site.pk}/")
