@@ -252,13 +252,21 @@ class _DatabaseRoom:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        Room.objects.get_or_create(name=name)
         self.table = connection.ops.quote_name(Room._meta.db_table)
 
     def _returning(self, sql: str, params: list) -> tuple:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            return cursor.fetchone()
+            row = cursor.fetchone()
+        if row is None:
+            # The room's first visitor: its row is made once, then the same statement
+            # (not a read of the row before every statement).
+            Room.objects.get_or_create(name=self.name)
+            return self._returning(sql, params)
+        return row
+
+    def _room(self) -> Room:
+        return Room.objects.filter(name=self.name).first() or Room(name=self.name)
 
     def ticket_number(self) -> int:
         (number,) = self._returning(
@@ -274,7 +282,7 @@ class _DatabaseRoom:
         )
 
     def waiting(self) -> bool:
-        room = Room.objects.get(name=self.name)
+        room = self._room()
         return room.issued + room.early > room.frontier
 
     def rate_adjust(self, *, window: int, factor: float) -> float:
@@ -291,7 +299,7 @@ class _DatabaseRoom:
         return max(rate, low)
 
     def reading(self) -> tuple[float, float]:
-        room = Room.objects.get(name=self.name)
+        room = self._room()
         return max(room.issued + room.early - room.frontier, 0), _rate_shown(room.rate)
 
     def advance(self, *, now: float, opens: float, rate: float) -> tuple[float, int]:
