@@ -1072,6 +1072,7 @@ async def run_clients(
 
     stats = {
         "latency": {step: [] for step in STEPS},
+        "answered": [],  # (when, how long) of every answered request, for the timeline
         "refusals": Counter(),
         "errors": [],
         "confirmed": 0,
@@ -1134,6 +1135,7 @@ async def run_clients(
             if "refused" in visitor and "admitted" not in visitor:
                 visitor["admitted"] = now
             stats["latency"][step].append(now - began)
+            stats["answered"].append((now, now - began))
             if status >= 500:
                 kind = "with Retry-After" if "retry-after" in headers else "without Retry-After"
                 stats["server_errors"][f"{step}: {status} {kind}"] += 1
@@ -1345,6 +1347,7 @@ def rush_over_http(
     merged = {
         "latency": {step: [x for p in parts for x in p["latency"][step]] for step in STEPS},
         "done_at": sorted(t for p in parts for t in p["done_at"]),
+        "answered": sorted(x for p in parts for x in p["answered"]),
         "server_errors_at": sorted(t for p in parts for t in p["server_errors_at"]),
     }
     for name in ("refusals", "stopped", "server_errors", "unanswered"):
@@ -1565,6 +1568,23 @@ def phase_summary(phase: dict) -> dict:
     }
 
 
+TIMELINE_SECONDS = 10
+
+
+def timeline(phase: dict) -> str:
+    """Bookings a second and the p99 of answered requests, window by window: where the
+    slow answers of a phase were (a crowd's first seconds, a rate overshooting)."""
+    windows: dict[int, list[float]] = defaultdict(list)
+    for when, latency in phase["answered"]:
+        windows[int((when - phase["started"]) // TIMELINE_SECONDS)].append(latency)
+    booked = Counter(int((t - phase["started"]) // TIMELINE_SECONDS) for t in phase["done_at"])
+    return ", ".join(
+        f"{n * TIMELINE_SECONDS}s {booked[n] / TIMELINE_SECONDS:.0f}/s "
+        f"p99 {ms(percentile(windows[n], 0.99))}"
+        for n in sorted(windows)
+    )
+
+
 def report_overload(phase: dict, normal: dict, *, room_rate: int | str, factor: int) -> None:
     s = phase_summary(phase)
     order = s["order"]
@@ -1595,6 +1615,7 @@ def report_overload(phase: dict, normal: dict, *, room_rate: int | str, factor: 
         f"refusals: {refusals}",
         flush=True,
     )
+    print(f"  by {TIMELINE_SECONDS} s: {timeline(phase)}", flush=True)
     for error in phase["errors"][:5]:
         print(f"    {error}")
 

@@ -51,7 +51,7 @@ WAITING_ROOM_RATE          people admitted a minute; 0 (default) turns the room 
 WAITING_ROOM_OPENS_AT      a scheduled opening, ISO 8601 ("2027-01-18T08:00+01:00"): people
                            waiting before it are admitted in random order from it
 WAITING_ROOM_PASS_MINUTES  how long an admitted visitor may stay idle in the flow (15)
-WAITING_ROOM_BURST_SECONDS how many seconds' worth of admissions may go at once (10)
+WAITING_ROOM_BURST_SECONDS how many seconds' worth of admissions may go at once (2)
 
 Operating (the block at the end; docs/operations.md): DATABASE_CONNECT_TIMEOUT,
 DATABASE_RETRY_AFTER_SECONDS, METRICS_TOKEN, METRICS_ALLOWED_IPS, WORKER_HEARTBEAT_MAX_AGE,
@@ -305,7 +305,7 @@ WAITING_ROOM_OPENS_AT = (
     else None
 )
 WAITING_ROOM_PASS_MINUTES = int(os.environ.get("WAITING_ROOM_PASS_MINUTES", "15"))
-WAITING_ROOM_BURST_SECONDS = float(os.environ.get("WAITING_ROOM_BURST_SECONDS", "10"))
+WAITING_ROOM_BURST_SECONDS = float(os.environ.get("WAITING_ROOM_BURST_SECONDS", "2"))
 # Metropolitan France and every overseas department and territory with French numbers.
 SMS_REGIONS = frozenset(
     os.environ.get("SMS_REGIONS", "FR,GP,MQ,GF,RE,YT,PM,BL,MF,WF,PF,NC").upper().split(",")
@@ -412,6 +412,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "creneau.core.logs.JsonFormatter"}},
+    "filters": {"waiting_room": {"()": "creneau.admission.logs.WaitingRoomAnswers"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
@@ -422,7 +423,7 @@ LOGGING = {
     # Every answer is already a line of creneau.request: Django's own line for each 4xx
     # would double it. Its 5xx lines stay, with their traceback.
     "loggers": {
-        "django.request": {"level": "ERROR"},
+        "django.request": {"level": "ERROR", "filters": ["waiting_room"]},
         # The audit log's daily seals go to the operations log whatever LOG_LEVEL says.
         "creneau.audit": {"level": "INFO"},
     },

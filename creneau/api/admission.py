@@ -1,6 +1,9 @@
 """The waiting room's door in the API (admission.waiting_room): the booking flow's steps
-call it first, from a site's slot list (as the portal gates the site's page) to holds,
-bookings and code requests. Search never queues."""
+call it first, from the search (as the portal gates its search) and a site's slot list to
+holds, bookings and code requests. A site's calendar and managing a booking never queue."""
+
+import functools
+from collections.abc import Callable
 
 from django.http import HttpRequest
 from django.utils.translation import gettext
@@ -23,3 +26,14 @@ def admission_require(request: HttpRequest) -> None:
             ticket=request.admission_ticket,
             ticket_header=TICKET_HEADER,
         )
+
+
+def admission_required(view: Callable) -> Callable:
+    """`admission_require` before the view, and before any answer it keeps in a cache."""
+
+    @functools.wraps(view)
+    def admitted(request: HttpRequest, *args, **kwargs):
+        admission_require(request)
+        return view(request, *args, **kwargs)
+
+    return admitted

@@ -13,7 +13,7 @@ from creneau.scheduling.selectors import (
 from creneau.sites.models import Site
 from creneau.sites.selectors import site_get_public
 
-from .admission import admission_require
+from .admission import admission_require, admission_required
 from .caching import answer_cached
 from .schemas import ErrorOut, SiteDetailOut, SiteSearchOut, SlotListOut, ValidationErrorOut
 
@@ -41,6 +41,9 @@ def site_fields(site: Site) -> dict:
 
 
 @router.get("", response={200: SiteSearchOut, **ERRORS}, summary="Nearest sites with free slots")
+# The booking flow's first step: a launch-morning crowd queues here, not in front of busy
+# workers where those already admitted would wait behind it.
+@admission_required
 @answer_cached
 def search_sites(
     request: HttpRequest,
@@ -113,8 +116,6 @@ def list_slots(
     vaccine: str | None = None,
     dose: int | None = None,
 ):
-    # The first step of the booking flow (as the site's page in the portal): a crowd queues
-    # here, before reading lists it would act on minutes later.
     admission_require(request)
     wanted = availability_filter_build(vaccine_code=vaccine, dose_number=dose, date_from=date)
     slots = slot_list_available(site_id=site_id, day=date, wanted=wanted)

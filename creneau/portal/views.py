@@ -181,9 +181,18 @@ def waiting(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    form = SearchForm(request.GET if "near" in request.GET else None)
+    if "near" in request.GET:
+        return _search_page(request)
+    return render(request, "portal/home.html", {"form": SearchForm(), "searched": False})
+
+
+# The booking flow's first step: a launch-morning crowd waits in the room, not in front of
+# busy workers where those already admitted would wait behind it.
+@_waiting_room
+def _search_page(request: HttpRequest) -> HttpResponse:
+    form = SearchForm(request.GET)
     context: dict = {"form": form, "searched": False}
-    if form.is_bound and form.is_valid() and form.cleaned_data["near"]:
+    if form.is_valid() and form.cleaned_data["near"]:
         context |= _search(form)
     return render(request, "portal/home.html", context)
 

@@ -3,8 +3,11 @@ first come first served with an honest wait; before an opening, a random order; 
 same ticket in ten tabs; pages and API alike; staff never queue."""
 
 import itertools
+import logging
 import random
 import re
+import socket
+import time
 from datetime import datetime
 
 import pytest
@@ -189,19 +192,35 @@ def test_the_api_answers_503_with_retry_after_and_a_ticket(client, full_room, cl
     assert held[PASS_HEADER]
 
 
-def test_a_sites_slot_list_in_the_api_queues_like_its_page(client, full_room, clock):
-    """The slot list is the API's first step of the booking flow, as the site's page is the
-    portal's: a crowd reading it unqueued, then waiting for its turn to hold, overloaded the
-    server and held places from lists minutes old (bench/rush.py, overload x10)."""
+def test_the_portal_search_queues_and_its_home_page_does_not(client, full_room):
+    home = client.get("/").content.decode()
+    assert "Salle d'attente" not in home and 'name="near"' in home
+    searching = client.get("/", {"near": "75017"}).content.decode()
+    assert "Salle d'attente" in searching
+    assert "suivant=%2F%3Fnear%3D75017" in searching  # back to the search once admitted
+
+
+def test_the_api_search_and_a_sites_slot_list_queue_like_their_pages(client, full_room, clock):
+    """Search and the slot list are the API's first steps of the booking flow, as they are
+    the portal's: a crowd reading them unqueued, then waiting for its turn to hold,
+    overloaded the server (those admitted waited behind it) and held places from lists
+    minutes old (bench/rush.py, overload x10)."""
     site, _ = full_room
-    assert client.get("/api/v1/sites", {"near": "75017"}).status_code == 200  # search: never
+    assert client.get(f"/api/v1/sites/{site.pk}").status_code == 200  # a calendar: never
+    searching = client.get("/api/v1/sites", {"near": "75017"})
+    assert searching.status_code == 503 and searching.json()["code"] == "waiting_room"
+    client.cookies.clear()
     waiting = client.get(f"/api/v1/sites/{site.pk}/slots", {"dose": 1})
     assert waiting.status_code == 503 and waiting.json()["code"] == "waiting_room"
     assert int(waiting["Retry-After"]) > 0
     client.cookies.clear()
     clock[0] += 4 * 60
+    found = client.get(
+        "/api/v1/sites", {"near": "75017"}, HTTP_X_QUEUE_TICKET=searching[TICKET_HEADER]
+    )
+    assert found.status_code == 200 and found.json()["results"]
     listed = client.get(
-        f"/api/v1/sites/{site.pk}/slots", {"dose": 1}, HTTP_X_QUEUE_TICKET=waiting[TICKET_HEADER]
+        f"/api/v1/sites/{site.pk}/slots", {"dose": 1}, HTTP_X_QUEUE_PASS=found[PASS_HEADER]
     )
     assert listed.status_code == 200 and listed.json()["results"]
     # The pass it earned opens the next steps, however many came after.
@@ -214,6 +233,13 @@ def test_a_sites_slot_list_in_the_api_queues_like_its_page(client, full_room, cl
         HTTP_X_QUEUE_PASS=listed[PASS_HEADER],
     )
     assert held.status_code == 201
+
+
+def test_the_rooms_answers_are_not_logged_as_errors(client, full_room, caplog):
+    site, _ = full_room
+    with caplog.at_level(logging.ERROR, logger="django.request"):
+        assert client.get(f"/api/v1/sites/{site.pk}/slots").status_code == 503
+    assert [r for r in caplog.records if r.name == "django.request"] == []
 
 
 def test_the_room_is_off_unless_the_operators_set_a_rate(client, reference):
@@ -304,6 +330,31 @@ def test_admitted_requests_are_timed_in_the_measured_capacity_mode(client, auto_
     client.get(f"/centres/{site.pk}/")
     client.get(f"/centres/{site.pk}/")
     assert counter_add(key="room:requests", window=WINDOW_SECONDS, amount=0).hits == 2
+
+
+def test_the_time_a_request_waited_for_a_worker_counts_in_what_it_took(
+    client, auto_room, reference, monkeypatch
+):
+    """Under overload requests queue in the kernel in front of busy workers: a request
+    that waited there 0.6 s is slow, although the application took milliseconds."""
+    site, _ = two_dose_site()
+    page = f"/centres/{site.pk}/"
+
+    def slow() -> int:
+        return counter_add(key="room:slow", window=WINDOW_SECONDS, amount=0).hits
+
+    client.get(page)  # templates compiled, caches warm: the next ones take milliseconds
+    before = slow()
+    client.get(page)
+    assert slow() == before
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        caller = socket.create_connection(server.getsockname())
+        caller.sendall(b"GET / HTTP/1.1\r\n\r\n")
+        time.sleep(0.6)
+        accepted, _ = server.accept()
+        with caller, accepted:
+            client.get(page, **{"gunicorn.socket": accepted})
+    assert slow() == before + 1
 
 
 def test_the_room_is_measured_at_metrics(client, full_room):
