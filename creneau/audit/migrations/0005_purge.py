@@ -6,7 +6,6 @@ still cannot use it (docs/operations.md). SQLite's triggers are dropped and rest
 within the purge's transaction instead: nothing to change here.
 """
 
-
 import django.utils.timezone
 from django.db import migrations, models
 
@@ -41,29 +40,35 @@ def run(*, delete_allowed: bool):
         if schema_editor.connection.vendor != "postgresql":
             return
         for name, message in FUNCTIONS.items():
-            schema_editor.execute(_function(name, message, delete_allowed=delete_allowed))
+            schema_editor.execute(
+                _function(name, message, delete_allowed=delete_allowed), params=None
+            )
 
     return operation
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('audit', '0004_chain_append_only'),
+        ("audit", "0004_chain_append_only"),
     ]
 
     operations = [
         migrations.RunPython(run(delete_allowed=True), run(delete_allowed=False)),
         migrations.CreateModel(
-            name='Purge',
+            name="Purge",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('through', models.DateField()),
-                ('events', models.PositiveIntegerField(default=0)),
-                ('purged_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("through", models.DateField()),
+                ("events", models.PositiveIntegerField(default=0)),
+                ("purged_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'ordering': ['through'],
+                "ordering": ["through"],
             },
         ),
     ]
