@@ -9,6 +9,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from creneau.booking import tokens
 from creneau.booking.models import Appointment, Contact, Person, Series
 from creneau.care.models import Administration
+from creneau.eligibility.selectors import category_labels
 from creneau.outreach.models import Notification
 
 
@@ -54,8 +55,10 @@ def series_messages_q(references: list[str]) -> Q:
 
 def person_data(*, person: Person) -> dict[str, Any]:
     """Everything held about a person, in plain values (their right of access, shown as
-    a page and given as JSON): who they are, the contact that books for them, each course
-    with its appointments and the doses given, and the messages sent about them."""
+    a page and given as JSON, dates and times as Python's, for the page to format and the
+    JSON encoder to write): who they are, the contact that books for them, each course
+    with its appointments and the doses given, and the messages sent about them (not
+    their text, which the outbox does not keep for long)."""
     contact = person.contact
     courses = list(
         Series.objects.filter(person=person).select_related("site", "vaccine").order_by("pk")
@@ -81,17 +84,18 @@ def person_data(*, person: Person) -> dict[str, Any]:
         "person": {
             "given_name": person.given_name,
             "family_name": person.family_name,
-            "birth_date": person.birth_date.isoformat(),
+            "birth_date": person.birth_date,
             "categories": list(person.categories),
-            "created_at": person.created_at.isoformat(),
+            "category_labels": category_labels(codes=person.categories),
+            "created_at": person.created_at,
         },
         "contact": {
             "channel": contact.channel,
             "address": contact.address,
             "landline": contact.landline,
             "language": contact.language,
-            "created_at": contact.created_at.isoformat(),
-            "verified_at": contact.verified_at.isoformat() if contact.verified_at else None,
+            "created_at": contact.created_at,
+            "verified_at": contact.verified_at,
         },
         "courses": [
             {
@@ -105,11 +109,11 @@ def person_data(*, person: Person) -> dict[str, Any]:
                 "status_label": str(series.get_status_display()),
                 "override_reason": series.override_reason,
                 "cancel_reason": series.cancel_reason,
-                "created_at": series.created_at.isoformat(),
+                "created_at": series.created_at,
                 "appointments": [
                     {
                         "dose_number": appointment.dose_number,
-                        "start": appointment.slot.start.isoformat(),
+                        "start": appointment.slot.start,
                         "site": appointment.slot.site.name,
                         "status": appointment.status,
                         "status_label": str(appointment.get_status_display()),
@@ -127,19 +131,20 @@ def person_data(*, person: Person) -> dict[str, Any]:
                 "channel": message.channel,
                 "to": message.to,
                 "status": message.status,
-                "created_at": message.created_at.isoformat(),
-                "sent_at": message.sent_at.isoformat() if message.sent_at else None,
+                "status_label": str(message.get_status_display()),
+                "created_at": message.created_at,
+                "sent_at": message.sent_at,
             }
             for message in messages
         ],
     }
 
 
-def _dose(administration: Administration | None) -> dict[str, str] | None:
+def _dose(administration: Administration | None) -> dict[str, Any] | None:
     if administration is None:
         return None
     return {
         "vaccine": administration.vaccine.name,
         "lot": administration.lot,
-        "given_at": administration.given_at.isoformat(),
+        "given_at": administration.given_at,
     }

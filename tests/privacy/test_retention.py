@@ -25,6 +25,7 @@ from creneau.booking.models import (
 )
 from creneau.booking.selectors import cancellation_list
 from creneau.booking.services import (
+    booking_cancel,
     booking_confirm,
     cancellation_create,
     contact_verification_start,
@@ -142,10 +143,8 @@ def test_a_cancelled_course_goes_after_three_months_and_the_cancellation_keeps_i
 
 
 def test_a_person_with_one_old_course_and_an_active_one_is_kept(site_session):
-    site, session = site_session
+    _site, session = site_session
     result = book(session)
-    from creneau.booking.services import booking_cancel
-
     booking_cancel(series_id=result.series.pk)
     book(session)  # the same person, booked again
     assert Series.objects.filter(status="active").count() == 1
