@@ -298,6 +298,9 @@ RETENTION_COURSE_DAYS = int(os.environ.get("RETENTION_COURSE_DAYS", "92"))
 # Set by the authority in charge of the campaign (a setting until it has a screen): how
 # long staff access and actions stay in the audit log, whole sealed days.
 AUDIT_RETENTION_DAYS = int(os.environ.get("AUDIT_RETENTION_DAYS", "365"))
+# Off (0) when the application's database role may not delete audit rows (as it should
+# not in production): the owner then runs `retention_purge --audit-only`.
+RETENTION_AUDIT_PURGE = env_flag("RETENTION_AUDIT_PURGE", default=True)
 # Rows a purge deletes per transaction: short locks, however much there is to purge.
 RETENTION_BATCH = int(os.environ.get("RETENTION_BATCH", "500"))
 

@@ -1209,16 +1209,31 @@ def _rebook_page(
 # Mandatory public pages ----------------------------------------------------------------
 
 
-def _legal_page(template: str):
+def _legal_page(template: str, **context):
     @require_GET
     def view(request: HttpRequest) -> HttpResponse:
-        return render(request, template, {"legal": settings.LEGAL})
+        return render(request, template, {"legal": settings.LEGAL, **context})
 
     return view
+
+
+def _retention() -> dict[str, int]:
+    """The retention periods as the purge applies them (settings), for the page that
+    promises them."""
+    return {
+        "contact_hours": settings.RETENTION_CONTACT_UNUSED_HOURS,
+        "verification_hours": settings.RETENTION_VERIFICATION_HOURS,
+        "hold_days": settings.RETENTION_HOLD_DAYS,
+        "idempotency_days": settings.RETENTION_IDEMPOTENCY_DAYS,
+        "message_days": settings.RETENTION_MESSAGE_DAYS,
+        "course_days": settings.RETENTION_COURSE_DAYS,
+        "audit_days": settings.AUDIT_RETENTION_DAYS,
+    }
 
 
 # The RGAA statement, the legal notice and what is done with personal data: the operator's
 # names and contacts come from the settings (LEGAL_*).
 accessibility = _legal_page("portal/accessibility.html")
 legal = _legal_page("portal/legal.html")
-privacy = _legal_page("portal/privacy.html")
+# A callable: the template calls it at each request, so the page follows the settings.
+privacy = _legal_page("portal/privacy.html", retention=_retention)

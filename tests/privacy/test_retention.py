@@ -248,6 +248,20 @@ def test_old_sealed_days_are_purged_whole_and_the_log_still_verifies(old_days):
     assert retention_purge()["audit_events"] == 0
 
 
+def test_the_audit_part_runs_alone_or_not_at_all(old_days, settings, capsys):
+    call_command("retention_purge", "--skip-audit")
+    assert "audit_events" not in capsys.readouterr().out
+    assert AuditEvent.objects.filter(action="view").count() == 9
+    settings.RETENTION_AUDIT_PURGE = False
+    call_command("retention_purge")
+    capsys.readouterr()
+    assert AuditEvent.objects.filter(action="view").count() == 9
+    call_command("retention_purge", "--audit-only")
+    out = capsys.readouterr().out
+    assert "audit_events=6" in out and "persons" not in out
+    assert AuditEvent.objects.filter(action="view").count() == 3
+
+
 def test_an_unsealed_old_day_is_not_purged(db, monkeypatch, settings):
     settings.AUDIT_RETENTION_DAYS = 365
     real_now = timezone.now
