@@ -1227,6 +1227,7 @@ def _retention() -> dict[str, int]:
         "idempotency_days": settings.RETENTION_IDEMPOTENCY_DAYS,
         "message_days": settings.RETENTION_MESSAGE_DAYS,
         "course_days": settings.RETENTION_COURSE_DAYS,
+        "course_months": round(settings.RETENTION_COURSE_DAYS / 30.44),
         "audit_days": settings.AUDIT_RETENTION_DAYS,
     }
 

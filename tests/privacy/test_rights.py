@@ -224,3 +224,11 @@ def test_unknown_ids_at_the_call_centre_are_404s(agent, course):
         assert agent.get(reverse(name, args=[999999])).status_code == 404
     assert agent.post(reverse("callcenter:erase", args=[999999])).status_code == 404
     assert Person.objects.count() == 1
+
+
+def test_the_personal_data_page_states_the_periods_in_force(client, db, settings):
+    settings.RETENTION_COURSE_DAYS = 183
+    settings.AUDIT_RETENTION_DAYS = 200
+    page = unescape(client.get(reverse("portal:privacy")).content.decode())
+    assert "183 jours (environ 6 mois) après la fin" in page
+    assert "200 jours, durée fixée par l'autorité sanitaire" in page
