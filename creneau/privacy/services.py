@@ -55,11 +55,15 @@ def _contacts_lock(contact_ids: list[int]) -> None:
     )
 
 
-def _persons_erase(*, person_ids: list[int], now: datetime) -> dict[str, int]:
+def _persons_erase(
+    *, person_ids: list[int], now: datetime, contacts_idle_before: datetime | None = None
+) -> dict[str, int]:
     """Erase these persons' booking identity, inside the caller's transaction and under
     its locks: their courses, appointments and the messages sent about them, the persons,
-    and their contacts when nobody else books through them. What the law keeps stays:
-    the doses given (detached, pseudonymous), a cancellation's counts."""
+    and their contacts when nobody else books through them (and, with
+    `contacts_idle_before`, when no code went to them nor was confirmed since: someone
+    verified it to book right now; the unused contacts' rule takes it later). What the
+    law keeps stays: the doses given (detached, pseudonymous), a cancellation's counts."""
     series = list(Series.objects.filter(person_id__in=person_ids).values_list("pk", "reference"))
     series_ids = [pk for pk, _ in series]
     contact_ids = list(
@@ -75,10 +79,14 @@ def _persons_erase(*, person_ids: list[int], now: datetime) -> dict[str, int]:
     counts["appointments"] = Appointment.objects.filter(person_id__in=person_ids).delete()[0]
     counts["courses"] = Series.objects.filter(pk__in=series_ids).delete()[0]
     counts["persons"] = Person.objects.filter(pk__in=person_ids).delete()[0]
-    unused = Contact.objects.filter(pk__in=contact_ids).exclude(
-        Exists(Person.objects.filter(contact=OuterRef("pk")))
-        | Exists(Series.objects.filter(contact=OuterRef("pk")))
-    )
+    unused = (
+        contacts_unused(before=contacts_idle_before)
+        if contacts_idle_before is not None
+        else Contact.objects.exclude(
+            Exists(Person.objects.filter(contact=OuterRef("pk")))
+            | Exists(Series.objects.filter(contact=OuterRef("pk")))
+        )
+    ).filter(pk__in=contact_ids)
     counts["contacts"] = _contacts_delete(unused)
     return counts
 
@@ -168,6 +176,7 @@ def _data_purge(*, now: datetime, batch: int) -> dict[str, int]:
     )
 
     course_cutoff = now - timedelta(days=settings.RETENTION_COURSE_DAYS)
+    contact_cutoff = now - timedelta(hours=settings.RETENTION_CONTACT_UNUSED_HOURS)
     erased: dict[str, int] = {}
 
     def persons_purge(ids: list[int]) -> int:
@@ -181,14 +190,13 @@ def _data_purge(*, now: datetime, batch: int) -> dict[str, int]:
         due = list(
             persons_due(before=course_cutoff).filter(pk__in=ids).values_list("pk", flat=True)
         )
-        for kind, count in _persons_erase(person_ids=due, now=now).items():
+        erasure = _persons_erase(person_ids=due, now=now, contacts_idle_before=contact_cutoff)
+        for kind, count in erasure.items():
             erased[kind] = erased.get(kind, 0) + count
         return len(due)
 
     _in_batches(candidates=persons_due(before=course_cutoff), purge=persons_purge, batch=batch)
     counts |= {kind: erased.get(kind, 0) for kind in _ERASED_KINDS}
-
-    contact_cutoff = now - timedelta(hours=settings.RETENTION_CONTACT_UNUSED_HOURS)
 
     def contacts_purge(ids: list[int]) -> int:
         _contacts_lock(ids)
