@@ -36,6 +36,7 @@ from creneau.booking.services import booking_cancel, holds_expire
 from creneau.care.services import administrations_detach
 from creneau.core.actor import Actor
 from creneau.core.db import unit_of_work
+from creneau.core.errors import NotFound
 from creneau.outreach.models import Notification
 
 from .selectors import contacts_unused, persons_due, series_messages_q
@@ -242,9 +243,14 @@ def person_erase(
     through it. The doses given stay, detached. One audit event (`actor`: the agent, or
     None for the person themself). Returns the counts of what went."""
     now = now or timezone.now()
-    series = Series.objects.select_related("site").get(pk=series_id)
+    series = Series.objects.select_related("site").filter(pk=series_id).first()
+    if series is not None:
+        _contacts_lock([series.contact_id])
+    # Read again under the contact's lock: an erasure of the same person (a double click,
+    # two tabs) that committed meanwhile has taken it.
+    if series is None or not Series.objects.filter(pk=series_id).exists():
+        raise NotFound(gettext("Rendez-vous introuvable : ses données sont peut-être effacées."))
     person_id = series.person_id
-    _contacts_lock([series.contact_id])
     active = Series.objects.filter(person_id=person_id, status=Series.Status.ACTIVE)
     cancelled = 0
     for pk in active.order_by("pk").values_list("pk", flat=True):

@@ -109,3 +109,14 @@ def test_the_purge_crossing_a_new_booking_of_the_same_person_keeps_the_new_cours
         assert active.person.contact.address == phone
         booking_cancel(series_id=active.pk)
     assert_invariants()
+
+
+def test_the_same_erasure_sent_twice_at_once_erases_once(reference_committed):
+    """A double click, two tabs: one erasure, the other a "not found", one event."""
+    _site, session = two_dose_site(lines=4)
+    for _ in range(3):
+        series = book(session)
+        results = outcomes(race_threads(2, lambda _i, pk=series.pk: person_erase(series_id=pk)))
+        assert sorted(type(r).__name__ for r in results) == ["NotFound", "dict"]
+    assert AuditEvent.objects.filter(object_type="booking.person").count() == 3
+    assert_invariants()

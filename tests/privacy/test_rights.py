@@ -13,7 +13,7 @@ from creneau.booking.models import Appointment, Contact, Person, Series
 from creneau.booking.services import booking_confirm, hold_create
 from creneau.care.models import Administration
 from creneau.care.services import appointment_check_in, subject_reference
-from creneau.core.errors import InvalidInput
+from creneau.core.errors import InvalidInput, NotFound
 from creneau.demo.staff import DEMO_PASSWORD
 from creneau.outreach.models import Notification
 from creneau.privacy.selectors import person_data
@@ -77,6 +77,14 @@ def test_erasure_cancels_through_the_cancellation_service_then_erases(course):
     ]
     event = AuditEvent.objects.get(object_type="booking.person")
     assert event.action == "delete" and event.actor is None and event.details["persons"] == 1
+
+
+def test_erasing_twice_is_a_not_found_the_second_time(course):
+    series_id = course.series.pk
+    person_erase(series_id=series_id, now=at(DAY, 8))
+    with pytest.raises(NotFound):
+        person_erase(series_id=series_id, now=at(DAY, 8))
+    assert AuditEvent.objects.filter(object_type="booking.person").count() == 1
 
 
 def test_sent_messages_go_with_the_person(course):
