@@ -14,17 +14,13 @@ from creneau.booking.services import booking_confirm, hold_create
 from creneau.care.models import Administration
 from creneau.care.services import appointment_check_in, subject_reference
 from creneau.core.errors import InvalidInput, NotFound
-from creneau.demo.staff import DEMO_PASSWORD
 from creneau.outreach.models import Notification
 from creneau.privacy.selectors import person_data
 from creneau.privacy.services import person_erase
 from creneau.scheduling.models import Slot
-from creneau.staff.models import StaffProfile
-from creneau.staff.services import staff_account_create
 from tests.booking.test_dose2_cancel import dose1_given
 from tests.factories import STAFF, at, person, tomorrow, two_dose_site, verified_contact
 from tests.portal.test_cancel_pages import opened
-from tests.staff_door import staff_sign_in
 
 DAY = tomorrow()
 
@@ -183,15 +179,6 @@ def test_a_refused_erasure_says_why_on_the_booking_page(client, course):
 
 
 # The call centre
-
-
-@pytest.fixture
-def agent(client, reference):
-    staff_account_create(
-        username="agent", password=DEMO_PASSWORD, role=StaffProfile.Role.CALL_CENTRE
-    )
-    staff_sign_in(client, "agent")
-    return client
 
 
 def test_the_agent_reads_and_exports_the_callers_data_and_both_are_audited(agent, course):
