@@ -128,6 +128,7 @@ INSTALLED_APPS = [
     "creneau.audit",
     "creneau.booking",
     "creneau.care",
+    "creneau.privacy",
     "creneau.api",
     "creneau.staff",
     "creneau.portal",
@@ -285,6 +286,23 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 
 # Booking: how long a chosen slot is kept while the person types.
 HOLD_MINUTES = int(os.environ.get("HOLD_MINUTES", "10"))
+
+# Retention (creneau/privacy, `manage.py retention_purge`, daily; docs/operations.md has
+# the table of what, how long and why). Hours or days after which each kind goes.
+RETENTION_CONTACT_UNUSED_HOURS = int(os.environ.get("RETENTION_CONTACT_UNUSED_HOURS", "24"))
+RETENTION_VERIFICATION_HOURS = int(os.environ.get("RETENTION_VERIFICATION_HOURS", "24"))
+RETENTION_HOLD_DAYS = int(os.environ.get("RETENTION_HOLD_DAYS", "7"))
+RETENTION_IDEMPOTENCY_DAYS = int(os.environ.get("RETENTION_IDEMPOTENCY_DAYS", "7"))
+RETENTION_MESSAGE_DAYS = int(os.environ.get("RETENTION_MESSAGE_DAYS", "30"))
+RETENTION_COURSE_DAYS = int(os.environ.get("RETENTION_COURSE_DAYS", "92"))
+# Set by the authority in charge of the campaign (a setting until it has a screen): how
+# long staff access and actions stay in the audit log, whole sealed days.
+AUDIT_RETENTION_DAYS = int(os.environ.get("AUDIT_RETENTION_DAYS", "365"))
+# Off (0) when the application's database role may not delete audit rows (as it should
+# not in production): the owner then runs `retention_purge --audit-only`.
+RETENTION_AUDIT_PURGE = env_flag("RETENTION_AUDIT_PURGE", default=True)
+# Rows a purge deletes per transaction: short locks, however much there is to purge.
+RETENTION_BATCH = int(os.environ.get("RETENTION_BATCH", "500"))
 
 # Abuse limits (creneau/admission/limits.py): see the top of this file.
 LIMIT_CODES_PER_NUMBER = os.environ.get("LIMIT_CODES_PER_NUMBER", "5/3600,10/86400")

@@ -177,6 +177,24 @@ else
 fi
 PIDS+=($!)
 
+step "Daily jobs (manage.py audit_seal, then retention_purge: now, then every 24 h)"
+# What the systemd timers do in a deployment (deploy/systemd/). TERM ends the nap at once;
+# a job in progress finishes first.
+daily() {
+    local nap=""
+    trap 'kill "$nap" 2>/dev/null; exit 0' TERM
+    while true; do
+        "$PY" manage.py audit_seal -v0 || true
+        "$PY" manage.py retention_purge || true
+        sleep 86400 &
+        nap=$!
+        wait "$nap" || true
+    done
+}
+daily >>"$STATE/logs/daily.log" 2>&1 &
+PIDS+=($!)
+echo "    their output: $STATE/logs/daily.log" >&2
+
 step "gunicorn (deploy/gunicorn.conf.py) on $HOST:$PORT"
 # The demo's terminal shows warnings only, so that the address served stays in sight.
 [[ "$DEMO" == 1 ]] && export GUNICORN_LOG_LEVEL="${GUNICORN_LOG_LEVEL:-warning}"

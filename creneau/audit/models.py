@@ -170,3 +170,21 @@ class Seal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.hash[:12]}"
+
+
+class Purge(models.Model):
+    """Whole sealed days removed from the log at the end of their retention period
+    (`services.audit_purge`): the events and their links of every day up to `through`
+    are gone, their heads and seals kept, so that `audit_verify` still checks the chain
+    of seals from the first day and every day after `through` as before. Also written
+    to the operations log, where a copy is kept outside the database."""
+
+    through = models.DateField()
+    events = models.PositiveIntegerField(default=0)
+    purged_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["through"]
+
+    def __str__(self) -> str:
+        return f"≤ {self.through} ({self.events})"

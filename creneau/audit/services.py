@@ -10,10 +10,10 @@ services can write to it.
 
 import logging
 import random
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
-from django.db import models, transaction
+from django.db import connections, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -22,7 +22,8 @@ from creneau.core.db import before_commit, keys_lock
 from creneau.core.errors import InvalidInput
 
 from . import chain
-from .models import AuditEvent, ChainHead, ChainLink, Seal
+from .append_only import append_only_lifted
+from .models import LINK_TABLE, TABLE, AuditEvent, ChainHead, ChainLink, Purge, Seal
 
 # Chains a day: an append waits for another only when every one of them is being
 # appended to at that very moment (see _head_take). SQLite's writers run one at a time
@@ -204,3 +205,54 @@ def audit_seal_due() -> list[Seal]:
         .order_by("day")
     )
     return [audit_seal(day=day) for day in days]
+
+
+def audit_purge(*, before: date, batch: int = 1000) -> int:
+    """Remove the events of every sealed day before `before` (the end of the retention
+    period an authority sets, `AUDIT_RETENTION_DAYS`), whole days only, with their links.
+
+    Their heads and seals stay (hashes only, no personal data): the chain of seals is
+    still checked from its first day, and the seal of the last day purged is the anchor
+    the next day's seal follows. The boundary is written first (`Purge`), so that
+    `audit_verify` skips those days even while a long purge is under way; then the
+    events go in batches of `batch`, each its own short transaction. Days not sealed
+    yet are never purged. Safe to run again: a day already purged has nothing left.
+    Returns how many events it removed."""
+    last_sealed = Seal.objects.order_by("-day").values_list("day", flat=True).first()
+    if last_sealed is None:
+        return 0
+    through = min(last_sealed, before - timedelta(days=1))
+    if not ChainLink.objects.filter(day__lte=through).exists():
+        return 0
+    with transaction.atomic():
+        purge = Purge.objects.create(through=through)
+    removed = 0
+    connection = connections[AuditEvent.objects.db]
+    while True:
+        with (
+            transaction.atomic(),
+            connection.cursor() as cursor,
+            append_only_lifted(cursor, vendor=connection.vendor),
+        ):
+            ids = list(
+                ChainLink.objects.filter(day__lte=through)
+                .order_by("pk")
+                .values_list("pk", "event_id")[:batch]
+            )
+            if not ids:
+                break
+            marks = ", ".join(["%s"] * len(ids))
+            cursor.execute(
+                f"DELETE FROM {TABLE} WHERE id IN ({marks})", [event for _, event in ids]
+            )
+            removed += cursor.rowcount
+            cursor.execute(f"DELETE FROM {LINK_TABLE} WHERE id IN ({marks})", [pk for pk, _ in ids])
+    Purge.objects.filter(pk=purge.pk).update(events=removed)
+    logger.info(
+        "audit_purge",
+        extra={
+            "event": "audit_purge",
+            "purge": {"through": through.isoformat(), "events": removed},
+        },
+    )
+    return removed

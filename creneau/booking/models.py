@@ -255,7 +255,9 @@ class CancellationItem(models.Model):
     """
 
     cancellation = models.ForeignKey(Cancellation, on_delete=models.PROTECT, related_name="items")
-    series = models.ForeignKey(Series, on_delete=models.PROTECT, related_name="+")
+    # Empty once the course was erased (privacy: retention, a person's request): the item
+    # stays, so that the cancellation's counts (courses, rebooked) stay what they were.
+    series = models.ForeignKey(Series, on_delete=models.PROTECT, null=True, related_name="+")
     dose_number = models.PositiveSmallIntegerField()
     rebooked_at = models.DateTimeField(null=True, blank=True)
     rebooked_series = models.ForeignKey(

@@ -565,7 +565,7 @@ def rebook_item_get(*, token: str) -> CancellationItem:
             "series__vaccine",
             "rebooked_series",
         )
-        .filter(pk=item_id)
+        .filter(pk=item_id, series__isnull=False)
         .first()
         if item_id is not None
         else None

@@ -14,6 +14,9 @@ urlpatterns = [
     path("parcours/<int:series_id>/annuler/", views.cancel, name="cancel"),
     path("parcours/<int:series_id>/annuler-dose-2/", views.cancel_dose2, name="cancel_dose2"),
     path("parcours/<int:series_id>/dose-2/", views.dose2, name="dose2"),
+    path("parcours/<int:series_id>/donnees/", views.data, name="data"),
+    path("parcours/<int:series_id>/donnees.json", views.data_json, name="data_json"),
+    path("parcours/<int:series_id>/effacer/", views.erase, name="erase"),
     path("courriers/", views.letters, name="letters"),
     path("courriers/<int:batch_id>/", views.letter_batch, name="letter_batch"),
 ]

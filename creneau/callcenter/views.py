@@ -57,6 +57,9 @@ from creneau.eligibility.selectors import category_labels
 from creneau.geography.selectors import place_resolve
 from creneau.outreach.selectors import letter_batch_get, letter_batch_list, letters_waiting
 from creneau.outreach.services import letter_batch_create
+from creneau.portal.data import data_download
+from creneau.privacy.selectors import person_data
+from creneau.privacy.services import person_erase
 from creneau.scheduling.selectors import (
     availability_filter_build,
     availability_search,
@@ -497,6 +500,76 @@ def _cancelled(
         else:
             messages.success(request, _done(series, sent=sent, by_letter=by_letter))
     return redirect("callcenter:file", series_id=series.pk)
+
+
+@require_GET
+@staff_view(permission="callcentre.book")
+def data(request: HttpRequest, series_id: int) -> HttpResponse:
+    """What is held about the caller's person, to read to them or send them: a look at
+    personal data, recorded as one."""
+    series = _series(request, series_id)
+    held = person_data(person=series.person)
+    _seen(request, series, _("Données de l'appelant (droit d'accès)"))
+    return render(
+        request,
+        "callcenter/data.html",
+        {"series": series, "reference": tokens.reference_display(series.reference), "data": held},
+    )
+
+
+@require_GET
+@staff_view(permission="callcentre.book")
+def data_json(request: HttpRequest, series_id: int) -> HttpResponse:
+    series = _series(request, series_id)
+    held = person_data(person=series.person)
+    audit_record(
+        actor=request.actor,
+        action="export",
+        obj=series,
+        site=series.site,
+        summary=_("Données de l'appelant exportées (droit d'accès)"),
+    )
+    return data_download(
+        held, filename=f"donnees-{tokens.reference_display(series.reference)}.json"
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@staff_view(permission="callcentre.book")
+def erase(request: HttpRequest, series_id: int) -> HttpResponse:
+    """The caller's erasure, confirmed with them first: the same service as the portal's,
+    as a staff action (one unit of work, its audit event naming the agent)."""
+    series = _series(request, series_id)
+    if request.method == "POST":
+        try:
+            person_erase(series_id=series.pk, actor=request.actor)
+        except DomainError as error:
+            messages.error(request, error.message)
+            return redirect("callcenter:file", series_id=series.pk)
+        messages.success(
+            request,
+            _(
+                "Données effacées. Les rendez-vous à venir sont annulés (la confirmation part "
+                "au contact) ; les doses faites restent au dossier médical, sans nom."
+            ),
+        )
+        return redirect("callcenter:home")
+    _seen(request, series, _("Effacement des données : confirmation"))
+    appointments = series_appointments(series=series)
+    return render(
+        request,
+        "callcenter/erase.html",
+        {
+            "series": series,
+            "reference": tokens.reference_display(series.reference),
+            "actions": course_actions(
+                series=series,
+                appointments=appointments,
+                actor=CourseActor.AGENT,
+                now=timezone.now(),
+            ),
+        },
+    )
 
 
 @require_http_methods(["GET", "POST"])

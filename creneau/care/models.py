@@ -4,6 +4,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from creneau.booking.models import Appointment
+from creneau.sites.models import Site
 from creneau.vaccines.models import Vaccine
 
 
@@ -12,15 +13,26 @@ class Administration(models.Model):
 
     A record is never erased: corrected, it keeps its corrections beside it; recorded by
     mistake, it is withdrawn (`withdrawn_at`) and stays, and the appointment may then get
-    the dose really given, a new record."""
+    the dose really given, a new record.
+
+    When the person's booking identity is erased (the retention purge, or the person's own
+    request: `privacy`), the record stays for the medical record, detached: no appointment
+    any more, but the site, the dose number and `subject`, a pseudonymous reference (a keyed
+    hash of the person's match key, `services.subject_reference`) that finds their doses
+    again when they identify themselves, without their name being kept."""
 
     class FromStatus(models.TextChoices):
         BOOKED = Appointment.Status.BOOKED.value, Appointment.Status.BOOKED.label
         ARRIVED = Appointment.Status.ARRIVED.value, Appointment.Status.ARRIVED.label
 
     appointment = models.ForeignKey(
-        Appointment, on_delete=models.PROTECT, related_name="administrations"
+        Appointment, on_delete=models.PROTECT, null=True, related_name="administrations"
     )
+    # Set when the record is detached from the booking identity (see above).
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, null=True, related_name="+")
+    dose_number = models.PositiveSmallIntegerField(null=True)
+    subject = models.CharField(max_length=64, blank=True, db_index=True)
+    detached_at = models.DateTimeField(null=True, blank=True)
     vaccine = models.ForeignKey(Vaccine, on_delete=models.PROTECT, related_name="+")
     lot = models.CharField(max_length=40)
     # A lot the site has no delivery of, taken because the desk confirmed it was lent.
@@ -41,6 +53,12 @@ class Administration(models.Model):
                 fields=["appointment"],
                 condition=Q(withdrawn_at__isnull=True),
                 name="one_administration_per_appointment",
+            ),
+            # Detached from its appointment, a record still says where, which dose, whose.
+            models.CheckConstraint(
+                condition=Q(appointment__isnull=False)
+                | Q(site__isnull=False, dose_number__isnull=False, subject__gt=""),
+                name="administration_detached_keeps_subject",
             ),
         ]
 

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext
 
 from creneau.audit.services import audit_record
@@ -478,3 +479,35 @@ def noshows_mark(*, actor: Actor, site_id: int, day: date, now: datetime | None 
             details={"appointments": [a.pk for a in marked]},
         )
     return NoShows(marked=marked, series_ended=ended)
+
+
+def subject_reference(*, match_key: str) -> str:
+    """The pseudonymous reference a dose given keeps once detached from the booking
+    identity: a keyed hash of the person's match key (folded names and birth date). The
+    same person gets the same reference, so their doses are found again when they identify
+    themselves; without the key, nobody can tell whose they are."""
+    return salted_hmac("creneau.care.subject", match_key, algorithm="sha256").hexdigest()
+
+
+def administrations_detach(*, person_ids: list[int], now: datetime) -> int:
+    """Keep the doses given to these persons for the medical record, detached from their
+    appointments (which are about to be erased): each record keeps its product, lot, time,
+    who gave it and its corrections, and gains the site, the dose number and the
+    pseudonymous `subject`. Runs in the caller's transaction, under its locks. Returns how
+    many records it detached."""
+    rows = Administration.objects.filter(appointment__person_id__in=person_ids).values_list(
+        "pk",
+        "appointment__person__match_key",
+        "appointment__slot__site_id",
+        "appointment__dose_number",
+    )
+    detached = 0
+    for pk, match_key, site_id, dose_number in rows:
+        detached += Administration.objects.filter(pk=pk).update(
+            appointment=None,
+            site_id=site_id,
+            dose_number=dose_number,
+            subject=subject_reference(match_key=match_key),
+            detached_at=now,
+        )
+    return detached

@@ -17,7 +17,7 @@ request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id
 # What a proxy's X-Request-ID may be for us to keep it: short, and nothing to inject.
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 # Fields a log call may add with extra={…}; anything else is left out.
-FIELDS = ("method", "route", "status", "duration_ms", "event", "error", "seal")
+FIELDS = ("method", "route", "status", "duration_ms", "event", "error", "seal", "purge")
 
 
 def route_of(request) -> str:

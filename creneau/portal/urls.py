@@ -20,6 +20,9 @@ urlpatterns = [
     path("rendez-vous/<str:reference>/", views.booking_detail, name="booking"),
     path("rendez-vous/<str:reference>/agenda.ics", views.booking_calendar, name="calendar"),
     path("rendez-vous/<str:reference>/oublier/", views.booking_forget, name="forget"),
+    path("rendez-vous/<str:reference>/mes-donnees/", views.booking_data, name="data"),
+    path("rendez-vous/<str:reference>/mes-donnees.json", views.booking_data_json, name="data_json"),
+    path("rendez-vous/<str:reference>/effacer/", views.booking_erase, name="erase"),
     path(
         "rendez-vous/<str:reference>/deplacer/<int:dose_number>/",
         views.booking_move_page,

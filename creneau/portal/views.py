@@ -82,6 +82,8 @@ from creneau.eligibility.selectors import Candidate, eligibility_decide
 from creneau.geography.maps import map_draw
 from creneau.geography.selectors import Place, place_resolve, place_suggest
 from creneau.outreach.selectors import outbox_list
+from creneau.privacy.selectors import person_data
+from creneau.privacy.services import person_erase
 from creneau.scheduling.models import Slot
 from creneau.scheduling.selectors import (
     MAX_RADIUS_KM,
@@ -96,6 +98,7 @@ from creneau.sites.models import Site
 from creneau.sites.selectors import site_get_public
 from creneau.vaccines.models import Vaccine
 
+from .data import data_download
 from .forms import (
     CodeForm,
     EligibilityForm,
@@ -963,6 +966,63 @@ def _cancel_page(request: HttpRequest, reference: str, *, dose2_only: bool) -> H
     return render(request, "portal/cancel.html", context)
 
 
+# A person's rights: what is held about them, and its erasure -------------------------
+
+
+def _data_context(series: Series) -> dict:
+    return {
+        "series": series,
+        "reference": tokens.reference_display(series.reference),
+        "site": series.site,
+        "data": person_data(person=series.person),
+    }
+
+
+@_redirects
+@require_GET
+def booking_data(request: HttpRequest, reference: str) -> HttpResponse:
+    """Everything held about the booking's person, readable; the same as JSON to keep."""
+    series = _series_opened(request, reference)
+    return render(request, "portal/data.html", _data_context(series))
+
+
+@_redirects
+@require_GET
+def booking_data_json(request: HttpRequest, reference: str) -> HttpResponse:
+    series = _series_opened(request, reference)
+    return data_download(
+        person_data(person=series.person),
+        filename=f"mes-donnees-{tokens.reference_display(series.reference)}.json",
+    )
+
+
+@_redirects
+@require_http_methods(["GET", "POST"])
+def booking_erase(request: HttpRequest, reference: str) -> HttpResponse:
+    """What erasing removes and keeps, then the erasure once confirmed: the appointments
+    to come cancelled as any cancellation (the contact told), then the person's data."""
+    series = _series_opened(request, reference)
+    if request.method == "POST":
+        try:
+            person_erase(series_id=series.pk)
+        except DomainError as error:
+            messages.error(request, error.message)
+            return redirect("portal:booking", reference=tokens.reference_display(series.reference))
+        request.session.get(OPENED, {}).pop(series.reference, None)
+        request.session.modified = True
+        messages.success(
+            request,
+            _(
+                "Vos données sont effacées. Les rendez-vous à venir sont annulés : un dernier "
+                "message vous le confirme. Les doses déjà faites restent inscrites au dossier "
+                "médical, sans votre nom."
+            ),
+        )
+        return redirect("portal:home")
+    context = _booking_context(series)
+    return render(request, "portal/erase.html", context)
+
+
 # Managing a booking -------------------------------------------------------------------
 
 
@@ -1158,16 +1218,32 @@ def _rebook_page(
 # Mandatory public pages ----------------------------------------------------------------
 
 
-def _legal_page(template: str):
+def _legal_page(template: str, **context):
     @require_GET
     def view(request: HttpRequest) -> HttpResponse:
-        return render(request, template, {"legal": settings.LEGAL})
+        return render(request, template, {"legal": settings.LEGAL, **context})
 
     return view
+
+
+def _retention() -> dict[str, int]:
+    """The retention periods as the purge applies them (settings), for the page that
+    promises them."""
+    return {
+        "contact_hours": settings.RETENTION_CONTACT_UNUSED_HOURS,
+        "verification_hours": settings.RETENTION_VERIFICATION_HOURS,
+        "hold_days": settings.RETENTION_HOLD_DAYS,
+        "idempotency_days": settings.RETENTION_IDEMPOTENCY_DAYS,
+        "message_days": settings.RETENTION_MESSAGE_DAYS,
+        "course_days": settings.RETENTION_COURSE_DAYS,
+        "course_months": round(settings.RETENTION_COURSE_DAYS / 30.44),
+        "audit_days": settings.AUDIT_RETENTION_DAYS,
+    }
 
 
 # The RGAA statement, the legal notice and what is done with personal data: the operator's
 # names and contacts come from the settings (LEGAL_*).
 accessibility = _legal_page("portal/accessibility.html")
 legal = _legal_page("portal/legal.html")
-privacy = _legal_page("portal/privacy.html")
+# A callable: the template calls it at each request, so the page follows the settings.
+privacy = _legal_page("portal/privacy.html", retention=_retention)

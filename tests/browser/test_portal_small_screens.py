@@ -63,6 +63,9 @@ def test_tap_targets_and_help_text_are_large_at_375_px(new_page, live_server, si
     # The booking's page: "Déplacer la dose" was 32 px high, in 14-px text.
     expect(page.get_by_role("link", name="Déplacer la dose 1")).to_be_visible()
     assert_large_enough(page)
+    page.get_by_role("link", name="Mes données", exact=True).click()
+    assert_large_enough(page)
+    page.go_back()
     page.get_by_role("link", name="Annuler le rendez-vous").click()
     assert_large_enough(page)
     page.goto(live_server.url + "/gerer/")

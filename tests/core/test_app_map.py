@@ -36,6 +36,11 @@ BENEATH = {
         *("core", "audit", "geography", "sites", "vaccines", "scheduling", "eligibility"),
         *("outreach", "booking"),
     },
+    # Retention and a person's rights: erases across booking, keeps care's doses.
+    "privacy": {
+        *("core", "audit", "geography", "sites", "vaccines", "scheduling", "eligibility"),
+        *("outreach", "booking", "care"),
+    },
 }
 DOMAIN = set(BENEATH)
 

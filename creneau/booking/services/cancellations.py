@@ -485,12 +485,15 @@ def booking_rebook(
     request answers the booking the first click made.
     """
     now = now or timezone.now()
-    claimed = CancellationItem.objects.filter(pk=item_id, rebooked_at__isnull=True).update(
-        rebooked_at=now
-    )
+    claimed = CancellationItem.objects.filter(
+        pk=item_id, rebooked_at__isnull=True, series__isnull=False
+    ).update(rebooked_at=now)
     item = CancellationItem.objects.select_related(
         "series__person", "series__contact", "series__override_by", "rebooked_series"
     ).get(pk=item_id)
+    if item.series is None or (not claimed and item.rebooked_series is None):
+        # The course was erased (privacy) since the link was sent.
+        raise NotFound(gettext("Ce lien de nouveau rendez-vous n'est pas valable ou a expiré."))
     if not claimed:
         return _result(item.rebooked_series, created=False)
     old = item.series

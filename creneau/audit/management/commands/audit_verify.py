@@ -19,6 +19,11 @@ class Command(BaseCommand):
         verification = audit_chain_verify(day=day)
         for finding in verification.findings:
             self.stderr.write(str(finding))
+        if verification.purged_through is not None:
+            self.stdout.write(
+                f"purged (retention) through {verification.purged_through.isoformat()}:"
+                " seals and heads checked, events gone"
+            )
         for unsealed in verification.unsealed:
             self.stdout.write(f"not sealed yet: {unsealed.isoformat()}")
         if verification.findings:

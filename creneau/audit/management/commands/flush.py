@@ -14,34 +14,22 @@ the audit table be emptied within it, runs Django's flush and closes the excepti
   transaction (SQLite's DDL is transactional), so no other connection ever sees the
   table without it, and a failed flush leaves it in place.
 
-Nothing else in the application deletes audit rows.
+The retention purge of whole sealed days (`audit.services.audit_purge`) is the other
+exception; both lift the triggers with `audit.append_only.append_only_lifted`.
 """
 
 from django.core.management.commands import flush
 from django.db import connections, transaction
 
-from creneau.audit.models import APPEND_ONLY_TABLES
+from creneau.audit.append_only import append_only_lifted
 
 
 class Command(flush.Command):
     def handle(self, **options) -> None:
         connection = connections[options["database"]]
-        with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                cursor.execute("SET LOCAL creneau.audit_purge = 'on'")
-                super().handle(**options)
-                return
-            triggers = []
-            if connection.vendor == "sqlite":
-                tables = ", ".join(["%s"] * len(APPEND_ONLY_TABLES))
-                cursor.execute(
-                    "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
-                    f" AND name LIKE '%%no_delete' AND tbl_name IN ({tables})",
-                    list(APPEND_ONLY_TABLES),
-                )
-                triggers = cursor.fetchall()
-                for name, _ in triggers:
-                    cursor.execute(f"DROP TRIGGER {name}")
+        with (
+            transaction.atomic(using=connection.alias),
+            connection.cursor() as cursor,
+            append_only_lifted(cursor, vendor=connection.vendor),
+        ):
             super().handle(**options)
-            for _, definition in triggers:
-                cursor.execute(definition)
