@@ -47,6 +47,15 @@ and removes it at the end:
 9. every invariant, recounted from the rows, on the application's database (and, as a
    check of the raw workload itself, on the copy).
 
+After the raw run, one line gives the cost of a confirmed course at normal load beside
+the raw run's: CPU of the app server (gunicorn's process groups), of PostgreSQL (the
+processes of the benchmark's own cluster) and of the load generator (the client
+processes), requests per course, SQL statements per course by kind (pg_stat_statements,
+which scripts/with-postgres.sh loads when CRENEAU_PG_STATEMENTS is set; BEGIN, COMMIT
+and savepoints count: each is a round trip), and the ratio to the raw limit. The raw
+workload's rows are compared with the application's after one hold and one booking
+each, table by table, by tests/bench/test_raw_workload.py: it cannot drift unnoticed.
+
 The last line is the summary the issue asks for (PostgreSQL's figures when it ran):
 
     rush: <N> bookings/s, <R> of raw SQL limit, <V> invariant violations; overload x10: \
@@ -198,10 +207,12 @@ def main() -> None:
             result_file = Path(tmp) / f"{kind}.json"
             command = [sys.executable, str(Path(__file__).resolve()), *passthrough]
             command += ["--run", kind, "--result-file", str(result_file)]
-            if kind == "postgres" and not os.environ.get("DATABASE_URL", "").startswith("postgres"):
-                # A throwaway cluster for the length of this run (or TEST_DATABASE_URL's).
-                command = [str(ROOT / "scripts" / "with-postgres.sh"), *command]
             env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+            if kind == "postgres" and not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+                # A throwaway cluster for the length of this run (or TEST_DATABASE_URL's),
+                # counting statements (pg_stat_statements).
+                command = [str(ROOT / "scripts" / "with-postgres.sh"), *command]
+                env["CRENEAU_PG_STATEMENTS"] = "1"
             if kind == "postgres" and os.environ.get("DATABASE_URL", "").startswith("postgres"):
                 env["DATABASE_URL"] = os.environ["DATABASE_URL"]
             print(f"\n=== {kind} ===", flush=True)
@@ -217,6 +228,7 @@ def main() -> None:
             f"{r['raw_rate']:.0f}/s, ratio {r['ratio']:.0%}; {r['violations']} invariant "
             f"violations; goal 333/s: {'met' if r['rate'] >= 333 else 'not met'}"
         )
+        print(cost_line(kind, r["per_booking"]))
         print(phases_table(kind, r))
     head = results.get("postgres") or next(iter(results.values()))
     violations = sum(r["violations"] for r in results.values())
@@ -226,6 +238,54 @@ def main() -> None:
         f"{violations} invariant violations; overload x{args.overload_factor}: "
         f"{head['gain']:.0%} of normal rate, {head['overload_5xx']} 5xx; "
         f"faults: {lost} confirmed bookings lost"
+    )
+
+
+def cost_per_booking(rush: dict, raw: dict) -> dict:
+    """What one confirmed course cost, at normal load and in the raw SQL run of the same
+    work: CPU (ms) by process kind, requests, SQL statements (None: not counted)."""
+    n, m = max(rush["confirmed"], 1), max(raw["confirmed"], 1)
+    per = {
+        "rate": rush["rate"],
+        "raw_rate": raw["rate"],
+        "server_ms": rush["cpu"]["server"] / n * 1000,
+        "database_ms": rush["cpu"]["postgres"] / n * 1000,
+        "clients_ms": rush["cpu"]["clients"] / n * 1000,
+        "requests": rush["requests"] / n,
+        "statements": None,
+        "statement_kinds": {},
+        "raw_database_ms": raw["cpu"]["postgres"] / m * 1000,
+        "raw_clients_ms": raw["cpu"]["clients"] / m * 1000,
+        "raw_statements": None,
+    }
+    if rush.get("statements"):
+        per["statements"] = sum(rush["statements"].values()) / n
+        per["statement_kinds"] = {k: v / n for k, v in rush["statements"].items()}
+    if raw.get("statements"):
+        per["raw_statements"] = sum(raw["statements"].values()) / m
+        per["raw_statement_kinds"] = {k: v / m for k, v in raw["statements"].items()}
+    return per
+
+
+def cost_line(kind: str, per: dict) -> str:
+    def count(value):
+        return "not counted" if value is None else f"{value:.1f}"
+
+    database = "PostgreSQL" if kind == "postgres" else "SQLite (inside the server)"
+
+    def by_kind(kinds: dict) -> str:
+        listed = ", ".join(f"{k} {v:.1f}" for k, v in sorted(kinds.items(), key=lambda x: -x[1]))
+        return f" ({listed})" if listed else ""
+
+    return (
+        f"{kind}, per confirmed course: app server {per['server_ms']:.1f} ms CPU, "
+        f"{database} {per['database_ms']:.1f} ms (raw SQL run {per['raw_database_ms']:.1f} ms), "
+        f"load generator {per['clients_ms']:.1f} ms (raw SQL clients "
+        f"{per['raw_clients_ms']:.1f} ms); {per['requests']:.2f} requests; SQL statements "
+        f"{count(per['statements'])}{by_kind(per['statement_kinds'])}; raw SQL run "
+        f"{count(per['raw_statements'])}{by_kind(per.get('raw_statement_kinds', {}))}; "
+        f"{per['rate']:.1f} courses/s = "
+        f"{per['rate'] / per['raw_rate']:.0%} of the raw SQL limit {per['raw_rate']:.0f}/s"
     )
 
 
@@ -316,6 +376,10 @@ def run_database(args: argparse.Namespace) -> None:
             if kind == "postgres"
             else f"SQLite {connection.Database.sqlite_version}"
         )
+        statements = None
+        if kind == "postgres":
+            postmaster_find()
+            statements = Statements.open(pg_base)
         world = seed(args)
         print(
             f"{version}: {world['sites']} centres near Paris, {world['places']:,} first-dose "
@@ -383,6 +447,8 @@ def run_database(args: argparse.Namespace) -> None:
         spare = set(world["profile_contacts"])
         speed_before = calibrate()
         connections.close_all()
+        if statements:
+            statements.reset()
         rush = rush_over_http(
             args,
             port,
@@ -391,6 +457,7 @@ def run_database(args: argparse.Namespace) -> None:
             seconds=args.seconds,
             tokens=[t for i, t in enumerate(world["tokens"]) if i not in spare],
         )
+        rush["statements"] = statements.count(names["main"]) if statements else None
         speed_after = calibrate()
         stop_server(server)
         server = None
@@ -403,10 +470,15 @@ def run_database(args: argparse.Namespace) -> None:
             raise SystemExit("the rush booked nothing: nothing was measured")
 
         # The raw SQL limit, on the copy, while no server runs.
+        if statements:
+            statements.reset()
         raw = rush_raw_sql(args, kind, raw_target, world)
+        raw["statements"] = statements.count(names["raw"]) if statements else None
         report_raw(raw)
         if raw["errors"] or not raw["confirmed"]:
             raise SystemExit(f"the raw SQL run failed: {raw['errors'][:3]}")
+        per_booking = cost_per_booking(rush, raw)
+        print(cost_line(kind, per_booking), flush=True)
         use_database(kind, main_url if kind == "postgres" else str(workdir / "rush.sqlite3"))
 
         # 2. Overload: ten times the crowd, the waiting room admitting at phase 1's rate.
@@ -513,6 +585,7 @@ def run_database(args: argparse.Namespace) -> None:
                         "factor": args.overload_factor,
                         "faults": {name: phase_summary(f) for name, f in faults.items()},
                         "lost": lost,
+                        "per_booking": per_booking,
                     }
                 )
             )
@@ -901,7 +974,7 @@ def start_server(args, env: dict, workdir: Path, port: int):
         start_new_session=True,
     )
     log.close()
-    SERVER_GROUP[:] = [server.pid]
+    SERVER_GROUP.append(server.pid)  # its own session: the group is the master's pid
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and server.poll() is None:
         try:
@@ -1631,11 +1704,15 @@ def report_fault(name: str, phase: dict) -> None:
 class RawSQL:
     """The booking path's statements for one connection, PostgreSQL or SQLite."""
 
-    def __init__(self, kind: str, target: str, world: dict) -> None:
+    def __init__(self, kind: str, target: str, world: dict, *, conn=None) -> None:
+        """On `target`'s database, or on `conn`, an open DB-API connection in autocommit
+        mode (tests/bench/test_raw_workload.py passes Django's own)."""
         self.kind = kind
         self.vaccine = world["vaccine"]
         self.rule_id = world["rule_id"]
-        if kind == "postgres":
+        if conn is not None:
+            self.conn = conn
+        elif kind == "postgres":
             import psycopg
 
             self.conn = psycopg.connect(pg_dsn(target), autocommit=True)
@@ -1782,13 +1859,16 @@ class RawSQL:
                 hold_id = uuid.uuid4()
                 self.q(
                     "INSERT INTO booking_hold (id, expires_at, created_at, dose2_slot_id, slot_id, "
-                    "client, address) VALUES (%s, %s, %s, %s, %s, '', '')",
+                    "client, address) VALUES (%s, %s, %s, %s, %s, %s, %s)",
                     (
                         self.uid(hold_id),
                         self.ts(now + timedelta(minutes=10)),
                         self.ts(now),
                         dose2[0],
                         slot_id,
+                        # Who holds: the API's caller and address, as the app counts them.
+                        f"api:{CLIENT_ADDRESS}",
+                        CLIENT_ADDRESS,
                     ),
                 )
                 self._read_model((taken[0], taken[1], 1, taken[2]), -1, taken[3] == 0)
@@ -1903,6 +1983,9 @@ class RawSQL:
                 (key, request_hash, self.ts(now), contact_id, series_id),
             )
         return reference
+
+
+CLIENT_ADDRESS = "127.0.0.1"  # every simulated person's
 
 
 class Refused(Exception):
@@ -2216,8 +2299,8 @@ def check_invariants(*, expected_series: int, references: list[str] | None) -> i
 # Measuring helpers.
 
 
-def cpu_seconds() -> dict[int, tuple[int, str, float]]:
-    """CPU time used so far by every process: {pid: (process group, name, seconds)}."""
+def cpu_seconds() -> dict[int, tuple[int, str, float, int]]:
+    """CPU time used so far by every process: {pid: (process group, name, seconds, parent)}."""
     tick = os.sysconf("SC_CLK_TCK")
     usage = {}
     for entry in Path("/proc").iterdir():
@@ -2226,12 +2309,67 @@ def cpu_seconds() -> dict[int, tuple[int, str, float]]:
                 raw = (entry / "stat").read_text()
                 name = raw[raw.index("(") + 1 : raw.rindex(")")]
                 fields = raw.rsplit(")", 1)[1].split()
-                group, user, system = int(fields[2]), int(fields[11]), int(fields[12])
-                usage[int(entry.name)] = (group, name, (user + system) / tick)
+                parent, group = int(fields[1]), int(fields[2])
+                user, system = int(fields[11]), int(fields[12])
+                usage[int(entry.name)] = (group, name, (user + system) / tick, parent)
     return usage
 
 
+# The process groups of every server started (a fault starts a new one), and the
+# postmaster of the benchmark's PostgreSQL: other work on the machine (another gunicorn,
+# another cluster) is counted as "other", not as the server's or the database's.
 SERVER_GROUP: list[int] = []
+POSTMASTER: list[int] = []
+
+
+class Statements:
+    """Statements PostgreSQL ran, by database, from pg_stat_statements (BEGIN, COMMIT and
+    SAVEPOINTs included: each is a round trip); None when the server does not load it."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+
+    @classmethod
+    def open(cls, base: str) -> "Statements | None":
+        import psycopg
+
+        try:
+            with psycopg.connect(pg_dsn(base), autocommit=True) as conn:
+                conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+                conn.execute("SELECT 1 FROM pg_stat_statements LIMIT 1")
+        except psycopg.Error:
+            print("SQL statements not counted: pg_stat_statements is not loaded", flush=True)
+            return None
+        return cls(base)
+
+    def reset(self) -> None:
+        pg_admin(self.base, "SELECT pg_stat_statements_reset()")
+
+    def count(self, database: str) -> Counter:
+        """Statements run in `database` since the reset, by their first word."""
+        import psycopg
+
+        with psycopg.connect(pg_dsn(self.base), autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT upper(split_part(ltrim(s.query), ' ', 1)), sum(s.calls) "
+                "FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
+                "WHERE d.datname = %s GROUP BY 1",
+                (database,),
+            ).fetchall()
+        return Counter({verb: int(calls) for verb, calls in rows})
+
+
+def postmaster_find() -> None:
+    """The postmaster of the server Django's connection reaches, if it runs here: the
+    parent of this connection's backend."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        raw = Path(f"/proc/{backend}/stat").read_text()
+        POSTMASTER[:] = [int(raw.rsplit(")", 1)[1].split()[1])]
 
 
 class CpuSampler:
@@ -2261,13 +2399,14 @@ class CpuSampler:
 def cpu_split(before: dict, after: dict, *, client_pids: set[int]) -> dict[str, float]:
     """CPU seconds between two snapshots: gunicorn, the database, the load, the rest."""
     spent = defaultdict(float)
-    for pid, (group, name, seconds) in after.items():
-        used = seconds - before.get(pid, (group, name, 0.0))[2]
+    for pid, (group, name, seconds, parent) in after.items():
+        used = seconds - before.get(pid, (group, name, 0.0, parent))[2]
+        ours = not POSTMASTER or POSTMASTER[0] in (pid, parent)
         if pid in client_pids:
             spent["clients"] += used
-        elif name == "postgres":
+        elif name == "postgres" and ours:
             spent["postgres"] += used
-        elif name.startswith("gunicorn") or (group in SERVER_GROUP):
+        elif group in SERVER_GROUP:
             spent["server"] += used
         elif pid == os.getpid():
             spent["bench"] += used
