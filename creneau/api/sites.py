@@ -41,7 +41,7 @@ def site_fields(site: Site) -> dict:
 
 
 @router.get("", response={200: SiteSearchOut, **ERRORS}, summary="Nearest sites with free slots")
-@answer_cached
+@answer_cached(SiteSearchOut)
 def search_sites(
     request: HttpRequest,
     near: str = Query(..., description="Postcode, town name, or 'latitude,longitude'"),
@@ -83,7 +83,7 @@ def search_sites(
 
 
 @router.get("/{int:site_id}", response={200: SiteDetailOut, **ERRORS}, summary="A site")
-@answer_cached
+@answer_cached(SiteDetailOut)
 def get_site(
     request: HttpRequest,
     site_id: int,
