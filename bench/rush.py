@@ -20,10 +20,13 @@ and removes it at the end:
    warmed up with the HTTP-verified contacts booking through the whole flow;
 5. the rush: a few client processes, each an asyncio loop of raw HTTP/1.1 clients (a few
    hundred lines of asyncio streams, cheaper than any client library), every client a
-   stream of persons doing search → slots → hold → book; a refused hold tries another slot
-   of the list, then searches again; a client stops when search finds no free place;
-6. the raw SQL limit: the same reads and transactions (search on the read model, the free
-   slots of a site, the hold's conditional slot updates and read-model updates, the
+   stream of persons doing search → hold → book: search names each site's next free
+   slots, the person holds "a place at this site and time" (the server takes the next
+   free one of the day if that one has just filled); a refused hold searches again; a
+   client stops when search finds no free place;
+6. the raw SQL limit: the same reads and transactions (search on the read model and the
+   next free slots of the nearest sites, the hold's lookup of the day's free slots from
+   that time, its conditional slot updates and read-model updates, the
    booking's inserts of idempotency key, person, series, appointments and outbox row),
    written by hand and sent with psycopg (or sqlite3) from a few processes, on the copy;
 7. overload: the server started again with the waiting room on (WAITING_ROOM_RATE=auto,
@@ -124,7 +127,8 @@ SESSION = (clock(8), clock(18), 10)  # 08:00-18:00, 10-minute slots: 60 slots a 
 SLOTS_PER_DAY = 60
 DOSE2_OFFSETS = (35, 42, 49)  # days after dose 1, inside comirnaty's 21..49
 BIRTH = date(1950, 1, 1)  # adults: the seeded 2021 rules admit them
-STEPS = ("search", "slots", "hold", "book")
+# A course: search (which names each site's next free slots, issue 15), hold, book.
+STEPS = ("search", "hold", "book")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -829,16 +833,15 @@ def _profile_queries(world: dict, *, rounds: int, cprofile: bool) -> int:
         nonlocal booked
         token = tokens[spare.pop()]
         home = world["homes"][n % len(world["homes"])]
-        steps = [
-            ("search", "get", "/api/v1/sites?" + urlencode(search_query(home)), None, {}),
-        ]
-        results = {}
-        for step, method, path, body, headers in steps:
-            results[step] = call(step, method, path, body, headers, capture)
-        site = next(r for r in results["search"]["results"] if r["available_slots"] > 0)
-        path = f"/api/v1/sites/{site['id']}/slots?" + urlencode({"vaccine": VACCINE, "dose": 1})
-        slots = call("slots", "get", path, None, {}, capture)["results"]
-        hold = call("hold", "post", "/api/v1/holds", {"slot_id": slots[-1]["id"]}, {}, capture)
+        path = "/api/v1/sites?" + urlencode(search_query(home))
+        found = call("search", "get", path, None, {}, capture)["results"]
+        site = next(r for r in found if r["available_slots"] > 0)
+        place = {
+            "site_id": site["id"],
+            "start": site["next_slots"][-1]["start"],
+            "vaccine": VACCINE,
+        }
+        hold = call("hold", "post", "/api/v1/holds", place, {}, capture)
         body = booking_body(hold["id"], token, 2 * 10**8 + n)  # apart from the rush
         headers = {"HTTP_IDEMPOTENCY_KEY": str(uuid.uuid4())}
         call("book", "post", "/api/v1/bookings", body, headers, capture)
@@ -874,6 +877,7 @@ def _profile_queries(world: dict, *, rounds: int, cprofile: bool) -> int:
         f"{step} {statistics.median(counts[step]):.0f} queries, "
         f"{ms(statistics.median(timings[step]))}"
         for step in STEPS
+        if counts[step]
     ]
     print(f"in-process profile (Django test client, one request at a time): {'; '.join(parts)}")
     for step in ("hold", "book"):
@@ -1270,35 +1274,24 @@ async def run_clients(
             if not sites:
                 return "nothing left"
             site = rng.choice(sites[:3])  # most people take one of the nearest
-            query = urlencode({"vaccine": VACCINE, "dose": 1})
-            path = f"/api/v1/sites/{site['id']}/slots?{query}"
-            if (answer := await ask(http, visitor, "slots", "GET", path)) is None:
+            # Search's answer names the site's next free slots: the person picks one and
+            # holds "a place at this site and time", which the server moves to the next
+            # free one of the day if it has just filled (the answer may be a second old).
+            free = [s for s in site["next_slots"] if s["available"] > 0]
+            if not free:
+                stats["refusals"]["search: no next slot listed"] += 1
+                continue
+            place = {"site_id": site["id"], "start": rng.choice(free)["start"], "vaccine": VACCINE}
+            if (answer := await ask(http, visitor, "hold", "POST", "/api/v1/holds", place)) is None:
                 return gave_up(visitor)
             status, data = answer
-            if status != 200:
-                refused("slots", status, data)
-                return "error"
-            free = [s for s in json.loads(data)["results"] if s["available"] > 0][:8]
-            if not free:
-                stats["refusals"]["slots: none free any more"] += 1
-                continue
-            rng.shuffle(free)
             hold = None
-            for slot in free:
-                answer = await ask(
-                    http, visitor, "hold", "POST", "/api/v1/holds", {"slot_id": slot["id"]}
-                )
-                if answer is None:
-                    return gave_up(visitor)
-                status, data = answer
-                if status == 201:
-                    hold = json.loads(data)
-                    break
-                if not refused("hold", status, data):
-                    return "error"
-                if b"dose2_unavailable" in data:
-                    skip.add(site["id"])
-                    break
+            if status == 201:
+                hold = json.loads(data)
+            elif not refused("hold", status, data):
+                return "error"
+            elif b"dose2_unavailable" in data:
+                skip.add(site["id"])
             if hold is None:
                 continue
             key = b"Idempotency-Key: %s\r\n" % str(uuid.uuid4()).encode()
@@ -1780,14 +1773,38 @@ class RawSQL:
         ).fetchall()
         return {site_id: free for site_id, free, _ in rows}
 
-    def slots(self, site_id: int, now: datetime) -> list[int]:
+    def next_slots(self, site_ids: list[int], now: datetime) -> dict[int, list[tuple]]:
+        """Search's next free slots of the nearest sites, up to 8 each: {site: [(id, date,
+        start)]} (the application reads them with the same answer)."""
+        marks = ", ".join(["%s"] * len(site_ids))
         rows = self.q(
-            "SELECT id, capacity - booked FROM scheduling_slot WHERE site_id = %s "
-            "AND vaccine_id = %s AND dose_number = 1 AND booked < capacity AND start >= %s "
+            "SELECT site_id, id, date, start FROM (SELECT site_id, id, date, start, "
+            "ROW_NUMBER() OVER (PARTITION BY site_id ORDER BY start, id) AS n "
+            f"FROM scheduling_slot WHERE site_id IN ({marks}) AND vaccine_id = %s "
+            "AND dose_number = 1 AND booked < capacity AND start >= %s) AS free WHERE n <= 8 "
             "ORDER BY start, id",
-            (site_id, self.vaccine["id"], self.ts(now)),
+            (*site_ids, self.vaccine["id"], self.ts(now)),
         ).fetchall()
-        return [slot_id for slot_id, _ in rows]
+        listed: dict[int, list[tuple]] = defaultdict(list)
+        for site_id, *slot in rows:
+            listed[site_id].append(tuple(slot))
+        return listed
+
+    def slots_from(self, site_id: int, day, start, now: datetime) -> list[int]:
+        """Like hold_create_at: the site is public, then its free first-dose slots of the
+        day from that time on, where the hold looks for its place."""
+        if not self.q(
+            "SELECT 1 FROM sites_site WHERE id = %s AND status = 'published'", (site_id,)
+        ).fetchone():
+            return []
+        rows = self.q(
+            "SELECT s.id FROM scheduling_slot s JOIN scheduling_session se ON se.id = s.session_id "
+            "WHERE s.site_id = %s AND s.vaccine_id = %s AND s.dose_number = 1 AND s.date = %s "
+            "AND s.start >= %s AND s.booked < s.capacity AND se.status = 'open' "
+            "ORDER BY s.start, s.id LIMIT 8",
+            (site_id, self.vaccine["id"], day, max(start, self.ts(now))),
+        ).fetchall()
+        return [slot_id for (slot_id,) in rows]
 
     def _read_model(self, key: tuple, delta: int, recount: bool) -> None:
         site_id, vaccine_id, dose, day = key
@@ -2028,10 +2045,12 @@ def raw_worker(kind, target, world, contacts, number, seed, seconds, go, queue, 
                 (s for s in sites if s[0] in free),
                 key=lambda s: (s[1] - home[0]) ** 2 + ((s[2] - home[1]) * 0.66) ** 2,
             )[:10]
+            listed = raw.next_slots([site[0] for site in near], now)
             site_id = rng.choice(near[:3])[0]
-            slots = raw.slots(site_id, now)[:8]
-            rng.shuffle(slots)
-            for slot_id in slots:
+            if not listed.get(site_id):
+                continue
+            _, day, start = rng.choice(listed[site_id])
+            for slot_id in raw.slots_from(site_id, day, start, datetime.now(UTC)):
                 began = time.perf_counter()
                 hold_id, refusal = raw.hold(slot_id, datetime.now(UTC))
                 stats["hold"].append(time.perf_counter() - began)

@@ -325,6 +325,28 @@ def slot_list_available(
     return [FreeSlot(*row) for row in rows]
 
 
+def slots_free_from(
+    *, site_id: int, vaccine_id: int, start: datetime, now: datetime, limit: int = 8
+) -> list[int]:
+    """A site's free first-dose slots of a product on `start`'s local day, from `start`
+    on (and not begun), the earliest first: where a hold named by site and time looks
+    for its place."""
+    day = timezone.localdate(start)
+    return list(
+        Slot.objects.filter(
+            site_id=site_id,
+            vaccine_id=vaccine_id,
+            dose_number=1,
+            date=day,
+            start__gte=max(start, now),
+            booked__lt=F("capacity"),
+            session__status=Session.Status.OPEN,
+        )
+        .order_by("start", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
 def slots_next(
     *,
     first_free: dict[int, datetime],
