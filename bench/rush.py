@@ -462,12 +462,18 @@ def run_database(args: argparse.Namespace) -> None:
             tokens=[t for i, t in enumerate(world["tokens"]) if i not in spare],
         )
         rush["statements"] = statements.count(names["main"]) if statements else None
+        top = statements.top(names["main"]) if statements else []
         speed_after = calibrate()
         stop_server(server)
         server = None
         server_errors = log_errors(log_path)
 
         report_rush(args, rush, world, kind_label, speed_before, speed_after)
+        if top:
+            n = max(rush["confirmed"], 1)
+            print("  statements run most often, per confirmed course (PostgreSQL's own time):")
+            for calls, spent, query in top:
+                print(f"    {calls / n:5.2f} x {spent / calls:.3f} ms  {query}")
         for line in server_errors[:3]:
             print(f"  server log: {line}")
         if not rush["confirmed"]:
@@ -2384,6 +2390,20 @@ class Statements:
                 (database,),
             ).fetchall()
         return Counter({verb: int(calls) for verb, calls in rows})
+
+    def top(self, database: str, n: int = 12) -> list[tuple[int, float, str]]:
+        """The `n` statements run most often in `database` since the reset: (calls,
+        total ms of PostgreSQL's execution, the statement's start)."""
+        import psycopg
+
+        with psycopg.connect(pg_dsn(self.base), autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT s.calls, s.total_exec_time, s.query FROM pg_stat_statements s "
+                "JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = %s "
+                "ORDER BY s.calls DESC LIMIT %s",
+                (database, n),
+            ).fetchall()
+        return [(int(calls), spent, " ".join(query.split())[:150]) for calls, spent, query in rows]
 
 
 def postmaster_find() -> None:

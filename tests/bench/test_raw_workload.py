@@ -7,8 +7,6 @@ one of them moves: the raw limit would measure other work, and this test fails."
 import datetime as dt
 import sys
 import uuid
-from collections import Counter
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -19,89 +17,10 @@ from django.utils import timezone
 from creneau.booking.services import contact_token_issue
 from creneau.eligibility.models import EligibilityRule
 from tests.factories import two_dose_site, verified_contact
+from tests.rows import changes, rows
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 import rush  # bench/ is not a package: found through the path above
-
-# Values that differ by nature between two bookings (keys, times, names, references,
-# random salts): compared by presence only (null, empty or set), never by value.
-BY_PRESENCE = {
-    "id",
-    "created_at",
-    "updated_at",
-    "expires_at",
-    "reference",
-    "token_salt",
-    "person_key",
-    "match_key",
-    "given_name",
-    "family_name",
-    "birth_date",
-    "key",
-    "request_hash",
-    "event",
-    "body",
-    "to",
-    "next_attempt_at",
-}
-
-
-def presence(value) -> str:
-    return "null" if value is None else "empty" if value in ("", b"") else "set"
-
-
-def rows() -> dict[str, dict]:
-    """Every table's rows by primary key."""
-    snapshot = {}
-    with connection.cursor() as cursor:
-        for table in connection.introspection.table_names(cursor):
-            key = connection.introspection.get_primary_key_column(cursor, table)
-            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")
-            names = [c[0] for c in cursor.description]
-            snapshot[table] = {
-                row[names.index(key)] if key else tuple(row): dict(zip(names, row, strict=True))
-                for row in cursor.fetchall()
-            }
-    return snapshot
-
-
-def changes(before: dict, after: dict) -> dict:
-    """What a step did, in a form two bookings can share: per table, the rows inserted
-    (values, or presence for BY_PRESENCE and keys), the count deleted, and each updated
-    column with its numeric change."""
-    found = {}
-    for table in sorted(set(before) | set(after)):
-        old, new = before.get(table, {}), after.get(table, {})
-        inserted = sorted(
-            (
-                tuple(
-                    sorted(
-                        (
-                            column,
-                            presence(value)
-                            if column in BY_PRESENCE or column.endswith("_id")
-                            else value,
-                        )
-                        for column, value in row.items()
-                    )
-                )
-                for key, row in new.items()
-                if key not in old
-            ),
-            key=repr,
-        )
-        deleted = sum(1 for key in old if key not in new)
-        updated = Counter()
-        for key, row in new.items():
-            if key in old and row != old[key]:
-                for column, value in row.items():
-                    was = old[key][column]
-                    if value != was:
-                        step = value - was if isinstance(value, int | Decimal) else presence(value)
-                        updated[(column, step if column not in BY_PRESENCE else "changed")] += 1
-        if inserted or deleted or updated:
-            found[table] = {"inserted": inserted, "deleted": deleted, "updated": dict(updated)}
-    return found
 
 
 @pytest.mark.django_db(transaction=True)

@@ -189,12 +189,16 @@ def hold_create_at(
     costs no refusal while the day has room (issue 15: half the holds were refused on
     lists 7 s old). Each place is tried by hold_create's rules, one after the other."""
     now = now or timezone.now()
-    site_require_public(site_id=site_id, now=now)
     refusal = SlotUnavailable(
         gettext("Plus aucun créneau libre ce jour-là à partir de cette heure dans ce lieu."),
         reason="full",
     )
-    for slot_id in slots_free_from(site_id=site_id, vaccine_id=vaccine_id, start=start, now=now):
+    slot_ids = slots_free_from(site_id=site_id, vaccine_id=vaccine_id, start=start, now=now)
+    if not slot_ids:
+        # A site that is not public is not found, as with a slot id (hold_create checks
+        # each slot's site: this read is only for an empty list).
+        site_require_public(site_id=site_id, now=now)
+    for slot_id in slot_ids:
         try:
             return _hold_create(slot_id=slot_id, holder=holder, replacing=None, now=now)
         except SlotUnavailable as error:
