@@ -2357,7 +2357,13 @@ POSTMASTER: list[int] = []
 
 class Statements:
     """Statements PostgreSQL ran, by database, from pg_stat_statements (BEGIN, COMMIT and
-    SAVEPOINTs included: each is a round trip); None when the server does not load it."""
+    SAVEPOINTs included: each is a round trip; the foreign-key checks PostgreSQL runs
+    inside an insert or update left out: they are none); None when the server does not
+    load it."""
+
+    # The foreign-key triggers' own checks (SELECT 1 FROM ONLY "table" x WHERE … FOR KEY
+    # SHARE OF x), which pg_stat_statements lists beside the client's statements.
+    CLIENTS = "s.query NOT LIKE 'SELECT 1 FROM ONLY %%'"
 
     def __init__(self, base: str) -> None:
         self.base = base
@@ -2386,7 +2392,7 @@ class Statements:
             rows = conn.execute(
                 "SELECT upper(split_part(ltrim(s.query), ' ', 1)), sum(s.calls) "
                 "FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
-                "WHERE d.datname = %s GROUP BY 1",
+                f"WHERE d.datname = %s AND {self.CLIENTS} GROUP BY 1",
                 (database,),
             ).fetchall()
         return Counter({verb: int(calls) for verb, calls in rows})
@@ -2399,7 +2405,7 @@ class Statements:
         with psycopg.connect(pg_dsn(self.base), autocommit=True) as conn:
             rows = conn.execute(
                 "SELECT s.calls, s.total_exec_time, s.query FROM pg_stat_statements s "
-                "JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = %s "
+                f"JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = %s AND {self.CLIENTS} "
                 "ORDER BY s.calls DESC LIMIT %s",
                 (database, n),
             ).fetchall()
