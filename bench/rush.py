@@ -20,10 +20,13 @@ and removes it at the end:
    warmed up with the HTTP-verified contacts booking through the whole flow;
 5. the rush: a few client processes, each an asyncio loop of raw HTTP/1.1 clients (a few
    hundred lines of asyncio streams, cheaper than any client library), every client a
-   stream of persons doing search → slots → hold → book; a refused hold tries another slot
-   of the list, then searches again; a client stops when search finds no free place;
-6. the raw SQL limit: the same reads and transactions (search on the read model, the free
-   slots of a site, the hold's conditional slot updates and read-model updates, the
+   stream of persons doing search → hold → book: search names each site's next free
+   slots, the person holds "a place at this site and time" (the server takes the next
+   free one of the day if that one has just filled); a refused hold searches again; a
+   client stops when search finds no free place;
+6. the raw SQL limit: the same reads and transactions (search on the read model and the
+   next free slots of the nearest sites, the hold's lookup of the day's free slots from
+   that time, its conditional slot updates and read-model updates, the
    booking's inserts of idempotency key, person, series, appointments and outbox row),
    written by hand and sent with psycopg (or sqlite3) from a few processes, on the copy;
 7. overload: the server started again with the waiting room on (WAITING_ROOM_RATE=auto,
@@ -46,6 +49,15 @@ and removes it at the end:
    (or server) being back to the next booking;
 9. every invariant, recounted from the rows, on the application's database (and, as a
    check of the raw workload itself, on the copy).
+
+After the raw run, one line gives the cost of a confirmed course at normal load beside
+the raw run's: CPU of the app server (gunicorn's process groups), of PostgreSQL (the
+processes of the benchmark's own cluster) and of the load generator (the client
+processes), requests per course, SQL statements per course by kind (pg_stat_statements,
+which scripts/with-postgres.sh loads when CRENEAU_PG_STATEMENTS is set; BEGIN, COMMIT
+and savepoints count: each is a round trip), and the ratio to the raw limit. The raw
+workload's rows are compared with the application's after one hold and one booking
+each, table by table, by tests/bench/test_raw_workload.py: it cannot drift unnoticed.
 
 The last line is the summary the issue asks for (PostgreSQL's figures when it ran):
 
@@ -115,7 +127,8 @@ SESSION = (clock(8), clock(18), 10)  # 08:00-18:00, 10-minute slots: 60 slots a 
 SLOTS_PER_DAY = 60
 DOSE2_OFFSETS = (35, 42, 49)  # days after dose 1, inside comirnaty's 21..49
 BIRTH = date(1950, 1, 1)  # adults: the seeded 2021 rules admit them
-STEPS = ("search", "slots", "hold", "book")
+# A course: search (which names each site's next free slots, issue 15), hold, book.
+STEPS = ("search", "hold", "book")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -198,10 +211,12 @@ def main() -> None:
             result_file = Path(tmp) / f"{kind}.json"
             command = [sys.executable, str(Path(__file__).resolve()), *passthrough]
             command += ["--run", kind, "--result-file", str(result_file)]
-            if kind == "postgres" and not os.environ.get("DATABASE_URL", "").startswith("postgres"):
-                # A throwaway cluster for the length of this run (or TEST_DATABASE_URL's).
-                command = [str(ROOT / "scripts" / "with-postgres.sh"), *command]
             env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+            if kind == "postgres" and not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+                # A throwaway cluster for the length of this run (or TEST_DATABASE_URL's),
+                # counting statements (pg_stat_statements).
+                command = [str(ROOT / "scripts" / "with-postgres.sh"), *command]
+                env["CRENEAU_PG_STATEMENTS"] = "1"
             if kind == "postgres" and os.environ.get("DATABASE_URL", "").startswith("postgres"):
                 env["DATABASE_URL"] = os.environ["DATABASE_URL"]
             print(f"\n=== {kind} ===", flush=True)
@@ -217,6 +232,7 @@ def main() -> None:
             f"{r['raw_rate']:.0f}/s, ratio {r['ratio']:.0%}; {r['violations']} invariant "
             f"violations; goal 333/s: {'met' if r['rate'] >= 333 else 'not met'}"
         )
+        print(cost_line(kind, r["per_booking"]))
         print(phases_table(kind, r))
     head = results.get("postgres") or next(iter(results.values()))
     violations = sum(r["violations"] for r in results.values())
@@ -226,6 +242,54 @@ def main() -> None:
         f"{violations} invariant violations; overload x{args.overload_factor}: "
         f"{head['gain']:.0%} of normal rate, {head['overload_5xx']} 5xx; "
         f"faults: {lost} confirmed bookings lost"
+    )
+
+
+def cost_per_booking(rush: dict, raw: dict) -> dict:
+    """What one confirmed course cost, at normal load and in the raw SQL run of the same
+    work: CPU (ms) by process kind, requests, SQL statements (None: not counted)."""
+    n, m = max(rush["confirmed"], 1), max(raw["confirmed"], 1)
+    per = {
+        "rate": rush["rate"],
+        "raw_rate": raw["rate"],
+        "server_ms": rush["cpu"]["server"] / n * 1000,
+        "database_ms": rush["cpu"]["postgres"] / n * 1000,
+        "clients_ms": rush["cpu"]["clients"] / n * 1000,
+        "requests": rush["requests"] / n,
+        "statements": None,
+        "statement_kinds": {},
+        "raw_database_ms": raw["cpu"]["postgres"] / m * 1000,
+        "raw_clients_ms": raw["cpu"]["clients"] / m * 1000,
+        "raw_statements": None,
+    }
+    if rush.get("statements"):
+        per["statements"] = sum(rush["statements"].values()) / n
+        per["statement_kinds"] = {k: v / n for k, v in rush["statements"].items()}
+    if raw.get("statements"):
+        per["raw_statements"] = sum(raw["statements"].values()) / m
+        per["raw_statement_kinds"] = {k: v / m for k, v in raw["statements"].items()}
+    return per
+
+
+def cost_line(kind: str, per: dict) -> str:
+    def count(value):
+        return "not counted" if value is None else f"{value:.1f}"
+
+    database = "PostgreSQL" if kind == "postgres" else "SQLite (inside the server)"
+
+    def by_kind(kinds: dict) -> str:
+        listed = ", ".join(f"{k} {v:.1f}" for k, v in sorted(kinds.items(), key=lambda x: -x[1]))
+        return f" ({listed})" if listed else ""
+
+    return (
+        f"{kind}, per confirmed course: app server {per['server_ms']:.1f} ms CPU, "
+        f"{database} {per['database_ms']:.1f} ms (raw SQL run {per['raw_database_ms']:.1f} ms), "
+        f"load generator {per['clients_ms']:.1f} ms (raw SQL clients "
+        f"{per['raw_clients_ms']:.1f} ms); {per['requests']:.2f} requests; SQL statements "
+        f"{count(per['statements'])}{by_kind(per['statement_kinds'])}; raw SQL run "
+        f"{count(per['raw_statements'])}{by_kind(per.get('raw_statement_kinds', {}))}; "
+        f"{per['rate']:.1f} courses/s = "
+        f"{per['rate'] / per['raw_rate']:.0%} of the raw SQL limit {per['raw_rate']:.0f}/s"
     )
 
 
@@ -316,6 +380,10 @@ def run_database(args: argparse.Namespace) -> None:
             if kind == "postgres"
             else f"SQLite {connection.Database.sqlite_version}"
         )
+        statements = None
+        if kind == "postgres":
+            postmaster_find()
+            statements = Statements.open(pg_base)
         world = seed(args)
         print(
             f"{version}: {world['sites']} centres near Paris, {world['places']:,} first-dose "
@@ -383,6 +451,8 @@ def run_database(args: argparse.Namespace) -> None:
         spare = set(world["profile_contacts"])
         speed_before = calibrate()
         connections.close_all()
+        if statements:
+            statements.reset()
         rush = rush_over_http(
             args,
             port,
@@ -391,22 +461,34 @@ def run_database(args: argparse.Namespace) -> None:
             seconds=args.seconds,
             tokens=[t for i, t in enumerate(world["tokens"]) if i not in spare],
         )
+        rush["statements"] = statements.count(names["main"]) if statements else None
+        top = statements.top(names["main"]) if statements else []
         speed_after = calibrate()
         stop_server(server)
         server = None
         server_errors = log_errors(log_path)
 
         report_rush(args, rush, world, kind_label, speed_before, speed_after)
+        if top:
+            n = max(rush["confirmed"], 1)
+            print("  statements run most often, per confirmed course (PostgreSQL's own time):")
+            for calls, spent, query in top:
+                print(f"    {calls / n:5.2f} x {spent / calls:.3f} ms  {query}")
         for line in server_errors[:3]:
             print(f"  server log: {line}")
         if not rush["confirmed"]:
             raise SystemExit("the rush booked nothing: nothing was measured")
 
         # The raw SQL limit, on the copy, while no server runs.
+        if statements:
+            statements.reset()
         raw = rush_raw_sql(args, kind, raw_target, world)
+        raw["statements"] = statements.count(names["raw"]) if statements else None
         report_raw(raw)
         if raw["errors"] or not raw["confirmed"]:
             raise SystemExit(f"the raw SQL run failed: {raw['errors'][:3]}")
+        per_booking = cost_per_booking(rush, raw)
+        print(cost_line(kind, per_booking), flush=True)
         use_database(kind, main_url if kind == "postgres" else str(workdir / "rush.sqlite3"))
 
         # 2. Overload: ten times the crowd, the waiting room admitting at phase 1's rate.
@@ -513,6 +595,7 @@ def run_database(args: argparse.Namespace) -> None:
                         "factor": args.overload_factor,
                         "faults": {name: phase_summary(f) for name, f in faults.items()},
                         "lost": lost,
+                        "per_booking": per_booking,
                     }
                 )
             )
@@ -730,8 +813,16 @@ def contacts_make(count: int) -> tuple[list[tuple[int, str]], list[str]]:
 
 
 def profile_queries(world: dict, *, rounds: int, cprofile: bool) -> int:
-    """Book `rounds` persons through the test client, counting queries per step; returns
-    the bookings made."""
+    """Book `rounds` persons through the test client, counting queries per step, with the
+    server's settings (the crowd's limits off); returns the bookings made."""
+    from django.test.utils import override_settings
+
+    crowd = {k: int(v) if k.startswith("HOLDS_") else v for k, v in CROWD_FROM_ONE_ADDRESS.items()}
+    with override_settings(**crowd):
+        return _profile_queries(world, rounds=rounds, cprofile=cprofile)
+
+
+def _profile_queries(world: dict, *, rounds: int, cprofile: bool) -> int:
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -748,16 +839,15 @@ def profile_queries(world: dict, *, rounds: int, cprofile: bool) -> int:
         nonlocal booked
         token = tokens[spare.pop()]
         home = world["homes"][n % len(world["homes"])]
-        steps = [
-            ("search", "get", "/api/v1/sites?" + urlencode(search_query(home)), None, {}),
-        ]
-        results = {}
-        for step, method, path, body, headers in steps:
-            results[step] = call(step, method, path, body, headers, capture)
-        site = next(r for r in results["search"]["results"] if r["available_slots"] > 0)
-        path = f"/api/v1/sites/{site['id']}/slots?" + urlencode({"vaccine": VACCINE, "dose": 1})
-        slots = call("slots", "get", path, None, {}, capture)["results"]
-        hold = call("hold", "post", "/api/v1/holds", {"slot_id": slots[-1]["id"]}, {}, capture)
+        path = "/api/v1/sites?" + urlencode(search_query(home))
+        found = call("search", "get", path, None, {}, capture)["results"]
+        site = next(r for r in found if r["available_slots"] > 0)
+        place = {
+            "site_id": site["id"],
+            "start": site["next_slots"][-1]["start"],
+            "vaccine": VACCINE,
+        }
+        hold = call("hold", "post", "/api/v1/holds", place, {}, capture)
         body = booking_body(hold["id"], token, 2 * 10**8 + n)  # apart from the rush
         headers = {"HTTP_IDEMPOTENCY_KEY": str(uuid.uuid4())}
         call("book", "post", "/api/v1/bookings", body, headers, capture)
@@ -793,6 +883,7 @@ def profile_queries(world: dict, *, rounds: int, cprofile: bool) -> int:
         f"{step} {statistics.median(counts[step]):.0f} queries, "
         f"{ms(statistics.median(timings[step]))}"
         for step in STEPS
+        if counts[step]
     ]
     print(f"in-process profile (Django test client, one request at a time): {'; '.join(parts)}")
     for step in ("hold", "book"):
@@ -901,7 +992,7 @@ def start_server(args, env: dict, workdir: Path, port: int):
         start_new_session=True,
     )
     log.close()
-    SERVER_GROUP[:] = [server.pid]
+    SERVER_GROUP.append(server.pid)  # its own session: the group is the master's pid
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and server.poll() is None:
         try:
@@ -1191,35 +1282,24 @@ async def run_clients(
             if not sites:
                 return "nothing left"
             site = rng.choice(sites[:3])  # most people take one of the nearest
-            query = urlencode({"vaccine": VACCINE, "dose": 1})
-            path = f"/api/v1/sites/{site['id']}/slots?{query}"
-            if (answer := await ask(http, visitor, "slots", "GET", path)) is None:
+            # Search's answer names the site's next free slots: the person picks one and
+            # holds "a place at this site and time", which the server moves to the next
+            # free one of the day if it has just filled (the answer may be a second old).
+            free = [s for s in site["next_slots"] if s["available"] > 0]
+            if not free:
+                stats["refusals"]["search: no next slot listed"] += 1
+                continue
+            place = {"site_id": site["id"], "start": rng.choice(free)["start"], "vaccine": VACCINE}
+            if (answer := await ask(http, visitor, "hold", "POST", "/api/v1/holds", place)) is None:
                 return gave_up(visitor)
             status, data = answer
-            if status != 200:
-                refused("slots", status, data)
-                return "error"
-            free = [s for s in json.loads(data)["results"] if s["available"] > 0][:8]
-            if not free:
-                stats["refusals"]["slots: none free any more"] += 1
-                continue
-            rng.shuffle(free)
             hold = None
-            for slot in free:
-                answer = await ask(
-                    http, visitor, "hold", "POST", "/api/v1/holds", {"slot_id": slot["id"]}
-                )
-                if answer is None:
-                    return gave_up(visitor)
-                status, data = answer
-                if status == 201:
-                    hold = json.loads(data)
-                    break
-                if not refused("hold", status, data):
-                    return "error"
-                if b"dose2_unavailable" in data:
-                    skip.add(site["id"])
-                    break
+            if status == 201:
+                hold = json.loads(data)
+            elif not refused("hold", status, data):
+                return "error"
+            elif b"dose2_unavailable" in data:
+                skip.add(site["id"])
             if hold is None:
                 continue
             key = b"Idempotency-Key: %s\r\n" % str(uuid.uuid4()).encode()
@@ -1652,11 +1732,15 @@ def report_fault(name: str, phase: dict) -> None:
 class RawSQL:
     """The booking path's statements for one connection, PostgreSQL or SQLite."""
 
-    def __init__(self, kind: str, target: str, world: dict) -> None:
+    def __init__(self, kind: str, target: str, world: dict, *, conn=None) -> None:
+        """On `target`'s database, or on `conn`, an open DB-API connection in autocommit
+        mode (tests/bench/test_raw_workload.py passes Django's own)."""
         self.kind = kind
         self.vaccine = world["vaccine"]
         self.rule_id = world["rule_id"]
-        if kind == "postgres":
+        if conn is not None:
+            self.conn = conn
+        elif kind == "postgres":
             import psycopg
 
             self.conn = psycopg.connect(pg_dsn(target), autocommit=True)
@@ -1716,14 +1800,38 @@ class RawSQL:
         ).fetchall()
         return {site_id: free for site_id, free, _ in rows}
 
-    def slots(self, site_id: int, now: datetime) -> list[int]:
+    def next_slots(self, site_ids: list[int], now: datetime) -> dict[int, list[tuple]]:
+        """Search's next free slots of the nearest sites, up to 8 each: {site: [(id, date,
+        start)]} (the application reads them with the same answer)."""
+        marks = ", ".join(["%s"] * len(site_ids))
         rows = self.q(
-            "SELECT id, capacity - booked FROM scheduling_slot WHERE site_id = %s "
-            "AND vaccine_id = %s AND dose_number = 1 AND booked < capacity AND start >= %s "
+            "SELECT site_id, id, date, start FROM (SELECT site_id, id, date, start, "
+            "ROW_NUMBER() OVER (PARTITION BY site_id ORDER BY start, id) AS n "
+            f"FROM scheduling_slot WHERE site_id IN ({marks}) AND vaccine_id = %s "
+            "AND dose_number = 1 AND booked < capacity AND start >= %s) AS free WHERE n <= 8 "
             "ORDER BY start, id",
-            (site_id, self.vaccine["id"], self.ts(now)),
+            (*site_ids, self.vaccine["id"], self.ts(now)),
         ).fetchall()
-        return [slot_id for slot_id, _ in rows]
+        listed: dict[int, list[tuple]] = defaultdict(list)
+        for site_id, *slot in rows:
+            listed[site_id].append(tuple(slot))
+        return listed
+
+    def slots_from(self, site_id: int, day, start, now: datetime) -> list[int]:
+        """Like hold_create_at: the site is public, then its free first-dose slots of the
+        day from that time on, where the hold looks for its place."""
+        if not self.q(
+            "SELECT 1 FROM sites_site WHERE id = %s AND status = 'published'", (site_id,)
+        ).fetchone():
+            return []
+        rows = self.q(
+            "SELECT s.id FROM scheduling_slot s JOIN scheduling_session se ON se.id = s.session_id "
+            "WHERE s.site_id = %s AND s.vaccine_id = %s AND s.dose_number = 1 AND s.date = %s "
+            "AND s.start >= %s AND s.booked < s.capacity AND se.status = 'open' "
+            "ORDER BY s.start, s.id LIMIT 8",
+            (site_id, self.vaccine["id"], day, max(start, self.ts(now))),
+        ).fetchall()
+        return [slot_id for (slot_id,) in rows]
 
     def _read_model(self, key: tuple, delta: int, recount: bool) -> None:
         site_id, vaccine_id, dose, day = key
@@ -1803,13 +1911,16 @@ class RawSQL:
                 hold_id = uuid.uuid4()
                 self.q(
                     "INSERT INTO booking_hold (id, expires_at, created_at, dose2_slot_id, slot_id, "
-                    "client, address) VALUES (%s, %s, %s, %s, %s, '', '')",
+                    "client, address) VALUES (%s, %s, %s, %s, %s, %s, %s)",
                     (
                         self.uid(hold_id),
                         self.ts(now + timedelta(minutes=10)),
                         self.ts(now),
                         dose2[0],
                         slot_id,
+                        # Who holds: the API's caller and address, as the app counts them.
+                        f"api:{CLIENT_ADDRESS}",
+                        CLIENT_ADDRESS,
                     ),
                 )
                 self._read_model((taken[0], taken[1], 1, taken[2]), -1, taken[3] == 0)
@@ -1926,6 +2037,9 @@ class RawSQL:
         return reference
 
 
+CLIENT_ADDRESS = "127.0.0.1"  # every simulated person's
+
+
 class Refused(Exception):
     def __init__(self, code: str) -> None:
         self.code = code
@@ -1958,10 +2072,12 @@ def raw_worker(kind, target, world, contacts, number, seed, seconds, go, queue, 
                 (s for s in sites if s[0] in free),
                 key=lambda s: (s[1] - home[0]) ** 2 + ((s[2] - home[1]) * 0.66) ** 2,
             )[:10]
+            listed = raw.next_slots([site[0] for site in near], now)
             site_id = rng.choice(near[:3])[0]
-            slots = raw.slots(site_id, now)[:8]
-            rng.shuffle(slots)
-            for slot_id in slots:
+            if not listed.get(site_id):
+                continue
+            _, day, start = rng.choice(listed[site_id])
+            for slot_id in raw.slots_from(site_id, day, start, datetime.now(UTC)):
                 began = time.perf_counter()
                 hold_id, refusal = raw.hold(slot_id, datetime.now(UTC))
                 stats["hold"].append(time.perf_counter() - began)
@@ -2237,8 +2353,8 @@ def check_invariants(*, expected_series: int, references: list[str] | None) -> i
 # Measuring helpers.
 
 
-def cpu_seconds() -> dict[int, tuple[int, str, float]]:
-    """CPU time used so far by every process: {pid: (process group, name, seconds)}."""
+def cpu_seconds() -> dict[int, tuple[int, str, float, int]]:
+    """CPU time used so far by every process: {pid: (process group, name, seconds, parent)}."""
     tick = os.sysconf("SC_CLK_TCK")
     usage = {}
     for entry in Path("/proc").iterdir():
@@ -2247,12 +2363,87 @@ def cpu_seconds() -> dict[int, tuple[int, str, float]]:
                 raw = (entry / "stat").read_text()
                 name = raw[raw.index("(") + 1 : raw.rindex(")")]
                 fields = raw.rsplit(")", 1)[1].split()
-                group, user, system = int(fields[2]), int(fields[11]), int(fields[12])
-                usage[int(entry.name)] = (group, name, (user + system) / tick)
+                parent, group = int(fields[1]), int(fields[2])
+                user, system = int(fields[11]), int(fields[12])
+                usage[int(entry.name)] = (group, name, (user + system) / tick, parent)
     return usage
 
 
+# The process groups of every server started (a fault starts a new one), and the
+# postmaster of the benchmark's PostgreSQL: other work on the machine (another gunicorn,
+# another cluster) is counted as "other", not as the server's or the database's.
 SERVER_GROUP: list[int] = []
+POSTMASTER: list[int] = []
+
+
+class Statements:
+    """Statements PostgreSQL ran, by database, from pg_stat_statements (BEGIN, COMMIT and
+    SAVEPOINTs included: each is a round trip; the foreign-key checks PostgreSQL runs
+    inside an insert or update left out: they are none); None when the server does not
+    load it."""
+
+    # The foreign-key triggers' own checks (SELECT 1 FROM ONLY "table" x WHERE … FOR KEY
+    # SHARE OF x), which pg_stat_statements lists beside the client's statements.
+    CLIENTS = "s.query NOT LIKE 'SELECT 1 FROM ONLY %%'"
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+
+    @classmethod
+    def open(cls, base: str) -> "Statements | None":
+        import psycopg
+
+        try:
+            with psycopg.connect(pg_dsn(base), autocommit=True) as conn:
+                conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+                conn.execute("SELECT 1 FROM pg_stat_statements LIMIT 1")
+        except psycopg.Error:
+            print("SQL statements not counted: pg_stat_statements is not loaded", flush=True)
+            return None
+        return cls(base)
+
+    def reset(self) -> None:
+        pg_admin(self.base, "SELECT pg_stat_statements_reset()")
+
+    def count(self, database: str) -> Counter:
+        """Statements run in `database` since the reset, by their first word."""
+        import psycopg
+
+        with psycopg.connect(pg_dsn(self.base), autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT upper(split_part(ltrim(s.query), ' ', 1)), sum(s.calls) "
+                "FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
+                f"WHERE d.datname = %s AND {self.CLIENTS} GROUP BY 1",
+                (database,),
+            ).fetchall()
+        return Counter({verb: int(calls) for verb, calls in rows})
+
+    def top(self, database: str, n: int = 12) -> list[tuple[int, float, str]]:
+        """The `n` statements run most often in `database` since the reset: (calls,
+        total ms of PostgreSQL's execution, the statement's start)."""
+        import psycopg
+
+        with psycopg.connect(pg_dsn(self.base), autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT s.calls, s.total_exec_time, s.query FROM pg_stat_statements s "
+                f"JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = %s AND {self.CLIENTS} "
+                "ORDER BY s.calls DESC LIMIT %s",
+                (database, n),
+            ).fetchall()
+        return [(int(calls), spent, " ".join(query.split())[:150]) for calls, spent, query in rows]
+
+
+def postmaster_find() -> None:
+    """The postmaster of the server Django's connection reaches, if it runs here: the
+    parent of this connection's backend."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        raw = Path(f"/proc/{backend}/stat").read_text()
+        POSTMASTER[:] = [int(raw.rsplit(")", 1)[1].split()[1])]
 
 
 class CpuSampler:
@@ -2282,13 +2473,14 @@ class CpuSampler:
 def cpu_split(before: dict, after: dict, *, client_pids: set[int]) -> dict[str, float]:
     """CPU seconds between two snapshots: gunicorn, the database, the load, the rest."""
     spent = defaultdict(float)
-    for pid, (group, name, seconds) in after.items():
-        used = seconds - before.get(pid, (group, name, 0.0))[2]
+    for pid, (group, name, seconds, parent) in after.items():
+        used = seconds - before.get(pid, (group, name, 0.0, parent))[2]
+        ours = not POSTMASTER or POSTMASTER[0] in (pid, parent)
         if pid in client_pids:
             spent["clients"] += used
-        elif name == "postgres":
+        elif name == "postgres" and ours:
             spent["postgres"] += used
-        elif name.startswith("gunicorn") or (group in SERVER_GROUP):
+        elif group in SERVER_GROUP:
             spent["server"] += used
         elif pid == os.getpid():
             spent["bench"] += used

@@ -1,6 +1,8 @@
 """Settings, all from the environment: the same code runs the demo and production.
 
 DATABASE_URL    sqlite:///path (default: db.sqlite3 beside the project) or postgres://…
+DATABASE_PREPARED 1 (default): PostgreSQL binds parameters and prepares statements; 0 for a
+                pooler in transaction mode (PgBouncer without max_prepared_statements)
 REDIS_URL       redis://… switches the cache to Redis (default: local memory)
 SECRET_KEY      required when DEBUG and CRENEAU_DEMO are off (otherwise generated once into
                 the ignored file .secret_key)
@@ -202,6 +204,13 @@ else:
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "connect_timeout", int(os.environ.get("DATABASE_CONNECT_TIMEOUT", "3"))
     )
+    # Parameters bound by the server and statements prepared after a few uses on a
+    # connection: PostgreSQL parses and plans the hot path's statements once per
+    # connection, not once per request (issue 15: its CPU per course about halved).
+    # DATABASE_PREPARED=0 turns both off, for a pooler in transaction mode (PgBouncer
+    # without max_prepared_statements), which cannot keep a session's statements.
+    if os.environ.get("DATABASE_PREPARED", "1") != "0":
+        DATABASES["default"]["OPTIONS"] |= {"server_side_binding": True, "prepare_threshold": 5}
 
 REDIS_URL = os.environ.get("REDIS_URL")
 REDIS_TIMEOUT = float(os.environ.get("REDIS_TIMEOUT", "0.25"))

@@ -40,6 +40,14 @@ fsync = off
 synchronous_commit = off
 full_page_writes = off
 CONF
+if [[ -n "${CRENEAU_PG_STATEMENTS:-}" ]]; then
+    # bench/rush.py counts the SQL statements of a rush (pg_stat_statements), on request
+    # only: it costs every statement a little.
+    cat >>"$PGROOT/data/postgresql.conf" <<CONF
+shared_preload_libraries = 'pg_stat_statements'
+pg_stat_statements.max = 10000
+CONF
+fi
 stop() { "${AS_PG[@]}" "$BINDIR/pg_ctl" -D "$PGROOT/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$PGROOT"; }
 trap stop EXIT
 "${AS_PG[@]}" "$BINDIR/pg_ctl" -D "$PGROOT/data" -l "$PGROOT/server.log" -w start >/dev/null \

@@ -29,7 +29,11 @@ def reference_committed(transactional_db):
 
 @pytest.fixture(autouse=True)
 def fresh_answers(settings):
-    """Tests change data between two identical requests: no cached public answers."""
+    """Tests change data between two identical requests: no cached public answers (nor
+    any a previous test left in this process's copy)."""
+    from creneau.api import caching
+
+    caching._LOCAL.clear()
     settings.API_CACHE_SECONDS = 0
 
 

@@ -9,11 +9,14 @@ from ninja import NinjaAPI
 from creneau.core.errors import DomainError
 from creneau.core.unavailable import DATABASE_FAULTS, unavailable_response
 
+from .rendering import OrjsonRenderer
+
 api = NinjaAPI(
     title="Créneau API",
     version="1",
     description="Vaccination sites near you, their free slots, and booking.",
     urls_namespace="api-v1",
+    renderer=OrjsonRenderer(),
 )
 
 

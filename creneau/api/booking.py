@@ -5,6 +5,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.translation import gettext
 from ninja import Header, Router, Status
 from ninja.security import HttpBearer
@@ -28,12 +29,14 @@ from creneau.booking.services import (
     contact_verification_confirm,
     contact_verification_start,
     hold_create,
+    hold_create_at,
     hold_release,
 )
 from creneau.booking.tokens import reference_display
 from creneau.core.clients import network_key, request_ip
 from creneau.core.errors import InvalidInput, NotFound
 from creneau.outreach.selectors import outbox_list
+from creneau.scheduling.selectors import vaccine_by_code
 
 from .admission import admission_require
 from .schemas import (
@@ -97,9 +100,19 @@ def create_hold(request: HttpRequest, payload: HoldIn):
     # An API caller is known by its network: nothing else about it can be trusted.
     network = network_key(request_ip(request))
     limit_hit(name="holds_per_client", key=f"api:{network}")
-    result = hold_create(
-        slot_id=payload.slot_id, holder=Holder(client=f"api:{network}", network=network)
-    )
+    holder = Holder(client=f"api:{network}", network=network)
+    if payload.slot_id is not None:
+        result = hold_create(slot_id=payload.slot_id, holder=holder)
+    else:  # a place at a site and time (HoldIn checked all three are there)
+        start = payload.start
+        if timezone.is_naive(start):
+            start = timezone.make_aware(start)
+        result = hold_create_at(
+            site_id=payload.site_id,
+            vaccine_id=vaccine_by_code(payload.vaccine).pk,
+            start=start,
+            holder=holder,
+        )
     dose2 = hold_dose2_days(hold=result.hold, day=None)
     return Status(
         201,

@@ -3,6 +3,7 @@ from typing import Literal
 from uuid import UUID
 
 from ninja import Field, Schema
+from pydantic import model_validator
 
 
 class ErrorOut(Schema):
@@ -44,10 +45,20 @@ class VaccineOut(Schema):
     name: str
 
 
+class NextSlotOut(Schema):
+    id: int
+    start: datetime
+    available: int
+
+
 class SiteResultOut(SiteOut):
     distance_km: float
     available_slots: int
     next_slot_at: datetime | None
+    next_slots: list[NextSlotOut] = Field(
+        description="The first free slots (within the filters) from next_slot_at, up to 8 "
+        "in its 24 hours: hold one by slot_id, or by site_id, start and vaccine"
+    )
     vaccines: list[VaccineOut] = Field(
         description="The products with free places (within the filters), by name"
     )
@@ -106,7 +117,19 @@ class ContactTokenOut(Schema):
 
 
 class HoldIn(Schema):
-    slot_id: int
+    """One slot (`slot_id`), or a place at a site and time (`site_id`, `start`, `vaccine`):
+    that slot, or the next free one of the day at the site if it has just filled."""
+
+    slot_id: int | None = None
+    site_id: int | None = None
+    start: datetime | None = Field(None, description="A start from search's next_slots")
+    vaccine: str | None = Field(None, max_length=30, description="Vaccine code")
+
+    @model_validator(mode="after")
+    def one_place_named(self) -> "HoldIn":
+        if self.slot_id is None and None in (self.site_id, self.start, self.vaccine):
+            raise ValueError("slot_id, or site_id, start and vaccine")
+        return self
 
 
 class Dose2OptionOut(Schema):

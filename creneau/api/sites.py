@@ -9,6 +9,7 @@ from creneau.scheduling.selectors import (
     availability_search,
     site_calendar,
     slot_list_available,
+    slots_next,
 )
 from creneau.sites.models import Site
 from creneau.sites.selectors import site_get_public
@@ -18,6 +19,7 @@ from .caching import answer_cached
 from .schemas import ErrorOut, SiteDetailOut, SiteSearchOut, SlotListOut, ValidationErrorOut
 
 router = Router(tags=["sites"])
+NEXT_SLOTS = 8  # per site in search's answer
 ERRORS = {400: ErrorOut, 404: ErrorOut, 422: ValidationErrorOut, 503: ErrorOut}
 
 
@@ -44,7 +46,7 @@ def site_fields(site: Site) -> dict:
 # The booking flow's first step: a launch-morning crowd queues here, not in front of busy
 # workers where those already admitted would wait behind it.
 @admission_required
-@answer_cached
+@answer_cached(SiteSearchOut)
 def search_sites(
     request: HttpRequest,
     near: str = Query(..., description="Postcode, town name, or 'latitude,longitude'"),
@@ -62,6 +64,13 @@ def search_sites(
     results = availability_search(
         origin=place.position, radius_km=radius_km, wanted=wanted, limit=limit
     )
+    # Each site's next free slots in the same answer: a person can hold one straight from
+    # the results (search, hold, book), without reading a site's slot list first.
+    following = slots_next(
+        first_free={r.site.pk: r.next_slot_at for r in results if r.next_slot_at},
+        wanted=wanted,
+        per_site=NEXT_SLOTS,
+    )
     return {
         "near": {
             "label": place.label,
@@ -75,6 +84,10 @@ def search_sites(
                 "distance_km": result.distance_km,
                 "available_slots": result.available_slots,
                 "next_slot_at": result.next_slot_at,
+                "next_slots": [
+                    {"id": slot.pk, "start": slot.start, "available": slot.available}
+                    for slot in following.get(result.site.pk, [])
+                ],
                 "vaccines": [
                     {"code": code, "name": name}
                     for code, name in zip(result.vaccine_codes, result.vaccines, strict=True)
@@ -86,7 +99,7 @@ def search_sites(
 
 
 @router.get("/{int:site_id}", response={200: SiteDetailOut, **ERRORS}, summary="A site")
-@answer_cached
+@answer_cached(SiteDetailOut)
 def get_site(
     request: HttpRequest,
     site_id: int,

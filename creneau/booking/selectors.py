@@ -100,19 +100,23 @@ def dose2_options(*, slot: Slot, now: datetime, limit: int = DOSE2_OPTIONS) -> l
         return local.hour * 60 + local.minute
 
     first_dose_minute = minute_of_day(slot.start)
+    chosen = sorted(days, key=lambda day: (abs((day - target).days), day))[:DOSE2_DAYS]
+    # The chosen days' free slots in one query, as plain tuples (a day has dozens of
+    # slots, and only a few are kept), then day by day.
+    by_day: dict[date, list[tuple]] = {day: [] for day in chosen}
+    for pk, day, start, end in Slot.objects.filter(
+        site_id=slot.site_id,
+        vaccine_id=vaccine.pk,
+        dose_number=2,
+        date__in=chosen,
+        start__gt=now,
+        booked__lt=F("capacity"),
+    ).values_list("pk", "date", "start", "end"):
+        by_day[day].append((pk, start, end))
     options: list[Slot] = []
-    # Day by day, as plain tuples: a day has dozens of slots, and only a few are kept.
-    for day in sorted(days, key=lambda day: (abs((day - target).days), day))[:DOSE2_DAYS]:
-        free = Slot.objects.filter(
-            site_id=slot.site_id,
-            vaccine_id=vaccine.pk,
-            dose_number=2,
-            date=day,
-            start__gt=now,
-            booked__lt=F("capacity"),
-        ).values_list("pk", "start", "end")
+    for day in chosen:
         nearest = sorted(
-            free, key=lambda row: (abs(minute_of_day(row[1]) - first_dose_minute), row[1])
+            by_day[day], key=lambda row: (abs(minute_of_day(row[1]) - first_dose_minute), row[1])
         )
         options += [
             Slot(

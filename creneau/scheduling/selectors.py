@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 from functools import reduce
 from operator import or_
 
-from django.db.models import F, Min, Q, Sum
+from django.db.models import F, Min, Q, Subquery, Sum
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -323,6 +323,29 @@ def slot_list_available(
         .values_list("pk", "date", "start", "end", "vaccine__code", "dose_number", "free")
     )
     return [FreeSlot(*row) for row in rows]
+
+
+def slots_free_from(
+    *, site_id: int, vaccine_id: int, start: datetime, now: datetime, limit: int = 8
+) -> list[int]:
+    """A site's free first-dose slots of a product on the day of its slots starting at
+    `start`, from `start` on (and not begun), the earliest first: where a hold named by
+    site and time looks for its place. The day is the slots' own local date (the site's
+    time zone: Guadeloupe's evening is the next day in Paris), read in the same query."""
+    day = Slot.objects.filter(site_id=site_id, start=start).values("date")[:1]
+    return list(
+        Slot.objects.filter(
+            site_id=site_id,
+            vaccine_id=vaccine_id,
+            dose_number=1,
+            date=Subquery(day),
+            start__gte=max(start, now),
+            booked__lt=F("capacity"),
+            session__status=Session.Status.OPEN,
+        )
+        .order_by("start", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
 
 
 def slots_next(

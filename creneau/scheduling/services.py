@@ -18,7 +18,7 @@ from django.utils.translation import gettext
 
 from creneau.audit.services import audit_record
 from creneau.core.actor import Actor
-from creneau.core.db import unit_of_work
+from creneau.core.db import unit_of_work, update_returning
 from creneau.core.errors import CapacityBelowBooked, InvalidInput, SessionNotOpen
 from creneau.geography.selectors import department_timezone
 from creneau.sites.models import Site
@@ -144,12 +144,13 @@ def slot_take(
 
     `conditions` narrow which slot qualifies (dose number, site, vaccine, dates).
     """
-    taken = Slot.objects.filter(
-        pk=slot_id, start__gt=now, booked__lt=F("capacity"), **conditions
-    ).update(booked=F("booked") + 1)
+    taken = update_returning(
+        Slot.objects.filter(pk=slot_id, start__gt=now, booked__lt=F("capacity"), **conditions),
+        booked=F("booked") + 1,
+    )
     if not taken:
         return None
-    slot = Slot.objects.get(pk=slot_id)
+    slot = taken[0]
     changes.record(slot, free_delta=-1)
     return slot
 

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from creneau.booking.models import Appointment, ContactVerification, Series
+from creneau.booking.models import Appointment, ContactVerification, Hold, Series
 from creneau.care.services import administration_record
 from creneau.core.actor import Actor
 from creneau.outreach.models import Notification
@@ -374,3 +374,61 @@ def test_a_code_used_frees_the_next_at_once(client, reference, settings):
         429,
         "too_many_requests",
     )
+
+
+def test_search_answers_next_slots_and_a_hold_names_a_site_and_time(client, site_and_session):
+    site, session = site_and_session
+    slots = list(session.slots.order_by("start"))
+    found = client.get(
+        "/api/v1/sites", {"near": "75017", "vaccine": "comirnaty", "dose": 1, "limit": 5}
+    ).json()["results"]
+    ours = next(r for r in found if r["id"] == site.pk)
+    assert [s["id"] for s in ours["next_slots"]] == [s.pk for s in slots]
+    assert ours["next_slots"][0]["available"] == 2
+
+    pick = ours["next_slots"][2]
+    hold = client.post(
+        "/api/v1/holds",
+        {"site_id": site.pk, "start": pick["start"], "vaccine": "comirnaty"},
+        "application/json",
+    )
+    assert hold.status_code == 201, hold.json()
+    assert hold.json()["slot_id"] == pick["id"]
+    assert hold.json()["dose2_slot_id"]
+
+
+def test_a_hold_by_site_and_time_takes_the_next_free_place_when_that_one_just_filled(
+    client, site_and_session
+):
+    site, session = site_and_session
+    first, second = list(session.slots.order_by("start"))[:2]
+    Slot.objects.filter(pk=first.pk).update(booked=first.capacity)  # filled meanwhile
+    place = {"site_id": site.pk, "start": first.start.isoformat(), "vaccine": "comirnaty"}
+    hold = client.post("/api/v1/holds", place, "application/json")
+    assert hold.status_code == 201, hold.json()
+    assert hold.json()["slot_id"] == second.pk
+
+
+def test_a_hold_by_site_and_time_is_refused_when_the_day_has_no_place_left_from_then(
+    client, site_and_session
+):
+    site, session = site_and_session
+    last = session.slots.order_by("start").last()
+    Slot.objects.filter(pk=last.pk).update(booked=last.capacity)
+    place = {"site_id": site.pk, "start": last.start.isoformat(), "vaccine": "comirnaty"}
+    refused = client.post("/api/v1/holds", place, "application/json")
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "slot_unavailable"
+    assert not Hold.objects.exists()
+
+
+def test_a_hold_names_a_slot_or_a_whole_place(client, site_and_session):
+    site, session = site_and_session
+    start = session.slots.first().start.isoformat()
+    for body in ({}, {"site_id": site.pk, "start": start}, {"site_id": site.pk}):
+        answer = client.post("/api/v1/holds", body, "application/json")
+        assert answer.status_code == 422, (body, answer.json())
+    unknown = {"site_id": 999999, "start": start, "vaccine": "comirnaty"}
+    assert client.post("/api/v1/holds", unknown, "application/json").status_code == 404
+    wrong = {"site_id": site.pk, "start": start, "vaccine": "nope"}
+    assert client.post("/api/v1/holds", wrong, "application/json").status_code == 400

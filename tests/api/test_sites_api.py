@@ -179,3 +179,15 @@ def test_the_same_search_within_a_second_is_answered_from_the_cache(
     assert again.json() == first.json()
     other = client.get("/api/v1/sites", {"near": "75017", "limit": 2})
     assert len(other.json()["results"]) == 2
+
+
+def test_a_cached_answer_has_the_bytes_of_an_uncached_one(client, paris_sites, settings):
+    query = {"near": "75017", "limit": 3, "vaccine": "comirnaty"}
+    plain = client.get("/api/v1/sites", query)
+    settings.API_CACHE_SECONDS = 5
+    first = client.get("/api/v1/sites", query)  # checked against the schema, written, kept
+    again = client.get("/api/v1/sites", query)  # this process's copy
+    assert plain.status_code == first.status_code == again.status_code == 200
+    assert plain.json()["results"]
+    assert plain.content == first.content == again.content
+    assert plain["Content-Type"] == first["Content-Type"] == again["Content-Type"]

@@ -26,7 +26,15 @@ from .contacts import (
     contact_verification_start,
 )
 from .course import BookingResult, Override, PersonData
-from .holds import Holder, HoldResult, hold_create, hold_release, hold_renew, holds_expire
+from .holds import (
+    Holder,
+    HoldResult,
+    hold_create,
+    hold_create_at,
+    hold_release,
+    hold_renew,
+    holds_expire,
+)
 
 __all__ = [
     "CODE_RESEND_AFTER",
@@ -50,6 +58,7 @@ __all__ = [
     "contact_verification_confirm",
     "contact_verification_start",
     "hold_create",
+    "hold_create_at",
     "hold_release",
     "hold_renew",
     "holds_expire",

@@ -22,8 +22,9 @@ from creneau.core.errors import (
 )
 from creneau.core.metrics import refusals_counted
 from creneau.scheduling.models import Session, Slot
+from creneau.scheduling.selectors import slots_free_from
 from creneau.scheduling.services import SlotChanges, slot_release, slot_take
-from creneau.sites.selectors import site_is_public
+from creneau.sites.selectors import site_is_public, site_require_public
 
 from ..metrics import HOLDS
 from ..models import Hold
@@ -155,7 +156,6 @@ def _hold_take(
 
 
 @refusals_counted("hold")
-@retry_on_deadlock
 def hold_create(
     *,
     slot_id: int,
@@ -171,6 +171,45 @@ def hold_create(
     are given back first, so correctness needs no periodic job (holds_expire only keeps
     the read model fresh between two such attempts).
     """
+    return _hold_create(slot_id=slot_id, holder=holder, replacing=replacing, now=now)
+
+
+@refusals_counted("hold")
+def hold_create_at(
+    *,
+    site_id: int,
+    vaccine_id: int,
+    start: datetime,
+    holder: Holder | None = None,
+    now: datetime | None = None,
+) -> HoldResult:
+    """Keep a free first-dose place at a site and time rather than one slot: the slot of
+    `start` or, when it has just filled, the next free one of that day at the site. A
+    list read a few seconds ago (search's next slots, kept a second in the caches) then
+    costs no refusal while the day has room (issue 15: half the holds were refused on
+    lists 7 s old). Each place is tried by hold_create's rules, one after the other."""
+    now = now or timezone.now()
+    refusal = SlotUnavailable(
+        gettext("Plus aucun créneau libre ce jour-là à partir de cette heure dans ce lieu."),
+        reason="full",
+    )
+    slot_ids = slots_free_from(site_id=site_id, vaccine_id=vaccine_id, start=start, now=now)
+    if not slot_ids:
+        # A site that is not public is not found, as with a slot id (hold_create checks
+        # each slot's site: this read is only for an empty list).
+        site_require_public(site_id=site_id, now=now)
+    for slot_id in slot_ids:
+        try:
+            return _hold_create(slot_id=slot_id, holder=holder, replacing=None, now=now)
+        except SlotUnavailable as error:
+            refusal = error
+    raise refusal
+
+
+@retry_on_deadlock
+def _hold_create(
+    *, slot_id: int, holder: Holder | None, replacing: str | None, now: datetime | None
+) -> HoldResult:
     now = now or timezone.now()
     slot = _public_first_dose_slot(slot_id=slot_id, now=now)
     for attempt in range(2):
