@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from creneau.audit.models import AuditEvent
+from creneau.booking.addresses import contact_address_index
 from creneau.booking.models import Contact, Series
 from creneau.booking.tokens import _check_character
 from tests.callcenter.test_callcenter import existing_booking
@@ -77,7 +78,9 @@ def test_a_misheard_reference_is_told_not_taken_for_a_new_caller(agent, centre, 
 def test_a_caller_on_file_with_a_landline_is_still_found_by_it(agent, centre):
     _site, session = centre
     series = existing_booking(session)
-    Contact.objects.filter(pk=series.contact_id).update(address="+33142764040")
+    Contact.objects.filter(pk=series.contact_id).update(
+        address="+33142764040", address_index=contact_address_index("+33142764040")
+    )
     page = agent.get(reverse("callcenter:home"), {"q": "01 42 76 40 40"}).content.decode()
     assert f'href="/callcenter/parcours/{series.pk}/"' in page
 

@@ -37,7 +37,7 @@ from .. import tokens
 from ..actions import DOSE1_FOR_MOVE, active_by_dose, booking_move_decide, dose1_get
 from ..metrics import BOOKINGS
 from ..models import Appointment, Contact, Hold, IdempotencyKey, Person, Series
-from ..persons import person_match_key
+from ..persons import person_index, person_name_index
 from ..selectors import dose2_options, dose2_stays
 from .course import (
     BookingResult,
@@ -93,7 +93,7 @@ def _person_validate(person: PersonData, *, today: date) -> PersonData:
 
 
 def _match_key(person: PersonData) -> str:
-    return person_match_key(
+    return person_index(
         given_name=person.given_name, family_name=person.family_name, birth_date=person.birth_date
     )
 
@@ -319,6 +319,7 @@ def _person_booked(
         birth_date=person.birth_date,
         categories=list(person.categories),
         match_key=_match_key(person),
+        name_index=person_name_index(family_name=person.family_name, birth_date=person.birth_date),
     )
 
 
