@@ -291,7 +291,8 @@ PASSWORD_RESET_TIMEOUT = int(os.environ.get("PASSWORD_RESET_TIMEOUT", str(3600))
 # ---------------------------------------------------------------------------------------
 
 # A booking in progress lives in the session; with Redis, reads of it skip the database.
-SESSION_ENGINE = "django.contrib.sessions.backends." + ("cached_db" if REDIS_URL else "db")
+# Its data is encrypted at rest like the booking tables' (creneau/core/sessions).
+SESSION_ENGINE = "creneau.core.sessions." + ("cached_db" if REDIS_URL else "db")
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 

@@ -1,4 +1,5 @@
-"""Personal data at rest (issue 16): a person booked through the API leaves none of their
+"""Personal data at rest (issue 16): a person booked through the API, or through the
+portal (whose session carries them until the booking is made), leaves none of their
 name, phone number, e-mail address or birth date in the database as a thief would copy
 it: the SQLite file with its write-ahead log, or a pg_dump."""
 
@@ -12,12 +13,17 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
+from django.test import Client
 
 from tests.factories import two_dose_site
+from tests.portal.test_pages import hold_first_slot, last_code
 
 PHONE = "+33612345678"
 EMAIL = "zephyrine.quatrebarbes@example.org"
 BY_PHONE = {"given_name": "Zéphyrine", "family_name": "Quatrebarbes", "birth_date": "1941-07-19"}
+# Booked on the portal, from a phone: the details as its form takes them.
+ON_PORTAL = {"given_name": "Philibertine", "family_name": "Ravachol", "birth_date": "1937-04-23"}
+PORTAL_PHONE = "+33698765432"
 BY_EMAIL = {
     "given_name": "Théophraste",
     "family_name": "Ozanne-Lœvenbruck",
@@ -29,7 +35,8 @@ def needles() -> list[str]:
     """Each value in the forms a dump would show it: as typed, folded, in upper case; a
     phone number in E.164 and the national way; a date in ISO and French forms."""
     found = [PHONE, "0612345678", "06 12 34 56 78", EMAIL, EMAIL.split("@")[0]]
-    for person in (BY_PHONE, BY_EMAIL):
+    found += [PORTAL_PHONE, "0698765432", "06 98 76 54 32"]
+    for person in (BY_PHONE, BY_EMAIL, ON_PORTAL):
         for name in (person["given_name"], person["family_name"]):
             found += [name, name.lower(), name.upper()]
         found.append(person["family_name"].split("-")[0].lower())
@@ -63,13 +70,30 @@ def _api_book(client, slot_id: int, person: dict, **address) -> None:
     assert booked.status_code == 201, booked.json()
 
 
+def _portal_book(client, site, session) -> None:
+    hold_first_slot(client, site, session)
+    year, month, day = ON_PORTAL["birth_date"].split("-")
+    typed = {
+        "given_name": ON_PORTAL["given_name"],
+        "family_name": ON_PORTAL["family_name"],
+        "birth_date_day": day,
+        "birth_date_month": month,
+        "birth_date_year": year,
+        "phone": "06 98 76 54 32",
+    }
+    assert client.post("/reserver/personne/", typed)["Location"] == "/reserver/code/"
+    confirmed = client.post("/reserver/code/", {"code": last_code(PORTAL_PHONE)})
+    assert confirmed.status_code == 302 and "/rendez-vous/" in confirmed["Location"]
+
+
 @pytest.fixture
 def booked(reference_committed, client, settings):
     settings.DEMO = True
-    _site, session = two_dose_site()
+    site, session = two_dose_site()
     slots = list(session.slots.order_by("start"))
     _api_book(client, slots[0].pk, BY_PHONE, phone="06 12 34 56 78")
     _api_book(client, slots[1].pk, BY_EMAIL, email=EMAIL.upper())
+    _portal_book(Client(), site, session)
 
 
 def _pg_dump(*extra: str) -> bytes:

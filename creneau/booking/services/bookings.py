@@ -236,7 +236,8 @@ def _persons_of(*, contact: Contact, person: PersonData) -> tuple[list[Person], 
     """Invariant 4: the person is found again by names and birth date among the contact's."""
     # The contact's persons (six at most): the match and the count in one read.
     persons = list(Person.objects.filter(contact=contact))
-    return persons, next((p for p in persons if p.match_key == _match_key(person)), None)
+    key = _match_key(person)
+    return persons, next((p for p in persons if p.match_key == key), None)
 
 
 def _already_booked(
