@@ -96,6 +96,20 @@ def test_a_birth_date_in_eight_digits_finds_the_caller_as_the_booking_form_takes
         assert "nouvel appelant" not in page, query
 
 
+def test_a_name_is_found_whole_with_its_birth_date_as_the_screen_says(agent, centre):
+    """Names are encrypted, found by a blind index: equality only, and the help says so."""
+    _site, session = centre
+    series = existing_booking(session, family_name="Lambert-Rivière")
+    born = f"{series.person.birth_date:%d/%m/%Y}"
+    home = agent.get(reverse("callcenter:home")).content.decode()
+    assert "le nom de famille en entier" in html.unescape(home)
+    link = f'href="/callcenter/parcours/{series.pk}/"'
+    for whole in (f"LAMBERT RIVIERE {born}", f"lambert-rivière {born}"):
+        assert link in agent.get(reverse("callcenter:home"), {"q": whole}).content.decode()
+    for part in (f"Lambert {born}", f"Lamb {born}"):
+        assert link not in agent.get(reverse("callcenter:home"), {"q": part}).content.decode()
+
+
 @pytest.mark.parametrize(
     "query, said",
     [
