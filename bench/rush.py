@@ -91,6 +91,7 @@ bookings again within 5 s of it being back (docs/operations.md, "Capacity planni
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import json
 import math
@@ -356,6 +357,9 @@ def run_database(args: argparse.Namespace) -> None:
         env = {
             "DATABASE_URL": main_url,
             "SECRET_KEY": secrets.token_urlsafe(40),
+            # Production's encryption of personal data, with keys of this run only.
+            "FIELD_ENCRYPTION_KEYS": "1:" + base64.urlsafe_b64encode(os.urandom(32)).decode(),
+            "BLIND_INDEX_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
             "PUBLIC_URL": f"http://127.0.0.1:{port}",
             "DEBUG": "0",
             "CRENEAU_DEMO": "0",
@@ -792,15 +796,23 @@ def contacts_make(count: int) -> tuple[list[tuple[int, str]], list[str]]:
     call: their (pk, address) and contact tokens."""
     from django.utils import timezone
 
+    from creneau.booking.addresses import contact_address_index
     from creneau.booking.models import Contact
     from creneau.booking.services import contact_token_issue
 
     first, now = CONTACTS_MADE[0], timezone.now()
     CONTACTS_MADE[0] += count
+    addresses = [f"+3361{n:07d}" for n in range(first, first + count)]
     made = Contact.objects.bulk_create(
         [
-            Contact(channel="sms", address=f"+3361{n:07d}", language="fr", verified_at=now)
-            for n in range(first, first + count)
+            Contact(
+                channel="sms",
+                address=address,
+                address_index=contact_address_index(address),
+                language="fr",
+                verified_at=now,
+            )
+            for address in addresses
         ],
         batch_size=2000,
     )
@@ -1971,9 +1983,9 @@ class RawSQL:
             ).fetchone()
             person_id = self.q(
                 "INSERT INTO booking_person (given_name, family_name, birth_date, categories, "
-                "match_key, created_at, contact_id) VALUES (%s, %s, %s, '[]', %s, %s, %s) "
-                "RETURNING id",
-                (given, family, self.day(born), match_key, self.ts(now), contact_id),
+                "match_key, name_index, created_at, contact_id) "
+                "VALUES (%s, %s, %s, '[]', %s, %s, %s, %s) RETURNING id",
+                (given, family, self.day(born), match_key, match_key, self.ts(now), contact_id),
             ).fetchone()[0]
             alphabet = string.ascii_uppercase + string.digits
             reference = "".join(secrets.choice(alphabet) for _ in range(9))

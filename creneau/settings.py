@@ -6,6 +6,11 @@ DATABASE_PREPARED 1 (default): PostgreSQL binds parameters and prepares statemen
 REDIS_URL       redis://… switches the cache to Redis (default: local memory)
 SECRET_KEY      required when DEBUG and CRENEAU_DEMO are off (otherwise generated once into
                 the ignored file .secret_key)
+FIELD_ENCRYPTION_KEYS  the keys that encrypt personal data, "<id>:<base64 32 bytes>" separated
+                by commas, the first one current; with BLIND_INDEX_KEY (base64 32 bytes), the
+                key of the blind indexes. Or FIELD_KEYS_FILE: a file with both. Required when
+                DEBUG and CRENEAU_DEMO are off (otherwise generated once into the ignored file
+                .field_keys). Lost keys are lost data: docs/operations.md, "Keys"
 DEBUG           "1" for development
 ALLOWED_HOSTS   comma-separated (default: 127.0.0.1, localhost and PUBLIC_URL's host)
 CRENEAU_DEMO    "1" exposes demo-only pages and endpoints
@@ -61,6 +66,7 @@ OUTBOX_BACKLOG_MAX_AGE, LOG_LEVEL, LOG_FORMAT, SENTRY_DSN, SENTRY_ENVIRONMENT,
 PROMETHEUS_MULTIPROC_DIR.
 """
 
+import base64
 import os
 import secrets
 import tempfile
@@ -84,7 +90,7 @@ DEMO = env_flag("CRENEAU_DEMO")
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 
 
-def local_secret_key(path: Path) -> str:
+def local_secret_key(path: Path, *, make=lambda: secrets.token_urlsafe(50)) -> str:
     """Development, the demo and tests: a random key made once per checkout into an
     ignored file, never a published one (whoever knows the key forges contact and
     rebooking tokens). Processes starting together agree: the first link wins."""
@@ -92,7 +98,7 @@ def local_secret_key(path: Path) -> str:
         return path.read_text().strip()
     temporary = path.with_name(f"{path.name}.{os.getpid()}")
     with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
-        f.write(secrets.token_urlsafe(50))
+        f.write(make())
     try:
         os.link(temporary, path)
     except FileExistsError:
@@ -106,6 +112,25 @@ if not SECRET_KEY:
     if not (DEBUG or DEMO or os.environ.get("PYTEST_VERSION")):
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG and CRENEAU_DEMO are off.")
     SECRET_KEY = local_secret_key(BASE_DIR / ".secret_key")
+
+# Personal data encrypted at rest (creneau.core.crypto; docs/operations.md, "Keys"): the
+# data keys, "<id>:<base64 key>" separated by commas, the first one writing, and the key
+# of the blind indexes; or a file holding both, one "<id>:<key>" a line and "blind:<key>".
+FIELD_ENCRYPTION_KEYS = [k for k in os.environ.get("FIELD_ENCRYPTION_KEYS", "").split(",") if k]
+BLIND_INDEX_KEY = os.environ.get("BLIND_INDEX_KEY", "")
+FIELD_KEYS_FILE = os.environ.get("FIELD_KEYS_FILE", "")
+if not (FIELD_ENCRYPTION_KEYS or FIELD_KEYS_FILE):
+    if not (DEBUG or DEMO or os.environ.get("PYTEST_VERSION")):
+        raise ImproperlyConfigured(
+            "FIELD_ENCRYPTION_KEYS and BLIND_INDEX_KEY, or FIELD_KEYS_FILE, must be set when "
+            "DEBUG and CRENEAU_DEMO are off: they encrypt the personal data."
+        )
+    FIELD_KEYS_FILE = str(BASE_DIR / ".field_keys")
+
+    def field_key() -> str:
+        return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+
+    local_secret_key(Path(FIELD_KEYS_FILE), make=lambda: f"1:{field_key()}\nblind:{field_key()}\n")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -276,7 +301,8 @@ PASSWORD_RESET_TIMEOUT = int(os.environ.get("PASSWORD_RESET_TIMEOUT", str(3600))
 # ---------------------------------------------------------------------------------------
 
 # A booking in progress lives in the session; with Redis, reads of it skip the database.
-SESSION_ENGINE = "django.contrib.sessions.backends." + ("cached_db" if REDIS_URL else "db")
+# Its data is encrypted at rest like the booking tables' (creneau/core/sessions).
+SESSION_ENGINE = "creneau.core.sessions." + ("cached_db" if REDIS_URL else "db")
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 

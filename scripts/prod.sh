@@ -10,7 +10,8 @@
 #
 # HOST, PORT          where gunicorn listens (default 127.0.0.1:8000; with --demo and no
 #                     PORT given, the next free port when 8000 is taken)
-# CRENEAU_STATE_DIR   outside the repository: the generated SECRET_KEY (0600), the
+# CRENEAU_STATE_DIR   outside the repository: the generated SECRET_KEY and, without
+#                     --demo, the encryption keys (field_keys) (0600), the
 #                     PostgreSQL and Redis data, logs (default ~/.local/state/creneau)
 # PYTHON              the virtualenv's python (default .venv/bin/python)
 set -euo pipefail
@@ -78,6 +79,19 @@ if [[ -z "${SECRET_KEY:-}" ]]; then
     SECRET_KEY="$(cat "$STATE/secret_key")"
 fi
 export SECRET_KEY DEBUG=0
+
+if [[ "$DEMO" == 0 && -z "${FIELD_ENCRYPTION_KEYS:-}" && -z "${FIELD_KEYS_FILE:-}" ]]; then
+    step "Encryption keys of personal data"
+    if [[ ! -s "$STATE/field_keys" ]]; then
+        key() { "$PY" -c 'import base64, secrets; print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())'; }
+        (umask 077 && printf '1:%s\nblind:%s\n' "$(key)" "$(key)" >"$STATE/field_keys")
+        echo "    generated in $STATE/field_keys (0600): back it up apart from the database; lost, the personal data is lost" >&2
+    else
+        echo "    read from $STATE/field_keys" >&2
+    fi
+    chmod 600 "$STATE/field_keys"
+    export FIELD_KEYS_FILE="$STATE/field_keys"
+fi
 
 if [[ "$DEMO" == 1 ]]; then
     export CRENEAU_DEMO=1

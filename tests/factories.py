@@ -88,10 +88,9 @@ def open_session(
 
 def verified_contact(phone: str = "+33612345678"):
     from creneau.booking.models import Contact
+    from creneau.booking.services import contact_get_or_create
 
-    contact, _ = Contact.objects.get_or_create(
-        address=phone, defaults={"channel": Contact.Channel.SMS}
-    )
+    contact = contact_get_or_create(channel=Contact.Channel.SMS, address=phone)
     Contact.objects.filter(pk=contact.pk).update(verified_at=timezone.now())
     contact.refresh_from_db()
     return contact
@@ -123,3 +122,16 @@ def two_dose_site(*, lines: int = 2, doses: int = 1000, dose1_day: date | None =
 
 # A staff action's actor for tests that do not look at who acted: no account, the system.
 STAFF = Actor(user=None)
+
+
+def series_named(given_name: str, **filters):
+    """The one course of a person by their given name: names are encrypted, so compared
+    here, not by the database."""
+    from creneau.booking.models import Series
+
+    (found,) = [
+        series
+        for series in Series.objects.select_related("person").filter(**filters)
+        if series.person.given_name == given_name
+    ]
+    return found

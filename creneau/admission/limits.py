@@ -15,6 +15,7 @@ from django.conf import settings
 from django.utils.translation import gettext, gettext_lazy
 
 from creneau.core.clients import network_key
+from creneau.core.crypto import blind_index
 from creneau.core.errors import TooManyRequests
 from creneau.core.metrics import REFUSALS
 
@@ -140,7 +141,9 @@ def code_send_admit(*, channel: str, address: str) -> None:
     """The limits on one more code to a phone number or e-mail address (in E.164 or
     lower case), and on the service's SMS budget. Called once the one-a-minute rule let
     the code go (booking's contact_verification_start), so a double click costs nothing."""
-    limit_hit(name="codes_per_number", key=address)
+    # Counted under the number's blind index: the counters (a table without Redis) never
+    # hold a phone number or an e-mail address.
+    limit_hit(name="codes_per_number", key=blind_index(address, purpose="admission.codes"))
     if channel == "sms":
         limit_hit(name="sms_per_minute", key="service")
 

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from creneau.core.actor import Actor
+from creneau.core.crypto import value_decrypt, value_encrypt
 from creneau.core.db import before_commit, keys_lock
 from creneau.core.errors import InvalidInput
 
@@ -34,6 +35,23 @@ logger = logging.getLogger("creneau.audit")
 USER_AGENT_LENGTH = AuditEvent._meta.get_field("user_agent").max_length
 SUMMARY_LENGTH = AuditEvent._meta.get_field("summary").max_length
 OBJECT_ID_LENGTH = AuditEvent._meta.get_field("object_id").max_length
+
+
+# Personal data an event must keep (the terms of a search) is sealed under this purpose.
+SEALED_PURPOSE = "audit_auditevent.details"
+
+
+def audit_sealed(text: str) -> str:
+    """`text` sealed like the booking tables' values (core.crypto), for an event's
+    details: who searched for whom stays provable to those who hold the keys, and a copy
+    of the log does not tell it. Events are never rewritten, so `keys_rotate` leaves
+    these under their key: a retired key stays in the ring, for reading, until the
+    events it sealed are purged (docs/operations.md, "Keys")."""
+    return value_encrypt(text, purpose=SEALED_PURPOSE)
+
+
+def audit_unsealed(sealed: str) -> str:
+    return value_decrypt(sealed, purpose=SEALED_PURPOSE)
 
 
 def audit_record(

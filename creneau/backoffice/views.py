@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from creneau.audit.selectors import audit_list
-from creneau.audit.services import audit_record
+from creneau.audit.services import audit_record, audit_sealed
 from creneau.booking.actions import CourseActor
 from creneau.booking.models import Cancellation
 from creneau.booking.selectors import (
@@ -140,7 +140,7 @@ def site_day(request: HttpRequest, site_id: int) -> HttpResponse:
         summary=_("Liste du jour : %(count)s rendez-vous") % {"count": len(appointments)},
         details={
             "appointments": [appointment.pk for appointment in appointments],
-            **({"search": search[:100]} if search else {}),
+            **({"search": audit_sealed(search[:100])} if search else {}),
         },
     )
     now = timezone.now()

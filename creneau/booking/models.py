@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from creneau.core.fields import EncryptedDateField, EncryptedJSONField, EncryptedTextField
 from creneau.scheduling.models import Session, Slot
 from creneau.sites.models import Site
 from creneau.vaccines.models import Vaccine
@@ -24,11 +25,15 @@ class Contact(models.Model):
 
     channel = models.CharField(max_length=10, choices=Channel.choices)
     # E.164 for a phone number, lower-cased for an e-mail address, the envelope's lines
-    # (booking.addresses.postal_address_normalize) for a postal address.
-    address = models.CharField(max_length=254, unique=True)
+    # (booking.addresses.postal_address_normalize) for a postal address. Encrypted; the
+    # contact is found by the blind index of that form (addresses.contact_address_index),
+    # unique: one contact per number or mailbox.
+    address = EncryptedTextField()
+    address_index = models.CharField(max_length=64, unique=True)
     # A landline the caller gave the call centre (E.164): no message goes to it, it only
-    # finds them again when they call back from it.
-    landline = models.CharField(max_length=20, blank=True, db_index=True)
+    # finds them again when they call back from it (by its blind index).
+    landline = EncryptedTextField(blank=True, default="")
+    landline_index = models.CharField(max_length=64, blank=True, default="", db_index=True)
     language = models.CharField(max_length=5, default="fr")
     verified_at = models.DateTimeField(null=True, blank=True)
     # When the last one-time code went out: at most one a minute per contact.
@@ -62,14 +67,19 @@ class Person(models.Model):
     """Someone to vaccinate, as entered by the contact who books for them."""
 
     contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="persons")
-    given_name = models.CharField(max_length=100)
-    family_name = models.CharField(max_length=100)
-    birth_date = models.DateField()
-    # Declared category codes (creneau.eligibility Category), e.g. ["caregiver"].
-    categories = models.JSONField(default=list, blank=True)
-    # Names folded (case, accents, spaces) + birth date: the same person entered twice by
-    # one contact is recognised, so that they cannot hold two series (invariant 4).
+    # Encrypted (core.fields): the database holds none of them in clear.
+    given_name = EncryptedTextField()
+    family_name = EncryptedTextField()
+    birth_date = EncryptedDateField()
+    # Declared category codes (creneau.eligibility Category), e.g. ["caregiver"]: a
+    # declared condition is health data.
+    categories = EncryptedJSONField(default=list, blank=True)
+    # The blind index of the names folded (case, accents, spaces) + birth date
+    # (persons.person_index): the same person entered twice by one contact is
+    # recognised, so that they cannot hold two series (invariant 4).
     match_key = models.CharField(max_length=250)
+    # The blind index of the family name folded + birth date: the call centre's search.
+    name_index = models.CharField(max_length=64, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -95,7 +105,8 @@ class Series(models.Model):
     # With the server's secret, derives the management token (booking.secrets).
     token_salt = models.CharField(max_length=16)
     person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="series")
-    # The person's match key, copied: one active series per human across contacts too.
+    # The person's match key (a blind index), copied: one active series per human across
+    # contacts too.
     person_key = models.CharField(max_length=250)
     contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="series")
     vaccine = models.ForeignKey(Vaccine, on_delete=models.PROTECT, related_name="+")

@@ -54,15 +54,17 @@ from .actions import (
     dose1_get,
     rebook_override_carries,
 )
-from .addresses import contact_address_normalize
+from .addresses import contact_address_index, contact_address_normalize, contact_landline_index
 from .models import (
     Appointment,
     Cancellation,
     CancellationItem,
     Contact,
     Hold,
+    Person,
     Series,
 )
+from .persons import person_name_index
 
 DOSE2_OPTIONS = 8
 # Days of second-dose slots looked at, nearest the recommended interval first.
@@ -473,35 +475,44 @@ def move_preview(
     return replace(preview, dose2_after=options[0])
 
 
-def _name_words_q(text: str) -> Q:
+def _person_names(person: Person) -> str:
+    """A person's names in their comparison form: what searches match words against."""
+    return text_normalize(f"{person.family_name} {person.given_name}").match
+
+
+def _has_words(person: Person, words: list[str]) -> bool:
     """Every word typed is part of the person's names, compared in their match form (case,
     accents and invisible characters aside): "eloise" finds "Éloïse", "Mar\u200btin" finds
-    "Martin"."""
-    by_name = Q()
-    for word in text_normalize(text).match.split():
-        by_name &= Q(person__match_key__contains=word)
-    return by_name
+    "Martin". In Python: the names are encrypted, the rows already narrowed."""
+    names = _person_names(person)
+    return all(word in names for word in words)
 
 
 def site_day_appointments(*, site_id: int, day: date, search: str = "") -> list[Appointment]:
-    """The appointments still standing at a site on a local day, by time: for the
-    day's list. `search` is part of a name or a booking reference."""
-    appointments = (
+    """The appointments still standing at a site on a local day, by time then name: for
+    the day's list. `search` is part of a name or a booking reference.
+
+    The names are encrypted, so they are sorted and searched here, among one site's day
+    (a few hundred rows at most), not by the database."""
+    appointments = sorted(
         Appointment.objects.select_related(
             "slot__vaccine", "slot__site", "person", "series__vaccine"
         )
         .filter(slot__site_id=site_id, slot__date=day)
-        .exclude(status=Appointment.Status.CANCELLED)
-        .order_by("slot__start", "person__family_name", "person__given_name")
+        .exclude(status=Appointment.Status.CANCELLED),
+        key=lambda appointment: (appointment.slot.start, _person_names(appointment.person)),
     )
     search = search.strip()[:100]
     if search:
         reference = tokens.reference_normalize(search)
-        by_name = _name_words_q(search)
-        appointments = appointments.filter(
-            by_name | Q(series__reference=reference) if reference else by_name
-        )
-    return list(appointments)
+        words = text_normalize(search).match.split()
+        appointments = [
+            appointment
+            for appointment in appointments
+            if (reference and appointment.series.reference == reference)
+            or (words and _has_words(appointment.person, words))
+        ]
+    return appointments
 
 
 REBOOK_OFFERS = 6
@@ -1005,6 +1016,10 @@ def cancellation_get(*, site_id: int, cancellation_id: int) -> Cancellation:
 
 
 CALLER_RESULTS = 20
+# The words of a name searched that make candidate family names (21 runs of 6 words).
+CALLER_NAME_WORDS = 6
+# Courses of one family name and birth date looked at for the given names typed.
+CALLER_CANDIDATES = 200
 OLDEST_BIRTH_YEAR = 1880
 # 02/03/1940, 2 3 1940, 02031940 (the booking form's own short form) or 1940-03-02.
 _DAY = re.compile(
@@ -1037,7 +1052,12 @@ def _caller_birth_date(text: str) -> tuple[date | None, str]:
 
 def caller_find(*, query: str) -> list[Series]:
     """The courses a caller may be asking about: by booking reference, by the phone number
-    or e-mail address they booked with, or by family name and birth date. Newest first."""
+    or e-mail address they booked with, or by family name and birth date. Newest first.
+
+    Names and numbers are encrypted: they are found through their blind indexes, so by
+    equality only. The family name must be whole (in its comparison form: case, accents
+    and invisible characters aside) and the birth date given; a part of a name finds
+    nobody. The given names, if typed, narrow the courses found."""
     query = query.strip()[:200]
     series = Series.objects.select_related("person", "contact", "site", "vaccine").order_by(
         "-created_at", "-pk"
@@ -1052,10 +1072,18 @@ def caller_find(*, query: str) -> list[Series]:
         )
     birth_date, name = _caller_birth_date(query)
     if birth_date is not None:
-        if not text_normalize(name).match:
+        words = text_normalize(name).match.split()[:CALLER_NAME_WORDS]
+        if not words:
             raise InvalidInput(gettext("Donnez le nom avec la date de naissance."))
-        by_name = _name_words_q(name)
-        return list(series.filter(by_name, person__birth_date=birth_date)[:CALLER_RESULTS])
+        # The family name is some run of the words typed ("Jean Le Gall"): the blind index
+        # of each run with the birth date, then the other words among the given names.
+        indexes = {
+            person_name_index(family_name=" ".join(words[start:end]), birth_date=birth_date)
+            for start in range(len(words))
+            for end in range(start + 1, len(words) + 1)
+        }
+        found = series.filter(person__name_index__in=indexes)[:CALLER_CANDIDATES]
+        return [s for s in found if _has_words(s.person, words)][:CALLER_RESULTS]
     if "@" in query or sum(character.isdigit() for character in query) >= 6:
         # A number or an address that cannot be one is said so: matching nothing, it would
         # send the agent to book a "new caller" who may well be on file.
@@ -1064,9 +1092,10 @@ def caller_find(*, query: str) -> list[Series]:
         )
         # A caller booked with a letter or a mobile is found by the landline they gave too.
         return list(
-            series.filter(Q(contact__address=address) | Q(contact__landline=address))[
-                :CALLER_RESULTS
-            ]
+            series.filter(
+                Q(contact__address_index=contact_address_index(address))
+                | Q(contact__landline_index=contact_landline_index(address))
+            )[:CALLER_RESULTS]
         )
     raise InvalidInput(
         gettext(

@@ -15,7 +15,13 @@ from creneau.vaccines.models import Vaccine
 class CallerSearchForm(DsfrBaseForm):
     q = forms.CharField(
         label=_("Téléphone, e-mail, référence, ou nom et date de naissance"),
-        help_text=_("Par exemple : 06 12 34 56 78 · 7K2M-Q9XA-4 · Martin 02/03/1940"),
+        # Names are encrypted and found by a blind index: by equality only, said here.
+        help_text=_(
+            "Par exemple : 06 12 34 56 78 · 7K2M-Q9XA-4 · Martin 02/03/1940. Un nom se "
+            "cherche avec la date de naissance et le nom de famille en entier, tel qu'il "
+            "s'écrit (majuscules, accents et tirets indifférents) : « Mart » ne trouve pas "
+            "« Martin »."
+        ),
         max_length=200,
     )
 

@@ -15,7 +15,7 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from creneau.audit.services import audit_record
+from creneau.audit.services import audit_record, audit_sealed
 from creneau.booking import tokens
 from creneau.booking.actions import CourseActor
 from creneau.booking.addresses import CallerNumbers, caller_numbers_sort, postal_address_parse
@@ -117,8 +117,9 @@ def home(request: HttpRequest) -> HttpResponse:
         except InvalidInput as error:
             form.add_error("q", error.message)
         sites = {series.site for series in found or ()}
-        # Every search is audited with its terms as typed, a refused one too (a number
-        # that cannot be one): who looked for whom is what staff accountability needs.
+        # Every search is audited with its terms as typed (sealed: they are personal
+        # data), a refused one too (a number that cannot be one): who looked for whom is
+        # what staff accountability needs.
         audit_record(
             actor=request.actor,
             action="view",
@@ -126,7 +127,10 @@ def home(request: HttpRequest) -> HttpResponse:
             # One site found: the event is in its region's log too.
             site=sites.pop() if len(sites) == 1 else None,
             summary=_("Recherche d'appelant : %(count)s parcours") % {"count": len(found or ())},
-            details={"query": query, "series": [series.pk for series in found or ()]},
+            details={
+                "query": audit_sealed(query),
+                "series": [series.pk for series in found or ()],
+            },
         )
     # A number that found nobody is a new caller's: it is carried into the booking, as
     # the contact if it can receive the confirmation, as their landline if not.

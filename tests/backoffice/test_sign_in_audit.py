@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 
 from creneau.audit.models import AuditEvent
+from creneau.audit.services import audit_unsealed
 from creneau.booking.services import booking_confirm, hold_create
 from creneau.demo.staff import DEMO_PASSWORD
 from creneau.staff.models import StaffProfile
@@ -154,5 +155,7 @@ def test_the_day_lists_audit_event_names_the_appointments_it_showed(client, site
 
     whole, searched, empty = AuditEvent.objects.filter(action="view").order_by("id")
     assert whole.details == {"appointments": booked}
-    assert searched.details == {"appointments": [booked[1]], "search": "lyonn"}
+    assert searched.details["appointments"] == [booked[1]]
+    # The terms are personal data: sealed in the log, read with the keys.
+    assert audit_unsealed(searched.details["search"]) == "lyonn"
     assert empty.details == {"appointments": []}

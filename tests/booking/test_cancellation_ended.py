@@ -17,6 +17,7 @@ from tests.factories import (
     at,
     open_session,
     person,
+    series_named,
     tomorrow,
     two_dose_site,
     verified_contact,
@@ -110,7 +111,7 @@ def test_a_session_whose_slots_have_all_ended_cannot_be_cancelled(site):
 def assert_only_the_afternoon_cancelled(cancellation) -> None:
     """Jeanne's 9:00 has ended: still booked (a no-show to mark, or a dose to record),
     her course untouched, no message; Ana's afternoon course is cancelled and she is told."""
-    jeanne, ana = (Series.objects.get(person__given_name=name) for name in ("Jeanne", "Ana"))
+    jeanne, ana = (series_named(name) for name in ("Jeanne", "Ana"))
     assert set(jeanne.appointments.values_list("status", flat=True)) == {"booked"}
     assert jeanne.status == "active" and jeanne.version == 1
     assert set(ana.appointments.values_list("status", flat=True)) == {"cancelled"}
@@ -164,7 +165,7 @@ def test_cancelling_a_dose_2_session_after_an_unrecorded_dose_1_ends_the_course(
     """Jeanne's 9:00 first dose has passed with nothing recorded. Her dose-2 session is
     cancelled at 11:00: her whole course goes, so that no dose 1 is left without its
     dose 2 (invariant 3), and she is told and offered first-dose places."""
-    jeanne = Series.objects.get(person__given_name="Jeanne")
+    jeanne = series_named("Jeanne")
     dose2 = jeanne.appointments.get(dose_number=2)
     cancellation = cancellation_create(
         actor=STAFF,

@@ -5,12 +5,13 @@ import importlib
 import logging
 
 import pytest
-from django.apps import apps
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.migrations.executor import MigrationExecutor
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from creneau.booking.models import Person, Series
+from creneau.booking.persons import person_index
 from creneau.booking.selectors import caller_find
 from creneau.booking.services import booking_confirm, hold_create
 from creneau.core.errors import AlreadyBooked, InvalidInput
@@ -18,6 +19,7 @@ from tests.core.test_text import look_alikes, names
 from tests.factories import person, two_dose_site, verified_contact
 
 migration = importlib.import_module("creneau.booking.migrations.0007_person_keys_normalized")
+BEFORE_ENCRYPTION = ("booking", "0007_person_keys_normalized")
 
 
 class _Rollback(Exception):
@@ -92,40 +94,71 @@ def test_the_call_centre_finds_a_name_whatever_its_accents_and_invisible_charact
         assert caller_find(query=query) == [series], query
 
 
-def test_existing_keys_are_recomputed_and_look_alikes_kept_apart(session, caplog):
-    """The data migration: rows written before the normalisation, some of which turn out
-    to be one person twice, keep their bookings; the constraints still hold."""
+@pytest.mark.django_db(transaction=True)
+def test_existing_keys_are_recomputed_and_look_alikes_kept_apart(reference_committed, caplog):
+    """The data migrations: rows written before the normalisation (0007), some of which
+    turn out to be one person twice, keep their bookings; then encrypted (0008), their
+    keys become blind indexes that keep the twins apart; the constraints hold throughout.
+    0008 is taken back first (the values opened again), then applied again."""
+    session = two_dose_site(lines=4)[1]
     contact, other = verified_contact(), verified_contact("+33698765432")
     first = _book(session, contact, "Jeanne", "Martin")
-    # Written by the former code: the zero-width character stayed in the name and key.
     twin = _book(session, contact, "Jeanne", "Durand")
     cousin = _book(session, other, "Jeanne", "Dupont")
-    born = first.person.birth_date.isoformat()
-    for series, name in ((twin, "Mar\u200btin"), (cousin, "MARTIN\u2060")):
-        old_key = f"{name.lower()}|jeanne|{born}"
-        Person.objects.filter(pk=series.person_id).update(family_name=name, match_key=old_key)
-        Series.objects.filter(pk=series.pk).update(person_key=old_key)
+    born = first.person.birth_date
+    executor = MigrationExecutor(connection)
+    executor.migrate([BEFORE_ENCRYPTION])
+    try:
+        old = executor.loader.project_state(BEFORE_ENCRYPTION).apps
+        OldPerson, OldSeries = (
+            old.get_model("booking", "Person"),
+            old.get_model("booking", "Series"),
+        )
+        assert OldPerson.objects.get(pk=first.person_id).family_name == "Martin"
+        # Written by the former code: the zero-width character stayed in the name and key.
+        for series, name in ((twin, "Mar\u200btin"), (cousin, "MARTIN\u2060")):
+            old_key = f"{name.lower()}|jeanne|{born.isoformat()}"
+            OldPerson.objects.filter(pk=series.person_id).update(
+                family_name=name, match_key=old_key
+            )
+            OldSeries.objects.filter(pk=series.pk).update(person_key=old_key)
 
-    with caplog.at_level(logging.WARNING, logger="creneau.migrations"):
-        migration.keys_recompute(apps, None)
+        with caplog.at_level(logging.WARNING, logger="creneau.migrations"):
+            migration.keys_recompute(old, None)
 
-    key = f"martin|jeanne|{born}"
-    persons = dict(Person.objects.values_list("pk", "match_key"))
-    assert persons[first.person_id] == key
-    assert persons[twin.person_id] == f"{key}#{twin.person_id}"
-    # Another contact's person may carry the key; their course may not, while one is active.
-    assert persons[cousin.person_id] == key
-    courses = dict(Series.objects.values_list("pk", "person_key"))
-    assert courses == {
-        first.pk: key,
-        twin.pk: f"{key}#{twin.person_id}",
-        cousin.pk: f"{key}#{cousin.pk}",
+        key = f"martin|jeanne|{born.isoformat()}"
+        persons = dict(OldPerson.objects.values_list("pk", "match_key"))
+        assert persons[first.person_id] == key
+        assert persons[twin.person_id] == f"{key}#{twin.person_id}"
+        # Another contact's person may carry the key; their course may not, while one is active.
+        assert persons[cousin.person_id] == key
+        courses = dict(OldSeries.objects.values_list("pk", "person_key"))
+        assert courses == {
+            first.pk: key,
+            twin.pk: f"{key}#{twin.person_id}",
+            cousin.pk: f"{key}#{cousin.pk}",
+        }
+        assert cousin.reference in caplog.text and "Martin" not in caplog.text
+        # Safe to run again: nothing changes.
+        migration.keys_recompute(old, None)
+        assert dict(OldSeries.objects.values_list("pk", "person_key")) == courses
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+
+    index = person_index(given_name="Jeanne", family_name="Martin", birth_date=born)
+    assert dict(Person.objects.values_list("pk", "match_key")) == {
+        first.person_id: index,
+        twin.person_id: f"{index}#{twin.person_id}",
+        cousin.person_id: index,
+    }
+    assert dict(Series.objects.values_list("pk", "person_key")) == {
+        first.pk: index,
+        twin.pk: f"{index}#{twin.person_id}",
+        cousin.pk: f"{index}#{cousin.pk}",
     }
     assert Series.objects.filter(status=Series.Status.ACTIVE).count() == 3
-    assert cousin.reference in caplog.text and "Martin" not in caplog.text
-    # Safe to run again: nothing changes.
-    migration.keys_recompute(apps, None)
-    assert dict(Series.objects.values_list("pk", "person_key")) == courses
+    assert Person.objects.get(pk=twin.person_id).family_name == "Mar\u200btin"
     # New bookings of that person find the oldest.
     with pytest.raises(AlreadyBooked):
         _book(session, verified_contact("+33611111111"), "Jeanne", "MAR\u200bTIN")

@@ -17,7 +17,7 @@ from creneau.staff.models import StaffProfile
 from creneau.staff.services import staff_account_create
 from creneau.vaccines.models import Stock
 from tests.browser.helpers import axe_check, screenshot, second_factor_type, staff_app
-from tests.factories import LOT, person, two_dose_site, verified_contact
+from tests.factories import LOT, person, series_named, two_dose_site, verified_contact
 
 
 @pytest.fixture
@@ -130,7 +130,7 @@ def test_after_a_check_in_the_list_stays_filtered_and_at_the_persons_row(
     )
     assert len(heights) == 24 and max(heights) < 60, heights
 
-    far_down = Appointment.objects.get(person__given_name="Personne 21", dose_number=1)
+    far_down = series_named("Personne 21").appointments.get(dose_number=1)
     assert not row_in_view(page, far_down)
     page.get_by_role("button", name="Arrivée de Personne 21 Lefebvre, 9 h 50").click()
     expect(page.get_by_text("Personne 21 Lefebvre est arrivé(e).")).to_be_visible()
@@ -141,9 +141,10 @@ def test_after_a_check_in_the_list_stays_filtered_and_at_the_persons_row(
     search = page.get_by_label("Chercher une personne (nom ou référence)")
     search.fill("marcel durand")
     search.press("Enter")
-    older = Appointment.objects.filter(person__given_name="Marcel", dose_number=1).order_by(
-        "person__birth_date"
-    )[0]
+    older = min(
+        (a for a in Appointment.objects.filter(dose_number=1) if a.person.given_name == "Marcel"),
+        key=lambda appointment: appointment.person.birth_date,
+    )
     born = older.person.birth_date.strftime("%d/%m/%Y")
     page.get_by_role("button", name=f"Arrivée de Marcel Durand, 9 h 50, né(e) le {born}").click()
     expect(page.get_by_text("Marcel Durand est arrivé(e).")).to_be_visible()

@@ -10,14 +10,23 @@ from django.utils.formats import date_format
 from playwright.sync_api import expect
 
 from creneau.booking import tokens
-from creneau.booking.models import Appointment, Series
+from creneau.booking.models import Appointment
 from creneau.booking.services import booking_confirm, hold_create
 from creneau.care.services import administration_record
 from creneau.core.actor import Actor
 from creneau.scheduling.models import Slot
 from tests.browser.helpers import axe_check
 from tests.browser.test_portal import code_from_outbox, fill_person
-from tests.factories import LOT, at, open_session, person, tomorrow, two_dose_site, verified_contact
+from tests.factories import (
+    LOT,
+    at,
+    open_session,
+    person,
+    series_named,
+    tomorrow,
+    two_dose_site,
+    verified_contact,
+)
 
 PHONE_375 = {"device": "phone", "viewport": {"width": 375, "height": 667}}
 
@@ -66,7 +75,7 @@ def test_the_second_dose_day_then_hour_on_a_phone(new_page, live_server, site, j
     page.get_by_role("button", name="Confirmer le rendez-vous").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Rendez-vous confirmé")
 
-    series = Series.objects.get(person__given_name="Lucienne")
+    series = series_named("Lucienne")
     dose2 = Appointment.objects.select_related("slot").get(series=series, dose_number=2)
     assert dose2.slot.date == day
 

@@ -33,9 +33,14 @@ def book_in_a_loop(slot_ids: list[int], phone: str, people: int) -> list[str]:
     from django.utils import timezone
 
     from creneau.booking.models import Contact
-    from creneau.booking.services import PersonData, booking_confirm, hold_create
+    from creneau.booking.services import (
+        PersonData,
+        booking_confirm,
+        contact_get_or_create,
+        hold_create,
+    )
 
-    contact, _ = Contact.objects.get_or_create(address=phone, defaults={"channel": "sms"})
+    contact = contact_get_or_create(channel="sms", address=phone)
     Contact.objects.filter(pk=contact.pk).update(verified_at=timezone.now())
     outcomes = []
     for number in range(people):

@@ -6,6 +6,7 @@ The settings are read once, when a process starts: each case starts one, with th
 environment the demo's commands or a production server would have.
 """
 
+import base64
 import os
 import shlex
 import subprocess
@@ -21,6 +22,12 @@ PRINT_LINKS = (
 )
 # What is left of the environment of a process that pytest did not start.
 UNSET = ("PUBLIC_URL", "DEBUG", "CRENEAU_DEMO", "PYTEST_VERSION", "PYTEST_CURRENT_TEST")
+# Production's encryption keys, so that each case fails (or not) on what it tests.
+KEYS = {
+    "FIELD_ENCRYPTION_KEYS": "1:" + base64.urlsafe_b64encode(bytes(32)).decode(),
+    "BLIND_INDEX_KEY": base64.urlsafe_b64encode(bytes(range(32))).decode(),
+    "FIELD_KEYS_FILE": "",
+}
 
 
 def run_settings(**env: str) -> subprocess.CompletedProcess:
@@ -28,7 +35,7 @@ def run_settings(**env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", PRINT_LINKS],
         cwd=ROOT,
-        env={**base, "DJANGO_SETTINGS_MODULE": "creneau.settings", **env},
+        env={**base, "DJANGO_SETTINGS_MODULE": "creneau.settings", **KEYS, **env},
         capture_output=True,
         text=True,
         timeout=60,
@@ -92,6 +99,17 @@ def test_production_refuses_to_start_without_public_url():
 
     assert done.returncode != 0
     assert "ImproperlyConfigured: PUBLIC_URL must be set" in done.stderr
+
+
+def test_production_refuses_to_start_without_encryption_keys():
+    done = run_settings(
+        SECRET_KEY="x" * 50, FIELD_ENCRYPTION_KEYS="", BLIND_INDEX_KEY="", FIELD_KEYS_FILE=""
+    )
+
+    assert done.returncode != 0
+    assert "FIELD_ENCRYPTION_KEYS and BLIND_INDEX_KEY, or FIELD_KEYS_FILE, must be set" in (
+        done.stderr
+    )
 
 
 def test_production_links_start_with_public_url():

@@ -2,6 +2,7 @@
 code, a permissions policy, no cache for answers about a person, HTTPS only behind an
 https:// PUBLIC_URL, and `check --deploy` clean under the production settings."""
 
+import base64
 import os
 import secrets
 import subprocess
@@ -16,6 +17,12 @@ from tests.factories import person, two_dose_site, verified_contact
 
 ROOT = Path(__file__).resolve().parents[2]
 UNSET = ("PUBLIC_URL", "DEBUG", "CRENEAU_DEMO", "PYTEST_VERSION", "PYTEST_CURRENT_TEST")
+# Production's encryption keys, so that each case fails (or not) on what it tests.
+KEYS = {
+    "FIELD_ENCRYPTION_KEYS": "1:" + base64.urlsafe_b64encode(bytes(32)).decode(),
+    "BLIND_INDEX_KEY": base64.urlsafe_b64encode(bytes(range(32))).decode(),
+    "FIELD_KEYS_FILE": "",
+}
 
 
 def production(*args: str, **env: str) -> subprocess.CompletedProcess:
@@ -25,6 +32,7 @@ def production(*args: str, **env: str) -> subprocess.CompletedProcess:
         cwd=ROOT,
         env={
             **base,
+            **KEYS,
             "PUBLIC_URL": "https://creneau.example.fr",
             "SECRET_KEY": secrets.token_urlsafe(50),
             **env,

@@ -161,6 +161,8 @@ def stack():
                 "DATABASE_URL": database,
                 "DJANGO_SETTINGS_MODULE": "creneau.settings",
                 "SECRET_KEY": "seed",
+                # The keys the script generated for the stack: the seed writes with them.
+                "FIELD_KEYS_FILE": str(state / "field_keys"),
                 "PUBLIC_URL": "http://127.0.0.1",
                 "PYTHONPATH": str(ROOT),
             },

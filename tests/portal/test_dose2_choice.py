@@ -10,7 +10,7 @@ from django.utils.formats import date_format
 
 from creneau.booking.models import Appointment, Series
 from creneau.scheduling.models import Slot
-from tests.factories import open_session, two_dose_site
+from tests.factories import open_session, series_named, two_dose_site
 from tests.portal.test_pages import details, hold_first_slot, last_code
 
 # Comirnaty: 21 to 49 days after the first dose; two_dose_site opens days 35, 42 and 49.
@@ -98,7 +98,7 @@ def test_another_day_keeps_what_was_typed_and_books_its_hour(client, many_days):
     assert date_format(dose2_slot.date, "l j F Y") in summary
     client.post("/reserver/code/", {"code": last_code()})
 
-    series = Series.objects.get(person__given_name="Lucienne")
+    series = series_named("Lucienne")
     assert Appointment.objects.get(series=series, dose_number=2).slot_id == chosen
 
 

@@ -37,7 +37,7 @@ from .. import tokens
 from ..actions import DOSE1_FOR_MOVE, active_by_dose, booking_move_decide, dose1_get
 from ..metrics import BOOKINGS
 from ..models import Appointment, Contact, Hold, IdempotencyKey, Person, Series
-from ..persons import person_match_key
+from ..persons import person_index, person_name_index
 from ..selectors import dose2_options, dose2_stays
 from .course import (
     BookingResult,
@@ -93,7 +93,7 @@ def _person_validate(person: PersonData, *, today: date) -> PersonData:
 
 
 def _match_key(person: PersonData) -> str:
-    return person_match_key(
+    return person_index(
         given_name=person.given_name, family_name=person.family_name, birth_date=person.birth_date
     )
 
@@ -236,7 +236,8 @@ def _persons_of(*, contact: Contact, person: PersonData) -> tuple[list[Person], 
     """Invariant 4: the person is found again by names and birth date among the contact's."""
     # The contact's persons (six at most): the match and the count in one read.
     persons = list(Person.objects.filter(contact=contact))
-    return persons, next((p for p in persons if p.match_key == _match_key(person)), None)
+    key = _match_key(person)
+    return persons, next((p for p in persons if p.match_key == key), None)
 
 
 def _already_booked(
@@ -319,6 +320,7 @@ def _person_booked(
         birth_date=person.birth_date,
         categories=list(person.categories),
         match_key=_match_key(person),
+        name_index=person_name_index(family_name=person.family_name, birth_date=person.birth_date),
     )
 
 

@@ -19,7 +19,13 @@ from creneau.outreach.models import Notification
 from creneau.outreach.services import notification_enqueue
 
 from .. import tokens
-from ..addresses import PostalAddress, contact_address_normalize, postal_address_normalize
+from ..addresses import (
+    PostalAddress,
+    contact_address_index,
+    contact_address_normalize,
+    contact_landline_index,
+    postal_address_normalize,
+)
 from ..models import MAX_CODE_ATTEMPTS, Contact, ContactVerification
 from ..selectors import CONTACT_TOKEN_SALT
 
@@ -62,12 +68,36 @@ def contact_for_agent(
     else:
         # Both given: refused here too, naming the e-mail field.
         channel, address = contact_address_normalize(phone=phone or None, email=email or None)
+    contact = contact_get_or_create(channel=channel, address=address, landline=number)
+    if number and contact.landline != number:
+        landline = contact_landline_index(number)
+        Contact.objects.filter(pk=contact.pk).exclude(landline_index=landline).update(
+            landline=number, landline_index=landline
+        )
+        contact.landline, contact.landline_index = number, landline
+    return contact
+
+
+def contact_get_or_create(
+    *, channel: str, address: str, language: str = "fr", landline: str = ""
+) -> Contact:
+    """The contact of an address in its stored form, found by its blind index, or created
+    (once, even by two requests at once: the index is unique)."""
+    index = contact_address_index(address)
     Contact.objects.bulk_create(
-        [Contact(channel=channel, address=address, landline=number)], ignore_conflicts=True
+        [
+            Contact(
+                channel=channel,
+                address=address,
+                address_index=index,
+                landline=landline,
+                landline_index=contact_landline_index(landline),
+                language=language,
+            )
+        ],
+        ignore_conflicts=True,
     )
-    if number:
-        Contact.objects.filter(address=address).exclude(landline=number).update(landline=number)
-    return Contact.objects.get(address=address)
+    return Contact.objects.get(address_index=index)
 
 
 @refusals_counted("verification")
@@ -84,9 +114,7 @@ def contact_verification_start(
     code, and refuses by raising (admission.limits.code_send_admit)."""
     now = now or timezone.now()
     channel, address = contact_address_normalize(phone=phone, email=email)
-    contact, _ = Contact.objects.get_or_create(
-        address=address, defaults={"channel": channel, "language": language}
-    )
+    contact = contact_get_or_create(channel=channel, address=address, language=language)
     sent = Contact.objects.filter(
         Q(code_sent_at__isnull=True) | Q(code_sent_at__lte=now - CODE_RESEND_AFTER), pk=contact.pk
     ).update(code_sent_at=now)
