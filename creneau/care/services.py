@@ -13,7 +13,6 @@ from datetime import date, datetime
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
-from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext
 
 from creneau.audit.services import audit_record
@@ -28,6 +27,7 @@ from creneau.booking.actions import (
 from creneau.booking.models import ACTIVE_APPOINTMENT_STATUSES, Appointment, Series
 from creneau.booking.services import booking_cancel
 from creneau.core.actor import Actor
+from creneau.core.crypto import blind_index
 from creneau.core.db import unit_of_work
 from creneau.core.errors import InvalidInput, LotNotReceived
 from creneau.geography.selectors import department_timezone
@@ -485,8 +485,9 @@ def subject_reference(*, match_key: str) -> str:
     """The pseudonymous reference a dose given keeps once detached from the booking
     identity: a keyed hash of the person's match key (folded names and birth date). The
     same person gets the same reference, so their doses are found again when they identify
-    themselves; without the key, nobody can tell whose they are."""
-    return salted_hmac("creneau.care.subject", match_key, algorithm="sha256").hexdigest()
+    themselves; without the key, nobody can tell whose they are. Keyed by the blind-index
+    key, which lives as long as the data (SECRET_KEY may be changed at any time)."""
+    return blind_index(match_key, purpose="care.subject")
 
 
 def administrations_detach(*, person_ids: list[int], now: datetime) -> int:
