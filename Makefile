@@ -11,6 +11,9 @@ APP_STAMP := $(VENV)/.installed
 # The browser tests drive Debian's Chromium through Playwright (never `playwright install`).
 CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+# PYTEST_WORKERS: processes `make test` runs each pass on (pytest-xdist), each with its own
+# test database; 0 runs the suite in pytest's own process, one test after another.
+PYTEST_WORKERS ?= 2
 
 .PHONY: demo prod dev test lint bench geography-data leaflet clean chromium
 
@@ -47,8 +50,8 @@ dev: $(APP_STAMP)
 ## make test: lint, migrations check, the whole suite on SQLite and on PostgreSQL
 test: $(DEV_STAMP) chromium
 	$(MAKE) lint
-	$(BIN)/pytest -q
-	scripts/with-postgres.sh $(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS)
+	scripts/with-postgres.sh $(BIN)/pytest -q -n $(PYTEST_WORKERS)
 
 # Installs Debian's chromium when it is missing; fails loudly when it still is (no silent skip).
 # `env` carries DEBIAN_FRONTEND through sudo, which would drop it.
