@@ -11,6 +11,9 @@ APP_STAMP := $(VENV)/.installed
 # The browser tests drive Debian's Chromium through Playwright (never `playwright install`).
 CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+# PYTEST_WORKERS: processes `make test` runs each pass on (pytest-xdist), each with its own
+# test database; 0 runs the suite in pytest's own process, one test after another.
+PYTEST_WORKERS ?= 2
 
 .PHONY: demo prod dev test lint bench geography-data leaflet clean chromium
 
@@ -45,10 +48,12 @@ dev: $(APP_STAMP)
 	DEBUG=1 CRENEAU_DEMO=1 PUBLIC_URL=http://$(HOST):$(DEV_PORT) $(BIN)/python manage.py runserver $(HOST):$(DEV_PORT)
 
 ## make test: lint, migrations check, the whole suite on SQLite and on PostgreSQL
+# DATABASE_CONNECT_TIMEOUT: the races open a hundred connections at once, beside the other
+# worker's; on a loaded machine some take longer than the 3 s production allows.
 test: $(DEV_STAMP) chromium
 	$(MAKE) lint
-	$(BIN)/pytest -q
-	scripts/with-postgres.sh $(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS)
+	DATABASE_CONNECT_TIMEOUT=30 scripts/with-postgres.sh $(BIN)/pytest -q -n $(PYTEST_WORKERS)
 
 # Installs Debian's chromium when it is missing; fails loudly when it still is (no silent skip).
 # `env` carries DEBIAN_FRONTEND through sudo, which would drop it.

@@ -30,6 +30,9 @@ else
     AS_PG=()
 fi
 "${AS_PG[@]}" "$BINDIR/initdb" -D "$PGROOT/data" -U creneau --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+# max_connections: a pytest worker's largest race holds about 101 connections (100 threads
+# in tests/concurrency/test_booking_races.py and the test's own); `make test`'s two workers
+# (PYTEST_WORKERS) may run theirs at the same time. More workers need more.
 cat >>"$PGROOT/data/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
 port = $PORT

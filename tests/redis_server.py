@@ -8,6 +8,7 @@ import tempfile
 import time
 
 import pytest
+import redis
 
 from creneau.admission import counters
 
@@ -39,12 +40,27 @@ class RedisServer:
 
     def __init__(self) -> None:
         self.binary = _redis_server_binary()
-        self.port = _free_port()
         self.directory = tempfile.mkdtemp(prefix="creneau-redis-")
         self.process: subprocess.Popen | None = None
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.started = False
+        self._take_port(_free_port())
+
+    def _take_port(self, port: int) -> None:
+        self.port = port
+        self.url = f"redis://127.0.0.1:{port}/0"
 
     def start(self) -> None:
+        """Start on the port, or on the first start on another one: a port found free
+        can be taken before redis-server binds it (another pytest-xdist worker starting
+        its own Redis). Later starts (a test stopped it) keep the port its URL names."""
+        for _ in range(1 if self.started else 5):
+            if self._start_on_port():
+                self.started = True
+                return
+            self._take_port(_free_port())
+        pytest.fail(f"redis-server did not start on port {self.port}")
+
+    def _start_on_port(self) -> bool:
         self.process = subprocess.Popen(
             [
                 self.binary,
@@ -61,13 +77,19 @@ class RedisServer:
             ],
             stdout=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.05)
-        pytest.fail("redis-server did not start")
+        # Started when the server answering on the port is this process: another one there
+        # would answer too, and two workers' tests would empty each other's data.
+        with redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1) as client:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and self.process.poll() is None:
+                try:
+                    if client.info("server")["process_id"] == self.process.pid:
+                        return True
+                except redis.RedisError:
+                    pass
+                time.sleep(0.05)
+        self.stop()
+        return False
 
     def stop(self) -> None:
         if self.process is not None:
@@ -90,8 +112,6 @@ def redis_up(redis_server):
     """Redis running (a test before may have stopped it) and empty."""
     if redis_server.process is None:
         redis_server.start()
-    import redis
-
     redis.Redis.from_url(redis_server.url).flushdb()
     return redis_server
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.browser.helpers import register_without_javascript
 
@@ -46,6 +46,9 @@ DEVICES = {
     "desktop": {"viewport": {"width": 1280, "height": 800}},
 }
 HERE = Path(__file__).resolve().parent
+# Assertions wait as long as actions (Playwright's default is 5 s): under `make test`'s
+# parallel workers a second browser and its live server share the machine.
+expect.set_options(timeout=DEFAULT_TIMEOUT_MS)
 
 
 def _is_browser_test(item: pytest.Item) -> bool:

@@ -27,6 +27,8 @@ PHONE = "+33612345678"
 
 pytestmark = [
     pytest.mark.stack,
+    # One stack for the module (its fixture): under -n, its tests all go to one worker.
+    pytest.mark.xdist_group("stack"),
     pytest.mark.skipif(
         bool(os.environ.get("DATABASE_URL")),
         reason="the stack starts its own PostgreSQL: it runs once, in the SQLite pass",
