@@ -316,7 +316,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where collectstatic writes (nginx may serve it: deploy/nginx); STATIC_ROOT moves it.
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")
 
 
 # Booking: how long a chosen slot is kept while the person types.

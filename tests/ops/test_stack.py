@@ -131,6 +131,9 @@ def stack():
     env |= {
         "PORT": str(port),
         "CRENEAU_STATE_DIR": str(state),
+        # Its own static files: another stack (another worker, a clone's CI) never writes
+        # into the folder this one collects into.
+        "STATIC_ROOT": str(state / "staticfiles"),
         "CRENEAU_PG_PORT": str(free_port()),
         "CRENEAU_REDIS_PORT": str(free_port()),
         "PYTHON": sys.executable,
