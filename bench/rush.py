@@ -943,6 +943,7 @@ def verify_over_http(port: int, n: int) -> list[tuple[str, str]]:
     import http.client
 
     from creneau.outreach.models import Notification
+    from creneau.outreach.rendering import notification_render
 
     verified = []
     for i in range(n):
@@ -954,7 +955,7 @@ def verify_over_http(port: int, n: int) -> list[tuple[str, str]]:
         if status != 201:
             raise SystemExit(f"POST /api/v1/contacts/verifications: {status} {body}")
         message = Notification.objects.get(event=f"verification:{body['id']}")
-        code = re.search(r"\b(\d{6})\b", message.body)[1]
+        code = re.search(r"\b(\d{6})\b", notification_render(notification=message).body)[1]
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         began = time.perf_counter()
         status, answer = http_json(

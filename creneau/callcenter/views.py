@@ -55,6 +55,7 @@ from creneau.core.inputs import date_parse, id_parse
 from creneau.core.phones import PHONE_MAX_LENGTH
 from creneau.eligibility.selectors import category_labels
 from creneau.geography.selectors import place_resolve
+from creneau.outreach.rendering import notification_render
 from creneau.outreach.selectors import letter_batch_get, letter_batch_list, letters_waiting
 from creneau.outreach.services import letter_batch_create
 from creneau.scheduling.selectors import (
@@ -568,7 +569,12 @@ def letter_batch(request: HttpRequest, batch_id: int) -> HttpResponse:
         {
             "batch": batch,
             "letters": [
-                {"address": n.to.splitlines(), "body": n.body, "created_at": n.created_at}
+                # Rendered now, to be printed: a letter's text is not kept either.
+                {
+                    "address": n.to.splitlines(),
+                    "body": notification_render(notification=n).body,
+                    "created_at": n.created_at,
+                }
                 for n in notifications
             ],
         },

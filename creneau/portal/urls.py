@@ -18,6 +18,7 @@ urlpatterns = [
     path("gerer/", views.manage, name="manage"),
     path("gerer/code/", views.manage_code, name="manage_code"),
     path("rendez-vous/<str:reference>/", views.booking_detail, name="booking"),
+    path("rendez-vous/<str:reference>/ouvrir/", views.booking_open, name="booking_open"),
     path("rendez-vous/<str:reference>/agenda.ics", views.booking_calendar, name="calendar"),
     path("rendez-vous/<str:reference>/oublier/", views.booking_forget, name="forget"),
     path(
@@ -31,7 +32,9 @@ urlpatterns = [
         views.booking_dose2_cancel_page,
         name="cancel_dose2",
     ),
-    path("reprendre/<str:token>/", views.rebook, name="rebook"),
+    path("reprendre/ouvrir/", views.rebook_open, name="rebook_open"),
+    path("reprendre/<int:item_id>/", views.rebook, name="rebook"),
+    path("reprendre/<str:token>/", views.rebook_legacy, name="rebook_legacy"),
     path("demo/messages/", views.outbox, name="outbox"),
     path("accessibilite/", views.accessibility, name="accessibility"),
     path("mentions-legales/", views.legal, name="legal"),
