@@ -413,9 +413,12 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "creneau.core.logs.JsonFormatter"}},
+    # Paths and query strings out of Django's own request lines, in either format.
+    "filters": {"redact": {"()": "creneau.core.logs.RedactRequests"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
+            "filters": ["redact"],
             **({} if os.environ.get("LOG_FORMAT") == "text" else {"formatter": "json"}),
         }
     },
@@ -424,6 +427,9 @@ LOGGING = {
     # would double it. Its 5xx lines stay, with their traceback.
     "loggers": {
         "django.request": {"level": "ERROR"},
+        # Its DEBUG lines print a template's whole context (names, links with their key)
+        # whenever a variable is missing: never, whatever LOG_LEVEL says.
+        "django.template": {"level": "INFO"},
         # The audit log's daily seals go to the operations log whatever LOG_LEVEL says.
         "creneau.audit": {"level": "INFO"},
     },
