@@ -55,8 +55,13 @@ from creneau.core.inputs import date_parse, id_parse
 from creneau.core.phones import PHONE_MAX_LENGTH
 from creneau.eligibility.selectors import category_labels
 from creneau.geography.selectors import place_resolve
-from creneau.outreach.rendering import notification_render
-from creneau.outreach.selectors import letter_batch_get, letter_batch_list, letters_waiting
+from creneau.outreach.rendering import notification_redacted, notification_render
+from creneau.outreach.selectors import (
+    letter_batch_get,
+    letter_batch_list,
+    letters_waiting,
+    outbox_list,
+)
 from creneau.outreach.services import letter_batch_create
 from creneau.scheduling.selectors import (
     availability_filter_build,
@@ -355,6 +360,10 @@ def _seen(request: HttpRequest, series, summary: str) -> None:
     audit_record(actor=request.actor, action="view", obj=series, site=series.site, summary=summary)
 
 
+# The latest messages to the caller's contact shown on their file.
+MESSAGES_SHOWN = 10
+
+
 def _file_page(request: HttpRequest, series, *, reason_form: ReasonForm, status: int = 200):
     _seen(request, series, _("Dossier de l'appelant"))
     appointments = series_appointments(series=series)
@@ -384,6 +393,12 @@ def _file_page(request: HttpRequest, series, *, reason_form: ReasonForm, status:
             if new_search
             else None,
             "reason_form": reason_form,
+            # What was sent to the contact, said without its text (which is not kept):
+            # "did you get the code?" is answered from here.
+            "sent": [
+                (notification, notification_redacted(notification=notification))
+                for notification in outbox_list(to=series.contact.address, limit=MESSAGES_SHOWN)
+            ],
         },
         status=status,
     )

@@ -66,12 +66,12 @@ class RenderedMessage:
     body: str
 
 
-# What staff see of a message instead of its text (the text is never kept).
+# What staff see of a message instead of its text, which is not kept (its state beside).
 REDACTED = {
-    Notification.Kind.VERIFICATION_CODE: _("Code de vérification envoyé"),
-    Notification.Kind.BOOKING_CONFIRMED: _("Confirmation de rendez-vous envoyée"),
-    Notification.Kind.BOOKING_MOVED: _("Modification de rendez-vous envoyée"),
-    Notification.Kind.BOOKING_CANCELLED: _("Annulation de rendez-vous envoyée"),
+    Notification.Kind.VERIFICATION_CODE: _("Code de vérification (le code n'est pas conservé)"),
+    Notification.Kind.BOOKING_CONFIRMED: _("Confirmation de rendez-vous"),
+    Notification.Kind.BOOKING_MOVED: _("Changement de rendez-vous"),
+    Notification.Kind.BOOKING_CANCELLED: _("Annulation de rendez-vous"),
 }
 
 

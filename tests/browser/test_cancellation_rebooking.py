@@ -69,8 +69,10 @@ def test_a_manager_cancels_a_session_and_the_person_rebooks_from_the_message(
         r"https?://\S+/reprendre/ouvrir/#cle=\S+", notification_render(notification=message).body
     )[0]
     phone = new_page(device="phone")
-    phone.goto(live_server.url + urlsplit(link).path)
+    # The key in the fragment, which portal.js posts: it leaves the address bar.
+    phone.goto(live_server.url + urlsplit(link).path + "#" + urlsplit(link).fragment)
     expect(phone.get_by_role("heading", level=1)).to_have_text("Reprendre rendez-vous")
+    expect(phone).to_have_url(re.compile(r"/reprendre/\d+/$"))
     expect(phone.get_by_text("Livraison de vaccins retardée.")).to_be_visible()
     axe_check(phone)
     offer = phone.locator("section", has_text="Centre Batignolles")

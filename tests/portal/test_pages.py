@@ -524,3 +524,28 @@ def test_a_dose_is_said_in_the_feminine(client, site_and_session):
     site, session = site_and_session
     page = book(client, site, session).content.decode()
     assert "Confirmée" in page and ">Confirmé<" not in page
+
+
+def test_the_session_remembers_the_booking_not_its_key(client, site_and_session):
+    site, session = site_and_session
+    book(client, site, session)
+    series = Series.objects.get()
+    key = management_token(reference=series.reference, salt=series.token_salt)
+
+    assert client.session["portal_opened"] == [series.reference]
+    assert key not in str(client.session.load())
+    page = client.get(f"/rendez-vous/{reference_display(series.reference)}/")
+    assert page.status_code == 200
+
+
+def test_a_session_from_before_with_keys_still_opens_its_booking(client, site_and_session):
+    site, session = site_and_session
+    book(client, site, session)
+    series = Series.objects.get()
+    before = client.session
+    before["portal_opened"] = {series.reference: "a key as sessions kept it then"}
+    before.save()
+
+    page = client.get(f"/rendez-vous/{reference_display(series.reference)}/")
+
+    assert page.status_code == 200
