@@ -5,6 +5,7 @@ verification id, a booking reference, a cancellation item. Loaded by apps.py."""
 from django.conf import settings
 
 from creneau.outreach.rendering import message_secret
+from creneau.outreach.sms import SendError
 
 from . import tokens
 from .models import Series
@@ -23,7 +24,9 @@ def verification_code(verification_id: str) -> str:
 def management_link(reference: str) -> str:
     """The booking's page with its key in the fragment, which browsers never send: the key
     reaches no access log (portal's "open" page posts it)."""
-    salt = Series.objects.values_list("token_salt", flat=True).get(reference=reference)
+    salt = Series.objects.filter(reference=reference).values_list("token_salt", flat=True).first()
+    if salt is None:  # purged before its message went: retrying cannot bring it back
+        raise SendError("the booking this message links to no longer exists", permanent=True)
     return settings.BOOKING_LINK.format(
         reference=tokens.reference_display(reference),
         token=tokens.management_token(reference=reference, salt=salt),

@@ -139,3 +139,24 @@ def test_a_secret_nobody_declared_is_refused_when_written(db):
             context={"code": Secret("unknown", "1")},
         )
     assert not Notification.objects.exists()
+
+
+def test_a_message_whose_booking_is_gone_fails_at_once(db, sms_outbox):
+    notification_enqueue(
+        channel="sms",
+        to=PHONE,
+        kind="booking_moved",
+        event="series:GONE:v2:booking_moved",
+        context={
+            "reference": "GONE",
+            "appointments": [],
+            "manage_url": Secret("management_link", "ABCDEFGH0"),
+        },
+    )
+
+    report = outbox_send()
+
+    assert (report.failed, report.retried, sms_outbox) == (1, 0, [])
+    assert Notification.objects.get().last_error == (
+        "the booking this message links to no longer exists"
+    )
