@@ -1666,6 +1666,13 @@ class RawSQL:
     def uid(self, value):
         return value if self.kind == "postgres" else value.hex
 
+    def json(self, value):
+        if self.kind == "postgres":
+            from psycopg.types.json import Jsonb
+
+            return Jsonb(value)
+        return json.dumps(value)
+
     def q(self, sql: str, params=()):
         if self.kind == "sqlite":
             sql = sql.replace("%s", "?").replace(" FOR UPDATE", "")
@@ -1881,19 +1888,26 @@ class RawSQL:
                     series_id,
                 ),
             )
-            body = (
-                f"Créneau : rendez-vous confirmé pour {given} {family}.\n"
-                f"Dose 1 : {hold[4]}\nDose 2 : {hold[7]}\nRéférence : {reference}."
-            )
+            # The message as the service writes it: template parameters and the key its
+            # link is derived from (the text is made by the worker, not here).
+            parameters = {
+                "reference": reference,
+                "person_name": f"{given} {family}",
+                "appointments": [
+                    {"dose_number": 1, "when": str(hold[4])},
+                    {"dose_number": 2, "when": str(hold[7])},
+                ],
+            }
             self.q(
                 'INSERT INTO outreach_notification (channel, "to", kind, event, language, '
-                "subject, body, status, attempts, created_at, next_attempt_at, last_error) "
-                "VALUES ('sms', %s, 'booking_confirmed', %s, 'fr', '', %s, 'pending', 0, %s, "
-                "%s, '')",
+                "parameters, derived, status, attempts, created_at, next_attempt_at, "
+                "last_error) VALUES ('sms', %s, 'booking_confirmed', %s, 'fr', %s, %s, "
+                "'pending', 0, %s, %s, '')",
                 (
                     address,
                     f"series:{reference}:v1:booking_confirmed",
-                    body,
+                    self.json(parameters),
+                    self.json({"manage_url": ["management_link", reference]}),
                     self.ts(now),
                     self.ts(now),
                 ),

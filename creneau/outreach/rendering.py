@@ -76,6 +76,7 @@ REDACTED = {
 
 
 def notification_redacted(*, notification: Notification) -> str:
+    """What a message was, for a staff screen ("Confirmation de rendez-vous")."""
     return str(REDACTED.get(notification.kind, notification.get_kind_display()))
 
 
@@ -86,8 +87,10 @@ def notification_render(*, notification: Notification) -> RenderedMessage:
     A row written before messages were rendered at sending time (migration
     outreach/0005) carries its text as it was written."""
     parameters = notification.parameters
-    if "text" in parameters:
-        return RenderedMessage(subject=parameters.get("subject", ""), body=parameters["text"])
+    if "written_text" in parameters:
+        return RenderedMessage(
+            subject=parameters.get("written_subject", ""), body=parameters["written_text"]
+        )
     context = {
         **parameters,
         **{name: _derivers[kind](key) for name, (kind, key) in notification.derived.items()},

@@ -247,7 +247,7 @@ def _deliver_one(
             notification_id, notification.channel, notification.kind, attempt, outcome, text
         )
     done = {"status": Notification.Status.SENT, "sent_at": clock(), "last_error": ""}
-    if "text" in notification.parameters:
+    if "written_text" in notification.parameters:
         # A row written before messages were rendered when sent (outreach/0005): its
         # text, which may hold a code or a key, goes once sent.
         done["parameters"] = {}

@@ -2,8 +2,9 @@
 
 Rows written before keep what they need to be sent or printed: an SMS or e-mail not
 sent yet, and every letter (a batch may be printed again), carry their text in
-`parameters` ({"text", "subject"}), which outreach/rendering.py sends as it is. The text
-of the SMS and e-mails already sent is dropped with the columns.
+`parameters` ({"written_text", "written_subject"}), which outreach/rendering.py sends as
+it is (and the worker drops once sent). The text of the SMS and e-mails already sent is
+dropped with the columns.
 """
 
 from django.db import migrations, models
@@ -16,7 +17,7 @@ def texts_kept(apps, schema_editor):
     )
     for row in waiting.only("pk", "body", "subject").iterator():
         Notification.objects.filter(pk=row.pk).update(
-            parameters={"text": row.body, "subject": row.subject}
+            parameters={"written_text": row.body, "written_subject": row.subject}
         )
 
 
@@ -24,7 +25,7 @@ def texts_back(apps, schema_editor):
     Notification = apps.get_model("outreach", "Notification")
     for row in Notification.objects.only("pk", "parameters").iterator():
         Notification.objects.filter(pk=row.pk).update(
-            body=row.parameters.get("text", ""), subject=row.parameters.get("subject", "")
+            body=row.parameters.get("written_text", ""), subject=row.parameters.get("written_subject", "")
         )
 
 
