@@ -281,3 +281,16 @@ def test_bad_posts_book_nothing(client, wagram, form):
     response = client.post(cancelled_link(client, site, session), form)
     assert 400 <= response.status_code < 500
     assert not Series.objects.filter(status="active").exists()
+
+
+def test_the_rebooking_pages_open_only_in_the_browser_that_opened_the_link(client, wagram):
+    site, session = wagram
+    link = cancelled_link(client, site, session)
+    slot = session.slots.order_by("start").last()
+    stranger = client.__class__()
+
+    # The item's number is in the address; the key that opened it is not.
+    assert stranger.get(link).status_code == 404
+    assert stranger.post(link, {"slot": slot.pk, "confirm": "1"}).status_code == 404
+    assert client.get(link).status_code == 200
+    assert not Series.objects.filter(status="active").exists()
