@@ -1046,6 +1046,7 @@ def verify_over_http(port: int, n: int) -> list[tuple[str, str]]:
     import http.client
 
     from creneau.outreach.models import Notification
+    from creneau.outreach.rendering import notification_render
 
     verified = []
     for i in range(n):
@@ -1057,7 +1058,7 @@ def verify_over_http(port: int, n: int) -> list[tuple[str, str]]:
         if status != 201:
             raise SystemExit(f"POST /api/v1/contacts/verifications: {status} {body}")
         message = Notification.objects.get(event=f"verification:{body['id']}")
-        code = re.search(r"\b(\d{6})\b", message.body)[1]
+        code = re.search(r"\b(\d{6})\b", notification_render(notification=message).body)[1]
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         began = time.perf_counter()
         status, answer = http_json(
@@ -1782,6 +1783,13 @@ class RawSQL:
     def uid(self, value):
         return value if self.kind == "postgres" else value.hex
 
+    def json(self, value):
+        if self.kind == "postgres":
+            from psycopg.types.json import Jsonb
+
+            return Jsonb(value)
+        return json.dumps(value)
+
     def q(self, sql: str, params=()):
         if self.kind == "sqlite":
             sql = sql.replace("%s", "?").replace(" FOR UPDATE", "")
@@ -2024,19 +2032,26 @@ class RawSQL:
                     series_id,
                 ),
             )
-            body = (
-                f"Créneau : rendez-vous confirmé pour {given} {family}.\n"
-                f"Dose 1 : {hold[4]}\nDose 2 : {hold[7]}\nRéférence : {reference}."
-            )
+            # The message as the service writes it: template parameters and the key its
+            # link is derived from (the text is made by the worker, not here).
+            parameters = {
+                "reference": reference,
+                "person_name": f"{given} {family}",
+                "appointments": [
+                    {"dose_number": 1, "when": str(hold[4])},
+                    {"dose_number": 2, "when": str(hold[7])},
+                ],
+            }
             self.q(
                 'INSERT INTO outreach_notification (channel, "to", kind, event, language, '
-                "subject, body, status, attempts, created_at, next_attempt_at, last_error) "
-                "VALUES ('sms', %s, 'booking_confirmed', %s, 'fr', '', %s, 'pending', 0, %s, "
-                "%s, '')",
+                "parameters, derived, status, attempts, created_at, next_attempt_at, "
+                "last_error) VALUES ('sms', %s, 'booking_confirmed', %s, 'fr', %s, %s, "
+                "'pending', 0, %s, %s, '')",
                 (
                     address,
                     f"series:{reference}:v1:booking_confirmed",
-                    body,
+                    self.json(parameters),
+                    self.json({"manage_url": ["management_link", reference]}),
                     self.ts(now),
                     self.ts(now),
                 ),

@@ -384,10 +384,11 @@ if not (PUBLIC_URL.startswith(("http://", "https://")) and PUBLIC_HOST):
     )
 # Unless told, answer at the portal's own host too (`make demo HOST=192.168.1.20`).
 ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", f"127.0.0.1,localhost,{PUBLIC_HOST}").split(",")
-# The portal's page of one booking, opened by its management key (see creneau/portal/urls.py).
-BOOKING_LINK = PUBLIC_URL + "/rendez-vous/{reference}/?cle={token}"
-# The one-click rebooking link in a cancellation message.
-REBOOK_LINK = PUBLIC_URL + "/reprendre/{token}/"
+# The portal's page of one booking, opened by its management key, which is in the fragment:
+# browsers never send it, so no access log keeps it (portal.views.booking_open).
+BOOKING_LINK = PUBLIC_URL + "/rendez-vous/{reference}/ouvrir/#cle={token}"
+# The one-click rebooking link in a cancellation message, its key in the fragment too.
+REBOOK_LINK = PUBLIC_URL + "/reprendre/ouvrir/#cle={token}"
 if PUBLIC_URL.startswith("https://"):
     # Behind a TLS-terminating proxy: cookies only over HTTPS, forms only from here.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -466,10 +467,15 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "creneau.core.logs.JsonFormatter"}},
-    "filters": {"waiting_room": {"()": "creneau.admission.logs.WaitingRoomAnswers"}},
+    "filters": {
+        "waiting_room": {"()": "creneau.admission.logs.WaitingRoomAnswers"},
+        # Paths and query strings out of Django's own request lines, in either format.
+        "redact": {"()": "creneau.core.logs.RedactRequests"},
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
+            "filters": ["redact"],
             **({} if os.environ.get("LOG_FORMAT") == "text" else {"formatter": "json"}),
         }
     },
@@ -478,6 +484,9 @@ LOGGING = {
     # would double it. Its 5xx lines stay, with their traceback.
     "loggers": {
         "django.request": {"level": "ERROR", "filters": ["waiting_room"]},
+        # Its DEBUG lines print a template's whole context (names, links with their key)
+        # whenever a variable is missing: never, whatever LOG_LEVEL says.
+        "django.template": {"level": "INFO"},
         # The audit log's daily seals go to the operations log whatever LOG_LEVEL says.
         "creneau.audit": {"level": "INFO"},
     },

@@ -34,7 +34,10 @@ max_requests_jitter = 500
 # The workers' heartbeat files in memory: a slow disk must not make them look stuck.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 # Our own JSON line per request (creneau.core.middleware.RequestLog) replaces the access log.
-accesslog = None
+# An operator who wants gunicorn's too ("-" for standard output) gets it without keys,
+# references, query values or Referer: the route pattern instead of the path.
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+logger_class = "creneau.core.access_log.AccessLog"
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 proc_name = "creneau-web"

@@ -5,6 +5,8 @@ from uuid import UUID
 from ninja import Field, Schema
 from pydantic import model_validator
 
+from creneau.outreach.rendering import notification_render
+
 
 class ErrorOut(Schema):
     detail: str
@@ -210,6 +212,8 @@ class MoveIn(Schema):
 
 
 class OutboxMessageOut(Schema):
+    """A message as it is (or was) sent, rendered for the demo: nothing keeps its text."""
+
     id: int
     channel: str
     to: str
@@ -218,6 +222,14 @@ class OutboxMessageOut(Schema):
     body: str
     status: str
     created_at: datetime
+
+    @staticmethod
+    def resolve_subject(notification) -> str:
+        return notification_render(notification=notification).subject
+
+    @staticmethod
+    def resolve_body(notification) -> str:
+        return notification_render(notification=notification).body
 
 
 class OutboxOut(Schema):

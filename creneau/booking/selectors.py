@@ -160,19 +160,32 @@ def series_authenticate(*, reference: str, token: str) -> Series:
     A wrong token, a mistyped reference and an unknown one get the same 404: nothing
     tells a guesser which references exist.
     """
-    normalized = tokens.reference_normalize(reference)
-    series = (
-        Series.objects.select_related("person", "contact", "site", "vaccine")
-        .filter(reference=normalized)
-        .first()
-        if normalized
-        else None
-    )
+    series = _series_by_reference(reference)
     if series is None or not tokens.management_token_matches(
         reference=series.reference, salt=series.token_salt, token=token
     ):
         raise NotFound(gettext("Rendez-vous introuvable : vérifiez la référence et le lien reçu."))
     return series
+
+
+def series_opened_get(*, reference: str) -> Series:
+    """A booking the caller already opened (by its key or a code): the portal's session
+    remembers its reference, not its key."""
+    series = _series_by_reference(reference)
+    if series is None:
+        raise NotFound(gettext("Rendez-vous introuvable : vérifiez la référence et le lien reçu."))
+    return series
+
+
+def _series_by_reference(reference: str) -> Series | None:
+    normalized = tokens.reference_normalize(reference)
+    if not normalized:
+        return None
+    return (
+        Series.objects.select_related("person", "contact", "site", "vaccine")
+        .filter(reference=normalized)
+        .first()
+    )
 
 
 def series_appointments(*, series: Series) -> list:
@@ -571,6 +584,14 @@ class RebookPreview:
 def rebook_item_get(*, token: str) -> CancellationItem:
     """The course a rebooking link names; a forged or expired link is "not found"."""
     item_id = tokens.rebook_item_id(token=token)
+    if item_id is None:
+        raise NotFound(gettext("Ce lien de nouveau rendez-vous n'est pas valable ou a expiré."))
+    return rebook_item_load(item_id=item_id)
+
+
+def rebook_item_load(*, item_id: int) -> CancellationItem:
+    """A course to rebook by its item, once its link was checked (the portal keeps the
+    ids of the links a browser opened in its session)."""
     item = (
         CancellationItem.objects.select_related(
             "cancellation__site",
@@ -582,8 +603,6 @@ def rebook_item_get(*, token: str) -> CancellationItem:
         )
         .filter(pk=item_id, series__isnull=False)
         .first()
-        if item_id is not None
-        else None
     )
     if item is None:
         raise NotFound(gettext("Ce lien de nouveau rendez-vous n'est pas valable ou a expiré."))

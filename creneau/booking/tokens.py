@@ -83,8 +83,12 @@ def salt_new() -> str:
     return secrets.token_hex(8)
 
 
-def one_time_code_new() -> str:
-    return f"{secrets.randbelow(10**6):06d}"
+def one_time_code(*, verification_id: str) -> str:
+    """A verification's 6-digit code, derived from the server's secret and never stored:
+    the message worker makes it again when it sends the code (in another process, after
+    retries), and the database keeps only its hash. Unpredictable without SECRET_KEY, as
+    a random one; whoever has the key could forge a contact token anyway."""
+    return f"{int(_mac('code-value', verification_id)[:16], 16) % 10**6:06d}"
 
 
 def code_hash_matches(expected: str, given: str) -> bool:

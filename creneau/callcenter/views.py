@@ -55,7 +55,13 @@ from creneau.core.inputs import date_parse, id_parse
 from creneau.core.phones import PHONE_MAX_LENGTH
 from creneau.eligibility.selectors import category_labels
 from creneau.geography.selectors import place_resolve
-from creneau.outreach.selectors import letter_batch_get, letter_batch_list, letters_waiting
+from creneau.outreach.rendering import notification_redacted, notification_render
+from creneau.outreach.selectors import (
+    letter_batch_get,
+    letter_batch_list,
+    letters_waiting,
+    outbox_list,
+)
 from creneau.outreach.services import letter_batch_create
 from creneau.portal.data import data_download
 from creneau.privacy.selectors import person_data
@@ -361,6 +367,10 @@ def _seen(request: HttpRequest, series, summary: str) -> None:
     audit_record(actor=request.actor, action="view", obj=series, site=series.site, summary=summary)
 
 
+# The latest messages to the caller's contact shown on their file.
+MESSAGES_SHOWN = 10
+
+
 def _file_page(request: HttpRequest, series, *, reason_form: ReasonForm, status: int = 200):
     _seen(request, series, _("Dossier de l'appelant"))
     appointments = series_appointments(series=series)
@@ -390,6 +400,12 @@ def _file_page(request: HttpRequest, series, *, reason_form: ReasonForm, status:
             if new_search
             else None,
             "reason_form": reason_form,
+            # What was sent to the contact, said without its text (which is not kept):
+            # "did you get the code?" is answered from here.
+            "sent": [
+                (notification, notification_redacted(notification=notification))
+                for notification in outbox_list(to=series.contact.address, limit=MESSAGES_SHOWN)
+            ],
         },
         status=status,
     )
@@ -645,7 +661,12 @@ def letter_batch(request: HttpRequest, batch_id: int) -> HttpResponse:
         {
             "batch": batch,
             "letters": [
-                {"address": n.to.splitlines(), "body": n.body, "created_at": n.created_at}
+                # Rendered now, to be printed: a letter's text is not kept either.
+                {
+                    "address": n.to.splitlines(),
+                    "body": notification_render(notification=n).body,
+                    "created_at": n.created_at,
+                }
                 for n in notifications
             ],
         },

@@ -66,8 +66,12 @@ class Notification(models.Model):
     kind = models.CharField(max_length=30, choices=Kind.choices)
     event = models.CharField(max_length=100)
     language = models.CharField(max_length=5, default="fr")
-    subject = models.CharField(max_length=200, blank=True)
-    body = models.TextField()
+    # The template's values (outreach/<kind>.txt), none of them secret. The text is made
+    # when the message is sent and never kept (outreach/rendering.py).
+    parameters = models.JSONField(default=dict, blank=True)
+    # The secrets the message carries, as what they are derived from when it is sent:
+    # template name → [kind, key], e.g. "code" → ["verification_code", <verification id>].
+    derived = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -13,9 +13,9 @@ OUTBOX_PAGE = 50
 BATCHES_SHOWN = 20
 
 
-def outbox_list(*, to: str) -> list[Notification]:
+def outbox_list(*, to: str, limit: int = OUTBOX_PAGE) -> list[Notification]:
     """The latest messages written for one address, newest first."""
-    return list(Notification.objects.filter(to=to).order_by("-id")[:OUTBOX_PAGE])
+    return list(Notification.objects.filter(to=to).order_by("-id")[:limit])
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.db.models import F
-from django.template.loader import render_to_string
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext
 
 from creneau.audit.services import audit_record
@@ -26,6 +25,7 @@ from creneau.core.db import unit_of_work
 from creneau.core.errors import InvalidInput
 
 from .models import LETTERS_WAITING, WORKER_ROWS, LetterBatch, Notification, WorkerHeartbeat
+from .rendering import RenderedMessage, notification_render, parameters_split
 from .sms import ERROR_LENGTH, SendError, SmsBackend, sms_backend
 
 logger = logging.getLogger(__name__)
@@ -49,25 +49,19 @@ TAKEN = (Notification.Status.PENDING, Notification.Status.SENDING)
 def notification_enqueue(
     *, channel: str, to: str, kind: str, event: str, context: dict, language: str = "fr"
 ) -> Notification:
-    """Write one message, rendered now so that what is sent is what the change was."""
-    with translation.override(language):
-        body = render_to_string(
-            f"outreach/{kind}.txt",
-            {**context, "channel": channel, "call_centre_phone": settings.CALL_CENTRE_PHONE},
-        ).strip()
-        subject = (
-            render_to_string(f"outreach/{kind}.subject.txt", context).strip()
-            if channel == Notification.Channel.EMAIL
-            else ""
-        )
+    """Write one message: its template (`kind`) and its values as the change left them, so
+    that what is sent is what the change was. A value that is a secret (a code, a link
+    with a key) is given as a `Secret` and only its key is stored; the text is made when
+    the message is sent (outreach/rendering.py)."""
+    parameters, derived = parameters_split(context)
     return Notification.objects.create(
         channel=channel,
         to=to,
         kind=kind,
         event=event,
         language=language,
-        subject=subject,
-        body=body,
+        parameters=parameters,
+        derived=derived,
     )
 
 
@@ -252,7 +246,12 @@ def _deliver_one(
         return Delivery(
             notification_id, notification.channel, notification.kind, attempt, outcome, text
         )
-    if not mine.update(status=Notification.Status.SENT, sent_at=clock(), last_error=""):
+    done = {"status": Notification.Status.SENT, "sent_at": clock(), "last_error": ""}
+    if "written_text" in notification.parameters:
+        # A row written before messages were rendered when sent (outreach/0005): its
+        # text, which may hold a code or a key, goes once sent.
+        done["parameters"] = {}
+    if not mine.update(**done):
         logger.warning(
             "outbox: notification %s was sent after its claim went stale", notification_id
         )
@@ -268,21 +267,23 @@ class _Senders:
         self._mail = None
 
     def send(self, notification: Notification) -> None:
+        """Render the message now (its secrets derived, nothing stored) and hand it over."""
+        if notification.channel not in (Notification.Channel.SMS, Notification.Channel.EMAIL):
+            raise SendError(f"no sender for channel {notification.channel}", permanent=True)
+        rendered = notification_render(notification=notification)
         if notification.channel == Notification.Channel.SMS:
             if self._sms is None:
                 self._sms = sms_backend()
-            self._sms.send(to=notification.to, text=notification.body)
-        elif notification.channel == Notification.Channel.EMAIL:
-            self._send_email(notification)
+            self._sms.send(to=notification.to, text=rendered.body)
         else:
-            raise SendError(f"no sender for channel {notification.channel}", permanent=True)
+            self._send_email(notification, rendered)
 
-    def _send_email(self, notification: Notification) -> None:
+    def _send_email(self, notification: Notification, rendered: RenderedMessage) -> None:
         if self._mail is None:
             self._mail = get_connection(fail_silently=False)
         message = EmailMessage(
-            subject=notification.subject,
-            body=notification.body,
+            subject=rendered.subject,
+            body=rendered.body,
             from_email=settings.DEFAULT_FROM_EMAIL,
             to=[notification.to],
             connection=self._mail,

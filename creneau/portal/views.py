@@ -41,11 +41,13 @@ from creneau.booking.selectors import (
     move_preview,
     move_window,
     rebook_item_get,
+    rebook_item_load,
     rebook_offers,
     rebook_preview,
     series_appointments,
     series_authenticate,
     series_for_contact,
+    series_opened_get,
     slots_by_id,
 )
 from creneau.booking.services import (
@@ -81,6 +83,7 @@ from creneau.core.inputs import date_parse, id_parse
 from creneau.eligibility.selectors import Candidate, eligibility_decide
 from creneau.geography.maps import map_draw
 from creneau.geography.selectors import Place, place_resolve, place_suggest
+from creneau.outreach.rendering import notification_render
 from creneau.outreach.selectors import outbox_list
 from creneau.privacy.selectors import person_data
 from creneau.privacy.services import person_erase
@@ -650,11 +653,12 @@ def _remember(request: HttpRequest, series: Series) -> None:
     shared computer, the next person must not find it (the session's cookie lasts no
     longer than the browser; "Oublier ce rendez-vous" ends it at once)."""
     request.session.set_expiry(0)
-    opened = request.session.get(OPENED, {})
-    opened[series.reference] = tokens.management_token(
-        reference=series.reference, salt=series.token_salt
-    )
-    request.session[OPENED] = opened
+    # The references only: the session (a table row) holds no key that would open the
+    # booking once it is over. A session from before held {reference: key}: its keys
+    # are the references.
+    opened = [reference for reference in request.session.get(OPENED, ()) if reference]
+    if series.reference not in opened:
+        request.session[OPENED] = [*opened, series.reference]
 
 
 def _book(request: HttpRequest, *, contact: Contact, state: dict) -> HttpResponse:
@@ -789,9 +793,10 @@ def _series_opened(request: HttpRequest, reference: str) -> Series:
     a code in this session, or by the link with its management key."""
     key = request.GET.get("cle")
     normalized = tokens.reference_normalize(reference) or ""
-    token = key or request.session.get(OPENED, {}).get(normalized)
-    if token:
-        series = series_authenticate(reference=reference, token=token)
+    if key:
+        series = series_authenticate(reference=reference, token=key)
+    elif normalized in request.session.get(OPENED, ()):
+        series = series_opened_get(reference=normalized)
     else:
         contact = _session_contact(request)
         if contact is None:
@@ -830,6 +835,23 @@ def _new_search_url(*, series: Series, appointments: list) -> str | None:
     ):
         return None
     return reverse("portal:home") + "?" + urlencode({"near": series.site.postcode}) + "#resultat"
+
+
+@require_http_methods(["GET", "POST"])
+def booking_open(request: HttpRequest, reference: str) -> HttpResponse:
+    """The link in a message: its key is in the fragment (`#cle=…`), which browsers never
+    send, so it reaches no access log, proxy's or ours. This page's script posts it (a
+    body is not logged) and the booking opens; without JavaScript the page offers a code
+    instead. Links sent before (`/rendez-vous/…/?cle=…`) still open (_series_opened)."""
+    if request.method == "POST":
+        series = series_authenticate(reference=reference, token=request.POST.get("cle", ""))
+        _remember(request, series)
+        return redirect("portal:booking", reference=tokens.reference_display(series.reference))
+    return render(
+        request,
+        "portal/booking_open.html",
+        {"manage_url": reverse("portal:manage") + "?" + urlencode({"reference": reference})},
+    )
 
 
 @_redirects
@@ -1123,26 +1145,61 @@ def eligibility(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def outbox(request: HttpRequest) -> HttpResponse:
-    """The messages that would have been sent (demo only): no provider needed to try it."""
+    """The messages that would have been sent (demo only): no provider needed to try it.
+    Their text is made again here, as the worker made it: it is kept nowhere."""
     if not settings.DEMO:
         raise Http404
     to = request.GET.get("to", "")
+    notifications = outbox_list(to=contact_address_parse(text=to)) if to else []
     return render(
         request,
         "portal/outbox.html",
         {
             "to": to,
-            "notifications": outbox_list(to=contact_address_parse(text=to)) if to else [],
+            "messages_sent": [
+                (notification, notification_render(notification=notification))
+                for notification in notifications
+            ],
         },
     )
 
 
+# The rebooking links this browser opened: item ids, for as long as the session lasts.
+REBOOKS = "portal_rebooks"
+
+
 @require_http_methods(["GET", "POST"])
-def rebook(request: HttpRequest, token: str) -> HttpResponse:
-    """The link in a cancellation message: free places near the cancelled one, then a
-    confirmation that shows what changes, then the booking for the same person, with no
-    new code (the signed link is the key)."""
-    item = rebook_item_get(token=token)
+def rebook_open(request: HttpRequest) -> HttpResponse:
+    """The link in a cancellation message: its key is in the fragment (`#cle=…`), which
+    reaches no access log; this page's script posts it, like a booking's link
+    (booking_open). The pages after it name the course by its item, opened in this
+    session."""
+    if request.method == "POST":
+        return _rebook_remember(request, rebook_item_get(token=request.POST.get("cle", "")))
+    return render(request, "portal/booking_open.html", {"rebooking": True})
+
+
+@require_http_methods(["GET", "POST"])
+def rebook_legacy(request: HttpRequest, token: str) -> HttpResponse:
+    """A link sent before keys moved to the fragment (`/reprendre/<key>/`): it still opens,
+    then the key leaves the address bar. Our logs name the route, never the path."""
+    return _rebook_remember(request, rebook_item_get(token=token))
+
+
+def _rebook_remember(request: HttpRequest, item: CancellationItem) -> HttpResponse:
+    request.session.set_expiry(0)
+    request.session[REBOOKS] = [*request.session.get(REBOOKS, [])[-9:], item.pk]
+    return redirect("portal:rebook", item_id=item.pk)
+
+
+@require_http_methods(["GET", "POST"])
+def rebook(request: HttpRequest, item_id: int) -> HttpResponse:
+    """Free places near the cancelled one, then a confirmation that shows what changes,
+    then the booking for the same person, with no new code (the link opened in this
+    session is the key; another browser gets "not found")."""
+    if item_id not in request.session.get(REBOOKS, []):
+        raise NotFound(_("Ce lien de nouveau rendez-vous n'est pas valable ou a expiré."))
+    item = rebook_item_load(item_id=item_id)
     if item.rebooked_series_id:
         _remember(request, item.rebooked_series)
         messages.info(request, _("Le nouveau rendez-vous est déjà pris : le voici."))
@@ -1151,9 +1208,7 @@ def rebook(request: HttpRequest, token: str) -> HttpResponse:
         )
     if request.method == "GET":
         chosen = request.GET.get("creneau")
-        return _rebook_page(
-            request, token=token, item=item, slot_id=_int(chosen) if chosen else None
-        )
+        return _rebook_page(request, item=item, slot_id=_int(chosen) if chosen else None)
     slot_id = _int(request.POST.get("slot"))
     if "confirm" not in request.POST:
         # A slot chosen: its confirmation is a page of its own, which a reload, the back
@@ -1166,7 +1221,7 @@ def rebook(request: HttpRequest, token: str) -> HttpResponse:
         )
     except DomainError as error:
         messages.error(request, error.message)
-        return _rebook_page(request, token=token, item=item, slot_id=slot_id, refusal=error)
+        return _rebook_page(request, item=item, slot_id=slot_id, refusal=error)
     _remember(request, result.series)
     if result.created:
         messages.success(request, _("C'est réservé : voici le nouveau rendez-vous."))
@@ -1178,14 +1233,13 @@ def rebook(request: HttpRequest, token: str) -> HttpResponse:
 def _rebook_page(
     request: HttpRequest,
     *,
-    token: str,
     item: CancellationItem,
     slot_id: int | None,
     refusal: DomainError | None = None,
 ) -> HttpResponse:
     """The confirmation of the slot chosen, or the offers when none is chosen or it can no
     longer be had (then said why, once)."""
-    context = {"item": item, "series": item.series, "token": token}
+    context = {"item": item, "series": item.series}
     if slot_id is not None:
         try:
             preview = rebook_preview(item=item, slot_id=slot_id)

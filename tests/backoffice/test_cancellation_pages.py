@@ -11,9 +11,11 @@ from creneau.booking.models import Cancellation, Series
 from creneau.booking.services import booking_confirm, hold_create
 from creneau.demo.staff import DEMO_PASSWORD
 from creneau.outreach.models import Notification
+from creneau.outreach.rendering import notification_render
 from creneau.staff.models import StaffProfile
 from creneau.staff.services import staff_account_create
 from tests.factories import person, two_dose_site, verified_contact
+from tests.portal.helpers import link_open
 from tests.staff_door import staff_sign_in
 
 Role = StaffProfile.Role
@@ -118,9 +120,8 @@ def test_the_person_follows_the_link_and_rebooks_then_the_manager_sees_it(client
         {"portee": "session", "session": session.pk, "reason": "Grève."},
     )
     message = Notification.objects.filter(kind="booking_cancelled").first()
-    link = re.search(r"https?://[^/]+(/reprendre/[^/\s]+/)", message.body)[1]
-
     person_browser = client.__class__()
+    link = link_open(person_browser, notification_render(notification=message).body)
     page = person_browser.get(link)
     assert page.status_code == 200
     text = page.content.decode()
@@ -144,4 +145,5 @@ def test_the_person_follows_the_link_and_rebooks_then_the_manager_sees_it(client
 
 
 def test_a_forged_link_is_404(client, booked):
+    assert client.post("/reprendre/ouvrir/", {"cle": "1:forged:token"}).status_code == 404
     assert client.get("/reprendre/1:forged:token/").status_code == 404

@@ -24,6 +24,7 @@ from creneau.core.errors import (
     TooManyPersons,
 )
 from creneau.outreach.models import Notification
+from creneau.outreach.rendering import notification_render
 from creneau.scheduling.models import DayAvailability, Slot
 from tests.factories import (
     STAFF,
@@ -197,7 +198,10 @@ def test_cancelling_a_session_of_second_doses_cancels_whole_series_and_tells_eve
     assert Slot.objects.filter(session=session, booked__gt=0).count() == 0
     messages = Notification.objects.filter(kind="booking_cancelled")
     assert messages.count() == 2
-    assert all("Livraison retardée." in message.body for message in messages)
+    assert all(
+        "Livraison retardée." in notification_render(notification=message).body
+        for message in messages
+    )
 
 
 def test_expired_holds_are_released_by_the_sweep(site_and_session):

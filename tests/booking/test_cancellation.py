@@ -22,6 +22,7 @@ from creneau.care.services import administration_record
 from creneau.core.actor import Actor
 from creneau.core.errors import InvalidInput, NotFound
 from creneau.outreach.models import Notification
+from creneau.outreach.rendering import notification_render
 from creneau.scheduling.models import Session, Slot
 from creneau.sites.models import Site
 from creneau.vaccines.models import Stock
@@ -72,7 +73,9 @@ def promised(site) -> int:
 
 
 def rebook_link(message: Notification) -> str:
-    return re.search(r"/reprendre/([^/\s]+)/", message.body)[1]
+    return re.search(
+        r"/reprendre/ouvrir/#cle=(\S+)", notification_render(notification=message).body
+    )[1]
 
 
 def test_cancelling_a_day_cancels_every_course_and_tells_each_with_a_link(site):
@@ -94,8 +97,8 @@ def test_cancelling_a_day_cancels_every_course_and_tells_each_with_a_link(site):
     messages = Notification.objects.filter(kind="booking_cancelled")
     assert messages.count() == 3
     for message in messages:
-        assert "Panne du réfrigérateur." in message.body
-        assert "Reprenez rendez-vous en un clic" in message.body
+        assert "Panne du réfrigérateur." in notification_render(notification=message).body
+        assert "Reprenez rendez-vous en un clic" in notification_render(notification=message).body
         assert rebook_item_get(token=rebook_link(message)).cancellation == cancellation
     # The free places' doses went back; the cancelled places left with their session.
     assert ledger(site)[1] == promised(site)
@@ -155,7 +158,7 @@ def test_a_course_whose_first_dose_was_given_keeps_its_dose_2(site, django_user_
     assert Appointment.objects.get(pk=dose1.pk).status == "fulfilled"
     assert Appointment.objects.get(pk=dose2.pk).status == "cancelled"
     message = Notification.objects.get(kind="booking_cancelled")
-    assert "2e dose" in message.body
+    assert "2e dose" in notification_render(notification=message).body
     item = rebook_item_get(token=rebook_link(message))
     assert item.dose_number == 2
     # The dose the person is owed stays promised; only the session's free places left.

@@ -16,6 +16,7 @@ from creneau.care.services import administration_record, appointment_check_in
 from creneau.core.actor import Actor
 from creneau.core.errors import InvalidInput
 from creneau.outreach.models import Notification
+from creneau.outreach.rendering import notification_render
 from creneau.scheduling.models import DayAvailability, Slot
 from creneau.vaccines.models import Stock
 from tests.factories import LOT, STAFF, at, person, tomorrow, two_dose_site, verified_contact
@@ -91,8 +92,14 @@ def test_once_dose_1_is_given_dose_2_alone_is_cancelled_its_place_and_dose_given
     }
     message = Notification.objects.order_by("-pk").first()
     assert message.kind == "booking_cancelled" and message.to == "+33612345678"
-    assert "le rendez-vous de 2e dose de Jeanne Martin" in message.body
-    assert "La 1re dose reste enregistrée" in message.body and "Déménage." in message.body
+    assert (
+        "le rendez-vous de 2e dose de Jeanne Martin"
+        in notification_render(notification=message).body
+    )
+    assert (
+        "La 1re dose reste enregistrée" in notification_render(notification=message).body
+        and "Déménage." in notification_render(notification=message).body
+    )
     event = AuditEvent.objects.get(action="change", object_id=str(course.series.pk))
     assert event.actor == agent.user and event.summary == "2e dose annulée par téléphone"
 

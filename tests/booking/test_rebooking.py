@@ -18,6 +18,7 @@ from creneau.booking.services import (
 )
 from creneau.core.errors import SiteRestricted
 from creneau.outreach.models import Notification
+from creneau.outreach.rendering import notification_render
 from creneau.scheduling.models import Slot
 from tests.factories import (
     STAFF,
@@ -45,8 +46,8 @@ def cancelled_item(site, session, **booking) -> CancellationItem:
         session_id=session.pk,
         reason="Grève.",
     )
-    body = Notification.objects.get(kind="booking_cancelled").body
-    return rebook_item_get(token=re.search(r"/reprendre/([^/\s]+)/", body)[1])
+    body = notification_render(notification=Notification.objects.get(kind="booking_cancelled")).body
+    return rebook_item_get(token=re.search(r"/reprendre/ouvrir/#cle=(\S+)", body)[1])
 
 
 def test_a_staff_override_carries_to_the_same_product_only(reference, django_user_model):

@@ -12,6 +12,7 @@ from creneau.booking.models import Series
 from creneau.booking.services import booking_confirm, hold_create
 from creneau.demo.staff import DEMO_PASSWORD
 from creneau.outreach.models import Notification
+from creneau.outreach.rendering import notification_render
 from creneau.staff.models import StaffProfile
 from creneau.staff.services import staff_account_create
 from tests.browser.helpers import axe_check, second_factor_type, staff_app
@@ -63,11 +64,15 @@ def test_a_manager_cancels_a_session_and_the_person_rebooks_from_the_message(
 
     # The person reads the SMS (the demo outbox) and follows its link.
     message = Notification.objects.get(kind="booking_cancelled")
-    assert "Livraison de vaccins retardée." in message.body
-    link = re.search(r"https?://\S+/reprendre/\S+/", message.body)[0]
+    assert "Livraison de vaccins retardée." in notification_render(notification=message).body
+    link = re.search(
+        r"https?://\S+/reprendre/ouvrir/#cle=\S+", notification_render(notification=message).body
+    )[0]
     phone = new_page(device="phone")
-    phone.goto(live_server.url + urlsplit(link).path)
+    # The key in the fragment, which portal.js posts: it leaves the address bar.
+    phone.goto(live_server.url + urlsplit(link).path + "#" + urlsplit(link).fragment)
     expect(phone.get_by_role("heading", level=1)).to_have_text("Reprendre rendez-vous")
+    expect(phone).to_have_url(re.compile(r"/reprendre/\d+/$"))
     expect(phone.get_by_text("Livraison de vaccins retardée.")).to_be_visible()
     axe_check(phone)
     offer = phone.locator("section", has_text="Centre Batignolles")

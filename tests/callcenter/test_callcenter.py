@@ -11,8 +11,9 @@ from django.urls import reverse
 from creneau.audit.models import AuditEvent
 from creneau.booking.addresses import contact_address_index
 from creneau.booking.models import Appointment, Contact, Hold, Series
-from creneau.booking.services import booking_confirm, hold_create
+from creneau.booking.services import booking_confirm, contact_verification_start, hold_create
 from creneau.outreach.models import Notification
+from creneau.outreach.rendering import notification_render
 from creneau.staff.models import StaffProfile
 from tests.factories import person, verified_contact
 from tests.staff_door import staff_sign_in
@@ -215,3 +216,17 @@ def test_cancelling_a_course_cancelled_already_says_so_and_sends_nothing(agent, 
     assert "était déjà annulé. Rien n&#x27;a changé." in again
     assert "Annulé. La confirmation est envoyée." not in again
     assert Notification.objects.filter(kind="booking_cancelled").count() == 1
+
+
+def test_the_caller_s_file_lists_what_was_sent_without_its_text(agent, centre):
+    _site, session = centre
+    series = existing_booking(session)
+    contact_verification_start(phone="+33611223344")
+    code = notification_render(notification=Notification.objects.get(kind="verification_code")).body
+
+    page = agent.get(reverse("callcenter:file", args=[series.pk])).content.decode()
+
+    assert "Code de vérification (le code n&#x27;est pas conservé)" in page
+    assert "Confirmation de rendez-vous" in page and "À envoyer" in page
+    assert re.search(r"\d{6}", code)[0] not in page
+    assert "ouvrir/#cle=" not in page

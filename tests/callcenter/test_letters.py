@@ -19,6 +19,7 @@ from creneau.core.errors import InvalidInput
 from creneau.demo.staff import DEMO_PASSWORD
 from creneau.geography.services import geography_load
 from creneau.outreach.models import LetterBatch, Notification
+from creneau.outreach.rendering import notification_render
 from creneau.outreach.services import letter_batch_create, outbox_send
 from creneau.staff.models import StaffProfile
 from creneau.staff.services import staff_account_create
@@ -142,8 +143,11 @@ def test_an_agent_books_a_caller_without_mobile_who_gets_a_letter(agent, centre)
     assert letter.channel == "letter" and letter.status == "pending"
     assert letter.to == "Jeanne MARTIN\n12 RUE DES LILAS\nBATIMENT B\n75017 PARIS"
     # No link to click on paper: the free number, and the reference to give.
-    assert "http" not in letter.body and "0 800 009 110" in letter.body
-    assert series.reference[:4] in letter.body.replace("-", "")
+    assert (
+        "http" not in notification_render(notification=letter).body
+        and "0 800 009 110" in notification_render(notification=letter).body
+    )
+    assert series.reference[:4] in notification_render(notification=letter).body.replace("-", "")
     # The delivery worker leaves letters to the printing.
     assert outbox_send().deliveries == []
 
@@ -200,7 +204,10 @@ def test_a_cancellation_by_letter_tells_to_call_back(centre):
     series = book_by_letter(session)
     booking_cancel(series_id=series.pk, reason="")
     letter = Notification.objects.get(kind="booking_cancelled")
-    assert letter.channel == "letter" and "appelez le 0 800 009 110" in letter.body
+    assert (
+        letter.channel == "letter"
+        and "appelez le 0 800 009 110" in notification_render(notification=letter).body
+    )
 
 
 def test_a_batch_takes_the_waiting_letters_once_and_prints_them(agent, centre):

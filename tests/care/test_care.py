@@ -10,6 +10,7 @@ from creneau.care.services import administration_record, appointment_check_in, n
 from creneau.core.actor import Actor
 from creneau.core.errors import InvalidInput, NotFound
 from creneau.outreach.models import Notification
+from creneau.outreach.rendering import notification_render
 from creneau.scheduling.models import Slot
 from creneau.vaccines.models import Stock
 from tests.factories import LOT, STAFF, at, tomorrow, two_dose_site
@@ -151,7 +152,7 @@ def test_a_missed_first_dose_ends_the_course_frees_dose_2_and_returns_its_doses(
     # Two doses were promised by the first-dose place: neither will be given now.
     assert ledger(site) == (committed - 2, given)
     message = Notification.objects.filter(kind="booking_cancelled").get()
-    assert "Absence" in message.body
+    assert "Absence" in notification_render(notification=message).body
 
 
 def test_no_shows_wait_for_the_end_of_the_slot_and_spare_people_checked_in(booked):

@@ -84,8 +84,8 @@ def test_the_demo_s_messages_link_to_its_host_and_port():
 
     assert done.returncode == 0, done.stderr
     booking_link, rebook_link, *_ = done.stdout.split()
-    assert booking_link == "http://localhost:18765/rendez-vous/{reference}/?cle={token}"
-    assert rebook_link == "http://localhost:18765/reprendre/{token}/"
+    assert booking_link == "http://localhost:18765/rendez-vous/{reference}/ouvrir/#cle={token}"
+    assert rebook_link == "http://localhost:18765/reprendre/ouvrir/#cle={token}"
 
 
 def test_a_public_url_given_to_the_demo_wins():
@@ -117,8 +117,8 @@ def test_production_links_start_with_public_url():
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[:2] == [
-        "https://creneau.example.fr/rendez-vous/{reference}/?cle={token}",
-        "https://creneau.example.fr/reprendre/{token}/",
+        "https://creneau.example.fr/rendez-vous/{reference}/ouvrir/#cle={token}",
+        "https://creneau.example.fr/reprendre/ouvrir/#cle={token}",
     ]
 
 
@@ -137,7 +137,7 @@ def test_development_and_the_demo_default_to_runserver_s_address(mode):
     done = run_settings(**mode)
 
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split()[1] == "http://127.0.0.1:8000/reprendre/{token}/"
+    assert done.stdout.split()[1] == "http://127.0.0.1:8000/reprendre/ouvrir/#cle={token}"
 
 
 def test_the_demo_served_on_another_address_answers_there():

@@ -18,6 +18,7 @@ from creneau.core.errors import PlaceNotFound, SiteRestricted
 from creneau.eligibility.selectors import Candidate, eligibility_decide, eligibility_require
 from creneau.geography.selectors import place_resolve
 from creneau.outreach.models import Notification
+from creneau.outreach.rendering import notification_render
 from creneau.sites.models import Site
 from tests.factories import make_site, person, two_dose_site, vaccine, verified_contact
 
@@ -181,14 +182,16 @@ def test_a_verification_code_is_sent_in_the_contacts_language(db):
     assert re.fullmatch(
         r"Créneau : votre code de vérification est \d{6}\. Il est valable 10 minutes\. "
         r"Ne le communiquez à personne\.",
-        french.body,
+        notification_render(notification=french).body,
     )
     assert re.fullmatch(
         r"Créneau: your verification code is \d{6}\. It is valid for 10 minutes\. "
         r"Do not share it with anyone\.",
-        english.body,
+        notification_render(notification=english).body,
     )
-    assert re.fullmatch(r"Your Créneau code: \d{6}", english.subject)
+    assert re.fullmatch(
+        r"Your Créneau code: \d{6}", notification_render(notification=english).subject
+    )
     assert english.language == "en" and french.language == "fr"
 
 
@@ -199,7 +202,7 @@ def test_a_booking_is_confirmed_in_english_with_english_dates(reference):
     contact.save(update_fields=["language"])
     hold = hold_create(slot_id=session.slots.order_by("start").first().pk).hold
     booking_confirm(hold_id=hold.pk, contact=contact, person=person())
-    body = Notification.objects.get(kind="booking_confirmed").body
+    body = notification_render(notification=Notification.objects.get(kind="booking_confirmed")).body
     assert body.startswith("Créneau: appointment confirmed for Jeanne Martin.\n")
     assert re.search(rf"^Dose 1: ({WEEKDAYS}) \d{{1,2}} ({MONTHS}) \d{{4}}, 09:00$", body, re.M)
     assert re.search(rf"^Dose 2: ({WEEKDAYS}) \d{{1,2}} ({MONTHS}) \d{{4}}, 09:00$", body, re.M)

@@ -59,7 +59,6 @@ def test_healthz_is_503_and_says_what_failed_without_a_worker_or_with_a_stuck_ou
         to="+33612345678",
         kind="verification_code",
         event="e1",
-        body="…",
         next_attempt_at=timezone.now() - timedelta(hours=1),
     )
     response = client.get("/healthz")

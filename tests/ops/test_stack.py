@@ -21,6 +21,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from django.test import override_settings
+
+from creneau.booking.tokens import one_time_code
 
 ROOT = Path(__file__).resolve().parents[2]
 PHONE = "+33612345678"
@@ -143,6 +146,9 @@ def stack():
         "WAITING_ROOM_BURST_SECONDS": "4",
         # The worker refuses to start with messages only printed, as in production.
         "SMS_BACKEND": "creneau.outreach.sms.MemoryBackend",
+        # Every request line, ours and gunicorn's, to check that none holds a secret.
+        "LOG_LEVEL": "INFO",
+        "GUNICORN_ACCESS_LOG": str(state / "access.log"),
         "EMAIL_HOST": "127.0.0.1",
         "EMAIL_PORT": str(free_port()),
     }
@@ -200,10 +206,14 @@ def test_a_booking_end_to_end_through_gunicorn(stack):
     )
     assert status == 201, started
     with psycopg.connect(stack.database) as db:
-        body = db.execute(
-            'SELECT body FROM outreach_notification WHERE "to" = %s ORDER BY id DESC', [PHONE]
-        ).fetchone()[0]
-    code = re.search(r"\b(\d{6})\b", body).group(1)
+        (derived,) = db.execute(
+            'SELECT derived FROM outreach_notification WHERE "to" = %s ORDER BY id DESC', [PHONE]
+        ).fetchone()
+    # The outbox holds what the code is made from, not the code: made as the worker does.
+    assert derived == {"code": ["verification_code", started["id"]]}
+    secret = os.environ.get("SECRET_KEY") or (stack.state / "secret_key").read_text().strip()
+    with override_settings(SECRET_KEY=secret):
+        code = one_time_code(verification_id=started["id"])
     status, confirmed = stack.json(
         "POST", f"/api/v1/contacts/verifications/{started['id']}/confirm", {"code": code}
     )
@@ -220,6 +230,17 @@ def test_a_booking_end_to_end_through_gunicorn(stack):
     )
     assert status == 201, booked
     assert len(booked["appointments"]) == 2
+    key, reference = booked["management_token"], booked["reference"]
+    status, _ = stack.json("GET", f"/api/v1/bookings/{reference}", Authorization=f"Bearer {key}")
+    assert status == 200
+    # A link of the old form, its key in the query string; then a call-centre search.
+    stack.request("GET", f"/rendez-vous/{reference}/?cle={key}")
+    stack.request("GET", "/callcenter/?q=06+12+34+56+78")
+    time.sleep(1)  # the access log is written after the answer
+    logs = (stack.state / "access.log").read_text() + (stack.state / "stack.log").read_text()
+    assert '"route": "/api/v1/bookings"' in logs and "/rendez-vous/<str:reference>/?cle=" in logs
+    for secret in (key, code, PHONE, "0612345678", "06+12", "Martin", reference):
+        assert secret not in logs, secret
     # Counted once, whichever of the three workers answered: the multiprocess metrics.
     _status, _headers, metrics = stack.request("GET", "/metrics")
     assert re.search(rb"^creneau_bookings_total 1\.0$", metrics, re.MULTILINE), metrics[:2000]

@@ -10,6 +10,7 @@ from creneau.booking.services import (
     hold_create,
 )
 from creneau.outreach.models import Notification
+from creneau.outreach.rendering import notification_render
 from tests.factories import STAFF, person, two_dose_site, verified_contact
 
 
@@ -34,7 +35,7 @@ def test_a_cancelled_session_message_gives_the_link_and_the_call_centre_number(b
         session_id=session.pk,
         reason="Grève.",
     )
-    body = Notification.objects.get(kind="booking_cancelled").body
+    body = notification_render(notification=Notification.objects.get(kind="booking_cancelled")).body
     assert "/reprendre/" in body
     assert "01 23 45 67 89" in body
 
@@ -42,5 +43,5 @@ def test_a_cancelled_session_message_gives_the_link_and_the_call_centre_number(b
 def test_a_cancellation_without_a_link_gives_the_call_centre_number(booked):
     _site, _session, series = booked
     booking_cancel(series_id=series.pk)
-    body = Notification.objects.get(kind="booking_cancelled").body
+    body = notification_render(notification=Notification.objects.get(kind="booking_cancelled")).body
     assert "01 23 45 67 89" in body

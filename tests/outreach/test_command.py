@@ -16,7 +16,12 @@ PHONE = "+33612345678"
 
 def message(to: str = PHONE, number: int = 1) -> Notification:
     return Notification.objects.create(
-        channel="sms", to=to, kind="verification_code", event=f"verification:{number}", body="Code"
+        channel="sms",
+        to=to,
+        kind="verification_code",
+        event=f"verification:{number}",
+        parameters={"minutes": 10},
+        derived={"code": ["verification_code", "v1"]},
     )
 
 

@@ -29,8 +29,8 @@ def pending_messages() -> set[str]:
             to=to,
             kind=Notification.Kind.VERIFICATION_CODE,
             event=f"verification:{number}",
-            subject="Votre code" if email else "",
-            body=f"Votre code : {number:06d}",
+            parameters={"minutes": 10},
+            derived={"code": ["verification_code", f"verification-{number}"]},
         )
         addresses.add(to)
     return addresses

@@ -10,8 +10,9 @@ from django.db import connection
 from django.utils import timezone
 
 from creneau.booking.services import booking_confirm, hold_create
-from creneau.booking.tokens import reference_display
+from creneau.booking.tokens import one_time_code, reference_display
 from creneau.outreach.models import WORKER_ROWS, Notification
+from creneau.outreach.rendering import notification_render
 from creneau.outreach.services import CLAIM_TIMEOUT, MAX_ATTEMPTS, RETRY_DELAYS, outbox_send
 from tests.factories import person, two_dose_site, verified_contact
 from tests.outreach.backends import permanent, script, temporary
@@ -25,9 +26,13 @@ def message(to: str = PHONE, *, channel: str = "sms", number: int = 1) -> Notifi
         to=to,
         kind=Notification.Kind.VERIFICATION_CODE,
         event=f"verification:{channel}:{to}:{number}",
-        subject="Votre code" if channel == "email" else "",
-        body=f"Votre code : {number:06d}",
+        parameters={"minutes": 10},
+        derived={"code": ["verification_code", f"verification-{number}"]},
     )
+
+
+def code_of(number: int) -> str:
+    return one_time_code(verification_id=f"verification-{number}")
 
 
 def test_an_sms_and_an_email_are_sent_once_and_marked_sent(db, sms_outbox, settings):
@@ -38,14 +43,16 @@ def test_an_sms_and_an_email_are_sent_once_and_marked_sent(db, sms_outbox, setti
     report = outbox_send(now=now)
 
     assert (report.sent, report.retried, report.failed) == (2, 0, 0)
-    assert [(s.to, s.text, s.sender) for s in sms_outbox] == [
-        (PHONE, "Votre code : 000001", settings.SMS_SENDER)
-    ]
+    text = (
+        f"Créneau : votre code de vérification est {code_of(1)}. Il est valable 10 minutes. "
+        "Ne le communiquez à personne."
+    )
+    assert [(s.to, s.text, s.sender) for s in sms_outbox] == [(PHONE, text, settings.SMS_SENDER)]
     (sent_mail,) = mail.outbox
     assert (sent_mail.to, sent_mail.subject, sent_mail.body, sent_mail.from_email) == (
         ["jeanne@example.org"],
-        "Votre code",
-        "Votre code : 000001",
+        f"Votre code Créneau : {code_of(1)}",
+        text,
         settings.DEFAULT_FROM_EMAIL,
     )
     for row in (sms, email):
@@ -216,4 +223,4 @@ def test_a_booking_then_a_batch_delivers_its_confirmation_by_sms(reference, sms_
     assert sent.text.startswith("Créneau : rendez-vous confirmé pour Jeanne Martin.")
     assert f"Référence : {reference_display(booking.series.reference)}." in sent.text
     row = Notification.objects.get(kind="booking_confirmed")
-    assert row.status == "sent" and row.body == sent.text
+    assert row.status == "sent" and notification_render(notification=row).body == sent.text

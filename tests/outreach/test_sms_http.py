@@ -140,7 +140,12 @@ def test_without_a_url_the_http_backend_refuses_to_start(settings):
 def test_through_the_worker_a_503_is_retried_and_then_sent_once(db, provider):
     provider("/flaky")
     row = Notification.objects.create(
-        channel="sms", to=PHONE, kind="verification_code", event="verification:1", body="Code"
+        channel="sms",
+        to=PHONE,
+        kind="verification_code",
+        event="verification:1",
+        parameters={"minutes": 10},
+        derived={"code": ["verification_code", "v1"]},
     )
     now = timezone.now()
     assert outbox_send(now=now).retried == 1

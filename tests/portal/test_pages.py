@@ -12,8 +12,9 @@ from django.utils.formats import date_format
 
 from creneau.booking.models import Appointment, Contact, Hold, Series
 from creneau.booking.services import hold_create
-from creneau.booking.tokens import reference_display
+from creneau.booking.tokens import management_token, reference_display
 from creneau.outreach.models import Notification
+from creneau.outreach.rendering import notification_render
 from creneau.scheduling.models import Slot
 from tests.factories import make_site, open_session, two_dose_site
 
@@ -22,7 +23,9 @@ BIRTH = {"birth_date_day": "2", "birth_date_month": "3", "birth_date_year": "194
 
 
 def last_code(address: str = "+33612345678") -> str:
-    body = Notification.objects.filter(to=address).order_by("-id").first().body
+    body = notification_render(
+        notification=Notification.objects.filter(to=address).order_by("-id").first()
+    ).body
     return re.search(r"\b(\d{6})\b", body).group(1)
 
 
@@ -411,15 +414,36 @@ def test_an_expired_form_says_so_plainly(reference):
 def test_the_link_in_the_confirmation_message_opens_the_booking(client, site_and_session):
     site, session = site_and_session
     book(client, site, session)
-    message = Notification.objects.get(kind="booking_confirmed").body
-    link = re.search(r"http://127\.0\.0\.1:8000(/rendez-vous/\S+)", message).group(1)
+    message = notification_render(
+        notification=Notification.objects.get(kind="booking_confirmed")
+    ).body
+    page, key = re.search(
+        r"http://127\.0\.0\.1:8000(/rendez-vous/\S+/ouvrir/)#cle=(\w+)", message
+    ).groups()
     stranger = client.__class__()
-    response = stranger.get(link)
-    # The key leaves the address bar at once; the session remembers it.
+    # The key is in the fragment, which the browser keeps to itself: the page it opens
+    # has the form that portal.js fills with it and posts, and says what to do without it.
+    landing = stranger.get(page).content.decode()
+    assert "data-open-link" in landing and "Recevoir un code" in landing
+    response = stranger.post(page, {"cle": key})
+    assert response.status_code == 302 and "cle" not in response["Location"]
+    assert "Rendez-vous confirmé" in stranger.get(response["Location"]).content.decode()
+    assert client.__class__().post(page, {"cle": key + "0"}).status_code == 404
+    assert client.__class__().post(page, {}).status_code == 404
+
+
+def test_a_link_sent_before_keys_moved_to_the_fragment_still_opens(client, site_and_session):
+    site, session = site_and_session
+    book(client, site, session)
+    series = Series.objects.get()
+    display = reference_display(series.reference)
+    key = management_token(reference=series.reference, salt=series.token_salt)
+    stranger = client.__class__()
+    response = stranger.get(f"/rendez-vous/{display}/", {"cle": key})
+    # The key leaves the address bar at once; the session remembers the booking.
     assert response.status_code == 302 and "cle=" not in response["Location"]
     assert "Rendez-vous confirmé" in stranger.get(response["Location"]).content.decode()
-    forged = link + "0"
-    assert client.__class__().get(forged).status_code == 404
+    assert client.__class__().get(f"/rendez-vous/{display}/", {"cle": key + "0"}).status_code == 404
 
 
 def test_a_restricted_site_says_who_it_is_for(client, reference):
@@ -500,3 +524,28 @@ def test_a_dose_is_said_in_the_feminine(client, site_and_session):
     site, session = site_and_session
     page = book(client, site, session).content.decode()
     assert "Confirmée" in page and ">Confirmé<" not in page
+
+
+def test_the_session_remembers_the_booking_not_its_key(client, site_and_session):
+    site, session = site_and_session
+    book(client, site, session)
+    series = Series.objects.get()
+    key = management_token(reference=series.reference, salt=series.token_salt)
+
+    assert client.session["portal_opened"] == [series.reference]
+    assert key not in str(client.session.load())
+    page = client.get(f"/rendez-vous/{reference_display(series.reference)}/")
+    assert page.status_code == 200
+
+
+def test_a_session_from_before_with_keys_still_opens_its_booking(client, site_and_session):
+    site, session = site_and_session
+    book(client, site, session)
+    series = Series.objects.get()
+    before = client.session
+    before["portal_opened"] = {series.reference: "a key as sessions kept it then"}
+    before.save()
+
+    page = client.get(f"/rendez-vous/{reference_display(series.reference)}/")
+
+    assert page.status_code == 200

@@ -16,6 +16,7 @@ from creneau.booking.services import booking_confirm, cancellation_create, hold_
 from creneau.care.services import administration_record
 from creneau.core.actor import Actor
 from creneau.outreach.models import Notification
+from creneau.outreach.rendering import notification_render
 from creneau.scheduling.models import Slot
 from tests.factories import (
     STAFF,
@@ -28,7 +29,7 @@ from tests.factories import (
     two_dose_site,
     verified_contact,
 )
-from tests.portal.helpers import cancelled_link
+from tests.portal.helpers import cancelled_link, link_open
 
 DAY = tomorrow()
 
@@ -64,7 +65,7 @@ def first_dose_slots(site, day) -> set[int]:
 def test_the_offers_span_several_days_and_each_day_shows_its_slots(client, wagram):
     """It offered the first 4 slots of one day, and no other day."""
     site, session = wagram
-    link = cancelled_link(site, session)
+    link = cancelled_link(client, site, session)
 
     page = client.get(link).content.decode()
 
@@ -85,7 +86,7 @@ def test_a_closer_site_with_another_product_the_person_may_have_is_offered_and_n
     client, wagram, janssen_nearby
 ):
     site, session = wagram
-    link = cancelled_link(site, session)
+    link = cancelled_link(client, site, session)
 
     page = client.get(link).content.decode()
 
@@ -103,7 +104,7 @@ def test_a_product_the_person_may_not_have_is_not_offered_nor_booked(
     client, wagram, janssen_nearby
 ):
     site, session = wagram
-    link = cancelled_link(site, session, who=person(age=30))
+    link = cancelled_link(client, site, session, who=person(age=30))
     janssen_slot = Slot.objects.filter(site=janssen_nearby).first()
 
     page = client.get(link).content.decode()
@@ -118,7 +119,7 @@ def test_a_product_the_person_may_not_have_is_not_offered_nor_booked(
 def test_choosing_a_slot_shows_what_changes_and_books_nothing_until_confirmed(client, wagram):
     """It booked on the first tap."""
     site, session = wagram
-    link = cancelled_link(site, session)
+    link = cancelled_link(client, site, session)
     slot = Slot.objects.filter(site=site, date=DAY + timedelta(days=1)).order_by("start")[1]
 
     chosen = client.post(link, {"slot": slot.pk, "site": site.pk})
@@ -147,7 +148,7 @@ def test_choosing_a_slot_shows_what_changes_and_books_nothing_until_confirmed(cl
 
 def test_a_double_submit_of_the_confirmation_books_once(client, wagram):
     site, session = wagram
-    link = cancelled_link(site, session)
+    link = cancelled_link(client, site, session)
     slot = Slot.objects.filter(site=site, date=DAY + timedelta(days=1)).first()
     confirm = {"slot": slot.pk, "confirm": "1"}
 
@@ -164,7 +165,7 @@ def test_rebooking_with_the_one_dose_product_says_there_is_no_dose_2(
     client, wagram, janssen_nearby
 ):
     site, session = wagram
-    link = cancelled_link(site, session)
+    link = cancelled_link(client, site, session)
     slot = Slot.objects.filter(site=janssen_nearby).first()
 
     page = client.get(link, {"creneau": slot.pk}).content.decode()
@@ -179,7 +180,7 @@ def test_rebooking_with_the_one_dose_product_says_there_is_no_dose_2(
 
 def test_a_dose_2_shown_then_taken_is_said_and_another_is_shown(client, wagram):
     site, session = wagram
-    link = cancelled_link(site, session)
+    link = cancelled_link(client, site, session)
     slot = Slot.objects.filter(site=site, date=DAY + timedelta(days=1)).first()
     page = client.get(link, {"creneau": slot.pk}).content.decode()
     dose2 = int(re.search(r'name="dose2" value="(\d+)"', page)[1])
@@ -196,7 +197,7 @@ def test_a_dose_2_shown_then_taken_is_said_and_another_is_shown(client, wagram):
 
 def test_a_slot_taken_before_the_confirmation_page_sends_back_to_the_offers(client, wagram):
     site, session = wagram
-    link = cancelled_link(site, session)
+    link = cancelled_link(client, site, session)
     slot = Slot.objects.filter(site=site, date=DAY + timedelta(days=1)).first()
     Slot.objects.filter(pk=slot.pk).update(booked=2)
 
@@ -234,8 +235,8 @@ def test_a_course_that_lost_its_dose_2_is_offered_several_days_and_keeps_its_dos
         session_id=dose2.slot.session_id,
         reason="Livraison retardée.",
     )
-    body = Notification.objects.get(kind="booking_cancelled").body
-    link = re.search(r"/reprendre/[^/\s]+/", body)[0]
+    body = notification_render(notification=Notification.objects.get(kind="booking_cancelled")).body
+    link = link_open(client, body)
 
     page = client.get(link).content.decode()
 
@@ -262,7 +263,7 @@ def test_a_course_that_lost_its_dose_2_is_offered_several_days_and_keeps_its_dos
 )
 def test_bad_input_gets_a_page_that_says_why_never_a_500(client, wagram, query, status):
     site, session = wagram
-    response = client.get(cancelled_link(site, session), query)
+    response = client.get(cancelled_link(client, site, session), query)
     assert response.status_code == status
 
 
@@ -277,6 +278,19 @@ def test_bad_input_gets_a_page_that_says_why_never_a_500(client, wagram, query, 
 )
 def test_bad_posts_book_nothing(client, wagram, form):
     site, session = wagram
-    response = client.post(cancelled_link(site, session), form)
+    response = client.post(cancelled_link(client, site, session), form)
     assert 400 <= response.status_code < 500
+    assert not Series.objects.filter(status="active").exists()
+
+
+def test_the_rebooking_pages_open_only_in_the_browser_that_opened_the_link(client, wagram):
+    site, session = wagram
+    link = cancelled_link(client, site, session)
+    slot = session.slots.order_by("start").last()
+    stranger = client.__class__()
+
+    # The item's number is in the address; the key that opened it is not.
+    assert stranger.get(link).status_code == 404
+    assert stranger.post(link, {"slot": slot.pk, "confirm": "1"}).status_code == 404
+    assert client.get(link).status_code == 200
     assert not Series.objects.filter(status="active").exists()

@@ -30,7 +30,7 @@ def test_the_site_page(client, restricted):
 
 def test_the_rebooking_page(client, restricted):
     site, session = two_dose_site(name="Centre Wagram", dose1_day=tomorrow())
-    link = cancelled_link(site, session, who=person(categories=("caregiver",)))
+    link = cancelled_link(client, site, session, who=person(categories=("caregiver",)))
 
     response = client.get(link)
 
@@ -41,7 +41,7 @@ def test_the_rebooking_page(client, restricted):
 
 def test_the_rebooking_confirmation(client, restricted):
     site, session = two_dose_site(name="Centre Wagram", dose1_day=tomorrow())
-    link = cancelled_link(site, session, who=person(categories=("caregiver",)))
+    link = cancelled_link(client, site, session, who=person(categories=("caregiver",)))
     slot = restricted.slots.filter(dose_number=1).first()
 
     response = client.get(link, {"creneau": slot.pk})

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -16,6 +15,7 @@ from creneau.core.actor import Actor
 from creneau.core.db import unit_of_work
 from creneau.core.errors import InvalidInput, NotFound
 from creneau.outreach.models import Notification
+from creneau.outreach.rendering import Secret
 from creneau.scheduling.models import Session, Slot
 from creneau.scheduling.services import (
     SlotChanges,
@@ -26,7 +26,6 @@ from creneau.scheduling.services import (
 )
 from creneau.sites.services import site_close
 
-from .. import tokens
 from ..actions import (
     DOSE1_FOR_REBOOK,
     Decision,
@@ -37,7 +36,8 @@ from ..actions import (
     dose1_get,
     rebook_override_carries,
 )
-from ..models import Appointment, Cancellation, CancellationItem, Hold, Series
+from ..messages import REBOOK_LINK
+from ..models import Appointment, Cancellation, CancellationItem, Contact, Hold, Series
 from ..selectors import cancellation_sessions
 from .bookings import booking_confirm
 from .course import (
@@ -426,8 +426,10 @@ def _contacts_told(*, items: list[CancellationItem], reason: str) -> None:
             appointments=[],  # none is left to come in either case
             context={
                 "reason": reason,
-                "rebook_url": settings.REBOOK_LINK.format(
-                    token=tokens.rebook_token(item_id=item.pk)
+                **(
+                    {}
+                    if item.series.contact.channel == Contact.Channel.LETTER
+                    else {"rebook_url": Secret(REBOOK_LINK, item.pk)}
                 ),
                 "dose2_only": item.dose_number == 2,
             },

@@ -16,6 +16,7 @@ from creneau.core.errors import CodeExpired, CodeInvalid, InvalidInput, NotFound
 from creneau.core.metrics import refusals_counted
 from creneau.core.phones import phone_parse
 from creneau.outreach.models import Notification
+from creneau.outreach.rendering import Secret
 from creneau.outreach.services import notification_enqueue
 
 from .. import tokens
@@ -26,6 +27,7 @@ from ..addresses import (
     contact_landline_index,
     postal_address_normalize,
 )
+from ..messages import VERIFICATION_CODE
 from ..models import MAX_CODE_ATTEMPTS, Contact, ContactVerification
 from ..selectors import CONTACT_TOKEN_SALT
 
@@ -131,10 +133,11 @@ def contact_verification_start(
         )
     if admit is not None:
         admit(channel=channel, address=address)
-    code = tokens.one_time_code_new()
     verification = ContactVerification(contact=contact, expires_at=now + CODE_VALIDITY)
+    verification_id = str(verification.pk)
     verification.code_hash = tokens.one_time_code_hash(
-        verification_id=str(verification.pk), code=code
+        verification_id=verification_id,
+        code=tokens.one_time_code(verification_id=verification_id),
     )
     verification.save(force_insert=True)
     notification_enqueue(
@@ -142,7 +145,11 @@ def contact_verification_start(
         to=address,
         kind=Notification.Kind.VERIFICATION_CODE,
         event=f"verification:{verification.pk}",
-        context={"code": code, "minutes": int(CODE_VALIDITY.total_seconds() // 60)},
+        # The code itself is made again when the message is sent (booking/messages.py).
+        context={
+            "code": Secret(VERIFICATION_CODE, verification_id),
+            "minutes": int(CODE_VALIDITY.total_seconds() // 60),
+        },
         language=contact.language,
     )
     return verification

@@ -5,7 +5,6 @@ second-dose window, the message to the contact and the answer."""
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import F
 from django.utils import formats, translation
@@ -16,10 +15,12 @@ from creneau.core.actor import Actor
 from creneau.core.errors import Dose2Unavailable, InvalidInput
 from creneau.eligibility.selectors import Candidate, eligibility_decide, eligibility_require
 from creneau.geography.selectors import department_timezone
+from creneau.outreach.rendering import Secret
 from creneau.outreach.services import notification_enqueue
 from creneau.scheduling.models import Slot
 
 from .. import tokens
+from ..messages import MANAGEMENT_LINK
 from ..models import ACTIVE_APPOINTMENT_STATUSES, Appointment, Contact, Person, Series
 from ..selectors import dose2_options, dose2_window
 
@@ -102,9 +103,11 @@ def _notify(
         event=f"series:{series.reference}:v{series.version}:{kind}",
         context={
             "reference": tokens.reference_display(series.reference),
-            "manage_url": settings.BOOKING_LINK.format(
-                reference=tokens.reference_display(series.reference),
-                token=tokens.management_token(reference=series.reference, salt=series.token_salt),
+            # A letter has no link: the person calls with the reference.
+            **(
+                {}
+                if contact.channel == Contact.Channel.LETTER
+                else {"manage_url": Secret(MANAGEMENT_LINK, series.reference)}
             ),
             "person_name": f"{series.person.given_name} {series.person.family_name}",
             "site_name": series.site.name,

@@ -21,6 +21,19 @@
     });
   }
 
+  // A booking's link carries its key in the fragment (#cle=…), which never reaches the
+  // server's logs: take it out of the address bar and post it.
+  var opener = document.querySelector("form[data-open-link]");
+  // A management key is hex; a rebooking key is signed (base64url and colons).
+  var key = /^#cle=([A-Za-z0-9:_-]+)$/.exec(window.location.hash);
+  if (opener && key) {
+    opener.elements.cle.value = key[1];
+    window.history.replaceState(null, "", window.location.pathname);
+    document.querySelector("[data-open-link-fallback]").hidden = true;
+    opener.hidden = false;
+    opener.submit();
+  }
+
   // A "Print" button, where a page is meant for paper (the browser's menu does the same).
   document.querySelectorAll("[data-print]").forEach(function (print) {
     print.hidden = false;

@@ -1,0 +1,108 @@
+"""What a message says, made when it is sent: its template, its parameters, and the
+secrets in it derived at that moment from the server's key, never stored.
+
+The outbox row keeps the template (its `kind`), the parameters (JSON: a name, a date, a
+site…) and, for each secret the message carries (a one-time code, a management or
+rebooking link), only the key it is derived from: a verification id, a booking
+reference, a cancellation item. A copy of the database therefore holds no code and no
+link that opens anything, and no rendered text: what was sent is not kept.
+
+The app that owns a secret says how to make it (`@message_secret("management_link")`,
+in booking/messages.py, loaded by its AppConfig), so that outreach imports nothing
+above it. The worker that sends a row, in another process and perhaps after retries,
+derives the same value from the same key and the same server secret.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.translation import gettext_lazy as _
+
+from .models import Notification
+
+Derive = Callable[[str], str]
+_derivers: dict[str, Derive] = {}
+
+
+def message_secret(kind: str) -> Callable[[Derive], Derive]:
+    """Declare how a secret of this kind is made from its key (a string)."""
+
+    def register(derive: Derive) -> Derive:
+        _derivers[kind] = derive
+        return derive
+
+    return register
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A template value made when the message is sent: only `kind` and `key` are stored."""
+
+    kind: str
+    key: str | int
+
+
+def parameters_split(context: dict) -> tuple[dict, dict]:
+    """A message's context as its stored parameters and its secrets' keys
+    (`derived`: name → [kind, key]). Refuses a secret nobody declared: it could never
+    be sent."""
+    parameters, derived = {}, {}
+    for name, value in context.items():
+        if isinstance(value, Secret):
+            if value.kind not in _derivers:
+                raise LookupError(f"no @message_secret declares {value.kind!r}")
+            derived[name] = [value.kind, str(value.key)]
+        else:
+            parameters[name] = value
+    return parameters, derived
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    subject: str
+    body: str
+
+
+# What staff see of a message instead of its text, which is not kept (its state beside).
+REDACTED = {
+    Notification.Kind.VERIFICATION_CODE: _("Code de vérification (le code n'est pas conservé)"),
+    Notification.Kind.BOOKING_CONFIRMED: _("Confirmation de rendez-vous"),
+    Notification.Kind.BOOKING_MOVED: _("Changement de rendez-vous"),
+    Notification.Kind.BOOKING_CANCELLED: _("Annulation de rendez-vous"),
+}
+
+
+def notification_redacted(*, notification: Notification) -> str:
+    """What a message was, for a staff screen ("Confirmation de rendez-vous")."""
+    return str(REDACTED.get(notification.kind, notification.get_kind_display()))
+
+
+def notification_render(*, notification: Notification) -> RenderedMessage:
+    """The message as it goes out now: its secrets derived, its template rendered in the
+    contact's language. Called by the sender (and the demo's outbox page), never stored.
+
+    A row written before messages were rendered at sending time (migration
+    outreach/0005) carries its text as it was written."""
+    parameters = notification.parameters
+    if "written_text" in parameters:
+        return RenderedMessage(
+            subject=parameters.get("written_subject", ""), body=parameters["written_text"]
+        )
+    context = {
+        **parameters,
+        **{name: _derivers[kind](key) for name, (kind, key) in notification.derived.items()},
+        "channel": notification.channel,
+        "call_centre_phone": settings.CALL_CENTRE_PHONE,
+    }
+    kind = notification.kind
+    with translation.override(notification.language):
+        body = render_to_string(f"outreach/{kind}.txt", context).strip()
+        subject = (
+            render_to_string(f"outreach/{kind}.subject.txt", context).strip()
+            if notification.channel == Notification.Channel.EMAIL
+            else ""
+        )
+    return RenderedMessage(subject=subject, body=body)
