@@ -5,6 +5,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.translation import gettext
 from ninja import Header, Router, Status
 from ninja.security import HttpBearer
@@ -13,6 +14,7 @@ from creneau.admission.limits import code_send_admit, limit_hit
 from creneau.booking.addresses import contact_address_parse
 from creneau.booking.selectors import (
     contact_authenticate,
+    dose1_elsewhere_check,
     hold_dose2_days,
     series_appointments,
     series_authenticate,
@@ -91,14 +93,25 @@ def confirm_verification(request: HttpRequest, verification_id: UUID, payload: C
     return {"contact_token": token}
 
 
-@holds.post("", response={201: HoldOut, **ERRORS}, summary="Hold a first-dose slot")
+@holds.post(
+    "",
+    response={201: HoldOut, **ERRORS},
+    summary="Hold a first-dose slot, or a second-dose slot alone after a dose 1 given elsewhere",
+)
 def create_hold(request: HttpRequest, payload: HoldIn):
     admission_require(request)
     # An API caller is known by its network: nothing else about it can be trusted.
     network = network_key(request_ip(request))
     limit_hit(name="holds_per_client", key=f"api:{network}")
+    declared = payload.dose1_elsewhere
     result = hold_create(
-        slot_id=payload.slot_id, holder=Holder(client=f"api:{network}", network=network)
+        slot_id=payload.slot_id,
+        holder=Holder(client=f"api:{network}", network=network),
+        dose1_elsewhere=dose1_elsewhere_check(
+            vaccine_code=declared.vaccine, given_on=declared.given_on, today=timezone.localdate()
+        )
+        if declared
+        else None,
     )
     dose2 = hold_dose2_days(hold=result.hold, day=None)
     return Status(
@@ -152,6 +165,13 @@ def booking_out(result: BookingResult) -> dict:
             }
             for appointment in result.appointments
         ],
+        "dose1_elsewhere": {
+            "vaccine": series.vaccine.code,
+            "given_on": series.dose1_elsewhere_on,
+            "declared_by": series.dose1_elsewhere_declared_by,
+        }
+        if series.dose1_elsewhere_on
+        else None,
     }
 
 

@@ -105,8 +105,20 @@ class ContactTokenOut(Schema):
     contact_token: str
 
 
+class Dose1ElsewhereIn(Schema):
+    vaccine: str = Field(
+        ..., max_length=40, description="Code of the product of dose 1 (a two-dose one)"
+    )
+    given_on: date = Field(..., description="Day dose 1 was given (not in the future)")
+
+
 class HoldIn(Schema):
     slot_id: int
+    dose1_elsewhere: Dose1ElsewhereIn | None = Field(
+        None,
+        description="Dose 1 was given elsewhere: `slot_id` is then a second-dose slot of "
+        "the same product inside its interval after that day, held alone",
+    )
 
 
 class Dose2OptionOut(Schema):
@@ -167,6 +179,12 @@ class AppointmentOut(Schema):
     status: str
 
 
+class Dose1ElsewhereOut(Schema):
+    vaccine: str
+    given_on: date
+    declared_by: str = Field(description="`person` or `agent` (the call centre)")
+
+
 class BookingOut(Schema):
     reference: str
     management_token: str = Field(
@@ -178,6 +196,9 @@ class BookingOut(Schema):
     vaccine: str
     person: PersonOut
     appointments: list[AppointmentOut]
+    dose1_elsewhere: Dose1ElsewhereOut | None = Field(
+        None, description="The dose 1 given elsewhere, for a course booked for its dose 2 alone"
+    )
 
 
 class MoveIn(Schema):
