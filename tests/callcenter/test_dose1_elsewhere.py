@@ -13,9 +13,12 @@ from django.utils import timezone
 
 from creneau.audit.models import AuditEvent
 from creneau.booking.models import Dose1Declarant, Series
+from creneau.booking.selectors import dose1_elsewhere_check
+from creneau.booking.services import booking_confirm, hold_create
 from creneau.scheduling.models import Slot
 from tests.callcenter.test_callcenter import DETAILS
-from tests.factories import open_session, tomorrow
+from tests.factories import open_session, person, tomorrow, verified_contact
+from tests.staff_door import staff_sign_in
 
 TODAY = timezone.localdate()
 GIVEN_ON = TODAY - timedelta(days=20)
@@ -108,3 +111,18 @@ def test_a_posted_declaration_is_checked_again(agent, dose2_session):
     )
     assert "futur" in html.unescape(answer.content.decode())
     assert Slot.objects.get(pk=slot.pk).booked == 0
+
+
+def test_the_nurse_sees_the_declared_dose_1_on_the_day_list(client, dose2_session):
+    declared = dose1_elsewhere_check(vaccine_code="comirnaty", given_on=GIVEN_ON, today=TODAY)
+    slot = dose2_session.slots.first()
+    booking_confirm(
+        hold_id=hold_create(slot_id=slot.pk, dose1_elsewhere=declared).hold.pk,
+        contact=verified_contact(),
+        person=person(),
+    )
+    staff_sign_in(client, "nurse")
+    page = client.get(reverse("backoffice:site_day", args=[slot.site_id]), {"jour": f"{slot.date}"})
+    assert f"1re dose reçue ailleurs le {GIVEN_ON:%d/%m/%Y} : preuve à vérifier" in html.unescape(
+        page.content.decode()
+    )
