@@ -33,7 +33,7 @@ from creneau.scheduling.selectors import (
 )
 from creneau.sites.models import Site
 from creneau.sites.selectors import site_is_public
-from creneau.vaccines.models import Vaccine
+from creneau.vaccines.models import Stock, Vaccine
 
 from . import tokens
 from .actions import (
@@ -66,6 +66,8 @@ from .models import (
 )
 
 DOSE2_OPTIONS = 8
+# Doses a dose 2 booked alone (its dose 1 given elsewhere) promises from stock: its own.
+DOSE2_ALONE_DOSES = 1
 # Days of second-dose slots looked at, nearest the recommended interval first.
 DOSE2_DAYS = 3
 CONTACT_TOKEN_MAX_AGE = timedelta(hours=12)
@@ -401,6 +403,19 @@ class Dose1Elsewhere:
         return AvailabilityFilter(
             vaccine_id=self.vaccine.pk, dose_number=2, date_from=self.first, date_to=self.last
         )
+
+
+def dose2_alone_sites(*, results: list[SiteResult], declared: Dose1Elsewhere) -> list[SiteResult]:
+    """The sites among `results` that can take a dose 2 alone of the declared product: a
+    dose of it not yet promised (its booking promises one, or is refused)."""
+    stocked = set(
+        Stock.objects.filter(
+            site_id__in=[result.site.pk for result in results],
+            vaccine_id=declared.vaccine.pk,
+            delivered__gte=F("committed") + F("given") + DOSE2_ALONE_DOSES,
+        ).values_list("site_id", flat=True)
+    )
+    return [result for result in results if result.site.pk in stocked]
 
 
 def dose1_elsewhere_check(*, vaccine_code: str, given_on: date, today: date) -> Dose1Elsewhere:

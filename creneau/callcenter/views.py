@@ -25,6 +25,7 @@ from creneau.booking.selectors import (
     caller_find,
     course_actions,
     dose1_elsewhere_check,
+    dose2_alone_sites,
     dose2_rebook_offer,
     hold_get_live,
     move_window,
@@ -52,6 +53,7 @@ from creneau.core.errors import (
     NotFound,
     SiteRestricted,
     SlotUnavailable,
+    StockInsufficient,
 )
 from creneau.core.inputs import date_parse, id_parse
 from creneau.core.phones import PHONE_MAX_LENGTH
@@ -196,6 +198,9 @@ def slots(request: HttpRequest) -> HttpResponse:
                 )
                 if result.available_slots
             ]
+            if declared is not None:
+                # A dose 2 alone promises a dose: only sites with one left to promise.
+                found = dose2_alone_sites(results=found, declared=declared)
             following = slots_next(
                 first_free={result.site.pk: result.next_slot_at for result in found},
                 wanted=wanted,
@@ -341,7 +346,8 @@ def person(request: HttpRequest) -> HttpResponse:
             form = CallerPersonForm(request.POST, refused=True)
             form.is_valid()
             form.add_error(None, error.message)
-        except (HoldExpired, SlotUnavailable, Dose2Unavailable) as error:
+        except (HoldExpired, SlotUnavailable, Dose2Unavailable, StockInsufficient) as error:
+            # (A dose 2 alone at a site with no dose left to promise: its place went back.)
             request.session.pop(BOOKING, None)
             messages.error(request, error.message)
             return redirect("callcenter:home")

@@ -37,6 +37,7 @@ from creneau.booking.selectors import (
     contact_series,
     course_actions,
     dose1_elsewhere_check,
+    dose2_alone_sites,
     hold_alternatives,
     hold_dose2_days,
     hold_get_live,
@@ -75,6 +76,7 @@ from creneau.core.errors import (
     InvalidInput,
     NotFound,
     SlotUnavailable,
+    StockInsufficient,
     TooManyRequests,
     Unauthorized,
 )
@@ -88,6 +90,7 @@ from creneau.scheduling.models import Slot
 from creneau.scheduling.selectors import (
     MAX_RADIUS_KM,
     AvailabilityFilter,
+    SiteResult,
     availability_filter_build,
     availability_search,
     site_calendar,
@@ -191,9 +194,10 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/home.html", context)
 
 
-def _search(form: SearchForm | Dose2AloneForm, *, wanted: AvailabilityFilter | None = None) -> dict:
-    """The sites near the place typed with free places `wanted` (by default, first-dose
-    places by the search's filters)."""
+def _search(form: SearchForm | Dose2AloneForm, *, declared: Dose1Elsewhere | None = None) -> dict:
+    """The sites near the place typed with free first-dose places by the search's
+    filters; or, for a dose 1 given elsewhere (`declared`), with free second-dose places
+    in its interval and a dose to promise."""
     data = form.cleaned_data
     try:
         place = place_resolve(query=data["near"])
@@ -203,17 +207,27 @@ def _search(form: SearchForm | Dose2AloneForm, *, wanted: AvailabilityFilter | N
             "candidates": error.details.get("candidates") or error.details.get("suggestions") or []
         }
     try:
-        wanted = wanted or availability_filter_build(
-            vaccine_code=data["vaccine"] or None,
-            dose_number=1,
-            date_from=data["date_from"],
-            date_to=data["date_to"],
+        wanted = (
+            declared.wanted()
+            if declared
+            else availability_filter_build(
+                vaccine_code=data["vaccine"] or None,
+                dose_number=1,
+                date_from=data["date_from"],
+                date_to=data["date_to"],
+            )
         )
     except DomainError as error:
         form.add_error(None, error.message)
         return {}
-    results = availability_search(
-        origin=place.position, radius_km=data["radius_km"], wanted=wanted, limit=RESULTS
+
+    def found(results: list[SiteResult]) -> list[SiteResult]:
+        return dose2_alone_sites(results=results, declared=declared) if declared else results
+
+    results = found(
+        availability_search(
+            origin=place.position, radius_km=data["radius_km"], wanted=wanted, limit=RESULTS
+        )
     )
     with_slots = [result for result in results if result.available_slots]
     next_slots = slots_next(
@@ -231,8 +245,10 @@ def _search(form: SearchForm | Dose2AloneForm, *, wanted: AvailabilityFilter | N
     if bookable:
         context |= _results_map(place, [result.site for result in with_slots])
     if not bookable and data["radius_km"] < MAX_RADIUS_KM:
-        farther = availability_search(
-            origin=place.position, radius_km=MAX_RADIUS_KM, wanted=wanted, limit=1
+        farther = found(
+            availability_search(
+                origin=place.position, radius_km=MAX_RADIUS_KM, wanted=wanted, limit=RESULTS
+            )
         )
         nearest = next((result for result in farther if result.available_slots), None)
         if nearest is not None:
@@ -260,7 +276,7 @@ def dose2_alone(request: HttpRequest) -> HttpResponse:
             field = "vaccine" if error.details.get("field") == "dose1_vaccine" else "given_on"
             form.add_error(field, error.message)
         else:
-            context |= _dose1_fields(declared) | _search(form, wanted=declared.wanted())
+            context |= _dose1_fields(declared) | _search(form, declared=declared)
     return render(request, "portal/dose2_alone.html", context, status=400 if form.errors else 200)
 
 
@@ -738,7 +754,8 @@ def _book(request: HttpRequest, *, contact: Contact, state: dict) -> HttpRespons
             dose2_slot_id=state.get("dose2"),
             idempotency_key=state["key"],
         )
-    except (HoldExpired, SlotUnavailable, Dose2Unavailable) as error:
+    except (HoldExpired, SlotUnavailable, Dose2Unavailable, StockInsufficient) as error:
+        # (A dose 2 alone at a site with no dose left to promise: its place is given back.)
         return _elsewhere(request, state, error)
     except DomainError as error:
         # Refusals about the person (eligibility, already booked…): the hold is still

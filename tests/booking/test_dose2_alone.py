@@ -188,6 +188,9 @@ def test_without_stock_not_yet_promised_it_is_refused_and_nothing_is_booked(refe
         book_dose2_alone(slot)
     assert not Series.objects.exists()
     assert not Notification.objects.exists()
+    # Its place is not kept from others until the hold runs out.
+    assert not Hold.objects.exists()
+    assert Slot.objects.get(pk=slot.pk).booked == 0
 
 
 def test_a_person_with_a_course_under_way_cannot_start_a_dose2_alone(site_slot):

@@ -17,7 +17,7 @@ from creneau.booking.selectors import dose1_elsewhere_check
 from creneau.booking.services import booking_confirm, hold_create
 from creneau.scheduling.models import Slot
 from tests.callcenter.test_callcenter import DETAILS
-from tests.factories import open_session, person, tomorrow, verified_contact
+from tests.factories import make_site, open_session, person, tomorrow, verified_contact
 from tests.staff_door import staff_sign_in
 
 TODAY = timezone.localdate()
@@ -126,3 +126,10 @@ def test_the_nurse_sees_the_declared_dose_1_on_the_day_list(client, dose2_sessio
     assert f"1re dose reçue ailleurs le {GIVEN_ON:%d/%m/%Y} : preuve à vérifier" in html.unescape(
         page.content.decode()
     )
+
+
+def test_a_site_with_no_dose_left_to_promise_is_not_offered(agent, dose2_session):
+    bare = make_site(name="Centre sans doses", insee_code="75118")
+    open_session(bare, day=tomorrow(2), dose_number=2)
+    page = html.unescape(search(agent).content.decode())
+    assert "Centre Wagram" in page and "Centre sans doses" not in page

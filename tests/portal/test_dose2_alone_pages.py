@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from creneau.booking.models import Hold, Series
 from creneau.scheduling.models import Slot
-from tests.factories import open_session, tomorrow
+from tests.factories import make_site, open_session, tomorrow
 from tests.portal.test_pages import details, last_code
 
 TODAY = timezone.localdate()
@@ -135,3 +135,11 @@ def test_a_tampered_slot_form_is_refused_with_a_message(client, dose2_session):
     )
     assert "futur" in text_of(response)
     assert not Hold.objects.exists()
+
+
+def test_a_site_with_no_dose_left_to_promise_is_not_offered(client, dose2_session):
+    bare = make_site(name="Centre sans doses", insee_code="75118")
+    open_session(bare, day=tomorrow(2), dose_number=2)
+    page = text_of(search(client))
+    assert dose2_session.site.name in page
+    assert "Centre sans doses" not in page

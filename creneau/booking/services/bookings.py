@@ -23,6 +23,7 @@ from creneau.core.errors import (
     InvalidInput,
     NotFound,
     SlotUnavailable,
+    StockInsufficient,
     TooManyPersons,
 )
 from creneau.core.metrics import refusals_counted
@@ -45,7 +46,7 @@ from ..actions import (
 from ..metrics import BOOKINGS
 from ..models import Appointment, Contact, Dose1Declarant, Hold, IdempotencyKey, Person, Series
 from ..persons import person_match_key
-from ..selectors import dose2_options, dose2_stays
+from ..selectors import DOSE2_ALONE_DOSES, dose2_options, dose2_stays
 from .course import (
     BookingResult,
     Override,
@@ -66,8 +67,6 @@ from .holds import _hold_release, _hold_release_claim, _slot_refusal, hold_relea
 P = ParamSpec("P")
 R = TypeVar("R")
 MAX_PERSONS_PER_CONTACT = 6
-# Doses a dose 2 booked alone promises from stock: its own.
-DOSE2_ALONE_DOSES = 1
 NAME_MAX_LENGTH = 100
 OLDEST_AGE_YEARS = 130
 # What a name must be, said of each name field (whole sentences, for translators).
@@ -129,15 +128,16 @@ def _replay(*, contact: Contact, key: str, request_hash: str) -> BookingResult |
 
 
 def _hold_released_when_refused(service: Callable[P, R]) -> Callable[P, R]:
-    """A booking refused for who the person is gives its held places back at once: the
-    hold outlives the rolled-back transaction otherwise, and the same question could be
-    asked again and again with it."""
+    """A booking refused for who the person is, or for a dose 2 alone that the site has
+    no dose left to promise to, gives its held places back at once: the hold outlives
+    the rolled-back transaction otherwise, and the same question could be asked again
+    and again with it (or the place kept from others for nothing)."""
 
     @functools.wraps(service)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return service(*args, **kwargs)
-        except AlreadyBooked:
+        except (AlreadyBooked, StockInsufficient):
             with contextlib.suppress(NotFound):
                 hold_release(hold_id=kwargs["hold_id"])
             raise

@@ -39,8 +39,8 @@ from ..actions import (
     rebook_override_carries,
 )
 from ..models import Appointment, Cancellation, CancellationItem, Hold, Series
-from ..selectors import cancellation_sessions
-from .bookings import DOSE2_ALONE_DOSES, booking_confirm
+from ..selectors import DOSE2_ALONE_DOSES, cancellation_sessions
+from .bookings import booking_confirm
 from .course import (
     BookingResult,
     Override,
