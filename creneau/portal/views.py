@@ -277,7 +277,8 @@ def dose2_alone(request: HttpRequest) -> HttpResponse:
             form.add_error(field, error.message)
         else:
             context |= _dose1_fields(declared) | _search(form, declared=declared)
-    return render(request, "portal/dose2_alone.html", context, status=400 if form.errors else 200)
+    # A refusal is the form's error, on a page answered as the search's is (200).
+    return render(request, "portal/dose2_alone.html", context)
 
 
 def _dose1_fields(declared: Dose1Elsewhere | None) -> dict:
