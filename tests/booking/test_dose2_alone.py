@@ -9,13 +9,13 @@ from django.utils import timezone
 
 from creneau.audit.models import AuditEvent
 from creneau.booking.models import Appointment, CancellationItem, Dose1Declarant, Hold, Series
-from creneau.booking.selectors import dose1_elsewhere_check
+from creneau.booking.selectors import dose1_elsewhere_check, rebook_offers, rebook_preview
 from creneau.booking.services import (
     booking_cancel,
     booking_confirm,
     booking_dose2_cancel,
-    booking_dose2_rebook,
     booking_move,
+    booking_rebook,
     cancellation_create,
     hold_create,
 )
@@ -292,8 +292,13 @@ def test_a_cancelled_dose2_session_keeps_the_course_and_offers_a_new_dose2_date(
 
     series.refresh_from_db()
     assert series.status == Series.Status.ACTIVE
-    assert CancellationItem.objects.get(series=series).dose_number == 2
-    booking_dose2_rebook(series_id=series.pk, slot_id=later.pk, now=at(TODAY, 9))
+    item = CancellationItem.objects.get(series=series)
+    assert item.dose_number == 2
+    # The link in the message offers dose-2 dates in the interval after the declared day.
+    offers = rebook_offers(item=item, now=at(TODAY, 9)).offers
+    assert [slot.pk for slot in offers[0].slots][:1] == [later.pk]
+    assert rebook_preview(item=item, slot_id=later.pk, now=at(TODAY, 9)).slot.pk == later.pk
+    booking_rebook(item_id=item.pk, slot_id=later.pk, now=at(TODAY, 9))
     assert series.appointments.get(status="booked").slot_id == later.pk
     # The dose its booking promised is still the one it will be given.
     assert Stock.objects.get(site=site).committed == 1

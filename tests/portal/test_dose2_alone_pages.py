@@ -143,3 +143,29 @@ def test_a_site_with_no_dose_left_to_promise_is_not_offered(client, dose2_sessio
     page = text_of(search(client))
     assert dose2_session.site.name in page
     assert "Centre sans doses" not in page
+
+
+def test_its_dose_2_moves_from_the_booking_page_inside_the_interval(client, dose2_session):
+    site = dose2_session.site
+    later = open_session(site, day=tomorrow(5), dose_number=2).slots.first()
+    first = dose2_session.slots.order_by("start").first()
+    client.post(
+        "/reserver/",
+        {
+            "slot": first.pk,
+            "site": site.pk,
+            "dose1_vaccine": "comirnaty",
+            "dose1_date": f"{GIVEN_ON}",
+        },
+    )
+    client.post("/reserver/personne/", details())
+    booked = client.post("/reserver/code/", {"code": last_code()})
+    move = booked["Location"] + "deplacer/2/"
+
+    page = text_of(client.get(move))
+    assert f'value="{later.pk}"' in page or f"day={later.date}" in page
+    preview = text_of(client.get(move, {"slot": later.pk}))
+    assert "Confirmer le déplacement" in preview
+    done = client.post(move, {"slot": later.pk, "from": first.pk})
+    assert done.status_code == 302
+    assert Series.objects.get().appointments.get(status="booked").slot_id == later.pk
