@@ -262,17 +262,17 @@ def hold(request: HttpRequest) -> HttpResponse:
         # first place goes back at once, not when its hold runs out.
         with contextlib.suppress(NotFound):
             hold_release(hold_id=previous["hold"])
+    slot_id = _slot_id(request.POST.get("slot"))
     try:
-        result = hold_create(
-            slot_id=_slot_id(request.POST.get("slot")), dose1_elsewhere=_dose1_posted(request)
-        )
-    except (SlotUnavailable, Dose2Unavailable, HoldExpired, InvalidInput) as error:
-        messages.error(request, error.message)
-        back = request.POST.get("back", "")
-        # Only back to a page of ours: a posted address is not a place to send anyone.
-        if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
-            back = reverse("callcenter:home")
-        return redirect(back)
+        # A declared dose 1 the slot list carried, checked again: its refusal is said on
+        # the list, as a slot's is.
+        declared = _dose1_posted(request)
+    except InvalidInput as error:
+        return _back_to_slots(request, error)
+    try:
+        result = hold_create(slot_id=slot_id, dose1_elsewhere=declared)
+    except (SlotUnavailable, Dose2Unavailable, HoldExpired) as error:
+        return _back_to_slots(request, error)
     request.session[BOOKING] = {
         "hold": str(result.hold.pk),
         "key": uuid4().hex,
@@ -281,6 +281,15 @@ def hold(request: HttpRequest) -> HttpResponse:
         "refused": False,
     }
     return redirect("callcenter:person")
+
+
+def _back_to_slots(request: HttpRequest, error: DomainError) -> HttpResponse:
+    messages.error(request, error.message)
+    back = request.POST.get("back", "")
+    # Only back to a page of ours: a posted address is not a place to send anyone.
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = reverse("callcenter:home")
+    return redirect(back)
 
 
 def _person_data(form: CallerPersonForm) -> PersonData:

@@ -422,7 +422,11 @@ def hold(request: HttpRequest) -> HttpResponse:
     site_id = _int(request.POST.get("site"))
     previous = request.session.get(BOOKING)
     try:
+        # A declared dose 1 the slot's form carried, checked again.
         declared = _dose1_posted(request.POST)
+    except InvalidInput as error:
+        return _back_to_site(request, site_id, error)
+    try:
         # Going back to choose another slot gives the first one back, once the new one
         # is had.
         result = hold_create(
@@ -431,7 +435,7 @@ def hold(request: HttpRequest) -> HttpResponse:
             replacing=previous["hold"] if previous else None,
             dose1_elsewhere=declared,
         )
-    except (SlotUnavailable, Dose2Unavailable, TooManyRequests, InvalidInput) as error:
+    except (SlotUnavailable, Dose2Unavailable, TooManyRequests) as error:
         return _back_to_site(request, site_id, error, dose1=request.POST)
     state = {"site": site_id, "slot": slot_id}
     if declared is not None:
