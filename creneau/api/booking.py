@@ -14,6 +14,7 @@ from creneau.admission.limits import code_send_admit, limit_hit
 from creneau.booking.addresses import contact_address_parse
 from creneau.booking.selectors import (
     contact_authenticate,
+    dose1_elsewhere_check,
     hold_dose2_days,
     series_appointments,
     series_authenticate,
@@ -94,7 +95,11 @@ def confirm_verification(request: HttpRequest, verification_id: UUID, payload: C
     return {"contact_token": token}
 
 
-@holds.post("", response={201: HoldOut, **ERRORS}, summary="Hold a first-dose slot")
+@holds.post(
+    "",
+    response={201: HoldOut, **ERRORS},
+    summary="Hold a first-dose slot, or a second-dose slot alone after a dose 1 given elsewhere",
+)
 def create_hold(request: HttpRequest, payload: HoldIn):
     admission_require(request)
     # An API caller is known by its network: nothing else about it can be trusted.
@@ -102,7 +107,18 @@ def create_hold(request: HttpRequest, payload: HoldIn):
     limit_hit(name="holds_per_client", key=f"api:{network}")
     holder = Holder(client=f"api:{network}", network=network)
     if payload.slot_id is not None:
-        result = hold_create(slot_id=payload.slot_id, holder=holder)
+        declared = payload.dose1_elsewhere
+        result = hold_create(
+            slot_id=payload.slot_id,
+            holder=holder,
+            dose1_elsewhere=dose1_elsewhere_check(
+                vaccine_code=declared.vaccine,
+                given_on=declared.given_on,
+                today=timezone.localdate(),
+            )
+            if declared
+            else None,
+        )
     else:  # a place at a site and time (HoldIn checked all three are there)
         start = payload.start
         if timezone.is_naive(start):
@@ -165,6 +181,13 @@ def booking_out(result: BookingResult) -> dict:
             }
             for appointment in result.appointments
         ],
+        "dose1_elsewhere": {
+            "vaccine": series.vaccine.code,
+            "given_on": series.dose1_elsewhere_on,
+            "declared_by": series.dose1_elsewhere_declared_by,
+        }
+        if series.dose1_elsewhere_on
+        else None,
     }
 
 

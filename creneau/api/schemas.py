@@ -118,6 +118,13 @@ class ContactTokenOut(Schema):
     contact_token: str
 
 
+class Dose1ElsewhereIn(Schema):
+    vaccine: str = Field(
+        ..., max_length=40, description="Code of the product of dose 1 (a two-dose one)"
+    )
+    given_on: date = Field(..., description="Day dose 1 was given (not in the future)")
+
+
 class HoldIn(Schema):
     """One slot (`slot_id`), or a place at a site and time (`site_id`, `start`, `vaccine`):
     that slot, or the next free one of the day at the site if it has just filled."""
@@ -126,11 +133,18 @@ class HoldIn(Schema):
     site_id: int | None = None
     start: datetime | None = Field(None, description="A start from search's next_slots")
     vaccine: str | None = Field(None, max_length=30, description="Vaccine code")
+    dose1_elsewhere: Dose1ElsewhereIn | None = Field(
+        None,
+        description="Dose 1 was given elsewhere: `slot_id` is then a second-dose slot of "
+        "the same product inside its interval after that day, held alone",
+    )
 
     @model_validator(mode="after")
     def one_place_named(self) -> "HoldIn":
         if self.slot_id is None and None in (self.site_id, self.start, self.vaccine):
             raise ValueError("slot_id, or site_id, start and vaccine")
+        if self.dose1_elsewhere is not None and self.slot_id is None:
+            raise ValueError("dose1_elsewhere goes with a slot_id (a second-dose slot)")
         return self
 
 
@@ -192,6 +206,12 @@ class AppointmentOut(Schema):
     status: str
 
 
+class Dose1ElsewhereOut(Schema):
+    vaccine: str
+    given_on: date
+    declared_by: str = Field(description="`person` or `agent` (the call centre)")
+
+
 class BookingOut(Schema):
     reference: str
     management_token: str = Field(
@@ -203,6 +223,9 @@ class BookingOut(Schema):
     vaccine: str
     person: PersonOut
     appointments: list[AppointmentOut]
+    dose1_elsewhere: Dose1ElsewhereOut | None = Field(
+        None, description="The dose 1 given elsewhere, for a course booked for its dose 2 alone"
+    )
 
 
 class MoveIn(Schema):

@@ -10,7 +10,7 @@ conditional updates); a page evaluates it on the rows it shows.
 import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from django.utils.translation import gettext
 
@@ -89,6 +89,17 @@ def dose1_get(
     return next((a for a in appointments if a.dose_number == 1 and a.status in statuses), None)
 
 
+def dose1_day(
+    *, series: Series, appointments: Iterable[Appointment], statuses: Sequence[str]
+) -> date | None:
+    """The day a course's dose 2 counts its interval from: its dose 1 given elsewhere (as
+    declared when it was booked), or its dose-1 appointment here in one of `statuses`."""
+    if series.dose1_elsewhere_on is not None:
+        return series.dose1_elsewhere_on
+    dose1 = dose1_get(appointments=appointments, statuses=statuses)
+    return dose1.slot.date if dose1 is not None else None
+
+
 def _dose1_missing() -> Decision:
     return Decision(
         gettext("La première dose de ce parcours n'a pas eu lieu : prenez un nouveau rendez-vous.")
@@ -109,7 +120,10 @@ def booking_move_decide(
         )
     if moved.status != Appointment.Status.BOOKED or moved.slot.start <= now:
         return Decision(gettext("Ce rendez-vous a déjà commencé : il ne se déplace plus."))
-    if dose_number != 1 and dose1_get(appointments=appointments, statuses=DOSE1_FOR_MOVE) is None:
+    if (
+        dose_number != 1
+        and dose1_day(series=series, appointments=appointments, statuses=DOSE1_FOR_MOVE) is None
+    ):
         return _dose1_missing()
     return ALLOWED
 
@@ -138,14 +152,15 @@ def booking_cancel_decide(
 def booking_dose2_cancel_decide(
     *, series: Series, appointments: Sequence[Appointment], now: datetime
 ) -> Decision:
-    """Only the dose-2 appointment is cancelled once dose 1 is given, by the rules of a
-    cancellation; never while dose 1 is still to come or being given, which would leave a
-    dose 1 without its dose 2 (invariant 3): then the whole course is cancelled, or dose 2
-    moved."""
+    """Only the dose-2 appointment is cancelled once dose 1 is given (here, or elsewhere
+    for a course booked for its dose 2 alone), by the rules of a cancellation; never
+    while dose 1 is still to come or being given, which would leave a dose 1 without its
+    dose 2 (invariant 3): then the whole course is cancelled, or dose 2 moved."""
     refused = booking_cancel_decide(series=series, appointments=appointments, now=now)
     if not refused:
         return refused
-    if dose1_get(appointments=appointments, statuses=(Appointment.Status.FULFILLED,)) is None:
+    given = (Appointment.Status.FULFILLED,)
+    if dose1_day(series=series, appointments=appointments, statuses=given) is None:
         return Decision(
             gettext(
                 "La première dose n'est pas encore faite : la seconde ne s'annule pas seule. "
@@ -159,14 +174,15 @@ def booking_dose2_cancel_decide(
 
 def booking_dose2_rebook_decide(*, series: Series, appointments: Sequence[Appointment]) -> Decision:
     """A new dose-2 date is for an active two-dose course whose dose 1 is given (or being
-    given) and whose dose 2 has no appointment left (cancelled with its session, missed)."""
+    given, or was given elsewhere) and whose dose 2 has no appointment left (cancelled
+    with its session, missed)."""
     if series.status != Series.Status.ACTIVE:
         return Decision(gettext("Ce rendez-vous est annulé ou terminé : il ne se modifie plus."))
     if 2 in active_by_dose(appointments=appointments):
         return Decision(gettext("Ce parcours a déjà un rendez-vous de 2e dose : déplacez-le."))
     if (
         series.vaccine.doses_in_series < 2
-        or dose1_get(appointments=appointments, statuses=DOSE1_FOR_REBOOK) is None
+        or dose1_day(series=series, appointments=appointments, statuses=DOSE1_FOR_REBOOK) is None
     ):
         return _dose1_missing()
     return ALLOWED

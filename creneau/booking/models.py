@@ -93,6 +93,13 @@ class Person(models.Model):
         return f"{self.given_name} {self.family_name}"
 
 
+class Dose1Declarant(models.TextChoices):
+    """Who said that a course's dose 1 was given elsewhere."""
+
+    PERSON = "person", _("la personne")
+    AGENT = "agent", _("un agent du centre d'appels")
+
+
 class Series(models.Model):
     """One person's course at one site: dose 1 and dose 2 (or a single dose), booked together."""
 
@@ -123,12 +130,25 @@ class Series(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True
     )
     cancel_reason = models.CharField(max_length=300, blank=True)
+    # A course begun elsewhere (another centre or platform, abroad): its dose 1 of this
+    # vaccine was given on that day, as declared, and only its dose 2 is booked here. The
+    # nurse confirms it on the day (the day list shows it).
+    dose1_elsewhere_on = models.DateField(null=True, blank=True)
+    dose1_elsewhere_declared_by = models.CharField(
+        max_length=10, choices=Dose1Declarant.choices, blank=True
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         verbose_name_plural = "series"
         constraints = [
+            # A dose 1 given elsewhere is a date and who declared it, both or neither.
+            models.CheckConstraint(
+                condition=Q(dose1_elsewhere_on__isnull=True, dose1_elsewhere_declared_by="")
+                | (Q(dose1_elsewhere_on__isnull=False) & ~Q(dose1_elsewhere_declared_by="")),
+                name="series_dose1_elsewhere_declared",
+            ),
             # Invariant 4: at most one active series per person.
             models.UniqueConstraint(
                 fields=["person_key"],
@@ -190,6 +210,9 @@ class Hold(models.Model):
     dose2_slot = models.ForeignKey(
         Slot, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )
+    # A second-dose place alone (in `slot`) for someone whose dose 1 was given elsewhere
+    # on that day: the booking it becomes has no dose 1 here.
+    dose1_elsewhere_on = models.DateField(null=True, blank=True)
     expires_at = models.DateTimeField(db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # Who holds it (a portal session, an API caller) and from which network, for the
@@ -202,6 +225,12 @@ class Hold(models.Model):
             models.Index(fields=["slot", "expires_at"]),
             models.Index(fields=["client", "expires_at"], name="hold_client_live"),
             models.Index(fields=["address", "expires_at"], name="hold_address_live"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(dose1_elsewhere_on__isnull=True) | Q(dose2_slot__isnull=True),
+                name="hold_dose2_alone_has_no_second_place",
+            ),
         ]
 
 

@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 
 from django.core import signing
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext
 
 from creneau.core.errors import (
@@ -33,7 +33,7 @@ from creneau.scheduling.selectors import (
 )
 from creneau.sites.models import Site
 from creneau.sites.selectors import site_is_public
-from creneau.vaccines.models import Vaccine
+from creneau.vaccines.models import Stock, Vaccine
 
 from . import tokens
 from .actions import (
@@ -51,6 +51,7 @@ from .actions import (
     booking_dose2_cancel_decide,
     booking_dose2_rebook_decide,
     booking_move_decide,
+    dose1_day,
     dose1_get,
     rebook_override_carries,
 )
@@ -67,6 +68,8 @@ from .models import (
 from .persons import person_name_index
 
 DOSE2_OPTIONS = 8
+# Doses a dose 2 booked alone (its dose 1 given elsewhere) promises from stock: its own.
+DOSE2_ALONE_DOSES = 1
 # Days of second-dose slots looked at, nearest the recommended interval first.
 DOSE2_DAYS = 3
 CONTACT_TOKEN_MAX_AGE = timedelta(hours=12)
@@ -386,14 +389,12 @@ def move_window(*, series: Series, dose_number: int, today: date) -> tuple[date,
     the product's interval after dose 1 (the rule booking_move applies)."""
     if dose_number == 1:
         return today, None
-    dose1 = (
-        series.appointments.select_related("slot")
-        .filter(dose_number=1, status__in=DOSE1_FOR_MOVE)
-        .first()
+    dose1_date = dose1_day(
+        series=series, appointments=series_appointments(series=series), statuses=DOSE1_FOR_MOVE
     )
-    if dose1 is None:
+    if dose1_date is None:
         raise NotFound(gettext("Ce rendez-vous n'a pas de première dose."))
-    first, last = dose2_window(vaccine=series.vaccine, dose1_date=dose1.slot.date)
+    first, last = dose2_window(vaccine=series.vaccine, dose1_date=dose1_date)
     return max(today, first), last
 
 
@@ -403,6 +404,84 @@ def dose2_window(*, vaccine, dose1_date: date) -> tuple[date, date]:
         dose1_date + timedelta(days=vaccine.interval_min_days),
         dose1_date + timedelta(days=vaccine.interval_max_days),
     )
+
+
+@dataclass(frozen=True)
+class Dose1Elsewhere:
+    """A dose 1 given elsewhere, as declared, checked: a two-dose product, a day gone by,
+    and a dose-2 interval that has not ended. `first`..`last`: the days its dose 2 may
+    be booked, from today."""
+
+    vaccine: Vaccine
+    given_on: date
+    first: date
+    last: date
+
+    def wanted(self) -> AvailabilityFilter:
+        """The search for its dose-2 places: this product, inside the interval."""
+        return AvailabilityFilter(
+            vaccine_id=self.vaccine.pk, dose_number=2, date_from=self.first, date_to=self.last
+        )
+
+
+def dose2_alone_sites(*, results: list[SiteResult], declared: Dose1Elsewhere) -> list[SiteResult]:
+    """The sites among `results` that can take a dose 2 alone of the declared product: a
+    dose of it not yet promised (its booking promises one, or is refused)."""
+    stocked = set(
+        Stock.objects.filter(
+            site_id__in=[result.site.pk for result in results],
+            vaccine_id=declared.vaccine.pk,
+            delivered__gte=F("committed") + F("given") + DOSE2_ALONE_DOSES,
+        ).values_list("site_id", flat=True)
+    )
+    return [result for result in results if result.site.pk in stocked]
+
+
+def dose1_elsewhere_check(*, vaccine_code: str, given_on: date, today: date) -> Dose1Elsewhere:
+    """Check a declared dose 1 given elsewhere, each refusal said plainly for its field.
+
+    The dose 2 follows the product's interval after it (dose2_window, the rule every
+    dose-2 booking and move applies): once its last day has passed there is no dose 2 to
+    book here, and the person is told so, not offered a date the rule refuses."""
+    code = vaccine_code.strip().lower()
+    vaccine = (
+        Vaccine.objects.filter(code=code).first()
+        if re.fullmatch(r"[a-z0-9-]{1,30}", code)
+        else None
+    )
+    if vaccine is None:
+        raise InvalidInput(
+            gettext("Vaccin inconnu : « %(code)s ».") % {"code": code[:40]},
+            field="dose1_vaccine",
+        )
+    if vaccine.doses_in_series < 2:
+        raise InvalidInput(
+            gettext(
+                "%(vaccine)s se donne en une seule dose : il n'y a pas de seconde dose à réserver."
+            )
+            % {"vaccine": vaccine.name},
+            field="dose1_vaccine",
+        )
+    if given_on > today:
+        raise InvalidInput(
+            gettext("La date de la première dose est dans le futur."), field="dose1_date"
+        )
+    first, last = dose2_window(vaccine=vaccine, dose1_date=given_on)
+    if last < today:
+        raise InvalidInput(
+            gettext(
+                "Le délai maximal entre les deux doses de %(vaccine)s (%(max)d jours) est "
+                "dépassé depuis le %(last)s : la seconde dose ne peut plus être réservée ici. "
+                "Parlez-en à votre médecin, ou appelez le centre d'appel."
+            )
+            % {
+                "vaccine": vaccine.name,
+                "max": vaccine.interval_max_days,
+                "last": formats.date_format(last, "j F Y"),
+            },
+            field="dose1_date",
+        )
+    return Dose1Elsewhere(vaccine=vaccine, given_on=given_on, first=max(first, today), last=last)
 
 
 def dose2_stays(*, vaccine, dose1_slot: Slot, dose2_slot: Slot) -> bool:
@@ -454,8 +533,11 @@ def move_preview(
         )
     vaccine = series.vaccine
     if dose_number == 2:
-        dose1 = dose1_get(appointments=course, statuses=DOSE1_FOR_MOVE)
-        if not dose2_stays(vaccine=vaccine, dose1_slot=dose1.slot, dose2_slot=after):
+        first, last = dose2_window(
+            vaccine=vaccine,
+            dose1_date=dose1_day(series=series, appointments=course, statuses=DOSE1_FOR_MOVE),
+        )
+        if after.site_id != series.site_id or not first <= after.date <= last:
             raise Dose2Unavailable(
                 gettext(
                     "Ce créneau de seconde dose n'est plus libre ou ne convient pas (même lieu, "
@@ -627,16 +709,12 @@ def _dose2_slots_q(*, site_id: int, vaccine: Vaccine, dose1_date: date) -> Query
 def _dose2_rebook_slots_q(*, series: Series) -> QuerySet[Slot] | None:
     """The slots a course whose first dose was given may take for its dose 2; None
     without such a first dose."""
-    dose1 = (
-        series.appointments.select_related("slot")
-        .filter(dose_number=1, status__in=DOSE1_FOR_REBOOK)
-        .first()
+    dose1_date = dose1_day(
+        series=series, appointments=series_appointments(series=series), statuses=DOSE1_FOR_REBOOK
     )
-    if dose1 is None:
+    if dose1_date is None:
         return None
-    return _dose2_slots_q(
-        site_id=series.site_id, vaccine=series.vaccine, dose1_date=dose1.slot.date
-    )
+    return _dose2_slots_q(site_id=series.site_id, vaccine=series.vaccine, dose1_date=dose1_date)
 
 
 def _free_slots(slots: QuerySet[Slot], *, now: datetime) -> QuerySet[Slot]:
@@ -740,11 +818,13 @@ def dose2_rebook_offer(
     product, every day of the interval from the day of the first dose with free places,
     and the slots of `day` (if it is one of them) or of the first. None when there is no
     such day."""
-    dose1 = dose1_get(appointments=series_appointments(series=series), statuses=DOSE1_FOR_REBOOK)
-    if dose1 is None:
+    dose1_date = dose1_day(
+        series=series, appointments=series_appointments(series=series), statuses=DOSE1_FOR_REBOOK
+    )
+    if dose1_date is None:
         return None
     found = _dose2_days(
-        site=series.site, vaccine=series.vaccine, dose1_date=dose1.slot.date, day=day, now=now
+        site=series.site, vaccine=series.vaccine, dose1_date=dose1_date, day=day, now=now
     )
     if found is None:
         return None

@@ -40,6 +40,18 @@ class SlotSearchForm(DsfrBaseForm):
         required=False,
     )
 
+    # A caller whose dose 1 was given elsewhere books their dose 2 alone: its day, with
+    # the vaccine above (the one of dose 1), searches second-dose places in the interval.
+    dose1_elsewhere = forms.DateField(
+        label=_("1re dose déjà reçue ailleurs le"),
+        help_text=_(
+            "Seulement si l'appelant a reçu sa 1re dose ailleurs : jj/mm/aaaa ; le vaccin "
+            "est alors celui de la 1re dose"
+        ),
+        input_formats=DATE_FORMATS,
+        required=False,
+    )
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["vaccine"].choices = [
@@ -47,6 +59,13 @@ class SlotSearchForm(DsfrBaseForm):
             *Vaccine.objects.filter(active=True).values_list("code", "name"),
         ]
         self.fields["day"].widget.attrs["autocomplete"] = "off"
+        self.fields["dose1_elsewhere"].widget.attrs["autocomplete"] = "off"
+
+    def clean(self):
+        data = super().clean()
+        if data.get("dose1_elsewhere") and not data.get("vaccine"):
+            self.add_error("vaccine", _("Choisissez le vaccin reçu en 1re dose."))
+        return data
 
 
 POSTAL_FIELDS = ("street", "complement", "postcode", "town")

@@ -21,8 +21,11 @@ from creneau.booking.actions import CourseActor
 from creneau.booking.addresses import CallerNumbers, caller_numbers_sort, postal_address_parse
 from creneau.booking.models import Appointment, Contact, Series
 from creneau.booking.selectors import (
+    Dose1Elsewhere,
     caller_find,
     course_actions,
+    dose1_elsewhere_check,
+    dose2_alone_sites,
     dose2_rebook_offer,
     hold_get_live,
     move_window,
@@ -50,6 +53,7 @@ from creneau.core.errors import (
     NotFound,
     SiteRestricted,
     SlotUnavailable,
+    StockInsufficient,
 )
 from creneau.core.inputs import date_parse, id_parse
 from creneau.core.phones import PHONE_MAX_LENGTH
@@ -191,6 +195,14 @@ def slots(request: HttpRequest) -> HttpResponse:
         except DomainError as error:
             # The vaccine is one of the form's choices: a refusal here is about the day.
             form.add_error("day", error.message)
+        declared = _dose1_declared(form)
+        if declared is not None:
+            wanted = declared.wanted()
+            context["declared"] = declared
+            if form.cleaned_data["day"]:
+                wanted = dataclasses.replace(
+                    wanted, date_from=max(form.cleaned_data["day"], declared.first)
+                )
         if not form.errors:
             found = [
                 result
@@ -199,6 +211,9 @@ def slots(request: HttpRequest) -> HttpResponse:
                 )
                 if result.available_slots
             ]
+            if declared is not None:
+                # A dose 2 alone promises a dose: only sites with one left to promise.
+                found = dose2_alone_sites(results=found, declared=declared)
             following = slots_next(
                 first_free={result.site.pk: result.next_slot_at for result in found},
                 wanted=wanted,
@@ -221,6 +236,35 @@ def slots(request: HttpRequest) -> HttpResponse:
     return render(request, "callcenter/slots.html", context, status=400 if form.errors else 200)
 
 
+def _dose1_declared(form: SlotSearchForm) -> Dose1Elsewhere | None:
+    """The caller's dose 1 given elsewhere, checked, or None; a refusal is the field's."""
+    given_on = form.cleaned_data.get("dose1_elsewhere")
+    if not given_on or form.errors:
+        return None
+    try:
+        return dose1_elsewhere_check(
+            vaccine_code=form.cleaned_data["vaccine"],
+            given_on=given_on,
+            today=timezone.localdate(),
+        )
+    except DomainError as error:
+        field = "vaccine" if error.details.get("field") == "dose1_vaccine" else "dose1_elsewhere"
+        form.add_error(field, error.message)
+        return None
+
+
+def _dose1_posted(request: HttpRequest) -> Dose1Elsewhere | None:
+    """The dose 1 given elsewhere the slot list carried with the chosen slot, checked again."""
+    given_on = request.POST.get("dose1_elsewhere", "")
+    if not given_on:
+        return None
+    return dose1_elsewhere_check(
+        vaccine_code=request.POST.get("dose1_vaccine", ""),
+        given_on=date_parse(given_on),
+        today=timezone.localdate(),
+    )
+
+
 @require_POST
 @staff_view(permission="callcentre.book")
 def hold(request: HttpRequest) -> HttpResponse:
@@ -231,15 +275,17 @@ def hold(request: HttpRequest) -> HttpResponse:
         # first place goes back at once, not when its hold runs out.
         with contextlib.suppress(NotFound):
             hold_release(hold_id=previous["hold"])
+    slot_id = _slot_id(request.POST.get("slot"))
     try:
-        result = hold_create(slot_id=_slot_id(request.POST.get("slot")))
+        # A declared dose 1 the slot list carried, checked again: its refusal is said on
+        # the list, as a slot's is.
+        declared = _dose1_posted(request)
+    except InvalidInput as error:
+        return _back_to_slots(request, error)
+    try:
+        result = hold_create(slot_id=slot_id, dose1_elsewhere=declared)
     except (SlotUnavailable, Dose2Unavailable, HoldExpired) as error:
-        messages.error(request, error.message)
-        back = request.POST.get("back", "")
-        # Only back to a page of ours: a posted address is not a place to send anyone.
-        if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
-            back = reverse("callcenter:home")
-        return redirect(back)
+        return _back_to_slots(request, error)
     request.session[BOOKING] = {
         "hold": str(result.hold.pk),
         "key": uuid4().hex,
@@ -248,6 +294,15 @@ def hold(request: HttpRequest) -> HttpResponse:
         "refused": False,
     }
     return redirect("callcenter:person")
+
+
+def _back_to_slots(request: HttpRequest, error: DomainError) -> HttpResponse:
+    messages.error(request, error.message)
+    back = request.POST.get("back", "")
+    # Only back to a page of ours: a posted address is not a place to send anyone.
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = reverse("callcenter:home")
+    return redirect(back)
 
 
 def _person_data(form: CallerPersonForm) -> PersonData:
@@ -313,7 +368,8 @@ def person(request: HttpRequest) -> HttpResponse:
             form = CallerPersonForm(request.POST, refused=True)
             form.is_valid()
             form.add_error(None, error.message)
-        except (HoldExpired, SlotUnavailable, Dose2Unavailable) as error:
+        except (HoldExpired, SlotUnavailable, Dose2Unavailable, StockInsufficient) as error:
+            # (A dose 2 alone at a site with no dose left to promise: its place went back.)
             request.session.pop(BOOKING, None)
             messages.error(request, error.message)
             return redirect("callcenter:home")
@@ -380,6 +436,13 @@ def _file_page(request: HttpRequest, series, *, reason_form: ReasonForm, status:
     new_search = series.status == Series.Status.CANCELLED and not any(
         appointment.status == Appointment.Status.FULFILLED for appointment in appointments
     )
+    search = {"near": series.site.postcode, **carried}
+    if series.dose1_elsewhere_on:
+        # Begun elsewhere: the next search is for its dose 2 again, after the same dose 1.
+        search |= {
+            "vaccine": series.vaccine.code,
+            "dose1_elsewhere": series.dose1_elsewhere_on.strftime("%d/%m/%Y"),
+        }
     return render(
         request,
         "callcenter/file.html",
@@ -394,9 +457,7 @@ def _file_page(request: HttpRequest, series, *, reason_form: ReasonForm, status:
                 now=timezone.now(),
             ),
             "relative_url": reverse("callcenter:home") + "?" + urlencode(carried),
-            "new_search_url": reverse("callcenter:slots")
-            + "?"
-            + urlencode({"near": series.site.postcode, **carried})
+            "new_search_url": reverse("callcenter:slots") + "?" + urlencode(search)
             if new_search
             else None,
             "reason_form": reason_form,

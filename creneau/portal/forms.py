@@ -87,6 +87,30 @@ class SearchForm(DsfrBaseForm):
         return cleaned
 
 
+class Dose2AloneForm(DsfrBaseForm):
+    """Someone whose dose 1 was given elsewhere: its vaccine and day, and where to look
+    for their dose 2 (booking.selectors.dose1_elsewhere_check decides the rest)."""
+
+    vaccine = forms.ChoiceField(label=_("Vaccin reçu en 1re dose"))
+    given_on = forms.DateField(
+        label=_("Date de la 1re dose"),
+        help_text=_("Elle figure sur votre attestation de vaccination."),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    near = SearchForm.base_fields["near"]
+    radius_km = SearchForm.base_fields["radius_km"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        two_doses = Vaccine.objects.filter(doses_in_series__gte=2).values_list("code", "name")
+        self.fields["vaccine"].choices = [("", _("Choisissez le vaccin")), *two_doses]
+        self.fields["near"].required = True
+        self.fields["near"].widget.attrs.update(SearchForm().fields["near"].widget.attrs)
+
+    def clean_radius_km(self) -> int:
+        return self.cleaned_data["radius_km"] or DEFAULT_RADIUS_KM
+
+
 class BirthDateWidget(forms.MultiWidget):
     """Day, month and year in three boxes: easier than a date picker on an old phone."""
 

@@ -9,6 +9,7 @@ urlpatterns = [
     path("suggestions/", views.suggestions, name="suggestions"),
     path("centres/<int:site_id>/", views.site_detail, name="site"),
     path("eligibilite/", views.eligibility, name="eligibility"),
+    path("deuxieme-dose/", views.dose2_alone, name="dose2_alone"),
     path("file-attente/", views.waiting, name="waiting"),
     path("reserver/", views.hold, name="hold"),
     path("reserver/situation/", views.situation, name="situation"),

@@ -30,11 +30,14 @@ from creneau.booking.addresses import contact_address_parse
 from creneau.booking.icalendar import series_icalendar
 from creneau.booking.models import Appointment, CancellationItem, Contact, Hold, Series
 from creneau.booking.selectors import (
+    Dose1Elsewhere,
     Dose2Days,
     RebookDay,
     contact_authenticate,
     contact_series,
     course_actions,
+    dose1_elsewhere_check,
+    dose2_alone_sites,
     hold_alternatives,
     hold_dose2_days,
     hold_get_live,
@@ -75,6 +78,7 @@ from creneau.core.errors import (
     InvalidInput,
     NotFound,
     SlotUnavailable,
+    StockInsufficient,
     TooManyRequests,
     Unauthorized,
 )
@@ -91,6 +95,7 @@ from creneau.scheduling.models import Slot
 from creneau.scheduling.selectors import (
     MAX_RADIUS_KM,
     AvailabilityFilter,
+    SiteResult,
     availability_filter_build,
     availability_search,
     site_calendar,
@@ -104,6 +109,7 @@ from creneau.vaccines.models import Vaccine
 from .data import data_download
 from .forms import (
     CodeForm,
+    Dose2AloneForm,
     EligibilityForm,
     ManageForm,
     PersonForm,
@@ -203,7 +209,10 @@ def _search_page(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/home.html", context)
 
 
-def _search(form: SearchForm) -> dict:
+def _search(form: SearchForm | Dose2AloneForm, *, declared: Dose1Elsewhere | None = None) -> dict:
+    """The sites near the place typed with free first-dose places by the search's
+    filters; or, for a dose 1 given elsewhere (`declared`), with free second-dose places
+    in its interval and a dose to promise."""
     data = form.cleaned_data
     try:
         place = place_resolve(query=data["near"])
@@ -213,17 +222,27 @@ def _search(form: SearchForm) -> dict:
             "candidates": error.details.get("candidates") or error.details.get("suggestions") or []
         }
     try:
-        wanted = availability_filter_build(
-            vaccine_code=data["vaccine"] or None,
-            dose_number=1,
-            date_from=data["date_from"],
-            date_to=data["date_to"],
+        wanted = (
+            declared.wanted()
+            if declared
+            else availability_filter_build(
+                vaccine_code=data["vaccine"] or None,
+                dose_number=1,
+                date_from=data["date_from"],
+                date_to=data["date_to"],
+            )
         )
     except DomainError as error:
         form.add_error(None, error.message)
         return {}
-    results = availability_search(
-        origin=place.position, radius_km=data["radius_km"], wanted=wanted, limit=RESULTS
+
+    def found(results: list[SiteResult]) -> list[SiteResult]:
+        return dose2_alone_sites(results=results, declared=declared) if declared else results
+
+    results = found(
+        availability_search(
+            origin=place.position, radius_km=data["radius_km"], wanted=wanted, limit=RESULTS
+        )
     )
     with_slots = [result for result in results if result.available_slots]
     next_slots = slots_next(
@@ -241,8 +260,10 @@ def _search(form: SearchForm) -> dict:
     if bookable:
         context |= _results_map(place, [result.site for result in with_slots])
     if not bookable and data["radius_km"] < MAX_RADIUS_KM:
-        farther = availability_search(
-            origin=place.position, radius_km=MAX_RADIUS_KM, wanted=wanted, limit=1
+        farther = found(
+            availability_search(
+                origin=place.position, radius_km=MAX_RADIUS_KM, wanted=wanted, limit=RESULTS
+            )
         )
         nearest = next((result for result in farther if result.available_slots), None)
         if nearest is not None:
@@ -251,6 +272,50 @@ def _search(form: SearchForm) -> dict:
                 {**form.data.dict(), "radius_km": _radius_covering(nearest.distance_km)}
             )
     return context
+
+
+@require_GET
+def dose2_alone(request: HttpRequest) -> HttpResponse:
+    """ "J'ai déjà reçu ma 1re dose ailleurs": the vaccine and day of dose 1, then the
+    nearest second-dose places of that product inside its interval, to book alone."""
+    form = Dose2AloneForm(request.GET if "near" in request.GET else None)
+    context: dict = {"form": form, "searched": False}
+    if form.is_bound and form.is_valid():
+        try:
+            declared = dose1_elsewhere_check(
+                vaccine_code=form.cleaned_data["vaccine"],
+                given_on=form.cleaned_data["given_on"],
+                today=timezone.localdate(),
+            )
+        except InvalidInput as error:
+            field = "vaccine" if error.details.get("field") == "dose1_vaccine" else "given_on"
+            form.add_error(field, error.message)
+        else:
+            context |= _dose1_fields(declared) | _search(form, declared=declared)
+    # A refusal is the form's error, on a page answered as the search's is (200).
+    return render(request, "portal/dose2_alone.html", context)
+
+
+def _dose1_fields(declared: Dose1Elsewhere | None) -> dict:
+    """What the pages carry of a dose 1 given elsewhere from the search to the hold: the
+    fields of a slot's form (`dose1_fields`) and of a link (`dose1_query`)."""
+    if declared is None:
+        return {}
+    fields = {"dose1_vaccine": declared.vaccine.code, "dose1_date": f"{declared.given_on}"}
+    return {"declared": declared, "dose1_fields": fields, "dose1_query": urlencode(fields)}
+
+
+def _dose1_posted(data) -> Dose1Elsewhere | None:
+    """The dose 1 given elsewhere a slot's form carries (`dose1_vaccine`, `dose1_date`),
+    checked again: what a page sent is not taken on trust."""
+    given_on = data.get("dose1_date", "")
+    if not given_on:
+        return None
+    return dose1_elsewhere_check(
+        vaccine_code=data.get("dose1_vaccine", ""),
+        given_on=date_parse(given_on),
+        today=timezone.localdate(),
+    )
 
 
 def _results_map(place: Place, sites: list[Site]) -> dict:
@@ -315,11 +380,18 @@ def _site_context(
 def site_detail(request: HttpRequest, site_id: int) -> HttpResponse:
     site = site_get_public(site_id=site_id)
     vaccine = request.GET.get("vaccine") or None
-    wanted = availability_filter_build(vaccine_code=vaccine, dose_number=1)
+    # A dose 2 alone: that product's second-dose places inside the interval.
+    declared = _dose1_posted(request.GET)
+    wanted = (
+        declared.wanted()
+        if declared
+        else availability_filter_build(vaccine_code=vaccine, dose_number=1)
+    )
     context = _site_context(
         site=site, wanted=wanted, day=_day(request.GET.get("day")), request=request
     )
     context |= {"action": reverse("portal:hold"), "vaccine": vaccine or ""}
+    context |= _dose1_fields(declared)
     template = "portal/_slots.html" if request.htmx else "portal/site.html"
     return render(request, template, context)
 
@@ -342,11 +414,20 @@ def _session_contact(request: HttpRequest) -> Contact | None:
         return None
 
 
-def _back_to_site(request: HttpRequest, site_id: int | None, error: DomainError) -> HttpResponse:
+def _back_to_site(
+    request: HttpRequest, site_id: int | None, error: DomainError, *, dose1=None
+) -> HttpResponse:
+    """The site's slots again with the refusal; for a dose 2 alone (`dose1`: the fields
+    the slot's form carried), its second-dose slots."""
     messages.error(request, error.message)
     if site_id is None:
         return redirect("portal:home")
-    return redirect("portal:site", site_id=site_id)
+    query = {
+        name: dose1[name] for name in ("dose1_vaccine", "dose1_date") if dose1 and dose1.get(name)
+    }
+    return redirect(
+        reverse("portal:site", args=[site_id]) + (f"?{urlencode(query)}" if query else "")
+    )
 
 
 @_waiting_room
@@ -356,16 +437,24 @@ def hold(request: HttpRequest) -> HttpResponse:
     site_id = _int(request.POST.get("site"))
     previous = request.session.get(BOOKING)
     try:
+        # A declared dose 1 the slot's form carried, checked again.
+        declared = _dose1_posted(request.POST)
+    except InvalidInput as error:
+        return _back_to_site(request, site_id, error)
+    try:
         # Going back to choose another slot gives the first one back, once the new one
         # is had.
         result = hold_create(
             slot_id=slot_id,
             holder=_holder(request),
             replacing=previous["hold"] if previous else None,
+            dose1_elsewhere=declared,
         )
     except (SlotUnavailable, Dose2Unavailable, TooManyRequests) as error:
-        return _back_to_site(request, site_id, error)
+        return _back_to_site(request, site_id, error, dose1=request.POST)
     state = {"site": site_id, "slot": slot_id}
+    if declared is not None:
+        state["dose1"] = _dose1_fields(declared)["dose1_fields"]
     _held(state, result)
     if previous and previous.get("draft"):
         # Another slot for the same person: what they typed follows, not the dose-2 choice.
@@ -423,8 +512,13 @@ def _hold_kept(request: HttpRequest, state: dict) -> Hold:
             request.session.pop(BOOKING, None)
             raise _Redirect(_back_to_site(request, state.get("site"), error)) from None
     try:
-        result = hold_renew(hold_id=state["hold"], slot_id=state["slot"], holder=_holder(request))
-    except (SlotUnavailable, Dose2Unavailable, NotFound, TooManyRequests) as error:
+        result = hold_renew(
+            hold_id=state["hold"],
+            slot_id=state["slot"],
+            holder=_holder(request),
+            dose1_elsewhere=_dose1_posted(state.get("dose1", {})),
+        )
+    except (SlotUnavailable, Dose2Unavailable, NotFound, TooManyRequests, InvalidInput) as error:
         raise _Redirect(_elsewhere(request, state, error)) from None
     _held(state, result)
     request.session.modified = True
@@ -439,10 +533,19 @@ def _hold_kept(request: HttpRequest, state: dict) -> Hold:
 
 
 def _elsewhere(request: HttpRequest, state: dict, error: DomainError) -> HttpResponse:
-    """The slot is lost: the nearest free ones, and the details stay for the next."""
+    """The slot is lost: the nearest free ones, and the details stay for the next (for a
+    dose 2 alone, the search of its second-dose places near the same site)."""
     messages.error(request, error.message)
     state.pop("verification", None)
     request.session.modified = True
+    if "dose1" in state:
+        site = Site.objects.filter(pk=state.get("site")).first()
+        query = {
+            "vaccine": state["dose1"]["dose1_vaccine"],
+            "given_on": state["dose1"]["dose1_date"],
+            "near": site.postcode if site else "",
+        }
+        return redirect(reverse("portal:dose2_alone") + f"?{urlencode(query)}#resultat")
     return redirect("portal:alternatives")
 
 
@@ -583,7 +686,8 @@ def details(request: HttpRequest) -> HttpResponse:
                     birth_date=data["birth_date"], categories=frozenset(data["categories"])
                 ),
                 vaccine=hold.slot.vaccine,
-                dose_number=1,
+                # The dose the slot gives: a second one alone after a dose 1 elsewhere.
+                dose_number=hold.slot.dose_number,
                 site=site,
                 on=hold.slot.date,
             )
@@ -671,7 +775,8 @@ def _book(request: HttpRequest, *, contact: Contact, state: dict) -> HttpRespons
             dose2_slot_id=state.get("dose2"),
             idempotency_key=state["key"],
         )
-    except (HoldExpired, SlotUnavailable, Dose2Unavailable) as error:
+    except (HoldExpired, SlotUnavailable, Dose2Unavailable, StockInsufficient) as error:
+        # (A dose 2 alone at a site with no dose left to promise: its place is given back.)
         return _elsewhere(request, state, error)
     except DomainError as error:
         # Refusals about the person (eligibility, already booked…): the hold is still
@@ -829,12 +934,17 @@ def _booking_context(series: Series) -> dict:
 
 def _new_search_url(*, series: Series, appointments: list) -> str | None:
     """After a cancellation, a search near the same place, to book again. Not for a course
-    whose first dose was given: a new booking would start with a first dose again."""
+    whose first dose was given: a new booking would start with a first dose again. One
+    begun elsewhere searches for its dose 2 again, after the same dose 1."""
     if series.status != Series.Status.CANCELLED or any(
         appointment.status == Appointment.Status.FULFILLED for appointment in appointments
     ):
         return None
-    return reverse("portal:home") + "?" + urlencode({"near": series.site.postcode}) + "#resultat"
+    query = {"near": series.site.postcode}
+    if series.dose1_elsewhere_on:
+        query |= {"vaccine": series.vaccine.code, "given_on": f"{series.dose1_elsewhere_on}"}
+        return reverse("portal:dose2_alone") + "?" + urlencode(query) + "#resultat"
+    return reverse("portal:home") + "?" + urlencode(query) + "#resultat"
 
 
 @require_http_methods(["GET", "POST"])

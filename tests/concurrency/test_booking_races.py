@@ -10,6 +10,7 @@ from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
 from creneau.booking.models import Appointment, Cancellation, Hold, IdempotencyKey, Series
+from creneau.booking.selectors import dose1_elsewhere_check
 from creneau.booking.services import (
     BookingResult,
     PersonData,
@@ -87,8 +88,21 @@ def assert_invariants() -> None:
         promised = Slot.objects.filter(site=stock.site_id, vaccine=stock.vaccine_id).aggregate(
             doses=Sum(F("capacity") * F("session__doses_per_place"))
         )["doses"]
-        assert stock.committed + stock.given == (promised or 0) - _doses_given_back(stock)
-    for series in Series.objects.filter(status="active").select_related("vaccine"):
+        # A course begun elsewhere promised its one dose when it was booked, and gave it
+        # back if it was cancelled before its dose was given.
+        promised = (promised or 0) + Series.objects.filter(
+            site=stock.site_id, vaccine=stock.vaccine_id, dose1_elsewhere_on__isnull=False
+        ).exclude(status="cancelled").count()
+        assert stock.committed + stock.given == promised - _doses_given_back(stock)
+    for series in Series.objects.filter(status="active", dose1_elsewhere_on__isnull=False):
+        # Begun elsewhere: never a dose 1 here, one dose 2 inside the interval after it.
+        assert not series.appointments.filter(dose_number=1).exists(), series.pk
+        for dose2 in series.appointments.filter(status__in=ACTIVE).select_related("slot"):
+            gap = (dose2.slot.date - series.dose1_elsewhere_on).days
+            assert series.vaccine.interval_min_days <= gap <= series.vaccine.interval_max_days
+    for series in Series.objects.filter(
+        status="active", dose1_elsewhere_on__isnull=True
+    ).select_related("vaccine"):
         doses = {
             a.dose_number: a
             for a in series.appointments.select_related("slot").filter(
@@ -164,6 +178,43 @@ def test_when_second_doses_run_out_no_first_dose_is_booked_alone(reference_commi
     assert len(booked) == 3, results
     assert {r.code for r in results if isinstance(r, DomainError)} == {"dose2_unavailable"}
     assert Slot.objects.filter(dose_number=1).aggregate(n=Sum("booked"))["n"] == 3
+    assert_invariants()
+
+
+def test_people_whose_dose_1_was_given_elsewhere_racing_for_the_last_doses_book_only_those(
+    reference_committed,
+):
+    """A second-dose place promises no dose: a dose 2 booked alone promises its own from
+    the stock not yet promised, by a conditional update. Three doses, twenty people."""
+    site = make_site()
+    deliver(site, 3)
+    session = open_session(site, day=tomorrow(2), end=time(9, 30), lines=10, dose_number=2)
+    slot_ids = list(session.slots.values_list("pk", flat=True))
+    declared = dose1_elsewhere_check(
+        vaccine_code="comirnaty",
+        given_on=timezone.localdate() - timedelta(days=20),
+        today=timezone.localdate(),
+    )
+    contacts = [verified_contact(f"+336000003{i:02d}") for i in range(20)]
+
+    def book(index):
+        hold = hold_create(slot_id=slot_ids[index % len(slot_ids)], dose1_elsewhere=declared)
+        return booking_confirm(
+            hold_id=hold.hold.pk,
+            contact=contacts[index],
+            person=someone(index),
+            idempotency_key=str(uuid.uuid4()),
+        )
+
+    results = race_threads(20, book)
+    booked = [r for r in results if isinstance(r, BookingResult)]
+    assert len(booked) == 3, results
+    assert {r.code for r in results if isinstance(r, DomainError)} == {"stock_insufficient"}
+    stock = Stock.objects.get(site=site)
+    assert (stock.delivered, stock.committed) == (3, 3)
+    # The refused gave their places back at once.
+    assert not Hold.objects.exists()
+    assert Slot.objects.aggregate(n=Sum("booked"))["n"] == 3
     assert_invariants()
 
 

@@ -8,7 +8,10 @@ recomputed from the tables themselves:
 1. no slot beyond its capacity, and `booked` is exactly active appointments + holds;
 2. stock never promised beyond what was delivered;
 3. every active series has its dose 1 and, for a two-dose product, its dose 2 at the
-   same site inside the product's interval;
+   same site inside the product's interval; a course begun elsewhere (its dose 1 given
+   at another place, declared) never has a dose 1 here, and has one dose 2 inside the
+   interval after the declared day (or none, waiting for a new date once its dose-2
+   session was cancelled);
 4. at most one active series per person;
 5. one message per confirmed booking, move and cancellation, none for a refusal;
 7. a retried booking request answers the same series.
@@ -36,6 +39,7 @@ from hypothesis.stateful import (
 )
 
 from creneau.booking.models import Appointment, Hold, Series
+from creneau.booking.selectors import dose1_elsewhere_check
 from creneau.booking.services import (
     booking_cancel,
     booking_confirm,
@@ -84,6 +88,11 @@ class SeriesModel:
     moves: int = 0
     idempotency_key: str = ""
     hold_id: str = ""
+    # Begun elsewhere: only its dose 2 is booked here.
+    elsewhere: bool = False
+    # Messages saying an appointment was cancelled: the course's end, or (begun
+    # elsewhere) its dose 2 cancelled with its session while the course goes on.
+    cancellations: int = 0
 
 
 @dataclass
@@ -111,7 +120,15 @@ class Booking(RuleBasedStateMachine):
                 site, day=day + timedelta(days=42), end=time(9, 40), lines=2, dose_number=2
             )
             open_session(site, code="janssen", day=day, end=time(9, 20), lines=1)
+            # Second doses for people whose first was given elsewhere 20 days ago.
+            open_session(site, day=day + timedelta(days=3), end=time(9, 20), lines=1, dose_number=2)
         self.first_dose_slots = list(Slot.objects.filter(dose_number=1).order_by("pk"))
+        self.dose2_slots = list(Slot.objects.filter(dose_number=2).order_by("pk"))
+        self.declared = dose1_elsewhere_check(
+            vaccine_code="comirnaty",
+            given_on=timezone.localdate() - timedelta(days=20),
+            today=timezone.localdate(),
+        )
         self.contacts = [verified_contact("+33612345678"), verified_contact("+33698765432")]
         self.model = Model()
 
@@ -124,14 +141,17 @@ class Booking(RuleBasedStateMachine):
     def hold(self, index):
         return something(self._hold(index))
 
-    def _hold(self, index) -> str | None:
-        slot = self.first_dose_slots[index % len(self.first_dose_slots)]
+    def _hold(self, index, *, elsewhere: bool = False) -> str | None:
+        slots = self.dose2_slots if elsewhere else self.first_dose_slots
+        slot = slots[index % len(slots)]
         try:
-            result = hold_create(slot_id=slot.pk)
+            result = hold_create(
+                slot_id=slot.pk, dose1_elsewhere=self.declared if elsewhere else None
+            )
         except DomainError as error:
             event(f"hold refused: {error.code}")
             return None
-        event("hold")
+        event("hold of dose 2 alone" if elsewhere else "hold")
         self.model.holds[str(result.hold.pk)] = False
         return str(result.hold.pk)
 
@@ -162,6 +182,18 @@ class Booking(RuleBasedStateMachine):
 
     @rule(
         target=series,
+        index=st.integers(0, 100),
+        who=st.integers(0, len(PEOPLE) - 1),
+        contact=st.integers(0, 1),
+    )
+    def hold_and_book_dose2_alone(self, index, who, contact):
+        """Dose 1 given elsewhere: a second-dose slot held alone (refused outside the
+        interval), then booked, or answered with the person's course under way."""
+        hold_id = self._hold(index, elsewhere=True)
+        return something(hold_id and self._book(hold_id, who, contact, elsewhere=True))
+
+    @rule(
+        target=series,
         hold_id=consumes(holds),
         who=st.integers(0, len(PEOPLE) - 1),
         contact=st.integers(0, 1),
@@ -169,7 +201,7 @@ class Booking(RuleBasedStateMachine):
     def book(self, hold_id, who, contact):
         return something(self._book(hold_id, who, contact))
 
-    def _book(self, hold_id, who, contact) -> int | None:
+    def _book(self, hold_id, who, contact, *, elsewhere: bool = False) -> int | None:
         was_live = (
             self.model.holds.get(hold_id) is False and Hold.objects.filter(pk=hold_id).exists()
         )
@@ -206,9 +238,9 @@ class Booking(RuleBasedStateMachine):
             assert not result.created and result.series.pk == already
             return None
         assert was_live and result.created and not booked_elsewhere
-        event("booked")
+        event("booked dose 2 alone" if elsewhere else "booked")
         self.model.series[result.series.pk] = SeriesModel(
-            person=who, contact=contact, idempotency_key=key, hold_id=hold_id
+            person=who, contact=contact, idempotency_key=key, hold_id=hold_id, elsewhere=elsewhere
         )
         return result.series.pk
 
@@ -256,15 +288,26 @@ class Booking(RuleBasedStateMachine):
 
     @rule(series_id=series)
     def cancel(self, series_id):
+        model = self.model.series[series_id]
         booking_cancel(series_id=series_id)
-        self.model.series[series_id].active = False
+        model.cancellations += model.active
+        model.active = False
 
     @rule(series_id=series)
     def cancel_dose2(self, series_id):
-        """No dose is given here: dose 2 alone is always refused while dose 1 is to come
-        (invariant 3), and the refusal changes nothing (the invariants recount it)."""
-        if not self.model.series[series_id].active:
+        """No dose is given here: dose 2 alone is refused while dose 1 is to come
+        (invariant 3), and the refusal changes nothing (the invariants recount it); a
+        course begun elsewhere ends with its dose 2 cancelled, while it has one."""
+        model = self.model.series[series_id]
+        if not model.active:
             booking_dose2_cancel(series_id=series_id)  # a cancelled course answers as it is
+            return
+        waiting = not Appointment.objects.filter(series_id=series_id, status="booked").exists()
+        if model.elsewhere and not waiting:
+            booking_dose2_cancel(series_id=series_id)
+            model.active = False
+            model.cancellations += 1
+            event("dose 2 alone cancelled")
             return
         with pytest.raises(InvalidInput):
             booking_dose2_cancel(series_id=series_id)
@@ -283,7 +326,10 @@ class Booking(RuleBasedStateMachine):
             actor=STAFF, session_id=session.pk, reason="Livraison annulée."
         ) == len(affected)
         for series_id in affected:
-            self.model.series[series_id].active = False
+            model = self.model.series[series_id]
+            model.cancellations += 1
+            # A course begun elsewhere keeps going, waiting for a new dose-2 date.
+            model.active = model.elsewhere
         for hold_id in [h for h in self.model.holds if not Hold.objects.filter(pk=h).exists()]:
             del self.model.holds[hold_id]
         self.first_dose_slots = [
@@ -314,6 +360,13 @@ class Booking(RuleBasedStateMachine):
                     site_id=stock.site_id, vaccine_id=stock.vaccine_id
                 )
             )
+            # A course begun elsewhere promised its one dose when it was booked.
+            promised += Series.objects.filter(
+                site_id=stock.site_id,
+                vaccine_id=stock.vaccine_id,
+                status="active",
+                dose1_elsewhere_on__isnull=False,
+            ).count()
             assert stock.committed == promised
 
     @invariant()
@@ -332,6 +385,16 @@ class Booking(RuleBasedStateMachine):
                 assert not active
                 continue
             vaccine = series.vaccine
+            if series.dose1_elsewhere_on is not None:
+                # Never a dose 1 here; one dose 2 inside the interval after the day declared.
+                assert not series.appointments.filter(dose_number=1).exists()
+                assert set(active) <= {2}
+                assert set(active) == {2} or self.model.series[series.pk].cancellations
+                for slot in active.values():
+                    gap = (slot.date - series.dose1_elsewhere_on).days
+                    assert slot.site_id == series.site_id
+                    assert vaccine.interval_min_days <= gap <= vaccine.interval_max_days
+                continue
             assert set(active) == set(range(1, vaccine.doses_in_series + 1))
             assert all(slot.site_id == series.site_id for slot in active.values())
             if vaccine.doses_in_series == 2:
@@ -349,7 +412,7 @@ class Booking(RuleBasedStateMachine):
             sent = Notification.objects.filter(event__startswith=f"series:{reference}:")
             assert sent.filter(kind="booking_confirmed").count() == 1
             assert sent.filter(kind="booking_moved").count() == model.moves
-            assert sent.filter(kind="booking_cancelled").count() == (0 if model.active else 1)
+            assert sent.filter(kind="booking_cancelled").count() == model.cancellations
 
     @invariant()
     def read_model_equals_a_recount(self):
@@ -371,3 +434,4 @@ def test_booking_invariants_hold_whatever_the_sequence(reference):
     )
     moved = OUTCOMES["moved dose 1"] + OUTCOMES["moved dose 2"]
     assert min(OUTCOMES["hold"], OUTCOMES["booked"], moved) > 0, OUTCOMES
+    assert min(OUTCOMES["booked dose 2 alone"], OUTCOMES["dose 2 alone cancelled"]) > 0, OUTCOMES

@@ -23,6 +23,7 @@ from creneau.core.errors import (
     InvalidInput,
     NotFound,
     SlotUnavailable,
+    StockInsufficient,
     TooManyPersons,
 )
 from creneau.core.metrics import refusals_counted
@@ -32,13 +33,20 @@ from creneau.outreach.models import Notification
 from creneau.scheduling.models import Session, Slot
 from creneau.scheduling.services import SlotChanges, slot_release, slot_take
 from creneau.vaccines.models import Vaccine
+from creneau.vaccines.services import stock_commit
 
 from .. import tokens
-from ..actions import DOSE1_FOR_MOVE, active_by_dose, booking_move_decide, dose1_get
+from ..actions import (
+    DOSE1_FOR_MOVE,
+    active_by_dose,
+    booking_move_decide,
+    dose1_day,
+    dose1_get,
+)
 from ..metrics import BOOKINGS
-from ..models import Appointment, Contact, Hold, IdempotencyKey, Person, Series
+from ..models import Appointment, Contact, Dose1Declarant, Hold, IdempotencyKey, Person, Series
 from ..persons import person_index, person_name_index
-from ..selectors import dose2_options, dose2_stays
+from ..selectors import DOSE2_ALONE_DOSES, dose2_options, dose2_stays
 from .course import (
     BookingResult,
     Override,
@@ -120,15 +128,16 @@ def _replay(*, contact: Contact, key: str, request_hash: str) -> BookingResult |
 
 
 def _hold_released_when_refused(service: Callable[P, R]) -> Callable[P, R]:
-    """A booking refused for who the person is gives its held places back at once: the
-    hold outlives the rolled-back transaction otherwise, and the same question could be
-    asked again and again with it."""
+    """A booking refused for who the person is, or for a dose 2 alone that the site has
+    no dose left to promise to, gives its held places back at once: the hold outlives
+    the rolled-back transaction otherwise, and the same question could be asked again
+    and again with it (or the place kept from others for nothing)."""
 
     @functools.wraps(service)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return service(*args, **kwargs)
-        except AlreadyBooked:
+        except (AlreadyBooked, StockInsufficient):
             with contextlib.suppress(NotFound):
                 hold_release(hold_id=kwargs["hold_id"])
             raise
@@ -182,12 +191,20 @@ def booking_confirm(
         return _result(active, created=False)
     slot = _hold_consumed(hold=hold, now=now)
     rule, recorded_override = _eligibility(person=person, slot=slot, override=override)
-    dose2_slot = _dose2_chosen(hold=hold, dose2_slot_id=dose2_slot_id, now=now, changes=changes)
+    if hold.dose1_elsewhere_on is None:
+        dose2_slot = _dose2_chosen(hold=hold, dose2_slot_id=dose2_slot_id, now=now, changes=changes)
+    else:
+        dose2_slot = _dose2_alone_promised(hold=hold, dose2_slot_id=dose2_slot_id)
     booked_person = _person_booked(
         contact=contact, person=person, persons=persons, existing=existing_person
     )
     series = _series_create(
-        person=booked_person, contact=contact, slot=slot, rule=rule, override=recorded_override
+        person=booked_person,
+        contact=contact,
+        slot=slot,
+        rule=rule,
+        override=recorded_override,
+        dose1_elsewhere=_dose1_elsewhere_fields(hold=hold, actor=actor),
     )
     appointments = _appointments_written(
         series=series, person=booked_person, slots=[slot, dose2_slot]
@@ -293,9 +310,37 @@ def _dose2_chosen(
         conditions = _dose2_conditions(vaccine=vaccine, site_id=slot.site_id, dose1_date=slot.date)
         dose2_slot = slot_take(slot_id=dose2_slot_id, now=now, changes=changes, **conditions)
         if dose2_slot is None:
-            raise _dose2_refusal(slot=slot, now=now)
+            raise _dose2_refusal(vaccine=vaccine, dose1_slot=slot, now=now)
         slot_release(slot_id=hold.dose2_slot_id, changes=changes)
     return dose2_slot
+
+
+def _dose2_alone_promised(*, hold: Hold, dose2_slot_id: int | None) -> None:
+    """Invariant 2: a second-dose place promises no dose (its first-dose place promised
+    both, scheduling.doses_per_place), so a dose 2 booked alone, its dose 1 given
+    elsewhere, promises its one dose from the site's stock not yet promised, or is
+    refused. Lock order: after the places (the hold's, consumed), before the read model."""
+    if dose2_slot_id is not None:
+        raise InvalidInput(
+            gettext(
+                "Cette réservation est celle de la seconde dose seule : rien d'autre à choisir."
+            ),
+            field="dose2_slot_id",
+        )
+    stock_commit(
+        site_id=hold.slot.site_id, vaccine_id=hold.slot.vaccine_id, doses=DOSE2_ALONE_DOSES
+    )
+
+
+def _dose1_elsewhere_fields(*, hold: Hold, actor: Actor | None) -> dict:
+    """A course whose dose 1 was given elsewhere records its day and who declared it:
+    the caller, through an agent (`actor`), or the person themself."""
+    if hold.dose1_elsewhere_on is None:
+        return {}
+    return {
+        "dose1_elsewhere_on": hold.dose1_elsewhere_on,
+        "dose1_elsewhere_declared_by": Dose1Declarant.AGENT if actor else Dose1Declarant.PERSON,
+    }
 
 
 def _person_booked(
@@ -327,10 +372,12 @@ def _person_booked(
 def _appointments_written(
     *, series: Series, person: Person, slots: list[Slot | None]
 ) -> list[Appointment]:
-    """Invariant 3: dose 1 and its dose 2 are written together, in one statement."""
+    """Invariant 3: dose 1 and its dose 2 are written together, in one statement (or a
+    dose 2 alone, its dose 1 given elsewhere: each appointment is its slot's dose)."""
     return Appointment.objects.bulk_create(
-        Appointment(series=series, person=person, slot=slot, dose_number=dose)
-        for dose, slot in enumerate(filter(None, slots), start=1)
+        Appointment(series=series, person=person, slot=slot, dose_number=slot.dose_number)
+        for slot in slots
+        if slot is not None
     )
 
 
@@ -343,7 +390,10 @@ def _booking_record(*, actor: Actor | None, series: Series) -> None:
         action="create",
         obj=series,
         site=series.site,
-        summary=gettext("Réservation par téléphone"),
+        summary=gettext("Réservation par téléphone")
+        if series.dose1_elsewhere_on is None
+        else gettext("2e dose seule réservée par téléphone, 1re dose reçue ailleurs le %(day)s")
+        % {"day": series.dose1_elsewhere_on.strftime("%d/%m/%Y")},
     )
     if series.override_reason:
         audit_record(
@@ -356,7 +406,13 @@ def _booking_record(*, actor: Actor | None, series: Series) -> None:
 
 
 def _series_create(
-    *, person: Person, contact: Contact, slot: Slot, rule, override: Override | None
+    *,
+    person: Person,
+    contact: Contact,
+    slot: Slot,
+    rule,
+    override: Override | None,
+    dose1_elsewhere: dict,
 ) -> Series:
     """Invariant 4: the unique constraints decide who has an active series.
 
@@ -375,6 +431,7 @@ def _series_create(
                     site=slot.site,
                     eligibility_rule=rule,
                     **_override_fields(override),
+                    **dose1_elsewhere,
                 )
         except IntegrityError:
             if Series.objects.filter(
@@ -448,7 +505,7 @@ def booking_move(
         _dose2_moved(
             series=series,
             moved=moved,
-            dose1=dose1_get(appointments=course, statuses=DOSE1_FOR_MOVE),
+            course=course,
             slot_id=slot_id,
             now=now,
             changes=changes,
@@ -533,7 +590,7 @@ def _dose2_followed(
         None,
     )
     if taken is None:
-        raise _dose2_refusal(slot=dose1_slot, now=now)
+        raise _dose2_refusal(vaccine=vaccine, dose1_slot=dose1_slot, now=now)
     slot_release(slot_id=dose2.slot_id, changes=changes)
     Appointment.objects.filter(pk=dose2.pk).update(slot_id=taken)
 
@@ -542,21 +599,25 @@ def _dose2_moved(
     *,
     series: Series,
     moved: Appointment,
-    dose1: Appointment,
+    course: list[Appointment],
     slot_id: int,
     now: datetime,
     changes: SlotChanges,
 ) -> None:
     """Invariant 3: dose 2 moves only at the course's site, inside the interval after dose 1.
 
-    Dose 1 is the one to come, or the one given (booking_move_decide refused a course
-    without either); the new place is taken before the old one is given back
-    (invariant 1)."""
+    Dose 1 is the one to come, the one given, or the one given elsewhere
+    (booking_move_decide refused a course without any); the new place is taken before
+    the old one is given back (invariant 1)."""
+    dose1 = dose1_get(appointments=course, statuses=DOSE1_FOR_MOVE)
+    dose1_date = dose1_day(series=series, appointments=course, statuses=DOSE1_FOR_MOVE)
     window = _dose2_conditions(
-        vaccine=series.vaccine, site_id=series.site_id, dose1_date=dose1.slot.date
+        vaccine=series.vaccine, site_id=series.site_id, dose1_date=dose1_date
     )
     if slot_take(slot_id=slot_id, now=now, changes=changes, **window) is None:
-        raise _dose2_refusal(slot=dose1.slot, now=now)
+        raise _dose2_refusal(
+            vaccine=series.vaccine, dose1_slot=dose1.slot if dose1 else None, now=now
+        )
     slot_release(slot_id=moved.slot_id, changes=changes)
     Appointment.objects.filter(pk=moved.pk).update(slot_id=slot_id)
     _series_bump(series)

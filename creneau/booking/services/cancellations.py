@@ -33,12 +33,13 @@ from ..actions import (
     booking_cancel_decide,
     booking_dose2_cancel_decide,
     booking_dose2_rebook_decide,
+    dose1_day,
     dose1_get,
     rebook_override_carries,
 )
 from ..messages import REBOOK_LINK
 from ..models import Appointment, Cancellation, CancellationItem, Contact, Hold, Series
-from ..selectors import cancellation_sessions
+from ..selectors import DOSE2_ALONE_DOSES, cancellation_sessions
 from .bookings import booking_confirm
 from .course import (
     BookingResult,
@@ -59,12 +60,15 @@ from .holds import _hold_release, hold_create
 
 def _doses_left_promised(series: Series) -> int:
     """Doses still promised to a course whose first dose was given: its first-dose place
-    promised the whole course, and a course that ends now will not use the rest."""
+    promised the whole course (a course booked for its dose 2 alone, the one dose its
+    booking promised: DOSE2_ALONE_DOSES), and a course that ends now will not use the rest."""
     given = list(
         series.appointments.filter(status=Appointment.Status.FULFILLED).select_related(
             "slot__session"
         )
     )
+    if series.dose1_elsewhere_on is not None:
+        return DOSE2_ALONE_DOSES - len(given)
     first = next((a for a in given if a.dose_number == 1), None)
     return first.slot.session.doses_per_place - len(given) if first else 0
 
@@ -148,7 +152,10 @@ def _course_cancel(
     _series_cancel(series=series, course=course, reason=reason, now=now, changes=changes)
     changes.apply()
     appointments = list(series.appointments.select_related("slot").order_by("dose_number", "id"))
-    dose1_kept = bool(dose1_get(appointments=course, statuses=(Appointment.Status.FULFILLED,)))
+    dose1_kept = (
+        dose1_day(series=series, appointments=course, statuses=(Appointment.Status.FULFILLED,))
+        is not None
+    )
     _notify(
         series=series,
         kind=Notification.Kind.BOOKING_CANCELLED,
@@ -356,6 +363,11 @@ def _courses_split(*, session_ids: list[int], now: datetime) -> _Courses:
             dose_number=1,
             status__in=(Appointment.Status.FULFILLED, Appointment.Status.ARRIVED),
         ).values_list("series_id", flat=True)
+    ) | set(
+        # Begun elsewhere: their dose 1 was given before they booked their dose 2 here.
+        Series.objects.filter(pk__in=series_ids, dose1_elsewhere_on__isnull=False).values_list(
+            "pk", flat=True
+        )
     )
     locked = list(
         _series_locked().filter(pk__in=series_ids, status=Series.Status.ACTIVE).order_by("pk")
@@ -451,10 +463,14 @@ def booking_dose2_rebook(
     dose1 = dose1_get(appointments=course, statuses=DOSE1_FOR_REBOOK)
     changes = SlotChanges()
     conditions = _dose2_conditions(
-        vaccine=series.vaccine, site_id=series.site_id, dose1_date=dose1.slot.date
+        vaccine=series.vaccine,
+        site_id=series.site_id,
+        dose1_date=dose1_day(series=series, appointments=course, statuses=DOSE1_FOR_REBOOK),
     )
     if slot_take(slot_id=slot_id, now=now, changes=changes, **conditions) is None:
-        raise _dose2_refusal(slot=dose1.slot, now=now)
+        raise _dose2_refusal(
+            vaccine=series.vaccine, dose1_slot=dose1.slot if dose1 else None, now=now
+        )
     Appointment.objects.create(series=series, person=series.person, slot_id=slot_id, dose_number=2)
     _series_bump(series)
     changes.apply()

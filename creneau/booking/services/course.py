@@ -18,6 +18,7 @@ from creneau.geography.selectors import department_timezone
 from creneau.outreach.rendering import Secret
 from creneau.outreach.services import notification_enqueue
 from creneau.scheduling.models import Slot
+from creneau.vaccines.models import Vaccine
 
 from .. import tokens
 from ..messages import MANAGEMENT_LINK
@@ -93,6 +94,12 @@ def _notify(
             formats.date_format(appointment.slot.start.astimezone(tz), "l j F Y, H:i")
             for appointment in appointments
         ]
+        # A course begun elsewhere: the person brings the proof of that first dose.
+        elsewhere = (
+            {"dose1_elsewhere_on": formats.date_format(series.dose1_elsewhere_on, "j F Y")}
+            if series.dose1_elsewhere_on
+            else {}
+        )
     notification_enqueue(
         channel=contact.channel,
         # A letter is addressed to the person, at the address the agent took down.
@@ -118,6 +125,7 @@ def _notify(
                 {"dose_number": appointment.dose_number, "when": moment}
                 for appointment, moment in zip(appointments, when, strict=True)
             ],
+            **elsewhere,
             **(context or {}),
         },
         language=contact.language,
@@ -127,9 +135,12 @@ def _notify(
 def _eligibility(
     *, person: PersonData | Person, slot: Slot, override: Override | None
 ) -> tuple[object, Override | None]:
-    """The admitting rule, or the override that stands in for it (recorded on the series)."""
+    """The admitting rule for the dose `slot` gives (a first dose, or a second whose first
+    was given elsewhere), or the override that stands in for it (recorded on the series)."""
     candidate = Candidate(birth_date=person.birth_date, categories=frozenset(person.categories))
-    facts = dict(candidate=candidate, vaccine=slot.vaccine, dose_number=1, site=slot.site)
+    facts = dict(
+        candidate=candidate, vaccine=slot.vaccine, dose_number=slot.dose_number, site=slot.site
+    )
     if override is None:
         return eligibility_require(**facts, on=slot.date), None
     if not override.reason.strip():
@@ -153,15 +164,19 @@ def _dose2_conditions(*, vaccine, site_id: int, dose1_date: date) -> dict:
     )
 
 
-def _dose2_refusal(*, slot: Slot, now: datetime) -> Dose2Unavailable:
-    options = dose2_options(slot=slot, now=now)
+def _dose2_refusal(
+    *, vaccine: Vaccine, now: datetime, dose1_slot: Slot | None = None
+) -> Dose2Unavailable:
+    """`dose1_slot`: the first dose's slot here, whose free dose-2 options the refusal
+    lists; None for a dose 1 given elsewhere."""
+    options = dose2_options(slot=dose1_slot, now=now) if dose1_slot is not None else []
     return Dose2Unavailable(
         gettext(
             "Ce créneau de seconde dose n'est plus libre ou ne convient pas (même lieu, "
             "de %(min)d à %(max)d jours après la première). Choisissez parmi les créneaux "
             "proposés."
         )
-        % {"min": slot.vaccine.interval_min_days, "max": slot.vaccine.interval_max_days},
+        % {"min": vaccine.interval_min_days, "max": vaccine.interval_max_days},
         dose2_options=[option.pk for option in options],
     )
 

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext
 
 from creneau.core.db import keys_lock, retry_on_deadlock
@@ -28,7 +28,7 @@ from creneau.sites.selectors import site_is_public, site_require_public
 
 from ..metrics import HOLDS
 from ..models import Hold
-from ..selectors import dose2_missing, dose2_options
+from ..selectors import Dose1Elsewhere, dose2_missing, dose2_options
 
 
 @dataclass(frozen=True)
@@ -47,19 +47,54 @@ class Holder:
     network: str = ""
 
 
-def _public_first_dose_slot(*, slot_id: int, now: datetime) -> Slot:
+def _public_slot(*, slot_id: int, now: datetime, dose1: Dose1Elsewhere | None) -> Slot:
+    """A first-dose slot, or with a dose 1 given elsewhere (`dose1`) a second-dose slot
+    of its product inside its interval, still to come in an open session of a public site."""
     slot = Slot.objects.select_related("vaccine", "site", "session").filter(pk=slot_id).first()
     if slot is None or not site_is_public(site=slot.site, now=now):
         raise NotFound(gettext("Créneau introuvable : %(id)s.") % {"id": slot_id})
-    if slot.dose_number != 1:
+    if dose1 is None and slot.dose_number != 1:
         raise InvalidInput(
             gettext("On réserve un créneau de première dose ; la seconde est proposée avec lui.")
         )
+    if dose1 is not None:
+        _dose2_alone_fits(slot=slot, dose1=dose1)
     if slot.start <= now:
         raise SlotUnavailable(gettext("Ce créneau est déjà passé."), reason="past")
     if slot.session.status != Session.Status.OPEN:
         raise SlotUnavailable(gettext("Ce créneau n'est plus proposé."), reason="closed")
     return slot
+
+
+def _dose2_alone_fits(*, slot: Slot, dose1: Dose1Elsewhere) -> None:
+    """Invariant 3 for a dose 2 alone: a second-dose slot of the product of its dose 1,
+    inside the interval after it (the conditional update takes it on those terms)."""
+    if slot.dose_number != 2:
+        raise InvalidInput(
+            gettext("La première dose a été reçue ailleurs : choisissez un créneau de 2e dose."),
+            field="slot_id",
+        )
+    if slot.vaccine_id != dose1.vaccine.pk:
+        raise InvalidInput(
+            gettext(
+                "Ce créneau est pour %(slot)s ; la seconde dose se fait avec le vaccin de la "
+                "première (%(vaccine)s)."
+            )
+            % {"slot": slot.vaccine.name, "vaccine": dose1.vaccine.name},
+            field="slot_id",
+        )
+    if not dose1.first <= slot.date <= dose1.last:
+        raise Dose2Unavailable(
+            gettext(
+                "Ce créneau est hors de l'intervalle prévu pour la seconde dose de %(vaccine)s : "
+                "du %(first)s au %(last)s."
+            )
+            % {
+                "vaccine": dose1.vaccine.name,
+                "first": formats.date_format(dose1.first, "j F Y"),
+                "last": formats.date_format(dose1.last, "j F Y"),
+            }
+        )
 
 
 def _slot_refusal(*, slot_id: int, now: datetime) -> SlotUnavailable:
@@ -123,11 +158,17 @@ def _hold_take(
     now: datetime,
     holder: Holder | None,
     replacing: str | None,
+    dose1: Dose1Elsewhere | None,
 ) -> Hold:
     changes = SlotChanges()
     if holder is not None:
         _room_made(holder=holder, replacing=replacing, now=now, changes=changes)
-    if slot_take(slot_id=slot.pk, now=now, changes=changes, dose_number=1) is None:
+    conditions: dict[str, object] = {"dose_number": 1}
+    if dose1 is not None:
+        conditions = dict(
+            dose_number=2, vaccine_id=dose1.vaccine.pk, date__gte=dose1.first, date__lte=dose1.last
+        )
+    if slot_take(slot_id=slot.pk, now=now, changes=changes, **conditions) is None:
         raise _slot_refusal(slot_id=slot.pk, now=now)
     dose2 = next(
         (
@@ -147,6 +188,7 @@ def _hold_take(
     hold = Hold.objects.create(
         slot=slot,
         dose2_slot=dose2,
+        dose1_elsewhere_on=dose1.given_on if dose1 else None,
         expires_at=now + timedelta(minutes=settings.HOLD_MINUTES),
         client=holder.client if holder else "",
         address=holder.network if holder else "",
@@ -161,17 +203,25 @@ def hold_create(
     slot_id: int,
     holder: Holder | None = None,
     replacing: str | None = None,
+    dose1_elsewhere: Dose1Elsewhere | None = None,
     now: datetime | None = None,
 ) -> HoldResult:
     """Keep a first-dose place (and the best second-dose place) for a few minutes, for
     `holder` within its limits, giving back the holder's hold it is `replacing` (another
-    slot chosen) once the new one is had (see _room_made).
+    slot chosen) once the new one is had (see _room_made). With `dose1_elsewhere` (checked
+    by booking.selectors.dose1_elsewhere_check), a second-dose place alone.
 
     An expired hold is no obstacle: when a slot looks full, the expired holds of its site
     are given back first, so correctness needs no periodic job (holds_expire only keeps
     the read model fresh between two such attempts).
     """
-    return _hold_create(slot_id=slot_id, holder=holder, replacing=replacing, now=now)
+    return _hold_create(
+        slot_id=slot_id,
+        holder=holder,
+        replacing=replacing,
+        dose1_elsewhere=dose1_elsewhere,
+        now=now,
+    )
 
 
 @refusals_counted("hold")
@@ -200,7 +250,9 @@ def hold_create_at(
         site_require_public(site_id=site_id, now=now)
     for slot_id in slot_ids:
         try:
-            return _hold_create(slot_id=slot_id, holder=holder, replacing=None, now=now)
+            return _hold_create(
+                slot_id=slot_id, holder=holder, replacing=None, dose1_elsewhere=None, now=now
+            )
         except SlotUnavailable as error:
             refusal = error
     raise refusal
@@ -208,18 +260,28 @@ def hold_create_at(
 
 @retry_on_deadlock
 def _hold_create(
-    *, slot_id: int, holder: Holder | None, replacing: str | None, now: datetime | None
+    *,
+    slot_id: int,
+    holder: Holder | None,
+    replacing: str | None,
+    dose1_elsewhere: Dose1Elsewhere | None,
+    now: datetime | None,
 ) -> HoldResult:
     now = now or timezone.now()
-    slot = _public_first_dose_slot(slot_id=slot_id, now=now)
+    slot = _public_slot(slot_id=slot_id, now=now, dose1=dose1_elsewhere)
     for attempt in range(2):
-        options = dose2_options(slot=slot, now=now)
-        if slot.vaccine.doses_in_series > 1 and not options:
+        options = dose2_options(slot=slot, now=now) if dose1_elsewhere is None else []
+        if dose1_elsewhere is None and slot.vaccine.doses_in_series > 1 and not options:
             refusal: Exception = dose2_missing(slot=slot)
         else:
             try:
                 hold = _hold_take(
-                    slot=slot, options=options, now=now, holder=holder, replacing=replacing
+                    slot=slot,
+                    options=options,
+                    now=now,
+                    holder=holder,
+                    replacing=replacing,
+                    dose1=dose1_elsewhere,
                 )
             except (SlotUnavailable, Dose2Unavailable) as error:
                 refusal = error
@@ -261,14 +323,19 @@ def hold_release(*, hold_id: str) -> None:
 
 
 def hold_renew(
-    *, hold_id: str, slot_id: int, holder: Holder | None = None, now: datetime | None = None
+    *,
+    hold_id: str,
+    slot_id: int,
+    holder: Holder | None = None,
+    dose1_elsewhere: Dose1Elsewhere | None = None,
+    now: datetime | None = None,
 ) -> HoldResult:
     """The same slot again for someone whose hold ran out while they typed (the portal
     promises it): the old hold's places go back first, unless a worker already gave them
     back, then hold_create takes the slot and a dose 2 anew, or refuses as it does."""
     with contextlib.suppress(NotFound):
         hold_release(hold_id=hold_id)
-    return hold_create(slot_id=slot_id, holder=holder, now=now)
+    return hold_create(slot_id=slot_id, holder=holder, dose1_elsewhere=dose1_elsewhere, now=now)
 
 
 def holds_expire(*, now: datetime | None = None, site_id: int | None = None) -> int:
