@@ -28,6 +28,7 @@ from creneau.core.errors import (
     StockInsufficient,
 )
 from creneau.outreach.models import Notification
+from creneau.outreach.rendering import notification_render
 from creneau.scheduling.models import Slot
 from creneau.vaccines.models import Stock
 from tests.factories import (
@@ -96,7 +97,7 @@ def test_dose2_alone_is_one_dose2_appointment_with_dose1_recorded_and_its_dose_p
     # A second-dose place promises no dose: this booking promised its own (invariant 2).
     assert Stock.objects.get(site=site).committed == committed + 1
     confirmed = Notification.objects.get(kind=Notification.Kind.BOOKING_CONFIRMED)
-    assert "1re dose reçue ailleurs le" in confirmed.body
+    assert "1re dose reçue ailleurs le" in notification_render(notification=confirmed).body
     assert not Hold.objects.exists()
 
 
@@ -240,7 +241,7 @@ def test_cancelling_its_dose2_ends_the_course_gives_place_and_dose_back_keeps_do
     assert Slot.objects.get(pk=slot.pk).booked == 0
     assert Stock.objects.get(site=site).committed == committed
     cancelled = Notification.objects.get(kind=Notification.Kind.BOOKING_CANCELLED)
-    assert "2e dose" in cancelled.body
+    assert "2e dose" in notification_render(notification=cancelled).body
 
 
 def test_its_dose2_moves_inside_the_interval_only(site_slot):
