@@ -144,6 +144,8 @@ def test_the_call_centre_finds_a_family_name_whole_not_a_part_of_it(booked):
         (["no key"], key_new(), "<id>:<base64 key>"),
         (["1:" + key_new()], "", "BLIND_INDEX_KEY must be set"),
     ],
+    # Named, not numbered by their random keys: every xdist worker collects the same tests.
+    ids=["key too short", "two keys one id", "no key id", "no blind-index key"],
 )
 def test_keys_that_cannot_be_used_are_refused_at_start(settings, keys, blind, message):
     settings.FIELD_ENCRYPTION_KEYS, settings.BLIND_INDEX_KEY = keys, blind
