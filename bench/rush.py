@@ -1952,11 +1952,22 @@ class RawSQL:
     def book(self, hold_id: uuid.UUID, contact: tuple[int, str], n: int, now: datetime):
         """Like booking_confirm: contact lock, replay check, the hold, person, series,
         appointments, outbox row, idempotency key."""
+        from creneau.booking.persons import person_index, person_name_index
+        from creneau.core.crypto import value_encrypt
+        from creneau.outreach.models import notification_to_index
+
         contact_id, address = contact
         key = str(uuid.uuid4())
         given, family = f"Personne{n}", "Ruée"
         born = BIRTH + timedelta(days=n % 3650)
-        match_key = f"ruee|personne{n}|{born}"
+        # Personal data sealed and indexed as the application does (core.crypto), so
+        # that the raw limit pays for the encryption too.
+        match_key = person_index(given_name=given, family_name=family, birth_date=born)
+        name_index = person_name_index(family_name=family, birth_date=born)
+
+        def sealed(value: str, column: str) -> str:
+            return value_encrypt(value, purpose=column)
+
         request_hash = secrets.token_hex(32)
         with self.transaction():
             # One booking at a time per contact, then the replay check under that lock.
@@ -1970,9 +1981,10 @@ class RawSQL:
             ).fetchone()
             hold = self.q(
                 "SELECT h.slot_id, h.dose2_slot_id, h.expires_at, s.site_id, s.start, s.date, "
-                "se.status, d2.start FROM booking_hold h "
+                "se.status, d2.start, si.name, si.address, si.postcode FROM booking_hold h "
                 "JOIN scheduling_slot s ON s.id = h.slot_id "
                 "JOIN scheduling_session se ON se.id = s.session_id "
+                "JOIN sites_site si ON si.id = s.site_id "
                 "LEFT JOIN scheduling_slot d2 ON d2.id = h.dose2_slot_id WHERE h.id = %s",
                 (self.uid(hold_id),),
             ).fetchone()
@@ -1992,8 +2004,17 @@ class RawSQL:
             person_id = self.q(
                 "INSERT INTO booking_person (given_name, family_name, birth_date, categories, "
                 "match_key, name_index, created_at, contact_id) "
-                "VALUES (%s, %s, %s, '[]', %s, %s, %s, %s) RETURNING id",
-                (given, family, self.day(born), match_key, match_key, self.ts(now), contact_id),
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                (
+                    sealed(given, "booking_person.given_name"),
+                    sealed(family, "booking_person.family_name"),
+                    sealed(born.isoformat(), "booking_person.birth_date"),
+                    sealed("[]", "booking_person.categories"),
+                    match_key,
+                    name_index,
+                    self.ts(now),
+                    contact_id,
+                ),
             ).fetchone()[0]
             alphabet = string.ascii_uppercase + string.digits
             reference = "".join(secrets.choice(alphabet) for _ in range(9))
@@ -2035,22 +2056,28 @@ class RawSQL:
             # The message as the service writes it: template parameters and the key its
             # link is derived from (the text is made by the worker, not here).
             parameters = {
-                "reference": reference,
+                "reference": f"{reference[:4]}-{reference[4:8]}-{reference[8:]}",
                 "person_name": f"{given} {family}",
+                "site_name": hold[8],
+                "site_address": ", ".join(part for part in (hold[9], hold[10]) if part),
                 "appointments": [
                     {"dose_number": 1, "when": str(hold[4])},
                     {"dose_number": 2, "when": str(hold[7])},
                 ],
             }
             self.q(
-                'INSERT INTO outreach_notification (channel, "to", kind, event, language, '
-                "parameters, derived, status, attempts, created_at, next_attempt_at, "
-                "last_error) VALUES ('sms', %s, 'booking_confirmed', %s, 'fr', %s, %s, "
-                "'pending', 0, %s, %s, '')",
+                'INSERT INTO outreach_notification (channel, "to", to_index, kind, event, '
+                "language, parameters, derived, status, attempts, created_at, "
+                "next_attempt_at, last_error) VALUES ('sms', %s, %s, 'booking_confirmed', %s, "
+                "'fr', %s, %s, 'pending', 0, %s, %s, '')",
                 (
-                    address,
+                    sealed(address, "outreach_notification.to"),
+                    notification_to_index(address),
                     f"series:{reference}:v1:booking_confirmed",
-                    self.json(parameters),
+                    sealed(
+                        json.dumps(parameters, ensure_ascii=False, separators=(",", ":")),
+                        "outreach_notification.parameters",
+                    ),
                     self.json({"manage_url": ["management_link", reference]}),
                     self.ts(now),
                     self.ts(now),

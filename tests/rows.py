@@ -3,9 +3,12 @@ booking against the application's (tests/bench), a hold by place against a hold 
 (tests/booking)."""
 
 from collections import Counter
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection
+
+from creneau.core.crypto import VERSION, value_decrypt
 
 # Values that differ by nature between two bookings (keys, times, names, references,
 # random salts): compared by presence only (null, empty or set), never by value.
@@ -26,11 +29,32 @@ BY_PRESENCE = {
     "event",
     "body",
     "to",
+    "to_index",
+    "name_index",
+    "parameters",
+    # The keys a message's secrets are derived from: the course's reference.
+    "derived",
     "next_attempt_at",
 }
 
 
+@dataclass(frozen=True)
+class Sealed:
+    """A value encrypted at rest, opened: two sealed values compare by what they hold
+    (each sealing draws a new nonce), and a sealed value never equals a clear one."""
+
+    plain: str
+
+
+def opened(table: str, column: str, value):
+    if isinstance(value, str) and value.startswith(f"{VERSION}:"):
+        return Sealed(value_decrypt(value, purpose=f"{table}.{column}"))
+    return value
+
+
 def presence(value) -> str:
+    if isinstance(value, Sealed):
+        return "sealed"
     return "null" if value is None else "empty" if value in ("", b"") else "set"
 
 
@@ -43,7 +67,9 @@ def rows() -> dict[str, dict]:
             cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")
             names = [c[0] for c in cursor.description]
             snapshot[table] = {
-                row[names.index(key)] if key else tuple(row): dict(zip(names, row, strict=True))
+                row[names.index(key)] if key else tuple(row): {
+                    name: opened(table, name, value) for name, value in zip(names, row, strict=True)
+                }
                 for row in cursor.fetchall()
             }
     return snapshot

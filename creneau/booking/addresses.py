@@ -12,10 +12,9 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils.translation import gettext
 
-from creneau.core.crypto import blind_index
+from creneau.core.crypto import address_index, blind_index
 from creneau.core.errors import InvalidInput
 from creneau.core.phones import PHONE_MAX_LENGTH, phone_parse
-from creneau.core.text import text_normalize
 from creneau.geography.models import Commune
 from creneau.geography.text import search_name
 
@@ -73,11 +72,9 @@ def contact_address_normalize(
 
 
 def contact_address_index(address: str) -> str:
-    """Contact.address_index: the blind index of an address in its stored form (E.164,
-    an e-mail address in lower case, a letter's lines), in NFKC, invisible characters
-    out, case-folded. Accents stay: two mailboxes whose names differ by one are two
-    people's, and codes for one must not go to the other."""
-    return blind_index(text_normalize(address).shown.casefold(), purpose="booking.contact")
+    """Contact.address_index: the blind index of an address in its stored form
+    (core.crypto.address_index)."""
+    return address_index(address, purpose="booking.contact")
 
 
 def contact_landline_index(number: str) -> str:

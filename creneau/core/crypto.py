@@ -34,6 +34,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
+from .text import text_normalize
+
 VERSION = "v1"
 NONCE_BYTES = 12
 KEY_BYTES = 32
@@ -176,3 +178,12 @@ def blind_index(value: str, *, purpose: str) -> str:
     purposes, so that two columns cannot be joined on them."""
     message = f"{purpose}\x00{value}".encode()
     return hmac.new(key_ring().blind_key, message, hashlib.sha256).hexdigest()
+
+
+def address_index(address: str, *, purpose: str) -> str:
+    """The blind index of a postal, e-mail or phone address in its stored form (E.164,
+    an e-mail address in lower case, a letter's lines), in NFKC, invisible characters
+    out, case-folded. Accents stay: two mailboxes whose names differ by one are two
+    people's, and codes for one must not go to the other. One comparison form for the
+    contacts (booking) and the outbox (outreach), each under its own purpose."""
+    return blind_index(text_normalize(address).shown.casefold(), purpose=purpose)

@@ -4,6 +4,9 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from creneau.core.crypto import address_index
+from creneau.core.fields import EncryptedJSONField, EncryptedTextField
+
 # The rows the delivery worker may take: pending or sending, not letters (they wait for
 # printing). The worker's query repeats this very condition so that the partial index
 # serves it: SQLite matches an index's WHERE term by term, and not through `IN` with
@@ -11,6 +14,13 @@ from django.utils.translation import gettext_lazy as _
 WORKER_ROWS = (Q(status="pending") | Q(status="sending")) & ~Q(channel="letter")
 # The letters no batch has taken yet (letter_batch_create's query repeats it).
 LETTERS_WAITING = Q(channel="letter", status="pending")
+
+
+def notification_to_index(to: str) -> str:
+    """Notification.to_index: the blind index of a recipient, in the contacts' comparison
+    form (core.crypto.address_index) under the outbox's own purpose, so that the outbox
+    and the contacts cannot be joined on their indexes."""
+    return address_index(to, purpose="outreach.notification.to")
 
 
 class LetterBatch(models.Model):
@@ -61,14 +71,18 @@ class Notification(models.Model):
         FAILED = "failed", _("Échec")
 
     channel = models.CharField(max_length=10, choices=Channel.choices)
-    # A phone number, an e-mail address, or a letter's name and address lines.
-    to = models.CharField(max_length=400)
+    # A phone number, an e-mail address, or a letter's name and address lines, encrypted
+    # at rest (core.fields); found by `to_index` (notification_to_index).
+    to = EncryptedTextField()
+    to_index = models.CharField(max_length=64)
     kind = models.CharField(max_length=30, choices=Kind.choices)
     event = models.CharField(max_length=100)
     language = models.CharField(max_length=5, default="fr")
-    # The template's values (outreach/<kind>.txt), none of them secret. The text is made
+    # The template's values (outreach/<kind>.txt), none of them secret but personal (a
+    # name, a site, times), so encrypted at rest; or, for a row written before messages
+    # were rendered when sent, its text ("written_text", outreach/0005). The text is made
     # when the message is sent and never kept (outreach/rendering.py).
-    parameters = models.JSONField(default=dict, blank=True)
+    parameters = EncryptedJSONField(default=dict, blank=True)
     # The secrets the message carries, as what they are derived from when it is sent:
     # template name → [kind, key], e.g. "code" → ["verification_code", <verification id>].
     derived = models.JSONField(default=dict, blank=True)
@@ -86,7 +100,7 @@ class Notification(models.Model):
     class Meta:
         ordering = ["id"]
         indexes = [
-            models.Index(fields=["to", "id"]),
+            models.Index(fields=["to_index", "id"], name="outbox_to"),
             # What the delivery worker polls, by when rows are due. However many letters
             # are pending, its query never walks over them.
             models.Index(

@@ -7,7 +7,14 @@ from django.utils.translation import gettext
 
 from creneau.core.errors import NotFound
 
-from .models import LETTERS_WAITING, WORKER_ROWS, LetterBatch, Notification, WorkerHeartbeat
+from .models import (
+    LETTERS_WAITING,
+    WORKER_ROWS,
+    LetterBatch,
+    Notification,
+    WorkerHeartbeat,
+    notification_to_index,
+)
 
 OUTBOX_PAGE = 50
 BATCHES_SHOWN = 20
@@ -15,7 +22,8 @@ BATCHES_SHOWN = 20
 
 def outbox_list(*, to: str, limit: int = OUTBOX_PAGE) -> list[Notification]:
     """The latest messages written for one address, newest first."""
-    return list(Notification.objects.filter(to=to).order_by("-id")[:limit])
+    found = Notification.objects.filter(to_index=notification_to_index(to))
+    return list(found.order_by("-id")[:limit])
 
 
 @dataclass(frozen=True)

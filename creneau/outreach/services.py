@@ -24,7 +24,14 @@ from creneau.core.actor import Actor
 from creneau.core.db import unit_of_work
 from creneau.core.errors import InvalidInput
 
-from .models import LETTERS_WAITING, WORKER_ROWS, LetterBatch, Notification, WorkerHeartbeat
+from .models import (
+    LETTERS_WAITING,
+    WORKER_ROWS,
+    LetterBatch,
+    Notification,
+    WorkerHeartbeat,
+    notification_to_index,
+)
 from .rendering import RenderedMessage, notification_render, parameters_split
 from .sms import ERROR_LENGTH, SendError, SmsBackend, sms_backend
 
@@ -57,6 +64,7 @@ def notification_enqueue(
     return Notification.objects.create(
         channel=channel,
         to=to,
+        to_index=notification_to_index(to),
         kind=kind,
         event=event,
         language=language,

@@ -1140,8 +1140,10 @@ def booking_erase(request: HttpRequest, reference: str) -> HttpResponse:
         except DomainError as error:
             messages.error(request, error.message)
             return redirect("portal:booking", reference=tokens.reference_display(series.reference))
-        request.session.get(OPENED, {}).pop(series.reference, None)
-        request.session.modified = True
+        # The courses opened in this session: a list of references (_remember).
+        request.session[OPENED] = [
+            opened for opened in request.session.get(OPENED, ()) if opened != series.reference
+        ]
         messages.success(
             request,
             _(

@@ -37,7 +37,7 @@ from creneau.care.services import administrations_detach
 from creneau.core.actor import Actor
 from creneau.core.db import unit_of_work
 from creneau.core.errors import NotFound
-from creneau.outreach.models import Notification
+from creneau.outreach.models import Notification, notification_to_index
 
 from .selectors import contacts_unused, persons_due, series_messages_q
 
@@ -95,8 +95,8 @@ def _persons_erase(
 def _contacts_delete(contacts: models.QuerySet[Contact]) -> int:
     """Contacts gone with the messages sent to them (their codes) and, by cascade, their
     verifications and idempotency keys; returns how many contacts."""
-    addresses = list(contacts.values_list("address", flat=True))
-    Notification.objects.filter(to__in=addresses, status__in=MESSAGES_DONE).delete()
+    indexes = [notification_to_index(a) for a in contacts.values_list("address", flat=True)]
+    Notification.objects.filter(to_index__in=indexes, status__in=MESSAGES_DONE).delete()
     return contacts.delete()[1].get(Contact._meta.label, 0)
 
 

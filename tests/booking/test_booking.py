@@ -23,7 +23,7 @@ from creneau.core.errors import (
     SiteRestricted,
     TooManyPersons,
 )
-from creneau.outreach.models import Notification
+from creneau.outreach.models import Notification, notification_to_index
 from creneau.outreach.rendering import notification_render
 from creneau.scheduling.models import DayAvailability, Slot
 from tests.factories import (
@@ -67,7 +67,12 @@ def test_booking_creates_both_doses_and_one_notification(site_and_session):
     )
     assert [a.dose_number for a in result.appointments] == [1, 2]
     assert not Hold.objects.exists()
-    assert Notification.objects.filter(kind="booking_confirmed", to=contact.address).count() == 1
+    assert (
+        Notification.objects.filter(
+            kind="booking_confirmed", to_index=notification_to_index(contact.address)
+        ).count()
+        == 1
+    )
     again = booking_confirm(
         hold_id=hold.pk, contact=contact, person=person(), idempotency_key="k" * 8
     )

@@ -9,7 +9,7 @@ from creneau.booking.models import Appointment, Cancellation, Series
 from creneau.booking.selectors import cancellation_preview
 from creneau.booking.services import booking_confirm, cancellation_create, hold_create
 from creneau.core.errors import InvalidInput
-from creneau.outreach.models import Notification
+from creneau.outreach.models import Notification, notification_to_index
 from creneau.outreach.rendering import notification_render
 from creneau.scheduling.models import Session, Slot
 from creneau.vaccines.models import Stock
@@ -180,5 +180,7 @@ def test_cancelling_a_dose_2_session_after_an_unrecorded_dose_1_ends_the_course(
     assert jeanne.status == "cancelled"
     assert set(jeanne.appointments.values_list("status", flat=True)) == {"cancelled"}
     assert cancellation.items.get(series=jeanne).dose_number == 1
-    [message] = Notification.objects.filter(kind="booking_cancelled", to="+33611111111")
+    [message] = Notification.objects.filter(
+        kind="booking_cancelled", to_index=notification_to_index("+33611111111")
+    )
     assert "Reprenez rendez-vous" in notification_render(notification=message).body

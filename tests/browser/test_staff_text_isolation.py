@@ -6,6 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from creneau.booking.models import Person
+from creneau.booking.persons import person_name_index
 from creneau.booking.services import booking_confirm, hold_create
 from creneau.demo.staff import DEMO_PASSWORD
 from creneau.staff.models import StaffProfile
@@ -39,7 +40,14 @@ def course(reference_committed):
     series = booking_confirm(
         hold_id=hold.pk, contact=verified_contact(), person=person(given_name="Jeanne")
     ).series
-    Person.objects.filter(pk=series.person_id).update(family_name="\u202eNITRAM")
+    # Written as a raw update (no door would take it), its index with it: the call
+    # centre finds names by their blind index, in which the override is left out.
+    Person.objects.filter(pk=series.person_id).update(
+        family_name="\u202eNITRAM",
+        name_index=person_name_index(
+            family_name="\u202eNITRAM", birth_date=series.person.birth_date
+        ),
+    )
     staff_account_create(
         username="appels", password=DEMO_PASSWORD, role=StaffProfile.Role.CALL_CENTRE
     )
@@ -65,7 +73,7 @@ def test_a_right_to_left_override_in_a_name_does_not_reverse_what_follows(
     _assert_in_reading_order(page, "h1", "Jeanne")
 
     born = course.person.birth_date.strftime("%d/%m/%Y")
-    page.goto(live_server.url + f"/callcenter/?q=martin+{born}")
+    page.goto(live_server.url + f"/callcenter/?q=nitram+{born}")
     expect(page.get_by_role("link", name="Jeanne")).to_be_visible()
     _assert_in_reading_order(page, "#contenu ul li", "Jeanne")
     _assert_in_reading_order(page, "#contenu ul li", "né(e) le")

@@ -17,7 +17,7 @@ from creneau.booking.services import booking_confirm, contact_verification_start
 from creneau.core.errors import PlaceNotFound, SiteRestricted
 from creneau.eligibility.selectors import Candidate, eligibility_decide, eligibility_require
 from creneau.geography.selectors import place_resolve
-from creneau.outreach.models import Notification
+from creneau.outreach.models import Notification, notification_to_index
 from creneau.outreach.rendering import notification_render
 from creneau.sites.models import Site
 from tests.factories import make_site, person, two_dose_site, vaccine, verified_contact
@@ -177,8 +177,8 @@ def test_a_restricted_site_names_its_categories_in_the_refusals_language(referen
 def test_a_verification_code_is_sent_in_the_contacts_language(db):
     contact_verification_start(phone="+33612345678")
     contact_verification_start(email="jane@example.org", language="en")
-    french = Notification.objects.get(to="+33612345678")
-    english = Notification.objects.get(to="jane@example.org")
+    french = Notification.objects.get(to_index=notification_to_index("+33612345678"))
+    english = Notification.objects.get(to_index=notification_to_index("jane@example.org"))
     assert re.fullmatch(
         r"Créneau : votre code de vérification est \d{6}\. Il est valable 10 minutes\. "
         r"Ne le communiquez à personne\.",

@@ -13,7 +13,7 @@ from django.utils.formats import date_format
 from creneau.booking.models import Appointment, Contact, Hold, Series
 from creneau.booking.services import hold_create
 from creneau.booking.tokens import management_token, reference_display
-from creneau.outreach.models import Notification
+from creneau.outreach.models import Notification, notification_to_index
 from creneau.outreach.rendering import notification_render
 from creneau.scheduling.models import Slot
 from tests.factories import make_site, open_session, two_dose_site
@@ -24,7 +24,9 @@ BIRTH = {"birth_date_day": "2", "birth_date_month": "3", "birth_date_year": "194
 
 def last_code(address: str = "+33612345678") -> str:
     body = notification_render(
-        notification=Notification.objects.filter(to=address).order_by("-id").first()
+        notification=Notification.objects.filter(to_index=notification_to_index(address))
+        .order_by("-id")
+        .first()
     ).body
     return re.search(r"\b(\d{6})\b", body).group(1)
 
