@@ -2020,9 +2020,10 @@ class RawSQL:
             reference = "".join(secrets.choice(alphabet) for _ in range(9))
             series_id = self.q(
                 "INSERT INTO booking_series (reference, token_salt, person_key, status, "
-                "version, override_reason, cancel_reason, created_at, updated_at, contact_id, "
-                "eligibility_rule_id, person_id, site_id, vaccine_id) VALUES "
-                "(%s, %s, %s, 'active', 1, '', '', %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                "version, override_reason, cancel_reason, dose1_elsewhere_declared_by, "
+                "created_at, updated_at, contact_id, eligibility_rule_id, person_id, site_id, "
+                "vaccine_id) VALUES "
+                "(%s, %s, %s, 'active', 1, '', '', '', %s, %s, %s, %s, %s, %s, %s) RETURNING id",
                 (
                     reference,
                     secrets.token_hex(8),
