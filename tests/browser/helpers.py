@@ -3,11 +3,13 @@
 from tests.browser.helpers import axe_check, screenshot
 """
 
+import re
 import weakref
 from pathlib import Path
 
 from axe_playwright_python.base import AXE_SCRIPT  # axe-core's axe.min.js, shipped in the wheel
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page
 
 from creneau.staff.models import StaffProfile
@@ -16,6 +18,11 @@ from tests.staff_door import totp_code
 WCAG_TAGS = ("wcag2a", "wcag2aa", "wcag21a", "wcag21aa")
 BLOCKING_IMPACTS = ("serious", "critical")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+# What evaluate raises when the document it ran in was replaced meanwhile.
+_NAVIGATED = re.compile(
+    r"reading 'documentElement'|Execution context was destroyed|axe is not defined"
+)
 
 # Pages opened with JavaScript off (the new_page fixture registers them).
 _WITHOUT_JAVASCRIPT: "weakref.WeakSet[Page]" = weakref.WeakSet()
@@ -54,11 +61,19 @@ def axe_run(page: Page, *, include: str | None = None, exclude: tuple[str, ...] 
     never fire there anyway) are dropped. The page's own scripts were never run and are
     not run now, so axe sees the DOM that a person without JavaScript gets.
     """
-    page.evaluate(AXE_SCRIPT)
     context = {"include": [include or "html"], "exclude": list(exclude)}
     options = {"runOnly": {"type": "tag", "values": list(WCAG_TAGS)}, "resultTypes": ["violations"]}
-    results = page.evaluate(_RUN_AXE, [context, options, page in _WITHOUT_JAVASCRIPT])
-    return results["violations"]
+    # A click that navigates may return before the new document has replaced the old
+    # one: a check that ran into the swap runs again on the page that stays.
+    for retries_left in (2, 1, 0):
+        page.wait_for_load_state("load")
+        try:
+            page.evaluate(AXE_SCRIPT)
+            results = page.evaluate(_RUN_AXE, [context, options, page in _WITHOUT_JAVASCRIPT])
+            return results["violations"]
+        except PlaywrightError as error:
+            if not retries_left or not _NAVIGATED.search(str(error)):
+                raise
 
 
 def describe(violations: list[dict]) -> str:

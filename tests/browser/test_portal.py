@@ -61,8 +61,10 @@ def fill_person(page: Page, given_name: str, *, contact: str | None = PHONE) -> 
 def code_from_outbox(page: Page) -> str:
     """Open the demo's outbox from the code page, read the code, come back."""
     page.get_by_role("link", name="Voir le message qui aurait été envoyé").click()
+    message = page.locator(".outbox__body").first
+    expect(message).to_be_visible()
     axe_check(page)
-    text = page.locator(".outbox__body").first.inner_text()
+    text = message.inner_text()
     page.go_back()
     return re.search(r"\b(\d{6})\b", text).group(1)
 
