@@ -210,9 +210,7 @@ class PostcodeBook:
         raise RowRejected(gettext("La commune n'est pas l'une de celles de ce code postal."))
 
 
-def row_check(
-    *, line: int, cells: dict[str, str], postcodes: PostcodeBook, today: date
-) -> Row:
+def row_check(*, line: int, cells: dict[str, str], postcodes: PostcodeBook, today: date) -> Row:
     """One row in its stored form, or RowRejected with the reason."""
     for column, value in cells.items():
         if column != "telephone" and value.lstrip(" ").startswith(FORMULA_START):

@@ -149,9 +149,9 @@ def free_places_ahead(
     if vaccine_ids:
         rows = rows.filter(vaccine_id__in=list(vaccine_ids))
     return dict(
-        rows.values("site__department").annotate(free=Sum("free")).values_list(
-            "site__department", "free"
-        )
+        rows.values("site__department")
+        .annotate(free=Sum("free"))
+        .values_list("site__department", "free")
     )
 
 
@@ -194,7 +194,9 @@ class DepartmentProgress:
     free_ahead: int
 
 
-def campaign_progress(*, campaign: Campaign, now: datetime | None = None) -> list[DepartmentProgress]:
+def campaign_progress(
+    *, campaign: Campaign, now: datetime | None = None
+) -> list[DepartmentProgress]:
     """Per department: invited, delivered (the last message sent), opened (the link or
     the code used), booked, vaccinated (dose 1 given), and the free places ahead."""
     now = now or timezone.now()
@@ -247,8 +249,7 @@ def invitation_find(*, code: str) -> Invitation:
     if normalized is None:
         raise InvalidInput(
             gettext(
-                "Ce code n'est pas valide : vérifiez-le (9 caractères, par exemple "
-                "ABCD-EFGH-K)."
+                "Ce code n'est pas valide : vérifiez-le (9 caractères, par exemple ABCD-EFGH-K)."
             ),
             field="code",
         )

@@ -13,8 +13,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import IO
 
-from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -28,7 +27,6 @@ from creneau.core.db import unit_of_work
 from creneau.core.errors import AlreadyBooked, InvalidInput, NotFound
 from creneau.eligibility.selectors import categories_validate
 from creneau.geography.models import Department
-from creneau.geography.selectors import department_timezone
 from creneau.outreach.rendering import Secret
 from creneau.outreach.services import notification_enqueue
 from creneau.vaccines.models import Vaccine
@@ -346,7 +344,9 @@ def campaign_update(
     ).update(**fields)
     if not changed:
         raise InvalidInput(
-            gettext("Une campagne ne se modifie qu'en préparation ou en pause : mettez-la en pause.")
+            gettext(
+                "Une campagne ne se modifie qu'en préparation ou en pause : mettez-la en pause."
+            )
         )
     campaign = Campaign.objects.get(pk=campaign_id)
     campaign.departments.set(departments)
@@ -392,9 +392,7 @@ def campaign_status_change(
             gettext("Personne n'entre dans cette campagne : revoyez ses départements et critères.")
         )
     extra = {"started_at": now or timezone.now()} if action == "start" else {}
-    if not Campaign.objects.filter(pk=campaign_id, status__in=leaves).update(
-        status=gives, **extra
-    ):
+    if not Campaign.objects.filter(pk=campaign_id, status__in=leaves).update(status=gives, **extra):
         raise InvalidInput(
             gettext("La campagne est %(status)s : impossible de faire cela maintenant.")
             % {"status": campaign.get_status_display().lower()}
@@ -529,7 +527,11 @@ def _invitations_create(*, campaign: Campaign, invitees, count: int, now: dateti
     )
     for invitation, (invitee, _channel) in zip(invitations, chosen, strict=True):
         invitation.notification = _message_send(
-            invitation=invitation, invitee=invitee, campaign=campaign, kind=KIND_INVITATION, number=0
+            invitation=invitation,
+            invitee=invitee,
+            campaign=campaign,
+            kind=KIND_INVITATION,
+            number=0,
         )
     Invitation.objects.bulk_update(invitations, ["notification"])
     return len(invitations)

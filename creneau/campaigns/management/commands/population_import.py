@@ -13,7 +13,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("path")
         parser.add_argument(
-            "--departments", default="", help="Codes des départements acceptés, séparés par des virgules."
+            "--departments",
+            default="",
+            help="Codes des départements acceptés, séparés par des virgules.",
         )
 
     def handle(self, *args, path: str, departments: str, **options):
