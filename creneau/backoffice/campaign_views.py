@@ -99,9 +99,7 @@ def campaigns(request: HttpRequest) -> HttpResponse:
     form = CampaignForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            campaign = campaign_create(
-                actor=request.actor, data=form.data_built(), allowed=allowed
-            )
+            campaign = campaign_create(actor=request.actor, data=form.data_built(), allowed=allowed)
         except DomainError as error:
             _field_error(form, error)
         else:

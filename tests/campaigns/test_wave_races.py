@@ -1,0 +1,43 @@
+"""Workers sending the same campaign's wave at once, on SQLite and PostgreSQL: each
+person is invited once, and each invitation is one message."""
+
+from collections import Counter
+
+import pytest
+
+from creneau.campaigns.models import Campaign, Invitation
+from creneau.campaigns.services import campaign_status_change, campaign_wave_send
+from creneau.outreach.models import Notification
+from tests.concurrency.racers import race_threads
+from tests.factories import STAFF
+
+from .test_campaigns import TUESDAY, free_places, over_75
+
+pytestmark = pytest.mark.concurrency
+
+
+@pytest.fixture
+def running(reference_committed):
+    from creneau.campaigns.services import campaign_create, population_import
+
+    from .conftest import csv_file, line
+
+    population_import(
+        stream=csv_file(*(line(f"P{n}", nom=f"Nom{n}x", telephone="") for n in range(40)))
+    )
+    free_places(2)  # 12 first-dose places
+    campaign = campaign_create(actor=STAFF, data=over_75(), allowed=None)
+    return campaign_status_change(actor=STAFF, campaign_id=campaign.pk, action="start")
+
+
+def test_four_workers_sending_the_same_wave_invite_each_person_once(running: Campaign):
+    results = race_threads(
+        4, lambda _index: campaign_wave_send(campaign_id=running.pk, now=TUESDAY, limit=5)
+    )
+    errors = [result for result in results if isinstance(result, Exception)]
+    assert not errors, errors
+    invited = list(Invitation.objects.values_list("invitee_id", flat=True))
+    # 12 places: the first three workers send 5, 5 and 2; the last finds none left.
+    assert sorted(results) == [0, 2, 5, 5]
+    assert len(invited) == 12 and max(Counter(invited).values()) == 1
+    assert Notification.objects.filter(kind="campaign_invitation").count() == 12
