@@ -598,7 +598,5 @@ if PUBLIC_URL.startswith("https://"):
 
 # Invitation campaigns (creneau/campaigns): the largest population file accepted (bytes),
 # and the link an invitation carries, its code in the fragment (never in a server's log).
-POPULATION_IMPORT_MAX_BYTES = int(
-    os.environ.get("POPULATION_IMPORT_MAX_BYTES", str(512 * 2**20))
-)
+POPULATION_IMPORT_MAX_BYTES = int(os.environ.get("POPULATION_IMPORT_MAX_BYTES", str(512 * 2**20)))
 INVITATION_LINK = PUBLIC_URL + "/invitation/#code={code}"
