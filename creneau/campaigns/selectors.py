@@ -12,12 +12,14 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from creneau.booking.models import Appointment, Series
+from creneau.booking.persons import person_index
+from creneau.booking.services import PersonData
 from creneau.booking.tokens import reference_normalize
 from creneau.core.crypto import blind_index
 from creneau.core.errors import CodeExpired, InvalidInput, NotFound
 from creneau.geography.selectors import department_timezone
 from creneau.outreach.models import Notification
-from creneau.scheduling.models import DayAvailability
+from creneau.scheduling.models import DayAvailability, Slot
 from creneau.sites.models import Site
 from creneau.sites.selectors import public_sites_q
 
@@ -239,6 +241,31 @@ def campaign_progress(
 
 
 # An invitation's code.
+
+
+def invitation_covers(*, invitation: Invitation, slot: Slot, person: PersonData) -> bool:
+    """Whether the invitation stands in for the rules for this place and this person: a
+    first dose of one of the campaign's products (any when it names none) at a site of
+    its departments, for the invitee themself (the same names and birth date, as
+    booking recognises a person). Elsewhere, or for someone else, the public rules
+    decide, as for anyone."""
+    campaign = invitation.campaign
+    if slot.dose_number != 1:
+        return False
+    if not campaign.departments.filter(code=slot.site.department_id).exists():
+        return False
+    vaccines = list(campaign.vaccines.values_list("pk", flat=True))
+    if vaccines and slot.vaccine_id not in vaccines:
+        return False
+    key = person_index(
+        given_name=person.given_name, family_name=person.family_name, birth_date=person.birth_date
+    )
+    invitee = invitation.invitee
+    return key in (invitee.person_key, invitee.first_name_key)
+
+
+def invitation_get(*, invitation_id: int) -> Invitation | None:
+    return Invitation.objects.select_related("campaign", "invitee").filter(pk=invitation_id).first()
 
 
 def invitation_find(*, code: str) -> Invitation:

@@ -50,6 +50,7 @@ from .selectors import (
     channel_choose,
     free_places_ahead,
     invitation_code_index,
+    invitation_covers,
     invitations_outstanding,
     sending_open,
 )
@@ -615,10 +616,12 @@ def invitation_book(
     or two at once, books nothing more. The invitation stands in for the rules for a
     first dose of what the campaign targets (its products, in its departments): it is
     recorded on the course as an override whose reason names the campaign and has no
-    member of staff behind it. The invitee is linked to the person booked."""
+    member of staff behind it. The invitee is linked to the person booked. Used for
+    someone else or elsewhere (selectors.invitation_covers), the booking is an ordinary
+    one under the public rules and the invitation stays unused."""
     now = now or timezone.now()
     invitation = (
-        Invitation.objects.select_related("campaign")
+        Invitation.objects.select_related("campaign", "invitee")
         .select_for_update(of=("self",))
         .filter(pk=invitation_id)
         .first()
@@ -630,7 +633,7 @@ def invitation_book(
             gettext("Cette invitation a déjà servi : elle ouvre le rendez-vous pris avec elle."),
             reference=Series.objects.get(pk=invitation.series_id).reference,
         )
-    override = _invitation_override(invitation=invitation, hold_id=hold_id)
+    override = _invitation_override(invitation=invitation, hold_id=hold_id, person=person)
     result = booking_confirm(
         hold_id=hold_id,
         contact=contact,
@@ -641,7 +644,7 @@ def invitation_book(
         actor=actor,
         now=now,
     )
-    if result.created:
+    if result.created and override is not None:
         Invitation.objects.filter(pk=invitation.pk, series__isnull=True).update(
             series=result.series, booked_at=now
         )
@@ -649,19 +652,17 @@ def invitation_book(
     return result
 
 
-def _invitation_override(*, invitation: Invitation, hold_id: str) -> Override | None:
-    """The override an invitation gives for the held slot: a first dose of one of the
-    campaign's products (any when it names none) at a site in its departments; None
-    elsewhere (the public rules then decide, as for anyone)."""
+def _invitation_override(
+    *, invitation: Invitation, hold_id: str, person: PersonData
+) -> Override | None:
+    """The override the invitation gives for the held place and this person, or None
+    (selectors.invitation_covers)."""
     hold = Hold.objects.select_related("slot__site").filter(pk=hold_id).first()
+    if hold is None or hold.dose1_elsewhere_on is not None:
+        return None
+    if not invitation_covers(invitation=invitation, slot=hold.slot, person=person):
+        return None
     campaign = invitation.campaign
-    if hold is None or hold.slot.dose_number != 1 or hold.dose1_elsewhere_on is not None:
-        return None
-    if not campaign.departments.filter(code=hold.slot.site.department_id).exists():
-        return None
-    vaccines = list(campaign.vaccines.values_list("pk", flat=True))
-    if vaccines and hold.slot.vaccine_id not in vaccines:
-        return None
     return Override(
         by=None,
         reason=gettext("Invitation de la campagne « %(name)s » (n° %(id)s)")

@@ -1,0 +1,100 @@
+"""The invitation's code on the portal: it opens booking with the names filled in, makes
+the invitee eligible when no public rule would, books one course, and opens that course
+when used again."""
+
+from datetime import time
+
+import pytest
+
+from creneau.booking.models import Series
+from creneau.campaigns.models import Invitation
+from creneau.campaigns.services import campaign_create, campaign_status_change, campaign_wave_send
+from creneau.eligibility.models import EligibilityRule
+from creneau.eligibility.selectors import rules_cache_clear
+from tests.factories import STAFF, two_dose_site
+from tests.portal.test_pages import last_code
+
+from .test_campaigns import over_75
+
+
+@pytest.fixture
+def invitation(population):
+    """Luc Moreau (born 1945, e-mail only) invited by a campaign over Paris that sends at
+    every hour; a site with places; no public rule in force."""
+    _site, session = two_dose_site(lines=2)
+    campaign = campaign_create(
+        actor=STAFF,
+        data=over_75(send_days=tuple(range(7)), send_from=time(0, 0), send_until=time(23, 59)),
+        allowed=None,
+    )
+    campaign_status_change(actor=STAFF, campaign_id=campaign.pk, action="start")
+    campaign_wave_send(campaign_id=campaign.pk)
+    EligibilityRule.objects.update(active=False)
+    rules_cache_clear()
+    return Invitation.objects.get(channel="email"), session
+
+
+def shown(code: str) -> str:
+    return f"{code[:4]}-{code[4:8]}-{code[8:]}"
+
+
+def test_a_mistyped_code_is_refused_on_its_field_and_opens_nothing(client, invitation):
+    found, _session = invitation
+    wrong = found.code[:-1] + ("0" if found.code[-1] != "0" else "1")
+    page = client.post("/invitation/", {"code": wrong})
+    assert page.status_code == 400 and "pas valide" in page.content.decode()
+    assert Invitation.objects.get(pk=found.pk).opened_at is None
+
+
+def test_the_code_books_the_invitee_in_one_course_then_opens_it(client, invitation):
+    found, session = invitation
+    opened = client.post("/invitation/", {"code": shown(found.code).lower()})
+    assert opened.status_code == 302 and opened["Location"] == "/?near=75017"
+    assert Invitation.objects.get(pk=found.pk).opened_at is not None
+    slot = session.slots.order_by("start").first()
+    client.post("/reserver/", {"slot": slot.pk, "site": slot.site_id})
+    form = client.get("/reserver/personne/").content.decode()
+    assert 'value="Luc"' in form and 'value="Moreau"' in form and 'value="1945"' in form
+    coded = client.post(
+        "/reserver/personne/",
+        {
+            "given_name": "Luc",
+            "family_name": "Moreau",
+            "birth_date_day": "1",
+            "birth_date_month": "1",
+            "birth_date_year": "1945",
+            "email": "luc@example.org",
+        },
+    )
+    assert coded["Location"] == "/reserver/code/"
+    booked = client.post("/reserver/code/", {"code": last_code("luc@example.org")})
+    assert booked["Location"].startswith("/rendez-vous/")
+    series = Series.objects.get()
+    assert series.override_reason.startswith("Invitation de la campagne")
+    assert Invitation.objects.get(pk=found.pk).series == series
+    # Used again, in another browser: the booking it made, not a second one.
+    client.logout()
+    again = client.post("/invitation/", {"code": shown(found.code)})
+    assert again["Location"] == f"/rendez-vous/{shown(series.reference)}/"
+    assert client.get(again["Location"]).status_code == 200
+    assert Series.objects.count() == 1
+
+
+def test_the_invitation_does_not_stand_in_for_someone_else(client, invitation):
+    found, session = invitation
+    client.post("/invitation/", {"code": shown(found.code)})
+    slot = session.slots.order_by("start").first()
+    client.post("/reserver/", {"slot": slot.pk, "site": slot.site_id})
+    page = client.post(
+        "/reserver/personne/",
+        {
+            "given_name": "Autre",
+            "family_name": "Personne",
+            "birth_date_day": "1",
+            "birth_date_month": "1",
+            "birth_date_year": "1945",
+            "email": "autre@example.org",
+        },
+    )
+    assert page.status_code == 200
+    assert not Series.objects.exists()
