@@ -608,6 +608,7 @@ def invitation_book(
     person: PersonData,
     dose2_slot_id: int | None = None,
     idempotency_key: str | None = None,
+    override: Override | None = None,
     actor: Actor | None = None,
     now: datetime | None = None,
 ) -> BookingResult:
@@ -618,7 +619,8 @@ def invitation_book(
     recorded on the course as an override whose reason names the campaign and has no
     member of staff behind it. The invitee is linked to the person booked. Used for
     someone else or elsewhere (selectors.invitation_covers), the booking is an ordinary
-    one under the public rules and the invitation stays unused."""
+    one under the public rules (or the agent's `override`) and the invitation stays
+    unused."""
     now = now or timezone.now()
     invitation = (
         Invitation.objects.select_related("campaign", "invitee")
@@ -633,18 +635,18 @@ def invitation_book(
             gettext("Cette invitation a déjà servi : elle ouvre le rendez-vous pris avec elle."),
             reference=Series.objects.get(pk=invitation.series_id).reference,
         )
-    override = _invitation_override(invitation=invitation, hold_id=hold_id, person=person)
+    admitted = _invitation_override(invitation=invitation, hold_id=hold_id, person=person)
     result = booking_confirm(
         hold_id=hold_id,
         contact=contact,
         person=person,
         dose2_slot_id=dose2_slot_id,
         idempotency_key=idempotency_key,
-        override=override,
+        override=admitted or override,
         actor=actor,
         now=now,
     )
-    if result.created and override is not None:
+    if result.created and admitted is not None:
         Invitation.objects.filter(pk=invitation.pk, series__isnull=True).update(
             series=result.series, booked_at=now
         )

@@ -98,3 +98,47 @@ def test_the_invitation_does_not_stand_in_for_someone_else(client, invitation):
     )
     assert page.status_code == 200
     assert not Series.objects.exists()
+
+
+@pytest.fixture
+def agent(client, reference):
+    from creneau.demo.staff import DEMO_PASSWORD
+    from creneau.staff.models import StaffProfile
+    from creneau.staff.services import staff_account_create
+    from tests.staff_door import staff_sign_in
+
+    staff_account_create(
+        username="agent", password=DEMO_PASSWORD, role=StaffProfile.Role.CALL_CENTRE
+    )
+    staff_sign_in(client, "agent")
+    return client
+
+
+def test_the_call_centre_books_from_a_code_read_out_then_opens_the_file(agent, invitation):
+    found, session = invitation
+    opened = agent.post("/callcenter/invitation/", {"code": shown(found.code)})
+    assert opened["Location"] == "/callcenter/creneaux/?near=75017"
+    slot = session.slots.order_by("start").first()
+    agent.post("/callcenter/reserver/", {"slot": slot.pk})
+    form = agent.get("/callcenter/reserver/personne/").content.decode()
+    assert 'value="Luc"' in form and 'value="luc@example.org"' in form
+    booked = agent.post(
+        "/callcenter/reserver/personne/",
+        {
+            "given_name": "Luc",
+            "family_name": "Moreau",
+            "birth_date": "01011945",
+            "email": "luc@example.org",
+        },
+    )
+    series = Series.objects.get()
+    assert booked["Location"] == f"/callcenter/parcours/{series.pk}/"
+    assert series.override_reason.startswith("Invitation de la campagne")
+    assert series.override_by is None
+    again = agent.post("/callcenter/invitation/", {"code": shown(found.code)})
+    assert again["Location"] == f"/callcenter/parcours/{series.pk}/"
+
+
+def test_the_call_centre_is_told_a_mistyped_code(agent, invitation):
+    page = agent.post("/callcenter/invitation/", {"code": "ABCD-EFGH-J"}, follow=True)
+    assert "pas valide" in page.content.decode()
