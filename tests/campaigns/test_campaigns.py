@@ -8,7 +8,7 @@ import pytest
 from django.db import IntegrityError
 
 from creneau.audit.models import AuditEvent
-from creneau.booking.services import PersonData, booking_confirm, hold_create
+from creneau.booking.services import PersonData, booking_confirm, booking_move, hold_create
 from creneau.campaigns.models import Campaign, Invitation
 from creneau.campaigns.selectors import campaign_preview, campaign_progress, invitation_find
 from creneau.campaigns.services import (
@@ -21,7 +21,7 @@ from creneau.campaigns.services import (
     invitation_reminders_send,
     invitees_link,
 )
-from creneau.core.errors import AlreadyBooked, CodeExpired, InvalidInput, NotFound
+from creneau.core.errors import AlreadyBooked, CodeExpired, InvalidInput, NotEligible, NotFound
 from creneau.eligibility.models import EligibilityRule
 from creneau.eligibility.selectors import rules_cache_clear
 from creneau.outreach.models import Notification
@@ -251,3 +251,28 @@ def test_people_who_already_booked_are_not_invited(population, campaign):
     )
     invitees_link()
     assert campaign_preview(campaign=campaign) == {"75": {"sms": 1, "letter": 1, "email": 1}}
+
+
+def test_a_course_booked_with_an_invitation_moves_within_its_department(population):
+    campaign = campaign_create(
+        actor=STAFF,
+        data=over_75(send_days=tuple(range(7)), send_from=time(0, 0), send_until=time(23, 59)),
+        allowed=None,
+    )
+    EligibilityRule.objects.update(active=False)
+    rules_cache_clear()
+    _site, session = two_dose_site(lines=2)
+    started(campaign)
+    campaign_wave_send(campaign_id=campaign.pk)
+    result = book(Invitation.objects.get(channel="email"), session)
+    later = session.slots.order_by("start").last()
+    moved = booking_move(series_id=result.series.pk, dose_number=1, slot_id=later.pk)
+    assert moved.series.override_reason == result.series.override_reason
+    # Elsewhere the public rules decide, as for anyone: none admits Luc.
+    _marseille, far = two_dose_site(lines=2, name="Marseille", insee_code="13201")
+    with pytest.raises(NotEligible):
+        booking_move(
+            series_id=result.series.pk,
+            dose_number=1,
+            slot_id=far.slots.order_by("start").first().pk,
+        )
