@@ -41,3 +41,25 @@ def test_four_workers_sending_the_same_wave_invite_each_person_once(running: Cam
     assert sorted(results) == [0, 2, 5, 5]
     assert len(invited) == 12 and max(Counter(invited).values()) == 1
     assert Notification.objects.filter(kind="campaign_invitation").count() == 12
+
+
+def test_authorities_pausing_and_stopping_at_once_each_change_is_audited_once(
+    running: Campaign,
+):
+    from creneau.audit.models import AuditEvent
+    from creneau.core.errors import DomainError
+
+    before = AuditEvent.objects.count()
+    actions = ["pause", "pause", "stop", "stop"]
+    results = race_threads(
+        4,
+        lambda index: campaign_status_change(
+            actor=STAFF, campaign_id=running.pk, action=actions[index]
+        ),
+    )
+    assert all(isinstance(result, Campaign | DomainError) for result in results), results
+    successes = [result for result in results if isinstance(result, Campaign)]
+    # One pause at most, one stop exactly (a stop leaves a paused campaign too).
+    assert 1 <= len(successes) <= 2
+    assert AuditEvent.objects.count() - before == len(successes)
+    assert Campaign.objects.get().status == "stopped"
