@@ -502,13 +502,16 @@ def campaign_wave_send(
 
 
 def _invitations_create(*, campaign: Campaign, invitees, count: int, now: datetime) -> int:
-    chosen: list[tuple[Invitee, str]] = []
+    picked: list[tuple[int, str]] = []
     for invitee in invitees:
-        chosen.append((invitee, channel_choose(invitee=invitee, channels=campaign.channels)))
-        if len(chosen) >= count:
+        picked.append((invitee.pk, channel_choose(invitee=invitee, channels=campaign.channels)))
+        if len(picked) >= count:
             break
-    if not chosen:
+    if not picked:
         return 0
+    # The chosen invitees whole (names, addresses), in one query.
+    whole = Invitee.objects.in_bulk([pk for pk, _channel in picked])
+    chosen = [(whole[pk], channel) for pk, channel in picked]
     # The unique constraint decides if a row was already there: the whole wave rolls back
     # (and the next pass starts again) rather than inviting anyone twice.
     invitations = Invitation.objects.bulk_create(

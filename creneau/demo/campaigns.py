@@ -57,11 +57,7 @@ def demo_population_csv(*, people: int = DEMO_PEOPLE, seed: int = 75) -> bytes:
     for number in range(people):
         given, family = rng.choice(GIVEN_NAMES), rng.choice(FAMILY_NAMES)
         # Paris first, as the campaign's department.
-        postcode, town = (
-            towns[number % len(towns)]
-            if number % 2
-            else rng.choice(paris)
-        )
+        postcode, town = towns[number % len(towns)] if number % 2 else rng.choice(paris)
         born = date(1925, 1, 1) + timedelta(days=rng.randint(0, 75 * 365))
         kind = number % 8
         writer.writerow(
