@@ -9,15 +9,7 @@ from dsfr.forms import DsfrBaseForm
 
 from creneau.campaigns.services import CampaignData
 
-WEEKDAYS = [
-    (0, gettext_lazy("lundi")),
-    (1, gettext_lazy("mardi")),
-    (2, gettext_lazy("mercredi")),
-    (3, gettext_lazy("jeudi")),
-    (4, gettext_lazy("vendredi")),
-    (5, gettext_lazy("samedi")),
-    (6, gettext_lazy("dimanche")),
-]
+from .forms import WEEKDAYS
 
 
 class PopulationForm(DsfrBaseForm):

@@ -29,6 +29,7 @@ from creneau.staff.access import staff_view
 from creneau.staff.models import StaffProfile
 
 from .campaign_forms import CampaignForm, PopulationForm
+from .site_views import _field_error
 
 REJECTIONS_SHOWN = 20
 
@@ -38,11 +39,6 @@ def _departments(profile: StaffProfile) -> list[str] | None:
     if profile.role == StaffProfile.Role.NATIONAL_AUTHORITY:
         return None
     return [department.pk for department in profile.departments.all()]
-
-
-def _field_error(form, error: DomainError) -> None:
-    field = error.details.get("field")
-    form.add_error(field if field in form.fields else None, error.message)
 
 
 @require_http_methods(["GET", "POST"])

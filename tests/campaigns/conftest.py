@@ -1,6 +1,18 @@
 import io
+from datetime import date, time
 
 import pytest
+
+from creneau.campaigns.models import Campaign
+from creneau.campaigns.services import (
+    CampaignData,
+    campaign_create,
+    campaign_status_change,
+    campaign_wave_send,
+)
+from creneau.eligibility.models import EligibilityRule
+from creneau.eligibility.selectors import rules_cache_clear
+from tests.factories import STAFF, two_dose_site
 
 HEADER = (
     "identifiant;nom;prenoms;date_naissance;adresse_1;adresse_2;code_postal;commune;"
@@ -58,3 +70,35 @@ def population(reference):
         line("M1", "Fabre", "Léa", "1932-01-01", code_postal="13001", commune="Marseille"),
     ]
     return population_import(stream=csv_file(*rows), file_name="extrait.csv")
+
+
+def over_75(**changes) -> CampaignData:
+    fields = {
+        "name": "Plus de 75 ans",
+        "departments": ("75",),
+        "born_to": date(1955, 12, 31),
+        "message_fr": "Vous pouvez vous faire vacciner.",
+    }
+    return CampaignData(**{**fields, **changes})
+
+
+def started(campaign) -> Campaign:
+    return campaign_status_change(actor=STAFF, campaign_id=campaign.pk, action="start")
+
+
+@pytest.fixture
+def invited_now(population):
+    """The over-75s of Paris invited now (the campaign sends every day at every hour, so
+    that the wave goes before the slots), a Paris site with 12 first-dose places, and no
+    public rule in force: the invitation alone makes anyone eligible."""
+    campaign = campaign_create(
+        actor=STAFF,
+        data=over_75(send_days=tuple(range(7)), send_from=time(0, 0), send_until=time(23, 59)),
+        allowed=None,
+    )
+    _site, session = two_dose_site(lines=2)
+    started(campaign)
+    campaign_wave_send(campaign_id=campaign.pk)
+    EligibilityRule.objects.update(active=False)
+    rules_cache_clear()
+    return campaign, session

@@ -12,7 +12,6 @@ from creneau.booking.services import PersonData, booking_confirm, booking_move, 
 from creneau.campaigns.models import Campaign, Invitation
 from creneau.campaigns.selectors import campaign_preview, campaign_progress, invitation_find
 from creneau.campaigns.services import (
-    CampaignData,
     campaign_create,
     campaign_status_change,
     campaign_update,
@@ -22,11 +21,11 @@ from creneau.campaigns.services import (
     invitees_link,
 )
 from creneau.core.errors import AlreadyBooked, CodeExpired, InvalidInput, NotEligible, NotFound
-from creneau.eligibility.models import EligibilityRule
-from creneau.eligibility.selectors import rules_cache_clear
 from creneau.outreach.models import Notification
 from creneau.outreach.rendering import notification_render
 from tests.factories import STAFF, two_dose_site, verified_contact
+
+from .conftest import over_75, started
 
 PARIS = ZoneInfo("Europe/Paris")
 _TODAY = date.today()
@@ -36,23 +35,9 @@ TUESDAY = datetime.combine(
 )
 
 
-def over_75(**changes) -> CampaignData:
-    fields = {
-        "name": "Plus de 75 ans",
-        "departments": ("75",),
-        "born_to": date(1955, 12, 31),
-        "message_fr": "Vous pouvez vous faire vacciner.",
-    }
-    return CampaignData(**{**fields, **changes})
-
-
 @pytest.fixture
 def campaign(population):
     return campaign_create(actor=STAFF, data=over_75(), allowed=None)
-
-
-def started(campaign) -> Campaign:
-    return campaign_status_change(actor=STAFF, campaign_id=campaign.pk, action="start")
 
 
 def test_the_preview_counts_people_per_department_and_first_channel(campaign):
@@ -201,20 +186,9 @@ def book(invitation, site_session=None, *, phone="+33612345678"):
 
 
 def test_the_invitation_books_one_course_recorded_as_its_reason_even_if_no_rule_would(
-    population,
+    invited_now,
 ):
-    # No public rule in force at all: the invitation alone makes Luc eligible. Sending
-    # every day at every hour, so that the wave goes out now, before the slots.
-    campaign = campaign_create(
-        actor=STAFF,
-        data=over_75(send_days=tuple(range(7)), send_from=time(0, 0), send_until=time(23, 59)),
-        allowed=None,
-    )
-    EligibilityRule.objects.update(active=False)
-    rules_cache_clear()
-    _site, session = two_dose_site(lines=2)
-    started(campaign)
-    campaign_wave_send(campaign_id=campaign.pk)
+    campaign, session = invited_now
     invitation = Invitation.objects.get(channel="email")
     result = book(invitation, session)
     assert result.created
@@ -253,17 +227,8 @@ def test_people_who_already_booked_are_not_invited(population, campaign):
     assert campaign_preview(campaign=campaign) == {"75": {"sms": 1, "letter": 1, "email": 1}}
 
 
-def test_a_course_booked_with_an_invitation_moves_within_its_department(population):
-    campaign = campaign_create(
-        actor=STAFF,
-        data=over_75(send_days=tuple(range(7)), send_from=time(0, 0), send_until=time(23, 59)),
-        allowed=None,
-    )
-    EligibilityRule.objects.update(active=False)
-    rules_cache_clear()
-    _site, session = two_dose_site(lines=2)
-    started(campaign)
-    campaign_wave_send(campaign_id=campaign.pk)
+def test_a_course_booked_with_an_invitation_moves_within_its_department(invited_now):
+    _campaign, session = invited_now
     result = book(Invitation.objects.get(channel="email"), session)
     later = session.slots.order_by("start").last()
     moved = booking_move(series_id=result.series.pk, dose_number=1, slot_id=later.pk)

@@ -2,35 +2,17 @@
 the invitee eligible when no public rule would, books one course, and opens that course
 when used again."""
 
-from datetime import time
-
 import pytest
 
 from creneau.booking.models import Series
 from creneau.campaigns.models import Invitation
-from creneau.campaigns.services import campaign_create, campaign_status_change, campaign_wave_send
-from creneau.eligibility.models import EligibilityRule
-from creneau.eligibility.selectors import rules_cache_clear
-from tests.factories import STAFF, two_dose_site
 from tests.portal.test_pages import last_code
-
-from .test_campaigns import over_75
 
 
 @pytest.fixture
-def invitation(population):
-    """Luc Moreau (born 1945, e-mail only) invited by a campaign over Paris that sends at
-    every hour; a site with places; no public rule in force."""
-    _site, session = two_dose_site(lines=2)
-    campaign = campaign_create(
-        actor=STAFF,
-        data=over_75(send_days=tuple(range(7)), send_from=time(0, 0), send_until=time(23, 59)),
-        allowed=None,
-    )
-    campaign_status_change(actor=STAFF, campaign_id=campaign.pk, action="start")
-    campaign_wave_send(campaign_id=campaign.pk)
-    EligibilityRule.objects.update(active=False)
-    rules_cache_clear()
+def invitation(invited_now):
+    """Luc Moreau's invitation (born 1945, e-mail only) and the Paris session."""
+    _campaign, session = invited_now
     return Invitation.objects.get(channel="email"), session
 
 

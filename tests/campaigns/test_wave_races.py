@@ -11,7 +11,8 @@ from creneau.outreach.models import Notification
 from tests.concurrency.racers import race_threads
 from tests.factories import STAFF
 
-from .test_campaigns import TUESDAY, free_places, over_75
+from .conftest import over_75
+from .test_campaigns import TUESDAY, free_places
 
 pytestmark = pytest.mark.concurrency
 
