@@ -121,6 +121,8 @@ def _series(request: HttpRequest, series_id: int):
 @staff_view(permission="callcentre.book")
 def home(request: HttpRequest) -> HttpResponse:
     """Find the caller; or start a new booking near them."""
+    # A new caller: the invitation a previous one read out fills nothing for them.
+    request.session.pop(INVITATION, None)
     form = CallerSearchForm(request.GET if "q" in request.GET else None)
     found = None
     if form.is_bound and form.is_valid():

@@ -124,3 +124,13 @@ def test_the_call_centre_books_from_a_code_read_out_then_opens_the_file(agent, i
 def test_the_call_centre_is_told_a_mistyped_code(agent, invitation):
     page = agent.post("/callcenter/invitation/", {"code": "ABCD-EFGH-J"}, follow=True)
     assert "pas valide" in page.content.decode()
+
+
+def test_the_next_caller_does_not_inherit_an_invitation(agent, invitation):
+    found, session = invitation
+    agent.post("/callcenter/invitation/", {"code": shown(found.code)})
+    agent.get("/callcenter/")
+    slot = session.slots.order_by("start").first()
+    agent.post("/callcenter/reserver/", {"slot": slot.pk})
+    form = agent.get("/callcenter/reserver/personne/").content.decode()
+    assert "Luc" not in form and "luc@example.org" not in form
