@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
 from creneau.audit.services import audit_record
@@ -41,37 +42,46 @@ def _departments(profile: StaffProfile) -> list[str] | None:
     return [department.pk for department in profile.departments.all()]
 
 
+# CSRF's check reads the form, so it would store a whole 2 GB body before the view could
+# refuse it: the length is judged first, then the check runs (`_population`).
+@csrf_exempt
 @require_http_methods(["GET", "POST"])
 @staff_view(permission="campaigns.manage")
 def population(request: HttpRequest) -> HttpResponse:
-    """The extract uploaded: its counts and its first rejected lines. A file over the
-    limit is refused from its announced length, before Django stores it."""
+    """The extract uploaded: its counts and its first rejected lines. A body over the
+    limit is refused from its announced length, before anything of it is read."""
+    limit = settings.POPULATION_IMPORT_MAX_BYTES
+    if request.method == "POST" and int(request.META.get("CONTENT_LENGTH") or 0) > limit:
+        messages.error(
+            request, _("Fichier trop gros : au plus %(max)s Mo.") % {"max": limit // 2**20}
+        )
+        return _population_page(request, form=PopulationForm(), report=None, status=413)
+    return _population(request)
+
+
+@csrf_protect
+def _population(request: HttpRequest) -> HttpResponse:
     form = PopulationForm()
     report = None
-    status = 200
     if request.method == "POST":
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-        if declared > settings.POPULATION_IMPORT_MAX_BYTES:
-            messages.error(
-                request,
-                _("Fichier trop gros : au plus %(max)s Mo.")
-                % {"max": settings.POPULATION_IMPORT_MAX_BYTES // 2**20},
-            )
-            status = 413
-        else:
-            form = PopulationForm(request.POST, request.FILES)
-            if form.is_valid():
-                upload = form.cleaned_data["file"]
-                try:
-                    report = population_import(
-                        stream=upload.file,
-                        file_name=upload.name,
-                        actor=request.actor,
-                        departments=_departments(request.staff),
-                    )
-                except DomainError as error:
-                    _field_error(form, error)
-            status = 400 if form.errors else 200
+        form = PopulationForm(request.POST, request.FILES)
+        if form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                report = population_import(
+                    stream=upload.file,
+                    file_name=upload.name,
+                    actor=request.actor,
+                    departments=_departments(request.staff),
+                )
+            except DomainError as error:
+                _field_error(form, error)
+    return _population_page(request, form=form, report=report, status=400 if form.errors else 200)
+
+
+def _population_page(
+    request: HttpRequest, *, form: PopulationForm, report: PopulationImport | None, status: int
+) -> HttpResponse:
     return render(
         request,
         "backoffice/campaigns/population.html",

@@ -1,7 +1,9 @@
 """The authorities' pages: the population upload and the campaigns, in scope, audited."""
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 from django.urls import reverse
 
 from creneau.audit.models import AuditEvent
@@ -10,7 +12,7 @@ from creneau.demo.staff import DEMO_PASSWORD
 from creneau.geography.models import Department
 from creneau.staff.models import StaffProfile
 from creneau.staff.services import staff_account_create
-from tests.staff_door import staff_sign_in
+from tests.staff_door import second_factor_give, staff_sign_in
 
 from .conftest import csv_file, line
 
@@ -65,6 +67,21 @@ def test_an_upload_over_the_limit_is_refused_from_its_length(client, accounts, s
     settings.POPULATION_IMPORT_MAX_BYTES = 200
     page = upload(client, csv_file(*(line(f"A{n}") for n in range(5))).getvalue())
     assert page.status_code == 413
+    assert not Invitee.objects.exists()
+
+
+def test_a_body_over_the_limit_is_refused_before_anything_reads_it(accounts, settings):
+    """Refused with 413 before CSRF's check, which would read (and store) the body: a
+    client without a token gets 413, not 403. Under the limit the check still holds."""
+    client = Client(enforce_csrf_checks=True)
+    national = get_user_model().objects.get(username="national")
+    client.force_login(national)
+    second_factor_give(client, national)
+    settings.POPULATION_IMPORT_MAX_BYTES = 200
+    content = csv_file(*(line(f"A{n}") for n in range(5))).getvalue()
+    assert upload(client, content).status_code == 413
+    settings.POPULATION_IMPORT_MAX_BYTES = 10_000
+    assert upload(client, content).status_code == 403
     assert not Invitee.objects.exists()
 
 
