@@ -17,6 +17,7 @@ from creneau.campaigns.selectors import (
     campaign_list,
     campaign_preview,
     campaign_progress,
+    invitation_preview,
     invitee_sample,
 )
 from creneau.campaigns.services import (
@@ -137,11 +138,12 @@ def campaign(request: HttpRequest, campaign_id: int) -> HttpResponse:
         else:
             messages.success(request, _("Campagne modifiée."))
             return redirect("backoffice:campaign", campaign_id=found.pk)
-    preview = sample = None
+    preview = sample = message = None
     if found.status == found.Status.DRAFT:
         preview = sorted(campaign_preview(campaign=found).items())
         sample = invitee_sample(campaign=found)
         if sample is not None:
+            message = invitation_preview(campaign=found, invitee=sample)
             # The sample's name is personal data shown to staff: the look is audited.
             audit_record(
                 actor=request.actor,
@@ -157,7 +159,7 @@ def campaign(request: HttpRequest, campaign_id: int) -> HttpResponse:
             "form": form,
             "progress": campaign_progress(campaign=found),
             "preview": preview,
-            "sample": sample,
+            "message": message,
         },
         status=400 if form.errors else 200,
     )

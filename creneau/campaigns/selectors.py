@@ -7,8 +7,10 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import Count, Q, QuerySet, Sum
-from django.utils import timezone
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
 from django.utils.translation import gettext
 
 from creneau.booking.models import Appointment, Series
@@ -23,6 +25,7 @@ from creneau.scheduling.models import DayAvailability, Slot
 from creneau.sites.models import Site
 from creneau.sites.selectors import public_sites_q
 
+from .messages import KIND_INVITATION
 from .models import EMAIL, LETTER, SMS, Campaign, Invitation, Invitee
 
 # The places a wave may fill: first-dose places this many days ahead.
@@ -137,7 +140,27 @@ def campaign_preview(*, campaign: Campaign) -> dict[str, Counter]:
 
 def invitee_sample(*, campaign: Campaign) -> Invitee | None:
     """A real invitee of the campaign, for the message's preview."""
-    return next(iter(campaign_targets(campaign=campaign)), None)
+    found = next(iter(campaign_targets(campaign=campaign)), None)
+    return Invitee.objects.get(pk=found.pk) if found is not None else None
+
+
+EXAMPLE_CODE = "ABCD-EFGH-K"
+
+
+def invitation_preview(*, campaign: Campaign, invitee: Invitee) -> str:
+    """The invitation as this invitee would read it by SMS, from the template the worker
+    renders, with an example code (each person's own is drawn when they are invited)."""
+    context = {
+        "person_name": f"{invitee.given_names} {invitee.family_name}",
+        "message_fr": campaign.message_fr,
+        "message_en": campaign.message_en,
+        "code": EXAMPLE_CODE,
+        "link": settings.INVITATION_LINK.format(code=EXAMPLE_CODE),
+        "channel": SMS,
+        "call_centre_phone": settings.CALL_CENTRE_PHONE,
+    }
+    with translation.override("fr"):
+        return render_to_string(f"outreach/{KIND_INVITATION}.txt", context).strip()
 
 
 # Pacing.
