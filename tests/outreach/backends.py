@@ -15,11 +15,11 @@ script: dict[str, list[BaseException]] = {}
 class ScriptedBackend(MemoryBackend):
     """MemoryBackend with a provider that fails as the test says."""
 
-    def send(self, *, to: str, text: str) -> None:
+    def send(self, *, to: str, text: str, reference: str = "") -> None:
         answers = script.get(to)
         if answers:
             raise answers.pop(0)
-        super().send(to=to, text=text)
+        super().send(to=to, text=text, reference=reference)
 
 
 class RefusingEmailBackend(BaseEmailBackend):
