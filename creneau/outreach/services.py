@@ -346,8 +346,8 @@ def outbox_send(
 
     Before each message the channel's rate is taken; once spent, the batch leaves that
     channel's rows for the next window (`throttled_for` says when). `seconds` ends the
-    batch after that long, so that the worker reads the queue again: a code written
-    while invitations go out waits for no more than that. `now` fixes the clock (tests);
+    batch after that long (once a message was tried), so that the worker reads the queue
+    again: a code written while invitations go out waits for no more than that. `now` fixes the clock (tests);
     otherwise each step reads it. `stop`, when set, ends the batch between two messages
     (the worker's SIGTERM).
     """
@@ -368,12 +368,14 @@ def outbox_send(
         random.shuffle(rows)
         page += rows
     throttled: dict[str, float] = {}
+    tried = False
     senders = _Senders()
     try:
         for notification_id, attempts, channel, _priority in page:
             if stop is not None and stop.is_set():
                 break
-            if seconds is not None and time.monotonic() - started >= seconds:
+            # The first message always goes: a batch never ends having done nothing.
+            if seconds is not None and tried and time.monotonic() - started >= seconds:
                 break
             if channel in throttled:
                 continue
@@ -381,6 +383,7 @@ def outbox_send(
             if wait:
                 throttled[channel] = wait
                 continue
+            tried = True
             delivery = _deliver_one(notification_id, attempts, clock=clock, senders=senders)
             if delivery is not None:
                 report.deliveries.append(delivery)

@@ -78,3 +78,31 @@ def batch_letters_until_done(limit: int) -> list[int]:
         except InvalidInput:  # nothing left to take
             return taken
         taken += list(batch.notifications.values_list("pk", flat=True))
+
+
+def send_at_rate_for(seconds: float, rate: float) -> list[float]:
+    """A worker process sending SMS for `seconds` under a shared rate; when each went."""
+    import time
+
+    from django.conf import settings
+
+    from creneau.outreach import sms
+    from creneau.outreach.services import outbox_send
+
+    settings.SMS_BACKEND = "tests.outreach.backends.TimedBackend"
+    settings.OUTBOX_RATES = {"sms": rate, "email": 0}
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        report = outbox_send(limit=20, seconds=0.5)
+        if not report.deliveries:
+            time.sleep(report.throttled_for or 0.05)
+    return [float(sent.reference) for sent in sms.outbox]
+
+
+class TimedBackend(MemoryBackend):
+    """Keeps when each SMS went (in place of its reference)."""
+
+    def send(self, *, to: str, text: str, reference: str = "") -> None:
+        import time
+
+        super().send(to=to, text=text, reference=str(time.time()))
