@@ -347,9 +347,9 @@ def outbox_send(
     Before each message the channel's rate is taken; once spent, the batch leaves that
     channel's rows for the next window (`throttled_for` says when). `seconds` ends the
     batch after that long (once a message was tried), so that the worker reads the queue
-    again: a code written while invitations go out waits for no more than that. `now` fixes the clock (tests);
-    otherwise each step reads it. `stop`, when set, ends the batch between two messages
-    (the worker's SIGTERM).
+    again: a code written while invitations go out waits for no more than that. `now`
+    fixes the clock (tests); otherwise each step reads it. `stop`, when set, ends the
+    batch between two messages (the worker's SIGTERM).
     """
     clock: Callable[[], datetime] = (lambda: now) if now is not None else timezone.now
     started = time.monotonic()

@@ -46,7 +46,7 @@ def test_a_job_runs_once_per_period(db):
 
 
 def test_a_failed_run_is_recorded_and_tried_again_after_the_retry_delay(db):
-    job, ran = counting_job(every=timedelta(days=1), at=time(3, 30), fail=True)
+    job, _ = counting_job(every=timedelta(days=1), at=time(3, 30), fail=True)
     outcome = job_run_if_due(job=job, now=T0)
     assert (outcome.ok, outcome.said) == (False, "RuntimeError: boom")
     row = JobRun.objects.get(name="probe")
@@ -57,7 +57,7 @@ def test_a_failed_run_is_recorded_and_tried_again_after_the_retry_delay(db):
 
 
 def test_a_daily_job_settles_at_its_hour_in_paris(db):
-    job, ran = counting_job(every=timedelta(days=1), at=time(3, 30))
+    job, _ = counting_job(every=timedelta(days=1), at=time(3, 30))
     job_run_if_due(job=job, now=T0)  # never run: at once
     assert JobRun.objects.get(name="probe").next_run_at == datetime(2027, 3, 3, 3, 30, tzinfo=PARIS)
     assert jobs_run_due(now=datetime(2027, 3, 3, 3, 29, tzinfo=PARIS), jobs=[job]) == []
