@@ -11,7 +11,7 @@ from .selectors import outbox_backlog, worker_last_beat
 
 @health_check("worker")
 def worker_check() -> dict:
-    """Down when no `outbox_send --forever` has beaten lately: messages wait, none is lost."""
+    """Down when no `manage.py worker` has beaten lately: messages wait, none is lost."""
     last = worker_last_beat()
     if last is None:
         raise Unhealthy("no worker has ever started")

@@ -207,7 +207,7 @@ class JobRun(models.Model):
 
 
 class WorkerHeartbeat(models.Model):
-    """A message worker says it is alive (`manage.py outbox_send --forever`), for
+    """A worker says it is alive (`manage.py worker`), for
     /healthz: one row per worker process, the rows of long-gone ones pruned as they beat."""
 
     worker = models.CharField(max_length=100, primary_key=True)

@@ -6,6 +6,9 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.db.models import Q
+
+from .models import OPTIONAL_PRIORITIES, WORKER_ROWS
 
 QUIET_TIMEZONE = ZoneInfo("Europe/Paris")
 
@@ -31,3 +34,13 @@ def quiet_hours_end(moment: datetime) -> datetime | None:
         return None
     day = local.date() if clock < end else local.date() + timedelta(days=1)
     return datetime.combine(day, end, tzinfo=QUIET_TIMEZONE)
+
+
+def outbox_sendable(now: datetime) -> Q:
+    """The rows a worker may take now: due SMS and e-mails, and in the quiet hours only
+    those that cannot wait (codes, messages about an appointment). The same condition,
+    WORKER_ROWS first, as the partial index outbox_due_by_priority."""
+    sendable = WORKER_ROWS & Q(next_attempt_at__lte=now)
+    if quiet_hours_end(now) is not None:
+        sendable &= Q(priority__lt=min(OPTIONAL_PRIORITIES))
+    return sendable

@@ -9,12 +9,12 @@ from creneau.core.errors import NotFound
 
 from .models import (
     LETTERS_WAITING,
-    WORKER_ROWS,
     LetterBatch,
     Notification,
     WorkerHeartbeat,
     notification_to_index,
 )
+from .quiet import outbox_sendable
 
 OUTBOX_PAGE = 50
 BATCHES_SHOWN = 20
@@ -63,7 +63,8 @@ def outbox_backlog(*, now: datetime | None = None) -> OutboxBacklog:
     now = now or timezone.now()
     due = dict.fromkeys(Notification.Channel.values, 0)
     rows = (
-        Notification.objects.filter(WORKER_ROWS, next_attempt_at__lte=now)
+        # What the workers may send now: reminders and invitations wait out the night.
+        Notification.objects.filter(outbox_sendable(now))
         .values("channel")
         .annotate(count=Count("pk"), oldest=Min("next_attempt_at"))
     )

@@ -35,7 +35,6 @@ from .models import (
     KIND_PRIORITY,
     LETTERS_WAITING,
     OPTIONAL_PRIORITIES,
-    WORKER_ROWS,
     LetterBatch,
     Notification,
     OptOut,
@@ -43,7 +42,7 @@ from .models import (
     WorkerHeartbeat,
     notification_to_index,
 )
-from .quiet import quiet_hours_end
+from .quiet import outbox_sendable, quiet_hours_end
 from .rendering import (
     UNSUBSCRIBE_LINK,
     RenderedMessage,
@@ -296,16 +295,6 @@ class OutboxReport:
     @property
     def failed(self) -> int:
         return self.count("failed")
-
-
-def outbox_sendable(now: datetime) -> Q:
-    """The rows a worker may take now: due SMS and e-mails, and in the quiet hours only
-    those that cannot wait (codes, messages about an appointment). The same condition,
-    WORKER_ROWS first, as the partial index outbox_due_by_priority."""
-    sendable = WORKER_ROWS & Q(next_attempt_at__lte=now)
-    if quiet_hours_end(now) is not None:
-        sendable &= Q(priority__lt=min(OPTIONAL_PRIORITIES))
-    return sendable
 
 
 # A rate's window: the count of messages a channel sent in the current second.

@@ -10,7 +10,8 @@ from django.db import connection
 from django.utils import timezone
 
 from creneau.outreach.models import Notification
-from creneau.outreach.services import notification_enqueue, outbox_send, outbox_sendable
+from creneau.outreach.quiet import outbox_sendable
+from creneau.outreach.services import notification_enqueue, outbox_send
 from tests.outreach.test_delivery import daytime
 
 WAITING = 200_000
