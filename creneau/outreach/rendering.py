@@ -85,6 +85,11 @@ def notification_redacted(*, notification: Notification) -> str:
     return str(REDACTED.get(notification.kind, notification.get_kind_display()))
 
 
+def secrets_derive(notification: Notification) -> dict[str, str]:
+    """The secrets a message carries, made now from their stored keys."""
+    return {name: _derivers[kind](key) for name, (kind, key) in notification.derived.items()}
+
+
 def notification_render(*, notification: Notification) -> RenderedMessage:
     """The message as it goes out now: its secrets derived, its template rendered in the
     contact's language. Called by the sender (and the demo's outbox page), never stored.
@@ -98,7 +103,7 @@ def notification_render(*, notification: Notification) -> RenderedMessage:
         )
     context = {
         **parameters,
-        **{name: _derivers[kind](key) for name, (kind, key) in notification.derived.items()},
+        **secrets_derive(notification),
         "channel": notification.channel,
         "call_centre_phone": settings.CALL_CENTRE_PHONE,
     }
