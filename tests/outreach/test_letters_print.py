@@ -4,9 +4,12 @@ of the letter's link when it has one) and a CSV manifest, one line a letter."""
 import csv
 import io
 
+import pytest
+from django.core.management import CommandError, call_command
 from weasyprint import HTML
 
 from creneau.outreach.letters import letter_batch_manifest, letter_batch_pdf, letters_printed
+from creneau.outreach.models import Notification
 from creneau.outreach.selectors import letter_batch_get
 from creneau.outreach.services import letter_batch_create, notification_enqueue
 from tests.factories import STAFF
@@ -83,3 +86,17 @@ def test_a_cell_that_looks_like_a_formula_is_quoted(db):
     batch, printed_letters = printed()
     manifest = letter_batch_manifest(batch=batch, letters=printed_letters)
     assert "'=HYPERLINK" in manifest
+
+
+def test_the_command_takes_the_waiting_letters_into_a_batch_and_writes_both_files(db, tmp_path):
+    letters(2)
+    out = io.StringIO()
+    call_command("letters_print", "--out", str(tmp_path), stdout=out)
+    (pdf,) = tmp_path.glob("lot-*.pdf")
+    (manifest,) = tmp_path.glob("lot-*.csv")
+    assert pdf.read_bytes().startswith(b"%PDF-")
+    assert len(manifest.read_text(encoding="utf-8").splitlines()) == 3
+    assert "2 letter(s)" in out.getvalue()
+    assert not Notification.objects.filter(channel="letter", status="pending").exists()
+    with pytest.raises(CommandError, match="Aucun courrier"):
+        call_command("letters_print", "--out", str(tmp_path), stdout=io.StringIO())
