@@ -80,17 +80,21 @@ def batch_letters_until_done(limit: int) -> list[int]:
         taken += list(batch.notifications.values_list("pk", flat=True))
 
 
-def send_at_rate_for(seconds: float, rate: float) -> list[float]:
-    """A worker process sending SMS for `seconds` under a shared rate; when each went."""
+def send_at_rate_for(seconds: float, rate: float, redis_url: str = "") -> list[float]:
+    """A worker process sending SMS for `seconds` under a shared rate (counted in Redis
+    when `redis_url` is given); when each went."""
     import time
 
     from django.conf import settings
 
+    from creneau.admission import counters
     from creneau.outreach import sms
     from creneau.outreach.services import outbox_send
 
     settings.SMS_BACKEND = "tests.outreach.backends.TimedBackend"
     settings.OUTBOX_RATES = {"sms": rate, "email": 0}
+    settings.REDIS_URL = redis_url or None
+    counters.redis_forget()
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         report = outbox_send(limit=20, seconds=0.5)
