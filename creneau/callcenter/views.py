@@ -725,11 +725,8 @@ def letter_batch_pdf(request: HttpRequest, batch_id: int) -> HttpResponse:
     batch, letters = _letter_batch_printed(
         request, batch_id, _("PDF de %(count)s courrier(s) pour l'imprimeur")
     )
-    response = HttpResponse(
-        letter_batch_pdf_make(batch=batch, letters=letters), content_type="application/pdf"
-    )
-    response["Content-Disposition"] = f'attachment; filename="courriers-lot-{batch.pk}.pdf"'
-    return response
+    pdf = letter_batch_pdf_make(batch=batch, letters=letters)
+    return _attachment(pdf, "application/pdf", f"courriers-lot-{batch.pk}.pdf")
 
 
 @require_GET
@@ -739,12 +736,16 @@ def letter_batch_manifest(request: HttpRequest, batch_id: int) -> HttpResponse:
     batch, letters = _letter_batch_printed(
         request, batch_id, _("Manifeste de %(count)s courrier(s)")
     )
-    response = HttpResponse(
-        letter_batch_manifest_make(batch=batch, letters=letters),
-        content_type="text/csv; charset=utf-8",
+    manifest = letter_batch_manifest_make(batch=batch, letters=letters)
+    return _attachment(manifest, "text/csv; charset=utf-8", f"courriers-lot-{batch.pk}.csv")
+
+
+def _attachment(content: bytes | str, content_type: str, filename: str) -> HttpResponse:
+    return HttpResponse(
+        content,
+        content_type=content_type,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
-    response["Content-Disposition"] = f'attachment; filename="courriers-lot-{batch.pk}.csv"'
-    return response
 
 
 def _letter_batch_printed(request: HttpRequest, batch_id: int, summary: str):
