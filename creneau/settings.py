@@ -534,12 +534,6 @@ CONTENT_SECURITY_POLICY = {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'", NONCE],
-        # Style attributes only: DSFR's script writes some (sizes, and its header copies the
-        # tools into the phone menu by innerHTML, attributes included), which Chromium then
-        # blocked, at random with the script's timing. An attribute styles its own element
-        # and cannot select others (no exfiltration by selectors); style elements and
-        # sheets still need 'self' or the nonce, and scripts stay without inline.
-        "style-src-attr": ["'unsafe-inline'"],
         # DSFR's icons and Leaflet's markers are data: images; the operator's tiles, if any.
         "img-src": ["'self'", "data:"]
         + (
