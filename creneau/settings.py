@@ -447,7 +447,7 @@ SMS_SENDER = os.environ.get("SMS_SENDER", "Creneau")
 # describes each variable.
 
 # A database down or restarting: 503 and this Retry-After (creneau/core/unavailable.py).
-DATABASE_RETRY_AFTER_SECONDS = int(os.environ.get("DATABASE_RETRY_AFTER_SECONDS", "5"))
+DATABASE_RETRY_AFTER_SECONDS = int(os.environ.get("DATABASE_RETRY_AFTER_SECONDS", "2"))
 
 # /metrics: either a bearer token, or the addresses it answers (default: this machine).
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
