@@ -475,7 +475,7 @@ REMINDERS_BY_LETTER = env_flag("REMINDERS_BY_LETTER")
 # describes each variable.
 
 # A database down or restarting: 503 and this Retry-After (creneau/core/unavailable.py).
-DATABASE_RETRY_AFTER_SECONDS = int(os.environ.get("DATABASE_RETRY_AFTER_SECONDS", "5"))
+DATABASE_RETRY_AFTER_SECONDS = int(os.environ.get("DATABASE_RETRY_AFTER_SECONDS", "2"))
 
 # /metrics: either a bearer token, or the addresses it answers (default: this machine).
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
@@ -562,12 +562,6 @@ CONTENT_SECURITY_POLICY = {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'", NONCE],
-        # Style attributes only: DSFR's script writes some (sizes, and its header copies the
-        # tools into the phone menu by innerHTML, attributes included), which Chromium then
-        # blocked, at random with the script's timing. An attribute styles its own element
-        # and cannot select others (no exfiltration by selectors); style elements and
-        # sheets still need 'self' or the nonce, and scripts stay without inline.
-        "style-src-attr": ["'unsafe-inline'"],
         # DSFR's icons and Leaflet's markers are data: images; the operator's tiles, if any.
         "img-src": ["'self'", "data:"]
         + (
