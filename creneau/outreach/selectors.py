@@ -9,6 +9,7 @@ from creneau.core.errors import NotFound
 
 from .models import (
     LETTERS_WAITING,
+    JobRun,
     LetterBatch,
     Notification,
     WorkerHeartbeat,
@@ -74,6 +75,12 @@ def outbox_backlog(*, now: datetime | None = None) -> OutboxBacklog:
         oldest = row["oldest"] if oldest is None else min(oldest, row["oldest"])
     due[Notification.Channel.LETTER] = Notification.objects.filter(LETTERS_WAITING).count()
     return OutboxBacklog(due=due, oldest_due_at=oldest)
+
+
+def jobs_failing() -> dict[str, bool]:
+    """Each background job the worker has run, and whether its last run failed."""
+    rows = JobRun.objects.values_list("name", "last_error")
+    return {name: bool(error) for name, error in rows}
 
 
 def worker_last_beat() -> datetime | None:

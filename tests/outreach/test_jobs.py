@@ -78,3 +78,22 @@ def test_eight_workers_looking_at_once_run_a_due_job_once(transactional_db):
     assert [r for r in results if isinstance(r, Exception)] == []
     assert len(ran) == 1
     assert sum(1 for r in results if r is not None) == 1
+
+
+def test_a_failing_job_shows_in_the_metrics_until_a_run_succeeds(client, db, monkeypatch):
+    job, _ = counting_job(fail=True)
+    job_run_if_due(job=job, now=T0)
+
+    def failing() -> float:
+        text = client.get("/metrics", REMOTE_ADDR="127.0.0.1").content.decode()
+        (line,) = [
+            line
+            for line in text.splitlines()
+            if line.startswith('creneau_job_failing{job="probe"}')
+        ]
+        return float(line.split()[-1])
+
+    assert failing() == 1
+    ok, _ = counting_job()
+    job_run_if_due(job=ok, now=T0 + JOB_RETRY)
+    assert failing() == 0
