@@ -1,3 +1,4 @@
+import logging
 import os
 import signal
 import socket
@@ -13,6 +14,8 @@ from creneau.outreach.services import outbox_send, worker_heartbeat_beat
 from creneau.outreach.worker import jobs_run_due
 
 from .outbox_send import production_backends_check, report_print
+
+logger = logging.getLogger(__name__)
 
 # How often the worker says it is alive (/healthz allows WORKER_HEARTBEAT_MAX_AGE).
 HEARTBEAT_SECONDS = 10
@@ -91,6 +94,8 @@ class Command(BaseCommand):
                 except DATABASE_FAULTS as error:
                     self._database_pause(stop, error)
                     continue
+                except Exception:  # the schedule itself broke: said, and looked at again
+                    logger.exception("worker: the job schedule could not be read")
                 stop.wait(JOBS_TICK_SECONDS)
         finally:
             connection.close()
