@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import unsubscribe, views
 
 app_name = "portal"
 
@@ -43,4 +43,5 @@ urlpatterns = [
     path("accessibilite/", views.accessibility, name="accessibility"),
     path("mentions-legales/", views.legal, name="legal"),
     path("donnees-personnelles/", views.privacy, name="privacy"),
+    path("desinscription/<str:token>/", unsubscribe.unsubscribe, name="unsubscribe"),
 ]
