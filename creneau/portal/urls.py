@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import invitation_views, views
+from . import invitation_views, unsubscribe, views
 
 app_name = "portal"
 
@@ -43,5 +43,6 @@ urlpatterns = [
     path("accessibilite/", views.accessibility, name="accessibility"),
     path("mentions-legales/", views.legal, name="legal"),
     path("donnees-personnelles/", views.privacy, name="privacy"),
+    path("desinscription/<str:token>/", unsubscribe.unsubscribe, name="unsubscribe"),
     path("invitation/", invitation_views.invitation, name="invitation"),
 ]
