@@ -7,4 +7,5 @@ class CampaignsConfig(AppConfig):
     verbose_name = "Campagnes d'invitation"
 
     def ready(self) -> None:
-        from . import messages  # noqa: F401 (declares the secrets its messages carry)
+        # Declares the secrets its messages carry, and its background job.
+        from . import jobs, messages  # noqa: F401

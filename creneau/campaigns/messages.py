@@ -1,17 +1,19 @@
-"""The messages of a campaign (templates in templates/outreach/, rendered by outreach's
-worker) and the secrets they carry, made when each is sent from the invitation's id:
+"""The messages of a campaign (outreach's invitation kinds, sent last and stopped by an
+opt-out; templates in templates/outreach/, rendered by outreach's worker) and the secrets
+they carry, made when each is sent from the invitation's id:
 its personal code, and the link that opens booking with it. Loaded by apps.py."""
 
 from django.conf import settings
 
 from creneau.booking.tokens import reference_display
+from creneau.outreach.models import Notification
 from creneau.outreach.rendering import message_secret
 from creneau.outreach.sms import SendError
 
 from .models import Invitation
 
-KIND_INVITATION = "campaign_invitation"
-KIND_REMINDER = "campaign_reminder"
+KIND_INVITATION = Notification.Kind.INVITATION
+KIND_REMINDER = Notification.Kind.INVITATION_REMINDER
 INVITATION_CODE = "invitation_code"
 INVITATION_LINK = "invitation_link"
 

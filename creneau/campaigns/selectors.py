@@ -108,22 +108,22 @@ def campaign_targets(
         yield invitee
 
 
+def channels_usable(*, invitee: Invitee, channels: list[str]) -> list[str]:
+    """The campaign's channels in its order that the person has (a letter always: the
+    extract has everyone's address)."""
+    has = {SMS: invitee.has_mobile, EMAIL: invitee.has_email, LETTER: True}
+    return [channel for channel in channels if has[channel]]
+
+
 def channel_choose(*, invitee: Invitee, channels: list[str], after: str | None = None) -> str:
     """The first channel of the campaign's order the person has (after `after`, for a
     reminder, when there is a next one); a letter when they have neither a mobile nor an
     e-mail address, or none of the channels chosen."""
-    has = {SMS: invitee.has_mobile, EMAIL: invitee.has_email, LETTER: True}
-    order = list(channels)
-    if after in order:
-        position = order.index(after)
-        later = [channel for channel in order[position + 1 :] if has[channel]]
-        if later:
-            return later[0]
-        return after
-    usable = [channel for channel in order if has[channel]]
-    if usable:
-        return usable[0]
-    return LETTER
+    usable = channels_usable(invitee=invitee, channels=channels)
+    if after in channels:
+        later = [c for c in usable if channels.index(c) > channels.index(after)]
+        return later[0] if later else after
+    return usable[0] if usable else LETTER
 
 
 def campaign_preview(*, campaign: Campaign) -> dict[str, Counter]:
@@ -231,7 +231,8 @@ class DepartmentProgress:
 def campaign_progress(
     *, campaign: Campaign, now: datetime | None = None
 ) -> list[DepartmentProgress]:
-    """Per department: invited, delivered (the last message sent), opened (the link or
+    """Per department: invited, delivered (the last message handed over, or its receipt
+    come: letters and e-mails have none), opened (the link or
     the code used), booked, vaccinated (dose 1 given), and the free places ahead."""
     now = now or timezone.now()
     codes = sorted(campaign.departments.values_list("code", flat=True))
@@ -242,7 +243,15 @@ def campaign_progress(
         .values("department")
         .annotate(
             invited=Count("pk"),
-            delivered=Count("pk", filter=Q(notification__status=Notification.Status.SENT)),
+            delivered=Count(
+                "pk",
+                filter=Q(
+                    notification__status__in=[
+                        Notification.Status.SENT,
+                        Notification.Status.DELIVERED,
+                    ]
+                ),
+            ),
             opened=Count("pk", filter=Q(opened_at__isnull=False)),
             booked=Count("pk", filter=Q(series__isnull=False)),
         )

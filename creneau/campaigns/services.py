@@ -48,6 +48,7 @@ from .population import PostcodeBook, RowRejected, file_check, row_check, rows_r
 from .selectors import (
     campaign_targets,
     channel_choose,
+    channels_usable,
     free_places_ahead,
     invitation_code_index,
     invitation_covers,
@@ -445,6 +446,23 @@ def _recipient(invitee: Invitee, channel: str) -> str:
 def _message_send(
     *, invitation: Invitation, invitee: Invitee, campaign: Campaign, kind: str, number: int
 ):
+    """The invitation's message (an invitation or a reminder, outreach's kinds: sent
+    after everything else, never at night, stopped by an opt-out), with the campaign's
+    later channels the person has as its fallbacks should it fail for good. A letter
+    carries its link for the QR code and the extract's identifiant for the manifest."""
+    order = campaign.channels
+    # A letter outside the campaign's channels (the person has nothing else) is the last.
+    position = order.index(invitation.channel) if invitation.channel in order else len(order)
+    later = [
+        channel
+        for channel in channels_usable(invitee=invitee, channels=order)
+        if order.index(channel) > position
+    ]
+    letter = (
+        {"letter_link": Secret(INVITATION_LINK, invitation.pk), "identifiant": invitee.identifiant}
+        if invitation.channel == LETTER
+        else {}
+    )
     return notification_enqueue(
         channel=invitation.channel,
         to=_recipient(invitee, invitation.channel),
@@ -456,8 +474,10 @@ def _message_send(
             "message_en": campaign.message_en,
             "code": Secret(INVITATION_CODE, invitation.pk),
             "link": Secret(INVITATION_LINK, invitation.pk),
+            **letter,
         },
         language="fr",
+        fallbacks=[(channel, _recipient(invitee, channel)) for channel in later],
     )
 
 
@@ -673,3 +693,36 @@ def _invitation_override(
         reason=gettext("Invitation de la campagne « %(name)s » (n° %(id)s)")
         % {"name": campaign.name, "id": campaign.pk},
     )
+
+
+@dataclass(frozen=True)
+class CampaignsPass:
+    linked: int
+    invited: int
+    reminded: int
+
+    @property
+    def summary(self) -> str:
+        return (
+            f"{self.linked} invitee(s) linked, {self.invited} invitation(s), "
+            f"{self.reminded} reminder(s)"
+        )
+
+
+def campaigns_pass(*, now: datetime | None = None) -> CampaignsPass:
+    """The worker's pass (the `campaign_waves` job, `manage.py campaigns_run`): persons
+    who booked linked to invitees, then each running campaign's waves and reminders until
+    none is due; each step its own short transaction, so a pass stopped half-way loses
+    nothing and two passes at once invite nobody twice."""
+    linked, read = 0, 1
+    while read:
+        read, count = invitees_link()
+        linked += count
+    invited = reminded = 0
+    running = Campaign.objects.filter(status=Campaign.Status.RUNNING)
+    for campaign_id in running.values_list("pk", flat=True):
+        while count := campaign_wave_send(campaign_id=campaign_id, now=now):
+            invited += count
+        while count := invitation_reminders_send(campaign_id=campaign_id, now=now):
+            reminded += count
+    return CampaignsPass(linked=linked, invited=invited, reminded=reminded)

@@ -21,7 +21,7 @@ from creneau.campaigns.services import (
     invitees_link,
 )
 from creneau.core.errors import AlreadyBooked, CodeExpired, InvalidInput, NotEligible, NotFound
-from creneau.outreach.models import Notification
+from creneau.outreach.models import Notification, Priority
 from creneau.outreach.rendering import notification_render
 from tests.factories import STAFF, two_dose_site, verified_contact
 
@@ -123,7 +123,7 @@ def test_each_invitation_is_a_message_with_its_code_and_link(campaign):
     assert f"Votre code personnel : {shown}" in message.body
     assert f"/invitation/#code={shown}" in message.body
     assert "Vous pouvez vous faire vacciner." in message.body
-    assert invitation.notification.kind == "campaign_invitation"
+    assert invitation.notification.kind == "invitation"
     letter = Invitation.objects.get(channel="letter").notification
     assert letter.to.startswith("Anne PETIT\n12 RUE DE LEVIS\n75017 PARIS")
 
@@ -156,10 +156,10 @@ def test_reminders_go_after_n_days_on_the_next_channel_twice_at_most(campaign):
     assert invitation_reminders_send(campaign_id=campaign.pk, now=later) == 4
     marie.refresh_from_db()
     assert (marie.reminders, marie.channel) == (1, "email")
-    assert marie.notification.kind == "campaign_reminder"
+    assert marie.notification.kind == "invitation_reminder"
     assert invitation_reminders_send(campaign_id=campaign.pk, now=later + timedelta(days=7)) == 4
     assert invitation_reminders_send(campaign_id=campaign.pk, now=later + timedelta(days=30)) == 0
-    assert Notification.objects.filter(kind="campaign_reminder").count() == 8
+    assert Notification.objects.filter(kind="invitation_reminder").count() == 8
 
 
 def test_a_mistyped_code_is_caught_before_any_lookup(campaign, django_assert_num_queries):
@@ -241,3 +241,23 @@ def test_a_course_booked_with_an_invitation_moves_within_its_department(invited_
             dose_number=1,
             slot_id=far.slots.order_by("start").first().pk,
         )
+
+
+def test_an_invitation_falls_back_on_the_later_channels_and_a_letter_has_its_qr_code(campaign):
+    from creneau.core.jobs import jobs_declared
+    from creneau.outreach.letters import letters_printed
+
+    free_places(2)
+    started(campaign)
+    campaign_wave_send(campaign_id=campaign.pk, now=TUESDAY)
+    marie = Invitation.objects.get(channel="sms", invitee__has_email=True).notification
+    assert marie.fallbacks == [["email", "m@example.org"], ["letter", marie.fallbacks[1][1]]]
+    assert marie.fallbacks[1][1].startswith("Marie ROUX\n")
+    assert marie.priority == Priority.INVITATION
+    (letter,) = letters_printed(
+        notifications=[Invitation.objects.get(channel="letter").notification]
+    )
+    assert letter.identifiant == "P2" and letter.postcode == "75017"
+    assert letter.qr_code.startswith("data:image/svg+xml;base64,")
+    assert "flashant le code" in letter.body
+    assert "campaign_waves" in {job.name for job in jobs_declared()}

@@ -41,7 +41,7 @@ def test_four_workers_sending_the_same_wave_invite_each_person_once(running: Cam
     # 12 places: the first three workers send 5, 5 and 2; the last finds none left.
     assert sorted(results) == [0, 2, 5, 5]
     assert len(invited) == 12 and max(Counter(invited).values()) == 1
-    assert Notification.objects.filter(kind="campaign_invitation").count() == 12
+    assert Notification.objects.filter(kind="invitation").count() == 12
 
 
 def test_authorities_pausing_and_stopping_at_once_each_change_is_audited_once(
