@@ -6,12 +6,14 @@ Lock order (docs/architecture.md): the campaign row first, then what booking loc
 (contact → series → slots → stock → read model), then the outbox rows.
 """
 
+import contextlib
+import functools
 import math
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import IO
+from typing import IO, ParamSpec, TypeVar
 
 from django.db.models import Q
 from django.utils import timezone
@@ -20,7 +22,13 @@ from django.utils.translation import gettext
 from creneau.audit.services import audit_record
 from creneau.booking.addresses import PostalAddress, postal_address_normalize
 from creneau.booking.models import Hold, Person, Series
-from creneau.booking.services import BookingResult, Override, PersonData, booking_confirm
+from creneau.booking.services import (
+    BookingResult,
+    Override,
+    PersonData,
+    booking_confirm,
+    hold_release,
+)
 from creneau.booking.tokens import reference_new
 from creneau.core.actor import Actor
 from creneau.core.db import unit_of_work
@@ -56,6 +64,8 @@ from .selectors import (
     sending_open,
 )
 
+P = ParamSpec("P")
+R = TypeVar("R")
 IMPORT_BATCH = 1000
 REJECTIONS_KEPT = 100
 WAVE_BATCH = 500
@@ -622,6 +632,24 @@ def invitation_opened(*, invitation_id: int, now: datetime | None = None) -> Non
     )
 
 
+def _hold_given_back_when_used(service: Callable[P, R]) -> Callable[P, R]:
+    """A code already used (by another browser a moment before) books nothing: the places
+    held for it go back at once, after the refused transaction, not when the hold runs
+    out."""
+
+    @functools.wraps(service)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return service(*args, **kwargs)
+        except AlreadyBooked:
+            with contextlib.suppress(NotFound):
+                hold_release(hold_id=kwargs["hold_id"])
+            raise
+
+    return run
+
+
+@_hold_given_back_when_used
 @unit_of_work
 def invitation_book(
     *,

@@ -2,6 +2,7 @@
 person is invited once, and each invitation is one message."""
 
 from collections import Counter
+from datetime import date
 
 import pytest
 
@@ -64,3 +65,41 @@ def test_authorities_pausing_and_stopping_at_once_each_change_is_audited_once(
     assert 1 <= len(successes) <= 2
     assert AuditEvent.objects.count() - before == len(successes)
     assert Campaign.objects.get().status == "stopped"
+
+
+def test_two_uses_of_one_code_at_once_book_one_course(reference_committed):
+    """The invitation is claimed in the booking's transaction (locked first on
+    PostgreSQL, one writer at a time on SQLite): one wins, the other is told it was used,
+    and only the winner's places stay taken."""
+    from creneau.booking.models import Hold, Series
+    from creneau.booking.services import PersonData, hold_create
+    from creneau.campaigns.services import campaign_create, invitation_book, population_import
+    from creneau.core.errors import DomainError
+    from tests.factories import verified_contact
+
+    from .conftest import csv_file, line
+
+    population_import(stream=csv_file(line("L1", "Moreau", "Luc", "1945-01-01")))
+    _site, session = free_places(2)
+    campaign = campaign_create(actor=STAFF, data=over_75(), allowed=None)
+    campaign_status_change(actor=STAFF, campaign_id=campaign.pk, action="start")
+    campaign_wave_send(campaign_id=campaign.pk, now=TUESDAY)
+    invitation = Invitation.objects.get()
+    slots = list(session.slots.order_by("start")[:2])
+    holds = [hold_create(slot_id=slot.pk).hold.pk for slot in slots]
+    contacts = [verified_contact("+33611111111"), verified_contact("+33622222222")]
+    luc = PersonData(given_name="Luc", family_name="Moreau", birth_date=date(1945, 1, 1))
+
+    results = race_threads(
+        2,
+        lambda index: invitation_book(
+            invitation_id=invitation.pk, hold_id=holds[index], contact=contacts[index], person=luc
+        ),
+    )
+    assert all(not isinstance(r, Exception) or isinstance(r, DomainError) for r in results)
+    booked = [r for r in results if not isinstance(r, Exception)]
+    created = [r for r in booked if r.created]
+    assert len(created) == 1
+    assert Series.objects.count() == 1
+    assert Invitation.objects.get().series == created[0].series
+    assert not Hold.objects.exists()
