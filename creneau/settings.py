@@ -171,6 +171,7 @@ INSTALLED_APPS = [
     "creneau.backoffice",
     "creneau.callcenter",
     "creneau.demo",
+    "creneau.campaigns",
 ]
 
 MIDDLEWARE = [
@@ -616,3 +617,8 @@ if PUBLIC_URL.startswith("https://"):
     SECURE_HSTS_PRELOAD = env_flag("HSTS_PRELOAD")
     if not SECURE_HSTS_PRELOAD:
         SILENCED_SYSTEM_CHECKS = ["security.W021"]
+
+# Invitation campaigns (creneau/campaigns): the largest population file accepted (bytes),
+# and the link an invitation carries, its code in the fragment (never in a server's log).
+POPULATION_IMPORT_MAX_BYTES = int(os.environ.get("POPULATION_IMPORT_MAX_BYTES", str(512 * 2**20)))
+INVITATION_LINK = PUBLIC_URL + "/invitation/#code={code}"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import sign_in, site_views, views
+from . import campaign_views, sign_in, site_views, views
 
 app_name = "backoffice"
 
@@ -75,5 +75,14 @@ urlpatterns = [
         "lieux/<int:site_id>/rendez-vous/<int:appointment_id>/correction/",
         views.dose_correct,
         name="dose_correct",
+    ),
+    # Invitation campaigns (creneau/campaigns), for the authorities.
+    path("population/", campaign_views.population, name="population"),
+    path("campagnes/", campaign_views.campaigns, name="campaigns"),
+    path("campagnes/<int:campaign_id>/", campaign_views.campaign, name="campaign"),
+    path(
+        "campagnes/<int:campaign_id>/etat/",
+        campaign_views.campaign_status,
+        name="campaign_status",
     ),
 ]

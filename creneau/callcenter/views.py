@@ -3,6 +3,7 @@ services as the portal. Every look at a caller's data and every change is audite
 
 import contextlib
 import dataclasses
+from datetime import date
 from uuid import uuid4
 
 from django.contrib import messages
@@ -44,6 +45,7 @@ from creneau.booking.services import (
     hold_create,
     hold_release,
 )
+from creneau.campaigns.services import invitation_book
 from creneau.core.errors import (
     DomainError,
     Dose2Unavailable,
@@ -83,6 +85,7 @@ from creneau.staff.access import staff_view
 from creneau.staff.selectors import staff_sites_q
 
 from .forms import CallerPersonForm, CallerSearchForm, ReasonForm, SlotSearchForm
+from .invitation_views import INVITATION
 
 BOOKING = "callcenter_booking"
 SITES_SHOWN = 8
@@ -121,6 +124,8 @@ def _series(request: HttpRequest, series_id: int):
 @staff_view(permission="callcentre.book")
 def home(request: HttpRequest) -> HttpResponse:
     """Find the caller; or start a new booking near them."""
+    # A new caller: the invitation a previous one read out fills nothing for them.
+    request.session.pop(INVITATION, None)
     form = CallerSearchForm(request.GET if "q" in request.GET else None)
     found = None
     if form.is_bound and form.is_valid():
@@ -318,6 +323,22 @@ def _person_data(form: CallerPersonForm) -> PersonData:
     )
 
 
+def _invited_person(invited: dict | None) -> dict:
+    """The invitee whose code the caller gave (invitation_views): the form's names, birth
+    date and contact."""
+    if not invited:
+        return {}
+    initial = {
+        "given_name": invited["given_name"],
+        "family_name": invited["family_name"],
+        "birth_date": date.fromisoformat(invited["birth_date"]),
+    }
+    contact = invited["contact"]
+    if contact:
+        initial["email" if "@" in contact else "phone"] = contact
+    return initial
+
+
 def _contact_initial(state: dict) -> dict[str, str]:
     """The booking form filled with the contact carried from the caller's search or a
     relative's booking: a number or an e-mail, or a postal address's fields; and the
@@ -346,13 +367,16 @@ def person(request: HttpRequest) -> HttpResponse:
         request.session.pop(BOOKING, None)
         messages.error(request, error.message)
         return redirect("callcenter:home")
+    invited = request.session.get(INVITATION)
     form = CallerPersonForm(
-        request.POST or None, initial=_contact_initial(state), refused=state["refused"]
+        request.POST or None,
+        initial=_contact_initial(state) | _invited_person(invited),
+        refused=state["refused"],
     )
     if request.method == "POST" and form.is_valid():
         reason = form.cleaned_data.get("override_reason", "").strip()
         try:
-            result = booking_confirm(
+            booking = dict(
                 hold_id=state["hold"],
                 contact=contact_for_agent(
                     phone=form.cleaned_data["phone"],
@@ -364,6 +388,11 @@ def person(request: HttpRequest) -> HttpResponse:
                 idempotency_key=state["key"],
                 override=Override(by=request.user, reason=reason) if reason else None,
                 actor=request.actor,
+            )
+            result = (
+                invitation_book(invitation_id=invited["id"], **booking)
+                if invited
+                else booking_confirm(**booking)
             )
         except (NotEligible, SiteRestricted) as error:
             state["refused"] = True
@@ -381,6 +410,7 @@ def person(request: HttpRequest) -> HttpResponse:
             form.add_error(field if field in form.fields else None, error.message)
         else:
             request.session.pop(BOOKING, None)
+            request.session.pop(INVITATION, None)
             if result.created:
                 reference = {"reference": tokens.reference_display(result.series.reference)}
                 messages.success(

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import unsubscribe, views
+from . import invitation_views, unsubscribe, views
 
 app_name = "portal"
 
@@ -44,4 +44,5 @@ urlpatterns = [
     path("mentions-legales/", views.legal, name="legal"),
     path("donnees-personnelles/", views.privacy, name="privacy"),
     path("desinscription/<str:token>/", unsubscribe.unsubscribe, name="unsubscribe"),
+    path("invitation/", invitation_views.invitation, name="invitation"),
 ]

@@ -22,9 +22,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     Role.SITE_STAFF: frozenset({"day.work"}),
     Role.SITE_MANAGER: frozenset({"day.work", "site.manage", "session.cancel"}),
     Role.CALL_CENTRE: frozenset({"callcentre.book", "letters.print"}),
-    Role.REGIONAL_AUTHORITY: frozenset({"site.manage", "session.cancel", "audit.read"}),
+    Role.REGIONAL_AUTHORITY: frozenset(
+        {"site.manage", "session.cancel", "audit.read", "campaigns.manage"}
+    ),
     Role.NATIONAL_AUTHORITY: frozenset(
-        {"site.manage", "session.cancel", "audit.read", "letters.print"}
+        {"site.manage", "session.cancel", "audit.read", "letters.print", "campaigns.manage"}
     ),
 }
 EVERY_SITE = frozenset({Role.CALL_CENTRE, Role.NATIONAL_AUTHORITY})

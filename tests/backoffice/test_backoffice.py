@@ -118,7 +118,17 @@ FOREIGN = {
     "delivery_id": lambda world: world["marseille"].deliveries.first().pk,
     # Letters are national (the call centre's): a site's manager may not print any.
     "batch_id": lambda world: LetterBatch.objects.create().pk,
+    # A campaign of Marseille's department.
+    "campaign_id": lambda world: marseille_campaign().pk,
 }
+
+
+def marseille_campaign():
+    from creneau.campaigns.models import Campaign
+
+    campaign = Campaign.objects.create(name="Marseille", channels=["sms"], message_fr="M.")
+    campaign.departments.set(["13"])
+    return campaign
 
 
 STAFF_NAMESPACES = {"backoffice", "callcenter"}

@@ -42,6 +42,11 @@ BENEATH = {
         *("core", "audit", "geography", "sites", "vaccines", "scheduling", "eligibility"),
         *("outreach", "booking", "care"),
     },
+    # Invitation campaigns: the population, campaigns, waves and invitations.
+    "campaigns": {
+        *("core", "audit", "geography", "sites", "vaccines", "scheduling", "eligibility"),
+        *("outreach", "booking"),
+    },
 }
 DOMAIN = set(BENEATH)
 

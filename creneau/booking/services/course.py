@@ -36,9 +36,11 @@ class PersonData:
 
 @dataclass(frozen=True)
 class Override:
-    """A staff or call-centre decision to book someone the rules would refuse."""
+    """A staff or call-centre decision to book someone the rules would refuse; or, with no
+    one behind it (`by` None), a standing one another app gives, such as a campaign's
+    invitation (its reason says which)."""
 
-    by: AbstractBaseUser
+    by: AbstractBaseUser | None
     reason: str
 
 
