@@ -41,6 +41,11 @@ BENEATH = {
         *("core", "audit", "geography", "sites", "vaccines", "scheduling", "eligibility"),
         *("outreach", "booking", "care"),
     },
+    # Leftover doses offered to a waiting list, booked through the booking engine.
+    "waitlist": {
+        *("core", "audit", "geography", "sites", "vaccines", "scheduling", "eligibility"),
+        *("outreach", "booking"),
+    },
 }
 DOMAIN = set(BENEATH)
 
