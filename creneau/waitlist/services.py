@@ -174,6 +174,15 @@ def _course_allows_joining(*, contact: Contact, key: str) -> None:
         )
 
 
+def waitlist_wishes_check(
+    *, radius_km: int, windows: list[Window], notice_minutes: int, vaccine_ids: list[int]
+) -> None:
+    """The checks of waitlist_join on what the person wishes, for a page to answer before
+    it sends a code: the same refusals, on their fields."""
+    _windows_validate(windows)
+    _wishes_validate(radius_km=radius_km, notice_minutes=notice_minutes, vaccine_ids=vaccine_ids)
+
+
 @unit_of_work
 def waitlist_join(
     *,
