@@ -12,7 +12,7 @@ from creneau.scheduling.models import Session
 from creneau.staff.models import StaffProfile
 from creneau.staff.services import staff_account_create
 from creneau.vaccines.models import Vaccine
-from creneau.waitlist.models import Leftover, Offer
+from creneau.waitlist.models import Leftover, Offer, WaitlistEntry
 from creneau.waitlist.services import offer_accept
 from tests.factories import LOT
 from tests.staff_door import staff_sign_in
@@ -114,3 +114,35 @@ def test_doses_taken_back_and_another_sites_declaration_not_found(client, site):
     assert leftover.status == Leftover.Status.CANCELLED
     again = client.post(stop, follow=True).content.decode()
     assert "ne sont déjà plus proposées" in again
+
+
+def test_an_agent_puts_a_caller_on_the_list_audited(client, reference):
+    staff_account_create(
+        username="agent", password=DEMO_PASSWORD, role=StaffProfile.Role.CALL_CENTRE
+    )
+    staff_sign_in(client, "agent")
+    url = reverse("callcenter:waitlist")
+    assert client.get(url).status_code == 200
+    form = {
+        "given_name": "Lucien",
+        "family_name": "Petit",
+        "birth_date_day": "3",
+        "birth_date_month": "2",
+        "birth_date_year": "1938",
+        "near": "75017",
+        "radius_km": "500",
+        "notice_minutes": "120",
+        "days": ["0", "2"],
+        "start": "10:00",
+        "end": "18:00",
+        "vaccines": [str(Vaccine.objects.get(code="janssen").pk)],
+        "phone": "06 98 76 54 32",
+    }
+    refused = client.post(url, form)
+    assert refused.status_code == 400 and "La distance va de 1 à 30 km." in refused.content.decode()
+    assert not WaitlistEntry.objects.exists()
+    assert client.post(url, {**form, "radius_km": "5"}).status_code == 302
+    entry = WaitlistEntry.objects.get()
+    assert (entry.given_name, entry.notice_minutes, entry.by.username) == ("Lucien", 120, "agent")
+    event = AuditEvent.objects.get(object_type="waitlist.waitlistentry")
+    assert (event.action, event.actor.username) == ("create", "agent")
