@@ -123,7 +123,13 @@ def wave_candidates(*, leftover: Leftover, now: datetime, limit: int) -> list[Wa
             contact__channel__in=OFFER_CHANNELS,
         )
         .exclude(offers__leftover=leftover)
-        .exclude(offers__status=Offer.Status.OFFERED, offers__expires_at__gt=now)
+        # One running offer per person at a time (a subquery: one offer row must match
+        # both terms).
+        .exclude(
+            pk__in=Offer.objects.filter(
+                status=Offer.Status.OFFERED, answered_at__isnull=True, expires_at__gt=now
+            ).values("entry_id")
+        )
         .select_related("contact")
     )
     # Distance and the person's own terms first (no decryption), then who they are.

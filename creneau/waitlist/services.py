@@ -643,6 +643,10 @@ def offer_accept(*, offer_id: int, now: datetime | None = None) -> OfferAnswer:
         status=Offer.Status.ACCEPTED, slot_id=slot_id, series=booking.series
     )
     WaitlistEntry.objects.filter(pk=offer.entry_id).update(status=WaitlistEntry.Status.SERVED)
+    # Served: an offer of another declaration still running for them closes.
+    _live_offers(now=now, entry_id=offer.entry_id).exclude(pk=offer.pk).update(
+        status=Offer.Status.EXPIRED, answered_at=now
+    )
     return _answer(offer.pk, accepted=True, booking=booking)
 
 
