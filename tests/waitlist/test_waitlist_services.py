@@ -1,9 +1,11 @@
 """The waiting list's services: joining, declaring leftover doses, waves of offers,
 accepting through the booking engine, and every refusal changing nothing."""
 
+import io
 from datetime import time, timedelta
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 
 from creneau.audit.models import AuditEvent
@@ -383,3 +385,16 @@ def test_the_board_shows_offered_accepted_free_with_names_and_arrival_times(refe
     assert accepted[0].slot.end > NOW + timedelta(minutes=31)
     with pytest.raises(NotFound):
         leftover_board(site_id=site.pk + 1, leftover_id=leftover.pk)
+
+
+def test_the_worker_command_runs_one_step(reference, monkeypatch):
+    site = leftover_site()
+    join(1)
+    declare(site, doses=1)
+    monkeypatch.setattr(
+        "creneau.waitlist.services.timezone.now", lambda: NOW + timedelta(minutes=21)
+    )
+    out = io.StringIO()
+    call_command("waitlist_tick", stdout=out)
+    assert out.getvalue().startswith("1 offer(s) expired, 0 sent")
+    assert Offer.objects.get().status == Offer.Status.EXPIRED
