@@ -7,4 +7,9 @@ class WaitlistConfig(AppConfig):
     verbose_name = "Liste d'attente"
 
     def ready(self) -> None:
+        from creneau.booking.holders import contact_holder_declare
+
         from . import messages  # noqa: F401 (declares the links its messages carry)
+
+        # A contact waiting on the list is in use: the retention purge keeps it.
+        contact_holder_declare(model="waitlist.WaitlistEntry", field="contact", status="active")

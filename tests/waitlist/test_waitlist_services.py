@@ -7,13 +7,15 @@ from datetime import time, timedelta
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.utils import timezone
 
 from creneau.audit.models import AuditEvent
-from creneau.booking.models import Appointment, Series
+from creneau.booking.models import Appointment, Contact, Series
 from creneau.booking.services import booking_confirm, hold_create
 from creneau.core.errors import AlreadyBooked, InvalidInput, NotFound, StockInsufficient
 from creneau.outreach.models import Notification
 from creneau.outreach.rendering import notification_render
+from creneau.privacy.services import retention_purge
 from creneau.scheduling.models import Session, Slot
 from creneau.vaccines.models import Stock, Vaccine
 from creneau.waitlist import tokens
@@ -398,3 +400,13 @@ def test_the_worker_command_runs_one_step(reference, monkeypatch):
     call_command("waitlist_tick", stdout=out)
     assert out.getvalue().startswith("1 offer(s) expired, 0 sent")
     assert Offer.objects.get().status == Offer.Status.EXPIRED
+
+
+def test_the_retention_purge_keeps_a_contact_waiting_on_the_list(reference):
+    entry = join(1)
+    later = timezone.now() + timedelta(days=3)
+    retention_purge(now=later, audit=False)
+    assert Contact.objects.filter(pk=entry.contact_id).exists()
+    waitlist_leave(entry_id=entry.pk)
+    retention_purge(now=later, audit=False)
+    assert not Contact.objects.filter(pk=entry.contact_id).exists()
