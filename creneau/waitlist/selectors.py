@@ -5,7 +5,7 @@ its staff."""
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -19,7 +19,7 @@ from creneau.scheduling.models import Slot
 from creneau.sites.models import Site
 
 from . import tokens
-from .models import MAX_RADIUS_KM, Leftover, Offer, PriorityBand, WaitlistEntry
+from .models import MAX_RADIUS_KM, NOTICE_MINUTES, Leftover, Offer, PriorityBand, WaitlistEntry
 
 # Offers go by SMS, or e-mail otherwise: a contact reached only by letter cannot be told
 # in time.
@@ -77,7 +77,7 @@ def leftover_free_places(*, leftover: Leftover, now: datetime) -> int:
     )
 
 
-def _blocking_series(*, keys: list[str], leftover: Leftover, now: datetime) -> dict[str, bool]:
+def _blocking_series(*, keys: list[str], leftover: Leftover) -> dict[str, bool]:
     """Per person key with an active course: True when it stops an offer. A course is no
     obstacle only when it is this contact's (checked on accept) and its dose 1 is still
     booked later than the leftover places (taking one then moves it earlier)."""
@@ -103,7 +103,11 @@ def wave_candidates(*, leftover: Leftover, now: datetime, limit: int) -> list[Wa
     offered these doses nor holding a live offer, within their own radius of the site,
     accepting its vaccine, able to come before the last place ends (their notice and
     their windows), eligible for a first dose of it there today, and reachable by SMS or
-    e-mail."""
+    e-mail.
+
+    Tens of thousands may wait around a city: their terms are read as plain columns and
+    filtered first; then only the birth date is opened (the age band orders them), and
+    only the first in that order are read whole and asked about eligibility."""
     site: Site = leftover.site
     centre = Position(site.latitude, site.longitude)
     slots = leftover_free_slots(leftover=leftover, now=now)
@@ -114,7 +118,7 @@ def wave_candidates(*, leftover: Leftover, now: datetime, limit: int) -> list[Wa
     cells = Q()
     for low, high in grid_cell_ranges(centre, MAX_RADIUS_KM):
         cells |= Q(grid_cell__gte=low, grid_cell__lte=high)
-    entries = (
+    rows = (
         WaitlistEntry.objects.filter(
             cells,
             status=WaitlistEntry.Status.ACTIVE,
@@ -130,42 +134,82 @@ def wave_candidates(*, leftover: Leftover, now: datetime, limit: int) -> list[Wa
                 status=Offer.Status.OFFERED, answered_at__isnull=True, expires_at__gt=now
             ).values("entry_id")
         )
-        .select_related("contact")
+        .annotate(
+            booked=Exists(
+                Series.objects.filter(
+                    person_key=OuterRef("person_key"), status=Series.Status.ACTIVE
+                )
+            )
+        )
+        .values_list(
+            "pk",
+            "latitude",
+            "longitude",
+            "radius_km",
+            "notice_minutes",
+            "windows",
+            "joined_at",
+            "person_key",
+            "booked",
+        )
     )
-    # Distance and the person's own terms first (no decryption), then who they are.
-    near: list[tuple[WaitlistEntry, float]] = []
-    for entry in entries:
-        distance = distance_km(centre, Position(entry.latitude, entry.longitude))
-        arrival = (now + timedelta(minutes=entry.notice_minutes)).astimezone(tz)
+    near: dict[int, tuple[float, datetime]] = {}
+    booked: dict[int, str] = {}
+    arrivals = {
+        minutes: (now + timedelta(minutes=minutes)).astimezone(tz) for minutes in NOTICE_MINUTES
+    }
+    for pk, latitude, longitude, radius, notice, windows, joined_at, key, has_series in rows:
+        distance = distance_km(centre, Position(latitude, longitude))
+        arrival = arrivals[notice]
         if (
-            distance <= entry.radius_km
+            distance <= radius
             and arrival < latest
-            and window_fits(windows=entry.windows, arrival=arrival, latest=latest)
+            and window_fits(windows=windows, arrival=arrival, latest=latest)
         ):
-            near.append((entry, distance))
-    blocking = _blocking_series(
-        keys=[entry.person_key for entry, _ in near], leftover=leftover, now=now
-    )
+            near[pk] = (distance, joined_at)
+            if has_series:
+                booked[pk] = key
+    blocking = _blocking_series(keys=list(booked.values()), leftover=leftover)
+    for pk, key in booked.items():
+        if blocking.get(key, True):
+            del near[pk]
     bands = list(PriorityBand.objects.order_by("-min_age"))
     today = now.astimezone(tz).date()
-    found = []
-    for entry, distance in near:
-        if blocking.get(entry.person_key):
-            continue
-        decision = eligibility_decide(
-            candidate=Candidate(
-                birth_date=entry.birth_date, categories=frozenset(entry.categories)
-            ),
-            vaccine=leftover.vaccine,
-            dose_number=1,
-            site=site,
-            on=today,
-        )
-        if decision.eligible:
-            rank = priority_rank(birth_date=entry.birth_date, on=today, bands=bands)
-            found.append(WaveCandidate(entry=entry, distance_km=distance, rank=rank))
-    found.sort(key=lambda c: (c.rank, c.distance_km, c.entry.joined_at, c.entry.pk))
-    return found[:limit]
+    ranks = {}
+    for chunk in _chunks(list(near), CHUNK):
+        for pk, birth_date in WaitlistEntry.objects.filter(pk__in=chunk).values_list(
+            "pk", "birth_date"
+        ):
+            ranks[pk] = priority_rank(birth_date=birth_date, on=today, bands=bands)
+    ordered = sorted(near, key=lambda pk: (ranks[pk], *near[pk], pk))
+    found: list[WaveCandidate] = []
+    for chunk in _chunks(ordered, max(limit, 50)):
+        entries = WaitlistEntry.objects.select_related("contact").in_bulk(chunk)
+        for pk in chunk:
+            entry = entries[pk]
+            decision = eligibility_decide(
+                candidate=Candidate(
+                    birth_date=entry.birth_date, categories=frozenset(entry.categories)
+                ),
+                vaccine=leftover.vaccine,
+                dose_number=1,
+                site=site,
+                on=today,
+            )
+            if decision.eligible:
+                found.append(WaveCandidate(entry=entry, distance_km=near[pk][0], rank=ranks[pk]))
+                if len(found) == limit:
+                    return found
+    return found
+
+
+# Ids per query: well under SQLite's limit on bound parameters.
+CHUNK = 1000
+
+
+def _chunks(items: list, size: int):
+    for index in range(0, len(items), size):
+        yield items[index : index + size]
 
 
 def offer_from_token(*, token: str) -> Offer:
