@@ -2,10 +2,12 @@
 authority's priority order), an offer or an entry from its link, a site's leftovers for
 its staff."""
 
+import json
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -135,11 +137,13 @@ def wave_candidates(*, leftover: Leftover, now: datetime, limit: int) -> list[Wa
             ).values("entry_id")
         )
         .annotate(
+            # Its text: most people give the same windows, each read once below.
+            windows_text=Cast("windows", TextField()),
             booked=Exists(
                 Series.objects.filter(
                     person_key=OuterRef("person_key"), status=Series.Status.ACTIVE
                 )
-            )
+            ),
         )
         .values_list(
             "pk",
@@ -147,7 +151,7 @@ def wave_candidates(*, leftover: Leftover, now: datetime, limit: int) -> list[Wa
             "longitude",
             "radius_km",
             "notice_minutes",
-            "windows",
+            "windows_text",
             "joined_at",
             "person_key",
             "booked",
@@ -158,14 +162,17 @@ def wave_candidates(*, leftover: Leftover, now: datetime, limit: int) -> list[Wa
     arrivals = {
         minutes: (now + timedelta(minutes=minutes)).astimezone(tz) for minutes in NOTICE_MINUTES
     }
+    fits: dict[tuple[str, int], bool] = {}
     for pk, latitude, longitude, radius, notice, windows, joined_at, key, has_series in rows:
         distance = distance_km(centre, Position(latitude, longitude))
+        if distance > radius:
+            continue
         arrival = arrivals[notice]
-        if (
-            distance <= radius
-            and arrival < latest
-            and window_fits(windows=windows, arrival=arrival, latest=latest)
-        ):
+        if (windows, notice) not in fits:
+            fits[(windows, notice)] = arrival < latest and window_fits(
+                windows=json.loads(windows), arrival=arrival, latest=latest
+            )
+        if fits[(windows, notice)]:
             near[pk] = (distance, joined_at)
             if has_series:
                 booked[pk] = key

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 from django.db.models import F
 
+from creneau.audit.models import AuditEvent
 from creneau.booking.models import Series
 from creneau.core.errors import DomainError
 from creneau.scheduling.models import Session, Slot
@@ -106,6 +107,7 @@ def test_a_declaration_cancelled_while_people_accept(reference_committed):
     # place: dose 1 and the dose 2 it promises).
     stock = Stock.objects.get(site_id=leftover.site_id, vaccine_id=leftover.vaccine_id)
     assert stock.committed == 2 * accepted
+    assert AuditEvent.objects.filter(object_type="waitlist.leftover", action="change").count() == 1
     _assert_never_more_than_declared(leftover)
 
 
@@ -126,3 +128,25 @@ def test_the_same_link_clicked_ten_times_at_once_books_once(reference_committed)
     results = race_threads(10, lambda i: accept(offer, now))
     assert sorted(results) == ["OfferAnswered"] * 9 + ["accepted"]
     _assert_never_more_than_declared(leftover)
+
+
+def test_nurses_declaring_the_last_doses_at_once_never_promise_more_than_the_stock(
+    reference_committed,
+):
+    site = leftover_site(code="janssen", doses=3)
+    join(1)
+
+    def act(index: int) -> str:
+        try:
+            declare(site, doses=2, code="janssen")
+        except DomainError as error:
+            return type(error).__name__
+        return "declared"
+
+    results = race_threads(4, act)
+    assert sorted(results) == ["StockInsufficient"] * 3 + ["declared"]
+    stock = Stock.objects.get(site=site, vaccine__code="janssen")
+    assert stock.committed == 2 <= stock.delivered
+    # Each declaration made is one audit event, each refusal none.
+    assert Leftover.objects.count() == 1
+    assert AuditEvent.objects.filter(object_type="waitlist.leftover").count() == 1
