@@ -20,4 +20,10 @@ urlpatterns = [
     path("liste-attente/", waitlist_views.join, name="waitlist"),
     path("courriers/", views.letters, name="letters"),
     path("courriers/<int:batch_id>/", views.letter_batch, name="letter_batch"),
+    path("courriers/<int:batch_id>/lot.pdf", views.letter_batch_pdf, name="letter_batch_pdf"),
+    path(
+        "courriers/<int:batch_id>/manifeste.csv",
+        views.letter_batch_manifest,
+        name="letter_batch_manifest",
+    ),
 ]

@@ -59,7 +59,10 @@ from creneau.core.inputs import date_parse, id_parse
 from creneau.core.phones import PHONE_MAX_LENGTH
 from creneau.eligibility.selectors import category_labels
 from creneau.geography.selectors import place_resolve
-from creneau.outreach.rendering import notification_redacted, notification_render
+from creneau.outreach.letters import letter_batch_manifest as letter_batch_manifest_make
+from creneau.outreach.letters import letter_batch_pdf as letter_batch_pdf_make
+from creneau.outreach.letters import letters_printed
+from creneau.outreach.rendering import notification_redacted
 from creneau.outreach.selectors import (
     letter_batch_get,
     letter_batch_list,
@@ -709,26 +712,50 @@ def letters(request: HttpRequest) -> HttpResponse:
 @staff_view(permission="letters.print")
 def letter_batch(request: HttpRequest, batch_id: int) -> HttpResponse:
     """A batch's letters, one to a page, the address where a window envelope shows it."""
+    batch, letters = _letter_batch_printed(
+        request, batch_id, _("Impression de %(count)s courrier(s)")
+    )
+    return render(request, "callcenter/letter_batch.html", {"batch": batch, "letters": letters})
+
+
+@require_GET
+@staff_view(permission="letters.print")
+def letter_batch_pdf(request: HttpRequest, batch_id: int) -> HttpResponse:
+    """The same letters as one PDF for the printer (A4, one letter a sheet)."""
+    batch, letters = _letter_batch_printed(
+        request, batch_id, _("PDF de %(count)s courrier(s) pour l'imprimeur")
+    )
+    pdf = letter_batch_pdf_make(batch=batch, letters=letters)
+    return _attachment(pdf, "application/pdf", f"courriers-lot-{batch.pk}.pdf")
+
+
+@require_GET
+@staff_view(permission="letters.print")
+def letter_batch_manifest(request: HttpRequest, batch_id: int) -> HttpResponse:
+    """One line a letter (batch, sequence, identifiant, postcode), for the printer."""
+    batch, letters = _letter_batch_printed(
+        request, batch_id, _("Manifeste de %(count)s courrier(s)")
+    )
+    manifest = letter_batch_manifest_make(batch=batch, letters=letters)
+    return _attachment(manifest, "text/csv; charset=utf-8", f"courriers-lot-{batch.pk}.csv")
+
+
+def _attachment(content: bytes | str, content_type: str, filename: str) -> HttpResponse:
+    return HttpResponse(
+        content,
+        content_type=content_type,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _letter_batch_printed(request: HttpRequest, batch_id: int, summary: str):
+    """The batch and its letters rendered now (a letter's text is not kept either), the
+    export audited."""
     batch, notifications = letter_batch_get(batch_id=batch_id)
     audit_record(
         actor=request.actor,
         action="export",
         obj=batch,
-        summary=_("Impression de %(count)s courrier(s)") % {"count": len(notifications)},
+        summary=summary % {"count": len(notifications)},
     )
-    return render(
-        request,
-        "callcenter/letter_batch.html",
-        {
-            "batch": batch,
-            "letters": [
-                # Rendered now, to be printed: a letter's text is not kept either.
-                {
-                    "address": n.to.splitlines(),
-                    "body": notification_render(notification=n).body,
-                    "created_at": n.created_at,
-                }
-                for n in notifications
-            ],
-        },
-    )
+    return batch, letters_printed(notifications=notifications)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, waitlist_views
+from . import unsubscribe, views, waitlist_views
 
 app_name = "portal"
 
@@ -47,4 +47,5 @@ urlpatterns = [
     path("accessibilite/", views.accessibility, name="accessibility"),
     path("mentions-legales/", views.legal, name="legal"),
     path("donnees-personnelles/", views.privacy, name="privacy"),
+    path("desinscription/<str:token>/", unsubscribe.unsubscribe, name="unsubscribe"),
 ]

@@ -9,7 +9,8 @@ class WaitlistConfig(AppConfig):
     def ready(self) -> None:
         from creneau.booking.holders import contact_holder_declare
 
-        from . import messages  # noqa: F401 (declares the links its messages carry)
+        # Declares the links its messages carry, and its background job.
+        from . import jobs, messages  # noqa: F401
 
         # A contact waiting on the list is in use: the retention purge keeps it.
         contact_holder_declare(model="waitlist.WaitlistEntry", field="contact", status="active")

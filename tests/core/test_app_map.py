@@ -26,7 +26,8 @@ BENEATH = {
     "vaccines": {"core", "audit", "geography", "sites"},
     "scheduling": {"core", "audit", "geography", "sites", "vaccines"},
     "eligibility": {"core", "geography", "sites", "vaccines"},
-    "outreach": {"core", "audit"},
+    # The shared counters of admission pace the sending (a rate per channel).
+    "outreach": {"core", "audit", "admission"},
     "staff": {"core", "audit", "geography", "sites"},
     "booking": {
         *("core", "audit", "geography", "sites", "vaccines", "scheduling", "eligibility"),
