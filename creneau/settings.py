@@ -165,6 +165,7 @@ INSTALLED_APPS = [
     "creneau.booking",
     "creneau.care",
     "creneau.privacy",
+    "creneau.waitlist",
     "creneau.api",
     "creneau.staff",
     "creneau.portal",

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import campaign_views, sign_in, site_views, views
+from . import campaign_views, sign_in, site_views, views, waitlist_views
 
 app_name = "backoffice"
 
@@ -53,6 +53,17 @@ urlpatterns = [
         "lieux/<int:site_id>/livraisons/<int:delivery_id>/",
         site_views.delivery_change,
         name="delivery_change",
+    ),
+    path("lieux/<int:site_id>/doses-restantes/", waitlist_views.leftovers, name="leftovers"),
+    path(
+        "lieux/<int:site_id>/doses-restantes/<int:leftover_id>/",
+        waitlist_views.leftover,
+        name="leftover",
+    ),
+    path(
+        "lieux/<int:site_id>/doses-restantes/<int:leftover_id>/retirer/",
+        waitlist_views.leftover_stop,
+        name="leftover_stop",
     ),
     path("lieux/<int:site_id>/annuler/", views.cancel, name="cancel"),
     path("lieux/<int:site_id>/annulations/", views.cancellations, name="cancellations"),

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import invitation_views, unsubscribe, views
+from . import invitation_views, unsubscribe, views, waitlist_views
 
 app_name = "portal"
 
@@ -39,6 +39,10 @@ urlpatterns = [
     path("reprendre/ouvrir/", views.rebook_open, name="rebook_open"),
     path("reprendre/<int:item_id>/", views.rebook, name="rebook"),
     path("reprendre/<str:token>/", views.rebook_legacy, name="rebook_legacy"),
+    path("liste-attente/", waitlist_views.join, name="waitlist"),
+    path("liste-attente/code/", waitlist_views.code, name="waitlist_code"),
+    path("liste-attente/offre/<str:token>/", waitlist_views.offer, name="waitlist_offer"),
+    path("liste-attente/inscription/<str:token>/", waitlist_views.entry, name="waitlist_entry"),
     path("demo/messages/", views.outbox, name="outbox"),
     path("accessibilite/", views.accessibility, name="accessibility"),
     path("mentions-legales/", views.legal, name="legal"),

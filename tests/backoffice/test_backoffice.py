@@ -14,6 +14,7 @@ from creneau.demo.staff import DEMO_PASSWORD
 from creneau.outreach.models import LetterBatch
 from creneau.staff.models import StaffProfile
 from creneau.staff.services import MAX_LOGIN_FAILURES, staff_account_create
+from creneau.waitlist.models import Leftover
 from tests.factories import STAFF, person, two_dose_site, verified_contact
 from tests.staff_door import staff_sign_in
 
@@ -120,6 +121,7 @@ FOREIGN = {
     "batch_id": lambda world: LetterBatch.objects.create().pk,
     # A campaign of Marseille's department.
     "campaign_id": lambda world: marseille_campaign().pk,
+    "leftover_id": lambda world: marseille_leftover(world).pk,
 }
 
 
@@ -129,6 +131,23 @@ def marseille_campaign():
     campaign = Campaign.objects.create(name="Marseille", channels=["sms"], message_fr="M.")
     campaign.departments.set(["13"])
     return campaign
+
+
+def marseille_leftover(world):
+    """Leftover doses declared at Marseille (its first session stands for theirs)."""
+    session = world["marseille"].sessions.order_by("pk").first()
+    leftover, _ = Leftover.objects.get_or_create(
+        session=session,
+        defaults=dict(
+            site=world["marseille"],
+            vaccine=session.vaccine,
+            lot="L1",
+            doses=1,
+            until=timezone.now(),
+            created_at=timezone.now(),
+        ),
+    )
+    return leftover
 
 
 STAFF_NAMESPACES = {"backoffice", "callcenter"}

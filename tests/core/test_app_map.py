@@ -47,6 +47,11 @@ BENEATH = {
         *("core", "audit", "geography", "sites", "vaccines", "scheduling", "eligibility"),
         *("outreach", "booking"),
     },
+    # Leftover doses offered to a waiting list, booked through the booking engine.
+    "waitlist": {
+        *("core", "audit", "geography", "sites", "vaccines", "scheduling", "eligibility"),
+        *("outreach", "booking"),
+    },
 }
 DOMAIN = set(BENEATH)
 

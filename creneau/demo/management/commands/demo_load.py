@@ -8,6 +8,7 @@ from creneau.demo.bookings import demo_bookings_ensure
 from creneau.demo.campaigns import demo_campaign_ensure
 from creneau.demo.sessions import DEMO_SITES_FILE, demo_schedule_generate
 from creneau.demo.staff import DEMO_PASSWORD, demo_accounts_ensure, demo_staff_site
+from creneau.demo.waitlist import FIRST_PHONE, demo_waitlist_ensure
 from creneau.eligibility.services import eligibility_seed
 from creneau.geography.services import geography_load
 from creneau.sites.models import Site
@@ -63,6 +64,13 @@ class Command(BaseCommand):
                 self.stdout.write(
                     f"Demo bookings: {booked} people booked at {site.name} (site {site.pk}), "
                     "on its first two days of sessions from today."
+                )
+            waiting = demo_waitlist_ensure(site=site)
+            if waiting:
+                self.stdout.write(
+                    f"Waiting list: {waiting} people within 8 km of {site.name} wait for "
+                    f"leftover doses (the first one's messages: {settings.PUBLIC_URL}"
+                    f"/demo/messages/?to={FIRST_PHONE.format(number=1)})."
                 )
         invitations = demo_campaign_ensure()
         self.stdout.write(
