@@ -156,6 +156,7 @@ INSTALLED_APPS = [
     "creneau.booking",
     "creneau.care",
     "creneau.privacy",
+    "creneau.stats",
     "creneau.api",
     "creneau.staff",
     "creneau.portal",

@@ -41,6 +41,11 @@ BENEATH = {
         *("core", "audit", "geography", "sites", "vaccines", "scheduling", "eligibility"),
         *("outreach", "booking", "care"),
     },
+    # Summary tables and open data: reads care, booking, vaccines, geography.
+    "stats": {
+        *("core", "audit", "geography", "sites", "vaccines", "scheduling", "eligibility"),
+        *("outreach", "booking", "care"),
+    },
 }
 DOMAIN = set(BENEATH)
 
