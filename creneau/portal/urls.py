@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import stats_urls, views
 
 app_name = "portal"
 
@@ -44,3 +44,5 @@ urlpatterns = [
     path("mentions-legales/", views.legal, name="legal"),
     path("donnees-personnelles/", views.privacy, name="privacy"),
 ]
+
+urlpatterns += stats_urls.urlpatterns
