@@ -129,9 +129,9 @@ class BarChart:
 BAR_HEIGHT, BAR_GAP, BAR_LABELS = 14, 4, 170
 
 
-def bar_chart(*, items: Sequence[tuple[str, int]]) -> BarChart:
-    """Horizontal bars, largest first, their value written at their end."""
-    ranked = sorted(items, key=lambda item: -item[1])
+def bar_chart(*, items: Sequence[tuple[str, int]], most: int) -> BarChart:
+    """Horizontal bars of the `most` largest, largest first, their value at their end."""
+    ranked = sorted(items, key=lambda item: -item[1])[:most]
     top_value = max((value for _, value in ranked), default=0) or 1
     room = WIDTH - BAR_LABELS - 70
     bars = tuple(

@@ -26,6 +26,8 @@ HISTORY_MAX_AGE = 3600
 # A published day's file never changes (see creneau.stats.services).
 IMMUTABLE = "public, max-age=31536000, immutable"
 DAY_FILES_LISTED = 7
+# The bar chart's departments, most appointments first; the table has them all.
+BARS = 20
 
 
 @require_GET
@@ -49,7 +51,6 @@ def statistics(request: HttpRequest) -> HttpResponse:
         ],
         "shades": shades,
         "no_figure": charts.NO_FIGURE,
-        "booked_departments": [d for d in departments if d.appointments],
     }
     if days:
         when = [d.day for d in days]
@@ -73,7 +74,8 @@ def statistics(request: HttpRequest) -> HttpResponse:
             percent=True,
         )
         context["appointments_chart"] = charts.bar_chart(
-            items=[(f"{d.name} ({d.code})", d.appointments) for d in departments if d.appointments]
+            items=[(f"{d.name} ({d.code})", d.appointments) for d in departments if d.appointments],
+            most=BARS,
         )
     return render(request, "portal/statistics.html", context)
 
