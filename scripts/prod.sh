@@ -177,7 +177,7 @@ step "Static files (compressed and named by their content)"
 "$PY" manage.py collectstatic --no-input -v0
 
 if [[ "$DEMO" == 1 ]]; then
-    step "Demo data: geography, vaccines, 1,340 sites, eight weeks of slots (minutes the first time)"
+    step "Demo data: geography, vaccines, 1,340 sites, eight weeks of slots and eight weeks of history (minutes the first time)"
     "$PY" manage.py demo_load
 fi
 
@@ -208,6 +208,21 @@ daily() {
 daily >>"$STATE/logs/daily.log" 2>&1 &
 PIDS+=($!)
 echo "    their output: $STATE/logs/daily.log" >&2
+
+step "Statistics (manage.py stats_refresh: today and yesterday, now, then every 10 minutes)"
+statistics() {
+    local nap=""
+    trap 'kill "$nap" 2>/dev/null; exit 0' TERM
+    while true; do
+        "$PY" manage.py stats_refresh || true
+        sleep 600 &
+        nap=$!
+        wait "$nap" || true
+    done
+}
+statistics >>"$STATE/logs/statistics.log" 2>&1 &
+PIDS+=($!)
+echo "    their output: $STATE/logs/statistics.log" >&2
 
 step "gunicorn (deploy/gunicorn.conf.py) on $HOST:$PORT"
 # The demo's terminal shows warnings only, so that the address served stays in sight.

@@ -8,6 +8,7 @@ import random
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from creneau.stats.models import AppointmentDay, VaccinationDay
 from creneau.stats.services import stats_refresh, stats_refresh_due
@@ -90,3 +91,18 @@ def test_an_earlier_day_refreshed_moves_the_running_sums_after_it(reference, clo
     later.refresh_from_db()
     assert (later.delivered, later.cum_delivered) == (50, 130)
     assert later.in_stock == 130
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "message"),
+    [
+        ("2027-02-30", "2027-03-01", "not a day"),
+        ("2027-03-01", "01/03/2027", "not a day"),
+        ("2027-03-02", "2027-03-01", "--to is before --from"),
+        ("1990-01-01", "2027-03-01", "more than"),
+    ],
+)
+def test_a_rebuild_with_a_wrong_range_says_why_and_writes_nothing(db, first, last, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("stats_rebuild", "--from", first, "--to", last)
+    assert not VaccinationDay.objects.exists() and not AppointmentDay.objects.exists()
