@@ -104,7 +104,8 @@ def _planned(*, today: dt.date, rng: random.Random) -> History:
         if not sites:
             continue
         history.departments += 1
-        courses = department.population * COURSES_PER_INHABITANT
+        # Some departments faster than others, as in 2021 (the map's shades).
+        courses = department.population * COURSES_PER_INHABITANT * rng.uniform(0.6, 1.4)
         for day, weight in zip(days, weights, strict=True):
             for _ in range(round(courses * weight / total * rng.uniform(0.8, 1.2))):
                 site, vaccine = rng.choice(sites)

@@ -25,10 +25,14 @@ def nice_step(span: float, *, ticks: int = 4) -> float:
     return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
 
 
-def _number(value: float, *, percent: bool) -> str:
-    text = formats.number_format(
-        value, decimal_pos=0 if value == int(value) else 1, use_l10n=True, force_grouping=True
-    )
+def _decimals(step: float) -> int:
+    """Enough decimals to tell apart values `step` apart (0.005 needs three)."""
+    return max(0, -math.floor(math.log10(step))) if step < 1 else 0
+
+
+def _number(value: float, *, percent: bool, decimals: int = 0) -> str:
+    """In the page's language: grouped thousands, the decimals given, and "%"."""
+    text = formats.number_format(value, decimal_pos=decimals, use_l10n=True, force_grouping=True)
     return f"{text} %" if percent else text
 
 
@@ -85,7 +89,10 @@ def line_chart(
         for label, css, values in series
     )
     y_ticks = tuple(
-        Tick(at=round(y(step * n), 1), label=_number(step * n, percent=percent))
+        Tick(
+            at=round(y(step * n), 1),
+            label=_number(step * n, percent=percent, decimals=_decimals(step)),
+        )
         for n in range(round(y_max / step) + 1)
     )
     # Mondays, or every second or fourth one when the weeks are many.
@@ -158,15 +165,24 @@ class Shade:
     low: float
     high: float | None
     colour: str
+    low_label: str
+    high_label: str
 
 
 def shades_for(values: Sequence[float | None]) -> tuple[Shade, ...]:
     """Five classes of equal width from 0 to a round value above the largest."""
     top_value = max((v for v in values if v is not None), default=0)
     step = nice_step(top_value, ticks=len(SHADES))
+    decimals = _decimals(step)
     return tuple(
-        Shade(low=step * n, high=step * (n + 1) if n < len(SHADES) - 1 else None, colour=c)
-        for n, c in enumerate(SHADES)
+        Shade(
+            low=step * n,
+            high=step * (n + 1) if n < len(SHADES) - 1 else None,
+            colour=colour,
+            low_label=_number(step * n, percent=False, decimals=decimals),
+            high_label=_number(step * (n + 1), percent=False, decimals=decimals),
+        )
+        for n, colour in enumerate(SHADES)
     )
 
 

@@ -30,12 +30,13 @@ def count_published(n: int) -> int | None:
     return None if 0 < n < SUPPRESSED_BELOW else n
 
 
-def share_published(n: int, population: int) -> float | None:
-    """n as a percentage of the population, one decimal; None when n is suppressed or the
-    population unknown."""
+def share_published(n: int, population: int, *, decimals: int | None = 1) -> float | None:
+    """n as a percentage of the population (rounded to `decimals`, or not with None);
+    None when n is suppressed or the population unknown."""
     if count_published(n) is None or not population:
         return None
-    return round(100 * n / population, 1)
+    share = 100 * n / population
+    return share if decimals is None else round(share, decimals)
 
 
 def last_published_day(*, now: dt.datetime | None = None) -> dt.date:
@@ -152,7 +153,7 @@ class NationalDay:
     complete: int
     cum_dose1: int
     cum_complete: int
-    coverage_dose1: float  # % of the population
+    coverage_dose1: float  # % of the population, not rounded (the page rounds)
     coverage_complete: float
 
 
@@ -181,8 +182,8 @@ def national_days(*, last: dt.date) -> list[NationalDay]:
                 complete=complete,
                 cum_dose1=cum_dose1,
                 cum_complete=cum_complete,
-                coverage_dose1=round(100 * cum_dose1 / population, 2) if population else 0.0,
-                coverage_complete=round(100 * cum_complete / population, 2) if population else 0.0,
+                coverage_dose1=100 * cum_dose1 / population if population else 0.0,
+                coverage_complete=100 * cum_complete / population if population else 0.0,
             )
         )
     return result
@@ -227,8 +228,8 @@ def department_figures(*, last: dt.date) -> list[DepartmentFigures]:
                 appointments=count_published(booked.get(department.code, 0)),
                 cum_dose1=count_published(dose1),
                 cum_complete=count_published(complete),
-                coverage_dose1=share_published(dose1, department.population),
-                coverage_complete=share_published(complete, department.population),
+                coverage_dose1=share_published(dose1, department.population, decimals=None),
+                coverage_complete=share_published(complete, department.population, decimals=None),
             )
         )
     return result
