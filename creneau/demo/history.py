@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -300,5 +300,9 @@ def demo_history_simulate(*, today: dt.date | None = None, seed: int = 2021) -> 
             courses[0].site, courses, nurse=nurse, rng=rng, first_phone=phone
         )
         phone += len(courses)
+    # Fresh planner statistics for the tables just filled: the rebuild's joins (and every
+    # page after it) would otherwise be planned for empty tables.
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
     stats_rebuild(first=today - dt.timedelta(days=WEEKS * 7 + 10), last=today)
     return history
