@@ -148,19 +148,21 @@ def _inner(args: argparse.Namespace) -> None:
         refreshes.append(time.monotonic() - started)
     refresh_ms = statistics.median(refreshes) * 1000
 
-    # The recount: plain SQL, the same definitions (Paris time: every department is).
+    # The recount: plain SQL, the same definitions, each day in its department's time.
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT (a.created_at AT TIME ZONE 'Europe/Paris')::date, si.department_id, "
+            "SELECT (a.created_at AT TIME ZONE g.timezone)::date, si.department_id, "
             "count(*) FROM booking_appointment a JOIN scheduling_slot s ON s.id = a.slot_id "
-            "JOIN sites_site si ON si.id = s.site_id GROUP BY 1, 2"
+            "JOIN sites_site si ON si.id = s.site_id JOIN geography_department g ON "
+            "g.code = si.department_id GROUP BY 1, 2"
         )
         booked = {(day, dep): n for day, dep, n in cursor.fetchall()}
         cursor.execute(
-            "SELECT (d.given_at AT TIME ZONE 'Europe/Paris')::date, si.department_id, "
+            "SELECT (d.given_at AT TIME ZONE g.timezone)::date, si.department_id, "
             "count(*) FROM care_administration d JOIN booking_appointment a ON "
             "a.id = d.appointment_id JOIN scheduling_slot s ON s.id = a.slot_id JOIN "
-            "sites_site si ON si.id = s.site_id GROUP BY 1, 2"
+            "sites_site si ON si.id = s.site_id JOIN geography_department g ON "
+            "g.code = si.department_id GROUP BY 1, 2"
         )
         given = {(day, dep): n for day, dep, n in cursor.fetchall()}
     tabled_booked, tabled_given = {}, {}
@@ -179,11 +181,14 @@ def _inner(args: argparse.Namespace) -> None:
     totals: dict[str, int] = {}
     for (_day, dep), n in given.items():
         totals[dep] = totals.get(dep, 0) + n
-    differences = (
-        len(set(booked.items()) ^ set(tabled_booked.items()))
-        + len(set(given.items()) ^ set(tabled_given.items()))
-        + sum(1 for dep, n in totals.items() if cumulated.get(dep, n) != n)
-    )
+    found = [
+        *sorted(set(booked.items()) ^ set(tabled_booked.items())),
+        *sorted(set(given.items()) ^ set(tabled_given.items())),
+        *[(dep, n, cumulated[dep]) for dep, n in totals.items() if cumulated.get(dep, n) != n],
+    ]
+    differences = len(found)
+    for difference in found[:6]:
+        print(f"  differs: {difference}")
 
     client = Client()
     timings = {}

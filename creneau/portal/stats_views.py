@@ -12,12 +12,7 @@ from django.views.decorators.http import require_GET
 
 from creneau.geography.maps import country_map_draw
 from creneau.stats.opendata import DATASETS, File, datapackage, day_file, history_file
-from creneau.stats.selectors import (
-    department_figures,
-    first_day,
-    last_published_day,
-    national_days,
-)
+from creneau.stats.selectors import first_day, last_published_day, page_figures
 
 from . import charts
 
@@ -34,8 +29,7 @@ BARS = 20
 def statistics(request: HttpRequest) -> HttpResponse:
     """Doses per day, coverage, appointments per department and the map, to yesterday."""
     last = timezone.localdate() - dt.timedelta(days=1)
-    days = national_days(last=last)
-    departments = department_figures(last=last)
+    days, departments = page_figures(last=last)
     coverage = [d.coverage_dose1 for d in departments]
     shades = charts.shades_for(coverage)
     shade_by_code = {d.code: charts.shade_of(d.coverage_dose1, shades) for d in departments}

@@ -15,10 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.core.cache import cache
-from django.db.models import Max
 
-from .models import DayRefresh
-from .selectors import appointments_by_department, first_day, vaccinations_by_department
+from .selectors import (
+    appointments_by_department,
+    figures_version,
+    first_day,
+    vaccinations_by_department,
+)
 
 LICENCE = {
     "name": "etalab-2.0",
@@ -182,8 +185,7 @@ def _rendered(dataset: Dataset, rows: list, form: str) -> bytes:
 def _file(dataset: Dataset, form: str, *, first: dt.date, last: dt.date) -> File:
     # Keyed by what makes the file what it is: the days, and when they were last computed
     # (a rebuild by an operator makes a new file; nothing else changes a published day).
-    computed = DayRefresh.objects.filter(day__lte=last).aggregate(at=Max("refreshed_at"))["at"]
-    key = f"stats:file:{dataset.slug}:{form}:{first}:{last}:{computed and computed.isoformat()}"
+    key = f"stats:file:{dataset.slug}:{form}:{first}:{figures_version(last=last)}"
     body = cache.get(key)
     if body is None:
         body = _rendered(dataset, dataset.rows(first=first, last=last), form)

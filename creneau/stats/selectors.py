@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Sum
+from django.core.cache import cache
+from django.db.models import Max, Sum
 from django.utils import timezone
 
 from creneau.geography.models import Department
@@ -233,3 +234,22 @@ def department_figures(*, last: dt.date) -> list[DepartmentFigures]:
             )
         )
     return result
+
+
+def figures_version(*, last: dt.date) -> str:
+    """What the figures to `last` depend on: when its days were last computed. A refresh
+    or a rebuild changes it, so that what is kept of them (page figures, files) is
+    computed again."""
+    computed = DayRefresh.objects.filter(day__lte=last).aggregate(at=Max("refreshed_at"))["at"]
+    return f"{last}:{computed and computed.isoformat()}"
+
+
+def page_figures(*, last: dt.date) -> tuple[list[NationalDay], list[DepartmentFigures]]:
+    """`national_days` and `department_figures` to `last`, kept in the cache until the
+    figures change (the page then costs one small query, not sums over every row)."""
+    key = f"stats:page:{figures_version(last=last)}"
+    figures = cache.get(key)
+    if figures is None:
+        figures = (national_days(last=last), department_figures(last=last))
+        cache.set(key, figures, 24 * 3600)
+    return figures

@@ -22,3 +22,12 @@ def clock(monkeypatch) -> Clock:
     clock = Clock()
     monkeypatch.setattr(timezone, "now", lambda: clock.now)
     return clock
+
+
+@pytest.fixture(autouse=True)
+def no_kept_figures():
+    """The page's figures and the files are kept in the cache by version (when the days
+    were computed): tests that reuse a clock's time must not see another test's."""
+    from django.core.cache import cache
+
+    cache.clear()

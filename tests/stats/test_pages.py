@@ -179,3 +179,28 @@ def test_each_dataset_has_a_table_schema_under_the_licence(client, figures):
 
 def test_the_files_refuse_other_methods(client, figures):
     assert client.post("/donnees/vaccinations-departements.csv").status_code == 405
+
+
+def test_the_page_and_files_follow_a_refresh(client, figures, clock):
+    before = client.get("/statistiques/").content.decode()
+    assert "<td>70 (0,00 %)</td>" in before
+    file = client.get("/donnees/vaccinations-departements.csv")
+    # Yesterday recomputed: 30 more first doses in Paris.
+    yesterday = TODAY - dt.timedelta(days=1)
+    VaccinationDay.objects.create(
+        day=yesterday,
+        department_id="75",
+        vaccine=vaccine(),
+        dose1=30,
+        given=30,
+        cum_dose1=100,
+        cum_complete=12,
+        cum_given=142,
+        cum_delivered=500,
+    )
+    clock.at(TODAY, 12, 10)
+    DayRefresh.objects.update_or_create(day=yesterday, defaults={"refreshed_at": clock.now})
+    assert "<td>100 (0,00 %)</td>" in client.get("/statistiques/").content.decode()
+    # Yesterday is not published yet: the history file is the same bytes, same ETag.
+    again = client.get("/donnees/vaccinations-departements.csv")
+    assert again["ETag"] == file["ETag"] and again.content == file.content
