@@ -166,6 +166,7 @@ INSTALLED_APPS = [
     "creneau.care",
     "creneau.privacy",
     "creneau.waitlist",
+    "creneau.stats",
     "creneau.api",
     "creneau.staff",
     "creneau.portal",

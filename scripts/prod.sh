@@ -177,7 +177,7 @@ step "Static files (compressed and named by their content)"
 "$PY" manage.py collectstatic --no-input -v0
 
 if [[ "$DEMO" == 1 ]]; then
-    step "Demo data: geography, vaccines, 1,340 sites, eight weeks of slots (minutes the first time)"
+    step "Demo data: geography, vaccines, 1,340 sites, eight weeks of slots and eight weeks of history (minutes the first time)"
     "$PY" manage.py demo_load
 fi
 

@@ -138,6 +138,10 @@ class Series(models.Model):
     dose1_elsewhere_declared_by = models.CharField(
         max_length=10, choices=Dose1Declarant.choices, blank=True
     )
+    # The person's official age band on the day of the course's first appointment here
+    # (booking.ages): what statistics group by, the birth date being encrypted. Empty for a
+    # course written without it (none since booking/0013).
+    age_band = models.CharField(max_length=5, blank=True, db_default="", default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import invitation_views, unsubscribe, views, waitlist_views
+from . import invitation_views, stats_urls, unsubscribe, views, waitlist_views
 
 app_name = "portal"
 
@@ -50,3 +50,5 @@ urlpatterns = [
     path("desinscription/<str:token>/", unsubscribe.unsubscribe, name="unsubscribe"),
     path("invitation/", invitation_views.invitation, name="invitation"),
 ]
+
+urlpatterns += stats_urls.urlpatterns

@@ -52,6 +52,11 @@ BENEATH = {
         *("core", "audit", "geography", "sites", "vaccines", "scheduling", "eligibility"),
         *("outreach", "booking"),
     },
+    # Summary tables and open data: reads care, booking, vaccines, geography.
+    "stats": {
+        *("core", "audit", "geography", "sites", "vaccines", "scheduling", "eligibility"),
+        *("outreach", "booking", "care"),
+    },
 }
 DOMAIN = set(BENEATH)
 

@@ -43,6 +43,7 @@ from ..actions import (
     dose1_day,
     dose1_get,
 )
+from ..ages import age_band
 from ..metrics import BOOKINGS
 from ..models import Appointment, Contact, Dose1Declarant, Hold, IdempotencyKey, Person, Series
 from ..persons import person_index, person_name_index
@@ -429,6 +430,7 @@ def _series_create(
                     contact=contact,
                     vaccine=slot.vaccine,
                     site=slot.site,
+                    age_band=age_band(birth_date=person.birth_date, on=slot.date),
                     eligibility_rule=rule,
                     **_override_fields(override),
                     **dose1_elsewhere,

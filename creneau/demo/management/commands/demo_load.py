@@ -6,6 +6,7 @@ from django.db.models import Count, Q
 
 from creneau.demo.bookings import demo_bookings_ensure
 from creneau.demo.campaigns import demo_campaign_ensure
+from creneau.demo.history import demo_history_simulate
 from creneau.demo.sessions import DEMO_SITES_FILE, demo_schedule_generate
 from creneau.demo.staff import DEMO_PASSWORD, demo_accounts_ensure, demo_staff_site
 from creneau.demo.waitlist import FIRST_PHONE, demo_waitlist_ensure
@@ -40,6 +41,13 @@ class Command(BaseCommand):
             f"Schedule: {schedule.sessions} sessions opened at {schedule.sites} sites, "
             f"{schedule.doses_delivered} doses delivered."
         )
+        history = demo_history_simulate()
+        if history.courses:
+            self.stdout.write(
+                f"Campaign history: {history.courses} courses begun over the last eight weeks "
+                f"in {history.departments} departments, {history.doses} doses given; "
+                "statistics rebuilt."
+            )
         published = Site.objects.filter(status=Site.Status.PUBLISHED).aggregate(
             sites=Count("pk"),
             departments=Count("department", distinct=True),
