@@ -2071,9 +2071,9 @@ class RawSQL:
             }
             self.q(
                 'INSERT INTO outreach_notification (channel, "to", to_index, kind, event, '
-                "language, parameters, derived, status, attempts, created_at, "
-                "next_attempt_at, last_error) VALUES ('sms', %s, %s, 'booking_confirmed', %s, "
-                "'fr', %s, %s, 'pending', 0, %s, %s, '')",
+                "language, parameters, derived, status, priority, fallbacks, attempts, "
+                "created_at, next_attempt_at, last_error) VALUES ('sms', %s, %s, "
+                "'booking_confirmed', %s, 'fr', %s, %s, 'pending', 1, %s, 0, %s, %s, '')",
                 (
                     sealed(address, "outreach_notification.to"),
                     notification_to_index(address),
@@ -2083,6 +2083,7 @@ class RawSQL:
                         "outreach_notification.parameters",
                     ),
                     self.json({"manage_url": ["management_link", reference]}),
+                    sealed("[]", "outreach_notification.fallbacks"),  # no other channel
                     self.ts(now),
                     self.ts(now),
                 ),
