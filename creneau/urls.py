@@ -15,6 +15,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("backoffice/", include("creneau.backoffice.urls")),
     path("callcenter/", include("creneau.callcenter.urls")),
+    path("smart/", include("creneau.api.smart")),
     path("", include("creneau.portal.urls")),
 ]
 

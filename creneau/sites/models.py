@@ -43,6 +43,9 @@ class Site(models.Model):
     staff_second_factor = models.BooleanField(default=False)
     source = models.CharField(max_length=30, blank=True)
     external_id = models.CharField(max_length=50, blank=True)
+    # The establishment's number in FINESS, the register of health and social care
+    # establishments, when the official file gives it (see importer.finess_parse).
+    finess = models.CharField(max_length=9, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
