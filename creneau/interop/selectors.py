@@ -2,12 +2,24 @@
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from functools import reduce
+from operator import or_
 
+from django.conf import settings
+from django.db.models import Min, Q, QuerySet, Sum
+from django.utils import timezone
+from django.utils.translation import gettext
+
+from creneau.core.errors import NotFound
+from creneau.core.geo import Position, distance_km, grid_cell_ranges
 from creneau.scheduling.models import Session, Slot
+from creneau.scheduling.selectors import AvailabilityFilter, SiteResult, availability_search
 from creneau.sites.importer import SOURCE as OFFICIAL_SOURCE
 from creneau.sites.models import Site
 from creneau.sites.selectors import public_sites_q
+
+from .models import ExternalAvailability, ExternalLocation, ExternalPlatform
 
 # Rows read from the database per round trip while publishing a million slots.
 CHUNK = 5000
@@ -106,3 +118,180 @@ def publication_slots(*, now: datetime, site_ids: Iterable[int]) -> Iterator[Pub
         # and the slots' (site, start) index then serves the start bound alone.
         if row[1] in wanted:
             yield PublishedSlot(*row)
+
+
+# Other platforms in the national search ------------------------------------------------
+
+
+def platform_confirmed(*, platform: ExternalPlatform, now: datetime) -> bool:
+    """Whether what we show of a platform is its current state: its last read succeeded,
+    less than INTEROP_STALE_MINUTES ago. Otherwise its places are "not confirmed"."""
+    if platform.last_success_at is None:
+        return False
+    if platform.last_error_at is not None and platform.last_error_at > platform.last_success_at:
+        return False
+    return now - platform.last_success_at <= timedelta(minutes=settings.INTEROP_STALE_MINUTES)
+
+
+@dataclass(frozen=True)
+class ExternalResult:
+    """Free places at a site whose bookings live on another platform."""
+
+    location: ExternalLocation
+    platform: str
+    distance_km: float
+    available_slots: int
+    next_slot_at: datetime
+    booking_url: str
+    booking_phone: str
+    vaccines: tuple[str, ...]
+    vaccine_codes: tuple[str, ...]
+    # False: the feed is down, malformed, stale or suddenly empty; the figures are from
+    # `read_at`, its last good read.
+    confirmed: bool
+    read_at: datetime | None
+
+
+def _narrowed(rows: QuerySet, wanted: AvailabilityFilter) -> QuerySet:
+    if wanted.vaccine_id is not None:
+        rows = rows.filter(vaccine_id=wanted.vaccine_id)
+    if wanted.dose_number is not None:
+        rows = rows.filter(dose_number=wanted.dose_number)
+    if wanted.date_from is not None:
+        rows = rows.filter(date__gte=wanted.date_from)
+    if wanted.date_to is not None:
+        rows = rows.filter(date__lte=wanted.date_to)
+    return rows
+
+
+def external_search(
+    *,
+    origin: Position,
+    radius_km: float,
+    wanted: AvailabilityFilter | None = None,
+    limit: int = 20,
+    now: datetime | None = None,
+) -> list[ExternalResult]:
+    """The nearest locations of other platforms with free places, by distance: from
+    ExternalAvailability (what the last good reads left), never from a feed."""
+    now = now or timezone.now()
+    wanted = wanted or AvailabilityFilter()
+    cells = reduce(
+        or_,
+        (Q(location__grid_cell__range=bounds) for bounds in grid_cell_ranges(origin, radius_km)),
+    )
+    rows = _narrowed(
+        ExternalAvailability.objects.filter(
+            cells,
+            Q(location__site__isnull=False)
+            | Q(location__platform__external_sites_confirmed_at__isnull=False),
+            free__gt=0,
+            first_free_start__gte=now,
+            location__listed=True,
+            location__platform__active=True,
+        ),
+        wanted,
+    )
+    figures: dict[int, list] = {}
+    for location_id, name, code, free, first in (
+        rows.values("location_id", "vaccine__name", "vaccine__code")
+        .annotate(free=Sum("free"), first=Min("first_free_start"))
+        .values_list("location_id", "vaccine__name", "vaccine__code", "free", "first")
+        .order_by()
+    ):
+        known = figures.setdefault(location_id, [0, first, set()])
+        known[0] += free
+        known[1] = min(known[1], first)
+        if code:
+            known[2].add((name, code))
+    if not figures:
+        return []
+    locations = ExternalLocation.objects.filter(pk__in=list(figures)).select_related("platform")
+    found = []
+    for location in locations:
+        distance = distance_km(origin, Position(location.latitude, location.longitude))
+        if distance <= radius_km:
+            found.append((distance, location))
+    found.sort(key=lambda pair: (pair[0], pair[1].pk))
+    found = found[:limit]
+    # The link and phone of each result's first free place.
+    firsts = {location.pk: figures[location.pk][1] for _, location in found}
+    links = {
+        (location_id, start): (url, phone)
+        for location_id, start, url, phone in rows.filter(
+            location_id__in=list(firsts), first_free_start__in=set(firsts.values())
+        ).values_list("location_id", "first_free_start", "booking_url", "booking_phone")
+    }
+    results = []
+    for distance, location in found:
+        free, first, products = figures[location.pk]
+        url, phone = links.get((location.pk, first), (location.url, location.phone))
+        names, codes = zip(*sorted(products), strict=True) if products else ((), ())
+        results.append(
+            ExternalResult(
+                location=location,
+                platform=location.platform.name,
+                distance_km=distance,
+                available_slots=free,
+                next_slot_at=first,
+                booking_url=url or location.url,
+                booking_phone=phone or location.phone,
+                vaccines=names,
+                vaccine_codes=codes,
+                confirmed=platform_confirmed(platform=location.platform, now=now),
+                read_at=location.platform.last_success_at,
+            )
+        )
+    return results
+
+
+def national_search(
+    *,
+    origin: Position,
+    radius_km: float = 50,
+    wanted: AvailabilityFilter | None = None,
+    limit: int = 20,
+    now: datetime | None = None,
+) -> tuple[list[SiteResult], list[ExternalResult]]:
+    """Our sites (scheduling's availability_search, unchanged) and, beside them, the free
+    places of other platforms within the same radius, each list sorted by distance. A site
+    of ours with free places of its own is shown as ours, not again as another platform's."""
+    now = now or timezone.now()
+    ours = availability_search(
+        origin=origin, radius_km=radius_km, wanted=wanted, limit=limit, now=now
+    )
+    theirs = external_search(
+        origin=origin, radius_km=radius_km, wanted=wanted, limit=limit, now=now
+    )
+    own = {result.site.pk for result in ours if result.available_slots}
+    return ours, [result for result in theirs if result.location.site_id not in own]
+
+
+# The authority's view of the feeds ------------------------------------------------------
+
+
+def platform_list() -> QuerySet[ExternalPlatform]:
+    return ExternalPlatform.objects.order_by("name")
+
+
+def platform_get(*, platform_id: int) -> ExternalPlatform:
+    platform = ExternalPlatform.objects.filter(pk=platform_id).first()
+    if platform is None:
+        raise NotFound(gettext("Plateforme introuvable : %(id)s.") % {"id": platform_id})
+    return platform
+
+
+def platform_unmatched_sample(*, platform_id: int, size: int = 10) -> list[ExternalLocation]:
+    """Locations of the platform that match none of our sites: what the authority looks at
+    before confirming them as external sites."""
+    return list(
+        ExternalLocation.objects.filter(
+            platform_id=platform_id, site__isnull=True, listed=True
+        ).order_by("?")[:size]
+    )
+
+
+def platform_unmatched_count(*, platform_id: int) -> int:
+    return ExternalLocation.objects.filter(
+        platform_id=platform_id, site__isnull=True, listed=True
+    ).count()
