@@ -79,6 +79,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "query": query,
             "works_days": staff_may(profile=request.staff, permission="day.work"),
             "reads_audit": staff_may(profile=request.staff, permission="audit.read"),
+            "manages_platforms": staff_may(profile=request.staff, permission="platforms.manage"),
             "books_calls": staff_may(profile=request.staff, permission="callcentre.book"),
             "prints_letters": staff_may(profile=request.staff, permission="letters.print"),
             "manages": staff_may(profile=request.staff, permission="site.manage"),
