@@ -19,7 +19,7 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -27,7 +27,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from . import smart
-from .selectors import PublishedSite, publication_sites, publication_slots
+from .selectors import PublishedSite, publication_sites, publication_slots, publication_vaccines
 
 MANIFEST = "$bulk-publish"
 LOCATIONS = "locations.ndjson"
@@ -64,6 +64,11 @@ class _Output:
         line = orjson.dumps(resource, option=orjson.OPT_UTC_Z) + b"\n"
         self.file.write(line)
         self.digest.update(line)
+
+    def write_line(self, line: str) -> None:
+        data = line.encode()
+        self.file.write(data)
+        self.digest.update(data)
 
     def close(self) -> str:
         self.file.close()
@@ -104,6 +109,29 @@ def schedule_id(site_id: int, vaccine_code: str, dose_number: int) -> str:
     return f"{site_id}-{vaccine_code}-{dose_number}"
 
 
+def _schedule(key: str, site_id: int, code: str, name: str, dose: int, public_url: str) -> dict:
+    return {
+        "resourceType": "Schedule",
+        "id": key,
+        "serviceType": smart.SERVICE_TYPE,
+        "actor": [{"reference": f"Location/{site_id}"}],
+        "extension": [
+            {"url": smart.VACCINE_DOSE, "valueInteger": dose},
+            {"url": smart.VACCINE_PRODUCT, "valueCoding": _vaccine_coding(code, name, public_url)},
+        ],
+    }
+
+
+def _json(text: str) -> str:
+    """`text` as a JSON string literal, quotes included."""
+    return orjson.dumps(text).decode()
+
+
+def _utc(instant: datetime) -> str:
+    """2026-12-08T08:00:00Z: the database gives aware UTC datetimes."""
+    return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def smart_publish(*, directory: Path | None = None, now: datetime | None = None) -> PublishReport:
     """Write the SMART Scheduling Links files of every public site and future slot."""
     directory = Path(directory or settings.SMART_PUBLISH_DIR)
@@ -119,49 +147,41 @@ def smart_publish(*, directory: Path | None = None, now: datetime | None = None)
             locations.write(_location(site, public_url))
         report.sites = len(sites)
 
+        vaccines = publication_vaccines()
         schedules: dict[str, dict] = {}
+        # What every slot of a site, product and dose shares, made once: the slot line is
+        # then a few formatted numbers and dates (a million lines a minute).
+        templates: dict[tuple[int, int, int], tuple[_Output, str, str, str]] = {}
         for row in publication_slots(now=now, site_ids=sites.keys()):
-            site = sites[row.site_id]
-            key = schedule_id(row.site_id, row.vaccine_code, row.dose_number)
-            if key not in schedules:
-                schedules[key] = {
-                    "resourceType": "Schedule",
-                    "id": key,
-                    "serviceType": smart.SERVICE_TYPE,
-                    "actor": [{"reference": f"Location/{row.site_id}"}],
-                    "extension": [
-                        {"url": smart.VACCINE_DOSE, "valueInteger": row.dose_number},
-                        {
-                            "url": smart.VACCINE_PRODUCT,
-                            "valueCoding": _vaccine_coding(
-                                row.vaccine_code, row.vaccine_name, public_url
-                            ),
-                        },
-                    ],
-                }
-            name = slot_file_name(site.department)
-            output = outputs.get(name) or outputs.setdefault(name, _Output(directory, name))
-            left = row.capacity - row.booked
-            extension = [
-                {
-                    "url": smart.BOOKING_DEEP_LINK,
-                    "valueUrl": f"{public_url}/centres/{row.site_id}/?day={row.date.isoformat()}"
-                    f"&vaccine={row.vaccine_code}",
-                },
-            ]
-            if site.phone:
-                extension.append({"url": smart.BOOKING_PHONE, "valueString": site.phone})
-            extension.append({"url": smart.SLOT_CAPACITY, "valueInteger": left})
-            output.write(
-                {
-                    "resourceType": "Slot",
-                    "id": str(row.id),
-                    "schedule": {"reference": f"Schedule/{key}"},
-                    "status": "free" if left > 0 else "busy",
-                    "start": row.start,
-                    "end": row.end,
-                    "extension": extension,
-                }
+            slot_id, site_id, vaccine_id, dose, day, start, end, capacity, booked = row
+            template = templates.get((site_id, vaccine_id, dose))
+            if template is None:
+                site = sites[site_id]
+                code, name = vaccines[vaccine_id]
+                key = schedule_id(site_id, code, dose)
+                schedules[key] = _schedule(key, site_id, code, name, dose, public_url)
+                file_name = slot_file_name(site.department)
+                output = outputs.get(file_name) or outputs.setdefault(
+                    file_name, _Output(directory, file_name)
+                )
+                link = _json(f"{public_url}/centres/{site_id}/?day=")[:-1]
+                phone = (
+                    f',{{"url":"{smart.BOOKING_PHONE}","valueString":{_json(site.phone)}}}'
+                    if site.phone
+                    else ""
+                )
+                template = templates[(site_id, vaccine_id, dose)] = (
+                    output,
+                    f'"schedule":{{"reference":"Schedule/{key}"}},"status":"',
+                    f'"extension":[{{"url":"{smart.BOOKING_DEEP_LINK}","valueUrl":{link}',
+                    f'&vaccine={code}"}}{phone},{{"url":"{smart.SLOT_CAPACITY}","valueInteger":',
+                )
+            output, schedule_part, link_part, tail_part = template
+            left = capacity - booked
+            output.write_line(
+                f'{{"resourceType":"Slot","id":"{slot_id}",{schedule_part}'
+                f'{"free" if left > 0 else "busy"}","start":"{_utc(start)}","end":"{_utc(end)}",'
+                f"{link_part}{day.isoformat()}{tail_part}{left}}}]}}\n"
             )
             report.slots += 1
         schedule_output = outputs[SCHEDULES] = _Output(directory, SCHEDULES)

@@ -18,6 +18,7 @@ from creneau.scheduling.selectors import AvailabilityFilter, SiteResult, availab
 from creneau.sites.importer import SOURCE as OFFICIAL_SOURCE
 from creneau.sites.models import Site
 from creneau.sites.selectors import public_sites_q
+from creneau.vaccines.models import Vaccine
 
 from .models import ExternalAvailability, ExternalLocation, ExternalPlatform
 
@@ -38,20 +39,6 @@ class PublishedSite:
     phone: str
     official_id: str
     finess: str
-
-
-@dataclass(frozen=True)
-class PublishedSlot:
-    id: int
-    site_id: int
-    vaccine_code: str
-    vaccine_name: str
-    dose_number: int
-    date: date
-    start: datetime
-    end: datetime
-    capacity: int
-    booked: int
 
 
 def publication_sites(*, now: datetime) -> dict[int, PublishedSite]:
@@ -92,9 +79,14 @@ def publication_sites(*, now: datetime) -> dict[int, PublishedSite]:
     }
 
 
+# (id, site id, vaccine id, dose number, local date, start, end, capacity, booked)
+PublishedSlot = tuple[int, int, int, int, date, datetime, datetime, int, int]
+
+
 def publication_slots(*, now: datetime, site_ids: Iterable[int]) -> Iterator[PublishedSlot]:
-    """The future slots of open sessions at those sites, full ones too (status busy), read
-    in chunks so that a million of them never sit in memory at once."""
+    """The future slots of open sessions at those sites, full ones too (status busy), as
+    plain tuples read in chunks: a million of them never sit in memory at once, and no
+    join or model instance costs per row."""
     wanted = set(site_ids)
     rows = (
         Slot.objects.filter(start__gt=now, session__status=Session.Status.OPEN)
@@ -102,8 +94,7 @@ def publication_slots(*, now: datetime, site_ids: Iterable[int]) -> Iterator[Pub
         .values_list(
             "id",
             "site_id",
-            "vaccine__code",
-            "vaccine__name",
+            "vaccine_id",
             "dose_number",
             "date",
             "start",
@@ -117,7 +108,14 @@ def publication_slots(*, now: datetime, site_ids: Iterable[int]) -> Iterator[Pub
         # Filtered here rather than by a subquery: the public sites were read once already,
         # and the slots' (site, start) index then serves the start bound alone.
         if row[1] in wanted:
-            yield PublishedSlot(*row)
+            yield row
+
+
+def publication_vaccines() -> dict[int, tuple[str, str]]:
+    """Every product's code and name, by id."""
+    return {
+        pk: (code, name) for pk, code, name in Vaccine.objects.values_list("id", "code", "name")
+    }
 
 
 # Other platforms in the national search ------------------------------------------------
