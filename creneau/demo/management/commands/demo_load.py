@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand
 from django.db.models import Count, Q
 
 from creneau.demo.bookings import demo_bookings_ensure
+from creneau.demo.external import demo_external_platform_ensure
 from creneau.demo.sessions import DEMO_SITES_FILE, demo_schedule_generate
 from creneau.demo.staff import DEMO_PASSWORD, demo_accounts_ensure, demo_staff_site
 from creneau.eligibility.services import eligibility_seed
@@ -63,6 +64,13 @@ class Command(BaseCommand):
                     f"Demo bookings: {booked} people booked at {site.name} (site {site.pk}), "
                     "on its first two days of sessions from today."
                 )
+        external = demo_external_platform_ensure()
+        self.stdout.write(
+            f"Another booking platform: {external.platform}, {external.locations} pharmacies "
+            f"near Paris, {external.slots} free places"
+            + (f" (refused: {external.error})" if external.error else "")
+            + "."
+        )
         self.stdout.write(
             f"Book at {settings.PUBLIC_URL}/ (the API: {settings.PUBLIC_URL}/api/v1/docs)."
         )
