@@ -150,18 +150,6 @@ class ExternalResult:
     read_at: datetime | None
 
 
-def _narrowed(rows: QuerySet, wanted: AvailabilityFilter) -> QuerySet:
-    if wanted.vaccine_id is not None:
-        rows = rows.filter(vaccine_id=wanted.vaccine_id)
-    if wanted.dose_number is not None:
-        rows = rows.filter(dose_number=wanted.dose_number)
-    if wanted.date_from is not None:
-        rows = rows.filter(date__gte=wanted.date_from)
-    if wanted.date_to is not None:
-        rows = rows.filter(date__lte=wanted.date_to)
-    return rows
-
-
 def external_search(
     *,
     origin: Position,
@@ -178,7 +166,8 @@ def external_search(
         or_,
         (Q(location__grid_cell__range=bounds) for bounds in grid_cell_ranges(origin, radius_km)),
     )
-    rows = _narrowed(
+    # The same filters as our read model's: ExternalAvailability has its fields' names.
+    rows = wanted._narrow(
         ExternalAvailability.objects.filter(
             cells,
             Q(location__site__isnull=False)
@@ -187,8 +176,7 @@ def external_search(
             first_free_start__gte=now,
             location__listed=True,
             location__platform__active=True,
-        ),
-        wanted,
+        )
     )
     figures: dict[int, list] = {}
     for location_id, name, code, free, first in (

@@ -13,8 +13,6 @@ from datetime import date, datetime, timedelta
 from difflib import SequenceMatcher
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -27,7 +25,7 @@ from creneau.core.errors import InvalidInput, NotFound
 from creneau.core.geo import Position, distance_km, grid_cell, grid_cell_ranges
 from creneau.geography.text import search_name
 from creneau.sites.importer import SOURCE as OFFICIAL_SOURCE
-from creneau.sites.importer import kind_derive
+from creneau.sites.importer import booking_url_clean, kind_derive
 from creneau.sites.models import Site
 from creneau.vaccines.models import Vaccine
 
@@ -43,17 +41,11 @@ MATCH_NAME_RATIO = 0.6
 HORIZON = timedelta(days=366)
 MAX_SLOT_CAPACITY = 10_000
 CHUNK = 1000
-_URL = URLValidator(schemes=["http", "https"])
 
 
 def _url_or_empty(value: object) -> str:
-    if not isinstance(value, str) or len(value) > 500:
-        return ""
-    try:
-        _URL(value)
-    except ValidationError:
-        return ""
-    return value
+    """An http(s) link of at most 500 characters, or "" (the official importer's rule)."""
+    return booking_url_clean(value) if isinstance(value, str) else ""
 
 
 def _text(value: object, length: int) -> str:
