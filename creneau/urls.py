@@ -16,6 +16,7 @@ urlpatterns = [
     path("backoffice/", include("creneau.backoffice.urls")),
     path("callcenter/", include("creneau.callcenter.urls")),
     path("smart/", include("creneau.api.smart")),
+    path("fhir/r4/", include("creneau.api.fhir")),
     path("", include("creneau.portal.urls")),
 ]
 

@@ -27,7 +27,13 @@ from django.conf import settings
 from django.utils import timezone
 
 from . import smart
-from .selectors import PublishedSite, publication_sites, publication_slots, publication_vaccines
+from .selectors import (
+    PublishedSite,
+    PublishedSlot,
+    publication_sites,
+    publication_slots,
+    publication_vaccines,
+)
 
 MANIFEST = "$bulk-publish"
 LOCATIONS = "locations.ndjson"
@@ -75,7 +81,7 @@ class _Output:
         return self.digest.hexdigest()
 
 
-def _location(site: PublishedSite, public_url: str) -> dict:
+def location_resource(site: PublishedSite, public_url: str) -> dict:
     identifiers = [{"system": smart.site_system(public_url), "value": str(site.id)}]
     if site.official_id:
         identifiers.append({"system": smart.OFFICIAL_ID_SYSTEM, "value": site.official_id})
@@ -109,7 +115,9 @@ def schedule_id(site_id: int, vaccine_code: str, dose_number: int) -> str:
     return f"{site_id}-{vaccine_code}-{dose_number}"
 
 
-def _schedule(key: str, site_id: int, code: str, name: str, dose: int, public_url: str) -> dict:
+def schedule_resource(
+    key: str, site_id: int, code: str, name: str, dose: int, public_url: str
+) -> dict:
     return {
         "resourceType": "Schedule",
         "id": key,
@@ -119,6 +127,34 @@ def _schedule(key: str, site_id: int, code: str, name: str, dose: int, public_ur
             {"url": smart.VACCINE_DOSE, "valueInteger": dose},
             {"url": smart.VACCINE_PRODUCT, "valueCoding": _vaccine_coding(code, name, public_url)},
         ],
+    }
+
+
+def slot_resource(
+    row: PublishedSlot, *, site: PublishedSite, vaccine_code: str, public_url: str
+) -> dict:
+    """One Slot as a FHIR resource: what `smart_publish` writes, line for line, from its
+    templates (a test holds the two together)."""
+    slot_id, site_id, _, dose, day, start, end, capacity, booked = row
+    left = capacity - booked
+    extension = [
+        {
+            "url": smart.BOOKING_DEEP_LINK,
+            "valueUrl": f"{public_url}/centres/{site_id}/?day={day.isoformat()}"
+            f"&vaccine={vaccine_code}",
+        }
+    ]
+    if site.phone:
+        extension.append({"url": smart.BOOKING_PHONE, "valueString": site.phone})
+    extension.append({"url": smart.SLOT_CAPACITY, "valueInteger": left})
+    return {
+        "resourceType": "Slot",
+        "id": str(slot_id),
+        "schedule": {"reference": f"Schedule/{schedule_id(site_id, vaccine_code, dose)}"},
+        "status": "free" if left > 0 else "busy",
+        "start": _utc(start),
+        "end": _utc(end),
+        "extension": extension,
     }
 
 
@@ -144,7 +180,7 @@ def smart_publish(*, directory: Path | None = None, now: datetime | None = None)
         sites = publication_sites(now=now)
         locations = outputs[LOCATIONS] = _Output(directory, LOCATIONS)
         for site in sites.values():
-            locations.write(_location(site, public_url))
+            locations.write(location_resource(site, public_url))
         report.sites = len(sites)
 
         vaccines = publication_vaccines()
@@ -159,7 +195,7 @@ def smart_publish(*, directory: Path | None = None, now: datetime | None = None)
                 site = sites[site_id]
                 code, name = vaccines[vaccine_id]
                 key = schedule_id(site_id, code, dose)
-                schedules[key] = _schedule(key, site_id, code, name, dose, public_url)
+                schedules[key] = schedule_resource(key, site_id, code, name, dose, public_url)
                 file_name = slot_file_name(site.department)
                 output = outputs.get(file_name) or outputs.setdefault(
                     file_name, _Output(directory, file_name)

@@ -7,7 +7,7 @@ from functools import reduce
 from operator import or_
 
 from django.conf import settings
-from django.db.models import Min, Q, QuerySet, Sum
+from django.db.models import F, Min, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -41,10 +41,11 @@ class PublishedSite:
     finess: str
 
 
-def publication_sites(*, now: datetime) -> dict[int, PublishedSite]:
-    """Every public site, by id: what the Location file says of each (no personal data)."""
+def publication_sites(*, now: datetime, where: Q | None = None) -> dict[int, PublishedSite]:
+    """Every public site (`where` narrows them), by id: what a Location says of each (no
+    personal data)."""
     rows = (
-        Site.objects.filter(public_sites_q(now=now))
+        Site.objects.filter(public_sites_q(now=now), where or Q())
         .order_by("id")
         .values_list(
             "id",
@@ -116,6 +117,70 @@ def publication_vaccines() -> dict[int, tuple[str, str]]:
     return {
         pk: (code, name) for pk, code, name in Vaccine.objects.values_list("id", "code", "name")
     }
+
+
+# FHIR R4 reads (api/fhir.py) --------------------------------------------------------
+
+
+def fhir_locations_near(
+    *, origin: Position, radius_km: float, now: datetime
+) -> list[tuple[float, PublishedSite]]:
+    """Public sites within `radius_km` of `origin`, nearest first, with their distance."""
+    cells = reduce(
+        or_, (Q(grid_cell__range=bounds) for bounds in grid_cell_ranges(origin, radius_km))
+    )
+    found = []
+    for site in publication_sites(now=now, where=cells).values():
+        distance = distance_km(origin, Position(site.latitude, site.longitude))
+        if distance <= radius_km:
+            found.append((distance, site))
+    found.sort(key=lambda pair: (pair[0], pair[1].id))
+    return found
+
+
+def fhir_schedules(*, site_id: int, now: datetime) -> list[tuple[str, str, int]]:
+    """(vaccine code, name, dose) of each product and dose with future slots at a site."""
+    return list(
+        Slot.objects.filter(site_id=site_id, start__gt=now, session__status=Session.Status.OPEN)
+        .values_list("vaccine__code", "vaccine__name", "dose_number")
+        .distinct()
+        .order_by("vaccine__code", "dose_number")
+    )
+
+
+def fhir_slots(
+    *,
+    site_id: int,
+    vaccine_code: str,
+    dose_number: int,
+    start_from: datetime,
+    free_only: bool,
+    offset: int,
+    count: int,
+) -> list[PublishedSlot]:
+    """A schedule's slots from `start_from` in time order: `count` of them after `offset`."""
+    rows = Slot.objects.filter(
+        site_id=site_id,
+        vaccine__code=vaccine_code,
+        dose_number=dose_number,
+        start__gte=start_from,
+        session__status=Session.Status.OPEN,
+    )
+    if free_only:
+        rows = rows.filter(booked__lt=F("capacity"))
+    return list(
+        rows.order_by("start", "id").values_list(
+            "id",
+            "site_id",
+            "vaccine_id",
+            "dose_number",
+            "date",
+            "start",
+            "end",
+            "capacity",
+            "booked",
+        )[offset : offset + count]
+    )
 
 
 # Other platforms in the national search ------------------------------------------------
