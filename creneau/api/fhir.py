@@ -264,6 +264,9 @@ def slots(request: HttpRequest) -> HttpResponse:
         raise _Refused(400, "not-supported", "status : seul free est pris en charge.")
     count, page = _paging(request)
     now = timezone.now()
+    # Every parameter checked before anything is read: the answer to a bad request does
+    # not depend on whether the schedule exists.
+    start_from = _start(request.GET.get("start"), now)
     site_id = _site_id(site_part)
     site = publication_sites(now=now, where=Q(pk=site_id)).get(site_id)
     if site is None:
@@ -272,7 +275,7 @@ def slots(request: HttpRequest) -> HttpResponse:
         site_id=site_id,
         vaccine_code=code,
         dose_number=int(dose),
-        start_from=_start(request.GET.get("start"), now),
+        start_from=start_from,
         free_only=status == "free",
         offset=(page - 1) * count,
         count=count + 1,
