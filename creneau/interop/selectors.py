@@ -14,7 +14,12 @@ from django.utils.translation import gettext
 from creneau.core.errors import NotFound
 from creneau.core.geo import Position, distance_km, grid_cell_ranges
 from creneau.scheduling.models import Session, Slot
-from creneau.scheduling.selectors import AvailabilityFilter, SiteResult, availability_search
+from creneau.scheduling.selectors import (
+    RINGS_KM,
+    AvailabilityFilter,
+    SiteResult,
+    availability_search,
+)
 from creneau.sites.importer import SOURCE as OFFICIAL_SOURCE
 from creneau.sites.models import Site
 from creneau.sites.selectors import public_sites_q
@@ -227,44 +232,55 @@ def external_search(
     ExternalAvailability (what the last good reads left), never from a feed."""
     now = now or timezone.now()
     wanted = wanted or AvailabilityFilter()
-    cells = reduce(
-        or_,
-        (Q(location__grid_cell__range=bounds) for bounds in grid_cell_ranges(origin, radius_km)),
+    visible = ExternalLocation.objects.filter(
+        Q(site__isnull=False) | Q(platform__external_sites_confirmed_at__isnull=False),
+        listed=True,
+        platform__active=True,
     )
     # The same filters as our read model's: ExternalAvailability has its fields' names.
     rows = wanted._narrow(
-        ExternalAvailability.objects.filter(
-            cells,
-            Q(location__site__isnull=False)
-            | Q(location__platform__external_sites_confirmed_at__isnull=False),
-            free__gt=0,
-            first_free_start__gte=now,
-            location__listed=True,
-            location__platform__active=True,
-        )
+        ExternalAvailability.objects.filter(free__gt=0, first_free_start__gte=now)
     )
+    # Ring by ring, as our own search: the locations of a ring (a few index range scans),
+    # then the free places of those only, until `limit` of them have some. Summing every
+    # row of a 50 km disc around Paris cost a third of the search's time.
+    distances: dict[int, float] = {}
     figures: dict[int, list] = {}
-    for location_id, name, code, free, first in (
-        rows.values("location_id", "vaccine__name", "vaccine__code")
-        .annotate(free=Sum("free"), first=Min("first_free_start"))
-        .values_list("location_id", "vaccine__name", "vaccine__code", "free", "first")
-        .order_by()
-    ):
-        known = figures.setdefault(location_id, [0, first, set()])
-        known[0] += free
-        known[1] = min(known[1], first)
-        if code:
-            known[2].add((name, code))
+    for ring in (*(r for r in RINGS_KM if r < radius_km), radius_km):
+        cells = reduce(
+            or_, (Q(grid_cell__range=bounds) for bounds in grid_cell_ranges(origin, ring))
+        )
+        new = []
+        for location_id, latitude, longitude in visible.filter(cells).values_list(
+            "id", "latitude", "longitude"
+        ):
+            if location_id in distances:
+                continue
+            distance = distance_km(origin, Position(latitude, longitude))
+            if distance <= ring:
+                distances[location_id] = distance
+                new.append(location_id)
+        for start in range(0, len(new), 500):
+            for location_id, name, code, free, first in (
+                rows.filter(location_id__in=new[start : start + 500])
+                .values("location_id", "vaccine__name", "vaccine__code")
+                .annotate(free=Sum("free"), first=Min("first_free_start"))
+                .values_list("location_id", "vaccine__name", "vaccine__code", "free", "first")
+                .order_by()
+            ):
+                known = figures.setdefault(location_id, [0, first, set()])
+                known[0] += free
+                known[1] = min(known[1], first)
+                if code:
+                    known[2].add((name, code))
+        if len(figures) >= limit:
+            break
     if not figures:
         return []
-    locations = ExternalLocation.objects.filter(pk__in=list(figures)).select_related("platform")
-    found = []
-    for location in locations:
-        distance = distance_km(origin, Position(location.latitude, location.longitude))
-        if distance <= radius_km:
-            found.append((distance, location))
-    found.sort(key=lambda pair: (pair[0], pair[1].pk))
-    found = found[:limit]
+    chosen = sorted(figures, key=lambda location_id: (distances[location_id], location_id))
+    chosen = chosen[:limit]
+    locations = ExternalLocation.objects.select_related("platform").in_bulk(chosen)
+    found = [(distances[location_id], locations[location_id]) for location_id in chosen]
     # The link and phone of each result's first free place.
     firsts = {location.pk: figures[location.pk][1] for _, location in found}
     links = {

@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from difflib import SequenceMatcher
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -46,6 +46,21 @@ CHUNK = 1000
 def _url_or_empty(value: object) -> str:
     """An http(s) link of at most 500 characters, or "" (the official importer's rule)."""
     return booking_url_clean(value) if isinstance(value, str) else ""
+
+
+def _link(value: object) -> str:
+    """A slot's booking link, checked at the cost a feed of a million slots allows: an
+    http(s) address of at most 500 printable characters without spaces (what could harm
+    in an href is another scheme, which this refuses), or ""."""
+    if (
+        isinstance(value, str)
+        and len(value) <= 500
+        and value.startswith(("https://", "http://"))
+        and value.isprintable()
+        and " " not in value
+    ):
+        return value
+    return ""
 
 
 def _text(value: object, length: int) -> str:
@@ -260,6 +275,8 @@ def feed_read(*, platform: ExternalPlatform, now: datetime, limits: Limits) -> t
 
     seen: set[str] = set()
     horizon = now + HORIZON
+    # Days are local days; the zone read once (Django's lookup per call is slow).
+    zone = timezone.get_current_timezone()
     for url in manifest.files["Slot"]:
         for number, line in lines_read(url, limits=limits):
             resource = json_line(line, number=number, url=url)
@@ -290,11 +307,11 @@ def feed_read(*, platform: ExternalPlatform, now: datetime, limits: Limits) -> t
                 feed.ignored += 1
                 continue
             location_id, vaccine_id, dose = schedule
-            day = timezone.localtime(start).date()
+            day = start.astimezone(zone).date()
             key = (location_id, vaccine_id, dose, day)
             known = feed.days.get(key)
             if known is None:
-                link = _url_or_empty(smart.extension_value(resource, smart.BOOKING_DEEP_LINK))
+                link = _link(smart.extension_value(resource, smart.BOOKING_DEEP_LINK))
                 phone = _text(smart.extension_value(resource, smart.BOOKING_PHONE), 30)
                 feed.days[key] = [capacity, start, link, phone]
                 continue
@@ -302,8 +319,7 @@ def feed_read(*, platform: ExternalPlatform, now: datetime, limits: Limits) -> t
             if start < known[1]:
                 known[1] = start
                 known[2] = (
-                    _url_or_empty(smart.extension_value(resource, smart.BOOKING_DEEP_LINK))
-                    or known[2]
+                    _link(smart.extension_value(resource, smart.BOOKING_DEEP_LINK)) or known[2]
                 )
     return manifest, feed
 
@@ -441,7 +457,7 @@ def _feed_apply(
         else:
             report.external += 1
         values = {
-            "site": site_id and Site(pk=site_id),
+            "site_id": site_id,
             "name": name,
             "kind": kind_derive(name=name, centre_types=[]),
             "address": location.address,
@@ -460,35 +476,48 @@ def _feed_apply(
         if row is None:
             row = ExternalLocation(platform_id=platform_id, external_id=external_id, **values)
             to_create.append(row)
-        else:
+        elif any(getattr(row, field) != value for field, value in values.items()):
+            # Only what changed is written: a feed read every few minutes mostly repeats.
             for field_name, value in values.items():
                 setattr(row, field_name, value)
             to_update.append(row)
         kept[external_id] = row
-    # Every location unlisted, then those of this read written back listed.
-    ExternalLocation.objects.filter(platform_id=platform_id).update(listed=False)
+    absent = [
+        row.pk for external_id, row in existing.items() if external_id not in kept and row.listed
+    ]
+    for start in range(0, len(absent), CHUNK):
+        ExternalLocation.objects.filter(pk__in=absent[start : start + CHUNK]).update(listed=False)
     ExternalLocation.objects.bulk_create(to_create, batch_size=CHUNK)
     ExternalLocation.objects.bulk_update(to_update, LOCATION_FIELDS, batch_size=CHUNK)
     ExternalAvailability.objects.filter(location__platform_id=platform_id).delete()
+    # Hundreds of thousands of rows: written as plain parameters (one executemany) rather
+    # than model instances, which cost ten times the insert itself.
+    ops = connection.ops
     rows = []
     for (location_id, vaccine_id, dose, day), (free, first, link, phone) in feed.days.items():
         location = kept.get(location_id)
         if location is None:
             continue
         rows.append(
-            ExternalAvailability(
-                location_id=location.pk,
-                vaccine_id=vaccine_id,
-                dose_number=dose,
-                date=day,
-                free=free,
-                first_free_start=first,
-                booking_url=link or location.url,
-                booking_phone=phone or location.phone,
+            (
+                location.pk,
+                vaccine_id,
+                dose,
+                ops.adapt_datefield_value(day),
+                free,
+                ops.adapt_datetimefield_value(first),
+                link or location.url,
+                phone or location.phone,
             )
         )
         report.slots += free
-    ExternalAvailability.objects.bulk_create(rows, batch_size=CHUNK)
+    table = connection.ops.quote_name(ExternalAvailability._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {table} (location_id, vaccine_id, dose_number, date, free, "
+            "first_free_start, booking_url, booking_phone) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            rows,
+        )
     report.locations = len(kept)
     report.days = len(rows)
     report.ignored = feed.ignored
