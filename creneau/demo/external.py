@@ -50,7 +50,7 @@ def _feed_write(directory: Path, base: str, *, now: datetime) -> None:
             {
                 "resourceType": "Location",
                 "id": f"ph{i}",
-                "name": f"Pharmacie {street.split(' ', 1)[1].title()} {i + 1}",
+                "name": f"Pharmacie {i + 1}, {street}",
                 "address": {"line": [f"{10 + i} {street}"], "city": "Paris"},
                 "position": {
                     "latitude": round(CENTRE[0] + rng.uniform(-0.04, 0.04), 5),
