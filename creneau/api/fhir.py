@@ -19,12 +19,16 @@ from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_safe
 
+from creneau.booking.selectors import series_authenticate
+from creneau.core.errors import DomainError
 from creneau.core.geo import Position
+from creneau.interop import smart
 from creneau.interop.publish import (
     location_resource,
     schedule_id,
     schedule_resource,
     slot_resource,
+    utc_instant,
 )
 from creneau.interop.selectors import (
     fhir_locations_near,
@@ -148,6 +152,7 @@ def metadata(request: HttpRequest) -> HttpResponse:
                     "resource": [
                         resource("Location", [("near", "special"), ("_count", "number")]),
                         resource("Schedule", [("actor", "reference")]),
+                        resource("Appointment", [("identifier", "token")]),
                         resource(
                             "Slot",
                             [
@@ -287,6 +292,44 @@ def slots(request: HttpRequest) -> HttpResponse:
     return _bundle(request, found, count=count, page=page, more=len(rows) > count)
 
 
+def _appointment(appointment, reference: str) -> dict:
+    """One dose of a booking, without the person: FHIR's statuses are already ours."""
+    slot = appointment.slot
+    return {
+        "resourceType": "Appointment",
+        "id": str(appointment.pk),
+        "identifier": [{"system": f"{settings.PUBLIC_URL}/rendez-vous", "value": reference}],
+        "status": appointment.status,
+        "serviceType": smart.SERVICE_TYPE,
+        "description": f"Dose {appointment.dose_number}",
+        "start": utc_instant(slot.start),
+        "end": utc_instant(slot.end),
+        "slot": [{"reference": f"Slot/{slot.pk}"}],
+        "participant": [{"actor": {"reference": f"Location/{slot.site_id}"}, "status": "accepted"}],
+    }
+
+
+@_fhir_view
+def appointments(request: HttpRequest) -> HttpResponse:
+    """A person's own booking: `identifier=<reference>`, with the booking's management
+    token as `Authorization: Bearer`; a wrong token and an unknown reference alike 404."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _Refused(401, "login", "Authorization: Bearer <jeton de gestion> est requis.")
+    reference = request.GET.get("identifier", "")
+    if not reference:
+        raise _Refused(400, "too-costly", "identifier=<référence du rendez-vous> est requis.")
+    try:
+        series = series_authenticate(reference=reference[:40], token=token.strip())
+    except DomainError as error:
+        raise _Refused(404, "not-found", error.message) from None
+    found = [
+        _appointment(appointment, series.reference)
+        for appointment in series.appointments.select_related("slot").order_by("dose_number", "id")
+    ]
+    return _bundle(request, found, count=len(found) or 1, page=1, more=False)
+
+
 @_fhir_view
 def unsupported(request: HttpRequest, rest: str) -> HttpResponse:
     raise _Refused(404, "not-supported", f"Non pris en charge : {rest[:64]}")
@@ -298,5 +341,6 @@ urlpatterns = [
     path("Location/<str:resource_id>", location, name="fhir-location"),
     path("Schedule", schedules, name="fhir-schedules"),
     path("Slot", slots, name="fhir-slots"),
+    path("Appointment", appointments, name="fhir-appointments"),
     re_path(r"^(?P<rest>.*)$", unsupported),
 ]

@@ -152,8 +152,8 @@ def slot_resource(
         "id": str(slot_id),
         "schedule": {"reference": f"Schedule/{schedule_id(site_id, vaccine_code, dose)}"},
         "status": "free" if left > 0 else "busy",
-        "start": _utc(start),
-        "end": _utc(end),
+        "start": utc_instant(start),
+        "end": utc_instant(end),
         "extension": extension,
     }
 
@@ -163,7 +163,7 @@ def _json(text: str) -> str:
     return orjson.dumps(text).decode()
 
 
-def _utc(instant: datetime) -> str:
+def utc_instant(instant: datetime) -> str:
     """2026-12-08T08:00:00Z: the database gives aware UTC datetimes."""
     return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
@@ -216,8 +216,8 @@ def smart_publish(*, directory: Path | None = None, now: datetime | None = None)
             left = capacity - booked
             output.write_line(
                 f'{{"resourceType":"Slot","id":"{slot_id}",{schedule_part}'
-                f'{"free" if left > 0 else "busy"}","start":"{_utc(start)}","end":"{_utc(end)}",'
-                f"{link_part}{day.isoformat()}{tail_part}{left}}}]}}\n"
+                f'{"free" if left > 0 else "busy"}","start":"{utc_instant(start)}",'
+                f'"end":"{utc_instant(end)}",{link_part}{day.isoformat()}{tail_part}{left}}}]}}\n'
             )
             report.slots += 1
         schedule_output = outputs[SCHEDULES] = _Output(directory, SCHEDULES)

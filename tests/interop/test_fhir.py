@@ -4,6 +4,7 @@ import json
 from datetime import time
 
 import pytest
+from fhir.resources.R4B.appointment import Appointment
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.location import Location
@@ -16,7 +17,12 @@ from creneau.scheduling.models import Slot
 from creneau.sites.models import Site
 from tests.factories import deliver, make_site, open_session, tomorrow
 
-MODELS = {"Location": Location, "Schedule": Schedule, "Slot": FhirSlot}
+MODELS = {
+    "Location": Location,
+    "Schedule": Schedule,
+    "Slot": FhirSlot,
+    "Appointment": Appointment,
+}
 
 
 @pytest.fixture
@@ -53,7 +59,12 @@ def _valid(answer, status=200):
 def test_metadata_is_a_capability_statement(client, sites):
     body = _valid(client.get("/fhir/r4/metadata"))
     assert body["fhirVersion"] == "4.0.1"
-    assert [r["type"] for r in body["rest"][0]["resource"]] == ["Location", "Schedule", "Slot"]
+    assert [r["type"] for r in body["rest"][0]["resource"]] == [
+        "Location",
+        "Schedule",
+        "Appointment",
+        "Slot",
+    ]
 
 
 def test_locations_near_a_point_by_distance_with_paging(client, sites):
@@ -108,6 +119,39 @@ def test_slots_read_as_the_published_file_says(client, sites, settings):
             answered[entry["resource"]["id"]] = entry["resource"]
     assert answered == published
     assert len(published) == Slot.objects.filter(site=paris).count()
+
+
+def test_a_person_reads_their_own_booking_with_its_management_token(client, sites):
+    from creneau.booking.services import booking_confirm, hold_create
+    from tests.factories import person, verified_contact
+
+    slot = Slot.objects.filter(site=sites["paris"], dose_number=1).first()
+    booked = booking_confirm(
+        hold_id=hold_create(slot_id=slot.pk).hold.pk,
+        person=person(given_name="Zéphyrine"),
+        contact=verified_contact(),
+    )
+    reference, token = booked.series.reference, booked.management_token
+    answer = client.get(
+        "/fhir/r4/Appointment", {"identifier": reference}, HTTP_AUTHORIZATION=f"Bearer {token}"
+    )
+    body = _valid(answer)
+    found = [e["resource"] for e in body["entry"]]
+    assert [a["description"] for a in found] == ["Dose 1", "Dose 2"]
+    assert found[0]["slot"] == [{"reference": f"Slot/{slot.pk}"}]
+    assert found[0]["status"] == "booked"
+    assert found[0]["participant"][0]["actor"] == {"reference": f"Location/{sites['paris'].pk}"}
+    assert "Zéphyrine" not in answer.content.decode()
+    wrong = client.get(
+        "/fhir/r4/Appointment", {"identifier": reference}, HTTP_AUTHORIZATION="Bearer nope"
+    )
+    assert _valid(wrong, status=404)["issue"][0]["code"] == "not-found"
+    unknown = client.get(
+        "/fhir/r4/Appointment", {"identifier": "ZZZZ-ZZZZ"}, HTTP_AUTHORIZATION=f"Bearer {token}"
+    )
+    assert _valid(unknown, status=404)["issue"][0]["code"] == "not-found"
+    anonymous = client.get("/fhir/r4/Appointment", {"identifier": reference})
+    assert _valid(anonymous, status=401)["issue"][0]["code"] == "login"
 
 
 @pytest.mark.parametrize(
