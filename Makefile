@@ -15,7 +15,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 # test database; 0 runs the suite in pytest's own process, one test after another.
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo prod dev test lint bench geography-data leaflet clean chromium
+.PHONY: demo prod dev test lint bench geography-data leaflet clean chromium weasyprint-libs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
@@ -24,11 +24,11 @@ $(BIN)/python:
 		$(PYTHON) -m venv $(VENV); }
 	$(BIN)/pip install -q --upgrade pip
 
-$(APP_STAMP): pyproject.toml | $(BIN)/python
+$(APP_STAMP): pyproject.toml | $(BIN)/python weasyprint-libs
 	$(BIN)/pip install -q -e .
 	touch $@
 
-$(DEV_STAMP): pyproject.toml | $(BIN)/python
+$(DEV_STAMP): pyproject.toml | $(BIN)/python weasyprint-libs
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@ $(APP_STAMP)
 
@@ -63,6 +63,15 @@ chromium:
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 	@test -x $(CHROMIUM) || { echo "FATAL: $(CHROMIUM) is missing and could not be installed;" \
 		"the browser tests (tests/browser) need Debian's chromium" >&2; exit 1; }
+
+# WeasyPrint (letter batches as one PDF, creneau/outreach/letters.py) needs Debian's Pango,
+# HarfBuzz's subsetting library and a font; installed when missing, as chromium is.
+WEASYPRINT_LIBS := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
+weasyprint-libs:
+	@dpkg -s $(WEASYPRINT_LIBS) >/dev/null 2>&1 || { \
+		echo "installing Debian's $(WEASYPRINT_LIBS) for WeasyPrint"; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(WEASYPRINT_LIBS); }
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .

@@ -1952,6 +1952,7 @@ class RawSQL:
     def book(self, hold_id: uuid.UUID, contact: tuple[int, str], n: int, now: datetime):
         """Like booking_confirm: contact lock, replay check, the hold, person, series,
         appointments, outbox row, idempotency key."""
+        from creneau.booking.ages import age_band
         from creneau.booking.persons import person_index, person_name_index
         from creneau.core.crypto import value_encrypt
         from creneau.outreach.models import notification_to_index
@@ -2021,13 +2022,15 @@ class RawSQL:
             series_id = self.q(
                 "INSERT INTO booking_series (reference, token_salt, person_key, status, "
                 "version, override_reason, cancel_reason, dose1_elsewhere_declared_by, "
-                "created_at, updated_at, contact_id, eligibility_rule_id, person_id, site_id, "
-                "vaccine_id) VALUES "
-                "(%s, %s, %s, 'active', 1, '', '', '', %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                "age_band, created_at, updated_at, contact_id, eligibility_rule_id, person_id, "
+                "site_id, vaccine_id) VALUES "
+                "(%s, %s, %s, 'active', 1, '', '', '', %s, %s, %s, %s, %s, %s, %s, %s) "
+                "RETURNING id",
                 (
                     reference,
                     secrets.token_hex(8),
                     match_key,
+                    age_band(birth_date=born, on=date.fromisoformat(str(hold[5]))),
                     self.ts(now),
                     self.ts(now),
                     contact_id,

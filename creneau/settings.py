@@ -32,6 +32,15 @@ SMS_HTTP_TIMEOUT  seconds (default 10)
 SMS_SENDER      the sender name shown on phones (default "Creneau"; 11 letters or digits)
 SMS_REGIONS     the countries and territories SMS go to, ISO codes separated by commas
                 (default: France with its overseas departments and territories)
+OUTBOX_RATE_SMS, OUTBOX_RATE_EMAIL  messages a second all workers together send on each
+                channel (default 30 and 100; 0 no limit)
+OUTBOX_QUIET_HOURS  when no reminder or invitation goes out, Paris time (default
+                "21:00-08:00"; "" none): they wait for the morning
+SMS_WEBHOOK_SECRET  the secret the provider signs its webhook with (receipts, STOP);
+                unset, the webhook refuses everything
+SMS_WEBHOOK_TOLERANCE_SECONDS  how old a signed webhook request may be (default 300)
+REMINDER_HOURS_BEFORE  a reminder goes this long before each appointment (default 48)
+REMINDERS_BY_LETTER "1": contacts with only a postal address get reminders by letter
 
 Abuse limits, counted in Redis when REDIS_URL is set, in the database otherwise (and while
 Redis does not answer); each is "<hits>/<seconds>", several separated by commas, "0" off;
@@ -156,6 +165,8 @@ INSTALLED_APPS = [
     "creneau.booking",
     "creneau.care",
     "creneau.privacy",
+    "creneau.waitlist",
+    "creneau.stats",
     "creneau.interop",
     "creneau.api",
     "creneau.staff",
@@ -163,6 +174,7 @@ INSTALLED_APPS = [
     "creneau.backoffice",
     "creneau.callcenter",
     "creneau.demo",
+    "creneau.campaigns",
 ]
 
 MIDDLEWARE = [
@@ -443,12 +455,31 @@ SMS_HTTP_TOKEN = os.environ.get("SMS_HTTP_TOKEN", "")
 SMS_HTTP_TIMEOUT = float(os.environ.get("SMS_HTTP_TIMEOUT", "10"))
 SMS_SENDER = os.environ.get("SMS_SENDER", "Creneau")
 
+# Delivery on campaign day (creneau/outreach; docs/operations.md, "Messages"): the rate
+# each channel's provider allows, in messages a second shared by every worker (0: no
+# limit); the quiet hours (Europe/Paris) when no reminder or invitation goes out ("":
+# none); the provider's webhook (delivery receipts, "STOP" answers): the secret its
+# requests are signed with (unset: every request is refused) and how old a signed
+# request may be; the unsubscribe link of reminders and invitations.
+OUTBOX_RATES = {
+    "sms": float(os.environ.get("OUTBOX_RATE_SMS", "30")),
+    "email": float(os.environ.get("OUTBOX_RATE_EMAIL", "100")),
+}
+OUTBOX_QUIET_HOURS = os.environ.get("OUTBOX_QUIET_HOURS", "21:00-08:00")
+SMS_WEBHOOK_SECRET = os.environ.get("SMS_WEBHOOK_SECRET", "")
+SMS_WEBHOOK_TOLERANCE_SECONDS = int(os.environ.get("SMS_WEBHOOK_TOLERANCE_SECONDS", "300"))
+UNSUBSCRIBE_LINK = PUBLIC_URL + "/desinscription/{token}/"
+# Reminders of appointments (booking/reminders.py): how long before, and whether a
+# contact who has only a postal address gets one by letter (printing and postage cost).
+REMINDER_HOURS_BEFORE = int(os.environ.get("REMINDER_HOURS_BEFORE", "48"))
+REMINDERS_BY_LETTER = env_flag("REMINDERS_BY_LETTER")
+
 # ---------------------------------------------------------------------------------------
 # Operations (issue 14): errors, health, metrics, logs, static files. docs/operations.md
 # describes each variable.
 
 # A database down or restarting: 503 and this Retry-After (creneau/core/unavailable.py).
-DATABASE_RETRY_AFTER_SECONDS = int(os.environ.get("DATABASE_RETRY_AFTER_SECONDS", "5"))
+DATABASE_RETRY_AFTER_SECONDS = int(os.environ.get("DATABASE_RETRY_AFTER_SECONDS", "2"))
 
 # /metrics: either a bearer token, or the addresses it answers (default: this machine).
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
@@ -535,12 +566,6 @@ CONTENT_SECURITY_POLICY = {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'", NONCE],
-        # Style attributes only: DSFR's script writes some (sizes, and its header copies the
-        # tools into the phone menu by innerHTML, attributes included), which Chromium then
-        # blocked, at random with the script's timing. An attribute styles its own element
-        # and cannot select others (no exfiltration by selectors); style elements and
-        # sheets still need 'self' or the nonce, and scripts stay without inline.
-        "style-src-attr": ["'unsafe-inline'"],
         # DSFR's icons and Leaflet's markers are data: images; the operator's tiles, if any.
         "img-src": ["'self'", "data:"]
         + (
@@ -595,6 +620,11 @@ if PUBLIC_URL.startswith("https://"):
     SECURE_HSTS_PRELOAD = env_flag("HSTS_PRELOAD")
     if not SECURE_HSTS_PRELOAD:
         SILENCED_SYSTEM_CHECKS = ["security.W021"]
+
+# Invitation campaigns (creneau/campaigns): the largest population file accepted (bytes),
+# and the link an invitation carries, its code in the fragment (never in a server's log).
+POPULATION_IMPORT_MAX_BYTES = int(os.environ.get("POPULATION_IMPORT_MAX_BYTES", str(512 * 2**20)))
+INVITATION_LINK = PUBLIC_URL + "/invitation/#code={code}"
 
 # Interoperability (creneau/interop, docs/operations.md "Other platforms").
 # Where `manage.py smart_publish` writes the SMART Scheduling Links files /smart/ serves.

@@ -3,7 +3,7 @@
 #   scripts/prod.sh          PostgreSQL and Redis (DATABASE_URL and REDIS_URL when set,
 #                            otherwise servers of their own from Debian's packages, installed
 #                            when missing), migrations, static files, gunicorn
-#                            (deploy/gunicorn.conf.py) and the message worker.
+#                            (deploy/gunicorn.conf.py) and the worker (messages, jobs).
 #   scripts/prod.sh --demo   the same server on SQLite with the demo's data (make demo).
 # Each step is announced; the address really served is printed once it answers. Ctrl-C
 # (or SIGTERM) stops what this script started, and only that.
@@ -177,37 +177,19 @@ step "Static files (compressed and named by their content)"
 "$PY" manage.py collectstatic --no-input -v0
 
 if [[ "$DEMO" == 1 ]]; then
-    step "Demo data: geography, vaccines, 1,340 sites, eight weeks of slots (minutes the first time)"
+    step "Demo data: geography, vaccines, 1,340 sites, eight weeks of slots and eight weeks of history (minutes the first time)"
     "$PY" manage.py demo_load
 fi
 
-step "Message worker (manage.py outbox_send --forever)"
+step "Worker (manage.py worker: the outbox, and every background job on its schedule)"
 if [[ "$DEMO" == 1 ]]; then
     # The demo's messages are printed: to a file, the demo outbox page shows them anyway.
-    "$PY" manage.py outbox_send --forever >>"$STATE/logs/worker.log" 2>&1 &
+    "$PY" manage.py worker >>"$STATE/logs/worker.log" 2>&1 &
     echo "    its output: $STATE/logs/worker.log" >&2
 else
-    "$PY" manage.py outbox_send --forever &
+    "$PY" manage.py worker &
 fi
 PIDS+=($!)
-
-step "Daily jobs (manage.py audit_seal, then retention_purge: now, then every 24 h)"
-# What the systemd timers do in a deployment (deploy/systemd/). TERM ends the nap at once;
-# a job in progress finishes first.
-daily() {
-    local nap=""
-    trap 'kill "$nap" 2>/dev/null; exit 0' TERM
-    while true; do
-        "$PY" manage.py audit_seal -v0 || true
-        "$PY" manage.py retention_purge || true
-        sleep 86400 &
-        nap=$!
-        wait "$nap" || true
-    done
-}
-daily >>"$STATE/logs/daily.log" 2>&1 &
-PIDS+=($!)
-echo "    their output: $STATE/logs/daily.log" >&2
 
 step "gunicorn (deploy/gunicorn.conf.py) on $HOST:$PORT"
 # The demo's terminal shows warnings only, so that the address served stays in sight.

@@ -15,7 +15,7 @@ from creneau.booking.addresses import contact_address_parse
 from creneau.booking.selectors import (
     contact_authenticate,
     dose1_elsewhere_check,
-    hold_dose2_days,
+    hold_dose2_day_places,
     series_appointments,
     series_authenticate,
 )
@@ -129,7 +129,6 @@ def create_hold(request: HttpRequest, payload: HoldIn):
             start=start,
             holder=holder,
         )
-    dose2 = hold_dose2_days(hold=result.hold, day=None)
     return Status(
         201,
         {
@@ -142,7 +141,8 @@ def create_hold(request: HttpRequest, payload: HoldIn):
                 for slot in result.dose2_options
             ],
             "dose2_days": [
-                {"date": day, "available": places} for day, places in (dose2.days if dose2 else [])
+                {"date": day, "available": places}
+                for day, places in hold_dose2_day_places(hold=result.hold)
             ],
         },
     )

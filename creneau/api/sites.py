@@ -46,11 +46,11 @@ def site_fields(site: Site) -> dict:
 # The booking flow's first step: a launch-morning crowd queues here, not in front of busy
 # workers where those already admitted would wait behind it.
 @admission_required
-@answer_cached(SiteSearchOut)
+@answer_cached
 def search_sites(
     request: HttpRequest,
     near: str = Query(..., description="Postcode, town name, or 'latitude,longitude'"),
-    radius_km: float = Query(50, description="Search radius, up to 300 km"),
+    radius_km: float = Query(50.0, description="Search radius, up to 300 km"),
     vaccine: str | None = Query(None, description="Vaccine code, e.g. comirnaty"),
     dose: int | None = Query(None, description="Dose number (1, 2 or 3)"),
     date_from: date | None = Query(None, alias="from"),
@@ -127,7 +127,7 @@ def external_fields(result: ExternalResult) -> dict:
 
 
 @router.get("/{int:site_id}", response={200: SiteDetailOut, **ERRORS}, summary="A site")
-@answer_cached(SiteDetailOut)
+@answer_cached
 def get_site(
     request: HttpRequest,
     site_id: int,

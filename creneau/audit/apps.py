@@ -6,3 +6,6 @@ class AuditConfig(AppConfig):
     name = "creneau.audit"
     label = "audit"
     verbose_name = _("Journal d'audit")
+
+    def ready(self) -> None:
+        from . import jobs  # noqa: F401 (declares its background jobs)

@@ -213,7 +213,7 @@ def audit_seal(*, day: date) -> Seal:
 
 def audit_seal_due() -> list[Seal]:
     """Seal every day before today that has events and comes after the last seal, in
-    order: the daily timer's run, which also catches up after a missed one."""
+    order: the worker's daily job, which also catches up after a missed one."""
     last = Seal.objects.order_by("-day").values_list("day", flat=True).first()
     days = (
         ChainHead.objects.filter(seq__gt=0, day__lt=timezone.localdate())

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import platform_views, sign_in, site_views, views
+from . import campaign_views, platform_views, sign_in, site_views, views, waitlist_views
 
 app_name = "backoffice"
 
@@ -61,6 +61,17 @@ urlpatterns = [
         site_views.delivery_change,
         name="delivery_change",
     ),
+    path("lieux/<int:site_id>/doses-restantes/", waitlist_views.leftovers, name="leftovers"),
+    path(
+        "lieux/<int:site_id>/doses-restantes/<int:leftover_id>/",
+        waitlist_views.leftover,
+        name="leftover",
+    ),
+    path(
+        "lieux/<int:site_id>/doses-restantes/<int:leftover_id>/retirer/",
+        waitlist_views.leftover_stop,
+        name="leftover_stop",
+    ),
     path("lieux/<int:site_id>/annuler/", views.cancel, name="cancel"),
     path("lieux/<int:site_id>/annulations/", views.cancellations, name="cancellations"),
     path(
@@ -82,5 +93,14 @@ urlpatterns = [
         "lieux/<int:site_id>/rendez-vous/<int:appointment_id>/correction/",
         views.dose_correct,
         name="dose_correct",
+    ),
+    # Invitation campaigns (creneau/campaigns), for the authorities.
+    path("population/", campaign_views.population, name="population"),
+    path("campagnes/", campaign_views.campaigns, name="campaigns"),
+    path("campagnes/<int:campaign_id>/", campaign_views.campaign, name="campaign"),
+    path(
+        "campagnes/<int:campaign_id>/etat/",
+        campaign_views.campaign_status,
+        name="campaign_status",
     ),
 ]

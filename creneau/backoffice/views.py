@@ -78,6 +78,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "more": sites.count() > SITES_SHOWN,
             "query": query,
             "works_days": staff_may(profile=request.staff, permission="day.work"),
+            "runs_campaigns": staff_may(profile=request.staff, permission="campaigns.manage"),
             "reads_audit": staff_may(profile=request.staff, permission="audit.read"),
             "manages_platforms": staff_may(profile=request.staff, permission="platforms.manage"),
             "books_calls": staff_may(profile=request.staff, permission="callcentre.book"),

@@ -7,4 +7,5 @@ class BookingConfig(AppConfig):
     verbose_name = "Rendez-vous"
 
     def ready(self) -> None:
-        from . import messages  # noqa: F401 (declares the secrets its messages carry)
+        # Declares the secrets its messages carry, and its background jobs.
+        from . import jobs, messages  # noqa: F401

@@ -3,6 +3,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from creneau.core.fields import EncryptedDateField, EncryptedJSONField, EncryptedTextField
@@ -137,6 +138,10 @@ class Series(models.Model):
     dose1_elsewhere_declared_by = models.CharField(
         max_length=10, choices=Dose1Declarant.choices, blank=True
     )
+    # The person's official age band on the day of the course's first appointment here
+    # (booking.ages): what statistics group by, the birth date being encrypted. Empty for a
+    # course written without it (none since booking/0013).
+    age_band = models.CharField(max_length=5, blank=True, db_default="", default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -198,6 +203,29 @@ class Appointment(models.Model):
                 condition=Q(status__in=ACTIVE_APPOINTMENT_STATUSES),
                 name="one_active_appointment_per_dose",
             ),
+        ]
+
+
+class Reminder(models.Model):
+    """A reminder written for an appointment (booking/reminders.py): one per appointment,
+    kind and start, so that the job that writes them, run again or by two workers, never
+    writes one twice, and a moved appointment (a new start) gets its own."""
+
+    class Kind(models.TextChoices):
+        BEFORE = "appointment_reminder", _("Rappel avant le rendez-vous")
+        DOSE2_RECALL = "dose2_recall", _("Rappel de la 2e dose après la 1re")
+
+    appointment = models.ForeignKey(Appointment, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    # The appointment's start when it was reminded.
+    start = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["appointment", "kind", "start"], name="one_reminder_per_start"
+            )
         ]
 
 

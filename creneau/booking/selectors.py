@@ -747,6 +747,20 @@ class Dose2Days:
     slots: list[FreeSlot]
 
 
+def _dose2_day_places(
+    *, site: Site, vaccine: Vaccine, first: date, last: date, now: datetime, held: Slot | None
+) -> list[tuple[date, int]]:
+    """Each day from `first` to `last` with free second-dose places, and how many (the
+    held place counted as free: it is the person's to choose again)."""
+    wanted = AvailabilityFilter(vaccine_id=vaccine.pk, dose_number=2, date_from=first, date_to=last)
+    places = {
+        figures.date: figures.free for figures in site_calendar(site=site, wanted=wanted, now=now)
+    }
+    if held is not None:
+        places[held.date] = places.get(held.date, 0) + 1
+    return sorted(places.items())
+
+
 def _dose2_days(
     *,
     site: Site,
@@ -763,16 +777,11 @@ def _dose2_days(
     again, so its day and its slot are offered even when it took the last place. None
     when no day has a place."""
     first, last = dose2_window(vaccine=vaccine, dose1_date=dose1_date)
-    wanted = AvailabilityFilter(vaccine_id=vaccine.pk, dose_number=2, date_from=first, date_to=last)
-    places = {
-        figures.date: figures.free for figures in site_calendar(site=site, wanted=wanted, now=now)
-    }
-    if held is not None:
-        places[held.date] = places.get(held.date, 0) + 1
-    if not places:
+    days = _dose2_day_places(site=site, vaccine=vaccine, first=first, last=last, now=now, held=held)
+    if not days:
         return None
-    days = sorted(places.items())
-    shown = _day_shown(days=days, asked=day if day in places else held and held.date)
+    with_places = {place_day for place_day, _ in days}
+    shown = _day_shown(days=days, asked=day if day in with_places else held and held.date)
     free = _free_slots(
         _dose2_slots_q(site_id=site.pk, vaccine=vaccine, dose1_date=dose1_date), now=now
     )
@@ -806,6 +815,23 @@ def hold_dose2_days(
         vaccine=hold.slot.vaccine,
         dose1_date=hold.slot.date,
         day=day,
+        now=now or timezone.now(),
+        held=hold.dose2_slot,
+    )
+
+
+def hold_dose2_day_places(*, hold: Hold, now: datetime | None = None) -> list[tuple[date, int]]:
+    """The days of a hold's second-dose interval with free places, without any day's slots
+    (what the API's hold answer lists). Empty for a one-dose product."""
+    if hold.dose2_slot is None:
+        return []
+    vaccine = hold.slot.vaccine
+    first, last = dose2_window(vaccine=vaccine, dose1_date=hold.slot.date)
+    return _dose2_day_places(
+        site=hold.slot.site,
+        vaccine=vaccine,
+        first=first,
+        last=last,
         now=now or timezone.now(),
         held=hold.dose2_slot,
     )

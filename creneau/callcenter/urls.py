@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import invitation_views, views, waitlist_views
 
 app_name = "callcenter"
 
@@ -17,6 +17,14 @@ urlpatterns = [
     path("parcours/<int:series_id>/donnees/", views.data, name="data"),
     path("parcours/<int:series_id>/donnees.json", views.data_json, name="data_json"),
     path("parcours/<int:series_id>/effacer/", views.erase, name="erase"),
+    path("invitation/", invitation_views.invitation, name="invitation"),
+    path("liste-attente/", waitlist_views.join, name="waitlist"),
     path("courriers/", views.letters, name="letters"),
     path("courriers/<int:batch_id>/", views.letter_batch, name="letter_batch"),
+    path("courriers/<int:batch_id>/lot.pdf", views.letter_batch_pdf, name="letter_batch_pdf"),
+    path(
+        "courriers/<int:batch_id>/manifeste.csv",
+        views.letter_batch_manifest,
+        name="letter_batch_manifest",
+    ),
 ]

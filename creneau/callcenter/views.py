@@ -3,6 +3,7 @@ services as the portal. Every look at a caller's data and every change is audite
 
 import contextlib
 import dataclasses
+from datetime import date
 from uuid import uuid4
 
 from django.contrib import messages
@@ -44,6 +45,7 @@ from creneau.booking.services import (
     hold_create,
     hold_release,
 )
+from creneau.campaigns.services import invitation_book
 from creneau.core.errors import (
     DomainError,
     Dose2Unavailable,
@@ -59,7 +61,10 @@ from creneau.core.inputs import date_parse, id_parse
 from creneau.core.phones import PHONE_MAX_LENGTH
 from creneau.eligibility.selectors import category_labels
 from creneau.geography.selectors import place_resolve
-from creneau.outreach.rendering import notification_redacted, notification_render
+from creneau.outreach.letters import letter_batch_manifest as letter_batch_manifest_make
+from creneau.outreach.letters import letter_batch_pdf as letter_batch_pdf_make
+from creneau.outreach.letters import letters_printed
+from creneau.outreach.rendering import notification_redacted
 from creneau.outreach.selectors import (
     letter_batch_get,
     letter_batch_list,
@@ -80,6 +85,7 @@ from creneau.staff.access import staff_view
 from creneau.staff.selectors import staff_sites_q
 
 from .forms import CallerPersonForm, CallerSearchForm, ReasonForm, SlotSearchForm
+from .invitation_views import INVITATION
 
 BOOKING = "callcenter_booking"
 SITES_SHOWN = 8
@@ -118,6 +124,8 @@ def _series(request: HttpRequest, series_id: int):
 @staff_view(permission="callcentre.book")
 def home(request: HttpRequest) -> HttpResponse:
     """Find the caller; or start a new booking near them."""
+    # A new caller: the invitation a previous one read out fills nothing for them.
+    request.session.pop(INVITATION, None)
     form = CallerSearchForm(request.GET if "q" in request.GET else None)
     found = None
     if form.is_bound and form.is_valid():
@@ -315,6 +323,22 @@ def _person_data(form: CallerPersonForm) -> PersonData:
     )
 
 
+def _invited_person(invited: dict | None) -> dict:
+    """The invitee whose code the caller gave (invitation_views): the form's names, birth
+    date and contact."""
+    if not invited:
+        return {}
+    initial = {
+        "given_name": invited["given_name"],
+        "family_name": invited["family_name"],
+        "birth_date": date.fromisoformat(invited["birth_date"]),
+    }
+    contact = invited["contact"]
+    if contact:
+        initial["email" if "@" in contact else "phone"] = contact
+    return initial
+
+
 def _contact_initial(state: dict) -> dict[str, str]:
     """The booking form filled with the contact carried from the caller's search or a
     relative's booking: a number or an e-mail, or a postal address's fields; and the
@@ -343,13 +367,16 @@ def person(request: HttpRequest) -> HttpResponse:
         request.session.pop(BOOKING, None)
         messages.error(request, error.message)
         return redirect("callcenter:home")
+    invited = request.session.get(INVITATION)
     form = CallerPersonForm(
-        request.POST or None, initial=_contact_initial(state), refused=state["refused"]
+        request.POST or None,
+        initial=_contact_initial(state) | _invited_person(invited),
+        refused=state["refused"],
     )
     if request.method == "POST" and form.is_valid():
         reason = form.cleaned_data.get("override_reason", "").strip()
         try:
-            result = booking_confirm(
+            booking = dict(
                 hold_id=state["hold"],
                 contact=contact_for_agent(
                     phone=form.cleaned_data["phone"],
@@ -361,6 +388,11 @@ def person(request: HttpRequest) -> HttpResponse:
                 idempotency_key=state["key"],
                 override=Override(by=request.user, reason=reason) if reason else None,
                 actor=request.actor,
+            )
+            result = (
+                invitation_book(invitation_id=invited["id"], **booking)
+                if invited
+                else booking_confirm(**booking)
             )
         except (NotEligible, SiteRestricted) as error:
             state["refused"] = True
@@ -378,6 +410,7 @@ def person(request: HttpRequest) -> HttpResponse:
             form.add_error(field if field in form.fields else None, error.message)
         else:
             request.session.pop(BOOKING, None)
+            request.session.pop(INVITATION, None)
             if result.created:
                 reference = {"reference": tokens.reference_display(result.series.reference)}
                 messages.success(
@@ -709,26 +742,50 @@ def letters(request: HttpRequest) -> HttpResponse:
 @staff_view(permission="letters.print")
 def letter_batch(request: HttpRequest, batch_id: int) -> HttpResponse:
     """A batch's letters, one to a page, the address where a window envelope shows it."""
+    batch, letters = _letter_batch_printed(
+        request, batch_id, _("Impression de %(count)s courrier(s)")
+    )
+    return render(request, "callcenter/letter_batch.html", {"batch": batch, "letters": letters})
+
+
+@require_GET
+@staff_view(permission="letters.print")
+def letter_batch_pdf(request: HttpRequest, batch_id: int) -> HttpResponse:
+    """The same letters as one PDF for the printer (A4, one letter a sheet)."""
+    batch, letters = _letter_batch_printed(
+        request, batch_id, _("PDF de %(count)s courrier(s) pour l'imprimeur")
+    )
+    pdf = letter_batch_pdf_make(batch=batch, letters=letters)
+    return _attachment(pdf, "application/pdf", f"courriers-lot-{batch.pk}.pdf")
+
+
+@require_GET
+@staff_view(permission="letters.print")
+def letter_batch_manifest(request: HttpRequest, batch_id: int) -> HttpResponse:
+    """One line a letter (batch, sequence, identifiant, postcode), for the printer."""
+    batch, letters = _letter_batch_printed(
+        request, batch_id, _("Manifeste de %(count)s courrier(s)")
+    )
+    manifest = letter_batch_manifest_make(batch=batch, letters=letters)
+    return _attachment(manifest, "text/csv; charset=utf-8", f"courriers-lot-{batch.pk}.csv")
+
+
+def _attachment(content: bytes | str, content_type: str, filename: str) -> HttpResponse:
+    return HttpResponse(
+        content,
+        content_type=content_type,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _letter_batch_printed(request: HttpRequest, batch_id: int, summary: str):
+    """The batch and its letters rendered now (a letter's text is not kept either), the
+    export audited."""
     batch, notifications = letter_batch_get(batch_id=batch_id)
     audit_record(
         actor=request.actor,
         action="export",
         obj=batch,
-        summary=_("Impression de %(count)s courrier(s)") % {"count": len(notifications)},
+        summary=summary % {"count": len(notifications)},
     )
-    return render(
-        request,
-        "callcenter/letter_batch.html",
-        {
-            "batch": batch,
-            "letters": [
-                # Rendered now, to be printed: a letter's text is not kept either.
-                {
-                    "address": n.to.splitlines(),
-                    "body": notification_render(notification=n).body,
-                    "created_at": n.created_at,
-                }
-                for n in notifications
-            ],
-        },
-    )
+    return batch, letters_printed(notifications=notifications)

@@ -135,3 +135,10 @@ class CodeInvalid(DomainError):
 class CodeExpired(DomainError):
     status = 410
     code = "code_expired"
+
+
+class SignatureInvalid(DomainError):
+    """A signed request (a provider's webhook) whose signature or time does not hold."""
+
+    status = 403
+    code = "signature_invalid"

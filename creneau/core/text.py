@@ -51,7 +51,12 @@ def text_normalize(value: str) -> NormalizedText:
     accent they separated are composed again.
     """
     text = unicodedata.normalize("NFKC", str(value))
-    text = unicodedata.normalize("NFKC", "".join(c for c in text if _visible(c)))
+    # Nearly every text has nothing invisible: printable (no Cc, Cf, Cs, nor white space
+    # but the space) and none of the ignorables is what the filter below would keep
+    # whole, checked in C instead of character by character (a population import
+    # normalises a dozen texts a row).
+    if not text.isprintable() or _IGNORABLE.search(text):
+        text = unicodedata.normalize("NFKC", "".join(c for c in text if _visible(c)))
     shown = " ".join(text.split())
     return NormalizedText(shown=shown, match=_match(shown))
 
@@ -60,6 +65,11 @@ def _match(shown: str) -> str:
     """'Saint-Étienne' → 'saint etienne'. Case is folded before the accents go: folding
     may decompose a letter ("ǰ" → "ǰ")."""
     decomposed = unicodedata.normalize("NFKD", shown.casefold())
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    # ASCII has no combining marks to drop.
+    plain = (
+        decomposed
+        if decomposed.isascii()
+        else "".join(c for c in decomposed if not unicodedata.combining(c))
+    )
     words = _SEPARATORS.split(plain.translate(_LETTERS))
     return " ".join(word for word in words if word)

@@ -13,6 +13,7 @@ middleware, saving the session).
 """
 
 import logging
+import random
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
@@ -39,7 +40,10 @@ def unavailable_response(request: HttpRequest, *, error: BaseException) -> HttpR
             f" {getattr(error.__cause__, 'sqlstate', None) or ''}".strip(),
         },
     )
-    retry_after = settings.DATABASE_RETRY_AFTER_SECONDS
+    # A second either way: clients that met the outage in the same instant would otherwise
+    # come back in step, all of them a whole Retry-After after the database returned
+    # (bench/rush.py: the first booking 5.1 s after a 5 s outage, with 5 s each).
+    retry_after = max(1, settings.DATABASE_RETRY_AFTER_SECONDS + random.randint(-1, 1))
     if request.path.startswith("/api/"):
         response: HttpResponse = JsonResponse(
             {

@@ -376,3 +376,92 @@ def map_draw(
 
 def _overlaps(a: Box, b: Box) -> bool:
     return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
+
+
+# The whole country's map (the statistics page): metropolitan France, and each overseas
+# department in an inset of its own on the left, at its own scale (numbered as INSEE does).
+COUNTRY_WIDTH, COUNTRY_HEIGHT = 480, 400
+INSETS_WIDTH = 100
+OVERSEAS = ("971", "972", "973", "974", "976")
+INSET_GAP = 4
+
+
+@dataclass(frozen=True)
+class CountryMap:
+    width: int
+    height: int
+    departments: tuple[MapDepartment, ...]  # every department, overseas in their insets
+    # The insets' frames: x, y, width, height, and the department's code.
+    insets: tuple[tuple[float, float, float, float, str], ...]
+
+
+def _fitted(
+    rings: list[list[tuple[float, float]]], frame: tuple[float, float, float, float]
+) -> list[list[tuple[float, float]]]:
+    """Rings of (longitude, latitude) projected flat (around their middle latitude) into
+    the frame (x, y, width, height), north up, centred, keeping their proportions."""
+    lons = [p[0] for ring in rings for p in ring]
+    lats = [p[1] for ring in rings for p in ring]
+    squeeze = math.cos(math.radians((min(lats) + max(lats)) / 2))
+    span_x, span_y = (max(lons) - min(lons)) * squeeze, max(lats) - min(lats)
+    x, y, width, height = frame
+    scale = min(width / span_x, height / span_y)
+    left = x + (width - span_x * scale) / 2 - min(lons) * squeeze * scale
+    top = y + (height - span_y * scale) / 2 + max(lats) * scale
+    return [
+        [(left + lon * squeeze * scale, top - lat * scale) for lon, lat in ring] for ring in rings
+    ]
+
+
+@functools.cache
+def country_map_draw(*, outlines_path: Path = OUTLINES_FILE) -> CountryMap:
+    """Every department's outline in one view box (drawn once per process: the page only
+    shades them). The coarsest outlines do for metropolitan France at this scale; an
+    overseas department, drawn larger in its inset, takes the second finest."""
+    outlines = _outlines(outlines_path)
+
+    def rings_of(outline: _Outline) -> list[list[tuple[float, float]]]:
+        level = 1 if outline.code in OVERSEAS else len(outlines.tolerances) - 1
+        return [[p for _, run in runs for p in run] for _, runs in outline.levels[level]]
+
+    by_code = {outline.code: outline for outline in outlines.departments}
+    metropolitan = [o for o in outlines.departments if o.code not in OVERSEAS]
+    # One projection for all of metropolitan France: fit every ring together, then cut
+    # them back into their departments.
+    counts = [len(rings_of(o)) for o in metropolitan]
+    fitted = _fitted(
+        [ring for o in metropolitan for ring in rings_of(o)],
+        (INSETS_WIDTH + INSET_GAP, 0, COUNTRY_WIDTH - INSETS_WIDTH - INSET_GAP, COUNTRY_HEIGHT),
+    )
+    departments, start = [], 0
+    for outline, count in zip(metropolitan, counts, strict=True):
+        departments.append(
+            MapDepartment(
+                name=outline.name,
+                code=outline.code,
+                path=_path(fitted[start : start + count]),
+                label_at=None,
+            )
+        )
+        start += count
+    insets = []
+    inset_height = (COUNTRY_HEIGHT - INSET_GAP * (len(OVERSEAS) - 1)) / len(OVERSEAS)
+    for n, code in enumerate(code for code in OVERSEAS if code in by_code):
+        frame = (0.0, n * (inset_height + INSET_GAP), float(INSETS_WIDTH), inset_height)
+        insets.append((*(round(v, 1) for v in frame), code))
+        inner = (frame[0] + 4, frame[1] + 4, frame[2] - 8, frame[3] - 8)
+        outline = by_code[code]
+        departments.append(
+            MapDepartment(
+                name=outline.name,
+                code=code,
+                path=_path(_fitted(rings_of(outline), inner)),
+                label_at=None,
+            )
+        )
+    return CountryMap(
+        width=COUNTRY_WIDTH,
+        height=COUNTRY_HEIGHT,
+        departments=tuple(sorted(departments, key=lambda d: d.code)),
+        insets=tuple(insets),
+    )

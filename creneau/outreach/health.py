@@ -6,12 +6,12 @@ from django.utils import timezone
 from creneau.core import metrics
 from creneau.core.health import Unhealthy, health_check
 
-from .selectors import outbox_backlog, worker_last_beat
+from .selectors import jobs_failing, outbox_backlog, worker_last_beat
 
 
 @health_check("worker")
 def worker_check() -> dict:
-    """Down when no `outbox_send --forever` has beaten lately: messages wait, none is lost."""
+    """Down when no `manage.py worker` has beaten lately: messages wait, none is lost."""
     last = worker_last_beat()
     if last is None:
         raise Unhealthy("no worker has ever started")
@@ -45,4 +45,11 @@ metrics.collected_gauge(
     read=lambda: [
         ((), (timezone.now() - last).total_seconds() if (last := worker_last_beat()) else -1)
     ],
+)
+metrics.collected_gauge(
+    "job_failing",
+    "1 when a background job's last run failed (its error kept on outreach_jobrun), 0 when "
+    "it succeeded; tried again 5 minutes later.",
+    labels=["job"],
+    read=lambda: [((name,), int(failing)) for name, failing in jobs_failing().items()],
 )

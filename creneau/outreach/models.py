@@ -16,6 +16,17 @@ WORKER_ROWS = (Q(status="pending") | Q(status="sending")) & ~Q(channel="letter")
 LETTERS_WAITING = Q(channel="letter", status="pending")
 
 
+class Priority(models.IntegerChoices):
+    """The order the worker sends in: a code someone waits for on the booking page first,
+    then what tells of an appointment's change, then reminders, then invitations (of which
+    a campaign may queue hundreds of thousands at once). Lower goes first."""
+
+    CODE = 0, _("Code")
+    APPOINTMENT = 1, _("Rendez-vous")
+    REMINDER = 2, _("Rappel")
+    INVITATION = 3, _("Invitation")
+
+
 def notification_to_index(to: str) -> str:
     """Notification.to_index: the blind index of a recipient, in the contacts' comparison
     form (core.crypto.address_index) under the outbox's own purpose, so that the outbox
@@ -63,12 +74,20 @@ class Notification(models.Model):
         BOOKING_CONFIRMED = "booking_confirmed", _("Rendez-vous confirmé")
         BOOKING_MOVED = "booking_moved", _("Rendez-vous déplacé")
         BOOKING_CANCELLED = "booking_cancelled", _("Rendez-vous annulé")
+        APPOINTMENT_REMINDER = "appointment_reminder", _("Rappel de rendez-vous")
+        DOSE2_RECALL = "dose2_recall", _("Rappel de la 2e dose")
+        INVITATION = "invitation", _("Invitation")
+        INVITATION_REMINDER = "invitation_reminder", _("Relance d'invitation")
 
     class Status(models.TextChoices):
         PENDING = "pending", _("À envoyer")
         SENDING = "sending", _("Envoi en cours")
         SENT = "sent", _("Envoyé")
+        # The provider's receipt said the phone got it (SMS only: e-mail has none).
+        DELIVERED = "delivered", _("Remis")
         FAILED = "failed", _("Échec")
+        # Not sent: the address asked for no more invitations and reminders (OptOut).
+        OPTED_OUT = "opted_out", _("Non envoyé (désinscrit)")
 
     channel = models.CharField(max_length=10, choices=Channel.choices)
     # A phone number, an e-mail address, or a letter's name and address lines, encrypted
@@ -87,6 +106,22 @@ class Notification(models.Model):
     # template name → [kind, key], e.g. "code" → ["verification_code", <verification id>].
     derived = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    # Set from the kind when the row is written (KIND_PRIORITY): the worker's claim takes
+    # the lowest first.
+    priority = models.PositiveSmallIntegerField(
+        choices=Priority.choices, default=Priority.APPOINTMENT
+    )
+    # Where the message goes next if this one fails for good (an error the provider says
+    # is permanent, every attempt spent, or a receipt saying it never arrived): a list of
+    # [channel, address], the first taken, the rest carried by the row it becomes.
+    # Addresses: encrypted at rest like `to`.
+    fallbacks = EncryptedJSONField(default=list, blank=True)
+    # The row this one replaces after it failed (its fallback), for the delivery report.
+    fallback_of = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # When the provider's receipt came (delivered or failed).
+    receipt_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -101,10 +136,14 @@ class Notification(models.Model):
         ordering = ["id"]
         indexes = [
             models.Index(fields=["to_index", "id"], name="outbox_to"),
-            # What the delivery worker polls, by when rows are due. However many letters
-            # are pending, its query never walks over them.
+            # What the delivery worker polls: by priority, then by when rows are due. A
+            # code written while 200,000 invitations wait is the first entry the claim's
+            # ordered scan reads; however many letters are pending, it never walks over
+            # them.
             models.Index(
-                fields=["next_attempt_at", "id"], condition=WORKER_ROWS, name="outbox_due"
+                fields=["priority", "next_attempt_at", "id"],
+                condition=WORKER_ROWS,
+                name="outbox_due_by_priority",
             ),
             # The letters waiting for the next printed batch.
             models.Index(fields=["id"], condition=LETTERS_WAITING, name="outbox_letters_waiting"),
@@ -123,8 +162,52 @@ class Notification(models.Model):
         return f"{self.get_kind_display()} → {self.to}"
 
 
+# The priority of each kind; a kind another app adds without a place here is sent as an
+# appointment's message.
+KIND_PRIORITY = {
+    Notification.Kind.VERIFICATION_CODE: Priority.CODE,
+    Notification.Kind.BOOKING_CONFIRMED: Priority.APPOINTMENT,
+    Notification.Kind.BOOKING_MOVED: Priority.APPOINTMENT,
+    Notification.Kind.BOOKING_CANCELLED: Priority.APPOINTMENT,
+    Notification.Kind.APPOINTMENT_REMINDER: Priority.REMINDER,
+    Notification.Kind.DOSE2_RECALL: Priority.REMINDER,
+    Notification.Kind.INVITATION: Priority.INVITATION,
+    Notification.Kind.INVITATION_REMINDER: Priority.INVITATION,
+}
+# Reminders and invitations: what an opt-out stops, what carries an unsubscribe link, and
+# what waits out the quiet hours. Never a code or a message about a change to an
+# appointment the person holds.
+OPTIONAL_PRIORITIES = (Priority.REMINDER, Priority.INVITATION)
+
+
+class OptOut(models.Model):
+    """An address that asked for no more invitations and reminders: a "STOP" answered to an
+    SMS (the provider's webhook) or the unsubscribe link of a message. Kept by the blind
+    index of the address in the outbox's form (`notification_to_index`), so the address
+    itself is not stored and a row's `to_index` finds it."""
+
+    class Source(models.TextChoices):
+        STOP = "stop", _("Réponse STOP")
+        LINK = "link", _("Lien de désinscription")
+
+    address_index = models.CharField(max_length=64, unique=True)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+
+
+class JobRun(models.Model):
+    """When a background job of the worker's schedule (core.jobs) runs next, shared by all
+    workers: each due run is claimed by one conditional UPDATE, so one worker runs it."""
+
+    name = models.CharField(max_length=100, primary_key=True)
+    next_run_at = models.DateTimeField()
+    last_started_at = models.DateTimeField(null=True, blank=True)
+    last_finished_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=200, blank=True)
+
+
 class WorkerHeartbeat(models.Model):
-    """A message worker says it is alive (`manage.py outbox_send --forever`), for
+    """A worker says it is alive (`manage.py worker`), for
     /healthz: one row per worker process, the rows of long-gone ones pruned as they beat."""
 
     worker = models.CharField(max_length=100, primary_key=True)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core import signing
 from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
@@ -64,6 +65,8 @@ def parameters_split(context: dict) -> tuple[dict, dict]:
 class RenderedMessage:
     subject: str
     body: str
+    # A reminder's or an invitation's unsubscribe link (also an e-mail's header).
+    unsubscribe_link: str = ""
 
 
 # What staff see of a message instead of its text, which is not kept (its state beside).
@@ -72,12 +75,19 @@ REDACTED = {
     Notification.Kind.BOOKING_CONFIRMED: _("Confirmation de rendez-vous"),
     Notification.Kind.BOOKING_MOVED: _("Changement de rendez-vous"),
     Notification.Kind.BOOKING_CANCELLED: _("Annulation de rendez-vous"),
+    Notification.Kind.APPOINTMENT_REMINDER: _("Rappel de rendez-vous"),
+    Notification.Kind.DOSE2_RECALL: _("Rappel de la 2e dose"),
 }
 
 
 def notification_redacted(*, notification: Notification) -> str:
     """What a message was, for a staff screen ("Confirmation de rendez-vous")."""
     return str(REDACTED.get(notification.kind, notification.get_kind_display()))
+
+
+def secrets_derive(notification: Notification) -> dict[str, str]:
+    """The secrets a message carries, made now from their stored keys."""
+    return {name: _derivers[kind](key) for name, (kind, key) in notification.derived.items()}
 
 
 def notification_render(*, notification: Notification) -> RenderedMessage:
@@ -93,7 +103,7 @@ def notification_render(*, notification: Notification) -> RenderedMessage:
         )
     context = {
         **parameters,
-        **{name: _derivers[kind](key) for name, (kind, key) in notification.derived.items()},
+        **secrets_derive(notification),
         "channel": notification.channel,
         "call_centre_phone": settings.CALL_CENTRE_PHONE,
     }
@@ -105,4 +115,28 @@ def notification_render(*, notification: Notification) -> RenderedMessage:
             if notification.channel == Notification.Channel.EMAIL
             else ""
         )
-    return RenderedMessage(subject=subject, body=body)
+    return RenderedMessage(
+        subject=subject, body=body, unsubscribe_link=context.get("unsubscribe_link", "")
+    )
+
+
+# The unsubscribe link of a reminder or an invitation (notification_enqueue adds it): the
+# key stored is the address's blind index, the link signed with the server's secret
+# when the message is sent. It only ever stops reminders and invitations to that
+# address, so it lives in the path (one click, no JavaScript), unlike the booking's keys.
+UNSUBSCRIBE_LINK = "unsubscribe_link"
+UNSUBSCRIBE_SALT = "creneau.outreach.unsubscribe"
+
+
+@message_secret(UNSUBSCRIBE_LINK)
+def unsubscribe_link(address_index: str) -> str:
+    token = signing.Signer(salt=UNSUBSCRIBE_SALT).sign(address_index)
+    return settings.UNSUBSCRIBE_LINK.format(token=token)
+
+
+def unsubscribe_token_read(token: str) -> str | None:
+    """The address index an unsubscribe link names, or None when it was not signed here."""
+    try:
+        return signing.Signer(salt=UNSUBSCRIBE_SALT).unsign(token)
+    except signing.BadSignature:
+        return None

@@ -9,12 +9,13 @@ from creneau.core.errors import NotFound
 
 from .models import (
     LETTERS_WAITING,
-    WORKER_ROWS,
+    JobRun,
     LetterBatch,
     Notification,
     WorkerHeartbeat,
     notification_to_index,
 )
+from .quiet import outbox_sendable
 
 OUTBOX_PAGE = 50
 BATCHES_SHOWN = 20
@@ -63,7 +64,8 @@ def outbox_backlog(*, now: datetime | None = None) -> OutboxBacklog:
     now = now or timezone.now()
     due = dict.fromkeys(Notification.Channel.values, 0)
     rows = (
-        Notification.objects.filter(WORKER_ROWS, next_attempt_at__lte=now)
+        # What the workers may send now: reminders and invitations wait out the night.
+        Notification.objects.filter(outbox_sendable(now))
         .values("channel")
         .annotate(count=Count("pk"), oldest=Min("next_attempt_at"))
     )
@@ -73,6 +75,12 @@ def outbox_backlog(*, now: datetime | None = None) -> OutboxBacklog:
         oldest = row["oldest"] if oldest is None else min(oldest, row["oldest"])
     due[Notification.Channel.LETTER] = Notification.objects.filter(LETTERS_WAITING).count()
     return OutboxBacklog(due=due, oldest_due_at=oldest)
+
+
+def jobs_failing() -> dict[str, bool]:
+    """Each background job the worker has run, and whether its last run failed."""
+    rows = JobRun.objects.values_list("name", "last_error")
+    return {name: bool(error) for name, error in rows}
 
 
 def worker_last_beat() -> datetime | None:

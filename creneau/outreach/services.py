@@ -1,38 +1,56 @@
 """The outbox: messages are rows written in the transaction of the change they report.
 
 A rolled-back change leaves no row, and a committed one leaves exactly one per channel
-(invariant 5). Sending them is `outbox_send`'s job, run by a worker
-(`manage.py outbox_send --forever`), as many at once as wanted.
+(invariant 5). Sending them is `outbox_send`'s job, run by the worker
+(`manage.py worker`), as many at once as wanted: by priority (codes first, invitations
+last), at a rate per channel all workers share, reminders and invitations never in the
+quiet hours nor to an address that opted out; a message that fails for good goes on to
+its fallback, if it has one.
 """
 
+import itertools
 import logging
 import random
 import smtplib
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
-from django.db.models import F
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from creneau.admission.counters import counter_add
 from creneau.audit.services import audit_record
 from creneau.core.actor import Actor
 from creneau.core.db import unit_of_work
 from creneau.core.errors import InvalidInput
 
 from .models import (
+    KIND_PRIORITY,
     LETTERS_WAITING,
-    WORKER_ROWS,
+    OPTIONAL_PRIORITIES,
     LetterBatch,
     Notification,
+    OptOut,
+    Priority,
     WorkerHeartbeat,
     notification_to_index,
 )
-from .rendering import RenderedMessage, notification_render, parameters_split
+from .quiet import outbox_sendable, quiet_hours_end
+from .rendering import (
+    UNSUBSCRIBE_LINK,
+    RenderedMessage,
+    Secret,
+    notification_render,
+    parameters_split,
+    unsubscribe_token_read,
+)
 from .sms import ERROR_LENGTH, SendError, SmsBackend, sms_backend
 
 logger = logging.getLogger(__name__)
@@ -54,23 +72,153 @@ TAKEN = (Notification.Status.PENDING, Notification.Status.SENDING)
 
 
 def notification_enqueue(
-    *, channel: str, to: str, kind: str, event: str, context: dict, language: str = "fr"
+    *,
+    channel: str,
+    to: str,
+    kind: str,
+    event: str,
+    context: dict,
+    language: str = "fr",
+    fallbacks: Sequence[tuple[str, str]] = (),
+    priority: int | None = None,
+    not_before: datetime | None = None,
 ) -> Notification:
     """Write one message: its template (`kind`) and its values as the change left them, so
     that what is sent is what the change was. A value that is a secret (a code, a link
     with a key) is given as a `Secret` and only its key is stored; the text is made when
-    the message is sent (outreach/rendering.py)."""
+    the message is sent (outreach/rendering.py).
+
+    `priority` defaults to the kind's (KIND_PRIORITY). A reminder or an invitation
+    (OPTIONAL_PRIORITIES) carries an unsubscribe link (`unsubscribe_link` in its
+    template), is written already "opted out" (and never sent) for an address that asked
+    for no more, and waits out the quiet hours. `fallbacks`: where it goes next, in order,
+    should it fail for good ([channel, address] each). `not_before`: not sent earlier.
+    """
+    if priority is None:
+        priority = KIND_PRIORITY.get(kind, Priority.APPOINTMENT)
+    to_index = notification_to_index(to)
+    optional = priority in OPTIONAL_PRIORITIES
+    if optional:
+        context = {**context, "unsubscribe_link": Secret(UNSUBSCRIBE_LINK, to_index)}
     parameters, derived = parameters_split(context)
+    now = timezone.now()
+    due = max(now, not_before) if not_before is not None else now
+    if optional and channel != Notification.Channel.LETTER:
+        due = quiet_hours_end(due) or due
+    opted_out = optional and OptOut.objects.filter(address_index=to_index).exists()
     return Notification.objects.create(
         channel=channel,
         to=to,
-        to_index=notification_to_index(to),
+        to_index=to_index,
         kind=kind,
         event=event,
         language=language,
         parameters=parameters,
         derived=derived,
+        priority=priority,
+        fallbacks=[[fallback_channel, address] for fallback_channel, address in fallbacks],
+        next_attempt_at=due,
+        status=Notification.Status.OPTED_OUT if opted_out else Notification.Status.PENDING,
     )
+
+
+def _fallback_enqueue(notification: Notification) -> Notification | None:
+    """The next message of a failed one's chain, if it declared one: the same template,
+    values and priority, to the next address. Inside the transaction that recorded the
+    failure, which only one caller wins; the event's suffix keeps each step unique."""
+    if not notification.fallbacks:
+        return None
+    (channel, to), *rest = notification.fallbacks
+    secrets = {
+        name: Secret(kind, key)
+        for name, (kind, key) in notification.derived.items()
+        if kind != UNSUBSCRIBE_LINK  # made again for the new address
+    }
+    fallback = notification_enqueue(
+        channel=channel,
+        to=to,
+        kind=notification.kind,
+        event=f"{notification.event}>{channel}",
+        context={**notification.parameters, **secrets},
+        language=notification.language,
+        fallbacks=[tuple(step) for step in rest],
+        priority=notification.priority,
+    )
+    Notification.objects.filter(pk=fallback.pk).update(fallback_of=notification.pk)
+    return fallback
+
+
+def _fail(notification_id: int, claim: Q, *, error: str, **fields: object) -> bool:
+    """Record a failure for good under `claim` (a condition only the caller's state of the
+    row meets) and enqueue its fallback in the same transaction: two receipts, or a
+    receipt and a worker, never enqueue it twice."""
+    with transaction.atomic():
+        failed = Notification.objects.filter(claim, pk=notification_id).update(
+            status=Notification.Status.FAILED, last_error=error[:ERROR_LENGTH], **fields
+        )
+        if failed:
+            _fallback_enqueue(Notification.objects.get(pk=notification_id))
+    return bool(failed)
+
+
+def optout_record(*, address: str, source: str) -> bool:
+    """No more invitations and reminders to `address` (a phone number in E.164, an e-mail
+    address): those waiting are not sent, later ones are written opted out. Messages about
+    an appointment are never stopped. True when the address had not opted out yet."""
+    return optout_record_index(address_index=notification_to_index(address), source=source)
+
+
+def optout_by_link(*, token: str) -> bool:
+    """The unsubscribe link of a reminder or an invitation was followed and confirmed.
+    True when the address had not opted out yet; a link not signed here is refused."""
+    address_index = unsubscribe_token_read(token[:200])
+    if address_index is None:
+        raise InvalidInput(gettext("Ce lien de désinscription n'est pas valide."))
+    return optout_record_index(address_index=address_index, source=OptOut.Source.LINK)
+
+
+def optout_record_index(*, address_index: str, source: str) -> bool:
+    """optout_record for an address known by its index (the unsubscribe link's)."""
+    try:
+        with transaction.atomic():
+            OptOut.objects.create(address_index=address_index, source=source)
+    except IntegrityError:  # already opted out (or at this very moment, by another)
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What the provider says became of one message it took."""
+
+    reference: str  # the id the message was sent under (the provider's idempotency key)
+    delivered: bool
+    error: str = ""
+
+
+def delivery_receipt_record(*, receipt: Receipt, now: datetime | None = None) -> bool:
+    """Mark an SMS delivered or failed from its receipt; a failed one goes on to its
+    fallback. A conditional update: a receipt sent twice (providers retry) changes the
+    row once; one for a message that is not an SMS taken by a worker changes nothing.
+    True when it changed the row."""
+    now = now or timezone.now()
+    if not receipt.reference.isascii() or not receipt.reference.isdigit():
+        return False
+    # A receipt may overtake the worker's own "sent" (the provider answered, then the
+    # receipt came, before the worker wrote down the answer): sending counts too.
+    notification_id = int(receipt.reference)
+    claim = Q(
+        channel=Notification.Channel.SMS,
+        status__in=(Notification.Status.SENDING, Notification.Status.SENT),
+    )
+    if receipt.delivered:
+        return bool(
+            Notification.objects.filter(claim, pk=notification_id).update(
+                status=Notification.Status.DELIVERED, receipt_at=now
+            )
+        )
+    error = f"receipt: {receipt.error or 'not delivered'}"
+    return _fail(notification_id, claim, error=error, receipt_at=now)
 
 
 LETTER_BATCH_SIZE = 500
@@ -130,6 +278,8 @@ class Delivery:
 @dataclass
 class OutboxReport:
     deliveries: list[Delivery] = field(default_factory=list)
+    # Seconds until a channel whose rate was spent may send again (0: none was).
+    throttled_for: float = 0.0
 
     def count(self, outcome: str) -> int:
         return sum(1 for delivery in self.deliveries if delivery.outcome == outcome)
@@ -147,41 +297,88 @@ class OutboxReport:
         return self.count("failed")
 
 
+# A rate's window: the count of messages a channel sent in the current second.
+RATE_WINDOW_SECONDS = 1
+
+
+def _rate_take(channel: str) -> float:
+    """Take one message of the channel's rate (settings.OUTBOX_RATES, messages a second,
+    counted where every worker counts: admission's shared counters, Redis or the
+    database). 0 when taken; otherwise the seconds until the next window."""
+    rate = settings.OUTBOX_RATES.get(channel, 0)
+    if not rate:
+        return 0.0
+    now = time.time()
+    count = counter_add(key=f"outbox:rate:{channel}", window=RATE_WINDOW_SECONDS, now=now)
+    if count.hits <= rate:
+        return 0.0
+    return RATE_WINDOW_SECONDS - now % RATE_WINDOW_SECONDS
+
+
 def outbox_send(
-    *, limit: int = 100, now: datetime | None = None, stop: threading.Event | None = None
+    *,
+    limit: int = 100,
+    now: datetime | None = None,
+    stop: threading.Event | None = None,
+    seconds: float | None = None,
 ) -> OutboxReport:
-    """Send up to `limit` due messages (SMS and e-mail; letters stay pending).
+    """Send up to `limit` due messages (SMS and e-mail; letters stay pending), the lowest
+    priority first.
 
     Any number of workers may run this at once, in threads or processes: each row is
     taken by one conditional UPDATE (due → sending, attempts + 1) that a single worker
     can win, never by reading then writing, and the row is taken just before it is sent,
     one at a time, so a claim lasts one send. A worker that died while sending leaves
     its row "sending"; after CLAIM_TIMEOUT another takes it again (the one case where a
-    message may go twice: the provider may have taken it before the worker died).
+    message may go twice: the provider may have taken it before the worker died; it
+    gets the row's id as its idempotency key).
 
-    `now` fixes the clock (tests); otherwise each step reads it. `stop`, when set,
-    ends the batch between two messages (the worker's SIGTERM).
+    Before each message the channel's rate is taken; once spent, the batch leaves that
+    channel's rows for the next window (`throttled_for` says when). `seconds` ends the
+    batch after that long (once a message was tried), so that the worker reads the queue
+    again: a code written while invitations go out waits for no more than that. `now`
+    fixes the clock (tests); otherwise each step reads it. `stop`, when set, ends the
+    batch between two messages (the worker's SIGTERM).
     """
     clock: Callable[[], datetime] = (lambda: now) if now is not None else timezone.now
+    started = time.monotonic()
     report = OutboxReport()
     due = list(
-        Notification.objects.filter(WORKER_ROWS, next_attempt_at__lte=clock())
-        .order_by("next_attempt_at", "id")
-        .values_list("pk", "attempts")[:limit]
+        Notification.objects.filter(outbox_sendable(clock()))
+        .order_by("priority", "next_attempt_at", "id")
+        .values_list("pk", "attempts", "channel", "priority")[:limit]
     )
     # Workers that start together read the same page: each tries it in its own order,
-    # so that they mostly take different rows instead of all losing the same races.
-    random.shuffle(due)
+    # so that they mostly take different rows instead of all losing the same races; the
+    # order of priorities is kept.
+    page = []
+    for _priority, rows in itertools.groupby(due, key=lambda row: row[3]):
+        rows = list(rows)
+        random.shuffle(rows)
+        page += rows
+    throttled: dict[str, float] = {}
+    tried = False
     senders = _Senders()
     try:
-        for notification_id, attempts in due:
+        for notification_id, attempts, channel, _priority in page:
             if stop is not None and stop.is_set():
                 break
+            # The first message always goes: a batch never ends having done nothing.
+            if seconds is not None and tried and time.monotonic() - started >= seconds:
+                break
+            if channel in throttled:
+                continue
+            wait = _rate_take(channel)
+            if wait:
+                throttled[channel] = wait
+                continue
+            tried = True
             delivery = _deliver_one(notification_id, attempts, clock=clock, senders=senders)
             if delivery is not None:
                 report.deliveries.append(delivery)
     finally:
         senders.close()
+    report.throttled_for = min(throttled.values(), default=0.0)
     return report
 
 
@@ -192,14 +389,14 @@ def _deliver_one(
     taken_at = clock()
     if attempts >= MAX_ATTEMPTS:
         # Only a stale claim gets here: its worker died during the last attempt allowed.
-        given_up = Notification.objects.filter(
-            pk=notification_id,
-            status=Notification.Status.SENDING,
-            attempts=attempts,
-            next_attempt_at__lte=taken_at,
-        ).update(
-            status=Notification.Status.FAILED,
-            last_error="the worker sending the last attempt stopped before it finished",
+        given_up = _fail(
+            notification_id,
+            Q(
+                status=Notification.Status.SENDING,
+                attempts=attempts,
+                next_attempt_at__lte=taken_at,
+            ),
+            error="the worker sending the last attempt stopped before it finished",
         )
         if not given_up:
             return None
@@ -230,9 +427,17 @@ def _deliver_one(
     notification = Notification.objects.get(pk=notification_id)
     # This worker's claim is (sending, this attempt number): recording the outcome under
     # it never overwrites a later claim made after this one went stale.
-    mine = Notification.objects.filter(
-        pk=notification_id, status=Notification.Status.SENDING, attempts=attempt
-    )
+    claim = Q(status=Notification.Status.SENDING, attempts=attempt)
+    mine = Notification.objects.filter(claim, pk=notification_id)
+    if (
+        notification.priority in OPTIONAL_PRIORITIES
+        and OptOut.objects.filter(address_index=notification.to_index).exists()
+    ):
+        # The address opted out after this was written: a reminder or an invitation only.
+        mine.update(status=Notification.Status.OPTED_OUT)
+        return Delivery(
+            notification_id, notification.channel, notification.kind, attempt, "opted_out"
+        )
     try:
         senders.send(notification)
     except Exception as error:
@@ -240,7 +445,7 @@ def _deliver_one(
         text = str(error) if isinstance(error, SendError) else f"{type(error).__name__}: {error}"
         text = text[:ERROR_LENGTH]
         if permanent or attempt >= MAX_ATTEMPTS:
-            mine.update(status=Notification.Status.FAILED, last_error=text)
+            _fail(notification_id, claim, error=text)
             outcome = "failed"
         else:
             mine.update(
@@ -259,7 +464,10 @@ def _deliver_one(
         # A row written before messages were rendered when sent (outreach/0005): its
         # text, which may hold a code or a key, goes once sent.
         done["parameters"] = {}
-    if not mine.update(**done):
+    if (
+        not mine.update(**done)
+        and not Notification.objects.filter(pk=notification_id, receipt_at__isnull=False).exists()
+    ):
         logger.warning(
             "outbox: notification %s was sent after its claim went stale", notification_id
         )
@@ -282,19 +490,30 @@ class _Senders:
         if notification.channel == Notification.Channel.SMS:
             if self._sms is None:
                 self._sms = sms_backend()
-            self._sms.send(to=notification.to, text=rendered.body)
+            self._sms.send(to=notification.to, text=rendered.body, reference=str(notification.pk))
         else:
             self._send_email(notification, rendered)
 
     def _send_email(self, notification: Notification, rendered: RenderedMessage) -> None:
         if self._mail is None:
             self._mail = get_connection(fail_silently=False)
+        # A reminder or an invitation: the mail client's own "unsubscribe" (RFC 8058's
+        # one click, a POST to the same link the text carries).
+        headers = (
+            {
+                "List-Unsubscribe": f"<{rendered.unsubscribe_link}>",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            }
+            if rendered.unsubscribe_link
+            else {}
+        )
         message = EmailMessage(
             subject=rendered.subject,
             body=rendered.body,
             from_email=settings.DEFAULT_FROM_EMAIL,
             to=[notification.to],
             connection=self._mail,
+            headers=headers,
         )
         try:
             message.send()

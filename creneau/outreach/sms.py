@@ -1,16 +1,18 @@
 """Sending SMS: one small interface, the backend chosen by `settings.SMS_BACKEND`.
 
-A backend has one method, `send(to=…, text=…)`, that returns when the provider took
-the message and raises `SendError` otherwise, saying whether trying again later may
-help (`permanent=False`) or not. Shipped backends:
+A backend has one method, `send(to=…, text=…, reference=…)`, that returns when the
+provider took the message and raises `SendError` otherwise, saying whether trying again
+later may help (`permanent=False`) or not. `reference` is the outbox row's id: the
+provider's idempotency key (a message sent again after a worker died is one message) and
+what its delivery receipts name (the webhook, outreach/webhooks.py). Shipped backends:
 
 - `ConsoleBackend`: writes each SMS to standard output (demo, development), like
   Django's console e-mail backend.
 - `MemoryBackend`: keeps them in `creneau.outreach.sms.outbox` (tests), like Django's
   locmem e-mail backend.
 - `HttpBackend`: a generic HTTP JSON provider: `POST SMS_HTTP_URL` with
-  `{"to": "+336…", "text": "…", "sender": SMS_SENDER}` and `Authorization: Bearer
-  SMS_HTTP_TOKEN`.
+  `{"to": "+336…", "text": "…", "sender": SMS_SENDER, "reference": "<id>"}`,
+  `Idempotency-Key: <id>` and `Authorization: Bearer SMS_HTTP_TOKEN`.
 """
 
 import json
@@ -37,7 +39,7 @@ class SendError(Exception):
 
 
 class SmsBackend(Protocol):
-    def send(self, *, to: str, text: str) -> None: ...
+    def send(self, *, to: str, text: str, reference: str = "") -> None: ...
 
 
 def sms_backend() -> SmsBackend:
@@ -50,6 +52,7 @@ class Sms:
     to: str
     text: str
     sender: str
+    reference: str = ""
 
 
 class ConsoleBackend:
@@ -57,7 +60,7 @@ class ConsoleBackend:
         self.stream = stream or sys.stdout
         self._lock = threading.Lock()
 
-    def send(self, *, to: str, text: str) -> None:
+    def send(self, *, to: str, text: str, reference: str = "") -> None:
         with self._lock:
             self.stream.write(f"SMS from {settings.SMS_SENDER} to {to}\n{text}\n{'-' * 40}\n")
             self.stream.flush()
@@ -68,8 +71,8 @@ outbox: list[Sms] = []
 
 
 class MemoryBackend:
-    def send(self, *, to: str, text: str) -> None:
-        outbox.append(Sms(to=to, text=text, sender=settings.SMS_SENDER))
+    def send(self, *, to: str, text: str, reference: str = "") -> None:
+        outbox.append(Sms(to=to, text=text, sender=settings.SMS_SENDER, reference=reference))
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -93,8 +96,8 @@ class HttpBackend:
         self.timeout = settings.SMS_HTTP_TIMEOUT
         self.opener = urllib.request.build_opener(_NoRedirect)
 
-    def send(self, *, to: str, text: str) -> None:
-        payload = {"to": to, "text": text, "sender": settings.SMS_SENDER}
+    def send(self, *, to: str, text: str, reference: str = "") -> None:
+        payload = {"to": to, "text": text, "sender": settings.SMS_SENDER, "reference": reference}
         request = urllib.request.Request(
             self.url,
             data=json.dumps(payload).encode(),
@@ -103,6 +106,8 @@ class HttpBackend:
         )
         if self.token:
             request.add_header("Authorization", f"Bearer {self.token}")
+        if reference:
+            request.add_header("Idempotency-Key", reference)
         try:
             with self.opener.open(request, timeout=self.timeout) as response:
                 response.read()

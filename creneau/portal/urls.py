@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import invitation_views, stats_urls, unsubscribe, views, waitlist_views
 
 app_name = "portal"
 
@@ -39,8 +39,16 @@ urlpatterns = [
     path("reprendre/ouvrir/", views.rebook_open, name="rebook_open"),
     path("reprendre/<int:item_id>/", views.rebook, name="rebook"),
     path("reprendre/<str:token>/", views.rebook_legacy, name="rebook_legacy"),
+    path("liste-attente/", waitlist_views.join, name="waitlist"),
+    path("liste-attente/code/", waitlist_views.code, name="waitlist_code"),
+    path("liste-attente/offre/<str:token>/", waitlist_views.offer, name="waitlist_offer"),
+    path("liste-attente/inscription/<str:token>/", waitlist_views.entry, name="waitlist_entry"),
     path("demo/messages/", views.outbox, name="outbox"),
     path("accessibilite/", views.accessibility, name="accessibility"),
     path("mentions-legales/", views.legal, name="legal"),
     path("donnees-personnelles/", views.privacy, name="privacy"),
+    path("desinscription/<str:token>/", unsubscribe.unsubscribe, name="unsubscribe"),
+    path("invitation/", invitation_views.invitation, name="invitation"),
 ]
+
+urlpatterns += stats_urls.urlpatterns

@@ -68,6 +68,8 @@ from creneau.booking.services import (
     hold_release,
     hold_renew,
 )
+from creneau.campaigns.selectors import invitation_covers, invitation_get
+from creneau.campaigns.services import invitation_book
 from creneau.core.clients import network_key, request_ip
 from creneau.core.errors import (
     CodeExpired,
@@ -132,6 +134,9 @@ MANAGE = "portal_manage"
 BOOKED = "portal_booked"
 CONTACT_TOKEN = "portal_contact"
 OPENED = "portal_opened"
+# The invitation whose code opened this booking (campaigns): its id, and the invitee's
+# names and birth date that fill the person's form.
+INVITATION = "portal_invitation"
 
 
 # Search -------------------------------------------------------------------------------
@@ -689,7 +694,11 @@ def details(request: HttpRequest) -> HttpResponse:
     form = PersonForm(
         request.POST or None,
         # The answer to a reserved site's question is ticked already.
-        initial={"categories": state.get("categories", []), **_details_initial(state, dose2)},
+        initial={
+            "categories": state.get("categories", []),
+            **_invited_person(request),
+            **_details_initial(state, dose2),
+        },
         dose2_choices=[(slot.pk, slot) for slot in dose2.slots] if dose2 else (),
         # The place held is the one proposed; on another day, that day's first.
         dose2_initial=hold.dose2_slot_id if dose2 and dose2.day == hold.dose2_slot.date else None,
@@ -711,7 +720,7 @@ def details(request: HttpRequest) -> HttpResponse:
         except InvalidInput as error:
             form.add_error("birth_date", error.message)
         else:
-            if not decision.eligible:
+            if not decision.eligible and not _invitation_covers(request, hold, data):
                 form.add_error(None, decision.reason)
             else:
                 state["person"] = {
@@ -744,6 +753,37 @@ def details(request: HttpRequest) -> HttpResponse:
             "dose2": dose2,
             "steps": _steps(2),
         },
+    )
+
+
+def _invited_person(request: HttpRequest) -> dict:
+    """The names and birth date of the invitation this booking began with, to fill the
+    form (the person may still change them)."""
+    invited = request.session.get(INVITATION)
+    if not invited:
+        return {}
+    return {
+        "given_name": invited["given_name"],
+        "family_name": invited["family_name"],
+        "birth_date": date.fromisoformat(invited["birth_date"]),
+    }
+
+
+def _invitation_covers(request: HttpRequest, hold: Hold, data: dict) -> bool:
+    """The invitation of this booking admits this person at this place, whatever the
+    public rules say (campaigns.selectors.invitation_covers)."""
+    invited = request.session.get(INVITATION)
+    if not invited:
+        return False
+    invitation = invitation_get(invitation_id=invited["id"])
+    return invitation is not None and invitation_covers(
+        invitation=invitation,
+        slot=hold.slot,
+        person=PersonData(
+            given_name=data["given_name"],
+            family_name=data["family_name"],
+            birth_date=data["birth_date"],
+        ),
     )
 
 
@@ -785,12 +825,18 @@ def _remember(request: HttpRequest, series: Series) -> None:
 def _book(request: HttpRequest, *, contact: Contact, state: dict) -> HttpResponse:
     try:
         limit_hit(name="bookings_per_contact", key=str(contact.pk))
-        result = booking_confirm(
+        booking = dict(
             hold_id=state["hold"],
             contact=contact,
             person=_person(state),
             dose2_slot_id=state.get("dose2"),
             idempotency_key=state["key"],
+        )
+        invited = request.session.get(INVITATION)
+        result = (
+            invitation_book(invitation_id=invited["id"], **booking)
+            if invited
+            else booking_confirm(**booking)
         )
     except (HoldExpired, SlotUnavailable, Dose2Unavailable, StockInsufficient) as error:
         # (A dose 2 alone at a site with no dose left to promise: its place is given back.)
@@ -803,6 +849,7 @@ def _book(request: HttpRequest, *, contact: Contact, state: dict) -> HttpRespons
         request.session.modified = True
         return redirect("portal:details")
     request.session.pop(BOOKING, None)
+    request.session.pop(INVITATION, None)
     _remember(request, result.series)
     request.session[BOOKED] = tokens.reference_display(result.series.reference)
     if not result.created:

@@ -4,9 +4,11 @@ purge may take: each rule a query, read again under the purge's locks before it 
 from datetime import datetime
 from typing import Any
 
+from django.apps import apps
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from creneau.booking import tokens
+from creneau.booking.holders import contact_holders
 from creneau.booking.models import Appointment, Contact, Person, Series
 from creneau.care.models import Administration
 from creneau.eligibility.selectors import category_labels
@@ -37,12 +39,20 @@ def persons_due(*, before: datetime) -> QuerySet[Person]:
 def contacts_unused(*, before: datetime) -> QuerySet[Contact]:
     """Contacts nobody books for (never verified, verified and never used, or whose
     persons are gone) and untouched since `before`: no code sent, no verification."""
-    return (
+    unused = (
         Contact.objects.filter(created_at__lt=before)
         .exclude(Q(verified_at__gte=before) | Q(code_sent_at__gte=before))
         .exclude(Exists(Person.objects.filter(contact=OuterRef("pk"))))
         .exclude(Exists(Series.objects.filter(contact=OuterRef("pk"))))
     )
+    # Rows of other apps that still use the contact (booking.holders: an active entry on
+    # the waiting list).
+    for holder in contact_holders():
+        rows = apps.get_model(holder.model).objects.filter(
+            **{holder.field: OuterRef("pk")}, **holder.conditions
+        )
+        unused = unused.exclude(Exists(rows))
+    return unused
 
 
 def series_messages_q(references: list[str]) -> Q:

@@ -41,8 +41,14 @@ from creneau.outreach.models import Notification, notification_to_index
 
 from .selectors import contacts_unused, persons_due, series_messages_q
 
-# The messages that may go: delivered (or given up on). One still to send stays.
-MESSAGES_DONE = (Notification.Status.SENT, Notification.Status.FAILED)
+# The messages that may go: delivered (or given up on, or not sent to an address that
+# opted out). One still to send stays.
+MESSAGES_DONE = (
+    Notification.Status.SENT,
+    Notification.Status.DELIVERED,
+    Notification.Status.FAILED,
+    Notification.Status.OPTED_OUT,
+)
 
 
 def _contacts_lock(contact_ids: list[int]) -> None:
@@ -77,7 +83,12 @@ def _persons_erase(
     counts["messages"] = Notification.objects.filter(
         series_messages_q([reference for _, reference in series]), status__in=MESSAGES_DONE
     ).delete()[0]
-    counts["appointments"] = Appointment.objects.filter(person_id__in=person_ids).delete()[0]
+    # The appointments alone (their reminders' rows go with them, by cascade).
+    counts["appointments"] = (
+        Appointment.objects.filter(person_id__in=person_ids)
+        .delete()[1]
+        .get(Appointment._meta.label, 0)
+    )
     counts["courses"] = Series.objects.filter(pk__in=series_ids).delete()[0]
     counts["persons"] = Person.objects.filter(pk__in=person_ids).delete()[0]
     unused = (

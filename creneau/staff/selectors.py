@@ -22,10 +22,14 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     Role.SITE_STAFF: frozenset({"day.work"}),
     Role.SITE_MANAGER: frozenset({"day.work", "site.manage", "session.cancel"}),
     Role.CALL_CENTRE: frozenset({"callcentre.book", "letters.print"}),
-    Role.REGIONAL_AUTHORITY: frozenset({"site.manage", "session.cancel", "audit.read"}),
+    Role.REGIONAL_AUTHORITY: frozenset(
+        {"site.manage", "session.cancel", "audit.read", "campaigns.manage"}
+    ),
+    # platforms.manage: other booking platforms' feeds (creneau/interop), national objects.
     # platforms.manage: other booking platforms' feeds (creneau/interop), national objects.
     Role.NATIONAL_AUTHORITY: frozenset(
-        {"site.manage", "session.cancel", "audit.read", "letters.print", "platforms.manage"}
+        {"site.manage", "session.cancel", "audit.read", "letters.print", "campaigns.manage"}
+        | {"platforms.manage"}
     ),
 }
 EVERY_SITE = frozenset({Role.CALL_CENTRE, Role.NATIONAL_AUTHORITY})

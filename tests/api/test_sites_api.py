@@ -191,3 +191,15 @@ def test_a_cached_answer_has_the_bytes_of_an_uncached_one(client, paris_sites, s
     assert plain.json()["results"]
     assert plain.content == first.content == again.content
     assert plain["Content-Type"] == first["Content-Type"] == again["Content-Type"]
+
+
+def test_a_cached_site_answer_has_the_bytes_of_an_uncached_one(client, paris_sites, settings):
+    # The cache writes the view's dict as it is, without the schema's validation: the
+    # same bytes prove the dict holds exactly the schema's fields, in its types.
+    url = f"/api/v1/sites/{paris_sites[0].pk}"
+    plain = client.get(url)
+    settings.API_CACHE_SECONDS = 5
+    cached = client.get(url)
+    assert plain.status_code == cached.status_code == 200
+    assert plain.json()["days"]
+    assert plain.content == cached.content

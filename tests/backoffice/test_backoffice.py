@@ -15,6 +15,7 @@ from creneau.interop.models import ExternalPlatform
 from creneau.outreach.models import LetterBatch
 from creneau.staff.models import StaffProfile
 from creneau.staff.services import MAX_LOGIN_FAILURES, staff_account_create
+from creneau.waitlist.models import Leftover
 from tests.factories import STAFF, person, two_dose_site, verified_contact
 from tests.staff_door import staff_sign_in
 
@@ -119,6 +120,9 @@ FOREIGN = {
     "delivery_id": lambda world: world["marseille"].deliveries.first().pk,
     # Letters are national (the call centre's): a site's manager may not print any.
     "batch_id": lambda world: LetterBatch.objects.create().pk,
+    # A campaign of Marseille's department.
+    "campaign_id": lambda world: marseille_campaign().pk,
+    "leftover_id": lambda world: marseille_leftover(world).pk,
     # Other booking platforms are national (the national authority's): nobody else's.
     "platform_id": lambda world: (
         ExternalPlatform.objects.create(
@@ -126,6 +130,31 @@ FOREIGN = {
         ).pk
     ),
 }
+
+
+def marseille_campaign():
+    from creneau.campaigns.models import Campaign
+
+    campaign = Campaign.objects.create(name="Marseille", channels=["sms"], message_fr="M.")
+    campaign.departments.set(["13"])
+    return campaign
+
+
+def marseille_leftover(world):
+    """Leftover doses declared at Marseille (its first session stands for theirs)."""
+    session = world["marseille"].sessions.order_by("pk").first()
+    leftover, _ = Leftover.objects.get_or_create(
+        session=session,
+        defaults=dict(
+            site=world["marseille"],
+            vaccine=session.vaccine,
+            lot="L1",
+            doses=1,
+            until=timezone.now(),
+            created_at=timezone.now(),
+        ),
+    )
+    return leftover
 
 
 STAFF_NAMESPACES = {"backoffice", "callcenter"}

@@ -26,7 +26,8 @@ BENEATH = {
     "vaccines": {"core", "audit", "geography", "sites"},
     "scheduling": {"core", "audit", "geography", "sites", "vaccines"},
     "eligibility": {"core", "geography", "sites", "vaccines"},
-    "outreach": {"core", "audit"},
+    # The shared counters of admission pace the sending (a rate per channel).
+    "outreach": {"core", "audit", "admission"},
     "staff": {"core", "audit", "geography", "sites"},
     "booking": {
         *("core", "audit", "geography", "sites", "vaccines", "scheduling", "eligibility"),
@@ -41,6 +42,21 @@ BENEATH = {
         *("core", "audit", "geography", "sites", "vaccines", "scheduling", "eligibility"),
         *("outreach", "booking", "care"),
     },
+    # Invitation campaigns: the population, campaigns, waves and invitations.
+    "campaigns": {
+        *("core", "audit", "geography", "sites", "vaccines", "scheduling", "eligibility"),
+        *("outreach", "booking"),
+    },
+    # Leftover doses offered to a waiting list, booked through the booking engine.
+    "waitlist": {
+        *("core", "audit", "geography", "sites", "vaccines", "scheduling", "eligibility"),
+        *("outreach", "booking"),
+    },
+    # Summary tables and open data: reads care, booking, vaccines, geography.
+    "stats": {
+        *("core", "audit", "geography", "sites", "vaccines", "scheduling", "eligibility"),
+        *("outreach", "booking", "care"),
+    },
     # SMART Scheduling Links published and imported, the official file exported.
     "interop": {
         *("core", "audit", "geography", "sites", "vaccines", "scheduling", "eligibility"),
@@ -50,11 +66,21 @@ BENEATH = {
 DOMAIN = set(BENEATH)
 
 
+def _parse(source: str) -> ast.Module:
+    # CPython 3.11 keeps one AST recursion counter for all threads (gh-106905): a parse
+    # while another thread of the test run parses (a live server importing a module) may
+    # fail with "AST constructor recursion depth mismatch". The source is not at fault.
+    try:
+        return ast.parse(source)
+    except SystemError:
+        return ast.parse(source)
+
+
 def modules_imported(source: str, *, package: str) -> set[str]:
     """The modules the import statements of `source` name, relative ones made absolute
     (`package` is the module's own); `from a import b` names both `a` and `a.b`."""
     modules = set()
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(_parse(source)):
         if isinstance(node, ast.Import):
             modules |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom):

@@ -61,3 +61,22 @@ def test_the_shown_form_keeps_the_name_as_typed_without_what_draws_nothing():
 
 def test_letters_that_keep_their_accent_in_their_shape_match_the_plain_letter():
     assert text_normalize("Łukasz Øster Straße Œuvray").match == "lukasz oster strasse oeuvray"
+
+
+def _normalize_char_by_char(value: str):
+    """text_normalize as it was before its fast paths: every character judged."""
+    from creneau.core import text as module
+
+    text = unicodedata.normalize("NFKC", value)
+    text = unicodedata.normalize("NFKC", "".join(c for c in text if module._visible(c)))
+    shown = " ".join(text.split())
+    decomposed = unicodedata.normalize("NFKD", shown.casefold())
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    words = module._SEPARATORS.split(plain.translate(module._LETTERS))
+    return module.NormalizedText(shown=shown, match=" ".join(w for w in words if w))
+
+
+@settings(deadline=None, max_examples=300)
+@given(text=st.text(max_size=40) | st.text(alphabet=INVISIBLE + ACCENTS + "abcé -", max_size=20))
+def test_the_fast_paths_change_no_answer(text):
+    assert text_normalize(text) == _normalize_char_by_char(text)

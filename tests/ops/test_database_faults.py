@@ -14,6 +14,7 @@ import pytest
 from django.db import OperationalError, close_old_connections, connection
 from django.test import RequestFactory
 
+from creneau.core.unavailable import unavailable_response
 from creneau.core.views import server_error
 from tests.factories import two_dose_site
 
@@ -145,3 +146,14 @@ def test_a_database_fault_outside_any_view_is_a_503_too():
     except ValueError:
         answer = server_error(factory.get("/api/v1/holds"))
     assert answer.status_code == 500 and answer["Content-Type"] == "application/json"
+
+
+def test_clients_turned_away_together_are_told_to_come_back_at_different_seconds(rf, settings):
+    # Told the same Retry-After, every client that met an outage at the same moment would
+    # come back in step, all of them a whole wait after the database returned.
+    settings.DATABASE_RETRY_AFTER_SECONDS = 2
+    waits = {
+        int(unavailable_response(rf.get("/api/v1/sites"), error=OperationalError())["Retry-After"])
+        for _ in range(200)
+    }
+    assert waits == {1, 2, 3}

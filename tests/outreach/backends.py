@@ -15,11 +15,11 @@ script: dict[str, list[BaseException]] = {}
 class ScriptedBackend(MemoryBackend):
     """MemoryBackend with a provider that fails as the test says."""
 
-    def send(self, *, to: str, text: str) -> None:
+    def send(self, *, to: str, text: str, reference: str = "") -> None:
         answers = script.get(to)
         if answers:
             raise answers.pop(0)
-        super().send(to=to, text=text)
+        super().send(to=to, text=text, reference=reference)
 
 
 class RefusingEmailBackend(BaseEmailBackend):
@@ -78,3 +78,35 @@ def batch_letters_until_done(limit: int) -> list[int]:
         except InvalidInput:  # nothing left to take
             return taken
         taken += list(batch.notifications.values_list("pk", flat=True))
+
+
+def send_at_rate_for(seconds: float, rate: float, redis_url: str = "") -> list[float]:
+    """A worker process sending SMS for `seconds` under a shared rate (counted in Redis
+    when `redis_url` is given); when each went."""
+    import time
+
+    from django.conf import settings
+
+    from creneau.admission import counters
+    from creneau.outreach import sms
+    from creneau.outreach.services import outbox_send
+
+    settings.SMS_BACKEND = "tests.outreach.backends.TimedBackend"
+    settings.OUTBOX_RATES = {"sms": rate, "email": 0}
+    settings.REDIS_URL = redis_url or None
+    counters.redis_forget()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        report = outbox_send(limit=20, seconds=0.5)
+        if not report.deliveries:
+            time.sleep(report.throttled_for or 0.05)
+    return [float(sent.reference) for sent in sms.outbox]
+
+
+class TimedBackend(MemoryBackend):
+    """Keeps when each SMS went (in place of its reference)."""
+
+    def send(self, *, to: str, text: str, reference: str = "") -> None:
+        import time
+
+        super().send(to=to, text=text, reference=str(time.time()))

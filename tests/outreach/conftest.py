@@ -1,4 +1,5 @@
 import pytest
+from django.utils import timezone
 
 from creneau.outreach import sms
 from tests.outreach import backends
@@ -14,3 +15,13 @@ def sms_outbox(settings):
     yield sms.outbox
     sms.outbox.clear()
     backends.script.clear()
+
+
+@pytest.fixture
+def time_machine_now(monkeypatch):
+    """Set the clock django.utils.timezone.now reads (where a service takes no `now`)."""
+
+    def travel(moment):
+        monkeypatch.setattr(timezone, "now", lambda: moment)
+
+    return travel

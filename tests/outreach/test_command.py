@@ -1,13 +1,17 @@
-"""manage.py outbox_send: one batch for cron, or a worker that stops on SIGTERM."""
+"""manage.py outbox_send: one batch by hand; manage.py worker: the outbox and the jobs,
+until SIGTERM."""
 
 import io
 import os
 import signal
 import threading
+from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
 
+from creneau.core import jobs
+from creneau.core.jobs import Job
 from creneau.outreach.models import Notification
 from tests.outreach.backends import permanent, script
 
@@ -46,17 +50,35 @@ def test_in_production_it_refuses_backends_that_only_print(db, settings):
         call_command("outbox_send", stdout=io.StringIO())
 
 
-def test_the_worker_sends_then_stops_cleanly_on_sigterm(transactional_db, sms_outbox):
+def test_the_worker_sends_runs_its_jobs_then_stops_cleanly_on_sigterm(
+    transactional_db, sms_outbox, monkeypatch
+):
     message()
+    ran = []
+    monkeypatch.setattr(
+        jobs,
+        "_jobs",
+        {"probe": Job("probe", lambda: ran.append(1) or "probed", timedelta(hours=1))},
+    )
     before = signal.getsignal(signal.SIGTERM)
     # The signal arrives while the worker idles after sending.
     timer = threading.Timer(1.0, os.kill, args=(os.getpid(), signal.SIGTERM))
     timer.start()
     out = io.StringIO()
     try:
-        call_command("outbox_send", "--forever", "--idle-seconds=0.1", stdout=out)
+        call_command("worker", "--idle-seconds=0.1", stdout=out)
     finally:
         timer.cancel()
     assert [s.to for s in sms_outbox] == [PHONE]
-    assert out.getvalue().splitlines()[-1] == "outbox worker stopped"
+    lines = out.getvalue().splitlines()
+    assert "job probe done: probed" in lines
+    assert ran == [1]  # once in the hour, however often the schedule is looked at
+    assert lines[-1] == "worker stopped"
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_the_worker_refuses_backends_that_only_print_in_production(db, settings):
+    settings.DEBUG = settings.DEMO = False
+    settings.EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    with pytest.raises(CommandError, match="EMAIL_BACKEND"):
+        call_command("worker", stdout=io.StringIO())

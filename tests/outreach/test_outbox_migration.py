@@ -14,7 +14,7 @@ from creneau.outreach.services import outbox_send
 
 BEFORE = [("outreach", "0004_worker_heartbeat")]
 RENDERED = [("outreach", "0005_rendered_when_sent")]
-LATEST = [("outreach", "0008_outbox_fields")]
+LATEST = [("outreach", "0009_delivery")]
 
 
 def migrate(targets) -> MigrationExecutor:

@@ -32,6 +32,7 @@ class Provider(BaseHTTPRequestHandler):
                 "path": self.path,
                 "authorization": self.headers.get("Authorization"),
                 "content_type": self.headers.get("Content-Type"),
+                "idempotency_key": self.headers.get("Idempotency-Key"),
                 "body": json.loads(self.rfile.read(length)),
             }
         )
@@ -86,13 +87,20 @@ def provider(settings):
 
 
 def test_a_2xx_answer_is_sent_with_the_json_body_and_the_bearer_token(provider):
-    provider("/ok").send(to=PHONE, text="Créneau : rendez-vous confirmé.")
+    provider("/ok").send(to=PHONE, text="Créneau : rendez-vous confirmé.", reference="42")
     assert Provider.received == [
         {
             "path": "/ok",
             "authorization": "Bearer secret-token",
             "content_type": "application/json",
-            "body": {"to": PHONE, "text": "Créneau : rendez-vous confirmé.", "sender": "Creneau"},
+            # The outbox row's id: the provider's idempotency key, named by its receipts.
+            "idempotency_key": "42",
+            "body": {
+                "to": PHONE,
+                "text": "Créneau : rendez-vous confirmé.",
+                "sender": "Creneau",
+                "reference": "42",
+            },
         }
     ]
 

@@ -43,6 +43,7 @@ from ..actions import (
     dose1_day,
     dose1_get,
 )
+from ..ages import age_band
 from ..metrics import BOOKINGS
 from ..models import Appointment, Contact, Dose1Declarant, Hold, IdempotencyKey, Person, Series
 from ..persons import person_index, person_name_index
@@ -429,6 +430,7 @@ def _series_create(
                     contact=contact,
                     vaccine=slot.vaccine,
                     site=slot.site,
+                    age_band=age_band(birth_date=person.birth_date, on=slot.date),
                     eligibility_rule=rule,
                     **_override_fields(override),
                     **dose1_elsewhere,
@@ -540,6 +542,15 @@ def _dose1_moved(
     )
     if new_slot is None:
         raise _move_refusal(slot_id=slot_id, now=now)
+    if (
+        override is None
+        and series.override_reason
+        and series.override_by_id is None
+        and new_slot.site.department_id == series.site.department_id
+    ):
+        # A standing override no member of staff gave (a campaign's invitation, for the
+        # department it covers) goes with the course when it moves within that department.
+        override = Override(by=None, reason=series.override_reason)
     rule, recorded_override = _eligibility(person=series.person, slot=new_slot, override=override)
     slot_release(slot_id=moved.slot_id, changes=changes)
     Appointment.objects.filter(pk=moved.pk).update(slot=new_slot)

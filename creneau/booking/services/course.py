@@ -36,9 +36,11 @@ class PersonData:
 
 @dataclass(frozen=True)
 class Override:
-    """A staff or call-centre decision to book someone the rules would refuse."""
+    """A staff or call-centre decision to book someone the rules would refuse; or, with no
+    one behind it (`by` None), a standing one another app gives, such as a campaign's
+    invitation (its reason says which)."""
 
-    by: AbstractBaseUser
+    by: AbstractBaseUser | None
     reason: str
 
 
@@ -82,8 +84,11 @@ def _notify(
     kind: str,
     context: dict | None = None,
     appointments: list[Appointment] | None = None,
+    event: str | None = None,
 ) -> None:
-    """Write the message of a change; `appointments` (with their slots) saves a query."""
+    """Write the message of a change; `appointments` (with their slots) saves a query.
+    `event` names what the message is about when it is not the series' change (a
+    reminder: booking/reminders.py)."""
     contact = series.contact
     if appointments is None:
         appointments = list(series.appointments.select_related("slot").order_by("dose_number"))
@@ -107,7 +112,7 @@ def _notify(
         if contact.channel == Contact.Channel.LETTER
         else contact.address,
         kind=kind,
-        event=f"series:{series.reference}:v{series.version}:{kind}",
+        event=event or f"series:{series.reference}:v{series.version}:{kind}",
         context={
             "reference": tokens.reference_display(series.reference),
             # A letter has no link: the person calls with the reference.

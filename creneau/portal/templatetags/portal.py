@@ -3,7 +3,7 @@ from datetime import datetime
 import phonenumbers
 from django import template
 from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
 
 from creneau.booking import tokens
@@ -13,6 +13,31 @@ from creneau.sites.models import Site
 from ..forms import category_labels
 
 register = template.Library()
+
+
+class _CaptureNode(template.Node):
+    def __init__(self, nodelist: template.NodeList, name: str) -> None:
+        self.nodelist = nodelist
+        self.name = name
+
+    def render(self, context: template.Context) -> str:
+        # What the nodes rendered is already escaped: kept as it is, shown where used.
+        context[self.name] = mark_safe(self.nodelist.render(context))
+        return ""
+
+
+@register.tag
+def capture(parser: template.base.Parser, token: template.base.Token) -> _CaptureNode:
+    """``{% capture name %}…{% endcapture %}``: renders its content (blocks included, so
+    child templates still fill them) into the variable ``name`` instead of the page, for
+    markup a page shows twice."""
+    try:
+        _tag, name = token.split_contents()
+    except ValueError:
+        raise template.TemplateSyntaxError("capture takes one variable name") from None
+    nodelist = parser.parse(("endcapture",))
+    parser.delete_first_token()
+    return _CaptureNode(nodelist, name)
 
 
 @register.filter

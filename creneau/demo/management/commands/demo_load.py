@@ -5,9 +5,12 @@ from django.core.management.base import BaseCommand
 from django.db.models import Count, Q
 
 from creneau.demo.bookings import demo_bookings_ensure
+from creneau.demo.campaigns import demo_campaign_ensure
 from creneau.demo.external import demo_external_platform_ensure
+from creneau.demo.history import demo_history_simulate
 from creneau.demo.sessions import DEMO_SITES_FILE, demo_schedule_generate
 from creneau.demo.staff import DEMO_PASSWORD, demo_accounts_ensure, demo_staff_site
+from creneau.demo.waitlist import FIRST_PHONE, demo_waitlist_ensure
 from creneau.eligibility.services import eligibility_seed
 from creneau.geography.services import geography_load
 from creneau.sites.models import Site
@@ -39,6 +42,13 @@ class Command(BaseCommand):
             f"Schedule: {schedule.sessions} sessions opened at {schedule.sites} sites, "
             f"{schedule.doses_delivered} doses delivered."
         )
+        history = demo_history_simulate()
+        if history.courses:
+            self.stdout.write(
+                f"Campaign history: {history.courses} courses begun over the last eight weeks "
+                f"in {history.departments} departments, {history.doses} doses given; "
+                "statistics rebuilt."
+            )
         published = Site.objects.filter(status=Site.Status.PUBLISHED).aggregate(
             sites=Count("pk"),
             departments=Count("department", distinct=True),
@@ -64,6 +74,18 @@ class Command(BaseCommand):
                     f"Demo bookings: {booked} people booked at {site.name} (site {site.pk}), "
                     "on its first two days of sessions from today."
                 )
+            waiting = demo_waitlist_ensure(site=site)
+            if waiting:
+                self.stdout.write(
+                    f"Waiting list: {waiting} people within 8 km of {site.name} wait for "
+                    f"leftover doses (the first one's messages: {settings.PUBLIC_URL}"
+                    f"/demo/messages/?to={FIRST_PHONE.format(number=1)})."
+                )
+        invitations = demo_campaign_ensure()
+        self.stdout.write(
+            f"Invitation campaign: {invitations.people} people imported, "
+            f"{invitations.invited} invited now; one invitation's link: {invitations.link}"
+        )
         external = demo_external_platform_ensure()
         self.stdout.write(
             f"Another booking platform: {external.platform}, {external.locations} pharmacies "

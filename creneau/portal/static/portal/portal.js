@@ -34,6 +34,16 @@
     opener.submit();
   }
 
+  // An invitation's link carries its code in the fragment (#code=…), which never reaches
+  // the server's logs: it fills the invitation form, which is sent.
+  var invitation = document.querySelector("form[data-invitation]");
+  var code = /^#code=([A-Za-z0-9-]{1,20})$/.exec(window.location.hash);
+  if (invitation && code) {
+    invitation.elements.code.value = code[1];
+    window.history.replaceState(null, "", window.location.pathname);
+    invitation.submit();
+  }
+
   // A "Print" button, where a page is meant for paper (the browser's menu does the same).
   document.querySelectorAll("[data-print]").forEach(function (print) {
     print.hidden = false;

@@ -1,0 +1,272 @@
+"""Leftover doses offered to a large waiting list (issue 20, item 6), timed.
+
+For each database (a fresh SQLite file, then a throwaway PostgreSQL started by
+scripts/with-postgres.sh), in a temporary directory removed afterwards:
+
+1. migrate, the geography of Île-de-France, the vaccines and the rules;
+2. `--people` people (100,000) on the list over Île-de-France (written in bulk, their
+   names and birth dates encrypted and their blind indexes computed as the service
+   does; five people per contact), each within 5 to 30 km, Janssen or Comirnaty or both;
+3. a centre in Paris 17e declares 12 leftover Janssen doses (`leftover_declare`, the
+   real staff action): the first wave's offers are computed and written, timed, and
+   `wave_candidates` alone is timed again (`--runs` times, median);
+4. 500 clients (`--clients`) answer the 36 offers at the same moment (50 threads, each
+   clicking 10 times: a link is clicked again and again), through `offer_accept`;
+5. checks: exactly as many accepted as doses declared, no slot beyond its capacity, no
+   declaration with more accepted than doses, every acceptance one active course.
+
+The alert subscriptions of the issue's benchmark are not built (see the report).
+
+Run from the project root: .venv/bin/python bench/waitlist.py [--people 100000]
+[--clients 500] [--sqlite-only]. The last line sums it up:
+
+    waitlist: offers computed in <T> ms, <A> accepted of <N> doses, <O> overbooked on SQLite; …
+"""
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULT = "RESULT "
+IDF = ["75", "77", "78", "91", "92", "93", "94", "95"]
+DOSES = 12
+THREADS = 50
+
+
+def one_database(people: int, clients: int, runs: int) -> dict:
+    """Runs in a process whose DATABASE_URL is set: builds, declares, accepts, checks."""
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "creneau.settings")
+    os.environ.setdefault("DEBUG", "1")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connections
+    from django.db.models import F
+    from django.utils import timezone
+
+    from creneau.booking.addresses import contact_address_index, contact_address_normalize
+    from creneau.booking.models import Contact, Series
+    from creneau.booking.persons import person_index
+    from creneau.core.actor import Actor
+    from creneau.core.errors import DomainError
+    from creneau.core.geo import Position, grid_cell
+    from creneau.eligibility.services import eligibility_seed
+    from creneau.geography.models import Commune
+    from creneau.geography.services import geography_load
+    from creneau.scheduling.models import Slot
+    from creneau.vaccines.models import Vaccine
+    from creneau.vaccines.services import delivery_record, vaccines_seed
+    from creneau.waitlist.models import Leftover, Offer, WaitlistEntry
+    from creneau.waitlist.selectors import wave_candidates
+    from creneau.waitlist.services import WAVE_FACTOR, leftover_declare, offer_accept
+    from tests.factories import make_site
+
+    call_command("migrate", verbosity=0)
+    geography_load(departments=IDF)
+    vaccines_seed()
+    eligibility_seed()
+    janssen, comirnaty = Vaccine.objects.get(code="janssen"), Vaccine.objects.get(code="comirnaty")
+    rng = random.Random(20)
+    towns = list(Commune.objects.values_list("latitude", "longitude"))
+    # A quarter to five in the afternoon, today: the doses are offered until 19:00.
+    now = timezone.localtime().replace(hour=16, minute=45, second=0, microsecond=0)
+    started = time.monotonic()
+    contacts = Contact.objects.bulk_create(
+        Contact(
+            channel=Contact.Channel.SMS,
+            address=address,
+            address_index=contact_address_index(address),
+            verified_at=now,
+        )
+        for address in (
+            contact_address_normalize(phone=f"+3361{n:07d}", email=None)[1]
+            for n in range(people // 5 + 1)
+        )
+    )
+    if contacts[0].pk is None:  # a backend that does not return ids
+        contacts = list(Contact.objects.order_by("pk"))
+    entries = []
+    for n in range(people):
+        latitude, longitude = rng.choice(towns)
+        position = Position(
+            latitude + rng.uniform(-0.01, 0.01), longitude + rng.uniform(-0.01, 0.01)
+        )
+        birth_date = now.date().replace(year=now.year - rng.randint(20, 95), day=1)
+        entries.append(
+            WaitlistEntry(
+                contact=contacts[n // 5],
+                given_name=f"Personne{n}",
+                family_name="Attente",
+                birth_date=birth_date,
+                categories=[],
+                person_key=person_index(
+                    given_name=f"Personne{n}", family_name="Attente", birth_date=birth_date
+                ),
+                place_label="Île-de-France",
+                latitude=position.latitude,
+                longitude=position.longitude,
+                grid_cell=grid_cell(position),
+                radius_km=rng.choice((5, 10, 20, 30)),
+                windows=[{"days": list(range(7)), "start": "08:00", "end": "21:00"}],
+                notice_minutes=rng.choice((30, 120)),
+                joined_at=now - timedelta(minutes=rng.randint(0, 40000)),
+                expires_at=now + timedelta(days=30),
+            )
+        )
+    entries = WaitlistEntry.objects.bulk_create(entries, batch_size=2000)
+    if entries[0].pk is None:
+        entries = list(WaitlistEntry.objects.order_by("pk"))
+    through = WaitlistEntry.vaccines.through
+    through.objects.bulk_create(
+        (
+            through(waitlistentry_id=entry.pk, vaccine_id=vaccine.pk)
+            for entry in entries
+            for vaccine in rng.choice(((janssen,), (comirnaty,), (janssen, comirnaty)))
+        ),
+        batch_size=5000,
+    )
+    built = time.monotonic() - started
+    print(f"  {people} people on the list, {len(contacts)} contacts, in {built:.0f} s", flush=True)
+
+    site = make_site(name="Centre Paris 17e", insee_code="75117")
+    delivery_record(
+        site=site, vaccine=janssen, quantity=100, expected_on=now.date(), lot="XD955",
+        received_at=now,
+    )  # fmt: skip
+    started = time.monotonic()
+    leftover = leftover_declare(
+        actor=Actor(user=None),
+        site=site,
+        vaccine=janssen,
+        lot="XD955",
+        doses=DOSES,
+        until=now.replace(hour=19, minute=0),
+        now=now,
+    )
+    declared_ms = (time.monotonic() - started) * 1000
+    offers = list(leftover.offers.values_list("pk", flat=True))
+    assert len(offers) == WAVE_FACTOR * DOSES, len(offers)
+    # The selection alone, again (no offer written), as the next wave would compute it.
+    Offer.objects.filter(leftover=leftover).update(status=Offer.Status.EXPIRED)
+    timings = []
+    for _ in range(runs):
+        started = time.monotonic()
+        wave_candidates(leftover=leftover, now=now, limit=WAVE_FACTOR * DOSES)
+        timings.append((time.monotonic() - started) * 1000)
+    Offer.objects.filter(leftover=leftover).update(status=Offer.Status.OFFERED)
+    print(
+        f"  declared with its first wave of {len(offers)} offers in {declared_ms:.0f} ms; "
+        f"the wave's selection alone: median {statistics.median(timings):.0f} ms",
+        flush=True,
+    )
+
+    outcomes: list[str] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(THREADS)
+    moment = now + timedelta(minutes=2)
+
+    def client(index: int) -> None:
+        barrier.wait()
+        try:
+            for click in range(clients // THREADS):
+                offer = offers[(index * (clients // THREADS) + click) % len(offers)]
+                try:
+                    answer = offer_accept(offer_id=offer, now=moment)
+                    outcome = "accepted" if answer.accepted else "gone"
+                except DomainError as error:
+                    outcome = type(error).__name__
+                with lock:
+                    outcomes.append(outcome)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(THREADS)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    answered_s = time.monotonic() - started
+    accepted = outcomes.count("accepted")
+    leftover = Leftover.objects.get(pk=leftover.pk)
+    overbooked = Slot.objects.filter(booked__gt=F("capacity")).count() + max(
+        0, leftover.accepted - leftover.doses
+    )
+    assert accepted == leftover.accepted == Series.objects.filter(status="active").count()
+    print(
+        f"  {len(outcomes)} clicks in {answered_s:.1f} s: "
+        + ", ".join(f"{outcomes.count(o)} {o}" for o in sorted(set(outcomes))),
+        flush=True,
+    )
+    return {
+        "offers_ms": statistics.median(timings),
+        "declared_ms": declared_ms,
+        "accepted": accepted,
+        "doses": DOSES,
+        "overbooked": overbooked,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--people", type=int, default=100_000)
+    parser.add_argument("--clients", type=int, default=500)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--sqlite-only", action="store_true")
+    parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.inner:
+        figures = one_database(args.people, args.clients, args.runs)
+        print(RESULT + json.dumps(figures), flush=True)
+        return
+
+    results = {}
+    command = [
+        sys.executable,
+        __file__,
+        "--inner",
+        f"--people={args.people}",
+        f"--clients={args.clients}",
+        f"--runs={args.runs}",
+    ]
+    with tempfile.TemporaryDirectory(prefix="creneau-waitlist-") as tmp:
+        backends = [("SQLite", {"DATABASE_URL": f"sqlite:///{tmp}/bench.sqlite3"}, command)]
+        if not args.sqlite_only:
+            backends.append(("PostgreSQL", {}, [str(ROOT / "scripts/with-postgres.sh"), *command]))
+        for name, env, argv in backends:
+            print(f"{name}:", flush=True)
+            output = subprocess.run(
+                argv,
+                env={**os.environ, **env},
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+            print("\n".join(line for line in output.splitlines() if not line.startswith(RESULT)))
+            results[name] = json.loads(output.split(RESULT)[1])
+    print(
+        "waitlist: "
+        + "; ".join(
+            f"offers computed in {r['offers_ms']:.0f} ms, {r['accepted']} accepted of "
+            f"{r['doses']} doses, {r['overbooked']} overbooked on {name}"
+            for name, r in results.items()
+        )
+        + "; alerts: not built"
+    )
+
+
+if __name__ == "__main__":
+    main()

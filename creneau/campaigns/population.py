@@ -1,0 +1,349 @@
+"""Reading the health insurance fund's extract: the file checked as a whole (size,
+encoding, columns), then each row on its own (a bad row is rejected with its line and
+reason, never stops the rest). Nothing here writes: `services.population_import` does.
+
+The file is read as a stream, one row at a time: memory stays the same for ten rows or a
+million.
+"""
+
+import codecs
+import csv
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import IO
+
+import phonenumbers
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.utils.translation import gettext
+
+from creneau.booking.addresses import SMS_NUMBER_TYPES
+from creneau.booking.persons import person_index
+from creneau.booking.services import NAME_MAX_LENGTH
+from creneau.core.crypto import blind_index
+from creneau.core.errors import InvalidInput
+from creneau.core.phones import phone_parse
+from creneau.core.text import text_normalize
+from creneau.eligibility.selectors import categories_validate
+from creneau.geography.models import PostalCode
+from creneau.geography.text import search_name
+
+COLUMNS = (
+    "identifiant",
+    "nom",
+    "prenoms",
+    "date_naissance",
+    "adresse_1",
+    "adresse_2",
+    "code_postal",
+    "commune",
+    "telephone",
+    "email",
+    "categories",
+)
+IDENTIFIANT_MAX_LENGTH = 64
+ADDRESS_MAX_LENGTH = 100
+EMAIL_MAX_LENGTH = 254
+OLDEST_AGE_YEARS = 130
+# A cell that a spreadsheet would run as a formula (CSV injection): rejected, not
+# neutralised. The extract is written by a program; a name that begins with "=" is not a
+# name but a file that was tampered with, and the line says so. The phone number is the
+# one cell that may begin with "+": it is read by phonenumbers and stored in E.164.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+IDENTIFIANT_PURPOSE = "campaigns.invitee.identifiant"
+ROW_PURPOSE = "campaigns.invitee.row"
+_ARRONDISSEMENT = re.compile(r" \d+(?:er|e) arrondissement$")
+# How many bytes the encoding check reads at a time.
+_CHUNK = 1 << 20
+
+
+class RowRejected(Exception):
+    """One row's reason, said without repeating its personal values."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Row:
+    """A row as it will be stored: every value checked and in its stored form."""
+
+    line: int
+    identifiant: str
+    identifiant_index: str
+    family_name: str
+    given_names: str
+    birth_date: date
+    address: dict
+    department_id: str
+    phone: str
+    email: str
+    categories: list[str]
+    person_key: str
+    first_name_key: str
+    digest: str
+
+
+def identifiant_index(identifiant: str) -> str:
+    return blind_index(identifiant, purpose=IDENTIFIANT_PURPOSE)
+
+
+def file_check(stream: IO[bytes]) -> None:
+    """The whole file before any row is read: its size under POPULATION_IMPORT_MAX_BYTES
+    and every byte UTF-8, so that a file refused for either changes nothing. Leaves the
+    stream at its start."""
+    stream.seek(0, io.SEEK_END)
+    size = stream.tell()
+    stream.seek(0)
+    limit = settings.POPULATION_IMPORT_MAX_BYTES
+    if size > limit:
+        raise InvalidInput(
+            gettext("Fichier trop gros : %(size)s Mo, au plus %(max)s Mo.")
+            % {"size": size // 2**20, "max": limit // 2**20},
+            field="file",
+        )
+    if size == 0:
+        raise InvalidInput(gettext("Le fichier est vide."), field="file")
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    lines = 1
+    while chunk := stream.read(_CHUNK):
+        try:
+            decoder.decode(chunk)
+        except UnicodeDecodeError as error:
+            line = lines + chunk[: error.start].count(b"\n")
+            stream.seek(0)
+            raise InvalidInput(
+                gettext(
+                    "Le fichier n'est pas en UTF-8 (ligne %(line)s) : enregistrez-le en "
+                    "UTF-8, et non en Latin-1 ou Windows-1252."
+                )
+                % {"line": line},
+                field="file",
+            ) from None
+        lines += chunk.count(b"\n")
+    stream.seek(0)
+
+
+def rows_read(stream: IO[bytes]) -> Iterator[tuple[int, dict[str, str] | None, str]]:
+    """(line, cells by column, "") for each row, or (line, None, reason) for a row that
+    cannot even be split into the columns. The header decides the separator (";" or ",")
+    and must name every column: InvalidInput otherwise, raised here, before any row."""
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+    header_line = text.readline()
+    delimiter = _delimiter(header_line)
+    header = [name.strip().lower() for name in next(csv.reader([header_line], delimiter=delimiter))]
+    missing = [column for column in COLUMNS if column not in header]
+    if missing:
+        raise InvalidInput(
+            gettext("Colonnes manquantes : %(missing)s. L'en-tête attendu est : %(header)s.")
+            % {"missing": ", ".join(missing), "header": ";".join(COLUMNS)},
+            field="file",
+        )
+    positions = {column: header.index(column) for column in COLUMNS}
+    return _rows(csv.reader(text, delimiter=delimiter, strict=True), positions, len(header))
+
+
+def _rows(
+    reader, positions: dict[str, int], width: int
+) -> Iterator[tuple[int, dict[str, str] | None, str]]:
+    # The header was line 1: the reader counts from the line after it.
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error:
+            yield reader.line_num + 1, None, gettext("Ligne illisible (guillemets mal fermés).")
+            continue
+        line = reader.line_num + 1
+        if not any(cell.strip() for cell in cells):
+            continue
+        if len(cells) != width:
+            yield (
+                line,
+                None,
+                gettext("%(found)s colonnes au lieu de %(expected)s.")
+                % {"found": len(cells), "expected": width},
+            )
+            continue
+        yield line, {column: cells[index] for column, index in positions.items()}, ""
+
+
+def _delimiter(header_line: str) -> str:
+    semicolons, commas = header_line.count(";"), header_line.count(",")
+    if max(semicolons, commas) < len(COLUMNS) - 1:
+        raise InvalidInput(
+            gettext(
+                "La première ligne doit nommer les colonnes, séparées par « ; » ou « , » : "
+                "%(header)s."
+            )
+            % {"header": ";".join(COLUMNS)},
+            field="file",
+        )
+    return ";" if semicolons >= commas else ","
+
+
+class PostcodeBook:
+    """Each postcode's communes (their search names) and departments, read once for a
+    whole import instead of a query a row."""
+
+    def __init__(self) -> None:
+        self.communes: dict[str, list[tuple[str, str]]] = {}
+        for code, name, department in PostalCode.objects.values_list(
+            "code", "commune__search_name", "commune__department_id"
+        ):
+            self.communes.setdefault(code, []).append((name, department))
+
+    def department(self, *, postcode: str, commune: str) -> str:
+        communes = self.communes.get(postcode)
+        if not communes:
+            raise RowRejected(gettext("Code postal inconnu."))
+        town = search_name(commune)
+        for name, department in communes:
+            if town and town in (name, _ARRONDISSEMENT.sub("", name)):
+                return department
+        raise RowRejected(gettext("La commune n'est pas l'une de celles de ce code postal."))
+
+
+def row_check(*, line: int, cells: dict[str, str], postcodes: PostcodeBook, today: date) -> Row:
+    """One row in its stored form, or RowRejected with the reason."""
+    for column, value in cells.items():
+        if column != "telephone" and value.lstrip(" ").startswith(FORMULA_START):
+            raise RowRejected(
+                gettext("Colonne %(column)s : une cellule ne commence pas par =, +, - ou @.")
+                % {"column": column}
+            )
+    identifiant = text_normalize(cells["identifiant"]).shown
+    if not identifiant or len(identifiant) > IDENTIFIANT_MAX_LENGTH:
+        raise RowRejected(
+            gettext("Identifiant : de 1 à %(max)s caractères.") % {"max": IDENTIFIANT_MAX_LENGTH}
+        )
+    family_name = _name(cells["nom"], label="nom")
+    given_names = _name(cells["prenoms"], label="prenoms")
+    birth_date = _birth_date(cells["date_naissance"], today=today)
+    line_1 = _address_line(cells["adresse_1"], label="adresse_1", required=True)
+    line_2 = _address_line(cells["adresse_2"], label="adresse_2", required=False)
+    postcode = cells["code_postal"].strip()
+    commune = text_normalize(cells["commune"]).shown[:ADDRESS_MAX_LENGTH]
+    department = postcodes.department(postcode=postcode, commune=commune)
+    phone = _mobile(cells["telephone"])
+    email = _email(cells["email"])
+    categories = _categories(cells["categories"])
+    address = {"line_1": line_1, "line_2": line_2, "postcode": postcode, "commune": commune}
+    first_name = given_names.split(" ")[0]
+    values = [
+        identifiant,
+        family_name,
+        given_names,
+        birth_date.isoformat(),
+        address,
+        phone,
+        email,
+        categories,
+    ]
+    return Row(
+        line=line,
+        identifiant=identifiant,
+        identifiant_index=identifiant_index(identifiant),
+        family_name=family_name,
+        given_names=given_names,
+        birth_date=birth_date,
+        address=address,
+        department_id=department,
+        phone=phone,
+        email=email,
+        categories=categories,
+        person_key=person_index(
+            given_name=given_names, family_name=family_name, birth_date=birth_date
+        ),
+        first_name_key=person_index(
+            given_name=first_name, family_name=family_name, birth_date=birth_date
+        ),
+        digest=blind_index(repr(values), purpose=ROW_PURPOSE),
+    )
+
+
+def _name(value: str, *, label: str) -> str:
+    name = text_normalize(value).shown
+    if not name or len(name) > NAME_MAX_LENGTH or not any(c.isalpha() for c in name):
+        raise RowRejected(
+            gettext("Colonne %(column)s : de 1 à %(max)s caractères, dont une lettre.")
+            % {"column": label, "max": NAME_MAX_LENGTH}
+        )
+    return name
+
+
+def _birth_date(value: str, *, today: date) -> date:
+    value = value.strip()
+    for shape in ("%Y-%m-%d", "%d/%m/%Y"):
+        try:
+            born = datetime.strptime(value, shape).date()
+            break
+        except ValueError:
+            continue
+    else:
+        raise RowRejected(
+            gettext("Date de naissance illisible : AAAA-MM-JJ ou JJ/MM/AAAA attendu.")
+        )
+    if born > today:
+        raise RowRejected(gettext("Date de naissance dans le futur."))
+    if born.year < today.year - OLDEST_AGE_YEARS:
+        raise RowRejected(gettext("Date de naissance trop ancienne."))
+    return born
+
+
+def _address_line(value: str, *, label: str, required: bool) -> str:
+    text = text_normalize(value).shown
+    if (required and not text) or len(text) > ADDRESS_MAX_LENGTH:
+        raise RowRejected(
+            gettext("Colonne %(column)s : au plus %(max)s caractères%(required)s.")
+            % {
+                "column": label,
+                "max": ADDRESS_MAX_LENGTH,
+                "required": gettext(", obligatoire") if required else "",
+            }
+        )
+    return text
+
+
+def _mobile(value: str) -> str:
+    """A mobile in E.164; "" for none, or for a landline (no SMS reaches it, and a number
+    no message will use is not kept)."""
+    value = value.strip()
+    if not value:
+        return ""
+    try:
+        number = phone_parse(value, field="telephone")
+    except InvalidInput:
+        raise RowRejected(gettext("Numéro de téléphone invalide.")) from None
+    if phonenumbers.number_type(number) not in SMS_NUMBER_TYPES:
+        return ""
+    if phonenumbers.region_code_for_number(number) not in settings.SMS_REGIONS:
+        return ""
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _email(value: str) -> str:
+    address = value.strip().lower()
+    if not address:
+        return ""
+    try:
+        if len(address) > EMAIL_MAX_LENGTH:
+            raise ValidationError("too long")
+        validate_email(address)
+    except ValidationError:
+        raise RowRejected(gettext("Adresse e-mail invalide.")) from None
+    return address
+
+
+def _categories(value: str) -> list[str]:
+    codes = [code.strip() for code in value.split("|") if code.strip()]
+    try:
+        return sorted(categories_validate(codes=codes))
+    except InvalidInput as error:
+        raise RowRejected(error.message) from None
