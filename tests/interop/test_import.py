@@ -430,3 +430,47 @@ def test_a_platform_reaching_our_own_network_is_refused(reference, feed_server, 
     with pytest.raises(InvalidInput):
         platform_register(actor=STAFF, name="Intrus", manifest_url=url)
     assert not ExternalPlatform.objects.exists()
+
+
+def test_locations_are_matched_by_official_id_finess_or_a_close_position_and_similar_name(
+    reference, feed_server
+):
+    ours = make_site(
+        name="Centre de vaccination Paris 17",
+        latitude=48.8850,
+        longitude=2.3000,
+        source="sante.fr",
+        external_id="4242",
+        finess="750000017",
+    )
+    near = {"latitude": 48.8853, "longitude": 2.3003}  # about 40 m away
+    far = {"latitude": 48.8880, "longitude": 2.3000}  # about 330 m away
+    official = "https://www.data.gouv.fr/datasets/lieux-de-vaccination-contre-la-covid-19"
+    locations = [
+        _location(1, name="Vaccination Paris 17e", position=near),
+        _location(2, name="Pharmacie du Marais", position=near),
+        _location(3, name="Centre de vaccination Paris 17", position=far),
+        _location(
+            4, name="Autre nom", position=far, identifier=[{"system": official, "value": "4242"}]
+        ),
+        _location(
+            5,
+            name="Encore un autre",
+            position=far,
+            identifier=[{"system": "urn:oid:1.2.250.1.71.4.2.2", "value": "750000017"}],
+        ),
+    ]
+    url = _feed(
+        feed_server,
+        locations=locations,
+        schedules=[_schedule(i) for i in range(1, 6)],
+        slots=[_slot(i, i) for i in range(1, 6)],
+    )
+    platform = platform_register(actor=STAFF, name="Rdv Exemple", manifest_url=url)
+    report = feed_import(platform_id=platform.pk)
+    assert report.error == ""
+    matched = dict(ExternalLocation.objects.values_list("external_id", "site_id"))
+    assert matched == {"L1": ours.pk, "L2": None, "L3": None, "L4": ours.pk, "L5": ours.pk}
+    # A matched location is shown where and as our directory has the site.
+    shown = ExternalLocation.objects.get(external_id="L4")
+    assert (shown.name, shown.latitude) == (ours.name, ours.latitude)
