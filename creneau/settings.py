@@ -167,6 +167,7 @@ INSTALLED_APPS = [
     "creneau.privacy",
     "creneau.waitlist",
     "creneau.stats",
+    "creneau.interop",
     "creneau.api",
     "creneau.staff",
     "creneau.portal",
@@ -624,3 +625,24 @@ if PUBLIC_URL.startswith("https://"):
 # and the link an invitation carries, its code in the fragment (never in a server's log).
 POPULATION_IMPORT_MAX_BYTES = int(os.environ.get("POPULATION_IMPORT_MAX_BYTES", str(512 * 2**20)))
 INVITATION_LINK = PUBLIC_URL + "/invitation/#code={code}"
+
+# Interoperability (creneau/interop, docs/operations.md "Other platforms").
+# Where `manage.py smart_publish` writes the SMART Scheduling Links files /smart/ serves.
+SMART_PUBLISH_DIR = Path(os.environ.get("SMART_PUBLISH_DIR") or BASE_DIR / "var" / "smart")
+# Hosts (host or host:port) an external platform's feed may be read from although they
+# resolve to a private or loopback address: the demo's own feed, a partner on a private
+# network. Anything else reaching our own networks is refused.
+INTEROP_PRIVATE_HOSTS = frozenset(
+    host.strip().lower()
+    for host in os.environ.get("INTEROP_PRIVATE_HOSTS", "").split(",")
+    if host.strip()
+)
+# The limits of one feed's read: bytes per file, lines per file, bytes per line, seconds
+# for the whole feed, redirects followed.
+INTEROP_MAX_BYTES = int(os.environ.get("INTEROP_MAX_BYTES", str(512 * 1024 * 1024)))
+INTEROP_MAX_LINES = int(os.environ.get("INTEROP_MAX_LINES", "2000000"))
+INTEROP_MAX_LINE_BYTES = int(os.environ.get("INTEROP_MAX_LINE_BYTES", str(64 * 1024)))
+INTEROP_MAX_SECONDS = float(os.environ.get("INTEROP_MAX_SECONDS", "120"))
+INTEROP_MAX_REDIRECTS = 3
+# A feed not read successfully for this long shows its sites as "not confirmed".
+INTEROP_STALE_MINUTES = int(os.environ.get("INTEROP_STALE_MINUTES", "30"))

@@ -17,6 +17,8 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("backoffice/", include("creneau.backoffice.urls")),
     path("callcenter/", include("creneau.callcenter.urls")),
+    path("smart/", include("creneau.api.smart")),
+    path("fhir/r4/", include("creneau.api.fhir")),
     path("", include("creneau.portal.urls")),
 ]
 

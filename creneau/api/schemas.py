@@ -66,10 +66,41 @@ class SiteResultOut(SiteOut):
     )
 
 
+class ExternalResultOut(Schema):
+    """Free places at a site whose bookings live on another platform: book there."""
+
+    name: str
+    kind: str
+    kind_label: str
+    address: str
+    postcode: str
+    city: str
+    latitude: float
+    longitude: float
+    site_id: int | None = Field(description="Our site, when the platform's place is one of ours")
+    distance_km: float
+    available_slots: int
+    next_slot_at: datetime
+    vaccines: list[VaccineOut]
+    platform: str = Field(description="Where to book: 'Prendre rendez-vous sur <platform>'")
+    booking_url: str = Field(description="The platform's link to book the first free slot")
+    booking_phone: str
+    confirmed: bool = Field(
+        description="False when the platform's feed is down, malformed, stale (over 30 "
+        "minutes) or suddenly empty: the figures are from its last good read"
+    )
+    last_read_at: datetime | None = Field(description="The platform's last good read")
+
+
 class SiteSearchOut(Schema):
     near: PlaceOut
     radius_km: float
     results: list[SiteResultOut]
+    elsewhere: list[ExternalResultOut] = Field(
+        default_factory=list,
+        description="Free places on other booking platforms within the same radius, by "
+        "distance; Créneau does not book them",
+    )
 
 
 class DayOut(Schema):

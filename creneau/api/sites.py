@@ -4,9 +4,9 @@ from django.http import HttpRequest
 from ninja import Query, Router
 
 from creneau.geography.selectors import place_resolve
+from creneau.interop.selectors import ExternalResult, national_search
 from creneau.scheduling.selectors import (
     availability_filter_build,
-    availability_search,
     site_calendar,
     slot_list_available,
     slots_next,
@@ -61,7 +61,7 @@ def search_sites(
         vaccine_code=vaccine, dose_number=dose, date_from=date_from, date_to=date_to
     )
     place = place_resolve(query=near)
-    results = availability_search(
+    results, elsewhere = national_search(
         origin=place.position, radius_km=radius_km, wanted=wanted, limit=limit
     )
     # Each site's next free slots in the same answer: a person can hold one straight from
@@ -95,6 +95,34 @@ def search_sites(
             }
             for result in results
         ],
+        "elsewhere": [external_fields(result) for result in elsewhere],
+    }
+
+
+def external_fields(result: ExternalResult) -> dict:
+    location = result.location
+    return {
+        "name": location.name,
+        "kind": location.kind,
+        "kind_label": location.get_kind_display(),
+        "address": location.address,
+        "postcode": location.postcode,
+        "city": location.city,
+        "latitude": location.latitude,
+        "longitude": location.longitude,
+        "site_id": location.site_id,
+        "distance_km": result.distance_km,
+        "available_slots": result.available_slots,
+        "next_slot_at": result.next_slot_at,
+        "vaccines": [
+            {"code": code, "name": name}
+            for code, name in zip(result.vaccine_codes, result.vaccines, strict=True)
+        ],
+        "platform": result.platform,
+        "booking_url": result.booking_url,
+        "booking_phone": result.booking_phone,
+        "confirmed": result.confirmed,
+        "last_read_at": result.read_at,
     }
 
 

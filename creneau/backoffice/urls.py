@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import campaign_views, sign_in, site_views, views, waitlist_views
+from . import campaign_views, platform_views, sign_in, site_views, views, waitlist_views
 
 app_name = "backoffice"
 
@@ -28,6 +28,13 @@ urlpatterns = [
     ),
     path("", views.home, name="home"),
     path("journal/", views.audit_log, name="audit_log"),
+    path("plateformes/", platform_views.platforms, name="platforms"),
+    path("plateformes/<int:platform_id>/", platform_views.platform, name="platform"),
+    path(
+        "plateformes/<int:platform_id>/confirmer/",
+        platform_views.platform_confirm,
+        name="platform_confirm",
+    ),
     path("lieux/<int:site_id>/", views.site_day, name="site_day"),
     path("lieux/<int:site_id>/absents/", views.noshows, name="noshows"),
     path("lieux/<int:site_id>/gestion/", site_views.site_settings, name="site_settings"),

@@ -80,6 +80,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "works_days": staff_may(profile=request.staff, permission="day.work"),
             "runs_campaigns": staff_may(profile=request.staff, permission="campaigns.manage"),
             "reads_audit": staff_may(profile=request.staff, permission="audit.read"),
+            "manages_platforms": staff_may(profile=request.staff, permission="platforms.manage"),
             "books_calls": staff_may(profile=request.staff, permission="callcentre.book"),
             "prints_letters": staff_may(profile=request.staff, permission="letters.print"),
             "manages": staff_may(profile=request.staff, permission="site.manage"),

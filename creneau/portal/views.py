@@ -89,6 +89,8 @@ from creneau.core.inputs import date_parse, id_parse
 from creneau.eligibility.selectors import Candidate, eligibility_decide
 from creneau.geography.maps import map_draw
 from creneau.geography.selectors import Place, place_resolve, place_suggest
+from creneau.interop.models import ExternalLocation
+from creneau.interop.selectors import national_search
 from creneau.outreach.rendering import notification_render
 from creneau.outreach.selectors import outbox_list
 from creneau.privacy.selectors import person_data
@@ -244,18 +246,33 @@ def _search(form: SearchForm | Dose2AloneForm, *, declared: Dose1Elsewhere | Non
     def found(results: list[SiteResult]) -> list[SiteResult]:
         return dose2_alone_sites(results=results, declared=declared) if declared else results
 
-    results = found(
-        availability_search(
+    if declared:
+        results, elsewhere = (
+            found(
+                availability_search(
+                    origin=place.position, radius_km=data["radius_km"], wanted=wanted, limit=RESULTS
+                )
+            ),
+            [],
+        )
+    else:
+        # Beside ours, the free places of other booking platforms (to book there).
+        results, elsewhere = national_search(
             origin=place.position, radius_km=data["radius_km"], wanted=wanted, limit=RESULTS
         )
-    )
     with_slots = [result for result in results if result.available_slots]
     next_slots = slots_next(
         first_free={result.site.pk: result.next_slot_at for result in with_slots},
         wanted=wanted,
         per_site=NEXT_SLOTS,
     )
-    bookable = [(result, next_slots[result.site.pk]) for result in with_slots]
+    # One list by distance, ours and theirs: each entry a site of ours with its next slots,
+    # or another platform's place.
+    bookable = sorted(
+        [{"result": r, "slots": next_slots[r.site.pk], "at": r.site} for r in with_slots]
+        + [{"external": e, "at": e.location} for e in elsewhere],
+        key=lambda entry: (entry.get("result") or entry["external"]).distance_km,
+    )[:RESULTS]
     context = {
         "searched": True,
         "place": place,
@@ -263,7 +280,7 @@ def _search(form: SearchForm | Dose2AloneForm, *, declared: Dose1Elsewhere | Non
         "others": [result for result in results if not result.available_slots],
     }
     if bookable:
-        context |= _results_map(place, [result.site for result in with_slots])
+        context |= _results_map(place, [entry["at"] for entry in bookable])
     if not bookable and data["radius_km"] < MAX_RADIUS_KM:
         farther = found(
             availability_search(
@@ -323,7 +340,7 @@ def _dose1_posted(data) -> Dose1Elsewhere | None:
     )
 
 
-def _results_map(place: Place, sites: list[Site]) -> dict:
+def _results_map(place: Place, sites: list[Site | ExternalLocation]) -> dict:
     """The map of the numbered results; with a tile server configured, what a zoomable
     map over it needs too (without one, the page has no map script at all)."""
     results_map = map_draw(

@@ -97,6 +97,7 @@ class OfficialSite:
     longitude: float
     phones: tuple[str, ...]
     accessibility: str
+    finess: str
     opening_hours: dict[str, str]
     restricted_to: list[str]
     booking_url: str
@@ -159,6 +160,7 @@ def official_site_parse(*, line: int, row: dict[str, str]) -> OfficialSite:
         longitude=longitude,
         phones=(row["rdv_tel"], row["rdv_tel2"]),
         accessibility=_accessibility(row["lieu_accessibilite"]),
+        finess=finess_parse(row["lieu_accessibilite"]),
         opening_hours={
             day: hours for column, day in DAY_COLUMNS.items() if (hours := _one_line(row[column]))
         },
@@ -345,6 +347,20 @@ def _accessibility(raw: str) -> str:
     if text.isdigit():
         return ""
     return text[:250]
+
+
+# Nine characters: the department (2A and 2B for Corsica, 97 overseas), then seven digits.
+_FINESS = re.compile(r"(\d{2}|2[AB])\d{7}")
+
+
+def finess_parse(raw: str) -> str:
+    """The FINESS number some regions put in the accessibility column ("590780193"), or "".
+
+    The file has no column for it, but the number is what identifies a health establishment
+    to other systems (the register of establishments, other booking platforms' feeds).
+    """
+    text = raw.strip().upper()
+    return text if _FINESS.fullmatch(text) else ""
 
 
 def _one_line(raw: str) -> str:

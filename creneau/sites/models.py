@@ -43,6 +43,12 @@ class Site(models.Model):
     staff_second_factor = models.BooleanField(default=False)
     source = models.CharField(max_length=30, blank=True)
     external_id = models.CharField(max_length=50, blank=True)
+    # The establishment's number in FINESS, the register of health and social care
+    # establishments, when the official file gives it (see importer.finess_parse).
+    finess = models.CharField(max_length=9, blank=True)
+    # The commune's INSEE code as the official file gives it, also when the commune is not
+    # in our geography (a merged commune, a typo): it says which department the site is in.
+    insee_code = models.CharField(max_length=5, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

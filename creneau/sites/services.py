@@ -178,6 +178,7 @@ def _site_fields(
         "address": site.address,
         "postcode": site.postcode,
         "commune_id": commune_id,
+        "insee_code": site.insee_code,
         "department_id": department,
         "latitude": site.latitude,
         "longitude": site.longitude,
@@ -185,6 +186,7 @@ def _site_fields(
         # The second number when the first is missing or not a phone number at all.
         "phone": next((phone for phone in phones if phone), ""),
         "accessibility": site.accessibility,
+        "finess": site.finess,
         "opening_hours": site.opening_hours,
         "restricted_to": site.restricted_to,
         "booking_url": site.booking_url,

@@ -25,8 +25,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     Role.REGIONAL_AUTHORITY: frozenset(
         {"site.manage", "session.cancel", "audit.read", "campaigns.manage"}
     ),
+    # platforms.manage: other booking platforms' feeds (creneau/interop), national objects.
+    # platforms.manage: other booking platforms' feeds (creneau/interop), national objects.
     Role.NATIONAL_AUTHORITY: frozenset(
         {"site.manage", "session.cancel", "audit.read", "letters.print", "campaigns.manage"}
+        | {"platforms.manage"}
     ),
 }
 EVERY_SITE = frozenset({Role.CALL_CENTRE, Role.NATIONAL_AUTHORITY})

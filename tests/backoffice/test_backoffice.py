@@ -11,6 +11,7 @@ from creneau.audit.models import AuditEvent
 from creneau.booking.models import Cancellation
 from creneau.booking.services import booking_confirm, cancellation_create, hold_create
 from creneau.demo.staff import DEMO_PASSWORD
+from creneau.interop.models import ExternalPlatform
 from creneau.outreach.models import LetterBatch
 from creneau.staff.models import StaffProfile
 from creneau.staff.services import MAX_LOGIN_FAILURES, staff_account_create
@@ -122,6 +123,12 @@ FOREIGN = {
     # A campaign of Marseille's department.
     "campaign_id": lambda world: marseille_campaign().pk,
     "leftover_id": lambda world: marseille_leftover(world).pk,
+    # Other booking platforms are national (the national authority's): nobody else's.
+    "platform_id": lambda world: (
+        ExternalPlatform.objects.create(
+            name="Autre", manifest_url="https://rdv.example.org/$bulk-publish"
+        ).pk
+    ),
 }
 
 

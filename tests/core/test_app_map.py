@@ -57,6 +57,11 @@ BENEATH = {
         *("core", "audit", "geography", "sites", "vaccines", "scheduling", "eligibility"),
         *("outreach", "booking", "care"),
     },
+    # SMART Scheduling Links published and imported, the official file exported.
+    "interop": {
+        *("core", "audit", "geography", "sites", "vaccines", "scheduling", "eligibility"),
+        *("outreach", "booking", "care"),
+    },
 }
 DOMAIN = set(BENEATH)
 

@@ -163,10 +163,11 @@ def test_the_2023_snapshot_after_2021_updates_closes_and_adds_without_duplicates
 
     assert report.snapshot_date == date(2023, 12, 19)
     assert report.rows == 3211
-    # 1,652 updated with every commune loaded: 2 sites only changed commune in another department.
-    # (Montigny-les-Cormeilles, closed in both, is unchanged: gaining the "Equipe mobile" label
-    # does not make its centre a mobile team.)
-    assert (report.created, report.updated, report.unchanged) == (336, 1650, 1023)
+    # 1,652 updated, as with every commune loaded: 2 sites only changed commune in another
+    # department, which their INSEE code says although the commune is not loaded.
+    # (Montigny-les-Cormeilles, closed in both, is unchanged: gaining the "Equipe mobile"
+    # label does not make its centre a mobile team.)
+    assert (report.created, report.updated, report.unchanged) == (336, 1652, 1021)
     assert (report.published, report.closed, report.closed_absent) == (109, 2900, 1)
     assert report.rejected_by_reason() == {"foreign_placeholder": 196, "test_row": 6}
     assert {r.external_id for r in report.rejects if r.reason == RejectReason.TEST_ROW} == {
@@ -186,7 +187,7 @@ def test_the_2023_snapshot_after_2021_updates_closes_and_adds_without_duplicates
     assert (site("530").postcode, site("530").department_id) == ("09110", "09")
 
     back = sites_import_official(path=SNAPSHOT_2021)
-    assert (back.created, back.updated, back.unchanged) == (0, 1651, 1023)
+    assert (back.created, back.updated, back.unchanged) == (0, 1653, 1021)
     assert back.closed_absent == 19  # the 2023 newcomers still open
     assert Site.objects.count() == total
 
@@ -531,6 +532,9 @@ def test_status_hours_restrictions_links_and_accessibility(reference, tmp_path):
     assert site("3").status == Site.Status.CLOSED
     assert {site(gid).booking_url for gid in ("4", "5", "6")} == {""}
     assert site("7").accessibility == ""
+    # The FINESS number the column held is kept as the site's, not as its accessibility.
+    assert site("7").finess == "590780193"
+    assert first.finess == ""
     assert len(site("8").accessibility) == 250
     assert site("9").status == Site.Status.PUBLISHED
     assert site("9").restricted_to == []

@@ -6,6 +6,7 @@ from django.db.models import Count, Q
 
 from creneau.demo.bookings import demo_bookings_ensure
 from creneau.demo.campaigns import demo_campaign_ensure
+from creneau.demo.external import demo_external_platform_ensure
 from creneau.demo.history import demo_history_simulate
 from creneau.demo.sessions import DEMO_SITES_FILE, demo_schedule_generate
 from creneau.demo.staff import DEMO_PASSWORD, demo_accounts_ensure, demo_staff_site
@@ -84,6 +85,13 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Invitation campaign: {invitations.people} people imported, "
             f"{invitations.invited} invited now; one invitation's link: {invitations.link}"
+        )
+        external = demo_external_platform_ensure()
+        self.stdout.write(
+            f"Another booking platform: {external.platform}, {external.locations} pharmacies "
+            f"near Paris, {external.slots} free places"
+            + (f" (refused: {external.error})" if external.error else "")
+            + "."
         )
         self.stdout.write(
             f"Book at {settings.PUBLIC_URL}/ (the API: {settings.PUBLIC_URL}/api/v1/docs)."
