@@ -2,6 +2,12 @@
 (function () {
   "use strict";
 
+  // The phone menu's copy of the header's links (portal/base.html) is for this script's
+  // dialog: hidden from assistive technologies without it, shown with it.
+  document.querySelectorAll(".fr-header__menu-links[aria-hidden]").forEach(function (links) {
+    links.removeAttribute("aria-hidden");
+  });
+
   // "Use my position": fill the search with coordinates and search.
   var button = document.getElementById("use-position");
   if (button && "geolocation" in navigator) {
