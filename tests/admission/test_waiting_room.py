@@ -16,7 +16,6 @@ from creneau.admission import waiting_room
 from creneau.admission.counters import counter_add
 from creneau.admission.gate import PASS_COOKIE, PASS_HEADER, TICKET_COOKIE, TICKET_HEADER
 from creneau.admission.waiting_room import (
-    FLOW_WINDOW_SECONDS,
     WINDOW_SECONDS,
     admission_decide,
     room_reading,
@@ -309,65 +308,21 @@ def test_the_followed_rate_starts_at_its_minimum_and_rises_while_people_wait_and
     assert rate_after(start + 2 * WINDOW_SECONDS) == pytest.approx(66.15)
 
 
-def flow_measured(*, before: float, admitted: int, requests: int) -> None:
-    """People admitted, and the requests they made, in the last whole flow window before
-    `before`."""
-    flow = before - before % FLOW_WINDOW_SECONDS - FLOW_WINDOW_SECONDS
-    counter_add(key="room:admitted", window=FLOW_WINDOW_SECONDS, amount=admitted, now=flow)
-    counter_add(key="room:flow", window=FLOW_WINDOW_SECONDS, amount=requests, now=flow)
-
-
-def rate_at_most(auto_room) -> float:
-    """The room's rate risen to its maximum: people wait all along and requests are fast."""
+def test_the_followed_rate_falls_when_admitted_requests_get_slow_and_stays_in_bounds(auto_room):
     start = T0 - T0 % WINDOW_SECONDS
     for _ in range(30):
         admission_decide(signed_ticket=None, now=start)
     for n in range(1, 12):
         window_measured(at=start + (n - 1) * WINDOW_SECONDS, requests=100, slow=0)
+        # More keep coming than are let in: people wait all along.
         rate = rate_after(start + n * WINDOW_SECONDS, arriving=30)
-    assert rate == auto_room.WAITING_ROOM_RATE_MAX
-    return start + 11 * WINDOW_SECONDS
-
-
-def test_a_slow_window_sets_the_rate_just_under_the_people_the_service_served(auto_room):
-    # Long after the rise (no one admitted since): a judgement on what was measured.
-    now = rate_at_most(auto_room) + 10 * FLOW_WINDOW_SECONDS
-    auto_room.WAITING_ROOM_RATE_MIN = 10
-    flow_measured(before=now, admitted=100, requests=300)  # 3 requests a person
-    # Saturated: 20 requests in 5 s, most of them slow, are 80 people a minute.
-    window_measured(at=now - WINDOW_SECONDS, requests=20, slow=15)
-    assert rate_after(now) == pytest.approx(72)
-    # Still slow, serving as much: the rate stays (a fixed cut would fall on and on).
-    window_measured(at=now, requests=20, slow=15)
-    assert rate_after(now + WINDOW_SECONDS, arriving=30) == pytest.approx(72)
-    # Fast again while people wait: it rises, by 5 % a window.
-    window_measured(at=now + WINDOW_SECONDS, requests=20, slow=0)
-    assert rate_after(now + 2 * WINDOW_SECONDS) == pytest.approx(75.6)
-
-
-def test_the_rate_never_rises_far_beyond_the_people_served(auto_room):
-    now = rate_at_most(auto_room) + 10 * FLOW_WINDOW_SECONDS
-    auto_room.WAITING_ROOM_RATE_MIN = 10
-    # Admitted people who make few requests (they left, or their clients stopped): 20
-    # requests in 5 s of 4 a person are 60 people a minute; the rate of 100 falls to 75.
-    flow_measured(before=now, admitted=50, requests=200)
-    window_measured(at=now - WINDOW_SECONDS, requests=20, slow=0)
-    assert rate_after(now, arriving=30) == pytest.approx(75)
-
-
-def test_without_a_measure_of_people_served_a_slow_window_cuts_and_the_rate_stays_in_bounds(
-    auto_room,
-):
-    # Long after the rise, no one admitted in the last flow window: no measure of the
-    # people served, and a slow window cuts by 30 %.
-    now = rate_at_most(auto_room) + 10 * FLOW_WINDOW_SECONDS
-    window_measured(at=now - WINDOW_SECONDS, requests=100, slow=30)
-    assert rate_after(now) == pytest.approx(70)
-    # Fewer people served than the minimum rate: the rate stays at its minimum.
-    later = now + FLOW_WINDOW_SECONDS
-    flow_measured(before=later, admitted=100, requests=1000)
-    window_measured(at=later - WINDOW_SECONDS, requests=20, slow=20)
-    assert rate_after(later) == 60
+    assert rate == 100  # the maximum
+    window_measured(at=start + 11 * WINDOW_SECONDS, requests=100, slow=30)
+    assert rate_after(start + 12 * WINDOW_SECONDS) == pytest.approx(70)
+    for n in range(13, 20):
+        window_measured(at=start + (n - 1) * WINDOW_SECONDS, requests=100, slow=50)
+        rate = rate_after(start + n * WINDOW_SECONDS)
+    assert rate == 60  # the minimum
 
 
 def test_admitted_requests_are_timed_in_the_measured_capacity_mode(client, auto_room, reference):
