@@ -284,12 +284,19 @@ def external_search(
 
     def figures_of(location_id: int) -> tuple[int, int, set] | None:
         """(free places, first free start in µs, products) within the filters, or None."""
-        columns = known.days.get(location_id)
-        if columns is None:
+        span = known.spans.get(location_id)
+        if span is None:
             return None
+        start, stop = span
+        rows = known.rows
         free, first, products = 0, None, set()
         for row_vaccine, row_dose, row_day, row_free, row_first in zip(
-            columns.vaccine, columns.dose, columns.day, columns.free, columns.first, strict=True
+            rows.vaccine[start:stop],
+            rows.dose[start:stop],
+            rows.day[start:stop],
+            rows.free[start:stop],
+            rows.first[start:stop],
+            strict=True,
         ):
             if (
                 row_first < now_micros

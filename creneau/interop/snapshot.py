@@ -1,12 +1,14 @@
 """What the national search needs of other platforms, kept in each process: no SQL query
-per search for it (issue 15: the external part had added five to every search).
+per search for it (issue 15: the external part had added three queries to every search,
+one per ring, and six when it found something).
 
 The snapshot holds the locations search may show (matched to one of our sites, or
 confirmed external sites of an active platform, listed in the last good read), with their
 platform, by grid cell, and each location's free places per product, dose and day as
-compact arrays (a platform of 5,000 locations and eight weeks of days is a few hundred
-thousand rows: plain tuples would cost tens of MiB per process, these a few). Only the
-booking links of the results chosen are read from the database, one query.
+compact arrays, one per column for all locations (two platforms of 5,000 locations and
+eight weeks of days are about 560,000 rows: 13.5 MiB so, measured, where arrays per
+location took 18 MiB). Only the booking links of the results chosen are
+read from the database, one query.
 
 It is read again when the data changes: every import, registration and confirmation
 sets a new version under `VERSION_KEY` in the shared cache (`external_version_bump`), and
@@ -21,7 +23,7 @@ import threading
 import time
 import uuid
 from array import array
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
@@ -39,14 +41,15 @@ NO_VACCINE = 0
 
 
 @dataclass
-class LocationDays:
-    """One location's rows of ExternalAvailability, column by column."""
+class Rows:
+    """Every visible location's rows of ExternalAvailability, column by column, a
+    location's rows side by side (`Snapshot.spans`): about 21 bytes a row."""
 
-    vaccine: array  # vaccine id, NO_VACCINE for an unknown product
-    dose: array
-    day: array  # date.toordinal()
-    free: array
-    first: array  # first free start, µs since 1970 (exact, unlike a float)
+    vaccine: array = field(default_factory=lambda: array("i"))  # NO_VACCINE: unknown
+    dose: array = field(default_factory=lambda: array("b"))
+    day: array = field(default_factory=lambda: array("i"))  # date.toordinal()
+    free: array = field(default_factory=lambda: array("i"))
+    first: array = field(default_factory=lambda: array("q"))  # µs since 1970, exact
 
 
 @dataclass
@@ -54,7 +57,8 @@ class Snapshot:
     version: str | None
     loaded_at: float  # time.monotonic()
     by_cell: dict[int, list[ExternalLocation]]
-    days: dict[int, LocationDays]
+    rows: Rows
+    spans: dict[int, tuple[int, int]]  # location id: its rows' [start, stop)
     vaccines: dict[int, tuple[str, str]]  # id: (name, code)
 
 
@@ -83,31 +87,34 @@ def _load(version: str | None) -> Snapshot:
     for location in visible.select_related("platform").order_by("id"):
         by_cell.setdefault(location.grid_cell, []).append(location)
         ids.add(location.pk)
-    days: dict[int, LocationDays] = {}
-    rows = (
+    rows = Rows()
+    spans: dict[int, tuple[int, int]] = {}
+    start, current = 0, None
+    for location_id, vaccine_id, dose, day, free, first in (
         ExternalAvailability.objects.filter(location__in=visible)
-        .order_by()
+        .order_by("location_id")
         .values_list("location_id", "vaccine_id", "dose_number", "date", "free", "first_free_start")
         .iterator(chunk_size=5000)
-    )
-    for location_id, vaccine_id, dose, day, free, first in rows:
+    ):
         if location_id not in ids:
             continue
-        columns = days.get(location_id)
-        if columns is None:
-            columns = days[location_id] = LocationDays(
-                array("l"), array("b"), array("l"), array("l"), array("q")
-            )
-        columns.vaccine.append(vaccine_id or NO_VACCINE)
-        columns.dose.append(dose)
-        columns.day.append(day.toordinal())
-        columns.free.append(free)
-        columns.first.append(micros(first))
+        if location_id != current:
+            if current is not None:
+                spans[current] = (start, len(rows.free))
+            start, current = len(rows.free), location_id
+        rows.vaccine.append(vaccine_id or NO_VACCINE)
+        rows.dose.append(dose)
+        rows.day.append(day.toordinal())
+        rows.free.append(free)
+        rows.first.append(micros(first))
+    if current is not None:
+        spans[current] = (start, len(rows.free))
     return Snapshot(
         version=version,
         loaded_at=time.monotonic(),
         by_cell=by_cell,
-        days=days,
+        rows=rows,
+        spans=spans,
         vaccines={
             pk: (name, code) for pk, name, code in Vaccine.objects.values_list("id", "name", "code")
         },
