@@ -121,26 +121,34 @@ def _load(version: str | None) -> Snapshot:
     )
 
 
+def _fresh(snapshot: Snapshot | None, version: str | None) -> bool:
+    """Read under the shared version (none known: Redis away, or nothing imported since
+    the cache started) and not older than INTEROP_SNAPSHOT_SECONDS."""
+    return (
+        snapshot is not None
+        and (version is None or version == snapshot.version)
+        and time.monotonic() - snapshot.loaded_at < settings.INTEROP_SNAPSHOT_SECONDS
+    )
+
+
 def external_snapshot() -> Snapshot:
     """This process's snapshot, read again if the version changed or it is too old."""
     global _current
     version = cache.get(VERSION_KEY)
     current = _current
-    if (
-        current is not None
-        and (version is None or version == current.version)
-        and time.monotonic() - current.loaded_at < settings.INTEROP_SNAPSHOT_SECONDS
-    ):
+    if _fresh(current, version):
         return current
-    with _lock:
+    # One thread reads it; the others keep answering from the one they have meanwhile
+    # (they wait only when there is none yet).
+    if not _lock.acquire(blocking=current is None):
+        return current
+    try:
         # Another thread may have read it meanwhile.
         current = _current
-        if (
-            current is None
-            or (version is not None and version != current.version)
-            or time.monotonic() - current.loaded_at >= settings.INTEROP_SNAPSHOT_SECONDS
-        ):
+        if not _fresh(current, version):
             current = _current = _load(version)
+    finally:
+        _lock.release()
     return current
 
 
