@@ -110,6 +110,7 @@ def one_database(people: int, clients: int, runs: int) -> dict:
                 given_name=f"Personne{n}",
                 family_name="Attente",
                 birth_date=birth_date,
+                birth_year=birth_date.year,
                 categories=[],
                 person_key=person_index(
                     given_name=f"Personne{n}", family_name="Attente", birth_date=birth_date
