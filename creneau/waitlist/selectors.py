@@ -110,6 +110,23 @@ def _distance_sql(centre: Position) -> CombinedExpression:
     return 2 * EARTH_RADIUS_KM * ASin(Least(Value(1.0), Sqrt(h)))
 
 
+def _box_sql(centre: Position) -> Q:
+    """Each entry's own box around `centre`, as wide as its radius: plain comparisons,
+    which the database tests before the distance's trigonometry (a point within r km lies
+    within r/R radians of latitude, and of longitude r/(R cos φ), φ the widest latitude;
+    no French place lies within 30 km of the antimeridian)."""
+    per_km = 180 / (math.pi * EARTH_RADIUS_KM)
+    widest = min(89.0, abs(centre.latitude) + MAX_RADIUS_KM * per_km)
+    lat_span = F("radius_km") * per_km
+    lon_span = F("radius_km") * (per_km / math.cos(math.radians(widest)))
+    return Q(
+        latitude__gte=centre.latitude - lat_span,
+        latitude__lte=centre.latitude + lat_span,
+        longitude__gte=centre.longitude - lon_span,
+        longitude__lte=centre.longitude + lon_span,
+    )
+
+
 def _rank_sql(*, bands: list[PriorityBand], year: int) -> Case:
     """The rank of the age band of the age reached in `year` (bands by decreasing
     `min_age`); after every band when none covers them."""
@@ -162,6 +179,7 @@ def wave_candidates(*, leftover: Leftover, now: datetime, limit: int) -> list[Wa
     ordered = (
         WaitlistEntry.objects.filter(
             cells,
+            _box_sql(centre),
             status=WaitlistEntry.Status.ACTIVE,
             expires_at__gt=now,
             notice_minutes__in=notices,
@@ -174,15 +192,13 @@ def wave_candidates(*, leftover: Leftover, now: datetime, limit: int) -> list[Wa
                 )
             )
         )
-        .exclude(Exists(Offer.objects.filter(entry_id=OuterRef("pk"), leftover_id=leftover.pk)))
-        # One running offer per person at a time.
+        # Offered these doses already, or another offer still running (one at a time).
         .exclude(
             Exists(
                 Offer.objects.filter(
+                    Q(leftover_id=leftover.pk)
+                    | Q(status=Offer.Status.OFFERED, answered_at__isnull=True, expires_at__gt=now),
                     entry_id=OuterRef("pk"),
-                    status=Offer.Status.OFFERED,
-                    answered_at__isnull=True,
-                    expires_at__gt=now,
                 )
             )
         )

@@ -23,11 +23,12 @@ from tests.waitlist.helpers import NOW, declare, join, leftover_site
 pytestmark = pytest.mark.concurrency
 
 
-def _declared(*, people: int, doses: int) -> Leftover:
+def _declared(*, people: int, doses: int, dose2_end: time = time(10, 0)) -> Leftover:
     """A two-dose product (the invariants' recount expects two-dose courses), with
-    second-dose places at the site in the interval."""
+    second-dose places at the site in the interval: from 9:00 to `dose2_end`, five every
+    10 minutes."""
     site = leftover_site(code="comirnaty", doses=200)
-    open_session(site, day=NOW.date() + timedelta(days=35), dose_number=2, lines=5)
+    open_session(site, day=NOW.date() + timedelta(days=35), dose_number=2, lines=5, end=dose2_end)
     for number in range(1, people + 1):
         join(number, north_km=number / 10)
     return declare(site, doses=doses, code="comirnaty")
@@ -85,17 +86,13 @@ def test_processes_accepting_few_doses_of_a_two_dose_product_book_exactly_the_do
 def test_racing_for_a_two_dose_leftover_with_fewer_second_doses_never_leaves_a_dose_1_alone(
     reference_committed,
 ):
-    site = leftover_site(code="comirnaty", doses=200)
-    # Two second-dose places in the interval for four leftover places.
-    open_session(site, day=NOW.date() + timedelta(days=35), dose_number=2, end=time(9, 10), lines=2)
-    for number in range(1, 13):
-        join(number, north_km=number / 10)
-    leftover = declare(site, doses=4, code="comirnaty")
+    # Five second-dose places in the interval for eight leftover places.
+    leftover = _declared(people=30, doses=8, dose2_end=time(9, 10))
     offers = list(leftover.offers.values_list("pk", flat=True))
-    assert len(offers) == 6
+    assert len(offers) == 15
     now = (NOW + timedelta(minutes=2)).isoformat()
     results = race_threads(len(offers), lambda i: accept(offers[i], now))
-    assert sorted(results) == ["accepted"] * 2 + ["gone"] * 4
+    assert sorted(results) == ["accepted"] * 5 + ["gone"] * 10
     _assert_never_more_than_declared(leftover)
     for series in Series.objects.all():
         assert sorted(series.appointments.values_list("dose_number", flat=True)) == [1, 2]
