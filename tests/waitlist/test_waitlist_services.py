@@ -2,7 +2,7 @@
 accepting through the booking engine, and every refusal changing nothing."""
 
 import io
-from datetime import time, timedelta
+from datetime import date, time, timedelta
 
 import pytest
 from django.core.management import call_command
@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from creneau.audit.models import AuditEvent
 from creneau.booking.models import Appointment, Contact, Series
-from creneau.booking.services import booking_confirm, hold_create
+from creneau.booking.services import PersonData, booking_confirm, hold_create
 from creneau.core.errors import AlreadyBooked, InvalidInput, NotFound, StockInsufficient
 from creneau.outreach.models import Notification
 from creneau.outreach.rendering import notification_render
@@ -39,6 +39,7 @@ from tests.waitlist.helpers import (
     join,
     leftover_site,
     paris17,
+    place_at,
 )
 
 pytestmark = pytest.mark.django_db
@@ -196,6 +197,28 @@ def test_the_age_band_comes_before_the_distance_and_is_data(reference):
     waitlist_tick(now=NOW + timedelta(minutes=21))
     ranked = [o.entry.given_name for o in other.offers.select_related("entry")]
     assert ranked == ["Personne1", "Personne2"]
+
+
+def test_the_age_band_is_that_of_the_age_reached_this_year(reference):
+    # The database orders by band and cannot read the encrypted birth date: it reads the
+    # birth year. Born on 31 December 75 years ago, she is in the 75+ band all year.
+    site = leftover_site()
+    join(1, age=70, north_km=1)
+    waitlist_join(
+        contact=verified_contact("+33699999999"),
+        person=PersonData(
+            given_name="Louise", family_name="Attente", birth_date=date(NOW.year - 75, 12, 31)
+        ),
+        place=place_at(north_km=8),
+        radius_km=10,
+        windows=EVERY_DAY,
+        notice_minutes=30,
+        vaccine_ids=[Vaccine.objects.get(code="janssen").pk],
+        now=NOW - timedelta(minutes=5),
+    )
+    leftover = declare(site, doses=1, until=NOW + timedelta(minutes=40))
+    ranked = [o.entry.given_name for o in leftover.offers.select_related("entry")]
+    assert ranked == ["Louise", "Personne1"]
 
 
 def test_people_out_of_reach_are_not_offered(reference):
