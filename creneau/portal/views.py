@@ -7,6 +7,7 @@ so booking for a relative next needs no second code.
 
 import contextlib
 import functools
+from collections.abc import Callable
 from datetime import date
 from uuid import uuid4
 
@@ -891,14 +892,37 @@ def _verify(request: HttpRequest, *, state: dict, form: CodeForm) -> Contact | N
     return contact_authenticate(token=token)
 
 
-def _code_context(state: dict, form: CodeForm, **extra) -> dict:
+def _code_step(
+    request: HttpRequest,
+    *,
+    state: dict,
+    verified: Callable[[Contact], HttpResponse],
+    again: str,
+    context: Callable[[], dict] = dict,
+) -> HttpResponse:
+    """The code page that booking, managing and the waiting list share: the code typed is
+    checked and `verified(contact)` answers; "resend" sends a new one and shows the page
+    (`again`, its URL name) afresh; otherwise the page, with what `context()` adds."""
+    form = CodeForm(
+        request.POST if request.method == "POST" and "resend" not in request.POST else None
+    )
+    if request.method == "POST":
+        contact = _verify(request, state=state, form=form)
+        if contact is not None:
+            return verified(contact)
+        if "resend" in request.POST:
+            return redirect(again)
     address = state["verification"]["address"]
-    return {
-        "form": form,
-        "address": address,
-        "outbox_url": reverse("portal:outbox") + "?" + urlencode({"to": address}),
-        **extra,
-    }
+    return render(
+        request,
+        "portal/code.html",
+        {
+            "form": form,
+            "address": address,
+            "outbox_url": reverse("portal:outbox") + "?" + urlencode({"to": address}),
+            **context(),
+        },
+    )
 
 
 @_waiting_room
@@ -910,32 +934,24 @@ def code(request: HttpRequest) -> HttpResponse:
         return _no_booking_going_on(request)
     if "verification" not in state:
         return redirect("portal:details")
-    form = CodeForm(
-        request.POST if request.method == "POST" and "resend" not in request.POST else None
-    )
-    if request.method == "POST":
+
+    def verified(contact: Contact) -> HttpResponse:
         # The code first: even if the hold ran out meanwhile, the contact is then verified
         # and another slot needs no new code.
-        contact = _verify(request, state=state, form=form)
-        if contact is not None:
-            _hold_kept(request, state)
-            return _book(request, contact=contact, state=state)
-        if "resend" in request.POST:
-            return redirect("portal:code")
-    hold = _hold_kept(request, state)
-    return render(
-        request,
-        "portal/code.html",
-        _code_context(
-            state,
-            form,
-            hold=hold,
-            site=hold.slot.site,
-            person=_person(state),
-            dose2=_dose2_chosen(state, hold),
-            steps=_steps(3),
-        ),
-    )
+        _hold_kept(request, state)
+        return _book(request, contact=contact, state=state)
+
+    def context() -> dict:
+        hold = _hold_kept(request, state)
+        return {
+            "hold": hold,
+            "site": hold.slot.site,
+            "person": _person(state),
+            "dose2": _dose2_chosen(state, hold),
+            "steps": _steps(3),
+        }
+
+    return _code_step(request, state=state, verified=verified, again="portal:code", context=context)
 
 
 def _dose2_chosen(state: dict, hold: Hold) -> Slot | None:
@@ -1261,23 +1277,24 @@ def manage_code(request: HttpRequest) -> HttpResponse:
     state = request.session.get(MANAGE)
     if not state:
         return redirect("portal:manage")
-    form = CodeForm(
-        request.POST if request.method == "POST" and "resend" not in request.POST else None
+
+    def verified(contact: Contact) -> HttpResponse:
+        request.session.pop(MANAGE)
+        try:
+            series = series_for_contact(reference=state["reference"], contact=contact)
+        except NotFound as error:
+            messages.error(request, error.message)
+            return redirect("portal:manage")
+        _remember(request, series)
+        return redirect("portal:booking", reference=tokens.reference_display(series.reference))
+
+    return _code_step(
+        request,
+        state=state,
+        verified=verified,
+        again="portal:manage_code",
+        context=lambda: {"managing": True},
     )
-    if request.method == "POST":
-        contact = _verify(request, state=state, form=form)
-        if contact is not None:
-            request.session.pop(MANAGE)
-            try:
-                series = series_for_contact(reference=state["reference"], contact=contact)
-            except NotFound as error:
-                messages.error(request, error.message)
-                return redirect("portal:manage")
-            _remember(request, series)
-            return redirect("portal:booking", reference=tokens.reference_display(series.reference))
-        if "resend" in request.POST:
-            return redirect("portal:manage_code")
-    return render(request, "portal/code.html", _code_context(state, form, managing=True))
 
 
 # Eligibility --------------------------------------------------------------------------
@@ -1467,6 +1484,7 @@ def _retention() -> dict[str, int]:
         "message_days": settings.RETENTION_MESSAGE_DAYS,
         "course_days": settings.RETENTION_COURSE_DAYS,
         "course_months": round(settings.RETENTION_COURSE_DAYS / 30.44),
+        "waitlist_days": settings.RETENTION_WAITLIST_DAYS,
         "audit_days": settings.AUDIT_RETENTION_DAYS,
     }
 
