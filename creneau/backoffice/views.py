@@ -81,6 +81,8 @@ def home(request: HttpRequest) -> HttpResponse:
             "runs_campaigns": staff_may(profile=request.staff, permission="campaigns.manage"),
             "reads_audit": staff_may(profile=request.staff, permission="audit.read"),
             "manages_platforms": staff_may(profile=request.staff, permission="platforms.manage"),
+            "manages_rules": staff_may(profile=request.staff, permission="eligibility.manage"),
+            "publishes": staff_may(profile=request.staff, permission="publication.manage"),
             "books_calls": staff_may(profile=request.staff, permission="callcentre.book"),
             "prints_letters": staff_may(profile=request.staff, permission="letters.print"),
             "manages": staff_may(profile=request.staff, permission="site.manage"),

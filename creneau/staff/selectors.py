@@ -24,12 +24,16 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     Role.CALL_CENTRE: frozenset({"callcentre.book", "letters.print"}),
     Role.REGIONAL_AUTHORITY: frozenset(
         {"site.manage", "session.cancel", "audit.read", "campaigns.manage"}
+        # publication.manage: a department's drafts published at an hour (its own ones).
+        | {"publication.manage"}
     ),
     # platforms.manage: other booking platforms' feeds (creneau/interop), national objects.
     # platforms.manage: other booking platforms' feeds (creneau/interop), national objects.
     Role.NATIONAL_AUTHORITY: frozenset(
         {"site.manage", "session.cancel", "audit.read", "letters.print", "campaigns.manage"}
         | {"platforms.manage"}
+        # eligibility.manage: the rules (phases) and the sites' restrictions, national.
+        | {"publication.manage", "eligibility.manage"}
     ),
 }
 EVERY_SITE = frozenset({Role.CALL_CENTRE, Role.NATIONAL_AUTHORITY})

@@ -202,6 +202,7 @@ def wave_candidates(*, leftover: Leftover, now: datetime, limit: int) -> list[Wa
                 dose_number=1,
                 site=site,
                 on=today,
+                at=now,
             )
             if decision.eligible:
                 found.append(WaveCandidate(entry=entry, distance_km=near[pk][0], rank=ranks[pk]))
