@@ -81,12 +81,6 @@ def search_sites(
         else None
     )
     return {
-        "department_opening": opening
-        and {
-            "department": opening.department.code,
-            "department_name": opening.department.name,
-            "opens_at": opening.at,
-        },
         "near": {
             "label": place.label,
             "latitude": place.position.latitude,
@@ -111,6 +105,13 @@ def search_sites(
             for result in results
         ],
         "elsewhere": [external_fields(result) for result in elsewhere],
+        # Last, in the schema's order: a cached answer is this dict as it is.
+        "department_opening": opening
+        and {
+            "department": opening.department.code,
+            "department_name": opening.department.name,
+            "opens_at": opening.at,
+        },
     }
 
 
