@@ -1,7 +1,7 @@
 """Rules open and close at an hour (Paris time), not on a date: a rule effective from day
 D is effective from D at 0 h, and a rule effective to day D (inclusive) is effective until
-D + 1 at 0 h (excluded), so that every decision made before stays the same. Not reversed:
-an hour is more than a date can hold."""
+D + 1 at 0 h (excluded), so that every decision made before stays the same. Going back,
+a rule keeps the day of each of its hours (Paris time): an hour is more than a date holds."""
 
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -19,10 +19,20 @@ def _midnight(day):
 def to_hours(apps, schema_editor):
     Rule = apps.get_model("eligibility", "EligibilityRule")
     for rule in Rule.objects.order_by("pk"):
-        rule.effective_from_at = _midnight(rule.effective_from)
+        rule.effective_from_at = _midnight(rule.effective_from_day)
         if rule.effective_to is not None:
             rule.effective_until = _midnight(rule.effective_to + timedelta(days=1))
         rule.save(update_fields=["effective_from_at", "effective_until"])
+
+
+def to_dates(apps, schema_editor):
+    Rule = apps.get_model("eligibility", "EligibilityRule")
+    for rule in Rule.objects.order_by("pk"):
+        rule.effective_from_day = rule.effective_from_at.astimezone(PARIS).date()
+        if rule.effective_until is not None:
+            last = rule.effective_until.astimezone(PARIS) - timedelta(microseconds=1)
+            rule.effective_to = max(last.date(), rule.effective_from_day)
+        rule.save(update_fields=["effective_from_day", "effective_to"])
 
 
 class Migration(migrations.Migration):
@@ -45,7 +55,13 @@ class Migration(migrations.Migration):
         migrations.RenameField(
             model_name="eligibilityrule", old_name="effective_from", new_name="effective_from_day"
         ),
-        migrations.RunPython(to_hours),
+        # Nullable while it is filled, and again going back while `to_dates` fills it.
+        migrations.AlterField(
+            model_name="eligibilityrule",
+            name="effective_from_day",
+            field=models.DateField(null=True),
+        ),
+        migrations.RunPython(to_hours, to_dates),
         migrations.RemoveField(model_name="eligibilityrule", name="effective_from_day"),
         migrations.RemoveField(model_name="eligibilityrule", name="effective_to"),
         migrations.RenameField(
