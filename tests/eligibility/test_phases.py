@@ -15,22 +15,17 @@ from creneau.eligibility.selectors import (
     RuleDraft,
     eligibility_decide,
     opening_next,
-    rules_cache_clear,
     rules_overlapping,
     rules_proposed,
     rules_saved,
 )
 from creneau.eligibility.services import rule_create, rule_update, site_restriction_set
 from creneau.sites.models import Site
+from tests.eligibility import test_eligibility_rules
 from tests.factories import STAFF, make_site, vaccine
 
-
-@pytest.fixture
-def no_rules(reference):
-    EligibilityRule.objects.all().delete()
-    rules_cache_clear()
-    yield
-    rules_cache_clear()
+# Pytest finds a module's fixtures by its names: no rule at all, then each test's own.
+no_rules = test_eligibility_rules.no_rules
 
 
 def paris(year, month, day, hour=0, minute=0) -> datetime:

@@ -3,24 +3,10 @@ go back to the same dates."""
 
 from datetime import date, datetime
 
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
-
 from creneau.eligibility.models import RULES_TIMEZONE, EligibilityRule
+from tests.outreach.test_outbox_migration import migrate, migrate_to_latest
 
 DATES = [("eligibility", "0001_initial")]
-
-
-def migrate(targets) -> MigrationExecutor:
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor
-
-
-def migrate_to_latest() -> None:
-    executor = MigrationExecutor(connection)
-    executor.migrate(executor.loader.graph.leaf_nodes())
 
 
 def test_dates_become_hours_in_paris_and_back(transactional_db):
