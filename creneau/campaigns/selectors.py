@@ -20,7 +20,7 @@ from creneau.booking.tokens import reference_normalize
 from creneau.core.crypto import blind_index
 from creneau.core.errors import CodeExpired, InvalidInput, NotFound
 from creneau.eligibility.models import RULES_TIMEZONE
-from creneau.eligibility.selectors import RuleSet
+from creneau.eligibility.selectors import RuleSet, age_on
 from creneau.geography.selectors import department_timezone
 from creneau.outreach.models import Notification
 from creneau.scheduling.models import DayAvailability, Slot
@@ -383,8 +383,7 @@ def population_opened(*, before: RuleSet, after: RuleSet, at: datetime) -> dict[
         .iterator(chunk_size=1000)
     )
     for invitee in undecided:
-        born = invitee.birth_date
-        age = day.year - born.year - ((day.month, day.day) < (born.month, born.day))
-        if opened(max(age, 0), frozenset(invitee.categories)):
+        age = max(age_on(birth_date=invitee.birth_date, on=day), 0)
+        if opened(age, frozenset(invitee.categories)):
             counts[invitee.department_id] += 1
     return dict(sorted(counts.items()))

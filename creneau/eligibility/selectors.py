@@ -231,7 +231,7 @@ class RuleSet:
             opens = rule.rule.effective_from
             if opens <= after or not rule.covers(vaccine_id=vaccine_id, dose_number=dose_number):
                 continue
-            age = _age_checked(
+            age = age_on(
                 birth_date=candidate.birth_date, on=opens.astimezone(RULES_TIMEZONE).date()
             )
             if rule.admits(age=age, categories=candidate.categories):
@@ -561,6 +561,12 @@ def _moments(*, on: date, at: datetime | None) -> tuple[datetime, datetime]:
     return paris_midnight(on), paris_midnight(on + timedelta(days=1)) - timedelta(microseconds=1)
 
 
+def age_on(*, birth_date: date, on: date) -> int:
+    """Completed years on a day. Born on 29 February, one turns a year older on 1 March
+    in common years: comparing (month, day) pairs gives that with no special case."""
+    return on.year - birth_date.year - ((on.month, on.day) < (birth_date.month, birth_date.day))
+
+
 def _age_checked(*, birth_date: date, on: date) -> int:
     if birth_date > timezone.localdate():
         raise InvalidInput(gettext("La date de naissance est dans le futur."))
@@ -568,9 +574,7 @@ def _age_checked(*, birth_date: date, on: date) -> int:
         raise InvalidInput(
             gettext("La date de naissance est postérieure à la date du rendez-vous.")
         )
-    # Completed years. Born on 29 February, one turns a year older on 1 March in common
-    # years: comparing (month, day) pairs gives that with no special case.
-    age = on.year - birth_date.year - ((on.month, on.day) < (birth_date.month, birth_date.day))
+    age = age_on(birth_date=birth_date, on=on)
     if age > MAX_AGE:
         raise InvalidInput(
             gettext(
