@@ -16,7 +16,7 @@ from creneau.interop.models import ExternalPlatform
 from creneau.outreach.models import LetterBatch
 from creneau.sites.models import DepartmentPublication
 from creneau.staff.models import StaffProfile
-from creneau.staff.services import MAX_LOGIN_FAILURES, staff_account_create
+from creneau.staff.services import MAX_LOGIN_FAILURES, api_token_create, staff_account_create
 from creneau.waitlist.models import Leftover
 from tests.factories import STAFF, person, two_dose_site, verified_contact
 from tests.staff_door import staff_sign_in
@@ -125,12 +125,15 @@ FOREIGN = {
     # A campaign of Marseille's department.
     "campaign_id": lambda world: marseille_campaign().pk,
     "leftover_id": lambda world: marseille_leftover(world).pk,
-    # Other booking platforms are national (the national authority's): nobody else's.
+    # Other booking platforms are national (the national authority's); a regional one
+    # sees those with places in its departments: this one has none.
     "platform_id": lambda world: (
         ExternalPlatform.objects.create(
             name="Autre", manifest_url="https://rdv.example.org/$bulk-publish"
         ).pk
     ),
+    # Another authority's staff API token: each authority revokes only its own.
+    "token_id": lambda world: another_authoritys_token().pk,
     # Eligibility rules are national (the national authority's): nobody else's.
     "rule_id": lambda world: EligibilityRule.objects.order_by("pk").first().pk,
     # A publication of Marseille's department.
@@ -140,6 +143,13 @@ FOREIGN = {
         ).pk
     ),
 }
+
+
+def another_authoritys_token():
+    user = staff_account_create(
+        username="autre.autorite", password=DEMO_PASSWORD, role=Role.NATIONAL_AUTHORITY
+    )
+    return api_token_create(actor=None, user=user, name="Registre", days=30).token
 
 
 def marseille_campaign():
