@@ -2,7 +2,9 @@ from django.urls import path
 
 from . import (
     campaign_views,
+    eligibility_views,
     platform_views,
+    publication_views,
     sign_in,
     site_views,
     token_views,
@@ -116,5 +118,20 @@ urlpatterns = [
         "campagnes/<int:campaign_id>/etat/",
         campaign_views.campaign_status,
         name="campaign_status",
+    ),
+    # Eligibility phases (national) and publication by department (authorities).
+    path("eligibilite/", eligibility_views.rules, name="eligibility_rules"),
+    path("eligibilite/nouvelle/", eligibility_views.rule_new, name="eligibility_rule_new"),
+    path("eligibilite/<int:rule_id>/", eligibility_views.rule_change, name="eligibility_rule"),
+    path(
+        "eligibilite/restriction-de-lieu/",
+        eligibility_views.site_restriction,
+        name="site_restriction",
+    ),
+    path("publication/", publication_views.publications, name="publications"),
+    path(
+        "publication/<int:publication_id>/annuler/",
+        publication_views.publication_cancel,
+        name="publication_cancel",
     ),
 ]

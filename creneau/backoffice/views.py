@@ -82,6 +82,8 @@ def home(request: HttpRequest) -> HttpResponse:
             "reads_audit": staff_may(profile=request.staff, permission="audit.read"),
             "reads_platforms": staff_may(profile=request.staff, permission="platforms.read"),
             "manages_api_tokens": staff_may(profile=request.staff, permission="api_tokens.manage"),
+            "manages_rules": staff_may(profile=request.staff, permission="eligibility.manage"),
+            "publishes": staff_may(profile=request.staff, permission="publication.manage"),
             "books_calls": staff_may(profile=request.staff, permission="callcentre.book"),
             "prints_letters": staff_may(profile=request.staff, permission="letters.print"),
             "manages": staff_may(profile=request.staff, permission="site.manage"),

@@ -87,7 +87,7 @@ from creneau.core.errors import (
 )
 from creneau.core.geo import Position
 from creneau.core.inputs import date_parse, id_parse
-from creneau.eligibility.selectors import Candidate, eligibility_decide
+from creneau.eligibility.selectors import Candidate, eligibility_decide, opening_next
 from creneau.geography.maps import map_draw
 from creneau.geography.selectors import Place, place_resolve, place_suggest
 from creneau.interop.models import ExternalLocation
@@ -108,7 +108,7 @@ from creneau.scheduling.selectors import (
     slots_next,
 )
 from creneau.sites.models import Site
-from creneau.sites.selectors import site_get_public
+from creneau.sites.selectors import department_opening, site_get_public
 from creneau.vaccines.models import Vaccine
 
 from .data import data_download
@@ -203,7 +203,11 @@ def waiting(request: HttpRequest) -> HttpResponse:
 def home(request: HttpRequest) -> HttpResponse:
     if "near" in request.GET:
         return _search_page(request)
-    return render(request, "portal/home.html", {"form": SearchForm(), "searched": False})
+    return render(
+        request,
+        "portal/home.html",
+        {"form": SearchForm(), "searched": False, "opening": opening_next()},
+    )
 
 
 # The booking flow's first step: a launch-morning crowd waits in the room, not in front of
@@ -282,6 +286,9 @@ def _search(form: SearchForm | Dose2AloneForm, *, declared: Dose1Elsewhere | Non
     }
     if bookable:
         context |= _results_map(place, [entry["at"] for entry in bookable])
+    elif place.commune_insee_code:
+        # A department whose sites are not published yet: when they will be, not "no site".
+        context["department_opening"] = department_opening(insee_code=place.commune_insee_code)
     if not bookable and data["radius_km"] < MAX_RADIUS_KM:
         farther = found(
             availability_search(
@@ -717,6 +724,7 @@ def details(request: HttpRequest) -> HttpResponse:
                 dose_number=hold.slot.dose_number,
                 site=site,
                 on=hold.slot.date,
+                at=hold.slot.start,
             )
         except InvalidInput as error:
             form.add_error("birth_date", error.message)
@@ -1309,13 +1317,18 @@ def eligibility(request: HttpRequest) -> HttpResponse:
             birth_date=form.cleaned_data["birth_date"],
             categories=frozenset(form.cleaned_data["categories"]),
         )
-        today = timezone.localdate()
+        today, now = timezone.localdate(), timezone.now()
         try:
             decisions = [
                 (
                     vaccine,
                     eligibility_decide(
-                        candidate=candidate, vaccine=vaccine, dose_number=1, site=None, on=today
+                        candidate=candidate,
+                        vaccine=vaccine,
+                        dose_number=1,
+                        site=None,
+                        on=today,
+                        at=now,
                     ),
                 )
                 for vaccine in Vaccine.objects.filter(active=True)

@@ -29,11 +29,15 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     Role.REGIONAL_AUTHORITY: frozenset(
         {"site.manage", "session.cancel", "audit.read", "campaigns.manage"}
         | {"platforms.read", "api_tokens.manage"}
+        # publication.manage: a department's drafts published at an hour (its own ones).
+        | {"publication.manage"}
     ),
     # platforms.manage: registering other booking platforms, national objects.
     Role.NATIONAL_AUTHORITY: frozenset(
         {"site.manage", "session.cancel", "audit.read", "letters.print", "campaigns.manage"}
         | {"platforms.read", "platforms.manage", "api_tokens.manage"}
+        # eligibility.manage: the rules (phases) and the sites' restrictions, national.
+        | {"publication.manage", "eligibility.manage"}
     ),
 }
 EVERY_SITE = frozenset({Role.CALL_CENTRE, Role.NATIONAL_AUTHORITY})

@@ -240,6 +240,7 @@ def wave_candidates(*, leftover: Leftover, now: datetime, limit: int) -> list[Wa
                 dose_number=1,
                 site=site,
                 on=today,
+                at=now,
             )
             if decision.eligible:
                 found.append(WaveCandidate(entry=entry, distance_km=distance, rank=rank))

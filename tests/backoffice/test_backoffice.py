@@ -11,8 +11,10 @@ from creneau.audit.models import AuditEvent
 from creneau.booking.models import Cancellation
 from creneau.booking.services import booking_confirm, cancellation_create, hold_create
 from creneau.demo.staff import DEMO_PASSWORD
+from creneau.eligibility.models import EligibilityRule
 from creneau.interop.models import ExternalPlatform
 from creneau.outreach.models import LetterBatch
+from creneau.sites.models import DepartmentPublication
 from creneau.staff.models import StaffProfile
 from creneau.staff.services import MAX_LOGIN_FAILURES, api_token_create, staff_account_create
 from creneau.waitlist.models import Leftover
@@ -132,6 +134,14 @@ FOREIGN = {
     ),
     # Another authority's staff API token: each authority revokes only its own.
     "token_id": lambda world: another_authoritys_token().pk,
+    # Eligibility rules are national (the national authority's): nobody else's.
+    "rule_id": lambda world: EligibilityRule.objects.order_by("pk").first().pk,
+    # A publication of Marseille's department.
+    "publication_id": lambda world: (
+        DepartmentPublication.objects.create(
+            department_id="13", publish_at=timezone.now() + timedelta(days=1)
+        ).pk
+    ),
 }
 
 

@@ -25,7 +25,7 @@ BENEATH = {
     "sites": {"core", "audit", "geography"},
     "vaccines": {"core", "audit", "geography", "sites"},
     "scheduling": {"core", "audit", "geography", "sites", "vaccines"},
-    "eligibility": {"core", "geography", "sites", "vaccines"},
+    "eligibility": {"core", "audit", "geography", "sites", "vaccines"},
     # The shared counters of admission pace the sending (a rate per channel).
     "outreach": {"core", "audit", "admission"},
     "staff": {"core", "audit", "geography", "sites"},
