@@ -1,6 +1,15 @@
 from django.urls import path
 
-from . import campaign_views, platform_views, sign_in, site_views, views, waitlist_views
+from . import (
+    allocation_views,
+    campaign_views,
+    onboarding_views,
+    platform_views,
+    sign_in,
+    site_views,
+    views,
+    waitlist_views,
+)
 
 app_name = "backoffice"
 
@@ -103,4 +112,25 @@ urlpatterns = [
         campaign_views.campaign_status,
         name="campaign_status",
     ),
+    # Sites joining, their teams, and the authorities' dose allocation (creneau/onboarding).
+    path("adhesions/", onboarding_views.applications, name="applications"),
+    path("adhesions/<int:application_id>/", onboarding_views.application, name="application"),
+    path("lieux/<int:site_id>/equipe/", onboarding_views.team, name="team"),
+    path(
+        "lieux/<int:site_id>/equipe/<int:user_id>/retirer/",
+        onboarding_views.team_remove,
+        name="team_remove",
+    ),
+    path(
+        "lieux/<int:site_id>/sans-rendez-vous/",
+        onboarding_views.without_slots,
+        name="without_slots",
+    ),
+    path(
+        "invitation/mot-de-passe/",
+        onboarding_views.invitation_password,
+        name="invitation_password",
+    ),
+    path("invitation/<str:token>/", onboarding_views.invitation, name="invitation"),
+    path("repartition/", allocation_views.allocation, name="allocation"),
 ]
