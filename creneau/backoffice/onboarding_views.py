@@ -180,7 +180,9 @@ def without_slots(request: HttpRequest, site_id: int) -> HttpResponse:
     """The site says it vaccinates without appointments online yet, or no longer."""
     site = staff_site_get(profile=request.staff, site_id=site_id)
     declared = SiteWithoutSlots.objects.filter(site=site).exists()
-    form = WithoutSlotsForm(request.POST or None, initial={"without_slots": declared})
+    form = WithoutSlotsForm(
+        request.POST if request.method == "POST" else None, initial={"without_slots": declared}
+    )
     if request.method == "POST" and form.is_valid():
         site_without_slots_set(
             actor=request.actor, site=site, without_slots=form.cleaned_data["without_slots"]

@@ -15,8 +15,8 @@ SIRET = "siret"
 # Nine characters: the department (2A and 2B for Corsica), then seven digits, the last
 # one Luhn's key.
 _FINESS = re.compile(r"(\d{2}|2[AB])\d{7}")
-# La Poste's establishments share the SIREN 356 000 000, whose SIRETs do not pass Luhn:
-# the sum of their fourteen digits is a multiple of 5 instead (INSEE's exception).
+# La Poste's establishments share the SIREN 356 000 000: too many for Luhn's key, their
+# SIRETs pass when the sum of their fourteen digits is a multiple of 5 (INSEE's exception).
 LA_POSTE_SIREN = "356000000"
 
 
@@ -53,11 +53,8 @@ def official_number_clean(*, kind: str, text: str) -> str:
     if kind == SIRET:
         if not re.fullmatch(r"\d{14}", number):
             raise _wrong(gettext("Un numéro SIRET a 14 chiffres."))
-        if number.startswith(LA_POSTE_SIREN):
-            valid = sum(int(c) for c in number) % 5 == 0
-        else:
-            valid = luhn_valid(number)
-        if not valid:
+        la_poste = number.startswith(LA_POSTE_SIREN) and sum(map(int, number)) % 5 == 0
+        if not (luhn_valid(number) or la_poste):
             raise _wrong(_check_digit_message("SIRET"))
         return number
     raise InvalidInput(gettext("Type de numéro inconnu."), field="number_kind")

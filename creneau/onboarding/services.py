@@ -169,22 +169,32 @@ def application_submit(*, data: ApplicationData) -> Application:
         ) from None
 
 
-def _application_claim(
-    *, actor: Actor, application_id: int, departments: list[str] | None, **values
-) -> Application:
-    """Decide a pending application of the authority's departments, once: the
-    conditional update is the decision (two authorities clicking at once: one wins, the
-    other is told it was decided)."""
+def _application_pending(*, application_id: int, departments: list[str] | None) -> Application:
+    """A pending application of the authority's departments, its row locked until the
+    decision commits: two authorities clicking at once, the second waits, then finds it
+    decided (PostgreSQL reads the row again after the wait; SQLite runs one writer at a
+    time)."""
     scope = Application.objects.filter(pk=application_id)
     if departments is not None:
         scope = scope.filter(department__in=departments)
-    if not scope.filter(status=Application.Status.PENDING).update(
-        decided_by=actor.user, decided_at=timezone.now(), **values
-    ):
+    application = (
+        scope.filter(status=Application.Status.PENDING)
+        .select_for_update(of=("self",))
+        .select_related("commune", "department")
+        .first()
+    )
+    if application is None:
         if scope.exists():
             raise ApplicationDecided(gettext("Cette demande a déjà été examinée."))
         raise NotFound(gettext("Demande introuvable : %(id)s.") % {"id": application_id})
-    return Application.objects.select_related("commune", "department").get(pk=application_id)
+    return application
+
+
+def _application_decide(*, actor: Actor, application: Application, **values) -> None:
+    values |= {"decided_by": actor.user, "decided_at": timezone.now()}
+    Application.objects.filter(pk=application.pk).update(**values)
+    for name, value in values.items():
+        setattr(application, name, value)
 
 
 @unit_of_work
@@ -194,12 +204,9 @@ def application_refuse(
     reason = " ".join((reason or "").split())[:500]
     if not reason:
         raise InvalidInput(gettext("Donnez la raison du refus."), field="reason")
-    application = _application_claim(
-        actor=actor,
-        application_id=application_id,
-        departments=departments,
-        status=Application.Status.REFUSED,
-        reason=reason,
+    application = _application_pending(application_id=application_id, departments=departments)
+    _application_decide(
+        actor=actor, application=application, status=Application.Status.REFUSED, reason=reason
     )
     notification_enqueue(
         channel=Notification.Channel.EMAIL,
@@ -226,12 +233,7 @@ def application_approve(
     """Approve: the site is created as a draft (the authority or its manager publishes
     it), at its commune's position, and its manager is invited by e-mail to set a
     password."""
-    application = _application_claim(
-        actor=actor,
-        application_id=application_id,
-        departments=departments,
-        status=Application.Status.APPROVED,
-    )
+    application = _application_pending(application_id=application_id, departments=departments)
     commune = application.commune
     try:
         with transaction.atomic():
@@ -256,7 +258,9 @@ def application_approve(
         raise InvalidInput(
             gettext("Un lieu existe déjà sous ce numéro : refusez la demande en le disant.")
         ) from None
-    Application.objects.filter(pk=application.pk).update(site=site)
+    _application_decide(
+        actor=actor, application=application, status=Application.Status.APPROVED, site=site
+    )
     if application.without_slots:
         SiteWithoutSlots.objects.create(site=site)
     audit_record(
@@ -267,7 +271,6 @@ def application_approve(
         summary=gettext("Demande d'adhésion acceptée : %(name)s (brouillon)") % {"name": site.name},
     )
     _invite(actor=actor, site=site, email=application.email, role=StaffProfile.Role.SITE_MANAGER)
-    application.site = site
     return application
 
 
