@@ -29,7 +29,7 @@ class ApplicationForm(DsfrBaseForm):
     )
     town = forms.CharField(label=_("Commune"), max_length=100)
     number_kind = forms.ChoiceField(
-        label=_("Numéro officiel"),
+        label=_("Type de numéro"),
         choices=Application.NumberKind.choices,
         help_text=_(
             "FINESS pour un établissement ou une pharmacie, RPPS pour un médecin, SIRET "
