@@ -6,7 +6,9 @@ import re
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from creneau.audit.models import AuditEvent
@@ -20,7 +22,7 @@ from creneau.vaccines.models import Allocation, Delivery, Vaccine
 from tests.factories import make_site, two_dose_site, vaccine
 from tests.staff_door import staff_sign_in
 
-from .helpers import EMAIL, Role, application_data, authority
+from .helpers import EMAIL, Role, application_data, authority, receive
 
 FORM = {
     "kind": "pharmacy",
@@ -245,6 +247,46 @@ def test_the_site_sees_the_expected_delivery_at_once(client, regions):
     staff_sign_in(manager, "responsable")
     page = manager.get(reverse("backoffice:stock", args=[bobigny.pk])).content.decode()
     assert "07/01/2030" in page and vaccine("janssen").name in page
+
+
+def test_a_region_of_many_sites_is_allocated_in_one_form(client, regions):
+    """300 more sites: over Django's default of 1,000 fields a form."""
+    paris, bobigny, _ = regions
+    many = [make_site(name=f"Pharmacie {n}", insee_code="75117") for n in range(300)]
+    staff_sign_in(client, "ars.idf")
+    rows = [(site, {"comirnaty": 1}) for site in [paris, bobigny, *many]]
+    data = _allocation_post(rows, {"comirnaty": len(rows)})
+    assert len(data) > 1500
+    assert client.post(reverse("backoffice:allocation"), data).status_code == 302
+    assert Delivery.objects.filter(allocation__isnull=False).count() == len(rows)
+
+
+def test_the_allocation_page_reads_as_many_queries_for_fifty_more_sites(client, regions):
+    staff_sign_in(client, "ars.idf")
+    url = reverse("backoffice:allocation")
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(url).status_code == 200
+        return len(captured)
+
+    queries()  # the session's first look writes what later ones do not
+    before = queries()
+    for n in range(50):
+        site = make_site(name=f"Pharmacie {n}", insee_code="93008")
+        receive(site, 12)
+    assert queries() == before
+
+
+def test_the_national_authority_picks_a_department_first(client, regions):
+    staff_account_create(username="national", password=DEMO_PASSWORD, role=Role.NATIONAL_AUTHORITY)
+    staff_sign_in(client, "national")
+    page = client.get(reverse("backoffice:allocation")).content.decode()
+    assert "Afficher ses lieux" in page and "<table" not in page
+    page = client.get(reverse("backoffice:allocation"), {"departement": "13"}).content.decode()
+    assert "Centre du Vieux-Port" in page and "Centre Wagram" not in page
+    home = client.get(reverse("backoffice:home")).content.decode()
+    assert "Répartition des doses" in home and "Demandes d'adhésion des lieux" in home
 
 
 def test_site_staff_and_managers_have_no_allocation_screen(client, regions):
