@@ -652,3 +652,9 @@ INTEROP_MAX_SECONDS = float(os.environ.get("INTEROP_MAX_SECONDS", "120"))
 INTEROP_MAX_REDIRECTS = 3
 # A feed not read successfully for this long shows its sites as "not confirmed".
 INTEROP_STALE_MINUTES = int(os.environ.get("INTEROP_STALE_MINUTES", "30"))
+# Each process's copy of other platforms' places for search (interop/snapshot.py) is read
+# again when an import changes them (the shared cache says so) and at least this often.
+INTEROP_SNAPSHOT_SECONDS = float(os.environ.get("INTEROP_SNAPSHOT_SECONDS", "60"))
+# A CA bundle (PEM) trusted for platforms' https feeds instead of the system's: a partner
+# whose certificate an internal authority signed, or tests. Verification is never off.
+INTEROP_CA_FILE = os.environ.get("INTEROP_CA_FILE") or None

@@ -7,6 +7,7 @@ from . import (
     platform_views,
     sign_in,
     site_views,
+    token_views,
     views,
     waitlist_views,
 )
@@ -43,6 +44,12 @@ urlpatterns = [
         "plateformes/<int:platform_id>/confirmer/",
         platform_views.platform_confirm,
         name="platform_confirm",
+    ),
+    path("jetons/", token_views.api_tokens, name="api_tokens"),
+    path(
+        "jetons/<int:token_id>/revoquer/",
+        token_views.api_token_revoke_view,
+        name="api_token_revoke",
     ),
     path("lieux/<int:site_id>/", views.site_day, name="site_day"),
     path("lieux/<int:site_id>/absents/", views.noshows, name="noshows"),

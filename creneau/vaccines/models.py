@@ -17,6 +17,11 @@ class Vaccine(models.Model):
     min_age = models.PositiveSmallIntegerField(default=18)
     max_age = models.PositiveSmallIntegerField(null=True, blank=True)
     active = models.BooleanField(default=True)
+    # Standard codes, for health systems and other platforms (FHIR codings, interop): the
+    # WHO's ATC class (J07BX03, COVID-19 vaccines) and the product's number in the EU's
+    # register of medicinal products (EU/1/20/1528). Blank for a product without one.
+    atc_code = models.CharField(max_length=7, blank=True)
+    eu_number = models.CharField(max_length=20, blank=True)
 
     class Meta:
         ordering = ["name"]

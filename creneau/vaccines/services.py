@@ -15,10 +15,13 @@ from creneau.sites.models import Site
 from .models import Allocation, Delivery, Stock, Vaccine
 
 # The products of the French 2021 campaign, as the Haute Autorité de santé framed them
-# (intervals in days between dose 1 and dose 2).
+# (intervals in days between dose 1 and dose 2), with their ATC class and their number in
+# the EU's register (the Janssen vaccine was renamed Jcovden in 2022: same number).
 VACCINES_2021 = [
     dict(
         code="comirnaty",
+        atc_code="J07BX03",
+        eu_number="EU/1/20/1528",
         name="Comirnaty",
         manufacturer="Pfizer-BioNTech",
         doses_in_series=2,
@@ -29,6 +32,8 @@ VACCINES_2021 = [
     ),
     dict(
         code="spikevax",
+        atc_code="J07BX03",
+        eu_number="EU/1/20/1507",
         name="Spikevax",
         manufacturer="Moderna",
         doses_in_series=2,
@@ -39,6 +44,8 @@ VACCINES_2021 = [
     ),
     dict(
         code="vaxzevria",
+        atc_code="J07BX03",
+        eu_number="EU/1/21/1529",
         name="Vaxzevria",
         manufacturer="AstraZeneca",
         doses_in_series=2,
@@ -49,6 +56,8 @@ VACCINES_2021 = [
     ),
     dict(
         code="janssen",
+        atc_code="J07BX03",
+        eu_number="EU/1/20/1525",
         name="COVID-19 Vaccine Janssen",
         manufacturer="Janssen-Cilag",
         doses_in_series=1,

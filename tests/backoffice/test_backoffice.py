@@ -14,7 +14,7 @@ from creneau.demo.staff import DEMO_PASSWORD
 from creneau.interop.models import ExternalPlatform
 from creneau.outreach.models import LetterBatch
 from creneau.staff.models import StaffProfile
-from creneau.staff.services import MAX_LOGIN_FAILURES, staff_account_create
+from creneau.staff.services import MAX_LOGIN_FAILURES, api_token_create, staff_account_create
 from creneau.waitlist.models import Leftover
 from tests.factories import STAFF, person, two_dose_site, verified_contact
 from tests.staff_door import staff_sign_in
@@ -126,13 +126,23 @@ FOREIGN = {
     # An application of Marseille's department; a member of Marseille's staff.
     "application_id": lambda world: marseille_application().pk,
     "user_id": lambda world: marseille_staff(world).pk,
-    # Other booking platforms are national (the national authority's): nobody else's.
+    # Other booking platforms are national (the national authority's); a regional one
+    # sees those with places in its departments: this one has none.
     "platform_id": lambda world: (
         ExternalPlatform.objects.create(
             name="Autre", manifest_url="https://rdv.example.org/$bulk-publish"
         ).pk
     ),
+    # Another authority's staff API token: each authority revokes only its own.
+    "token_id": lambda world: another_authoritys_token().pk,
 }
+
+
+def another_authoritys_token():
+    user = staff_account_create(
+        username="autre.autorite", password=DEMO_PASSWORD, role=Role.NATIONAL_AUTHORITY
+    )
+    return api_token_create(actor=None, user=user, name="Registre", days=30).token
 
 
 def marseille_campaign():

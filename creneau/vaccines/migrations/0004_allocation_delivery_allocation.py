@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('vaccines', '0001_initial'),
+        ('vaccines', '0003_standard_codes_filled'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
