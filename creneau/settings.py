@@ -175,6 +175,7 @@ INSTALLED_APPS = [
     "creneau.callcenter",
     "creneau.demo",
     "creneau.campaigns",
+    "creneau.onboarding",
 ]
 
 MIDDLEWARE = [
@@ -360,6 +361,11 @@ LIMIT_CODES_PER_ADDRESS = os.environ.get("LIMIT_CODES_PER_ADDRESS", "20/3600")
 LIMIT_SMS_PER_MINUTE = os.environ.get("LIMIT_SMS_PER_MINUTE", "600/60")
 LIMIT_HOLDS_PER_CLIENT = os.environ.get("LIMIT_HOLDS_PER_CLIENT", "12/600")
 LIMIT_BOOKINGS_PER_CONTACT = os.environ.get("LIMIT_BOOKINGS_PER_CONTACT", "10/86400")
+# Sites' applications to join (/adherer/) sent from one network (creneau/onboarding).
+LIMIT_APPLICATIONS_PER_ADDRESS = os.environ.get("LIMIT_APPLICATIONS_PER_ADDRESS", "5/3600,20/86400")
+# The dose allocation's table sends a field per site and vaccine: a region's thousands of
+# sites, over Django's default of 1,000 fields (the body's size limit still applies).
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 25_000
 HOLDS_PER_CLIENT = int(os.environ.get("HOLDS_PER_CLIENT", "2"))
 HOLDS_PER_ADDRESS = int(os.environ.get("HOLDS_PER_ADDRESS", "8"))
 WAITING_ROOM_AUTO = os.environ.get("WAITING_ROOM_RATE", "") == "auto"

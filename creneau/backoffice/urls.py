@@ -1,8 +1,10 @@
 from django.urls import path
 
 from . import (
+    allocation_views,
     campaign_views,
     eligibility_views,
+    onboarding_views,
     platform_views,
     publication_views,
     sign_in,
@@ -134,4 +136,25 @@ urlpatterns = [
         publication_views.publication_cancel,
         name="publication_cancel",
     ),
+    # Sites joining, their teams, and the authorities' dose allocation (creneau/onboarding).
+    path("adhesions/", onboarding_views.applications, name="applications"),
+    path("adhesions/<int:application_id>/", onboarding_views.application, name="application"),
+    path("lieux/<int:site_id>/equipe/", onboarding_views.team, name="team"),
+    path(
+        "lieux/<int:site_id>/equipe/<int:user_id>/retirer/",
+        onboarding_views.team_remove,
+        name="team_remove",
+    ),
+    path(
+        "lieux/<int:site_id>/sans-rendez-vous/",
+        onboarding_views.without_slots,
+        name="without_slots",
+    ),
+    path(
+        "invitation/mot-de-passe/",
+        onboarding_views.invitation_password,
+        name="invitation_password",
+    ),
+    path("invitation/<str:token>/", onboarding_views.invitation, name="invitation"),
+    path("repartition/", allocation_views.allocation, name="allocation"),
 ]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import invitation_views, stats_urls, unsubscribe, views, waitlist_views
+from . import invitation_views, onboarding_views, stats_urls, unsubscribe, views, waitlist_views
 
 app_name = "portal"
 
@@ -58,6 +58,9 @@ urlpatterns = [
     path("donnees-personnelles/", views.privacy, name="privacy"),
     path("desinscription/<str:token>/", unsubscribe.unsubscribe, name="unsubscribe"),
     path("invitation/", invitation_views.invitation, name="invitation"),
+    # A site applies to join (creneau/onboarding).
+    path("adherer/", onboarding_views.apply, name="apply"),
+    path("adherer/envoyee/", onboarding_views.apply_sent, name="apply_sent"),
 ]
 
 urlpatterns += stats_urls.urlpatterns

@@ -92,6 +92,7 @@ from creneau.geography.maps import map_draw
 from creneau.geography.selectors import Place, place_resolve, place_suggest
 from creneau.interop.models import ExternalLocation
 from creneau.interop.selectors import national_search
+from creneau.onboarding.selectors import sites_without_slots
 from creneau.outreach.rendering import notification_render
 from creneau.outreach.selectors import outbox_list
 from creneau.privacy.selectors import person_data
@@ -283,6 +284,10 @@ def _search(form: SearchForm | Dose2AloneForm, *, declared: Dose1Elsewhere | Non
         "place": place,
         "bookable": bookable,
         "others": [result for result in results if not result.available_slots],
+        # Those that vaccinate without appointments online yet say so (onboarding).
+        "without_slots": sites_without_slots(
+            site_ids=[result.site.pk for result in results if not result.available_slots]
+        ),
     }
     if bookable:
         context |= _results_map(place, [entry["at"] for entry in bookable])
@@ -422,6 +427,9 @@ def site_detail(request: HttpRequest, site_id: int) -> HttpResponse:
     )
     context |= {"action": reverse("portal:hold"), "vaccine": vaccine or ""}
     context |= _dose1_fields(declared)
+    context["without_slots"] = not context["slots"] and bool(
+        sites_without_slots(site_ids=[site.pk])
+    )
     template = "portal/_slots.html" if request.htmx else "portal/site.html"
     return render(request, template, context)
 

@@ -40,6 +40,15 @@ PERMISSIONS: dict[str, frozenset[str]] = {
         | {"publication.manage", "eligibility.manage"}
     ),
 }
+# Onboarding and dose allocation (creneau/onboarding, backoffice/onboarding_views.py and
+# allocation_views.py): applications reviewed and doses shared out by the authorities, a
+# site's team managed by its manager and by the authorities over it.
+for _role, _added in (
+    (Role.SITE_MANAGER, {"staff.manage"}),
+    (Role.REGIONAL_AUTHORITY, {"staff.manage", "sites.onboard", "doses.allocate"}),
+    (Role.NATIONAL_AUTHORITY, {"staff.manage", "sites.onboard", "doses.allocate"}),
+):
+    PERMISSIONS[_role] = PERMISSIONS[_role] | _added
 EVERY_SITE = frozenset({Role.CALL_CENTRE, Role.NATIONAL_AUTHORITY})
 # Roles that always sign in with a second factor; site staff do when one of their sites
 # asks it (`Site.staff_second_factor`).

@@ -125,6 +125,9 @@ FOREIGN = {
     # A campaign of Marseille's department.
     "campaign_id": lambda world: marseille_campaign().pk,
     "leftover_id": lambda world: marseille_leftover(world).pk,
+    # An application of Marseille's department; a member of Marseille's staff.
+    "application_id": lambda world: marseille_application().pk,
+    "user_id": lambda world: marseille_staff(world).pk,
     # Other booking platforms are national (the national authority's); a regional one
     # sees those with places in its departments: this one has none.
     "platform_id": lambda world: (
@@ -160,6 +163,25 @@ def marseille_campaign():
     return campaign
 
 
+def marseille_application():
+    from creneau.onboarding.services import application_submit
+    from tests.onboarding.helpers import application_data
+
+    return application_submit(
+        data=application_data(postcode="13001", town="Marseille", number="10003016721")
+    )
+
+
+def marseille_staff(world):
+    user = staff_account_create(
+        username="marseille.staff",
+        password=DEMO_PASSWORD,
+        role=Role.SITE_STAFF,
+        sites=[world["marseille"]],
+    )
+    return user
+
+
 def marseille_leftover(world):
     """Leftover doses declared at Marseille (its first session stands for theirs)."""
     session = world["marseille"].sessions.order_by("pk").first()
@@ -179,7 +201,7 @@ def marseille_leftover(world):
 
 STAFF_NAMESPACES = {"backoffice", "callcenter"}
 # Pages of the staff door reached before any sign-in, by a signed link: no site scope.
-DOOR_PAGES = {"backoffice:password_reset_confirm"}
+DOOR_PAGES = {"backoffice:password_reset_confirm", "backoffice:invitation"}
 
 
 def backoffice_patterns() -> list[tuple[str, list[str]]]:

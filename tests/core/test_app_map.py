@@ -63,6 +63,8 @@ BENEATH = {
         *("core", "audit", "geography", "sites", "vaccines", "scheduling", "eligibility"),
         *("outreach", "booking", "care"),
     },
+    # Sites joining (applications, invitations, teams): a site and its staff accounts.
+    "onboarding": {"core", "audit", "geography", "sites", "vaccines", "staff", "outreach"},
 }
 DOMAIN = set(BENEATH)
 
