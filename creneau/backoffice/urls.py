@@ -1,6 +1,14 @@
 from django.urls import path
 
-from . import campaign_views, platform_views, sign_in, site_views, views, waitlist_views
+from . import (
+    campaign_views,
+    platform_views,
+    sign_in,
+    site_views,
+    stats_views,
+    views,
+    waitlist_views,
+)
 
 app_name = "backoffice"
 
@@ -94,6 +102,8 @@ urlpatterns = [
         views.dose_correct,
         name="dose_correct",
     ),
+    # The authorities' statistics of their scope (creneau/stats).
+    path("statistiques/", stats_views.statistics, name="statistics"),
     # Invitation campaigns (creneau/campaigns), for the authorities.
     path("population/", campaign_views.population, name="population"),
     path("campagnes/", campaign_views.campaigns, name="campaigns"),

@@ -23,13 +23,13 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     Role.SITE_MANAGER: frozenset({"day.work", "site.manage", "session.cancel"}),
     Role.CALL_CENTRE: frozenset({"callcentre.book", "letters.print"}),
     Role.REGIONAL_AUTHORITY: frozenset(
-        {"site.manage", "session.cancel", "audit.read", "campaigns.manage"}
+        {"site.manage", "session.cancel", "audit.read", "campaigns.manage", "stats.read"}
     ),
     # platforms.manage: other booking platforms' feeds (creneau/interop), national objects.
     # platforms.manage: other booking platforms' feeds (creneau/interop), national objects.
     Role.NATIONAL_AUTHORITY: frozenset(
         {"site.manage", "session.cancel", "audit.read", "letters.print", "campaigns.manage"}
-        | {"platforms.manage"}
+        | {"platforms.manage", "stats.read"}
     ),
 }
 EVERY_SITE = frozenset({Role.CALL_CENTRE, Role.NATIONAL_AUTHORITY})

@@ -1,13 +1,15 @@
 """Summary tables of the campaign's figures, one row per day and what it is counted by.
 
-They are written only by `services.stats_refresh` (one local day at a time, from the rows
-dated that day) and read by the statistics page and the open data: neither ever scans
-appointments or doses. A department is the site's (where the dose was given or the
+They are written only by `services.stats_rebuild` (a range of local days at once, from
+the rows dated those days, by one INSERT … SELECT … GROUP BY a table: `counting.py`) and
+read by the statistics pages and the open data: neither ever scans appointments or
+doses. A department is the site's (where the dose was given or the
 appointment is), a day its local day (`Department.timezone`)."""
 
 from django.db import models
 
 from creneau.geography.models import Department
+from creneau.sites.models import Site
 from creneau.vaccines.models import Vaccine
 
 
@@ -45,7 +47,7 @@ class VaccinationDay(models.Model):
 
     The `cum_` columns are running sums of the daily ones over every earlier row of the same
     department and vaccine (a day without a row has the running sums of the row before
-    it); `stats_refresh` keeps them so when it rewrites a day that later rows follow."""
+    it); `stats_rebuild` keeps them so when it rewrites days that later rows follow."""
 
     day = models.DateField()
     department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="+")
@@ -74,6 +76,27 @@ class VaccinationDay(models.Model):
     def in_stock(self) -> int:
         """Doses received and not given by the end of the day."""
         return self.cum_delivered - self.cum_given
+
+
+class SiteDay(models.Model):
+    """Per day, site and vaccine, for the authorities' view of their sites (doses given,
+    no-show rates, days of cover): `AppointmentDay`'s measures without the age bands,
+    counted by the same refresh from the same rows."""
+
+    day = models.DateField()
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="+")
+    vaccine = models.ForeignKey(Vaccine, on_delete=models.PROTECT, related_name="+")
+    booked = models.PositiveIntegerField(default=0)
+    scheduled = models.PositiveIntegerField(default=0)
+    given = models.PositiveIntegerField(default=0)
+    noshows = models.PositiveIntegerField(default=0)
+    cancelled = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["site", "day"])]
+        constraints = [
+            models.UniqueConstraint(fields=["day", "site", "vaccine"], name="site_day_unique"),
+        ]
 
 
 class DayRefresh(models.Model):
