@@ -255,12 +255,14 @@ def _load() -> str:
 def _plan_check(day: dt.date) -> None:
     """PostgreSQL's plan of one day's counting: every source read through an index, none
     of the big tables scanned whole (it fails loudly if one is)."""
-    from django.db import connection
+    from django.db import connection, transaction
 
     from creneau.stats import counting
-    from creneau.stats.services import rebuild_params
+    from creneau.stats.services import PLANNER_SETTINGS, rebuild_params
 
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        for name, value in PLANNER_SETTINGS.items():
+            cursor.execute(f"SET LOCAL {name} = '{value}'")
         cursor.execute("EXPLAIN " + counting.facts_sql(), rebuild_params(first=day, last=day))
         plan = "\n".join(row[0] for row in cursor.fetchall())
     used = sorted({word for word in plan.split() if word.startswith("stats_")})
