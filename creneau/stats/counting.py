@@ -191,3 +191,20 @@ LEFT JOIN (
 ) b ON b.department_id = f.dep AND b.vaccine_id = f.vaccine
 WINDOW w AS (PARTITION BY f.dep, f.vaccine ORDER BY f.day)
 """
+
+
+def running_sums_move_sql(changes: int) -> str:
+    """UPDATE the running sums of the days after a rebuilt range by what the range's
+    figures changed, for `changes` departments and vaccines at once. Parameters: for each,
+    department, vaccine and the four changes (delivered, given, dose1, complete, the
+    order of services.VACCINATION_MEASURES); then the range's last day. The VALUES'
+    columns are column1… on both databases."""
+    rows = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * changes)
+    return f"""
+UPDATE stats_vaccinationday
+SET cum_delivered = cum_delivered + d.column3, cum_given = cum_given + d.column4,
+    cum_dose1 = cum_dose1 + d.column5, cum_complete = cum_complete + d.column6
+FROM (VALUES {rows}) AS d
+WHERE stats_vaccinationday.department_id = d.column1
+  AND stats_vaccinationday.vaccine_id = d.column2 AND stats_vaccinationday.day > %s
+"""

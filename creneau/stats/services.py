@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import F, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
 from creneau.booking.models import Appointment
@@ -115,19 +115,24 @@ def stats_rebuild(
         cursor.execute(counting.vaccination_days_sql(), params)
         vaccination_rows = cursor.rowcount
 
-    # Later days carry the range's old figures in their running sums: one update a
-    # department and vaccine whose figures changed.
+    # Later days carry the range's old figures in their running sums: one UPDATE moves
+    # those of every department and vaccine whose figures changed.
     if VaccinationDay.objects.filter(day__gt=last).exists():
         after = _range_sums(first, last)
+        changes = []
         for key in before.keys() | after.keys():
-            deltas = {
-                name: after.get(key, {}).get(measure, 0) - before.get(key, {}).get(measure, 0)
-                for name, measure in CUMULATIVE.items()
-            }
-            if any(deltas.values()):
-                VaccinationDay.objects.filter(
-                    department_id=key[0], vaccine_id=key[1], day__gt=last
-                ).update(**{name: F(name) + delta for name, delta in deltas.items()})
+            deltas = [
+                after.get(key, {}).get(measure, 0) - before.get(key, {}).get(measure, 0)
+                for measure in VACCINATION_MEASURES
+            ]
+            if any(deltas):
+                changes.append((*key, *deltas))
+        if changes:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    counting.running_sums_move_sql(len(changes)),
+                    [*(value for change in changes for value in change), params["last"]],
+                )
 
     refreshed_at = now or timezone.now()
     DayRefresh.objects.bulk_create(
