@@ -20,15 +20,10 @@ from creneau.vaccines.models import Vaccine
 DERIVED_KEY = {"on_delete": models.PROTECT, "related_name": "+", "db_constraint": False}
 
 
-class AppointmentDay(models.Model):
-    """Per day, department, vaccine, dose number and age band (`booking.ages`; "" for a
-    course booked without one, or a dose whose person was erased)."""
+class AppointmentMeasures(models.Model):
+    """What a day's appointments and doses count, per department (`AppointmentDay`) or
+    per site (`SiteDay`)."""
 
-    day = models.DateField()
-    department = models.ForeignKey(Department, db_index=False, **DERIVED_KEY)
-    vaccine = models.ForeignKey(Vaccine, db_index=False, **DERIVED_KEY)
-    dose_number = models.PositiveSmallIntegerField()
-    age_band = models.CharField(max_length=5, blank=True)
     # Appointments made that day (whatever became of them since).
     booked = models.PositiveIntegerField(default=0)
     # Appointments in that day's slots, not cancelled: booked, arrived, fulfilled, no-show.
@@ -39,6 +34,20 @@ class AppointmentDay(models.Model):
     noshows = models.PositiveIntegerField(default=0)
     # Appointments cancelled that day (whatever day they were for).
     cancelled = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class AppointmentDay(AppointmentMeasures):
+    """Per day, department, vaccine, dose number and age band (`booking.ages`; "" for a
+    course booked without one, or a dose whose person was erased)."""
+
+    day = models.DateField()
+    department = models.ForeignKey(Department, db_index=False, **DERIVED_KEY)
+    vaccine = models.ForeignKey(Vaccine, db_index=False, **DERIVED_KEY)
+    dose_number = models.PositiveSmallIntegerField()
+    age_band = models.CharField(max_length=5, blank=True)
 
     class Meta:
         constraints = [
@@ -85,7 +94,7 @@ class VaccinationDay(models.Model):
         return self.cum_delivered - self.cum_given
 
 
-class SiteDay(models.Model):
+class SiteDay(AppointmentMeasures):
     """Per day, site and vaccine, for the authorities' view of their sites (doses given,
     no-show rates, days of cover): `AppointmentDay`'s measures without the age bands,
     counted by the same refresh from the same rows."""
@@ -93,11 +102,6 @@ class SiteDay(models.Model):
     day = models.DateField()
     site = models.ForeignKey(Site, db_index=False, **DERIVED_KEY)
     vaccine = models.ForeignKey(Vaccine, db_index=False, **DERIVED_KEY)
-    booked = models.PositiveIntegerField(default=0)
-    scheduled = models.PositiveIntegerField(default=0)
-    given = models.PositiveIntegerField(default=0)
-    noshows = models.PositiveIntegerField(default=0)
-    cancelled = models.PositiveIntegerField(default=0)
 
     class Meta:
         indexes = [models.Index(fields=["site", "day"])]
