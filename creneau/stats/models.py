@@ -15,8 +15,8 @@ from creneau.vaccines.models import Vaccine
 # The keys of the two large tables (hundreds of thousands of rows a campaign) are neither
 # checked nor indexed by the database one by one: their rows are derived, written only by
 # the rebuild from rows whose keys were checked when they were written, and read by day
-# (the unique constraints and (site, day) index begin with what is read). A check and two
-# indexes per row doubled a rebuild's writing time (bench/stats.py).
+# (the unique constraints and the (site, day) index begin with what is read). Each check
+# and index would be one more lookup and insertion for every row a rebuild writes.
 DERIVED_KEY = {"on_delete": models.PROTECT, "related_name": "+", "db_constraint": False}
 
 
