@@ -4,11 +4,14 @@ one day refreshed, the statistics page and the open-data files served, on Postgr
 In a throwaway PostgreSQL (scripts/with-postgres.sh): `--departments` departments with
 two sites each, `--days` days of one closed session a site a day, and `--doses` doses
 given, each with its appointment (booked a few days before, in one of the age bands),
-written by SQL in the database (generate_series: the services would take days for ten
-million). Then `stats_rebuild` over every day, one day's `stats_refresh` (the median of
-five), a recount of the tables' figures by plain SQL GROUP BYs (every difference
-counted), and `--requests` requests each of /statistiques/ and the open-data files
-through Django's test client, in process (median, p99).
+written by SQL in the database (generate_series, one statement a table, foreign-key
+triggers off: the services would take days for ten million). Then `stats_rebuild` over
+every day at once, one day's `stats_refresh` (the median of five) and its plan checked
+(every source read through its index, or the bench fails), a recount of the tables'
+figures by plain SQL GROUP BYs (every difference counted: the bench fails on one), and
+`--requests` requests each of /statistiques/, the open-data files and the sites file
+through Django's test client, in process (the first one, which renders after a refresh,
+then the median and p99 of the others). The machine's load is printed with them.
 
 Run from the project root: .venv/bin/python bench/stats.py [--doses 10000000]
 [--departments 100] [--days 180] [--requests 50]. The last line sums it up:
@@ -44,6 +47,7 @@ def _inner(args: argparse.Namespace) -> None:
     from creneau.booking.ages import AGE_BAND_LABELS
     from creneau.geography.models import Department
     from creneau.geography.services import geography_load
+    from creneau.sites.models import Site
     from creneau.stats.models import AppointmentDay, VaccinationDay
     from creneau.stats.services import stats_rebuild, stats_refresh
     from creneau.vaccines.models import Vaccine
@@ -76,19 +80,22 @@ def _inner(args: argparse.Namespace) -> None:
             [contact],
         )
         person = cursor.fetchone()[0]
-        sites = []
-        for department in departments:
-            for n in range(2):
-                q(
-                    "INSERT INTO sites_site (name, kind, status, address, postcode, "
-                    "department_id, latitude, longitude, grid_cell, phone, accessibility, "
-                    "opening_hours, restricted_to, booking_url, staff_second_factor, source, "
-                    "external_id, created_at, updated_at) VALUES (%s, 'centre', 'published', "
-                    "'', '', %s, 46, 2, 0, '', '', '{}', '[]', '', false, 'bench', '', now(), "
-                    "now()) RETURNING id",
-                    [f"Centre {department.code}-{n}", department.code],
+        sites = [
+            site.pk
+            for site in Site.objects.bulk_create(
+                Site(
+                    name=f"Centre {department.code}-{n}",
+                    status=Site.Status.PUBLISHED,
+                    department=department,
+                    latitude=46,
+                    longitude=2,
+                    grid_cell=0,
+                    source="bench",
                 )
-                sites.append(cursor.fetchone()[0])
+                for department in departments
+                for n in range(2)
+            )
+        ]
         series = []
         for band in AGE_BAND_LABELS:
             q(
@@ -114,6 +121,9 @@ def _inner(args: argparse.Namespace) -> None:
             "%s, %s FROM scheduling_session WHERE vaccine_id = %s",
             [per_slot, per_slot, vaccine.pk],
         )
+        # A throwaway database loaded by one statement a table: the foreign keys are
+        # right by construction, their per-row checks would only double the load time.
+        q("SET session_replication_role = replica")
         q(
             "INSERT INTO booking_appointment (series_id, person_id, slot_id, dose_number, "
             "status, created_at, updated_at) SELECT (%s::int[])[1 + (g + s.id) %% %s], %s, "
@@ -129,6 +139,7 @@ def _inner(args: argparse.Namespace) -> None:
             "FROM booking_appointment a JOIN scheduling_slot s ON s.id = a.slot_id",
             [user.pk],
         )
+        q("SET session_replication_role = DEFAULT")
         q("ANALYZE")
         q("SELECT count(*) FROM care_administration")
         doses = cursor.fetchone()[0]
@@ -138,15 +149,22 @@ def _inner(args: argparse.Namespace) -> None:
         flush=True,
     )
 
+    print(f"  load before the rebuild: {_load()}", flush=True)
     started = time.monotonic()
-    stats_rebuild(first=first - dt.timedelta(days=10), last=today)
+    rebuilt = stats_rebuild(first=first - dt.timedelta(days=10), last=today)
     rebuild = time.monotonic() - started
+    print(
+        f"  rebuild: {rebuilt.appointment_rows:,} appointment rows, "
+        f"{rebuilt.vaccination_rows:,} vaccination rows in {rebuild:.1f} s",
+        flush=True,
+    )
     refreshes = []
     for n in range(5):
         started = time.monotonic()
         stats_refresh(day=first + dt.timedelta(days=args.days // 2 + n))
         refreshes.append(time.monotonic() - started)
     refresh_ms = statistics.median(refreshes) * 1000
+    _plan_check(first + dt.timedelta(days=args.days // 2))
 
     # The recount: plain SQL, the same definitions, each day in its department's time.
     with connection.cursor() as cursor:
@@ -198,8 +216,11 @@ def _inner(args: argparse.Namespace) -> None:
         "/donnees/vaccinations-departements.csv",
         "/donnees/rendez-vous-departements.csv",
         f"/donnees/vaccinations-departements/{day}.csv",
+        "/donnees/lieux-vaccination.csv",
     ):
-        client.get(url)  # the first request draws the map, fills the file cache
+        started = time.perf_counter()
+        client.get(url)  # the first request after a refresh renders, and fills the cache
+        first_ms = (time.perf_counter() - started) * 1000
         times = []
         for _ in range(args.requests):
             started = time.perf_counter()
@@ -211,12 +232,46 @@ def _inner(args: argparse.Namespace) -> None:
             statistics.median(times),
             times[min(len(times) - 1, int(0.99 * len(times)))],
         )
-        print(f"  {url}: median {timings[url][0]:.0f} ms, p99 {timings[url][1]:.0f} ms")
+        print(
+            f"  {url}: first {first_ms:.0f} ms, then median {timings[url][0]:.1f} ms, "
+            f"p99 {timings[url][1]:.1f} ms",
+            flush=True,
+        )
+    print(f"  load after: {_load()}")
     print(
         f"stats: rebuild {rebuild:.1f} s, day refresh {refresh_ms:.0f} ms, page median "
         f"{timings['/statistiques/'][0]:.0f} ms, {differences} differences from recount",
         flush=True,
     )
+    if differences or not doses:
+        sys.exit(f"FAILED: {differences} differences, {doses} doses")
+
+
+def _load() -> str:
+    """The machine's load averages (1, 5, 15 minutes): the others' work, measured too."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def _plan_check(day: dt.date) -> None:
+    """PostgreSQL's plan of one day's counting: every source read through an index, none
+    of the big tables scanned whole (it fails loudly if one is)."""
+    from django.db import connection, transaction
+
+    from creneau.stats import counting
+    from creneau.stats.services import PLANNER_SETTINGS, rebuild_params
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        for name, value in PLANNER_SETTINGS.items():
+            cursor.execute(f"SET LOCAL {name} = '{value}'")
+        cursor.execute("EXPLAIN " + counting.facts_sql(), rebuild_params(first=day, last=day))
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    used = sorted({word for word in plan.split() if word.startswith("stats_")})
+    print(f"  a day's plan reads through: {', '.join(used)}", flush=True)
+    big = ("booking_appointment", "care_administration")
+    whole = [table for table in big if f"Seq Scan on {table}" in plan]
+    if whole:
+        print(plan)
+        sys.exit(f"FAILED: a day's refresh scans {', '.join(whole)} whole")
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from . import (
     publication_views,
     sign_in,
     site_views,
+    stats_views,
     token_views,
     views,
     waitlist_views,
@@ -112,6 +113,8 @@ urlpatterns = [
         views.dose_correct,
         name="dose_correct",
     ),
+    # The authorities' statistics of their scope (creneau/stats).
+    path("statistiques/", stats_views.statistics, name="statistics"),
     # Invitation campaigns (creneau/campaigns), for the authorities.
     path("population/", campaign_views.population, name="population"),
     path("campagnes/", campaign_views.campaigns, name="campaigns"),

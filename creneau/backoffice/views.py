@@ -79,6 +79,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "query": query,
             "works_days": staff_may(profile=request.staff, permission="day.work"),
             "runs_campaigns": staff_may(profile=request.staff, permission="campaigns.manage"),
+            "reads_stats": staff_may(profile=request.staff, permission="stats.read"),
             "reads_audit": staff_may(profile=request.staff, permission="audit.read"),
             "reads_platforms": staff_may(profile=request.staff, permission="platforms.read"),
             "manages_api_tokens": staff_may(profile=request.staff, permission="api_tokens.manage"),

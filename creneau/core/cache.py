@@ -7,10 +7,13 @@ failure Redis is not even tried (each try would cost a request up to REDIS_TIMEO
 Counting operations (`incr`, `decr`) still raise: a count cannot be made up; the abuse
 limits and the waiting room keep their own fallback (creneau/admission/counters.py)."""
 
+import hashlib
 import logging
 import time
+from collections.abc import Callable
 
 import redis
+from django.core.cache import cache
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
 
@@ -56,3 +59,15 @@ class RedisCache(DjangoRedisCache):
     def __init__(self, server, params):
         super().__init__(server, params)
         self._class = _Client
+
+
+def bytes_kept(*, key: str, render: Callable[[], bytes], seconds: int) -> tuple[bytes, str]:
+    """The bytes kept under `key` with their ETag (a strong one: their hash), rendered by
+    `render` when not kept: a file served many times is neither written nor hashed again
+    per request. The key must name everything the bytes depend on."""
+    kept = cache.get(key)
+    if kept is None:
+        body = render()
+        kept = (body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
+        cache.set(key, kept, seconds)
+    return kept

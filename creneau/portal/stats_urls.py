@@ -11,6 +11,13 @@ urlpatterns = [
     path("statistiques/", stats_views.statistics, name="statistics"),
     path("donnees/", stats_views.open_data, name="open_data"),
     path("donnees/datapackage.json", stats_views.open_data_package, name="open_data_package"),
+    # The site directory, before the datasets' patterns that its name would match.
+    path("donnees/lieux-vaccination.csv", stats_views.open_data_sites, name="open_data_sites"),
+    path(
+        "donnees/lieux-vaccination.schema.json",
+        stats_views.open_data_sites_schema,
+        name="open_data_sites_schema",
+    ),
     re_path(
         rf"^donnees/{DATASET}\.schema\.json$", stats_views.open_data_schema, name="open_data_schema"
     ),

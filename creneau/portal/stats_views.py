@@ -10,68 +10,38 @@ from django.utils.cache import get_conditional_response
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from creneau.geography.maps import country_map_draw
-from creneau.stats.opendata import DATASETS, File, datapackage, day_file, history_file
-from creneau.stats.selectors import first_day, last_published_day, page_figures
+from creneau.interop import opendata as sites_opendata
+from creneau.stats.opendata import (
+    DATASETS,
+    FORMATS,
+    LICENCE,
+    File,
+    csv_resource,
+    datapackage,
+    day_file,
+    history_file,
+)
+from creneau.stats.selectors import first_day, last_published_day
 
-from . import charts
+from .stats_fragments import statistics_figures
 
 # The history changes once a day (a new day published): an hour's staleness at most.
 HISTORY_MAX_AGE = 3600
 # A published day's file never changes (see creneau.stats.services).
 IMMUTABLE = "public, max-age=31536000, immutable"
 DAY_FILES_LISTED = 7
-# The bar chart's departments, most appointments first; the table has them all.
-BARS = 20
 
 
 @require_GET
 def statistics(request: HttpRequest) -> HttpResponse:
-    """Doses per day, coverage, appointments per department and the map, to yesterday."""
+    """Doses per day, coverage, appointments per department and the map, to yesterday:
+    drawn once per refresh (stats_fragments), the page around them per request."""
     last = timezone.localdate() - dt.timedelta(days=1)
-    days, departments = page_figures(last=last)
-    coverage = [d.coverage_dose1 for d in departments]
-    shades = charts.shades_for(coverage)
-    shade_by_code = {d.code: charts.shade_of(d.coverage_dose1, shades) for d in departments}
-    country = country_map_draw()
-    context = {
-        "last": last,
-        "days": days,
-        "departments": departments,
-        "today": days[-1] if days else None,
-        "map": country,
-        "map_departments": [
-            (d, shade_by_code.get(d.code, charts.NO_FIGURE)) for d in country.departments
-        ],
-        "shades": shades,
-        "no_figure": charts.NO_FIGURE,
-    }
-    if days:
-        when = [d.day for d in days]
-        context["doses_chart"] = charts.line_chart(
-            days=when,
-            series=[
-                (_("Premières doses"), "chart__line--dose1", [d.dose1 for d in days]),
-                (_("Schémas complets"), "chart__line--complete", [d.complete for d in days]),
-            ],
-        )
-        context["coverage_chart"] = charts.line_chart(
-            days=when,
-            series=[
-                (_("Au moins une dose"), "chart__line--dose1", [d.coverage_dose1 for d in days]),
-                (
-                    _("Schéma complet"),
-                    "chart__line--complete",
-                    [d.coverage_complete for d in days],
-                ),
-            ],
-            percent=True,
-        )
-        context["appointments_chart"] = charts.bar_chart(
-            items=[(f"{d.name} ({d.code})", d.appointments) for d in departments if d.appointments],
-            most=BARS,
-        )
-    return render(request, "portal/statistics.html", context)
+    return render(
+        request,
+        "portal/statistics.html",
+        {"last": last, "figures": statistics_figures(last=last)},
+    )
 
 
 @require_GET
@@ -87,7 +57,12 @@ def open_data(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "portal/open_data.html",
-        {"datasets": DATASETS.values(), "last": last, "published": published},
+        {
+            "datasets": DATASETS.values(),
+            "last": last,
+            "published": published,
+            "sites": sites_opendata.schema(),
+        },
     )
 
 
@@ -139,7 +114,30 @@ def open_data_day(request: HttpRequest, slug: str, day: str, form: str) -> HttpR
 
 @require_GET
 def open_data_schema(request: HttpRequest, slug: str) -> HttpResponse:
-    response = JsonResponse(_dataset(slug).schema(), json_dumps_params={"ensure_ascii": False})
+    return _json(_dataset(slug).schema())
+
+
+@require_GET
+def open_data_sites(request: HttpRequest) -> HttpResponse:
+    """The site directory in the official file's format (creneau/interop), kept until a
+    site changes."""
+    body, etag = sites_opendata.sites_file()
+    file = File(body=body, content_type=FORMATS["csv"], etag=etag)
+    return _served(
+        request,
+        file,
+        name=f"{sites_opendata.SLUG}.csv",
+        cache_control=f"public, max-age={HISTORY_MAX_AGE}",
+    )
+
+
+@require_GET
+def open_data_sites_schema(request: HttpRequest) -> HttpResponse:
+    return _json({**sites_opendata.schema(), "licenses": [LICENCE]})
+
+
+def _json(data: dict) -> HttpResponse:
+    response = JsonResponse(data, json_dumps_params={"ensure_ascii": False})
     response["Cache-Control"] = f"public, max-age={HISTORY_MAX_AGE}"
     response["Access-Control-Allow-Origin"] = "*"
     return response
@@ -147,7 +145,7 @@ def open_data_schema(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_GET
 def open_data_package(request: HttpRequest) -> HttpResponse:
-    response = JsonResponse(datapackage(), json_dumps_params={"ensure_ascii": False})
-    response["Cache-Control"] = f"public, max-age={HISTORY_MAX_AGE}"
-    response["Access-Control-Allow-Origin"] = "*"
-    return response
+    """Every file of /donnees/: the statistics' datasets and the site directory."""
+    package = datapackage()
+    package["resources"].append(csv_resource(slug=sites_opendata.SLUG, title=sites_opendata.TITLE))
+    return _json(package)

@@ -22,33 +22,28 @@ Role = StaffProfile.Role
 # What each role may do, beyond seeing its scope.
 PERMISSIONS: dict[str, frozenset[str]] = {
     Role.SITE_STAFF: frozenset({"day.work"}),
-    Role.SITE_MANAGER: frozenset({"day.work", "site.manage", "session.cancel"}),
+    # staff.manage: the site's team (creneau/onboarding).
+    Role.SITE_MANAGER: frozenset({"day.work", "site.manage", "session.cancel", "staff.manage"}),
     Role.CALL_CENTRE: frozenset({"callcentre.book", "letters.print"}),
     # platforms.read: the health of other platforms' feeds (creneau/interop) at its sites;
-    # api_tokens.manage: its own staff API tokens (the national registry's reads).
+    # api_tokens.manage: its own staff API tokens (the national registry's reads);
+    # publication.manage: a department's drafts published at an hour (its own ones);
+    # sites.onboard, doses.allocate: applications reviewed and doses shared out; stats.read:
+    # the statistics per site.
     Role.REGIONAL_AUTHORITY: frozenset(
         {"site.manage", "session.cancel", "audit.read", "campaigns.manage"}
-        | {"platforms.read", "api_tokens.manage"}
-        # publication.manage: a department's drafts published at an hour (its own ones).
-        | {"publication.manage"}
+        | {"platforms.read", "api_tokens.manage", "publication.manage"}
+        | {"staff.manage", "sites.onboard", "doses.allocate", "stats.read"}
     ),
-    # platforms.manage: registering other booking platforms, national objects.
+    # platforms.manage: registering other booking platforms, national objects;
+    # eligibility.manage: the rules (phases) and the sites' restrictions, national.
     Role.NATIONAL_AUTHORITY: frozenset(
         {"site.manage", "session.cancel", "audit.read", "letters.print", "campaigns.manage"}
         | {"platforms.read", "platforms.manage", "api_tokens.manage"}
-        # eligibility.manage: the rules (phases) and the sites' restrictions, national.
         | {"publication.manage", "eligibility.manage"}
+        | {"staff.manage", "sites.onboard", "doses.allocate", "stats.read"}
     ),
 }
-# Onboarding and dose allocation (creneau/onboarding, backoffice/onboarding_views.py and
-# allocation_views.py): applications reviewed and doses shared out by the authorities, a
-# site's team managed by its manager and by the authorities over it.
-for _role, _added in (
-    (Role.SITE_MANAGER, {"staff.manage"}),
-    (Role.REGIONAL_AUTHORITY, {"staff.manage", "sites.onboard", "doses.allocate"}),
-    (Role.NATIONAL_AUTHORITY, {"staff.manage", "sites.onboard", "doses.allocate"}),
-):
-    PERMISSIONS[_role] = PERMISSIONS[_role] | _added
 EVERY_SITE = frozenset({Role.CALL_CENTRE, Role.NATIONAL_AUTHORITY})
 # Roles that always sign in with a second factor; site staff do when one of their sites
 # asks it (`Site.staff_second_factor`).

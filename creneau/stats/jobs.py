@@ -10,4 +10,4 @@ from .services import stats_refresh_due
 @background_job("stats_refresh", every=timedelta(minutes=10))
 def stats_refresh_job() -> str:
     refreshed = stats_refresh_due()
-    return ", ".join(f"{day.day}: {day.vaccination_rows} vaccination rows" for day in refreshed)
+    return f"{refreshed.first} to {refreshed.last}: {refreshed.vaccination_rows} vaccination rows"

@@ -8,13 +8,12 @@ A dataset has a file of its whole history, to the last published day
 import csv
 import dataclasses
 import datetime as dt
-import hashlib
 import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.core.cache import cache
+from creneau.core.cache import bytes_kept
 
 from .selectors import (
     appointments_by_department,
@@ -185,16 +184,12 @@ def _rendered(dataset: Dataset, rows: list, form: str) -> bytes:
 def _file(dataset: Dataset, form: str, *, first: dt.date, last: dt.date) -> File:
     # Keyed by what makes the file what it is: the days, and when they were last computed
     # (a rebuild by an operator makes a new file; nothing else changes a published day).
-    key = f"stats:file:{dataset.slug}:{form}:{first}:{figures_version(last=last)}"
-    body = cache.get(key)
-    if body is None:
-        body = _rendered(dataset, dataset.rows(first=first, last=last), form)
-        cache.set(key, body, 24 * 3600)
-    return File(
-        body=body,
-        content_type=FORMATS[form],
-        etag='"' + hashlib.sha256(body).hexdigest()[:32] + '"',
+    body, etag = bytes_kept(
+        key=f"stats:file:{dataset.slug}:{form}:{first}:{figures_version(last=last)}",
+        render=lambda: _rendered(dataset, dataset.rows(first=first, last=last), form),
+        seconds=24 * 3600,
     )
+    return File(body=body, content_type=FORMATS[form], etag=etag)
 
 
 def history_file(*, dataset: Dataset, form: str, last: dt.date) -> File:
@@ -207,6 +202,20 @@ def day_file(*, dataset: Dataset, form: str, day: dt.date) -> File:
     return _file(dataset, form, first=day, last=day)
 
 
+def csv_resource(*, slug: str, title: str) -> dict:
+    """A CSV file of /donnees/ as a Data Package resource, its schema beside it."""
+    return {
+        "name": slug,
+        "title": title,
+        "path": f"{slug}.csv",
+        "format": "csv",
+        "mediatype": "text/csv",
+        "encoding": "utf-8",
+        "dialect": {"delimiter": ";", "header": True},
+        "schema": f"{slug}.schema.json",
+    }
+
+
 def datapackage() -> dict:
     """The Data Package (frictionless) that lists both datasets' files and schemas."""
     return {
@@ -214,16 +223,6 @@ def datapackage() -> dict:
         "title": "Vaccination : rendez-vous et vaccinations par département",
         "licenses": [LICENCE],
         "resources": [
-            {
-                "name": dataset.slug,
-                "title": dataset.title,
-                "path": f"{dataset.slug}.csv",
-                "format": "csv",
-                "mediatype": "text/csv",
-                "encoding": "utf-8",
-                "dialect": {"delimiter": ";", "header": True},
-                "schema": f"{dataset.slug}.schema.json",
-            }
-            for dataset in DATASETS.values()
+            csv_resource(slug=dataset.slug, title=dataset.title) for dataset in DATASETS.values()
         ],
     }

@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.core.cache import cache
-from django.db.models import Max, Sum
+from django.db.models import Max, Q, Sum
 from django.utils import timezone
 
 from creneau.geography.models import Department
-from creneau.vaccines.models import Vaccine
+from creneau.sites.models import Site
+from creneau.vaccines.models import Delivery, Stock, Vaccine
 
-from .models import AppointmentDay, DayRefresh, VaccinationDay
+from .models import AppointmentDay, DayRefresh, SiteDay, VaccinationDay
 from .services import REFRESHED_DAYS
 
 SUPPRESSED_BELOW = 11
@@ -158,13 +158,18 @@ class NationalDay:
     coverage_complete: float
 
 
-def national_days(*, last: dt.date) -> list[NationalDay]:
-    """The whole country day by day, from the first day with figures to `last`."""
-    population = Department.objects.aggregate(n=Sum("population"))["n"] or 0
+def national_days(*, last: dt.date, departments: list[str] | None = None) -> list[NationalDay]:
+    """The whole country (or the `departments` given: an authority's scope) day by day,
+    from the first day with figures to `last`."""
+    scope = Department.objects.all()
+    rows = VaccinationDay.objects.filter(day__lte=last)
+    if departments is not None:
+        scope = scope.filter(code__in=departments)
+        rows = rows.filter(department_id__in=departments)
+    population = scope.aggregate(n=Sum("population"))["n"] or 0
     daily = {
         day: (dose1, complete)
-        for day, dose1, complete in VaccinationDay.objects.filter(day__lte=last)
-        .values_list("day")
+        for day, dose1, complete in rows.values_list("day")
         .annotate(Sum("dose1"), Sum("complete"))
         .order_by("day")
     }
@@ -202,9 +207,15 @@ class DepartmentFigures:
     coverage_complete: float | None
 
 
-def department_figures(*, last: dt.date) -> list[DepartmentFigures]:
-    """Each department up to `last`: appointments made, people with a first dose and with
-    a complete course, and their shares of its population (small counts suppressed)."""
+def department_figures(
+    *, last: dt.date, departments: list[str] | None = None
+) -> list[DepartmentFigures]:
+    """Each department (of `departments` if given) up to `last`: appointments made, people
+    with a first dose and with a complete course, and their shares of its population
+    (small counts suppressed)."""
+    scope = Department.objects.order_by("code")
+    if departments is not None:
+        scope = scope.filter(code__in=departments)
     booked = dict(
         AppointmentDay.objects.filter(day__lte=last)
         .values_list("department_id")
@@ -219,7 +230,7 @@ def department_figures(*, last: dt.date) -> list[DepartmentFigures]:
         .order_by()
     }
     result = []
-    for department in Department.objects.order_by("code"):
+    for department in scope:
         dose1, complete = vaccinated.get(department.code, (0, 0))
         result.append(
             DepartmentFigures(
@@ -244,12 +255,81 @@ def figures_version(*, last: dt.date) -> str:
     return f"{last}:{computed and computed.isoformat()}"
 
 
-def page_figures(*, last: dt.date) -> tuple[list[NationalDay], list[DepartmentFigures]]:
-    """`national_days` and `department_figures` to `last`, kept in the cache until the
-    figures change (the page then costs one small query, not sums over every row)."""
-    key = f"stats:page:{figures_version(last=last)}"
-    figures = cache.get(key)
-    if figures is None:
-        figures = (national_days(last=last), department_figures(last=last))
-        cache.set(key, figures, 24 * 3600)
-    return figures
+# The authorities' view of their sites: doses a day over the last week (what the stock is
+# spent at), no-shows over the last four weeks (enough appointments for a rate).
+PACE_DAYS = 7
+NOSHOW_DAYS = 28
+
+
+@dataclass(frozen=True)
+class SiteFigures:
+    site_id: int
+    name: str
+    department: str
+    given_week: int  # doses given over the last PACE_DAYS days
+    scheduled: int  # appointments of the last NOSHOW_DAYS days, not cancelled
+    noshows: int  # of which the person did not come
+    in_stock: int  # doses received and not given
+    days_of_cover: float | None  # in_stock at the last week's pace; None when none given
+
+    @property
+    def noshow_rate(self) -> float | None:
+        """% of the appointments missed, None without appointments."""
+        return 100 * self.noshows / self.scheduled if self.scheduled else None
+
+
+def site_figures(*, departments: list[str], last: dt.date) -> list[SiteFigures]:
+    """Each site of `departments` (an authority's scope) that is not closed: its doses
+    given over the last week to `last`, its no-shows over the last four weeks, its stock
+    on hand and how many days it lasts at the last week's pace. From the sites' summary
+    table and the stock ledger, never the appointments."""
+    sites = list(
+        Site.objects.filter(department_id__in=departments)
+        .exclude(status=Site.Status.CLOSED)
+        .order_by("department_id", "name", "pk")
+        .values_list("pk", "name", "department_id")
+    )
+    ids = [pk for pk, _, _ in sites]
+    pace_from = last - dt.timedelta(days=PACE_DAYS - 1)
+    counted = {
+        row["site_id"]: (row["given"], row["scheduled"], row["noshows"])
+        for row in SiteDay.objects.filter(
+            site_id__in=ids, day__range=(last - dt.timedelta(days=NOSHOW_DAYS - 1), last)
+        )
+        .values("site_id")
+        .annotate(
+            given=Sum("given", filter=Q(day__gte=pace_from)),
+            scheduled=Sum("scheduled"),
+            noshows=Sum("noshows"),
+        )
+        .order_by()
+    }
+    received = dict(
+        Delivery.objects.filter(site_id__in=ids, status=Delivery.Status.RECEIVED)
+        .values_list("site_id")
+        .annotate(Sum("quantity"))
+        .order_by()
+    )
+    given_ever = dict(
+        Stock.objects.filter(site_id__in=ids)
+        .values_list("site_id")
+        .annotate(Sum("given"))
+        .order_by()
+    )
+    result = []
+    for pk, name, department in sites:
+        given, scheduled, noshows = counted.get(pk, (0, 0, 0))
+        in_stock = max(0, (received.get(pk) or 0) - (given_ever.get(pk) or 0))
+        result.append(
+            SiteFigures(
+                site_id=pk,
+                name=name,
+                department=department,
+                given_week=given or 0,
+                scheduled=scheduled or 0,
+                noshows=noshows or 0,
+                in_stock=in_stock,
+                days_of_cover=in_stock * PACE_DAYS / given if given else None,
+            )
+        )
+    return result

@@ -8,10 +8,13 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
+from creneau.demo.staff import DEMO_PASSWORD
 from creneau.geography.models import Department
+from creneau.staff.models import StaffProfile
+from creneau.staff.services import staff_account_create
 from creneau.stats.models import AppointmentDay, DayRefresh, VaccinationDay
-from tests.browser.helpers import axe_check, screenshot
-from tests.factories import vaccine
+from tests.browser.helpers import axe_check, screenshot, second_factor_type, staff_app
+from tests.factories import make_site, vaccine
 
 DAYS = 42
 
@@ -117,4 +120,29 @@ def test_on_a_small_phone_nothing_scrolls_sideways(new_page, live_server, figure
     no_sideways_scrolling(page)
     for summary in page.locator("details.stats-data summary").all():
         summary.click()
+    axe_check(page)
+
+
+def test_a_regional_authority_reads_its_scope_and_sites(page, live_server, figures):
+    """The back office's statistics of an ARS: its departments' charts, its sites' table
+    (doses, no-show rate, stock, days of cover), keyboard-reachable, axe-clean."""
+    make_site(insee_code="75117", name="Centre Paris 17")
+    staff_account_create(
+        username="ars",
+        password=DEMO_PASSWORD,
+        role=StaffProfile.Role.REGIONAL_AUTHORITY,
+        departments=list(Department.objects.filter(code__in=["75", "93"])),
+    )
+    app = staff_app("ars")
+    page.goto(f"{live_server.url}/backoffice/statistiques/")
+    page.get_by_label("Identifiant").fill("ars")
+    page.get_by_label("Mot de passe").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Se connecter").click()
+    second_factor_type(page, app)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Statistiques de mon périmètre")
+    table = page.get_by_role("table", name="Doses, absences et stock par lieu")
+    expect(table.get_by_role("row", name="Centre Paris 17", exact=False)).to_be_visible()
+    expect(
+        page.get_by_role("img", name="Premières doses et schémas complets par jour", exact=False)
+    ).to_be_visible()
     axe_check(page)

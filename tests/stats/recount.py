@@ -8,47 +8,77 @@ from zoneinfo import ZoneInfo
 
 from creneau.booking.models import Appointment
 from creneau.care.models import Administration
-from creneau.stats.models import AppointmentDay, VaccinationDay
+from creneau.stats.models import AppointmentDay, SiteDay, VaccinationDay
 from creneau.vaccines.models import Delivery, Vaccine
 
 MEASURES = ("delivered", "given", "dose1", "complete")
+APPOINTMENT_MEASURES = ("booked", "scheduled", "given", "noshows", "cancelled")
 
 
 def _local_day(moment: dt.datetime, zone: str) -> dt.date:
     return moment.astimezone(ZoneInfo(zone)).date()
 
 
-def appointments_recounted(days: set[dt.date] | None = None) -> dict[tuple, Counter]:
-    """Per (day, department, vaccine, dose, age band), of the days given (all if None)."""
+def _recounted(*, by_site: bool) -> dict[tuple, Counter]:
+    """Per (day, department, vaccine, dose, age band), or per (day, site, vaccine)."""
     figures: dict[tuple, Counter] = defaultdict(Counter)
+
+    def key(site, vaccine_id, dose, band) -> tuple:
+        if by_site:
+            return (site.pk, vaccine_id)
+        return (site.department.code, vaccine_id, dose, band)
+
     appointments = Appointment.objects.select_related("slot__site__department", "series").order_by()
     for a in appointments:
-        department = a.slot.site.department
-        key = (department.code, a.slot.vaccine_id, a.dose_number, a.series.age_band)
-        zone = department.timezone
-        figures[(_local_day(a.created_at, zone), *key)]["booked"] += 1
+        site = a.slot.site
+        k = key(site, a.slot.vaccine_id, a.dose_number, a.series.age_band)
+        zone = site.department.timezone
+        figures[(_local_day(a.created_at, zone), *k)]["booked"] += 1
         if a.status == Appointment.Status.CANCELLED:
-            figures[(_local_day(a.updated_at, zone), *key)]["cancelled"] += 1
+            figures[(_local_day(a.updated_at, zone), *k)]["cancelled"] += 1
         else:
-            figures[(a.slot.date, *key)]["scheduled"] += 1
+            figures[(a.slot.date, *k)]["scheduled"] += 1
         if a.status == Appointment.Status.NOSHOW:
-            figures[(a.slot.date, *key)]["noshows"] += 1
+            figures[(a.slot.date, *k)]["noshows"] += 1
     doses = Administration.objects.filter(withdrawn_at__isnull=True).select_related(
         "appointment__slot__site__department", "appointment__series", "site__department"
     )
     for d in doses:
         if d.appointment is not None:
-            department = d.appointment.slot.site.department
+            site = d.appointment.slot.site
             dose, band = d.appointment.dose_number, d.appointment.series.age_band
         else:
-            department, dose, band = d.site.department, d.dose_number, ""
-        day = _local_day(d.given_at, department.timezone)
-        figures[(day, department.code, d.vaccine_id, dose, band)]["given"] += 1
-    return {key: counts for key, counts in figures.items() if days is None or key[0] in days}
+            site, dose, band = d.site, d.dose_number, ""
+        day = _local_day(d.given_at, site.department.timezone)
+        figures[(day, *key(site, d.vaccine_id, dose, band))]["given"] += 1
+    return figures
+
+
+def appointments_recounted(days: set[dt.date] | None = None) -> dict[tuple, Counter]:
+    """Per (day, department, vaccine, dose, age band), of the days given (all if None)."""
+    return {
+        key: counts
+        for key, counts in _recounted(by_site=False).items()
+        if days is None or key[0] in days
+    }
+
+
+def sites_recounted(days: set[dt.date]) -> dict[tuple, Counter]:
+    """Per (day, site, vaccine), of the days given."""
+    return {key: counts for key, counts in _recounted(by_site=True).items() if key[0] in days}
+
+
+def sites_tabled(days: set[dt.date]) -> dict[tuple, Counter]:
+    return {
+        (row.day, row.site_id, row.vaccine_id): Counter(
+            {m: getattr(row, m) for m in APPOINTMENT_MEASURES if getattr(row, m)}
+        )
+        for row in SiteDay.objects.filter(day__in=days)
+    }
 
 
 def appointments_tabled(days: set[dt.date]) -> dict[tuple, Counter]:
-    measures = ("booked", "scheduled", "given", "noshows", "cancelled")
+    measures = APPOINTMENT_MEASURES
     return {
         (row.day, row.department_id, row.vaccine_id, row.dose_number, row.age_band): Counter(
             {m: getattr(row, m) for m in measures if getattr(row, m)}

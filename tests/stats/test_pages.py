@@ -6,10 +6,14 @@ import datetime as dt
 import io
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from creneau.geography.models import Department
+from creneau.interop.official import sites_export_official
+from creneau.sites.models import Site
 from creneau.stats.models import AppointmentDay, DayRefresh, VaccinationDay
-from tests.factories import vaccine
+from tests.factories import make_site, vaccine
 
 TODAY = dt.date(2027, 2, 10)
 FIRST = TODAY - dt.timedelta(days=6)
@@ -171,6 +175,7 @@ def test_each_dataset_has_a_table_schema_under_the_licence(client, figures):
     assert [r["path"] for r in package["resources"]] == [
         "vaccinations-departements.csv",
         "rendez-vous-departements.csv",
+        "lieux-vaccination.csv",
     ]
     listing = client.get("/donnees/").content.decode()
     assert "Licence Ouverte" in listing
@@ -204,3 +209,43 @@ def test_the_page_and_files_follow_a_refresh(client, figures, clock):
     # Yesterday is not published yet: the history file is the same bytes, same ETag.
     again = client.get("/donnees/vaccinations-departements.csv")
     assert again["ETag"] == file["ETag"] and again.content == file.content
+
+
+def test_the_sites_file_is_the_official_export_with_its_schema(client, figures, clock):
+    site = make_site(insee_code="75117", name="Centre Paris 17")
+    make_site(insee_code="13201", name="Brouillon", status=Site.Status.DRAFT)
+    response = client.get("/donnees/lieux-vaccination.csv")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    out = io.StringIO()
+    sites_export_official(out=out)
+    assert response.content.decode() == out.getvalue()
+    header, *rows = _csv(response)
+    assert [r[1] for r in rows] == ["Centre Paris 17"]  # the draft is not the public's
+    schema = client.get("/donnees/lieux-vaccination.schema.json").json()
+    assert [f["name"] for f in schema["fields"]] == header
+    assert schema["licenses"][0]["name"] == "etalab-2.0"
+    assert "/donnees/lieux-vaccination.csv" in client.get("/donnees/").content.decode()
+
+    again = client.get("/donnees/lieux-vaccination.csv", HTTP_IF_NONE_MATCH=response["ETag"])
+    assert again.status_code == 304
+    # A site changed: new bytes, a new ETag.
+    clock.at(TODAY, 12, 5)
+    site.name = "Centre Paris 17e"
+    site.save()
+    changed = client.get("/donnees/lieux-vaccination.csv", HTTP_IF_NONE_MATCH=response["ETag"])
+    assert changed.status_code == 200 and "Centre Paris 17e" in changed.content.decode()
+
+
+def test_the_page_renders_its_figures_once_per_refresh(client, figures, clock):
+    """The charts, map and tables are drawn by the first request after a refresh; the
+    next ones read them from the cache: no query of the summary tables."""
+    first = client.get("/statistiques/").content.decode()
+    with CaptureQueriesContext(connection) as queries:
+        again = client.get("/statistiques/").content.decode()
+    assert "<td>70 (0,00 %)</td>" in again
+    assert not [q for q in queries if "stats_vaccinationday" in q["sql"]]
+    assert len(queries) <= 2, [q["sql"] for q in queries]
+    # In English, drawn again in English.
+    english = client.get("/statistiques/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert english != first

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from creneau.stats.models import AppointmentDay, VaccinationDay
+from creneau.stats.models import AppointmentDay, SiteDay, VaccinationDay
 from creneau.stats.services import stats_refresh, stats_refresh_due
 from creneau.vaccines.services import delivery_record
 from tests.factories import make_site, vaccine
@@ -18,6 +18,8 @@ from tests.stats.campaign import COMIRNATY_INTERVAL, DOSE1_DAYS, FIRST_DAY, Camp
 from tests.stats.recount import (
     appointments_recounted,
     appointments_tabled,
+    sites_recounted,
+    sites_tabled,
     vaccinations_recounted,
     vaccinations_tabled,
 )
@@ -50,15 +52,18 @@ def test_tables_kept_day_by_day_and_rebuilt_equal_a_recount(
     assert sum(c["noshows"] for c in recounted.values()) > 0
     assert appointments_tabled(days) == recounted
     assert vaccinations_tabled(days) == vaccinations_recounted(days)
+    assert sites_tabled(days) == sites_recounted(days)
 
     # A rebuild from nothing gives the same, and fills the days between the two runs.
     AppointmentDay.objects.all().delete()
     VaccinationDay.objects.all().delete()
+    SiteDay.objects.all().delete()
     first, last = FIRST_DAY - dt.timedelta(days=1), PLAYED[-1] + dt.timedelta(days=1)
     call_command("stats_rebuild", "--from", first.isoformat(), "--to", last.isoformat())
     every_day = {first + dt.timedelta(days=n) for n in range((last - first).days + 1)}
     assert appointments_tabled(every_day) == appointments_recounted(every_day)
     assert vaccinations_tabled(every_day) == vaccinations_recounted(every_day)
+    assert sites_tabled(every_day) == sites_recounted(every_day)
 
 
 def test_an_earlier_day_refreshed_moves_the_running_sums_after_it(reference, clock):

@@ -18,7 +18,7 @@ def _day(text: str) -> dt.date:
 class Command(BaseCommand):
     help = (
         "Recompute the statistics' summary tables from the rows, every day from --from to "
-        "--to (included), one transaction a day; the days after keep running sums that agree."
+        "--to (included), in one transaction; the days after keep running sums that agree."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -33,7 +33,7 @@ class Command(BaseCommand):
             raise CommandError(f"more than {MAX_DAYS} days: give a shorter range")
         refreshed = stats_rebuild(first=first_day, last=last_day)
         self.stdout.write(
-            f"{len(refreshed)} day(s) rebuilt, "
-            f"{sum(r.appointment_rows for r in refreshed)} appointment rows, "
-            f"{sum(r.vaccination_rows for r in refreshed)} vaccination rows."
+            f"{(last_day - first_day).days + 1} day(s) rebuilt, "
+            f"{refreshed.appointment_rows} appointment rows, "
+            f"{refreshed.vaccination_rows} vaccination rows."
         )

@@ -10,8 +10,8 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options) -> None:
-        for refreshed in stats_refresh_due():
-            self.stdout.write(
-                f"{refreshed.day}: {refreshed.appointment_rows} appointment rows, "
-                f"{refreshed.vaccination_rows} vaccination rows."
-            )
+        refreshed = stats_refresh_due()
+        self.stdout.write(
+            f"{refreshed.first} to {refreshed.last}: {refreshed.appointment_rows} appointment "
+            f"rows, {refreshed.vaccination_rows} vaccination rows."
+        )
