@@ -142,10 +142,10 @@ def _bundle(
 
 @_fhir_view
 def metadata(request: HttpRequest) -> HttpResponse:
-    def resource(kind: str, params: list[tuple[str, str]], read: bool = True) -> dict:
+    def resource(kind: str, params: list[tuple[str, str]]) -> dict:
         return {
             "type": kind,
-            "interaction": [{"code": "read"}] * read + [{"code": "search-type"}],
+            "interaction": [{"code": "read"}, {"code": "search-type"}],
             "searchParam": [{"name": name, "type": kind_} for name, kind_ in params],
         }
 
@@ -179,7 +179,6 @@ def metadata(request: HttpRequest) -> HttpResponse:
                         resource(
                             "Immunization",
                             [("date", "date"), ("location", "reference"), ("_count", "number")],
-                            read=False,
                         ),
                     ],
                 }
