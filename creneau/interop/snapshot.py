@@ -137,8 +137,8 @@ def _load(version: str | None) -> Snapshot:
     with connection.cursor() as cursor:
         cursor.execute(sql, [True, True])
         while chunk := cursor.fetchmany(CHUNK):
-            # Column by column (array.extend), a location's span by groupby: no Python
-            # loop body per row.
+            # Column by column (array.extend), a location's span by groupby: no object
+            # made nor statement run per row.
             location_ids, *values = zip(*chunk, strict=True)
             start = len(rows.free)
             for location_id, group in groupby(location_ids):
@@ -175,7 +175,8 @@ def external_snapshot() -> Snapshot:
     again by a thread of the process's own while searches go on answering from the one
     they have: a search never waits for a read but the process's first, which has
     nothing to answer from (it waits rather than show no other platform at all: people
-    would take "no place elsewhere" for the truth)."""
+    would take "no place elsewhere" for the truth; its failure is the search's, as a
+    failure of the database our own search reads would be)."""
     global _current
     version = cache.get(VERSION_KEY)
     current = _current

@@ -18,7 +18,8 @@ from creneau.interop.services import (
 from creneau.interop.snapshot import _thread_start as in_a_thread
 from tests.factories import STAFF
 
-from .test_import import PARIS, _feed, _good_feed, _location, _schedule, _slot
+from .test_import import PARIS, _good_feed
+from .test_search_queries import more_places_imported
 
 
 @pytest.fixture
@@ -34,16 +35,6 @@ def platform(reference_committed, feed_server, monkeypatch):
 
 def _places() -> list[int]:
     return [r.available_slots for r in external_search(origin=PARIS, radius_km=20)]
-
-
-def _more_places(feed_server, platform) -> None:
-    _feed(
-        feed_server,
-        locations=[_location(1), _location(2)],
-        schedules=[_schedule(1), _schedule(2)],
-        slots=[_slot(1, 1), _slot(2, 2), _slot(2, 3), _slot(2, 4)],
-    )
-    assert feed_import(platform_id=platform.pk).error == ""
 
 
 def _wait_for(condition) -> None:
@@ -69,7 +60,7 @@ def test_a_search_during_a_read_answers_at_once_from_the_previous_snapshot(
         return load(version)
 
     monkeypatch.setattr(snapshot, "_load", blocked)
-    _more_places(feed_server, platform)
+    more_places_imported(feed_server, platform)
 
     begun = time.monotonic()
     during = [_places() for _ in range(5)]
@@ -97,7 +88,7 @@ def test_a_failed_read_is_logged_and_tried_again_later(platform, feed_server, mo
         return load(version)
 
     monkeypatch.setattr(snapshot, "_load", failing)
-    _more_places(feed_server, platform)
+    more_places_imported(feed_server, platform)
     assert _places() == [4, 2]
     _wait_for(lambda: not snapshot._rebuilding)
     assert "could not be read again" in caplog.text and "database gone" in caplog.text
