@@ -38,11 +38,15 @@ def fresh_answers(settings):
 
 
 @pytest.fixture(autouse=True)
-def fresh_external_snapshot():
-    """Each test's database has its own other platforms: no snapshot of a previous one."""
-    from creneau.interop.snapshot import external_snapshot_forget
+def fresh_external_snapshot(monkeypatch):
+    """Each test's database has its own other platforms: no snapshot of a previous one.
+    And its snapshot is read again in the searching thread, not in one of its own: most
+    tests' data sit in their connection's open transaction, which no other thread sees
+    (tests/interop/test_snapshot_thread.py puts the thread back, on committed data)."""
+    from creneau.interop import snapshot
 
-    external_snapshot_forget()
+    snapshot.external_snapshot_forget()
+    monkeypatch.setattr(snapshot, "_thread_start", lambda work: work())
 
 
 @pytest.fixture(autouse=True)

@@ -30,6 +30,7 @@ from creneau.core.actor import Actor
 from creneau.core.clients import request_ip
 from creneau.core.errors import DomainError, Unauthorized
 from creneau.core.geo import Position
+from creneau.geography.models import Department
 from creneau.interop import smart
 from creneau.interop.publish import (
     location_resource,
@@ -141,10 +142,10 @@ def _bundle(
 
 @_fhir_view
 def metadata(request: HttpRequest) -> HttpResponse:
-    def resource(kind: str, params: list[tuple[str, str]], read: bool = True) -> dict:
+    def resource(kind: str, params: list[tuple[str, str]]) -> dict:
         return {
             "type": kind,
-            "interaction": [{"code": "read"}] * read + [{"code": "search-type"}],
+            "interaction": [{"code": "read"}, {"code": "search-type"}],
             "searchParam": [{"name": name, "type": kind_} for name, kind_ in params],
         }
 
@@ -178,7 +179,6 @@ def metadata(request: HttpRequest) -> HttpResponse:
                         resource(
                             "Immunization",
                             [("date", "date"), ("location", "reference"), ("_count", "number")],
-                            read=False,
                         ),
                     ],
                 }
@@ -479,6 +479,51 @@ def _immunization(administration) -> dict:
     }
 
 
+def _reader_departments(access: ApiAccess) -> list[Department] | None:
+    """The departments a token's doses are read in: None for the national authority
+    (every site), a regional authority's own."""
+    profile = access.profile
+    if profile.role == StaffProfile.Role.NATIONAL_AUTHORITY:
+        return None
+    return list(profile.departments.all())
+
+
+def _immunizations_audit(
+    *,
+    actor: Actor,
+    access: ApiAccess,
+    action: str,
+    rows: list,
+    reader_departments: list[Department] | None,
+    summary: str,
+    details: dict,
+) -> None:
+    """One event per department of the doses read, with their ids, so that each
+    department's regional authority finds the reads of its doses in its audit log (the
+    national one sees them all). A read that answered nothing is placed in the reader's
+    departments (a national reader's: none, seen nationally)."""
+    by_department: dict[str | None, list[int]] = {}
+    for administration in rows:
+        at = administration.appointment.slot.site if administration.appointment else None
+        code = (at or administration.site).department_id
+        by_department.setdefault(code, []).append(administration.pk)
+    if by_department:
+        known = Department.objects.in_bulk([code for code in by_department if code])
+        placed = [(known.get(code), ids) for code, ids in by_department.items()]
+    else:
+        placed = [(department, []) for department in reader_departments or [None]]
+    for department, ids in placed:
+        audit_record(
+            actor=actor,
+            action=action,
+            object_type="fhir.immunization",
+            object_id=access.token.prefix,
+            department=department,
+            summary=summary % {"count": len(ids)},
+            details={**details, "administrations": ids, "token": access.token.pk},
+        )
+
+
 @_fhir_view
 def immunizations(request: HttpRequest) -> HttpResponse:
     """The doses given, for the national vaccination registry: a national authority's
@@ -490,14 +535,11 @@ def immunizations(request: HttpRequest) -> HttpResponse:
     site_id = None
     if "location" in request.GET:
         site_id = _site_id(request.GET["location"].removeprefix("Location/"))
-    profile = access.profile
-    departments = (
-        None
-        if profile.role == StaffProfile.Role.NATIONAL_AUTHORITY
-        else [department.pk for department in profile.departments.all()]
-    )
+    reader_departments = _reader_departments(access)
     rows = fhir_immunizations(
-        departments=departments,
+        departments=None
+        if reader_departments is None
+        else [department.pk for department in reader_departments],
         site_id=site_id,
         given_from=given_from,
         given_before=given_before,
@@ -505,21 +547,56 @@ def immunizations(request: HttpRequest) -> HttpResponse:
         count=count + 1,
     )
     found = [_immunization(administration) for administration in rows[:count]]
-    now = timezone.now()
-    audit_record(
+    _immunizations_audit(
         actor=actor,
+        access=access,
         action="view",
-        object_type="fhir.immunization",
-        object_id=access.token.prefix,
-        summary=gettext("Vaccinations lues par l'API FHIR : %(count)d") % {"count": len(found)},
-        details={
-            "administrations": [administration.pk for administration in rows[:count]],
-            "query": request.GET.urlencode()[:500],
-            "token": access.token.pk,
-        },
+        rows=rows[:count],
+        reader_departments=reader_departments,
+        summary=gettext("Vaccinations lues par l'API FHIR : %(count)d"),
+        details={"query": request.GET.urlencode()[:500]},
     )
-    api_token_use(token=access.token, now=now)
+    api_token_use(token=access.token, now=timezone.now())
     return _bundle(request, found, count=count, page=page, more=len(rows) > count)
+
+
+@_fhir_view
+def immunization(request: HttpRequest, resource_id: str) -> HttpResponse:
+    """One dose given, by id, under the same token and scope as the search: one out of
+    the token's departments answers 404 as an unknown one does (its existence is not
+    told), and is in the audit log as a refused read."""
+    access, actor = _staff_access(request)
+    reader_departments = _reader_departments(access)
+    try:
+        wanted = _site_id(resource_id)
+    except _Refused:  # not an id: no dose has it, audited as an unknown one
+        wanted = None
+    rows = (
+        []
+        if wanted is None
+        else fhir_immunizations(
+            departments=None
+            if reader_departments is None
+            else [department.pk for department in reader_departments],
+            administration_id=wanted,
+            count=1,
+        )
+    )
+    _immunizations_audit(
+        actor=actor,
+        access=access,
+        action="view" if rows else "refused",
+        rows=rows,
+        reader_departments=reader_departments,
+        summary=gettext("Vaccination lue par l'API FHIR : %(count)d")
+        if rows
+        else gettext("Vaccination inconnue ou hors du périmètre du jeton"),
+        details={"id": resource_id[:64]},
+    )
+    api_token_use(token=access.token, now=timezone.now())
+    if not rows:
+        raise _Refused(404, "not-found", f"Immunization/{resource_id[:64]} inconnue.")
+    return _answer(_immunization(rows[0]))
 
 
 @_fhir_view
@@ -535,5 +612,6 @@ urlpatterns = [
     path("Slot", slots, name="fhir-slots"),
     path("Appointment", appointments, name="fhir-appointments"),
     path("Immunization", immunizations, name="fhir-immunizations"),
+    path("Immunization/<str:resource_id>", immunization, name="fhir-immunization"),
     re_path(r"^(?P<rest>.*)$", unsupported),
 ]

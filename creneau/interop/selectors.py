@@ -199,6 +199,7 @@ def fhir_immunizations(
     *,
     departments: list[str] | None,
     site_id: int | None = None,
+    administration_id: int | None = None,
     given_from: datetime | None = None,
     given_before: datetime | None = None,
     offset: int = 0,
@@ -206,8 +207,8 @@ def fhir_immunizations(
 ) -> list[Administration]:
     """Doses given, withdrawn ones too (the registry is told they were entered in error),
     in the order they were given: those of sites in `departments` (None: every site), of
-    one site, between two instants. A dose detached from an erased person is placed by its
-    own site; any other by its appointment's."""
+    one site, one by id, between two instants. A dose detached from an erased person is
+    placed by its own site; any other by its appointment's."""
     rows = Administration.objects.all()
     if departments is not None:
         rows = rows.filter(
@@ -218,6 +219,8 @@ def fhir_immunizations(
         rows = rows.filter(
             Q(appointment__slot__site_id=site_id) | Q(appointment__isnull=True, site_id=site_id)
         )
+    if administration_id is not None:
+        rows = rows.filter(pk=administration_id)
     if given_from is not None:
         rows = rows.filter(given_at__gte=given_from)
     if given_before is not None:

@@ -45,8 +45,9 @@ from creneau.demo.staff import DEMO_PASSWORD
 from creneau.outreach.models import LetterBatch, Notification
 from creneau.scheduling.models import Session
 from creneau.sites.models import Site
-from creneau.staff.models import StaffProfile
-from creneau.staff.services import staff_account_create
+from creneau.staff.models import ApiToken, StaffProfile
+from creneau.staff.selectors import api_token_authenticate
+from creneau.staff.services import api_token_create, staff_account_create
 from creneau.vaccines.models import Delivery, Stock
 from creneau.vaccines.services import delivery_record
 from tests.callcenter.test_letters import BY_LETTER, book_by_letter
@@ -97,6 +98,8 @@ AUDITED = {
     "schedule": ("change", "sites.site"),
     "site_close": ("change", "sites.site"),
     "letters": ("export", "outreach.letterbatch"),
+    "token_create": ("create", "staff.apitoken"),
+    "token_revoke": ("change", "staff.apitoken"),
 }
 
 _numbers = itertools.count(1)
@@ -157,6 +160,30 @@ class Desk:
 
 def desks(role: str, *names: str) -> list[Desk]:
     return [Desk(name, role) for name in names]
+
+
+def browsers(desk: Desk, count: int) -> list[Desk]:
+    """The same account at `count` browsers of its own (the first is `desk`), each with
+    its own counts: an authority acting on its own tokens from several tabs."""
+    found = [desk]
+    for _ in range(count - 1):
+        twin = Desk.__new__(Desk)
+        twin.user, twin.actor = desk.user, desk.actor
+        twin.client = Client()
+        twin.client.force_login(desk.user)
+        second_factor_give(twin.client, desk.user)
+        twin.done, twin.refused = Counter(), Counter()
+        found.append(twin)
+    return found
+
+
+def assert_audited_together(tabs: list[Desk]) -> None:
+    """Desk.assert_audited for one account at several browsers: its events are theirs."""
+    merged = Desk.__new__(Desk)
+    merged.user = tabs[0].user
+    merged.done = sum((tab.done for tab in tabs), Counter())
+    merged.refused = sum((tab.refused for tab in tabs), Counter())
+    merged.assert_audited()
 
 
 @pytest.fixture
@@ -884,3 +911,49 @@ def test_two_agents_printing_letters_while_a_third_books_by_letter(reference_com
     for desk in (*printers, agent):
         desk.assert_audited()
     assert_invariants()
+
+
+def test_an_api_token_revoked_from_two_tabs_at_once_is_revoked_once(reference_committed, retries):
+    tabs = browsers(Desk("registre", Role.NATIONAL_AUTHORITY), 2)
+
+    def one_round():
+        made = tabs[0].call(
+            "token_create", api_token_create, user=tabs[0].user, name="Registre", days=30
+        )
+        url = reverse("backoffice:api_token_revoke", args=[made.token.pk])
+        assert_no_failure(race_threads(2, lambda i: tabs[i].post("token_revoke", url)), retries)
+        assert ApiToken.objects.get(pk=made.token.pk).revoked_at is not None
+
+    for _ in range(ROUNDS):
+        one_round()
+    # One revocation and one "already revoked" each round, and one event per revocation.
+    assert sum(tab.done["token_revoke"] for tab in tabs) == ROUNDS
+    assert sum(tab.refused["token_revoke"] for tab in tabs) == ROUNDS
+    revocations = AuditEvent.objects.filter(action="change", object_type="staff.apitoken")
+    assert sorted(revocations.values_list("object_id", flat=True)) == sorted(
+        str(pk) for pk in ApiToken.objects.values_list("pk", flat=True)
+    )
+    assert_audited_together(tabs)
+
+
+def test_api_tokens_created_from_many_tabs_at_once_are_distinct(reference_committed, retries):
+    tabs = browsers(Desk("registre", Role.NATIONAL_AUTHORITY), 4)
+
+    def create(index: int):
+        return tabs[index].call(
+            "token_create", api_token_create, user=tabs[index].user, name="Registre", days=30
+        )
+
+    made = []
+    for _ in range(ROUNDS):
+        results = race_threads(4, create)
+        assert_no_failure(results, retries)
+        made.extend(results)
+    secrets = {new.secret for new in made}
+    assert len(secrets) == len(made) == 4 * ROUNDS
+    assert ApiToken.objects.filter(user=tabs[0].user).count() == 4 * ROUNDS
+    assert len(set(ApiToken.objects.values_list("token_hash", flat=True))) == 4 * ROUNDS
+    # Each secret opens its own token, and no other.
+    for new in made:
+        assert api_token_authenticate(secret=new.secret).token.pk == new.token.pk
+    assert_audited_together(tabs)

@@ -170,7 +170,8 @@ def test_a_person_reads_their_own_booking_with_its_management_token(client, site
         ("/fhir/r4/Slot?schedule=Schedule/1-comirnaty-1&start=gehier", 400, "invalid"),
         ("/fhir/r4/Slot?schedule=Schedule/1-comirnaty-1&status=busy", 400, "not-supported"),
         ("/fhir/r4/Immunization", 401, "login"),
-        ("/fhir/r4/Immunization/1", 404, "not-supported"),
+        ("/fhir/r4/Immunization/1", 401, "login"),
+        ("/fhir/r4/Patient/1", 404, "not-supported"),
     ],
 )
 def test_bad_requests_are_operation_outcomes(client, sites, path, status, code):

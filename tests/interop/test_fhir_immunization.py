@@ -9,12 +9,14 @@ from fhir.resources.R4B.immunization import Immunization
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
 from creneau.audit.models import AuditEvent
+from creneau.audit.selectors import audit_list
 from creneau.booking.services import booking_confirm, hold_create
 from creneau.care.services import administration_record, administration_withdraw
 from creneau.core.actor import Actor
 from creneau.demo.staff import DEMO_PASSWORD
 from creneau.geography.models import Department
 from creneau.staff.models import ApiToken, StaffProfile
+from creneau.staff.selectors import staff_audit_scope
 from creneau.staff.services import api_token_create, api_token_revoke, staff_account_create
 from tests.factories import LOT, at, person, tomorrow, two_dose_site, verified_contact
 
@@ -130,11 +132,13 @@ def test_a_national_token_reads_every_dose_given_and_each_read_is_audited(client
     assert paris["performer"][0]["actor"]["display"] == "Inès Lebrun"
     assert paris["protocolApplied"] == [{"doseNumberPositiveInt": 1}]
 
-    event = AuditEvent.objects.get(object_type="fhir.immunization", action="view")
-    assert event.actor.username == "sante"
-    assert sorted(event.details["administrations"]) == sorted(
-        [paris_dose.pk, doses["marseille_dose"].pk]
-    )
+    # One event per department of the doses read, with their ids.
+    events = AuditEvent.objects.filter(object_type="fhir.immunization", action="view")
+    assert {event.actor.username for event in events} == {"sante"}
+    assert {event.department_id: event.details["administrations"] for event in events} == {
+        "75": [paris_dose.pk],
+        "13": [doses["marseille_dose"].pk],
+    }
     assert ApiToken.objects.get().last_used_at is not None
 
 
@@ -171,8 +175,12 @@ def test_search_by_date_and_location_with_paging(client, doses):
         str(doses["paris_dose"].pk),
         str(doses["marseille_dose"].pk),
     }
-    # One event per read, with the ids it answered.
-    assert AuditEvent.objects.filter(object_type="fhir.immunization", action="view").count() == 7
+    # Each of the 7 reads audited: one event per department of the doses it answered (two
+    # for the two reads of both doses), one in no department for those that found none.
+    events = AuditEvent.objects.filter(object_type="fhir.immunization", action="view")
+    assert len({event.details["query"] for event in events}) == 7
+    assert events.count() == 9
+    assert events.filter(department=None, details__administrations=[]).count() == 2
 
 
 def test_a_withdrawn_dose_is_told_as_entered_in_error(client, doses):
@@ -239,3 +247,75 @@ def test_bad_searches_are_operation_outcomes(client, doses, query, code):
 def test_a_location_that_is_not_an_id_is_refused(client, doses):
     token = _token("sante", Role.NATIONAL_AUTHORITY)
     assert _outcome(_get(client, token, location="Location/abc"), 404) == "not-found"
+
+
+def _audit_seen_by(username: str) -> list[AuditEvent]:
+    """The Immunization reads in the audit log as an authority's audit page lists them."""
+    profile = StaffProfile.objects.get(user__username=username)
+    return audit_list(**staff_audit_scope(profile=profile), object_type="fhir.immunization")
+
+
+def test_a_regional_authority_sees_the_reads_of_its_departments_doses_in_its_audit_log(
+    client, doses
+):
+    paca = _token("ars.paca", Role.REGIONAL_AUTHORITY, departments=["13"])
+    _token("ars.idf", Role.REGIONAL_AUTHORITY, departments=["75"])
+    national = _token("sante", Role.NATIONAL_AUTHORITY)
+    _bundle(_get(client, paca))
+    _bundle(_get(client, national))
+    # A read that answered nothing is still the reader's own, in its departments.
+    _bundle(_get(client, paca, location=f"Location/{doses['paris'].pk}"))
+
+    paris, marseille = doses["paris_dose"].pk, doses["marseille_dose"].pk
+    seen = {
+        (e.actor_label, tuple(e.details["administrations"])) for e in _audit_seen_by("ars.paca")
+    }
+    assert seen == {("ars.paca", (marseille,)), ("sante", (marseille,)), ("ars.paca", ())}
+    # Ile-de-France sees the national read of its dose, and nothing of Marseille's.
+    seen = {(e.actor_label, tuple(e.details["administrations"])) for e in _audit_seen_by("ars.idf")}
+    assert seen == {("sante", (paris,))}
+    assert len(_audit_seen_by("sante")) == 4
+
+
+def _get_one(client, token: str | None, resource_id) -> object:
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
+    return client.get(f"/fhir/r4/Immunization/{resource_id}", **headers)
+
+
+def test_one_dose_read_by_id_within_the_token_s_scope(client, doses):
+    national = _token("sante", Role.NATIONAL_AUTHORITY)
+    paca = _token("ars.paca", Role.REGIONAL_AUTHORITY, departments=["13"])
+    paris, marseille = doses["paris_dose"], doses["marseille_dose"]
+
+    answer = _get_one(client, national, paris.pk)
+    assert answer.status_code == 200, answer.content
+    assert answer["Content-Type"] == "application/fhir+json"
+    body = answer.json()
+    Immunization.model_validate(body)
+    assert body["id"] == str(paris.pk)
+    assert body["contained"][0]["name"] == [{"family": "Martin", "given": ["Zéphyrine"]}]
+    assert _get_one(client, paca, marseille.pk).json()["id"] == str(marseille.pk)
+
+    # Another region's dose answers as an unknown one does: its existence is not told.
+    assert _outcome(_get_one(client, paca, paris.pk), 404) == "not-found"
+    assert "Zéphyrine" not in _get_one(client, paca, paris.pk).content.decode()
+    assert _outcome(_get_one(client, paca, 999999), 404) == "not-found"
+    assert _outcome(_get_one(client, national, "abc"), 404) == "not-found"
+    assert _outcome(_get_one(client, None, paris.pk), 401) == "login"
+
+    views = AuditEvent.objects.filter(object_type="fhir.immunization", action="view")
+    assert sorted(
+        (e.actor_label, e.department_id, e.details["administrations"]) for e in views
+    ) == [
+        ("ars.paca", "13", [marseille.pk]),
+        ("sante", "75", [paris.pk]),
+    ]
+    refused = AuditEvent.objects.filter(object_type="fhir.immunization", action="refused")
+    assert sorted((e.actor_label, e.department_id, e.details["id"]) for e in refused) == sorted(
+        [
+            ("ars.paca", "13", "999999"),
+            ("ars.paca", "13", str(paris.pk)),
+            ("ars.paca", "13", str(paris.pk)),
+            ("sante", None, "abc"),
+        ]
+    )

@@ -72,8 +72,9 @@ def test_an_api_search_costs_at_most_one_query_more_with_platforms_imported(
     assert with_platform <= without + 1, (without, with_platform)
 
 
-def test_an_import_is_seen_by_the_next_search(platform, feed_server):
-    assert [r.available_slots for r in external_search(origin=PARIS, radius_km=20)] == [4, 2]
+def more_places_imported(feed_server, platform) -> None:
+    """The platform's next read: 2 places at its first location, 6 at its second (it had
+    4 and 2)."""
     _feed(
         feed_server,
         locations=[_location(1), _location(2)],
@@ -81,6 +82,11 @@ def test_an_import_is_seen_by_the_next_search(platform, feed_server):
         slots=[_slot(1, 1), _slot(2, 2), _slot(2, 3), _slot(2, 4)],
     )
     assert feed_import(platform_id=platform.pk).error == ""
+
+
+def test_an_import_is_seen_by_the_next_search(platform, feed_server):
+    assert [r.available_slots for r in external_search(origin=PARIS, radius_km=20)] == [4, 2]
+    more_places_imported(feed_server, platform)
     assert [r.available_slots for r in external_search(origin=PARIS, radius_km=20)] == [2, 6]
 
 
