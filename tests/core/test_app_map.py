@@ -37,10 +37,11 @@ BENEATH = {
         *("core", "audit", "geography", "sites", "vaccines", "scheduling", "eligibility"),
         *("outreach", "booking"),
     },
-    # Retention and a person's rights: erases across booking, keeps care's doses.
+    # Retention and a person's rights: erases across booking and campaigns, keeps care's
+    # doses.
     "privacy": {
         *("core", "audit", "geography", "sites", "vaccines", "scheduling", "eligibility"),
-        *("outreach", "booking", "care"),
+        *("outreach", "booking", "care", "campaigns"),
     },
     # Invitation campaigns: the population, campaigns, waves and invitations.
     "campaigns": {
