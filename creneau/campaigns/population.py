@@ -27,7 +27,7 @@ from creneau.booking.services import NAME_MAX_LENGTH
 from creneau.core.crypto import blind_index
 from creneau.core.errors import InvalidInput
 from creneau.core.phones import phone_parse
-from creneau.core.text import NormalizedText, text_normalize
+from creneau.core.text import NormalizedText, text_normalize, text_shown
 from creneau.eligibility.selectors import categories_validate
 from creneau.geography.models import PostalCode
 from creneau.geography.text import search_name
@@ -215,7 +215,7 @@ class PostcodeBook:
         found = self._towns.get(key)
         if found is None:
             try:
-                shown = text_normalize(commune).shown[:ADDRESS_MAX_LENGTH]
+                shown = text_shown(commune)[:ADDRESS_MAX_LENGTH]
                 found = (shown, self.department(postcode=postcode.strip(), commune=shown))
             except RowRejected as rejection:
                 found = rejection.reason
@@ -245,7 +245,7 @@ def row_check(*, line: int, cells: dict[str, str], postcodes: PostcodeBook, toda
                 gettext("Colonne %(column)s : une cellule ne commence pas par =, +, - ou @.")
                 % {"column": column}
             )
-    identifiant = text_normalize(cells["identifiant"]).shown
+    identifiant = text_shown(cells["identifiant"])
     if not identifiant or len(identifiant) > IDENTIFIANT_MAX_LENGTH:
         raise RowRejected(
             gettext("Identifiant : de 1 à %(max)s caractères.") % {"max": IDENTIFIANT_MAX_LENGTH}
@@ -347,7 +347,7 @@ def _birth_date(value: str, *, today: date) -> date:
 
 
 def _address_line(value: str, *, label: str, required: bool) -> str:
-    text = text_normalize(value).shown
+    text = text_shown(value)
     if (required and not text) or len(text) > ADDRESS_MAX_LENGTH:
         raise RowRejected(
             gettext("Colonne %(column)s : au plus %(max)s caractères%(required)s.")

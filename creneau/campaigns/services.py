@@ -216,7 +216,11 @@ def _invitees_upsert(*, rows: list) -> None:
         f"VALUES ({', '.join(['%s'] * len(fields))}) "
         f"ON CONFLICT ({quote('identifiant_index')}) DO UPDATE SET {updates}"
     )
-    now = timezone.now()
+    # The sealed fields seal their values (under their own purpose); the others are
+    # text, numbers and booleans the driver takes as they are, and the time, prepared
+    # once.
+    sealed = [getattr(field, "encrypted", False) for field in fields]
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
     prepared = []
     for row in rows:
         values = (
@@ -227,8 +231,8 @@ def _invitees_upsert(*, rows: list) -> None:
         )
         prepared.append(
             [
-                field.get_db_prep_save(value, connection)
-                for field, value in zip(fields, values, strict=True)
+                field.get_prep_value(value) if seal else value
+                for field, seal, value in zip(fields, sealed, values, strict=True)
             ]
         )
     with connection.cursor() as cursor:
