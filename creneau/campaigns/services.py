@@ -202,7 +202,7 @@ def _invitees_upsert(*, rows: list) -> None:
     the statement `bulk_create(update_conflicts=True)` writes, with the values prepared
     by each model field itself (sealed by the encrypted fields, under their own
     purpose) but without building a model instance and compiling a query for each row,
-    which cost more than the sealing (docs/operations.md, "Invitations")."""
+    which cost more than the sealing (docs/operations.md, "Messages on campaign day")."""
     fields = [Invitee._meta.get_field(name) for name in _UPSERT_COLUMNS]
     quote = connection.ops.quote_name
     columns = ", ".join(quote(field.column) for field in fields)
