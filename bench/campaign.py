@@ -471,6 +471,7 @@ def _inner(args: argparse.Namespace) -> None:
 
     workers = [worker_start(n) for n in range(args.workers)]
     peaks: list[float] = [import_peak]
+    worker_cpu = 0.0
     killed_at = None
     deadline_idle = 5 * 60 + 120  # the claim timeout, and some
     last_progress, last_unique = time.monotonic(), 0
@@ -482,7 +483,9 @@ def _inner(args: argparse.Namespace) -> None:
         if killed_at is None and unique >= len(sms_keys) // 2:
             victim = workers[0]
             victim.send_signal(signal.SIGKILL)
-            peaks.append(child_wait(victim)[1])
+            _status, peak, cpu = child_wait(victim)
+            peaks.append(peak)
+            worker_cpu += cpu
             killed_at = unique
             print(f"worker 1 killed (SIGKILL) after {unique:,} SMS; started again")
             workers[0] = worker_start(args.workers)
@@ -491,7 +494,9 @@ def _inner(args: argparse.Namespace) -> None:
     for worker in workers:
         worker.send_signal(signal.SIGTERM)
     for worker in workers:
-        peaks.append(child_wait(worker)[1])
+        _status, peak, cpu = child_wait(worker)
+        peaks.append(peak)
+        worker_cpu += cpu
     server.shutdown()
     for log in logs:
         log.close()
@@ -524,7 +529,8 @@ def _inner(args: argparse.Namespace) -> None:
     print(
         f"provider: {provider.requests:,} requests, {len(received):,} keys, "
         f"{redelivered} redelivered under the same key, {len(arrivals) - end} after the "
-        f"claim timeout; outbox statuses {statuses}"
+        f"claim timeout; outbox statuses {statuses}; the workers' CPU "
+        f"{1000 * worker_cpu / max(1, len(received)):.0f} ms a message (their jobs included)"
     )
     failures = []
     if missing:

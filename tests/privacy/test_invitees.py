@@ -4,8 +4,10 @@ same row imported again does not bring them back, a changed one does), and the p
 takes invitees, their invitations and messages once no campaign needs them."""
 
 from datetime import time, timedelta
+from html import unescape
 
 import pytest
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from creneau.campaigns.models import Campaign, ErasedInvitee, Invitation, Invitee
@@ -73,6 +75,10 @@ def test_the_data_held_includes_the_invitee_of_the_same_names_and_birth_date(inv
     assert invitee["address"]["postcode"] == "75017" and invitee["phone"] == "+33612345678"
     (invitation,) = invitee["invitations"]
     assert invitation["campaign"] == campaign.name and invitation["channel"] == "sms"
+    # As the portal's and the call centre's "data held" pages show it.
+    page = render_to_string("portal/_person_data.html", {"data": data})
+    assert "A1" in page and "12 rue de Lévis" in page
+    assert f"Invitation « {campaign.name} »" in unescape(page)
 
 
 def test_the_data_held_of_someone_never_invited_has_no_invitee(reference):
