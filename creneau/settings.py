@@ -175,6 +175,7 @@ INSTALLED_APPS = [
     "creneau.callcenter",
     "creneau.demo",
     "creneau.campaigns",
+    "creneau.onboarding",
 ]
 
 MIDDLEWARE = [
@@ -348,6 +349,7 @@ RETENTION_COURSE_DAYS = int(os.environ.get("RETENTION_COURSE_DAYS", "92"))
 # changed a person, no campaign not stopped covers their department and nothing was sent
 # to them for this long.
 RETENTION_INVITEE_DAYS = int(os.environ.get("RETENTION_INVITEE_DAYS", "180"))
+RETENTION_WAITLIST_DAYS = int(os.environ.get("RETENTION_WAITLIST_DAYS", "30"))
 # Set by the authority in charge of the campaign (a setting until it has a screen): how
 # long staff access and actions stay in the audit log, whole sealed days.
 AUDIT_RETENTION_DAYS = int(os.environ.get("AUDIT_RETENTION_DAYS", "365"))
@@ -363,6 +365,11 @@ LIMIT_CODES_PER_ADDRESS = os.environ.get("LIMIT_CODES_PER_ADDRESS", "20/3600")
 LIMIT_SMS_PER_MINUTE = os.environ.get("LIMIT_SMS_PER_MINUTE", "600/60")
 LIMIT_HOLDS_PER_CLIENT = os.environ.get("LIMIT_HOLDS_PER_CLIENT", "12/600")
 LIMIT_BOOKINGS_PER_CONTACT = os.environ.get("LIMIT_BOOKINGS_PER_CONTACT", "10/86400")
+# Sites' applications to join (/adherer/) sent from one network (creneau/onboarding).
+LIMIT_APPLICATIONS_PER_ADDRESS = os.environ.get("LIMIT_APPLICATIONS_PER_ADDRESS", "5/3600,20/86400")
+# The dose allocation's table sends a field per site and vaccine: a region's thousands of
+# sites, over Django's default of 1,000 fields (the body's size limit still applies).
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 25_000
 HOLDS_PER_CLIENT = int(os.environ.get("HOLDS_PER_CLIENT", "2"))
 HOLDS_PER_ADDRESS = int(os.environ.get("HOLDS_PER_ADDRESS", "8"))
 WAITING_ROOM_AUTO = os.environ.get("WAITING_ROOM_RATE", "") == "auto"
@@ -650,3 +657,9 @@ INTEROP_MAX_SECONDS = float(os.environ.get("INTEROP_MAX_SECONDS", "120"))
 INTEROP_MAX_REDIRECTS = 3
 # A feed not read successfully for this long shows its sites as "not confirmed".
 INTEROP_STALE_MINUTES = int(os.environ.get("INTEROP_STALE_MINUTES", "30"))
+# Each process's copy of other platforms' places for search (interop/snapshot.py) is read
+# again when an import changes them (the shared cache says so) and at least this often.
+INTEROP_SNAPSHOT_SECONDS = float(os.environ.get("INTEROP_SNAPSHOT_SECONDS", "60"))
+# A CA bundle (PEM) trusted for platforms' https feeds instead of the system's: a partner
+# whose certificate an internal authority signed, or tests. Verification is never off.
+INTEROP_CA_FILE = os.environ.get("INTEROP_CA_FILE") or None

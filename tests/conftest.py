@@ -38,6 +38,14 @@ def fresh_answers(settings):
 
 
 @pytest.fixture(autouse=True)
+def fresh_external_snapshot():
+    """Each test's database has its own other platforms: no snapshot of a previous one."""
+    from creneau.interop.snapshot import external_snapshot_forget
+
+    external_snapshot_forget()
+
+
+@pytest.fixture(autouse=True)
 def quick_passwords(settings):
     """Tests create and sign in many staff accounts: PBKDF2's deliberate slowness would
     take much of the suite's time. (The password rules are validators, still applied.)"""

@@ -66,6 +66,9 @@ MESSAGES = {
     "password_resets_per_address": gettext_lazy(
         "Trop de demandes de nouveau mot de passe depuis cette connexion. Réessayez dans %(wait)s."
     ),
+    "applications_per_address": gettext_lazy(
+        "Trop de demandes d'adhésion depuis cette connexion. Réessayez dans %(wait)s."
+    ),
 }
 
 

@@ -1,14 +1,18 @@
-"""FHIR R4, read-only, for health systems: `/fhir/r4/metadata`, Location, Schedule, Slot.
+"""FHIR R4, read-only, for health systems: `/fhir/r4/metadata`, Location, Schedule, Slot,
+a person's own Appointment, and Immunization for the national vaccination registry.
 
 The resources are the ones the SMART Scheduling Links files carry (`interop.publish`
 builds both), read from the database per request: `Location?near=lat|lon|distance|km`,
 `Schedule?actor=Location/<id>`, `Slot?schedule=Schedule/<id>&start=ge<instant>&status=free`,
-paged with `_count` and `_page` and a `next` link. Every refusal is an OperationOutcome
-with its 4xx status.
+paged with `_count` and `_page` and a `next` link. `Immunization?date=ge…&date=le…&location=`
+(the doses given, with the person's name and birth date) opens only to a staff API token
+of a national or regional authority (a regional one reads its departments' sites), and
+every read is in the audit log (invariant 8). Every refusal is an OperationOutcome with
+its 4xx status.
 """
 
 import math
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 
 import orjson
 from django.conf import settings
@@ -17,10 +21,14 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import path, re_path
 from django.utils import timezone
 from django.utils.http import urlencode
+from django.utils.translation import gettext
 from django.views.decorators.http import require_safe
 
+from creneau.audit.services import audit_record
 from creneau.booking.selectors import series_authenticate
-from creneau.core.errors import DomainError
+from creneau.core.actor import Actor
+from creneau.core.clients import request_ip
+from creneau.core.errors import DomainError, Unauthorized
 from creneau.core.geo import Position
 from creneau.interop import smart
 from creneau.interop.publish import (
@@ -29,13 +37,18 @@ from creneau.interop.publish import (
     schedule_resource,
     slot_resource,
     utc_instant,
+    vaccine_codeable_concept,
 )
 from creneau.interop.selectors import (
+    fhir_immunizations,
     fhir_locations_near,
     fhir_schedules,
     fhir_slots,
     publication_sites,
 )
+from creneau.staff.models import StaffProfile
+from creneau.staff.selectors import API_TOKEN_ROLES, ApiAccess, api_token_authenticate
+from creneau.staff.services import api_token_use
 
 FHIR_JSON = "application/fhir+json"
 MAX_COUNT = 100
@@ -128,10 +141,10 @@ def _bundle(
 
 @_fhir_view
 def metadata(request: HttpRequest) -> HttpResponse:
-    def resource(kind: str, params: list[tuple[str, str]]) -> dict:
+    def resource(kind: str, params: list[tuple[str, str]], read: bool = True) -> dict:
         return {
             "type": kind,
-            "interaction": [{"code": "read"}, {"code": "search-type"}],
+            "interaction": [{"code": "read"}] * read + [{"code": "search-type"}],
             "searchParam": [{"name": name, "type": kind_} for name, kind_ in params],
         }
 
@@ -161,6 +174,11 @@ def metadata(request: HttpRequest) -> HttpResponse:
                                 ("status", "token"),
                                 ("_count", "number"),
                             ],
+                        ),
+                        resource(
+                            "Immunization",
+                            [("date", "date"), ("location", "reference"), ("_count", "number")],
+                            read=False,
                         ),
                     ],
                 }
@@ -234,9 +252,15 @@ def schedules(request: HttpRequest) -> HttpResponse:
         return _bundle(request, [], count=DEFAULT_COUNT, page=1, more=False)
     found = [
         schedule_resource(
-            schedule_id(site_id, code, dose), site_id, code, name, dose, settings.PUBLIC_URL
+            schedule_id(site_id, code, dose),
+            site_id,
+            code,
+            name,
+            eu_number,
+            dose,
+            settings.PUBLIC_URL,
         )
-        for code, name, dose in fhir_schedules(site_id=site_id, now=now)
+        for code, name, eu_number, dose in fhir_schedules(site_id=site_id, now=now)
     ]
     return _bundle(request, found, count=len(found) or 1, page=1, more=False)
 
@@ -330,6 +354,174 @@ def appointments(request: HttpRequest) -> HttpResponse:
     return _bundle(request, found, count=len(found) or 1, page=1, more=False)
 
 
+def _staff_access(request: HttpRequest) -> tuple[ApiAccess, Actor]:
+    """The authority a staff API token names, or 401 (no token, a wrong, expired or revoked
+    one) or 403 (an account that is no longer a national or regional authority's)."""
+    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise _Refused(401, "login", "Authorization: Bearer <jeton d'API> est requis.")
+    try:
+        access = api_token_authenticate(secret=secret.strip())
+    except Unauthorized as error:
+        raise _Refused(401, "login", error.message) from None
+    actor = Actor(
+        user=access.token.user,
+        profile=access.profile,
+        ip=request_ip(request),
+        user_agent=request.headers.get("User-Agent", "")[:200],
+    )
+    if access.profile is None or access.profile.role not in API_TOKEN_ROLES:
+        audit_record(
+            actor=actor,
+            action="refused",
+            object_type="fhir.immunization",
+            summary=gettext("Jeton d'API d'un compte qui n'est plus celui d'une autorité"),
+            details={"path": request.path, "token": access.token.pk},
+        )
+        raise _Refused(
+            403, "forbidden", "Réservé aux autorités nationale et régionales (jeton d'API)."
+        )
+    return access, actor
+
+
+def _given_bounds(values: list[str]) -> tuple[datetime | None, datetime | None]:
+    """`date=ge…` and `date=le…` (a day, local, or an instant) as [from, before)."""
+    given_from = given_before = None
+    for raw in values:
+        prefix, text = raw[:2], raw[2:]
+        if prefix not in ("ge", "le"):
+            raise _Refused(
+                400, "not-supported", "date : seuls ge<date> et le<date> sont pris en charge."
+            )
+        try:
+            if len(text) == 10:
+                day = date.fromisoformat(text)
+                bound = timezone.make_aware(
+                    datetime.combine(day + timedelta(days=prefix == "le"), time())
+                )
+            else:
+                bound = datetime.fromisoformat(text)
+                if bound.tzinfo is None:
+                    bound = timezone.make_aware(bound)
+                if prefix == "le":
+                    bound += timedelta(microseconds=1)
+        except (ValueError, OverflowError):
+            raise _Refused(
+                400, "invalid", "date : ge ou le suivi d'une date ou d'un instant ISO 8601."
+            ) from None
+        if prefix == "ge":
+            given_from = bound if given_from is None else max(given_from, bound)
+        else:
+            given_before = bound if given_before is None else min(given_before, bound)
+    return given_from, given_before
+
+
+def _immunization(administration) -> dict:
+    """One dose given: the person as a contained Patient (name and birth date, decrypted
+    here; a dose whose person was erased keeps only its pseudonymous subject), the
+    product's codes, the lot, when, where and by whom."""
+    public_url = settings.PUBLIC_URL
+    appointment = administration.appointment
+    patient: dict = {"resourceType": "Patient", "id": "patient"}
+    if appointment is not None:
+        person = appointment.person
+        site = appointment.slot.site
+        dose = appointment.dose_number
+        patient["name"] = [{"family": person.family_name, "given": [person.given_name]}]
+        patient["birthDate"] = person.birth_date.isoformat()
+    else:
+        site = administration.site
+        dose = administration.dose_number
+        patient["identifier"] = [
+            {"system": f"{public_url}/sujets", "value": administration.subject}
+        ]
+    vaccine = administration.vaccine
+    performer = administration.given_by
+    return {
+        "resourceType": "Immunization",
+        "id": str(administration.pk),
+        "contained": [patient],
+        "status": "entered-in-error" if administration.withdrawn_at else "completed",
+        "vaccineCode": vaccine_codeable_concept(
+            code=vaccine.code,
+            name=vaccine.name,
+            atc_code=vaccine.atc_code,
+            eu_number=vaccine.eu_number,
+            public_url=public_url,
+        ),
+        "patient": {"reference": "#patient"},
+        "occurrenceDateTime": utc_instant(administration.given_at),
+        "recorded": utc_instant(administration.recorded_at),
+        "primarySource": True,
+        "location": {"reference": f"Location/{site.pk}", "display": site.name},
+        "lotNumber": administration.lot,
+        "performer": [
+            {
+                "function": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/v2-0443",
+                            "code": "AP",
+                            "display": "Administering Provider",
+                        }
+                    ]
+                },
+                "actor": {
+                    "identifier": {
+                        "system": f"{public_url}/personnels",
+                        "value": str(performer.pk),
+                    },
+                    "display": performer.get_full_name() or performer.get_username(),
+                },
+            }
+        ],
+        "protocolApplied": [{"doseNumberPositiveInt": dose}],
+    }
+
+
+@_fhir_view
+def immunizations(request: HttpRequest) -> HttpResponse:
+    """The doses given, for the national vaccination registry: a national authority's
+    token reads every site's, a regional one's its departments' sites'. Each read, the
+    ids it answered included, is in the audit log under the token's account."""
+    access, actor = _staff_access(request)
+    count, page = _paging(request)
+    given_from, given_before = _given_bounds(request.GET.getlist("date"))
+    site_id = None
+    if "location" in request.GET:
+        site_id = _site_id(request.GET["location"].removeprefix("Location/"))
+    profile = access.profile
+    departments = (
+        None
+        if profile.role == StaffProfile.Role.NATIONAL_AUTHORITY
+        else [department.pk for department in profile.departments.all()]
+    )
+    rows = fhir_immunizations(
+        departments=departments,
+        site_id=site_id,
+        given_from=given_from,
+        given_before=given_before,
+        offset=(page - 1) * count,
+        count=count + 1,
+    )
+    found = [_immunization(administration) for administration in rows[:count]]
+    now = timezone.now()
+    audit_record(
+        actor=actor,
+        action="view",
+        object_type="fhir.immunization",
+        object_id=access.token.prefix,
+        summary=gettext("Vaccinations lues par l'API FHIR : %(count)d") % {"count": len(found)},
+        details={
+            "administrations": [administration.pk for administration in rows[:count]],
+            "query": request.GET.urlencode()[:500],
+            "token": access.token.pk,
+        },
+    )
+    api_token_use(token=access.token, now=now)
+    return _bundle(request, found, count=count, page=page, more=len(rows) > count)
+
+
 @_fhir_view
 def unsupported(request: HttpRequest, rest: str) -> HttpResponse:
     raise _Refused(404, "not-supported", f"Non pris en charge : {rest[:64]}")
@@ -342,5 +534,6 @@ urlpatterns = [
     path("Schedule", schedules, name="fhir-schedules"),
     path("Slot", slots, name="fhir-slots"),
     path("Appointment", appointments, name="fhir-appointments"),
+    path("Immunization", immunizations, name="fhir-immunizations"),
     re_path(r"^(?P<rest>.*)$", unsupported),
 ]

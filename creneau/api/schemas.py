@@ -92,6 +92,12 @@ class ExternalResultOut(Schema):
     last_read_at: datetime | None = Field(description="The platform's last good read")
 
 
+class DepartmentOpeningOut(Schema):
+    department: str = Field(description="The department's code")
+    department_name: str
+    opens_at: datetime = Field(description="When its vaccination sites are published")
+
+
 class SiteSearchOut(Schema):
     near: PlaceOut
     radius_km: float
@@ -100,6 +106,11 @@ class SiteSearchOut(Schema):
         default_factory=list,
         description="Free places on other booking platforms within the same radius, by "
         "distance; Créneau does not book them",
+    )
+    department_opening: DepartmentOpeningOut | None = Field(
+        None,
+        description="No free place found, and the place's department has no public site "
+        "yet but a publication scheduled: when it opens",
     )
 
 

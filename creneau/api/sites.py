@@ -12,7 +12,7 @@ from creneau.scheduling.selectors import (
     slots_next,
 )
 from creneau.sites.models import Site
-from creneau.sites.selectors import site_get_public
+from creneau.sites.selectors import department_opening, site_get_public
 
 from .admission import admission_require, admission_required
 from .caching import answer_cached
@@ -71,6 +71,15 @@ def search_sites(
         wanted=wanted,
         per_site=NEXT_SLOTS,
     )
+    # Nothing to book near a place whose department is not published yet: say when it
+    # opens (read only then: the rush's searches find places and pay nothing for it).
+    opening = (
+        department_opening(insee_code=place.commune_insee_code)
+        if place.commune_insee_code
+        and not any(result.available_slots for result in results)
+        and not elsewhere
+        else None
+    )
     return {
         "near": {
             "label": place.label,
@@ -96,6 +105,13 @@ def search_sites(
             for result in results
         ],
         "elsewhere": [external_fields(result) for result in elsewhere],
+        # Last, in the schema's order: a cached answer is this dict as it is.
+        "department_opening": opening
+        and {
+            "department": opening.department.code,
+            "department_name": opening.department.name,
+            "opens_at": opening.at,
+        },
     }
 
 

@@ -1,6 +1,18 @@
 from django.urls import path
 
-from . import campaign_views, platform_views, sign_in, site_views, views, waitlist_views
+from . import (
+    allocation_views,
+    campaign_views,
+    eligibility_views,
+    onboarding_views,
+    platform_views,
+    publication_views,
+    sign_in,
+    site_views,
+    token_views,
+    views,
+    waitlist_views,
+)
 
 app_name = "backoffice"
 
@@ -34,6 +46,12 @@ urlpatterns = [
         "plateformes/<int:platform_id>/confirmer/",
         platform_views.platform_confirm,
         name="platform_confirm",
+    ),
+    path("jetons/", token_views.api_tokens, name="api_tokens"),
+    path(
+        "jetons/<int:token_id>/revoquer/",
+        token_views.api_token_revoke_view,
+        name="api_token_revoke",
     ),
     path("lieux/<int:site_id>/", views.site_day, name="site_day"),
     path("lieux/<int:site_id>/absents/", views.noshows, name="noshows"),
@@ -103,4 +121,40 @@ urlpatterns = [
         campaign_views.campaign_status,
         name="campaign_status",
     ),
+    # Eligibility phases (national) and publication by department (authorities).
+    path("eligibilite/", eligibility_views.rules, name="eligibility_rules"),
+    path("eligibilite/nouvelle/", eligibility_views.rule_new, name="eligibility_rule_new"),
+    path("eligibilite/<int:rule_id>/", eligibility_views.rule_change, name="eligibility_rule"),
+    path(
+        "eligibilite/restriction-de-lieu/",
+        eligibility_views.site_restriction,
+        name="site_restriction",
+    ),
+    path("publication/", publication_views.publications, name="publications"),
+    path(
+        "publication/<int:publication_id>/annuler/",
+        publication_views.publication_cancel,
+        name="publication_cancel",
+    ),
+    # Sites joining, their teams, and the authorities' dose allocation (creneau/onboarding).
+    path("adhesions/", onboarding_views.applications, name="applications"),
+    path("adhesions/<int:application_id>/", onboarding_views.application, name="application"),
+    path("lieux/<int:site_id>/equipe/", onboarding_views.team, name="team"),
+    path(
+        "lieux/<int:site_id>/equipe/<int:user_id>/retirer/",
+        onboarding_views.team_remove,
+        name="team_remove",
+    ),
+    path(
+        "lieux/<int:site_id>/sans-rendez-vous/",
+        onboarding_views.without_slots,
+        name="without_slots",
+    ),
+    path(
+        "invitation/mot-de-passe/",
+        onboarding_views.invitation_password,
+        name="invitation_password",
+    ),
+    path("invitation/<str:token>/", onboarding_views.invitation, name="invitation"),
+    path("repartition/", allocation_views.allocation, name="allocation"),
 ]

@@ -1,6 +1,7 @@
 """Reads of the booking engine: second-dose options, bookings by reference, credentials."""
 
 import re
+from copy import copy
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
@@ -19,7 +20,12 @@ from creneau.core.errors import (
 )
 from creneau.core.geo import Position
 from creneau.core.text import text_normalize
-from creneau.eligibility.selectors import Candidate, eligibility_decide, eligibility_require
+from creneau.eligibility.selectors import (
+    Candidate,
+    RuleSet,
+    eligibility_decide,
+    eligibility_require,
+)
 from creneau.geography.selectors import department_timezone
 from creneau.scheduling.models import DayAvailability, Session, Slot
 from creneau.scheduling.selectors import (
@@ -1017,6 +1023,7 @@ def rebook_preview(
                 dose_number=1,
                 site=slot.site,
                 on=slot.date,
+                at=slot.start,
             )
         if slot.vaccine.doses_in_series > 1:
             dose2 = next(iter(dose2_options(slot=slot, now=now)), None)
@@ -1241,3 +1248,55 @@ def series_get(*, series_id: int, scope: Q | None = None) -> Series:
     if series is None:
         raise NotFound(gettext("Rendez-vous introuvable : %(id)s.") % {"id": series_id})
     return series
+
+
+def bookings_refused_by(
+    *,
+    before: RuleSet,
+    after: RuleSet,
+    now: datetime,
+    restrictions: dict[int, list[str]] | None = None,
+) -> int:
+    """How many booked appointments yet to come the rules `after` (and the sites'
+    `restrictions` to categories, by site id, where they would change) would refuse where
+    the rules `before` and the sites as they are admit them: the preview of an eligibility
+    change (with `restrictions`, the preview of those sites' restrictions: only their
+    bookings are read). Only the doses booking
+    checked count (a first dose, or a second whose first was given elsewhere), and not the
+    courses booked under an override, which no rule decides. Nothing changes: a rule never
+    cancels a booking. Each person's birth date and categories are unsealed here, in
+    Python, and only the count leaves."""
+    appointments = (
+        Appointment.objects.filter(
+            status=Appointment.Status.BOOKED, slot__start__gt=now, series__override_reason=""
+        )
+        .filter(Q(dose_number=1) | Q(series__dose1_elsewhere_on__isnull=False))
+        .select_related("person", "slot__site", "slot__vaccine")
+    )
+    if restrictions is not None:
+        # A site's restriction changes alone: only its bookings can be refused.
+        appointments = appointments.filter(slot__site__in=list(restrictions))
+    restrictions = restrictions or {}
+    refused = 0
+    for appointment in appointments.iterator(chunk_size=1000):
+        slot, person = appointment.slot, appointment.person
+        facts = dict(
+            candidate=Candidate(
+                birth_date=person.birth_date, categories=frozenset(person.categories)
+            ),
+            vaccine=slot.vaccine,
+            dose_number=appointment.dose_number,
+            site=slot.site,
+            on=slot.date,
+            at=slot.start,
+        )
+        site_after = slot.site
+        if slot.site_id in restrictions:
+            site_after = copy(slot.site)
+            site_after.restricted_to = restrictions[slot.site_id]
+        if (
+            before.decide(**facts).eligible
+            and not after.decide(**{**facts, "site": site_after}).eligible
+        ):
+            refused += 1
+    return refused

@@ -19,6 +19,8 @@ from creneau.booking.services import PersonData
 from creneau.booking.tokens import reference_normalize
 from creneau.core.crypto import blind_index
 from creneau.core.errors import CodeExpired, InvalidInput, NotFound
+from creneau.eligibility.models import RULES_TIMEZONE
+from creneau.eligibility.selectors import RuleSet, age_on
 from creneau.geography.selectors import department_timezone
 from creneau.outreach.models import Notification
 from creneau.scheduling.models import DayAvailability, Slot
@@ -395,3 +397,54 @@ def invitees_due(*, before: datetime) -> QuerySet[Invitee]:
     invitations = Invitation.objects.filter(invitee=OuterRef("pk"))
     recent = invitations.filter(Q(last_sent_at__gte=before) | Q(campaign__in=live))
     return Invitee.objects.filter(updated_at__lt=before).exclude(Exists(covered) | Exists(recent))
+
+
+def population_opened(*, before: RuleSet, after: RuleSet, at: datetime) -> dict[str, int] | None:
+    """Per department, how many people of the extract the rules `after` open a first dose
+    to at `at` where the rules `before` do not: the preview of an eligibility change.
+
+    The birth year is in clear, the date and the categories sealed. A birth year whose
+    people all get the same answer, whatever their birthday in the year and whatever
+    categories they declared, is counted whole by a GROUP BY; only the others (a year at
+    the edge of an age limit, an age a rule opens to some categories only) are unsealed
+    and decided person by person. Both answers come from `RuleSet.open_to`, the
+    eligibility app's own evaluation. None when no extract was imported."""
+    if not Invitee.objects.exists():
+        return None
+    day = at.astimezone(RULES_TIMEZONE).date()
+    codes = sorted(
+        {code for rules in (before, after) for rule in rules.rules for code in rule.categories}
+    )
+    declared = [
+        frozenset(code for bit, code in enumerate(codes) if mask >> bit & 1)
+        for mask in range(2 ** len(codes))
+    ]
+
+    def opened(age: int, categories: frozenset[str]) -> bool:
+        return after.open_to(age=age, categories=categories, at=at) and not before.open_to(
+            age=age, categories=categories, at=at
+        )
+
+    counts: Counter[str] = Counter()
+    edges: set[int] = set()
+    groups = Invitee.objects.values_list("department_id", "birth_year").annotate(n=Count("id"))
+    answers: dict[int, set[bool]] = {}
+    for department, year, number in groups:
+        if year not in answers:
+            # Born in `year`: on `day`, one birthday away from day.year - year.
+            ages = {max(day.year - year - 1, 0), max(day.year - year, 0)}
+            answers[year] = {opened(age, chosen) for age in ages for chosen in declared}
+        if answers[year] == {True}:
+            counts[department] += number
+        elif len(answers[year]) > 1:
+            edges.add(year)
+    undecided = (
+        Invitee.objects.filter(birth_year__in=sorted(edges))
+        .only("department", "birth_date", "categories")
+        .iterator(chunk_size=1000)
+    )
+    for invitee in undecided:
+        age = max(age_on(birth_date=invitee.birth_date, on=day), 0)
+        if opened(age, frozenset(invitee.categories)):
+            counts[invitee.department_id] += 1
+    return dict(sorted(counts.items()))

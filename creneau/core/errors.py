@@ -34,6 +34,13 @@ class LotNotReceived(InvalidInput):
     code = "lot_not_received"
 
 
+class PastUnconfirmed(InvalidInput):
+    """A date already past, for a change that then applies at once: saved only once the
+    member of staff confirms it (a second submit, with the box ticked)."""
+
+    code = "past_unconfirmed"
+
+
 class PlaceNotFound(DomainError):
     status = 400
     code = "place_not_found"

@@ -1,4 +1,5 @@
-"""The superuser's maintenance tool until the back office has its rule editor.
+"""The superuser's maintenance tool. Authorities edit rules in the back office
+(`/backoffice/eligibilite/`: previewed, audited); a change made here is neither.
 
 Each save or deletion forgets this process's cached rules once committed, so the change
 applies here at once and in other processes within RULES_CACHE_SECONDS.
@@ -45,7 +46,7 @@ class EligibilityRuleAdmin(_ForgetCachedRules):
     list_display = [
         "name",
         "effective_from",
-        "effective_to",
+        "effective_until",
         "min_age",
         "max_age",
         "dose_numbers",
@@ -64,6 +65,6 @@ class EligibilityRuleAdmin(_ForgetCachedRules):
         (_("Affiché aux personnes"), {"fields": ["explanation", "explanation_en"]}),
         (_("Qui"), {"fields": ["min_age", "max_age", "categories"]}),
         (_("Quoi"), {"fields": ["vaccines", "dose_numbers"]}),
-        (_("Quand"), {"fields": ["effective_from", "effective_to"]}),
+        (_("Quand"), {"fields": ["effective_from", "effective_until"]}),
         (None, {"fields": ["updated_at"]}),
     ]

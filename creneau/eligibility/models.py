@@ -1,3 +1,6 @@
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
@@ -6,6 +9,13 @@ from django.utils.translation import gettext, gettext_lazy
 from creneau.vaccines.models import Vaccine
 
 MAX_DOSE_NUMBER = 3
+# Rules are national: their hours are said, typed and shown in Paris time.
+RULES_TIMEZONE = ZoneInfo("Europe/Paris")
+
+
+def paris_midnight(day: date) -> datetime:
+    """The first moment of a day in Paris time, the usual opening hour of a phase."""
+    return datetime.combine(day, time(0), tzinfo=RULES_TIMEZONE)
 
 
 class Category(models.Model):
@@ -31,8 +41,10 @@ class Category(models.Model):
 class EligibilityRule(models.Model):
     """Who may be vaccinated, with which vaccine and dose, between which dates.
 
-    A person is eligible when at least one active rule in force on the appointment
-    date admits them. Empty `categories`, `vaccines` or `dose_numbers` mean "any".
+    A person is eligible when at least one active rule in force at the appointment's
+    time admits them (their age on its date). Empty `categories`, `vaccines` or
+    `dose_numbers` mean "any". A rule whose `effective_from` is ahead is a scheduled
+    opening: the portal announces the next one.
     """
 
     # The stable key that seeding recognises; the name may be reworded.
@@ -59,8 +71,9 @@ class EligibilityRule(models.Model):
     dose_numbers = models.JSONField(
         default=list, blank=True, help_text="List of dose numbers, e.g. [1, 2]; empty: every dose."
     )
-    effective_from = models.DateField()
-    effective_to = models.DateField(null=True, blank=True, help_text="Inclusive.")
+    # From this instant (typed and shown in Paris time) until `effective_until`, excluded.
+    effective_from = models.DateTimeField()
+    effective_until = models.DateTimeField(null=True, blank=True, help_text="Exclusive.")
     active = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -74,7 +87,8 @@ class EligibilityRule(models.Model):
                 name="eligibility_rule_age_range_ordered",
             ),
             models.CheckConstraint(
-                condition=Q(effective_to__isnull=True) | Q(effective_to__gte=F("effective_from")),
+                condition=Q(effective_until__isnull=True)
+                | Q(effective_until__gt=F("effective_from")),
                 name="eligibility_rule_dates_ordered",
             ),
         ]

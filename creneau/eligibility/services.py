@@ -1,9 +1,21 @@
-from datetime import date
+import secrets
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+from django.utils.translation import gettext
 
-from .models import Category, EligibilityRule
-from .selectors import rules_cache_clear
+from creneau.audit.services import audit_record
+from creneau.core.actor import Actor
+from creneau.core.db import unit_of_work
+from creneau.core.errors import NotFound
+from creneau.sites.models import Site
+
+from .models import Category, EligibilityRule, paris_midnight
+from .selectors import RuleDraft, categories_validate, rule_draft_check, rules_cache_clear
 
 # (code, label, label_en), in the order forms list them.
 CATEGORIES = [
@@ -23,7 +35,7 @@ CATEGORIES = [
 ]
 
 # The French campaign of 2021, phase by phase. A phase stays open until a broader one
-# covers everyone it admitted (the day before that one starts): no one loses eligibility
+# covers everyone it admitted (until that one starts): no one loses eligibility
 # between dose 1 and dose 2, and a refusal lists only the phases that still matter.
 PHASES_2021 = [
     dict(
@@ -36,8 +48,8 @@ PHASES_2021 = [
         explanation_en="Health and social care workers and home care workers aged 50 and over",
         min_age=50,
         categories=["caregiver", "home_aide"],
-        effective_from=date(2021, 1, 4),
-        effective_to=date(2021, 5, 11),
+        effective_from=paris_midnight(date(2021, 1, 4)),
+        effective_until=paris_midnight(date(2021, 5, 12)),
     ),
     dict(
         slug="2021-01-75-ans",
@@ -45,8 +57,8 @@ PHASES_2021 = [
         explanation="Les personnes de 75 ans et plus",
         explanation_en="People aged 75 and over",
         min_age=75,
-        effective_from=date(2021, 1, 18),
-        effective_to=date(2021, 4, 15),
+        effective_from=paris_midnight(date(2021, 1, 18)),
+        effective_until=paris_midnight(date(2021, 4, 16)),
     ),
     dict(
         slug="2021-01-residents-etablissements",
@@ -55,8 +67,8 @@ PHASES_2021 = [
         explanation_en="Care home residents",
         min_age=18,
         categories=["care_home_resident"],
-        effective_from=date(2021, 1, 18),
-        effective_to=date(2021, 5, 30),
+        effective_from=paris_midnight(date(2021, 1, 18)),
+        effective_until=paris_midnight(date(2021, 5, 31)),
     ),
     dict(
         slug="2021-01-tres-haut-risque",
@@ -71,8 +83,8 @@ PHASES_2021 = [
         ),
         min_age=18,
         categories=["high_risk"],
-        effective_from=date(2021, 1, 18),
-        effective_to=date(2021, 5, 30),
+        effective_from=paris_midnight(date(2021, 1, 18)),
+        effective_until=paris_midnight(date(2021, 5, 31)),
     ),
     dict(
         slug="2021-02-50-74-ans-haut-risque",
@@ -86,8 +98,8 @@ PHASES_2021 = [
         min_age=50,
         max_age=74,
         categories=["high_risk"],
-        effective_from=date(2021, 2, 25),
-        effective_to=date(2021, 5, 11),
+        effective_from=paris_midnight(date(2021, 2, 25)),
+        effective_until=paris_midnight(date(2021, 5, 12)),
     ),
     dict(
         slug="2021-03-pompiers-50-ans",
@@ -96,8 +108,8 @@ PHASES_2021 = [
         explanation_en="Firefighters aged 50 and over",
         min_age=50,
         categories=["firefighter"],
-        effective_from=date(2021, 3, 27),
-        effective_to=date(2021, 5, 11),
+        effective_from=paris_midnight(date(2021, 3, 27)),
+        effective_until=paris_midnight(date(2021, 5, 12)),
     ),
     dict(
         slug="2021-04-60-ans",
@@ -105,8 +117,8 @@ PHASES_2021 = [
         explanation="Les personnes de 60 ans et plus",
         explanation_en="People aged 60 and over",
         min_age=60,
-        effective_from=date(2021, 4, 16),
-        effective_to=date(2021, 5, 11),
+        effective_from=paris_midnight(date(2021, 4, 16)),
+        effective_until=paris_midnight(date(2021, 5, 12)),
     ),
     dict(
         slug="2021-05-50-ans",
@@ -114,8 +126,8 @@ PHASES_2021 = [
         explanation="Les personnes de 50 ans et plus",
         explanation_en="People aged 50 and over",
         min_age=50,
-        effective_from=date(2021, 5, 12),
-        effective_to=date(2021, 5, 30),
+        effective_from=paris_midnight(date(2021, 5, 12)),
+        effective_until=paris_midnight(date(2021, 5, 31)),
     ),
     dict(
         slug="2021-05-18-ans",
@@ -123,8 +135,8 @@ PHASES_2021 = [
         explanation="Les personnes de 18 ans et plus",
         explanation_en="People aged 18 and over",
         min_age=18,
-        effective_from=date(2021, 5, 31),
-        effective_to=date(2021, 6, 14),
+        effective_from=paris_midnight(date(2021, 5, 31)),
+        effective_until=paris_midnight(date(2021, 6, 15)),
     ),
     dict(
         slug="2021-06-12-ans",
@@ -132,7 +144,7 @@ PHASES_2021 = [
         explanation="Les personnes de 12 ans et plus",
         explanation_en="People aged 12 and over",
         min_age=12,
-        effective_from=date(2021, 6, 15),
+        effective_from=paris_midnight(date(2021, 6, 15)),
     ),
 ]
 
@@ -164,3 +176,114 @@ def eligibility_seed() -> int:
     rules_cache_clear()
     transaction.on_commit(rules_cache_clear)
     return len(PHASES_2021)
+
+
+def _rule_state(rule: EligibilityRule) -> dict[str, Any]:
+    """A rule as the audit log keeps it, before and after a change (JSON)."""
+    return {
+        "name": rule.name,
+        "explanation": rule.explanation,
+        "explanation_en": rule.explanation_en,
+        "min_age": rule.min_age,
+        "max_age": rule.max_age,
+        "categories": sorted(rule.categories.values_list("code", flat=True)),
+        "vaccines": sorted(rule.vaccines.values_list("code", flat=True)),
+        "dose_numbers": sorted(rule.dose_numbers),
+        "effective_from": rule.effective_from.isoformat(),
+        "effective_until": rule.effective_until.isoformat() if rule.effective_until else None,
+        "active": rule.active,
+    }
+
+
+def _rules_changed() -> None:
+    # This process decides with the new rules at once (the next request here); the others
+    # within RULES_CACHE_SECONDS. Once committed, in case another thread reloaded between.
+    rules_cache_clear()
+    transaction.on_commit(rules_cache_clear)
+
+
+@unit_of_work
+def rule_create(
+    *, actor: Actor, draft: RuleDraft, past_confirmed: bool = False, now: datetime | None = None
+) -> EligibilityRule:
+    """A new rule, in force (or scheduled) from `draft.effective_from`. An effective date
+    already past must be confirmed (`past_confirmed`): it applies to bookings to come at
+    once. Existing bookings are never touched by a rule."""
+    checked = rule_draft_check(
+        draft=draft, rule=None, past_confirmed=past_confirmed, now=now or timezone.now()
+    )
+    checked.slug = f"{slugify(checked.name)[:48] or 'regle'}-{secrets.token_hex(4)}"
+    checked.save()
+    checked.categories.set(draft.categories)
+    checked.vaccines.set(draft.vaccine_ids)
+    _rules_changed()
+    audit_record(
+        actor=actor,
+        action="create",
+        obj=checked,
+        summary=gettext("Règle d'éligibilité créée : %(name)s") % {"name": checked.name},
+        details={"before": None, "after": _rule_state(checked)},
+    )
+    return checked
+
+
+@unit_of_work
+def rule_update(
+    *,
+    actor: Actor,
+    rule_id: int,
+    draft: RuleDraft,
+    past_confirmed: bool = False,
+    now: datetime | None = None,
+) -> EligibilityRule:
+    """A rule changed (its people, products, doses, dates, or deactivated), with its state
+    before and after in the audit event. The row is locked first, so two authorities
+    saving the same rule at once record each change against the state it replaced."""
+    rule = EligibilityRule.objects.select_for_update().filter(pk=rule_id).first()
+    if rule is None:
+        raise NotFound(gettext("Règle introuvable : %(id)s.") % {"id": rule_id})
+    before = _rule_state(rule)
+    checked = rule_draft_check(
+        draft=draft, rule=rule, past_confirmed=past_confirmed, now=now or timezone.now()
+    )
+    checked.save()
+    checked.categories.set(draft.categories)
+    checked.vaccines.set(draft.vaccine_ids)
+    _rules_changed()
+    after = _rule_state(checked)
+    audit_record(
+        actor=actor,
+        action="change",
+        obj=checked,
+        summary=gettext("Règle d'éligibilité modifiée : %(name)s") % {"name": checked.name},
+        details={
+            "before": before,
+            "after": after,
+            "changed": sorted(key for key in after if after[key] != before[key]),
+        },
+    )
+    return checked
+
+
+@unit_of_work
+def site_restriction_set(*, actor: Actor, site_id: int, categories: Iterable[str]) -> Site:
+    """The categories a site takes (none: everyone the rules admit), checked against the
+    vocabulary, with the restriction before and after in the audit event. Bookings made
+    before stay: the next booking there is decided with it."""
+    codes = sorted(categories_validate(codes=categories))
+    site = Site.objects.select_for_update(no_key=True).filter(pk=site_id).first()
+    if site is None:
+        raise NotFound(gettext("Lieu introuvable : %(id)s.") % {"id": site_id})
+    before = sorted(site.restricted_to or [])
+    Site.objects.filter(pk=site_id).update(restricted_to=codes, updated_at=timezone.now())
+    site.restricted_to = codes
+    audit_record(
+        actor=actor,
+        action="change",
+        obj=site,
+        site=site,
+        summary=gettext("Lieu réservé à certaines catégories : %(codes)s")
+        % {"codes": ", ".join(codes) or "–"},
+        details={"before": before, "after": codes},
+    )
+    return site

@@ -49,6 +49,8 @@ class Limits:
     max_line_bytes: int
     max_redirects: int
     private_hosts: frozenset[str]
+    # The CA bundle https feeds are checked against; None: the system's trust store.
+    ca_file: str | None = None
 
     @classmethod
     def from_settings(cls) -> "Limits":
@@ -59,6 +61,7 @@ class Limits:
             max_line_bytes=settings.INTEROP_MAX_LINE_BYTES,
             max_redirects=settings.INTEROP_MAX_REDIRECTS,
             private_hosts=settings.INTEROP_PRIVATE_HOSTS,
+            ca_file=settings.INTEROP_CA_FILE,
         )
 
     def check_time(self) -> None:
@@ -97,17 +100,22 @@ def url_check(url: str, *, private_hosts: frozenset[str]) -> tuple[str, str, int
 
 
 class _Connection(http.client.HTTPConnection):
-    """To the address that was checked, with the host's name in Host (and SNI)."""
+    """To the address that was checked, with the host's name in Host (and SNI). Over TLS
+    the certificate and the host name are always verified (`create_default_context`),
+    against `ca_file` when one is set."""
 
-    def __init__(self, host: str, port: int, address: str, tls: bool) -> None:
+    def __init__(
+        self, host: str, port: int, address: str, tls: bool, ca_file: str | None = None
+    ) -> None:
         super().__init__(host, port, timeout=SOCKET_TIMEOUT)
         self.address = address
         self.tls = tls
+        self.ca_file = ca_file
 
     def connect(self) -> None:
         self.sock = socket.create_connection((self.address, self.port), self.timeout)
         if self.tls:
-            context = ssl.create_default_context()
+            context = ssl.create_default_context(cafile=self.ca_file)
             self.sock = context.wrap_socket(self.sock, server_hostname=self.host)
 
 
@@ -129,7 +137,7 @@ def get(url: str, *, limits: Limits, headers: dict[str, str] | None = None) -> R
     for _ in range(limits.max_redirects + 1):
         limits.check_time()
         scheme, host, port, address = url_check(url, private_hosts=limits.private_hosts)
-        connection = _Connection(host, port, address, tls=scheme == "https")
+        connection = _Connection(host, port, address, tls=scheme == "https", ca_file=limits.ca_file)
         path = urlsplit(url)._replace(scheme="", netloc="", fragment="").geturl() or "/"
         try:
             connection.request(

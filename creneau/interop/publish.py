@@ -105,10 +105,31 @@ def location_resource(site: PublishedSite, public_url: str) -> dict:
     }
 
 
-def _vaccine_coding(code: str, name: str, public_url: str) -> dict:
+def vaccine_product_coding(code: str, name: str, eu_number: str, public_url: str) -> dict:
+    """The one Coding of a Schedule's vaccine-product extension (0..1 in the SMART
+    profile): CVX when the product has a code there (what finders read), else its EU
+    register number, else our own code."""
     if cvx := smart.CVX_BY_VACCINE.get(code):
         return {"system": smart.CVX, "code": cvx, "display": name}
+    if eu_number:
+        return {"system": smart.EU_REGISTER, "code": eu_number, "display": name}
     return {"system": smart.vaccine_system(public_url), "code": code, "display": name}
+
+
+def vaccine_codeable_concept(
+    *, code: str, name: str, atc_code: str, eu_number: str, public_url: str
+) -> dict:
+    """Every code of a product, for an Immunization's vaccineCode: CVX, the EU register
+    number, the ATC class, and our own code."""
+    codings = []
+    if cvx := smart.CVX_BY_VACCINE.get(code):
+        codings.append({"system": smart.CVX, "code": cvx, "display": name})
+    if eu_number:
+        codings.append({"system": smart.EU_REGISTER, "code": eu_number, "display": name})
+    if atc_code:
+        codings.append({"system": smart.ATC, "code": atc_code})
+    codings.append({"system": smart.vaccine_system(public_url), "code": code, "display": name})
+    return {"coding": codings, "text": name}
 
 
 def schedule_id(site_id: int, vaccine_code: str, dose_number: int) -> str:
@@ -116,7 +137,7 @@ def schedule_id(site_id: int, vaccine_code: str, dose_number: int) -> str:
 
 
 def schedule_resource(
-    key: str, site_id: int, code: str, name: str, dose: int, public_url: str
+    key: str, site_id: int, code: str, name: str, eu_number: str, dose: int, public_url: str
 ) -> dict:
     return {
         "resourceType": "Schedule",
@@ -125,7 +146,10 @@ def schedule_resource(
         "actor": [{"reference": f"Location/{site_id}"}],
         "extension": [
             {"url": smart.VACCINE_DOSE, "valueInteger": dose},
-            {"url": smart.VACCINE_PRODUCT, "valueCoding": _vaccine_coding(code, name, public_url)},
+            {
+                "url": smart.VACCINE_PRODUCT,
+                "valueCoding": vaccine_product_coding(code, name, eu_number, public_url),
+            },
         ],
     }
 
@@ -193,9 +217,11 @@ def smart_publish(*, directory: Path | None = None, now: datetime | None = None)
             template = templates.get((site_id, vaccine_id, dose))
             if template is None:
                 site = sites[site_id]
-                code, name = vaccines[vaccine_id]
+                code, name, eu_number = vaccines[vaccine_id]
                 key = schedule_id(site_id, code, dose)
-                schedules[key] = schedule_resource(key, site_id, code, name, dose, public_url)
+                schedules[key] = schedule_resource(
+                    key, site_id, code, name, eu_number, dose, public_url
+                )
                 file_name = slot_file_name(site.department)
                 output = outputs.get(file_name) or outputs.setdefault(
                     file_name, _Output(directory, file_name)

@@ -7,12 +7,14 @@ from functools import reduce
 from operator import or_
 
 from django.conf import settings
-from django.db.models import F, Min, Q, QuerySet, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from creneau.care.models import Administration
 from creneau.core.errors import NotFound
 from creneau.core.geo import Position, distance_km, grid_cell_ranges
+from creneau.geography.models import PostalCode
 from creneau.scheduling.models import Session, Slot
 from creneau.scheduling.selectors import (
     RINGS_KM,
@@ -26,6 +28,7 @@ from creneau.sites.selectors import public_sites_q
 from creneau.vaccines.models import Vaccine
 
 from .models import ExternalAvailability, ExternalLocation, ExternalPlatform
+from .snapshot import NO_VACCINE, external_snapshot, from_micros, micros
 
 # Rows read from the database per round trip while publishing a million slots.
 CHUNK = 5000
@@ -117,10 +120,13 @@ def publication_slots(*, now: datetime, site_ids: Iterable[int]) -> Iterator[Pub
             yield row
 
 
-def publication_vaccines() -> dict[int, tuple[str, str]]:
-    """Every product's code and name, by id."""
+def publication_vaccines() -> dict[int, tuple[str, str, str]]:
+    """Every product's code, name and EU register number, by id."""
     return {
-        pk: (code, name) for pk, code, name in Vaccine.objects.values_list("id", "code", "name")
+        pk: (code, name, eu_number)
+        for pk, code, name, eu_number in Vaccine.objects.values_list(
+            "id", "code", "name", "eu_number"
+        )
     }
 
 
@@ -143,11 +149,12 @@ def fhir_locations_near(
     return found
 
 
-def fhir_schedules(*, site_id: int, now: datetime) -> list[tuple[str, str, int]]:
-    """(vaccine code, name, dose) of each product and dose with future slots at a site."""
+def fhir_schedules(*, site_id: int, now: datetime) -> list[tuple[str, str, str, int]]:
+    """(vaccine code, name, EU register number, dose) of each product and dose with future
+    slots at a site."""
     return list(
         Slot.objects.filter(site_id=site_id, start__gt=now, session__status=Session.Status.OPEN)
-        .values_list("vaccine__code", "vaccine__name", "dose_number")
+        .values_list("vaccine__code", "vaccine__name", "vaccine__eu_number", "dose_number")
         .distinct()
         .order_by("vaccine__code", "dose_number")
     )
@@ -185,6 +192,40 @@ def fhir_slots(
             "capacity",
             "booked",
         )[offset : offset + count]
+    )
+
+
+def fhir_immunizations(
+    *,
+    departments: list[str] | None,
+    site_id: int | None = None,
+    given_from: datetime | None = None,
+    given_before: datetime | None = None,
+    offset: int = 0,
+    count: int = 20,
+) -> list[Administration]:
+    """Doses given, withdrawn ones too (the registry is told they were entered in error),
+    in the order they were given: those of sites in `departments` (None: every site), of
+    one site, between two instants. A dose detached from an erased person is placed by its
+    own site; any other by its appointment's."""
+    rows = Administration.objects.all()
+    if departments is not None:
+        rows = rows.filter(
+            Q(appointment__slot__site__department__in=departments)
+            | Q(appointment__isnull=True, site__department__in=departments)
+        )
+    if site_id is not None:
+        rows = rows.filter(
+            Q(appointment__slot__site_id=site_id) | Q(appointment__isnull=True, site_id=site_id)
+        )
+    if given_from is not None:
+        rows = rows.filter(given_at__gte=given_from)
+    if given_before is not None:
+        rows = rows.filter(given_at__lt=given_before)
+    return list(
+        rows.select_related(
+            "vaccine", "given_by", "site", "appointment__person", "appointment__slot__site"
+        ).order_by("given_at", "id")[offset : offset + count]
     )
 
 
@@ -228,73 +269,88 @@ def external_search(
     limit: int = 20,
     now: datetime | None = None,
 ) -> list[ExternalResult]:
-    """The nearest locations of other platforms with free places, by distance: from
-    ExternalAvailability (what the last good reads left), never from a feed."""
+    """The nearest locations of other platforms with free places, by distance: from this
+    process's snapshot of ExternalAvailability (what the last good reads left, `snapshot`),
+    never from a feed; one query, for the results' booking links, and none when there is
+    no result."""
     now = now or timezone.now()
     wanted = wanted or AvailabilityFilter()
-    visible = ExternalLocation.objects.filter(
-        Q(site__isnull=False) | Q(platform__external_sites_confirmed_at__isnull=False),
-        listed=True,
-        platform__active=True,
-    )
-    # The same filters as our read model's: ExternalAvailability has its fields' names.
-    rows = wanted._narrow(
-        ExternalAvailability.objects.filter(free__gt=0, first_free_start__gte=now)
-    )
-    # As our own search does: ring by ring, the locations of a ring by distance (a few
-    # index range scans), then the free places of the nearest 2 x limit of them at a time,
-    # until `limit` have some. Summing every row of a disc (a location has a row a day for
-    # eight weeks) made the search a third slower.
-    distances: dict[int, float] = {}
-    figures: dict[int, list] = {}
-    for ring in (*(r for r in RINGS_KM if r < radius_km), radius_km):
-        cells = reduce(
-            or_, (Q(grid_cell__range=bounds) for bounds in grid_cell_ranges(origin, ring))
-        )
-        new = []
-        for location_id, latitude, longitude in visible.filter(cells).values_list(
-            "id", "latitude", "longitude"
+    known = external_snapshot()
+    now_micros = micros(now)
+    vaccine = wanted.vaccine_id
+    dose = wanted.dose_number
+    day_from = wanted.date_from.toordinal() if wanted.date_from else None
+    day_to = wanted.date_to.toordinal() if wanted.date_to else None
+
+    def figures_of(location_id: int) -> tuple[int, int, set] | None:
+        """(free places, first free start in µs, products) within the filters, or None."""
+        span = known.spans.get(location_id)
+        if span is None:
+            return None
+        start, stop = span
+        rows = known.rows
+        free, first, products = 0, None, set()
+        for row_vaccine, row_dose, row_day, row_free, row_first in zip(
+            rows.vaccine[start:stop],
+            rows.dose[start:stop],
+            rows.day[start:stop],
+            rows.free[start:stop],
+            rows.first[start:stop],
+            strict=True,
         ):
-            if location_id not in distances:
-                distance = distance_km(origin, Position(latitude, longitude))
-                if distance <= ring:
-                    distances[location_id] = distance
-                    new.append(location_id)
-        new.sort(key=lambda location_id: (distances[location_id], location_id))
-        for start in range(0, len(new), 2 * limit):
-            for location_id, name, code, free, first in (
-                rows.filter(location_id__in=new[start : start + 2 * limit])
-                .values("location_id", "vaccine__name", "vaccine__code")
-                .annotate(free=Sum("free"), first=Min("first_free_start"))
-                .values_list("location_id", "vaccine__name", "vaccine__code", "free", "first")
-                .order_by()
+            if (
+                row_first < now_micros
+                or (vaccine is not None and row_vaccine != vaccine)
+                or (dose is not None and row_dose != dose)
+                or (day_from is not None and row_day < day_from)
+                or (day_to is not None and row_day > day_to)
             ):
-                known = figures.setdefault(location_id, [0, first, set()])
-                known[0] += free
-                known[1] = min(known[1], first)
-                if code:
-                    known[2].add((name, code))
-            if len(figures) >= limit:
-                break
-        if len(figures) >= limit:
+                continue
+            free += row_free
+            first = row_first if first is None else min(first, row_first)
+            if row_vaccine != NO_VACCINE and row_vaccine in known.vaccines:
+                products.add(known.vaccines[row_vaccine])
+        return (free, first, products) if first is not None else None
+
+    # As our own search does: ring by ring, the locations of a ring by distance, until
+    # `limit` of them have free places (the nearest ones, each looked at once).
+    distances: dict[int, float] = {}
+    found: list[tuple[float, ExternalLocation, tuple[int, int, set]]] = []
+    for ring in (*(r for r in RINGS_KM if r < radius_km), radius_km):
+        new = []
+        for low, high in grid_cell_ranges(origin, ring):
+            for cell in range(low, high + 1):
+                for location in known.by_cell.get(cell, ()):
+                    if location.pk in distances:
+                        continue
+                    distance = distance_km(origin, Position(location.latitude, location.longitude))
+                    if distance <= ring:
+                        distances[location.pk] = distance
+                        new.append((distance, location.pk, location))
+        new.sort(key=lambda item: item[:2])
+        for distance, location_id, location in new:
+            figures = figures_of(location_id)
+            if figures is not None:
+                found.append((distance, location, figures))
+                if len(found) >= limit:
+                    break
+        if len(found) >= limit:
             break
-    if not figures:
+    if not found:
         return []
-    chosen = sorted(figures, key=lambda location_id: (distances[location_id], location_id))
-    chosen = chosen[:limit]
-    locations = ExternalLocation.objects.select_related("platform").in_bulk(chosen)
-    found = [(distances[location_id], locations[location_id]) for location_id in chosen]
-    # The link and phone of each result's first free place.
-    firsts = {location.pk: figures[location.pk][1] for _, location in found}
+    # The link and phone of each result's first free place: the one query.
+    firsts = {location.pk: from_micros(figures[1]) for _, location, figures in found}
     links = {
         (location_id, start): (url, phone)
-        for location_id, start, url, phone in rows.filter(
-            location_id__in=list(firsts), first_free_start__in=set(firsts.values())
+        for location_id, start, url, phone in wanted._narrow(
+            ExternalAvailability.objects.filter(
+                location_id__in=list(firsts), first_free_start__in=set(firsts.values())
+            )
         ).values_list("location_id", "first_free_start", "booking_url", "booking_phone")
     }
     results = []
-    for distance, location in found:
-        free, first, products = figures[location.pk]
+    for distance, location, (free, _, products) in found:
+        first = firsts[location.pk]
         url, phone = links.get((location.pk, first), (location.url, location.phone))
         names, codes = zip(*sorted(products), strict=True) if products else ((), ())
         results.append(
@@ -351,17 +407,69 @@ def platform_get(*, platform_id: int) -> ExternalPlatform:
     return platform
 
 
-def platform_unmatched_sample(*, platform_id: int, size: int = 10) -> list[ExternalLocation]:
-    """Locations of the platform that match none of our sites: what the authority looks at
-    before confirming them as external sites."""
+def region_locations_q(*, departments: list[str] | None) -> Q:
+    """Platforms' locations in these departments (None: everywhere): a matched one where
+    our site is, another by its postcode."""
+    if departments is None:
+        return Q()
+    return Q(site__department__in=departments) | Q(
+        site__isnull=True,
+        postcode__in=PostalCode.objects.filter(commune__department__in=departments).values("code"),
+    )
+
+
+@dataclass(frozen=True)
+class RegionFigures:
+    """A platform's figures within a regional authority's departments."""
+
+    locations: int
+    free: int
+
+
+def platform_region_figures(*, departments: list[str]) -> dict[int, RegionFigures]:
+    """Each platform's listed locations in these departments and the free places they have
+    from its last good read, by platform id (a platform with none there is absent)."""
+    in_region = ExternalLocation.objects.filter(
+        region_locations_q(departments=departments), listed=True
+    )
+    counts = dict(
+        in_region.values("platform_id")
+        .annotate(n=Count("id"))
+        .values_list("platform_id", "n")
+        .order_by()
+    )
+    free = dict(
+        ExternalAvailability.objects.filter(location__in=in_region)
+        .values("location__platform_id")
+        .annotate(n=Sum("free"))
+        .values_list("location__platform_id", "n")
+        .order_by()
+    )
+    return {
+        platform_id: RegionFigures(locations=n, free=free.get(platform_id, 0))
+        for platform_id, n in counts.items()
+    }
+
+
+def platform_unmatched_sample(
+    *, platform_id: int, size: int = 10, departments: list[str] | None = None
+) -> list[ExternalLocation]:
+    """Locations of the platform that match none of our sites (in these departments): what
+    the authority looks at before confirming them as external sites."""
     return list(
         ExternalLocation.objects.filter(
-            platform_id=platform_id, site__isnull=True, listed=True
+            region_locations_q(departments=departments),
+            platform_id=platform_id,
+            site__isnull=True,
+            listed=True,
         ).order_by("?")[:size]
     )
 
 
-def platform_unmatched_count(*, platform_id: int) -> int:
+def platform_unmatched_count(*, platform_id: int, departments: list[str] | None = None) -> int:
     return ExternalLocation.objects.filter(
-        platform_id=platform_id, site__isnull=True, listed=True
+        region_locations_q(departments=departments),
+        platform_id=platform_id,
+        site__isnull=True,
+        listed=True,
     ).count()

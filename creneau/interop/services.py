@@ -32,6 +32,7 @@ from creneau.vaccines.models import Vaccine
 from . import smart
 from .feeds import FeedError, Limits, json_line, lines_read, manifest_read, url_check
 from .models import ExternalAvailability, ExternalLocation, ExternalPlatform
+from .snapshot import external_version_bump
 
 # A feed's location and one of our sites are the same place when they are this close and
 # their names alike (a location with an official id or FINESS number is matched by it).
@@ -87,6 +88,7 @@ def platform_register(*, actor: Actor, name: str, manifest_url: str) -> External
     if ExternalPlatform.objects.filter(name__iexact=name).exists():
         raise InvalidInput(gettext("Une plateforme porte déjà ce nom."), field="name")
     platform = ExternalPlatform.objects.create(name=name, manifest_url=manifest_url)
+    external_version_bump()
     audit_record(
         actor=actor,
         action="create",
@@ -111,6 +113,7 @@ def platform_external_sites_confirm(*, actor: Actor, platform_id: int) -> int:
     shown = ExternalLocation.objects.filter(
         platform_id=platform_id, site__isnull=True, listed=True
     ).count()
+    external_version_bump()
     audit_record(
         actor=actor,
         action="change",
@@ -208,11 +211,15 @@ def _reference(value: object, kind: str) -> str | None:
     return None
 
 
-def _vaccine_id(coding: object, vaccines: dict[str, int], public_url: str) -> int | None:
+def _vaccine_id(
+    coding: object, vaccines: dict[str, int], by_eu_number: dict[str, int], public_url: str
+) -> int | None:
     if not isinstance(coding, dict) or not isinstance(coding.get("code"), str):
         return None
     if coding.get("system") == smart.CVX:
         return vaccines.get(smart.VACCINE_BY_CVX.get(coding["code"], ""))
+    if coding.get("system") == smart.EU_REGISTER:
+        return by_eu_number.get(coding["code"])
     if coding.get("system") == smart.vaccine_system(public_url):
         return vaccines.get(coding["code"])
     return None
@@ -255,6 +262,7 @@ def feed_read(*, platform: ExternalPlatform, now: datetime, limits: Limits) -> t
             feed.locations[location.external_id] = location
 
     vaccines = dict(Vaccine.objects.values_list("code", "id"))
+    by_eu_number = dict(Vaccine.objects.exclude(eu_number="").values_list("eu_number", "id"))
     schedules: dict[str, tuple[str, int | None, int]] = {}
     for url in manifest.files["Schedule"]:
         for number, line in lines_read(url, limits=limits):
@@ -271,7 +279,11 @@ def feed_read(*, platform: ExternalPlatform, now: datetime, limits: Limits) -> t
             dose = smart.extension_value(resource, smart.VACCINE_DOSE)
             dose = dose if isinstance(dose, int) and 1 <= dose <= 3 else 1
             product = smart.extension_value(resource, smart.VACCINE_PRODUCT)
-            schedules[schedule_id] = (location_id, _vaccine_id(product, vaccines, public_url), dose)
+            schedules[schedule_id] = (
+                location_id,
+                _vaccine_id(product, vaccines, by_eu_number, public_url),
+                dose,
+            )
 
     seen: set[str] = set()
     horizon = now + HORIZON
@@ -395,7 +407,8 @@ def feed_import(
     *, platform_id: int, now: datetime | None = None, limits: Limits | None = None
 ) -> FeedImportReport:
     """Read a platform's feed and replace what we show of it, in one transaction; on any
-    refusal, record it as the platform's last error and change nothing else."""
+    refusal, record it as the platform's last error and change nothing else. Whatever the
+    outcome, search's snapshot is read again: at least the platform's health changed."""
     now = now or timezone.now()
     platform = ExternalPlatform.objects.filter(pk=platform_id).first()
     if platform is None:
@@ -412,6 +425,7 @@ def feed_import(
                 last_success_at=now, errors_in_row=0
             )
             report.unchanged = True
+            external_version_bump()
             return report
         if not feed.days and platform.slots:
             raise FeedError(
@@ -427,6 +441,7 @@ def feed_import(
             last_error=error.message[:1000], last_error_at=now, errors_in_row=F("errors_in_row") + 1
         )
         report.error = error.message
+    external_version_bump()
     return report
 
 

@@ -33,6 +33,11 @@ CVX = "http://hl7.org/fhir/sid/cvx"
 # without one is named in our own code system (`vaccine_system`).
 CVX_BY_VACCINE = {"spikevax": "207", "comirnaty": "208", "vaxzevria": "210", "janssen": "212"}
 VACCINE_BY_CVX = {cvx: code for code, cvx in CVX_BY_VACCINE.items()}
+# The WHO's ATC classification (a product's class: J07BX03, COVID-19 vaccines) and the EU's
+# register of medicinal products (a product's authorisation number, EU/1/20/1528), as the
+# EU Digital COVID Certificate's value sets name them.
+ATC = "http://www.whocc.no/atc"
+EU_REGISTER = "https://ec.europa.eu/health/documents/community-register/html/"
 
 # The identifier systems of a Location: the official file's id ("gid" of data.gouv.fr's
 # "Lieux de vaccination contre la Covid-19") and FINESS (the French register of health

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import invitation_views, stats_urls, unsubscribe, views, waitlist_views
+from . import invitation_views, onboarding_views, stats_urls, unsubscribe, views, waitlist_views
 
 app_name = "portal"
 
@@ -41,14 +41,26 @@ urlpatterns = [
     path("reprendre/<str:token>/", views.rebook_legacy, name="rebook_legacy"),
     path("liste-attente/", waitlist_views.join, name="waitlist"),
     path("liste-attente/code/", waitlist_views.code, name="waitlist_code"),
-    path("liste-attente/offre/<str:token>/", waitlist_views.offer, name="waitlist_offer"),
-    path("liste-attente/inscription/<str:token>/", waitlist_views.entry, name="waitlist_entry"),
+    path("liste-attente/offre/ouvrir/", waitlist_views.offer_open, name="waitlist_offer_open"),
+    path("liste-attente/offre/<int:offer_id>/", waitlist_views.offer, name="waitlist_offer"),
+    path(
+        "liste-attente/inscription/ouvrir/", waitlist_views.entry_open, name="waitlist_entry_open"
+    ),
+    path("liste-attente/inscription/<int:entry_id>/", waitlist_views.entry, name="waitlist_entry"),
+    path(
+        "liste-attente/inscription/<str:token>/",
+        waitlist_views.entry_legacy,
+        name="waitlist_entry_legacy",
+    ),
     path("demo/messages/", views.outbox, name="outbox"),
     path("accessibilite/", views.accessibility, name="accessibility"),
     path("mentions-legales/", views.legal, name="legal"),
     path("donnees-personnelles/", views.privacy, name="privacy"),
     path("desinscription/<str:token>/", unsubscribe.unsubscribe, name="unsubscribe"),
     path("invitation/", invitation_views.invitation, name="invitation"),
+    # A site applies to join (creneau/onboarding).
+    path("adherer/", onboarding_views.apply, name="apply"),
+    path("adherer/envoyee/", onboarding_views.apply_sent, name="apply_sent"),
 ]
 
 urlpatterns += stats_urls.urlpatterns

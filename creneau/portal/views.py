@@ -7,6 +7,7 @@ so booking for a relative next needs no second code.
 
 import contextlib
 import functools
+from collections.abc import Callable
 from datetime import date
 from uuid import uuid4
 
@@ -86,11 +87,12 @@ from creneau.core.errors import (
 )
 from creneau.core.geo import Position
 from creneau.core.inputs import date_parse, id_parse
-from creneau.eligibility.selectors import Candidate, eligibility_decide
+from creneau.eligibility.selectors import Candidate, eligibility_decide, opening_next
 from creneau.geography.maps import map_draw
 from creneau.geography.selectors import Place, place_resolve, place_suggest
 from creneau.interop.models import ExternalLocation
 from creneau.interop.selectors import national_search
+from creneau.onboarding.selectors import sites_without_slots
 from creneau.outreach.rendering import notification_render
 from creneau.outreach.selectors import outbox_list
 from creneau.privacy.selectors import person_data
@@ -107,7 +109,7 @@ from creneau.scheduling.selectors import (
     slots_next,
 )
 from creneau.sites.models import Site
-from creneau.sites.selectors import site_get_public
+from creneau.sites.selectors import department_opening, site_get_public
 from creneau.vaccines.models import Vaccine
 
 from .data import data_download
@@ -202,7 +204,11 @@ def waiting(request: HttpRequest) -> HttpResponse:
 def home(request: HttpRequest) -> HttpResponse:
     if "near" in request.GET:
         return _search_page(request)
-    return render(request, "portal/home.html", {"form": SearchForm(), "searched": False})
+    return render(
+        request,
+        "portal/home.html",
+        {"form": SearchForm(), "searched": False, "opening": opening_next()},
+    )
 
 
 # The booking flow's first step: a launch-morning crowd waits in the room, not in front of
@@ -278,9 +284,16 @@ def _search(form: SearchForm | Dose2AloneForm, *, declared: Dose1Elsewhere | Non
         "place": place,
         "bookable": bookable,
         "others": [result for result in results if not result.available_slots],
+        # Those that vaccinate without appointments online yet say so (onboarding).
+        "without_slots": sites_without_slots(
+            site_ids=[result.site.pk for result in results if not result.available_slots]
+        ),
     }
     if bookable:
         context |= _results_map(place, [entry["at"] for entry in bookable])
+    elif place.commune_insee_code:
+        # A department whose sites are not published yet: when they will be, not "no site".
+        context["department_opening"] = department_opening(insee_code=place.commune_insee_code)
     if not bookable and data["radius_km"] < MAX_RADIUS_KM:
         farther = found(
             availability_search(
@@ -414,6 +427,9 @@ def site_detail(request: HttpRequest, site_id: int) -> HttpResponse:
     )
     context |= {"action": reverse("portal:hold"), "vaccine": vaccine or ""}
     context |= _dose1_fields(declared)
+    context["without_slots"] = not context["slots"] and bool(
+        sites_without_slots(site_ids=[site.pk])
+    )
     template = "portal/_slots.html" if request.htmx else "portal/site.html"
     return render(request, template, context)
 
@@ -716,6 +732,7 @@ def details(request: HttpRequest) -> HttpResponse:
                 dose_number=hold.slot.dose_number,
                 site=site,
                 on=hold.slot.date,
+                at=hold.slot.start,
             )
         except InvalidInput as error:
             form.add_error("birth_date", error.message)
@@ -891,14 +908,37 @@ def _verify(request: HttpRequest, *, state: dict, form: CodeForm) -> Contact | N
     return contact_authenticate(token=token)
 
 
-def _code_context(state: dict, form: CodeForm, **extra) -> dict:
+def _code_step(
+    request: HttpRequest,
+    *,
+    state: dict,
+    verified: Callable[[Contact], HttpResponse],
+    again: str,
+    context: Callable[[], dict] = dict,
+) -> HttpResponse:
+    """The code page that booking, managing and the waiting list share: the code typed is
+    checked and `verified(contact)` answers; "resend" sends a new one and shows the page
+    (`again`, its URL name) afresh; otherwise the page, with what `context()` adds."""
+    form = CodeForm(
+        request.POST if request.method == "POST" and "resend" not in request.POST else None
+    )
+    if request.method == "POST":
+        contact = _verify(request, state=state, form=form)
+        if contact is not None:
+            return verified(contact)
+        if "resend" in request.POST:
+            return redirect(again)
     address = state["verification"]["address"]
-    return {
-        "form": form,
-        "address": address,
-        "outbox_url": reverse("portal:outbox") + "?" + urlencode({"to": address}),
-        **extra,
-    }
+    return render(
+        request,
+        "portal/code.html",
+        {
+            "form": form,
+            "address": address,
+            "outbox_url": reverse("portal:outbox") + "?" + urlencode({"to": address}),
+            **context(),
+        },
+    )
 
 
 @_waiting_room
@@ -910,32 +950,24 @@ def code(request: HttpRequest) -> HttpResponse:
         return _no_booking_going_on(request)
     if "verification" not in state:
         return redirect("portal:details")
-    form = CodeForm(
-        request.POST if request.method == "POST" and "resend" not in request.POST else None
-    )
-    if request.method == "POST":
+
+    def verified(contact: Contact) -> HttpResponse:
         # The code first: even if the hold ran out meanwhile, the contact is then verified
         # and another slot needs no new code.
-        contact = _verify(request, state=state, form=form)
-        if contact is not None:
-            _hold_kept(request, state)
-            return _book(request, contact=contact, state=state)
-        if "resend" in request.POST:
-            return redirect("portal:code")
-    hold = _hold_kept(request, state)
-    return render(
-        request,
-        "portal/code.html",
-        _code_context(
-            state,
-            form,
-            hold=hold,
-            site=hold.slot.site,
-            person=_person(state),
-            dose2=_dose2_chosen(state, hold),
-            steps=_steps(3),
-        ),
-    )
+        _hold_kept(request, state)
+        return _book(request, contact=contact, state=state)
+
+    def context() -> dict:
+        hold = _hold_kept(request, state)
+        return {
+            "hold": hold,
+            "site": hold.slot.site,
+            "person": _person(state),
+            "dose2": _dose2_chosen(state, hold),
+            "steps": _steps(3),
+        }
+
+    return _code_step(request, state=state, verified=verified, again="portal:code", context=context)
 
 
 def _dose2_chosen(state: dict, hold: Hold) -> Slot | None:
@@ -1261,23 +1293,24 @@ def manage_code(request: HttpRequest) -> HttpResponse:
     state = request.session.get(MANAGE)
     if not state:
         return redirect("portal:manage")
-    form = CodeForm(
-        request.POST if request.method == "POST" and "resend" not in request.POST else None
+
+    def verified(contact: Contact) -> HttpResponse:
+        request.session.pop(MANAGE)
+        try:
+            series = series_for_contact(reference=state["reference"], contact=contact)
+        except NotFound as error:
+            messages.error(request, error.message)
+            return redirect("portal:manage")
+        _remember(request, series)
+        return redirect("portal:booking", reference=tokens.reference_display(series.reference))
+
+    return _code_step(
+        request,
+        state=state,
+        verified=verified,
+        again="portal:manage_code",
+        context=lambda: {"managing": True},
     )
-    if request.method == "POST":
-        contact = _verify(request, state=state, form=form)
-        if contact is not None:
-            request.session.pop(MANAGE)
-            try:
-                series = series_for_contact(reference=state["reference"], contact=contact)
-            except NotFound as error:
-                messages.error(request, error.message)
-                return redirect("portal:manage")
-            _remember(request, series)
-            return redirect("portal:booking", reference=tokens.reference_display(series.reference))
-        if "resend" in request.POST:
-            return redirect("portal:manage_code")
-    return render(request, "portal/code.html", _code_context(state, form, managing=True))
 
 
 # Eligibility --------------------------------------------------------------------------
@@ -1292,13 +1325,18 @@ def eligibility(request: HttpRequest) -> HttpResponse:
             birth_date=form.cleaned_data["birth_date"],
             categories=frozenset(form.cleaned_data["categories"]),
         )
-        today = timezone.localdate()
+        today, now = timezone.localdate(), timezone.now()
         try:
             decisions = [
                 (
                     vaccine,
                     eligibility_decide(
-                        candidate=candidate, vaccine=vaccine, dose_number=1, site=None, on=today
+                        candidate=candidate,
+                        vaccine=vaccine,
+                        dose_number=1,
+                        site=None,
+                        on=today,
+                        at=now,
                     ),
                 )
                 for vaccine in Vaccine.objects.filter(active=True)
@@ -1468,6 +1506,7 @@ def _retention() -> dict[str, int]:
         "course_days": settings.RETENTION_COURSE_DAYS,
         "course_months": round(settings.RETENTION_COURSE_DAYS / 30.44),
         "invitee_days": settings.RETENTION_INVITEE_DAYS,
+        "waitlist_days": settings.RETENTION_WAITLIST_DAYS,
         "audit_days": settings.AUDIT_RETENTION_DAYS,
     }
 

@@ -1,21 +1,27 @@
 """The waiting list's public pages: joining (the contact verified by a code, as for a
 booking, or already verified in this session), an offer's link (accept, once), an entry's
-link (renew, leave). Each reads its input, calls one waitlist service, renders."""
+link (renew, leave). Each reads its input, calls one waitlist service, renders.
+
+The links in messages carry their key in the fragment (`…/ouvrir/#cle=…`), which no
+server receives, like a booking's: the `ouvrir/` page's script posts it, or without
+JavaScript the person pastes the link into its form; the pages after it name the offer or
+the entry by id, which this session opened."""
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import formats
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from creneau.admission.limits import limit_hit
 from creneau.booking import tokens as booking_tokens
-from creneau.booking.models import Contact
-from creneau.core.errors import DomainError, InvalidInput, TooManyRequests
+from creneau.booking.models import ACTIVE_APPOINTMENT_STATUSES, Contact
+from creneau.core.errors import DomainError, InvalidInput, NotFound, TooManyRequests
 from creneau.geography.selectors import department_timezone
-from creneau.waitlist import tokens
-from creneau.waitlist.selectors import entry_from_token, offer_from_token
+from creneau.waitlist.selectors import entry_from_token, entry_get, offer_from_token, offer_get
 from creneau.waitlist.services import (
+    OfferAnswer,
     offer_accept,
     waitlist_join,
     waitlist_leave,
@@ -23,19 +29,14 @@ from creneau.waitlist.services import (
     waitlist_wishes_check,
 )
 
-from .forms import CodeForm
-from .views import (
-    _code_context,
-    _redirects,
-    _remember,
-    _session_contact,
-    _verification_send,
-    _verify,
-)
+from .views import _code_step, _redirects, _remember, _session_contact, _verification_send
 from .waitlist_forms import WaitlistForm, draft_arguments
 
-# Session key: the entry typed while its code is on its way.
+# Session keys: the entry typed while its code is on its way; the offers and the entries
+# whose links this session opened (ids, the last ten).
 WAITLIST = "portal_waitlist"
+OFFERS = "portal_waitlist_offers"
+ENTRIES = "portal_waitlist_entries"
 
 
 @_redirects
@@ -98,7 +99,8 @@ def _join(
         request,
         _("C'est fait : vous êtes sur la liste d'attente. Un message vous le confirme."),
     )
-    return redirect("portal:waitlist_entry", token=tokens.entry_token(entry_id=entry.pk))
+    _opened(request, ENTRIES, entry.pk)
+    return redirect("portal:waitlist_entry", entry_id=entry.pk)
 
 
 @_redirects
@@ -107,22 +109,100 @@ def code(request: HttpRequest) -> HttpResponse:
     state = request.session.get(WAITLIST)
     if not state:
         return redirect("portal:waitlist")
-    form = CodeForm(
-        request.POST if request.method == "POST" and "resend" not in request.POST else None
+    return _code_step(
+        request,
+        state=state,
+        verified=lambda contact: _join(request, contact=contact, draft=state["draft"]),
+        again="portal:waitlist_code",
+        context=lambda: {"managing": True},
     )
+
+
+def _opened(request: HttpRequest, key: str, pk: int) -> None:
+    """This browser may show the offer or entry `pk` until it is closed (a link opened on
+    a shared computer must not stay open for the next person)."""
+    request.session.set_expiry(0)
+    request.session[key] = [*request.session.get(key, [])[-9:], pk]
+
+
+def _key_posted(request: HttpRequest) -> str:
+    """The key portal.js posts from the link's fragment, or the link pasted whole (or
+    its key alone) without JavaScript."""
+    return request.POST.get("cle", "").strip().rsplit("cle=", 1)[-1].strip()
+
+
+def _link_open(request: HttpRequest, *, kind: str) -> HttpResponse:
+    """The page a link in a message opens (`kind`: "offer" or "entry"): GET shows it (its
+    script posts the key, or the person pastes the link); POST opens what the key names
+    in this session, or says the link is not valid (404) and offers the form again."""
     if request.method == "POST":
-        contact = _verify(request, state=state, form=form)
-        if contact is not None:
-            return _join(request, contact=contact, draft=state["draft"])
-        if "resend" in request.POST:
-            return redirect("portal:waitlist_code")
-    return render(request, "portal/code.html", _code_context(state, form, managing=True))
+        try:
+            if kind == "offer":
+                found = offer_from_token(token=_key_posted(request))
+                _opened(request, OFFERS, found.pk)
+                return redirect("portal:waitlist_offer", offer_id=found.pk)
+            found = entry_from_token(token=_key_posted(request))
+            _opened(request, ENTRIES, found.pk)
+            return redirect("portal:waitlist_entry", entry_id=found.pk)
+        except NotFound as error:
+            context = {"kind": kind, "error": error.message}
+            return render(request, "portal/waitlist_open.html", context, status=error.status)
+    return render(request, "portal/waitlist_open.html", {"kind": kind})
 
 
 @require_http_methods(["GET", "POST"])
-def offer(request: HttpRequest, token: str) -> HttpResponse:
-    """An offer's link: what is offered (GET changes nothing), then "J'accepte" (POST)."""
-    found = offer_from_token(token=token)
+def offer_open(request: HttpRequest) -> HttpResponse:
+    return _link_open(request, kind="offer")
+
+
+@require_http_methods(["GET", "POST"])
+def entry_open(request: HttpRequest) -> HttpResponse:
+    return _link_open(request, kind="entry")
+
+
+@require_http_methods(["GET", "POST"])
+def entry_legacy(request: HttpRequest, token: str) -> HttpResponse:
+    """An entry's link sent before keys moved to the fragment
+    (`/liste-attente/inscription/<key>/`, 60 days): it still opens, then the key leaves
+    the address bar. Our logs name the route, never the path."""
+    found = entry_from_token(token=token)
+    _opened(request, ENTRIES, found.pk)
+    return redirect("portal:waitlist_entry", entry_id=found.pk)
+
+
+def _accepted(answer: OfferAnswer) -> str:
+    """What the person reads once the dose is theirs: for a two-dose product, where and
+    when its dose 2 is booked, to move at once on the booking's page if it does not suit."""
+    dose2 = next(
+        (
+            appointment
+            for appointment in answer.booking.appointments
+            if appointment.dose_number == 2 and appointment.status in ACTIVE_APPOINTMENT_STATUSES
+        ),
+        None,
+    )
+    if dose2 is None:
+        return _("C'est à vous : la dose vous attend.")
+    site = dose2.slot.site
+    start = dose2.slot.start.astimezone(department_timezone(department_code=site.department_id))
+    return _(
+        "C'est à vous : la dose vous attend. Votre seconde dose est réservée le %(day)s à "
+        "%(time)s, à %(site)s : si ce moment ne vous convient pas, déplacez-la dès maintenant "
+        "ci-dessous (« Déplacer la dose 2 »)."
+    ) % {
+        "day": formats.date_format(start, "l j F Y"),
+        "time": formats.time_format(start, "H:i"),
+        "site": site.name,
+    }
+
+
+@require_http_methods(["GET", "POST"])
+def offer(request: HttpRequest, offer_id: int) -> HttpResponse:
+    """An offer this session opened: what is offered (GET changes nothing), then
+    "J'accepte" (POST). Another browser's, or an id typed, is "not found"."""
+    if offer_id not in request.session.get(OFFERS, []):
+        raise NotFound(_("Ce lien de proposition n'est pas valable."))
+    found = offer_get(offer_id=offer_id)
     context = {"offer": found, "site": found.leftover.site}
     if request.method == "POST":
         try:
@@ -134,7 +214,7 @@ def offer(request: HttpRequest, token: str) -> HttpResponse:
         if answer.accepted:
             series = answer.booking.series
             _remember(request, series)
-            messages.success(request, _("C'est à vous : la dose vous attend."))
+            messages.success(request, _accepted(answer))
             return redirect(
                 "portal:booking", reference=booking_tokens.reference_display(series.reference)
             )
@@ -147,9 +227,12 @@ def offer(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def entry(request: HttpRequest, token: str) -> HttpResponse:
-    """An entry's link, in every message of the list: stay 30 days more, or leave."""
-    found = entry_from_token(token=token)
+def entry(request: HttpRequest, entry_id: int) -> HttpResponse:
+    """An entry this session opened (its link, in every message of the list, or joining):
+    stay 30 days more, or leave."""
+    if entry_id not in request.session.get(ENTRIES, []):
+        raise NotFound(_("Ce lien d'inscription n'est pas valable."))
+    found = entry_get(entry_id=entry_id)
     if request.method == "POST":
         if request.POST.get("action") == "leave":
             waitlist_leave(entry_id=found.pk)
@@ -161,5 +244,5 @@ def entry(request: HttpRequest, token: str) -> HttpResponse:
                 messages.error(request, error.message)
             else:
                 messages.success(request, _("Inscription prolongée de 30 jours."))
-        return redirect("portal:waitlist_entry", token=token)
+        return redirect("portal:waitlist_entry", entry_id=found.pk)
     return render(request, "portal/waitlist_entry.html", {"entry": found})

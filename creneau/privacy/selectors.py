@@ -14,6 +14,7 @@ from creneau.campaigns.selectors import invitee_data, invitees_of_person
 from creneau.care.models import Administration
 from creneau.eligibility.selectors import category_labels
 from creneau.outreach.models import Notification
+from creneau.waitlist.models import Offer, WaitlistEntry
 
 
 def persons_due(*, before: datetime) -> QuerySet[Person]:
@@ -46,14 +47,18 @@ def contacts_unused(*, before: datetime) -> QuerySet[Contact]:
         .exclude(Exists(Person.objects.filter(contact=OuterRef("pk"))))
         .exclude(Exists(Series.objects.filter(contact=OuterRef("pk"))))
     )
-    # Rows of other apps that still use the contact (booking.holders: an active entry on
-    # the waiting list).
+    return contacts_not_held(unused)
+
+
+def contacts_not_held(contacts: QuerySet[Contact]) -> QuerySet[Contact]:
+    """`contacts` but those that rows of other apps still use (booking.holders: an active
+    entry on the waiting list, a relative's perhaps)."""
     for holder in contact_holders():
         rows = apps.get_model(holder.model).objects.filter(
             **{holder.field: OuterRef("pk")}, **holder.conditions
         )
-        unused = unused.exclude(Exists(rows))
-    return unused
+        contacts = contacts.exclude(Exists(rows))
+    return contacts
 
 
 def series_messages_q(references: list[str]) -> Q:
@@ -64,14 +69,30 @@ def series_messages_q(references: list[str]) -> Q:
     return condition
 
 
+def waitlist_messages_q(*, entry_ids: list[int], offer_ids: list[int]) -> Q:
+    """The outbox rows about these entries and offers of the waiting list (their events
+    name them: waitlist.services)."""
+    condition = Q(event__in=[f"waitlist-offer:{pk}" for pk in offer_ids])
+    for pk in entry_ids:
+        condition |= Q(event__startswith=f"waitlist:{pk}:")
+    return condition
+
+
+def person_entries(*, person: Person) -> QuerySet[WaitlistEntry]:
+    """A person's entries on the waiting list, whatever the contact that registered them:
+    the same blind index as the person's (booking.persons.person_index)."""
+    return WaitlistEntry.objects.filter(person_key=person.match_key)
+
+
 def person_data(*, person: Person) -> dict[str, Any]:
     """Everything held about a person, in plain values (their right of access, shown as
     a page and given as JSON, dates and times as Python's, for the page to format and the
     JSON encoder to write): who they are, the contact that books for them, each course
-    with its appointments and the doses given, the messages sent about them (not their
-    text, which the outbox does not keep for long), and what an invitation campaign's
-    population file said of them with the invitations sent (campaigns' invitees of the
-    same names and birth date)."""
+    with its appointments and the doses given, their entries on the waiting list with the
+    offers made to them, the messages sent about them (not their text, which the outbox
+    does not keep for long), and what an invitation campaign's population file said of
+    them with the invitations sent (campaigns' invitees of the same names and birth
+    date)."""
     contact = person.contact
     courses = list(
         Series.objects.filter(person=person).select_related("site", "vaccine").order_by("pk")
@@ -90,8 +111,19 @@ def person_data(*, person: Person) -> dict[str, Any]:
             appointment__person=person, withdrawn_at__isnull=True
         ).select_related("vaccine")
     }
+    entries = list(
+        person_entries(person=person).select_related("contact").prefetch_related("vaccines")
+    )
+    offers = list(
+        Offer.objects.filter(entry__in=entries)
+        .select_related("leftover__site", "leftover__vaccine")
+        .order_by("sent_at", "pk")
+    )
     messages = Notification.objects.filter(
         series_messages_q([series.reference for series in courses])
+        | waitlist_messages_q(
+            entry_ids=[entry.pk for entry in entries], offer_ids=[offer.pk for offer in offers]
+        )
     ).order_by("pk")
     return {
         "person": {
@@ -136,6 +168,36 @@ def person_data(*, person: Person) -> dict[str, Any]:
                 ],
             }
             for series in courses
+        ],
+        "waitlist": [
+            {
+                "place": entry.place_label,
+                "radius_km": entry.radius_km,
+                "windows": entry.windows,
+                "notice_minutes": entry.notice_minutes,
+                "vaccines": sorted(vaccine.name for vaccine in entry.vaccines.all()),
+                "contact": entry.contact.address,
+                "status": entry.status,
+                "status_label": str(entry.get_status_display()),
+                "joined_at": entry.joined_at,
+                "expires_at": entry.expires_at,
+                "ended_at": entry.ended_at,
+                "offers": [
+                    {
+                        "site": offer.leftover.site.name,
+                        "vaccine": offer.leftover.vaccine.name,
+                        "distance_km": offer.distance_km,
+                        "status": offer.status,
+                        "status_label": str(offer.get_status_display()),
+                        "sent_at": offer.sent_at,
+                        "expires_at": offer.expires_at,
+                        "answered_at": offer.answered_at,
+                    }
+                    for offer in offers
+                    if offer.entry_id == entry.pk
+                ],
+            }
+            for entry in entries
         ],
         "messages": [
             {

@@ -40,8 +40,16 @@ from creneau.core.actor import Actor
 from creneau.core.db import unit_of_work
 from creneau.core.errors import NotFound
 from creneau.outreach.models import Notification, notification_to_index
+from creneau.waitlist.models import Offer, WaitlistEntry
 
-from .selectors import contacts_unused, persons_due, series_messages_q
+from .selectors import (
+    contacts_not_held,
+    contacts_unused,
+    person_entries,
+    persons_due,
+    series_messages_q,
+    waitlist_messages_q,
+)
 
 # The messages that may go: delivered (or given up on, not sent to an address that
 # opted out, or withdrawn). One still to send stays.
@@ -70,7 +78,8 @@ def _persons_erase(
 ) -> dict[str, int]:
     """Erase these persons' booking identity, inside the caller's transaction and under
     its locks: their courses, appointments and the messages sent about them, the persons,
-    and their contacts when nobody else books through them (and, with
+    and their contacts when nobody else books through them nor waits on the list with
+    them (and, with
     `contacts_idle_before`, when no code went to them nor was confirmed since: someone
     verified it to book right now; the unused contacts' rule takes it later). What the
     law keeps stays: the doses given (detached, pseudonymous), a cancellation's counts."""
@@ -97,9 +106,11 @@ def _persons_erase(
     unused = (
         contacts_unused(before=contacts_idle_before)
         if contacts_idle_before is not None
-        else Contact.objects.exclude(
-            Exists(Person.objects.filter(contact=OuterRef("pk")))
-            | Exists(Series.objects.filter(contact=OuterRef("pk")))
+        else contacts_not_held(
+            Contact.objects.exclude(
+                Exists(Person.objects.filter(contact=OuterRef("pk")))
+                | Exists(Series.objects.filter(contact=OuterRef("pk")))
+            )
         )
     ).filter(pk__in=contact_ids)
     counts["contacts"] = _contacts_delete(unused)
@@ -217,6 +228,9 @@ def _data_purge(*, now: datetime, batch: int) -> dict[str, int]:
         _contacts_lock(ids)
         return _contacts_delete(contacts_unused(before=contact_cutoff).filter(pk__in=ids))
 
+    counts |= _waitlist_purge(
+        before=now - timedelta(days=settings.RETENTION_WAITLIST_DAYS), batch=batch
+    )
     counts["contacts"] += _in_batches(
         candidates=contacts_unused(before=contact_cutoff), purge=contacts_purge, batch=batch
     )
@@ -248,6 +262,47 @@ _ERASED_KINDS = ("persons", "contacts", "courses", "appointments", "messages", "
 _INVITEE_KINDS = ("invitees", "invitations", "invitation_messages")
 
 
+def _waitlist_purge(*, before: datetime, batch: int) -> dict[str, int]:
+    """The waiting list's rows past their period: entries off the list (left, expired,
+    served) since before `before`, with their offers, and offers whose time ended before
+    it, whoever they went to (an active entry keeps its wishes, not its old offers). The
+    declarations stay: counts, no person. (The messages go by their own rule.)"""
+    ended = WaitlistEntry.objects.exclude(status=WaitlistEntry.Status.ACTIVE).filter(
+        ended_at__lt=before
+    )
+    old_offers = Offer.objects.filter(expires_at__lt=before)
+    return {
+        "waitlist_entries": _in_batches(
+            candidates=ended,
+            purge=lambda ids: _count(ended.filter(pk__in=ids).delete(), WaitlistEntry),
+            batch=batch,
+        ),
+        "waitlist_offers": _in_batches(
+            candidates=old_offers,
+            purge=lambda ids: old_offers.filter(pk__in=ids).delete()[0],
+            batch=batch,
+        ),
+    }
+
+
+def _count(deleted: tuple[int, dict[str, int]], model: type[models.Model]) -> int:
+    """Rows of `model` among what a delete removed (the rest went by cascade)."""
+    return deleted[1].get(model._meta.label, 0)
+
+
+def _entries_erase(*, person: Person) -> int:
+    """A person's entries on the waiting list, whatever contact registered them, with the
+    offers made to them and the messages about both that were sent; returns the entries.
+    A declaration keeps its counts."""
+    entries = person_entries(person=person)
+    entry_ids = list(entries.values_list("pk", flat=True))
+    offer_ids = list(Offer.objects.filter(entry_id__in=entry_ids).values_list("pk", flat=True))
+    Notification.objects.filter(
+        waitlist_messages_q(entry_ids=entry_ids, offer_ids=offer_ids), status__in=MESSAGES_DONE
+    ).delete()
+    return _count(entries.delete(), WaitlistEntry)
+
+
 def _holds_purge(*, before: datetime) -> int:
     """Holds expired before `before` that nothing gave back yet: given back now through
     booking's own release (their places return to their slots), a thousand at a time,
@@ -266,12 +321,13 @@ def person_erase(
     with its link or a code, or by an agent for a caller): every course of theirs still
     active is cancelled through booking's own cancellation (places and doses given back,
     the contact told, as for any cancellation; refused, and nothing erased, when it may
-    not be, e.g. the person is checked in at the site), then their booking identity is
-    erased as the retention purge erases it, and their contact too when nobody else books
-    through it; so are they in invitation campaigns' population (campaigns'
-    invitees_erase: the same row imported again does not bring them back, a changed one
-    does). The doses given stay, detached. One audit event (`actor`: the agent, or
-    None for the person themself). Returns the counts of what went."""
+    not be, e.g. the person is checked in at the site), then their entries on the waiting
+    list (with the offers made to them) and their booking identity are erased as the
+    retention purge erases it, and their contact too when nobody else books through it;
+    so are they in invitation campaigns' population (campaigns' invitees_erase: the same
+    row imported again does not bring them back, a changed one does). The doses given
+    stay, detached. One audit event (`actor`: the agent, or None for the person
+    themself). Returns the counts of what went."""
     now = now or timezone.now()
     series = Series.objects.select_related("site").filter(pk=series_id).first()
     if series is not None:
@@ -294,7 +350,12 @@ def person_erase(
     # The same person in an invitation campaign's population, found before the person
     # goes (their link to the invitee goes with them).
     invitees = list(invitees_of_person(person=series.person).values_list("pk", flat=True))
-    counts = {"cancelled": cancelled, **_persons_erase(person_ids=[person_id], now=now)}
+    waitlist = _entries_erase(person=series.person)
+    counts = {
+        "cancelled": cancelled,
+        "waitlist_entries": waitlist,
+        **_persons_erase(person_ids=[person_id], now=now),
+    }
     counts |= invitees_erase(invitee_ids=invitees, now=now, remember=True)
     audit_record(
         actor=actor,

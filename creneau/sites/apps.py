@@ -5,3 +5,6 @@ class SitesConfig(AppConfig):
     name = "creneau.sites"
     label = "sites"
     verbose_name = "Lieux de vaccination"
+
+    def ready(self) -> None:
+        from . import jobs  # noqa: F401 (declares its background jobs)

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -20,7 +21,17 @@ class Site(models.Model):
 
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.CENTRE)
+
+    class StatusSetBy(models.TextChoices):
+        FILE = "file", _("Le fichier officiel")
+        STAFF = "staff", _("Une personne")
+
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    # Who set `status` last: the official file's import changes only a status it set
+    # itself, never one a member of staff (or a department's publication) set.
+    status_set_by = models.CharField(
+        max_length=5, choices=StatusSetBy.choices, default=StatusSetBy.STAFF
+    )
     # A draft becomes public at this instant without anyone flipping a switch.
     publish_at = models.DateTimeField(null=True, blank=True)
     address = models.CharField(max_length=250, blank=True)
@@ -69,3 +80,46 @@ class Site(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class DepartmentPublication(models.Model):
+    """Every draft site of a department published at an hour (the 2021 "publication of
+    sites tomorrow at 8 a.m."), by the worker (`sites.jobs`). A draft with its own
+    `publish_at` keeps it. Cancelled before it happens, it does nothing."""
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", _("Programmée")
+        CANCELLED = "cancelled", _("Annulée")
+        DONE = "done", _("Faite")
+
+    department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="+")
+    publish_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SCHEDULED)
+    scheduled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    # Filled by the worker: when it published, and how many drafts went public.
+    done_at = models.DateTimeField(null=True, blank=True)
+    published = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["publish_at", "id"]
+        constraints = [
+            # One hour at a time per department: scheduling again moves it.
+            models.UniqueConstraint(
+                fields=["department"],
+                condition=Q(status="scheduled"),
+                name="one_scheduled_publication_per_department",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["publish_at"],
+                condition=Q(status="scheduled"),
+                name="publication_due",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.department_id} {self.publish_at:%Y-%m-%d %H:%M}"

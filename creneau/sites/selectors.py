@@ -1,12 +1,14 @@
+from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from creneau.core.errors import NotFound
+from creneau.geography.models import Commune, Department
 
-from .models import Site
+from .models import DepartmentPublication, Site
 
 
 def public_sites_q(*, now: datetime | None = None) -> Q:
@@ -47,3 +49,92 @@ def site_require_public(*, site_id: int, now: datetime | None = None) -> None:
     """The same 404 as site_get_public, without reading the site."""
     if not site_list_public(now=now).filter(pk=site_id).exists():
         raise _site_not_found(site_id)
+
+
+@dataclass(frozen=True)
+class DepartmentOpening:
+    department: Department
+    at: datetime
+
+
+def department_opening(*, insee_code: str, now: datetime | None = None) -> DepartmentOpening | None:
+    """When the department of a commune, with no public site yet, opens: its scheduled
+    publication, or the first of its drafts' own hours, whichever comes first. None when
+    it has a public site already, or nothing scheduled (the search then says there is no
+    site near)."""
+    now = now or timezone.now()
+    commune = Commune.objects.select_related("department").filter(insee_code=insee_code).first()
+    if commune is None:
+        return None
+    department = commune.department
+    if Site.objects.filter(public_sites_q(now=now), department=department).exists():
+        return None
+    hours = [
+        DepartmentPublication.objects.filter(
+            department=department, status=DepartmentPublication.Status.SCHEDULED
+        ).aggregate(first=Min("publish_at"))["first"],
+        Site.objects.filter(
+            department=department, status=Site.Status.DRAFT, publish_at__gt=now
+        ).aggregate(first=Min("publish_at"))["first"],
+    ]
+    at = min((hour for hour in hours if hour is not None), default=None)
+    return DepartmentOpening(department=department, at=at) if at is not None else None
+
+
+def department_publication_list(
+    *, departments: list[str] | None
+) -> QuerySet[DepartmentPublication]:
+    """The publications of these departments (None: every one), latest hour first."""
+    publications = DepartmentPublication.objects.select_related("department", "scheduled_by")
+    if departments is not None:
+        publications = publications.filter(department__in=departments)
+    return publications.order_by("-publish_at", "-pk")
+
+
+def department_publication_get(
+    *, publication_id: int, departments: list[str] | None
+) -> DepartmentPublication:
+    """One publication within these departments, or the same 404 as one that does not
+    exist."""
+    found = department_publication_list(departments=departments).filter(pk=publication_id)
+    publication = found.first()
+    if publication is None:
+        raise NotFound(gettext("Publication introuvable : %(id)s.") % {"id": publication_id})
+    return publication
+
+
+@dataclass(frozen=True)
+class DepartmentBoardRow:
+    department: Department
+    # Drafts a publication of the department would publish (those without their own hour).
+    drafts: int
+    scheduled: DepartmentPublication | None
+
+
+def department_publication_board(*, departments: list[str] | None) -> list[DepartmentBoardRow]:
+    """The departments in scope (None: every one), each with its drafts and its scheduled
+    publication; those with neither are left out."""
+    drafts = Site.objects.filter(status=Site.Status.DRAFT, publish_at__isnull=True)
+    scheduled = DepartmentPublication.objects.filter(status=DepartmentPublication.Status.SCHEDULED)
+    chosen = Department.objects.order_by("code")
+    if departments is not None:
+        drafts = drafts.filter(department__in=departments)
+        scheduled = scheduled.filter(department__in=departments)
+        chosen = chosen.filter(code__in=departments)
+    counts = dict(drafts.values_list("department_id").annotate(n=Count("id")).order_by())
+    hours = {publication.department_id: publication for publication in scheduled}
+    return [
+        DepartmentBoardRow(
+            department=department,
+            drafts=counts.get(department.code, 0),
+            scheduled=hours.get(department.code),
+        )
+        for department in chosen
+        if department.code in counts or department.code in hours
+    ]
+
+
+def departments_in_scope(*, departments: list[str] | None) -> list[Department]:
+    """The departments an authority may schedule (None: every one)."""
+    chosen = Department.objects.order_by("code")
+    return list(chosen if departments is None else chosen.filter(code__in=departments))

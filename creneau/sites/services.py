@@ -28,7 +28,7 @@ from .importer import (
     phone_normalise,
     rows_read,
 )
-from .models import Site
+from .models import DepartmentPublication, Site
 
 # Keeps every statement under SQLite's limit on bound parameters.
 CHUNK = 500
@@ -48,7 +48,9 @@ class ImportReport:
     `created + updated + unchanged` rows were imported, of which `published` are open to the
     public and `closed` are closed by the file itself (its closed flag, or a closing date
     before the snapshot date). `closed_absent` counts the sites this import closed because
-    the file no longer lists them.
+    the file no longer lists them. `status_kept` counts the sites whose status a person set
+    (published, closed, or a department's publication) and the file would have changed:
+    the file changes only a status it set.
     """
 
     snapshot_date: date
@@ -59,6 +61,7 @@ class ImportReport:
     published: int = 0
     closed: int = 0
     closed_absent: int = 0
+    status_kept: int = 0
     rejects: list[Reject] = field(default_factory=list)
 
     @property
@@ -75,7 +78,8 @@ def sites_import_official(*, path: Path, snapshot_date: date | None = None) -> I
 
     The file is the full list: a site it no longer lists is closed, never deleted, because
     sessions, appointments and statistics point at it. Importing the same file again changes
-    nothing. `snapshot_date` (by default the latest edit date in the file) is the day a
+    nothing. A status staff set (`Site.status_set_by`) stays: the file changes only what
+    the file set. `snapshot_date` (by default the latest edit date in the file) is the day a
     closing date must be before for the site to count as closed.
     """
     rows = list(rows_read(path=path))
@@ -134,9 +138,14 @@ def sites_import_official(*, path: Path, snapshot_date: date | None = None) -> I
     for gid, fields in wanted.items():
         site = existing.get(gid)
         if site is None:
-            to_create.append(Site(source=SOURCE, external_id=gid, **fields))
+            to_create.append(
+                Site(source=SOURCE, external_id=gid, status_set_by=Site.StatusSetBy.FILE, **fields)
+            )
             report.created += 1
             continue
+        if site.status_set_by == Site.StatusSetBy.STAFF:
+            status = fields.pop("status")
+            report.status_kept += site.status != status
         changed = tuple(name for name, value in fields.items() if getattr(site, name) != value)
         if changed:
             for name in changed:
@@ -155,8 +164,17 @@ def sites_import_official(*, path: Path, snapshot_date: date | None = None) -> I
     absent = [
         site.pk
         for gid, site in existing.items()
-        if gid not in wanted and site.status != Site.Status.CLOSED
+        if gid not in wanted
+        and site.status != Site.Status.CLOSED
+        and site.status_set_by == Site.StatusSetBy.FILE
     ]
+    report.status_kept += sum(
+        1
+        for gid, site in existing.items()
+        if gid not in wanted
+        and site.status != Site.Status.CLOSED
+        and site.status_set_by == Site.StatusSetBy.STAFF
+    )
     for start in range(0, len(absent), CHUNK):
         Site.objects.filter(pk__in=absent[start : start + CHUNK]).update(
             status=Site.Status.CLOSED, updated_at=now
@@ -206,20 +224,6 @@ def _commune_departments(insee_codes: set[str]) -> dict[str, str]:
     return found
 
 
-@transaction.atomic
-def sites_publication_schedule(*, department_code: str, publish_at: datetime) -> int:
-    """Publish every draft site of a department at `publish_at` (e.g. tomorrow 8 a.m.).
-
-    Nothing has to run at that instant: public_sites_q lets the clock decide.
-    Returns the number of sites scheduled.
-    """
-    if not Department.objects.filter(code=department_code).exists():
-        raise NotFound(gettext("Département inconnu : %(code)s.") % {"code": department_code})
-    return Site.objects.filter(department_id=department_code, status=Site.Status.DRAFT).update(
-        publish_at=publish_at
-    )
-
-
 def _publication_record(*, actor: Actor, site_id: int, summary: str) -> None:
     site = Site.objects.select_related("department").get(pk=site_id)
     audit_record(actor=actor, action="change", obj=site, site=site, summary=summary)
@@ -228,7 +232,7 @@ def _publication_record(*, actor: Actor, site_id: int, summary: str) -> None:
 @unit_of_work
 def site_publish(*, actor: Actor, site_id: int) -> None:
     if not Site.objects.filter(pk=site_id, status=Site.Status.DRAFT).update(
-        status=Site.Status.PUBLISHED, publish_at=None
+        status=Site.Status.PUBLISHED, status_set_by=Site.StatusSetBy.STAFF, publish_at=None
     ):
         raise NotFound(gettext("Lieu en brouillon introuvable : %(id)s.") % {"id": site_id})
     _publication_record(actor=actor, site_id=site_id, summary=gettext("Lieu publié"))
@@ -241,7 +245,7 @@ def site_close(*, actor: Actor | None, site_id: int) -> None:
     if (
         not Site.objects.filter(pk=site_id)
         .exclude(status=Site.Status.CLOSED)
-        .update(status=Site.Status.CLOSED)
+        .update(status=Site.Status.CLOSED, status_set_by=Site.StatusSetBy.STAFF)
     ):
         raise NotFound(gettext("Lieu ouvert introuvable : %(id)s.") % {"id": site_id})
     if actor is not None:
@@ -310,3 +314,112 @@ def site_publication_plan(*, actor: Actor, site_id: int, publish_at: datetime | 
     if not Site.objects.filter(pk=site_id, status=Site.Status.DRAFT).update(publish_at=publish_at):
         raise NotFound(gettext("Lieu en brouillon introuvable : %(id)s.") % {"id": site_id})
     _publication_record(actor=actor, site_id=site_id, summary=gettext("Publication programmée"))
+
+
+@unit_of_work
+def department_publication_schedule(
+    *, actor: Actor, department_code: str, publish_at: datetime, now: datetime | None = None
+) -> DepartmentPublication:
+    """Every draft site of a department published at `publish_at` by the worker; a draft
+    with its own `publish_at` keeps it. Scheduling again moves the hour (the previous
+    one is cancelled, in the same event). The department row is locked first (no key:
+    sites inserted meanwhile are not held up), so two authorities scheduling at once
+    queue, and `one_scheduled_publication_per_department` is never the one to refuse."""
+    now = now or timezone.now()
+    if publish_at <= now:
+        raise InvalidInput(
+            gettext("La publication programmée doit être dans le futur."), field="publish_at"
+        )
+    department = (
+        Department.objects.select_for_update(no_key=True).filter(code=department_code).first()
+    )
+    if department is None:
+        raise NotFound(gettext("Département inconnu : %(code)s.") % {"code": department_code})
+    previous = DepartmentPublication.objects.filter(
+        department=department, status=DepartmentPublication.Status.SCHEDULED
+    ).first()
+    if previous is not None:
+        DepartmentPublication.objects.filter(pk=previous.pk).update(
+            status=DepartmentPublication.Status.CANCELLED
+        )
+    publication = DepartmentPublication.objects.create(
+        department=department, publish_at=publish_at, scheduled_by=actor.user
+    )
+    drafts = Site.objects.filter(
+        department=department, status=Site.Status.DRAFT, publish_at__isnull=True
+    ).count()
+    audit_record(
+        actor=actor,
+        action="change",
+        obj=publication,
+        department=department,
+        summary=gettext("Publication des lieux du département %(code)s programmée")
+        % {"code": department.code},
+        details={
+            "before": previous.publish_at.isoformat() if previous else None,
+            "after": publish_at.isoformat(),
+            "drafts": drafts,
+        },
+    )
+    return publication
+
+
+@unit_of_work
+def department_publication_cancel(*, actor: Actor, publication_id: int) -> None:
+    """A scheduled publication called off before the worker takes it: the conditional
+    update decides between the two, so it is either cancelled or done, never both."""
+    if not DepartmentPublication.objects.filter(
+        pk=publication_id, status=DepartmentPublication.Status.SCHEDULED
+    ).update(status=DepartmentPublication.Status.CANCELLED):
+        raise InvalidInput(
+            gettext("Cette publication a déjà eu lieu ou a été annulée."), field="publication"
+        )
+    publication = DepartmentPublication.objects.select_related("department").get(pk=publication_id)
+    audit_record(
+        actor=actor,
+        action="change",
+        obj=publication,
+        department=publication.department,
+        summary=gettext("Publication des lieux du département %(code)s annulée")
+        % {"code": publication.department_id},
+        details={"before": publication.publish_at.isoformat(), "after": None},
+    )
+
+
+@unit_of_work
+def department_publish(*, publication_id: int, now: datetime | None = None) -> int:
+    """One department's publication, when its hour has come: claimed by a conditional
+    update (two workers, or the worker and a cancellation, at once: one wins), then every
+    draft without its own hour published, in the same transaction. Returns the number of
+    sites published (0 when another took it)."""
+    now = now or timezone.now()
+    if not DepartmentPublication.objects.filter(
+        pk=publication_id, status=DepartmentPublication.Status.SCHEDULED, publish_at__lte=now
+    ).update(status=DepartmentPublication.Status.DONE, done_at=now):
+        return 0
+    publication = DepartmentPublication.objects.select_related("department").get(pk=publication_id)
+    published = Site.objects.filter(
+        department=publication.department_id, status=Site.Status.DRAFT, publish_at__isnull=True
+    ).update(status=Site.Status.PUBLISHED, status_set_by=Site.StatusSetBy.STAFF, updated_at=now)
+    DepartmentPublication.objects.filter(pk=publication_id).update(published=published)
+    # The worker's part of a staff action: the event names no one, the scheduling's did.
+    audit_record(
+        actor=None,
+        action="change",
+        obj=publication,
+        department=publication.department,
+        summary=gettext("Lieux du département %(code)s publiés : %(count)d")
+        % {"code": publication.department_id, "count": published},
+        details={"published": published},
+    )
+    return published
+
+
+def department_publications_run(*, now: datetime | None = None) -> int:
+    """The worker's job: every publication whose hour has come, each in its own unit of
+    work. Returns the number of sites published."""
+    now = now or timezone.now()
+    due = DepartmentPublication.objects.filter(
+        status=DepartmentPublication.Status.SCHEDULED, publish_at__lte=now
+    ).values_list("pk", flat=True)
+    return sum(department_publish(publication_id=pk, now=now) for pk in list(due))

@@ -47,3 +47,40 @@ class LoginThrottle(models.Model):
                 condition=Q(failures__gte=0), name="login_throttle_failures_non_negative"
             )
         ]
+
+
+class ApiToken(models.Model):
+    """A key a national or regional authority gives a system of its own (the national
+    vaccination registry) to read, as that account and within its scope, what only staff
+    may read through the API (`/fhir/r4/Immunization`).
+
+    Only the token's SHA-256 is kept: the token is shown once, when it is made, and a copy
+    of the database opens nothing. (A plain hash is enough: the token is 256 random bits,
+    not a password that a dictionary could guess.) `prefix`, its first characters, tells
+    the owner's tokens apart on the page. Revoked or expired, it opens nothing; the row
+    stays, for the audit log's events that name it."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    # Written at most once a minute (services.api_token_use), not at every read.
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=models.F("created_at")),
+                name="api_token_expires_after_creation",
+            ),
+            models.CheckConstraint(condition=~Q(name=""), name="api_token_has_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

@@ -2,6 +2,8 @@
 office and the call centre. Outside the scope is "not found", never "forbidden", so an
 id from another site tells nothing."""
 
+import hashlib
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -11,10 +13,10 @@ from django.utils.translation import gettext
 from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from creneau.core.errors import NotFound
+from creneau.core.errors import NotFound, Unauthorized
 from creneau.sites.models import Site
 
-from .models import LoginThrottle, StaffProfile
+from .models import ApiToken, LoginThrottle, StaffProfile
 
 Role = StaffProfile.Role
 # What each role may do, beyond seeing its scope.
@@ -22,16 +24,31 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     Role.SITE_STAFF: frozenset({"day.work"}),
     Role.SITE_MANAGER: frozenset({"day.work", "site.manage", "session.cancel"}),
     Role.CALL_CENTRE: frozenset({"callcentre.book", "letters.print"}),
+    # platforms.read: the health of other platforms' feeds (creneau/interop) at its sites;
+    # api_tokens.manage: its own staff API tokens (the national registry's reads).
     Role.REGIONAL_AUTHORITY: frozenset(
         {"site.manage", "session.cancel", "audit.read", "campaigns.manage"}
+        | {"platforms.read", "api_tokens.manage"}
+        # publication.manage: a department's drafts published at an hour (its own ones).
+        | {"publication.manage"}
     ),
-    # platforms.manage: other booking platforms' feeds (creneau/interop), national objects.
-    # platforms.manage: other booking platforms' feeds (creneau/interop), national objects.
+    # platforms.manage: registering other booking platforms, national objects.
     Role.NATIONAL_AUTHORITY: frozenset(
         {"site.manage", "session.cancel", "audit.read", "letters.print", "campaigns.manage"}
-        | {"platforms.manage"}
+        | {"platforms.read", "platforms.manage", "api_tokens.manage"}
+        # eligibility.manage: the rules (phases) and the sites' restrictions, national.
+        | {"publication.manage", "eligibility.manage"}
     ),
 }
+# Onboarding and dose allocation (creneau/onboarding, backoffice/onboarding_views.py and
+# allocation_views.py): applications reviewed and doses shared out by the authorities, a
+# site's team managed by its manager and by the authorities over it.
+for _role, _added in (
+    (Role.SITE_MANAGER, {"staff.manage"}),
+    (Role.REGIONAL_AUTHORITY, {"staff.manage", "sites.onboard", "doses.allocate"}),
+    (Role.NATIONAL_AUTHORITY, {"staff.manage", "sites.onboard", "doses.allocate"}),
+):
+    PERMISSIONS[_role] = PERMISSIONS[_role] | _added
 EVERY_SITE = frozenset({Role.CALL_CENTRE, Role.NATIONAL_AUTHORITY})
 # Roles that always sign in with a second factor; site staff do when one of their sites
 # asks it (`Site.staff_second_factor`).
@@ -121,3 +138,41 @@ def second_factor_required(*, user: AbstractBaseUser) -> bool:
 
 def recovery_codes_left(*, user: AbstractBaseUser) -> int:
     return StaticToken.objects.filter(device__user=user, device__confirmed=True).count()
+
+
+# Staff API tokens: who may hold one, and what one opens.
+API_TOKEN_ROLES = frozenset({Role.REGIONAL_AUTHORITY, Role.NATIONAL_AUTHORITY})
+
+
+def api_token_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ApiAccess:
+    """A request authenticated by a staff API token: the token, its account's profile (None
+    when the account has lost it)."""
+
+    token: ApiToken
+    profile: StaffProfile | None
+
+
+def api_token_authenticate(*, secret: str, now: datetime | None = None) -> ApiAccess:
+    """The token's account, or 401: an unknown, expired or revoked token, or an account
+    that was deactivated, all get the same answer."""
+    now = now or timezone.now()
+    token = (
+        ApiToken.objects.select_related("user")
+        .filter(
+            token_hash=api_token_hash(secret[:200]), revoked_at__isnull=True, expires_at__gt=now
+        )
+        .first()
+    )
+    if token is None or not token.user.is_active:
+        raise Unauthorized(gettext("Jeton d'API invalide, expiré ou révoqué."))
+    profile = StaffProfile.objects.filter(user=token.user).prefetch_related("departments").first()
+    return ApiAccess(token=token, profile=profile)
+
+
+def api_token_list(*, user: AbstractBaseUser) -> QuerySet[ApiToken]:
+    return ApiToken.objects.filter(user=user)

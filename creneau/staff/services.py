@@ -2,6 +2,7 @@
 second factor (an authenticator app's time-based codes, and recovery codes)."""
 
 import re
+import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -10,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext
 from django_otp.models import Device
@@ -21,11 +22,12 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from creneau.audit.services import audit_record
 from creneau.core.actor import Actor
 from creneau.core.db import unit_of_work
-from creneau.core.errors import CodeInvalid, NotFound, TooManyRequests
+from creneau.core.errors import CodeInvalid, InvalidInput, NotFound, TooManyRequests
 from creneau.geography.models import Department
 from creneau.sites.models import Site
 
-from .models import LoginThrottle, StaffProfile
+from .models import ApiToken, LoginThrottle, StaffProfile
+from .selectors import API_TOKEN_ROLES, api_token_hash
 
 MAX_LOGIN_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)
@@ -249,3 +251,94 @@ def _totp_step(device: TOTPDevice, token: str, now: float) -> tuple[int, int] | 
     if not totp.verify(int(token), device.tolerance):
         return None
     return totp.t(), totp.drift
+
+
+# Staff API tokens ---------------------------------------------------------------------
+
+API_TOKEN_MAX_DAYS = 366
+# The token's first characters, kept in clear to tell an account's tokens apart.
+API_TOKEN_PREFIX_LENGTH = 12
+# last_used_at is written at most this often per token (a registry reads every minute).
+API_TOKEN_USE_GRANULARITY = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class NewApiToken:
+    token: ApiToken
+    # The token itself: shown once, never stored.
+    secret: str
+
+
+@unit_of_work
+def api_token_create(
+    *,
+    actor: Actor | None,
+    user: AbstractBaseUser,
+    name: str,
+    days: int,
+    now: datetime | None = None,
+) -> NewApiToken:
+    """A token for a national or regional authority's account, valid `days` days (at
+    most a year): the authority for itself in the back office, or an operator
+    (`manage.py staff_api_token`, actor None). Audited; only its hash is kept."""
+    now = now or timezone.now()
+    name = " ".join(name.split())
+    if not 1 <= len(name) <= 100:
+        raise InvalidInput(gettext("Le nom va de 1 à 100 caractères."), field="name")
+    if not 1 <= days <= API_TOKEN_MAX_DAYS:
+        raise InvalidInput(
+            gettext("La durée va de 1 à %(max)d jours.") % {"max": API_TOKEN_MAX_DAYS},
+            field="days",
+        )
+    profile = StaffProfile.objects.filter(user=user).first()
+    if not user.is_active or profile is None or profile.role not in API_TOKEN_ROLES:
+        raise InvalidInput(
+            gettext("Seuls les comptes d'une autorité nationale ou régionale ont des jetons d'API.")
+        )
+    secret = "crn_" + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        user=user,
+        name=name,
+        prefix=secret[:API_TOKEN_PREFIX_LENGTH],
+        token_hash=api_token_hash(secret),
+        created_at=now,
+        expires_at=now + timedelta(days=days),
+    )
+    audit_record(
+        actor=actor,
+        action="create",
+        obj=token,
+        summary=gettext("Jeton d'API créé pour %(username)s : %(name)s (%(prefix)s…)")
+        % {"username": user.get_username(), "name": name, "prefix": token.prefix},
+        details={"expires_at": token.expires_at.isoformat()},
+    )
+    return NewApiToken(token=token, secret=secret)
+
+
+@unit_of_work
+def api_token_revoke(
+    *, actor: Actor | None, user: AbstractBaseUser, token_id: int, now: datetime | None = None
+) -> ApiToken:
+    """The account's token opens nothing from now on (its row stays, for the log)."""
+    now = now or timezone.now()
+    token = ApiToken.objects.filter(pk=token_id, user=user).first()
+    if token is None:
+        raise NotFound(gettext("Jeton introuvable : %(id)s.") % {"id": token_id})
+    if not ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now):
+        raise InvalidInput(gettext("Ce jeton est déjà révoqué."))
+    audit_record(
+        actor=actor,
+        action="change",
+        obj=token,
+        summary=gettext("Jeton d'API révoqué pour %(username)s : %(name)s (%(prefix)s…)")
+        % {"username": user.get_username(), "name": token.name, "prefix": token.prefix},
+    )
+    return token
+
+
+def api_token_use(*, token: ApiToken, now: datetime) -> None:
+    """When the token was last used, to the minute: one conditional update, so that a
+    registry reading every second writes once a minute."""
+    ApiToken.objects.filter(pk=token.pk).filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - API_TOKEN_USE_GRANULARITY)
+    ).update(last_used_at=now)

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
@@ -16,6 +17,11 @@ class Vaccine(models.Model):
     min_age = models.PositiveSmallIntegerField(default=18)
     max_age = models.PositiveSmallIntegerField(null=True, blank=True)
     active = models.BooleanField(default=True)
+    # Standard codes, for health systems and other platforms (FHIR codings, interop): the
+    # WHO's ATC class (J07BX03, COVID-19 vaccines) and the product's number in the EU's
+    # register of medicinal products (EU/1/20/1528). Blank for a product without one.
+    atc_code = models.CharField(max_length=7, blank=True)
+    eu_number = models.CharField(max_length=20, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -43,6 +49,22 @@ class Vaccine(models.Model):
         return self.name
 
 
+class Allocation(models.Model):
+    """A week's expected deliveries shared among the sites of an authority's scope in one
+    form (`deliveries_allocate`): its deliveries point at it. `key` is the form's own
+    id, so that the form sent twice (a double click) records one allocation."""
+
+    key = models.CharField(max_length=40, unique=True)
+    expected_on = models.DateField()
+    # {vaccine id: doses} as the authority typed them; what each vaccine's total was
+    # checked against.
+    quotas = models.JSONField(default=dict)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
 class Delivery(models.Model):
     class Status(models.TextChoices):
         EXPECTED = "expected", _("Confirmée")
@@ -57,6 +79,10 @@ class Delivery(models.Model):
     expires_on = models.DateField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.EXPECTED)
     received_at = models.DateTimeField(null=True, blank=True)
+    # The regional allocation that announced it, if any.
+    allocation = models.ForeignKey(
+        Allocation, on_delete=models.PROTECT, null=True, blank=True, related_name="deliveries"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

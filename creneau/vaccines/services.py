@@ -1,3 +1,4 @@
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from django.db import IntegrityError, transaction
@@ -11,13 +12,16 @@ from creneau.core.db import unit_of_work
 from creneau.core.errors import InvalidInput, NotFound, StockInsufficient
 from creneau.sites.models import Site
 
-from .models import Delivery, Stock, Vaccine
+from .models import Allocation, Delivery, Stock, Vaccine
 
 # The products of the French 2021 campaign, as the Haute Autorité de santé framed them
-# (intervals in days between dose 1 and dose 2).
+# (intervals in days between dose 1 and dose 2), with their ATC class and their number in
+# the EU's register (the Janssen vaccine was renamed Jcovden in 2022: same number).
 VACCINES_2021 = [
     dict(
         code="comirnaty",
+        atc_code="J07BX03",
+        eu_number="EU/1/20/1528",
         name="Comirnaty",
         manufacturer="Pfizer-BioNTech",
         doses_in_series=2,
@@ -28,6 +32,8 @@ VACCINES_2021 = [
     ),
     dict(
         code="spikevax",
+        atc_code="J07BX03",
+        eu_number="EU/1/20/1507",
         name="Spikevax",
         manufacturer="Moderna",
         doses_in_series=2,
@@ -38,6 +44,8 @@ VACCINES_2021 = [
     ),
     dict(
         code="vaxzevria",
+        atc_code="J07BX03",
+        eu_number="EU/1/21/1529",
         name="Vaxzevria",
         manufacturer="AstraZeneca",
         doses_in_series=2,
@@ -48,6 +56,8 @@ VACCINES_2021 = [
     ),
     dict(
         code="janssen",
+        atc_code="J07BX03",
+        eu_number="EU/1/20/1525",
         name="COVID-19 Vaccine Janssen",
         manufacturer="Janssen-Cilag",
         doses_in_series=1,
@@ -151,18 +161,20 @@ def delivery_record(
     `actor`: the member of staff recording it (recorded); None for loaders and tests."""
     if quantity <= 0:
         raise InvalidInput(gettext("La quantité livrée doit être positive."))
-    delivery = Delivery.objects.create(
-        site=site,
-        vaccine=vaccine,
-        quantity=quantity,
-        lot=lot,
-        expected_on=expected_on,
-        expires_on=expires_on,
-        status=Delivery.Status.RECEIVED if received_at else Delivery.Status.EXPECTED,
-        received_at=received_at,
+    (delivery,) = _deliveries_add(
+        [
+            Delivery(
+                site=site,
+                vaccine=vaccine,
+                quantity=quantity,
+                lot=lot,
+                expected_on=expected_on,
+                expires_on=expires_on,
+                status=Delivery.Status.RECEIVED if received_at else Delivery.Status.EXPECTED,
+                received_at=received_at,
+            )
+        ]
     )
-    _stock_row(site_id=site.pk, vaccine_id=vaccine.pk)
-    Stock.objects.filter(site=site, vaccine=vaccine).update(delivered=F("delivered") + quantity)
     if actor is not None:
         audit_record(
             actor=actor,
@@ -172,6 +184,147 @@ def delivery_record(
             summary=gettext("Livraison de %(quantity)s doses") % {"quantity": quantity},
         )
     return delivery
+
+
+def _deliveries_add(deliveries: list[Delivery]) -> list[Delivery]:
+    """The one way doses enter the ledger: the deliveries written, and each (site,
+    vaccine)'s `delivered` raised by their quantities, in key order so that two writers
+    of several rows (two allocations) never wait for each other in a circle. Their doses
+    can be promised at once (invariant 2 counts deliveries confirmed for delivery)."""
+    created = Delivery.objects.bulk_create(deliveries)
+    added: dict[tuple[int, int], int] = {}
+    for delivery in deliveries:
+        pair = (delivery.site_id, delivery.vaccine_id)
+        added[pair] = added.get(pair, 0) + delivery.quantity
+    Stock.objects.bulk_create(
+        [Stock(site_id=site_id, vaccine_id=vaccine_id) for site_id, vaccine_id in sorted(added)],
+        ignore_conflicts=True,
+    )
+    for (site_id, vaccine_id), quantity in sorted(added.items()):
+        Stock.objects.filter(site_id=site_id, vaccine_id=vaccine_id).update(
+            delivered=F("delivered") + quantity
+        )
+    return created
+
+
+@dataclass(frozen=True)
+class AllocationLine:
+    site_id: int
+    vaccine_id: int
+    quantity: int
+
+
+ALLOCATION_MAX_DOSES = 1_000_000
+
+
+@unit_of_work
+def deliveries_allocate(
+    *,
+    actor: Actor,
+    key: str,
+    expected_on: date,
+    quotas: dict[int, int],
+    lines: list[AllocationLine],
+    departments: list[str] | None,
+) -> Allocation:
+    """A week's expected deliveries shared among many sites at once: one confirmed
+    delivery per site and vaccine with a quantity, each vaccine's total within the quota
+    the authority typed (refused with the figures, nothing written), every site in the
+    authority's departments (`None`: every department). The same form sent twice (same
+    `key`) answers the allocation it recorded the first time."""
+    known = Allocation.objects.filter(key=key).first()
+    if known is not None:
+        return known
+    lines = [line for line in lines if line.quantity]
+    if any(line.quantity < 0 or line.quantity > ALLOCATION_MAX_DOSES for line in lines):
+        raise InvalidInput(
+            gettext("Une quantité va de 0 à %(max)s doses.") % {"max": ALLOCATION_MAX_DOSES}
+        )
+    if not lines:
+        raise InvalidInput(gettext("Aucune dose à répartir : saisissez des quantités."))
+    vaccines = {v.pk: v for v in Vaccine.objects.filter(pk__in={line.vaccine_id for line in lines})}
+    totals: dict[int, int] = {}
+    for line in lines:
+        if line.vaccine_id not in vaccines:
+            raise NotFound(gettext("Vaccin introuvable : %(id)s.") % {"id": line.vaccine_id})
+        totals[line.vaccine_id] = totals.get(line.vaccine_id, 0) + line.quantity
+    over = [
+        gettext(
+            "%(vaccine)s : %(total)s doses réparties pour un quota de %(quota)s "
+            "(%(excess)s de trop)."
+        )
+        % {
+            "vaccine": vaccines[vaccine_id].name,
+            "total": total,
+            "quota": quotas.get(vaccine_id, 0),
+            "excess": total - quotas.get(vaccine_id, 0),
+        }
+        for vaccine_id, total in sorted(totals.items(), key=lambda item: vaccines[item[0]].name)
+        if total > quotas.get(vaccine_id, 0)
+    ]
+    if over:
+        raise InvalidInput(
+            " ".join([gettext("Au-delà du quota, rien n'est enregistré."), *over]),
+            field="quota",
+            totals=totals,
+        )
+    sites = Site.objects.filter(pk__in={line.site_id for line in lines}).exclude(
+        status=Site.Status.CLOSED
+    )
+    if departments is not None:
+        sites = sites.filter(department__in=departments)
+    sites = {site.pk: site for site in sites.select_related("department")}
+    if missing := sorted({line.site_id for line in lines} - set(sites)):
+        raise NotFound(gettext("Lieu introuvable : %(id)s.") % {"id": missing[0]})
+    try:
+        with transaction.atomic():
+            allocation = Allocation.objects.create(
+                key=key,
+                expected_on=expected_on,
+                quotas={str(v): q for v, q in quotas.items() if q},
+                created_by=actor.user,
+            )
+    except IntegrityError:
+        # The same form, sent twice at once: the first one recorded it.
+        return Allocation.objects.get(key=key)
+    _deliveries_add(
+        [
+            Delivery(
+                site_id=line.site_id,
+                vaccine_id=line.vaccine_id,
+                quantity=line.quantity,
+                expected_on=expected_on,
+                status=Delivery.Status.EXPECTED,
+                allocation=allocation,
+            )
+            for line in sorted(lines, key=lambda line: (line.site_id, line.vaccine_id))
+        ]
+    )
+    # One event per department, so that each regional scope reads its own share.
+    for department in sorted({site.department for site in sites.values()}, key=lambda d: d.pk):
+        share = [line for line in lines if sites[line.site_id].department_id == department.pk]
+        audit_record(
+            actor=actor,
+            action="create",
+            obj=allocation,
+            department=department,
+            summary=gettext(
+                "Répartition de %(doses)s doses sur %(sites)s lieux, livrées le %(day)s"
+            )
+            % {
+                "doses": sum(line.quantity for line in share),
+                "sites": len({line.site_id for line in share}),
+                "day": expected_on.strftime("%d/%m/%Y"),
+            },
+            details={
+                "quotas": {vaccines[v].code: quotas.get(v, 0) for v in totals},
+                "totals": {vaccines[v].code: total for v, total in totals.items()},
+                "lines": [
+                    [line.site_id, vaccines[line.vaccine_id].code, line.quantity] for line in share
+                ],
+            },
+        )
+    return allocation
 
 
 def _delivery_record_change(*, actor: Actor, delivery_id: int, summary: str) -> None:

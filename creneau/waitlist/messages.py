@@ -9,9 +9,10 @@ from . import tokens
 
 OFFER_LINK = "waitlist_offer_link"
 ENTRY_LINK = "waitlist_entry_link"
-# The portal's pages for them (portal/urls.py), like settings.BOOKING_LINK.
-OFFER_PATH = "/liste-attente/offre/{token}/"
-ENTRY_PATH = "/liste-attente/inscription/{token}/"
+# The portal's pages for them (portal/urls.py), like settings.BOOKING_LINK: the key in the
+# fragment, which browsers never send, so that it reaches no access log.
+OFFER_PATH = "/liste-attente/offre/ouvrir/#cle={token}"
+ENTRY_PATH = "/liste-attente/inscription/ouvrir/#cle={token}"
 
 
 @message_secret(OFFER_LINK)

@@ -51,6 +51,10 @@ class WaitlistEntry(models.Model):
     given_name = EncryptedTextField()
     family_name = EncryptedTextField()
     birth_date = EncryptedDateField()
+    # The year alone, in clear, like campaigns.Invitee's: the priority order is the age
+    # band of the age reached this year, sorted by the database (wave_candidates), which
+    # cannot read the birth date.
+    birth_year = models.PositiveSmallIntegerField()
     categories = EncryptedJSONField(default=list, blank=True)
     person_key = models.CharField(max_length=250)
     # The place typed (a town, a postcode) and its position: a commune's, not a home's.
@@ -66,12 +70,17 @@ class WaitlistEntry(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     joined_at = models.DateTimeField()
     expires_at = models.DateTimeField()
+    # When it left the list (left, expired, served): the retention purge counts from it.
+    ended_at = models.DateTimeField(null=True, blank=True)
     by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
 
     class Meta:
-        indexes = [models.Index(fields=["status", "grid_cell"], name="waitlist_entry_near")]
+        indexes = [
+            models.Index(fields=["status", "grid_cell"], name="waitlist_entry_near"),
+            models.Index(fields=["status", "ended_at"], name="waitlist_entry_ended"),
+        ]
         constraints = [
             # One active entry per person, across contacts (issue 20, item 5).
             models.UniqueConstraint(
@@ -85,6 +94,12 @@ class WaitlistEntry(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(notice_minutes__in=NOTICE_MINUTES), name="waitlist_notice_known"
+            ),
+            # An entry off the list says since when; an active one has no end yet.
+            models.CheckConstraint(
+                condition=Q(status="active", ended_at__isnull=True)
+                | (~Q(status="active") & Q(ended_at__isnull=False)),
+                name="waitlist_entry_ended_when_not_active",
             ),
         ]
 

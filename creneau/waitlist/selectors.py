@@ -3,21 +3,33 @@ authority's priority order), an offer or an entry from its link, a site's leftov
 its staff."""
 
 import json
+import math
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 
-from django.db.models import Exists, OuterRef, Q, TextField
-from django.db.models.functions import Cast
+from django.db.models import (
+    Case,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    Sum,
+    TextField,
+    Value,
+    When,
+)
+from django.db.models.expressions import CombinedExpression
+from django.db.models.functions import ASin, Cast, Cos, Least, Sin, Sqrt
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from creneau.booking.models import Appointment, Contact, Series
-from creneau.booking.selectors import dose2_options
+from creneau.booking.models import ACTIVE_APPOINTMENT_STATUSES, Appointment, Contact, Series
 from creneau.core.errors import NotFound
-from creneau.core.geo import Position, distance_km, grid_cell_ranges
+from creneau.core.geo import EARTH_RADIUS_KM, Position, grid_cell_ranges
 from creneau.eligibility.selectors import Candidate, eligibility_decide
 from creneau.geography.selectors import department_timezone
-from creneau.scheduling.models import Slot
+from creneau.scheduling.models import DayAvailability, Slot
 from creneau.sites.models import Site
 
 from . import tokens
@@ -35,17 +47,6 @@ class WaveCandidate:
     entry: WaitlistEntry
     distance_km: float
     rank: int
-
-
-def _age(birth_date: date, on: date) -> int:
-    return on.year - birth_date.year - ((on.month, on.day) < (birth_date.month, birth_date.day))
-
-
-def priority_rank(*, birth_date: date, on: date, bands: list[PriorityBand]) -> int:
-    """The rank of the age band the person is in (bands by decreasing `min_age`); after
-    every band when none covers them."""
-    age = _age(birth_date, on)
-    return next((band.rank for band in bands if age >= band.min_age), len(bands) + 1000)
 
 
 def window_fits(*, windows: list[dict], arrival: datetime, latest: datetime) -> bool:
@@ -79,24 +80,61 @@ def leftover_free_places(*, leftover: Leftover, now: datetime) -> int:
     )
 
 
-def _blocking_series(*, keys: list[str], leftover: Leftover) -> dict[str, bool]:
-    """Per person key with an active course: True when it stops an offer. A course is no
-    obstacle only when it is this contact's (checked on accept) and its dose 1 is still
-    booked later than the leftover places (taking one then moves it earlier)."""
-    blocking: dict[str, bool] = {}
-    series = Series.objects.filter(person_key__in=keys, status=Series.Status.ACTIVE)
-    later = {
-        series_id
-        for series_id in Appointment.objects.filter(
-            series__in=series,
-            dose_number=1,
-            status=Appointment.Status.BOOKED,
-            slot__start__gt=leftover.until,
-        ).values_list("series_id", flat=True)
-    }
-    for series_id, key in series.values_list("pk", "person_key"):
-        blocking[key] = series_id not in later
-    return blocking
+def leftover_dose2_places(*, leftover: Leftover, now: datetime) -> int | None:
+    """For a two-dose product, the second-dose places free at the leftover's site inside
+    the interval after today's dose 1 (the read model, one query): each acceptance books
+    one with its dose 1 (booking keeps a course's two doses at one site), so a wave offers
+    no more places than these. None for a one-dose product."""
+    vaccine = leftover.vaccine
+    if vaccine.doses_in_series < 2:
+        return None
+    day = leftover.session.date
+    free = DayAvailability.objects.filter(
+        site_id=leftover.site_id,
+        vaccine_id=vaccine.pk,
+        dose_number=2,
+        date__gte=day + timedelta(days=vaccine.interval_min_days),
+        date__lte=day + timedelta(days=vaccine.interval_max_days),
+        last_free_start__gt=now,
+    ).aggregate(free=Sum("free"))["free"]
+    return free or 0
+
+
+def _distance_sql(centre: Position) -> CombinedExpression:
+    """core.geo.distance_km (haversine) from `centre` to each entry's position, in SQL."""
+    degree = math.pi / 180
+    latitude, longitude = centre.latitude * degree, centre.longitude * degree
+    half_lat = Sin((F("latitude") * degree - latitude) / 2)
+    half_lon = Sin((F("longitude") * degree - longitude) / 2)
+    h = half_lat * half_lat + math.cos(latitude) * Cos(F("latitude") * degree) * half_lon * half_lon
+    return 2 * EARTH_RADIUS_KM * ASin(Least(Value(1.0), Sqrt(h)))
+
+
+def _box_sql(centre: Position) -> Q:
+    """Each entry's own box around `centre`, as wide as its radius: plain comparisons,
+    which the database tests before the distance's trigonometry (a point within r km lies
+    within r/R radians of latitude, and of longitude r/(R cos φ), φ the widest latitude;
+    no French place lies within 30 km of the antimeridian)."""
+    per_km = 180 / (math.pi * EARTH_RADIUS_KM)
+    widest = min(89.0, abs(centre.latitude) + MAX_RADIUS_KM * per_km)
+    lat_span = F("radius_km") * per_km
+    lon_span = F("radius_km") * (per_km / math.cos(math.radians(widest)))
+    return Q(
+        latitude__gte=centre.latitude - lat_span,
+        latitude__lte=centre.latitude + lat_span,
+        longitude__gte=centre.longitude - lon_span,
+        longitude__lte=centre.longitude + lon_span,
+    )
+
+
+def _rank_sql(*, bands: list[PriorityBand], year: int) -> Case:
+    """The rank of the age band of the age reached in `year` (bands by decreasing
+    `min_age`); after every band when none covers them."""
+    return Case(
+        *(When(birth_year__lte=year - band.min_age, then=Value(band.rank)) for band in bands),
+        default=Value(len(bands) + 1000),
+        output_field=IntegerField(),
+    )
 
 
 def wave_candidates(*, leftover: Leftover, now: datetime, limit: int) -> list[WaveCandidate]:
@@ -104,12 +142,14 @@ def wave_candidates(*, leftover: Leftover, now: datetime, limit: int) -> list[Wa
     order (age band, then distance, then time on the list): on the list and not yet
     offered these doses nor holding a live offer, within their own radius of the site,
     accepting its vaccine, able to come before the last place ends (their notice and
-    their windows), eligible for a first dose of it there today, and reachable by SMS or
-    e-mail.
+    their windows), eligible for a first dose of it there today, reachable by SMS or
+    e-mail, and without a course unless its dose 1 is booked after the leftover places.
 
-    Tens of thousands may wait around a city: their terms are read as plain columns and
-    filtered first; then only the birth date is opened (the age band orders them), and
-    only the first in that order are read whole and asked about eligibility."""
+    Tens of thousands may wait around a city: the database selects and orders them (the
+    grid cells within 30 km on their index, the exact distance to each against its own
+    radius, the age band from the birth year) and answers `limit` at a time; only the
+    windows of those read are tested here, and only the people who pass are opened
+    (decrypted) and asked about eligibility."""
     site: Site = leftover.site
     centre = Position(site.latitude, site.longitude)
     slots = leftover_free_slots(leftover=leftover, now=now)
@@ -117,82 +157,80 @@ def wave_candidates(*, leftover: Leftover, now: datetime, limit: int) -> list[Wa
         return []
     tz = department_timezone(department_code=site.department_id)
     latest = slots[-1].end.astimezone(tz)
-    cells = Q()
-    for low, high in grid_cell_ranges(centre, MAX_RADIUS_KM):
-        cells |= Q(grid_cell__gte=low, grid_cell__lte=high)
-    rows = (
-        WaitlistEntry.objects.filter(
-            cells,
-            status=WaitlistEntry.Status.ACTIVE,
-            expires_at__gt=now,
-            vaccines=leftover.vaccine_id,
-            contact__channel__in=OFFER_CHANNELS,
-        )
-        .exclude(offers__leftover=leftover)
-        # One running offer per person at a time (a subquery: one offer row must match
-        # both terms).
-        .exclude(
-            pk__in=Offer.objects.filter(
-                status=Offer.Status.OFFERED, answered_at__isnull=True, expires_at__gt=now
-            ).values("entry_id")
-        )
-        .annotate(
-            # Its text: most people give the same windows, each read once below.
-            windows_text=Cast("windows", TextField()),
-            booked=Exists(
-                Series.objects.filter(
-                    person_key=OuterRef("person_key"), status=Series.Status.ACTIVE
-                )
-            ),
-        )
-        .values_list(
-            "pk",
-            "latitude",
-            "longitude",
-            "radius_km",
-            "notice_minutes",
-            "windows_text",
-            "joined_at",
-            "person_key",
-            "booked",
-        )
-    )
-    near: dict[int, tuple[float, datetime]] = {}
-    booked: dict[int, str] = {}
     arrivals = {
         minutes: (now + timedelta(minutes=minutes)).astimezone(tz) for minutes in NOTICE_MINUTES
     }
-    fits: dict[tuple[str, int], bool] = {}
-    for pk, latitude, longitude, radius, notice, windows, joined_at, key, has_series in rows:
-        distance = distance_km(centre, Position(latitude, longitude))
-        if distance > radius:
-            continue
-        arrival = arrivals[notice]
-        if (windows, notice) not in fits:
-            fits[(windows, notice)] = arrival < latest and window_fits(
-                windows=json.loads(windows), arrival=arrival, latest=latest
-            )
-        if fits[(windows, notice)]:
-            near[pk] = (distance, joined_at)
-            if has_series:
-                booked[pk] = key
-    blocking = _blocking_series(keys=list(booked.values()), leftover=leftover)
-    for pk, key in booked.items():
-        if blocking.get(key, True):
-            del near[pk]
-    bands = list(PriorityBand.objects.order_by("-min_age"))
+    notices = [minutes for minutes, arrival in arrivals.items() if arrival < latest]
+    if not notices:
+        return []
+    cells = Q()
+    for low, high in grid_cell_ranges(centre, MAX_RADIUS_KM):
+        cells |= Q(grid_cell__gte=low, grid_cell__lte=high)
     today = now.astimezone(tz).date()
-    ranks = {}
-    for chunk in _chunks(list(near), CHUNK):
-        for pk, birth_date in WaitlistEntry.objects.filter(pk__in=chunk).values_list(
-            "pk", "birth_date"
-        ):
-            ranks[pk] = priority_rank(birth_date=birth_date, on=today, bands=bands)
-    ordered = sorted(near, key=lambda pk: (ranks[pk], *near[pk], pk))
+    bands = list(PriorityBand.objects.order_by("-min_age"))
+    # A course stops an offer unless its dose 1 is still booked after the leftover places
+    # (taking one then moves it earlier; the contact is checked on accept).
+    dose1_later = Appointment.objects.filter(
+        series=OuterRef("pk"),
+        dose_number=1,
+        status=Appointment.Status.BOOKED,
+        slot__start__gt=leftover.until,
+    )
+    ordered = (
+        WaitlistEntry.objects.filter(
+            cells,
+            _box_sql(centre),
+            status=WaitlistEntry.Status.ACTIVE,
+            expires_at__gt=now,
+            notice_minutes__in=notices,
+            contact__channel__in=OFFER_CHANNELS,
+        )
+        .filter(
+            Exists(
+                WaitlistEntry.vaccines.through.objects.filter(
+                    waitlistentry_id=OuterRef("pk"), vaccine_id=leftover.vaccine_id
+                )
+            )
+        )
+        # Offered these doses already, or another offer still running (one at a time).
+        .exclude(
+            Exists(
+                Offer.objects.filter(
+                    Q(leftover_id=leftover.pk)
+                    | Q(status=Offer.Status.OFFERED, answered_at__isnull=True, expires_at__gt=now),
+                    entry_id=OuterRef("pk"),
+                )
+            )
+        )
+        .exclude(
+            Exists(
+                Series.objects.filter(
+                    person_key=OuterRef("person_key"), status=Series.Status.ACTIVE
+                ).exclude(Exists(dose1_later))
+            )
+        )
+        .annotate(distance=_distance_sql(centre), rank=_rank_sql(bands=bands, year=today.year))
+        .filter(distance__lte=F("radius_km"))
+        # Its text: most people give the same windows, each tested once below.
+        .annotate(windows_text=Cast("windows", TextField()))
+        .order_by("rank", "distance", "joined_at", "pk")
+        .values_list("pk", "distance", "rank", "notice_minutes", "windows_text")
+    )
+    fits: dict[tuple[str, int], bool] = {}
     found: list[WaveCandidate] = []
-    for chunk in _chunks(ordered, max(limit, 50)):
-        entries = WaitlistEntry.objects.select_related("contact").in_bulk(chunk)
-        for pk in chunk:
+    offset, size = 0, limit
+    while True:
+        page = list(ordered[offset : offset + size])
+        able = {}
+        for pk, distance, rank, notice, windows in page:
+            if (windows, notice) not in fits:
+                fits[(windows, notice)] = window_fits(
+                    windows=json.loads(windows), arrival=arrivals[notice], latest=latest
+                )
+            if fits[(windows, notice)]:
+                able[pk] = (distance, rank)
+        entries = WaitlistEntry.objects.select_related("contact").in_bulk(list(able))
+        for pk, (distance, rank) in able.items():
             entry = entries[pk]
             decision = eligibility_decide(
                 candidate=Candidate(
@@ -202,46 +240,52 @@ def wave_candidates(*, leftover: Leftover, now: datetime, limit: int) -> list[Wa
                 dose_number=1,
                 site=site,
                 on=today,
+                at=now,
             )
             if decision.eligible:
-                found.append(WaveCandidate(entry=entry, distance_km=near[pk][0], rank=ranks[pk]))
+                found.append(WaveCandidate(entry=entry, distance_km=distance, rank=rank))
                 if len(found) == limit:
                     return found
-    return found
+        if len(page) < size:
+            return found
+        # Some could not come or may not have it: the next ones, twice as many.
+        offset, size = offset + size, 2 * size
 
 
-# Ids per query: well under SQLite's limit on bound parameters.
-CHUNK = 1000
-
-
-def _chunks(items: list, size: int):
-    for index in range(0, len(items), size):
-        yield items[index : index + size]
-
-
-def offer_from_token(*, token: str) -> Offer:
-    """The offer a link names; the same "not found" for a forged key and a missing offer."""
-    offer_id = tokens.offer_id_read(token=token)
+def offer_get(*, offer_id: int) -> Offer:
+    """An offer with what its page shows; "not found" as for a forged link."""
     offer = (
         Offer.objects.select_related(
             "leftover__site", "leftover__vaccine", "entry__contact", "slot", "series"
         )
         .filter(pk=offer_id)
         .first()
-        if offer_id is not None
-        else None
     )
     if offer is None:
         raise NotFound(gettext("Ce lien de proposition n'est pas valable."))
     return offer
 
 
-def entry_from_token(*, token: str) -> WaitlistEntry:
-    entry_id = tokens.entry_id_read(token=token)
-    entry = WaitlistEntry.objects.filter(pk=entry_id).first() if entry_id is not None else None
+def offer_from_token(*, token: str) -> Offer:
+    """The offer a link names; the same "not found" for a forged key and a missing offer."""
+    offer_id = tokens.offer_id_read(token=token)
+    if offer_id is None:
+        raise NotFound(gettext("Ce lien de proposition n'est pas valable."))
+    return offer_get(offer_id=offer_id)
+
+
+def entry_get(*, entry_id: int) -> WaitlistEntry:
+    entry = WaitlistEntry.objects.filter(pk=entry_id).first()
     if entry is None:
         raise NotFound(gettext("Ce lien d'inscription n'est pas valable."))
     return entry
+
+
+def entry_from_token(*, token: str) -> WaitlistEntry:
+    entry_id = tokens.entry_id_read(token=token)
+    if entry_id is None:
+        raise NotFound(gettext("Ce lien d'inscription n'est pas valable."))
+    return entry_get(entry_id=entry_id)
 
 
 @dataclass(frozen=True)
@@ -256,11 +300,14 @@ class LeftoverBoard:
     # A two-dose product with no second-dose place at the site in the interval: no wave
     # goes until one is opened (booking never leaves a dose 1 without its dose 2).
     dose2_missing: bool
+    # Each offer with, once accepted for a two-dose product, the slot of its dose 2 (its
+    # site and time): the staff see where and when each person comes back.
+    rows: list[tuple[Offer, Slot | None]]
 
 
 def leftover_board(*, site_id: int, leftover_id: int, now: datetime | None = None) -> LeftoverBoard:
-    """One of a site's declarations with its offers (names, arrival times): another
-    site's or a missing one is the same 404."""
+    """One of a site's declarations with its offers (names, arrival times, the dose 2 of
+    each person who accepted): another site's or a missing one is the same 404."""
     now = now or timezone.now()
     leftover = (
         Leftover.objects.select_related("site", "vaccine", "session")
@@ -272,22 +319,28 @@ def leftover_board(*, site_id: int, leftover_id: int, now: datetime | None = Non
     offers = list(leftover.offers.select_related("entry", "slot").order_by("wave", "pk"))
     live = [o for o in offers if o.status == Offer.Status.OFFERED and o.expires_at > now]
     free = leftover_free_places(leftover=leftover, now=now)
+    accepted = [o for o in offers if o.status == Offer.Status.ACCEPTED]
+    dose2 = {
+        appointment.series_id: appointment.slot
+        for appointment in Appointment.objects.filter(
+            series_id__in=[o.series_id for o in accepted if o.series_id],
+            dose_number=2,
+            status__in=ACTIVE_APPOINTMENT_STATUSES,
+        ).select_related("slot__site")
+    }
     return LeftoverBoard(
         leftover=leftover,
         offers=offers,
         offered=len(live),
-        accepted=sum(o.status == Offer.Status.ACCEPTED for o in offers),
+        accepted=len(accepted),
         free=free if leftover.status == Leftover.Status.OPEN else 0,
-        dose2_missing=leftover_dose2_missing(leftover=leftover, now=now),
+        dose2_missing=leftover.status == Leftover.Status.OPEN
+        and leftover_dose2_places(leftover=leftover, now=now) == 0,
+        rows=[
+            (o, dose2.get(o.series_id) if o.status == Offer.Status.ACCEPTED else None)
+            for o in offers
+        ],
     )
-
-
-def leftover_dose2_missing(*, leftover: Leftover, now: datetime) -> bool:
-    if leftover.vaccine.doses_in_series < 2 or leftover.status != Leftover.Status.OPEN:
-        return False
-    slots = Slot.objects.filter(session_id=leftover.session_id)
-    slot = slots.select_related("vaccine", "site").first()
-    return slot is not None and not dose2_options(slot=slot, now=now)
 
 
 def site_leftovers(*, site_id: int, limit: int = 20) -> list[Leftover]:

@@ -37,6 +37,7 @@ from creneau.core.actor import Actor
 from creneau.core.db import unit_of_work
 from creneau.core.errors import (
     AlreadyBooked,
+    Dose2Unavailable,
     InvalidInput,
     NotFound,
     SessionNotOpen,
@@ -57,7 +58,7 @@ from .messages import ENTRY_LINK, OFFER_LINK
 from .models import MAX_RADIUS_KM, NOTICE_MINUTES, Leftover, Offer, WaitlistEntry
 from .selectors import (
     OFFER_CHANNELS,
-    leftover_dose2_missing,
+    leftover_dose2_places,
     leftover_free_places,
     leftover_free_slots,
     wave_candidates,
@@ -224,6 +225,7 @@ def waitlist_join(
                 given_name=person.given_name,
                 family_name=person.family_name,
                 birth_date=person.birth_date,
+                birth_year=person.birth_date.year,
                 categories=list(person.categories),
                 person_key=key,
                 place_label=place.label[:100],
@@ -302,7 +304,7 @@ def waitlist_leave(
     it any more: nothing to do. Offers still running for it are withdrawn."""
     now = now or timezone.now()
     left = WaitlistEntry.objects.filter(pk=entry_id, status=WaitlistEntry.Status.ACTIVE).update(
-        status=WaitlistEntry.Status.LEFT
+        status=WaitlistEntry.Status.LEFT, ended_at=now
     )
     if left:
         _live_offers(entry_id=entry_id, now=now).update(
@@ -330,7 +332,7 @@ def entries_expire(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     return WaitlistEntry.objects.filter(
         status=WaitlistEntry.Status.ACTIVE, expires_at__lte=now
-    ).update(status=WaitlistEntry.Status.EXPIRED)
+    ).update(status=WaitlistEntry.Status.EXPIRED, ended_at=F("expires_at"))
 
 
 # Leftover doses --------------------------------------------------------------------------
@@ -509,7 +511,12 @@ def _wave_send(*, leftover: Leftover, now: datetime) -> int:
     if leftover.status != Leftover.Status.OPEN or _live_offers(now=now, leftover=leftover).exists():
         return 0
     free = leftover_free_places(leftover=leftover, now=now)
-    if not free or leftover_dose2_missing(leftover=leftover, now=now):
+    dose2 = leftover_dose2_places(leftover=leftover, now=now)
+    if dose2 is not None:
+        # Each place a two-dose product's needs its dose 2 at the site (invariant 3): no
+        # more people offered than can have both.
+        free = min(free, dose2)
+    if not free:
         return 0
     candidates = wave_candidates(leftover=leftover, now=now, limit=WAVE_FACTOR * free)
     if not candidates:
@@ -614,7 +621,9 @@ def offer_accept(*, offer_id: int, now: datetime | None = None) -> OfferAnswer:
     offer is claimed (answered once, within its time). Then the booking engine books it:
     the person's later dose 1 moved here (dose 2 kept or moved with it, as a move does),
     or a new course (hold + confirm: eligibility, one course per person, dose 2 at the
-    site). When no place is left, the offer is recorded as gone and answered so at once."""
+    site inside the interval). When no place is left, or no second-dose place for a
+    two-dose product (booking keeps a course's doses at one site), the offer is recorded
+    as gone and answered so at once: never a dose 1 without its dose 2."""
     now = now or timezone.now()
     offer = Offer.objects.select_related("leftover", "entry__contact").filter(pk=offer_id).first()
     if offer is None:
@@ -634,15 +643,19 @@ def offer_accept(*, offer_id: int, now: datetime | None = None) -> OfferAnswer:
     try:
         with transaction.atomic():
             booking, slot_id = _offer_book(offer=offer, now=now)
-    except SlotUnavailable:
-        # Places in the past or closed under the counter: the offer is gone all the same.
+    except (SlotUnavailable, Dose2Unavailable):
+        # Places in the past or closed under the counter, or the site's last second-dose
+        # place taken meanwhile (never a dose 1 without its dose 2): the offer is gone all
+        # the same.
         Leftover.objects.filter(pk=offer.leftover_id).update(accepted=F("accepted") - 1)
         Offer.objects.filter(pk=offer.pk).update(status=Offer.Status.GONE)
         return _answer(offer.pk, accepted=False)
     Offer.objects.filter(pk=offer.pk).update(
         status=Offer.Status.ACCEPTED, slot_id=slot_id, series=booking.series
     )
-    WaitlistEntry.objects.filter(pk=offer.entry_id).update(status=WaitlistEntry.Status.SERVED)
+    WaitlistEntry.objects.filter(pk=offer.entry_id).update(
+        status=WaitlistEntry.Status.SERVED, ended_at=now
+    )
     # Served: an offer of another declaration still running for them closes.
     _live_offers(now=now, entry_id=offer.entry_id).exclude(pk=offer.pk).update(
         status=Offer.Status.EXPIRED, answered_at=now

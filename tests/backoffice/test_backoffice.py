@@ -11,10 +11,12 @@ from creneau.audit.models import AuditEvent
 from creneau.booking.models import Cancellation
 from creneau.booking.services import booking_confirm, cancellation_create, hold_create
 from creneau.demo.staff import DEMO_PASSWORD
+from creneau.eligibility.models import EligibilityRule
 from creneau.interop.models import ExternalPlatform
 from creneau.outreach.models import LetterBatch
+from creneau.sites.models import DepartmentPublication
 from creneau.staff.models import StaffProfile
-from creneau.staff.services import MAX_LOGIN_FAILURES, staff_account_create
+from creneau.staff.services import MAX_LOGIN_FAILURES, api_token_create, staff_account_create
 from creneau.waitlist.models import Leftover
 from tests.factories import STAFF, person, two_dose_site, verified_contact
 from tests.staff_door import staff_sign_in
@@ -123,13 +125,34 @@ FOREIGN = {
     # A campaign of Marseille's department.
     "campaign_id": lambda world: marseille_campaign().pk,
     "leftover_id": lambda world: marseille_leftover(world).pk,
-    # Other booking platforms are national (the national authority's): nobody else's.
+    # An application of Marseille's department; a member of Marseille's staff.
+    "application_id": lambda world: marseille_application().pk,
+    "user_id": lambda world: marseille_staff(world).pk,
+    # Other booking platforms are national (the national authority's); a regional one
+    # sees those with places in its departments: this one has none.
     "platform_id": lambda world: (
         ExternalPlatform.objects.create(
             name="Autre", manifest_url="https://rdv.example.org/$bulk-publish"
         ).pk
     ),
+    # Another authority's staff API token: each authority revokes only its own.
+    "token_id": lambda world: another_authoritys_token().pk,
+    # Eligibility rules are national (the national authority's): nobody else's.
+    "rule_id": lambda world: EligibilityRule.objects.order_by("pk").first().pk,
+    # A publication of Marseille's department.
+    "publication_id": lambda world: (
+        DepartmentPublication.objects.create(
+            department_id="13", publish_at=timezone.now() + timedelta(days=1)
+        ).pk
+    ),
 }
+
+
+def another_authoritys_token():
+    user = staff_account_create(
+        username="autre.autorite", password=DEMO_PASSWORD, role=Role.NATIONAL_AUTHORITY
+    )
+    return api_token_create(actor=None, user=user, name="Registre", days=30).token
 
 
 def marseille_campaign():
@@ -138,6 +161,25 @@ def marseille_campaign():
     campaign = Campaign.objects.create(name="Marseille", channels=["sms"], message_fr="M.")
     campaign.departments.set(["13"])
     return campaign
+
+
+def marseille_application():
+    from creneau.onboarding.services import application_submit
+    from tests.onboarding.helpers import application_data
+
+    return application_submit(
+        data=application_data(postcode="13001", town="Marseille", number="10003016721")
+    )
+
+
+def marseille_staff(world):
+    user = staff_account_create(
+        username="marseille.staff",
+        password=DEMO_PASSWORD,
+        role=Role.SITE_STAFF,
+        sites=[world["marseille"]],
+    )
+    return user
 
 
 def marseille_leftover(world):
@@ -159,7 +201,7 @@ def marseille_leftover(world):
 
 STAFF_NAMESPACES = {"backoffice", "callcenter"}
 # Pages of the staff door reached before any sign-in, by a signed link: no site scope.
-DOOR_PAGES = {"backoffice:password_reset_confirm"}
+DOOR_PAGES = {"backoffice:password_reset_confirm", "backoffice:invitation"}
 
 
 def backoffice_patterns() -> list[tuple[str, list[str]]]:

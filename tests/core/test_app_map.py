@@ -25,7 +25,7 @@ BENEATH = {
     "sites": {"core", "audit", "geography"},
     "vaccines": {"core", "audit", "geography", "sites"},
     "scheduling": {"core", "audit", "geography", "sites", "vaccines"},
-    "eligibility": {"core", "geography", "sites", "vaccines"},
+    "eligibility": {"core", "audit", "geography", "sites", "vaccines"},
     # The shared counters of admission pace the sending (a rate per channel).
     "outreach": {"core", "audit", "admission"},
     "staff": {"core", "audit", "geography", "sites"},
@@ -37,11 +37,11 @@ BENEATH = {
         *("core", "audit", "geography", "sites", "vaccines", "scheduling", "eligibility"),
         *("outreach", "booking"),
     },
-    # Retention and a person's rights: erases across booking and campaigns, keeps care's
-    # doses.
+    # Retention and a person's rights: erases across booking, the waiting list and the
+    # campaigns' population, keeps care's doses.
     "privacy": {
         *("core", "audit", "geography", "sites", "vaccines", "scheduling", "eligibility"),
-        *("outreach", "booking", "care", "campaigns"),
+        *("outreach", "booking", "care", "waitlist", "campaigns"),
     },
     # Invitation campaigns: the population, campaigns, waves and invitations.
     "campaigns": {
@@ -63,6 +63,8 @@ BENEATH = {
         *("core", "audit", "geography", "sites", "vaccines", "scheduling", "eligibility"),
         *("outreach", "booking", "care"),
     },
+    # Sites joining (applications, invitations, teams): a site and its staff accounts.
+    "onboarding": {"core", "audit", "geography", "sites", "vaccines", "staff", "outreach"},
 }
 DOMAIN = set(BENEATH)
 

@@ -130,15 +130,18 @@ def test_an_admission_on_the_first_of_a_month_in_french_and_in_english(reference
 def test_a_refusal_in_english_uses_the_rules_and_categories_english_wording(reference):
     site, on = make_site(), date(2021, 6, 14)
     with translation.override("en"):
-        assert decide(aged(15, on), site, on=on).reason == (
-            "On 14 June 2021, vaccination is open to: people aged 18 and over. "
-            "A person aged 15 years with no declared category does not qualify."
-        )
+        refused = decide(aged(15, on), site, on=on)
         declared = decide(aged(15, on, "firefighter", "high_risk"), site, on=on)
-    assert declared.reason.endswith(
-        "A person aged 15 years who declared “High-risk medical condition” and “Firefighter” "
-        "does not qualify."
+    # Then the next opening that admits them (the over-12s, the next day), in words.
+    assert refused.reason.startswith(
+        "On 14 June 2021, vaccination is open to: people aged 18 and over. "
+        "A person aged 15 years with no declared category does not qualify. "
     )
+    assert refused.reason.endswith("people aged 12 and over.")
+    assert (
+        "A person aged 15 years who declared “High-risk medical condition” and “Firefighter” "
+        "does not qualify. "
+    ) in declared.reason
 
 
 def test_a_product_age_limit_in_english(reference):

@@ -2,16 +2,17 @@
 
 The reference counts birthdays one by one instead of comparing dates, and filters the
 rules with plain Python sets, in the order the brief gives: the product's age limits,
-the site's restriction, then any rule in force that admits.
+the site's restriction, then any rule in force at the appointment's time that admits.
+Rules open and close at any hour (Paris time), and appointments fall on either side.
 """
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from creneau.eligibility.models import EligibilityRule
+from creneau.eligibility.models import RULES_TIMEZONE, EligibilityRule, paris_midnight
 from creneau.eligibility.selectors import Candidate, eligibility_decide, rules_cache_clear
 from creneau.vaccines.models import Vaccine
 from tests.factories import make_site
@@ -28,8 +29,8 @@ class RuleSpec:
     categories: frozenset[str]
     vaccines: frozenset[str]
     doses: frozenset[int]
-    effective_from: date
-    effective_to: date | None
+    effective_from: datetime
+    effective_until: datetime | None
     active: bool
 
 
@@ -47,8 +48,11 @@ def some_of(values) -> st.SearchStrategy[frozenset]:
 @st.composite
 def rule_specs(draw) -> RuleSpec:
     min_age = draw(st.sampled_from([0, 12, 18, 50, 55, 75]) | st.integers(0, 100))
-    effective_from = START + timedelta(days=draw(st.integers(0, 60)))
-    days = st.integers(0, 60).map(lambda count: timedelta(days=count))
+    hour = draw(st.sampled_from([0, 8, 14]) | st.integers(0, 23))
+    effective_from = paris_midnight(START + timedelta(days=draw(st.integers(0, 60)))) + timedelta(
+        hours=hour
+    )
+    hours = st.integers(1, 60 * 24).map(lambda count: timedelta(hours=count))
     return RuleSpec(
         min_age=min_age,
         max_age=draw(st.none() | st.integers(min_age, min_age + 60)),
@@ -56,7 +60,7 @@ def rule_specs(draw) -> RuleSpec:
         vaccines=draw(some_of(VACCINES)),
         doses=draw(some_of((1, 2, 3))),
         effective_from=effective_from,
-        effective_to=draw(st.none() | days.map(effective_from.__add__)),
+        effective_until=draw(st.none() | hours.map(effective_from.__add__)),
         active=draw(st.booleans() | st.just(True)),
     )
 
@@ -74,7 +78,7 @@ def reference_age(birth_date: date, on: date) -> int:
         years += 1
 
 
-def reference_decide(*, specs, candidate, vaccine, dose_number, restricted_to, on):
+def reference_decide(*, specs, candidate, vaccine, dose_number, restricted_to, on, at):
     """(code, indexes of the specs that admit)."""
     age = reference_age(candidate.birth_date, on)
     if age < vaccine.min_age or (vaccine.max_age is not None and age > vaccine.max_age):
@@ -85,8 +89,8 @@ def reference_decide(*, specs, candidate, vaccine, dose_number, restricted_to, o
         index
         for index, spec in enumerate(specs)
         if spec.active
-        and spec.effective_from <= on
-        and (spec.effective_to is None or on <= spec.effective_to)
+        and spec.effective_from <= at
+        and (spec.effective_until is None or at < spec.effective_until)
         and (not spec.vaccines or vaccine.code in spec.vaccines)
         and (not spec.doses or dose_number in spec.doses)
         and spec.min_age <= age
@@ -105,11 +109,15 @@ def born(draw, *, age: int, on: date) -> date:
     return min(birthday - timedelta(days=shift), on)
 
 
+def local_day(at: datetime) -> date:
+    return at.astimezone(RULES_TIMEZONE).date()
+
+
 @dataclass(frozen=True)
 class Scenario:
     specs: list[RuleSpec]
     birth_date: date
-    on: date
+    at: datetime
     categories: frozenset[str]
     vaccine_code: str
     dose_number: int
@@ -122,21 +130,28 @@ def scenarios(draw) -> Scenario:
     specs = draw(st.lists(rule_specs(), min_size=1, max_size=6))
     restricted_to = sorted(draw(some_of(CATEGORIES)))
     if draw(st.booleans()):
-        on = START + timedelta(days=draw(st.integers(0, 120)))
+        at = paris_midnight(START + timedelta(days=draw(st.integers(0, 120)))) + timedelta(
+            minutes=draw(st.integers(0, 24 * 60 - 1))
+        )
         return Scenario(
             specs=specs,
-            birth_date=born(draw, age=draw(st.integers(0, 110)), on=on),
-            on=on,
+            birth_date=born(draw, age=draw(st.integers(0, 110)), on=local_day(at)),
+            at=at,
             categories=draw(some_of(CATEGORIES)),
             vaccine_code=draw(st.sampled_from(VACCINES)),
             dose_number=draw(st.integers(1, 3)),
             restricted_to=restricted_to,
         )
     spec = draw(st.sampled_from(specs))
-    # Each bound, the day or year either side of it, or anywhere between.
-    first, last = spec.effective_from, spec.effective_to or spec.effective_from + timedelta(days=30)
-    day = timedelta(days=1)
-    on = draw(st.sampled_from([first - day, first, last, last + day]) | st.dates(first, last))
+    # Each bound, the minute either side of it, or anywhere between.
+    first = spec.effective_from
+    last = spec.effective_until or spec.effective_from + timedelta(days=30)
+    minute = timedelta(minutes=1)
+    at = draw(
+        st.sampled_from([first - minute, first, last - minute, last])
+        | st.integers(0, int((last - first) / minute)).map(lambda count: first + count * minute)
+    )
+    on = local_day(at)
     youngest, oldest = spec.min_age, min(spec.max_age or 110, 110)
     age = draw(
         st.sampled_from([max(youngest - 1, 0), youngest, oldest, oldest + 1])
@@ -145,7 +160,7 @@ def scenarios(draw) -> Scenario:
     return Scenario(
         specs=specs,
         birth_date=born(draw, age=age, on=on),
-        on=on,
+        at=at,
         categories=draw(
             st.just(spec.categories)
             | st.sampled_from(sorted(spec.categories or CATEGORIES)).map(lambda code: {code})
@@ -176,7 +191,7 @@ def test_decisions_agree_with_a_brute_force_reading_of_the_rules(reference, scen
             max_age=spec.max_age,
             dose_numbers=sorted(spec.doses),
             effective_from=spec.effective_from,
-            effective_to=spec.effective_to,
+            effective_until=spec.effective_until,
             active=spec.active,
         )
         rule.categories.set(spec.categories)
@@ -192,7 +207,8 @@ def test_decisions_agree_with_a_brute_force_reading_of_the_rules(reference, scen
         vaccine=vaccine,
         dose_number=scenario.dose_number,
         site=site,
-        on=scenario.on,
+        on=local_day(scenario.at),
+        at=scenario.at,
     )
 
     code, admitting = reference_decide(
@@ -201,7 +217,8 @@ def test_decisions_agree_with_a_brute_force_reading_of_the_rules(reference, scen
         vaccine=vaccine,
         dose_number=scenario.dose_number,
         restricted_to=scenario.restricted_to,
-        on=scenario.on,
+        on=local_day(scenario.at),
+        at=scenario.at,
     )
     assert decision.code == code, decision.reason
     assert decision.eligible is (code == "eligible")

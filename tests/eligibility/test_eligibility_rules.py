@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from creneau.core.errors import InvalidInput, NotEligible, SiteRestricted
 from creneau.eligibility import selectors
-from creneau.eligibility.models import Category, EligibilityRule
+from creneau.eligibility.models import Category, EligibilityRule, paris_midnight
 from creneau.eligibility.selectors import (
     RULES_CACHE_SECONDS,
     Candidate,
@@ -39,14 +39,18 @@ def site(reference):
     return make_site()
 
 
-def add_rule(*, categories=(), vaccines=(), **fields) -> EligibilityRule:
+def add_rule(
+    *, categories=(), vaccines=(), effective_from=date(2021, 1, 1), effective_to=None, **fields
+) -> EligibilityRule:
+    """A rule from day `effective_from` at 0 h to day `effective_to` included (Paris)."""
     name = fields.pop("name", f"Règle {EligibilityRule.objects.count() + 1}")
     rule = EligibilityRule.objects.create(
         name=name,
         slug=fields.pop("slug", f"regle-{EligibilityRule.objects.count() + 1}"),
         explanation=fields.pop("explanation", name),
         explanation_en="",
-        effective_from=fields.pop("effective_from", date(2021, 1, 1)),
+        effective_from=paris_midnight(effective_from),
+        effective_until=effective_to and paris_midnight(effective_to + timedelta(days=1)),
         **fields,
     )
     rule.categories.set(categories)
@@ -154,7 +158,8 @@ def test_in_the_demo_years_only_the_phase_from_12_is_in_force(site):
     on_the_eve = decide(person(date(2006, 1, 1)), site, on=date(2021, 6, 14))
     assert on_the_eve.reason == (
         "Le 14 juin 2021, la vaccination est ouverte à : les personnes de 18 ans et plus. "
-        "Une personne de 15 ans sans catégorie déclarée n'y entre pas."
+        "Une personne de 15 ans sans catégorie déclarée n'y entre pas. "
+        "À partir du mardi 15 juin 2021 à 0 h : les personnes de 12 ans et plus."
     )
 
 
@@ -365,7 +370,11 @@ def test_a_refusal_says_who_may_be_vaccinated_that_day_and_why_not_this_person(n
         explanation="Les soignants de 50 ans et plus.",
         effective_from=date(2021, 1, 4),
     )
-    add_rule(min_age=60, explanation="Pas encore", effective_from=date(2021, 4, 16))
+    add_rule(
+        min_age=60,
+        explanation="Les personnes de 60 ans et plus",
+        effective_from=date(2021, 4, 16),
+    )
     add_rule(min_age=18, explanation="Autre vaccin", vaccines=["spikevax"])
     add_rule(min_age=18, explanation="Autre dose", dose_numbers=[2])
 
@@ -374,8 +383,11 @@ def test_a_refusal_says_who_may_be_vaccinated_that_day_and_why_not_this_person(n
     assert refused.reason == (
         "Le 12 mars 2021, la vaccination est ouverte à : les soignants de 50 ans et plus ; "
         "les personnes de 75 ans et plus. "
-        "Une personne de 61 ans sans catégorie déclarée n'y entre pas."
+        "Une personne de 61 ans sans catégorie déclarée n'y entre pas. "
+        # The next opening that will admit them.
+        "À partir du vendredi 16 avril 2021 à 0 h : les personnes de 60 ans et plus."
     )
+    assert refused.opening.at == paris_midnight(date(2021, 4, 16))
     declared = decide(person(born_aged(45), "firefighter", "high_risk"), site)
     assert declared.reason.endswith(
         "Une personne de 45 ans déclarée « Personne à haut risque (pathologie à risque de forme "
@@ -462,8 +474,10 @@ def test_a_rule_saved_in_the_admin_applies_at_once_in_that_process(
                 "categories": ["caregiver"],
                 "vaccines": [],
                 "dose_numbers": "[1, 2]",
-                "effective_from": "2021-01-04",
-                "effective_to": "",
+                "effective_from_0": "2021-01-04",
+                "effective_from_1": "00:00:00",
+                "effective_until_0": "",
+                "effective_until_1": "",
             },
         )
     assert answer.status_code == 302, answer.content.decode()[:2000]
@@ -480,7 +494,8 @@ def test_the_admin_refuses_dose_numbers_that_are_not_a_list_of_doses(no_rules, a
             "explanation_en": "x",
             "min_age": "0",
             "dose_numbers": '["1"]',
-            "effective_from": "2021-01-04",
+            "effective_from_0": "2021-01-04",
+            "effective_from_1": "00:00:00",
         },
     )
     assert answer.status_code == 200
@@ -505,7 +520,12 @@ def test_the_admin_pages_open(reference, admin_client):
     "fields",
     [
         dict(min_age=50, max_age=49),
-        dict(effective_from=date(2021, 5, 12), effective_to=date(2021, 5, 11)),
+        dict(
+            effective_from=paris_midnight(date(2021, 5, 12)),
+            effective_until=paris_midnight(date(2021, 5, 11)),
+        ),
+        # An empty period: the end is excluded.
+        dict(effective_until=paris_midnight(date(2021, 1, 1))),
     ],
 )
 def test_the_database_refuses_inverted_ranges(no_rules, fields):
@@ -515,7 +535,7 @@ def test_the_database_refuses_inverted_ranges(no_rules, fields):
             slug="x",
             explanation="x",
             explanation_en="x",
-            **{"effective_from": date(2021, 1, 1), **fields},
+            **{"effective_from": paris_midnight(date(2021, 1, 1)), **fields},
         )
 
 

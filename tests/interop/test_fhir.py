@@ -64,6 +64,7 @@ def test_metadata_is_a_capability_statement(client, sites):
         "Schedule",
         "Appointment",
         "Slot",
+        "Immunization",
     ]
 
 
@@ -168,7 +169,8 @@ def test_a_person_reads_their_own_booking_with_its_management_token(client, site
         ("/fhir/r4/Slot?schedule=Schedule/1-comirnaty-1&start=lt2026-01-01", 400, "not-supported"),
         ("/fhir/r4/Slot?schedule=Schedule/1-comirnaty-1&start=gehier", 400, "invalid"),
         ("/fhir/r4/Slot?schedule=Schedule/1-comirnaty-1&status=busy", 400, "not-supported"),
-        ("/fhir/r4/Immunization", 404, "not-supported"),
+        ("/fhir/r4/Immunization", 401, "login"),
+        ("/fhir/r4/Immunization/1", 404, "not-supported"),
     ],
 )
 def test_bad_requests_are_operation_outcomes(client, sites, path, status, code):

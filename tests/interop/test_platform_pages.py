@@ -1,15 +1,17 @@
-"""The national authority's screen of other platforms: health, registering, confirming."""
+"""The screen of other platforms: health, registering, confirming (the national
+authority's), and each feed's health at its places for a regional authority."""
 
 import pytest
 from django.urls import reverse
 
 from creneau.audit.models import AuditEvent
 from creneau.demo.staff import DEMO_PASSWORD
+from creneau.geography.models import Department
 from creneau.interop.models import ExternalPlatform
-from creneau.interop.services import feed_import
+from creneau.interop.services import feed_import, platform_register
 from creneau.staff.models import StaffProfile
 from creneau.staff.services import staff_account_create
-from tests.factories import make_site
+from tests.factories import STAFF, make_site
 from tests.staff_door import staff_sign_in
 
 from .test_import import _good_feed
@@ -66,9 +68,68 @@ def test_a_platform_on_our_own_network_is_refused_with_a_message(national):
     assert not AuditEvent.objects.filter(object_type="interop.externalplatform").exists()
 
 
-@pytest.mark.parametrize("role", [Role.SITE_MANAGER, Role.REGIONAL_AUTHORITY, Role.CALL_CENTRE])
+@pytest.mark.parametrize("role", [Role.SITE_MANAGER, Role.CALL_CENTRE])
 def test_other_roles_do_not_see_the_platforms(reference, client, role):
     site = make_site()
     staff_account_create(username="other", password=DEMO_PASSWORD, role=role, sites=[site])
     staff_sign_in(client, "other")
     assert client.get(reverse("backoffice:platforms")).status_code == 404
+
+
+def _regional(client, username: str, departments: list[str]):
+    staff_account_create(
+        username=username,
+        password=DEMO_PASSWORD,
+        role=Role.REGIONAL_AUTHORITY,
+        departments=list(Department.objects.filter(code__in=departments)),
+    )
+    staff_sign_in(client, username)
+    return client
+
+
+def test_a_regional_authority_sees_the_health_of_feeds_at_its_places_read_only(
+    reference, client, feed_server
+):
+    platform = platform_register(
+        actor=STAFF, name="Rdv Exemple", manifest_url=_good_feed(feed_server)
+    )
+    feed_import(platform_id=platform.pk)
+    quiet = platform_register(
+        actor=STAFF, name="Rdv Ailleurs", manifest_url=feed_server.url("/nulle-part")
+    )
+    ile_de_france = _regional(client, "ars.idf", ["75", "93"])
+
+    listing = ile_de_france.get(reverse("backoffice:platforms"))
+    page = listing.content.decode()
+    assert listing.status_code == 200
+    assert "Rdv Exemple" in page and "Rdv Ailleurs" not in page
+    assert "Lieux dans votre région" in page
+    assert "Enregistrer une plateforme" not in page and "manifest_url" not in page
+    detail = ile_de_france.get(reverse("backoffice:platform", args=[platform.pk]))
+    text = detail.content.decode()
+    assert detail.status_code == 200
+    assert "2 lieux, 6 places libres" in text  # two locations, three slots of 2 places
+    assert "Pharmacie du Marais 1" in text
+    assert reverse("backoffice:platform_confirm", args=[platform.pk]) not in text
+
+    # Read-only: neither registering nor confirming, and nothing changes.
+    before = list(ExternalPlatform.objects.order_by("pk").values())
+    refused = ile_de_france.post(
+        reverse("backoffice:platforms"),
+        {"name": "Intrus", "manifest_url": "https://rdv.example.org/$bulk-publish"},
+    )
+    assert refused.status_code == 404
+    confirm = ile_de_france.post(reverse("backoffice:platform_confirm", args=[platform.pk]))
+    assert confirm.status_code == 404
+    assert list(ExternalPlatform.objects.order_by("pk").values()) == before
+    assert ile_de_france.get(reverse("backoffice:platform", args=[quiet.pk])).status_code == 404
+
+
+def test_a_platform_without_places_in_a_region_is_not_found_there(reference, client, feed_server):
+    platform = platform_register(
+        actor=STAFF, name="Rdv Exemple", manifest_url=_good_feed(feed_server)
+    )
+    feed_import(platform_id=platform.pk)
+    provence = _regional(client, "ars.paca", ["13"])
+    assert "Rdv Exemple" not in provence.get(reverse("backoffice:platforms")).content.decode()
+    assert provence.get(reverse("backoffice:platform", args=[platform.pk])).status_code == 404

@@ -21,7 +21,8 @@ from creneau.sites.importer import (
     rows_read,
 )
 from creneau.sites.models import Site
-from creneau.sites.services import Reject, sites_import_official
+from creneau.sites.services import Reject, site_close, sites_import_official
+from tests.factories import STAFF
 
 DATA = Path(creneau.sites.__file__).resolve().parent / "data"
 SNAPSHOT_2021 = DATA / "centres-vaccination_2021-11-18.csv.gz"
@@ -645,3 +646,35 @@ def test_the_command_prints_the_counts_and_the_first_rejects(reference, tmp_path
     assert "line 3, gid 990099001: foreign_placeholder" in text
     with pytest.raises(CommandError):
         call_command("sites_import", str(tmp_path / "missing.csv"))
+
+
+def test_a_status_staff_set_is_kept_and_the_file_changes_only_what_it_set(reference, tmp_path):
+    path = write_csv(
+        tmp_path / "sites.csv",
+        [{"gid": "1", "nom": "Fermé à la main"}, {"gid": "2", "nom": "Du fichier"}],
+    )
+    sites_import_official(path=path)
+    assert set(Site.objects.values_list("status_set_by", flat=True)) == {"file"}
+    site_close(actor=STAFF, site_id=site("1").pk)
+
+    again = sites_import_official(
+        path=write_csv(
+            tmp_path / "again.csv",
+            [
+                {"gid": "1", "nom": "Renommé par le fichier"},
+                {"gid": "2", "nom": "Du fichier", "centre_fermeture": "t"},
+            ],
+        )
+    )
+
+    assert (site("1").status, site("1").name) == (Site.Status.CLOSED, "Renommé par le fichier")
+    assert site("1").status_set_by == "staff"
+    assert site("2").status == Site.Status.CLOSED
+    assert again.status_kept == 1
+    # Absent from the next file: a status staff set is still theirs.
+    Site.objects.filter(external_id="1").update(status=Site.Status.PUBLISHED)
+    absent = sites_import_official(
+        path=write_csv(tmp_path / "absent.csv", [{"gid": "2", "nom": "Du fichier"}])
+    )
+    assert site("1").status == Site.Status.PUBLISHED
+    assert (absent.closed_absent, absent.status_kept) == (0, 1)

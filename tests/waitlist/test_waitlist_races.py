@@ -3,7 +3,7 @@ PostgreSQL (scripts/with-postgres.sh), with threads and with processes: exactly 
 doses declared are booked, never more; a declaration cancelled in the middle of it; an
 acceptance after the offer's time."""
 
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
 from django.db.models import F
@@ -23,11 +23,12 @@ from tests.waitlist.helpers import NOW, declare, join, leftover_site
 pytestmark = pytest.mark.concurrency
 
 
-def _declared(*, people: int, doses: int) -> Leftover:
+def _declared(*, people: int, doses: int, dose2_end: time = time(10, 0)) -> Leftover:
     """A two-dose product (the invariants' recount expects two-dose courses), with
-    second-dose places at the site in the interval."""
+    second-dose places at the site in the interval: from 9:00 to `dose2_end`, five every
+    10 minutes."""
     site = leftover_site(code="comirnaty", doses=200)
-    open_session(site, day=NOW.date() + timedelta(days=35), dose_number=2, lines=5)
+    open_session(site, day=NOW.date() + timedelta(days=35), dose_number=2, lines=5, end=dose2_end)
     for number in range(1, people + 1):
         join(number, north_km=number / 10)
     return declare(site, doses=doses, code="comirnaty")
@@ -77,6 +78,21 @@ def test_processes_accepting_few_doses_of_a_two_dose_product_book_exactly_the_do
         len(offers), "tests.waitlist.test_waitlist_races.accept", lambda i: (offers[i], now)
     )
     assert sorted(outcome for _, outcome in results) == ["accepted"] * 2 + ["gone"] * 4
+    _assert_never_more_than_declared(leftover)
+    for series in Series.objects.all():
+        assert sorted(series.appointments.values_list("dose_number", flat=True)) == [1, 2]
+
+
+def test_racing_for_a_two_dose_leftover_with_fewer_second_doses_never_leaves_a_dose_1_alone(
+    reference_committed,
+):
+    # Five second-dose places in the interval for eight leftover places.
+    leftover = _declared(people=30, doses=8, dose2_end=time(9, 10))
+    offers = list(leftover.offers.values_list("pk", flat=True))
+    assert len(offers) == 15
+    now = (NOW + timedelta(minutes=2)).isoformat()
+    results = race_threads(len(offers), lambda i: accept(offers[i], now))
+    assert sorted(results) == ["accepted"] * 5 + ["gone"] * 10
     _assert_never_more_than_declared(leftover)
     for series in Series.objects.all():
         assert sorted(series.appointments.values_list("dose_number", flat=True)) == [1, 2]

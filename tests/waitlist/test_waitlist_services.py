@@ -2,7 +2,7 @@
 accepting through the booking engine, and every refusal changing nothing."""
 
 import io
-from datetime import time, timedelta
+from datetime import date, time, timedelta
 
 import pytest
 from django.core.management import call_command
@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from creneau.audit.models import AuditEvent
 from creneau.booking.models import Appointment, Contact, Series
-from creneau.booking.services import booking_confirm, hold_create
+from creneau.booking.services import PersonData, booking_confirm, hold_create
 from creneau.core.errors import AlreadyBooked, InvalidInput, NotFound, StockInsufficient
 from creneau.outreach.models import Notification
 from creneau.outreach.rendering import notification_render
@@ -39,6 +39,7 @@ from tests.waitlist.helpers import (
     join,
     leftover_site,
     paris17,
+    place_at,
 )
 
 pytestmark = pytest.mark.django_db
@@ -75,7 +76,9 @@ def test_joining_keeps_the_names_encrypted_and_sends_the_link_to_leave(reference
     text = notification_render(notification=message).body
     assert "liste d'attente" in text
     link = text.rsplit(" ", 1)[-1]
-    assert entry_from_token(token=link.rstrip("/").rsplit("/", 1)[-1]) == entry
+    # The key in the fragment, which no server log receives.
+    assert "/liste-attente/inscription/ouvrir/#cle=" in link
+    assert entry_from_token(token=link.split("#cle=")[1]) == entry
     assert message.derived == {"entry_url": ["waitlist_entry_link", str(entry.pk)]}
 
 
@@ -194,6 +197,28 @@ def test_the_age_band_comes_before_the_distance_and_is_data(reference):
     waitlist_tick(now=NOW + timedelta(minutes=21))
     ranked = [o.entry.given_name for o in other.offers.select_related("entry")]
     assert ranked == ["Personne1", "Personne2"]
+
+
+def test_the_age_band_is_that_of_the_age_reached_this_year(reference):
+    # The database orders by band and cannot read the encrypted birth date: it reads the
+    # birth year. Born on 31 December 75 years ago, she is in the 75+ band all year.
+    site = leftover_site()
+    join(1, age=70, north_km=1)
+    waitlist_join(
+        contact=verified_contact("+33699999999"),
+        person=PersonData(
+            given_name="Louise", family_name="Attente", birth_date=date(NOW.year - 75, 12, 31)
+        ),
+        place=place_at(north_km=8),
+        radius_km=10,
+        windows=EVERY_DAY,
+        notice_minutes=30,
+        vaccine_ids=[Vaccine.objects.get(code="janssen").pk],
+        now=NOW - timedelta(minutes=5),
+    )
+    leftover = declare(site, doses=1, until=NOW + timedelta(minutes=40))
+    ranked = [o.entry.given_name for o in leftover.offers.select_related("entry")]
+    assert ranked == ["Louise", "Personne1"]
 
 
 def test_people_out_of_reach_are_not_offered(reference):
@@ -370,6 +395,36 @@ def test_a_two_dose_product_books_dose_2_at_the_site_or_waits_for_a_place(refere
     doses = {a.dose_number: a.slot for a in answer.booking.appointments}
     assert doses[1].session_id == leftover.session_id
     assert doses[2].site_id == site.pk and doses[2].date == NOW.date() + timedelta(days=35)
+
+
+def test_a_wave_offers_no_more_places_than_the_site_has_second_doses(reference):
+    site = leftover_site(code="comirnaty", doses=100)
+    # One slot of two second-dose places in the interval.
+    open_session(site, day=NOW.date() + timedelta(days=35), dose_number=2, end=time(9, 10), lines=2)
+    for number in range(1, 9):
+        join(number)
+    leftover = declare(site, doses=4, code="comirnaty")
+    # Four places, two of them with a dose 2: a wave for two.
+    offers = list(leftover.offers.all())
+    assert len(offers) == 6
+    answers = [offer_accept(offer_id=o.pk, now=NOW + timedelta(minutes=2)) for o in offers[:3]]
+    assert [answer.accepted for answer in answers] == [True, True, False]
+    # The third found no second-dose place left: gone, nothing booked, the counter back.
+    assert Offer.objects.get(pk=offers[2].pk).status == Offer.Status.GONE
+    leftover.refresh_from_db()
+    assert leftover.accepted == 2
+    for series in Series.objects.all():
+        assert sorted(series.appointments.values_list("dose_number", flat=True)) == [1, 2]
+    # Places are left but no dose 2: no next wave, and the staff see why and each dose 2.
+    later = NOW + timedelta(minutes=21)
+    waitlist_tick(now=later)
+    assert leftover.offers.count() == 6
+    board = leftover_board(site_id=site.pk, leftover_id=leftover.pk, now=later)
+    assert (board.accepted, board.free, board.dose2_missing) == (2, 2, True)
+    dose2 = {offer.pk: slot for offer, slot in board.rows if slot is not None}
+    assert set(dose2) == {offers[0].pk, offers[1].pk}
+    assert {slot.site_id for slot in dose2.values()} == {site.pk}
+    assert {slot.date for slot in dose2.values()} == {NOW.date() + timedelta(days=35)}
 
 
 def test_the_board_shows_offered_accepted_free_with_names_and_arrival_times(reference):

@@ -147,12 +147,12 @@ def _eligibility(
         candidate=candidate, vaccine=slot.vaccine, dose_number=slot.dose_number, site=slot.site
     )
     if override is None:
-        return eligibility_require(**facts, on=slot.date), None
+        return eligibility_require(**facts, on=slot.date, at=slot.start), None
     if not override.reason.strip():
         raise InvalidInput(
             gettext("Une dérogation doit donner sa raison."), field="override_reason"
         )
-    decision = eligibility_decide(**facts, on=slot.date)
+    decision = eligibility_decide(**facts, on=slot.date, at=slot.start)
     return decision.rule, (None if decision.eligible else override)
 
 

@@ -34,7 +34,8 @@ class Command(BaseCommand):
             f"{path.name} (snapshot {report.snapshot_date}): {report.rows} rows, "
             f"{report.created} created, {report.updated} updated, {report.unchanged} unchanged "
             f"({report.published} published, {report.closed} closed by the file), "
-            f"{report.closed_absent} closed as absent, {report.rejected} rejected"
+            f"{report.closed_absent} closed as absent, {report.rejected} rejected, "
+            f"{report.status_kept} status(es) set by staff kept"
         )
         for reason, count in report.rejected_by_reason().items():
             self.stdout.write(f"  rejected {reason}: {count}")
