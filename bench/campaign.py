@@ -379,6 +379,7 @@ def _inner(args: argparse.Namespace) -> None:
     said = importer.stdout.read().decode()
     status, import_peak, import_cpu = child_wait(importer)
     import_seconds = time.monotonic() - started
+    csv_path.unlink()  # a million people is some 100 MiB; the workers' logs stay
     print(said.strip().splitlines()[0] if said.strip() else "(the import said nothing)")
     if status != 0:
         raise SystemExit(f"FAILED: the import exited with {status}")
@@ -541,7 +542,7 @@ def _inner(args: argparse.Namespace) -> None:
     print(
         f"provider: {provider.requests:,} requests, {len(received):,} keys, "
         f"{redelivered} redelivered under the same key, {len(arrivals) - end} after the "
-        f"claim timeout; outbox statuses {statuses}; the workers' CPU "
+        f"claim timeout (workers' logs in {work}); outbox statuses {statuses}; the workers' CPU "
         f"{1000 * worker_cpu / max(1, len(received)):.0f} ms a message (their jobs included)"
     )
     failures = []
