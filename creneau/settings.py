@@ -345,6 +345,10 @@ RETENTION_HOLD_DAYS = int(os.environ.get("RETENTION_HOLD_DAYS", "7"))
 RETENTION_IDEMPOTENCY_DAYS = int(os.environ.get("RETENTION_IDEMPOTENCY_DAYS", "7"))
 RETENTION_MESSAGE_DAYS = int(os.environ.get("RETENTION_MESSAGE_DAYS", "30"))
 RETENTION_COURSE_DAYS = int(os.environ.get("RETENTION_COURSE_DAYS", "92"))
+# The population to invite (campaigns.Invitee) and its invitations: once no import has
+# changed a person, no campaign not stopped covers their department and nothing was sent
+# to them for this long.
+RETENTION_INVITEE_DAYS = int(os.environ.get("RETENTION_INVITEE_DAYS", "180"))
 RETENTION_WAITLIST_DAYS = int(os.environ.get("RETENTION_WAITLIST_DAYS", "30"))
 # Set by the authority in charge of the campaign (a setting until it has a screen): how
 # long staff access and actions stay in the audit log, whole sealed days.

@@ -16,7 +16,21 @@ def person_match_key(*, given_name: str, family_name: str, birth_date: date) -> 
     'Mar\u200btin' born the same day are one person. Never stored: its blind index is
     (person_index)."""
     family, given = text_normalize(family_name).match, text_normalize(given_name).match
+    return _match_key(family=family, given=given, birth_date=birth_date)
+
+
+def _match_key(*, family: str, given: str, birth_date: date) -> str:
     return f"{family}|{given}|{birth_date.isoformat()}"
+
+
+def person_index_matched(*, given_match: str, family_match: str, birth_date: date) -> str:
+    """person_index of names already in their comparison form (`text_normalize(…).match`,
+    which normalising again leaves as it is): the population import normalises each name
+    once for its checks and its keys."""
+    return blind_index(
+        _match_key(family=family_match, given=given_match, birth_date=birth_date),
+        purpose=PERSON_PURPOSE,
+    )
 
 
 def person_index(*, given_name: str, family_name: str, birth_date: date) -> str:

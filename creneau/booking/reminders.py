@@ -8,8 +8,10 @@
 By SMS or e-mail, the contact's channel; a contact with only a postal address gets no
 reminder unless REMINDERS_BY_LETTER (printing and postage). Nothing is written during
 the quiet hours (outreach.quiet): what falls due at night is written at 8:00, deferred,
-not dropped; written by day, a reminder goes out within moments, so a cancellation
-after it is rare (the outbox's own quiet hours hold back one written just before 21:00).
+not dropped; written by day, a reminder goes out within moments. One written just before
+21:00 is held back by the outbox's own quiet hours until the morning: when its turn
+comes, the worker checks that its appointment is still booked at that time
+(messages.reminder_still_due), so a cancellation or a move made that night stops it.
 Reminders are optional messages: an address that opted out gets none.
 """
 
@@ -22,6 +24,7 @@ from django.utils import timezone
 
 from creneau.outreach.quiet import quiet_hours_end
 
+from .messages import reminder_event
 from .models import Appointment, Contact, Reminder, Series
 from .services.course import _notify
 
@@ -84,11 +87,7 @@ def _remind(appointment: Appointment, *, kind: str, now: datetime) -> int:
                 series=appointment.series,
                 kind=kind,
                 appointments=[appointment],
-                # Named after the course, as its other messages: erasing the person finds it.
-                event=(
-                    f"series:{appointment.series.reference}:reminder:{appointment.pk}:"
-                    f"{kind}:{int(start.timestamp())}"
-                ),
+                event=reminder_event(series=appointment.series, appointment=appointment, kind=kind),
             )
     except IntegrityError:
         return 0

@@ -71,6 +71,19 @@ class Invitee(models.Model):
         return f"{self.given_names} {self.family_name}"
 
 
+class ErasedInvitee(models.Model):
+    """An invitee erased at their own request (privacy.person_erase): the blind index of
+    their identifiant and the keyed digest of their row as it was, nothing readable. An
+    import that brings the very same row again (the same file, or an extract where
+    nothing about them changed) does not take them back; a later file where their row
+    differs brings them again, and this row goes. Purged with the population
+    (RETENTION_INVITEE_DAYS)."""
+
+    identifiant_index = models.CharField(max_length=64, unique=True)
+    digest = models.CharField(max_length=64)
+    erased_at = models.DateTimeField()
+
+
 class PopulationImport(models.Model):
     """One import of an extract: by whom, over which departments, and what became of its
     rows (the first rejected lines with their reasons, never their values)."""

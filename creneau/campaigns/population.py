@@ -22,12 +22,12 @@ from django.core.validators import validate_email
 from django.utils.translation import gettext
 
 from creneau.booking.addresses import SMS_NUMBER_TYPES
-from creneau.booking.persons import person_index
+from creneau.booking.persons import person_index_matched
 from creneau.booking.services import NAME_MAX_LENGTH
 from creneau.core.crypto import blind_index
 from creneau.core.errors import InvalidInput
 from creneau.core.phones import phone_parse
-from creneau.core.text import text_normalize
+from creneau.core.text import NormalizedText, text_normalize, text_shown
 from creneau.eligibility.selectors import categories_validate
 from creneau.geography.models import PostalCode
 from creneau.geography.text import search_name
@@ -188,9 +188,16 @@ def _delimiter(header_line: str) -> str:
     return ";" if semicolons >= commas else ","
 
 
+# The (postcode, commune as written) pairs whose answer an import remembers: a national
+# extract writes each town the same way on thousands of rows. Forgotten all at once when
+# full, so that a file of a million misspellings still fits in bounded memory.
+TOWNS_REMEMBERED = 100_000
+
+
 class PostcodeBook:
     """Each postcode's communes (their search names) and departments, read once for a
-    whole import instead of a query a row."""
+    whole import instead of a query a row; and the answer for each commune as written
+    at a postcode, worked out once."""
 
     def __init__(self) -> None:
         self.communes: dict[str, list[tuple[str, str]]] = {}
@@ -198,6 +205,26 @@ class PostcodeBook:
             "code", "commune__search_name", "commune__department_id"
         ):
             self.communes.setdefault(code, []).append((name, department))
+        # (postcode, cell) → (commune as stored, department) or the rejection's reason.
+        self._towns: dict[tuple[str, str], tuple[str, str] | str] = {}
+
+    def town(self, *, postcode: str, commune: str) -> tuple[str, str]:
+        """The commune as stored (normalised, cut to the address's length) and its
+        department, from the cells as the file wrote them; RowRejected otherwise."""
+        key = (postcode, commune)
+        found = self._towns.get(key)
+        if found is None:
+            try:
+                shown = text_shown(commune)[:ADDRESS_MAX_LENGTH]
+                found = (shown, self.department(postcode=postcode.strip(), commune=shown))
+            except RowRejected as rejection:
+                found = rejection.reason
+            if len(self._towns) >= TOWNS_REMEMBERED:
+                self._towns.clear()
+            self._towns[key] = found
+        if isinstance(found, str):
+            raise RowRejected(found)
+        return found
 
     def department(self, *, postcode: str, commune: str) -> str:
         communes = self.communes.get(postcode)
@@ -218,24 +245,25 @@ def row_check(*, line: int, cells: dict[str, str], postcodes: PostcodeBook, toda
                 gettext("Colonne %(column)s : une cellule ne commence pas par =, +, - ou @.")
                 % {"column": column}
             )
-    identifiant = text_normalize(cells["identifiant"]).shown
+    identifiant = text_shown(cells["identifiant"])
     if not identifiant or len(identifiant) > IDENTIFIANT_MAX_LENGTH:
         raise RowRejected(
             gettext("Identifiant : de 1 à %(max)s caractères.") % {"max": IDENTIFIANT_MAX_LENGTH}
         )
-    family_name = _name(cells["nom"], label="nom")
-    given_names = _name(cells["prenoms"], label="prenoms")
+    family = _name(cells["nom"], label="nom")
+    given = _name(cells["prenoms"], label="prenoms")
+    family_name, given_names = family.shown, given.shown
     birth_date = _birth_date(cells["date_naissance"], today=today)
     line_1 = _address_line(cells["adresse_1"], label="adresse_1", required=True)
     line_2 = _address_line(cells["adresse_2"], label="adresse_2", required=False)
     postcode = cells["code_postal"].strip()
-    commune = text_normalize(cells["commune"]).shown[:ADDRESS_MAX_LENGTH]
-    department = postcodes.department(postcode=postcode, commune=commune)
+    commune, department = postcodes.town(postcode=cells["code_postal"], commune=cells["commune"])
     phone = _mobile(cells["telephone"])
     email = _email(cells["email"])
     categories = _categories(cells["categories"])
     address = {"line_1": line_1, "line_2": line_2, "postcode": postcode, "commune": commune}
     first_name = given_names.split(" ")[0]
+    first_match = given.match if first_name == given_names else text_normalize(first_name).match
     values = [
         identifiant,
         family_name,
@@ -258,35 +286,56 @@ def row_check(*, line: int, cells: dict[str, str], postcodes: PostcodeBook, toda
         phone=phone,
         email=email,
         categories=categories,
-        person_key=person_index(
-            given_name=given_names, family_name=family_name, birth_date=birth_date
+        person_key=person_index_matched(
+            given_match=given.match, family_match=family.match, birth_date=birth_date
         ),
-        first_name_key=person_index(
-            given_name=first_name, family_name=family_name, birth_date=birth_date
+        first_name_key=person_index_matched(
+            given_match=first_match, family_match=family.match, birth_date=birth_date
         ),
         digest=blind_index(repr(values), purpose=ROW_PURPOSE),
     )
 
 
-def _name(value: str, *, label: str) -> str:
-    name = text_normalize(value).shown
+def _name(value: str, *, label: str) -> NormalizedText:
+    """The name as stored (`shown`) and its comparison form (`match`, for the keys)."""
+    normalized = text_normalize(value)
+    name = normalized.shown
     if not name or len(name) > NAME_MAX_LENGTH or not any(c.isalpha() for c in name):
         raise RowRejected(
             gettext("Colonne %(column)s : de 1 à %(max)s caractères, dont une lettre.")
             % {"column": label, "max": NAME_MAX_LENGTH}
         )
-    return name
+    return normalized
+
+
+# The two shapes a birth date is written in, with two-digit days and months in ASCII
+# digits: read without strptime (most of a date's cost); any other writing goes to
+# strptime, which reads it or not, as before.
+_ISO_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+_FRENCH_DATE = re.compile(r"([0-9]{2})/([0-9]{2})/([0-9]{4})")
+
+
+def _date_read(value: str) -> date | None:
+    if found := _ISO_DATE.fullmatch(value):
+        year, month, day = found.groups()
+    elif found := _FRENCH_DATE.fullmatch(value):
+        day, month, year = found.groups()
+    else:
+        for shape in ("%Y-%m-%d", "%d/%m/%Y"):
+            try:
+                return datetime.strptime(value, shape).date()
+            except ValueError:
+                continue
+        return None
+    try:
+        return date(int(year), int(month), int(day))
+    except ValueError:  # 31 February, month 13: strptime refuses them too
+        return None
 
 
 def _birth_date(value: str, *, today: date) -> date:
-    value = value.strip()
-    for shape in ("%Y-%m-%d", "%d/%m/%Y"):
-        try:
-            born = datetime.strptime(value, shape).date()
-            break
-        except ValueError:
-            continue
-    else:
+    born = _date_read(value.strip())
+    if born is None:
         raise RowRejected(
             gettext("Date de naissance illisible : AAAA-MM-JJ ou JJ/MM/AAAA attendu.")
         )
@@ -298,7 +347,7 @@ def _birth_date(value: str, *, today: date) -> date:
 
 
 def _address_line(value: str, *, label: str, required: bool) -> str:
-    text = text_normalize(value).shown
+    text = text_shown(value)
     if (required and not text) or len(text) > ADDRESS_MAX_LENGTH:
         raise RowRejected(
             gettext("Colonne %(column)s : au plus %(max)s caractères%(required)s.")
@@ -311,12 +360,38 @@ def _address_line(value: str, *, label: str, required: bool) -> str:
     return text
 
 
+# The forms a French number is nearly always written in ("0612345678", "06 12 34 56 78",
+# "06.12.34.56.78", "+33 6 12 34 56 78", "0033612345678"): read without phonenumbers'
+# parser, which costs more than the rest of a row's checks, and typed by phonenumbers'
+# own metadata for France. tests/campaigns/test_phone_fast_path.py checks that both
+# give the same answer on many numbers; any other form goes through the parser.
+_FRENCH_NUMBER = re.compile(r"(?:0|\+33 ?|0033 ?)([1-9](?:[ .-]?[0-9]){8})")
+_NOT_DIGIT = re.compile(r"\D")
+FRANCE = 33
+
+
 def _mobile(value: str) -> str:
     """A mobile in E.164; "" for none, or for a landline (no SMS reaches it, and a number
     no message will use is not kept)."""
     value = value.strip()
     if not value:
         return ""
+    french = _FRENCH_NUMBER.fullmatch(value)
+    if french is None:
+        return _mobile_parsed(value)
+    national = _NOT_DIGIT.sub("", french[1])
+    kind = phonenumbers.number_type(
+        phonenumbers.PhoneNumber(country_code=FRANCE, national_number=int(national))
+    )
+    if kind == phonenumbers.PhoneNumberType.UNKNOWN:
+        raise RowRejected(gettext("Numéro de téléphone invalide."))
+    if kind not in SMS_NUMBER_TYPES or "FR" not in settings.SMS_REGIONS:
+        return ""
+    return f"+{FRANCE}{national}"
+
+
+def _mobile_parsed(value: str) -> str:
+    """_mobile through phonenumbers' parser: any form, any country."""
     try:
         number = phone_parse(value, field="telephone")
     except InvalidInput:
@@ -342,6 +417,8 @@ def _email(value: str) -> str:
 
 
 def _categories(value: str) -> list[str]:
+    if not value.strip():
+        return []
     codes = [code.strip() for code in value.split("|") if code.strip()]
     try:
         return sorted(categories_validate(codes=codes))

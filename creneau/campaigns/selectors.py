@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
-from creneau.booking.models import Appointment, Series
+from creneau.booking.models import Appointment, Person, Series
 from creneau.booking.persons import person_index
 from creneau.booking.services import PersonData
 from creneau.booking.tokens import reference_normalize
@@ -336,6 +336,67 @@ def invitation_find(*, code: str) -> Invitation:
             field="code",
         )
     return invitation
+
+
+# A person's own data (privacy) and the retention purge ----------------------------------
+
+
+def invitees_of_person(*, person: Person) -> QuerySet[Invitee]:
+    """The invitees that are this person: linked to them, or of the same names and birth
+    date (the blind index booking computes, Person.match_key, against the names as the
+    file wrote them or the first given name alone), whether or not the linking pass has
+    run since they booked."""
+    return Invitee.objects.filter(
+        Q(person=person) | Q(person_key=person.match_key) | Q(first_name_key=person.match_key)
+    )
+
+
+def invitee_data(*, invitee: Invitee) -> dict:
+    """What the population file said of an invitee and what was sent to them, in plain
+    values, for a person's right of access (privacy.selectors.person_data)."""
+    invitations = Invitation.objects.filter(invitee=invitee).select_related("campaign")
+    return {
+        "identifiant": invitee.identifiant,
+        "family_name": invitee.family_name,
+        "given_names": invitee.given_names,
+        "birth_date": invitee.birth_date,
+        "address": dict(invitee.address),
+        "phone": invitee.phone,
+        "email": invitee.email,
+        "categories": list(invitee.categories),
+        "imported_at": invitee.updated_at,
+        "invitations": [
+            {
+                "campaign": invitation.campaign.name,
+                "channel": invitation.channel,
+                "sent_at": invitation.sent_at,
+                "reminders": invitation.reminders,
+                "opened_at": invitation.opened_at,
+                "booked_at": invitation.booked_at,
+            }
+            for invitation in invitations.order_by("pk")
+        ],
+    }
+
+
+def invitation_messages_q(invitation_ids: Collection[int]) -> Q:
+    """The outbox rows of these invitations (their reminders and fallbacks too): their
+    events are named after the invitation (services._message_send)."""
+    condition = Q(pk__in=[])
+    for invitation_id in invitation_ids:
+        condition |= Q(event__startswith=f"invitation:{invitation_id}:")
+    return condition
+
+
+def invitees_due(*, before: datetime) -> QuerySet[Invitee]:
+    """Invitees the campaigns no longer need: no import changed them since `before`, no
+    campaign not stopped covers their department (it may still invite them) or invited
+    them, and no invitation went to them since `before` (its reminders, its booking)."""
+    live = Campaign.objects.exclude(status=Campaign.Status.STOPPED)
+    covered = live.filter(departments=OuterRef("department"))
+    invitations = Invitation.objects.filter(invitee=OuterRef("pk"))
+    recent = invitations.filter(Q(last_sent_at__gte=before) | Q(campaign__in=live))
+    return Invitee.objects.filter(updated_at__lt=before).exclude(Exists(covered) | Exists(recent))
 
 
 def population_opened(*, before: RuleSet, after: RuleSet, at: datetime) -> dict[str, int] | None:

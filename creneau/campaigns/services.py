@@ -15,6 +15,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import IO, ParamSpec, TypeVar
 
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -35,6 +36,7 @@ from creneau.core.db import unit_of_work
 from creneau.core.errors import AlreadyBooked, InvalidInput, NotFound
 from creneau.eligibility.selectors import categories_validate
 from creneau.geography.models import Department
+from creneau.outreach.models import Notification
 from creneau.outreach.rendering import Secret
 from creneau.outreach.services import notification_enqueue
 from creneau.vaccines.models import Vaccine
@@ -47,6 +49,7 @@ from .models import (
     MAX_REMINDERS,
     SMS,
     Campaign,
+    ErasedInvitee,
     Invitation,
     Invitee,
     LinkProgress,
@@ -60,7 +63,9 @@ from .selectors import (
     free_places_ahead,
     invitation_code_index,
     invitation_covers,
+    invitation_messages_q,
     invitations_outstanding,
+    invitees_due,
     sending_open,
 )
 
@@ -102,13 +107,22 @@ def population_import(
         departments=sorted(allowed or []),
     )
     batch: dict[str, object] = {}
+    # Erasures are rare: without any, no batch looks for them.
+    erasures = ErasedInvitee.objects.exists()
 
     def flush() -> None:
-        created, updated = _batch_write(rows=list(batch.values()))
+        created, updated, erased = _batch_write(rows=list(batch.values()), erasures=erasures)
         report.created += created
         report.updated += updated
-        report.unchanged += len(batch) - created - updated
+        report.unchanged += len(batch) - created - updated - len(erased)
+        for line in erased:
+            reject(line, gettext("Personne effacée à sa demande, sa ligne n'a pas changé depuis."))
         batch.clear()
+
+    def reject(line: int, reason: str) -> None:
+        report.rejected += 1
+        if len(report.rejections) < REJECTIONS_KEPT:
+            report.rejections.append([line, reason])
 
     for line, cells, reason in rows:
         report.rows += 1
@@ -123,9 +137,7 @@ def population_import(
             except RowRejected as rejection:
                 reason = rejection.reason
         if reason:
-            report.rejected += 1
-            if len(report.rejections) < REJECTIONS_KEPT:
-                report.rejections.append([line, reason])
+            reject(line, reason)
             continue
         if row.identifiant_index in batch:
             # The same person twice in one file: the later line wins, written after.
@@ -139,49 +151,92 @@ def population_import(
 
 
 @unit_of_work
-def _batch_write(*, rows: list) -> tuple[int, int]:
-    """One batch: (created, updated). The digests are read first so that an unchanged row
-    costs no sealing and no write; the rest is one upsert on the identifiant's index."""
+def _batch_write(*, rows: list, erasures: bool) -> tuple[int, int, list[int]]:
+    """One batch: (created, updated, the lines of people erased at their request whose
+    row has not changed since). The digests are read first so that an unchanged row
+    costs no sealing and no write; the rest is one upsert on the identifiant's index. A
+    person erased at their request comes back only with a row that changed since
+    (ErasedInvitee)."""
+    indexes = [row.identifiant_index for row in rows]
     known = dict(
-        Invitee.objects.filter(
-            identifiant_index__in=[row.identifiant_index for row in rows]
-        ).values_list("identifiant_index", "digest")
+        Invitee.objects.filter(identifiant_index__in=indexes).values_list(
+            "identifiant_index", "digest"
+        )
     )
+    erased = (
+        dict(
+            ErasedInvitee.objects.filter(identifiant_index__in=indexes).values_list(
+                "identifiant_index", "digest"
+            )
+        )
+        if erasures
+        else {}
+    )
+    kept_out = [row.line for row in rows if erased.get(row.identifiant_index) == row.digest]
+    if erased:
+        rows = [row for row in rows if erased.get(row.identifiant_index) != row.digest]
+        ErasedInvitee.objects.filter(
+            identifiant_index__in=[row.identifiant_index for row in rows]
+        ).delete()
     changed = [row for row in rows if known.get(row.identifiant_index) != row.digest]
     if changed:
-        Invitee.objects.bulk_create(
-            [
-                Invitee(
-                    identifiant=row.identifiant,
-                    identifiant_index=row.identifiant_index,
-                    family_name=row.family_name,
-                    given_names=row.given_names,
-                    birth_date=row.birth_date,
-                    birth_year=row.birth_date.year,
-                    address=row.address,
-                    department_id=row.department_id,
-                    phone=row.phone,
-                    email=row.email,
-                    has_mobile=bool(row.phone),
-                    has_email=bool(row.email),
-                    categories=row.categories,
-                    person_key=row.person_key,
-                    first_name_key=row.first_name_key,
-                    digest=row.digest,
-                    position=row.line,
-                )
-                for row in changed
-            ],
-            update_conflicts=True,
-            unique_fields=["identifiant_index"],
-            update_fields=[
-                *("family_name", "given_names", "birth_date", "birth_year", "address"),
-                *("department", "phone", "email", "has_mobile", "has_email", "categories"),
-                *("person_key", "first_name_key", "digest", "position", "updated_at"),
-            ],
-        )
+        _invitees_upsert(rows=changed)
     updated = sum(1 for row in changed if row.identifiant_index in known)
-    return len(changed) - updated, updated
+    return len(changed) - updated, updated, kept_out
+
+
+# What an import writes of a row, in the order of the upsert's columns; all but the
+# identifiant's index and created_at are rewritten when a later file changes the row.
+_UPSERT_COLUMNS = (
+    *("identifiant", "identifiant_index", "family_name", "given_names", "birth_date"),
+    *("birth_year", "address", "department", "phone", "email", "has_mobile", "has_email"),
+    *("categories", "person_key", "first_name_key", "digest", "position", "created_at"),
+    "updated_at",
+)
+_UPSERT_KEPT = ("identifiant", "identifiant_index", "created_at")
+
+
+def _invitees_upsert(*, rows: list) -> None:
+    """Insert these rows, or update the invitee of the same identifiant: one
+    `INSERT … ON CONFLICT (identifiant_index) DO UPDATE` (PostgreSQL and SQLite alike),
+    the statement `bulk_create(update_conflicts=True)` writes, with the values prepared
+    by each model field itself (sealed by the encrypted fields, under their own
+    purpose) but without building a model instance and compiling a query for each row,
+    which cost more than the sealing (docs/operations.md, "Messages on campaign day")."""
+    fields = [Invitee._meta.get_field(name) for name in _UPSERT_COLUMNS]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in fields)
+    updates = ", ".join(
+        f"{quote(field.column)} = EXCLUDED.{quote(field.column)}"
+        for field in fields
+        if field.name not in _UPSERT_KEPT
+    )
+    statement = (
+        f"INSERT INTO {quote(Invitee._meta.db_table)} ({columns}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}) "
+        f"ON CONFLICT ({quote('identifiant_index')}) DO UPDATE SET {updates}"
+    )
+    # The sealed fields seal their values (under their own purpose); the others are
+    # text, numbers and booleans the driver takes as they are, and the time, prepared
+    # once.
+    sealed = [getattr(field, "encrypted", False) for field in fields]
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    prepared = []
+    for row in rows:
+        values = (
+            *(row.identifiant, row.identifiant_index, row.family_name, row.given_names),
+            *(row.birth_date, row.birth_date.year, row.address, row.department_id, row.phone),
+            *(row.email, bool(row.phone), bool(row.email), row.categories, row.person_key),
+            *(row.first_name_key, row.digest, row.line, now, now),
+        )
+        prepared.append(
+            [
+                field.get_prep_value(value) if seal else value
+                for field, seal, value in zip(fields, sealed, values, strict=True)
+            ]
+        )
+    with connection.cursor() as cursor:
+        cursor.executemany(statement, prepared)
 
 
 @unit_of_work
@@ -754,3 +809,51 @@ def campaigns_pass(*, now: datetime | None = None) -> CampaignsPass:
         while count := invitation_reminders_send(campaign_id=campaign_id, now=now):
             reminded += count
     return CampaignsPass(linked=linked, invited=invited, reminded=reminded)
+
+
+# A person's erasure and the retention purge ---------------------------------------------
+
+
+def invitees_erase(*, invitee_ids: Collection[int], now: datetime, remember: bool) -> dict:
+    """Erase these invitees, inside the caller's transaction: their invitations' messages
+    (sent or not: nothing more goes to them), their invitations, themselves. The rows are
+    locked first, so that a wave inviting one of them at this moment waits, then fails on
+    the missing invitee and rolls back whole (the next pass goes on without them).
+    `remember` (an erasure at the person's request): each leaves an ErasedInvitee, so the
+    same row imported again does not bring them back. Returns the counts."""
+    invitees = list(
+        Invitee.objects.select_for_update()
+        .filter(pk__in=list(invitee_ids))
+        .order_by("pk")
+        .values_list("pk", "identifiant_index", "digest")
+    )
+    ids = [pk for pk, _index, _digest in invitees]
+    invitations = list(Invitation.objects.filter(invitee_id__in=ids).values_list("pk", flat=True))
+    messages = 0
+    for start in range(0, len(invitations), 200):
+        messages += Notification.objects.filter(
+            invitation_messages_q(invitations[start : start + 200])
+        ).delete()[0]
+    counts = {
+        "invitation_messages": messages,
+        "invitations": Invitation.objects.filter(pk__in=invitations).delete()[0],
+        "invitees": Invitee.objects.filter(pk__in=ids).delete()[0],
+    }
+    if remember:
+        for _pk, index, digest in invitees:
+            ErasedInvitee.objects.update_or_create(
+                identifiant_index=index, defaults={"digest": digest, "erased_at": now}
+            )
+    return counts
+
+
+def invitees_purge(*, ids: list[int], before: datetime, now: datetime) -> dict:
+    """The retention purge's batch: of these invitees, those still due once locked."""
+    due = list(invitees_due(before=before).filter(pk__in=ids).values_list("pk", flat=True))
+    return invitees_erase(invitee_ids=due, now=now, remember=False)
+
+
+def erased_invitees_purge(*, before: datetime) -> int:
+    """Erasures older than the population's own retention are forgotten: by then the
+    extract they were in has gone too."""
+    return ErasedInvitee.objects.filter(erased_at__lt=before).delete()[0]

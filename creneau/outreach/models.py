@@ -88,6 +88,9 @@ class Notification(models.Model):
         FAILED = "failed", _("Échec")
         # Not sent: the address asked for no more invitations and reminders (OptOut).
         OPTED_OUT = "opted_out", _("Non envoyé (désinscrit)")
+        # Not sent: what it was about no longer stands when its turn came (a reminder of
+        # an appointment cancelled or moved while the reminder waited out the night).
+        WITHDRAWN = "withdrawn", _("Non envoyé (plus d'actualité)")
 
     channel = models.CharField(max_length=10, choices=Channel.choices)
     # A phone number, an e-mail address, or a letter's name and address lines, encrypted

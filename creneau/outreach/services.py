@@ -70,6 +70,24 @@ MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
 CLAIM_TIMEOUT = timedelta(minutes=5)
 TAKEN = (Notification.Status.PENDING, Notification.Status.SENDING)
 
+StillDue = Callable[[Notification], bool]
+_still_due: dict[str, StillDue] = {}
+
+
+def message_still_due(*kinds: str) -> Callable[[StillDue], StillDue]:
+    """Declare, for messages of these kinds, how to tell when one is about to go whether
+    what it is about still stands (booking/messages.py: the appointment a reminder names
+    is still booked at that time). A reminder may wait hours (the quiet hours) between
+    being written and going: it is checked when it goes, by the app that owns what it is
+    about, so that outreach imports nothing above it."""
+
+    def register(still_due: StillDue) -> StillDue:
+        for kind in kinds:
+            _still_due[kind] = still_due
+        return still_due
+
+    return register
+
 
 def notification_enqueue(
     *,
@@ -437,6 +455,12 @@ def _deliver_one(
         mine.update(status=Notification.Status.OPTED_OUT)
         return Delivery(
             notification_id, notification.channel, notification.kind, attempt, "opted_out"
+        )
+    still_due = _still_due.get(notification.kind)
+    if still_due is not None and not still_due(notification):
+        mine.update(status=Notification.Status.WITHDRAWN)
+        return Delivery(
+            notification_id, notification.channel, notification.kind, attempt, "withdrawn"
         )
     try:
         senders.send(notification)

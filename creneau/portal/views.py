@@ -1505,6 +1505,7 @@ def _retention() -> dict[str, int]:
         "message_days": settings.RETENTION_MESSAGE_DAYS,
         "course_days": settings.RETENTION_COURSE_DAYS,
         "course_months": round(settings.RETENTION_COURSE_DAYS / 30.44),
+        "invitee_days": settings.RETENTION_INVITEE_DAYS,
         "waitlist_days": settings.RETENTION_WAITLIST_DAYS,
         "audit_days": settings.AUDIT_RETENTION_DAYS,
     }

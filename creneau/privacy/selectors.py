@@ -10,6 +10,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from creneau.booking import tokens
 from creneau.booking.holders import contact_holders
 from creneau.booking.models import Appointment, Contact, Person, Series
+from creneau.campaigns.selectors import invitee_data, invitees_of_person
 from creneau.care.models import Administration
 from creneau.eligibility.selectors import category_labels
 from creneau.outreach.models import Notification
@@ -88,8 +89,10 @@ def person_data(*, person: Person) -> dict[str, Any]:
     a page and given as JSON, dates and times as Python's, for the page to format and the
     JSON encoder to write): who they are, the contact that books for them, each course
     with its appointments and the doses given, their entries on the waiting list with the
-    offers made to them, and the messages sent about them (not their text, which the
-    outbox does not keep for long)."""
+    offers made to them, the messages sent about them (not their text, which the outbox
+    does not keep for long), and what an invitation campaign's population file said of
+    them with the invitations sent (campaigns' invitees of the same names and birth
+    date)."""
     contact = person.contact
     courses = list(
         Series.objects.filter(person=person).select_related("site", "vaccine").order_by("pk")
@@ -208,6 +211,10 @@ def person_data(*, person: Person) -> dict[str, Any]:
                 "sent_at": message.sent_at,
             }
             for message in messages
+        ],
+        "invitees": [
+            invitee_data(invitee=invitee)
+            for invitee in invitees_of_person(person=person).order_by("pk")
         ],
     }
 

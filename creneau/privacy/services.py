@@ -33,6 +33,8 @@ from creneau.booking.models import (
     Series,
 )
 from creneau.booking.services import booking_cancel, holds_expire
+from creneau.campaigns.selectors import invitees_due, invitees_of_person
+from creneau.campaigns.services import erased_invitees_purge, invitees_erase, invitees_purge
 from creneau.care.services import administrations_detach
 from creneau.core.actor import Actor
 from creneau.core.db import unit_of_work
@@ -49,13 +51,14 @@ from .selectors import (
     waitlist_messages_q,
 )
 
-# The messages that may go: delivered (or given up on, or not sent to an address that
-# opted out). One still to send stays.
+# The messages that may go: delivered (or given up on, not sent to an address that
+# opted out, or withdrawn). One still to send stays.
 MESSAGES_DONE = (
     Notification.Status.SENT,
     Notification.Status.DELIVERED,
     Notification.Status.FAILED,
     Notification.Status.OPTED_OUT,
+    Notification.Status.WITHDRAWN,
 )
 
 
@@ -231,6 +234,18 @@ def _data_purge(*, now: datetime, batch: int) -> dict[str, int]:
     counts["contacts"] += _in_batches(
         candidates=contacts_unused(before=contact_cutoff), purge=contacts_purge, batch=batch
     )
+    invitee_cutoff = now - timedelta(days=settings.RETENTION_INVITEE_DAYS)
+    invited: dict[str, int] = {}
+
+    def population_purge(ids: list[int]) -> int:
+        purged = invitees_purge(ids=ids, before=invitee_cutoff, now=now)
+        for kind, count in purged.items():
+            invited[kind] = invited.get(kind, 0) + count
+        return purged["invitees"]
+
+    _in_batches(candidates=invitees_due(before=invitee_cutoff), purge=population_purge, batch=batch)
+    counts |= {kind: invited.get(kind, 0) for kind in _INVITEE_KINDS}
+    counts["invitees_erased_kept"] = erased_invitees_purge(before=invitee_cutoff)
     messages = Notification.objects.filter(
         status__in=MESSAGES_DONE,
         created_at__lt=now - timedelta(days=settings.RETENTION_MESSAGE_DAYS),
@@ -243,6 +258,8 @@ def _data_purge(*, now: datetime, batch: int) -> dict[str, int]:
 
 # What `_persons_erase` counts, in the order the purge reports them.
 _ERASED_KINDS = ("persons", "contacts", "courses", "appointments", "messages", "doses_kept")
+# What `invitees_erase` counts.
+_INVITEE_KINDS = ("invitees", "invitations", "invitation_messages")
 
 
 def _waitlist_purge(*, before: datetime, batch: int) -> dict[str, int]:
@@ -306,9 +323,11 @@ def person_erase(
     the contact told, as for any cancellation; refused, and nothing erased, when it may
     not be, e.g. the person is checked in at the site), then their entries on the waiting
     list (with the offers made to them) and their booking identity are erased as the
-    retention purge erases it, and their contact too when nobody else books through it.
-    The doses given stay, detached. One audit event (`actor`: the agent, or None for the
-    person themself). Returns the counts of what went."""
+    retention purge erases it, and their contact too when nobody else books through it;
+    so are they in invitation campaigns' population (campaigns' invitees_erase: the same
+    row imported again does not bring them back, a changed one does). The doses given
+    stay, detached. One audit event (`actor`: the agent, or None for the person
+    themself). Returns the counts of what went."""
     now = now or timezone.now()
     series = Series.objects.select_related("site").filter(pk=series_id).first()
     if series is not None:
@@ -328,12 +347,16 @@ def person_erase(
             now=now,
         )
         cancelled += 1
+    # The same person in an invitation campaign's population, found before the person
+    # goes (their link to the invitee goes with them).
+    invitees = list(invitees_of_person(person=series.person).values_list("pk", flat=True))
     waitlist = _entries_erase(person=series.person)
     counts = {
         "cancelled": cancelled,
         "waitlist_entries": waitlist,
         **_persons_erase(person_ids=[person_id], now=now),
     }
+    counts |= invitees_erase(invitee_ids=invitees, now=now, remember=True)
     audit_record(
         actor=actor,
         action="delete",

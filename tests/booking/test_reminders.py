@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.utils import timezone
 
 from creneau.booking.models import Appointment, Contact, Reminder
 from creneau.booking.reminders import reminders_enqueue
@@ -17,9 +18,10 @@ from creneau.booking.services import (
     contact_get_or_create,
     hold_create,
 )
+from creneau.outreach import sms
 from creneau.outreach.models import Notification, OptOut
 from creneau.outreach.rendering import notification_render
-from creneau.outreach.services import optout_record
+from creneau.outreach.services import optout_record, outbox_send
 from tests.concurrency.racers import race_threads
 from tests.factories import person, two_dose_site, verified_contact
 
@@ -128,6 +130,66 @@ def test_an_address_that_opted_out_gets_its_reminder_written_but_never_sent(refe
     assert reminders_enqueue(now=dose1.slot.start - timedelta(hours=47)) == 1
     (reminder,) = reminders()
     assert reminder.status == Notification.Status.OPTED_OUT
+
+
+def held_overnight(settings, monkeypatch):
+    """A booked course and its dose-1 reminder written at 20:59 the evening before, which
+    no worker sent before 21:00: the quiet hours hold it until 8:00. Returns the course,
+    the dose-1 appointment, its session and a function that sets the clock."""
+    settings.SMS_BACKEND = "creneau.outreach.sms.MemoryBackend"
+    sms.outbox.clear()
+    series, dose1, _dose2, session = book()
+
+    def clock(moment: datetime) -> datetime:
+        monkeypatch.setattr(timezone, "now", lambda: moment)
+        return moment
+
+    evening = clock(
+        (dose1.slot.start - timedelta(days=1)).astimezone(PARIS).replace(hour=20, minute=59)
+    )
+    Notification.objects.all().delete()  # the confirmation, sent long before
+    assert reminders_enqueue(now=evening) == 1
+    assert outbox_send(now=clock(evening + timedelta(minutes=2))).deliveries == []
+    return series, dose1, session, clock
+
+
+def test_a_reminder_held_overnight_goes_in_the_morning(reference, settings, monkeypatch):
+    _series, dose1, _session, clock = held_overnight(settings, monkeypatch)
+    report = outbox_send(now=clock(at_day_hour(dose1.slot.start, 8)))
+    assert [d.kind for d in report.deliveries] == [REMINDER]
+    assert [message.reference for message in sms.outbox] == [str(reminders()[0].pk)]
+
+
+def test_a_reminder_held_overnight_is_not_sent_for_an_appointment_cancelled_that_night(
+    reference, settings, monkeypatch
+):
+    series, dose1, _session, clock = held_overnight(settings, monkeypatch)
+    night = at_day_hour(dose1.slot.start, 0) + timedelta(hours=1)
+    booking_cancel(series_id=series.pk, now=clock(night))
+    report = outbox_send(now=clock(at_day_hour(dose1.slot.start, 8)))
+    outcomes = {delivery.kind: delivery.outcome for delivery in report.deliveries}
+    assert outcomes == {"booking_cancelled": "sent", REMINDER: "withdrawn"}
+    (reminder,) = reminders()
+    assert reminder.status == Notification.Status.WITHDRAWN
+    assert str(reminder.pk) not in [message.reference for message in sms.outbox]
+
+
+def test_a_reminder_held_overnight_for_an_appointment_moved_that_night_gives_way_to_its_own(
+    reference, settings, monkeypatch
+):
+    series, dose1, session, clock = held_overnight(settings, monkeypatch)
+    night = at_day_hour(dose1.slot.start, 0) + timedelta(hours=1)
+    later = session.slots.order_by("start").last()
+    booking_move(series_id=series.pk, dose_number=1, slot_id=later.pk, now=clock(night))
+    morning = clock(at_day_hour(dose1.slot.start, 8))
+    report = outbox_send(now=morning)
+    outcomes = {delivery.kind: delivery.outcome for delivery in report.deliveries}
+    assert outcomes == {"booking_moved": "sent", REMINDER: "withdrawn"}
+    # The moved appointment's own reminder, for its new time, goes.
+    assert reminders_enqueue(now=morning) == 1
+    report = outbox_send(now=clock(morning + timedelta(minutes=1)))
+    assert [(d.kind, d.outcome) for d in report.deliveries] == [(REMINDER, "sent")]
+    assert Reminder.objects.order_by("-id").first().start == later.start
 
 
 @pytest.mark.concurrency

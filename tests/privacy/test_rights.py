@@ -224,6 +224,8 @@ def test_unknown_ids_at_the_call_centre_are_404s(agent, course):
 def test_the_personal_data_page_states_the_periods_in_force(client, db, settings):
     settings.RETENTION_COURSE_DAYS = 183
     settings.AUDIT_RETENTION_DAYS = 200
+    settings.RETENTION_INVITEE_DAYS = 90
     page = unescape(client.get(reverse("portal:privacy")).content.decode())
     assert "183 jours (environ 6 mois) après la fin" in page
+    assert "90 jours après la dernière mise à jour du fichier" in page
     assert "200 jours, durée fixée par l'autorité sanitaire" in page

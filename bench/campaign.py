@@ -1,0 +1,596 @@
+"""An invitation campaign at scale (issue 17, item 8): a population imported, a campaign
+enqueued paced to the places open, and its SMS sent through a throttled provider by
+several workers, one of them killed with SIGKILL mid-run.
+
+In a throwaway PostgreSQL (scripts/with-postgres.sh, as bench/stats.py), or SQLite with
+`--sqlite`:
+
+1. `--people` people generated (French names, addresses at the postcodes of the
+   official geography over every department, weighted by each department's population;
+   phones written the ways people write them, some landlines, some with an e-mail, some
+   with neither; a few rows deliberately bad) into a CSV file, imported by the real
+   import (`manage.py population_import`, in a process of its own: its peak memory is
+   its own).
+2. In the 10 most populous departments, one site each, with first-dose sessions over the
+   next 13 days opened by the real services (`--places` places a department), and a
+   campaign for the over-75s of those departments, SMS only (a letter for whoever has
+   no mobile), sent every day at every hour. Its waves (`campaign_wave_send`) are
+   enqueued until none is due: they must stop at the free places (or at the people,
+   when fewer).
+3. A fake SMS provider on 127.0.0.1 (an HTTP server in this process) takes at most
+   `--rate` messages a second (a request beyond waits its turn), counts every request
+   and keeps each `Idempotency-Key` once. `--workers` `manage.py worker` processes send
+   the outbox, at the provider's rate (OUTBOX_RATE_SMS); when half of the SMS have
+   arrived, the first worker is killed with SIGKILL and started again. A message it was
+   sending is taken again by another worker after the outbox's claim timeout (5 minutes)
+   under the same key: counted once.
+4. Checks, once the outbox has recorded every SMS as sent: every SMS invitation reached
+   the provider under its key, exactly once; no invitation reached it twice under two
+   keys (a duplicate); none is missing. Any failed check, or nothing measured, ends
+   with an error.
+
+Run from the project root: .venv/bin/python bench/campaign.py [--people 1000000]
+[--rate 100] [--places N] [--workers 4] [--sqlite]. The last line sums it up:
+
+    campaign: <I> rows imported/s, <E> invitations enqueued/s, <S> sent/s of a provider
+    limit <L>/s, peak <M> MiB, <D> duplicates
+"""
+
+import argparse
+import csv
+import datetime as dt
+import json
+import math
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from machine import free_port  # noqa: E402
+
+DEPARTMENTS = 10
+# One row in this many is deliberately bad (a postcode that is not the town's, a date
+# that does not exist): the import rejects it and goes on.
+BAD_ONE_IN = 1000
+# A pause this long in the provider's arrivals, once most have come, is the wait for a
+# killed worker's stale claim (outreach.services.CLAIM_TIMEOUT): not counted as sending.
+TAIL_GAP_SECONDS = 10.0
+
+GIVEN_NAMES = [
+    "Jeanne", "Marie", "Monique", "Françoise", "Jacqueline", "Simone", "Odette", "Colette",
+    "Jean", "Pierre", "Michel", "André", "Bernard", "Jacques", "René", "Marcel", "Louise",
+    "Geneviève", "Hélène", "Madeleine", "Yvette", "Paulette", "Suzanne", "Denise", "Gérard",
+    "Roger", "Claude", "Christian", "Daniel", "Alain", "Henri", "Lucien", "Raymond", "Éric",
+    "Nathalie", "Isabelle", "Sylvie", "Catherine", "Christophe", "Philippe", "Léa", "Chloé",
+]  # fmt: skip
+FAMILY_NAMES = [
+    "Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand",
+    "Leroy", "Moreau", "Simon", "Laurent", "Lefebvre", "Michel", "Garcia", "David",
+    "Bertrand", "Roux", "Vincent", "Fournier", "Morel", "Girard", "André", "Lefèvre",
+    "Mercier", "Dupont", "Lambert", "Bonnet", "François", "Martinez", "Le Gall", "Nguyen",
+    "Lemaire", "Faure", "Rousseau", "Blanc", "Guérin", "Muller", "Henry", "Roussel",
+    "Perrin", "Morin", "Mathieu", "Clément", "Gauthier", "Dumont", "Lopez", "Fontaine",
+    "Chevalier", "Robin", "Masson", "Sanchez", "Boyer", "Denis", "Meunier", "Blanchard",
+]  # fmt: skip
+STREETS = [
+    "rue de la République", "rue Victor-Hugo", "avenue Jean-Jaurès", "rue Pasteur",
+    "place de l'Église", "rue du Moulin", "chemin des Vignes", "allée des Tilleuls",
+    "boulevard Gambetta", "rue de la Gare", "impasse des Lilas", "route de Paris",
+    "rue Jules-Ferry", "rue des Écoles", "avenue de la Libération", "quai de la Loire",
+]  # fmt: skip
+COMPLEMENTS = ["", "", "", "", "Bâtiment B", "Résidence les Chênes", "Appartement 12", "Lieu-dit"]
+
+
+# The population ------------------------------------------------------------------------
+
+
+def phone_written(number: int, rng: random.Random) -> str:
+    """A mobile (unique to the row: 061 and seven digits) written one of the ways people
+    write it, or, one row in eight, a landline (kept out: no SMS reaches it)."""
+    if rng.random() < 0.125:
+        return f"01 4{rng.randint(0, 9)} {rng.randint(10, 99)} {rng.randint(10, 99)} 00"
+    digits = f"61{number:07d}"  # 9 digits after the 0
+    pairs = " ".join(digits[i : i + 2] for i in range(1, 9, 2))
+    return rng.choice(
+        [
+            f"0{digits}",
+            f"06 {pairs}",
+            f"+33{digits}",
+            f"+33 6 {pairs}",
+            "06." + pairs.replace(" ", "."),
+        ]
+    )
+
+
+def population_write(*, path: Path, people: int, seed: int, targets: set[str], born_to: dt.date):
+    """The extract, and what it holds: rows, bad rows, and per target department the
+    over-75s with a mobile (SMS) and without (letter)."""
+    from creneau.campaigns.population import COLUMNS
+    from creneau.geography.models import Department, PostalCode
+
+    rng = random.Random(seed)
+    towns: dict[str, list[tuple[str, str]]] = {}
+    for code, name, department in PostalCode.objects.values_list(
+        "code", "commune__name", "commune__department_id"
+    ).order_by("code", "commune_id"):
+        towns.setdefault(department, []).append((code, name))
+    weights = dict(Department.objects.filter(population__gt=0).values_list("code", "population"))
+    codes = sorted(code for code in towns if weights.get(code))
+    cumulative = []
+    total = 0
+    for code in codes:
+        total += weights[code]
+        cumulative.append(total)
+    sms = dict.fromkeys(targets, 0)
+    letters = dict.fromkeys(targets, 0)
+    bad = 0
+    first_born = dt.date(1922, 1, 1)
+    span = (dt.date(2008, 12, 31) - first_born).days
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out, delimiter=";", lineterminator="\n")
+        writer.writerow(COLUMNS)
+        for number in range(people):
+            department = rng.choices(codes, cum_weights=cumulative)[0]
+            postcode, town = rng.choice(towns[department])
+            born = first_born + dt.timedelta(days=rng.randint(0, span))
+            phone = phone_written(number, rng) if rng.random() < 0.85 else ""
+            email = f"p{number}@example.org" if rng.random() < 0.3 else ""
+            birth = born.isoformat() if number % 2 else born.strftime("%d/%m/%Y")
+            if number % BAD_ONE_IN == BAD_ONE_IN - 1:
+                bad += 1
+                # Alternately a postcode that is not the town's and a 31 February.
+                if number % (2 * BAD_ONE_IN) == BAD_ONE_IN - 1:
+                    postcode = "00000"
+                else:
+                    birth = f"31/02/{born.year}"
+            elif department in targets and born <= born_to:
+                mobile = phone.startswith(("06", "+33"))
+                if mobile:
+                    sms[department] += 1
+                else:
+                    letters[department] += 1
+            writer.writerow(
+                [
+                    f"{number:013d}",
+                    rng.choice(FAMILY_NAMES),
+                    f"{rng.choice(GIVEN_NAMES)} {rng.choice(GIVEN_NAMES)}",
+                    birth,
+                    f"{rng.randint(1, 180)} {rng.choice(STREETS)}",
+                    rng.choice(COMPLEMENTS),
+                    postcode,
+                    town,
+                    phone,
+                    email,
+                    "caregiver" if rng.random() < 0.02 else "",
+                ]
+            )
+    return bad, sms, letters
+
+
+# The places ----------------------------------------------------------------------------
+
+
+def places_open(*, departments: list[str], places: int) -> dict[str, int]:
+    """One published site a department (at its most populous commune), a delivery, and
+    single-dose sessions on each of the next 13 days opened by the real services, about
+    `places` first-dose places in all: the free places the campaign is paced to."""
+    from django.utils import timezone
+
+    from creneau.core.geo import Position, grid_cell
+    from creneau.geography.models import Commune
+    from creneau.scheduling.services import sessions_open_weekly
+    from creneau.sites.models import Site
+    from creneau.vaccines.models import Vaccine
+    from creneau.vaccines.services import delivery_record
+
+    vaccine = Vaccine.objects.get(code="janssen")
+    days = 13
+    lines = max(1, math.ceil(places / (days * 40)))
+    slots = max(1, math.ceil(places / (days * lines)))
+    start = dt.time(8, 0)
+    end = (dt.datetime.combine(dt.date.today(), start) + dt.timedelta(minutes=15 * slots)).time()
+    first = timezone.localdate() + dt.timedelta(days=1)
+    opened = {}
+    for code in departments:
+        commune = Commune.objects.filter(department_id=code).order_by("-population").first()
+        site = Site.objects.create(
+            name=f"Centre de vaccination de {commune.name}",
+            status=Site.Status.PUBLISHED,
+            commune=commune,
+            department_id=code,
+            postcode=commune.postal_codes.values_list("code", flat=True).first() or "",
+            latitude=commune.latitude,
+            longitude=commune.longitude,
+            grid_cell=grid_cell(Position(commune.latitude, commune.longitude)),
+        )
+        delivery_record(
+            site=site,
+            vaccine=vaccine,
+            quantity=days * slots * lines,
+            expected_on=first,
+            lot="BENCH1",
+            received_at=timezone.now(),
+        )
+        sessions = sessions_open_weekly(
+            site=site,
+            vaccine=vaccine,
+            date_from=first,
+            date_to=first + dt.timedelta(days=days - 1),
+            weekdays=set(range(7)),
+            start_time=start,
+            end_time=end,
+            lines=lines,
+            slot_minutes=15,
+        )
+        opened[code] = len(sessions) * slots * lines
+    return opened
+
+
+# The provider --------------------------------------------------------------------------
+
+
+class Provider:
+    """What the fake provider took: each key once (with when it first came), every
+    request counted, and the recipients of each key."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.lock = threading.Lock()
+        self.next_turn = 0.0
+        self.requests = 0
+        self.first_seen: dict[str, float] = {}
+        self.recipients: dict[str, str] = {}
+
+    def turn(self) -> None:
+        """Wait for this request's turn: at most `rate` a second, as a provider imposes."""
+        with self.lock:
+            now = time.monotonic()
+            self.next_turn = max(self.next_turn, now) + 1 / self.rate
+            wait = self.next_turn - 1 / self.rate - now
+        if wait > 0:
+            time.sleep(wait)
+
+    def take(self, key: str, to: str) -> None:
+        with self.lock:
+            self.requests += 1
+            if key not in self.first_seen:
+                self.first_seen[key] = time.monotonic()
+                self.recipients[key] = to
+
+    @property
+    def unique(self) -> int:
+        with self.lock:
+            return len(self.first_seen)
+
+
+def provider_start(provider: Provider) -> tuple[ThreadingHTTPServer, int]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            key = self.headers.get("Idempotency-Key", "")
+            provider.turn()
+            if not key:
+                self.send_response(400)
+                self.end_headers()
+                return
+            provider.take(key, body["to"])
+            answer = json.dumps({"id": key}).encode()
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+            except (BrokenPipeError, ConnectionResetError):
+                # The worker was killed while its message waited its turn: the provider
+                # took it; the worker never knew, and its row is sent again later.
+                pass
+
+        def log_message(self, *args):
+            pass
+
+    port = free_port()
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, port
+
+
+# Processes -----------------------------------------------------------------------------
+
+
+def child_wait(process: subprocess.Popen) -> tuple[int, float, float]:
+    """Wait for a child: (exit status, peak MiB, CPU seconds), from its own rusage."""
+    _pid, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return process.returncode, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
+
+
+def _inner(args: argparse.Namespace) -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "creneau.settings")
+    os.environ.setdefault("DEBUG", "1")
+    # Sent whatever the hour the benchmark runs at; rates as the provider imposes.
+    os.environ["OUTBOX_QUIET_HOURS"] = ""
+    os.environ["OUTBOX_RATE_SMS"] = str(args.rate)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+    from django.db.models import Count
+    from django.utils import timezone
+
+    from creneau.campaigns.models import Campaign, Invitation
+    from creneau.campaigns.selectors import free_places_ahead
+    from creneau.campaigns.services import (
+        CampaignData,
+        campaign_create,
+        campaign_status_change,
+        campaign_wave_send,
+    )
+    from creneau.core.actor import Actor
+    from creneau.eligibility.services import eligibility_seed
+    from creneau.geography.models import Department
+    from creneau.geography.services import geography_load
+    from creneau.outreach.models import Notification
+    from creneau.vaccines.services import vaccines_seed
+
+    print(f"database: {connection.vendor}; load {Path('/proc/loadavg').read_text().strip()}")
+    call_command("migrate", verbosity=0)
+    geography_load()
+    vaccines_seed()
+    eligibility_seed()
+    targets = list(
+        Department.objects.filter(population__gt=0)
+        .order_by("-population")
+        .values_list("code", flat=True)[:DEPARTMENTS]
+    )
+    today = timezone.localdate()
+    born_to = today.replace(year=today.year - 75)
+    work = Path(tempfile.mkdtemp(prefix="creneau-campaign-"))
+    csv_path = work / "population.csv"
+    started = time.monotonic()
+    bad, sms, letters = population_write(
+        path=csv_path, people=args.people, seed=17, targets=set(targets), born_to=born_to
+    )
+    print(
+        f"generated {args.people:,} people ({bad} bad rows) in {time.monotonic() - started:.0f} s: "
+        f"{csv_path.stat().st_size / 2**20:.0f} MiB"
+    )
+    connection.close()
+
+    # 1. The import, by the real command in a process of its own.
+    env = {**os.environ}
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    started = time.monotonic()
+    importer = subprocess.Popen(
+        [*manage, "population_import", str(csv_path)], cwd=ROOT, env=env, stdout=subprocess.PIPE
+    )
+    said = importer.stdout.read().decode()
+    status, import_peak, import_cpu = child_wait(importer)
+    import_seconds = time.monotonic() - started
+    csv_path.unlink()  # a million people is some 100 MiB; the workers' logs stay
+    print(said.strip().splitlines()[0] if said.strip() else "(the import said nothing)")
+    if status != 0:
+        raise SystemExit(f"FAILED: the import exited with {status}")
+    from creneau.campaigns.models import PopulationImport
+
+    report = PopulationImport.objects.order_by("-id").first()
+    if report is None or report.created != args.people - bad or report.rejected != bad:
+        raise SystemExit(
+            f"FAILED: expected {args.people - bad} created and {bad} rejected, got "
+            f"{report and report.created} and {report and report.rejected}"
+        )
+    imported = args.people / import_seconds
+    print(
+        f"import: {import_seconds:.1f} s wall, {import_cpu:.1f} s CPU "
+        f"({args.people / import_cpu:,.0f} rows per CPU second), peak {import_peak:.0f} MiB"
+    )
+
+    # 2. The places, the campaign, its waves.
+    places = args.places or max(50, args.people // 500)
+    opened = places_open(departments=targets, places=places)
+    now = timezone.now()
+    free = free_places_ahead(departments=targets, now=now)
+    if free != opened:
+        raise SystemExit(f"FAILED: places opened {opened}, free places read {free}")
+    system = Actor(user=None)
+    campaign = campaign_create(
+        actor=system,
+        data=CampaignData(
+            name="Plus de 75 ans (benchmark)",
+            departments=tuple(targets),
+            born_to=born_to,
+            channels=("sms",),
+            message_fr="Vous avez 75 ans ou plus : prenez rendez-vous.",
+            send_days=tuple(range(7)),
+            send_from=dt.time(0, 0),
+            send_until=dt.time(23, 59),
+        ),
+        allowed=None,
+    )
+    campaign_status_change(actor=system, campaign_id=campaign.pk, action="start")
+    started = time.monotonic()
+    enqueued = 0
+    while count := campaign_wave_send(campaign_id=campaign.pk):
+        enqueued += count
+    enqueue_seconds = time.monotonic() - started
+    expected = {code: min(free[code], sms[code] + letters[code]) for code in targets}
+    counted = dict.fromkeys(targets, 0)
+    for code in Invitation.objects.filter(campaign=campaign).values_list(
+        "department_id", flat=True
+    ):
+        counted[code] += 1
+    over_75 = sum(sms.values()) + sum(letters.values())
+    print(f"places free: {sum(free.values()):,}; over-75s: {over_75:,}")
+    if counted != expected or enqueued != sum(expected.values()):
+        raise SystemExit(f"FAILED: invitations per department {counted}, expected {expected}")
+    if not enqueued:
+        raise SystemExit("FAILED: no invitation enqueued: nothing to measure")
+    by_channel = dict(
+        Invitation.objects.filter(campaign=campaign)
+        .values_list("channel")
+        .annotate(n=Count("pk"))
+        .values_list("channel", "n")
+    )
+    sms_keys = {
+        str(pk)
+        for pk in Notification.objects.filter(
+            kind=Notification.Kind.INVITATION, channel="sms"
+        ).values_list("pk", flat=True)
+    }
+    print(
+        f"enqueued {enqueued:,} invitations in {enqueue_seconds:.1f} s ({by_channel}); "
+        f"{len(sms_keys):,} SMS to send"
+    )
+    if not sms_keys:
+        raise SystemExit("FAILED: no SMS to send: nothing to measure")
+    connection.close()
+
+    # 3. The provider and the workers.
+    provider = Provider(args.rate)
+    server, port = provider_start(provider)
+    env.update(
+        SMS_BACKEND="creneau.outreach.sms.HttpBackend",
+        SMS_HTTP_URL=f"http://127.0.0.1:{port}/sms",
+        SMS_HTTP_TIMEOUT="30",
+    )
+    logs = [(work / f"worker-{n}.log").open("w") for n in range(args.workers + 1)]
+
+    def worker_start(n: int) -> subprocess.Popen:
+        return subprocess.Popen(
+            [*manage, "worker", "--limit", "100"],
+            cwd=ROOT,
+            env=env,
+            stdout=logs[n],
+            stderr=subprocess.STDOUT,
+        )
+
+    workers = [worker_start(n) for n in range(args.workers)]
+    peaks: list[float] = [import_peak]
+    worker_cpu = 0.0
+    killed_at = None
+    deadline_idle = 5 * 60 + 120  # the claim timeout, and some
+    last_progress, last_unique = time.monotonic(), 0
+    # Until every SMS reached the provider and the outbox has recorded each as sent: a
+    # message the killed worker handed over without living to record it is sent again
+    # by another worker after the claim timeout, under the same key.
+    unsent = Notification.objects.filter(
+        kind=Notification.Kind.INVITATION, channel="sms", status__in=["pending", "sending"]
+    )
+    while provider.unique < len(sms_keys) or unsent.exists():
+        time.sleep(0.5)
+        unique = provider.unique
+        if unique != last_unique:
+            last_progress, last_unique = time.monotonic(), unique
+        if killed_at is None and unique >= len(sms_keys) // 2:
+            victim = workers[0]
+            victim.send_signal(signal.SIGKILL)
+            _status, peak, cpu = child_wait(victim)
+            peaks.append(peak)
+            worker_cpu += cpu
+            killed_at = unique
+            print(f"worker 1 killed (SIGKILL) after {unique:,} SMS; started again")
+            workers[0] = worker_start(args.workers)
+        if time.monotonic() - last_progress > deadline_idle:
+            break
+    for worker in workers:
+        worker.send_signal(signal.SIGTERM)
+    for worker in workers:
+        _status, peak, cpu = child_wait(worker)
+        peaks.append(peak)
+        worker_cpu += cpu
+    server.shutdown()
+    for log in logs:
+        log.close()
+
+    # 4. Checks.
+    received = set(provider.first_seen)
+    missing = sms_keys - received
+    strangers = received - sms_keys
+    by_recipient: dict[str, int] = {}
+    for to in provider.recipients.values():
+        by_recipient[to] = by_recipient.get(to, 0) + 1
+    duplicates = sum(n - 1 for n in by_recipient.values() if n > 1) + len(strangers)
+    redelivered = provider.requests - len(received)
+    arrivals = sorted(provider.first_seen.values())
+    # The steady part: up to a pause of TAIL_GAP_SECONDS (the killed worker's stale claim
+    # waiting for its timeout), if any.
+    end = len(arrivals)
+    for n in range(1, len(arrivals)):
+        if arrivals[n] - arrivals[n - 1] > TAIL_GAP_SECONDS:
+            end = n
+            break
+    steady = arrivals[:end]
+    sent_rate = (len(steady) - 1) / (steady[-1] - steady[0]) if len(steady) > 1 else 0.0
+    statuses = dict(
+        Notification.objects.filter(kind=Notification.Kind.INVITATION, channel="sms")
+        .values_list("status")
+        .annotate(n=Count("pk"))
+        .values_list("status", "n")
+    )
+    print(
+        f"provider: {provider.requests:,} requests, {len(received):,} keys, "
+        f"{redelivered} redelivered under the same key, {len(arrivals) - end} after the "
+        f"claim timeout (workers' logs in {work}); outbox statuses {statuses}; the workers' CPU "
+        f"{1000 * worker_cpu / max(1, len(received)):.0f} ms a message (their jobs included)"
+    )
+    failures = []
+    if missing:
+        failures.append(f"{len(missing)} SMS invitations never reached the provider")
+    if duplicates:
+        failures.append(f"{duplicates} duplicates")
+    if killed_at is None:
+        failures.append("no worker was killed")
+    if sent_rate <= 0:
+        failures.append("no sending rate measured")
+    campaign_status = Campaign.objects.get(pk=campaign.pk).status
+    print(
+        f"campaign: {imported:,.0f} rows imported/s, {enqueued / enqueue_seconds:,.0f} "
+        f"invitations enqueued/s, {sent_rate:,.1f} sent/s of a provider limit {args.rate:g}/s, "
+        f"peak {max(peaks):.0f} MiB, {duplicates} duplicates",
+        flush=True,
+    )
+    if failures or campaign_status != Campaign.Status.RUNNING:
+        raise SystemExit("FAILED: " + "; ".join(failures or [f"campaign {campaign_status}"]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--people", type=int, default=1_000_000)
+    parser.add_argument("--rate", type=float, default=100.0, help="the provider's limit, SMS/s")
+    parser.add_argument(
+        "--places", type=int, default=0, help="first-dose places a department (people / 500)"
+    )
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
+    parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if not 1_000 <= args.people <= 10_000_000 or not 1 <= args.rate <= 10_000:
+        parser.error("--people from 1000 to 10000000, --rate from 1 to 10000")
+    if not 1 <= args.workers <= 32 or not 0 <= args.places <= 1_000_000:
+        parser.error("--workers from 1 to 32, --places from 0 to 1000000")
+    if args.inner:
+        _inner(args)
+        return
+    command = [sys.executable, __file__, "--inner", *sys.argv[1:]]
+    if args.sqlite:
+        with tempfile.TemporaryDirectory(prefix="creneau-campaign-db-") as directory:
+            env = {**os.environ, "DATABASE_URL": f"sqlite:///{directory}/bench.sqlite3"}
+            subprocess.run(command, cwd=ROOT, env=env, check=True)
+        return
+    subprocess.run([str(ROOT / "scripts/with-postgres.sh"), *command], cwd=ROOT, check=True)
+
+
+if __name__ == "__main__":
+    main()
