@@ -381,7 +381,7 @@ def invitee_data(*, invitee: Invitee) -> dict:
 
 def invitation_messages_q(invitation_ids: Collection[int]) -> Q:
     """The outbox rows of these invitations (their reminders and fallbacks too): their
-    events are named after the invitation (services._message_send)."""
+    events are named after the invitation (services._message)."""
     condition = Q(pk__in=[])
     for invitation_id in invitation_ids:
         condition |= Q(event__startswith=f"invitation:{invitation_id}:")

@@ -38,7 +38,7 @@ from creneau.eligibility.selectors import categories_validate
 from creneau.geography.models import Department
 from creneau.outreach.models import Notification
 from creneau.outreach.rendering import Secret
-from creneau.outreach.services import notification_enqueue
+from creneau.outreach.services import OutboxMessage, notifications_enqueue_many
 from creneau.vaccines.models import Vaccine
 
 from .messages import INVITATION_CODE, INVITATION_LINK, KIND_INVITATION, KIND_REMINDER
@@ -508,9 +508,9 @@ def _recipient(invitee: Invitee, channel: str) -> str:
     return f"{name}\n{lines}"
 
 
-def _message_send(
+def _message(
     *, invitation: Invitation, invitee: Invitee, campaign: Campaign, kind: str, number: int
-):
+) -> OutboxMessage:
     """The invitation's message (an invitation or a reminder, outreach's kinds: sent
     after everything else, never at night, stopped by an opt-out), with the campaign's
     later channels the person has as its fallbacks should it fail for good. A letter
@@ -528,7 +528,7 @@ def _message_send(
         if invitation.channel == LETTER
         else {}
     )
-    return notification_enqueue(
+    return OutboxMessage(
         channel=invitation.channel,
         to=_recipient(invitee, invitation.channel),
         kind=kind,
@@ -614,14 +614,20 @@ def _invitations_create(*, campaign: Campaign, invitees, count: int, now: dateti
             for invitee, channel in chosen
         ]
     )
-    for invitation, (invitee, _channel) in zip(invitations, chosen, strict=True):
-        invitation.notification = _message_send(
-            invitation=invitation,
-            invitee=invitee,
-            campaign=campaign,
-            kind=KIND_INVITATION,
-            number=0,
-        )
+    notifications = notifications_enqueue_many(
+        messages=[
+            _message(
+                invitation=invitation,
+                invitee=invitee,
+                campaign=campaign,
+                kind=KIND_INVITATION,
+                number=0,
+            )
+            for invitation, (invitee, _channel) in zip(invitations, chosen, strict=True)
+        ]
+    )
+    for invitation, notification in zip(invitations, notifications, strict=True):
+        invitation.notification = notification
     Invitation.objects.bulk_update(invitations, ["notification"])
     return len(invitations)
 
@@ -654,7 +660,8 @@ def invitation_reminders_send(
         .select_related("invitee")
         .order_by("last_sent_at", "pk")[:limit]
     )
-    sent = 0
+    taken: list[Invitation] = []
+    messages: list[OutboxMessage] = []
     for invitation in due:
         number = invitation.reminders + 1
         channel = channel_choose(
@@ -665,16 +672,23 @@ def invitation_reminders_send(
         ).update(reminders=number, last_sent_at=now, channel=channel):
             continue
         invitation.channel = channel
-        notification = _message_send(
-            invitation=invitation,
-            invitee=invitation.invitee,
-            campaign=campaign,
-            kind=KIND_REMINDER,
-            number=number,
+        taken.append(invitation)
+        messages.append(
+            _message(
+                invitation=invitation,
+                invitee=invitation.invitee,
+                campaign=campaign,
+                kind=KIND_REMINDER,
+                number=number,
+            )
         )
-        Invitation.objects.filter(pk=invitation.pk).update(notification=notification)
-        sent += 1
-    return sent
+    # The messages of the reminders taken, written together in the same transaction.
+    for invitation, notification in zip(
+        taken, notifications_enqueue_many(messages=messages), strict=True
+    ):
+        invitation.notification = notification
+    Invitation.objects.bulk_update(taken, ["notification"])
+    return len(taken)
 
 
 # Booking with an invitation -------------------------------------------------------------

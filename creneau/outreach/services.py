@@ -89,6 +89,22 @@ def message_still_due(*kinds: str) -> Callable[[StillDue], StillDue]:
     return register
 
 
+@dataclass(frozen=True)
+class OutboxMessage:
+    """One message to write (notification_enqueue's arguments, for
+    notifications_enqueue_many)."""
+
+    channel: str
+    to: str
+    kind: str
+    event: str
+    context: dict
+    language: str = "fr"
+    fallbacks: Sequence[tuple[str, str]] = ()
+    priority: int | None = None
+    not_before: datetime | None = None
+
+
 def notification_enqueue(
     *,
     channel: str,
@@ -112,32 +128,85 @@ def notification_enqueue(
     for no more, and waits out the quiet hours. `fallbacks`: where it goes next, in order,
     should it fail for good ([channel, address] each). `not_before`: not sent earlier.
     """
+    notification = _notification_build(
+        OutboxMessage(
+            channel=channel,
+            to=to,
+            kind=kind,
+            event=event,
+            context=context,
+            language=language,
+            fallbacks=fallbacks,
+            priority=priority,
+            not_before=not_before,
+        ),
+        now=timezone.now(),
+    )
+    _opt_outs_apply([notification])
+    notification.save(force_insert=True)
+    return notification
+
+
+def notifications_enqueue_many(*, messages: Sequence[OutboxMessage]) -> list[Notification]:
+    """notification_enqueue for many messages at once (a campaign's wave), with the same
+    rules: the opt-outs of the whole batch read in one query, the rows written by one
+    INSERT, in the caller's transaction. Returned in the order given, with their ids."""
+    now = timezone.now()
+    notifications = [_notification_build(message, now=now) for message in messages]
+    _opt_outs_apply(notifications)
+    return Notification.objects.bulk_create(notifications)
+
+
+def _notification_build(message: OutboxMessage, *, now: datetime) -> Notification:
+    """The row of one message, not yet saved (see notification_enqueue)."""
+    priority = message.priority
     if priority is None:
-        priority = KIND_PRIORITY.get(kind, Priority.APPOINTMENT)
-    to_index = notification_to_index(to)
-    optional = priority in OPTIONAL_PRIORITIES
-    if optional:
+        priority = KIND_PRIORITY.get(message.kind, Priority.APPOINTMENT)
+    to_index = notification_to_index(message.to)
+    context = message.context
+    if priority in OPTIONAL_PRIORITIES:
         context = {**context, "unsubscribe_link": Secret(UNSUBSCRIBE_LINK, to_index)}
     parameters, derived = parameters_split(context)
-    now = timezone.now()
-    due = max(now, not_before) if not_before is not None else now
-    if optional and channel != Notification.Channel.LETTER:
+    due = max(now, message.not_before) if message.not_before is not None else now
+    if priority in OPTIONAL_PRIORITIES and message.channel != Notification.Channel.LETTER:
         due = quiet_hours_end(due) or due
-    opted_out = optional and OptOut.objects.filter(address_index=to_index).exists()
-    return Notification.objects.create(
-        channel=channel,
-        to=to,
+    return Notification(
+        channel=message.channel,
+        to=message.to,
         to_index=to_index,
-        kind=kind,
-        event=event,
-        language=language,
+        kind=message.kind,
+        event=message.event,
+        language=message.language,
         parameters=parameters,
         derived=derived,
         priority=priority,
-        fallbacks=[[fallback_channel, address] for fallback_channel, address in fallbacks],
+        fallbacks=[[channel, address] for channel, address in message.fallbacks],
         next_attempt_at=due,
-        status=Notification.Status.OPTED_OUT if opted_out else Notification.Status.PENDING,
+        status=Notification.Status.PENDING,
     )
+
+
+OPT_OUT_LOOKUP = 500
+
+
+def _opt_outs_apply(notifications: Sequence[Notification]) -> None:
+    """Write a reminder or an invitation to an address that opted out already "opted
+    out": one query for all of them, by the addresses' blind indexes."""
+    optional = [n for n in notifications if n.priority in OPTIONAL_PRIORITIES]
+    if not optional:
+        return
+    indexes = sorted({notification.to_index for notification in optional})
+    opted_out = set()
+    # In slices: SQLite takes at most 999 parameters in a query on older builds.
+    for start in range(0, len(indexes), OPT_OUT_LOOKUP):
+        opted_out.update(
+            OptOut.objects.filter(
+                address_index__in=indexes[start : start + OPT_OUT_LOOKUP]
+            ).values_list("address_index", flat=True)
+        )
+    for notification in optional:
+        if notification.to_index in opted_out:
+            notification.status = Notification.Status.OPTED_OUT
 
 
 def _fallback_enqueue(notification: Notification) -> Notification | None:
