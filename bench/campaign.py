@@ -274,12 +274,15 @@ class Provider:
 
 def provider_start(provider: Provider) -> tuple[ThreadingHTTPServer, int]:
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # a connection serves many messages, as providers do
+
         def do_POST(self):
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             key = self.headers.get("Idempotency-Key", "")
             provider.turn()
             if not key:
                 self.send_response(400)
+                self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
             provider.take(key, body["to"])

@@ -569,7 +569,8 @@ def _deliver_one(
 
 class _Senders:
     """The backends of one batch, opened when first needed: one SMTP connection for all
-    the e-mails of a batch, reopened after an error."""
+    the e-mails of a batch, reopened after an error, and one SMS backend (HttpBackend
+    keeps its connection to the provider open)."""
 
     def __init__(self) -> None:
         self._sms: SmsBackend | None = None
@@ -627,6 +628,9 @@ class _Senders:
             raise SendError(f"SMTP: {type(error).__name__}: {error}") from error
 
     def close(self) -> None:
+        if self._sms is not None:
+            self._sms.close()
+            self._sms = None
         if self._mail is not None:
             try:
                 self._mail.close()

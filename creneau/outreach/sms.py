@@ -15,11 +15,11 @@ what its delivery receipts name (the webhook, outreach/webhooks.py). Shipped bac
   `Idempotency-Key: <id>` and `Authorization: Bearer SMS_HTTP_TOKEN`.
 """
 
+import http.client
 import json
 import sys
 import threading
-import urllib.error
-import urllib.request
+import urllib.parse
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -40,6 +40,9 @@ class SendError(Exception):
 
 class SmsBackend(Protocol):
     def send(self, *, to: str, text: str, reference: str = "") -> None: ...
+
+    def close(self) -> None:
+        """Let go of what the backend kept open between messages (a connection)."""
 
 
 def sms_backend() -> SmsBackend:
@@ -65,6 +68,9 @@ class ConsoleBackend:
             self.stream.write(f"SMS from {settings.SMS_SENDER} to {to}\n{text}\n{'-' * 40}\n")
             self.stream.flush()
 
+    def close(self) -> None:
+        """Nothing is kept open."""
+
 
 # What MemoryBackend sent, in order, from every thread of the process. Tests empty it.
 outbox: list[Sms] = []
@@ -74,58 +80,81 @@ class MemoryBackend:
     def send(self, *, to: str, text: str, reference: str = "") -> None:
         outbox.append(Sms(to=to, text=text, sender=settings.SMS_SENDER, reference=reference))
 
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect is an answer, not a place to send the bearer token and the message."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
+    def close(self) -> None:
+        """Nothing is kept open."""
 
 
 # 408 (request timeout) and 429 (too many requests) are the 4xx answers that say
 # "later"; every other 4xx says the request itself is wrong.
 _RETRYABLE_4XX = {408, 429}
+# What a connection kept open between two messages says when the provider closed it
+# meanwhile (its idle timeout): the message goes again on a new connection.
+_CLOSED_WHILE_IDLE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
 
 
 class HttpBackend:
+    """One connection to the provider, kept open (HTTP/1.1) for the messages that follow:
+    the worker keeps one backend a batch, so a message costs no new connection (nor TLS
+    handshake). A redirect is an answer (http.client never follows one): the bearer token
+    and the message go nowhere else."""
+
     def __init__(self) -> None:
         if not settings.SMS_HTTP_URL:
             raise ImproperlyConfigured("SMS_BACKEND is HttpBackend but SMS_HTTP_URL is not set.")
         self.url = settings.SMS_HTTP_URL
         self.token = settings.SMS_HTTP_TOKEN
         self.timeout = settings.SMS_HTTP_TIMEOUT
-        self.opener = urllib.request.build_opener(_NoRedirect)
+        parts = urllib.parse.urlsplit(self.url)
+        self._connection_class = (
+            http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        )
+        self._host, self._port = parts.hostname, parts.port
+        self._path = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
+        self._connection: http.client.HTTPConnection | None = None
 
     def send(self, *, to: str, text: str, reference: str = "") -> None:
         payload = {"to": to, "text": text, "sender": settings.SMS_SENDER, "reference": reference}
-        request = urllib.request.Request(
-            self.url,
-            data=json.dumps(payload).encode(),
-            method="POST",
-            headers={"Content-Type": "application/json", "Accept": "application/json"},
-        )
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self.token:
-            request.add_header("Authorization", f"Bearer {self.token}")
+            headers["Authorization"] = f"Bearer {self.token}"
         if reference:
-            request.add_header("Idempotency-Key", reference)
+            headers["Idempotency-Key"] = reference
+        body = json.dumps(payload).encode()
+        reused = self._connection is not None
         try:
-            with self.opener.open(request, timeout=self.timeout) as response:
-                response.read()
-        except urllib.error.HTTPError as answer:
-            detail = _read_detail(answer)
-            code = answer.code
-            permanent = 300 <= code < 500 and code not in _RETRYABLE_4XX
-            raise SendError(f"HTTP {code}: {detail}", permanent=permanent) from answer
+            try:
+                status, reason, answer = self._post(body, headers)
+            except _CLOSED_WHILE_IDLE:
+                if not reused:
+                    raise
+                # Once, on a new connection. Had the provider taken it after all, the
+                # idempotency key makes the two one message.
+                status, reason, answer = self._post(body, headers)
         except TimeoutError as error:
             raise SendError(f"timeout after {self.timeout} s") from error
-        except urllib.error.URLError as error:
-            raise SendError(f"connection: {error.reason}") from error
-        except OSError as error:  # reset by peer while reading, and the like
+        except (OSError, http.client.HTTPException) as error:
             raise SendError(f"connection: {error}") from error
+        if 200 <= status < 300:
+            return
+        detail = answer[:ERROR_LENGTH].decode("utf-8", "replace").strip() or reason
+        permanent = 300 <= status < 500 and status not in _RETRYABLE_4XX
+        raise SendError(f"HTTP {status}: {detail}", permanent=permanent)
 
+    def _post(self, body: bytes, headers: dict[str, str]) -> tuple[int, str, bytes]:
+        if self._connection is None:
+            self._connection = self._connection_class(self._host, self._port, timeout=self.timeout)
+        try:
+            self._connection.request("POST", self._path, body=body, headers=headers)
+            response = self._connection.getresponse()
+            answer = response.read()  # the whole answer, so that the connection serves again
+        except BaseException:
+            self.close()
+            raise
+        if response.will_close:
+            self.close()
+        return response.status, response.reason, answer
 
-def _read_detail(answer: urllib.error.HTTPError) -> str:
-    try:
-        return answer.read(ERROR_LENGTH).decode("utf-8", "replace").strip() or answer.reason
-    except OSError:
-        return str(answer.reason)
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None

@@ -163,3 +163,39 @@ def test_through_the_worker_a_503_is_retried_and_then_sent_once(db, provider):
     row.refresh_from_db()
     assert (row.status, row.attempts) == ("sent", 2)
     assert len(Provider.received) == 2
+
+
+class KeptOpen(Provider):
+    """Provider, over HTTP/1.1 connections it keeps open, closed after 0.3 s idle."""
+
+    protocol_version = "HTTP/1.1"
+    timeout = 0.3
+    connections = 0
+
+    def setup(self):
+        super().setup()
+        KeptOpen.connections += 1
+
+
+def test_messages_share_a_kept_open_connection_and_one_closed_while_idle_is_reopened(
+    settings,
+):
+    Provider.received = []
+    KeptOpen.connections = 0
+    server = ThreadingHTTPServer(("127.0.0.1", 0), KeptOpen)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    settings.SMS_HTTP_URL = f"http://127.0.0.1:{server.server_address[1]}/ok"
+    try:
+        backend = HttpBackend()
+        backend.send(to=PHONE, text="Un", reference="1")
+        backend.send(to=PHONE, text="Deux", reference="2")
+        assert KeptOpen.connections == 1
+        time.sleep(0.8)  # the provider hangs up the idle connection
+        backend.send(to=PHONE, text="Trois", reference="3")
+        backend.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert KeptOpen.connections == 2
+    assert [r["idempotency_key"] for r in Provider.received] == ["1", "2", "3"]
