@@ -275,6 +275,9 @@ class Provider:
 def provider_start(provider: Provider) -> tuple[ThreadingHTTPServer, int]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # a connection serves many messages, as providers do
+        # The headers and the body go in two writes: without this, the second waits for
+        # the client's delayed ACK (some 40 ms) on a kept-open connection.
+        disable_nagle_algorithm = True
 
         def do_POST(self):
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
