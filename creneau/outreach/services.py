@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -511,15 +511,15 @@ def _deliver_one(
     if not taken:
         return None
     attempt = attempts + 1
-    notification = Notification.objects.get(pk=notification_id)
+    # The row and whether its address opted out since it was written, in one query.
+    notification = Notification.objects.annotate(
+        address_opted_out=Exists(OptOut.objects.filter(address_index=OuterRef("to_index")))
+    ).get(pk=notification_id)
     # This worker's claim is (sending, this attempt number): recording the outcome under
     # it never overwrites a later claim made after this one went stale.
     claim = Q(status=Notification.Status.SENDING, attempts=attempt)
     mine = Notification.objects.filter(claim, pk=notification_id)
-    if (
-        notification.priority in OPTIONAL_PRIORITIES
-        and OptOut.objects.filter(address_index=notification.to_index).exists()
-    ):
+    if notification.priority in OPTIONAL_PRIORITIES and notification.address_opted_out:
         # The address opted out after this was written: a reminder or an invitation only.
         mine.update(status=Notification.Status.OPTED_OUT)
         return Delivery(
