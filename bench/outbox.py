@@ -102,14 +102,7 @@ def _inner(args: argparse.Namespace) -> None:
         began = time.perf_counter()
         with transaction.atomic():
             for message in batch:
-                notification_enqueue(
-                    channel=message.channel,
-                    to=message.to,
-                    kind=message.kind,
-                    event=message.event,
-                    context=message.context,
-                    fallbacks=message.fallbacks,
-                )
+                notification_enqueue(**vars(message))
         single.append(1000 * (time.perf_counter() - began) / BATCH)
         batch = messages(start)
         start += BATCH

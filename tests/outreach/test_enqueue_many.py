@@ -71,20 +71,7 @@ def _messages(suffix: str) -> list[OutboxMessage]:
 
 
 def _one_by_one(messages: list[OutboxMessage]) -> list[Notification]:
-    return [
-        notification_enqueue(
-            channel=message.channel,
-            to=message.to,
-            kind=message.kind,
-            event=message.event,
-            context=message.context,
-            language=message.language,
-            fallbacks=message.fallbacks,
-            priority=message.priority,
-            not_before=message.not_before,
-        )
-        for message in messages
-    ]
+    return [notification_enqueue(**vars(message)) for message in messages]
 
 
 def _fields(notification: Notification) -> dict:
