@@ -28,7 +28,7 @@ from django.utils.translation import gettext
 from creneau.admission.counters import counter_add
 from creneau.audit.services import audit_record
 from creneau.core.actor import Actor
-from creneau.core.db import unit_of_work
+from creneau.core.db import row_insert, unit_of_work
 from creneau.core.errors import InvalidInput
 
 from .models import (
@@ -106,7 +106,7 @@ def notification_enqueue(
     if optional and channel != Notification.Channel.LETTER:
         due = quiet_hours_end(due) or due
     opted_out = optional and OptOut.objects.filter(address_index=to_index).exists()
-    return Notification.objects.create(
+    notification = Notification(
         channel=channel,
         to=to,
         to_index=to_index,
@@ -120,6 +120,10 @@ def notification_enqueue(
         next_attempt_at=due,
         status=Notification.Status.OPTED_OUT if opted_out else Notification.Status.PENDING,
     )
+    # Written by hand-written SQL from the model's own columns (core.db.row_insert): the
+    # booking hot path's insert, without the ORM's query building (issue 15).
+    row_insert(notification)
+    return notification
 
 
 def _fallback_enqueue(notification: Notification) -> Notification | None:

@@ -11,6 +11,7 @@ from django.db.models.functions import RowNumber
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from creneau.core.db import sql_date
 from creneau.core.errors import InvalidInput, NotFound
 from creneau.core.geo import Position, distance_km, grid_cell_ranges
 from creneau.sites.models import Site
@@ -18,6 +19,7 @@ from creneau.sites.selectors import public_sites_q, site_require_public
 from creneau.vaccines.models import Vaccine
 
 from .models import DayAvailability, Session, Slot
+from .sql import calendar_rows
 
 _SLUG = re.compile(r"^[a-z0-9-]{1,30}$")
 MAX_RADIUS_KM = 300
@@ -263,15 +265,21 @@ def site_calendar(
     """
     now = now or timezone.now()
     wanted = wanted or AvailabilityFilter()
-    rows = wanted.rows(now).filter(site_id=site.pk)
     fields = ("date", "vaccine__code", "dose_number")
-    figures = {
-        (day, code, dose): free
-        for day, code, dose, free in rows.filter(first_free_start__gte=now).values_list(
-            *fields, "free"
-        )
-    }
-    begun_days = set(rows.filter(first_free_start__lt=now).values_list("date", flat=True))
+    figures = {}
+    begun_days = set()
+    for day, code, dose, free, begun in calendar_rows(
+        site_id=site.pk,
+        now=now,
+        vaccine_id=wanted.vaccine_id,
+        dose_number=wanted.dose_number,
+        date_from=wanted.date_from,
+        date_to=wanted.date_to,
+    ):
+        if begun:
+            begun_days.add(sql_date(day))
+        else:
+            figures[(sql_date(day), code, dose)] = free
     if begun_days:
         recount = (
             wanted.slots(now)

@@ -1,0 +1,193 @@
+"""The statements of the booking hot path on slots and the read model, written by hand
+(issue 15): taking a place, the read model's deltas and recounts, the second-dose options
+of a first dose. scheduling.services (`slot_take`, `SlotChanges`) and booking's services
+call them, on the portal, the API and the staff's paths alike, and bench/rush.py's raw
+workload runs the same text: each rule is written here once. Where SQLite and PostgreSQL
+need different SQL, both forms stand side by side and the tests run on both databases.
+
+Parameters are the ORM's own forms of values (core.db.sql_value); rows come back as
+plain tuples, read into models by core.db.model_from_row where a model is wanted.
+"""
+
+from datetime import date, datetime
+
+from django.db import connection
+
+from creneau.core.db import is_postgresql, sql_value
+
+# What a place may be taken on: the conditions of slot_take, as columns.
+TAKE_CONDITIONS = {
+    "dose_number": "dose_number = %s",
+    "vaccine_id": "vaccine_id = %s",
+    "site_id": "site_id = %s",
+    "date__gte": "date >= %s",
+    "date__lte": "date <= %s",
+}
+# The columns a taken slot answers, in this order (Slot's fields).
+TAKEN_FIELDS = (
+    "id",
+    "session",
+    "site",
+    "vaccine",
+    "dose_number",
+    "date",
+    "start",
+    "end",
+    "capacity",
+    "booked",
+)
+TAKEN_COLUMNS = (
+    "id",
+    "session_id",
+    "site_id",
+    "vaccine_id",
+    "dose_number",
+    "date",
+    "start",
+    '"end"',
+    "capacity",
+    "booked",
+)
+_TAKEN = ", ".join(TAKEN_COLUMNS)
+
+
+def slot_take_sql(conditions: dict[str, object]) -> tuple[str, list[str]]:
+    """Invariant 1: one place more in a slot that has not begun and has one free, decided
+    by the conditional update itself; `conditions` narrow which slot qualifies (the dose,
+    the product, the site, a dose-2 interval). The statement and the order of its extra
+    parameters (after the slot id and the time)."""
+    unknown = set(conditions) - set(TAKE_CONDITIONS)
+    if unknown:
+        raise TypeError(f"slot_take: unknown conditions {sorted(unknown)}")
+    names = sorted(conditions)
+    where = "".join(f" AND {TAKE_CONDITIONS[name]}" for name in names)
+    return (
+        "UPDATE scheduling_slot SET booked = booked + 1 "
+        f"WHERE id = %s AND start > %s AND booked < capacity{where} RETURNING {_TAKEN}",
+        names,
+    )
+
+
+def slot_take_row(*, slot_id: int, now: datetime, **conditions: object) -> tuple | None:
+    sql, names = slot_take_sql(conditions)
+    params = [slot_id, sql_value(now), *(sql_value(conditions[name]) for name in names)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+# The read model: a delta is exact under concurrency without a prior lock; when a slot
+# fills or frees up, the day's first and last free starts are recounted by a second
+# statement, whose snapshot sees every writer that committed before the delta's lock was
+# had (a subquery of the statement that waited would read the slots as before the wait).
+_DAY = "site_id = %s AND vaccine_id = %s AND dose_number = %s AND date = %s"
+READ_MODEL_DELTA = f"UPDATE scheduling_dayavailability SET free = free + %s WHERE {_DAY}"
+_FREE_OF_DAY = f"FROM scheduling_slot WHERE {_DAY} AND booked < capacity"
+READ_MODEL_RECOUNT = (
+    f"UPDATE scheduling_dayavailability SET first_free_start = (SELECT MIN(start) {_FREE_OF_DAY}), "
+    f"last_free_start = (SELECT MAX(start) {_FREE_OF_DAY}) WHERE {_DAY}"
+)
+
+
+def read_model_apply(*, key: tuple[int, int, int, date], delta: int, recount: bool) -> None:
+    """One day's row of the read model moved by `delta` free places, its first and last
+    free starts recounted when `recount` (a slot filled or freed up). Callers go in key
+    order (site, vaccine, dose, date): the lock order."""
+    day = (*key[:3], sql_value(key[3]))
+    with connection.cursor() as cursor:
+        if delta:
+            cursor.execute(READ_MODEL_DELTA, [delta, *day])
+        if recount:
+            if not delta:
+                # The lock first, then the recount in a statement of its own (above).
+                cursor.execute(
+                    f"SELECT id FROM scheduling_dayavailability WHERE {_DAY}"
+                    + (" FOR UPDATE" if is_postgresql() else ""),
+                    day,
+                )
+            cursor.execute(READ_MODEL_RECOUNT, [*day, *day, *day])
+
+
+def dose2_options_sql(*, postgresql: bool) -> str:
+    """Free second-dose slots (id, date, start, end) of a site and product on the days of
+    an interval with free places nearest a target day (then the earlier), those days in
+    that order; the parameters: target, site, vaccine, first, last, now, days, site,
+    vaccine, now. The read model picks the days, so a month of slots is never scanned."""
+    distance = (
+        "ABS(d.date - CAST(%s AS date))"
+        if postgresql
+        else "ABS(CAST(julianday(d.date) - julianday(%s) AS integer))"
+    )
+    return (
+        'SELECT s.id, s.date, s.start, s."end" FROM scheduling_slot s JOIN ('
+        f"SELECT d.date AS date, {distance} AS distance FROM scheduling_dayavailability d "
+        "WHERE d.site_id = %s AND d.vaccine_id = %s AND d.dose_number = 2 AND d.date >= %s "
+        "AND d.date <= %s AND d.free > 0 AND d.last_free_start > %s "
+        "ORDER BY distance, d.date LIMIT %s) AS days ON s.date = days.date "
+        "WHERE s.site_id = %s AND s.vaccine_id = %s AND s.dose_number = 2 AND s.start > %s "
+        "AND s.booked < s.capacity ORDER BY days.distance, days.date, s.start, s.id"
+    )
+
+
+def dose2_option_rows(
+    *,
+    site_id: int,
+    vaccine_id: int,
+    first: date,
+    last: date,
+    target: date,
+    now: datetime,
+    days: int,
+) -> list[tuple]:
+    """dose2_options_sql's rows for the `days` days nearest `target` in `first`..`last`."""
+    at = sql_value(now)
+    params = [
+        sql_value(target),
+        site_id,
+        vaccine_id,
+        sql_value(first),
+        sql_value(last),
+        at,
+        days,
+        site_id,
+        vaccine_id,
+        at,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(dose2_options_sql(postgresql=is_postgresql()), params)
+        return cursor.fetchall()
+
+
+def calendar_rows(
+    *,
+    site_id: int,
+    now: datetime,
+    vaccine_id: int | None,
+    dose_number: int | None,
+    date_from: date | None,
+    date_to: date | None,
+) -> list[tuple]:
+    """A site's read-model rows still holding a future free place, narrowed like an
+    AvailabilityFilter: (date, vaccine code, dose, free, begun), `begun` when the day's
+    first free slot has already started (scheduling.selectors.site_calendar recounts
+    those from their slots). One statement."""
+    at = sql_value(now)
+    where, params = ["d.site_id = %s", "d.free > 0", "d.last_free_start >= %s"], [site_id, at]
+    for condition, value in (
+        ("d.vaccine_id = %s", vaccine_id),
+        ("d.dose_number = %s", dose_number),
+        ("d.date >= %s", date_from),
+        ("d.date <= %s", date_to),
+    ):
+        if value is not None:
+            where.append(condition)
+            params.append(sql_value(value))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT d.date, v.code, d.dose_number, d.free, "
+            "CASE WHEN d.first_free_start < %s THEN 1 ELSE 0 END "
+            "FROM scheduling_dayavailability d JOIN vaccines_vaccine v ON v.id = d.vaccine_id "
+            f"WHERE {' AND '.join(where)}",
+            [at, *params],
+        )
+        return cursor.fetchall()

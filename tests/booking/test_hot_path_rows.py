@@ -1,0 +1,105 @@
+"""The booking hot path (the public API: hand-written SQL, issue 15) and the staff's path
+(the call centre: a hold without a holder, a booking with an actor) leave the same rows
+for the same operations, table by table (issue 15, item 6): the same places taken, the
+same read-model moves, the same person, course, appointments, message and idempotency
+key. What only the staff's path writes is its audit event; what only the public path
+writes is who holds the hold and the API's abuse counters (the door's, not the engine's)."""
+
+import uuid
+
+import pytest
+from django.test import Client
+
+from creneau.booking.services import PersonData, booking_confirm, contact_token_issue, hold_create
+from tests.factories import STAFF, person, two_dose_site, verified_contact
+from tests.rows import changes, rows
+
+# The audit log's tables: the staff's path records its action, the public one does not.
+STAFF_ONLY = {"audit_auditevent", "audit_chainlink", "audit_chainhead"}
+# The API's abuse limits (holds per client, bookings per contact) count at its door.
+PUBLIC_ONLY = {"admission_counter"}
+
+
+def _without_holder(found: dict) -> dict:
+    """A hold's rows with who holds it left out (the staff's holds have no holder)."""
+    hold = found.get("booking_hold")
+    if hold:
+        hold = dict(hold)
+        hold["inserted"] = [
+            tuple(item for item in row if item[0] not in ("client", "address"))
+            for row in hold["inserted"]
+        ]
+        found = {**found, "booking_hold": hold}
+    return {
+        table: step for table, step in found.items() if table not in STAFF_ONLY | PUBLIC_ONLY
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_public_path_and_the_staff_path_leave_the_same_rows(reference_committed, settings):
+    settings.DEMO = False
+    # Four places a slot: neither booking fills one (a full slot moves the read model's
+    # first and last free times, which would tell the two bookings apart).
+    _site, session = two_dose_site(lines=4)
+    first, second = list(session.slots.order_by("start"))[:2]
+    jeanne = person("Jeanne", "Martin")
+    body = {
+        "given_name": jeanne.given_name,
+        "family_name": jeanne.family_name,
+        "birth_date": jeanne.birth_date.isoformat(),
+        "categories": [],
+    }
+
+    public_contact = verified_contact("+33611111111")
+    client = Client(REMOTE_ADDR="127.0.0.1")
+    before = rows()
+    hold = client.post("/api/v1/holds", {"slot_id": first.pk}, "application/json")
+    assert hold.status_code == 201, hold.json()
+    held = rows()
+    booked = client.post(
+        "/api/v1/bookings",
+        {
+            "hold_id": hold.json()["id"],
+            "contact_token": contact_token_issue(contact=public_contact),
+            "person": body,
+        },
+        "application/json",
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert booked.status_code == 201, booked.json()
+    public = (changes(before, held), changes(held, rows()))
+
+    staff_contact = verified_contact("+33622222222")
+    before = rows()
+    result = hold_create(slot_id=second.pk)
+    held = rows()
+    booking_confirm(
+        hold_id=str(result.hold.pk),
+        contact=staff_contact,
+        person=PersonData(
+            given_name="Paul",
+            family_name="Durand",
+            birth_date=jeanne.birth_date,
+        ),
+        idempotency_key=str(uuid.uuid4()),
+        actor=STAFF,
+    )
+    after = rows()
+    staff = (changes(before, held), changes(held, after))
+    assert any(table in STAFF_ONLY for table in staff[1]), "the staff's booking is audited"
+
+    differences = [
+        (step, table, ours.get(table), theirs.get(table))
+        for step, ours, theirs in zip(
+            ("hold", "booking"),
+            map(_without_holder, public),
+            map(_without_holder, staff),
+            strict=True,
+        )
+        for table in sorted(set(ours) | set(theirs))
+        if ours.get(table) != theirs.get(table)
+    ]
+    assert not differences, "\n".join(
+        f"{step}, {table}:\n  public path {ours}\n  staff path {theirs}"
+        for step, table, ours, theirs in differences
+    )
