@@ -6,12 +6,12 @@ from datetime import date, datetime, timedelta
 from functools import reduce
 from operator import or_
 
-from django.db.models import F, Min, Q, Subquery, Sum, Window
+from django.db.models import F, Min, Q, Sum, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from creneau.core.db import sql_date
+from creneau.core.db import model_from_row, sql_date
 from creneau.core.errors import InvalidInput, NotFound
 from creneau.core.geo import Position, distance_km, grid_cell_ranges
 from creneau.sites.models import Site
@@ -19,7 +19,7 @@ from creneau.sites.selectors import public_sites_q, site_require_public
 from creneau.vaccines.models import Vaccine
 
 from .models import DayAvailability, Session, Slot
-from .sql import calendar_rows
+from .sql import calendar_rows, slots_free_from_rows, vaccine_active_row
 
 _SLUG = re.compile(r"^[a-z0-9-]{1,30}$")
 MAX_RADIUS_KM = 300
@@ -79,14 +79,14 @@ class SiteResult:
 
 def vaccine_by_code(code: str) -> Vaccine:
     code = code.strip().lower()
-    vaccine = Vaccine.objects.filter(code=code, active=True).first() if _SLUG.match(code) else None
-    if vaccine is None:
+    row = vaccine_active_row(code=code) if _SLUG.match(code) else None
+    if row is None:
         codes = ", ".join(Vaccine.objects.filter(active=True).values_list("code", flat=True))
         raise InvalidInput(
             gettext("Vaccin inconnu : « %(code)s ». Vaccins proposés : %(codes)s.")
             % {"code": code[:40], "codes": codes}
         )
-    return vaccine
+    return model_from_row(Vaccine, tuple(f.name for f in Vaccine._meta.concrete_fields), row)
 
 
 def availability_filter_build(
@@ -341,19 +341,8 @@ def slots_free_from(
     `start`, from `start` on (and not begun), the earliest first: where a hold named by
     site and time looks for its place. The day is the slots' own local date (the site's
     time zone: Guadeloupe's evening is the next day in Paris), read in the same query."""
-    day = Slot.objects.filter(site_id=site_id, start=start).values("date")[:1]
-    return list(
-        Slot.objects.filter(
-            site_id=site_id,
-            vaccine_id=vaccine_id,
-            dose_number=1,
-            date=Subquery(day),
-            start__gte=max(start, now),
-            booked__lt=F("capacity"),
-            session__status=Session.Status.OPEN,
-        )
-        .order_by("start", "pk")
-        .values_list("pk", flat=True)[:limit]
+    return slots_free_from_rows(
+        site_id=site_id, vaccine_id=vaccine_id, start=start, now=now, limit=limit
     )
 
 

@@ -14,6 +14,7 @@ from datetime import date, datetime
 from django.db import connection
 
 from creneau.core.db import is_postgresql, sql_value
+from creneau.vaccines.models import Vaccine
 
 # What a place may be taken on: the conditions of slot_take, as columns.
 TAKE_CONDITIONS = {
@@ -191,3 +192,32 @@ def calendar_rows(
             [at, *params],
         )
         return cursor.fetchall()
+
+
+def slots_free_from_rows(
+    *, site_id: int, vaccine_id: int, start: datetime, now: datetime, limit: int
+) -> list[int]:
+    """A site's free first-dose slots of a product, in open sessions, on the local day of
+    its slots starting at `start`, from `start` on and not begun, the earliest first."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT s.id FROM scheduling_slot s "
+            "JOIN scheduling_session se ON se.id = s.session_id "
+            "WHERE s.site_id = %s AND s.vaccine_id = %s AND s.dose_number = 1 "
+            "AND s.date = (SELECT d.date FROM scheduling_slot d WHERE d.site_id = %s "
+            "AND d.start = %s LIMIT 1) "
+            "AND s.start >= %s AND s.booked < s.capacity AND se.status = 'open' "
+            "ORDER BY s.start, s.id LIMIT %s",
+            [site_id, vaccine_id, site_id, sql_value(start), sql_value(max(start, now)), limit],
+        )
+        return [slot_id for (slot_id,) in cursor.fetchall()]
+
+
+def vaccine_active_row(*, code: str) -> tuple | None:
+    """An active product by its code: every column, in Vaccine's field order."""
+    names = ", ".join(
+        connection.ops.quote_name(field.column) for field in Vaccine._meta.concrete_fields
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {names} FROM vaccines_vaccine WHERE code = %s AND active", [code])
+        return cursor.fetchone()
