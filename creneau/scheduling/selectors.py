@@ -6,12 +6,11 @@ from datetime import date, datetime, timedelta
 from functools import reduce
 from operator import or_
 
-from django.db.models import F, Min, Q, Sum, Window
-from django.db.models.functions import RowNumber
+from django.db.models import F, Min, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from creneau.core.db import model_from_row, sql_date
+from creneau.core.db import model_from_row, sql_date, sql_datetime
 from creneau.core.errors import InvalidInput, NotFound
 from creneau.core.geo import Position, distance_km, grid_cell_ranges
 from creneau.sites.models import Site
@@ -19,7 +18,7 @@ from creneau.sites.selectors import public_sites_q, site_require_public
 from creneau.vaccines.models import Vaccine
 
 from .models import DayAvailability, Session, Slot
-from .sql import calendar_rows, slots_free_from_rows, vaccine_active_row
+from .sql import calendar_rows, slots_free_from_rows, slots_next_rows, vaccine_active_row
 
 _SLUG = re.compile(r"^[a-z0-9-]{1,30}$")
 MAX_RADIUS_KM = 300
@@ -364,29 +363,20 @@ def slots_next(
         return {}
     now = now or timezone.now()
     wanted = wanted or AvailabilityFilter()
-    window = reduce(
-        or_,
-        (
-            Q(site_id=site_id, start__gte=first, start__lt=first + timedelta(days=1))
-            for site_id, first in first_free.items()
-        ),
-    )
-    rows = (
-        wanted.slots(now)
-        .filter(window)
-        .annotate(
-            free=F("capacity") - F("booked"),
-            rank=Window(RowNumber(), partition_by=F("site_id"), order_by=("start", "pk")),
-        )
-        .filter(rank__lte=per_site)
-        .order_by("start", "pk")
-        .values_list(
-            "site_id", "pk", "date", "start", "end", "vaccine__code", "dose_number", "free"
-        )
+    rows = slots_next_rows(
+        first_free=first_free,
+        now=now,
+        per_site=per_site,
+        vaccine_id=wanted.vaccine_id,
+        dose_number=wanted.dose_number,
+        date_from=wanted.date_from,
+        date_to=wanted.date_to,
     )
     slots: dict[int, list[FreeSlot]] = {site_id: [] for site_id in first_free}
-    for site_id, *row in rows:
-        slots[site_id].append(FreeSlot(*row))
+    for site_id, pk, day, start, end, code, dose, free in rows:
+        slots[site_id].append(
+            FreeSlot(pk, sql_date(day), sql_datetime(start), sql_datetime(end), code, dose, free)
+        )
     return slots
 
 

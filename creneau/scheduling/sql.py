@@ -9,7 +9,7 @@ Parameters are the ORM's own forms of values (core.db.sql_value); rows come back
 plain tuples, read into models by core.db.model_from_row where a model is wanted.
 """
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from django.db import connection
 
@@ -221,3 +221,44 @@ def vaccine_active_row(*, code: str) -> tuple | None:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {names} FROM vaccines_vaccine WHERE code = %s AND active", [code])
         return cursor.fetchone()
+
+
+def slots_next_rows(
+    *,
+    first_free: dict[int, datetime],
+    now: datetime,
+    per_site: int,
+    vaccine_id: int | None,
+    dose_number: int | None,
+    date_from: date | None,
+    date_to: date | None,
+) -> list[tuple]:
+    """The earliest `per_site` free slots of each site in the 24 hours from its first
+    free start (and not begun), narrowed like an AvailabilityFilter, numbered per site in
+    the database: (site, id, date, start, end, vaccine code, dose, free). One statement."""
+    windows = " OR ".join(["(s.site_id = %s AND s.start >= %s AND s.start < %s)"] * len(first_free))
+    params: list = []
+    for site_id, first in first_free.items():
+        params += [site_id, sql_value(first), sql_value(first + timedelta(days=1))]
+    where = ["s.booked < s.capacity", "s.start >= %s", f"({windows})"]
+    params = [sql_value(now), *params]
+    for condition, value in (
+        ("s.vaccine_id = %s", vaccine_id),
+        ("s.dose_number = %s", dose_number),
+        ("s.date >= %s", date_from),
+        ("s.date <= %s", date_to),
+    ):
+        if value is not None:
+            where.append(condition)
+            params.append(sql_value(value))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            'SELECT site_id, id, date, start, "end", code, dose_number, free FROM (SELECT '
+            's.site_id, s.id, s.date, s.start, s."end", v.code, s.dose_number, '
+            "s.capacity - s.booked AS free, "
+            "ROW_NUMBER() OVER (PARTITION BY s.site_id ORDER BY s.start, s.id) AS n "
+            "FROM scheduling_slot s JOIN vaccines_vaccine v ON v.id = s.vaccine_id "
+            f"WHERE {' AND '.join(where)}) AS free_slots WHERE n <= %s ORDER BY start, id",
+            [*params, per_site],
+        )
+        return cursor.fetchall()
