@@ -13,13 +13,21 @@ from uuid import UUID
 
 from django.db import connection
 
-from creneau.core.db import columns, insert_values, is_postgresql, model_from_row, sql_value
+from creneau.core.db import (
+    columns,
+    insert_select_sql,
+    inserted,
+    is_postgresql,
+    model_from_row,
+    sql_value,
+)
+from creneau.outreach.models import Notification
 from creneau.scheduling.models import Session, Slot
 from creneau.scheduling.sql import READ_MODEL_DELTA, TAKEN_COLUMNS, TAKEN_FIELDS, slot_take_sql
 from creneau.sites.models import Site
 from creneau.vaccines.models import Vaccine
 
-from .models import Contact, Hold, Person
+from .models import Appointment, Contact, Hold, IdempotencyKey, Person, Series
 
 SESSION_FIELDS = ("id", "status", "doses_per_place")
 # What a hold, a booking and its message read of the site (the rest is deferred).
@@ -241,15 +249,11 @@ def hold_places_take(*, hold: Hold, now: datetime) -> PlacesTaken:
     take, _ = slot_take_sql({"dose_number": 1})
     take2, _ = slot_take_sql({"dose_number": 2})
     at = sql_value(now)
-    fields = Hold._meta.concrete_fields
-    cast = ", ".join(f"CAST(%s AS {field.cast_db_type(connection)})" for field in fields)
-    inserted = ", ".join(connection.ops.quote_name(field.column) for field in fields)
-    _, values = insert_values(hold)
+    insert, values = insert_select_sql(hold)
     sql = (
         f"WITH d1 AS ({take}), "
         f"d2 AS ({take2.replace(' RETURNING', ' AND EXISTS (SELECT 1 FROM d1) RETURNING')}), "
-        f"h AS (INSERT INTO booking_hold ({inserted}) SELECT {cast} "
-        "WHERE EXISTS (SELECT 1 FROM d2) RETURNING id), "
+        f"h AS ({insert} WHERE EXISTS (SELECT 1 FROM d2) RETURNING id), "
         f"r1 AS ({READ_MODEL_DELTA} AND EXISTS (SELECT 1 FROM h) RETURNING id), "
         f"r2 AS ({READ_MODEL_DELTA} AND EXISTS (SELECT 1 FROM r1) RETURNING id) "
         f"SELECT {', '.join(f'd1.{c}' for c in TAKEN_COLUMNS)}, "
@@ -286,6 +290,64 @@ def hold_places_take(*, hold: Hold, now: datetime) -> PlacesTaken:
         None if row[width] is None else model_from_row(Slot, TAKEN_FIELDS, row[width : 2 * width])
     )
     if row[-1]:
-        hold._state.adding = False
-        hold._state.db = connection.alias
+        inserted(hold, None)
     return PlacesTaken(dose1=dose1, dose2=dose2, written=bool(row[-1]))
+
+
+def course_write(
+    *,
+    person: Person,
+    series: Series,
+    appointments: list[Appointment],
+    notification: Notification,
+    key: IdempotencyKey | None,
+) -> bool:
+    """PostgreSQL only: a booked course in one statement (data-modifying CTEs): the
+    person when new, the series (ON CONFLICT DO NOTHING: invariant 4's unique constraint
+    answers instead of aborting), dose 1 and dose 2 (invariant 3: together), the message
+    (invariant 5: with them) and the idempotency key (invariant 7); none of them but the
+    person when the series was refused. False then, and the caller decides why."""
+    params: list = []
+    if person.pk is None:
+        sql, values = insert_select_sql(person)
+        parts = [f"p AS ({sql} RETURNING id)"]
+        params += values
+    else:
+        parts = ["p AS (SELECT CAST(%s AS bigint) AS id)"]
+        params.append(person.pk)
+    sql, values = insert_select_sql(series, linked={"person_id": "p.id"}, source="p")
+    parts.append(f"s AS ({sql} ON CONFLICT DO NOTHING RETURNING id)")
+    params += values
+    both = {"person_id": "p.id", "series_id": "s.id"}
+    rows = []
+    for appointment in appointments:
+        sql, values = insert_select_sql(appointment, linked=both, source="p, s")
+        rows.append(sql if not rows else sql[sql.index(" SELECT ") :])
+        params += values
+    parts.append(f"a AS ({' UNION ALL'.join(rows)} RETURNING id)")
+    sql, values = insert_select_sql(notification)
+    parts.append(f"n AS ({sql} WHERE EXISTS (SELECT 1 FROM s) RETURNING id)")
+    params += values
+    selected = ["(SELECT id FROM p)", "(SELECT id FROM s)", "(SELECT id FROM n)"]
+    if key is not None:
+        sql, values = insert_select_sql(key, linked={"series_id": "s.id"}, source="s")
+        parts.append(f"k AS ({sql} RETURNING id)")
+        params += values
+        selected.append("(SELECT id FROM k)")
+    selected.append("(SELECT ARRAY_AGG(id ORDER BY id) FROM a)")
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {', '.join(parts)} SELECT {', '.join(selected)}", params)
+        row = cursor.fetchone()
+    inserted(person, row[0])
+    if row[1] is None:
+        return False
+    series.person_id = row[0]
+    inserted(series, row[1])
+    inserted(notification, row[2])
+    if key is not None:
+        key.series_id = row[1]
+        inserted(key, row[3])
+    for appointment, pk in zip(appointments, row[-1], strict=True):
+        appointment.person_id, appointment.series_id = row[0], row[1]
+        inserted(appointment, pk)
+    return True

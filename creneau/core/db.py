@@ -212,6 +212,38 @@ def insert_sql(instance: Model, *, returning: str = "id") -> tuple[str, list[Any
     return (f"{sql} RETURNING {returning}" if returning else sql), params
 
 
+def insert_select_sql(
+    instance: Model, *, linked: dict[str, str] | None = None, source: str = ""
+) -> tuple[str, list[Any]]:
+    """`INSERT … SELECT …` of one instance, for a PostgreSQL data-modifying CTE: each
+    value a parameter cast to its column's type (in a SELECT list PostgreSQL cannot infer
+    it from the column), but the columns of `linked` (attname → SQL, "s.id": the row
+    another part of the statement inserted), selected `FROM source`."""
+    linked = linked or {}
+    fields = _inserted_fields(type(instance))
+    values, params = [], []
+    for field in fields:
+        if field.attname in linked:
+            values.append(linked[field.attname])
+        else:
+            values.append(f"CAST(%s AS {field.cast_db_type(connection)})")
+            params.append(field.get_db_prep_save(field.pre_save(instance, True), connection))
+    quote = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {quote(instance._meta.db_table)} "
+        f"({', '.join(quote(field.column) for field in fields)}) SELECT {', '.join(values)}"
+    )
+    return (f"{sql} FROM {source}" if source else sql), params
+
+
+def inserted(instance: Model, pk: Any) -> None:
+    """`instance` as written by a hand-written INSERT that answered its id."""
+    if pk is not None:
+        instance.pk = pk
+    instance._state.adding = False
+    instance._state.db = connection.alias
+
+
 def rows_insert(instances: Sequence[Model]) -> list[int]:
     """One multi-row INSERT of instances of one model, answering their ids in order (one
     round trip for a dose 1 and its dose 2). The ids are set on the instances."""
@@ -235,9 +267,7 @@ def rows_insert(instances: Sequence[Model]) -> list[int]:
     # order RETURNING gives them in.
     ids.sort()
     for instance, pk in zip(instances, ids, strict=True):
-        instance.pk = pk
-        instance._state.adding = False
-        instance._state.db = connection.alias
+        inserted(instance, pk)
     return ids
 
 
@@ -259,9 +289,9 @@ def row_insert(instance: Model, *, unless_conflict: bool = False) -> bool:
             row = cursor.fetchone()
             if row is None:
                 return False
-            instance.pk = row[0]
-        elif not cursor.rowcount:
+            inserted(instance, row[0])
+            return True
+        if not cursor.rowcount:
             return False
-    instance._state.adding = False
-    instance._state.db = connection.alias
+    inserted(instance, None)
     return True

@@ -15,7 +15,7 @@ from django.utils.translation import gettext, gettext_noop
 
 from creneau.audit.services import audit_record
 from creneau.core.actor import Actor
-from creneau.core.db import row_insert, rows_insert, unit_of_work
+from creneau.core.db import is_postgresql, row_insert, rows_insert, unit_of_work
 from creneau.core.errors import (
     AlreadyBooked,
     HoldExpired,
@@ -48,7 +48,7 @@ from ..metrics import BOOKINGS
 from ..models import Appointment, Contact, Dose1Declarant, Hold, IdempotencyKey, Person, Series
 from ..persons import person_index, person_name_index
 from ..selectors import DOSE2_ALONE_DOSES, dose2_options, dose2_stays
-from ..sql import contact_for_booking, hold_consume
+from ..sql import contact_for_booking, course_write, hold_consume
 from .course import (
     BookingResult,
     Override,
@@ -57,6 +57,7 @@ from .course import (
     _dose2_conditions,
     _dose2_refusal,
     _eligibility,
+    _notification,
     _notify,
     _override_fields,
     _result,
@@ -201,20 +202,21 @@ def booking_confirm(
     booked_person = _person_booked(
         contact=contact, person=person, persons=persons, existing=existing_person
     )
-    series = _series_create(
-        person=booked_person,
-        contact=contact,
-        slot=slot,
-        rule=rule,
-        override=recorded_override,
-        dose1_elsewhere=_dose1_elsewhere_fields(hold=hold, actor=actor),
-    )
-    appointments = _appointments_written(
-        series=series, person=booked_person, slots=[slot, dose2_slot]
-    )
     changes.apply()
-    _notify(series=series, kind=Notification.Kind.BOOKING_CONFIRMED, appointments=appointments)
-    _remember(contact=contact, key=idempotency_key, request_hash=request_hash, series=series)
+    series, appointments = _course_written(
+        person=booked_person,
+        series=_series_new(
+            person=booked_person,
+            contact=contact,
+            slot=slot,
+            rule=rule,
+            override=recorded_override,
+            dose1_elsewhere=_dose1_elsewhere_fields(hold=hold, actor=actor),
+        ),
+        slots=[slot, dose2_slot],
+        key=idempotency_key,
+        request_hash=request_hash,
+    )
     _booking_record(actor=actor, series=series)
     transaction.on_commit(BOOKINGS.inc)
     return _result(series, appointments=appointments)
@@ -325,7 +327,8 @@ def _dose1_elsewhere_fields(*, hold: Hold, actor: Actor | None) -> dict:
 def _person_booked(
     *, contact: Contact, person: PersonData, persons: list[Person], existing: Person | None
 ) -> Person:
-    """Invariant 4: one row per person under a contact, whose match key finds their series."""
+    """Invariant 4: one row per person under a contact, whose match key finds their series;
+    a new one is not written yet (it is written with the course, _course_written)."""
     if existing is not None:
         if existing.categories != list(person.categories):
             Person.objects.filter(pk=existing.pk).update(categories=list(person.categories))
@@ -337,7 +340,7 @@ def _person_booked(
             gettext("Un même contact peut réserver pour %(max)d personnes au plus.")
             % {"max": MAX_PERSONS_PER_CONTACT}
         )
-    booked = Person(
+    return Person(
         contact=contact,
         given_name=person.given_name,
         family_name=person.family_name,
@@ -346,22 +349,18 @@ def _person_booked(
         match_key=_match_key(person),
         name_index=person_name_index(family_name=person.family_name, birth_date=person.birth_date),
     )
-    row_insert(booked)
-    return booked
 
 
-def _appointments_written(
+def _appointments_new(
     *, series: Series, person: Person, slots: list[Slot | None]
 ) -> list[Appointment]:
     """Invariant 3: dose 1 and its dose 2 are written together, in one statement (or a
     dose 2 alone, its dose 1 given elsewhere: each appointment is its slot's dose)."""
-    appointments = [
+    return [
         Appointment(series=series, person=person, slot=slot, dose_number=slot.dose_number)
         for slot in slots
         if slot is not None
     ]
-    rows_insert(appointments)
-    return appointments
 
 
 def _booking_record(*, actor: Actor | None, series: Series) -> None:
@@ -388,7 +387,7 @@ def _booking_record(*, actor: Actor | None, series: Series) -> None:
         )
 
 
-def _series_create(
+def _series_new(
     *,
     person: Person,
     contact: Contact,
@@ -397,27 +396,75 @@ def _series_create(
     override: Override | None,
     dose1_elsewhere: dict,
 ) -> Series:
-    """Invariant 4: the unique constraints decide who has an active series.
+    """A course at the slot's site, not yet written, under a new reference."""
+    return Series(
+        reference=tokens.reference_new(),
+        token_salt=tokens.salt_new(),
+        person=person,
+        person_key=person.match_key,
+        contact=contact,
+        vaccine=slot.vaccine,
+        site=slot.site,
+        age_band=age_band(birth_date=person.birth_date, on=slot.date),
+        eligibility_rule=rule,
+        **_override_fields(override),
+        **dose1_elsewhere,
+    )
 
-    A reference drawn twice in 2^40 is drawn again; the same person (names and birth date)
-    already booked through another contact is refused. The insert answers a conflict
-    (ON CONFLICT DO NOTHING) instead of failing: no savepoint round trips."""
+
+def _course_written(
+    *,
+    person: Person,
+    series: Series,
+    slots: list[Slot | None],
+    key: str | None,
+    request_hash: str | None,
+) -> tuple[Series, list[Appointment]]:
+    """The person (when new), the course, its appointments (invariant 3: dose 1 and dose 2
+    together), its message (invariant 5) and the idempotency key (invariant 7), written:
+    on PostgreSQL in one statement (booking.sql.course_write), on SQLite one statement
+    each (its writers run one at a time, in process: a round trip costs little).
+
+    Invariant 4: the unique constraints decide who has an active series, through an
+    insert that answers a conflict instead of failing (ON CONFLICT DO NOTHING: no
+    savepoint round trips). The same person (names and birth date) already booked
+    through another contact is refused; a reference drawn twice in 2^40 is drawn again."""
     for attempt in range(2):
-        series = Series(
-            reference=tokens.reference_new(),
-            token_salt=tokens.salt_new(),
-            person=person,
-            person_key=person.match_key,
-            contact=contact,
-            vaccine=slot.vaccine,
-            site=slot.site,
-            age_band=age_band(birth_date=person.birth_date, on=slot.date),
-            eligibility_rule=rule,
-            **_override_fields(override),
-            **dose1_elsewhere,
+        appointments = _appointments_new(series=series, person=person, slots=slots)
+        notification = _notification(
+            series=series, kind=Notification.Kind.BOOKING_CONFIRMED, appointments=appointments
         )
-        if row_insert(series, unless_conflict=True):
-            return series
+        remembered = (
+            IdempotencyKey(
+                contact=series.contact, key=key, request_hash=request_hash, series=series
+            )
+            if key is not None
+            else None
+        )
+        if is_postgresql():
+            written = course_write(
+                person=person,
+                series=series,
+                appointments=appointments,
+                notification=notification,
+                key=remembered,
+            )
+        else:
+            # The foreign keys are set again once the rows they name are written.
+            if person.pk is None:
+                row_insert(person)
+            series.person = person
+            written = row_insert(series, unless_conflict=True)
+            if written:
+                for appointment in appointments:
+                    appointment.series, appointment.person = series, person
+                rows_insert(appointments)
+                row_insert(notification)
+                if remembered is not None:
+                    remembered.series = series
+                    row_insert(remembered)
+        if written:
+            return series, appointments
         if Series.objects.filter(person_key=person.match_key, status=Series.Status.ACTIVE).exists():
             # Said without confirming that this person is booked: only the contact
             # that booked may learn it (the generic words, and the hold given back
@@ -432,6 +479,7 @@ def _series_create(
             )
         if attempt:
             raise IntegrityError(f"series reference drawn twice: {series.reference}")
+        series.reference = tokens.reference_new()
     raise AssertionError("unreachable")
 
 
