@@ -338,16 +338,17 @@ def course_write(
     with connection.cursor() as cursor:
         cursor.execute(f"WITH {', '.join(parts)} SELECT {', '.join(selected)}", params)
         row = cursor.fetchone()
+    # The foreign keys set from the rows written (their objects kept: no query later).
     inserted(person, row[0])
     if row[1] is None:
         return False
-    series.person_id = row[0]
+    series.person = person
     inserted(series, row[1])
     inserted(notification, row[2])
     if key is not None:
-        key.series_id = row[1]
+        key.series = series
         inserted(key, row[3])
     for appointment, pk in zip(appointments, row[-1], strict=True):
-        appointment.person_id, appointment.series_id = row[0], row[1]
+        appointment.person, appointment.series = person, series
         inserted(appointment, pk)
     return True

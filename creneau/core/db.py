@@ -212,28 +212,40 @@ def insert_sql(instance: Model, *, returning: str = "id") -> tuple[str, list[Any
     return (f"{sql} RETURNING {returning}" if returning else sql), params
 
 
+@functools.cache
+def _insert_select_text(
+    model: type[Model], linked: tuple[tuple[str, str], ...], source: str, vendor: str
+) -> tuple[str, list]:
+    links = dict(linked)
+    fields = _inserted_fields(model)
+    quote = connection.ops.quote_name
+    values = [
+        links.get(field.attname) or f"CAST(%s AS {field.cast_db_type(connection)})"
+        for field in fields
+    ]
+    sql = (
+        f"INSERT INTO {quote(model._meta.db_table)} "
+        f"({', '.join(quote(field.column) for field in fields)}) SELECT {', '.join(values)}"
+    )
+    return (f"{sql} FROM {source}" if source else sql), [
+        field for field in fields if field.attname not in links
+    ]
+
+
 def insert_select_sql(
     instance: Model, *, linked: dict[str, str] | None = None, source: str = ""
 ) -> tuple[str, list[Any]]:
     """`INSERT … SELECT …` of one instance, for a PostgreSQL data-modifying CTE: each
     value a parameter cast to its column's type (in a SELECT list PostgreSQL cannot infer
     it from the column), but the columns of `linked` (attname → SQL, "s.id": the row
-    another part of the statement inserted), selected `FROM source`."""
-    linked = linked or {}
-    fields = _inserted_fields(type(instance))
-    values, params = [], []
-    for field in fields:
-        if field.attname in linked:
-            values.append(linked[field.attname])
-        else:
-            values.append(f"CAST(%s AS {field.cast_db_type(connection)})")
-            params.append(field.get_db_prep_save(field.pre_save(instance, True), connection))
-    quote = connection.ops.quote_name
-    sql = (
-        f"INSERT INTO {quote(instance._meta.db_table)} "
-        f"({', '.join(quote(field.column) for field in fields)}) SELECT {', '.join(values)}"
+    another part of the statement inserted), selected `FROM source`. The text is made
+    once per model and shape."""
+    sql, fields = _insert_select_text(
+        type(instance), tuple(sorted((linked or {}).items())), source, connection.vendor
     )
-    return (f"{sql} FROM {source}" if source else sql), params
+    return sql, [
+        field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields
+    ]
 
 
 def inserted(instance: Model, pk: Any) -> None:

@@ -159,6 +159,29 @@ def dose2_option_rows(
         return cursor.fetchall()
 
 
+def _narrowed(
+    alias: str,
+    *,
+    vaccine_id: int | None,
+    dose_number: int | None,
+    date_from: date | None,
+    date_to: date | None,
+) -> tuple[list[str], list]:
+    """An AvailabilityFilter's conditions on a table with its fields' names (the read
+    model, slots), and their parameters."""
+    where, params = [], []
+    for condition, value in (
+        ("vaccine_id = %s", vaccine_id),
+        ("dose_number = %s", dose_number),
+        ("date >= %s", date_from),
+        ("date <= %s", date_to),
+    ):
+        if value is not None:
+            where.append(f"{alias}.{condition}")
+            params.append(sql_value(value))
+    return where, params
+
+
 def calendar_rows(
     *,
     site_id: int,
@@ -173,16 +196,11 @@ def calendar_rows(
     first free slot has already started (scheduling.selectors.site_calendar recounts
     those from their slots). One statement."""
     at = sql_value(now)
-    where, params = ["d.site_id = %s", "d.free > 0", "d.last_free_start >= %s"], [site_id, at]
-    for condition, value in (
-        ("d.vaccine_id = %s", vaccine_id),
-        ("d.dose_number = %s", dose_number),
-        ("d.date >= %s", date_from),
-        ("d.date <= %s", date_to),
-    ):
-        if value is not None:
-            where.append(condition)
-            params.append(sql_value(value))
+    where, params = _narrowed(
+        "d", vaccine_id=vaccine_id, dose_number=dose_number, date_from=date_from, date_to=date_to
+    )
+    where += ["d.site_id = %s", "d.free > 0", "d.last_free_start >= %s"]
+    params += [site_id, at]
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT d.date, v.code, d.dose_number, d.free, "
@@ -240,17 +258,11 @@ def slots_next_rows(
     params: list = []
     for site_id, first in first_free.items():
         params += [site_id, sql_value(first), sql_value(first + timedelta(days=1))]
-    where = ["s.booked < s.capacity", "s.start >= %s", f"({windows})"]
-    params = [sql_value(now), *params]
-    for condition, value in (
-        ("s.vaccine_id = %s", vaccine_id),
-        ("s.dose_number = %s", dose_number),
-        ("s.date >= %s", date_from),
-        ("s.date <= %s", date_to),
-    ):
-        if value is not None:
-            where.append(condition)
-            params.append(sql_value(value))
+    where, narrowing = _narrowed(
+        "s", vaccine_id=vaccine_id, dose_number=dose_number, date_from=date_from, date_to=date_to
+    )
+    where += ["s.booked < s.capacity", "s.start >= %s", f"({windows})"]
+    params = [*narrowing, sql_value(now), *params]
     with connection.cursor() as cursor:
         cursor.execute(
             'SELECT site_id, id, date, start, "end", code, dose_number, free FROM (SELECT '
