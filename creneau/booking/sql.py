@@ -174,6 +174,8 @@ def contact_for_booking(*, contact_id: int, key: str | None) -> ContactForBookin
             [key or "", contact_id],
         )
         rows = cursor.fetchall()
+    if not rows:
+        raise Contact.DoesNotExist(contact_id)
     width = len(CONTACT_FIELDS)
     first = rows[0]
     return ContactForBooking(

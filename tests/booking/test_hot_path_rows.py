@@ -8,9 +8,22 @@ writes is who holds the hold and the API's abuse counters (the door's, not the e
 import uuid
 
 import pytest
+from django.db.models import F
 from django.test import Client
+from django.utils import timezone
 
-from creneau.booking.services import PersonData, booking_confirm, contact_token_issue, hold_create
+from creneau.booking.selectors import dose2_options
+from creneau.booking.services import (
+    PersonData,
+    booking_confirm,
+    contact_token_issue,
+    hold_create,
+    holds,
+)
+from creneau.booking.sql import slot_for_hold
+from creneau.scheduling.models import Slot
+from creneau.scheduling.services import availability_refresh
+from tests.checks import assert_read_model_equals_a_recount
 from tests.factories import STAFF, person, two_dose_site, verified_contact
 from tests.rows import changes, rows
 
@@ -30,9 +43,7 @@ def _without_holder(found: dict) -> dict:
             for row in hold["inserted"]
         ]
         found = {**found, "booking_hold": hold}
-    return {
-        table: step for table, step in found.items() if table not in STAFF_ONLY | PUBLIC_ONLY
-    }
+    return {table: step for table, step in found.items() if table not in STAFF_ONLY | PUBLIC_ONLY}
 
 
 @pytest.mark.django_db(transaction=True)
@@ -103,3 +114,29 @@ def test_the_public_path_and_the_staff_path_leave_the_same_rows(reference_commit
         f"{step}, {table}:\n  public path {ours}\n  staff path {theirs}"
         for step, table, ours, theirs in differences
     )
+
+
+@pytest.mark.django_db
+def test_a_dose2_option_taken_meanwhile_leaves_the_next_one_held(reference, monkeypatch):
+    """The hold's second place was free when the options were read and is full when the
+    places are taken (PostgreSQL: the one statement takes the first place only, then the
+    next option is tried by itself; SQLite: one statement each): the next option is held,
+    the full one untouched, and the read model still equals a recount."""
+    _site, session = two_dose_site(lines=1)
+    slot = session.slots.order_by("start").first()
+    options = dose2_options(slot=slot_for_hold(slot_id=slot.pk), now=timezone.now())
+    taken, free = options[0], options[1]
+    # Someone took the first option's only place after the options were read.
+    Slot.objects.filter(pk=taken.pk).update(booked=F("capacity"))
+    availability_refresh(
+        site_id=taken.site_id, vaccine_id=taken.vaccine_id, dose_number=2, days=[taken.date]
+    )
+    monkeypatch.setattr(holds, "dose2_options", lambda **_: options)
+
+    result = hold_create(slot_id=slot.pk)
+
+    assert result.hold.dose2_slot_id == free.pk
+    assert Slot.objects.get(pk=taken.pk).booked == 1  # its one place, not two
+    assert Slot.objects.get(pk=free.pk).booked == 1
+    assert Slot.objects.get(pk=slot.pk).booked == 1
+    assert_read_model_equals_a_recount()
