@@ -1855,12 +1855,15 @@ class RawSQL:
 
     def _read_model(self, key: tuple, delta: int, recount: bool) -> None:
         """The application's read-model statements (scheduling.sql), in the same order."""
-        from creneau.scheduling.sql import READ_MODEL_DELTA, READ_MODEL_RECOUNT
+        from creneau.scheduling.sql import READ_MODEL_DELTA, READ_MODEL_LOCK, READ_MODEL_RECOUNT
 
         day = (*key[:3], self.day(key[3]))
-        self.q(READ_MODEL_DELTA, (delta, *day))
-        if recount:
-            self.q(READ_MODEL_RECOUNT, (*day, *day, *day))
+        if not recount:
+            self.q(READ_MODEL_DELTA, (delta, *day))
+            return
+        if self.kind == "postgres":
+            self.q(f"{READ_MODEL_LOCK} FOR UPDATE", day)
+        self.q(READ_MODEL_RECOUNT, (delta, *day, *day, *day))
 
     def _take(self, slot_id: int, now: datetime, **conditions) -> tuple | None:
         """The application's place taken (scheduling.sql.slot_take_sql): (site, vaccine,

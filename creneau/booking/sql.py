@@ -159,32 +159,33 @@ class ContactForBooking:
 
 
 def contact_for_booking(*, contact_id: int, key: str | None) -> ContactForBooking:
-    """Lock order: the contact row first (one booking at a time per contact), and in the
-    same statement what is read under that lock: whether the idempotency key was used,
-    and the contact's persons (six at most, or a care home's residents)."""
-    person = columns(Person, PERSON_FIELDS, "p")
-    lock = " FOR UPDATE OF c" if is_postgresql() else ""
+    """Lock order: the contact row first (one booking at a time per contact), then what is
+    read under that lock: whether the idempotency key was used, and the contact's persons
+    (six at most, or a care home's residents). Two statements: a statement that waited
+    for a row lock sees the other tables as they were when it began (PostgreSQL re-reads
+    only the locked row), so a twin that committed meanwhile is seen by the second one."""
+    lock = " FOR UPDATE" if is_postgresql() else ""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {columns(Contact, CONTACT_FIELDS, 'c')}, k.id, {person} "
-            "FROM booking_contact c "
+            f"SELECT {columns(Contact, CONTACT_FIELDS, 'c')} FROM booking_contact c "
+            f"WHERE c.id = %s{lock}",
+            [contact_id],
+        )
+        row = cursor.fetchone()
+        if row is None:
+            raise Contact.DoesNotExist(contact_id)
+        cursor.execute(
+            f"SELECT k.id, {columns(Person, PERSON_FIELDS, 'p')} FROM booking_contact c "
             "LEFT JOIN booking_idempotencykey k ON k.contact_id = c.id AND k.key = %s "
-            "LEFT JOIN booking_person p ON p.contact_id = c.id "
-            f"WHERE c.id = %s ORDER BY p.id{lock}",
+            "LEFT JOIN booking_person p ON p.contact_id = c.id WHERE c.id = %s ORDER BY p.id",
             [key or "", contact_id],
         )
         rows = cursor.fetchall()
-    if not rows:
-        raise Contact.DoesNotExist(contact_id)
-    width = len(CONTACT_FIELDS)
-    first = rows[0]
     return ContactForBooking(
-        contact=model_from_row(Contact, CONTACT_FIELDS, first[:width]),
-        key_used=key is not None and first[width] is not None,
+        contact=model_from_row(Contact, CONTACT_FIELDS, row),
+        key_used=key is not None and rows[0][0] is not None,
         persons=[
-            model_from_row(Person, PERSON_FIELDS, row[width + 1 :])
-            for row in rows
-            if row[width + 1] is not None
+            model_from_row(Person, PERSON_FIELDS, row[1:]) for row in rows if row[1] is not None
         ],
     )
 

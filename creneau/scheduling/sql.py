@@ -78,14 +78,17 @@ def slot_take_row(*, slot_id: int, now: datetime, **conditions: object) -> tuple
 
 
 # The read model: a delta is exact under concurrency without a prior lock; when a slot
-# fills or frees up, the day's first and last free starts are recounted by a second
-# statement, whose snapshot sees every writer that committed before the delta's lock was
-# had (a subquery of the statement that waited would read the slots as before the wait).
+# fills or frees up, the day's first and last free starts are recounted with the delta,
+# in one statement (the row's check wants a start for every free place) that follows a
+# lock of its own: the recount's subqueries then see every writer that committed before
+# the lock was had (those of a statement that waited would read the slots as before).
 _DAY = "site_id = %s AND vaccine_id = %s AND dose_number = %s AND date = %s"
 READ_MODEL_DELTA = f"UPDATE scheduling_dayavailability SET free = free + %s WHERE {_DAY}"
+READ_MODEL_LOCK = f"SELECT id FROM scheduling_dayavailability WHERE {_DAY}"
 _FREE_OF_DAY = f"FROM scheduling_slot WHERE {_DAY} AND booked < capacity"
 READ_MODEL_RECOUNT = (
-    f"UPDATE scheduling_dayavailability SET first_free_start = (SELECT MIN(start) {_FREE_OF_DAY}), "
+    "UPDATE scheduling_dayavailability SET free = free + %s, "
+    f"first_free_start = (SELECT MIN(start) {_FREE_OF_DAY}), "
     f"last_free_start = (SELECT MAX(start) {_FREE_OF_DAY}) WHERE {_DAY}"
 )
 
@@ -96,17 +99,12 @@ def read_model_apply(*, key: tuple[int, int, int, date], delta: int, recount: bo
     order (site, vaccine, dose, date): the lock order."""
     day = (*key[:3], sql_value(key[3]))
     with connection.cursor() as cursor:
-        if delta:
+        if not recount:
             cursor.execute(READ_MODEL_DELTA, [delta, *day])
-        if recount:
-            if not delta:
-                # The lock first, then the recount in a statement of its own (above).
-                cursor.execute(
-                    f"SELECT id FROM scheduling_dayavailability WHERE {_DAY}"
-                    + (" FOR UPDATE" if is_postgresql() else ""),
-                    day,
-                )
-            cursor.execute(READ_MODEL_RECOUNT, [*day, *day, *day])
+            return
+        if is_postgresql():
+            cursor.execute(f"{READ_MODEL_LOCK} FOR UPDATE", day)
+        cursor.execute(READ_MODEL_RECOUNT, [delta, *day, *day, *day])
 
 
 def dose2_options_sql(*, postgresql: bool) -> str:

@@ -169,8 +169,8 @@ def booking_confirm(
     now = now or timezone.now()
     person = _person_validate(person, today=timezone.localdate(now))
     # Lock order: the contact row first, so a contact books one course at a time; the
-    # replay, the person count and the match are read under that lock, in the same
-    # statement, so a concurrent twin is seen once it committed.
+    # replay, the person count and the match are read under that lock, so a concurrent
+    # twin is seen once it committed.
     locked = contact_for_booking(contact_id=contact.pk, key=idempotency_key)
     contact = locked.contact
     request_hash = None
