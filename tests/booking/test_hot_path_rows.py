@@ -12,6 +12,7 @@ from django.db.models import F
 from django.test import Client
 from django.utils import timezone
 
+from creneau.booking.models import Hold
 from creneau.booking.selectors import dose2_options
 from creneau.booking.services import (
     PersonData,
@@ -21,6 +22,7 @@ from creneau.booking.services import (
     holds,
 )
 from creneau.booking.sql import slot_for_hold
+from creneau.core.errors import Dose2Unavailable
 from creneau.scheduling.models import Slot
 from creneau.scheduling.services import availability_refresh
 from tests.checks import assert_read_model_equals_a_recount
@@ -139,4 +141,28 @@ def test_a_dose2_option_taken_meanwhile_leaves_the_next_one_held(reference, monk
     assert Slot.objects.get(pk=taken.pk).booked == 1  # its one place, not two
     assert Slot.objects.get(pk=free.pk).booked == 1
     assert Slot.objects.get(pk=slot.pk).booked == 1
+    assert_read_model_equals_a_recount()
+
+
+@pytest.mark.django_db
+def test_the_only_dose2_option_taken_meanwhile_holds_nothing(reference, monkeypatch):
+    """Invariant 3: with its only dose-2 option full when the places are taken, the hold
+    is refused whole: its first place is not kept alone."""
+    _site, session = two_dose_site(lines=1)
+    slot = session.slots.order_by("start").first()
+    options = dose2_options(slot=slot_for_hold(slot_id=slot.pk), now=timezone.now())[:1]
+    Slot.objects.filter(pk=options[0].pk).update(booked=F("capacity"))
+    availability_refresh(
+        site_id=options[0].site_id,
+        vaccine_id=options[0].vaccine_id,
+        dose_number=2,
+        days=[options[0].date],
+    )
+    monkeypatch.setattr(holds, "dose2_options", lambda **_: options)
+
+    with pytest.raises(Dose2Unavailable):
+        hold_create(slot_id=slot.pk)
+
+    assert Slot.objects.get(pk=slot.pk).booked == 0
+    assert not Hold.objects.exists()
     assert_read_model_equals_a_recount()

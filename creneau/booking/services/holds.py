@@ -191,7 +191,7 @@ def _hold_take(
             changes.apply()
             return hold
         changes.record(taken.dose1, free_delta=-1)
-        options = options[1:]
+        candidates = options[1:]
     else:
         conditions: dict[str, object] = {"dose_number": 1}
         if dose1 is not None:
@@ -203,10 +203,11 @@ def _hold_take(
             )
         if slot_take(slot_id=slot.pk, now=now, changes=changes, **conditions) is None:
             raise _slot_refusal(slot_id=slot.pk, now=now)
+        candidates = options
     hold.dose2_slot = next(
         (
             option
-            for option in options
+            for option in candidates
             if slot_take(slot_id=option.pk, now=now, changes=changes, dose_number=2)
         ),
         None,
