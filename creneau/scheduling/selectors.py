@@ -6,11 +6,11 @@ from datetime import date, datetime, timedelta
 from functools import reduce
 from operator import or_
 
-from django.db.models import F, Min, Q, Subquery, Sum, Window
-from django.db.models.functions import RowNumber
+from django.db.models import F, Min, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from creneau.core.db import model_from_row, sql_date, sql_datetime
 from creneau.core.errors import InvalidInput, NotFound
 from creneau.core.geo import Position, distance_km, grid_cell_ranges
 from creneau.sites.models import Site
@@ -18,6 +18,7 @@ from creneau.sites.selectors import public_sites_q, site_require_public
 from creneau.vaccines.models import Vaccine
 
 from .models import DayAvailability, Session, Slot
+from .sql import calendar_rows, slots_free_from_rows, slots_next_rows, vaccine_active_row
 
 _SLUG = re.compile(r"^[a-z0-9-]{1,30}$")
 MAX_RADIUS_KM = 300
@@ -77,14 +78,14 @@ class SiteResult:
 
 def vaccine_by_code(code: str) -> Vaccine:
     code = code.strip().lower()
-    vaccine = Vaccine.objects.filter(code=code, active=True).first() if _SLUG.match(code) else None
-    if vaccine is None:
+    row = vaccine_active_row(code=code) if _SLUG.match(code) else None
+    if row is None:
         codes = ", ".join(Vaccine.objects.filter(active=True).values_list("code", flat=True))
         raise InvalidInput(
             gettext("Vaccin inconnu : « %(code)s ». Vaccins proposés : %(codes)s.")
             % {"code": code[:40], "codes": codes}
         )
-    return vaccine
+    return model_from_row(Vaccine, tuple(f.name for f in Vaccine._meta.concrete_fields), row)
 
 
 def availability_filter_build(
@@ -263,15 +264,21 @@ def site_calendar(
     """
     now = now or timezone.now()
     wanted = wanted or AvailabilityFilter()
-    rows = wanted.rows(now).filter(site_id=site.pk)
     fields = ("date", "vaccine__code", "dose_number")
-    figures = {
-        (day, code, dose): free
-        for day, code, dose, free in rows.filter(first_free_start__gte=now).values_list(
-            *fields, "free"
-        )
-    }
-    begun_days = set(rows.filter(first_free_start__lt=now).values_list("date", flat=True))
+    figures = {}
+    begun_days = set()
+    for day, code, dose, free, begun in calendar_rows(
+        site_id=site.pk,
+        now=now,
+        vaccine_id=wanted.vaccine_id,
+        dose_number=wanted.dose_number,
+        date_from=wanted.date_from,
+        date_to=wanted.date_to,
+    ):
+        if begun:
+            begun_days.add(sql_date(day))
+        else:
+            figures[(sql_date(day), code, dose)] = free
     if begun_days:
         recount = (
             wanted.slots(now)
@@ -333,19 +340,8 @@ def slots_free_from(
     `start`, from `start` on (and not begun), the earliest first: where a hold named by
     site and time looks for its place. The day is the slots' own local date (the site's
     time zone: Guadeloupe's evening is the next day in Paris), read in the same query."""
-    day = Slot.objects.filter(site_id=site_id, start=start).values("date")[:1]
-    return list(
-        Slot.objects.filter(
-            site_id=site_id,
-            vaccine_id=vaccine_id,
-            dose_number=1,
-            date=Subquery(day),
-            start__gte=max(start, now),
-            booked__lt=F("capacity"),
-            session__status=Session.Status.OPEN,
-        )
-        .order_by("start", "pk")
-        .values_list("pk", flat=True)[:limit]
+    return slots_free_from_rows(
+        site_id=site_id, vaccine_id=vaccine_id, start=start, now=now, limit=limit
     )
 
 
@@ -367,29 +363,20 @@ def slots_next(
         return {}
     now = now or timezone.now()
     wanted = wanted or AvailabilityFilter()
-    window = reduce(
-        or_,
-        (
-            Q(site_id=site_id, start__gte=first, start__lt=first + timedelta(days=1))
-            for site_id, first in first_free.items()
-        ),
-    )
-    rows = (
-        wanted.slots(now)
-        .filter(window)
-        .annotate(
-            free=F("capacity") - F("booked"),
-            rank=Window(RowNumber(), partition_by=F("site_id"), order_by=("start", "pk")),
-        )
-        .filter(rank__lte=per_site)
-        .order_by("start", "pk")
-        .values_list(
-            "site_id", "pk", "date", "start", "end", "vaccine__code", "dose_number", "free"
-        )
+    rows = slots_next_rows(
+        first_free=first_free,
+        now=now,
+        per_site=per_site,
+        vaccine_id=wanted.vaccine_id,
+        dose_number=wanted.dose_number,
+        date_from=wanted.date_from,
+        date_to=wanted.date_to,
     )
     slots: dict[int, list[FreeSlot]] = {site_id: [] for site_id in first_free}
-    for site_id, *row in rows:
-        slots[site_id].append(FreeSlot(*row))
+    for site_id, pk, day, start, end, code, dose, free in rows:
+        slots[site_id].append(
+            FreeSlot(pk, sql_date(day), sql_datetime(start), sql_datetime(end), code, dose, free)
+        )
     return slots
 
 

@@ -12,11 +12,13 @@ from django.utils.translation import gettext
 
 from creneau.audit.services import audit_record
 from creneau.core.actor import Actor
+from creneau.core.db import row_insert
 from creneau.core.errors import Dose2Unavailable, InvalidInput
 from creneau.eligibility.selectors import Candidate, eligibility_decide, eligibility_require
 from creneau.geography.selectors import department_timezone
+from creneau.outreach.models import Notification
 from creneau.outreach.rendering import Secret
-from creneau.outreach.services import notification_enqueue
+from creneau.outreach.services import notification_build
 from creneau.scheduling.models import Slot
 from creneau.vaccines.models import Vaccine
 
@@ -89,6 +91,22 @@ def _notify(
     """Write the message of a change; `appointments` (with their slots) saves a query.
     `event` names what the message is about when it is not the series' change (a
     reminder: booking/reminders.py)."""
+    row_insert(
+        _notification(
+            series=series, kind=kind, context=context, appointments=appointments, event=event
+        )
+    )
+
+
+def _notification(
+    *,
+    series: Series,
+    kind: str,
+    context: dict | None = None,
+    appointments: list[Appointment] | None = None,
+    event: str | None = None,
+) -> Notification:
+    """The message of a change (_notify's), not yet written."""
     contact = series.contact
     if appointments is None:
         appointments = list(series.appointments.select_related("slot").order_by("dose_number"))
@@ -105,7 +123,7 @@ def _notify(
             if series.dose1_elsewhere_on
             else {}
         )
-    notification_enqueue(
+    return notification_build(
         channel=contact.channel,
         # A letter is addressed to the person, at the address the agent took down.
         to=f"{series.person.given_name} {series.person.family_name.upper()}\n{contact.address}"
