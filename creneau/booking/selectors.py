@@ -1017,6 +1017,8 @@ def rebook_preview(
                 dose_number=1,
                 site=slot.site,
                 on=slot.date,
+                starts_at=slot.start,
+                now=now,
             )
         if slot.vaccine.doses_in_series > 1:
             dose2 = next(iter(dose2_options(slot=slot, now=now)), None)

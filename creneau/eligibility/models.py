@@ -61,6 +61,14 @@ class EligibilityRule(models.Model):
     )
     effective_from = models.DateField()
     effective_to = models.DateField(null=True, blank=True, help_text="Inclusive.")
+    # Leftover places opened to all (issue 20): the rule admits only to places that start
+    # within this many hours of the decision.
+    within_hours = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="Only places starting within this many hours (e.g. 24: leftover places "
+        "opened to all); empty: any place.",
+    )
     active = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -76,6 +84,10 @@ class EligibilityRule(models.Model):
             models.CheckConstraint(
                 condition=Q(effective_to__isnull=True) | Q(effective_to__gte=F("effective_from")),
                 name="eligibility_rule_dates_ordered",
+            ),
+            models.CheckConstraint(
+                condition=Q(within_hours__isnull=True) | Q(within_hours__gte=1),
+                name="eligibility_rule_within_hours_positive",
             ),
         ]
 

@@ -7,7 +7,7 @@ The booking API, the public pages and the call centre all call `eligibility_deci
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from time import monotonic
 from typing import Literal
 
@@ -58,9 +58,13 @@ class _Rule:
         rule = self.rule
         return rule.effective_from <= on and (rule.effective_to is None or on <= rule.effective_to)
 
-    def covers(self, *, vaccine_id: int, dose_number: int) -> bool:
-        return (not self.vaccine_ids or vaccine_id in self.vaccine_ids) and (
-            not self.dose_numbers or dose_number in self.dose_numbers
+    def covers(self, *, vaccine_id: int, dose_number: int, hours_ahead: float | None) -> bool:
+        """`hours_ahead`: how soon the place starts (None: not a place, a question)."""
+        within = self.rule.within_hours
+        return (
+            (not self.vaccine_ids or vaccine_id in self.vaccine_ids)
+            and (not self.dose_numbers or dose_number in self.dose_numbers)
+            and (within is None or (hours_ahead is not None and 0 <= hours_ahead <= within))
         )
 
     def admits(self, *, age: int, categories: frozenset[str]) -> bool:
@@ -145,6 +149,26 @@ def rules_in_force(*, on: date) -> list[EligibilityRule]:
     return [rule.rule for rule in _cache.get().rules if rule.in_force(on)]
 
 
+def open_to_all_within(
+    *, now: datetime | None = None, vaccine: Vaccine | None = None
+) -> EligibilityRule | None:
+    """The rule in force today that opens places starting soon to anyone (no category, a
+    `within_hours`), widest first: what a "dans les 24 heures" search says. None when the
+    places near that start follow the usual rules."""
+    today = timezone.localdate(now or timezone.now())
+    rules = [
+        rule
+        for rule in _cache.get().rules
+        if rule.in_force(today)
+        and rule.rule.within_hours is not None
+        and not rule.categories
+        and (vaccine is None or not rule.vaccine_ids or vaccine.pk in rule.vaccine_ids)
+        and (not rule.dose_numbers or 1 in rule.dose_numbers)
+    ]
+    rules.sort(key=lambda rule: -rule.rule.within_hours)
+    return rules[0].rule if rules else None
+
+
 def categories_validate(*, codes: Iterable[str]) -> frozenset[str]:
     """Declared category codes, checked against the vocabulary."""
     known = _cache.get().labels
@@ -174,13 +198,25 @@ def categories_validate(*, codes: Iterable[str]) -> frozenset[str]:
 
 
 def eligibility_decide(
-    *, candidate: Candidate, vaccine: Vaccine, dose_number: int, site: Site | None, on: date
+    *,
+    candidate: Candidate,
+    vaccine: Vaccine,
+    dose_number: int,
+    site: Site | None,
+    on: date,
+    starts_at: datetime | None = None,
+    now: datetime | None = None,
 ) -> Decision:
     """May this person have this dose of this vaccine at this site on this date, and why.
 
     In order: the product's own age limits, the site's restriction to some categories,
     then the rules in force on the appointment date. Usually no query at all.
+    `starts_at`: the place's start, for rules that open only places starting soon
+    (`within_hours`, counted from `now`); without it, such rules admit nobody.
     """
+    hours_ahead = (
+        (starts_at - (now or timezone.now())).total_seconds() / 3600 if starts_at else None
+    )
     age = _age_checked(birth_date=candidate.birth_date, on=on)
     if not 1 <= dose_number <= MAX_DOSE_NUMBER:
         raise InvalidInput(gettext("La dose va de 1 à %(max)d.") % {"max": MAX_DOSE_NUMBER})
@@ -220,7 +256,8 @@ def eligibility_decide(
     in_force = [
         rule
         for rule in snapshot.rules
-        if rule.in_force(on) and rule.covers(vaccine_id=vaccine.pk, dose_number=dose_number)
+        if rule.in_force(on)
+        and rule.covers(vaccine_id=vaccine.pk, dose_number=dose_number, hours_ahead=hours_ahead)
     ]
     for rule in in_force:
         if rule.admits(age=age, categories=candidate.categories):
@@ -265,11 +302,24 @@ def eligibility_decide(
 
 
 def eligibility_require(
-    *, candidate: Candidate, vaccine: Vaccine, dose_number: int, site: Site, on: date
+    *,
+    candidate: Candidate,
+    vaccine: Vaccine,
+    dose_number: int,
+    site: Site,
+    on: date,
+    starts_at: datetime | None = None,
+    now: datetime | None = None,
 ) -> EligibilityRule:
     """The rule that admits this person, or the refusal as a domain error."""
     decision = eligibility_decide(
-        candidate=candidate, vaccine=vaccine, dose_number=dose_number, site=site, on=on
+        candidate=candidate,
+        vaccine=vaccine,
+        dose_number=dose_number,
+        site=site,
+        on=on,
+        starts_at=starts_at,
+        now=now,
     )
     if decision.rule is not None:
         return decision.rule

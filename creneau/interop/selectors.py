@@ -241,6 +241,10 @@ def external_search(
     rows = wanted._narrow(
         ExternalAvailability.objects.filter(free__gt=0, first_free_start__gte=now)
     )
+    if wanted.starts_before is not None:
+        # A day's row of theirs whose first free place starts in time: its count is the
+        # day's (their feed gives no more), the first place is within the window.
+        rows = rows.filter(first_free_start__lt=wanted.starts_before)
     # As our own search does: ring by ring, the locations of a ring by distance (a few
     # index range scans), then the free places of the nearest 2 x limit of them at a time,
     # until `limit` have some. Summing every row of a disc (a location has a row a day for

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import invitation_views, stats_urls, unsubscribe, views, waitlist_views
+from . import alerts_views, invitation_views, stats_urls, unsubscribe, views, waitlist_views
 
 app_name = "portal"
 
@@ -43,6 +43,11 @@ urlpatterns = [
     path("liste-attente/code/", waitlist_views.code, name="waitlist_code"),
     path("liste-attente/offre/<str:token>/", waitlist_views.offer, name="waitlist_offer"),
     path("liste-attente/inscription/<str:token>/", waitlist_views.entry, name="waitlist_entry"),
+    path("alertes/", alerts_views.alerts, name="alerts"),
+    path("alertes/code/", alerts_views.code, name="alerts_code"),
+    path("alertes/gerer/", alerts_views.manage, name="alerts_manage"),
+    path("alertes/arreter-une/", alerts_views.stop, name="alerts_stop"),
+    path("alertes/arreter/", alerts_views.stop_link, name="alerts_stop_link"),
     path("demo/messages/", views.outbox, name="outbox"),
     path("accessibilite/", views.accessibility, name="accessibility"),
     path("mentions-legales/", views.legal, name="legal"),
