@@ -91,7 +91,7 @@ def test_one_running_alert_per_contact_and_person(reference):
     from tests.alerts.helpers import place_at
 
     alert_subscribe(
-        contact=verified_contact("+33600000001"),
+        contact=verified_contact("+33611111111"),
         person=person(given_name="Personne1", family_name="Alerte"),
         place=place_at(north_km=1),
         radius_km=10,
@@ -152,8 +152,8 @@ def test_a_session_opened_near_tells_each_contact_once_with_the_nearest_sites(re
     assert alert.to == near.contact.address
     text = notification_render(notification=alert).body
     # Nearest first: B is 3 km from the place, A 1 km.
-    assert text.index("Centre A (1.0 km)") < text.index("Centre B (3.0 km)")
-    assert "/?near=1.0+km+au+nord&vaccine=janssen&radius_km=10" in text
+    assert text.index("Centre A (1,0 km)") < text.index("Centre B (3,0 km)")
+    assert "/?near=1+km+au+nord&vaccine=janssen&radius_km=10" in text
     assert stop_link_read(token=stop_key(alert)) == [near.pk]
     for untouched in (too_far, other_vaccine, dose2):
         assert not AlertContact.objects.get(contact=untouched.contact).last_sent_at
@@ -191,8 +191,9 @@ def test_places_given_back_by_a_cancellation_are_an_alert(reference):
 
 
 def test_a_dose_2_alert_matches_second_dose_places_inside_its_window_only(reference):
-    site = two_dose_site()  # comirnaty: dose 1 tomorrow, dose 2 around 3 to 6 weeks later
-    first = timezone.localdate() - timedelta(days=20)
+    # Comirnaty (21 to 49 days): dose 1 tomorrow, dose 2 in 5, 6 and 7 weeks.
+    site, _ = two_dose_site()
+    first = timezone.localdate() - timedelta(days=5)
     inside = subscribe(1, north_km=0.5, code="comirnaty", dose_number=2, dose1_on=first)
     assert inside.window_from is not None
     dose1 = subscribe(2, north_km=0.5, code="comirnaty")
@@ -245,7 +246,7 @@ def test_the_stop_link_stops_the_alerts_it_names_and_a_forged_one_changes_nothin
     other = subscribe(2)
     open_places(janssen_site())
     alerts_run()
-    alert = alerts_sent().get(to=subscription.contact.address)
+    [alert] = [n for n in alerts_sent() if n.to == subscription.contact.address]
     key = stop_key(alert)
     state = _state()
     for forged in ("", key[:-1] + ("A" if key[-1] != "A" else "B"), "WzFd:forged:key", "x" * 500):
@@ -261,8 +262,8 @@ def test_the_stop_link_stops_the_alerts_it_names_and_a_forged_one_changes_nothin
     six_hours_pass()
     open_places(janssen_site(name="Centre B", north_km=2))
     alerts_run()
-    assert alerts_sent().filter(to=subscription.contact.address).count() == 1
-    assert alerts_sent().filter(to=other.contact.address).count() == 2
+    assert [n.to for n in alerts_sent()].count(subscription.contact.address) == 1
+    assert [n.to for n in alerts_sent()].count(other.contact.address) == 2
 
 
 def test_a_contact_stops_only_its_own_alerts(reference):

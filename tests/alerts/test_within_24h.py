@@ -68,10 +68,11 @@ def _session(site, day: date, start: time, end: time, lines: int = 1):
     )
 
 
-def _decide(age: int, starts_at: datetime | None):
+def _decide(age: int, starts_at: datetime | None, code: str = "janssen"):
+    """Janssen is for people of 55 and over: a person of 60 is in no usual phase here."""
     return eligibility_decide(
         candidate=Candidate(birth_date=person(age=age).birth_date, categories=frozenset()),
-        vaccine=Vaccine.objects.get(code="janssen"),
+        vaccine=Vaccine.objects.get(code=code),
         dose_number=1,
         site=None,
         on=NOW.date(),
@@ -81,14 +82,16 @@ def _decide(age: int, starts_at: datetime | None):
 
 
 def test_the_rule_opens_only_places_starting_within_its_hours_to_anyone(phases):
-    soon = _decide(30, NOW + timedelta(hours=5))
+    soon = _decide(60, NOW + timedelta(hours=5))
     assert soon.eligible and soon.rule == phases
-    later = _decide(30, NOW + timedelta(hours=30))
+    later = _decide(60, NOW + timedelta(hours=30))
     assert not later.eligible
     # Its reason names the usual phase only, not the rule that does not apply.
     assert "75 ans" in later.reason and "24 heures" not in later.reason
-    assert not _decide(30, None).eligible  # a question, not a place
-    assert not _decide(15, NOW + timedelta(hours=5)).eligible  # the rule's own age
+    assert not _decide(60, None).eligible  # a question, not a place
+    # The rule's own age (Comirnaty is for 12 and over).
+    assert not _decide(15, NOW + timedelta(hours=5), code="comirnaty").eligible
+    assert _decide(18, NOW + timedelta(hours=5), code="comirnaty").eligible
     assert _decide(80, NOW + timedelta(hours=30)).eligible
     assert open_to_all_within(now=NOW) == phases
 
@@ -96,7 +99,7 @@ def test_the_rule_opens_only_places_starting_within_its_hours_to_anyone(phases):
 def test_the_rule_has_an_effective_date_like_any_other(phases):
     EligibilityRule.objects.filter(pk=phases.pk).update(effective_from=NOW.date() + timedelta(1))
     rules_cache_clear()
-    assert not _decide(30, NOW + timedelta(hours=5)).eligible
+    assert not _decide(60, NOW + timedelta(hours=5)).eligible
     assert open_to_all_within(now=NOW) is None
 
 
@@ -107,7 +110,7 @@ def test_booking_a_place_within_24_hours_is_open_to_anyone_and_a_later_one_is_no
     soon, later = Slot.objects.order_by("start")
     held = hold_create(slot_id=soon.pk, now=NOW)
     booked = booking_confirm(
-        hold_id=str(held.hold.pk), contact=verified_contact(), person=person(age=30), now=NOW
+        hold_id=str(held.hold.pk), contact=verified_contact(), person=person(age=60), now=NOW
     )
     assert booked.series.eligibility_rule == phases
     held = hold_create(slot_id=later.pk, now=NOW)
@@ -115,7 +118,7 @@ def test_booking_a_place_within_24_hours_is_open_to_anyone_and_a_later_one_is_no
         booking_confirm(
             hold_id=str(held.hold.pk),
             contact=verified_contact("+33611111111"),
-            person=person(given_name="Paul", age=30),
+            person=person(given_name="Paul", age=60),
             now=NOW,
         )
     assert Series.objects.count() == 1
