@@ -66,6 +66,8 @@ class AlertForm(ContactForm):
         super().__init__(*args, **kwargs)
         vaccines = Vaccine.objects.filter(active=True).order_by("name")
         self.fields["vaccine"].widget.choices = list(vaccines.values_list("code", "name"))
+        # A text field's length means nothing on a list.
+        self.fields["vaccine"].widget.attrs.pop("maxlength", None)
         self.fields["near"].widget.attrs.update(SearchForm().fields["near"].widget.attrs)
         if contact_known:
             del self.fields["phone"], self.fields["email"]

@@ -37,7 +37,7 @@ def test_subscribing_to_alerts_and_stopping_them_on_a_phone(
     page.locator("#id_phone").fill(PHONE)
     page.get_by_label(re.compile("Près de")).fill("75017")
     page.get_by_label(re.compile("Distance maximale")).fill("500")
-    page.get_by_label("Vaccin", exact=True).select_option("janssen")
+    page.locator("#id_vaccine").select_option("janssen")
     page.get_by_role("button", name="Recevoir un code").first.click()
     expect(page.get_by_text("La distance va de 1 à 50 km.").first).to_be_visible()
     axe_check(page)
