@@ -59,11 +59,20 @@ class AvailabilityFilter:
 
     def counted(self, now: datetime) -> Q:
         """Rows whose figures hold as they are: every free place of theirs is to come and,
-        with `starts_before`, starts before it. The others are recounted from their slots."""
+        with `starts_before`, starts before it."""
         whole = Q(first_free_start__gte=now)
         if self.starts_before is not None:
             whole &= Q(last_free_start__lt=self.starts_before)
         return whole
+
+    def recounted(self, now: datetime) -> Q:
+        """The others (free places begun already, or after `starts_before`): recounted from
+        their slots. Written as its own condition, not `~counted`, so that search's plain
+        query stays `first_free_start < now`."""
+        begun = Q(first_free_start__lt=now)
+        if self.starts_before is not None:
+            begun |= Q(last_free_start__gte=self.starts_before)
+        return begun
 
     def slots(self, now: datetime):
         slots = Slot.objects.filter(booked__lt=F("capacity"), start__gte=now)
@@ -180,7 +189,9 @@ def availability_by_site(
         .values_list("site_id", "vaccine__name", "vaccine__code", "free", "first")
     ):
         count(*row)
-    started = rows.exclude(counted).values_list("site_id", "vaccine_id", "dose_number", "date")
+    started = rows.filter(wanted.recounted(now)).values_list(
+        "site_id", "vaccine_id", "dose_number", "date"
+    )
     if started:
         days = reduce(
             or_,
@@ -301,7 +312,7 @@ def site_calendar(
         (day, code, dose): free
         for day, code, dose, free in rows.filter(counted).values_list(*fields, "free")
     }
-    begun_days = set(rows.exclude(counted).values_list("date", flat=True))
+    begun_days = set(rows.filter(wanted.recounted(now)).values_list("date", flat=True))
     if begun_days:
         recount = (
             wanted.slots(now)
