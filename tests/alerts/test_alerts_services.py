@@ -3,6 +3,7 @@ per contact in 6 hours, the end on booking and after 30 days, the stop link, and
 refusal changing nothing."""
 
 import io
+import math
 from datetime import date, timedelta
 
 import pytest
@@ -13,16 +14,19 @@ from django.utils import timezone
 from creneau.alerts.errors import AlreadySubscribed
 from creneau.alerts.models import AlertContact, Subscription
 from creneau.alerts.selectors import stop_link_read, subscriptions_matching
-from creneau.alerts.services import alerts_run, alerts_stop
+from creneau.alerts.services import alert_subscribe, alerts_run, alerts_stop
 from creneau.booking.services import booking_cancel, booking_confirm, hold_create, hold_release
 from creneau.core.errors import InvalidInput
+from creneau.core.geo import EARTH_RADIUS_KM, Position, distance_km
 from creneau.core.jobs import jobs_declared
+from creneau.geography.selectors import Place
 from creneau.outreach.models import Notification
 from creneau.outreach.rendering import notification_render
 from creneau.scheduling.models import DayAvailability, Slot
 from creneau.scheduling.selectors import availability_opened
 from tests.alerts.helpers import (
     alerts_sent,
+    place_at,
     janssen_site,
     open_places,
     six_hours_pass,
@@ -86,10 +90,7 @@ def test_one_running_alert_per_contact_and_person(reference):
     with pytest.raises(AlreadySubscribed):
         subscribe(1, north_km=5)
     assert _state() == state
-    # The same person from another phone, or another person from this phone: allowed.
-    from creneau.alerts.services import alert_subscribe
-    from tests.alerts.helpers import place_at
-
+    # The same person from another phone: allowed.
     alert_subscribe(
         contact=verified_contact("+33611111111"),
         person=person(given_name="Personne1", family_name="Alerte"),
@@ -292,3 +293,43 @@ def test_the_worker_runs_the_pass_every_minute_and_so_does_the_command(reference
     out = io.StringIO()
     call_command("alerts_match", stdout=out)
     assert "1 alert(s) matched, 1 message(s)" in out.getvalue()
+
+
+@pytest.mark.parametrize("radius", [1, 10, 50])
+def test_the_flat_earth_narrowing_in_sql_never_leaves_out_a_place_within_the_radius(
+    reference, radius
+):
+    site = janssen_site()
+    centre = Position(site.latitude, site.longitude)
+    inside, outside = [], []
+    for number, bearing in enumerate((0, 45, 90, 135, 180, 225, 270, 315)):
+        for factor, found in ((0.995, inside), (1.005, outside)):
+            here = _destination(centre, bearing=bearing, km=radius * factor)
+            found.append(
+                alert_subscribe(
+                    contact=verified_contact(f"+3365{number:03d}{int(factor * 1000):04d}"),
+                    person=person(given_name=f"P{number}", family_name="Cap"),
+                    place=Place(position=here, label="ici"),
+                    radius_km=radius,
+                    vaccine_code="janssen",
+                ).pk
+            )
+            assert (distance_km(centre, here) <= radius) == (found is inside)
+    open_places(site)
+    opened = availability_opened(since=timezone.now() - timedelta(minutes=5))
+    matched = {m.subscription_id for m in subscriptions_matching(opened=opened, now=timezone.now())}
+    assert matched == set(inside)
+
+
+def _destination(start: Position, *, bearing: float, km: float) -> Position:
+    """The point `km` away from `start` in the direction `bearing` (degrees), on the sphere."""
+    angle = km / EARTH_RADIUS_KM
+    lat1, lon1, theta = map(math.radians, (start.latitude, start.longitude, bearing))
+    lat2 = math.asin(
+        math.sin(lat1) * math.cos(angle) + math.cos(lat1) * math.sin(angle) * math.cos(theta)
+    )
+    lon2 = lon1 + math.atan2(
+        math.sin(theta) * math.sin(angle) * math.cos(lat1),
+        math.cos(angle) - math.sin(lat1) * math.sin(lat2),
+    )
+    return Position(math.degrees(lat2), math.degrees(lon2))
