@@ -26,9 +26,9 @@ from creneau.scheduling.models import DayAvailability, Slot
 from creneau.scheduling.selectors import availability_opened
 from tests.alerts.helpers import (
     alerts_sent,
-    place_at,
     janssen_site,
     open_places,
+    place_at,
     six_hours_pass,
     stop_key,
     subscribe,
