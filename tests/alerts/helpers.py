@@ -8,26 +8,12 @@ from django.utils import timezone
 
 from creneau.alerts.models import AlertContact
 from creneau.alerts.services import alert_subscribe
-from creneau.core.geo import Position
-from creneau.geography.models import Commune
-from creneau.geography.selectors import Place
 from creneau.outreach.models import Notification
 from creneau.outreach.rendering import notification_render
 from tests.factories import deliver, make_site, open_session, person, verified_contact
 
-
-def paris17() -> Place:
-    commune = Commune.objects.get(insee_code="75117")
-    return Place(position=Position(commune.latitude, commune.longitude), label="Paris 17e")
-
-
-def place_at(*, north_km: float) -> Place:
-    """A place `north_km` north of Paris 17 (a degree of latitude is 111 km)."""
-    centre = paris17().position
-    return Place(
-        position=Position(centre.latitude + north_km / 111.2, centre.longitude),
-        label=f"{north_km} km au nord",
-    )
+# The same places as the waiting list's tests: Paris 17, and so many km north of it.
+from tests.waitlist.helpers import paris17, place_at
 
 
 def janssen_site(*, name: str = "Centre Paris 17e", north_km: float = 0.0, doses: int = 200):
