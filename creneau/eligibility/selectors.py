@@ -27,6 +27,8 @@ from creneau.vaccines.models import Vaccine
 from .models import MAX_DOSE_NUMBER, RULES_TIMEZONE, Category, EligibilityRule, paris_midnight
 
 MAX_AGE = 130
+# A rule for places starting soon looks at most a month ahead (its field holds far more).
+MAX_WITHIN_HOURS = 720
 # Booking asks for a decision hundreds of times a second; the rules change weekly at most.
 # Each process keeps the active rules this long: a rule edited in the admin reaches every
 # process within RULES_CACHE_SECONDS (the process that saved it sees it at once, and so
@@ -361,6 +363,8 @@ class RuleDraft:
     effective_from: datetime
     effective_until: datetime | None
     active: bool = True
+    # Only places starting within this many hours of the decision; None: any place.
+    within_hours: int | None = None
 
 
 def rule_draft_check(
@@ -408,6 +412,12 @@ def rule_draft_check(
         raise InvalidInput(
             gettext("La dose va de 1 à %(max)d.") % {"max": MAX_DOSE_NUMBER}, field="dose_numbers"
         )
+    if draft.within_hours is not None and not 1 <= draft.within_hours <= MAX_WITHIN_HOURS:
+        raise InvalidInput(
+            gettext("Le délai va de 1 à %(max)d heures (vide : tous les créneaux).")
+            % {"max": MAX_WITHIN_HOURS},
+            field="within_hours",
+        )
     if draft.effective_until is not None and draft.effective_until <= draft.effective_from:
         raise InvalidInput(
             gettext("La fin doit venir après le début (%(start)s).")
@@ -438,6 +448,7 @@ def rule_draft_check(
     checked.dose_numbers = sorted(set(draft.dose_numbers))
     checked.effective_from = draft.effective_from
     checked.effective_until = draft.effective_until
+    checked.within_hours = draft.within_hours
     checked.active = draft.active
     return checked
 

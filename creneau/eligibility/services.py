@@ -203,6 +203,7 @@ def _rule_state(rule: EligibilityRule) -> dict[str, Any]:
         "dose_numbers": sorted(rule.dose_numbers),
         "effective_from": rule.effective_from.isoformat(),
         "effective_until": rule.effective_until.isoformat() if rule.effective_until else None,
+        "within_hours": rule.within_hours,
         "active": rule.active,
     }
 

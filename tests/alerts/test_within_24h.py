@@ -15,6 +15,8 @@ from creneau.eligibility.selectors import (
     eligibility_decide,
     open_to_all_within,
     rules_cache_clear,
+    rules_proposed,
+    rules_saved,
 )
 from creneau.geography.selectors import place_resolve
 from creneau.scheduling.models import Slot
@@ -178,3 +180,24 @@ def test_the_portal_filter_says_whether_the_places_are_open_to_all(client, phase
     rules_cache_clear()
     page = client.get("/", {"near": "75017", "within_24h": "on"}).content.decode()
     assert "les règles habituelles d'éligibilité s'appliquent" in page
+
+
+def test_the_authoritys_preview_decides_a_rule_for_places_soon_as_booking_will(phases):
+    """`rules_proposed` carries the hours typed: the preview and booking ask one method."""
+    saved = rules_saved()
+    shorter = EligibilityRule.objects.get(pk=phases.pk)
+    shorter.within_hours = 2
+    proposed = rules_proposed(rule=shorter, categories=(), vaccine_ids=(), base=saved)
+    facts = dict(
+        candidate=Candidate(birth_date=person(age=60).birth_date, categories=frozenset()),
+        vaccine=Vaccine.objects.get(code="janssen"),
+        dose_number=1,
+        site=None,
+        on=NOW.date(),
+        now=NOW,
+    )
+    assert saved.decide(**facts, at=NOW + timedelta(hours=5)).eligible
+    assert not proposed.decide(**facts, at=NOW + timedelta(hours=5)).eligible
+    assert proposed.decide(**facts, at=NOW + timedelta(hours=1)).eligible
+    # Without the decision's time, no rule for places soon answers (a question).
+    assert not saved.decide(**{**facts, "now": None}, at=NOW + timedelta(hours=5)).eligible
