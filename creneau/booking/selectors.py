@@ -1018,6 +1018,7 @@ def rebook_preview(
                 site=slot.site,
                 on=slot.date,
                 at=slot.start,
+                now=now,
             )
         if slot.vaccine.doses_in_series > 1:
             dose2 = next(iter(dose2_options(slot=slot, now=now)), None)
@@ -1282,7 +1283,9 @@ def bookings_refused_by(
             dose_number=appointment.dose_number,
             site=slot.site,
             on=slot.date,
+            # A rule for places starting soon counts from the preview's moment.
             at=slot.start,
+            now=now,
         )
         site_after = slot.site
         if slot.site_id in restrictions:

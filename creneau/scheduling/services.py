@@ -11,7 +11,7 @@ from collections.abc import Collection
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db.models import F, Max, Min, OuterRef, Subquery, Sum
+from django.db.models import Case, F, Max, Min, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -72,7 +72,8 @@ def availability_refresh(
 
     The rows are locked (in date order) before the recount: a concurrent writer waits,
     then its recount, a new statement, sees what this one committed, so the last writer
-    always leaves the truth.
+    always leaves the truth. A row whose free places grow is marked `opened_at` (the
+    alerts read it).
     """
     key = dict(site_id=site_id, vaccine_id=vaccine_id, dose_number=dose_number)
     DayAvailability.objects.bulk_create(
@@ -81,11 +82,12 @@ def availability_refresh(
     rows = DayAvailability.objects.filter(**key, date__in=days)
     list(rows.select_for_update().order_by("date").values_list("pk"))
     free_slots = _free_slots_of_row()
+    free = Coalesce(
+        Subquery(free_slots.annotate(free=Sum(F("capacity") - F("booked"))).values("free")), 0
+    )
     rows.update(
-        free=Coalesce(
-            Subquery(free_slots.annotate(free=Sum(F("capacity") - F("booked"))).values("free")),
-            0,
-        ),
+        free=free,
+        opened_at=Case(When(Q(free__lt=free), then=Value(timezone.now())), default=F("opened_at")),
         **_free_starts(free_slots),
     )
 

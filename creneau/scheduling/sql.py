@@ -12,6 +12,7 @@ plain tuples, read into models by core.db.model_from_row where a model is wanted
 from datetime import date, datetime, timedelta
 
 from django.db import connection
+from django.utils import timezone
 
 from creneau.core.db import is_postgresql, sql_value
 from creneau.vaccines.models import Vaccine
@@ -87,24 +88,35 @@ READ_MODEL_DELTA = f"UPDATE scheduling_dayavailability SET free = free + %s WHER
 READ_MODEL_LOCK = f"SELECT id FROM scheduling_dayavailability WHERE {_DAY}"
 _FREE_OF_DAY = f"FROM scheduling_slot WHERE {_DAY} AND booked < capacity"
 READ_MODEL_RECOUNT = (
-    "UPDATE scheduling_dayavailability SET free = free + %s, "
+    "UPDATE scheduling_dayavailability SET free = free + %s{opened}, "
     f"first_free_start = (SELECT MIN(start) {_FREE_OF_DAY}), "
     f"last_free_start = (SELECT MAX(start) {_FREE_OF_DAY}) WHERE {_DAY}"
+)
+_READ_MODEL_DELTA_OPENED = (
+    f"UPDATE scheduling_dayavailability SET free = free + %s{{opened}} WHERE {_DAY}"
 )
 
 
 def read_model_apply(*, key: tuple[int, int, int, date], delta: int, recount: bool) -> None:
     """One day's row of the read model moved by `delta` free places, its first and last
     free starts recounted when `recount` (a slot filled or freed up). Callers go in key
-    order (site, vaccine, dose, date): the lock order."""
+    order (site, vaccine, dose, date): the lock order. Places given back (a cancellation,
+    a hold released) mark the row `opened_at`: the alerts' cue."""
     day = (*key[:3], sql_value(key[3]))
+    opened, opened_params = (
+        (", opened_at = %s", [sql_value(timezone.now())]) if delta > 0 else ("", [])
+    )
     with connection.cursor() as cursor:
         if not recount:
-            cursor.execute(READ_MODEL_DELTA, [delta, *day])
+            cursor.execute(
+                _READ_MODEL_DELTA_OPENED.format(opened=opened), [delta, *opened_params, *day]
+            )
             return
         if is_postgresql():
             cursor.execute(f"{READ_MODEL_LOCK} FOR UPDATE", day)
-        cursor.execute(READ_MODEL_RECOUNT, [delta, *day, *day, *day])
+        cursor.execute(
+            READ_MODEL_RECOUNT.format(opened=opened), [delta, *opened_params, *day, *day, *day]
+        )
 
 
 def dose2_options_sql(*, postgresql: bool) -> str:
@@ -188,24 +200,32 @@ def calendar_rows(
     dose_number: int | None,
     date_from: date | None,
     date_to: date | None,
+    starts_before: datetime | None = None,
 ) -> list[tuple]:
     """A site's read-model rows still holding a future free place, narrowed like an
     AvailabilityFilter: (date, vaccine code, dose, free, begun), `begun` when the day's
-    first free slot has already started (scheduling.selectors.site_calendar recounts
-    those from their slots). One statement."""
+    first free slot has already started or, with `starts_before`, its last one starts
+    after it (scheduling.selectors.site_calendar recounts those from their slots). One
+    statement."""
     at = sql_value(now)
     where, params = _narrowed(
         "d", vaccine_id=vaccine_id, dose_number=dose_number, date_from=date_from, date_to=date_to
     )
     where += ["d.site_id = %s", "d.free > 0", "d.last_free_start >= %s"]
     params += [site_id, at]
+    begun, begun_params = "d.first_free_start < %s", [at]
+    if starts_before is not None:
+        before = sql_value(starts_before)
+        where.append("d.first_free_start < %s")
+        params.append(before)
+        begun += " OR d.last_free_start >= %s"
+        begun_params.append(before)
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT d.date, v.code, d.dose_number, d.free, "
-            "CASE WHEN d.first_free_start < %s THEN 1 ELSE 0 END "
+            f"SELECT d.date, v.code, d.dose_number, d.free, CASE WHEN {begun} THEN 1 ELSE 0 END "
             "FROM scheduling_dayavailability d JOIN vaccines_vaccine v ON v.id = d.vaccine_id "
             f"WHERE {' AND '.join(where)}",
-            [at, *params],
+            [*begun_params, *params],
         )
         return cursor.fetchall()
 

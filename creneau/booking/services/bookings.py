@@ -194,7 +194,7 @@ def booking_confirm(
         return _result(active, created=False)
     hold = hold_consume(hold_id=hold_id, now=now)
     slot = _hold_slot_checked(hold=hold, now=now)
-    rule, recorded_override = _eligibility(person=person, slot=slot, override=override)
+    rule, recorded_override = _eligibility(person=person, slot=slot, override=override, now=now)
     if hold.dose1_elsewhere_on is None:
         dose2_slot = _dose2_chosen(hold=hold, dose2_slot_id=dose2_slot_id, now=now, changes=changes)
     else:
@@ -580,7 +580,9 @@ def _dose1_moved(
         # A standing override no member of staff gave (a campaign's invitation, for the
         # department it covers) goes with the course when it moves within that department.
         override = Override(by=None, reason=series.override_reason)
-    rule, recorded_override = _eligibility(person=series.person, slot=new_slot, override=override)
+    rule, recorded_override = _eligibility(
+        person=series.person, slot=new_slot, override=override, now=now
+    )
     slot_release(slot_id=moved.slot_id, changes=changes)
     Appointment.objects.filter(pk=moved.pk).update(slot=new_slot)
     _dose2_followed(

@@ -156,21 +156,28 @@ def _notification(
 
 
 def _eligibility(
-    *, person: PersonData | Person, slot: Slot, override: Override | None
+    *, person: PersonData | Person, slot: Slot, override: Override | None, now: datetime
 ) -> tuple[object, Override | None]:
     """The admitting rule for the dose `slot` gives (a first dose, or a second whose first
-    was given elsewhere), or the override that stands in for it (recorded on the series)."""
+    was given elsewhere), or the override that stands in for it (recorded on the series).
+    The slot's start counts for a rule that opens only places starting soon."""
     candidate = Candidate(birth_date=person.birth_date, categories=frozenset(person.categories))
     facts = dict(
-        candidate=candidate, vaccine=slot.vaccine, dose_number=slot.dose_number, site=slot.site
+        candidate=candidate,
+        vaccine=slot.vaccine,
+        dose_number=slot.dose_number,
+        site=slot.site,
+        on=slot.date,
+        at=slot.start,
+        now=now,
     )
     if override is None:
-        return eligibility_require(**facts, on=slot.date, at=slot.start), None
+        return eligibility_require(**facts), None
     if not override.reason.strip():
         raise InvalidInput(
             gettext("Une dérogation doit donner sa raison."), field="override_reason"
         )
-    decision = eligibility_decide(**facts, on=slot.date, at=slot.start)
+    decision = eligibility_decide(**facts)
     return decision.rule, (None if decision.eligible else override)
 
 
