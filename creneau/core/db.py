@@ -7,9 +7,10 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, ParamSpec, TypeVar
 
-from django.db import OperationalError, connection, transaction
-from django.db.models import Model
+from django.db import OperationalError, connection, connections, transaction
+from django.db.models import Model, QuerySet
 from django.db.models.fields import AutoFieldMixin
+from django.db.models.sql.subqueries import UpdateQuery
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -114,6 +115,23 @@ def keys_lock(*keys: str) -> None:
     with connection.cursor() as cursor:
         for key in sorted(set(keys)):
             cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
+
+
+def update_returning(queryset: QuerySet[M], **values: Any) -> list[M]:
+    """`queryset.update(**values)` that answers the rows it changed, as they are after
+    it, in the same statement (UPDATE … RETURNING: PostgreSQL, and SQLite since 3.35):
+    a conditional update whose caller needs the row saves the round trip of reading it
+    again. The statement is the ORM's own update, so the condition is written once, in
+    the ORM."""
+    model = queryset.model
+    query = queryset.query.chain(UpdateQuery)
+    query.add_update_values(values)
+    compiler = query.get_compiler(queryset.db)
+    compiler.pre_sql_setup()  # a condition across a relation becomes `id IN (…)`
+    sql, params = compiler.as_sql()
+    ops = connections[queryset.db].ops
+    columns = ", ".join(ops.quote_name(field.column) for field in model._meta.concrete_fields)
+    return list(model.objects.db_manager(queryset.db).raw(f"{sql} RETURNING {columns}", params))
 
 
 # Hand-written statements (issue 15): the booking hot path writes its SQL itself, so that
