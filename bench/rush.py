@@ -1854,22 +1854,34 @@ class RawSQL:
         return [slot_id for (slot_id,) in rows]
 
     def _read_model(self, key: tuple, delta: int, recount: bool) -> None:
-        site_id, vaccine_id, dose, day = key
-        sql = "UPDATE scheduling_dayavailability SET free = free + %s"
-        params: list = [delta]
-        if recount:
-            free = (
-                "FROM scheduling_slot WHERE site_id = %s AND vaccine_id = %s AND dose_number = %s "
-                "AND date = %s AND booked < capacity"
-            )
-            sql += f", first_free_start = (SELECT MIN(start) {free})"
-            sql += f", last_free_start = (SELECT MAX(start) {free})"
-            params += [site_id, vaccine_id, dose, day] * 2
-        sql += " WHERE site_id = %s AND vaccine_id = %s AND dose_number = %s AND date = %s"
-        self.q(sql, (*params, site_id, vaccine_id, dose, day))
+        """The application's read-model statements (scheduling.sql), in the same order."""
+        from creneau.scheduling.sql import READ_MODEL_DELTA, READ_MODEL_LOCK, READ_MODEL_RECOUNT
+
+        day = (*key[:3], self.day(key[3]))
+        if not recount:
+            self.q(READ_MODEL_DELTA, (delta, *day))
+            return
+        if self.kind == "postgres":
+            self.q(f"{READ_MODEL_LOCK} FOR UPDATE", day)
+        self.q(READ_MODEL_RECOUNT, (delta, *day, *day, *day))
+
+    def _take(self, slot_id: int, now: datetime, **conditions) -> tuple | None:
+        """The application's place taken (scheduling.sql.slot_take_sql): (site, vaccine,
+        dose, date, free after) or None."""
+        from creneau.scheduling.sql import slot_take_sql
+
+        sql, names = slot_take_sql(conditions)
+        row = self.q(sql, (slot_id, self.ts(now), *(conditions[n] for n in names))).fetchone()
+        if row is None:
+            return None
+        _id, _session, site_id, vaccine_id, dose, day, *_times, capacity, booked = row
+        return site_id, vaccine_id, dose, self.to_date(day), capacity - booked
 
     def hold(self, slot_id: int, now: datetime):
-        """Like hold_create: check the slot, find dose-2 options, then take both places."""
+        """Like hold_create: check the slot, find dose-2 options, then take both places,
+        with the application's statements where they carry a rule."""
+        from creneau.scheduling.sql import dose2_options_sql
+
         vaccine = self.vaccine
         row = self.q(
             "SELECT s.site_id, s.date, s.start, s.dose_number, se.status, si.status "
@@ -1878,52 +1890,35 @@ class RawSQL:
             (slot_id,),
         ).fetchone()
         site_id, day = row[0], self.to_date(row[1])
-        target = day + timedelta(days=vaccine["rec"])
-        days = [
-            self.to_date(d)
-            for (d,) in self.q(
-                "SELECT date FROM scheduling_dayavailability WHERE site_id = %s AND "
-                "vaccine_id = %s AND dose_number = 2 AND date >= %s AND date <= %s AND free > 0 "
-                "AND last_free_start > %s",
+        at = self.ts(now)
+        options = [
+            option_id
+            for option_id, *_ in self.q(
+                dose2_options_sql(postgresql=self.kind == "postgres"),
                 (
+                    self.day(day + timedelta(days=vaccine["rec"])),
                     site_id,
                     vaccine["id"],
                     self.day(day + timedelta(days=vaccine["min"])),
                     self.day(day + timedelta(days=vaccine["max"])),
-                    self.ts(now),
+                    at,
+                    3,
+                    site_id,
+                    vaccine["id"],
+                    at,
                 ),
             ).fetchall()
-        ]
-        nearest = sorted(days, key=lambda d: (abs((d - target).days), d))[:3]
-        if not nearest:
+        ][:8]
+        if not options:
             return None, "dose2_unavailable"
-        marks = ", ".join(["%s"] * len(nearest))
-        options = self.q(
-            f"SELECT id, date FROM scheduling_slot WHERE site_id = %s AND vaccine_id = %s "
-            f"AND dose_number = 2 AND date IN ({marks}) AND start > %s AND booked < capacity "
-            f"ORDER BY start, id",
-            (site_id, vaccine["id"], *(self.day(d) for d in nearest), self.ts(now)),
-        ).fetchall()
-        options.sort(key=lambda o: nearest.index(self.to_date(o[1])))
-        options = [o[0] for o in options[:8]]
         try:
             with self.transaction():
-                taken = self.q(
-                    "UPDATE scheduling_slot SET booked = booked + 1 WHERE id = %s AND start > %s "
-                    "AND booked < capacity AND dose_number = 1 "
-                    "RETURNING site_id, vaccine_id, date, capacity - booked",
-                    (slot_id, self.ts(now)),
-                ).fetchone()
+                taken = self._take(slot_id, now, dose_number=1)
                 if taken is None:
                     raise Refused("slot_unavailable")
                 dose2 = None
                 for option in options:
-                    dose2 = self.q(
-                        "UPDATE scheduling_slot SET booked = booked + 1 WHERE id = %s "
-                        "AND start > %s AND booked < capacity AND dose_number = 2 "
-                        "RETURNING id, site_id, vaccine_id, date, capacity - booked",
-                        (option, self.ts(now)),
-                    ).fetchone()
+                    dose2 = self._take(option, now, dose_number=2)
                     if dose2 is not None:
                         break
                 if dose2 is None:
@@ -1936,15 +1931,15 @@ class RawSQL:
                         self.uid(hold_id),
                         self.ts(now + timedelta(minutes=10)),
                         self.ts(now),
-                        dose2[0],
+                        option,
                         slot_id,
                         # Who holds: the API's caller and address, as the app counts them.
                         f"api:{CLIENT_ADDRESS}",
                         CLIENT_ADDRESS,
                     ),
                 )
-                self._read_model((taken[0], taken[1], 1, taken[2]), -1, taken[3] == 0)
-                self._read_model((dose2[1], dose2[2], 2, dose2[3]), -1, dose2[4] == 0)
+                self._read_model(taken[:4], -1, taken[4] == 0)
+                self._read_model(dose2[:4], -1, dose2[4] == 0)
             return hold_id, None
         except Refused as refusal:
             return None, refusal.code

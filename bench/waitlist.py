@@ -14,14 +14,22 @@ scripts/with-postgres.sh), in a temporary directory removed afterwards:
 4. 500 clients (`--clients`) answer the 36 offers at the same moment (50 threads, each
    clicking 10 times: a link is clicked again and again), through `offer_accept`;
 5. checks: exactly as many accepted as doses declared, no slot beyond its capacity, no
-   declaration with more accepted than doses, every acceptance one active course.
-
-The alert subscriptions of the issue's benchmark are not built (see the report).
+   declaration with more accepted than doses, every acceptance one active course;
+6. `--subscriptions` alerts (200,000) over France, placed at communes drawn in proportion
+   to their population (the shipped geography file), 1 to 50 km, a vaccine each, a tenth
+   of them for a dose 2 after a dose 1 elsewhere (written in bulk, encrypted and indexed as
+   the service does; two persons per contact); then a centre in Paris 15e opens one
+   first-dose Comirnaty session (`session_open`): the matching of that change
+   (`availability_opened` + `subscriptions_matching`, what the worker's pass reads) is
+   timed `--runs` times (median), then the whole pass once (`alerts_run`: the claims and
+   the messages written too).
 
 Run from the project root: .venv/bin/python bench/waitlist.py [--people 100000]
-[--clients 500] [--sqlite-only]. The last line sums it up:
+[--clients 500] [--subscriptions 200000] [--sqlite-only]. One line per database sums it
+up, PostgreSQL's last:
 
-    waitlist: offers computed in <T> ms, <A> accepted of <N> doses, <O> overbooked on SQLite; …
+    waitlist: offers computed in <T> ms, <A> accepted of <N> doses, <O> overbooked; alerts:
+    <K> subscriptions matched in <M> ms for one session opened (PostgreSQL)
 """
 
 import argparse
@@ -34,6 +42,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import time as datetime_time
 from datetime import timedelta
 from pathlib import Path
 
@@ -44,7 +53,7 @@ DOSES = 12
 THREADS = 50
 
 
-def one_database(people: int, clients: int, runs: int) -> dict:
+def one_database(people: int, clients: int, runs: int, subscriptions: int) -> dict:
     """Runs in a process whose DATABASE_URL is set: builds, declares, accepts, checks."""
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "creneau.settings")
@@ -223,6 +232,138 @@ def one_database(people: int, clients: int, runs: int) -> dict:
         "accepted": accepted,
         "doses": DOSES,
         "overbooked": overbooked,
+        **alerts(subscriptions, runs),
+    }
+
+
+def alerts(count: int, runs: int) -> dict:
+    """Item 6's alerts: `count` subscriptions over France, one session opened in Paris."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from creneau.alerts.models import AlertContact, AlertScan, Subscription
+    from creneau.alerts.selectors import subscriptions_matching
+    from creneau.alerts.services import SCAN, SCAN_LAG, alerts_run
+    from creneau.booking.addresses import contact_address_index, contact_address_normalize
+    from creneau.booking.models import Contact
+    from creneau.booking.persons import person_index
+    from creneau.geography.services import GEOGRAPHY_FILE, _read
+    from creneau.scheduling.selectors import availability_opened
+    from creneau.scheduling.services import session_open
+    from creneau.vaccines.models import Vaccine
+    from creneau.vaccines.services import delivery_record
+    from tests.factories import make_site
+
+    rng = random.Random(3)
+    now = timezone.now()
+    towns = [
+        (lat, lon, population)
+        for _, _, _, population, lat, lon, _ in _read(GEOGRAPHY_FILE)["communes"]
+    ]
+    positions = rng.choices(towns, weights=[population for *_, population in towns], k=count)
+    vaccines = list(Vaccine.objects.filter(active=True))
+    two_doses = [vaccine for vaccine in vaccines if vaccine.doses_in_series > 1]
+    started = time.monotonic()
+    contacts = Contact.objects.bulk_create(
+        (
+            Contact(
+                channel=Contact.Channel.SMS,
+                address=address,
+                address_index=contact_address_index(address),
+                verified_at=now,
+            )
+            for address in (
+                contact_address_normalize(phone=f"+3362{n:07d}", email=None)[1]
+                for n in range(count // 2 + 1)
+            )
+        ),
+        batch_size=2000,
+    )
+    if contacts[0].pk is None:
+        contacts = list(
+            Contact.objects.filter(address_index__in=[c.address_index for c in contacts])
+        )
+    AlertContact.objects.bulk_create((AlertContact(contact=c) for c in contacts), batch_size=5000)
+    rows = []
+    today = now.date()
+    for n, (latitude, longitude, _) in enumerate(positions):
+        birth_date = today.replace(year=today.year - rng.randint(18, 90), day=1)
+        dose2 = rng.random() < 0.1
+        vaccine = rng.choice(two_doses if dose2 else vaccines)
+        dose1_on = today - timedelta(days=rng.randint(1, 20)) if dose2 else None
+        rows.append(
+            Subscription(
+                contact=contacts[n // 2],
+                given_name=f"Alerte{n}",
+                family_name="Bench",
+                birth_date=birth_date,
+                person_key=person_index(
+                    given_name=f"Alerte{n}", family_name="Bench", birth_date=birth_date
+                ),
+                place_label="France",
+                latitude=latitude + rng.uniform(-0.01, 0.01),
+                longitude=longitude + rng.uniform(-0.01, 0.01),
+                radius_km=rng.choice((1, 5, 10, 20, 30, 50)),
+                vaccine=vaccine,
+                dose_number=2 if dose2 else 1,
+                dose1_on=dose1_on,
+                window_from=dose1_on + timedelta(days=vaccine.interval_min_days) if dose2 else None,
+                window_to=dose1_on + timedelta(days=vaccine.interval_max_days) if dose2 else None,
+                created_at=now,
+                expires_at=now + timedelta(days=30),
+            )
+        )
+    Subscription.objects.bulk_create(rows, batch_size=2000)
+    with connection.cursor() as cursor:
+        # What autovacuum does after such a load (PostgreSQL: statistics and the visibility
+        # map that lets `alert_box` answer alone); SQLite: statistics.
+        cursor.execute("VACUUM ANALYZE" if connection.vendor == "postgresql" else "ANALYZE")
+    print(
+        f"  {count} alert subscriptions over France, {len(contacts)} contacts, in "
+        f"{time.monotonic() - started:.0f} s",
+        flush=True,
+    )
+
+    comirnaty = Vaccine.objects.get(code="comirnaty")
+    site = make_site(name="Centre Paris 15e", insee_code="75115")
+    delivery_record(
+        site=site, vaccine=comirnaty, quantity=400, expected_on=today, lot="FA1234", received_at=now
+    )
+    before = timezone.now()
+    # The worker's pass reads from here (the leftover session above is not this change).
+    AlertScan.objects.update_or_create(pk=SCAN, defaults={"scanned_to": before + SCAN_LAG})
+    session_open(
+        site=site,
+        vaccine=comirnaty,
+        day=today + timedelta(days=1),
+        start_time=datetime_time(9, 0),
+        end_time=datetime_time(12, 0),
+        lines=2,
+    )
+    timings, matched = [], set()
+    for _ in range(runs):
+        started = time.monotonic()
+        matches = subscriptions_matching(
+            opened=availability_opened(since=before), now=timezone.now()
+        )
+        timings.append((time.monotonic() - started) * 1000)
+        matched = {match.subscription_id for match in matches}
+    if not matched:
+        raise SystemExit("alerts: the session opened matched no subscription: nothing measured")
+    started = time.monotonic()
+    report = alerts_run()
+    run_ms = (time.monotonic() - started) * 1000
+    print(
+        f"  one session opened in Paris 15e: {len(matched)} subscriptions matched, median "
+        f"{statistics.median(timings):.0f} ms (runs: {', '.join(f'{t:.0f}' for t in timings)}); "
+        f"the worker's whole pass {run_ms:.0f} ms ({report.sent} messages written)",
+        flush=True,
+    )
+    return {
+        "alerts_matched": len(matched),
+        "alerts_ms": statistics.median(timings),
+        "alerts_run_ms": run_ms,
+        "alerts_sent": report.sent,
     }
 
 
@@ -230,12 +371,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--people", type=int, default=100_000)
     parser.add_argument("--clients", type=int, default=500)
+    parser.add_argument("--subscriptions", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--sqlite-only", action="store_true")
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.inner:
-        figures = one_database(args.people, args.clients, args.runs)
+        figures = one_database(args.people, args.clients, args.runs, args.subscriptions)
         print(RESULT + json.dumps(figures), flush=True)
         return
 
@@ -247,6 +389,7 @@ def main() -> None:
         f"--people={args.people}",
         f"--clients={args.clients}",
         f"--runs={args.runs}",
+        f"--subscriptions={args.subscriptions}",
     ]
     with tempfile.TemporaryDirectory(prefix="creneau-waitlist-") as tmp:
         backends = [("SQLite", {"DATABASE_URL": f"sqlite:///{tmp}/bench.sqlite3"}, command)]
@@ -264,15 +407,12 @@ def main() -> None:
             ).stdout
             print("\n".join(line for line in output.splitlines() if not line.startswith(RESULT)))
             results[name] = json.loads(output.split(RESULT)[1])
-    print(
-        "waitlist: "
-        + "; ".join(
-            f"offers computed in {r['offers_ms']:.0f} ms, {r['accepted']} accepted of "
-            f"{r['doses']} doses, {r['overbooked']} overbooked on {name}"
-            for name, r in results.items()
+    for name, r in results.items():
+        print(
+            f"waitlist: offers computed in {r['offers_ms']:.0f} ms, {r['accepted']} accepted of "
+            f"{r['doses']} doses, {r['overbooked']} overbooked; alerts: {r['alerts_matched']} "
+            f"subscriptions matched in {r['alerts_ms']:.0f} ms for one session opened ({name})"
         )
-        + "; alerts: not built"
-    )
 
 
 if __name__ == "__main__":

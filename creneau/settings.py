@@ -166,6 +166,7 @@ INSTALLED_APPS = [
     "creneau.care",
     "creneau.privacy",
     "creneau.waitlist",
+    "creneau.alerts",
     "creneau.stats",
     "creneau.interop",
     "creneau.api",

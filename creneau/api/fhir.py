@@ -140,12 +140,17 @@ def _bundle(
     )
 
 
+READ_BY_ID = frozenset({"Location", "Immunization"})
+
+
 @_fhir_view
 def metadata(request: HttpRequest) -> HttpResponse:
     def resource(kind: str, params: list[tuple[str, str]]) -> dict:
+        # Read by id only where a route answers it (`Location/<id>`, `Immunization/<id>`).
+        by_id = [{"code": "read"}] if kind in READ_BY_ID else []
         return {
             "type": kind,
-            "interaction": [{"code": "read"}, {"code": "search-type"}],
+            "interaction": [*by_id, {"code": "search-type"}],
             "searchParam": [{"name": name, "type": kind_} for name, kind_ in params],
         }
 

@@ -98,9 +98,23 @@ class DepartmentOpeningOut(Schema):
     opens_at: datetime = Field(description="When its vaccination sites are published")
 
 
+class OpenToAllOut(Schema):
+    rule: str = Field(description="The eligibility rule's name")
+    explanation: str = Field(description="Who it admits, in the request's language")
+    within_hours: int = Field(description="It admits to places starting within this many hours")
+
+
 class SiteSearchOut(Schema):
     near: PlaceOut
     radius_km: float
+    starts_before: datetime | None = Field(
+        None, description="With `within_24h`: only places starting before this moment"
+    )
+    open_to_all: OpenToAllOut | None = Field(
+        None,
+        description="With `within_24h`: the rule in force that opens places starting soon to "
+        "anyone, whatever the eligibility phase; null when the usual rules apply",
+    )
     results: list[SiteResultOut]
     elsewhere: list[ExternalResultOut] = Field(
         default_factory=list,

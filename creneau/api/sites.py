@@ -1,11 +1,14 @@
 from datetime import date
 
 from django.http import HttpRequest
+from django.utils.translation import get_language
 from ninja import Query, Router
 
+from creneau.eligibility.selectors import open_to_all_within
 from creneau.geography.selectors import place_resolve
 from creneau.interop.selectors import ExternalResult, national_search
 from creneau.scheduling.selectors import (
+    AvailabilityFilter,
     availability_filter_build,
     site_calendar,
     slot_list_available,
@@ -13,6 +16,7 @@ from creneau.scheduling.selectors import (
 )
 from creneau.sites.models import Site
 from creneau.sites.selectors import department_opening, site_get_public
+from creneau.vaccines.models import Vaccine
 
 from .admission import admission_require, admission_required
 from .caching import answer_cached
@@ -56,9 +60,18 @@ def search_sites(
     date_from: date | None = Query(None, alias="from"),
     date_to: date | None = Query(None, alias="to"),
     limit: int = Query(20, description="At most 100"),
+    within_24h: bool = Query(
+        False,
+        description="Only places starting within the next 24 hours; the answer says whether "
+        "a rule opens them to anyone (`open_to_all`)",
+    ),
 ):
     wanted = availability_filter_build(
-        vaccine_code=vaccine, dose_number=dose, date_from=date_from, date_to=date_to
+        vaccine_code=vaccine,
+        dose_number=dose,
+        date_from=date_from,
+        date_to=date_to,
+        within_24h=within_24h,
     )
     place = place_resolve(query=near)
     results, elsewhere = national_search(
@@ -87,6 +100,8 @@ def search_sites(
             "longitude": place.position.longitude,
         },
         "radius_km": radius_km,
+        "starts_before": wanted.starts_before,
+        "open_to_all": _open_to_all(wanted) if wanted.starts_before else None,
         "results": [
             {
                 **site_fields(result.site),
@@ -112,6 +127,19 @@ def search_sites(
             "department_name": opening.department.name,
             "opens_at": opening.at,
         },
+    }
+
+
+def _open_to_all(wanted: AvailabilityFilter) -> dict | None:
+    vaccine = Vaccine.objects.filter(pk=wanted.vaccine_id).first() if wanted.vaccine_id else None
+    rule = open_to_all_within(vaccine=vaccine)
+    if rule is None:
+        return None
+    english = (get_language() or "").startswith("en")
+    return {
+        "rule": rule.name,
+        "explanation": (english and rule.explanation_en) or rule.explanation,
+        "within_hours": rule.within_hours,
     }
 
 

@@ -69,6 +69,14 @@ class RuleForm(DsfrBaseForm):
         coerce=int,
         required=False,
     )
+    within_hours = forms.IntegerField(
+        label=gettext_lazy("Seulement les créneaux qui commencent dans les … heures"),
+        help_text=gettext_lazy(
+            "Par exemple 24 : les créneaux des prochaines 24 heures, ouverts à tous ceux que "
+            "la règle admet. Vide : tous les créneaux."
+        ),
+        required=False,
+    )
     effective_from = _moment_field(
         gettext_lazy("En vigueur à partir du (heure de Paris)"), required=True
     )
@@ -100,6 +108,7 @@ class RuleForm(DsfrBaseForm):
             "categories": [category.code for category in rule.categories.all()],
             "vaccines": [vaccine.pk for vaccine in rule.vaccines.all()],
             "dose_numbers": rule.dose_numbers,
+            "within_hours": rule.within_hours,
             "effective_from": rule.effective_from.astimezone(RULES_TIMEZONE).replace(tzinfo=None),
             "effective_until": rule.effective_until
             and rule.effective_until.astimezone(RULES_TIMEZONE).replace(tzinfo=None),
@@ -120,6 +129,7 @@ class RuleForm(DsfrBaseForm):
             effective_from=paris_time(data["effective_from"]),
             effective_until=paris_time(data["effective_until"]),
             active=data["active"],
+            within_hours=data["within_hours"],
         )
 
 

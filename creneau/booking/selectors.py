@@ -10,6 +10,7 @@ from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import formats, timezone
 from django.utils.translation import gettext
 
+from creneau.core.db import sql_date, sql_datetime
 from creneau.core.errors import (
     Dose2Unavailable,
     HoldExpired,
@@ -27,7 +28,7 @@ from creneau.eligibility.selectors import (
     eligibility_require,
 )
 from creneau.geography.selectors import department_timezone
-from creneau.scheduling.models import DayAvailability, Session, Slot
+from creneau.scheduling.models import Session, Slot
 from creneau.scheduling.selectors import (
     AvailabilityFilter,
     FreeSlot,
@@ -37,6 +38,7 @@ from creneau.scheduling.selectors import (
     slot_list_available,
     slots_next,
 )
+from creneau.scheduling.sql import dose2_option_rows
 from creneau.sites.models import Site
 from creneau.sites.selectors import site_is_public
 from creneau.vaccines.models import Stock, Vaccine
@@ -72,6 +74,7 @@ from .models import (
     Series,
 )
 from .persons import person_name_index
+from .sql import contact_verified
 
 DOSE2_OPTIONS = 8
 # Doses a dose 2 booked alone (its dose 1 given elsewhere) promises from stock: its own.
@@ -94,16 +97,15 @@ def dose2_options(*, slot: Slot, now: datetime, limit: int = DOSE2_OPTIONS) -> l
     vaccine = slot.vaccine
     if vaccine.doses_in_series < 2:
         return []
-    target = slot.date + timedelta(days=vaccine.interval_recommended_days)
-    days = DayAvailability.objects.filter(
+    rows = dose2_option_rows(
         site_id=slot.site_id,
         vaccine_id=vaccine.pk,
-        dose_number=2,
-        date__gte=slot.date + timedelta(days=vaccine.interval_min_days),
-        date__lte=slot.date + timedelta(days=vaccine.interval_max_days),
-        free__gt=0,
-        last_free_start__gt=now,
-    ).values_list("date", flat=True)
+        first=slot.date + timedelta(days=vaccine.interval_min_days),
+        last=slot.date + timedelta(days=vaccine.interval_max_days),
+        target=slot.date + timedelta(days=vaccine.interval_recommended_days),
+        now=now,
+        days=DOSE2_DAYS,
+    )
     tz = department_timezone(department_code=slot.site.department_id)
 
     def minute_of_day(moment: datetime) -> int:
@@ -111,23 +113,15 @@ def dose2_options(*, slot: Slot, now: datetime, limit: int = DOSE2_OPTIONS) -> l
         return local.hour * 60 + local.minute
 
     first_dose_minute = minute_of_day(slot.start)
-    chosen = sorted(days, key=lambda day: (abs((day - target).days), day))[:DOSE2_DAYS]
-    # The chosen days' free slots in one query, as plain tuples (a day has dozens of
-    # slots, and only a few are kept), then day by day.
-    by_day: dict[date, list[tuple]] = {day: [] for day in chosen}
-    for pk, day, start, end in Slot.objects.filter(
-        site_id=slot.site_id,
-        vaccine_id=vaccine.pk,
-        dose_number=2,
-        date__in=chosen,
-        start__gt=now,
-        booked__lt=F("capacity"),
-    ).values_list("pk", "date", "start", "end"):
-        by_day[day].append((pk, start, end))
+    # The chosen days' free slots, the days in their order, as plain tuples (a day has
+    # dozens of slots, and only a few are kept), then day by day.
+    by_day: dict[date, list[tuple]] = {}
+    for pk, day, start, end in rows:
+        by_day.setdefault(sql_date(day), []).append((pk, sql_datetime(start), sql_datetime(end)))
     options: list[Slot] = []
-    for day in chosen:
+    for day, day_rows in by_day.items():
         nearest = sorted(
-            by_day[day], key=lambda row: (abs(minute_of_day(row[1]) - first_dose_minute), row[1])
+            day_rows, key=lambda row: (abs(minute_of_day(row[1]) - first_dose_minute), row[1])
         )
         options += [
             Slot(
@@ -157,7 +151,7 @@ def contact_authenticate(*, token: str) -> Contact:
                 "votre e-mail."
             )
         ) from None
-    contact = Contact.objects.filter(pk=contact_id, verified_at__isnull=False).first()
+    contact = contact_verified(contact_id=contact_id)
     if contact is None:
         raise Unauthorized(gettext("Ce contact n'est pas vérifié."))
     return contact
@@ -1024,6 +1018,7 @@ def rebook_preview(
                 site=slot.site,
                 on=slot.date,
                 at=slot.start,
+                now=now,
             )
         if slot.vaccine.doses_in_series > 1:
             dose2 = next(iter(dose2_options(slot=slot, now=now)), None)
@@ -1288,7 +1283,9 @@ def bookings_refused_by(
             dose_number=appointment.dose_number,
             site=slot.site,
             on=slot.date,
+            # A rule for places starting soon counts from the preview's moment.
             at=slot.start,
+            now=now,
         )
         site_after = slot.site
         if slot.site_id in restrictions:

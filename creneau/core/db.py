@@ -3,12 +3,14 @@
 import functools
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
 from typing import Any, ParamSpec, TypeVar
 
 from django.db import OperationalError, connection, connections, transaction
 from django.db.models import Model, QuerySet
-from django.db.models.sql import UpdateQuery
+from django.db.models.fields import AutoFieldMixin
+from django.db.models.sql.subqueries import UpdateQuery
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -119,8 +121,8 @@ def update_returning(queryset: QuerySet[M], **values: Any) -> list[M]:
     """`queryset.update(**values)` that answers the rows it changed, as they are after
     it, in the same statement (UPDATE … RETURNING: PostgreSQL, and SQLite since 3.35):
     a conditional update whose caller needs the row saves the round trip of reading it
-    again (issue 15). The statement is the ORM's own update, so the condition is
-    written once, in the ORM."""
+    again. The statement is the ORM's own update, so the condition is written once, in
+    the ORM."""
     model = queryset.model
     query = queryset.query.chain(UpdateQuery)
     query.add_update_values(values)
@@ -130,3 +132,196 @@ def update_returning(queryset: QuerySet[M], **values: Any) -> list[M]:
     ops = connections[queryset.db].ops
     columns = ", ".join(ops.quote_name(field.column) for field in model._meta.concrete_fields)
     return list(model.objects.db_manager(queryset.db).raw(f"{sql} RETURNING {columns}", params))
+
+
+# Hand-written statements (issue 15): the booking hot path writes its SQL itself, so that
+# no query is built and compiled by the ORM per request. What stays the ORM's is what it
+# knows best: which columns a model has, how each value is written (an encrypted field
+# seals, a date becomes SQLite's text) and read back. These helpers ask the model's
+# fields, so a column added to a model is written by the hot path too.
+
+
+def is_postgresql() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def sql_value(value: Any) -> Any:
+    """A datetime or a date as a parameter of hand-written SQL: as the ORM writes it
+    (SQLite stores UTC text without an offset; psycopg takes the value itself)."""
+    if isinstance(value, datetime):
+        return connection.ops.adapt_datetimefield_value(value)
+    if isinstance(value, date):
+        return connection.ops.adapt_datefield_value(value)
+    return value
+
+
+def sql_datetime(value: Any) -> datetime:
+    """A datetime column of a hand-written SELECT, aware, as the ORM reads it (SQLite
+    answers UTC without an offset)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def sql_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+@functools.cache
+def _readers(model: type[Model], names: tuple[str, ...], vendor: str) -> list[tuple]:
+    readers = []
+    for name in names:
+        field = model._meta.get_field(name)
+        col = field.get_col(model._meta.db_table)
+        converters = connection.ops.get_db_converters(col) + field.get_db_converters(connection)
+        readers.append((field.attname, col, converters))
+    return readers
+
+
+def model_from_row(model: type[M], names: tuple[str, ...], values: Sequence[Any]) -> M:
+    """An instance of `model` from the columns of a hand-written SELECT (`names` are the
+    fields read, in the row's order), each value read as the ORM reads it (decrypted,
+    a datetime from SQLite's text); the fields not read are deferred, as with `only()`."""
+    by_attname = {}
+    for (attname, col, converters), value in zip(
+        _readers(model, names, connection.vendor), values, strict=True
+    ):
+        for converter in converters:
+            value = converter(value, col, connection)
+        by_attname[attname] = value
+    attnames = [f.attname for f in model._meta.concrete_fields if f.attname in by_attname]
+    return model.from_db(connection.alias, attnames, [by_attname[a] for a in attnames])
+
+
+def columns(model: type[Model], names: Sequence[str], alias: str) -> str:
+    """`alias.column, …` of fields, for a hand-written SELECT read by model_from_row."""
+    return ", ".join(
+        f"{alias}.{connection.ops.quote_name(model._meta.get_field(name).column)}" for name in names
+    )
+
+
+@functools.cache
+def _inserted_fields(model: type[Model]) -> list:
+    return [
+        field
+        for field in model._meta.concrete_fields
+        if not (field.primary_key and isinstance(field, AutoFieldMixin))
+    ]
+
+
+def insert_values(instance: Model) -> tuple[list[str], list[Any]]:
+    """The columns and parameters of an INSERT of `instance`, as the ORM's save would
+    write them (defaults, `auto_now_add`, encryption); an automatic primary key is left to
+    the database."""
+    fields = _inserted_fields(type(instance))
+    quote = connection.ops.quote_name
+    return (
+        [quote(field.column) for field in fields],
+        [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields],
+    )
+
+
+def insert_sql(instance: Model, *, returning: str = "id") -> tuple[str, list[Any]]:
+    """`INSERT … VALUES (…) RETURNING id` of one instance."""
+    names, params = insert_values(instance)
+    table = connection.ops.quote_name(instance._meta.db_table)
+    marks = ", ".join(["%s"] * len(names))
+    sql = f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks})"
+    return (f"{sql} RETURNING {returning}" if returning else sql), params
+
+
+@functools.cache
+def _insert_select_text(
+    model: type[Model], linked: tuple[tuple[str, str], ...], source: str, vendor: str
+) -> tuple[str, list]:
+    links = dict(linked)
+    fields = _inserted_fields(model)
+    quote = connection.ops.quote_name
+    values = [
+        links.get(field.attname) or f"CAST(%s AS {field.cast_db_type(connection)})"
+        for field in fields
+    ]
+    sql = (
+        f"INSERT INTO {quote(model._meta.db_table)} "
+        f"({', '.join(quote(field.column) for field in fields)}) SELECT {', '.join(values)}"
+    )
+    return (f"{sql} FROM {source}" if source else sql), [
+        field for field in fields if field.attname not in links
+    ]
+
+
+def insert_select_sql(
+    instance: Model, *, linked: dict[str, str] | None = None, source: str = ""
+) -> tuple[str, list[Any]]:
+    """`INSERT … SELECT …` of one instance, for a PostgreSQL data-modifying CTE: each
+    value a parameter cast to its column's type (in a SELECT list PostgreSQL cannot infer
+    it from the column), but the columns of `linked` (attname → SQL, "s.id": the row
+    another part of the statement inserted), selected `FROM source`. The text is made
+    once per model and shape."""
+    sql, fields = _insert_select_text(
+        type(instance), tuple(sorted((linked or {}).items())), source, connection.vendor
+    )
+    return sql, [
+        field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields
+    ]
+
+
+def inserted(instance: Model, pk: Any) -> None:
+    """`instance` as written by a hand-written INSERT that answered its id."""
+    if pk is not None:
+        instance.pk = pk
+    instance._state.adding = False
+    instance._state.db = connection.alias
+
+
+def rows_insert(instances: Sequence[Model]) -> list[int]:
+    """One multi-row INSERT of instances of one model, answering their ids in order (one
+    round trip for a dose 1 and its dose 2). The ids are set on the instances."""
+    if not instances:
+        return []
+    names: list[str] = []
+    params: list[Any] = []
+    for instance in instances:
+        names, values = insert_values(instance)
+        params += values
+    table = connection.ops.quote_name(instances[0]._meta.db_table)
+    row = "(" + ", ".join(["%s"] * len(names)) + ")"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({', '.join(names)}) VALUES "
+            f"{', '.join([row] * len(instances))} RETURNING id",
+            params,
+        )
+        ids = [pk for (pk,) in cursor.fetchall()]
+    # The ids are drawn in the order of the VALUES (one sequence, one statement), whatever
+    # order RETURNING gives them in.
+    ids.sort()
+    for instance, pk in zip(instances, ids, strict=True):
+        inserted(instance, pk)
+    return ids
+
+
+def row_insert(instance: Model, *, unless_conflict: bool = False) -> bool:
+    """INSERT one instance by hand-written SQL (core.db.insert_sql), its id set from
+    RETURNING. `unless_conflict`: ON CONFLICT DO NOTHING (both databases), so that a
+    unique constraint answers False instead of aborting the transaction, without the two
+    round trips of a savepoint."""
+    sql, params = insert_sql(instance, returning="")
+    if unless_conflict:
+        sql += " ON CONFLICT DO NOTHING"
+    pk = instance._meta.pk
+    automatic = isinstance(pk, AutoFieldMixin)
+    if automatic:
+        sql += f" RETURNING {connection.ops.quote_name(pk.column)}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if automatic:
+            row = cursor.fetchone()
+            if row is None:
+                return False
+            inserted(instance, row[0])
+            return True
+        if not cursor.rowcount:
+            return False
+    inserted(instance, None)
+    return True

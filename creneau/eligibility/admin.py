@@ -65,6 +65,6 @@ class EligibilityRuleAdmin(_ForgetCachedRules):
         (_("Affiché aux personnes"), {"fields": ["explanation", "explanation_en"]}),
         (_("Qui"), {"fields": ["min_age", "max_age", "categories"]}),
         (_("Quoi"), {"fields": ["vaccines", "dose_numbers"]}),
-        (_("Quand"), {"fields": ["effective_from", "effective_until"]}),
+        (_("Quand"), {"fields": ["effective_from", "effective_until", "within_hours"]}),
         (None, {"fields": ["updated_at"]}),
     ]

@@ -74,6 +74,14 @@ class EligibilityRule(models.Model):
     # From this instant (typed and shown in Paris time) until `effective_until`, excluded.
     effective_from = models.DateTimeField()
     effective_until = models.DateTimeField(null=True, blank=True, help_text="Exclusive.")
+    # Leftover places opened to all (issue 20): the rule admits only to places that start
+    # within this many hours of the decision.
+    within_hours = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="Only places starting within this many hours (e.g. 24: leftover places "
+        "opened to all); empty: any place.",
+    )
     active = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -90,6 +98,10 @@ class EligibilityRule(models.Model):
                 condition=Q(effective_until__isnull=True)
                 | Q(effective_until__gt=F("effective_from")),
                 name="eligibility_rule_dates_ordered",
+            ),
+            models.CheckConstraint(
+                condition=Q(within_hours__isnull=True) | Q(within_hours__gte=1),
+                name="eligibility_rule_within_hours_positive",
             ),
         ]
 

@@ -27,6 +27,8 @@ from creneau.vaccines.models import Vaccine
 from .models import MAX_DOSE_NUMBER, RULES_TIMEZONE, Category, EligibilityRule, paris_midnight
 
 MAX_AGE = 130
+# A rule for places starting soon looks at most a month ahead (its field holds far more).
+MAX_WITHIN_HOURS = 720
 # Booking asks for a decision hundreds of times a second; the rules change weekly at most.
 # Each process keeps the active rules this long: a rule edited in the admin reaches every
 # process within RULES_CACHE_SECONDS (the process that saved it sees it at once, and so
@@ -85,10 +87,17 @@ class _Rule:
             rule.effective_until is None or start < rule.effective_until
         )
 
-    def covers(self, *, vaccine_id: int | None, dose_number: int) -> bool:
-        """For this vaccine (None: some vaccine) and dose."""
-        return (vaccine_id is None or not self.vaccine_ids or vaccine_id in self.vaccine_ids) and (
-            not self.dose_numbers or dose_number in self.dose_numbers
+    def covers(
+        self, *, vaccine_id: int | None, dose_number: int, hours_ahead: float | None
+    ) -> bool:
+        """For this vaccine (None: some vaccine) and dose, at a place starting in
+        `hours_ahead` hours (None: no place, a question about a day or a population, which
+        a rule for places starting soon does not answer)."""
+        within = self.rule.within_hours
+        return (
+            (vaccine_id is None or not self.vaccine_ids or vaccine_id in self.vaccine_ids)
+            and (not self.dose_numbers or dose_number in self.dose_numbers)
+            and (within is None or (hours_ahead is not None and 0 <= hours_ahead <= within))
         )
 
     def admits(self, *, age: int, categories: frozenset[str]) -> bool:
@@ -119,8 +128,10 @@ class RuleSet:
         site: Site | None,
         on: date,
         at: datetime | None = None,
+        now: datetime | None = None,
     ) -> Decision:
         """See `eligibility_decide`."""
+        hours_ahead = (at - now).total_seconds() / 3600 if at and now else None
         age = _age_checked(birth_date=candidate.birth_date, on=on)
         if not 1 <= dose_number <= MAX_DOSE_NUMBER:
             raise InvalidInput(gettext("La dose va de 1 à %(max)d.") % {"max": MAX_DOSE_NUMBER})
@@ -161,7 +172,7 @@ class RuleSet:
             rule
             for rule in self.rules
             if rule.in_force(start, end)
-            and rule.covers(vaccine_id=vaccine.pk, dose_number=dose_number)
+            and rule.covers(vaccine_id=vaccine.pk, dose_number=dose_number, hours_ahead=hours_ahead)
         ]
         for rule in in_force:
             if rule.admits(age=age, categories=candidate.categories):
@@ -209,7 +220,7 @@ class RuleSet:
         categories to this dose of some vaccine (a population's count, by age)."""
         return any(
             rule.in_force(at, at)
-            and rule.covers(vaccine_id=None, dose_number=dose_number)
+            and rule.covers(vaccine_id=None, dose_number=dose_number, hours_ahead=None)
             and rule.admits(age=age, categories=categories)
             for rule in self.rules
         )
@@ -229,7 +240,11 @@ class RuleSet:
         admitting: dict[datetime, list[EligibilityRule]] = {}
         for rule in self.rules:
             opens = rule.rule.effective_from
-            if opens <= after or not rule.covers(vaccine_id=vaccine_id, dose_number=dose_number):
+            # A rule for places starting soon is no opening to wait for: it admits to the
+            # places that start near its time, not to the one refused.
+            if opens <= after or not rule.covers(
+                vaccine_id=vaccine_id, dose_number=dose_number, hours_ahead=None
+            ):
                 continue
             age = age_on(
                 birth_date=candidate.birth_date, on=opens.astimezone(RULES_TIMEZONE).date()
@@ -348,6 +363,8 @@ class RuleDraft:
     effective_from: datetime
     effective_until: datetime | None
     active: bool = True
+    # Only places starting within this many hours of the decision; None: any place.
+    within_hours: int | None = None
 
 
 def rule_draft_check(
@@ -395,6 +412,12 @@ def rule_draft_check(
         raise InvalidInput(
             gettext("La dose va de 1 à %(max)d.") % {"max": MAX_DOSE_NUMBER}, field="dose_numbers"
         )
+    if draft.within_hours is not None and not 1 <= draft.within_hours <= MAX_WITHIN_HOURS:
+        raise InvalidInput(
+            gettext("Le délai va de 1 à %(max)d heures (vide : tous les créneaux).")
+            % {"max": MAX_WITHIN_HOURS},
+            field="within_hours",
+        )
     if draft.effective_until is not None and draft.effective_until <= draft.effective_from:
         raise InvalidInput(
             gettext("La fin doit venir après le début (%(start)s).")
@@ -425,6 +448,7 @@ def rule_draft_check(
     checked.dose_numbers = sorted(set(draft.dose_numbers))
     checked.effective_from = draft.effective_from
     checked.effective_until = draft.effective_until
+    checked.within_hours = draft.within_hours
     checked.active = draft.active
     return checked
 
@@ -485,6 +509,26 @@ def rules_in_force(*, on: date) -> list[EligibilityRule]:
     return [rule.rule for rule in _cache.get().rules if rule.in_force(start, end)]
 
 
+def open_to_all_within(
+    *, now: datetime | None = None, vaccine: Vaccine | None = None
+) -> EligibilityRule | None:
+    """The rule in force now that opens places starting soon to anyone (no category, a
+    `within_hours`), widest first: what a "dans les 24 heures" search says. None when the
+    places near that start follow the usual rules."""
+    now = now or timezone.now()
+    rules = [
+        rule
+        for rule in _cache.get().rules
+        if rule.rule.within_hours is not None
+        and rule.in_force(now, now)
+        and not rule.categories
+        and (vaccine is None or not rule.vaccine_ids or vaccine.pk in rule.vaccine_ids)
+        and (not rule.dose_numbers or 1 in rule.dose_numbers)
+    ]
+    rules.sort(key=lambda rule: -rule.rule.within_hours)
+    return rules[0].rule if rules else None
+
+
 def categories_validate(*, codes: Iterable[str]) -> frozenset[str]:
     """Declared category codes, checked against the vocabulary."""
     known = _cache.get().labels
@@ -521,17 +565,28 @@ def eligibility_decide(
     site: Site | None,
     on: date,
     at: datetime | None = None,
+    now: datetime | None = None,
 ) -> Decision:
     """May this person have this dose of this vaccine at this site on this date, and why.
 
     In order: the product's own age limits, the site's restriction to some categories,
     then the rules in force at the appointment's time `at` (the person's age on its date
     `on`); without `at`, a decision for the day as a whole (in Paris time): the rules in
-    force at some moment of it. A refusal by the rules names the next opening that
-    will admit the person, if one is scheduled. Usually no query at all.
+    force at some moment of it. A rule that opens only places starting soon
+    (`within_hours`) admits to the place starting at `at` when that is within its hours
+    of `now`, the decision's time; without both (a question about a day or the present,
+    not about a place), it admits nobody.
+    A refusal by the rules names the next opening that will admit the person, if one is
+    scheduled. Usually no query at all.
     """
     return _cache.get().decide(
-        candidate=candidate, vaccine=vaccine, dose_number=dose_number, site=site, on=on, at=at
+        candidate=candidate,
+        vaccine=vaccine,
+        dose_number=dose_number,
+        site=site,
+        on=on,
+        at=at,
+        now=now,
     )
 
 
@@ -543,10 +598,17 @@ def eligibility_require(
     site: Site,
     on: date,
     at: datetime | None = None,
+    now: datetime | None = None,
 ) -> EligibilityRule:
     """The rule that admits this person, or the refusal as a domain error."""
     decision = eligibility_decide(
-        candidate=candidate, vaccine=vaccine, dose_number=dose_number, site=site, on=on, at=at
+        candidate=candidate,
+        vaccine=vaccine,
+        dose_number=dose_number,
+        site=site,
+        on=on,
+        at=at,
+        now=now,
     )
     if decision.rule is not None:
         return decision.rule

@@ -129,6 +129,18 @@ PHASES_2021 = [
         effective_from=paris_midnight(date(2021, 5, 12)),
         effective_until=paris_midnight(date(2021, 5, 31)),
     ),
+    # 12 May 2021: places starting the same or the next day, which would otherwise be lost,
+    # opened to every adult whatever their phase ("chronodoses").
+    dict(
+        slug="2021-05-creneaux-24-heures",
+        name="Créneaux des prochaines 24 heures ouverts aux personnes majeures",
+        explanation="Les personnes de 18 ans et plus, pour un créneau dans les 24 heures",
+        explanation_en="People aged 18 and over, for a place starting within 24 hours",
+        min_age=18,
+        within_hours=24,
+        effective_from=paris_midnight(date(2021, 5, 12)),
+        effective_until=paris_midnight(date(2021, 5, 31)),
+    ),
     dict(
         slug="2021-05-18-ans",
         name="Personnes majeures",
@@ -191,6 +203,7 @@ def _rule_state(rule: EligibilityRule) -> dict[str, Any]:
         "dose_numbers": sorted(rule.dose_numbers),
         "effective_from": rule.effective_from.isoformat(),
         "effective_until": rule.effective_until.isoformat() if rule.effective_until else None,
+        "within_hours": rule.within_hours,
         "active": rule.active,
     }
 

@@ -284,6 +284,9 @@ def external_search(
     dose = wanted.dose_number
     day_from = wanted.date_from.toordinal() if wanted.date_from else None
     day_to = wanted.date_to.toordinal() if wanted.date_to else None
+    # "Dans les 24 heures": a day's row of theirs whose first free place starts in time
+    # (its count is the day's: their feed gives no more).
+    before_micros = micros(wanted.starts_before) if wanted.starts_before else None
 
     def figures_of(location_id: int) -> tuple[int, int, set] | None:
         """(free places, first free start in µs, products) within the filters, or None."""
@@ -303,6 +306,7 @@ def external_search(
         ):
             if (
                 row_first < now_micros
+                or (before_micros is not None and row_first >= before_micros)
                 or (vaccine is not None and row_vaccine != vaccine)
                 or (dose is not None and row_dose != dose)
                 or (day_from is not None and row_day < day_from)

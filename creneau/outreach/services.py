@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
@@ -28,7 +29,7 @@ from django.utils.translation import gettext
 from creneau.admission.counters import counter_add
 from creneau.audit.services import audit_record
 from creneau.core.actor import Actor
-from creneau.core.db import unit_of_work
+from creneau.core.db import row_insert, unit_of_work
 from creneau.core.errors import InvalidInput
 
 from .models import (
@@ -91,7 +92,7 @@ def message_still_due(*kinds: str) -> Callable[[StillDue], StillDue]:
 
 @dataclass(frozen=True)
 class OutboxMessage:
-    """One message to write (notification_enqueue's arguments, for
+    """One message to write (notification_build's arguments, for
     notifications_enqueue_many)."""
 
     channel: str
@@ -105,7 +106,17 @@ class OutboxMessage:
     not_before: datetime | None = None
 
 
-def notification_enqueue(
+def notification_enqueue(**message: Any) -> Notification:
+    """Write one message, in the transaction of the change it tells of (the outbox):
+    notification_build's arguments, keyword-only."""
+    notification = notification_build(**message)
+    # Written by hand-written SQL from the model's own columns (core.db.row_insert): the
+    # booking hot path's insert, without the ORM's query building (issue 15).
+    row_insert(notification)
+    return notification
+
+
+def notification_build(
     *,
     channel: str,
     to: str,
@@ -117,10 +128,11 @@ def notification_enqueue(
     priority: int | None = None,
     not_before: datetime | None = None,
 ) -> Notification:
-    """Write one message: its template (`kind`) and its values as the change left them, so
-    that what is sent is what the change was. A value that is a secret (a code, a link
-    with a key) is given as a `Secret` and only its key is stored; the text is made when
-    the message is sent (outreach/rendering.py).
+    """One message, not yet written (notification_enqueue writes it; the booking hot path
+    writes it with the course, booking.sql): its template (`kind`) and its values as the
+    change left them, so that what is sent is what the change was. A value that is a
+    secret (a code, a link with a key) is given as a `Secret` and only its key is stored;
+    the text is made when the message is sent (outreach/rendering.py).
 
     `priority` defaults to the kind's (KIND_PRIORITY). A reminder or an invitation
     (OPTIONAL_PRIORITIES) carries an unsubscribe link (`unsubscribe_link` in its
@@ -143,14 +155,14 @@ def notification_enqueue(
         now=timezone.now(),
     )
     _opt_outs_apply([notification])
-    notification.save(force_insert=True)
     return notification
 
 
 def notifications_enqueue_many(*, messages: Sequence[OutboxMessage]) -> list[Notification]:
     """notification_enqueue for many messages at once (a campaign's wave), with the same
-    rules: the opt-outs of the whole batch read in one query, the rows written by one
-    INSERT, in the caller's transaction. Returned in the order given, with their ids."""
+    rules (notification_build): the opt-outs of the whole batch read in one query, the
+    rows written by one INSERT, in the caller's transaction. Returned in the order given,
+    with their ids."""
     now = timezone.now()
     notifications = [_notification_build(message, now=now) for message in messages]
     _opt_outs_apply(notifications)
@@ -158,7 +170,8 @@ def notifications_enqueue_many(*, messages: Sequence[OutboxMessage]) -> list[Not
 
 
 def _notification_build(message: OutboxMessage, *, now: datetime) -> Notification:
-    """The row of one message, not yet saved (see notification_enqueue)."""
+    """The row of one message, not yet saved nor checked against the opt-outs (see
+    notification_build)."""
     priority = message.priority
     if priority is None:
         priority = KIND_PRIORITY.get(message.kind, Priority.APPOINTMENT)

@@ -57,6 +57,10 @@ class SearchForm(DsfrBaseForm):
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
+    within_24h = forms.BooleanField(
+        label=_("Dans les 24 heures : seulement les créneaux qui commencent bientôt"),
+        required=False,
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -1,6 +1,14 @@
 from django.urls import path
 
-from . import invitation_views, onboarding_views, stats_urls, unsubscribe, views, waitlist_views
+from . import (
+    alerts_views,
+    invitation_views,
+    onboarding_views,
+    stats_urls,
+    unsubscribe,
+    views,
+    waitlist_views,
+)
 
 app_name = "portal"
 
@@ -52,6 +60,11 @@ urlpatterns = [
         waitlist_views.entry_legacy,
         name="waitlist_entry_legacy",
     ),
+    path("alertes/", alerts_views.alerts, name="alerts"),
+    path("alertes/code/", alerts_views.code, name="alerts_code"),
+    path("alertes/gerer/", alerts_views.manage, name="alerts_manage"),
+    path("alertes/arreter-une/", alerts_views.stop, name="alerts_stop"),
+    path("alertes/arreter/", alerts_views.stop_link, name="alerts_stop_link"),
     path("demo/messages/", views.outbox, name="outbox"),
     path("accessibilite/", views.accessibility, name="accessibility"),
     path("mentions-legales/", views.legal, name="legal"),

@@ -87,7 +87,12 @@ from creneau.core.errors import (
 )
 from creneau.core.geo import Position
 from creneau.core.inputs import date_parse, id_parse
-from creneau.eligibility.selectors import Candidate, eligibility_decide, opening_next
+from creneau.eligibility.selectors import (
+    Candidate,
+    eligibility_decide,
+    open_to_all_within,
+    opening_next,
+)
 from creneau.geography.maps import map_draw
 from creneau.geography.selectors import Place, place_resolve, place_suggest
 from creneau.interop.models import ExternalLocation
@@ -243,6 +248,7 @@ def _search(form: SearchForm | Dose2AloneForm, *, declared: Dose1Elsewhere | Non
                 dose_number=1,
                 date_from=data["date_from"],
                 date_to=data["date_to"],
+                within_24h=data["within_24h"],
             )
         )
     except DomainError as error:
@@ -289,6 +295,21 @@ def _search(form: SearchForm | Dose2AloneForm, *, declared: Dose1Elsewhere | Non
             site_ids=[result.site.pk for result in results if not result.available_slots]
         ),
     }
+    if wanted.starts_before is not None:
+        # "Dans les 24 heures": say whether a rule opens these places to all.
+        rule = open_to_all_within(
+            vaccine=Vaccine.objects.filter(pk=wanted.vaccine_id).first()
+            if wanted.vaccine_id
+            else None
+        )
+        english = get_language() == "en"
+        context["within_24h"] = {
+            "open_to_all": rule
+            and {
+                "name": rule.name,
+                "explanation": (english and rule.explanation_en) or rule.explanation,
+            }
+        }
     if bookable:
         context |= _results_map(place, [entry["at"] for entry in bookable])
     elif place.commune_insee_code:
@@ -732,7 +753,10 @@ def details(request: HttpRequest) -> HttpResponse:
                 dose_number=hold.slot.dose_number,
                 site=site,
                 on=hold.slot.date,
+                # Its start: the rules in force then, and a place starting soon may be
+                # open to all (leftover places).
                 at=hold.slot.start,
+                now=timezone.now(),
             )
         except InvalidInput as error:
             form.add_error("birth_date", error.message)

@@ -96,9 +96,20 @@ class DayAvailability(models.Model):
     free = models.PositiveIntegerField(default=0)
     first_free_start = models.DateTimeField(null=True)
     last_free_start = models.DateTimeField(null=True)
+    # When free places last appeared here (`free` went up: a session opened or widened,
+    # places given back by a cancellation or a hold), set by the same statement that
+    # changed `free`: what the alerts read to find places that opened (issue 20).
+    opened_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["site", "date"])]
+        indexes = [
+            models.Index(fields=["site", "date"]),
+            models.Index(
+                fields=["opened_at"],
+                condition=Q(opened_at__isnull=False),
+                name="availability_opened",
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["site", "vaccine", "dose_number", "date"],

@@ -6,11 +6,11 @@ from datetime import date, datetime, timedelta
 from functools import reduce
 from operator import or_
 
-from django.db.models import F, Min, Q, Subquery, Sum, Window
-from django.db.models.functions import RowNumber
+from django.db.models import F, Min, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from creneau.core.db import model_from_row, sql_date, sql_datetime
 from creneau.core.errors import InvalidInput, NotFound
 from creneau.core.geo import Position, distance_km, grid_cell_ranges
 from creneau.sites.models import Site
@@ -18,6 +18,7 @@ from creneau.sites.selectors import public_sites_q, site_require_public
 from creneau.vaccines.models import Vaccine
 
 from .models import DayAvailability, Session, Slot
+from .sql import calendar_rows, slots_free_from_rows, slots_next_rows, vaccine_active_row
 
 _SLUG = re.compile(r"^[a-z0-9-]{1,30}$")
 MAX_RADIUS_KM = 300
@@ -35,6 +36,9 @@ class AvailabilityFilter:
     dose_number: int | None = None
     date_from: date | None = None
     date_to: date | None = None
+    # Only places starting before this moment ("dans les 24 heures"). A read-model row is a
+    # whole day: one whose last free place starts later is recounted from its slots.
+    starts_before: datetime | None = None
 
     def _narrow(self, queryset):
         if self.vaccine_id is not None:
@@ -49,10 +53,33 @@ class AvailabilityFilter:
 
     def rows(self, now: datetime):
         """Read-model rows that match, still holding at least one future free place."""
-        return self._narrow(DayAvailability.objects.filter(free__gt=0, last_free_start__gte=now))
+        rows = DayAvailability.objects.filter(free__gt=0, last_free_start__gte=now)
+        if self.starts_before is not None:
+            rows = rows.filter(first_free_start__lt=self.starts_before)
+        return self._narrow(rows)
+
+    def counted(self, now: datetime) -> Q:
+        """Rows whose figures hold as they are: every free place of theirs is to come and,
+        with `starts_before`, starts before it."""
+        whole = Q(first_free_start__gte=now)
+        if self.starts_before is not None:
+            whole &= Q(last_free_start__lt=self.starts_before)
+        return whole
+
+    def recounted(self, now: datetime) -> Q:
+        """The others (free places begun already, or after `starts_before`): recounted from
+        their slots. Written as its own condition, not `~counted`, so that search's plain
+        query stays `first_free_start < now`."""
+        begun = Q(first_free_start__lt=now)
+        if self.starts_before is not None:
+            begun |= Q(last_free_start__gte=self.starts_before)
+        return begun
 
     def slots(self, now: datetime):
-        return self._narrow(Slot.objects.filter(booked__lt=F("capacity"), start__gte=now))
+        slots = Slot.objects.filter(booked__lt=F("capacity"), start__gte=now)
+        if self.starts_before is not None:
+            slots = slots.filter(start__lt=self.starts_before)
+        return self._narrow(slots)
 
 
 @dataclass(frozen=True)
@@ -77,14 +104,17 @@ class SiteResult:
 
 def vaccine_by_code(code: str) -> Vaccine:
     code = code.strip().lower()
-    vaccine = Vaccine.objects.filter(code=code, active=True).first() if _SLUG.match(code) else None
-    if vaccine is None:
+    row = vaccine_active_row(code=code) if _SLUG.match(code) else None
+    if row is None:
         codes = ", ".join(Vaccine.objects.filter(active=True).values_list("code", flat=True))
         raise InvalidInput(
             gettext("Vaccin inconnu : « %(code)s ». Vaccins proposés : %(codes)s.")
             % {"code": code[:40], "codes": codes}
         )
-    return vaccine
+    return model_from_row(Vaccine, tuple(f.name for f in Vaccine._meta.concrete_fields), row)
+
+
+WITHIN_HOURS = 24
 
 
 def availability_filter_build(
@@ -93,10 +123,14 @@ def availability_filter_build(
     dose_number: int | None = None,
     date_from: date | None = None,
     date_to: date | None = None,
+    within_24h: bool = False,
     now: datetime | None = None,
 ) -> AvailabilityFilter:
-    """Check a search's filters and say plainly what is wrong with them."""
-    today = timezone.localdate(now or timezone.now())
+    """Check a search's filters and say plainly what is wrong with them. `within_24h`:
+    only places starting in the next 24 hours (their days, today and tomorrow wherever
+    the site is, bound the read model's rows)."""
+    now = now or timezone.now()
+    today = timezone.localdate(now)
     if dose_number is not None and not 1 <= dose_number <= 3:
         raise InvalidInput(gettext("La dose va de 1 à 3."))
     # A day of slack: it is still yesterday in Guadeloupe or Tahiti after midnight in Paris.
@@ -111,11 +145,19 @@ def availability_filter_build(
             gettext("La période de recherche dépasse %(days)d jours.") % {"days": MAX_WINDOW_DAYS}
         )
     vaccine = vaccine_by_code(vaccine_code) if vaccine_code else None
+    starts_before = None
+    if within_24h:
+        starts_before = now + timedelta(hours=WITHIN_HOURS)
+        # A day of slack on each side: local days differ by a day overseas.
+        date_from = max(date_from or today - timedelta(days=1), today - timedelta(days=1))
+        last = timezone.localdate(starts_before) + timedelta(days=1)
+        date_to = min(date_to, last) if date_to else last
     return AvailabilityFilter(
         vaccine_id=vaccine.pk if vaccine else None,
         dose_number=dose_number,
         date_from=date_from,
         date_to=date_to,
+        starts_before=starts_before,
     )
 
 
@@ -140,14 +182,15 @@ def availability_by_site(
         known[1] = min(known[1], first)
         known[2].add((name, code))
 
+    counted = wanted.counted(now)
     for row in (
-        rows.filter(first_free_start__gte=now)
+        rows.filter(counted)
         .values("site_id", "vaccine__name", "vaccine__code")
         .annotate(free=Sum("free"), first=Min("first_free_start"))
         .values_list("site_id", "vaccine__name", "vaccine__code", "free", "first")
     ):
         count(*row)
-    started = rows.filter(first_free_start__lt=now).values_list(
+    started = rows.filter(wanted.recounted(now)).values_list(
         "site_id", "vaccine_id", "dose_number", "date"
     )
     if started:
@@ -263,15 +306,22 @@ def site_calendar(
     """
     now = now or timezone.now()
     wanted = wanted or AvailabilityFilter()
-    rows = wanted.rows(now).filter(site_id=site.pk)
     fields = ("date", "vaccine__code", "dose_number")
-    figures = {
-        (day, code, dose): free
-        for day, code, dose, free in rows.filter(first_free_start__gte=now).values_list(
-            *fields, "free"
-        )
-    }
-    begun_days = set(rows.filter(first_free_start__lt=now).values_list("date", flat=True))
+    figures = {}
+    begun_days = set()
+    for day, code, dose, free, begun in calendar_rows(
+        site_id=site.pk,
+        now=now,
+        vaccine_id=wanted.vaccine_id,
+        dose_number=wanted.dose_number,
+        date_from=wanted.date_from,
+        date_to=wanted.date_to,
+        starts_before=wanted.starts_before,
+    ):
+        if begun:
+            begun_days.add(sql_date(day))
+        else:
+            figures[(sql_date(day), code, dose)] = free
     if begun_days:
         recount = (
             wanted.slots(now)
@@ -333,19 +383,8 @@ def slots_free_from(
     `start`, from `start` on (and not begun), the earliest first: where a hold named by
     site and time looks for its place. The day is the slots' own local date (the site's
     time zone: Guadeloupe's evening is the next day in Paris), read in the same query."""
-    day = Slot.objects.filter(site_id=site_id, start=start).values("date")[:1]
-    return list(
-        Slot.objects.filter(
-            site_id=site_id,
-            vaccine_id=vaccine_id,
-            dose_number=1,
-            date=Subquery(day),
-            start__gte=max(start, now),
-            booked__lt=F("capacity"),
-            session__status=Session.Status.OPEN,
-        )
-        .order_by("start", "pk")
-        .values_list("pk", flat=True)[:limit]
+    return slots_free_from_rows(
+        site_id=site_id, vaccine_id=vaccine_id, start=start, now=now, limit=limit
     )
 
 
@@ -367,29 +406,20 @@ def slots_next(
         return {}
     now = now or timezone.now()
     wanted = wanted or AvailabilityFilter()
-    window = reduce(
-        or_,
-        (
-            Q(site_id=site_id, start__gte=first, start__lt=first + timedelta(days=1))
-            for site_id, first in first_free.items()
-        ),
-    )
-    rows = (
-        wanted.slots(now)
-        .filter(window)
-        .annotate(
-            free=F("capacity") - F("booked"),
-            rank=Window(RowNumber(), partition_by=F("site_id"), order_by=("start", "pk")),
-        )
-        .filter(rank__lte=per_site)
-        .order_by("start", "pk")
-        .values_list(
-            "site_id", "pk", "date", "start", "end", "vaccine__code", "dose_number", "free"
-        )
+    rows = slots_next_rows(
+        first_free=first_free,
+        now=now,
+        per_site=per_site,
+        vaccine_id=wanted.vaccine_id,
+        dose_number=wanted.dose_number,
+        date_from=wanted.date_from,
+        date_to=wanted.date_to,
     )
     slots: dict[int, list[FreeSlot]] = {site_id: [] for site_id in first_free}
-    for site_id, *row in rows:
-        slots[site_id].append(FreeSlot(*row))
+    for site_id, pk, day, start, end, code, dose, free in rows:
+        slots[site_id].append(
+            FreeSlot(pk, sql_date(day), sql_datetime(start), sql_datetime(end), code, dose, free)
+        )
     return slots
 
 
@@ -457,3 +487,44 @@ def site_sessions_ahead(*, site_id: int, date_from: date, limit: int = 200) -> l
         .annotate(places=Sum("slots__capacity"), booked=Sum("slots__booked"))
         .order_by("date", "start_time", "pk")[:limit]
     )
+
+
+@dataclass(frozen=True)
+class OpenedPlaces:
+    """A read-model row where free places appeared (`opened_at`), with its site's position."""
+
+    site_id: int
+    latitude: float
+    longitude: float
+    vaccine_id: int
+    dose_number: int
+    date: date
+    free: int
+    first_free_start: datetime
+
+
+def availability_opened(*, since: datetime, now: datetime | None = None) -> list[OpenedPlaces]:
+    """Rows of public sites where free places appeared since `since` and a free place is
+    still to come: one range scan on the partial index `availability_opened`."""
+    now = now or timezone.now()
+    rows = (
+        DayAvailability.objects.filter(
+            opened_at__gte=since, free__gt=0, last_free_start__gt=now, site__in=_public_ids(now)
+        )
+        .order_by()
+        .values_list(
+            "site_id",
+            "site__latitude",
+            "site__longitude",
+            "vaccine_id",
+            "dose_number",
+            "date",
+            "free",
+            "first_free_start",
+        )
+    )
+    return [OpenedPlaces(*row) for row in rows]
+
+
+def _public_ids(now: datetime):
+    return Site.objects.filter(public_sites_q(now=now)).values("pk")

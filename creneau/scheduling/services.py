@@ -11,14 +11,14 @@ from collections.abc import Collection
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db.models import F, Max, Min, OuterRef, Subquery, Sum
+from django.db.models import Case, F, Max, Min, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from creneau.audit.services import audit_record
 from creneau.core.actor import Actor
-from creneau.core.db import unit_of_work, update_returning
+from creneau.core.db import model_from_row, unit_of_work
 from creneau.core.errors import CapacityBelowBooked, InvalidInput, SessionNotOpen
 from creneau.geography.selectors import department_timezone
 from creneau.sites.models import Site
@@ -26,6 +26,7 @@ from creneau.vaccines.models import Vaccine
 from creneau.vaccines.services import stock_commit, stock_release
 
 from .models import DayAvailability, Session, Slot
+from .sql import TAKEN_FIELDS, read_model_apply, slot_take_row
 
 MAX_LINES = 100
 SLOT_MINUTES_RANGE = (5, 120)
@@ -71,7 +72,8 @@ def availability_refresh(
 
     The rows are locked (in date order) before the recount: a concurrent writer waits,
     then its recount, a new statement, sees what this one committed, so the last writer
-    always leaves the truth.
+    always leaves the truth. A row whose free places grow is marked `opened_at` (the
+    alerts read it).
     """
     key = dict(site_id=site_id, vaccine_id=vaccine_id, dose_number=dose_number)
     DayAvailability.objects.bulk_create(
@@ -80,11 +82,12 @@ def availability_refresh(
     rows = DayAvailability.objects.filter(**key, date__in=days)
     list(rows.select_for_update().order_by("date").values_list("pk"))
     free_slots = _free_slots_of_row()
+    free = Coalesce(
+        Subquery(free_slots.annotate(free=Sum(F("capacity") - F("booked"))).values("free")), 0
+    )
     rows.update(
-        free=Coalesce(
-            Subquery(free_slots.annotate(free=Sum(F("capacity") - F("booked"))).values("free")),
-            0,
-        ),
+        free=free,
+        opened_at=Case(When(Q(free__lt=free), then=Value(timezone.now())), default=F("opened_at")),
         **_free_starts(free_slots),
     )
 
@@ -111,6 +114,15 @@ class SlotChanges:
         if free_after == 0 or free_after - free_delta == 0:
             self._recount.add(key)
 
+    def recount(self, slot: Slot) -> None:
+        """The day of `slot` recounted at the end, its delta already written."""
+        self._recount.add((slot.site_id, slot.vaccine_id, slot.dose_number, slot.date))
+
+    def untouched(self) -> bool:
+        """Nothing recorded yet: a statement that writes the read model itself (the
+        booking hot path's, booking.sql) may then come first without breaking the order."""
+        return not (self._free_delta or self._recount or self._stock_release)
+
     def release_doses(self, *, site_id: int, vaccine_id: int, doses: int) -> None:
         self._stock_release[(site_id, vaccine_id)] += doses
 
@@ -119,19 +131,7 @@ class SlotChanges:
             if doses:
                 stock_release(site_id=site_id, vaccine_id=vaccine_id, doses=doses)
         for key in sorted(self._free_delta.keys() | self._recount):
-            site_id, vaccine_id, dose_number, day = key
-            row = DayAvailability.objects.filter(
-                site_id=site_id, vaccine_id=vaccine_id, dose_number=dose_number, date=day
-            )
-            # A delta, not a recount: it is exact under concurrency without locking first.
-            fields = {"free": F("free") + self._free_delta[key]}
-            if key in self._recount:
-                # Lock first, then recount in a new statement, whose snapshot sees every
-                # writer that committed before: subqueries of a statement that waited for
-                # the lock would read the slots as they were before the wait.
-                list(row.select_for_update().values_list("pk"))
-                fields |= _free_starts(_free_slots_of_row())
-            row.update(**fields)
+            read_model_apply(key=key, delta=self._free_delta[key], recount=key in self._recount)
         self._free_delta.clear()
         self._recount.clear()
         self._stock_release.clear()
@@ -142,15 +142,13 @@ def slot_take(
 ) -> Slot | None:
     """Take one place in a slot that has not begun, or None: the database decides (invariant 1).
 
-    `conditions` narrow which slot qualifies (dose number, site, vaccine, dates).
+    `conditions` narrow which slot qualifies (dose number, site, vaccine, dates: the
+    names of scheduling.sql.TAKE_CONDITIONS). The statement is scheduling.sql's.
     """
-    taken = update_returning(
-        Slot.objects.filter(pk=slot_id, start__gt=now, booked__lt=F("capacity"), **conditions),
-        booked=F("booked") + 1,
-    )
-    if not taken:
+    row = slot_take_row(slot_id=slot_id, now=now, **conditions)
+    if row is None:
         return None
-    slot = taken[0]
+    slot = model_from_row(Slot, TAKEN_FIELDS, row)
     changes.record(slot, free_delta=-1)
     return slot
 

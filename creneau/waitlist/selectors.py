@@ -240,7 +240,9 @@ def wave_candidates(*, leftover: Leftover, now: datetime, limit: int) -> list[Wa
                 dose_number=1,
                 site=site,
                 on=today,
+                # The leftover doses are given now: a rule for places starting soon admits.
                 at=now,
+                now=now,
             )
             if decision.eligible:
                 found.append(WaveCandidate(entry=entry, distance_km=distance, rank=rank))

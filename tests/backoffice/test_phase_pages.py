@@ -114,6 +114,23 @@ def test_a_past_date_asks_to_confirm_and_bad_input_says_which_field(client, acco
     assert EligibilityRule.objects.filter(min_age=70).exists()
 
 
+def test_a_rule_for_places_starting_soon_is_typed_listed_and_audited(client, accounts):
+    staff_sign_in(client, "national")
+    url = reverse("backoffice:eligibility_rule_new")
+    too_far = client.post(url, {**rule_form(within_hours="800"), "action": "preview"})
+    assert too_far.status_code == 400
+    assert "Le délai va de 1 à 720 heures" in too_far.content.decode()
+    assert client.post(url, {**rule_form(within_hours="24"), "action": "save"}).status_code == 302
+    rule = EligibilityRule.objects.get(min_age=70)
+    assert rule.within_hours == 24
+    assert staff_events().get().details["after"]["within_hours"] == 24
+    listed = client.get(reverse("backoffice:eligibility_rules")).content.decode()
+    assert "créneaux dans les 24 h" in listed
+    change = reverse("backoffice:eligibility_rule", args=[rule.pk])
+    client.post(change, {**rule_form(within_hours=""), "action": "save"})
+    assert EligibilityRule.objects.get(pk=rule.pk).within_hours is None
+
+
 def test_a_sites_restriction_is_previewed_then_saved(client, accounts):
     staff_sign_in(client, "national")
     site = accounts["paris"]

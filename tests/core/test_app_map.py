@@ -53,6 +53,11 @@ BENEATH = {
         *("core", "audit", "geography", "sites", "vaccines", "scheduling", "eligibility"),
         *("outreach", "booking"),
     },
+    # Alerts when places open: the read model's changes matched to subscriptions.
+    "alerts": {
+        *("core", "audit", "geography", "sites", "vaccines", "scheduling", "eligibility"),
+        *("outreach", "booking"),
+    },
     # Summary tables and open data: reads care, booking, vaccines, geography.
     "stats": {
         *("core", "audit", "geography", "sites", "vaccines", "scheduling", "eligibility"),

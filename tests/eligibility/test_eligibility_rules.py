@@ -79,15 +79,15 @@ def born_aged(age: int, on: date = ON) -> date:
 
 def test_the_2021_phases_are_seeded_once_and_an_authority_edit_survives_a_new_seed(reference):
     assert {category.code for category in category_list()} == CATEGORY_CODES
-    assert EligibilityRule.objects.count() == 10
+    assert EligibilityRule.objects.count() == 11
     aged_75 = EligibilityRule.objects.get(slug="2021-01-75-ans")
     aged_75.min_age, aged_75.active = 80, False
     aged_75.save()
     Category.objects.filter(code="firefighter").update(label="Pompier")
 
-    assert eligibility_seed() == 10
+    assert eligibility_seed() == 11
 
-    assert EligibilityRule.objects.count() == 10
+    assert EligibilityRule.objects.count() == 11
     assert Category.objects.count() == 5
     aged_75.refresh_from_db()
     assert (aged_75.min_age, aged_75.active) == (80, False)

@@ -68,6 +68,16 @@ def test_metadata_is_a_capability_statement(client, sites):
     ]
 
 
+def test_metadata_claims_a_read_by_id_only_where_a_route_answers_it(client, sites):
+    body = _valid(client.get("/fhir/r4/metadata"))
+    for resource in body["rest"][0]["resource"]:
+        kind = resource["type"]
+        claimed = {"code": "read"} in resource["interaction"]
+        issues = client.get(f"/fhir/r4/{kind}/1").json().get("issue", [])
+        unsupported = any(issue["code"] == "not-supported" for issue in issues)
+        assert claimed != unsupported, kind
+
+
 def test_locations_near_a_point_by_distance_with_paging(client, sites):
     paris, nearby = sites["paris"], sites["nearby"]
     near = f"{paris.latitude}|{paris.longitude}|20|km"

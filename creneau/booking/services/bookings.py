@@ -15,7 +15,7 @@ from django.utils.translation import gettext, gettext_noop
 
 from creneau.audit.services import audit_record
 from creneau.core.actor import Actor
-from creneau.core.db import unit_of_work
+from creneau.core.db import is_postgresql, row_insert, rows_insert, unit_of_work
 from creneau.core.errors import (
     AlreadyBooked,
     HoldExpired,
@@ -48,6 +48,7 @@ from ..metrics import BOOKINGS
 from ..models import Appointment, Contact, Dose1Declarant, Hold, IdempotencyKey, Person, Series
 from ..persons import person_index, person_name_index
 from ..selectors import DOSE2_ALONE_DOSES, dose2_options, dose2_stays
+from ..sql import contact_for_booking, course_write, hold_consume
 from .course import (
     BookingResult,
     Override,
@@ -56,6 +57,7 @@ from .course import (
     _dose2_conditions,
     _dose2_refusal,
     _eligibility,
+    _notification,
     _notify,
     _override_fields,
     _result,
@@ -63,7 +65,7 @@ from .course import (
     _series_lock,
     _staff_record,
 )
-from .holds import _hold_release, _hold_release_claim, _slot_refusal, hold_release
+from .holds import _hold_release, _slot_refusal, hold_release
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -112,15 +114,11 @@ def _request_hash(*, hold_id: str, dose2_slot_id: int | None, person: PersonData
     return hashlib.sha256(json.dumps(body).encode()).hexdigest()
 
 
-def _replay(*, contact: Contact, key: str, request_hash: str) -> BookingResult | None:
+def _replay(*, contact: Contact, key: str, request_hash: str) -> BookingResult:
     """Invariant 7: the same key and body answer the first booking; another body is refused."""
-    previous = (
-        IdempotencyKey.objects.select_related("series__person", "series__vaccine")
-        .filter(contact=contact, key=key)
-        .first()
+    previous = IdempotencyKey.objects.select_related("series__person", "series__vaccine").get(
+        contact=contact, key=key
     )
-    if previous is None:
-        return None
     if previous.request_hash != request_hash:
         raise IdempotencyKeyReused(
             gettext("Cette clé d'idempotence a déjà servi pour une autre demande de réservation.")
@@ -170,17 +168,21 @@ def booking_confirm(
     """
     now = now or timezone.now()
     person = _person_validate(person, today=timezone.localdate(now))
-    contact = _contact_locked(contact=contact)
+    # Lock order: the contact row first, so a contact books one course at a time; the
+    # replay, the person count and the match are read under that lock, so a concurrent
+    # twin is seen once it committed.
+    locked = contact_for_booking(contact_id=contact.pk, key=idempotency_key)
+    contact = locked.contact
     request_hash = None
     if idempotency_key is not None:
         request_hash = _request_hash(hold_id=hold_id, dose2_slot_id=dose2_slot_id, person=person)
-        replay = _replay(contact=contact, key=idempotency_key, request_hash=request_hash)
-        if replay:
-            return replay
+        if locked.key_used:
+            return _replay(contact=contact, key=idempotency_key, request_hash=request_hash)
     changes = SlotChanges()
-    hold = _hold_read(hold_id=hold_id)
-    persons, existing_person = _persons_of(contact=contact, person=person)
-    active = _already_booked(person=existing_person, hold=hold, changes=changes)
+    persons = locked.persons
+    key = _match_key(person)
+    existing_person = next((p for p in persons if p.match_key == key), None)
+    active = _already_booked(person=existing_person, hold_id=hold_id, changes=changes)
     if active is not None:
         _remember(
             contact=contact,
@@ -190,8 +192,9 @@ def booking_confirm(
             created=False,
         )
         return _result(active, created=False)
-    slot = _hold_consumed(hold=hold, now=now)
-    rule, recorded_override = _eligibility(person=person, slot=slot, override=override)
+    hold = hold_consume(hold_id=hold_id, now=now)
+    slot = _hold_slot_checked(hold=hold, now=now)
+    rule, recorded_override = _eligibility(person=person, slot=slot, override=override, now=now)
     if hold.dose1_elsewhere_on is None:
         dose2_slot = _dose2_chosen(hold=hold, dose2_slot_id=dose2_slot_id, now=now, changes=changes)
     else:
@@ -199,30 +202,24 @@ def booking_confirm(
     booked_person = _person_booked(
         contact=contact, person=person, persons=persons, existing=existing_person
     )
-    series = _series_create(
-        person=booked_person,
-        contact=contact,
-        slot=slot,
-        rule=rule,
-        override=recorded_override,
-        dose1_elsewhere=_dose1_elsewhere_fields(hold=hold, actor=actor),
-    )
-    appointments = _appointments_written(
-        series=series, person=booked_person, slots=[slot, dose2_slot]
-    )
     changes.apply()
-    _notify(series=series, kind=Notification.Kind.BOOKING_CONFIRMED, appointments=appointments)
-    _remember(contact=contact, key=idempotency_key, request_hash=request_hash, series=series)
+    series, appointments = _course_written(
+        person=booked_person,
+        series=_series_new(
+            person=booked_person,
+            contact=contact,
+            slot=slot,
+            rule=rule,
+            override=recorded_override,
+            dose1_elsewhere=_dose1_elsewhere_fields(hold=hold, actor=actor),
+        ),
+        slots=[slot, dose2_slot],
+        key=idempotency_key,
+        request_hash=request_hash,
+    )
     _booking_record(actor=actor, series=series)
     transaction.on_commit(BOOKINGS.inc)
     return _result(series, appointments=appointments)
-
-
-def _contact_locked(*, contact: Contact) -> Contact:
-    """Lock order: the contact row first, so a contact books one course at a time."""
-    # One booking at a time per contact: the replay, the person count and the match
-    # that follow are read after this lock, so a concurrent twin is seen once it committed.
-    return Contact.objects.select_for_update().get(pk=contact.pk)
 
 
 def _remember(
@@ -236,31 +233,14 @@ def _remember(
     """Invariant 7: the key answers this series, and whether it was booked then, when the
     same request comes again."""
     if key is not None:
-        IdempotencyKey.objects.create(
-            contact=contact, key=key, request_hash=request_hash, series=series, created=created
+        row_insert(
+            IdempotencyKey(
+                contact=contact, key=key, request_hash=request_hash, series=series, created=created
+            )
         )
 
 
-def _hold_read(*, hold_id: str) -> Hold | None:
-    """Invariant 7: read, not locked: the delete that consumes or releases it decides, once."""
-    return (
-        Hold.objects.select_related("slot__vaccine", "slot__site", "slot__session", "dose2_slot")
-        .filter(pk=hold_id)
-        .first()
-    )
-
-
-def _persons_of(*, contact: Contact, person: PersonData) -> tuple[list[Person], Person | None]:
-    """Invariant 4: the person is found again by names and birth date among the contact's."""
-    # The contact's persons (six at most): the match and the count in one read.
-    persons = list(Person.objects.filter(contact=contact))
-    key = _match_key(person)
-    return persons, next((p for p in persons if p.match_key == key), None)
-
-
-def _already_booked(
-    *, person: Person | None, hold: Hold | None, changes: SlotChanges
-) -> Series | None:
+def _already_booked(*, person: Person | None, hold_id: str, changes: SlotChanges) -> Series | None:
     """Invariant 4: a person with an active series gets it back, and the held places go back."""
     if person is None:
         return None
@@ -269,16 +249,16 @@ def _already_booked(
         .filter(person=person, status=Series.Status.ACTIVE)
         .first()
     )
-    if active is not None and hold is not None and _hold_release(hold=hold, changes=changes):
+    hold = Hold.objects.filter(pk=hold_id).first() if active is not None else None
+    if hold is not None and _hold_release(hold=hold, changes=changes):
         changes.apply()
     return active
 
 
-def _hold_consumed(*, hold: Hold | None, now: datetime) -> Slot:
-    """Invariant 1: a live hold's places become the booking's, once, so `booked` stays.
-
-    Returns the first-dose slot, still to come in an open session."""
-    if hold is None or hold.expires_at <= now or not _hold_release_claim(hold=hold, now=now):
+def _hold_slot_checked(*, hold: Hold | None, now: datetime) -> Slot:
+    """Invariant 1: a live hold's places became the booking's (booking.sql.hold_consume),
+    once, so `booked` stays. Returns the first-dose slot, still to come in an open session."""
+    if hold is None:
         raise HoldExpired(
             gettext(
                 "Cette réservation temporaire n'existe plus (temps écoulé ou déjà utilisée) : "
@@ -347,7 +327,8 @@ def _dose1_elsewhere_fields(*, hold: Hold, actor: Actor | None) -> dict:
 def _person_booked(
     *, contact: Contact, person: PersonData, persons: list[Person], existing: Person | None
 ) -> Person:
-    """Invariant 4: one row per person under a contact, whose match key finds their series."""
+    """Invariant 4: one row per person under a contact, whose match key finds their series;
+    a new one is not written yet (it is written with the course, _course_written)."""
     if existing is not None:
         if existing.categories != list(person.categories):
             Person.objects.filter(pk=existing.pk).update(categories=list(person.categories))
@@ -359,7 +340,7 @@ def _person_booked(
             gettext("Un même contact peut réserver pour %(max)d personnes au plus.")
             % {"max": MAX_PERSONS_PER_CONTACT}
         )
-    return Person.objects.create(
+    return Person(
         contact=contact,
         given_name=person.given_name,
         family_name=person.family_name,
@@ -370,16 +351,16 @@ def _person_booked(
     )
 
 
-def _appointments_written(
+def _appointments_new(
     *, series: Series, person: Person, slots: list[Slot | None]
 ) -> list[Appointment]:
     """Invariant 3: dose 1 and its dose 2 are written together, in one statement (or a
     dose 2 alone, its dose 1 given elsewhere: each appointment is its slot's dose)."""
-    return Appointment.objects.bulk_create(
+    return [
         Appointment(series=series, person=person, slot=slot, dose_number=slot.dose_number)
         for slot in slots
         if slot is not None
-    )
+    ]
 
 
 def _booking_record(*, actor: Actor | None, series: Series) -> None:
@@ -406,7 +387,7 @@ def _booking_record(*, actor: Actor | None, series: Series) -> None:
         )
 
 
-def _series_create(
+def _series_new(
     *,
     person: Person,
     contact: Contact,
@@ -415,43 +396,91 @@ def _series_create(
     override: Override | None,
     dose1_elsewhere: dict,
 ) -> Series:
-    """Invariant 4: the unique constraints decide who has an active series.
+    """A course at the slot's site, not yet written, under a new reference."""
+    return Series(
+        reference=tokens.reference_new(),
+        token_salt=tokens.salt_new(),
+        person=person,
+        person_key=person.match_key,
+        contact=contact,
+        vaccine=slot.vaccine,
+        site=slot.site,
+        age_band=age_band(birth_date=person.birth_date, on=slot.date),
+        eligibility_rule=rule,
+        **_override_fields(override),
+        **dose1_elsewhere,
+    )
 
-    A reference drawn twice in 2^40 is drawn again; the same person (names and birth date)
-    already booked through another contact is refused."""
+
+def _course_written(
+    *,
+    person: Person,
+    series: Series,
+    slots: list[Slot | None],
+    key: str | None,
+    request_hash: str | None,
+) -> tuple[Series, list[Appointment]]:
+    """The person (when new), the course, its appointments (invariant 3: dose 1 and dose 2
+    together), its message (invariant 5) and the idempotency key (invariant 7), written:
+    on PostgreSQL in one statement (booking.sql.course_write), on SQLite one statement
+    each (its writers run one at a time, in process: a round trip costs little).
+
+    Invariant 4: the unique constraints decide who has an active series, through an
+    insert that answers a conflict instead of failing (ON CONFLICT DO NOTHING: no
+    savepoint round trips). The same person (names and birth date) already booked
+    through another contact is refused; a reference drawn twice in 2^40 is drawn again."""
     for attempt in range(2):
-        try:
-            with transaction.atomic():
-                return Series.objects.create(
-                    reference=tokens.reference_new(),
-                    token_salt=tokens.salt_new(),
-                    person=person,
-                    person_key=person.match_key,
-                    contact=contact,
-                    vaccine=slot.vaccine,
-                    site=slot.site,
-                    age_band=age_band(birth_date=person.birth_date, on=slot.date),
-                    eligibility_rule=rule,
-                    **_override_fields(override),
-                    **dose1_elsewhere,
+        appointments = _appointments_new(series=series, person=person, slots=slots)
+        notification = _notification(
+            series=series, kind=Notification.Kind.BOOKING_CONFIRMED, appointments=appointments
+        )
+        remembered = (
+            IdempotencyKey(
+                contact=series.contact, key=key, request_hash=request_hash, series=series
+            )
+            if key is not None
+            else None
+        )
+        if is_postgresql():
+            written = course_write(
+                person=person,
+                series=series,
+                appointments=appointments,
+                notification=notification,
+                key=remembered,
+            )
+        else:
+            # The foreign keys are set again once the rows they name are written.
+            if person.pk is None:
+                row_insert(person)
+            series.person = person
+            written = row_insert(series, unless_conflict=True)
+            if written:
+                for appointment in appointments:
+                    appointment.series, appointment.person = series, person
+                rows_insert(appointments)
+                row_insert(notification)
+                if remembered is not None:
+                    remembered.series = series
+                    row_insert(remembered)
+        if written:
+            return series, appointments
+        if Series.objects.filter(person_key=person.match_key, status=Series.Status.ACTIVE).exists():
+            # Said without confirming that this person is booked: only the contact
+            # that booked may learn it (the generic words, and the hold given back
+            # by booking_confirm, make asking again and again pointless).
+            raise AlreadyBooked(
+                gettext(
+                    "Ce rendez-vous ne peut pas être pris pour cette personne avec ce "
+                    "téléphone ou cet e-mail. Si elle a déjà un rendez-vous, gérez-le avec "
+                    "le téléphone ou l'e-mail qui l'a pris (« Gérer un rendez-vous »), ou "
+                    "appelez le centre d'appel."
                 )
-        except IntegrityError:
-            if Series.objects.filter(
-                person_key=person.match_key, status=Series.Status.ACTIVE
-            ).exists():
-                # Said without confirming that this person is booked: only the contact
-                # that booked may learn it (the generic words, and the hold given back
-                # by booking_confirm, make asking again and again pointless).
-                raise AlreadyBooked(
-                    gettext(
-                        "Ce rendez-vous ne peut pas être pris pour cette personne avec ce "
-                        "téléphone ou cet e-mail. Si elle a déjà un rendez-vous, gérez-le avec "
-                        "le téléphone ou l'e-mail qui l'a pris (« Gérer un rendez-vous »), ou "
-                        "appelez le centre d'appel."
-                    )
-                ) from None
-            if attempt:
-                raise
+            )
+        if attempt:
+            raise IntegrityError(f"series reference drawn twice: {series.reference}")
+        series.reference = tokens.reference_new()
+    raise AssertionError("unreachable")
 
 
 @refusals_counted("move")
@@ -551,7 +580,9 @@ def _dose1_moved(
         # A standing override no member of staff gave (a campaign's invitation, for the
         # department it covers) goes with the course when it moves within that department.
         override = Override(by=None, reason=series.override_reason)
-    rule, recorded_override = _eligibility(person=series.person, slot=new_slot, override=override)
+    rule, recorded_override = _eligibility(
+        person=series.person, slot=new_slot, override=override, now=now
+    )
     slot_release(slot_id=moved.slot_id, changes=changes)
     Appointment.objects.filter(pk=moved.pk).update(slot=new_slot)
     _dose2_followed(

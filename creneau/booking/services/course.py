@@ -12,11 +12,13 @@ from django.utils.translation import gettext
 
 from creneau.audit.services import audit_record
 from creneau.core.actor import Actor
+from creneau.core.db import row_insert
 from creneau.core.errors import Dose2Unavailable, InvalidInput
 from creneau.eligibility.selectors import Candidate, eligibility_decide, eligibility_require
 from creneau.geography.selectors import department_timezone
+from creneau.outreach.models import Notification
 from creneau.outreach.rendering import Secret
-from creneau.outreach.services import notification_enqueue
+from creneau.outreach.services import notification_build
 from creneau.scheduling.models import Slot
 from creneau.vaccines.models import Vaccine
 
@@ -89,6 +91,22 @@ def _notify(
     """Write the message of a change; `appointments` (with their slots) saves a query.
     `event` names what the message is about when it is not the series' change (a
     reminder: booking/reminders.py)."""
+    row_insert(
+        _notification(
+            series=series, kind=kind, context=context, appointments=appointments, event=event
+        )
+    )
+
+
+def _notification(
+    *,
+    series: Series,
+    kind: str,
+    context: dict | None = None,
+    appointments: list[Appointment] | None = None,
+    event: str | None = None,
+) -> Notification:
+    """The message of a change (_notify's), not yet written."""
     contact = series.contact
     if appointments is None:
         appointments = list(series.appointments.select_related("slot").order_by("dose_number"))
@@ -105,7 +123,7 @@ def _notify(
             if series.dose1_elsewhere_on
             else {}
         )
-    notification_enqueue(
+    return notification_build(
         channel=contact.channel,
         # A letter is addressed to the person, at the address the agent took down.
         to=f"{series.person.given_name} {series.person.family_name.upper()}\n{contact.address}"
@@ -138,21 +156,28 @@ def _notify(
 
 
 def _eligibility(
-    *, person: PersonData | Person, slot: Slot, override: Override | None
+    *, person: PersonData | Person, slot: Slot, override: Override | None, now: datetime
 ) -> tuple[object, Override | None]:
     """The admitting rule for the dose `slot` gives (a first dose, or a second whose first
-    was given elsewhere), or the override that stands in for it (recorded on the series)."""
+    was given elsewhere), or the override that stands in for it (recorded on the series).
+    The slot's start counts for a rule that opens only places starting soon."""
     candidate = Candidate(birth_date=person.birth_date, categories=frozenset(person.categories))
     facts = dict(
-        candidate=candidate, vaccine=slot.vaccine, dose_number=slot.dose_number, site=slot.site
+        candidate=candidate,
+        vaccine=slot.vaccine,
+        dose_number=slot.dose_number,
+        site=slot.site,
+        on=slot.date,
+        at=slot.start,
+        now=now,
     )
     if override is None:
-        return eligibility_require(**facts, on=slot.date, at=slot.start), None
+        return eligibility_require(**facts), None
     if not override.reason.strip():
         raise InvalidInput(
             gettext("Une dérogation doit donner sa raison."), field="override_reason"
         )
-    decision = eligibility_decide(**facts, on=slot.date, at=slot.start)
+    decision = eligibility_decide(**facts)
     return decision.rule, (None if decision.eligible else override)
 
 

@@ -12,7 +12,7 @@ from django.db.models import Q
 from django.utils import formats, timezone
 from django.utils.translation import gettext
 
-from creneau.core.db import keys_lock, retry_on_deadlock
+from creneau.core.db import is_postgresql, keys_lock, retry_on_deadlock, row_insert
 from creneau.core.errors import (
     Dose2Unavailable,
     InvalidInput,
@@ -29,6 +29,7 @@ from creneau.sites.selectors import site_is_public, site_require_public
 from ..metrics import HOLDS
 from ..models import Hold
 from ..selectors import Dose1Elsewhere, dose2_missing, dose2_options
+from ..sql import hold_places_take, holds_live_of, slot_for_hold
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class Holder:
 def _public_slot(*, slot_id: int, now: datetime, dose1: Dose1Elsewhere | None) -> Slot:
     """A first-dose slot, or with a dose 1 given elsewhere (`dose1`) a second-dose slot
     of its product inside its interval, still to come in an open session of a public site."""
-    slot = Slot.objects.select_related("vaccine", "site", "session").filter(pk=slot_id).first()
+    slot = slot_for_hold(slot_id=slot_id)
     if slot is None or not site_is_public(site=slot.site, now=now):
         raise NotFound(gettext("Créneau introuvable : %(id)s.") % {"id": slot_id})
     if dose1 is None and slot.dose_number != 1:
@@ -129,16 +130,22 @@ def _room_made(
     client = holder.client if settings.HOLDS_PER_CLIENT else ""
     network = holder.network if settings.HOLDS_PER_ADDRESS else ""
     keys_lock(*(f"hold:{key}" for key in (client, network) if key))
-    live = Hold.objects.filter(expires_at__gt=now)
-    if replacing:
-        for old in live.filter(pk=replacing, client=holder.client):
+    live = holds_live_of(client=client, network=network, hold_id=replacing, now=now)
+    replaced = Hold._meta.pk.to_python(replacing) if replacing else None
+    given_back = set()
+    for old in live:
+        if old.pk == replaced and old.client == holder.client:
             _hold_release(hold=old, changes=changes)
+            given_back.add(old.pk)
     if client:
         keep = settings.HOLDS_PER_CLIENT - 1
-        for old in live.filter(client=client).order_by("-created_at")[keep:]:
+        for old in [hold for hold in live if hold.client == client and hold.pk not in given_back][
+            keep:
+        ]:
             _hold_release(hold=old, changes=changes)
+            given_back.add(old.pk)
     if network:
-        held = live.filter(address=network).count()
+        held = sum(1 for hold in live if hold.address == network and hold.pk not in given_back)
         if held >= settings.HOLDS_PER_ADDRESS:
             raise TooManyRequests(
                 gettext(
@@ -163,36 +170,56 @@ def _hold_take(
     changes = SlotChanges()
     if holder is not None:
         _room_made(holder=holder, replacing=replacing, now=now, changes=changes)
-    conditions: dict[str, object] = {"dose_number": 1}
-    if dose1 is not None:
-        conditions = dict(
-            dose_number=2, vaccine_id=dose1.vaccine.pk, date__gte=dose1.first, date__lte=dose1.last
-        )
-    if slot_take(slot_id=slot.pk, now=now, changes=changes, **conditions) is None:
-        raise _slot_refusal(slot_id=slot.pk, now=now)
-    dose2 = next(
+    hold = Hold(
+        slot=slot,
+        dose1_elsewhere_on=dose1.given_on if dose1 else None,
+        expires_at=now + timedelta(minutes=settings.HOLD_MINUTES),
+        client=holder.client if holder else "",
+        address=holder.network if holder else "",
+    )
+    if options and changes.untouched() and is_postgresql():
+        # Both places, the hold and the read model in one statement (booking.sql); when
+        # its dose-2 option was taken meanwhile, the next ones are tried one at a time.
+        hold.dose2_slot = options[0]
+        taken = hold_places_take(hold=hold, now=now)
+        if taken.dose1 is None:
+            raise _slot_refusal(slot_id=slot.pk, now=now)
+        if taken.written:
+            for place in (taken.dose1, taken.dose2):
+                if place.capacity == place.booked:  # it filled up: first and last free starts
+                    changes.recount(place)
+            changes.apply()
+            return hold
+        changes.record(taken.dose1, free_delta=-1)
+        candidates = options[1:]
+    else:
+        conditions: dict[str, object] = {"dose_number": 1}
+        if dose1 is not None:
+            conditions = dict(
+                dose_number=2,
+                vaccine_id=dose1.vaccine.pk,
+                date__gte=dose1.first,
+                date__lte=dose1.last,
+            )
+        if slot_take(slot_id=slot.pk, now=now, changes=changes, **conditions) is None:
+            raise _slot_refusal(slot_id=slot.pk, now=now)
+        candidates = options
+    hold.dose2_slot = next(
         (
             option
-            for option in options
+            for option in candidates
             if slot_take(slot_id=option.pk, now=now, changes=changes, dose_number=2)
         ),
         None,
     )
-    if options and dose2 is None:
+    if options and hold.dose2_slot is None:
         raise Dose2Unavailable(
             gettext(
                 "Plus aucun créneau de seconde dose n'est libre pour ce rendez-vous : "
                 "choisissez une autre date ou un autre lieu."
             )
         )
-    hold = Hold.objects.create(
-        slot=slot,
-        dose2_slot=dose2,
-        dose1_elsewhere_on=dose1.given_on if dose1 else None,
-        expires_at=now + timedelta(minutes=settings.HOLD_MINUTES),
-        client=holder.client if holder else "",
-        address=holder.network if holder else "",
-    )
+    row_insert(hold)
     changes.apply()
     return hold
 
@@ -304,12 +331,6 @@ def _hold_release(*, hold: Hold, changes: SlotChanges) -> bool:
     if hold.dose2_slot_id:
         slot_release(slot_id=hold.dose2_slot_id, changes=changes)
     return True
-
-
-def _hold_release_claim(*, hold: Hold, now: datetime) -> bool:
-    """Consume a live hold: its places become the booking's, so `booked` stays as it is."""
-    deleted, _ = Hold.objects.filter(pk=hold.pk, expires_at__gt=now).delete()
-    return bool(deleted)
 
 
 @retry_on_deadlock

@@ -1,0 +1,294 @@
+"""The statements of the booking hot path on slots and the read model, written by hand
+(issue 15): taking a place, the read model's deltas and recounts, the second-dose options
+of a first dose. scheduling.services (`slot_take`, `SlotChanges`) and booking's services
+call them, on the portal, the API and the staff's paths alike, and bench/rush.py's raw
+workload runs the same text: each rule is written here once. Where SQLite and PostgreSQL
+need different SQL, both forms stand side by side and the tests run on both databases.
+
+Parameters are the ORM's own forms of values (core.db.sql_value); rows come back as
+plain tuples, read into models by core.db.model_from_row where a model is wanted.
+"""
+
+from datetime import date, datetime, timedelta
+
+from django.db import connection
+from django.utils import timezone
+
+from creneau.core.db import is_postgresql, sql_value
+from creneau.vaccines.models import Vaccine
+
+# What a place may be taken on: the conditions of slot_take, as columns.
+TAKE_CONDITIONS = {
+    "dose_number": "dose_number = %s",
+    "vaccine_id": "vaccine_id = %s",
+    "site_id": "site_id = %s",
+    "date__gte": "date >= %s",
+    "date__lte": "date <= %s",
+}
+# The columns a taken slot answers, in this order (Slot's fields).
+TAKEN_FIELDS = (
+    "id",
+    "session",
+    "site",
+    "vaccine",
+    "dose_number",
+    "date",
+    "start",
+    "end",
+    "capacity",
+    "booked",
+)
+TAKEN_COLUMNS = (
+    "id",
+    "session_id",
+    "site_id",
+    "vaccine_id",
+    "dose_number",
+    "date",
+    "start",
+    '"end"',
+    "capacity",
+    "booked",
+)
+_TAKEN = ", ".join(TAKEN_COLUMNS)
+
+
+def slot_take_sql(conditions: dict[str, object]) -> tuple[str, list[str]]:
+    """Invariant 1: one place more in a slot that has not begun and has one free, decided
+    by the conditional update itself; `conditions` narrow which slot qualifies (the dose,
+    the product, the site, a dose-2 interval). The statement and the order of its extra
+    parameters (after the slot id and the time)."""
+    unknown = set(conditions) - set(TAKE_CONDITIONS)
+    if unknown:
+        raise TypeError(f"slot_take: unknown conditions {sorted(unknown)}")
+    names = sorted(conditions)
+    where = "".join(f" AND {TAKE_CONDITIONS[name]}" for name in names)
+    return (
+        "UPDATE scheduling_slot SET booked = booked + 1 "
+        f"WHERE id = %s AND start > %s AND booked < capacity{where} RETURNING {_TAKEN}",
+        names,
+    )
+
+
+def slot_take_row(*, slot_id: int, now: datetime, **conditions: object) -> tuple | None:
+    sql, names = slot_take_sql(conditions)
+    params = [slot_id, sql_value(now), *(sql_value(conditions[name]) for name in names)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+# The read model: a delta is exact under concurrency without a prior lock; when a slot
+# fills or frees up, the day's first and last free starts are recounted with the delta,
+# in one statement (the row's check wants a start for every free place) that follows a
+# lock of its own: the recount's subqueries then see every writer that committed before
+# the lock was had (those of a statement that waited would read the slots as before).
+_DAY = "site_id = %s AND vaccine_id = %s AND dose_number = %s AND date = %s"
+READ_MODEL_DELTA = f"UPDATE scheduling_dayavailability SET free = free + %s WHERE {_DAY}"
+READ_MODEL_LOCK = f"SELECT id FROM scheduling_dayavailability WHERE {_DAY}"
+_FREE_OF_DAY = f"FROM scheduling_slot WHERE {_DAY} AND booked < capacity"
+READ_MODEL_RECOUNT = (
+    "UPDATE scheduling_dayavailability SET free = free + %s{opened}, "
+    f"first_free_start = (SELECT MIN(start) {_FREE_OF_DAY}), "
+    f"last_free_start = (SELECT MAX(start) {_FREE_OF_DAY}) WHERE {_DAY}"
+)
+_READ_MODEL_DELTA_OPENED = (
+    f"UPDATE scheduling_dayavailability SET free = free + %s{{opened}} WHERE {_DAY}"
+)
+
+
+def read_model_apply(*, key: tuple[int, int, int, date], delta: int, recount: bool) -> None:
+    """One day's row of the read model moved by `delta` free places, its first and last
+    free starts recounted when `recount` (a slot filled or freed up). Callers go in key
+    order (site, vaccine, dose, date): the lock order. Places given back (a cancellation,
+    a hold released) mark the row `opened_at`: the alerts' cue."""
+    day = (*key[:3], sql_value(key[3]))
+    opened, opened_params = (
+        (", opened_at = %s", [sql_value(timezone.now())]) if delta > 0 else ("", [])
+    )
+    with connection.cursor() as cursor:
+        if not recount:
+            cursor.execute(
+                _READ_MODEL_DELTA_OPENED.format(opened=opened), [delta, *opened_params, *day]
+            )
+            return
+        if is_postgresql():
+            cursor.execute(f"{READ_MODEL_LOCK} FOR UPDATE", day)
+        cursor.execute(
+            READ_MODEL_RECOUNT.format(opened=opened), [delta, *opened_params, *day, *day, *day]
+        )
+
+
+def dose2_options_sql(*, postgresql: bool) -> str:
+    """Free second-dose slots (id, date, start, end) of a site and product on the days of
+    an interval with free places nearest a target day (then the earlier), those days in
+    that order; the parameters: target, site, vaccine, first, last, now, days, site,
+    vaccine, now. The read model picks the days, so a month of slots is never scanned."""
+    distance = (
+        "ABS(d.date - CAST(%s AS date))"
+        if postgresql
+        else "ABS(CAST(julianday(d.date) - julianday(%s) AS integer))"
+    )
+    return (
+        'SELECT s.id, s.date, s.start, s."end" FROM scheduling_slot s JOIN ('
+        f"SELECT d.date AS date, {distance} AS distance FROM scheduling_dayavailability d "
+        "WHERE d.site_id = %s AND d.vaccine_id = %s AND d.dose_number = 2 AND d.date >= %s "
+        "AND d.date <= %s AND d.free > 0 AND d.last_free_start > %s "
+        "ORDER BY distance, d.date LIMIT %s) AS days ON s.date = days.date "
+        "WHERE s.site_id = %s AND s.vaccine_id = %s AND s.dose_number = 2 AND s.start > %s "
+        "AND s.booked < s.capacity ORDER BY days.distance, days.date, s.start, s.id"
+    )
+
+
+def dose2_option_rows(
+    *,
+    site_id: int,
+    vaccine_id: int,
+    first: date,
+    last: date,
+    target: date,
+    now: datetime,
+    days: int,
+) -> list[tuple]:
+    """dose2_options_sql's rows for the `days` days nearest `target` in `first`..`last`."""
+    at = sql_value(now)
+    params = [
+        sql_value(target),
+        site_id,
+        vaccine_id,
+        sql_value(first),
+        sql_value(last),
+        at,
+        days,
+        site_id,
+        vaccine_id,
+        at,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(dose2_options_sql(postgresql=is_postgresql()), params)
+        return cursor.fetchall()
+
+
+def _narrowed(
+    alias: str,
+    *,
+    vaccine_id: int | None,
+    dose_number: int | None,
+    date_from: date | None,
+    date_to: date | None,
+) -> tuple[list[str], list]:
+    """An AvailabilityFilter's conditions on a table with its fields' names (the read
+    model, slots), and their parameters."""
+    where, params = [], []
+    for condition, value in (
+        ("vaccine_id = %s", vaccine_id),
+        ("dose_number = %s", dose_number),
+        ("date >= %s", date_from),
+        ("date <= %s", date_to),
+    ):
+        if value is not None:
+            where.append(f"{alias}.{condition}")
+            params.append(sql_value(value))
+    return where, params
+
+
+def calendar_rows(
+    *,
+    site_id: int,
+    now: datetime,
+    vaccine_id: int | None,
+    dose_number: int | None,
+    date_from: date | None,
+    date_to: date | None,
+    starts_before: datetime | None = None,
+) -> list[tuple]:
+    """A site's read-model rows still holding a future free place, narrowed like an
+    AvailabilityFilter: (date, vaccine code, dose, free, begun), `begun` when the day's
+    first free slot has already started or, with `starts_before`, its last one starts
+    after it (scheduling.selectors.site_calendar recounts those from their slots). One
+    statement."""
+    at = sql_value(now)
+    where, params = _narrowed(
+        "d", vaccine_id=vaccine_id, dose_number=dose_number, date_from=date_from, date_to=date_to
+    )
+    where += ["d.site_id = %s", "d.free > 0", "d.last_free_start >= %s"]
+    params += [site_id, at]
+    begun, begun_params = "d.first_free_start < %s", [at]
+    if starts_before is not None:
+        before = sql_value(starts_before)
+        where.append("d.first_free_start < %s")
+        params.append(before)
+        begun += " OR d.last_free_start >= %s"
+        begun_params.append(before)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT d.date, v.code, d.dose_number, d.free, CASE WHEN {begun} THEN 1 ELSE 0 END "
+            "FROM scheduling_dayavailability d JOIN vaccines_vaccine v ON v.id = d.vaccine_id "
+            f"WHERE {' AND '.join(where)}",
+            [*begun_params, *params],
+        )
+        return cursor.fetchall()
+
+
+def slots_free_from_rows(
+    *, site_id: int, vaccine_id: int, start: datetime, now: datetime, limit: int
+) -> list[int]:
+    """A site's free first-dose slots of a product, in open sessions, on the local day of
+    its slots starting at `start`, from `start` on and not begun, the earliest first."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT s.id FROM scheduling_slot s "
+            "JOIN scheduling_session se ON se.id = s.session_id "
+            "WHERE s.site_id = %s AND s.vaccine_id = %s AND s.dose_number = 1 "
+            "AND s.date = (SELECT d.date FROM scheduling_slot d WHERE d.site_id = %s "
+            "AND d.start = %s LIMIT 1) "
+            "AND s.start >= %s AND s.booked < s.capacity AND se.status = 'open' "
+            "ORDER BY s.start, s.id LIMIT %s",
+            [site_id, vaccine_id, site_id, sql_value(start), sql_value(max(start, now)), limit],
+        )
+        return [slot_id for (slot_id,) in cursor.fetchall()]
+
+
+def vaccine_active_row(*, code: str) -> tuple | None:
+    """An active product by its code: every column, in Vaccine's field order."""
+    names = ", ".join(
+        connection.ops.quote_name(field.column) for field in Vaccine._meta.concrete_fields
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {names} FROM vaccines_vaccine WHERE code = %s AND active", [code])
+        return cursor.fetchone()
+
+
+def slots_next_rows(
+    *,
+    first_free: dict[int, datetime],
+    now: datetime,
+    per_site: int,
+    vaccine_id: int | None,
+    dose_number: int | None,
+    date_from: date | None,
+    date_to: date | None,
+) -> list[tuple]:
+    """The earliest `per_site` free slots of each site in the 24 hours from its first
+    free start (and not begun), narrowed like an AvailabilityFilter, numbered per site in
+    the database: (site, id, date, start, end, vaccine code, dose, free). One statement."""
+    windows = " OR ".join(["(s.site_id = %s AND s.start >= %s AND s.start < %s)"] * len(first_free))
+    params: list = []
+    for site_id, first in first_free.items():
+        params += [site_id, sql_value(first), sql_value(first + timedelta(days=1))]
+    where, narrowing = _narrowed(
+        "s", vaccine_id=vaccine_id, dose_number=dose_number, date_from=date_from, date_to=date_to
+    )
+    where += ["s.booked < s.capacity", "s.start >= %s", f"({windows})"]
+    params = [*narrowing, sql_value(now), *params]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            'SELECT site_id, id, date, start, "end", code, dose_number, free FROM (SELECT '
+            's.site_id, s.id, s.date, s.start, s."end", v.code, s.dose_number, '
+            "s.capacity - s.booked AS free, "
+            "ROW_NUMBER() OVER (PARTITION BY s.site_id ORDER BY s.start, s.id) AS n "
+            "FROM scheduling_slot s JOIN vaccines_vaccine v ON v.id = s.vaccine_id "
+            f"WHERE {' AND '.join(where)}) AS free_slots WHERE n <= %s ORDER BY start, id",
+            [*params, per_site],
+        )
+        return cursor.fetchall()
