@@ -84,17 +84,25 @@ def slot_take_row(*, slot_id: int, now: datetime, **conditions: object) -> tuple
 # lock of its own: the recount's subqueries then see every writer that committed before
 # the lock was had (those of a statement that waited would read the slots as before).
 _DAY = "site_id = %s AND vaccine_id = %s AND dose_number = %s AND date = %s"
-READ_MODEL_DELTA = f"UPDATE scheduling_dayavailability SET free = free + %s WHERE {_DAY}"
 READ_MODEL_LOCK = f"SELECT id FROM scheduling_dayavailability WHERE {_DAY}"
 _FREE_OF_DAY = f"FROM scheduling_slot WHERE {_DAY} AND booked < capacity"
-READ_MODEL_RECOUNT = (
-    "UPDATE scheduling_dayavailability SET free = free + %s{opened}, "
-    f"first_free_start = (SELECT MIN(start) {_FREE_OF_DAY}), "
-    f"last_free_start = (SELECT MAX(start) {_FREE_OF_DAY}) WHERE {_DAY}"
-)
-_READ_MODEL_DELTA_OPENED = (
-    f"UPDATE scheduling_dayavailability SET free = free + %s{{opened}} WHERE {_DAY}"
-)
+
+
+def read_model_sql(*, recount: bool, opened: bool = False) -> str:
+    """The read model's update of one day's row: its parameters are the delta, the time
+    (with `opened`: places given back, the alerts' cue), then the day (three times with
+    `recount`: the row and its two subqueries)."""
+    sets = "free = free + %s" + (", opened_at = %s" if opened else "")
+    if recount:
+        sets += (
+            f", first_free_start = (SELECT MIN(start) {_FREE_OF_DAY}), "
+            f"last_free_start = (SELECT MAX(start) {_FREE_OF_DAY})"
+        )
+    return f"UPDATE scheduling_dayavailability SET {sets} WHERE {_DAY}"
+
+
+READ_MODEL_DELTA = read_model_sql(recount=False)
+READ_MODEL_RECOUNT = read_model_sql(recount=True)
 
 
 def read_model_apply(*, key: tuple[int, int, int, date], delta: int, recount: bool) -> None:
@@ -103,20 +111,15 @@ def read_model_apply(*, key: tuple[int, int, int, date], delta: int, recount: bo
     order (site, vaccine, dose, date): the lock order. Places given back (a cancellation,
     a hold released) mark the row `opened_at`: the alerts' cue."""
     day = (*key[:3], sql_value(key[3]))
-    opened, opened_params = (
-        (", opened_at = %s", [sql_value(timezone.now())]) if delta > 0 else ("", [])
-    )
+    opened = [sql_value(timezone.now())] if delta > 0 else []
+    sql = read_model_sql(recount=recount, opened=bool(opened))
     with connection.cursor() as cursor:
         if not recount:
-            cursor.execute(
-                _READ_MODEL_DELTA_OPENED.format(opened=opened), [delta, *opened_params, *day]
-            )
+            cursor.execute(sql, [delta, *opened, *day])
             return
         if is_postgresql():
             cursor.execute(f"{READ_MODEL_LOCK} FOR UPDATE", day)
-        cursor.execute(
-            READ_MODEL_RECOUNT.format(opened=opened), [delta, *opened_params, *day, *day, *day]
-        )
+        cursor.execute(sql, [delta, *opened, *day, *day, *day])
 
 
 def dose2_options_sql(*, postgresql: bool) -> str:

@@ -86,3 +86,22 @@ def test_raw_workload_leaves_the_rows_the_application_leaves(reference_committed
         f"{step}, {table}:\n  application {ours}\n  raw workload {theirs}"
         for step, table, ours, theirs in differences
     )
+
+
+@pytest.mark.django_db
+def test_the_read_model_statements_the_raw_workload_shares_run_as_written(reference):
+    """The raw workload sends scheduling.sql's read-model statements as they are (the test
+    above never fills a slot, so never recounts): each must run, and a zero delta with a
+    recount must leave the row as the slots say it is."""
+    from creneau.core.db import sql_value
+    from creneau.scheduling.models import DayAvailability
+    from creneau.scheduling.sql import READ_MODEL_DELTA, READ_MODEL_RECOUNT
+
+    two_dose_site(lines=1)
+    row = DayAvailability.objects.order_by("pk").first()
+    before = DayAvailability.objects.values().get(pk=row.pk)
+    day = (row.site_id, row.vaccine_id, row.dose_number, sql_value(row.date))
+    with connection.cursor() as cursor:
+        cursor.execute(READ_MODEL_DELTA, [0, *day])
+        cursor.execute(READ_MODEL_RECOUNT, [0, *day, *day, *day])
+    assert DayAvailability.objects.values().get(pk=row.pk) == before
