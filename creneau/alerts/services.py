@@ -354,7 +354,9 @@ def _chunk_send(by_contact: dict[int, list[Match]], *, now: datetime) -> int:
                 channel=contact.channel,
                 to=contact.address,
                 kind=ALERT,
-                event=f"alert:{contact.pk}:{now.isoformat()}",
+                # Named after the alert whose person it names (one message per contact
+                # and pass): a person's access and erasure find it by that alert.
+                event=f"alert:{subscription.pk}:places:{now.isoformat()}",
                 context={
                     **_subscription_context(subscription),
                     "sites": [

@@ -1531,6 +1531,7 @@ def _retention() -> dict[str, int]:
         "course_months": round(settings.RETENTION_COURSE_DAYS / 30.44),
         "invitee_days": settings.RETENTION_INVITEE_DAYS,
         "waitlist_days": settings.RETENTION_WAITLIST_DAYS,
+        "alert_days": settings.RETENTION_ALERT_DAYS,
         "audit_days": settings.AUDIT_RETENTION_DAYS,
     }
 

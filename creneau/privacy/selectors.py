@@ -7,6 +7,7 @@ from typing import Any
 from django.apps import apps
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from creneau.alerts.models import Subscription
 from creneau.booking import tokens
 from creneau.booking.holders import contact_holders
 from creneau.booking.models import Appointment, Contact, Person, Series
@@ -78,6 +79,21 @@ def waitlist_messages_q(*, entry_ids: list[int], offer_ids: list[int]) -> Q:
     return condition
 
 
+def alert_messages_q(*, subscription_ids: list[int]) -> Q:
+    """The outbox rows about these alerts: the confirmation and the places' messages name
+    the alert (the places' message, the alert whose person it names: alerts.services)."""
+    condition = Q(pk__in=[])
+    for pk in subscription_ids:
+        condition |= Q(event__startswith=f"alert:{pk}:")
+    return condition
+
+
+def person_subscriptions(*, person: Person) -> QuerySet[Subscription]:
+    """A person's alerts, whatever the contact that subscribed them: the same blind index
+    as the person's (booking.persons.person_index)."""
+    return Subscription.objects.filter(person_key=person.match_key)
+
+
 def person_entries(*, person: Person) -> QuerySet[WaitlistEntry]:
     """A person's entries on the waiting list, whatever the contact that registered them:
     the same blind index as the person's (booking.persons.person_index)."""
@@ -89,10 +105,10 @@ def person_data(*, person: Person) -> dict[str, Any]:
     a page and given as JSON, dates and times as Python's, for the page to format and the
     JSON encoder to write): who they are, the contact that books for them, each course
     with its appointments and the doses given, their entries on the waiting list with the
-    offers made to them, the messages sent about them (not their text, which the outbox
-    does not keep for long), and what an invitation campaign's population file said of
-    them with the invitations sent (campaigns' invitees of the same names and birth
-    date)."""
+    offers made to them, their alerts (any contact's), the messages sent about them (not
+    their text, which the outbox does not keep for long), and what an invitation
+    campaign's population file said of them with the invitations sent (campaigns'
+    invitees of the same names and birth date)."""
     contact = person.contact
     courses = list(
         Series.objects.filter(person=person).select_related("site", "vaccine").order_by("pk")
@@ -119,11 +135,15 @@ def person_data(*, person: Person) -> dict[str, Any]:
         .select_related("leftover__site", "leftover__vaccine")
         .order_by("sent_at", "pk")
     )
+    subscriptions = list(
+        person_subscriptions(person=person).select_related("contact", "vaccine").order_by("pk")
+    )
     messages = Notification.objects.filter(
         series_messages_q([series.reference for series in courses])
         | waitlist_messages_q(
             entry_ids=[entry.pk for entry in entries], offer_ids=[offer.pk for offer in offers]
         )
+        | alert_messages_q(subscription_ids=[subscription.pk for subscription in subscriptions])
     ).order_by("pk")
     return {
         "person": {
@@ -198,6 +218,22 @@ def person_data(*, person: Person) -> dict[str, Any]:
                 ],
             }
             for entry in entries
+        ],
+        "alerts": [
+            {
+                "place": subscription.place_label,
+                "radius_km": subscription.radius_km,
+                "vaccine": subscription.vaccine.name,
+                "dose_number": subscription.dose_number,
+                "dose1_on": subscription.dose1_on,
+                "contact": subscription.contact.address,
+                "status": subscription.status,
+                "status_label": str(subscription.get_status_display()),
+                "created_at": subscription.created_at,
+                "expires_at": subscription.expires_at,
+                "ended_at": subscription.ended_at,
+            }
+            for subscription in subscriptions
         ],
         "messages": [
             {

@@ -22,6 +22,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from creneau.alerts.models import Subscription
 from creneau.audit.services import audit_purge, audit_record
 from creneau.booking.models import (
     Appointment,
@@ -43,9 +44,11 @@ from creneau.outreach.models import Notification, notification_to_index
 from creneau.waitlist.models import Offer, WaitlistEntry
 
 from .selectors import (
+    alert_messages_q,
     contacts_not_held,
     contacts_unused,
     person_entries,
+    person_subscriptions,
     persons_due,
     series_messages_q,
     waitlist_messages_q,
@@ -231,6 +234,9 @@ def _data_purge(*, now: datetime, batch: int) -> dict[str, int]:
     counts |= _waitlist_purge(
         before=now - timedelta(days=settings.RETENTION_WAITLIST_DAYS), batch=batch
     )
+    counts["alerts"] = _alerts_purge(
+        before=now - timedelta(days=settings.RETENTION_ALERT_DAYS), batch=batch
+    )
     counts["contacts"] += _in_batches(
         candidates=contacts_unused(before=contact_cutoff), purge=contacts_purge, batch=batch
     )
@@ -285,6 +291,20 @@ def _waitlist_purge(*, before: datetime, batch: int) -> dict[str, int]:
     }
 
 
+def _alerts_purge(*, before: datetime, batch: int) -> int:
+    """Alerts ended (stopped, booked, expired) before `before`. A running one keeps its
+    wishes; its contact's claim row (`AlertContact`: when it was last told) goes with the
+    contact. (The messages go by their own rule.)"""
+    ended = Subscription.objects.exclude(status=Subscription.Status.ACTIVE).filter(
+        ended_at__lt=before
+    )
+    return _in_batches(
+        candidates=ended,
+        purge=lambda ids: ended.filter(pk__in=ids).delete()[0],
+        batch=batch,
+    )
+
+
 def _count(deleted: tuple[int, dict[str, int]], model: type[models.Model]) -> int:
     """Rows of `model` among what a delete removed (the rest went by cascade)."""
     return deleted[1].get(model._meta.label, 0)
@@ -301,6 +321,17 @@ def _entries_erase(*, person: Person) -> int:
         waitlist_messages_q(entry_ids=entry_ids, offer_ids=offer_ids), status__in=MESSAGES_DONE
     ).delete()
     return _count(entries.delete(), WaitlistEntry)
+
+
+def _subscriptions_erase(*, person: Person) -> int:
+    """A person's alerts, whatever contact subscribed them, with the messages about them
+    that were sent; returns the alerts."""
+    subscriptions = person_subscriptions(person=person)
+    ids = list(subscriptions.values_list("pk", flat=True))
+    Notification.objects.filter(
+        alert_messages_q(subscription_ids=ids), status__in=MESSAGES_DONE
+    ).delete()
+    return subscriptions.delete()[0]
 
 
 def _holds_purge(*, before: datetime) -> int:
@@ -322,7 +353,7 @@ def person_erase(
     active is cancelled through booking's own cancellation (places and doses given back,
     the contact told, as for any cancellation; refused, and nothing erased, when it may
     not be, e.g. the person is checked in at the site), then their entries on the waiting
-    list (with the offers made to them) and their booking identity are erased as the
+    list (with the offers made to them), their alerts, and their booking identity are erased as the
     retention purge erases it, and their contact too when nobody else books through it;
     so are they in invitation campaigns' population (campaigns' invitees_erase: the same
     row imported again does not bring them back, a changed one does). The doses given
@@ -351,9 +382,11 @@ def person_erase(
     # goes (their link to the invitee goes with them).
     invitees = list(invitees_of_person(person=series.person).values_list("pk", flat=True))
     waitlist = _entries_erase(person=series.person)
+    alerts = _subscriptions_erase(person=series.person)
     counts = {
         "cancelled": cancelled,
         "waitlist_entries": waitlist,
+        "alerts": alerts,
         **_persons_erase(person_ids=[person_id], now=now),
     }
     counts |= invitees_erase(invitee_ids=invitees, now=now, remember=True)

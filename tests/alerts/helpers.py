@@ -23,10 +23,18 @@ def janssen_site(*, name: str = "Centre Paris 17e", north_km: float = 0.0, doses
     return site
 
 
-def subscribe(number: int, *, north_km: float = 1.0, radius_km: int = 10, code="janssen", **more):
-    """Person `number`'s alert, from their own phone."""
+def subscribe(
+    number: int,
+    *,
+    north_km: float = 1.0,
+    radius_km: int = 10,
+    code="janssen",
+    phone: str | None = None,
+    **more,
+):
+    """Person `number`'s alert, from their own phone (or `phone`)."""
     return alert_subscribe(
-        contact=verified_contact(f"+336{number:08d}"),
+        contact=verified_contact(phone or f"+336{number:08d}"),
         person=person(given_name=f"Personne{number}", family_name="Alerte"),
         place=place_at(north_km=north_km),
         radius_km=radius_km,

@@ -37,11 +37,11 @@ BENEATH = {
         *("core", "audit", "geography", "sites", "vaccines", "scheduling", "eligibility"),
         *("outreach", "booking"),
     },
-    # Retention and a person's rights: erases across booking, the waiting list and the
-    # campaigns' population, keeps care's doses.
+    # Retention and a person's rights: erases across booking, the waiting list, the
+    # alerts and the campaigns' population, keeps care's doses.
     "privacy": {
         *("core", "audit", "geography", "sites", "vaccines", "scheduling", "eligibility"),
-        *("outreach", "booking", "care", "waitlist", "campaigns"),
+        *("outreach", "booking", "care", "waitlist", "alerts", "campaigns"),
     },
     # Invitation campaigns: the population, campaigns, waves and invitations.
     "campaigns": {
