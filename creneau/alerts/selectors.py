@@ -15,6 +15,7 @@ from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from creneau.booking.addresses import contact_address_index, contact_address_normalize
 from creneau.booking.models import Contact, Series
 from creneau.core.errors import InvalidInput
 from creneau.core.geo import EARTH_RADIUS_KM, Position, distance_km
@@ -153,6 +154,15 @@ def contact_subscriptions(*, contact: Contact) -> list[Subscription]:
         .select_related("vaccine")
         .order_by("created_at", "pk")
     )
+
+
+def caller_subscriptions(*, phone: str = "", email: str = "") -> list[Subscription]:
+    """The running alerts of the contact a caller gives (the call centre): found by the
+    blind index of the address, none when nobody has it. A number or address that cannot
+    be one is refused plainly (InvalidInput on its field)."""
+    _, address = contact_address_normalize(phone=phone or None, email=email or None)
+    contact = Contact.objects.filter(address_index=contact_address_index(address)).first()
+    return contact_subscriptions(contact=contact) if contact is not None else []
 
 
 def stop_link_read(*, token: str) -> list[int]:

@@ -22,13 +22,15 @@ from django.db.models import Q
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext
 
+from creneau.audit.services import audit_record
 from creneau.booking.models import Appointment, Contact
 from creneau.booking.persons import person_index
 from creneau.booking.selectors import dose1_elsewhere_check
 from creneau.booking.services import PersonData
 from creneau.booking.services.bookings import _person_validate
+from creneau.core.actor import Actor
 from creneau.core.db import unit_of_work, update_returning
-from creneau.core.errors import InvalidInput
+from creneau.core.errors import InvalidInput, NotFound
 from creneau.geography.selectors import Place
 from creneau.outreach.models import Priority
 from creneau.outreach.rendering import Secret
@@ -138,10 +140,12 @@ def alert_subscribe(
     vaccine_code: str,
     dose_number: int = 1,
     dose1_on: date | None = None,
+    actor: Actor | None = None,
     now: datetime | None = None,
 ) -> Subscription:
-    """An alert for 30 days, for a contact verified by a code: at most one running per
-    contact and person (a constraint). A message confirms it, with the link to stop it."""
+    """An alert for 30 days, for a contact verified by a code, or by a call-centre agent
+    who read it back to the caller (`actor`, recorded): at most one running per contact
+    and person (a constraint). A message confirms it, with the link to stop it."""
     now = now or timezone.now()
     if contact.channel not in CHANNELS:
         raise InvalidInput(
@@ -202,6 +206,13 @@ def alert_subscribe(
         },
         language=contact.language,
     )
+    if actor is not None:
+        audit_record(
+            actor=actor,
+            action="create",
+            obj=subscription,
+            summary=gettext("Alerte de créneaux créée par téléphone"),
+        )
     return subscription
 
 
@@ -242,6 +253,29 @@ def alerts_stop(
     if contact is not None:
         running = running.filter(contact=contact)
     return running.update(status=Subscription.Status.STOPPED, ended_at=now)
+
+
+@unit_of_work
+def alert_stop(*, actor: Actor, subscription_id: int, now: datetime | None = None) -> bool:
+    """A call-centre agent stops a caller's alert (a staff action). False when it was not
+    running any more (stopped from a message's link meanwhile, ended): nothing done, no
+    event. An unknown alert is not found."""
+    now = now or timezone.now()
+    if not Subscription.objects.filter(pk=subscription_id).exists():
+        raise NotFound(gettext("Cette alerte n'existe pas."))
+    # The conditional update decides: two agents stopping it at once stop it once.
+    stopped = Subscription.objects.filter(
+        pk=subscription_id, status=Subscription.Status.ACTIVE
+    ).update(status=Subscription.Status.STOPPED, ended_at=now)
+    if stopped:
+        audit_record(
+            actor=actor,
+            action="change",
+            object_type="alerts.subscription",
+            object_id=subscription_id,
+            summary=gettext("Alerte de créneaux arrêtée par téléphone"),
+        )
+    return bool(stopped)
 
 
 # The worker's pass ------------------------------------------------------------------------

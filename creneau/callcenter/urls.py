@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import invitation_views, views, waitlist_views
+from . import alerts_views, invitation_views, views, waitlist_views
 
 app_name = "callcenter"
 
@@ -19,6 +19,8 @@ urlpatterns = [
     path("parcours/<int:series_id>/effacer/", views.erase, name="erase"),
     path("invitation/", invitation_views.invitation, name="invitation"),
     path("liste-attente/", waitlist_views.join, name="waitlist"),
+    path("alertes/", alerts_views.alerts, name="alerts"),
+    path("alertes/<int:subscription_id>/arreter/", alerts_views.stop, name="alert_stop"),
     path("courriers/", views.letters, name="letters"),
     path("courriers/<int:batch_id>/", views.letter_batch, name="letter_batch"),
     path("courriers/<int:batch_id>/lot.pdf", views.letter_batch_pdf, name="letter_batch_pdf"),

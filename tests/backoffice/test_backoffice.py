@@ -7,11 +7,13 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
+from creneau.alerts.services import alert_subscribe
 from creneau.audit.models import AuditEvent
 from creneau.booking.models import Cancellation
 from creneau.booking.services import booking_confirm, cancellation_create, hold_create
 from creneau.demo.staff import DEMO_PASSWORD
 from creneau.eligibility.models import EligibilityRule
+from creneau.geography.selectors import place_resolve
 from creneau.interop.models import ExternalPlatform
 from creneau.outreach.models import LetterBatch
 from creneau.sites.models import DepartmentPublication
@@ -125,6 +127,8 @@ FOREIGN = {
     # A campaign of Marseille's department.
     "campaign_id": lambda world: marseille_campaign().pk,
     "leftover_id": lambda world: marseille_leftover(world).pk,
+    # Alerts are national (the call centre's): a caller's in Marseille.
+    "subscription_id": lambda world: marseille_alert().pk,
     # An application of Marseille's department; a member of Marseille's staff.
     "application_id": lambda world: marseille_application().pk,
     "user_id": lambda world: marseille_staff(world).pk,
@@ -180,6 +184,17 @@ def marseille_staff(world):
         sites=[world["marseille"]],
     )
     return user
+
+
+def marseille_alert():
+    """A caller's alert near Marseille."""
+    return alert_subscribe(
+        contact=verified_contact("+33699887766"),
+        person=person(),
+        place=place_resolve(query="13001"),
+        radius_km=10,
+        vaccine_code="comirnaty",
+    )
 
 
 def marseille_leftover(world):

@@ -20,6 +20,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from creneau.alerts.models import Subscription
+from creneau.alerts.services import alerts_stop
 from creneau.audit.models import AuditEvent
 from creneau.booking.models import Appointment, Series
 from creneau.booking.services import (
@@ -50,6 +52,7 @@ from creneau.staff.selectors import api_token_authenticate
 from creneau.staff.services import api_token_create, staff_account_create
 from creneau.vaccines.models import Delivery, Stock
 from creneau.vaccines.services import delivery_record
+from tests.alerts.helpers import subscribe
 from tests.callcenter.test_letters import BY_LETTER, book_by_letter
 from tests.concurrency.racers import race_threads
 from tests.concurrency.test_booking_races import assert_invariants
@@ -100,6 +103,7 @@ AUDITED = {
     "letters": ("export", "outreach.letterbatch"),
     "token_create": ("create", "staff.apitoken"),
     "token_revoke": ("change", "staff.apitoken"),
+    "alert_stop": ("change", "alerts.subscription"),
 }
 
 _numbers = itertools.count(1)
@@ -957,3 +961,29 @@ def test_api_tokens_created_from_many_tabs_at_once_are_distinct(reference_commit
     for new in made:
         assert api_token_authenticate(secret=new.secret).token.pk == new.token.pk
     assert_audited_together(tabs)
+
+
+def test_an_alert_stopped_by_two_agents_and_by_its_link_at_once_is_stopped_once(
+    reference_committed, retries
+):
+    agents = desks(Role.CALL_CENTRE, "agent.a", "agent.b")
+    stopped_by_link = 0
+    for _ in range(ROUNDS):
+        alert = subscribe(next(_numbers))
+        url = reverse("callcenter:alert_stop", args=[alert.pk])
+
+        def stop(index: int, alert=alert, url=url):
+            if index < len(agents):
+                return agents[index].post("alert_stop", url)
+            return alerts_stop(subscription_ids=[alert.pk])
+
+        results = race_threads(3, stop)
+        assert_no_failure(results, retries)
+        stopped_by_link += results[2]
+        alert.refresh_from_db()
+        assert alert.status == Subscription.Status.STOPPED
+    # Each round one of the three stopped it; the agents' events are their stops alone.
+    done = sum(desk.done["alert_stop"] for desk in agents)
+    assert done + stopped_by_link == ROUNDS
+    for desk in agents:
+        desk.assert_audited()
