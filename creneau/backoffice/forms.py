@@ -270,6 +270,21 @@ class SessionOpenForm(DsfrBaseForm):
         super().__init__(*args, **kwargs)
         self.fields["vaccine"].queryset = _active_vaccines()
 
+    # What a link may fill in (the leftover board's "open a second-dose session").
+    PREFILLED = ("vaccine", "dose_number", "date_from")
+
+    def prefill(self, query) -> dict:
+        """The first values `query` gives for PREFILLED fields, each checked by its
+        field; one that is not valid is left out (the page opens as usual)."""
+        values = {}
+        for name in self.PREFILLED:
+            if query.get(name):
+                try:
+                    values[name] = self.fields[name].clean(query[name])
+                except forms.ValidationError:
+                    continue
+        return values
+
     def clean(self):
         cleaned = super().clean()
         if cleaned.get("date_to") and not cleaned.get("weekdays"):

@@ -144,7 +144,10 @@ def sessions(request: HttpRequest, site_id: int) -> HttpResponse:
     """The sessions ahead, and opening new ones: refused with the figures when the stock
     does not cover them."""
     site = staff_site_get(profile=request.staff, site_id=site_id)
-    form = SessionOpenForm(request.POST or None, initial={"dose_number": 1, "slot_minutes": 10})
+    initial = {"dose_number": 1, "slot_minutes": 10}
+    if request.method == "GET":
+        initial |= SessionOpenForm().prefill(request.GET)
+    form = SessionOpenForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         shape = {

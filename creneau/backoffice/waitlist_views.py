@@ -16,9 +16,14 @@ from creneau.core.errors import DomainError
 from creneau.geography.selectors import department_timezone
 from creneau.staff.access import staff_view
 from creneau.staff.selectors import staff_may, staff_site_get
-from creneau.vaccines.selectors import site_lots
+from creneau.vaccines.selectors import site_lots, site_stock
 from creneau.waitlist.models import Offer
-from creneau.waitlist.selectors import leftover_board, site_leftovers
+from creneau.waitlist.selectors import (
+    leftover_board,
+    leftover_dose2_cover,
+    site_dose2_covers,
+    site_leftovers,
+)
 from creneau.waitlist.services import leftover_cancel, leftover_declare
 
 from .site_views import _field_error
@@ -60,11 +65,33 @@ def leftovers(request: HttpRequest, site_id: int) -> HttpResponse:
                 request,
                 _("%(count)d personne(s) prévenue(s).") % {"count": leftover.offers.count()},
             )
+            cover = leftover_dose2_cover(leftover=leftover, now=timezone.now())
+            if cover is not None and cover.places < leftover.doses:
+                messages.warning(
+                    request,
+                    _(
+                        "Sur %(doses)d dose(s) déclarée(s), %(places)d seulement peuvent être "
+                        "proposée(s) pour l'instant, faute de places de seconde dose ici dans "
+                        "l'intervalle : voir ci-dessous."
+                    )
+                    % {"doses": leftover.doses, "places": cover.places},
+                )
             return redirect("backoffice:leftover", site_id=site.pk, leftover_id=leftover.pk)
     return render(
         request,
         "backoffice/leftovers.html",
-        {"site": site, "form": form, "leftovers": site_leftovers(site_id=site.pk), **_nav(request)},
+        {
+            "site": site,
+            "form": form,
+            "leftovers": site_leftovers(site_id=site.pk),
+            "covers": site_dose2_covers(
+                site=site,
+                vaccine_ids=[stock.vaccine_id for stock in site_stock(site_id=site.pk)],
+                day=today,
+                now=timezone.now(),
+            ),
+            **_nav(request),
+        },
         status=400 if form.errors else 200,
     )
 

@@ -5,7 +5,7 @@ its staff."""
 import json
 import math
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.db.models import (
     Case,
@@ -31,6 +31,7 @@ from creneau.eligibility.selectors import Candidate, eligibility_decide
 from creneau.geography.selectors import department_timezone
 from creneau.scheduling.models import DayAvailability, Slot
 from creneau.sites.models import Site
+from creneau.vaccines.models import Vaccine
 
 from . import tokens
 from .models import MAX_RADIUS_KM, NOTICE_MINUTES, Leftover, Offer, PriorityBand, WaitlistEntry
@@ -80,24 +81,55 @@ def leftover_free_places(*, leftover: Leftover, now: datetime) -> int:
     )
 
 
-def leftover_dose2_places(*, leftover: Leftover, now: datetime) -> int | None:
-    """For a two-dose product, the second-dose places free at the leftover's site inside
-    the interval after today's dose 1 (the read model, one query): each acceptance books
-    one with its dose 1 (booking keeps a course's two doses at one site), so a wave offers
-    no more places than these. None for a one-dose product."""
-    vaccine = leftover.vaccine
+@dataclass(frozen=True)
+class Dose2Cover:
+    """A two-dose product's second-dose places free at a site inside the interval after a
+    dose 1 given on a day (`first` to `last`): each leftover dose offered books one with
+    its dose 1 (booking keeps a course's two doses at one site, and never a dose 1 without
+    its dose 2), so no more leftover doses than these can be offered there."""
+
+    vaccine: Vaccine
+    places: int
+    first: date
+    last: date
+
+
+def dose2_cover(*, site_id: int, vaccine: Vaccine, day: date, now: datetime) -> Dose2Cover | None:
+    """The second-dose places free at the site for a dose 1 of `vaccine` on `day` (the read
+    model, one query), read again each time: a session opened since counts at once. None
+    for a one-dose product."""
     if vaccine.doses_in_series < 2:
         return None
-    day = leftover.session.date
+    first = day + timedelta(days=vaccine.interval_min_days)
+    last = day + timedelta(days=vaccine.interval_max_days)
     free = DayAvailability.objects.filter(
-        site_id=leftover.site_id,
+        site_id=site_id,
         vaccine_id=vaccine.pk,
         dose_number=2,
-        date__gte=day + timedelta(days=vaccine.interval_min_days),
-        date__lte=day + timedelta(days=vaccine.interval_max_days),
+        date__gte=first,
+        date__lte=last,
         last_free_start__gt=now,
     ).aggregate(free=Sum("free"))["free"]
-    return free or 0
+    return Dose2Cover(vaccine=vaccine, places=free or 0, first=first, last=last)
+
+
+def leftover_dose2_cover(*, leftover: Leftover, now: datetime) -> Dose2Cover | None:
+    return dose2_cover(
+        site_id=leftover.site_id, vaccine=leftover.vaccine, day=leftover.session.date, now=now
+    )
+
+
+def site_dose2_covers(
+    *, site: Site, vaccine_ids: list[int], day: date, now: datetime
+) -> list[Dose2Cover]:
+    """For the declaration page: the second-dose places at the site for a dose 1 on `day`
+    of each two-dose product among `vaccine_ids` (those it has doses of), so that the staff
+    know before declaring how many leftover doses of it can be offered."""
+    two_doses = Vaccine.objects.filter(pk__in=vaccine_ids, doses_in_series__gte=2)
+    return [
+        dose2_cover(site_id=site.pk, vaccine=vaccine, day=day, now=now)
+        for vaccine in two_doses.order_by("name")
+    ]
 
 
 def _distance_sql(centre: Position) -> CombinedExpression:
@@ -299,12 +331,23 @@ class LeftoverBoard:
     offered: int
     accepted: int
     free: int
-    # A two-dose product with no second-dose place at the site in the interval: no wave
-    # goes until one is opened (booking never leaves a dose 1 without its dose 2).
-    dose2_missing: bool
+    # A two-dose product's second-dose places at the site in the interval (None: one
+    # dose): a wave offers no more places than these (booking never leaves a dose 1
+    # without its dose 2); the staff are told when they are fewer than the places free.
+    dose2: Dose2Cover | None
     # Each offer with, once accepted for a two-dose product, the slot of its dose 2 (its
     # site and time): the staff see where and when each person comes back.
     rows: list[tuple[Offer, Slot | None]]
+
+    @property
+    def offerable(self) -> int:
+        """The places free that can be offered: each needs its dose 2 at the site."""
+        return self.free if self.dose2 is None else min(self.free, self.dose2.places)
+
+    @property
+    def dose2_short(self) -> bool:
+        """Places free that cannot be offered for want of second-dose places."""
+        return self.offerable < self.free
 
 
 def leftover_board(*, site_id: int, leftover_id: int, now: datetime | None = None) -> LeftoverBoard:
@@ -336,8 +379,7 @@ def leftover_board(*, site_id: int, leftover_id: int, now: datetime | None = Non
         offered=len(live),
         accepted=len(accepted),
         free=free if leftover.status == Leftover.Status.OPEN else 0,
-        dose2_missing=leftover.status == Leftover.Status.OPEN
-        and leftover_dose2_places(leftover=leftover, now=now) == 0,
+        dose2=leftover_dose2_cover(leftover=leftover, now=now),
         rows=[
             (o, dose2.get(o.series_id) if o.status == Offer.Status.ACCEPTED else None)
             for o in offers

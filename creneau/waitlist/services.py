@@ -58,7 +58,7 @@ from .messages import ENTRY_LINK, OFFER_LINK
 from .models import MAX_RADIUS_KM, NOTICE_MINUTES, Leftover, Offer, WaitlistEntry
 from .selectors import (
     OFFER_CHANNELS,
-    leftover_dose2_places,
+    leftover_dose2_cover,
     leftover_free_places,
     leftover_free_slots,
     wave_candidates,
@@ -511,11 +511,12 @@ def _wave_send(*, leftover: Leftover, now: datetime) -> int:
     if leftover.status != Leftover.Status.OPEN or _live_offers(now=now, leftover=leftover).exists():
         return 0
     free = leftover_free_places(leftover=leftover, now=now)
-    dose2 = leftover_dose2_places(leftover=leftover, now=now)
+    dose2 = leftover_dose2_cover(leftover=leftover, now=now)
     if dose2 is not None:
         # Each place a two-dose product's needs its dose 2 at the site (invariant 3): no
-        # more people offered than can have both.
-        free = min(free, dose2)
+        # more people offered than can have both. Read again for every wave: second-dose
+        # places opened since the last one are offered by the next.
+        free = min(free, dose2.places)
     if not free:
         return 0
     candidates = wave_candidates(leftover=leftover, now=now, limit=WAVE_FACTOR * free)

@@ -387,7 +387,9 @@ def test_a_two_dose_product_books_dose_2_at_the_site_or_waits_for_a_place(refere
     leftover = declare(site, doses=1, code="comirnaty")
     # No second-dose place at the site in the interval: no offer, and the staff see why.
     assert leftover.offers.count() == 0
-    assert leftover_board(site_id=site.pk, leftover_id=leftover.pk, now=NOW).dose2_missing
+    board = leftover_board(site_id=site.pk, leftover_id=leftover.pk, now=NOW)
+    assert (board.free, board.offerable, board.dose2_short) == (1, 0, True)
+    assert board.dose2.places == 0
     open_session(site, day=NOW.date() + timedelta(days=35), dose_number=2)
     assert waitlist_tick(now=NOW + timedelta(minutes=1)).offers_sent == 1
     offer = leftover.offers.get()
@@ -420,11 +422,48 @@ def test_a_wave_offers_no_more_places_than_the_site_has_second_doses(reference):
     waitlist_tick(now=later)
     assert leftover.offers.count() == 6
     board = leftover_board(site_id=site.pk, leftover_id=leftover.pk, now=later)
-    assert (board.accepted, board.free, board.dose2_missing) == (2, 2, True)
+    assert (board.accepted, board.free, board.offerable, board.dose2_short) == (2, 2, 0, True)
     dose2 = {offer.pk: slot for offer, slot in board.rows if slot is not None}
     assert set(dose2) == {offers[0].pk, offers[1].pk}
     assert {slot.site_id for slot in dose2.values()} == {site.pk}
     assert {slot.date for slot in dose2.values()} == {NOW.date() + timedelta(days=35)}
+
+
+def test_second_dose_places_opened_later_are_offered_by_the_next_wave(reference):
+    site = leftover_site(code="comirnaty", doses=100)
+    dose2_day = NOW.date() + timedelta(days=35)
+    # One second-dose place in the interval, for five leftover doses.
+    open_session(site, day=dose2_day, dose_number=2, end=time(9, 10), lines=1)
+    for number in range(1, 16):
+        join(number)
+    leftover = declare(site, doses=5, code="comirnaty")
+    board = leftover_board(site_id=site.pk, leftover_id=leftover.pk, now=NOW)
+    assert (board.free, board.offerable, board.dose2.places) == (5, 1, 1)
+    assert (board.dose2.first, board.dose2.last) == (
+        NOW.date() + timedelta(days=21),
+        NOW.date() + timedelta(days=49),
+    )
+    # A wave for the one place that has its dose 2: three people.
+    assert leftover.offers.count() == 3
+    first = leftover.offers.order_by("pk").first()
+    assert offer_accept(offer_id=first.pk, now=NOW + timedelta(minutes=2)).accepted
+    # The staff open a second-dose session of two places (a second-dose session is also
+    # what the read model counts); the wave still running, nothing more goes yet.
+    open_session(site, day=dose2_day + timedelta(days=1), dose_number=2, end=time(9, 10), lines=2)
+    assert waitlist_tick(now=NOW + timedelta(minutes=5)).offers_sent == 0
+    board = leftover_board(site_id=site.pk, leftover_id=leftover.pk, now=NOW + timedelta(minutes=5))
+    assert (board.free, board.offerable, board.dose2_short) == (4, 2, True)
+    # Once the wave's offers are over, the next one offers the two newly covered places.
+    later = NOW + timedelta(minutes=21)
+    assert waitlist_tick(now=later).offers_sent == 6
+    assert leftover.offers.filter(wave=2).count() == 6
+    offers = list(leftover.offers.filter(wave=2).order_by("pk"))
+    answers = [offer_accept(offer_id=o.pk, now=later + timedelta(minutes=1)) for o in offers[:3]]
+    assert [answer.accepted for answer in answers] == [True, True, False]
+    leftover.refresh_from_db()
+    assert leftover.accepted == 3
+    for series in Series.objects.all():
+        assert sorted(series.appointments.values_list("dose_number", flat=True)) == [1, 2]
 
 
 def test_the_board_shows_offered_accepted_free_with_names_and_arrival_times(reference):

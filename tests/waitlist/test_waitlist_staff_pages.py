@@ -2,9 +2,15 @@
 offers with names and arrival times (the look audited), taken back; bad input answered
 with its message and nothing changed; another site's declaration not found."""
 
+import re
+from datetime import timedelta
+from html import unescape
+
 import pytest
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from creneau.audit.models import AuditEvent
 from creneau.demo.staff import DEMO_PASSWORD
@@ -14,7 +20,7 @@ from creneau.staff.services import staff_account_create
 from creneau.vaccines.models import Vaccine
 from creneau.waitlist.models import Leftover, Offer, WaitlistEntry
 from creneau.waitlist.services import offer_accept
-from tests.factories import LOT
+from tests.factories import LOT, deliver
 from tests.staff_door import staff_sign_in
 from tests.waitlist.helpers import NOW, declare, join, leftover_site
 
@@ -146,3 +152,66 @@ def test_an_agent_puts_a_caller_on_the_list_audited(client, reference):
     assert (entry.given_name, entry.notice_minutes, entry.by.username) == ("Lucien", 120, "agent")
     event = AuditEvent.objects.get(object_type="waitlist.waitlistentry")
     assert (event.action, event.actor.username) == ("create", "agent")
+
+
+def test_a_two_dose_declaration_short_of_second_doses_says_how_many_and_where_to_open_them(
+    client, site
+):
+    deliver(site, 100, code="comirnaty")
+    comirnaty = Vaccine.objects.get(code="comirnaty")
+    for number in (1, 2, 3):
+        join(number)
+    staff_sign_in(client, "infirmiere")
+    url = reverse("backoffice:leftovers", args=[site.pk])
+    # Before declaring: how many leftover doses of each two-dose product can be offered
+    # (the French source strings' plural is Django's default one: 0 is plural).
+    form_page = unescape(client.get(url).content.decode())
+    assert "Comirnaty : 0 places de seconde dose libres" in form_page
+    assert "au plus 0 doses restantes proposées" in form_page
+    # Site staff cannot open sessions: they are told whom to ask.
+    assert "Demandez au responsable du lieu" in form_page
+
+    response = client.post(url, _form(vaccine=comirnaty.pk, doses="3"), follow=True)
+
+    board = unescape(response.content.decode())
+    assert "Sur 3 dose(s) déclarée(s), 0 seulement peuvent être proposée(s)" in board
+    assert "0 places sur 3 peuvent être proposées" in board
+    first = timezone.localdate(NOW) + timedelta(days=comirnaty.interval_min_days)
+    assert f"ici, entre le {date_format(first, 'j F')}" in board
+    assert "Il reste 0 places de seconde dose libres" in board
+    assert not Offer.objects.exists()
+
+    # A site manager gets the session-opening page, filled in for dose 2 in the interval.
+    staff_account_create(
+        username="responsable",
+        password=DEMO_PASSWORD,
+        role=StaffProfile.Role.SITE_MANAGER,
+        sites=[site],
+    )
+    manager = Client()
+    staff_sign_in(manager, "responsable")
+    leftover = Leftover.objects.get()
+    board = manager.get(reverse("backoffice:leftover", args=[site.pk, leftover.pk]))
+    link = (
+        f"{reverse('backoffice:sessions', args=[site.pk])}?vaccine={comirnaty.pk}"
+        f"&dose_number=2&date_from={first.isoformat()}"
+    )
+    assert link.replace("&", "&amp;") in board.content.decode()
+    sessions = manager.get(link).content.decode()
+    assert f'<option value="{comirnaty.pk}" selected>' in sessions
+    assert f'value="{first.isoformat()}"' in sessions
+    assert re.search(r'value="2"[^>]*checked|checked[^>]*value="2"|value="2" selected', sessions)
+
+
+def test_a_prefilled_session_page_ignores_values_that_are_not_ones(client, site):
+    staff_account_create(
+        username="responsable",
+        password=DEMO_PASSWORD,
+        role=StaffProfile.Role.SITE_MANAGER,
+        sites=[site],
+    )
+    staff_sign_in(client, "responsable")
+    url = reverse("backoffice:sessions", args=[site.pk])
+    page = client.get(url, {"vaccine": "x", "dose_number": "9", "date_from": "demain"})
+    assert page.status_code == 200
+    assert 'value="demain"' not in page.content.decode()
