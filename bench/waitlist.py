@@ -53,6 +53,49 @@ DOSES = 12
 THREADS = 50
 
 
+def contacts_bulk_create(*, prefix: str, count: int, now) -> list:
+    """`count` verified SMS contacts (+33<prefix> then 7 digits), written in bulk with the
+    address encrypted and its blind index computed as booking's service does: the people
+    on the list and the alerts' subscribers."""
+    from creneau.booking.addresses import contact_address_index, contact_address_normalize
+    from creneau.booking.models import Contact
+
+    contacts = Contact.objects.bulk_create(
+        (
+            Contact(
+                channel=Contact.Channel.SMS,
+                address=address,
+                address_index=contact_address_index(address),
+                verified_at=now,
+            )
+            for address in (
+                contact_address_normalize(phone=f"+33{prefix}{n:07d}", email=None)[1]
+                for n in range(count)
+            )
+        ),
+        batch_size=2000,
+    )
+    if contacts[0].pk is None:  # a backend that does not return ids: the last rows written
+        contacts = list(Contact.objects.order_by("-pk")[:count])[::-1]
+    return contacts
+
+
+def person_fields(rng: random.Random, *, given_name: str, family_name: str, ages, today) -> dict:
+    """A person's names, a birth date of an age drawn from `ages` (the first of a month) and
+    its blind index, as the services write them (booking.persons.person_index)."""
+    from creneau.booking.persons import person_index
+
+    birth_date = today.replace(year=today.year - rng.randint(*ages), day=1)
+    return {
+        "given_name": given_name,
+        "family_name": family_name,
+        "birth_date": birth_date,
+        "person_key": person_index(
+            given_name=given_name, family_name=family_name, birth_date=birth_date
+        ),
+    }
+
+
 def one_database(people: int, clients: int, runs: int, subscriptions: int) -> dict:
     """Runs in a process whose DATABASE_URL is set: builds, declares, accepts, checks."""
     sys.path.insert(0, str(ROOT))
@@ -66,9 +109,7 @@ def one_database(people: int, clients: int, runs: int, subscriptions: int) -> di
     from django.db.models import F
     from django.utils import timezone
 
-    from creneau.booking.addresses import contact_address_index, contact_address_normalize
-    from creneau.booking.models import Contact, Series
-    from creneau.booking.persons import person_index
+    from creneau.booking.models import Series
     from creneau.core.actor import Actor
     from creneau.core.errors import DomainError
     from creneau.core.geo import Position, grid_cell
@@ -93,38 +134,22 @@ def one_database(people: int, clients: int, runs: int, subscriptions: int) -> di
     # A quarter to five in the afternoon, today: the doses are offered until 19:00.
     now = timezone.localtime().replace(hour=16, minute=45, second=0, microsecond=0)
     started = time.monotonic()
-    contacts = Contact.objects.bulk_create(
-        Contact(
-            channel=Contact.Channel.SMS,
-            address=address,
-            address_index=contact_address_index(address),
-            verified_at=now,
-        )
-        for address in (
-            contact_address_normalize(phone=f"+3361{n:07d}", email=None)[1]
-            for n in range(people // 5 + 1)
-        )
-    )
-    if contacts[0].pk is None:  # a backend that does not return ids
-        contacts = list(Contact.objects.order_by("pk"))
+    contacts = contacts_bulk_create(prefix="61", count=people // 5 + 1, now=now)
     entries = []
     for n in range(people):
         latitude, longitude = rng.choice(towns)
         position = Position(
             latitude + rng.uniform(-0.01, 0.01), longitude + rng.uniform(-0.01, 0.01)
         )
-        birth_date = now.date().replace(year=now.year - rng.randint(20, 95), day=1)
+        who = person_fields(
+            rng, given_name=f"Personne{n}", family_name="Attente", ages=(20, 95), today=now.date()
+        )
         entries.append(
             WaitlistEntry(
                 contact=contacts[n // 5],
-                given_name=f"Personne{n}",
-                family_name="Attente",
-                birth_date=birth_date,
-                birth_year=birth_date.year,
+                **who,
+                birth_year=who["birth_date"].year,
                 categories=[],
-                person_key=person_index(
-                    given_name=f"Personne{n}", family_name="Attente", birth_date=birth_date
-                ),
                 place_label="Île-de-France",
                 latitude=position.latitude,
                 longitude=position.longitude,
@@ -244,9 +269,6 @@ def alerts(count: int, runs: int) -> dict:
     from creneau.alerts.models import AlertContact, AlertScan, Subscription
     from creneau.alerts.selectors import subscriptions_matching
     from creneau.alerts.services import SCAN, SCAN_LAG, alerts_run
-    from creneau.booking.addresses import contact_address_index, contact_address_normalize
-    from creneau.booking.models import Contact
-    from creneau.booking.persons import person_index
     from creneau.geography.services import GEOGRAPHY_FILE, _read
     from creneau.scheduling.selectors import availability_opened
     from creneau.scheduling.services import session_open
@@ -264,42 +286,21 @@ def alerts(count: int, runs: int) -> dict:
     vaccines = list(Vaccine.objects.filter(active=True))
     two_doses = [vaccine for vaccine in vaccines if vaccine.doses_in_series > 1]
     started = time.monotonic()
-    contacts = Contact.objects.bulk_create(
-        (
-            Contact(
-                channel=Contact.Channel.SMS,
-                address=address,
-                address_index=contact_address_index(address),
-                verified_at=now,
-            )
-            for address in (
-                contact_address_normalize(phone=f"+3362{n:07d}", email=None)[1]
-                for n in range(count // 2 + 1)
-            )
-        ),
-        batch_size=2000,
-    )
-    if contacts[0].pk is None:
-        contacts = list(
-            Contact.objects.filter(address_index__in=[c.address_index for c in contacts])
-        )
+    contacts = contacts_bulk_create(prefix="62", count=count // 2 + 1, now=now)
     AlertContact.objects.bulk_create((AlertContact(contact=c) for c in contacts), batch_size=5000)
     rows = []
     today = now.date()
     for n, (latitude, longitude, _) in enumerate(positions):
-        birth_date = today.replace(year=today.year - rng.randint(18, 90), day=1)
+        who = person_fields(
+            rng, given_name=f"Alerte{n}", family_name="Bench", ages=(18, 90), today=today
+        )
         dose2 = rng.random() < 0.1
         vaccine = rng.choice(two_doses if dose2 else vaccines)
         dose1_on = today - timedelta(days=rng.randint(1, 20)) if dose2 else None
         rows.append(
             Subscription(
                 contact=contacts[n // 2],
-                given_name=f"Alerte{n}",
-                family_name="Bench",
-                birth_date=birth_date,
-                person_key=person_index(
-                    given_name=f"Alerte{n}", family_name="Bench", birth_date=birth_date
-                ),
+                **who,
                 place_label="France",
                 latitude=latitude + rng.uniform(-0.01, 0.01),
                 longitude=longitude + rng.uniform(-0.01, 0.01),

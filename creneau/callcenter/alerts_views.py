@@ -12,10 +12,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 from creneau.alerts.selectors import caller_subscriptions
 from creneau.alerts.services import alert_stop, alert_subscribe
 from creneau.audit.services import audit_record, audit_sealed
-from creneau.booking.services import contact_for_agent
-from creneau.core.errors import DomainError, InvalidInput
+from creneau.core.errors import InvalidInput
 from creneau.portal.alerts_forms import AlertForm, AlertsManageForm, draft_arguments
 from creneau.staff.access import staff_view
+
+from .wishes import caller_wishes_save
 
 # The prefix of the form that finds a caller's alerts (a GET, like the caller search).
 LOOKUP = "appelant"
@@ -25,29 +26,20 @@ LOOKUP = "appelant"
 @staff_view(permission="callcentre.book")
 def alerts(request: HttpRequest) -> HttpResponse:
     form = AlertForm(request.POST or None)
-    # A refusal's own status (409: the caller has this alert already), else 400.
     status = 400
     if request.method == "POST" and form.is_valid():
-        place = form.place()
-        if place is not None:
-            try:
-                contact = contact_for_agent(**form.contact_given())
-                alert_subscribe(
-                    contact=contact, actor=request.actor, **draft_arguments(form.draft(place))
-                )
-            except DomainError as error:
-                status = error.status
-                if error.details.get("field") in ("phone", "email"):
-                    form.contact_error(error)
-                else:
-                    form.refusal(error)
-            else:
-                messages.success(
-                    request,
-                    _("L'alerte de %(name)s est créée pour 30 jours ; un message le confirme.")
-                    % {"name": form.cleaned_data["given_name"]},
-                )
-                return redirect("callcenter:alerts")
+        refused = caller_wishes_save(
+            request, form=form, service=alert_subscribe, arguments=draft_arguments
+        )
+        if refused is None:
+            messages.success(
+                request,
+                _("L'alerte de %(name)s est créée pour 30 jours ; un message le confirme.")
+                % {"name": form.cleaned_data["given_name"]},
+            )
+            return redirect("callcenter:alerts")
+        # The refusal's own status (409: the caller has this alert already).
+        status = refused
     looked = any(key.startswith(f"{LOOKUP}-") for key in request.GET)
     lookup = AlertsManageForm(request.GET if looked else None, prefix=LOOKUP)
     found = None

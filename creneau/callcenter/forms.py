@@ -8,7 +8,7 @@ from dsfr.forms import DsfrBaseForm
 from creneau.booking.addresses import POSTAL_LINE_LENGTH, PostalAddress
 from creneau.core.phones import PHONE_MAX_LENGTH
 from creneau.eligibility.selectors import category_list
-from creneau.portal.forms import ContactForm, email_field, phone_field
+from creneau.portal.forms import ContactForm, PersonFields, email_field, phone_field
 from creneau.vaccines.models import Vaccine
 
 
@@ -71,7 +71,7 @@ class SlotSearchForm(DsfrBaseForm):
 POSTAL_FIELDS = ("street", "complement", "postcode", "town")
 
 
-class CallerPersonForm(ContactForm):
+class CallerPersonForm(PersonFields, ContactForm):
     field_order = ["given_name", "family_name", "birth_date", "categories"]
     # Without a mobile or an e-mail, a postal address: the service says which is missing.
     contact_required = False
@@ -87,8 +87,7 @@ class CallerPersonForm(ContactForm):
             "Sans portable ni e-mail, laissez-les vides et notez l'adresse postale ci-dessous."
         ),
     )
-    given_name = forms.CharField(label=_("Prénom"), max_length=100)
-    family_name = forms.CharField(label=_("Nom"), max_length=100)
+    # Typed as the caller says it, in one box (the portal's three boxes are for phones).
     birth_date = forms.DateField(
         label=_("Date de naissance"),
         help_text=_("jj/mm/aaaa, ou 8 chiffres : 02031940"),

@@ -7,22 +7,18 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from creneau.alerts.models import MAX_RADIUS_KM
-from creneau.booking.services import PersonData
-from creneau.core.errors import DomainError
-from creneau.core.geo import Position
-from creneau.geography.selectors import Place, place_resolve
+from creneau.geography.selectors import Place
 from creneau.vaccines.models import Vaccine
 
-from .forms import BirthDateField, ContactForm, SearchForm
+from .forms import ContactForm, PlaceWishesForm, person_from_session, place_from_session
 
 DOSE_CHOICES = [
     (1, _("Une première dose")),
     (2, _("Une deuxième dose : la première a été faite ailleurs")),
 ]
-SERVICE_FIELDS = {"contact": "phone"}
 
 
-class AlertForm(ContactForm):
+class AlertForm(PlaceWishesForm):
     field_order = [
         "given_name",
         "family_name",
@@ -33,11 +29,6 @@ class AlertForm(ContactForm):
         "dose_number",
         "dose1_on",
     ]
-    given_name = forms.CharField(label=_("Prénom"), max_length=100)
-    family_name = forms.CharField(label=_("Nom"), max_length=100)
-    birth_date = BirthDateField(
-        label=_("Date de naissance"), help_text=_("Par exemple : 27 3 1941.")
-    )
     near = forms.CharField(
         label=_("Près de : code postal ou commune"),
         help_text=_("Par exemple 75017 ou Saint-Denis (93)."),
@@ -62,29 +53,12 @@ class AlertForm(ContactForm):
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
 
-    def __init__(self, *args, contact_known: bool = False, **kwargs):
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         vaccines = Vaccine.objects.filter(active=True).order_by("name")
         self.fields["vaccine"].widget.choices = list(vaccines.values_list("code", "name"))
         # A text field's length means nothing on a list.
         self.fields["vaccine"].widget.attrs.pop("maxlength", None)
-        self.fields["near"].widget.attrs.update(SearchForm().fields["near"].widget.attrs)
-        if contact_known:
-            del self.fields["phone"], self.fields["email"]
-
-    def place(self) -> Place | None:
-        """The place typed, resolved; None with the refusal on its field."""
-        try:
-            return place_resolve(query=self.cleaned_data["near"])
-        except DomainError as error:
-            self.add_error("near", error.message)
-            return None
-
-    def refusal(self, error: DomainError) -> None:
-        """A service's refusal on the field it names, or above the form."""
-        field = error.details.get("field")
-        field = SERVICE_FIELDS.get(field, field)
-        self.add_error(field if field in self.fields else None, error.message)
 
     def wishes(self) -> dict:
         data = self.cleaned_data
@@ -97,13 +71,10 @@ class AlertForm(ContactForm):
 
     def draft(self, place: Place) -> dict:
         """What the code page needs to subscribe once the contact is verified (the session)."""
-        data = self.cleaned_data
         wishes = self.wishes()
         return {
-            "given_name": data["given_name"],
-            "family_name": data["family_name"],
-            "birth_date": data["birth_date"].isoformat(),
-            "place": [place.position.latitude, place.position.longitude, place.label],
+            **self.person_for_session(),
+            **self.place_for_session(place),
             **wishes,
             "dose1_on": wishes["dose1_on"].isoformat() if wishes["dose1_on"] else None,
         }
@@ -111,15 +82,9 @@ class AlertForm(ContactForm):
 
 def draft_arguments(draft: dict) -> dict:
     """A draft as alert_subscribe's arguments (but the contact)."""
-    latitude, longitude, label = draft["place"]
     return {
-        "person": PersonData(
-            given_name=draft["given_name"],
-            family_name=draft["family_name"],
-            birth_date=date.fromisoformat(draft["birth_date"]),
-            categories=(),
-        ),
-        "place": Place(position=Position(latitude, longitude), label=label),
+        "person": person_from_session(draft),
+        "place": place_from_session(draft),
         "radius_km": draft["radius_km"],
         "vaccine_code": draft["vaccine_code"],
         "dose_number": draft["dose_number"],

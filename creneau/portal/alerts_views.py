@@ -18,7 +18,7 @@ from creneau.core.errors import DomainError, InvalidInput, TooManyRequests
 from creneau.core.inputs import id_parse
 
 from .alerts_forms import AlertForm, AlertsManageForm, draft_arguments
-from .views import _code_step, _redirects, _session_contact, _verification_send
+from .views import _code_step, _redirects, _session_contact, _verification_send, _wishes_step
 
 # Session key: the alert typed (or only the wish to manage) while its code is on its way.
 ALERTS = "portal_alerts"
@@ -44,25 +44,19 @@ def alerts(request: HttpRequest) -> HttpResponse:
     contact = _session_contact(request)
     form = AlertForm(request.POST or None, contact_known=contact is not None)
     if request.method == "POST" and form.is_valid():
-        place = form.place()
-        if place is not None:
-            try:
-                alert_wishes_check(**form.wishes())
-            except DomainError as error:
-                form.refusal(error)
-            else:
-                if contact is not None:
-                    return _subscribe(request, contact=contact, draft=form.draft(place), form=form)
-                try:
-                    verification = _verification_send(request, **form.contact_given())
-                except (InvalidInput, TooManyRequests) as error:
-                    form.contact_error(error)
-                else:
-                    request.session[ALERTS] = {
-                        "draft": form.draft(place),
-                        "verification": verification,
-                    }
-                    return redirect("portal:alerts_code")
+        answer = _wishes_step(
+            request,
+            form=form,
+            contact=contact,
+            check=lambda: alert_wishes_check(**form.wishes()),
+            done=lambda verified, draft: _subscribe(
+                request, contact=verified, draft=draft, form=form
+            ),
+            state_key=ALERTS,
+            code_page="portal:alerts_code",
+        )
+        if answer is not None:
+            return answer
     return _page(request, form=form, contact=contact, status=400 if form.errors else 200)
 
 

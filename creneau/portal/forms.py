@@ -9,9 +9,12 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from dsfr.forms import DsfrBaseForm
 
+from creneau.booking.services import PersonData
 from creneau.core.errors import DomainError
+from creneau.core.geo import Position
 from creneau.core.phones import PHONE_MAX_LENGTH
 from creneau.eligibility.selectors import category_list
+from creneau.geography.selectors import Place, place_resolve
 from creneau.vaccines.models import Vaccine
 
 RADIUS_CHOICES = [(10, "10 km"), (30, "30 km"), (50, "50 km"), (100, "100 km"), (300, "300 km")]
@@ -282,14 +285,79 @@ class ContactForm(DsfrBaseForm):
         self.add_error(field, error.message)
 
 
-class PersonForm(ContactForm):
-    # The contact last, as the page shows it.
-    field_order = ["given_name", "family_name", "birth_date", "categories", "dose2_slot"]
+class PersonFields(DsfrBaseForm):
+    """Who is to be vaccinated: the names and birth date that every form about a person
+    asks, declared once (a booking, the waiting list and the alerts here; the call
+    centre's forms too, which type the birth date their own way). Put before ContactForm
+    by the forms that need a contact as well."""
+
     given_name = forms.CharField(label=_("Prénom"), max_length=100)
     family_name = forms.CharField(label=_("Nom"), max_length=100)
     birth_date = BirthDateField(
         label=_("Date de naissance"), help_text=_("Par exemple : 27 3 1941.")
     )
+
+    def person_for_session(self) -> dict:
+        """The names and birth date as a session keeps them (`person_from_session`)."""
+        data = self.cleaned_data
+        return {
+            "given_name": data["given_name"],
+            "family_name": data["family_name"],
+            "birth_date": data["birth_date"].isoformat(),
+        }
+
+
+def person_from_session(kept: dict) -> PersonData:
+    """The person of PersonFields.person_for_session (with its categories, if kept)."""
+    return PersonData(
+        given_name=kept["given_name"],
+        family_name=kept["family_name"],
+        birth_date=date.fromisoformat(kept["birth_date"]),
+        categories=tuple(kept.get("categories", ())),
+    )
+
+
+class PlaceWishesForm(PersonFields, ContactForm):
+    """What the waiting list's and the alerts' forms share: who, a place typed (`near`,
+    each form's own label), the contact (left out when this session verified it), and a
+    service's refusal put on the field it names."""
+
+    # A service's field, when this form calls it otherwise.
+    service_fields = {"contact": "phone"}
+
+    def __init__(self, *args, contact_known: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["near"].widget.attrs.update(SearchForm().fields["near"].widget.attrs)
+        if contact_known:
+            del self.fields["phone"], self.fields["email"]
+
+    def place(self) -> Place | None:
+        """The place typed, resolved; None with the refusal on its field."""
+        try:
+            return place_resolve(query=self.cleaned_data["near"])
+        except DomainError as error:
+            self.add_error("near", error.message)
+            return None
+
+    def refusal(self, error: DomainError) -> None:
+        """A service's refusal on the field it names, or above the form."""
+        field = error.details.get("field")
+        field = self.service_fields.get(field, field)
+        self.add_error(field if field in self.fields else None, error.message)
+
+    def place_for_session(self, place: Place) -> dict:
+        """The place resolved as a session keeps it (`place_from_session`)."""
+        return {"place": [place.position.latitude, place.position.longitude, place.label]}
+
+
+def place_from_session(kept: dict) -> Place:
+    latitude, longitude, label = kept["place"]
+    return Place(position=Position(latitude, longitude), label=label)
+
+
+class PersonForm(PersonFields, ContactForm):
+    # The contact last, as the page shows it.
+    field_order = ["given_name", "family_name", "birth_date", "categories", "dose2_slot"]
     categories = forms.MultipleChoiceField(
         label=_("Situation particulière (facultatif)"),
         help_text=_("Cochez ce qui s'applique à la personne : certains rendez-vous en dépendent."),

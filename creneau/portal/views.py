@@ -932,6 +932,41 @@ def _verify(request: HttpRequest, *, state: dict, form: CodeForm) -> Contact | N
     return contact_authenticate(token=token)
 
 
+def _wishes_step(
+    request: HttpRequest,
+    *,
+    form,
+    contact: Contact | None,
+    check: Callable[[], object],
+    done: Callable[[Contact, dict], HttpResponse],
+    state_key: str,
+    code_page: str,
+) -> HttpResponse | None:
+    """The first step the waiting list and the alerts share, once their form
+    (`portal.forms.PlaceWishesForm`) is valid: the place resolved and the wishes checked
+    (`check`, the service's own checks; a refusal on its field), then, for a contact this
+    session verified, `done(contact, draft)` at once; otherwise a code sent to the contact
+    typed, the draft kept in the session (`state_key`) for the code page (`code_page`, its
+    URL name). None: the form holds the errors to show."""
+    place = form.place()
+    if place is None:
+        return None
+    try:
+        check()
+    except DomainError as error:
+        form.refusal(error)
+        return None
+    if contact is not None:
+        return done(contact, form.draft(place))
+    try:
+        verification = _verification_send(request, **form.contact_given())
+    except (InvalidInput, TooManyRequests) as error:
+        form.contact_error(error)
+        return None
+    request.session[state_key] = {"draft": form.draft(place), "verification": verification}
+    return redirect(code_page)
+
+
 def _code_step(
     request: HttpRequest,
     *,

@@ -1,19 +1,16 @@
 """The waiting list's form: who, where, when they can come at short notice, which
 vaccines; it parses, the waitlist services decide (their refusals land on these fields)."""
 
-from datetime import date, time
+from datetime import time
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from creneau.booking.services import PersonData
-from creneau.core.errors import DomainError
-from creneau.core.geo import Position
-from creneau.geography.selectors import Place, place_resolve
+from creneau.geography.selectors import Place
 from creneau.vaccines.models import Vaccine
 from creneau.waitlist.services import Window
 
-from .forms import BirthDateField, ContactForm, SearchForm, _category_choices
+from .forms import PlaceWishesForm, _category_choices, person_from_session, place_from_session
 
 DAYS = [
     (0, _("lundi")),
@@ -25,11 +22,9 @@ DAYS = [
     (6, _("dimanche")),
 ]
 NOTICE_CHOICES = [(30, _("Dans les 30 minutes")), (120, _("Dans les 2 heures"))]
-# Where a service's refusal goes (its `field`), when the form names it otherwise.
-SERVICE_FIELDS = {"windows": "days", "vaccines": "vaccines", "contact": "phone"}
 
 
-class WaitlistForm(ContactForm):
+class WaitlistForm(PlaceWishesForm):
     field_order = [
         "given_name",
         "family_name",
@@ -43,11 +38,7 @@ class WaitlistForm(ContactForm):
         "end",
         "vaccines",
     ]
-    given_name = forms.CharField(label=_("Prénom"), max_length=100)
-    family_name = forms.CharField(label=_("Nom"), max_length=100)
-    birth_date = BirthDateField(
-        label=_("Date de naissance"), help_text=_("Par exemple : 27 3 1941.")
-    )
+    service_fields = {**PlaceWishesForm.service_fields, "windows": "days"}
     categories = forms.MultipleChoiceField(
         label=_("Situation particulière (facultatif)"),
         widget=forms.CheckboxSelectMultiple,
@@ -98,43 +89,24 @@ class WaitlistForm(ContactForm):
         required=False,
     )
 
-    def __init__(self, *args, contact_known: bool = False, **kwargs):
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["categories"].choices = _category_choices()
         self.fields["vaccines"].choices = list(
             Vaccine.objects.filter(active=True).order_by("name").values_list("pk", "name")
         )
-        self.fields["near"].widget.attrs.update(SearchForm().fields["near"].widget.attrs)
-        if contact_known:
-            del self.fields["phone"], self.fields["email"]
-
-    def place(self) -> Place | None:
-        """The place typed, resolved; None with the refusal on its field."""
-        try:
-            return place_resolve(query=self.cleaned_data["near"])
-        except DomainError as error:
-            self.add_error("near", error.message)
-            return None
 
     def windows(self) -> list[Window]:
         data = self.cleaned_data
         return [Window(days=frozenset(data["days"]), start=data["start"], end=data["end"])]
 
-    def refusal(self, error: DomainError) -> None:
-        """A service's refusal on the field it names, or above the form."""
-        field = error.details.get("field")
-        field = SERVICE_FIELDS.get(field, field)
-        self.add_error(field if field in self.fields else None, error.message)
-
     def draft(self, place: Place) -> dict:
         """What the code page needs to join once the contact is verified (the session)."""
         data = self.cleaned_data
         return {
-            "given_name": data["given_name"],
-            "family_name": data["family_name"],
-            "birth_date": data["birth_date"].isoformat(),
+            **self.person_for_session(),
             "categories": list(data["categories"]),
-            "place": [place.position.latitude, place.position.longitude, place.label],
+            **self.place_for_session(place),
             "radius_km": data["radius_km"],
             "notice_minutes": data["notice_minutes"],
             "windows": [[sorted(data["days"]), data["start"].isoformat(), data["end"].isoformat()]],
@@ -144,15 +116,9 @@ class WaitlistForm(ContactForm):
 
 def draft_arguments(draft: dict) -> dict:
     """A draft as waitlist_join's arguments (but the contact)."""
-    latitude, longitude, label = draft["place"]
     return {
-        "person": PersonData(
-            given_name=draft["given_name"],
-            family_name=draft["family_name"],
-            birth_date=date.fromisoformat(draft["birth_date"]),
-            categories=tuple(draft["categories"]),
-        ),
-        "place": Place(position=Position(latitude, longitude), label=label),
+        "person": person_from_session(draft),
+        "place": place_from_session(draft),
         "radius_km": draft["radius_km"],
         "windows": [
             Window(

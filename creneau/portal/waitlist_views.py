@@ -17,7 +17,7 @@ from django.views.decorators.http import require_http_methods
 from creneau.admission.limits import limit_hit
 from creneau.booking import tokens as booking_tokens
 from creneau.booking.models import ACTIVE_APPOINTMENT_STATUSES, Contact
-from creneau.core.errors import DomainError, InvalidInput, NotFound, TooManyRequests
+from creneau.core.errors import DomainError, NotFound
 from creneau.geography.selectors import department_timezone
 from creneau.waitlist.selectors import entry_from_token, entry_get, offer_from_token, offer_get
 from creneau.waitlist.services import (
@@ -29,7 +29,7 @@ from creneau.waitlist.services import (
     waitlist_wishes_check,
 )
 
-from .views import _code_step, _redirects, _remember, _session_contact, _verification_send
+from .views import _code_step, _redirects, _remember, _session_contact, _wishes_step
 from .waitlist_forms import WaitlistForm, draft_arguments
 
 # Session keys: the entry typed while its code is on its way; the offers and the entries
@@ -45,30 +45,22 @@ def join(request: HttpRequest) -> HttpResponse:
     contact = _session_contact(request)
     form = WaitlistForm(request.POST or None, contact_known=contact is not None)
     if request.method == "POST" and form.is_valid():
-        place = form.place()
-        if place is not None:
-            try:
-                waitlist_wishes_check(
-                    radius_km=form.cleaned_data["radius_km"],
-                    windows=form.windows(),
-                    notice_minutes=form.cleaned_data["notice_minutes"],
-                    vaccine_ids=form.cleaned_data["vaccines"],
-                )
-            except DomainError as error:
-                form.refusal(error)
-            else:
-                if contact is not None:
-                    return _join(request, contact=contact, draft=form.draft(place), form=form)
-                try:
-                    verification = _verification_send(request, **form.contact_given())
-                except (InvalidInput, TooManyRequests) as error:
-                    form.contact_error(error)
-                else:
-                    request.session[WAITLIST] = {
-                        "draft": form.draft(place),
-                        "verification": verification,
-                    }
-                    return redirect("portal:waitlist_code")
+        answer = _wishes_step(
+            request,
+            form=form,
+            contact=contact,
+            check=lambda: waitlist_wishes_check(
+                radius_km=form.cleaned_data["radius_km"],
+                windows=form.windows(),
+                notice_minutes=form.cleaned_data["notice_minutes"],
+                vaccine_ids=form.cleaned_data["vaccines"],
+            ),
+            done=lambda verified, draft: _join(request, contact=verified, draft=draft, form=form),
+            state_key=WAITLIST,
+            code_page="portal:waitlist_code",
+        )
+        if answer is not None:
+            return answer
     return render(
         request,
         "portal/waitlist_join.html",
