@@ -318,11 +318,46 @@ def test_the_followed_rate_falls_when_admitted_requests_get_slow_and_stays_in_bo
         rate = rate_after(start + n * WINDOW_SECONDS, arriving=30)
     assert rate == 100  # the maximum
     window_measured(at=start + 11 * WINDOW_SECONDS, requests=100, slow=30)
-    assert rate_after(start + 12 * WINDOW_SECONDS) == pytest.approx(70)
+    assert rate_after(start + 12 * WINDOW_SECONDS) == pytest.approx(85)
     for n in range(13, 20):
         window_measured(at=start + (n - 1) * WINDOW_SECONDS, requests=100, slow=50)
         rate = rate_after(start + n * WINDOW_SECONDS)
     assert rate == 60  # the minimum
+
+
+def test_after_a_cut_the_followed_rate_closes_on_the_rate_cut_and_then_probes_past_it(
+    auto_room,
+):
+    auto_room.WAITING_ROOM_RATE_MAX = 1000
+    start = T0 - T0 % WINDOW_SECONDS
+
+    def window(n: int, *, slow: int) -> float:
+        window_measured(at=start + (n - 1) * WINDOW_SECONDS, requests=1000, slow=slow)
+        return rate_after(start + n * WINDOW_SECONDS, arriving=300)
+
+    for _ in range(300):
+        admission_decide(signed_ticket=None, now=start)
+    for n in range(1, 16):
+        rate = window(n, slow=0)
+    assert rate == pytest.approx(60 * 1.05**15)  # 124.7: no cut yet, 5 % a window
+    assert window(16, slow=60) == pytest.approx(rate * 0.85)  # 6 % slow: cut, ceiling set
+    ceiling, cut = rate, rate * 0.85
+    # Strained (between 1 % and 5 % slow): it holds.
+    assert window(17, slow=30) == pytest.approx(cut)
+    # Fast again: 30 % of the gap to the ceiling a window, then 1 % of it past it.
+    assert window(18, slow=0) == pytest.approx(cut + 0.3 * (ceiling - cut))
+    for n in range(19, 40):
+        rate = window(n, slow=0)
+    assert ceiling < rate < ceiling * 1.2
+
+
+def test_the_followed_rate_holds_while_nobody_waits(auto_room):
+    start = T0 - T0 % WINDOW_SECONDS
+    window_measured(at=start, requests=100, slow=0)
+    assert rate_after(start + WINDOW_SECONDS) == 60
+    admission_decide(signed_ticket=None, now=start + 100 * WINDOW_SECONDS)
+    window_measured(at=start + 100 * WINDOW_SECONDS, requests=100, slow=0)
+    assert rate_after(start + 101 * WINDOW_SECONDS, arriving=0) == 60
 
 
 def test_admitted_requests_are_timed_in_the_measured_capacity_mode(client, auto_room, reference):
