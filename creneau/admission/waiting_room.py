@@ -64,10 +64,13 @@ local rate, done = tonumber(state[1]) or 0, tonumber(state[2]) or -1
 local ceiling = tonumber(state[3]) or 0
 if window > done then
   if verdict == 'cut' then
-    ceiling = math.max(rate, low)
+    -- A cut at the floor says nothing of where the knee is: the ceiling stays.
+    if rate > low then ceiling = rate end
     rate = rate * %(cut)s
-  elseif verdict == 'rise' and ceiling > 0 then
+  elseif verdict == 'rise' and ceiling > 0 and rate < ceiling then
     rate = rate + math.max((ceiling - rate) * %(closing)s, ceiling * %(probe)s)
+  elseif verdict == 'rise' and ceiling > 0 then
+    rate = rate + math.max((rate - ceiling) * %(beyond)s, ceiling * %(probe)s)
   elseif verdict == 'rise' then
     rate = rate * %(start)s
   end
@@ -84,8 +87,9 @@ SLOW_SHARE = 0.05
 STRAIN_SHARE = 0.01
 MIN_SAMPLE = 20
 # How the rate moves (see _rate_followed): the cut, the rise before the first cut, the
-# share of the gap to the ceiling closed each window, and the probe past the ceiling.
-RATE_STEPS = {"cut": 0.85, "start": 1.05, "closing": 0.3, "probe": 0.01}
+# share of the gap to the ceiling closed each window, the smallest step near the
+# ceiling, and the share by which the distance past it grows each window.
+RATE_STEPS = {"cut": 0.85, "start": 1.05, "closing": 0.3, "probe": 0.01, "beyond": 0.5}
 _RATE_ADJUST %= RATE_STEPS
 
 
@@ -189,9 +193,11 @@ def _rate_followed(room, now: float) -> float:
     time admitted requests took in the last window of WINDOW_SECONDS (latency_record),
     between WAITING_ROOM_RATE_MIN and _MAX. More than SLOW_SHARE of them over
     WAITING_ROOM_LATENCY_TARGET: the rate is cut by 15 %, and the rate it had becomes
-    the ceiling. More than STRAIN_SHARE: it holds. Otherwise, while people wait, it rises,
-    as TCP's CUBIC does: 5 % a window until the first cut, then by 30 % of the gap to the
-    ceiling, and past the ceiling by 1 % of it a window. Rises that scale with the rate
+    the ceiling (unless it was at the floor). More than STRAIN_SHARE: it holds.
+    Otherwise, while people wait, it rises, as TCP's CUBIC does: 5 % a window until the
+    first cut, then by 30 % of the gap to the ceiling, slowly (1 % of it) near the
+    ceiling, and past it faster each window (the distance past it grows by half), in
+    case the ceiling was a passing slowness. Rises that scale with the rate
     (5 % a window, cut by 30 %) overshot at 100 courses/s: the slow requests show a
     window late, by then the rate had passed the knee by several steps (p99 1.8-2.3 s
     at ten times the crowd, bench/rush.py).
@@ -314,13 +320,17 @@ class _DatabaseRoom:
         moved = {
             "cut": f"rate * {steps['cut']}",
             "rise": (
-                f"CASE WHEN ceiling > 0 THEN rate + {greatest}("
+                f"CASE WHEN ceiling = 0 THEN rate * {steps['start']} "
+                f"WHEN rate < ceiling THEN rate + {greatest}("
                 f"(ceiling - rate) * {steps['closing']}, ceiling * {steps['probe']}) "
-                f"ELSE rate * {steps['start']} END"
+                f"ELSE rate + {greatest}("
+                f"(rate - ceiling) * {steps['beyond']}, ceiling * {steps['probe']}) END"
             ),
             "hold": "rate",
         }[verdict]
-        ceiling = f"{greatest}(rate, %s)" if verdict == "cut" else "ceiling"
+        ceiling = (
+            "CASE WHEN rate > %s THEN rate ELSE ceiling END" if verdict == "cut" else "ceiling"
+        )
         # Every expression reads the row as it was: the ceiling is the rate before the cut.
         (rate,) = self._returning(
             f"UPDATE {self.table} SET "

@@ -344,11 +344,28 @@ def test_after_a_cut_the_followed_rate_closes_on_the_rate_cut_and_then_probes_pa
     ceiling, cut = rate, rate * 0.85
     # Strained (between 1 % and 5 % slow): it holds.
     assert window(17, slow=30) == pytest.approx(cut)
-    # Fast again: 30 % of the gap to the ceiling a window, then 1 % of it past it.
+    # Fast again: 30 % of the gap to the ceiling a window, at least 1 % of it...
     assert window(18, slow=0) == pytest.approx(cut + 0.3 * (ceiling - cut))
-    for n in range(19, 40):
-        rate = window(n, slow=0)
-    assert ceiling < rate < ceiling * 1.2
+    rates = [window(n, slow=0) for n in range(19, 40)]
+    steps = [later - earlier for earlier, later in zip(rates, rates[1:], strict=False)]
+    past = next(i for i, rate in enumerate(rates) if rate > ceiling)
+    assert 4 <= past <= 12
+    assert min(steps) == pytest.approx(0.01 * ceiling)  # ...slowly near it...
+    # ...and past it faster each window: the ceiling may have been a passing slowness.
+    assert steps[past + 6] > 3 * steps[past]
+    assert rates[-1] > 3 * ceiling
+
+
+def test_a_cut_at_the_floor_sets_no_ceiling(auto_room):
+    start = T0 - T0 % WINDOW_SECONDS
+    for _ in range(300):
+        admission_decide(signed_ticket=None, now=start)
+    window_measured(at=start, requests=100, slow=50)
+    assert rate_after(start + WINDOW_SECONDS, arriving=30) == 60
+    # Still rising 5 % a window: the slow start (a crowd let in at once) said nothing of
+    # the knee.
+    window_measured(at=start + WINDOW_SECONDS, requests=100, slow=0)
+    assert rate_after(start + 2 * WINDOW_SECONDS, arriving=30) == pytest.approx(63)
 
 
 def test_the_followed_rate_holds_while_nobody_waits(auto_room):
