@@ -347,7 +347,7 @@ def test_after_a_cut_the_followed_rate_closes_on_the_rate_cut_and_then_probes_pa
     # Fast again: 30 % of the gap to the ceiling a window, at least 1 % of it...
     assert window(18, slow=0) == pytest.approx(cut + 0.3 * (ceiling - cut))
     rates = [window(n, slow=0) for n in range(19, 40)]
-    steps = [later - earlier for earlier, later in zip(rates, rates[1:], strict=False)]
+    steps = [later - earlier for earlier, later in itertools.pairwise(rates)]
     past = next(i for i, rate in enumerate(rates) if rate > ceiling)
     assert 4 <= past <= 12
     assert min(steps) == pytest.approx(0.01 * ceiling)  # ...slowly near it...
