@@ -41,7 +41,7 @@ BENEATH = {
     # campaigns' population, keeps care's doses.
     "privacy": {
         *("core", "audit", "geography", "sites", "vaccines", "scheduling", "eligibility"),
-        *("outreach", "booking", "care", "waitlist", "campaigns"),
+        *("outreach", "booking", "care", "waitlist", "campaigns", "onboarding"),
     },
     # Invitation campaigns: the population, campaigns, waves and invitations.
     "campaigns": {
