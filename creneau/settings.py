@@ -352,6 +352,7 @@ RETENTION_COURSE_DAYS = int(os.environ.get("RETENTION_COURSE_DAYS", "92"))
 RETENTION_INVITEE_DAYS = int(os.environ.get("RETENTION_INVITEE_DAYS", "180"))
 RETENTION_WAITLIST_DAYS = int(os.environ.get("RETENTION_WAITLIST_DAYS", "30"))
 RETENTION_ALERT_DAYS = int(os.environ.get("RETENTION_ALERT_DAYS", "30"))
+RETENTION_APPLICATION_DAYS = int(os.environ.get("RETENTION_APPLICATION_DAYS", "365"))
 # Set by the authority in charge of the campaign (a setting until it has a screen): how
 # long staff access and actions stay in the audit log, whole sealed days.
 AUDIT_RETENTION_DAYS = int(os.environ.get("AUDIT_RETENTION_DAYS", "365"))

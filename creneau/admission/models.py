@@ -36,3 +36,5 @@ class Room(models.Model):
     # (seconds since the epoch) whose measure set it.
     rate = models.FloatField(default=0)
     rate_window = models.BigIntegerField(default=-1)
+    # The rate when it was last cut (0: never): rises slow down as they near it.
+    ceiling = models.FloatField(default=0)

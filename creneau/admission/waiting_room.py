@@ -54,24 +54,43 @@ return {tostring(frontier), early}
 """
 
 
-# Sets the rate from one window's judgement, once: KEYS[1] the room's hash; ARGV the
-# window, the factor, the lowest and the highest rate.
+# Sets the rate from one window's verdict, once: KEYS[1] the room's hash; ARGV the window,
+# the verdict (see _rate_followed), the lowest and the highest rate.
 _RATE_ADJUST = """
-local window = tonumber(ARGV[1])
-local state = redis.call('HMGET', KEYS[1], 'rate', 'rate_window')
-local rate, done = tonumber(state[1]) or 0, tonumber(state[2]) or -1
+local window, verdict = tonumber(ARGV[1]), ARGV[2]
 local low, high = tonumber(ARGV[3]), tonumber(ARGV[4])
+local state = redis.call('HMGET', KEYS[1], 'rate', 'rate_window', 'ceiling')
+local rate, done = tonumber(state[1]) or 0, tonumber(state[2]) or -1
+local ceiling = tonumber(state[3]) or 0
 if window > done then
-  rate = math.min(math.max(rate * tonumber(ARGV[2]), low), high)
-  redis.call('HSET', KEYS[1], 'rate', tostring(rate), 'rate_window', window)
+  if verdict == 'cut' then
+    -- A cut at the floor says nothing of where the knee is: the ceiling stays.
+    if rate > low then ceiling = rate end
+    rate = rate * %(cut)s
+  elseif verdict == 'rise' and ceiling > 0 and rate < ceiling then
+    rate = rate + math.max((ceiling - rate) * %(closing)s, ceiling * %(probe)s)
+  elseif verdict == 'rise' and ceiling > 0 then
+    rate = rate + math.max((rate - ceiling) * %(beyond)s, ceiling * %(probe)s)
+  elseif verdict == 'rise' then
+    rate = rate * %(start)s
+  end
+  rate = math.min(math.max(rate, low), high)
+  redis.call('HSET', KEYS[1], 'rate', tostring(rate), 'rate_window', window,
+    'ceiling', tostring(ceiling))
 end
 return tostring(math.max(rate, low))
 """
-# The measured-capacity mode's window, the share of slow requests that lowers the rate,
-# and the fewest requests a window needs for its share to count.
+# The measured-capacity mode's window, the share of slow requests that lowers the rate
+# (and the share that holds it), and the fewest requests a window needs for its share.
 WINDOW_SECONDS = 5
 SLOW_SHARE = 0.05
+STRAIN_SHARE = 0.01
 MIN_SAMPLE = 20
+# How the rate moves (see _rate_followed): the cut, the rise before the first cut, the
+# share of the gap to the ceiling closed each window, the smallest step near the
+# ceiling, and the share by which the distance past it grows each window.
+RATE_STEPS = {"cut": 0.85, "start": 1.05, "closing": 0.3, "probe": 0.01, "beyond": 0.5}
+_RATE_ADJUST %= RATE_STEPS
 
 
 @dataclass(frozen=True)
@@ -171,23 +190,29 @@ def _opens_at() -> float:
 
 def _rate_followed(room, now: float) -> float:
     """WAITING_ROOM_RATE=auto: the rate follows what the service sustains, judged by the
-    time admitted requests took in the last window of WINDOW_SECONDS (latency_record).
-    More than SLOW_SHARE of them over WAITING_ROOM_LATENCY_TARGET: 30 % fewer a minute;
-    otherwise, while people wait, 5 % more; between WAITING_ROOM_RATE_MIN and _MAX. Small
-    rises and a deep cut, judged every 5 s: at ten times the crowd, rises of a tenth and
-    cuts of a fifth every 10 s overshot what the server sustains (p99 2 s, bench/rush.py),
-    these kept it under 1 s.
-    One process applies each window's judgement, by a conditional update of the room."""
+    time admitted requests took in the last window of WINDOW_SECONDS (latency_record),
+    between WAITING_ROOM_RATE_MIN and _MAX. More than SLOW_SHARE of them over
+    WAITING_ROOM_LATENCY_TARGET: the rate is cut by 15 %, and the rate it had becomes
+    the ceiling (unless it was at the floor). More than STRAIN_SHARE: it holds.
+    Otherwise, while people wait, it rises, as TCP's CUBIC does: 5 % a window until the
+    first cut, then by 30 % of the gap to the ceiling, slowly (1 % of it) near the
+    ceiling, and past it faster each window (the distance past it grows by half), in
+    case the ceiling was a passing slowness. Rises that scale with the rate
+    (5 % a window, cut by 30 %) overshot at 100 courses/s: the slow requests show a
+    window late, by then the rate had passed the knee by several steps (p99 1.8-2.3 s
+    at ten times the crowd, bench/rush.py).
+    One process applies each window's verdict, by a conditional update of the room."""
     window = int(now // WINDOW_SECONDS) * WINDOW_SECONDS - WINDOW_SECONDS
     requests = counter_add(key="room:requests", window=WINDOW_SECONDS, amount=0, now=window)
     slow = counter_add(key="room:slow", window=WINDOW_SECONDS, amount=0, now=window)
-    if requests.hits >= MIN_SAMPLE and slow.hits > SLOW_SHARE * requests.hits:
-        factor = 0.7
-    elif room.waiting():
-        factor = 1.05
+    measured = requests.hits >= MIN_SAMPLE
+    if measured and slow.hits > SLOW_SHARE * requests.hits:
+        verdict = "cut"
+    elif (measured and slow.hits > STRAIN_SHARE * requests.hits) or not room.waiting():
+        verdict = "hold"
     else:
-        factor = 1.0
-    return room.rate_adjust(window=window, factor=factor)
+        verdict = "rise"
+    return room.rate_adjust(window=window, verdict=verdict)
 
 
 def latency_record(seconds: float) -> None:
@@ -237,9 +262,9 @@ class _RedisRoom:
         frontier, issued, early = self._state()
         return issued + early > frontier
 
-    def rate_adjust(self, *, window: int, factor: float) -> float:
+    def rate_adjust(self, *, window: int, verdict: str) -> float:
         low, high = settings.WAITING_ROOM_RATE_MIN, settings.WAITING_ROOM_RATE_MAX
-        return float(self.client.eval(_RATE_ADJUST, 1, self.key, window, factor, low, high))
+        return float(self.client.eval(_RATE_ADJUST, 1, self.key, window, verdict, low, high))
 
     def reading(self) -> tuple[float, float]:
         frontier, issued, early = self._state()
@@ -288,16 +313,33 @@ class _DatabaseRoom:
         room = self._room()
         return room.issued + room.early > room.frontier
 
-    def rate_adjust(self, *, window: int, factor: float) -> float:
+    def rate_adjust(self, *, window: int, verdict: str) -> float:
         least, greatest = _least_greatest()
         low, high = settings.WAITING_ROOM_RATE_MIN, settings.WAITING_ROOM_RATE_MAX
+        steps = RATE_STEPS
+        moved = {
+            "cut": f"rate * {steps['cut']}",
+            "rise": (
+                f"CASE WHEN ceiling = 0 THEN rate * {steps['start']} "
+                f"WHEN rate < ceiling THEN rate + {greatest}("
+                f"(ceiling - rate) * {steps['closing']}, ceiling * {steps['probe']}) "
+                f"ELSE rate + {greatest}("
+                f"(rate - ceiling) * {steps['beyond']}, ceiling * {steps['probe']}) END"
+            ),
+            "hold": "rate",
+        }[verdict]
+        ceiling = (
+            "CASE WHEN rate > %s THEN rate ELSE ceiling END" if verdict == "cut" else "ceiling"
+        )
+        # Every expression reads the row as it was: the ceiling is the rate before the cut.
         (rate,) = self._returning(
             f"UPDATE {self.table} SET "
-            f"rate = CASE WHEN rate_window < %s THEN {least}({greatest}(rate * %s, %s), %s) "
+            f"rate = CASE WHEN rate_window < %s THEN {least}({greatest}({moved}, %s), %s) "
             "ELSE rate END, "
+            f"ceiling = CASE WHEN rate_window < %s THEN {ceiling} ELSE ceiling END, "
             f"rate_window = {greatest}(rate_window, %s) "
             "WHERE name = %s RETURNING rate",
-            [window, factor, low, high, window, self.name],
+            [window, low, high, window, *([low] if verdict == "cut" else []), window, self.name],
         )
         return max(rate, low)
 

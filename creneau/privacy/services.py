@@ -40,6 +40,7 @@ from creneau.care.services import administrations_detach
 from creneau.core.actor import Actor
 from creneau.core.db import unit_of_work
 from creneau.core.errors import NotFound
+from creneau.onboarding.models import Application
 from creneau.outreach.models import Notification, notification_to_index
 from creneau.waitlist.models import Offer, WaitlistEntry
 
@@ -252,6 +253,16 @@ def _data_purge(*, now: datetime, batch: int) -> dict[str, int]:
     _in_batches(candidates=invitees_due(before=invitee_cutoff), purge=population_purge, batch=batch)
     counts |= {kind: invited.get(kind, 0) for kind in _INVITEE_KINDS}
     counts["invitees_erased_kept"] = erased_invitees_purge(before=invitee_cutoff)
+    # Decided applications to join (the applicant's name and e-mail): the decision is in
+    # the audit log, an approved site lives on.
+    applications = Application.objects.exclude(status=Application.Status.PENDING).filter(
+        decided_at__lt=now - timedelta(days=settings.RETENTION_APPLICATION_DAYS)
+    )
+    counts["applications"] = _in_batches(
+        candidates=applications,
+        purge=lambda ids: applications.filter(pk__in=ids).delete()[0],
+        batch=batch,
+    )
     messages = Notification.objects.filter(
         status__in=MESSAGES_DONE,
         created_at__lt=now - timedelta(days=settings.RETENTION_MESSAGE_DAYS),

@@ -318,11 +318,63 @@ def test_the_followed_rate_falls_when_admitted_requests_get_slow_and_stays_in_bo
         rate = rate_after(start + n * WINDOW_SECONDS, arriving=30)
     assert rate == 100  # the maximum
     window_measured(at=start + 11 * WINDOW_SECONDS, requests=100, slow=30)
-    assert rate_after(start + 12 * WINDOW_SECONDS) == pytest.approx(70)
+    assert rate_after(start + 12 * WINDOW_SECONDS) == pytest.approx(85)
     for n in range(13, 20):
         window_measured(at=start + (n - 1) * WINDOW_SECONDS, requests=100, slow=50)
         rate = rate_after(start + n * WINDOW_SECONDS)
     assert rate == 60  # the minimum
+
+
+def test_after_a_cut_the_followed_rate_closes_on_the_rate_cut_and_then_probes_past_it(
+    auto_room,
+):
+    auto_room.WAITING_ROOM_RATE_MAX = 1000
+    start = T0 - T0 % WINDOW_SECONDS
+
+    def window(n: int, *, slow: int) -> float:
+        window_measured(at=start + (n - 1) * WINDOW_SECONDS, requests=1000, slow=slow)
+        return rate_after(start + n * WINDOW_SECONDS, arriving=300)
+
+    for _ in range(300):
+        admission_decide(signed_ticket=None, now=start)
+    for n in range(1, 16):
+        rate = window(n, slow=0)
+    assert rate == pytest.approx(60 * 1.05**15)  # 124.7: no cut yet, 5 % a window
+    assert window(16, slow=60) == pytest.approx(rate * 0.85)  # 6 % slow: cut, ceiling set
+    ceiling, cut = rate, rate * 0.85
+    # Strained (between 1 % and 5 % slow): it holds.
+    assert window(17, slow=30) == pytest.approx(cut)
+    # Fast again: 30 % of the gap to the ceiling a window, at least 1 % of it...
+    assert window(18, slow=0) == pytest.approx(cut + 0.3 * (ceiling - cut))
+    rates = [window(n, slow=0) for n in range(19, 40)]
+    steps = [later - earlier for earlier, later in itertools.pairwise(rates)]
+    past = next(i for i, rate in enumerate(rates) if rate > ceiling)
+    assert 4 <= past <= 12
+    assert min(steps) == pytest.approx(0.01 * ceiling)  # ...slowly near it...
+    # ...and past it faster each window: the ceiling may have been a passing slowness.
+    assert steps[past + 6] > 3 * steps[past]
+    assert rates[-1] > 3 * ceiling
+
+
+def test_a_cut_at_the_floor_sets_no_ceiling(auto_room):
+    start = T0 - T0 % WINDOW_SECONDS
+    for _ in range(300):
+        admission_decide(signed_ticket=None, now=start)
+    window_measured(at=start, requests=100, slow=50)
+    assert rate_after(start + WINDOW_SECONDS, arriving=30) == 60
+    # Still rising 5 % a window: the slow start (a crowd let in at once) said nothing of
+    # the knee.
+    window_measured(at=start + WINDOW_SECONDS, requests=100, slow=0)
+    assert rate_after(start + 2 * WINDOW_SECONDS, arriving=30) == pytest.approx(63)
+
+
+def test_the_followed_rate_holds_while_nobody_waits(auto_room):
+    start = T0 - T0 % WINDOW_SECONDS
+    window_measured(at=start, requests=100, slow=0)
+    assert rate_after(start + WINDOW_SECONDS) == 60
+    admission_decide(signed_ticket=None, now=start + 100 * WINDOW_SECONDS)
+    window_measured(at=start + 100 * WINDOW_SECONDS, requests=100, slow=0)
+    assert rate_after(start + 101 * WINDOW_SECONDS, arriving=0) == 60
 
 
 def test_admitted_requests_are_timed_in_the_measured_capacity_mode(client, auto_room, reference):

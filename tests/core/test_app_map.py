@@ -38,10 +38,11 @@ BENEATH = {
         *("outreach", "booking"),
     },
     # Retention and a person's rights: erases across booking, the waiting list, the
-    # alerts and the campaigns' population, keeps care's doses.
+    # alerts and the campaigns' population, keeps care's doses; purges decided
+    # applications to join.
     "privacy": {
         *("core", "audit", "geography", "sites", "vaccines", "scheduling", "eligibility"),
-        *("outreach", "booking", "care", "waitlist", "alerts", "campaigns"),
+        *("outreach", "booking", "care", "waitlist", "alerts", "campaigns", "onboarding"),
     },
     # Invitation campaigns: the population, campaigns, waves and invitations.
     "campaigns": {

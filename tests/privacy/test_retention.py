@@ -34,11 +34,14 @@ from creneau.booking.services import (
 from creneau.care.models import Administration
 from creneau.care.services import administration_record, subject_reference
 from creneau.core.actor import Actor
+from creneau.onboarding.models import Application
+from creneau.onboarding.services import application_refuse, application_submit
 from creneau.outreach.models import Notification
 from creneau.privacy.services import retention_purge
 from creneau.scheduling.models import Slot
 from creneau.vaccines.models import Stock
 from tests.factories import LOT, STAFF, at, person, tomorrow, two_dose_site, verified_contact
+from tests.onboarding.helpers import application_data, authority
 
 DAY = tomorrow()
 LATER = timedelta(days=93)
@@ -208,6 +211,20 @@ def test_batches_of_one_purge_everything_the_same(site_session, nurse):
     )
     counts = retention_purge(now=timezone.now() + LATER, batch=1)
     assert counts["persons"] == 2 and not Person.objects.exists()
+
+
+def test_decided_applications_to_join_go_after_a_year_and_pending_ones_stay(reference):
+    refused = application_submit(data=application_data())
+    application_refuse(
+        actor=authority("ars.idf", "75"),
+        application_id=refused.pk,
+        reason="Ce cabinet a déjà un lieu sur Créneau.",
+        departments=["75"],
+    )
+    pending = application_submit(data=application_data())  # the same number, again
+    assert retention_purge(now=timezone.now() + timedelta(days=364))["applications"] == 0
+    assert retention_purge(now=timezone.now() + timedelta(days=366))["applications"] == 1
+    assert list(Application.objects.values_list("pk", flat=True)) == [pending.pk]
 
 
 def test_the_retention_purge_command_prints_its_counts(db, capsys):
