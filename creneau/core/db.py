@@ -67,7 +67,8 @@ def unit_of_work(service: Callable[P, R]) -> Callable[P, R]:
     it.
 
     Once the outermost service has returned, still inside its transaction, the hooks
-    registered with `before_commit` run: their statements are the last before COMMIT."""
+    registered with `before_commit` run: their statements are the last before COMMIT,
+    after the checks PostgreSQL would otherwise defer to COMMIT (`_deferred_checks_run`)."""
     joined = transaction.atomic(service)
 
     @functools.wraps(service)
@@ -79,6 +80,8 @@ def unit_of_work(service: Callable[P, R]) -> Callable[P, R]:
             with transaction.atomic():
                 result = service(*args, **kwargs)
                 hooks, _unit.hooks = _unit.hooks, None
+                if hooks:
+                    _deferred_checks_run()
                 for hook, items in hooks.values():
                     hook(items)
             return result
@@ -88,6 +91,27 @@ def unit_of_work(service: Callable[P, R]) -> Callable[P, R]:
             _unit.hooks = None
 
     return retry_on_deadlock(run)
+
+
+def _deferred_checks_run() -> None:
+    """Check now the foreign keys PostgreSQL defers to COMMIT (Django declares them
+    DEFERRABLE INITIALLY DEFERRED), before the hooks take their lock.
+
+    A check takes KEY SHARE on the row referred to (a booking's appointment: its slot),
+    so it waits while another transaction holds that row FOR UPDATE. Left to COMMIT, it
+    came after the hooks' lock, the audit chain's head: a booking holding a head it had
+    just created waited at COMMIT for a slot that a session's change of lines held,
+    while that change waited to create the same head, a deadlock. Checked here, whoever
+    holds a head waits for nothing more.
+
+    Switching to IMMEDIATE checks what is pending at once; switching back to DEFERRED,
+    in the same round trip, leaves the transaction as it was for whatever follows (a
+    unit of work nested in a test's or a command's transaction). SQLite has no row
+    locks: its writers run one at a time."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE; SET CONSTRAINTS ALL DEFERRED")
 
 
 def before_commit(key: str, hook: Callable[[list[Any]], None]) -> list[Any] | None:

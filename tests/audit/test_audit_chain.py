@@ -115,6 +115,22 @@ def test_in_a_unit_of_work_the_chains_head_is_locked_last(reference, actor):
     assert findings() == []
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's deferred checks")
+def test_the_deferred_foreign_key_checks_come_before_the_chains_head(reference, actor):
+    """A foreign key's check locks the row referred to (KEY SHARE): PostgreSQL defers it
+    to COMMIT, which would put that lock after the head's. The unit of work makes it
+    before: a dangling reference is refused before the head is even looked at."""
+
+    @unit_of_work
+    def service() -> None:
+        audit_record(actor=actor, action="view", summary="lié")
+        AuditEvent.objects.create(action="view", summary="orphelin", site_id=2**31 - 1)
+
+    with CaptureQueriesContext(connection) as queries, pytest.raises(IntegrityError):
+        service()
+    assert not any("audit_chainhead" in query["sql"] for query in queries.captured_queries)
+
+
 def test_an_event_rolled_back_with_a_savepoint_leaves_no_link(actor):
     @unit_of_work
     def service() -> None:

@@ -9,12 +9,15 @@ audit events must be exactly its actions done, kind by kind: none lost, none for
 refusal. And the booking invariants must still recount."""
 
 import itertools
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
 from django.contrib.messages import constants, get_messages
+from django.db import connection, connections
 from django.db.models import F
 from django.test import Client
 from django.urls import reverse
@@ -22,7 +25,8 @@ from django.utils import timezone
 
 from creneau.alerts.models import Subscription
 from creneau.alerts.services import alerts_stop
-from creneau.audit.models import AuditEvent
+from creneau.audit import services as audit_services
+from creneau.audit.models import AuditEvent, ChainHead
 from creneau.booking.models import Appointment, Series
 from creneau.booking.services import (
     booking_cancel,
@@ -46,6 +50,7 @@ from creneau.core.errors import DomainError
 from creneau.demo.staff import DEMO_PASSWORD
 from creneau.outreach.models import LetterBatch, Notification
 from creneau.scheduling.models import Session
+from creneau.scheduling.services import session_change_lines
 from creneau.sites.models import Site
 from creneau.staff.models import ApiToken, StaffProfile
 from creneau.staff.selectors import api_token_authenticate
@@ -416,6 +421,92 @@ def test_call_centre_bookings_while_the_session_changes_lines_and_closes(
     for desk in (*agents, widener, closer):
         desk.assert_audited()
     assert_invariants()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's row locks")
+def test_a_call_centre_booking_and_a_session_change_linking_the_days_first_events(
+    reference_committed, retries, monkeypatch
+):
+    """The crossing the race above met by chance, set up in its worst order: a manager's
+    change of lines has locked the session's places and is linking the day's first audit
+    event (so it creates the day's chain heads) while an agent's booking in that session
+    commits, its own event linked to heads it created a moment before.
+
+    The booking's appointment refers to its place, and PostgreSQL checks that reference
+    (KEY SHARE on the slot) at COMMIT; the manager, holding the slot, waited for the
+    agent's new heads: a deadlock, retried. Neither may wait for the other now."""
+    [agent] = desks(Role.CALL_CENTRE, "agent")
+    [manager] = desks(Role.SITE_MANAGER, "manager")
+    site, first = two_dose_site()
+    manager.cover(site)
+    hold = hold_create(slot_id=slot_ids(first)[0]).hold
+    assert not ChainHead.objects.filter(day=timezone.localdate()).exists()
+
+    # The manager's unit of work stops at its audit link (its places locked) until the
+    # agent's booking has committed or is seen waiting for a lock.
+    linking, go_on = threading.Event(), threading.Event()
+    manager_thread: list[threading.Thread] = []
+    chain_events = audit_services._chain
+
+    def chain_after_the_booking(event_ids):
+        if threading.current_thread() in manager_thread:
+            linking.set()
+            assert go_on.wait(timeout=30)
+        chain_events(event_ids)
+
+    monkeypatch.setattr(audit_services, "_chain", chain_after_the_booking)
+
+    def act(kind):
+        try:
+            if kind == "lines":
+                return manager.call("lines", session_change_lines, session_id=first.pk, lines=1)
+            return agent.call(
+                "book",
+                booking_confirm,
+                hold_id=hold.pk,
+                contact=verified_contact("+33611223344"),
+                person=person(given_name="Appelante"),
+            )
+        finally:
+            connections.close_all()
+
+    results: dict[str, object] = {}
+
+    def run(kind):
+        try:
+            results[kind] = act(kind)
+        except Exception as error:  # asserted below
+            results[kind] = error
+
+    changing = threading.Thread(target=run, args=("lines",))
+    manager_thread.append(changing)
+    changing.start()
+    assert linking.wait(timeout=30)
+    booking = threading.Thread(target=run, args=("book",))
+    booking.start()
+    deadline = time.monotonic() + 30
+    while booking.is_alive() and not sessions_waiting_for_a_lock():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    go_on.set()
+    for thread in (changing, booking):
+        thread.join(timeout=60)
+
+    assert not [r for r in results.values() if isinstance(r, BaseException)], results
+    assert not retries, retries
+    assert manager.done["lines"] == agent.done["book"] == 1
+    manager.assert_audited()
+    agent.assert_audited()
+    assert_invariants()
+
+
+def sessions_waiting_for_a_lock() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0]
 
 
 def test_no_shows_run_while_people_are_checked_in_and_given_their_dose(
