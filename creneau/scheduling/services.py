@@ -405,7 +405,10 @@ def _lock_open_session(session_id: int) -> Session:
 
 
 def _lock_slots(session: Session) -> list[Slot]:
-    return list(Slot.objects.select_for_update().filter(session=session).order_by("pk"))
+    # NO KEY UPDATE, as a cancellation locks them: a booking inserting its appointment
+    # takes KEY SHARE on the slot (its foreign key's check), which FOR UPDATE would make
+    # wait for this whole change; no slot's key changes here.
+    return list(Slot.objects.select_for_update(no_key=True).filter(session=session).order_by("pk"))
 
 
 @unit_of_work
