@@ -124,6 +124,9 @@ class Booking(RuleBasedStateMachine):
             open_session(site, day=day + timedelta(days=3), end=time(9, 20), lines=1, dose_number=2)
         self.first_dose_slots = list(Slot.objects.filter(dose_number=1).order_by("pk"))
         self.dose2_slots = list(Slot.objects.filter(dose_number=2).order_by("pk"))
+        self.dose2_alone_slots = [
+            slot for slot in self.dose2_slots if slot.date == day + timedelta(days=3)
+        ]
         self.declared = dose1_elsewhere_check(
             vaccine_code="comirnaty",
             given_on=timezone.localdate() - timedelta(days=20),
@@ -141,8 +144,9 @@ class Booking(RuleBasedStateMachine):
     def hold(self, index):
         return something(self._hold(index))
 
-    def _hold(self, index, *, elsewhere: bool = False) -> str | None:
-        slots = self.dose2_slots if elsewhere else self.first_dose_slots
+    def _hold(self, index, *, elsewhere: bool = False, slots: list | None = None) -> str | None:
+        if slots is None:
+            slots = self.dose2_slots if elsewhere else self.first_dose_slots
         slot = slots[index % len(slots)]
         try:
             result = hold_create(
@@ -191,6 +195,24 @@ class Booking(RuleBasedStateMachine):
         interval), then booked, or answered with the person's course under way."""
         hold_id = self._hold(index, elsewhere=True)
         return something(hold_id and self._book(hold_id, who, contact, elsewhere=True))
+
+    @rule(
+        target=series,
+        index=st.integers(0, 100),
+        who=st.integers(0, len(PEOPLE) - 1),
+        contact=st.integers(0, 1),
+    )
+    def book_dose2_alone_and_cancel_it(self, index, who, contact):
+        """A course begun elsewhere, booked in a second-dose slot inside its interval,
+        then ended by cancelling that dose 2, in one step. Through the two rules apart,
+        this happens only in an example where Hypothesis enabled both (it enables a
+        random subset of the rules in each one) and the cancellation then drew that very
+        course: in 30 examples, sometimes never. They stay, for the other orders."""
+        hold_id = self._hold(index, elsewhere=True, slots=self.dose2_alone_slots)
+        series_id = hold_id and self._book(hold_id, who, contact, elsewhere=True)
+        if series_id:
+            self._cancel_dose2(series_id)
+        return something(series_id)
 
     @rule(
         target=series,
@@ -298,6 +320,9 @@ class Booking(RuleBasedStateMachine):
         """No dose is given here: dose 2 alone is refused while dose 1 is to come
         (invariant 3), and the refusal changes nothing (the invariants recount it); a
         course begun elsewhere ends with its dose 2 cancelled, while it has one."""
+        self._cancel_dose2(series_id)
+
+    def _cancel_dose2(self, series_id):
         model = self.model.series[series_id]
         if not model.active:
             booking_dose2_cancel(series_id=series_id)  # a cancelled course answers as it is
