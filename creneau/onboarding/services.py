@@ -374,7 +374,7 @@ def invitation_check(*, token: str) -> StaffInvitation:
     return invitation
 
 
-@transaction.atomic
+@unit_of_work
 def invitation_accept(*, token: str, password: str, password_again: str) -> AbstractBaseUser:
     """Set the invited account's password: the link is spent by one conditional update
     (two tabs submitting at once: one sets the password, the other is told it was used)."""
