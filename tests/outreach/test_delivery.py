@@ -2,12 +2,14 @@
 never at night nor to an address that opted out, a failure for good going on to the
 message's fallback."""
 
+import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.core import mail
 from django.utils import timezone
 
+from creneau.admission.models import Counter
 from creneau.outreach.models import Notification, OptOut, Priority
 from creneau.outreach.quiet import quiet_hours_end
 from creneau.outreach.services import (
@@ -216,3 +218,58 @@ def daytime() -> datetime:
     """A moment of tomorrow's day, outside the quiet hours, after every row is due."""
     tomorrow = timezone.now().astimezone(PARIS).date() + timedelta(days=1)
     return datetime.combine(tomorrow, datetime.min.time().replace(hour=12), tzinfo=PARIS)
+
+
+class FrozenClock:
+    """The outbox's wall clock (its rate windows) stopped at the start of a second; the
+    monotonic one runs."""
+
+    monotonic = staticmethod(time.monotonic)
+
+    @staticmethod
+    def time() -> float:
+        return 1_800_000_000.0
+
+
+def rate_spent() -> int:
+    return sum(Counter.objects.filter(key="outbox:rate:sms").values_list("hits", flat=True))
+
+
+def test_the_rate_counts_only_the_messages_handed_to_the_provider(
+    db, sms_outbox, settings, monkeypatch, time_machine_now
+):
+    time_machine_now(NOON)
+    monkeypatch.setattr("creneau.outreach.services.time", FrozenClock)
+    settings.OUTBOX_RATES = {"sms": 50, "email": 0}
+    for number in range(5):
+        invitation(number)
+    for number in (1, 3):
+        optout_record(address=f"+336{number:08d}", source=OptOut.Source.STOP)
+    report = outbox_send(now=NOON)
+    # One claim of five (a tenth of a second at 50 a second): two opted out since, and
+    # their share of the rate given back for the next claim.
+    assert sorted(d.outcome for d in report.deliveries) == ["opted_out"] * 2 + ["sent"] * 3
+    assert rate_spent() == 3
+
+
+def test_a_channel_whose_rate_is_spent_waits_for_the_next_second_the_other_goes_on(
+    db, sms_outbox, settings, monkeypatch, time_machine_now
+):
+    time_machine_now(NOON)
+    monkeypatch.setattr("creneau.outreach.services.time", FrozenClock)
+    settings.OUTBOX_RATES = {"sms": 2, "email": 0}
+    for number in range(4):
+        code(f"+336{number:08d}", number)
+    notification_enqueue(
+        channel="email",
+        to="jeanne@example.org",
+        kind=Notification.Kind.VERIFICATION_CODE,
+        event="verification:email",
+        context={"code": "123456", "minutes": 10},
+    )
+    report = outbox_send(now=NOON)
+    assert [d.channel for d in report.deliveries] == ["sms", "sms", "email"]
+    assert len(sms_outbox) == 2 and len(mail.outbox) == 1
+    # It ended because the only channel with messages left had spent its rate: the
+    # worker waits for the next window, not its idle pause.
+    assert report.throttled_for == 1.0
