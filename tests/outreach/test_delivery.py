@@ -6,6 +6,7 @@ import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from django.core import mail
 from django.utils import timezone
 
@@ -231,16 +232,24 @@ class FrozenClock:
         return 1_800_000_000.0
 
 
+@pytest.fixture
+def rates(settings, monkeypatch, time_machine_now):
+    """Set the channels' rates, at noon, the rate windows' clock stopped."""
+    time_machine_now(NOON)
+    monkeypatch.setattr("creneau.outreach.services.time", FrozenClock)
+
+    def set_rates(**rates: float) -> None:
+        settings.OUTBOX_RATES = {"sms": 0, "email": 0, **rates}
+
+    return set_rates
+
+
 def rate_spent() -> int:
     return sum(Counter.objects.filter(key="outbox:rate:sms").values_list("hits", flat=True))
 
 
-def test_the_rate_counts_only_the_messages_handed_to_the_provider(
-    db, sms_outbox, settings, monkeypatch, time_machine_now
-):
-    time_machine_now(NOON)
-    monkeypatch.setattr("creneau.outreach.services.time", FrozenClock)
-    settings.OUTBOX_RATES = {"sms": 50, "email": 0}
+def test_the_rate_counts_only_the_messages_handed_to_the_provider(db, sms_outbox, rates):
+    rates(sms=50)
     for number in range(5):
         invitation(number)
     for number in (1, 3):
@@ -253,11 +262,9 @@ def test_the_rate_counts_only_the_messages_handed_to_the_provider(
 
 
 def test_a_channel_whose_rate_is_spent_waits_for_the_next_second_the_other_goes_on(
-    db, sms_outbox, settings, monkeypatch, time_machine_now
+    db, sms_outbox, rates
 ):
-    time_machine_now(NOON)
-    monkeypatch.setattr("creneau.outreach.services.time", FrozenClock)
-    settings.OUTBOX_RATES = {"sms": 2, "email": 0}
+    rates(sms=2)
     for number in range(4):
         code(f"+336{number:08d}", number)
     notification_enqueue(
