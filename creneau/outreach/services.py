@@ -439,7 +439,7 @@ def outbox_send(
     clock: Callable[[], datetime] = (lambda: now) if now is not None else timezone.now
     started = time.monotonic()
     report = OutboxReport()
-    # The channels whose rate is spent, and when their window ends (time.time()).
+    # The channels whose rate was spent, and when that window ends (time.time()).
     throttled: dict[str, float] = {}
     claims = 0
     senders = _Senders()
@@ -461,7 +461,7 @@ def outbox_send(
                 groups.setdefault((priority, channel), []).append(pk)
             claimed = False
             for (_priority, channel), ids in groups.items():
-                if channel in throttled:
+                if time.time() < throttled.get(channel, 0.0):
                     continue
                 reserved_at = time.time()
                 wanted = min(len(ids), _claim_size(channel), limit - len(report.deliveries))
@@ -480,7 +480,8 @@ def outbox_send(
             if not claimed:
                 # Nothing due, or every channel with messages due spent its rate.
                 if groups:
-                    report.throttled_for = max(0.0, min(throttled.values()) - time.time())
+                    spent_until = min(throttled[channel] for _priority, channel in groups)
+                    report.throttled_for = max(0.0, spent_until - time.time())
                 break
     finally:
         senders.close()
