@@ -17,13 +17,14 @@ In a throwaway PostgreSQL (scripts/with-postgres.sh, as bench/stats.py), or SQLi
    no mobile), sent every day at every hour. Its waves (`campaign_wave_send`) are
    enqueued until none is due: they must stop at the free places (or at the people,
    when fewer).
-3. A fake SMS provider on 127.0.0.1 (an HTTP server in this process) takes at most
-   `--rate` messages a second (a request beyond waits its turn), counts every request
-   and keeps each `Idempotency-Key` once. `--workers` `manage.py worker` processes send
-   the outbox, at the provider's rate (OUTBOX_RATE_SMS); when half of the SMS have
-   arrived, the first worker is killed with SIGKILL and started again. A message it was
-   sending is taken again by another worker after the outbox's claim timeout (5 minutes)
-   under the same key: counted once.
+3. A fake SMS provider on 127.0.0.1 (an HTTP server in this process, bench/sending.py)
+   takes at most `--rate` messages a second (a request beyond waits its turn), counts
+   every request and keeps each `Idempotency-Key` once. `--workers` `manage.py worker`
+   processes send the outbox, at the provider's rate (OUTBOX_RATE_SMS); when half of the
+   SMS have arrived, the first worker is killed with SIGKILL and started again. The
+   messages of its last claim are taken again by another worker after the outbox's
+   claim timeout (5 minutes), under the same keys: one it had handed over is counted
+   once. Where the provider stood idle is printed (bench/sending.py).
 4. Checks, once the outbox has recorded every SMS as sent: every SMS invitation reached
    the provider under its key, exactly once; no invitation reached it twice under two
    keys (a duplicate); none is missing. Any failed check, or nothing measured, ends
@@ -39,31 +40,24 @@ Run from the project root: .venv/bin/python bench/campaign.py [--people 1000000]
 import argparse
 import csv
 import datetime as dt
-import json
 import math
 import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from machine import free_port  # noqa: E402
+from sending import child_wait, workers_send  # noqa: E402
 
 DEPARTMENTS = 10
 # One row in this many is deliberately bad (a postcode that is not the town's, a date
 # that does not exist): the import rejects it and goes on.
 BAD_ONE_IN = 1000
-# A pause this long in the provider's arrivals, once most have come, is the wait for a
-# killed worker's stale claim (outreach.services.CLAIM_TIMEOUT): not counted as sending.
-TAIL_GAP_SECONDS = 10.0
 
 GIVEN_NAMES = [
     "Jeanne", "Marie", "Monique", "Françoise", "Jacqueline", "Simone", "Odette", "Colette",
@@ -235,92 +229,6 @@ def places_open(*, departments: list[str], places: int) -> dict[str, int]:
     return opened
 
 
-# The provider --------------------------------------------------------------------------
-
-
-class Provider:
-    """What the fake provider took: each key once (with when it first came), every
-    request counted, and the recipients of each key."""
-
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
-        self.lock = threading.Lock()
-        self.next_turn = 0.0
-        self.requests = 0
-        self.first_seen: dict[str, float] = {}
-        self.recipients: dict[str, str] = {}
-
-    def turn(self) -> None:
-        """Wait for this request's turn: at most `rate` a second, as a provider imposes."""
-        with self.lock:
-            now = time.monotonic()
-            self.next_turn = max(self.next_turn, now) + 1 / self.rate
-            wait = self.next_turn - 1 / self.rate - now
-        if wait > 0:
-            time.sleep(wait)
-
-    def take(self, key: str, to: str) -> None:
-        with self.lock:
-            self.requests += 1
-            if key not in self.first_seen:
-                self.first_seen[key] = time.monotonic()
-                self.recipients[key] = to
-
-    @property
-    def unique(self) -> int:
-        with self.lock:
-            return len(self.first_seen)
-
-
-def provider_start(provider: Provider) -> tuple[ThreadingHTTPServer, int]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # a connection serves many messages, as providers do
-        # The headers and the body go in two writes: without this, the second waits for
-        # the client's delayed ACK (some 40 ms) on a kept-open connection.
-        disable_nagle_algorithm = True
-
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            key = self.headers.get("Idempotency-Key", "")
-            provider.turn()
-            if not key:
-                self.send_response(400)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            provider.take(key, body["to"])
-            answer = json.dumps({"id": key}).encode()
-            try:
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-            except (BrokenPipeError, ConnectionResetError):
-                # The worker was killed while its message waited its turn: the provider
-                # took it; the worker never knew, and its row is sent again later.
-                pass
-
-        def log_message(self, *args):
-            pass
-
-    port = free_port()
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, port
-
-
-# Processes -----------------------------------------------------------------------------
-
-
-def child_wait(process: subprocess.Popen) -> tuple[int, float, float]:
-    """Wait for a child: (exit status, peak MiB, CPU seconds), from its own rusage."""
-    _pid, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return process.returncode, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
-
-
 def _inner(args: argparse.Namespace) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "creneau.settings")
     os.environ.setdefault("DEBUG", "1")
@@ -463,108 +371,43 @@ def _inner(args: argparse.Namespace) -> None:
         raise SystemExit("FAILED: no SMS to send: nothing to measure")
     connection.close()
 
-    # 3. The provider and the workers.
-    provider = Provider(args.rate)
-    server, port = provider_start(provider)
-    env.update(
-        SMS_BACKEND="creneau.outreach.sms.HttpBackend",
-        SMS_HTTP_URL=f"http://127.0.0.1:{port}/sms",
-        SMS_HTTP_TIMEOUT="30",
-    )
-    logs = [(work / f"worker-{n}.log").open("w") for n in range(args.workers + 1)]
-
-    def worker_start(n: int) -> subprocess.Popen:
-        return subprocess.Popen(
-            [*manage, "worker", "--limit", "100"],
-            cwd=ROOT,
-            env=env,
-            stdout=logs[n],
-            stderr=subprocess.STDOUT,
-        )
-
-    workers = [worker_start(n) for n in range(args.workers)]
-    peaks: list[float] = [import_peak]
-    worker_cpu = 0.0
-    killed_at = None
-    deadline_idle = 5 * 60 + 120  # the claim timeout, and some
-    last_progress, last_unique = time.monotonic(), 0
-    # Until every SMS reached the provider and the outbox has recorded each as sent: a
-    # message the killed worker handed over without living to record it is sent again
-    # by another worker after the claim timeout, under the same key.
+    # 3. The provider and the workers (bench/sending.py).
     unsent = Notification.objects.filter(
         kind=Notification.Kind.INVITATION, channel="sms", status__in=["pending", "sending"]
     )
-    while provider.unique < len(sms_keys) or unsent.exists():
-        time.sleep(0.5)
-        unique = provider.unique
-        if unique != last_unique:
-            last_progress, last_unique = time.monotonic(), unique
-        if killed_at is None and unique >= len(sms_keys) // 2:
-            victim = workers[0]
-            victim.send_signal(signal.SIGKILL)
-            _status, peak, cpu = child_wait(victim)
-            peaks.append(peak)
-            worker_cpu += cpu
-            killed_at = unique
-            print(f"worker 1 killed (SIGKILL) after {unique:,} SMS; started again")
-            workers[0] = worker_start(args.workers)
-        if time.monotonic() - last_progress > deadline_idle:
-            break
-    for worker in workers:
-        worker.send_signal(signal.SIGTERM)
-    for worker in workers:
-        _status, peak, cpu = child_wait(worker)
-        peaks.append(peak)
-        worker_cpu += cpu
-    server.shutdown()
-    for log in logs:
-        log.close()
+    sending = workers_send(
+        manage=manage,
+        cwd=ROOT,
+        env=env,
+        keys=sms_keys,
+        rate=args.rate,
+        workers=args.workers,
+        unsent=unsent.exists,
+        logs=work,
+    )
 
     # 4. Checks.
-    received = set(provider.first_seen)
-    missing = sms_keys - received
-    strangers = received - sms_keys
-    by_recipient: dict[str, int] = {}
-    for to in provider.recipients.values():
-        by_recipient[to] = by_recipient.get(to, 0) + 1
-    duplicates = sum(n - 1 for n in by_recipient.values() if n > 1) + len(strangers)
-    redelivered = provider.requests - len(received)
-    arrivals = sorted(provider.first_seen.values())
-    # The steady part: up to a pause of TAIL_GAP_SECONDS (the killed worker's stale claim
-    # waiting for its timeout), if any.
-    end = len(arrivals)
-    for n in range(1, len(arrivals)):
-        if arrivals[n] - arrivals[n - 1] > TAIL_GAP_SECONDS:
-            end = n
-            break
-    steady = arrivals[:end]
-    sent_rate = (len(steady) - 1) / (steady[-1] - steady[0]) if len(steady) > 1 else 0.0
     statuses = dict(
         Notification.objects.filter(kind=Notification.Kind.INVITATION, channel="sms")
         .values_list("status")
         .annotate(n=Count("pk"))
         .values_list("status", "n")
     )
+    print(sending.idle)
     print(
-        f"provider: {provider.requests:,} requests, {len(received):,} keys, "
-        f"{redelivered} redelivered under the same key, {len(arrivals) - end} after the "
-        f"claim timeout (workers' logs in {work}); outbox statuses {statuses}; the workers' CPU "
-        f"{1000 * worker_cpu / max(1, len(received)):.0f} ms a message (their jobs included)"
+        f"provider: {sending.requests:,} requests, {len(sending.received):,} keys, "
+        f"{sending.redelivered} redelivered under the same key, {sending.after_timeout} after "
+        f"the claim timeout (workers' logs in {work}); outbox statuses {statuses}; the "
+        f"workers' CPU {1000 * sending.cpu / max(1, len(sending.received)):.0f} ms a message "
+        "(their jobs included)"
     )
-    failures = []
-    if missing:
-        failures.append(f"{len(missing)} SMS invitations never reached the provider")
-    if duplicates:
-        failures.append(f"{duplicates} duplicates")
-    if killed_at is None:
-        failures.append("no worker was killed")
-    if sent_rate <= 0:
-        failures.append("no sending rate measured")
+    failures = sending.failures()
     campaign_status = Campaign.objects.get(pk=campaign.pk).status
     print(
         f"campaign: {imported:,.0f} rows imported/s, {enqueued / enqueue_seconds:,.0f} "
-        f"invitations enqueued/s, {sent_rate:,.1f} sent/s of a provider limit {args.rate:g}/s, "
-        f"peak {max(peaks):.0f} MiB, {duplicates} duplicates",
+        f"invitations enqueued/s, {sending.sent_rate:,.1f} sent/s of a provider limit "
+        f"{args.rate:g}/s, peak {max(import_peak, *sending.peaks):.0f} MiB, "
+        f"{sending.duplicates} duplicates",
         flush=True,
     )
     if failures or campaign_status != Campaign.Status.RUNNING:

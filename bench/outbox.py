@@ -1,20 +1,29 @@
-"""The outbox's own costs (issue 17, item 8's sending goals): the time to enqueue an
-invitation one at a time (`notification_enqueue`) and in batches
-(`notifications_enqueue_many`, as a campaign's wave does), and the CPU one worker spends
-a message sent, its send loop (`outbox_send`) run in this process against the fake
-provider of bench/campaign.py on 127.0.0.1 (not throttled here: the worker's own cost
-is measured, not the provider's).
+"""The outbox's own costs and its sending rate (issue 17, item 8's sending goals):
+
+1. the time to enqueue an invitation one at a time (`notification_enqueue`) and in
+   batches (`notifications_enqueue_many`, as a campaign's wave does);
+2. the CPU one worker spends a message sent, its send loop (`outbox_send`) run in this
+   process against the fake provider of bench/sending.py on 127.0.0.1, not throttled
+   (the worker's own cost, not the provider's);
+3. the sending rate: `--send` SMS invitations sent by `--workers` `manage.py worker`
+   processes to the fake provider throttled at `--rate` a second (OUTBOX_RATE_SMS the
+   same), the first worker killed with SIGKILL when half have arrived and started
+   again (bench/sending.py, as bench/campaign.py's sending, without its population and
+   campaign). Every message must reach the provider exactly once (a redelivery under
+   the same idempotency key counts once); where the provider stood idle is printed.
 
 In a throwaway PostgreSQL (scripts/with-postgres.sh), or SQLite with `--sqlite`:
 
-    .venv/bin/python bench/outbox.py [--messages 2000] [--sqlite] [--profile]
+    .venv/bin/python bench/outbox.py [--messages 2000] [--send 3000] [--rate 50]
+        [--workers 4] [--sqlite] [--profile]
 
-The worker's CPU is its thread's (time.thread_time), so the provider's threads are not
-counted; `--profile` prints the send loop's 25 costliest functions (cProfile). The last
-line sums it up:
+The worker's CPU in 2 is its thread's (time.thread_time), so the provider's threads are
+not counted; `--profile` prints the send loop's 25 costliest functions (cProfile). The
+last line sums it up:
 
     outbox: <A> ms an invitation enqueued one at a time, <B> ms in batches,
-    worker <C> ms CPU a message
+    worker <C> ms CPU a message; <S> sent/s of a provider limit <L>/s (<P> %),
+    <D> duplicates
 """
 
 import argparse
@@ -31,7 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from campaign import Provider, provider_start  # noqa: E402
+from sending import Provider, provider_start, workers_send  # noqa: E402
 
 BATCH = 500  # campaigns.services.WAVE_BATCH
 ROUNDS = 3
@@ -41,7 +50,7 @@ def _inner(args: argparse.Namespace) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "creneau.settings")
     os.environ.setdefault("DEBUG", "1")
     os.environ["OUTBOX_QUIET_HOURS"] = ""
-    # The shared rate is still taken for every message (its cost is the worker's), never
+    # The shared rate is still counted for every claim (its cost is the worker's), never
     # spent.
     os.environ["OUTBOX_RATE_SMS"] = "1000000"
     provider = Provider(rate=1_000_000)
@@ -135,24 +144,71 @@ def _inner(args: argparse.Namespace) -> None:
         pstats.Stats(profile).sort_stats("cumulative").print_stats(25)
     print(
         f"enqueue: {' '.join(f'{ms:.2f}' for ms in single)} ms one at a time, "
-        f"{' '.join(f'{ms:.2f}' for ms in many)} ms in batches of {BATCH}"
+        f"{' '.join(f'{ms:.2f}' for ms in many)} ms in batches of {BATCH}; "
+        f"worker {1000 * cpu / sent:.1f} ms CPU a message ({sent} sent)",
+        flush=True,
+    )
+
+    # 3. The sending rate, by worker processes.
+    Notification.objects.all().delete()
+    start += args.messages
+    for first in range(0, args.send, BATCH):
+        with transaction.atomic():
+            notifications_enqueue_many(messages=messages(start + first)[: args.send - first])
+    keys = {
+        str(pk)
+        for pk in Notification.objects.filter(status="pending", channel="sms").values_list(
+            "pk", flat=True
+        )
+    }
+    unsent = Notification.objects.filter(status__in=["pending", "sending"])
+    connection.close()
+    load_before = Path("/proc/loadavg").read_text().strip()
+    sending = workers_send(
+        manage=[sys.executable, str(ROOT / "manage.py")],
+        cwd=ROOT,
+        env={**os.environ},
+        keys=keys,
+        rate=args.rate,
+        workers=args.workers,
+        unsent=unsent.exists,
+        logs=Path(tempfile.mkdtemp(prefix="creneau-outbox-workers-")),
+    )
+    load_after = Path("/proc/loadavg").read_text().strip()
+    print(sending.idle)
+    print(
+        f"sending: {len(keys)} SMS by {args.workers} workers (one killed after "
+        f"{sending.killed_at}), {sending.steady} in the steady part, {sending.after_timeout} "
+        f"after the claim timeout; {sending.requests} requests for {len(sending.received)} "
+        f"keys; the workers' CPU {1000 * sending.cpu / max(1, len(sending.received)):.1f} ms "
+        f"a message (their start and jobs included); load {load_before} then {load_after}"
     )
     print(
         f"outbox: {statistics.median(single):.2f} ms an invitation enqueued one at a time, "
         f"{statistics.median(many):.2f} ms in batches, worker {1000 * cpu / sent:.1f} ms CPU "
-        f"a message ({sent} sent; load {load})"
+        f"a message; {sending.sent_rate:.1f} sent/s of a provider limit {args.rate:g}/s "
+        f"({100 * sending.sent_rate / args.rate:.1f} %), {sending.duplicates} duplicates",
+        flush=True,
     )
+    failures = sending.failures()
+    if failures:
+        raise SystemExit("FAILED: " + "; ".join(failures))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=2000, help="messages the worker sends")
+    parser.add_argument("--send", type=int, default=3000, help="SMS the worker processes send")
+    parser.add_argument("--rate", type=float, default=50.0, help="the provider's limit, SMS/s")
+    parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
     parser.add_argument("--profile", action="store_true", help="print the send loop's profile")
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if not 100 <= args.messages <= 1_000_000:
-        parser.error("--messages from 100 to 1000000")
+    if not 100 <= args.messages <= 1_000_000 or not 100 <= args.send <= 1_000_000:
+        parser.error("--messages and --send from 100 to 1000000")
+    if not 1 <= args.rate <= 10_000 or not 1 <= args.workers <= 32:
+        parser.error("--rate from 1 to 10000, --workers from 1 to 32")
     if args.inner:
         _inner(args)
         return

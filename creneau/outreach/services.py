@@ -8,9 +8,8 @@ quiet hours nor to an address that opted out; a message that fails for good goes
 its fallback, if it has one.
 """
 
-import itertools
 import logging
-import random
+import math
 import smtplib
 import threading
 import time
@@ -22,14 +21,14 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from creneau.admission.counters import counter_add
 from creneau.audit.services import audit_record
 from creneau.core.actor import Actor
-from creneau.core.db import row_insert, unit_of_work
+from creneau.core.db import row_insert, unit_of_work, update_returning
 from creneau.core.errors import InvalidInput
 
 from .models import (
@@ -373,12 +372,15 @@ class Delivery:
     attempt: int
     outcome: str  # "sent", "retry" (pending again, later) or "failed" (for good)
     error: str = ""
+    # Handed to the provider (sent, or tried and failed): it counted against the rate.
+    handed: bool = False
 
 
 @dataclass
 class OutboxReport:
     deliveries: list[Delivery] = field(default_factory=list)
-    # Seconds until a channel whose rate was spent may send again (0: none was).
+    # When the batch ended because every channel with messages due had spent its rate:
+    # the seconds until one may send again (0: it ended for another reason).
     throttled_for: float = 0.0
 
     def count(self, outcome: str) -> int:
@@ -399,20 +401,12 @@ class OutboxReport:
 
 # A rate's window: the count of messages a channel sent in the current second.
 RATE_WINDOW_SECONDS = 1
-
-
-def _rate_take(channel: str) -> float:
-    """Take one message of the channel's rate (settings.OUTBOX_RATES, messages a second,
-    counted where every worker counts: admission's shared counters, Redis or the
-    database). 0 when taken; otherwise the seconds until the next window."""
-    rate = settings.OUTBOX_RATES.get(channel, 0)
-    if not rate:
-        return 0.0
-    now = time.time()
-    count = counter_add(key=f"outbox:rate:{channel}", window=RATE_WINDOW_SECONDS, now=now)
-    if count.hits <= rate:
-        return 0.0
-    return RATE_WINDOW_SECONDS - now % RATE_WINDOW_SECONDS
+# A claim takes at most what its channel's rate allows in this long, and at most
+# CLAIM_MOST rows: few enough that a code waits behind no long claim and that a worker
+# killed mid-claim leaves few rows to the claim timeout; enough that the claim and the
+# rate's count are one round trip for several messages.
+CLAIM_SECONDS = 0.1
+CLAIM_MOST = 20
 
 
 def outbox_send(
@@ -425,125 +419,199 @@ def outbox_send(
     """Send up to `limit` due messages (SMS and e-mail; letters stay pending), the lowest
     priority first.
 
-    Any number of workers may run this at once, in threads or processes: each row is
-    taken by one conditional UPDATE (due → sending, attempts + 1) that a single worker
-    can win, never by reading then writing, and the row is taken just before it is sent,
-    one at a time, so a claim lasts one send. A worker that died while sending leaves
-    its row "sending"; after CLAIM_TIMEOUT another takes it again (the one case where a
-    message may go twice: the provider may have taken it before the worker died; it
-    gets the row's id as its idempotency key).
+    Any number of workers may run this at once, in threads or processes. Each round
+    reads the head of the queue (the due rows by priority), reserves a few messages of
+    the first channel's rate, claims that many rows of that channel and priority in one
+    statement (`_claim`: due → sending, attempts + 1; a row is claimed by one worker
+    only) and sends them one by one, then reads the queue again: a code written
+    meanwhile goes in the next claim. A worker that died while sending leaves its claim
+    "sending"; after CLAIM_TIMEOUT another takes it again (the one case where a message
+    may go twice: the provider may have taken it before the worker died; it gets the
+    row's id as its idempotency key).
 
-    Before each message the channel's rate is taken; once spent, the batch leaves that
-    channel's rows for the next window (`throttled_for` says when). `seconds` ends the
-    batch after that long (once a message was tried), so that the worker reads the queue
-    again: a code written while invitations go out waits for no more than that. `now`
-    fixes the clock (tests); otherwise each step reads it. `stop`, when set, ends the
-    batch between two messages (the worker's SIGTERM).
+    A channel whose rate is spent is left until its next window while the other one
+    sends; the batch ends when every channel with messages due has spent its rate
+    (`throttled_for` says for how long). `seconds` ends the batch after that long (once
+    a claim was made; the claim in hand is sent first), so that the worker reads the
+    queue again. `now` fixes the clock (tests); otherwise each step reads it. `stop`,
+    when set, ends the batch after the claim in hand (the worker's SIGTERM).
     """
     clock: Callable[[], datetime] = (lambda: now) if now is not None else timezone.now
     started = time.monotonic()
     report = OutboxReport()
-    due = list(
-        Notification.objects.filter(outbox_sendable(clock()))
-        .order_by("priority", "next_attempt_at", "id")
-        .values_list("pk", "attempts", "channel", "priority")[:limit]
-    )
-    # Workers that start together read the same page: each tries it in its own order,
-    # so that they mostly take different rows instead of all losing the same races; the
-    # order of priorities is kept.
-    page = []
-    for _priority, rows in itertools.groupby(due, key=lambda row: row[3]):
-        rows = list(rows)
-        random.shuffle(rows)
-        page += rows
+    # The channels whose rate was spent, and when that window ends (time.time()).
     throttled: dict[str, float] = {}
-    tried = False
+    claims = 0
     senders = _Senders()
     try:
-        for notification_id, attempts, channel, _priority in page:
+        while len(report.deliveries) < limit:
             if stop is not None and stop.is_set():
                 break
-            # The first message always goes: a batch never ends having done nothing.
-            if seconds is not None and tried and time.monotonic() - started >= seconds:
+            if seconds is not None and claims and time.monotonic() - started >= seconds:
                 break
-            if channel in throttled:
-                continue
-            wait = _rate_take(channel)
-            if wait:
-                throttled[channel] = wait
-                continue
-            tried = True
-            delivery = _deliver_one(notification_id, attempts, clock=clock, senders=senders)
-            if delivery is not None:
-                report.deliveries.append(delivery)
+            head = (
+                Notification.objects.filter(outbox_sendable(clock()))
+                .order_by("priority", "next_attempt_at", "id")
+                .values_list("pk", "channel", "priority")[:limit]
+            )
+            # One claim takes one channel and one priority: by priority, then the
+            # channel that comes first.
+            groups: dict[tuple[int, str], list[int]] = {}
+            for pk, channel, priority in head:
+                groups.setdefault((priority, channel), []).append(pk)
+            claimed = False
+            for (_priority, channel), ids in groups.items():
+                if time.time() < throttled.get(channel, 0.0):
+                    continue
+                reserved_at = time.time()
+                wanted = min(len(ids), _claim_size(channel), limit - len(report.deliveries))
+                granted = _rate_reserve(channel, wanted, now=reserved_at)
+                if not granted:
+                    throttled[channel] = _window_end(reserved_at)
+                    continue
+                rows = _claim(ids, granted, taken_at=clock())
+                deliveries = _claimed_send(rows, clock=clock, senders=senders)
+                handed = sum(1 for delivery in deliveries if delivery.handed)
+                _rate_give_back(channel, granted - handed, reserved_at=reserved_at)
+                report.deliveries += deliveries
+                claims += 1
+                claimed = True
+                break
+            if not claimed:
+                # Nothing due, or every channel with messages due spent its rate.
+                if groups:
+                    spent_until = min(throttled[channel] for _priority, channel in groups)
+                    report.throttled_for = max(0.0, spent_until - time.time())
+                break
     finally:
         senders.close()
-    report.throttled_for = min(throttled.values(), default=0.0)
     return report
 
 
-def _deliver_one(
-    notification_id: int, attempts: int, *, clock: Callable[[], datetime], senders: "_Senders"
-) -> Delivery | None:
-    """Take one row, send it, record what happened; None when another worker has it."""
-    taken_at = clock()
-    if attempts >= MAX_ATTEMPTS:
-        # Only a stale claim gets here: its worker died during the last attempt allowed.
-        given_up = _fail(
-            notification_id,
-            Q(
-                status=Notification.Status.SENDING,
-                attempts=attempts,
-                next_attempt_at__lte=taken_at,
-            ),
-            error="the worker sending the last attempt stopped before it finished",
-        )
-        if not given_up:
-            return None
-        notification = Notification.objects.only("channel", "kind").get(pk=notification_id)
-        return Delivery(
-            notification_id,
-            notification.channel,
-            notification.kind,
-            attempts,
-            "failed",
-            "worker stopped",
-        )
-    # The claim: the database decides which worker wins (invariant: sent at most once).
-    taken = Notification.objects.filter(
-        pk=notification_id,
-        status__in=TAKEN,
-        attempts=attempts,
-        next_attempt_at__lte=taken_at,
-    ).update(
-        status=Notification.Status.SENDING,
-        attempts=F("attempts") + 1,
-        claimed_at=taken_at,
-        next_attempt_at=taken_at + CLAIM_TIMEOUT,
+def _claim_size(channel: str) -> int:
+    rate = settings.OUTBOX_RATES.get(channel, 0)
+    if not rate:
+        return CLAIM_MOST
+    return max(1, min(CLAIM_MOST, math.ceil(rate * CLAIM_SECONDS)))
+
+
+def _rate_key(channel: str) -> str:
+    return f"outbox:rate:{channel}"
+
+
+def _window_end(moment: float) -> float:
+    return moment - moment % RATE_WINDOW_SECONDS + RATE_WINDOW_SECONDS
+
+
+def _rate_reserve(channel: str, wanted: int, *, now: float) -> int:
+    """Reserve up to `wanted` messages of the channel's rate (settings.OUTBOX_RATES,
+    messages a second, counted where every worker counts: admission's shared counters,
+    Redis or the database) with one count; how many were granted (0: the window's rate
+    is spent). What was asked beyond the grant stays counted: the window is spent
+    either way."""
+    rate = settings.OUTBOX_RATES.get(channel, 0)
+    if not rate:
+        return wanted
+    # Never more than the rate allows in what is left of the window: messages reserved
+    # at its very end would go in the next one, on top of that one's rate.
+    left = _window_end(now) - now
+    wanted = max(1, min(wanted, math.ceil(rate * left)))
+    count = counter_add(key=_rate_key(channel), window=RATE_WINDOW_SECONDS, amount=wanted, now=now)
+    before = count.hits - wanted
+    return max(0, min(wanted, math.floor(rate - before)))
+
+
+def _rate_give_back(channel: str, unused: int, *, reserved_at: float) -> None:
+    """Messages reserved and not handed to the provider (the claim found fewer rows,
+    some opted out or were withdrawn) go back to their window, while it lasts, for the
+    next claim of any worker."""
+    if unused <= 0 or not settings.OUTBOX_RATES.get(channel, 0):
+        return
+    if time.time() >= _window_end(reserved_at):
+        return
+    counter_add(key=_rate_key(channel), window=RATE_WINDOW_SECONDS, amount=-unused, now=reserved_at)
+
+
+def _claim(ids: list[int], count: int, *, taken_at: datetime) -> list[Notification]:
+    """Take up to `count` of these due rows (one channel, one priority), in the queue's
+    order, for this worker, in one statement: UPDATE … WHERE id IN (SELECT … LIMIT n)
+    RETURNING. On PostgreSQL the subquery locks the rows it picks and skips those another
+    worker is claiming (FOR UPDATE SKIP LOCKED), so that workers claiming at once take
+    different rows instead of waiting for each other; a row another worker claimed
+    before is no longer due. SQLite runs one writer at a time. The claim: sending, one
+    attempt more, due again only after CLAIM_TIMEOUT (a dead worker's)."""
+    picked = (
+        Notification.objects.filter(outbox_sendable(taken_at), pk__in=ids)
+        .order_by("priority", "next_attempt_at", "id")
+        .select_for_update(skip_locked=True)
+        .values("pk")[:count]
     )
-    if not taken:
-        return None
-    attempt = attempts + 1
-    # The row and whether its address opted out since it was written, in one query.
-    notification = Notification.objects.annotate(
-        address_opted_out=Exists(OptOut.objects.filter(address_index=OuterRef("to_index")))
-    ).get(pk=notification_id)
+    with transaction.atomic():  # FOR UPDATE holds until the claim's statement ends
+        rows = update_returning(
+            Notification.objects.filter(pk__in=picked),
+            status=Notification.Status.SENDING,
+            attempts=F("attempts") + 1,
+            claimed_at=taken_at,
+            next_attempt_at=taken_at + CLAIM_TIMEOUT,
+        )
+    order = {pk: position for position, pk in enumerate(ids)}
+    return sorted(rows, key=lambda row: order[row.pk])
+
+
+def _claimed_send(
+    rows: list[Notification], *, clock: Callable[[], datetime], senders: "_Senders"
+) -> list[Delivery]:
+    """Send the rows of one claim, one by one, each outcome recorded as it comes (a
+    worker killed mid-claim leaves only the unsent rows to the claim timeout)."""
+    optional = {row.to_index for row in rows if row.priority in OPTIONAL_PRIORITIES}
+    # Whether an address opted out since its message was written: one query a claim.
+    opted_out = (
+        set(
+            OptOut.objects.filter(address_index__in=optional).values_list(
+                "address_index", flat=True
+            )
+        )
+        if optional
+        else set()
+    )
+    return [
+        _deliver_one(row, opted_out=row.to_index in opted_out, clock=clock, senders=senders)
+        for row in rows
+    ]
+
+
+def _deliver_one(
+    notification: Notification,
+    *,
+    opted_out: bool,
+    clock: Callable[[], datetime],
+    senders: "_Senders",
+) -> Delivery:
+    """Send one claimed row and record what happened."""
+    notification_id, attempt = notification.pk, notification.attempts
+    channel, kind = notification.channel, notification.kind
     # This worker's claim is (sending, this attempt number): recording the outcome under
     # it never overwrites a later claim made after this one went stale.
     claim = Q(status=Notification.Status.SENDING, attempts=attempt)
     mine = Notification.objects.filter(claim, pk=notification_id)
-    if notification.priority in OPTIONAL_PRIORITIES and notification.address_opted_out:
+    if attempt > MAX_ATTEMPTS:
+        # A stale claim whose worker died during the last attempt allowed: no more
+        # tries (the claim's attempt is taken back).
+        _fail(
+            notification_id,
+            claim,
+            error="the worker sending the last attempt stopped before it finished",
+            attempts=F("attempts") - 1,
+        )
+        return Delivery(notification_id, channel, kind, MAX_ATTEMPTS, "failed", "worker stopped")
+    if notification.priority in OPTIONAL_PRIORITIES and opted_out:
         # The address opted out after this was written: a reminder or an invitation only.
         mine.update(status=Notification.Status.OPTED_OUT)
-        return Delivery(
-            notification_id, notification.channel, notification.kind, attempt, "opted_out"
-        )
-    still_due = _still_due.get(notification.kind)
+        return Delivery(notification_id, channel, kind, attempt, "opted_out")
+    still_due = _still_due.get(kind)
     if still_due is not None and not still_due(notification):
         mine.update(status=Notification.Status.WITHDRAWN)
-        return Delivery(
-            notification_id, notification.channel, notification.kind, attempt, "withdrawn"
-        )
+        return Delivery(notification_id, channel, kind, attempt, "withdrawn")
     try:
         senders.send(notification)
     except Exception as error:
@@ -562,9 +630,7 @@ def _deliver_one(
             outcome = "retry"
         if not isinstance(error, SendError):
             logger.exception("outbox: notification %s raised while sending", notification_id)
-        return Delivery(
-            notification_id, notification.channel, notification.kind, attempt, outcome, text
-        )
+        return Delivery(notification_id, channel, kind, attempt, outcome, text, handed=True)
     done = {"status": Notification.Status.SENT, "sent_at": clock(), "last_error": ""}
     if "written_text" in notification.parameters:
         # A row written before messages were rendered when sent (outreach/0005): its
@@ -577,7 +643,7 @@ def _deliver_one(
         logger.warning(
             "outbox: notification %s was sent after its claim went stale", notification_id
         )
-    return Delivery(notification_id, notification.channel, notification.kind, attempt, "sent")
+    return Delivery(notification_id, channel, kind, attempt, "sent", handed=True)
 
 
 class _Senders:

@@ -2,12 +2,15 @@
 never at night nor to an address that opted out, a failure for good going on to the
 message's fallback."""
 
+import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from django.core import mail
 from django.utils import timezone
 
+from creneau.admission.models import Counter
 from creneau.outreach.models import Notification, OptOut, Priority
 from creneau.outreach.quiet import quiet_hours_end
 from creneau.outreach.services import (
@@ -83,15 +86,19 @@ def test_a_code_written_after_invitations_is_sent_first(db, sms_outbox, time_mac
 
 
 def test_a_batch_ends_after_its_seconds_so_that_the_queue_is_read_again(
-    db, sms_outbox, time_machine_now
+    db, sms_outbox, time_machine_now, settings
 ):
     time_machine_now(NOON)
+    # A claim takes what the rate allows in a tenth of a second (CLAIM_SECONDS): 2 here,
+    # 1 at the very end of a second.
+    settings.OUTBOX_RATES = {"sms": 20, "email": 0}
     for number in range(5):
         invitation(number)
-    # One message, then the time is up (taken and tried: the invitations' templates are
+    # One claim, then the time is up (taken and tried: the invitations' templates are
     # the campaigns' own).
-    assert len(outbox_send(limit=5, seconds=0, now=NOON).deliveries) == 1
-    assert len(outbox_send(limit=5, seconds=60, now=NOON).deliveries) == 4
+    first = len(outbox_send(limit=5, seconds=0, now=NOON).deliveries)
+    assert first in (1, 2)
+    assert len(outbox_send(limit=5, seconds=60, now=NOON).deliveries) == 5 - first
 
 
 def test_quiet_hours_end_at_eight_in_paris():
@@ -212,3 +219,64 @@ def daytime() -> datetime:
     """A moment of tomorrow's day, outside the quiet hours, after every row is due."""
     tomorrow = timezone.now().astimezone(PARIS).date() + timedelta(days=1)
     return datetime.combine(tomorrow, datetime.min.time().replace(hour=12), tzinfo=PARIS)
+
+
+class FrozenClock:
+    """The outbox's wall clock (its rate windows) stopped at the start of a second; the
+    monotonic one runs."""
+
+    monotonic = staticmethod(time.monotonic)
+
+    @staticmethod
+    def time() -> float:
+        return 1_800_000_000.0
+
+
+@pytest.fixture
+def rates(settings, monkeypatch, time_machine_now):
+    """Set the channels' rates, at noon, the rate windows' clock stopped."""
+    time_machine_now(NOON)
+    monkeypatch.setattr("creneau.outreach.services.time", FrozenClock)
+
+    def set_rates(**rates: float) -> None:
+        settings.OUTBOX_RATES = {"sms": 0, "email": 0, **rates}
+
+    return set_rates
+
+
+def rate_spent() -> int:
+    return sum(Counter.objects.filter(key="outbox:rate:sms").values_list("hits", flat=True))
+
+
+def test_the_rate_counts_only_the_messages_handed_to_the_provider(db, sms_outbox, rates):
+    rates(sms=50)
+    for number in range(5):
+        invitation(number)
+    for number in (1, 3):
+        optout_record(address=f"+336{number:08d}", source=OptOut.Source.STOP)
+    report = outbox_send(now=NOON)
+    # One claim of five (a tenth of a second at 50 a second): two opted out since, and
+    # their share of the rate given back for the next claim.
+    assert sorted(d.outcome for d in report.deliveries) == ["opted_out"] * 2 + ["sent"] * 3
+    assert rate_spent() == 3
+
+
+def test_a_channel_whose_rate_is_spent_waits_for_the_next_second_the_other_goes_on(
+    db, sms_outbox, rates
+):
+    rates(sms=2)
+    for number in range(4):
+        code(f"+336{number:08d}", number)
+    notification_enqueue(
+        channel="email",
+        to="jeanne@example.org",
+        kind=Notification.Kind.VERIFICATION_CODE,
+        event="verification:email",
+        context={"code": "123456", "minutes": 10},
+    )
+    report = outbox_send(now=NOON)
+    assert [d.channel for d in report.deliveries] == ["sms", "sms", "email"]
+    assert len(sms_outbox) == 2 and len(mail.outbox) == 1
+    # It ended because the only channel with messages left had spent its rate: the
+    # worker waits for the next window, not its idle pause.
+    assert report.throttled_for == 1.0

@@ -33,7 +33,7 @@ class Command(BaseCommand):
         "The worker: sends the outbox (codes first, at each channel's rate) and runs every "
         "background job on its schedule (holds, elapsed sessions, the retention purge, the "
         "audit seal, reminders, and what other apps declare). As many as wanted may run at "
-        "once; SIGTERM or SIGINT stops it after the message or job in hand."
+        "once; SIGTERM or SIGINT stops it after the messages or job in hand."
     )
 
     def add_arguments(self, parser):
@@ -50,8 +50,9 @@ class Command(BaseCommand):
         if problem:
             raise CommandError(problem)
         stop = threading.Event()
-        # A signal ends the current message or job, never cuts it: rows are taken one at a
-        # time, so whatever is not taken yet stays pending for the next worker.
+        # A signal ends the current claim or job, never cuts it: a claim is a few rows
+        # (a tenth of a second of the rate), sent before the worker stops, so whatever
+        # is not claimed yet stays pending for the next worker.
         previous = {
             signum: signal.signal(signum, lambda *_: stop.set())
             for signum in (signal.SIGTERM, signal.SIGINT)
@@ -75,8 +76,12 @@ class Command(BaseCommand):
                     self._database_pause(stop, error)
                     continue
                 report_print(self.stdout, report)
-                if not report.deliveries:
-                    stop.wait(report.throttled_for or idle_seconds)
+                # Spent rates: until their next window, to the millisecond (a second's
+                # rate not used is lost). Nothing due: a pause. Otherwise on at once.
+                if report.throttled_for:
+                    stop.wait(report.throttled_for)
+                elif not report.deliveries:
+                    stop.wait(idle_seconds)
         finally:
             stop.set()
             scheduler.join()
