@@ -57,8 +57,9 @@ class Invitee(models.Model):
     # either is this invitee.
     person_key = models.CharField(max_length=64)
     first_name_key = models.CharField(max_length=64)
+    # Indexed only where set (Meta): an import writes a million that are not.
     person = models.ForeignKey(
-        Person, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        Person, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
     )
     # A keyed hash of the row's values as imported: the same row again changes nothing.
     digest = models.CharField(max_length=64)
@@ -78,6 +79,9 @@ class Invitee(models.Model):
             models.Index(fields=["department", "birth_year", "position"], name="invitee_wave"),
             models.Index(fields=["person_key"], name="invitee_person_key"),
             models.Index(fields=["first_name_key"], name="invitee_first_name_key"),
+            models.Index(
+                fields=["person"], condition=Q(person__isnull=False), name="invitee_person"
+            ),
         ]
 
     def __str__(self) -> str:
