@@ -259,3 +259,23 @@ def test_rows_checked_in_several_processes_give_the_same_import(reference, monke
     again = population_import(stream=csv_file(*rows), departments=["75"], processes=2)
     assert (again.created, again.updated, again.unchanged) == (0, 2, 2)
     assert invitee("A1").phone == "+33699999999"
+
+
+def test_a_person_another_import_created_meanwhile_is_updated_not_an_error(reference):
+    """Two imports at once: a row this batch read as new was created by the other before
+    this batch's insert. On PostgreSQL the COPY fails on the unique constraint, and the
+    batch is written again by the upsert (under a savepoint); elsewhere it was the upsert."""
+    from django.utils import timezone
+
+    from creneau.campaigns.population import ImportBook, _chunk_checked
+    from creneau.campaigns.services import _invitees_insert
+
+    population_import(stream=csv_file(line("A1")))
+    read = population.rows_read(csv_file(line("A1", telephone="0699999999"), line("A2")))
+    checked = _chunk_checked(
+        list(read), book=ImportBook(), today=timezone.localdate(), allowed=None
+    )
+    now = timezone.now()
+    _invitees_insert(rows=[(*sealed, now, now) for _, sealed, _ in checked])
+    assert invitee("A1").phone == "+33699999999"
+    assert Invitee.objects.count() == 2
