@@ -9,8 +9,8 @@ In a throwaway PostgreSQL (scripts/with-postgres.sh, as bench/stats.py), or SQLi
    official geography over every department, weighted by each department's population;
    phones written the ways people write them, some landlines, some with an e-mail, some
    with neither; a few rows deliberately bad) into a CSV file, imported by the real
-   import (`manage.py population_import`, in a process of its own: its peak memory is
-   its own).
+   import (`manage.py population_import`, in a process of its own with its checking
+   processes, one per core by default: its peak memory is theirs summed).
 2. In the 10 most populous departments, one site each, with first-dose sessions over the
    next 13 days opened by the real services (`--places` places a department), and a
    campaign for the over-75s of those departments, SMS only (a letter for whoever has
@@ -31,7 +31,7 @@ In a throwaway PostgreSQL (scripts/with-postgres.sh, as bench/stats.py), or SQLi
    with an error.
 
 Run from the project root: .venv/bin/python bench/campaign.py [--people 1000000]
-[--rate 100] [--places N] [--workers 4] [--sqlite]. The last line sums it up:
+[--rate 100] [--places N] [--workers 4] [--import-processes N] [--sqlite]. The last line sums it up:
 
     campaign: <I> rows imported/s, <E> invitations enqueued/s, <S> sent/s of a provider
     limit <L>/s, peak <M> MiB, <D> duplicates
@@ -46,6 +46,7 @@ import random
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -229,6 +230,47 @@ def places_open(*, departments: list[str], places: int) -> dict[str, int]:
     return opened
 
 
+# Processes -----------------------------------------------------------------------------
+
+
+def tree_resident_mib(pid: int) -> float:
+    """The resident memory of a process and of all its descendants, summed (pages
+    shared after a fork counted in each: an upper bound)."""
+    total, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:  # ended meanwhile
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+        pending.extend(int(child) for child in children)
+    return total / 1024
+
+
+class TreePeak:
+    """The largest tree_resident_mib of a process while it runs, sampled every 0.1 s:
+    an import that checks its rows in several processes is judged on all of them."""
+
+    def __init__(self, pid: int) -> None:
+        self.peak = 0.0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, args=(pid,), daemon=True)
+        self._thread.start()
+
+    def _sample(self, pid: int) -> None:
+        while not self._done.wait(0.1):
+            self.peak = max(self.peak, tree_resident_mib(pid))
+
+    def stop(self) -> float:
+        self._done.set()
+        self._thread.join()
+        return self.peak
+
+
 def _inner(args: argparse.Namespace) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "creneau.settings")
     os.environ.setdefault("DEBUG", "1")
@@ -288,11 +330,20 @@ def _inner(args: argparse.Namespace) -> None:
     manage = [sys.executable, str(ROOT / "manage.py")]
     started = time.monotonic()
     importer = subprocess.Popen(
-        [*manage, "population_import", str(csv_path)], cwd=ROOT, env=env, stdout=subprocess.PIPE
+        [*manage, "population_import", str(csv_path), "--processes", str(args.import_processes)],
+        cwd=ROOT,
+        # Without DEBUG, as in production: Django's debug cursor formats and keeps the
+        # text of every statement (a batch's lookup of a thousand keys is some 70 KB).
+        # CRENEAU_DEMO gives it the keys DEBUG would (the same generated file).
+        env={**env, "DEBUG": "0", "CRENEAU_DEMO": "1"},
+        stdout=subprocess.PIPE,
     )
+    tree = TreePeak(importer.pid)
     said = importer.stdout.read().decode()
-    status, import_peak, import_cpu = child_wait(importer)
+    # The children's CPU is in the importer's rusage: it waits for them.
+    status, import_largest, import_cpu = child_wait(importer)
     import_seconds = time.monotonic() - started
+    import_peak = max(tree.stop(), import_largest)
     csv_path.unlink()  # a million people is some 100 MiB; the workers' logs stay
     print(said.strip().splitlines()[0] if said.strip() else "(the import said nothing)")
     if status != 0:
@@ -307,8 +358,11 @@ def _inner(args: argparse.Namespace) -> None:
         )
     imported = args.people / import_seconds
     print(
-        f"import: {import_seconds:.1f} s wall, {import_cpu:.1f} s CPU "
-        f"({args.people / import_cpu:,.0f} rows per CPU second), peak {import_peak:.0f} MiB"
+        f"import ({args.import_processes} checking processes): {import_seconds:.1f} s wall, "
+        f"{import_cpu:.1f} s CPU ({args.people / import_cpu:,.0f} rows per CPU second, "
+        f"PostgreSQL's own not counted), peak {import_peak:.0f} MiB (all its processes' "
+        f"resident memory summed; the largest one {import_largest:.0f} MiB); load "
+        f"{Path('/proc/loadavg').read_text().strip()}"
     )
 
     # 2. The places, the campaign, its waves.
@@ -422,6 +476,12 @@ def main() -> None:
         "--places", type=int, default=0, help="first-dose places a department (people / 500)"
     )
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument(
+        "--import-processes",
+        type=int,
+        default=len(os.sched_getaffinity(0)),
+        help="the import's checking processes (population_import --processes): one per core",
+    )
     parser.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -429,6 +489,8 @@ def main() -> None:
         parser.error("--people from 1000 to 10000000, --rate from 1 to 10000")
     if not 1 <= args.workers <= 32 or not 0 <= args.places <= 1_000_000:
         parser.error("--workers from 1 to 32, --places from 0 to 1000000")
+    if not 1 <= args.import_processes <= 64:
+        parser.error("--import-processes from 1 to 64")
     if args.inner:
         _inner(args)
         return

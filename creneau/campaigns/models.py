@@ -31,7 +31,9 @@ class Invitee(models.Model):
     whether a mobile or an e-mail address exists (not what it is)."""
 
     identifiant = EncryptedTextField()
-    identifiant_index = models.CharField(max_length=64, unique=True)
+    # Unique by a constraint (Meta), not `unique=True`: on PostgreSQL that would add a
+    # second index for LIKE, which nothing asks of a hash and every import pays for.
+    identifiant_index = models.CharField(max_length=64)
     family_name = EncryptedTextField()
     given_names = EncryptedTextField()
     birth_date = EncryptedDateField()
@@ -39,7 +41,10 @@ class Invitee(models.Model):
     # {"line_1", "line_2", "postcode", "commune"} as checked at import: one sealed value
     # rather than four (sealing is most of an import's cost).
     address = EncryptedJSONField(default=dict)
-    department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="+")
+    # Found through invitee_wave, which begins with it: no index of its own to keep.
+    department = models.ForeignKey(
+        Department, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     # E.164, a mobile (SMS goes only to mobiles); a landline in the file is kept out.
     phone = EncryptedTextField(blank=True, default="")
     email = EncryptedTextField(blank=True, default="")
@@ -50,10 +55,11 @@ class Invitee(models.Model):
     # booking.persons.person_index of the given names as written in the file, and of the
     # first of them alone (people type the name they use): a person who books under
     # either is this invitee.
-    person_key = models.CharField(max_length=64, db_index=True)
-    first_name_key = models.CharField(max_length=64, db_index=True)
+    person_key = models.CharField(max_length=64)
+    first_name_key = models.CharField(max_length=64)
+    # Indexed only where set (Meta): an import writes a million that are not.
     person = models.ForeignKey(
-        Person, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        Person, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
     )
     # A keyed hash of the row's values as imported: the same row again changes nothing.
     digest = models.CharField(max_length=64)
@@ -63,8 +69,19 @@ class Invitee(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        # Each index is paid by every row an import writes (a million for a national
+        # extract): only those something reads. Declared here rather than with
+        # `db_index=True`, which on PostgreSQL adds a LIKE twin to each text one.
+        constraints = [
+            models.UniqueConstraint(fields=["identifiant_index"], name="invitee_identifiant_once"),
+        ]
         indexes = [
             models.Index(fields=["department", "birth_year", "position"], name="invitee_wave"),
+            models.Index(fields=["person_key"], name="invitee_person_key"),
+            models.Index(fields=["first_name_key"], name="invitee_first_name_key"),
+            models.Index(
+                fields=["person"], condition=Q(person__isnull=False), name="invitee_person"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -8,18 +8,24 @@ million.
 
 import codecs
 import csv
+import gc
 import io
+import itertools
+import multiprocessing
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import date, datetime
-from typing import IO
+from typing import IO, NamedTuple
 
 import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.db import connections
 from django.utils.translation import gettext
+from phonenumbers.phonemetadata import PhoneMetadata
 
 from creneau.booking.addresses import SMS_NUMBER_TYPES
 from creneau.booking.persons import person_index_matched
@@ -28,7 +34,7 @@ from creneau.core.crypto import blind_index
 from creneau.core.errors import InvalidInput
 from creneau.core.phones import phone_parse
 from creneau.core.text import NormalizedText, text_normalize, text_shown
-from creneau.eligibility.selectors import categories_validate
+from creneau.eligibility.selectors import categories_validate, category_list
 from creneau.geography.models import PostalCode
 from creneau.geography.text import search_name
 
@@ -69,9 +75,9 @@ class RowRejected(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True)
-class Row:
-    """A row as it will be stored: every value checked and in its stored form."""
+class Row(NamedTuple):
+    """A row as it will be stored: every value checked and in its stored form. A tuple:
+    built at a fraction of a frozen dataclass's cost, a million times over."""
 
     line: int
     identifiant: str
@@ -188,16 +194,19 @@ def _delimiter(header_line: str) -> str:
     return ";" if semicolons >= commas else ","
 
 
-# The (postcode, commune as written) pairs whose answer an import remembers: a national
-# extract writes each town the same way on thousands of rows. Forgotten all at once when
-# full, so that a file of a million misspellings still fits in bounded memory.
+# The (postcode, commune as written) pairs, and the names as written, whose answer an
+# import remembers: a national extract writes each town and each common name the same
+# way on thousands of rows. Forgotten all at once when full, so that a file of a million
+# different ones still fits in bounded memory.
 TOWNS_REMEMBERED = 100_000
+NAMES_REMEMBERED = 100_000
 
 
-class PostcodeBook:
-    """Each postcode's communes (their search names) and departments, read once for a
-    whole import instead of a query a row; and the answer for each commune as written
-    at a postcode, worked out once."""
+class ImportBook:
+    """What an import reads once and remembers: each postcode's communes (their search
+    names) and departments, read once for a whole import instead of a query a row; the
+    answer for each commune as written at a postcode, and the forms of each name as
+    written, worked out once."""
 
     def __init__(self) -> None:
         self.communes: dict[str, list[tuple[str, str]]] = {}
@@ -207,6 +216,11 @@ class PostcodeBook:
             self.communes.setdefault(code, []).append((name, department))
         # (postcode, cell) → (commune as stored, department) or the rejection's reason.
         self._towns: dict[tuple[str, str], tuple[str, str] | str] = {}
+        # A name's cell → its forms (text_normalize); the checks on them run each time.
+        self._names: dict[str, NormalizedText] = {}
+        # The category codes known when the import began: the checking processes of a
+        # parallel import read them here, not from the database.
+        self.categories = frozenset(category.code for category in category_list())
 
     def town(self, *, postcode: str, commune: str) -> tuple[str, str]:
         """The commune as stored (normalised, cut to the address's length) and its
@@ -226,6 +240,16 @@ class PostcodeBook:
             raise RowRejected(found)
         return found
 
+    def name(self, value: str) -> NormalizedText:
+        """text_normalize(value), worked out once for each way a name is written."""
+        found = self._names.get(value)
+        if found is None:
+            found = text_normalize(value)
+            if len(self._names) >= NAMES_REMEMBERED:
+                self._names.clear()
+            self._names[value] = found
+        return found
+
     def department(self, *, postcode: str, commune: str) -> str:
         communes = self.communes.get(postcode)
         if not communes:
@@ -237,7 +261,7 @@ class PostcodeBook:
         raise RowRejected(gettext("La commune n'est pas l'une de celles de ce code postal."))
 
 
-def row_check(*, line: int, cells: dict[str, str], postcodes: PostcodeBook, today: date) -> Row:
+def row_check(*, line: int, cells: dict[str, str], book: ImportBook, today: date) -> Row:
     """One row in its stored form, or RowRejected with the reason."""
     for column, value in cells.items():
         if column != "telephone" and value.lstrip(" ").startswith(FORMULA_START):
@@ -250,20 +274,20 @@ def row_check(*, line: int, cells: dict[str, str], postcodes: PostcodeBook, toda
         raise RowRejected(
             gettext("Identifiant : de 1 à %(max)s caractères.") % {"max": IDENTIFIANT_MAX_LENGTH}
         )
-    family = _name(cells["nom"], label="nom")
-    given = _name(cells["prenoms"], label="prenoms")
+    family = _name(book.name(cells["nom"]), label="nom")
+    given = _name(book.name(cells["prenoms"]), label="prenoms")
     family_name, given_names = family.shown, given.shown
     birth_date = _birth_date(cells["date_naissance"], today=today)
     line_1 = _address_line(cells["adresse_1"], label="adresse_1", required=True)
     line_2 = _address_line(cells["adresse_2"], label="adresse_2", required=False)
     postcode = cells["code_postal"].strip()
-    commune, department = postcodes.town(postcode=cells["code_postal"], commune=cells["commune"])
+    commune, department = book.town(postcode=cells["code_postal"], commune=cells["commune"])
     phone = _mobile(cells["telephone"])
     email = _email(cells["email"])
-    categories = _categories(cells["categories"])
+    categories = _categories(cells["categories"], known=book.categories)
     address = {"line_1": line_1, "line_2": line_2, "postcode": postcode, "commune": commune}
     first_name = given_names.split(" ")[0]
-    first_match = given.match if first_name == given_names else text_normalize(first_name).match
+    first_match = given.match if first_name == given_names else book.name(first_name).match
     values = [
         identifiant,
         family_name,
@@ -296,9 +320,8 @@ def row_check(*, line: int, cells: dict[str, str], postcodes: PostcodeBook, toda
     )
 
 
-def _name(value: str, *, label: str) -> NormalizedText:
+def _name(normalized: NormalizedText, *, label: str) -> NormalizedText:
     """The name as stored (`shown`) and its comparison form (`match`, for the keys)."""
-    normalized = text_normalize(value)
     name = normalized.shown
     if not name or len(name) > NAME_MAX_LENGTH or not any(c.isalpha() for c in name):
         raise RowRejected(
@@ -370,6 +393,54 @@ _NOT_DIGIT = re.compile(r"\D")
 FRANCE = 33
 
 
+def _number_types(region: str) -> Callable[[str], int]:
+    """phonenumbers.number_type for a national number of `region`, its patterns compiled
+    once: the library's own steps, in its order (phonenumberutil._number_type_helper),
+    without looking the metadata and each pattern up again for every number."""
+    Type = phonenumbers.PhoneNumberType
+    metadata = PhoneMetadata.metadata_for_region(region)
+
+    def matcher(desc) -> Callable[[str], bool]:
+        if desc is None or not desc.national_number_pattern:
+            return lambda number: False
+        lengths = frozenset(desc.possible_length)
+        pattern = re.compile(desc.national_number_pattern)
+        return lambda number: (
+            (not lengths or len(number) in lengths) and bool(pattern.fullmatch(number))
+        )
+
+    general = matcher(metadata.general_desc)
+    special = [
+        (matcher(metadata.premium_rate), Type.PREMIUM_RATE),
+        (matcher(metadata.toll_free), Type.TOLL_FREE),
+        (matcher(metadata.shared_cost), Type.SHARED_COST),
+        (matcher(metadata.voip), Type.VOIP),
+        (matcher(metadata.personal_number), Type.PERSONAL_NUMBER),
+        (matcher(metadata.pager), Type.PAGER),
+        (matcher(metadata.uan), Type.UAN),
+        (matcher(metadata.voicemail), Type.VOICEMAIL),
+    ]
+    fixed, mobile = matcher(metadata.fixed_line), matcher(metadata.mobile)
+    same = metadata.same_mobile_and_fixed_line_pattern
+
+    def number_type(number: str) -> int:
+        if not general(number):
+            return Type.UNKNOWN
+        for matches, kind in special:
+            if matches(number):
+                return kind
+        if fixed(number):
+            return Type.FIXED_LINE_OR_MOBILE if same or mobile(number) else Type.FIXED_LINE
+        if not same and mobile(number):
+            return Type.MOBILE
+        return Type.UNKNOWN
+
+    return number_type
+
+
+_french_number_type = _number_types("FR")
+
+
 def _mobile(value: str) -> str:
     """A mobile in E.164; "" for none, or for a landline (no SMS reaches it, and a number
     no message will use is not kept)."""
@@ -380,9 +451,7 @@ def _mobile(value: str) -> str:
     if french is None:
         return _mobile_parsed(value)
     national = _NOT_DIGIT.sub("", french[1])
-    kind = phonenumbers.number_type(
-        phonenumbers.PhoneNumber(country_code=FRANCE, national_number=int(national))
-    )
+    kind = _french_number_type(national)
     if kind == phonenumbers.PhoneNumberType.UNKNOWN:
         raise RowRejected(gettext("Numéro de téléphone invalide."))
     if kind not in SMS_NUMBER_TYPES or "FR" not in settings.SMS_REGIONS:
@@ -416,11 +485,157 @@ def _email(value: str) -> str:
     return address
 
 
-def _categories(value: str) -> list[str]:
+def _categories(value: str, *, known: frozenset[str]) -> list[str]:
     if not value.strip():
         return []
     codes = [code.strip() for code in value.split("|") if code.strip()]
+    if known.issuperset(code.lower() for code in codes):
+        return sorted({code.lower() for code in codes})
     try:
+        # The vocabulary's own check, for its message naming the unknown codes.
         return sorted(categories_validate(codes=codes))
     except InvalidInput as error:
         raise RowRejected(error.message) from None
+
+
+# What an import writes of a row, in the order of its writes' columns: the row's values
+# (rows_sealed), then the times of the write.
+STORED_FIELDS = (
+    *("identifiant", "identifiant_index", "family_name", "given_names", "birth_date"),
+    *("birth_year", "address", "department", "phone", "email", "has_mobile", "has_email"),
+    *("categories", "person_key", "first_name_key", "digest", "position"),
+)
+WRITE_TIMES = ("created_at", "updated_at")
+# A row ready to write: its values for STORED_FIELDS, sealed. What the writer reads of it:
+SEALED_INDEX = STORED_FIELDS.index("identifiant_index")
+SEALED_DIGEST = STORED_FIELDS.index("digest")
+SEALED_LINE = STORED_FIELDS.index("position")
+
+
+def rows_sealed(rows: list[Row]) -> list[tuple]:
+    """The rows' values for STORED_FIELDS, each sealed field's column sealed in one go
+    (EncryptedField.get_prep_values, under its own purpose); the other values as the
+    driver takes them."""
+    from .models import Invitee
+
+    if not rows:
+        return []
+    columns = list(
+        zip(
+            *(
+                (
+                    *(row.identifiant, row.identifiant_index, row.family_name),
+                    *(row.given_names, row.birth_date, row.birth_date.year, row.address),
+                    *(row.department_id, row.phone, row.email, bool(row.phone)),
+                    *(bool(row.email), row.categories, row.person_key, row.first_name_key),
+                    *(row.digest, row.line),
+                )
+                for row in rows
+            ),
+            strict=True,
+        )
+    )
+    for position, name in enumerate(STORED_FIELDS):
+        field = Invitee._meta.get_field(name)
+        if getattr(field, "encrypted", False):
+            columns[position] = field.get_prep_values(columns[position])
+    return list(zip(*columns, strict=True))
+
+
+# A row checked: (line, its sealed values, "") or (line, None, the reason it is rejected).
+Checked = tuple[int, tuple | None, str]
+# Rows checked and sealed at a time (by one process), and chunks ahead of the writes per
+# process: enough to keep each busy, few enough that memory follows the chunks.
+CHECK_CHUNK = 2_000
+CHUNKS_AHEAD = 2
+
+
+def rows_checked(
+    rows: Iterator[tuple[int, dict[str, str] | None, str]],
+    *,
+    book: ImportBook,
+    today: date,
+    allowed: frozenset[str] | None,
+    processes: int = 1,
+) -> Iterator[Checked]:
+    """Each row of `rows` (rows_read) checked (row_check, then the departments
+    `allowed`) and sealed, in the file's order, by chunks. With several `processes`, the
+    chunks are checked and sealed by that many processes forked from this one while this
+    one writes (the checks and the sealing are most of an import's CPU); the file is
+    still read, and the rows written, by this process alone and in order."""
+    context = {"book": book, "today": today, "allowed": allowed}
+    chunks = iter(lambda: list(itertools.islice(rows, CHECK_CHUNK)), [])
+    if processes <= 1:
+        for chunk in chunks:
+            yield from _chunk_checked(chunk, **context)
+        return
+    # Forked: the children start with the book, the keys and the translations already
+    # in memory, and never use the parent's database connection (they do not query).
+    _forked.update(context)
+    # What exists now is the children's too: frozen out of the garbage collector's
+    # reach, which would otherwise walk it again in each child and copy the pages it
+    # touches (the fork's memory is shared until written).
+    gc.freeze()
+    ahead: deque[Future] = deque()
+    try:
+        with ProcessPoolExecutor(
+            max_workers=processes,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_child_start,
+        ) as pool:
+            for chunk in chunks:
+                ahead.append(pool.submit(_chunk_checked_forked, chunk))
+                if len(ahead) >= processes * CHUNKS_AHEAD:
+                    yield from ahead.popleft().result()
+            while ahead:
+                yield from ahead.popleft().result()
+    finally:
+        gc.unfreeze()
+        _forked.clear()
+
+
+# What the forked checking processes share with their parent, set before they start.
+_forked: dict = {}
+# In a checking process: the parent's database connections, which came with the fork.
+_inherited: list = []
+
+
+def _child_start() -> None:
+    """A checking process leaves its parent's database connections alone: their state
+    is the parent's, and closing one would end the parent's session. They are kept
+    referenced (never closed, even by the garbage collector) and forgotten by Django, so
+    that a query here (none is expected) would open a connection of its own."""
+    for connection in connections.all(initialized_only=True):
+        _inherited.append(connection.connection)
+        connection.connection = None
+
+
+def _chunk_checked_forked(chunk: list[tuple[int, dict[str, str] | None, str]]) -> list[Checked]:
+    return _chunk_checked(chunk, **_forked)
+
+
+def _chunk_checked(
+    chunk: list[tuple[int, dict[str, str] | None, str]],
+    *,
+    book: ImportBook,
+    today: date,
+    allowed: frozenset[str] | None,
+) -> list[Checked]:
+    """A chunk's rows checked, the good ones sealed together."""
+    checked: list[tuple[int, Row | None, str]] = []
+    for line, cells, reason in chunk:
+        if cells is not None:
+            try:
+                row = row_check(line=line, cells=cells, book=book, today=today)
+                if allowed is not None and row.department_id not in allowed:
+                    raise RowRejected(
+                        gettext("Département %(code)s : hors de votre périmètre.")
+                        % {"code": row.department_id}
+                    )
+                checked.append((line, row, ""))
+                continue
+            except RowRejected as rejection:
+                reason = rejection.reason
+        checked.append((line, None, reason))
+    sealed = iter(rows_sealed([row for _, row, _ in checked if row is not None]))
+    return [(line, next(sealed) if row else None, reason) for line, row, reason in checked]

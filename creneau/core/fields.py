@@ -11,6 +11,7 @@ so that `blank=True, default=""` columns need no key to be created.
 """
 
 import json
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -18,7 +19,7 @@ from django import forms
 from django.core.exceptions import FieldError, ValidationError
 from django.db import models
 
-from .crypto import value_decrypt, value_encrypt
+from .crypto import value_decrypt, value_encrypt, values_encrypt
 
 
 class EncryptedField(models.TextField):
@@ -43,10 +44,30 @@ class EncryptedField(models.TextField):
             return value
         return self.text_to_value(value_decrypt(value, purpose=self.purpose))
 
+    def kept_as_is(self, value: Any) -> bool:
+        """None and the empty string are stored as they are (see the module's doc)."""
+        return value is None or value == ""
+
     def get_prep_value(self, value):
-        if value is None or value == "":
+        if self.kept_as_is(value):
             return value
         return value_encrypt(self.value_to_text(self.to_python(value)), purpose=self.purpose)
+
+    def get_prep_values(self, values: Sequence[Any]) -> list:
+        """get_prep_value of each of `values`, the column's values sealed in one go
+        (core.crypto.values_encrypt), for a bulk write."""
+        kept = [self.kept_as_is(value) for value in values]
+        sealed = iter(
+            values_encrypt(
+                [
+                    self.value_to_text(self.to_python(value))
+                    for value, as_is in zip(values, kept, strict=True)
+                    if not as_is
+                ],
+                purpose=self.purpose,
+            )
+        )
+        return [value if as_is else next(sealed) for value, as_is in zip(values, kept, strict=True)]
 
     def get_lookup(self, lookup_name):
         if lookup_name == "isnull":
@@ -85,9 +106,13 @@ class EncryptedDateField(EncryptedField):
         return models.Field.formfield(self, **{"form_class": forms.DateField, **kwargs})
 
 
+# json.dumps with these options builds an encoder at each call; one is enough.
+_JSON_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 class EncryptedJSONField(EncryptedField):
     def value_to_text(self, value: Any) -> str:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return _JSON_ENCODE(value)
 
     def text_to_value(self, text: str) -> Any:
         return json.loads(text)
@@ -95,8 +120,6 @@ class EncryptedJSONField(EncryptedField):
     def to_python(self, value):
         return value
 
-    def get_prep_value(self, value):
+    def kept_as_is(self, value: Any) -> bool:
         # An empty list is a value, not an absent one: it is sealed like any other.
-        if value is None:
-            return value
-        return value_encrypt(self.value_to_text(value), purpose=self.purpose)
+        return value is None

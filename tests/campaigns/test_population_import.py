@@ -166,12 +166,15 @@ def test_staff_imports_are_audited_with_the_counts(reference):
 
 
 def test_memory_stays_bounded_whatever_the_number_of_rows(reference, monkeypatch):
-    """5,000 rows through 20-row batches: the peak is that of a batch, not of the file
-    (ten times the rows of a 500-row import, not ten times its peak; the peaks vary
+    """5,000 rows through 20-row chunks and batches: the peak is that of a batch, not of
+    the file (ten times the rows of a 500-row import, not ten times its peak; the peaks vary
     with when the garbage collector runs). The encoding check reads the file by chunks
     of a mebibyte, more than either file: smaller ones here, so that both files are
-    read the same way, as a national extract is."""
+    read the same way, as a national extract is; and the names remembered (each row's
+    differs) are forgotten after 100, not 100,000, for the same reason."""
     monkeypatch.setattr(population, "_CHUNK", 1 << 14)
+    monkeypatch.setattr(population, "NAMES_REMEMBERED", 100)
+    monkeypatch.setattr(population, "CHECK_CHUNK", 20)
 
     def peak(rows: int) -> int:
         Invitee.objects.all().delete()
@@ -212,3 +215,67 @@ def test_a_person_who_booked_is_linked_to_the_invitee_of_the_same_name(reference
     assert invitee("A1").person == result.series.person
     assert invitee("A2").person is None
     assert invitees_link() == (0, 0)
+
+
+def test_rows_checked_in_several_processes_give_the_same_import(reference, monkeypatch):
+    """The checks and the sealing forked into processes (the command's default): the
+    same counts, the same rejected lines in order, the later of two lines for the same
+    person (in two different chunks), and values that open."""
+    monkeypatch.setattr(population, "CHECK_CHUNK", 3)
+    rows = [
+        line("A1"),
+        line("A2", date_naissance="31/02/1940"),
+        line("A3", nom="Petit"),
+        line("A4", code_postal="13001", commune="Marseille"),
+        line("A5", telephone="12"),
+        line("A1", telephone="0699999999"),
+        "A7;trop;peu",
+        line("A8", categories="caregiver"),
+    ]
+
+    def stored() -> list[tuple]:
+        return sorted(
+            (found.identifiant, found.family_name, found.phone, found.categories, found.position)
+            for found in Invitee.objects.all()
+        )
+
+    one = population_import(stream=csv_file(*rows), departments=["75"])
+    in_one = stored()
+    Invitee.objects.all().delete()
+    two = population_import(stream=csv_file(*rows), departments=["75"], processes=2)
+    assert (two.rows, two.created, two.updated, two.rejected) == (8, 3, 1, 4)
+    assert (two.rows, two.created, two.updated, two.rejected) == (
+        one.rows,
+        one.created,
+        one.updated,
+        one.rejected,
+    )
+    assert two.rejections == one.rejections
+    assert [line_number for line_number, _ in two.rejections] == [3, 5, 6, 8]
+    assert stored() == in_one
+    assert invitee("A1").phone == "+33699999999" and invitee("A1").position == 7
+    # Again: A3 and A8 unchanged; A1's first line differs from what its later one
+    # stored, so A1 is written twice, and ends as the later line says, as in one process.
+    again = population_import(stream=csv_file(*rows), departments=["75"], processes=2)
+    assert (again.created, again.updated, again.unchanged) == (0, 2, 2)
+    assert invitee("A1").phone == "+33699999999"
+
+
+def test_a_person_another_import_created_meanwhile_is_updated_not_an_error(reference):
+    """Two imports at once: a row this batch read as new was created by the other before
+    this batch's insert. On PostgreSQL the COPY fails on the unique constraint, and the
+    batch is written again by the upsert (under a savepoint); elsewhere it was the upsert."""
+    from django.utils import timezone
+
+    from creneau.campaigns.population import ImportBook, _chunk_checked
+    from creneau.campaigns.services import _invitees_insert
+
+    population_import(stream=csv_file(line("A1")))
+    read = population.rows_read(csv_file(line("A1", telephone="0699999999"), line("A2")))
+    checked = _chunk_checked(
+        list(read), book=ImportBook(), today=timezone.localdate(), allowed=None
+    )
+    now = timezone.now()
+    _invitees_insert(rows=[(*sealed, now, now) for _, sealed, _ in checked])
+    assert invitee("A1").phone == "+33699999999"
+    assert Invitee.objects.count() == 2
