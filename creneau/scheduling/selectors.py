@@ -3,10 +3,8 @@
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from functools import reduce
-from operator import or_
 
-from django.db.models import F, Min, Q, Sum
+from django.db.models import F, Sum
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -19,7 +17,6 @@ from creneau.vaccines.models import Vaccine
 
 from .models import DayAvailability, Session, Slot
 from .sql import (
-    STARTED_ROWS_HORIZON,
     availability_rows,
     calendar_rows,
     free_slot_rows,
@@ -58,36 +55,6 @@ class AvailabilityFilter:
         if self.date_to is not None:
             queryset = queryset.filter(date__lte=self.date_to)
         return queryset
-
-    def rows(self, now: datetime):
-        """Read-model rows that match, still holding at least one future free place."""
-        rows = DayAvailability.objects.filter(free__gt=0, last_free_start__gte=now)
-        if self.starts_before is not None:
-            rows = rows.filter(first_free_start__lt=self.starts_before)
-        return self._narrow(rows)
-
-    def counted(self, now: datetime) -> Q:
-        """Rows whose figures hold as they are: every free place of theirs is to come and,
-        with `starts_before`, starts before it."""
-        whole = Q(first_free_start__gte=now)
-        if self.starts_before is not None:
-            whole &= Q(last_free_start__lt=self.starts_before)
-        return whole
-
-    def recounted(self, now: datetime) -> Q:
-        """The others (free places begun already, or after `starts_before`): recounted from
-        their slots. Written as its own condition, not `~counted`, so that search's plain
-        query stays `first_free_start < now`."""
-        begun = Q(first_free_start__lt=now)
-        if self.starts_before is not None:
-            begun |= Q(last_free_start__gte=self.starts_before)
-        return begun
-
-    def slots(self, now: datetime):
-        slots = Slot.objects.filter(booked__lt=F("capacity"), start__gte=now)
-        if self.starts_before is not None:
-            slots = slots.filter(start__lt=self.starts_before)
-        return self._narrow(slots)
 
 
 @dataclass(frozen=True)
@@ -197,63 +164,6 @@ def availability_by_site(
         known[0] += free
         known[1] = min(known[1], first)
         known[2].add((name, code))
-    availability = {}
-    for site_id, (free, first, products) in figures.items():
-        names, codes = zip(*sorted(products), strict=True)
-        availability[site_id] = Availability(free, first, names, codes)
-    return availability
-
-
-def _availability_by_site_orm(
-    *, site_ids: list[int], wanted: AvailabilityFilter, now: datetime
-) -> dict[int, Availability]:
-    """Free places and first free start per site, from the read model.
-
-    A row whose first free place has already started (today's, in the afternoon) is
-    recounted from that day's slots, so that a slot of 9 a.m. is not offered at 3 p.m.
-    """
-    if not site_ids:
-        return {}
-    rows = wanted.rows(now).filter(site_id__in=site_ids)
-    # Per site and product in the same query (the product's name by a join on a table of
-    # a few rows): a list of results shows what each site offers without a query each.
-    figures: dict[int, list] = {}
-
-    def count(site_id: int, name: str, code: str, free: int, first: datetime) -> None:
-        known = figures.setdefault(site_id, [0, first, set()])
-        known[0] += free
-        known[1] = min(known[1], first)
-        known[2].add((name, code))
-
-    counted = wanted.counted(now)
-    for row in (
-        rows.filter(counted)
-        .values("site_id", "vaccine__name", "vaccine__code")
-        .annotate(free=Sum("free"), first=Min("first_free_start"))
-        .values_list("site_id", "vaccine__name", "vaccine__code", "free", "first")
-    ):
-        count(*row)
-    started = rows.filter(wanted.recounted(now)).values_list(
-        "site_id", "vaccine_id", "dose_number", "date"
-    )
-    if started:
-        days = reduce(
-            or_,
-            (
-                Q(site_id=site_id, vaccine_id=vaccine_id, dose_number=dose_number, date=day)
-                for site_id, vaccine_id, dose_number, day in started
-            ),
-        )
-        for row in (
-            wanted.slots(now)
-            # A row that has begun is today's (or tomorrow's, across time zones): this bound
-            # keeps the index scan on (site, start) to a day instead of eight weeks.
-            .filter(days, start__lt=now + STARTED_ROWS_HORIZON)
-            .values("site_id", "vaccine__name", "vaccine__code")
-            .annotate(free=Sum(F("capacity") - F("booked")), first=Min("start"))
-            .values_list("site_id", "vaccine__name", "vaccine__code", "free", "first")
-        ):
-            count(*row)
     availability = {}
     for site_id, (free, first, products) in figures.items():
         names, codes = zip(*sorted(products), strict=True)

@@ -14,7 +14,6 @@ from django.utils import timezone
 from creneau.core.geo import Position, distance_km
 from creneau.scheduling.models import Slot
 from creneau.scheduling.selectors import (
-    availability_by_site,
     availability_filter_build,
     availability_search,
     site_calendar,
@@ -131,7 +130,7 @@ def _expected_search(wanted, now: datetime, radius_km: float, limit: int):
     without = sorted((pk for pk in distances if pk not in figures), key=distances.get)
     expected = []
     for pk in (with_slots + without)[:limit]:
-        free, first, products = figures[pk] if pk in figures else (0, None, set())
+        free, first, products = figures.get(pk, (0, None, set()))
         names = tuple(name for name, _ in sorted(products))
         codes = tuple(code for _, code in sorted(products))
         expected.append((pk, round(distances[pk], 2), free, first, names, codes))
@@ -199,17 +198,3 @@ def test_a_site_calendar_and_its_free_slots_are_what_the_slots_say(varied):
                     for s in free
                     if s.date == first_day
                 ], (site.name, now, filters)
-
-
-def test_the_hand_written_figures_equal_the_orm_ones(varied):
-    """The ORM version of search's figures, kept until this comparison passed on both
-    databases (issue 15)."""
-    from creneau.scheduling.selectors import _availability_by_site_orm
-
-    ids = [site.pk for site in Site.objects.all()]
-    for now in _moments():
-        for filters in _filters(now):
-            wanted = availability_filter_build(**filters, now=now)
-            assert availability_by_site(site_ids=ids, wanted=wanted, now=now) == (
-                _availability_by_site_orm(site_ids=ids, wanted=wanted, now=now)
-            ), (now, filters)
