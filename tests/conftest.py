@@ -57,6 +57,14 @@ def quick_passwords(settings):
 
 
 @pytest.fixture
+def client():
+    """Django's test client, dispatching as creneau/wsgi.py does (tests/lean_client.py)."""
+    from tests.lean_client import LeanClient
+
+    return LeanClient()
+
+
+@pytest.fixture
 def admin_client(client, admin_user):
     """pytest-django's admin client, past the second factor that Django's admin asks (as
     the code step gives it: tests/staff_door.py)."""
