@@ -32,8 +32,10 @@ def fresh_answers(settings):
     """Tests change data between two identical requests: no cached public answers (nor
     any a previous test left in this process's copy)."""
     from creneau.api import caching
+    from creneau.core.cache import kept_forget_all
 
     caching._LOCAL.clear()
+    kept_forget_all()
     settings.API_CACHE_SECONDS = 0
 
 

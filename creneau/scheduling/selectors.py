@@ -8,6 +8,7 @@ from django.db.models import F, Sum
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from creneau.core.cache import ProcessKept
 from creneau.core.db import model_from_row, sql_date, sql_datetime
 from creneau.core.errors import InvalidInput, NotFound
 from creneau.core.geo import Position, distance_km, grid_cell_ranges
@@ -77,16 +78,27 @@ class SiteResult:
     vaccine_codes: tuple[str, ...] = ()
 
 
+# Active products by code, per process: every search and hold names one; vaccines_seed
+# bumps the version.
+_VACCINES = ProcessKept("vaccines")
+
+
+def _vaccine_active(code: str) -> Vaccine | None:
+    row = vaccine_active_row(code=code)
+    fields = tuple(f.name for f in Vaccine._meta.concrete_fields)
+    return None if row is None else model_from_row(Vaccine, fields, row)
+
+
 def vaccine_by_code(code: str) -> Vaccine:
     code = code.strip().lower()
-    row = vaccine_active_row(code=code) if _SLUG.match(code) else None
-    if row is None:
+    vaccine = _VACCINES.get(code, lambda: _vaccine_active(code)) if _SLUG.match(code) else None
+    if vaccine is None:
         codes = ", ".join(Vaccine.objects.filter(active=True).values_list("code", flat=True))
         raise InvalidInput(
             gettext("Vaccin inconnu : « %(code)s ». Vaccins proposés : %(codes)s.")
             % {"code": code[:40], "codes": codes}
         )
-    return model_from_row(Vaccine, tuple(f.name for f in Vaccine._meta.concrete_fields), row)
+    return vaccine
 
 
 WITHIN_HOURS = 24
