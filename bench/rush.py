@@ -139,8 +139,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=32, help="concurrent HTTP clients")
     parser.add_argument("--client-processes", type=int, default=2)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument(
+        "--server",
+        default="gunicorn",
+        choices=["gunicorn", "granian"],
+        help="granian: its WSGI interface (pip install granian; PYTHONPATH may name it)",
+    )
     parser.add_argument("--worker-class", default="sync", choices=["sync", "gthread"])
-    parser.add_argument("--threads", type=int, default=2, help="threads per gthread worker")
+    parser.add_argument(
+        "--threads", type=int, default=2, help="threads per gthread or granian worker"
+    )
     parser.add_argument("--sites", type=int, default=20, help="vaccination centres")
     parser.add_argument("--lines", type=int, default=2, help="places per 10-minute slot")
     parser.add_argument("--raw-connections", type=int, default=4)
@@ -421,9 +429,11 @@ def run_database(args: argparse.Namespace) -> None:
         server, log_path = start_server(
             args, {**env, **({"REDIS_URL": redis_url} if redis_url else {})}, workdir, port
         )
-        kind_label = f"{args.workers} {args.worker_class} workers"
+        kind_label = f"gunicorn {args.workers} {args.worker_class} workers"
         if args.worker_class == "gthread":
             kind_label += f" x {args.threads} threads"
+        if args.server == "granian":
+            kind_label = f"granian WSGI {args.workers} workers x {args.threads} threads"
 
         sample = verify_over_http(port, n=max(8, 2 * args.workers))
         warm = asyncio.run(
@@ -443,7 +453,7 @@ def run_database(args: argparse.Namespace) -> None:
             raise SystemExit(f"warm-up failed: {warm['errors'][:3]}")
         booked_before += warm["confirmed"]
         print(
-            f"gunicorn {kind_label} on 127.0.0.1:{port}; {len(sample)} contacts verified "
+            f"{kind_label} on 127.0.0.1:{port}; {len(sample)} contacts verified "
             f"through HTTP (code read from the outbox: start median "
             f"{ms(statistics.median(sample_times['start']))}, confirm median "
             f"{ms(statistics.median(sample_times['confirm']))}), then {warm['confirmed']} "
@@ -988,6 +998,11 @@ def start_server(args, env: dict, workdir: Path, port: int):
     command += ["--backlog", "2048"]
     if args.worker_class == "gthread":
         command += ["--threads", str(args.threads)]
+    if args.server == "granian":  # the comparison of docs/architecture.md's table
+        command = [sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1"]
+        command += ["--port", str(port), "--workers", str(args.workers)]
+        command += ["--blocking-threads", str(args.threads), "--backlog", "2048"]
+        command += ["--log-level", "warning", "creneau.wsgi:application"]
     log_path = workdir / "gunicorn.log"
     log = open(log_path, "ab")  # noqa: SIM115 (the server holds it)
     server = subprocess.Popen(
@@ -1482,7 +1497,7 @@ def report_rush(args, rush: dict, world: dict, kind_label: str, before: float, a
     n = max(rush["confirmed"], 1)
     print(
         f"rush through HTTP: {args.clients} clients in {args.client_processes} processes "
-        f"(asyncio, raw HTTP/1.1), gunicorn {kind_label}: {rush['confirmed']:,} series "
+        f"(asyncio, raw HTTP/1.1), {kind_label}: {rush['confirmed']:,} series "
         f"booked in {seconds:.1f} s = {rush['rate']:.1f} bookings/s (steady, 10th-90th "
         f"percentile of completions: {rush['steady']:.1f}/s); {rush['requests']:,} requests "
         f"({rush['requests'] / seconds:.0f}/s) on {rush['connections']:,} connections"
