@@ -198,3 +198,16 @@ def test_a_site_calendar_and_its_free_slots_are_what_the_slots_say(varied):
                     for s in free
                     if s.date == first_day
                 ], (site.name, now, filters)
+
+
+def test_only_a_public_sites_free_slots_are_listed(varied):
+    from creneau.core.errors import NotFound
+
+    for site in Site.objects.all():
+        public = Site.objects.filter(public_sites_q(), pk=site.pk).exists()
+        if public:
+            slot_list_available(site_id=site.pk)
+        else:
+            with pytest.raises(NotFound):
+                slot_list_available(site_id=site.pk)
+    assert Site.objects.exclude(public_sites_q()).count() == 3
