@@ -1,7 +1,7 @@
 """Reads for search and booking pages: nearest sites with availability, a site's slots."""
 
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 
 from django.db.models import F, Sum
@@ -165,11 +165,7 @@ def availability_by_site(
     for site_id, name, code, free, first in availability_rows(
         site_ids=site_ids,
         now=now,
-        vaccine_id=wanted.vaccine_id,
-        dose_number=wanted.dose_number,
-        date_from=wanted.date_from,
-        date_to=wanted.date_to,
-        starts_before=wanted.starts_before,
+        **asdict(wanted),
     ):
         first = sql_datetime(first)
         known = figures.setdefault(site_id, [0, first, set()])
@@ -266,11 +262,7 @@ def site_calendar(
     rows = calendar_rows(
         site_id=site.pk,
         now=now,
-        vaccine_id=wanted.vaccine_id,
-        dose_number=wanted.dose_number,
-        date_from=wanted.date_from,
-        date_to=wanted.date_to,
-        starts_before=wanted.starts_before,
+        **asdict(wanted),
     )
     figures = sorted((sql_date(day), code, dose, free) for day, code, dose, free in rows)
     return [
@@ -316,11 +308,7 @@ def site_free_slots(
             site_id=site_id,
             day=day,
             now=now,
-            vaccine_id=wanted.vaccine_id,
-            dose_number=wanted.dose_number,
-            date_from=wanted.date_from,
-            date_to=wanted.date_to,
-            starts_before=wanted.starts_before,
+            **asdict(wanted),
         )
     ]
 

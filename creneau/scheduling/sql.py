@@ -252,6 +252,31 @@ _BEGUN_SLOTS = (
 )
 
 
+def _places_rows(
+    *, select: str, group: str, rows: str, rows_params: list, now: datetime, **narrowing
+) -> list[tuple]:
+    """Free places from the read model's rows (`d`, narrowed like an AvailabilityFilter,
+    and by `rows`): the rows as they are, UNION ALL those that have begun recounted from
+    their slots, in one statement; the union's columns (site_id, date, vaccine_id,
+    dose_number, free, first) are grouped by `group` and read by `select`, with the
+    product as `v`."""
+    where, params, begun, begun_params = _rows_wanted(now=now, **narrowing)
+    rows = " AND ".join([rows, *where])
+    params = [*rows_params, *params, *begun_params]
+    free, free_params = _free_slots_wanted(now=now, starts_before=narrowing["starts_before"])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {select} FROM (SELECT d.site_id, d.date, d.vaccine_id, d.dose_number, "
+            "d.free, d.first_free_start AS first FROM scheduling_dayavailability d "
+            f"WHERE {rows} AND NOT {begun} UNION ALL SELECT d.site_id, d.date, d.vaccine_id, "
+            f"d.dose_number, s.capacity - s.booked, s.start FROM {_BEGUN_SLOTS} WHERE {rows} "
+            f"AND {begun} AND {' AND '.join(free)} AND s.start < %s) x "
+            f"JOIN vaccines_vaccine v ON v.id = x.vaccine_id GROUP BY {group}",
+            [*params, *params, *free_params, sql_value(now + STARTED_ROWS_HORIZON)],
+        )
+        return cursor.fetchall()
+
+
 def availability_rows(
     *,
     site_ids: list[int],
@@ -263,9 +288,12 @@ def availability_rows(
     starts_before: datetime | None = None,
 ) -> list[tuple]:
     """Search's figures of some sites, per site and product: (site, product's name, its
-    code, free places, first free start). The read model's rows as they are, and those
-    that have begun recounted from their slots, in one statement (UNION ALL)."""
-    where, params, begun, begun_params = _rows_wanted(
+    code, free places, first free start). One statement."""
+    return _places_rows(
+        select="x.site_id, v.name, v.code, SUM(x.free), MIN(x.first)",
+        group="x.site_id, v.name, v.code",
+        rows=f"d.site_id IN ({', '.join(['%s'] * len(site_ids))})",
+        rows_params=list(site_ids),
         now=now,
         vaccine_id=vaccine_id,
         dose_number=dose_number,
@@ -273,30 +301,6 @@ def availability_rows(
         date_to=date_to,
         starts_before=starts_before,
     )
-    sites = f"d.site_id IN ({', '.join(['%s'] * len(site_ids))})"
-    rows = " AND ".join([sites, *where])
-    free, free_params = _free_slots_wanted(now=now, starts_before=starts_before)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT x.site_id, v.name, v.code, SUM(x.free), MIN(x.first) FROM ("
-            "SELECT d.site_id, d.vaccine_id, d.free, d.first_free_start AS first "
-            f"FROM scheduling_dayavailability d WHERE {rows} AND NOT {begun} "
-            "UNION ALL SELECT s.site_id, s.vaccine_id, s.capacity - s.booked, s.start "
-            f"FROM {_BEGUN_SLOTS} WHERE {rows} AND {begun} AND {' AND '.join(free)} "
-            "AND s.start < %s) x JOIN vaccines_vaccine v ON v.id = x.vaccine_id "
-            "GROUP BY x.site_id, v.name, v.code",
-            [
-                *site_ids,
-                *params,
-                *begun_params,
-                *site_ids,
-                *params,
-                *begun_params,
-                *free_params,
-                sql_value(now + STARTED_ROWS_HORIZON),
-            ],
-        )
-        return cursor.fetchall()
 
 
 def public_sites_in_cells(
@@ -325,10 +329,13 @@ def calendar_rows(
     date_to: date | None,
     starts_before: datetime | None = None,
 ) -> list[tuple]:
-    """A site's free places per day, product and dose, narrowed like an
-    AvailabilityFilter: (date, vaccine code, dose, free). The read model's rows as they
-    are, and those that have begun recounted from their slots, in one statement."""
-    where, params, begun, begun_params = _rows_wanted(
+    """A site's free places per day, product and dose: (date, vaccine code, dose, free).
+    One statement."""
+    return _places_rows(
+        select="x.date, v.code, x.dose_number, SUM(x.free)",
+        group="x.date, v.code, x.dose_number",
+        rows="d.site_id = %s",
+        rows_params=[site_id],
         now=now,
         vaccine_id=vaccine_id,
         dose_number=dose_number,
@@ -336,29 +343,6 @@ def calendar_rows(
         date_to=date_to,
         starts_before=starts_before,
     )
-    rows = " AND ".join(["d.site_id = %s", *where])
-    free, free_params = _free_slots_wanted(now=now, starts_before=starts_before)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT x.date, v.code, x.dose_number, SUM(x.free) FROM ("
-            "SELECT d.date, d.vaccine_id, d.dose_number, d.free "
-            f"FROM scheduling_dayavailability d WHERE {rows} AND NOT {begun} "
-            "UNION ALL SELECT d.date, d.vaccine_id, d.dose_number, s.capacity - s.booked "
-            f"FROM {_BEGUN_SLOTS} WHERE {rows} AND {begun} AND {' AND '.join(free)} "
-            "AND s.start < %s) x JOIN vaccines_vaccine v ON v.id = x.vaccine_id "
-            "GROUP BY x.date, v.code, x.dose_number",
-            [
-                site_id,
-                *params,
-                *begun_params,
-                site_id,
-                *params,
-                *begun_params,
-                *free_params,
-                sql_value(now + STARTED_ROWS_HORIZON),
-            ],
-        )
-        return cursor.fetchall()
 
 
 def free_slot_rows(
