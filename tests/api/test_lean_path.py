@@ -48,7 +48,10 @@ def test_the_application_sends_each_path_to_its_handler():
 
 
 def test_the_lean_chain_keeps_what_these_answers_need_in_order(settings):
-    kept = lean_middleware()
+    kept = [
+        "csp.middleware.CSPMiddleware" if path == "creneau.api.lean.JsonCSP" else path
+        for path in lean_middleware()
+    ]
     assert kept == [path for path in settings.MIDDLEWARE if path in kept]
     for needed in (
         "creneau.core.middleware.RequestLog",
@@ -119,3 +122,10 @@ def test_each_step_answers_as_through_the_whole_chain(client, reference, setting
     assert lean_hold.status_code == 201 and lean_booked.status_code == 201
     _same(lean_hold, full_hold)
     _same(lean_booked, full_booked)
+
+
+def test_the_policy_kept_follows_the_settings(client, reference, settings):
+    before = client.get("/api/v1/sites", {"near": "75017"})["Content-Security-Policy"]
+    settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {"default-src": ["'none'"]}}
+    after = client.get("/api/v1/sites", {"near": "75017"})["Content-Security-Policy"]
+    assert "default-src 'self'" in before and after == "default-src 'none'"
