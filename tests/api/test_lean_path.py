@@ -3,6 +3,7 @@ issue 15 item 3) with the same statuses, headers and bodies as through the whole
 Every test's `client` already dispatches as production does (tests/lean_client.py): the
 waiting room's, the limits' and the security headers' tests run on the lean chain too."""
 
+import json
 import uuid
 
 import pytest
@@ -129,3 +130,33 @@ def test_the_policy_kept_follows_the_settings(client, reference, settings):
     settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {"default-src": ["'none'"]}}
     after = client.get("/api/v1/sites", {"near": "75017"})["Content-Security-Policy"]
     assert "default-src 'self'" in before and after == "default-src 'none'"
+
+
+def _validated(schema, content: bytes) -> bytes:
+    """What ninja writes for a dict through `schema` (validated, then dumped, then
+    rendered), from the answer's own JSON."""
+    from creneau.api.rendering import json_bytes
+
+    return json_bytes(schema.model_validate(json.loads(content)).model_dump())
+
+
+def test_a_hold_and_a_booking_are_written_as_their_schemas_validate_them(
+    client, reference, settings
+):
+    from creneau.api.schemas import BookingOut, HoldOut
+    from tests.factories import two_dose_site
+
+    settings.DEMO = True
+    _, session = two_dose_site()
+    slot = session.slots.order_by("start").first()
+    hold = client.post("/api/v1/holds", {"slot_id": slot.pk}, "application/json")
+    assert hold.status_code == 201 and hold.json()["dose2_options"] and hold.json()["dose2_days"]
+    assert hold.content == _validated(HoldOut, hold.content)
+    assert hold["Content-Type"] == "application/json; charset=utf-8"
+    body = {"hold_id": hold.json()["id"], "contact_token": contact_token(client), "person": ADULT}
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    booked = client.post("/api/v1/bookings", body, "application/json", headers=key)
+    assert booked.status_code == 201
+    assert booked.content == _validated(BookingOut, booked.content)
+    replayed = client.post("/api/v1/bookings", body, "application/json", headers=key)
+    assert replayed.status_code == 201 and replayed.content == booked.content
