@@ -7,7 +7,7 @@ from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from creneau.core.db import columns, model_from_row, sql_value
+from creneau.core.db import ID_MAX, columns, model_from_row, sql_value
 from creneau.core.errors import NotFound
 from creneau.geography.models import Commune, Department
 
@@ -102,6 +102,10 @@ def site_get_public(*, site_id: int, now: datetime | None = None) -> Site:
 def site_require_public(*, site_id: int, now: datetime | None = None) -> None:
     """The same 404 as site_get_public, without reading the site (one hand-written
     statement: a site's slot list is a step of the booking flow)."""
+    # An id no column can hold (the URL takes any digits) names no site: SQLite would
+    # refuse the parameter, where the ORM answers an empty result.
+    if not 0 < site_id <= ID_MAX:
+        raise _site_not_found(site_id)
     public, params = public_sites_sql(now=now or timezone.now())
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT 1 FROM sites_site WHERE id = %s AND ({public})", [site_id, *params])

@@ -211,3 +211,11 @@ def test_only_a_public_sites_free_slots_are_listed(varied):
             with pytest.raises(NotFound):
                 slot_list_available(site_id=site.pk)
     assert Site.objects.exclude(public_sites_q()).count() == 3
+
+
+@pytest.mark.parametrize("site_id", [0, 2**63, 10**30])
+def test_an_id_no_column_holds_is_a_site_not_found(varied, site_id):
+    from creneau.core.errors import NotFound
+
+    with pytest.raises(NotFound):
+        slot_list_available(site_id=site_id)
