@@ -67,7 +67,8 @@ The last line is the summary the issue asks for (PostgreSQL's figures when it ra
 (one line: the backslash is this docstring's).
 
 Run from the project root: .venv/bin/python bench/rush.py [--database postgres|sqlite]
-[--both] [--clients 32] [--client-processes 2] [--workers 4] [--worker-class sync]
+[--both] [--clients 32] [--client-processes 2] [--workers 4] [--server gunicorn|granian]
+[--worker-class sync]
 [--sites 20] [--lines 2] [--raw-connections 4] [--seconds 120] [--profile]
 [--overload-factor 10] [--overload-seconds 60] [--room-margin 0.8] [--room-rate auto]
 [--fault-seconds 30]
