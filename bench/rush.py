@@ -1005,6 +1005,8 @@ def start_server(args, env: dict, workdir: Path, port: int):
         command += ["--blocking-threads", str(args.threads), "--backlog", "2048"]
         command += ["--log-level", "warning", "creneau.wsgi:application"]
     log_path = workdir / "gunicorn.log"
+    # gunicorn's configuration makes it (on_starting); granian has no such hook.
+    (workdir / "metrics").mkdir(exist_ok=True)
     log = open(log_path, "ab")  # noqa: SIM115 (the server holds it)
     server = subprocess.Popen(
         command,
