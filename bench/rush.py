@@ -68,7 +68,7 @@ The last line is the summary the issue asks for (PostgreSQL's figures when it ra
 
 Run from the project root: .venv/bin/python bench/rush.py [--database postgres|sqlite]
 [--both] [--clients 32] [--client-processes 2] [--workers 4] [--server gunicorn|granian]
-[--worker-class sync]
+[--worker-class gthread]
 [--sites 20] [--lines 2] [--raw-connections 4] [--seconds 120] [--profile]
 [--overload-factor 10] [--overload-seconds 60] [--room-margin 0.8] [--room-rate auto]
 [--fault-seconds 30]
@@ -146,7 +146,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         choices=["gunicorn", "granian"],
         help="granian: its WSGI interface (pip install granian; PYTHONPATH may name it)",
     )
-    parser.add_argument("--worker-class", default="sync", choices=["sync", "gthread"])
+    # deploy/gunicorn.conf.py's own choice: the benchmark measures what production runs.
+    parser.add_argument("--worker-class", default="gthread", choices=["sync", "gthread"])
     parser.add_argument(
         "--threads", type=int, default=2, help="threads per gthread or granian worker"
     )
