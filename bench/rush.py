@@ -81,7 +81,8 @@ Last run on the 2-core machine (PostgreSQL 15, Redis cache, everything CPU-bound
 bookings/s through HTTP (steady 44/s), 9% of a raw SQL limit of 467/s; per booking the
 server spent ~36 ms of CPU (4 requests, ~37 SQL queries), PostgreSQL ~8 ms, the load
 generator ~2 ms. SQLite: 49/s, raw limit 789/s. 2, 3, 4 or 6 sync workers and 2 gthread
-workers x 4 threads gave the same throughput within the noise; 4 sync workers is the
+workers x 4 threads gave the same throughput within the noise then; since issue 15's
+lean path, 4 gthread workers x 2 threads (deploy/gunicorn.conf.py's choice) is the
 default. The raw SQL limit was best with 2-4 connections (more only add context switches).
 With the phases (the machine shared, load average about 6): 24/s at normal load on
 PostgreSQL, 31/s on SQLite; overload x10 behind the room (auto) 95% and 94% of that, 0 5xx,
