@@ -67,7 +67,8 @@ The last line is the summary the issue asks for (PostgreSQL's figures when it ra
 (one line: the backslash is this docstring's).
 
 Run from the project root: .venv/bin/python bench/rush.py [--database postgres|sqlite]
-[--both] [--clients 32] [--client-processes 2] [--workers 4] [--worker-class sync]
+[--both] [--clients 32] [--client-processes 2] [--workers 4] [--server gunicorn|granian]
+[--worker-class gthread]
 [--sites 20] [--lines 2] [--raw-connections 4] [--seconds 120] [--profile]
 [--overload-factor 10] [--overload-seconds 60] [--room-margin 0.8] [--room-rate auto]
 [--fault-seconds 30]
@@ -80,7 +81,8 @@ Last run on the 2-core machine (PostgreSQL 15, Redis cache, everything CPU-bound
 bookings/s through HTTP (steady 44/s), 9% of a raw SQL limit of 467/s; per booking the
 server spent ~36 ms of CPU (4 requests, ~37 SQL queries), PostgreSQL ~8 ms, the load
 generator ~2 ms. SQLite: 49/s, raw limit 789/s. 2, 3, 4 or 6 sync workers and 2 gthread
-workers x 4 threads gave the same throughput within the noise; 4 sync workers is the
+workers x 4 threads gave the same throughput within the noise then; since issue 15's
+lean path, 4 gthread workers x 2 threads (deploy/gunicorn.conf.py's choice) is the
 default. The raw SQL limit was best with 2-4 connections (more only add context switches).
 With the phases (the machine shared, load average about 6): 24/s at normal load on
 PostgreSQL, 31/s on SQLite; overload x10 behind the room (auto) 95% and 94% of that, 0 5xx,
@@ -141,8 +143,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=32, help="concurrent HTTP clients")
     parser.add_argument("--client-processes", type=int, default=2)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
-    parser.add_argument("--worker-class", default="sync", choices=["sync", "gthread"])
-    parser.add_argument("--threads", type=int, default=2, help="threads per gthread worker")
+    parser.add_argument(
+        "--server",
+        default="gunicorn",
+        choices=["gunicorn", "granian"],
+        help="granian: its WSGI interface (pip install granian; PYTHONPATH may name it)",
+    )
+    # deploy/gunicorn.conf.py's own choice: the benchmark measures what production runs.
+    parser.add_argument("--worker-class", default="gthread", choices=["sync", "gthread"])
+    parser.add_argument(
+        "--threads", type=int, default=2, help="threads per gthread or granian worker"
+    )
     parser.add_argument("--sites", type=int, default=20, help="vaccination centres")
     parser.add_argument("--lines", type=int, default=2, help="places per 10-minute slot")
     parser.add_argument("--raw-connections", type=int, default=4)
@@ -423,9 +434,11 @@ def run_database(args: argparse.Namespace) -> None:
         server, log_path = start_server(
             args, {**env, **({"REDIS_URL": redis_url} if redis_url else {})}, workdir, port
         )
-        kind_label = f"{args.workers} {args.worker_class} workers"
+        kind_label = f"gunicorn {args.workers} {args.worker_class} workers"
         if args.worker_class == "gthread":
             kind_label += f" x {args.threads} threads"
+        if args.server == "granian":
+            kind_label = f"granian WSGI {args.workers} workers x {args.threads} threads"
 
         sample = verify_over_http(port, n=max(8, 2 * args.workers))
         warm = asyncio.run(
@@ -445,7 +458,7 @@ def run_database(args: argparse.Namespace) -> None:
             raise SystemExit(f"warm-up failed: {warm['errors'][:3]}")
         booked_before += warm["confirmed"]
         print(
-            f"gunicorn {kind_label} on 127.0.0.1:{port}; {len(sample)} contacts verified "
+            f"{kind_label} on 127.0.0.1:{port}; {len(sample)} contacts verified "
             f"through HTTP (code read from the outbox: start median "
             f"{ms(statistics.median(sample_times['start']))}, confirm median "
             f"{ms(statistics.median(sample_times['confirm']))}), then {warm['confirmed']} "
@@ -994,7 +1007,14 @@ def start_server(args, env: dict, workdir: Path, port: int):
     command += ["--backlog", "2048"]
     if args.worker_class == "gthread":
         command += ["--threads", str(args.threads)]
+    if args.server == "granian":  # the comparison of docs/architecture.md's table
+        command = [sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1"]
+        command += ["--port", str(port), "--workers", str(args.workers)]
+        command += ["--blocking-threads", str(args.threads), "--backlog", "2048"]
+        command += ["--log-level", "warning", "creneau.wsgi:application"]
     log_path = workdir / "gunicorn.log"
+    # gunicorn's configuration makes it (on_starting); granian has no such hook.
+    (workdir / "metrics").mkdir(exist_ok=True)
     log = open(log_path, "ab")  # noqa: SIM115 (the server holds it)
     server = subprocess.Popen(
         command,
@@ -1487,7 +1507,7 @@ def report_rush(args, rush: dict, world: dict, kind_label: str, before: float, a
     n = max(rush["confirmed"], 1)
     print(
         f"rush through HTTP: {args.clients} clients in {args.client_processes} processes "
-        f"(asyncio, raw HTTP/1.1), gunicorn {kind_label}: {rush['confirmed']:,} series "
+        f"(asyncio, raw HTTP/1.1), {kind_label}: {rush['confirmed']:,} series "
         f"booked in {seconds:.1f} s = {rush['rate']:.1f} bookings/s (steady, 10th-90th "
         f"percentile of completions: {rush['steady']:.1f}/s); {rush['requests']:,} requests "
         f"({rush['requests'] / seconds:.0f}/s) on {rush['connections']:,} connections"

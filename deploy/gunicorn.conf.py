@@ -13,11 +13,14 @@ import tempfile
 
 wsgi_app = "creneau.wsgi:application"
 bind = [os.environ.get("BIND", "127.0.0.1:8000")]
-# Sync workers: a request holds its worker while it waits for the database, so two per
-# core plus one keeps the cores busy (measured in docs/operations.md); WEB_CONCURRENCY
-# overrides it (a machine with more memory than cores may take more).
-workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * (os.cpu_count() or 1) + 1)
-worker_class = "sync"
+# Threaded workers, two threads each, two workers per core: measured against sync workers
+# and granian with bench/rush.py (docs/architecture.md, "Search in SQL, the lean answer
+# path and the app server"). A thread waiting for the database leaves the core to the
+# other, and they keep nginx's connections open (its upstream `keepalive`), where a
+# sync worker closes each one. WEB_CONCURRENCY and GUNICORN_THREADS override them.
+workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * (os.cpu_count() or 1))
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "2"))
 # The kernel's queue of connections not yet accepted: on launch morning it absorbs a burst
 # instead of refusing it (net.core.somaxconn must allow as much).
 backlog = 2048

@@ -32,8 +32,10 @@ def fresh_answers(settings):
     """Tests change data between two identical requests: no cached public answers (nor
     any a previous test left in this process's copy)."""
     from creneau.api import caching
+    from creneau.core.cache import kept_forget_all
 
     caching._LOCAL.clear()
+    kept_forget_all()
     settings.API_CACHE_SECONDS = 0
 
 
@@ -54,6 +56,14 @@ def quick_passwords(settings):
     """Tests create and sign in many staff accounts: PBKDF2's deliberate slowness would
     take much of the suite's time. (The password rules are validators, still applied.)"""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def client():
+    """Django's test client, dispatching as creneau/wsgi.py does (tests/lean_client.py)."""
+    from tests.lean_client import LeanClient
+
+    return LeanClient()
 
 
 @pytest.fixture

@@ -40,6 +40,7 @@ from creneau.outreach.selectors import outbox_list
 from creneau.scheduling.selectors import vaccine_by_code
 
 from .admission import admission_require
+from .rendering import json_answer
 from .schemas import (
     BookingIn,
     BookingOut,
@@ -129,8 +130,7 @@ def create_hold(request: HttpRequest, payload: HoldIn):
             start=start,
             holder=holder,
         )
-    return Status(
-        201,
+    return json_answer(
         {
             "id": result.hold.pk,
             "slot_id": result.hold.slot_id,
@@ -145,6 +145,7 @@ def create_hold(request: HttpRequest, payload: HoldIn):
                 for day, places in hold_dose2_day_places(hold=result.hold)
             ],
         },
+        status=201,
     )
 
 
@@ -222,7 +223,7 @@ def create_booking(
         dose2_slot_id=payload.dose2_slot_id,
         idempotency_key=idempotency_key,
     )
-    return Status(201 if result.created else 200, booking_out(result))
+    return json_answer(booking_out(result), status=201 if result.created else 200)
 
 
 @bookings.get(

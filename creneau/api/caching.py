@@ -25,7 +25,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 
-from .rendering import OrjsonRenderer, json_bytes
+from .rendering import JSON_CONTENT_TYPE, json_bytes
 
 # {key: (monotonic time it goes stale, bytes)}: this process's copy of recent answers.
 _LOCAL: dict[str, tuple[float, bytes]] = {}
@@ -65,9 +65,6 @@ def answer_cached(view: Callable) -> Callable:
                 content = json_bytes(result)
                 cache.set(key, content, seconds)
             _local_put(key, content, now + seconds)
-        return HttpResponse(content, content_type=_CONTENT_TYPE)
+        return HttpResponse(content, content_type=JSON_CONTENT_TYPE)
 
     return answer
-
-
-_CONTENT_TYPE = f"{OrjsonRenderer.media_type}; charset=utf-8"

@@ -35,6 +35,7 @@ from creneau.scheduling.selectors import (
     SiteResult,
     availability_search,
     site_calendar,
+    site_free_slots,
     slot_list_available,
     slots_next,
 )
@@ -341,14 +342,11 @@ def hold_alternatives(*, slot_id: int, now: datetime | None = None) -> list[Slot
         now=now,
     )
     same_day = sorted(
-        wanted.slots(now)
-        .filter(site_id=lost.site_id, date=lost.date)
-        .annotate(free=F("capacity") - F("booked"))
-        .values_list("pk", "date", "start", "end", "vaccine__code", "dose_number", "free"),
-        key=lambda row: abs(row[2] - lost.start),
+        site_free_slots(site_id=lost.site_id, day=lost.date, wanted=wanted, now=now),
+        key=lambda slot: abs(slot.start - lost.start),
     )[:ALTERNATIVE_SLOTS_PER_SITE]
     if same_day:
-        following[lost.site_id] = [FreeSlot(*row) for row in sorted(same_day, key=lambda r: r[2])]
+        following[lost.site_id] = sorted(same_day, key=lambda slot: slot.start)
     offers = [
         SlotsNearby(
             site=result.site, distance_km=result.distance_km, slots=following[result.site.pk]

@@ -10,6 +10,7 @@ limits and the waiting room keep their own fallback (creneau/admission/counters.
 import hashlib
 import logging
 import time
+import uuid
 from collections.abc import Callable
 
 import redis
@@ -71,3 +72,76 @@ def bytes_kept(*, key: str, render: Callable[[], bytes], seconds: int) -> tuple[
         kept = (body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
         cache.set(key, kept, seconds)
     return kept
+
+
+# Reference data kept per process (issue 15, item 3) --------------------------------------
+
+# How often a process asks the shared cache whether a kind of data changed, and the age
+# at which it reads the data again anyway (the embedded default's local-memory cache is
+# not shared: another process's change is seen within MAX_AGE_SECONDS; so is an edit that
+# went round the services, in Django's admin).
+VERSION_CHECK_SECONDS = 2.0
+MAX_AGE_SECONDS = 60.0
+_kept: list["ProcessKept"] = []
+
+
+class ProcessKept:
+    """Values that rarely change (products by code, postcodes' places), computed once per
+    process and kept until their `name`'s version changes in the shared cache
+    (`kept_version_bump`, called by the services that change them) or MAX_AGE_SECONDS
+    pass. A hit is a dictionary lookup; the shared cache is asked at most once every
+    VERSION_CHECK_SECONDS."""
+
+    def __init__(self, name: str, *, size: int = 8192) -> None:
+        self.name = name
+        self.size = size
+        self._values: dict = {}
+        self._version: str | None = None
+        self._check_at = 0.0
+        self._stale_at = 0.0
+        _kept.append(self)
+
+    def get(self, key, compute: Callable):
+        now = time.monotonic()
+        if now >= self._check_at:
+            version = cache.get(_version_key(self.name))
+            if version != self._version or now >= self._stale_at:
+                self._values.clear()
+                self._version = version
+                self._stale_at = now + MAX_AGE_SECONDS
+            self._check_at = now + VERSION_CHECK_SECONDS
+        try:
+            return self._values[key]
+        except KeyError:
+            pass
+        value = compute()
+        if len(self._values) >= self.size:
+            self._values.clear()
+        self._values[key] = value
+        return value
+
+    def forget(self) -> None:
+        self._values.clear()
+        self._check_at = 0.0
+
+
+def _version_key(name: str) -> str:
+    return f"kept-version:{name}"
+
+
+def kept_version_bump(name: str) -> None:
+    """Every process reads `name`'s data again (within VERSION_CHECK_SECONDS): a new
+    version now, and again at commit, so that no process keeps what it read in between."""
+    from django.db import transaction
+
+    def bump() -> None:
+        cache.set(_version_key(name), uuid.uuid4().hex, None)
+
+    bump()
+    transaction.on_commit(bump)
+
+
+def kept_forget_all() -> None:
+    """This process's kept values dropped (tests: each has a database of its own)."""
+    for kept in _kept:
+        kept.forget()

@@ -165,6 +165,10 @@ def update_returning(queryset: QuerySet[M], **values: Any) -> list[M]:
 # fields, so a column added to a model is written by the hot path too.
 
 
+# The largest id a column holds (64-bit on both databases).
+ID_MAX = 2**63 - 1
+
+
 def is_postgresql() -> bool:
     return connection.vendor == "postgresql"
 

@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 
 from django.utils.translation import gettext
 
+from creneau.core.cache import ProcessKept
 from creneau.core.errors import AmbiguousPlace, InvalidInput, PlaceNotFound
 from creneau.core.geo import Position
 
@@ -55,6 +56,19 @@ def _place_of(commune: Commune, label: str | None = None) -> Place:
     )
 
 
+# A postcode's place, per process: launch morning's searches name a few thousand
+# postcodes, each many times a second; geography_load bumps the version.
+_POSTCODE_PLACES = ProcessKept("geography")
+
+
+def _postcode_place(code: str, town: str) -> Place | None:
+    """The commune a postcode names (with a town: that one among its communes), the most
+    populous first."""
+    communes = Commune.objects.filter(postal_codes__code=code).order_by("-population")
+    commune = (town and communes.filter(search_name=town).first()) or communes.first()
+    return commune and _place_of(commune, label=f"{code} {commune.name}")
+
+
 def _candidates(communes) -> list[dict[str, str]]:
     return [
         {
@@ -91,14 +105,11 @@ def place_resolve(*, query: str) -> Place:
         return Place(Position(latitude, longitude), label=f"{latitude:.5f}, {longitude:.5f}")
 
     if match := _POSTCODE.match(query):
-        code = match[1]
-        communes = Commune.objects.filter(postal_codes__code=code).order_by("-population")
-        commune = (match[2] and communes.filter(search_name=search_name(match[2])).first()) or (
-            communes.first()
-        )
-        if commune is None:
+        code, town = match[1], search_name(match[2]) if match[2] else ""
+        place = _POSTCODE_PLACES.get((code, town), lambda: _postcode_place(code, town))
+        if place is None:
             raise PlaceNotFound(gettext("Code postal inconnu : %(code)s.") % {"code": code})
-        return _place_of(commune, label=f"{code} {commune.name}")
+        return place
 
     name, department = query, None
     if match := _NAME_WITH_DEPARTMENT.match(query):

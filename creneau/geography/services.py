@@ -6,6 +6,8 @@ from pathlib import Path
 
 from django.db import transaction
 
+from creneau.core.cache import kept_version_bump
+
 from .models import Commune, Department, PostalCode, Region
 from .selectors import OVERSEAS_TIMEZONES
 from .text import search_name
@@ -28,6 +30,7 @@ def geography_load(
     `departments` limits the communes loaded (tests load a few departments, not 35,000
     communes); every region and department is always loaded.
     """
+    kept_version_bump("geography")  # searches' postcodes (geography.selectors)
     document = _read(path)
     rows = document["communes"]
     if departments is not None:

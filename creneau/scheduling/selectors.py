@@ -1,24 +1,31 @@
 """Reads for search and booking pages: nearest sites with availability, a site's slots."""
 
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
-from functools import reduce
-from operator import or_
 
-from django.db.models import F, Min, Q, Sum
+from django.db.models import F, Sum
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from creneau.core.cache import ProcessKept
 from creneau.core.db import model_from_row, sql_date, sql_datetime
 from creneau.core.errors import InvalidInput, NotFound
 from creneau.core.geo import Position, distance_km, grid_cell_ranges
 from creneau.sites.models import Site
-from creneau.sites.selectors import public_sites_q, site_require_public
+from creneau.sites.selectors import public_sites_q, site_require_public, sites_with_communes
 from creneau.vaccines.models import Vaccine
 
 from .models import DayAvailability, Session, Slot
-from .sql import calendar_rows, slots_free_from_rows, slots_next_rows, vaccine_active_row
+from .sql import (
+    availability_rows,
+    calendar_rows,
+    free_slot_rows,
+    public_sites_in_cells,
+    slots_free_from_rows,
+    slots_next_rows,
+    vaccine_active_row,
+)
 
 _SLUG = re.compile(r"^[a-z0-9-]{1,30}$")
 MAX_RADIUS_KM = 300
@@ -27,7 +34,6 @@ MAX_WINDOW_DAYS = 366
 # Search widens ring by ring and stops as soon as it has enough sites with slots, so
 # its cost follows the number of results asked for, not the number of sites in France.
 RINGS_KM = (5, 10, 20, 40, 80, 160)
-STARTED_ROWS_HORIZON = timedelta(days=2)
 
 
 @dataclass(frozen=True)
@@ -51,36 +57,6 @@ class AvailabilityFilter:
             queryset = queryset.filter(date__lte=self.date_to)
         return queryset
 
-    def rows(self, now: datetime):
-        """Read-model rows that match, still holding at least one future free place."""
-        rows = DayAvailability.objects.filter(free__gt=0, last_free_start__gte=now)
-        if self.starts_before is not None:
-            rows = rows.filter(first_free_start__lt=self.starts_before)
-        return self._narrow(rows)
-
-    def counted(self, now: datetime) -> Q:
-        """Rows whose figures hold as they are: every free place of theirs is to come and,
-        with `starts_before`, starts before it."""
-        whole = Q(first_free_start__gte=now)
-        if self.starts_before is not None:
-            whole &= Q(last_free_start__lt=self.starts_before)
-        return whole
-
-    def recounted(self, now: datetime) -> Q:
-        """The others (free places begun already, or after `starts_before`): recounted from
-        their slots. Written as its own condition, not `~counted`, so that search's plain
-        query stays `first_free_start < now`."""
-        begun = Q(first_free_start__lt=now)
-        if self.starts_before is not None:
-            begun |= Q(last_free_start__gte=self.starts_before)
-        return begun
-
-    def slots(self, now: datetime):
-        slots = Slot.objects.filter(booked__lt=F("capacity"), start__gte=now)
-        if self.starts_before is not None:
-            slots = slots.filter(start__lt=self.starts_before)
-        return self._narrow(slots)
-
 
 @dataclass(frozen=True)
 class Availability:
@@ -102,16 +78,27 @@ class SiteResult:
     vaccine_codes: tuple[str, ...] = ()
 
 
+# Active products by code, per process: every search and hold names one; vaccines_seed
+# bumps the version.
+_VACCINES = ProcessKept("vaccines")
+
+
+def _vaccine_active(code: str) -> Vaccine | None:
+    row = vaccine_active_row(code=code)
+    fields = tuple(f.name for f in Vaccine._meta.concrete_fields)
+    return None if row is None else model_from_row(Vaccine, fields, row)
+
+
 def vaccine_by_code(code: str) -> Vaccine:
     code = code.strip().lower()
-    row = vaccine_active_row(code=code) if _SLUG.match(code) else None
-    if row is None:
+    vaccine = _VACCINES.get(code, lambda: _vaccine_active(code)) if _SLUG.match(code) else None
+    if vaccine is None:
         codes = ", ".join(Vaccine.objects.filter(active=True).values_list("code", flat=True))
         raise InvalidInput(
             gettext("Vaccin inconnu : « %(code)s ». Vaccins proposés : %(codes)s.")
             % {"code": code[:40], "codes": codes}
         )
-    return model_from_row(Vaccine, tuple(f.name for f in Vaccine._meta.concrete_fields), row)
+    return vaccine
 
 
 WITHIN_HOURS = 24
@@ -164,53 +151,27 @@ def availability_filter_build(
 def availability_by_site(
     *, site_ids: list[int], wanted: AvailabilityFilter, now: datetime
 ) -> dict[int, Availability]:
-    """Free places and first free start per site, from the read model.
+    """Free places and first free start per site, from the read model, in one statement
+    (scheduling.sql.availability_rows).
 
     A row whose first free place has already started (today's, in the afternoon) is
     recounted from that day's slots, so that a slot of 9 a.m. is not offered at 3 p.m.
+    Per site and product (the product's name by a join on a table of a few rows): a list
+    of results shows what each site offers without a query each.
     """
     if not site_ids:
         return {}
-    rows = wanted.rows(now).filter(site_id__in=site_ids)
-    # Per site and product in the same query (the product's name by a join on a table of
-    # a few rows): a list of results shows what each site offers without a query each.
     figures: dict[int, list] = {}
-
-    def count(site_id: int, name: str, code: str, free: int, first: datetime) -> None:
+    for site_id, name, code, free, first in availability_rows(
+        site_ids=site_ids,
+        now=now,
+        **asdict(wanted),
+    ):
+        first = sql_datetime(first)
         known = figures.setdefault(site_id, [0, first, set()])
         known[0] += free
         known[1] = min(known[1], first)
         known[2].add((name, code))
-
-    counted = wanted.counted(now)
-    for row in (
-        rows.filter(counted)
-        .values("site_id", "vaccine__name", "vaccine__code")
-        .annotate(free=Sum("free"), first=Min("first_free_start"))
-        .values_list("site_id", "vaccine__name", "vaccine__code", "free", "first")
-    ):
-        count(*row)
-    started = rows.filter(wanted.recounted(now)).values_list(
-        "site_id", "vaccine_id", "dose_number", "date"
-    )
-    if started:
-        days = reduce(
-            or_,
-            (
-                Q(site_id=site_id, vaccine_id=vaccine_id, dose_number=dose_number, date=day)
-                for site_id, vaccine_id, dose_number, day in started
-            ),
-        )
-        for row in (
-            wanted.slots(now)
-            # A row that has begun is today's (or tomorrow's, across time zones): this bound
-            # keeps the index scan on (site, start) to a day instead of eight weeks.
-            .filter(days, start__lt=now + STARTED_ROWS_HORIZON)
-            .values("site_id", "vaccine__name", "vaccine__code")
-            .annotate(free=Sum(F("capacity") - F("booked")), first=Min("start"))
-            .values_list("site_id", "vaccine__name", "vaccine__code", "free", "first")
-        ):
-            count(*row)
     availability = {}
     for site_id, (free, first, products) in figures.items():
         names, codes = zip(*sorted(products), strict=True)
@@ -238,18 +199,12 @@ def availability_search(
         )
     now = now or timezone.now()
     wanted = wanted or AvailabilityFilter()
-    # No ORDER BY: ordering by id makes SQLite scan the whole table instead of the grid index.
-    public = Site.objects.filter(public_sites_q(now=now)).order_by()
-
     distances: dict[int, float] = {}
     availability: dict[int, Availability] = {}
     for ring in [r for r in RINGS_KM if r < radius_km] + [radius_km]:
-        cells = reduce(
-            or_, (Q(grid_cell__range=bounds) for bounds in grid_cell_ranges(origin, ring))
-        )
         new_ids = []
-        for site_id, latitude, longitude in public.filter(cells).values_list(
-            "pk", "latitude", "longitude"
+        for site_id, latitude, longitude in public_sites_in_cells(
+            cells=grid_cell_ranges(origin, ring), now=now
         ):
             if site_id in distances:
                 continue
@@ -274,7 +229,7 @@ def availability_search(
         key=lambda site_id: distances[site_id],
     )
     chosen = (with_slots + without)[:limit]
-    sites = Site.objects.select_related("commune").in_bulk(chosen)
+    sites = sites_with_communes(site_ids=chosen)
     nothing = Availability(0, None)
     return [
         SiteResult(
@@ -300,40 +255,19 @@ class DayFigures:
 def site_calendar(
     *, site: Site, wanted: AvailabilityFilter | None = None, now: datetime | None = None
 ) -> list[DayFigures]:
-    """Free places per day, vaccine and dose at a site, from the read model.
-
-    Days that have begun are recounted from their slots, as search does.
-    """
+    """Free places per day, vaccine and dose at a site, from the read model, in one
+    statement. Days that have begun are recounted from their slots, as search does."""
     now = now or timezone.now()
     wanted = wanted or AvailabilityFilter()
-    fields = ("date", "vaccine__code", "dose_number")
-    figures = {}
-    begun_days = set()
-    for day, code, dose, free, begun in calendar_rows(
+    rows = calendar_rows(
         site_id=site.pk,
         now=now,
-        vaccine_id=wanted.vaccine_id,
-        dose_number=wanted.dose_number,
-        date_from=wanted.date_from,
-        date_to=wanted.date_to,
-        starts_before=wanted.starts_before,
-    ):
-        if begun:
-            begun_days.add(sql_date(day))
-        else:
-            figures[(sql_date(day), code, dose)] = free
-    if begun_days:
-        recount = (
-            wanted.slots(now)
-            .filter(site_id=site.pk, date__in=begun_days, start__lt=now + STARTED_ROWS_HORIZON)
-            .values(*fields)
-            .annotate(free=Sum(F("capacity") - F("booked")))
-            .values_list(*fields, "free")
-        )
-        figures.update(((day, code, dose), free) for day, code, dose, free in recount)
+        **asdict(wanted),
+    )
+    figures = sorted((sql_date(day), code, dose, free) for day, code, dose, free in rows)
     return [
         DayFigures(date=day, vaccine_code=code, dose_number=dose, free=free)
-        for (day, code, dose), free in sorted(figures.items())
+        for day, code, dose, free in figures
     ]
 
 
@@ -360,20 +294,23 @@ def slot_list_available(
     """Free future slots of a public site on a day; without a day, on its first day with any."""
     now = now or timezone.now()
     site_require_public(site_id=site_id, now=now)
-    wanted = wanted or AvailabilityFilter()
-    slots = wanted.slots(now).filter(site_id=site_id)
-    if day is None:
-        first = slots.order_by("start").values_list("date", flat=True).first()
-        if first is None:
-            return []
-        day = first
-    rows = (
-        slots.filter(date=day)
-        .annotate(free=F("capacity") - F("booked"))
-        .order_by("start", "pk")
-        .values_list("pk", "date", "start", "end", "vaccine__code", "dose_number", "free")
-    )
-    return [FreeSlot(*row) for row in rows]
+    return site_free_slots(site_id=site_id, day=day, wanted=wanted or AvailabilityFilter(), now=now)
+
+
+def site_free_slots(
+    *, site_id: int, day: date | None, wanted: AvailabilityFilter, now: datetime
+) -> list[FreeSlot]:
+    """A site's free future slots on a day (without a day, on its first day with any), the
+    earliest first, in one statement; whether the public may see the site is the caller's."""
+    return [
+        FreeSlot(pk, sql_date(on), sql_datetime(start), sql_datetime(end), code, dose, free)
+        for pk, on, start, end, code, dose, free in free_slot_rows(
+            site_id=site_id,
+            day=day,
+            now=now,
+            **asdict(wanted),
+        )
+    ]
 
 
 def slots_free_from(

@@ -15,6 +15,7 @@ from django.db import connection
 from django.utils import timezone
 
 from creneau.core.db import is_postgresql, sql_value
+from creneau.sites.selectors import public_sites_sql
 from creneau.vaccines.models import Vaccine
 
 # What a place may be taken on: the conditions of slot_take, as columns.
@@ -195,6 +196,129 @@ def _narrowed(
     return where, params
 
 
+# A read-model row that has begun is today's (or tomorrow's, across time zones): this
+# bound keeps its recount's index scan on (site, start) to a day instead of eight weeks.
+STARTED_ROWS_HORIZON = timedelta(days=2)
+
+
+def _rows_wanted(
+    *,
+    now: datetime,
+    vaccine_id: int | None,
+    dose_number: int | None,
+    date_from: date | None,
+    date_to: date | None,
+    starts_before: datetime | None,
+) -> tuple[list[str], list, str, list]:
+    """Read-model rows (`d`) an AvailabilityFilter reads: narrowed, still holding a
+    future free place and, with `starts_before` ("dans les 24 heures"), one starting
+    before it; then `begun`, those whose figures do not hold as they are (a free place
+    begun already, or starting after `starts_before`: a row is a whole day), recounted
+    from their slots. The conditions and their parameters, each."""
+    at = sql_value(now)
+    where, params = _narrowed(
+        "d", vaccine_id=vaccine_id, dose_number=dose_number, date_from=date_from, date_to=date_to
+    )
+    where += ["d.free > 0", "d.last_free_start >= %s"]
+    params.append(at)
+    begun, begun_params = "d.first_free_start < %s", [at]
+    if starts_before is not None:
+        before = sql_value(starts_before)
+        where.append("d.first_free_start < %s")
+        params.append(before)
+        begun += " OR d.last_free_start >= %s"
+        begun_params.append(before)
+    return where, params, f"({begun})", begun_params
+
+
+def _free_slots_wanted(
+    *, now: datetime, starts_before: datetime | None, alias: str = "s"
+) -> tuple[list[str], list]:
+    """A free place of a slot (`alias`) as people may be offered it: a place left, not
+    begun, and with `starts_before`, starting before it."""
+    where = [f"{alias}.booked < {alias}.capacity", f"{alias}.start >= %s"]
+    params = [sql_value(now)]
+    if starts_before is not None:
+        where.append(f"{alias}.start < %s")
+        params.append(sql_value(starts_before))
+    return where, params
+
+
+# The slots of a read-model row `d` that has begun, recounted (the row's own columns: the
+# narrowing of the row is the slots').
+_BEGUN_SLOTS = (
+    "scheduling_dayavailability d JOIN scheduling_slot s ON s.site_id = d.site_id "
+    "AND s.vaccine_id = d.vaccine_id AND s.dose_number = d.dose_number AND s.date = d.date"
+)
+
+
+def _places_rows(
+    *, select: str, group: str, rows: str, rows_params: list, now: datetime, **narrowing
+) -> list[tuple]:
+    """Free places from the read model's rows (`d`, narrowed like an AvailabilityFilter,
+    and by `rows`): the rows as they are, UNION ALL those that have begun recounted from
+    their slots, in one statement; the union's columns (site_id, date, vaccine_id,
+    dose_number, free, first) are grouped by `group` and read by `select`, with the
+    product as `v`."""
+    where, params, begun, begun_params = _rows_wanted(now=now, **narrowing)
+    rows = " AND ".join([rows, *where])
+    params = [*rows_params, *params, *begun_params]
+    free, free_params = _free_slots_wanted(now=now, starts_before=narrowing["starts_before"])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {select} FROM (SELECT d.site_id, d.date, d.vaccine_id, d.dose_number, "
+            "d.free, d.first_free_start AS first FROM scheduling_dayavailability d "
+            f"WHERE {rows} AND NOT {begun} UNION ALL SELECT d.site_id, d.date, d.vaccine_id, "
+            f"d.dose_number, s.capacity - s.booked, s.start FROM {_BEGUN_SLOTS} WHERE {rows} "
+            f"AND {begun} AND {' AND '.join(free)} AND s.start < %s) x "
+            f"JOIN vaccines_vaccine v ON v.id = x.vaccine_id GROUP BY {group}",
+            [*params, *params, *free_params, sql_value(now + STARTED_ROWS_HORIZON)],
+        )
+        return cursor.fetchall()
+
+
+def availability_rows(
+    *,
+    site_ids: list[int],
+    now: datetime,
+    vaccine_id: int | None,
+    dose_number: int | None,
+    date_from: date | None,
+    date_to: date | None,
+    starts_before: datetime | None = None,
+) -> list[tuple]:
+    """Search's figures of some sites, per site and product: (site, product's name, its
+    code, free places, first free start). One statement."""
+    return _places_rows(
+        select="x.site_id, v.name, v.code, SUM(x.free), MIN(x.first)",
+        group="x.site_id, v.name, v.code",
+        rows=f"d.site_id IN ({', '.join(['%s'] * len(site_ids))})",
+        rows_params=list(site_ids),
+        now=now,
+        vaccine_id=vaccine_id,
+        dose_number=dose_number,
+        date_from=date_from,
+        date_to=date_to,
+        starts_before=starts_before,
+    )
+
+
+def public_sites_in_cells(
+    *, cells: list[tuple[int, int]], now: datetime
+) -> list[tuple[int, float, float]]:
+    """Public sites in ranges of grid cells (core.geo.grid_cell_ranges): (id, latitude,
+    longitude), for search to measure in Python. A few index range scans on
+    `grid_cell`; no ORDER BY (ordering by id made SQLite scan the whole table)."""
+    public, params = public_sites_sql(now=now)
+    ranges = " OR ".join(["grid_cell BETWEEN %s AND %s"] * len(cells))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, latitude, longitude FROM sites_site WHERE ({ranges}) AND ({public})",
+            [bound for cell_range in cells for bound in cell_range] + params,
+        )
+        return cursor.fetchall()
+
+
 def calendar_rows(
     *,
     site_id: int,
@@ -205,30 +329,67 @@ def calendar_rows(
     date_to: date | None,
     starts_before: datetime | None = None,
 ) -> list[tuple]:
-    """A site's read-model rows still holding a future free place, narrowed like an
-    AvailabilityFilter: (date, vaccine code, dose, free, begun), `begun` when the day's
-    first free slot has already started or, with `starts_before`, its last one starts
-    after it (scheduling.selectors.site_calendar recounts those from their slots). One
-    statement."""
-    at = sql_value(now)
-    where, params = _narrowed(
-        "d", vaccine_id=vaccine_id, dose_number=dose_number, date_from=date_from, date_to=date_to
+    """A site's free places per day, product and dose: (date, vaccine code, dose, free).
+    One statement."""
+    return _places_rows(
+        select="x.date, v.code, x.dose_number, SUM(x.free)",
+        group="x.date, v.code, x.dose_number",
+        rows="d.site_id = %s",
+        rows_params=[site_id],
+        now=now,
+        vaccine_id=vaccine_id,
+        dose_number=dose_number,
+        date_from=date_from,
+        date_to=date_to,
+        starts_before=starts_before,
     )
-    where += ["d.site_id = %s", "d.free > 0", "d.last_free_start >= %s"]
-    params += [site_id, at]
-    begun, begun_params = "d.first_free_start < %s", [at]
-    if starts_before is not None:
-        before = sql_value(starts_before)
-        where.append("d.first_free_start < %s")
-        params.append(before)
-        begun += " OR d.last_free_start >= %s"
-        begun_params.append(before)
+
+
+def free_slot_rows(
+    *,
+    site_id: int,
+    day: date | None,
+    now: datetime,
+    vaccine_id: int | None,
+    dose_number: int | None,
+    date_from: date | None,
+    date_to: date | None,
+    starts_before: datetime | None = None,
+) -> list[tuple]:
+    """A site's free slots of a local day, narrowed like an AvailabilityFilter, the
+    earliest first: (id, date, start, end, vaccine code, dose, free). Without a day, its
+    first day with any (a subquery of the same statement)."""
+
+    def wanted(alias: str) -> tuple[str, list]:
+        where, params = _narrowed(
+            alias,
+            vaccine_id=vaccine_id,
+            dose_number=dose_number,
+            date_from=date_from,
+            date_to=date_to,
+        )
+        free, free_params = _free_slots_wanted(now=now, starts_before=starts_before, alias=alias)
+        return (
+            " AND ".join([f"{alias}.site_id = %s", *where, *free]),
+            [site_id, *params, *free_params],
+        )
+
+    where, params = wanted("s")
+    if day is not None:
+        on_day, day_params = "s.date = %s", [sql_value(day)]
+    else:
+        first, day_params = wanted("f")
+        on_day = (
+            f"s.date = (SELECT f.date FROM scheduling_slot f WHERE {first} "
+            "ORDER BY f.start LIMIT 1)"
+        )
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT d.date, v.code, d.dose_number, d.free, CASE WHEN {begun} THEN 1 ELSE 0 END "
-            "FROM scheduling_dayavailability d JOIN vaccines_vaccine v ON v.id = d.vaccine_id "
-            f"WHERE {' AND '.join(where)}",
-            [*begun_params, *params],
+            'SELECT s.id, s.date, s.start, s."end", v.code, s.dose_number, '
+            "s.capacity - s.booked FROM scheduling_slot s "
+            "JOIN vaccines_vaccine v ON v.id = s.vaccine_id "
+            f"WHERE {where} AND {on_day} ORDER BY s.start, s.id",
+            [*params, *day_params],
         )
         return cursor.fetchall()
 
@@ -282,8 +443,9 @@ def slots_next_rows(
     where, narrowing = _narrowed(
         "s", vaccine_id=vaccine_id, dose_number=dose_number, date_from=date_from, date_to=date_to
     )
-    where += ["s.booked < s.capacity", "s.start >= %s", f"({windows})"]
-    params = [*narrowing, sql_value(now), *params]
+    free, free_params = _free_slots_wanted(now=now, starts_before=None)
+    where += [*free, f"({windows})"]
+    params = [*narrowing, *free_params, *params]
     with connection.cursor() as cursor:
         cursor.execute(
             'SELECT site_id, id, date, start, "end", code, dose_number, free FROM (SELECT '

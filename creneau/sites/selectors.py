@@ -1,10 +1,13 @@
+import functools
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
+from django.db import connection
 from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from creneau.core.db import ID_MAX, columns, model_from_row, sql_value
 from creneau.core.errors import NotFound
 from creneau.geography.models import Commune, Department
 
@@ -18,6 +21,57 @@ def public_sites_q(*, now: datetime | None = None) -> Q:
     """
     now = now or timezone.now()
     return Q(status=Site.Status.PUBLISHED) | Q(status=Site.Status.DRAFT, publish_at__lte=now)
+
+
+# A time no site is published at: where `now` stands among the parameters of
+# public_sites_q compiled once (public_sites_sql).
+_NOW_MARK = datetime(1, 1, 2, tzinfo=UTC)
+
+
+@functools.cache
+def _public_sites_where(vendor: str) -> tuple[str, tuple]:
+    query = Site.objects.filter(public_sites_q(now=_NOW_MARK)).query
+    sql, params = query.where.as_sql(query.get_compiler(connection=connection), connection)
+    return sql, tuple(params)
+
+
+def public_sites_sql(*, now: datetime) -> tuple[str, list]:
+    """public_sites_q as a condition of hand-written SQL on `sites_site` (the table's own
+    name, no alias) and its parameters: the ORM compiles the rule once per process, so
+    it stays written once, here, and the hot path builds no query."""
+    sql, params = _public_sites_where(connection.vendor)
+    mark = sql_value(_NOW_MARK)
+    return sql, [sql_value(now) if param == mark else param for param in params]
+
+
+_SITE_FIELDS = tuple(field.name for field in Site._meta.concrete_fields)
+_COMMUNE_FIELDS = tuple(field.name for field in Commune._meta.concrete_fields)
+
+
+def sites_with_communes(*, site_ids: list[int]) -> dict[int, Site]:
+    """Sites by id with their communes, as `select_related("commune").in_bulk()` gives
+    them, in one hand-written statement (search's results)."""
+    if not site_ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {columns(Site, _SITE_FIELDS, 's')}, {columns(Commune, _COMMUNE_FIELDS, 'c')} "
+            "FROM sites_site s LEFT JOIN geography_commune c ON c.insee_code = s.commune_id "
+            f"WHERE s.id IN ({', '.join(['%s'] * len(site_ids))})",
+            site_ids,
+        )
+        rows = cursor.fetchall()
+    sites = {}
+    split = len(_SITE_FIELDS)
+    for row in rows:
+        site = model_from_row(Site, _SITE_FIELDS, row[:split])
+        site.commune = (
+            model_from_row(Commune, _COMMUNE_FIELDS, row[split:])
+            if row[split] is not None
+            else None
+        )
+        sites[site.pk] = site
+    return sites
 
 
 def site_is_public(*, site: Site, now: datetime | None = None) -> bool:
@@ -46,9 +100,17 @@ def site_get_public(*, site_id: int, now: datetime | None = None) -> Site:
 
 
 def site_require_public(*, site_id: int, now: datetime | None = None) -> None:
-    """The same 404 as site_get_public, without reading the site."""
-    if not site_list_public(now=now).filter(pk=site_id).exists():
+    """The same 404 as site_get_public, without reading the site (one hand-written
+    statement: a site's slot list is a step of the booking flow)."""
+    # An id no column can hold (the URL takes any digits) names no site: SQLite would
+    # refuse the parameter, where the ORM answers an empty result.
+    if not 0 < site_id <= ID_MAX:
         raise _site_not_found(site_id)
+    public, params = public_sites_sql(now=now or timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 1 FROM sites_site WHERE id = %s AND ({public})", [site_id, *params])
+        if cursor.fetchone() is None:
+            raise _site_not_found(site_id)
 
 
 @dataclass(frozen=True)

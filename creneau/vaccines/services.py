@@ -8,6 +8,7 @@ from django.utils.translation import gettext
 
 from creneau.audit.services import audit_record
 from creneau.core.actor import Actor
+from creneau.core.cache import kept_version_bump
 from creneau.core.db import unit_of_work
 from creneau.core.errors import InvalidInput, NotFound, StockInsufficient
 from creneau.sites.models import Site
@@ -70,6 +71,7 @@ def vaccines_seed() -> int:
     """Create or update the 2021 products; safe to run again."""
     for product in VACCINES_2021:
         Vaccine.objects.update_or_create(code=product["code"], defaults=product)
+    kept_version_bump("vaccines")  # products by code (scheduling.selectors.vaccine_by_code)
     return len(VACCINES_2021)
 
 
