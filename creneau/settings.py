@@ -67,7 +67,7 @@ WAITING_ROOM_RATE          people admitted a minute; 0 (default) turns the room 
 WAITING_ROOM_OPENS_AT      a scheduled opening, ISO 8601 ("2027-01-18T08:00+01:00"): people
                            waiting before it are admitted in random order from it
 WAITING_ROOM_PASS_MINUTES  how long an admitted visitor may stay idle in the flow (15)
-WAITING_ROOM_BURST_SECONDS how many seconds' worth of admissions may go at once (2)
+WAITING_ROOM_BURST_SECONDS how many seconds' worth of admissions may go at once (1)
 
 Operating (the block at the end; docs/operations.md): DATABASE_CONNECT_TIMEOUT,
 DATABASE_RETRY_AFTER_SECONDS, METRICS_TOKEN, METRICS_ALLOWED_IPS, WORKER_HEARTBEAT_MAX_AGE,
@@ -386,7 +386,7 @@ WAITING_ROOM_OPENS_AT = (
     else None
 )
 WAITING_ROOM_PASS_MINUTES = int(os.environ.get("WAITING_ROOM_PASS_MINUTES", "15"))
-WAITING_ROOM_BURST_SECONDS = float(os.environ.get("WAITING_ROOM_BURST_SECONDS", "2"))
+WAITING_ROOM_BURST_SECONDS = float(os.environ.get("WAITING_ROOM_BURST_SECONDS", "1"))
 # Metropolitan France and every overseas department and territory with French numbers.
 SMS_REGIONS = frozenset(
     os.environ.get("SMS_REGIONS", "FR,GP,MQ,GF,RE,YT,PM,BL,MF,WF,PF,NC").upper().split(",")
