@@ -174,7 +174,9 @@ def test_holds_and_idempotency_keys_go_after_a_week(site_session):
     hold_create(slot_id=slot.pk, now=at(DAY, 8))
     booked_before = Slot.objects.get(pk=slot.pk).booked
     assert IdempotencyKey.objects.count() + Hold.objects.count() >= 1
-    counts = retention_purge(now=timezone.now() + timedelta(days=8))
+    # Eight days after the hold, not after now: from midnight in Paris "tomorrow" is two
+    # days away in UTC's reckoning, and the hold's 8:00 later than now + 1 day.
+    counts = retention_purge(now=at(DAY, 8) + timedelta(days=8))
     assert counts["holds"] == 1 and not Hold.objects.exists()
     assert Slot.objects.get(pk=slot.pk).booked == booked_before - 1  # its place given back
     assert not IdempotencyKey.objects.filter(created_at__lt=timezone.now()).exists()
